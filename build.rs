@@ -1,0 +1,23 @@
+//! Compiles the `.proto` contract with a vendored `protoc`, so a fresh machine needs no system protoc.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    // SAFETY: build scripts are single-threaded; prost-build reads PROTOC from the environment.
+    unsafe { std::env::set_var("PROTOC", protoc) };
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let well_known = protoc_bin_vendored::include_path()?;
+
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("wowchat_users_descriptor.bin"))
+        .compile_protos(
+            &[
+                PathBuf::from("proto/wowchat/users/v1/users.proto"),
+                PathBuf::from("proto/wowchat/users/v1/events.proto"),
+            ],
+            &[PathBuf::from("proto"), well_known],
+        )?;
+    println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}

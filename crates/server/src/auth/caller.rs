@@ -1,0 +1,99 @@
+//! The authenticated caller of an RPC, with their role as it is now.
+
+use tonic::metadata::MetadataMap;
+use uuid::Uuid;
+
+use super::JwtKeys;
+use crate::{
+    domain::{
+        Error, Reason,
+        permission::{Permission, Role},
+        user::UserStatus,
+    },
+    store::{Pool, users},
+};
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub workspace_id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn require(&self, permission: Permission) -> Result<(), Error> {
+        if self.role.permissions.contains(permission) {
+            Ok(())
+        } else {
+            Err(Error::denied(
+                Reason::PermissionMissing,
+                format!("permission {} is required", permission.as_str()),
+            ))
+        }
+    }
+
+    /// Refuses to grant, or act on a holder of, a role above the caller's own.
+    pub fn require_not_below(&self, role: &Role) -> Result<(), Error> {
+        if role.is_above(&self.role) {
+            Err(Error::denied(
+                Reason::RoleAboveCaller,
+                format!("role {} holds permissions the caller lacks", role.name),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Verifies the bearer token and loads the caller's current role and status.
+pub async fn authenticate(
+    pool: &Pool,
+    keys: &JwtKeys,
+    metadata: &MetadataMap,
+) -> Result<Caller, Error> {
+    let token = bearer_token(metadata)?;
+    let (user_id, workspace_id) = keys.verify(token)?;
+    let client = pool.get().await?;
+    let user = users::get(&client, workspace_id, user_id)
+        .await?
+        .ok_or_else(|| {
+            Error::unauthenticated(Reason::UnknownCaller, "the bearer token names no user")
+        })?;
+    if user.status != UserStatus::Active {
+        return Err(Error::denied(
+            Reason::UserDeactivated,
+            "the caller is deactivated",
+        ));
+    }
+    Ok(Caller {
+        user_id,
+        workspace_id,
+        role: crate::operations::role_named(&user.role).unwrap_or(Role {
+            name: user.role.clone(),
+            permissions: Default::default(),
+        }),
+        email: user.email,
+        display_name: user.display_name,
+    })
+}
+
+fn bearer_token(metadata: &MetadataMap) -> Result<&str, Error> {
+    let missing = || {
+        Error::unauthenticated(
+            Reason::TokenMissing,
+            "authorization: Bearer <token> is required",
+        )
+    };
+    let value = metadata
+        .get("authorization")
+        .ok_or_else(missing)?
+        .to_str()
+        .map_err(|_| missing())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(missing());
+    }
+    Ok(token.trim())
+}

@@ -1,0 +1,194 @@
+//! Bearer JWTs: verified against configured public keys (EdDSA or RS256),
+//! with issuer, audience and expiry checked; minted with an Ed25519 private
+//! key for development, tests and sign-in. With no keys configured a
+//! development key pair is generated in a local directory.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use ed25519_dalek::{
+    SigningKey,
+    pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding},
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{Error, Reason};
+
+/// The claims this service issues and accepts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// The workspace id.
+    pub workspace_id: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+/// Where the keys come from.
+#[derive(Debug, Clone)]
+pub struct KeySettings {
+    pub issuer: String,
+    pub audience: String,
+    pub public_keys: Vec<PathBuf>,
+    pub private_key: Option<PathBuf>,
+    pub dev_keys_dir: PathBuf,
+}
+
+pub struct JwtKeys {
+    issuer: String,
+    audience: String,
+    verifiers: Vec<(Algorithm, DecodingKey)>,
+    signer: Option<EncodingKey>,
+}
+
+impl JwtKeys {
+    pub fn load(settings: &KeySettings) -> anyhow::Result<Self> {
+        let private_key = match (&settings.private_key, settings.public_keys.is_empty()) {
+            (Some(path), _) => Some(read(path)?),
+            (None, true) => Some(dev_key(&settings.dev_keys_dir)?),
+            (None, false) => None,
+        };
+        let signing = private_key
+            .as_deref()
+            .map(|pem| {
+                SigningKey::from_pkcs8_pem(pem).context("private key must be an Ed25519 PKCS#8 PEM")
+            })
+            .transpose()?;
+
+        let mut verifiers = Vec::new();
+        for path in &settings.public_keys {
+            verifiers.push(
+                public_key(&read(path)?)
+                    .with_context(|| format!("public key {}", path.display()))?,
+            );
+        }
+        if verifiers.is_empty() {
+            // Only a private key: verify what it signs.
+            if let Some(key) = &signing {
+                let pem = key.verifying_key().to_public_key_pem(LineEnding::LF)?;
+                verifiers.push((Algorithm::EdDSA, DecodingKey::from_ed_pem(pem.as_bytes())?));
+            }
+        }
+        let signer = match (&signing, &private_key) {
+            (Some(_), Some(pem)) => Some(EncodingKey::from_ed_pem(pem.as_bytes())?),
+            _ => None,
+        };
+        Ok(JwtKeys {
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            verifiers,
+            signer,
+        })
+    }
+
+    /// Checks signature, issuer, audience and expiry; returns (user id, workspace id).
+    pub fn verify(&self, token: &str) -> Result<(Uuid, Uuid), Error> {
+        let invalid =
+            || Error::unauthenticated(Reason::TokenInvalid, "the bearer token is not valid");
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+        let mut expired = false;
+        for (algorithm, key) in self.verifiers.iter().filter(|(a, _)| *a == header.alg) {
+            let mut validation = Validation::new(*algorithm);
+            validation.set_issuer(&[&self.issuer]);
+            validation.set_audience(&[&self.audience]);
+            validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+            validation.leeway = 30;
+            match jsonwebtoken::decode::<Claims>(token, key, &validation) {
+                Ok(data) => {
+                    let user = Uuid::parse_str(&data.claims.sub).map_err(|_| invalid())?;
+                    let workspace =
+                        Uuid::parse_str(&data.claims.workspace_id).map_err(|_| invalid())?;
+                    return Ok((user, workspace));
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => expired = true,
+                Err(_) => {}
+            }
+        }
+        if expired {
+            Err(Error::unauthenticated(
+                Reason::TokenExpired,
+                "the bearer token has expired",
+            ))
+        } else {
+            Err(invalid())
+        }
+    }
+
+    /// Signs a token for `user` of `workspace`, valid for `ttl`.
+    pub fn mint(&self, user: Uuid, workspace: Uuid, ttl: Duration) -> anyhow::Result<String> {
+        let Some(signer) = &self.signer else {
+            bail!("no private key configured (WOWCHAT_JWT_PRIVATE_KEY)");
+        };
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: user.to_string(),
+            workspace_id: workspace.to_string(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now,
+            exp: now + ttl.as_secs(),
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::EdDSA),
+            &claims,
+            signer,
+        )?)
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))
+}
+
+fn public_key(pem: &str) -> anyhow::Result<(Algorithm, DecodingKey)> {
+    if let Ok(key) = DecodingKey::from_ed_pem(pem.as_bytes()) {
+        return Ok((Algorithm::EdDSA, key));
+    }
+    if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
+        return Ok((Algorithm::RS256, key));
+    }
+    bail!("not an Ed25519 or RSA public key PEM")
+}
+
+/// The development private key in `dir`, generated on first use.
+fn dev_key(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("jwt-private.pem");
+    if path.exists() {
+        return read(&path);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let pem = key.to_pkcs8_pem(LineEnding::LF)?;
+    write_private(&path, pem.as_bytes())?;
+    std::fs::write(
+        dir.join("jwt-public.pem"),
+        key.verifying_key().to_public_key_pem(LineEnding::LF)?,
+    )?;
+    tracing::warn!(
+        path = %path.display(),
+        "development mode: no JWT keys configured, generated a signing key pair; \
+         set WOWCHAT_JWT_PUBLIC_KEYS in production"
+    );
+    Ok(pem.to_string())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(bytes)?;
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Configuration: command-line flags, each also read from a `WOWCHAT_*`
+//! environment variable, with defaults that work against the local Postgres.
+//! Secrets (the database URL may hold a password) never reach a log line.
+
+use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use clap::{ArgAction, Args};
+
+use crate::auth::jwt::KeySettings;
+
+/// A string that is never printed.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Postgres connection URL. The database is created if it does not exist.
+    #[arg(
+        long,
+        env = "WOWCHAT_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/wowchat_users",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub database_url: Secret,
+
+    /// Most Postgres connections held by the pool.
+    #[arg(long, env = "WOWCHAT_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: usize,
+
+    /// Address the gRPC server listens on (port 0 picks a free port).
+    #[arg(long, env = "WOWCHAT_LISTEN_ADDR", default_value = "127.0.0.1:50051")]
+    pub listen_addr: SocketAddr,
+
+    /// Serve gRPC server reflection.
+    #[arg(long, env = "WOWCHAT_REFLECTION", default_value_t = true, action = ArgAction::Set)]
+    pub reflection: bool,
+
+    /// `iss` of the JWTs this service accepts and mints.
+    #[arg(long, env = "WOWCHAT_JWT_ISSUER", default_value = "wowchat-users")]
+    pub jwt_issuer: String,
+
+    /// `aud` of the JWTs this service accepts and mints.
+    #[arg(long, env = "WOWCHAT_JWT_AUDIENCE", default_value = "wowchat")]
+    pub jwt_audience: String,
+
+    /// Comma-separated PEM files of the public keys (Ed25519 or RSA) bearer tokens are verified with.
+    #[arg(long, env = "WOWCHAT_JWT_PUBLIC_KEYS", value_delimiter = ',')]
+    pub jwt_public_keys: Vec<PathBuf>,
+
+    /// PEM file of the Ed25519 private key tokens are minted with.
+    #[arg(long, env = "WOWCHAT_JWT_PRIVATE_KEY")]
+    pub jwt_private_key: Option<PathBuf>,
+
+    /// Where development mode keeps its generated key pair when no keys are configured.
+    #[arg(
+        long,
+        env = "WOWCHAT_DEV_KEYS_DIR",
+        default_value = ".wowchat/dev-keys"
+    )]
+    pub dev_keys_dir: PathBuf,
+
+    /// Least seconds between two sends of one invitation.
+    #[arg(long, env = "WOWCHAT_RESEND_COOLDOWN_SECS", default_value_t = 60)]
+    pub resend_cooldown_secs: u64,
+
+    /// Most password hashes computed at once (each takes 19 MiB).
+    #[arg(long, env = "WOWCHAT_HASH_CONCURRENCY", default_value_t = 4)]
+    pub hash_concurrency: usize,
+
+    /// Seconds a request may take before it fails with DEADLINE_EXCEEDED.
+    #[arg(long, env = "WOWCHAT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Milliseconds between two health checks of Postgres.
+    #[arg(long, env = "WOWCHAT_HEALTH_INTERVAL_MS", default_value_t = 1000)]
+    pub health_interval_ms: u64,
+
+    /// Log format: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty")]
+    pub log_format: String,
+}
+
+impl Settings {
+    /// The defaults, as if no flag or variable were given.
+    pub fn defaults() -> Self {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        <Only as clap::Parser>::parse_from(["wowchat-users"]).settings
+    }
+
+    pub fn key_settings(&self) -> KeySettings {
+        KeySettings {
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            public_keys: self.jwt_public_keys.clone(),
+            private_key: self.jwt_private_key.clone(),
+            dev_keys_dir: self.dev_keys_dir.clone(),
+        }
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}

@@ -1,0 +1,203 @@
+//! The one error type of every operation. It is turned into a gRPC status in
+//! exactly one place (`grpc::status`); storage failures stay opaque inside it.
+
+use std::time::Duration;
+
+/// A stable, machine-readable reason, sent as the `ErrorInfo` reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    InvalidArgument,
+    InvalidPageToken,
+    RoleNotFound,
+    ReportingToNotFound,
+    ReportingToInactive,
+    ReportingCycle,
+    UserNotFound,
+    InvitationNotFound,
+    InvitationPending,
+    UserAlreadyMember,
+    InvitationExpired,
+    InvitationRevoked,
+    InvitationAlreadyAccepted,
+    LastOwner,
+    EtagMismatch,
+    RequestIdReused,
+    ResendCooldown,
+    TokenMissing,
+    TokenInvalid,
+    TokenExpired,
+    UnknownCaller,
+    UserDeactivated,
+    PermissionMissing,
+    RoleAboveCaller,
+    ServiceUnavailable,
+    Internal,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::InvalidArgument => "INVALID_ARGUMENT",
+            Reason::InvalidPageToken => "INVALID_PAGE_TOKEN",
+            Reason::RoleNotFound => "ROLE_NOT_FOUND",
+            Reason::ReportingToNotFound => "REPORTING_TO_NOT_FOUND",
+            Reason::ReportingToInactive => "REPORTING_TO_INACTIVE",
+            Reason::ReportingCycle => "REPORTING_CYCLE",
+            Reason::UserNotFound => "USER_NOT_FOUND",
+            Reason::InvitationNotFound => "INVITATION_NOT_FOUND",
+            Reason::InvitationPending => "INVITATION_PENDING",
+            Reason::UserAlreadyMember => "USER_ALREADY_MEMBER",
+            Reason::InvitationExpired => "INVITATION_EXPIRED",
+            Reason::InvitationRevoked => "INVITATION_REVOKED",
+            Reason::InvitationAlreadyAccepted => "INVITATION_ALREADY_ACCEPTED",
+            Reason::LastOwner => "LAST_OWNER",
+            Reason::EtagMismatch => "ETAG_MISMATCH",
+            Reason::RequestIdReused => "REQUEST_ID_REUSED",
+            Reason::ResendCooldown => "RESEND_COOLDOWN",
+            Reason::TokenMissing => "TOKEN_MISSING",
+            Reason::TokenInvalid => "TOKEN_INVALID",
+            Reason::TokenExpired => "TOKEN_EXPIRED",
+            Reason::UnknownCaller => "UNKNOWN_CALLER",
+            Reason::UserDeactivated => "USER_DEACTIVATED",
+            Reason::PermissionMissing => "PERMISSION_MISSING",
+            Reason::RoleAboveCaller => "ROLE_ABOVE_CALLER",
+            Reason::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Reason::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// One invalid request field and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid request: {violations:?}")]
+    InvalidArgument {
+        reason: Reason,
+        violations: Vec<FieldViolation>,
+    },
+    #[error("{message}")]
+    NotFound { reason: Reason, message: String },
+    #[error("{message}")]
+    AlreadyExists { reason: Reason, message: String },
+    #[error("{message}")]
+    FailedPrecondition { reason: Reason, message: String },
+    #[error("{message}")]
+    Aborted { reason: Reason, message: String },
+    #[error("{message}")]
+    ResourceExhausted {
+        reason: Reason,
+        message: String,
+        retry_after: Duration,
+    },
+    #[error("{message}")]
+    Unauthenticated { reason: Reason, message: String },
+    #[error("{message}")]
+    PermissionDenied { reason: Reason, message: String },
+    /// A dependency (Postgres) cannot be reached; the caller may retry.
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything unexpected; logged whole, never shown to the caller.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn invalid(field: &str, description: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            reason: Reason::InvalidArgument,
+            violations: vec![FieldViolation::new(field, description)],
+        }
+    }
+
+    pub fn invalid_with(reason: Reason, field: &str, description: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            reason,
+            violations: vec![FieldViolation::new(field, description)],
+        }
+    }
+
+    pub fn not_found(reason: Reason, message: impl Into<String>) -> Self {
+        Error::NotFound {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn precondition(reason: Reason, message: impl Into<String>) -> Self {
+        Error::FailedPrecondition {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn denied(reason: Reason, message: impl Into<String>) -> Self {
+        Error::PermissionDenied {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthenticated(reason: Reason, message: impl Into<String>) -> Self {
+        Error::Unauthenticated {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn user_not_found() -> Self {
+        Error::not_found(Reason::UserNotFound, "user not found")
+    }
+
+    pub fn invitation_not_found() -> Self {
+        Error::not_found(Reason::InvitationNotFound, "invitation not found")
+    }
+}
+
+/// Collects every violation of a request before failing, so a caller sees
+/// all of them at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    /// Records the error of `result` under `field`, returning its value if any.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(description) => {
+                self.0.push(FieldViolation::new(field, description));
+                None
+            }
+        }
+    }
+
+    pub fn push(&mut self, field: &str, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    /// Fails with every recorded violation, or succeeds when there are none.
+    pub fn finish(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument {
+                reason: Reason::InvalidArgument,
+                violations: self.0,
+            })
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Invitations: the record, its status, the acceptance token and a parsed
+//! request to invite someone.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::{EmailAddress, idempotency::IdempotencyKey};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+impl InvitationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationStatus::Pending => "PENDING",
+            InvitationStatus::Accepted => "ACCEPTED",
+            InvitationStatus::Revoked => "REVOKED",
+            InvitationStatus::Expired => "EXPIRED",
+        }
+    }
+
+    pub fn from_db(value: &str) -> anyhow::Result<Self> {
+        Ok(match value {
+            "PENDING" => InvitationStatus::Pending,
+            "ACCEPTED" => InvitationStatus::Accepted,
+            "REVOKED" => InvitationStatus::Revoked,
+            "EXPIRED" => InvitationStatus::Expired,
+            other => anyhow::bail!("unknown invitation status {other:?}"),
+        })
+    }
+}
+
+/// An invitation as stored, with its status as of now (a pending invitation
+/// past its expiry reads as expired).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub reporting_to: Option<Uuid>,
+    pub inviter_id: Uuid,
+    pub message: String,
+    pub status: InvitationStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_sent_at: OffsetDateTime,
+    pub resend_count: i32,
+    pub accepted_user_id: Option<Uuid>,
+}
+
+/// The acceptance token: 256 random bits, URL-safe base64. Only its SHA-256
+/// is stored; the token itself goes to the invitee's email and nowhere else.
+pub struct InvitationToken(SecretString);
+
+/// The SHA-256 of a token, the only form the database holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl InvitationToken {
+    const BYTES: usize = 32;
+    const ENCODED_LEN: usize = 43;
+
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; Self::BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        InvitationToken(SecretString::from(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// Accepts anything shaped like a token; whether it exists is for the store to say.
+    pub fn parse(input: &str) -> Option<Self> {
+        let input = input.trim();
+        let decoded = URL_SAFE_NO_PAD.decode(input).ok()?;
+        (input.len() == Self::ENCODED_LEN && decoded.len() == Self::BYTES)
+            .then(|| InvitationToken(SecretString::from(input.to_owned())))
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(Sha256::digest(self.0.expose_secret().as_bytes()).into())
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for InvitationToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InvitationToken(<redacted>)")
+    }
+}
+
+/// How long an invitation stays valid.
+pub struct Validity;
+
+impl Validity {
+    pub const DEFAULT: Duration = Duration::days(7);
+    pub const MIN: Duration = Duration::hours(1);
+    pub const MAX: Duration = Duration::days(30);
+
+    /// The default for `None`; otherwise `requested`, if within bounds.
+    pub fn parse(requested: Option<Duration>) -> Result<Duration, String> {
+        match requested {
+            None => Ok(Self::DEFAULT),
+            Some(d) if (Self::MIN..=Self::MAX).contains(&d) => Ok(d),
+            Some(_) => Err("must be between 1 hour and 30 days".into()),
+        }
+    }
+}
+
+/// A parsed `InviteUser` request.
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    pub email: EmailAddress,
+    pub role: String,
+    pub reporting_to: Option<Uuid>,
+    pub message: String,
+    pub valid_for: Duration,
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_carry_256_bits_and_hash_stably() {
+        let token = InvitationToken::generate();
+        assert_eq!(token.expose().len(), 43);
+        let reparsed = InvitationToken::parse(token.expose()).expect("well-formed");
+        assert_eq!(reparsed.hash(), token.hash());
+        assert_ne!(InvitationToken::generate().hash(), token.hash());
+        assert!(!format!("{token:?}").contains(token.expose()));
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        assert!(InvitationToken::parse("").is_none());
+        assert!(InvitationToken::parse("abc").is_none());
+        assert!(InvitationToken::parse(&"=".repeat(43)).is_none());
+        assert!(InvitationToken::parse(&"a".repeat(44)).is_none());
+    }
+
+    #[test]
+    fn validity_defaults_to_seven_days_and_is_bounded() {
+        assert_eq!(Validity::parse(None), Ok(Duration::days(7)));
+        assert!(Validity::parse(Some(Duration::minutes(5))).is_err());
+        assert!(Validity::parse(Some(Duration::days(31))).is_err());
+    }
+}

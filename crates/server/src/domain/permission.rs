@@ -1,0 +1,234 @@
+//! The permission catalog and the built-in roles, each a set of permissions
+//! from that one catalog. "Above" means "holds a permission the other lacks":
+//! nobody grants, or acts on, a role above their own.
+
+/// One entry of the fixed, versioned permission catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Permission {
+    UsersRead,
+    UsersInvite,
+    UsersManage,
+    RolesManage,
+    ActivityRead,
+    WorkspaceManage,
+    ConversationsRead,
+    ConversationsReply,
+    ConversationsAssign,
+    ConversationsManage,
+    ContactsRead,
+    ContactsManage,
+    ReportsRead,
+    KnowledgeBaseRead,
+    KnowledgeBaseManage,
+}
+
+impl Permission {
+    /// Bumped whenever the catalog changes.
+    pub const CATALOG_VERSION: u32 = 1;
+
+    pub const ALL: [Permission; 15] = [
+        Permission::UsersRead,
+        Permission::UsersInvite,
+        Permission::UsersManage,
+        Permission::RolesManage,
+        Permission::ActivityRead,
+        Permission::WorkspaceManage,
+        Permission::ConversationsRead,
+        Permission::ConversationsReply,
+        Permission::ConversationsAssign,
+        Permission::ConversationsManage,
+        Permission::ContactsRead,
+        Permission::ContactsManage,
+        Permission::ReportsRead,
+        Permission::KnowledgeBaseRead,
+        Permission::KnowledgeBaseManage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::UsersRead => "users.read",
+            Permission::UsersInvite => "users.invite",
+            Permission::UsersManage => "users.manage",
+            Permission::RolesManage => "roles.manage",
+            Permission::ActivityRead => "activity.read",
+            Permission::WorkspaceManage => "workspace.manage",
+            Permission::ConversationsRead => "conversations.read",
+            Permission::ConversationsReply => "conversations.reply",
+            Permission::ConversationsAssign => "conversations.assign",
+            Permission::ConversationsManage => "conversations.manage",
+            Permission::ContactsRead => "contacts.read",
+            Permission::ContactsManage => "contacts.manage",
+            Permission::ReportsRead => "reports.read",
+            Permission::KnowledgeBaseRead => "knowledge_base.read",
+            Permission::KnowledgeBaseManage => "knowledge_base.manage",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Permission::UsersRead => "See the workspace's users",
+            Permission::UsersInvite => "Invite people and manage invitations",
+            Permission::UsersManage => "Change users' profile, role, manager and activation",
+            Permission::RolesManage => "Create and change custom roles",
+            Permission::ActivityRead => "Read the activity log",
+            Permission::WorkspaceManage => "Change workspace settings and billing",
+            Permission::ConversationsRead => "Read customer conversations",
+            Permission::ConversationsReply => "Reply in customer conversations",
+            Permission::ConversationsAssign => "Assign conversations to agents and teams",
+            Permission::ConversationsManage => "Close, delete and export conversations",
+            Permission::ContactsRead => "See customer contacts",
+            Permission::ContactsManage => "Create, edit and delete customer contacts",
+            Permission::ReportsRead => "See reports",
+            Permission::KnowledgeBaseRead => "Read the knowledge base",
+            Permission::KnowledgeBaseManage => "Write and publish knowledge-base articles",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    fn bit(self) -> u64 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PermissionSet(u64);
+
+impl PermissionSet {
+    pub fn of(permissions: &[Permission]) -> Self {
+        PermissionSet(permissions.iter().fold(0, |bits, p| bits | p.bit()))
+    }
+
+    pub fn all() -> Self {
+        Self::of(&Permission::ALL)
+    }
+
+    pub fn contains(self, permission: Permission) -> bool {
+        self.0 & permission.bit() != 0
+    }
+
+    /// True when every permission of `self` is also in `other`.
+    pub fn is_subset_of(self, other: PermissionSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Permission> {
+        Permission::ALL
+            .into_iter()
+            .filter(move |p| self.contains(*p))
+    }
+}
+
+/// A role: a name and the permissions it grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub name: String,
+    pub permissions: PermissionSet,
+}
+
+pub const OWNER: &str = "owner";
+pub const ADMIN: &str = "admin";
+pub const SUPERVISOR: &str = "supervisor";
+pub const AGENT: &str = "agent";
+
+impl Role {
+    /// The built-in role of that name, if there is one.
+    pub fn builtin(name: &str) -> Option<Role> {
+        use Permission::*;
+        let permissions = match name {
+            OWNER => PermissionSet::all(),
+            ADMIN => PermissionSet::of(&[
+                UsersRead,
+                UsersInvite,
+                UsersManage,
+                RolesManage,
+                ActivityRead,
+                ConversationsRead,
+                ConversationsReply,
+                ConversationsAssign,
+                ConversationsManage,
+                ContactsRead,
+                ContactsManage,
+                ReportsRead,
+                KnowledgeBaseRead,
+                KnowledgeBaseManage,
+            ]),
+            SUPERVISOR => PermissionSet::of(&[
+                UsersRead,
+                ActivityRead,
+                ConversationsRead,
+                ConversationsReply,
+                ConversationsAssign,
+                ContactsRead,
+                ContactsManage,
+                ReportsRead,
+                KnowledgeBaseRead,
+            ]),
+            AGENT => PermissionSet::of(&[
+                ConversationsRead,
+                ConversationsReply,
+                ContactsRead,
+                KnowledgeBaseRead,
+            ]),
+            _ => return None,
+        };
+        Some(Role {
+            name: name.to_owned(),
+            permissions,
+        })
+    }
+
+    pub fn is_owner(&self) -> bool {
+        self.name == OWNER
+    }
+
+    /// True when this role holds a permission `other` lacks.
+    pub fn is_above(&self, other: &Role) -> bool {
+        !self.permissions.is_subset_of(other.permissions)
+    }
+}
+
+/// Checks a role name's shape: 1 to 64 of `a-z`, `0-9`, `_`, `-`.
+pub fn parse_role_name(input: &str) -> Result<String, String> {
+    let name = input.trim();
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    {
+        return Err("must be 1 to 64 of a-z, 0-9, '_' and '-'".into());
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_roles_are_ordered_owner_admin_supervisor_agent() {
+        let [owner, admin, supervisor, agent] =
+            [OWNER, ADMIN, SUPERVISOR, AGENT].map(|n| Role::builtin(n).expect("builtin"));
+        assert!(owner.is_above(&admin));
+        assert!(admin.is_above(&supervisor));
+        assert!(supervisor.is_above(&agent));
+        assert!(!admin.is_above(&owner));
+        assert!(!agent.is_above(&agent));
+        assert!(Role::builtin("root").is_none());
+    }
+
+    #[test]
+    fn catalog_names_round_trip() {
+        for p in Permission::ALL {
+            assert_eq!(Permission::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(PermissionSet::all().iter().count(), Permission::ALL.len());
+    }
+}

@@ -1,0 +1,138 @@
+//! Users: the record, its status, and the management actions on it.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::idempotency::IdempotencyKey;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserStatus {
+    Active,
+    Deactivated,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "ACTIVE",
+            UserStatus::Deactivated => "DEACTIVATED",
+        }
+    }
+
+    pub fn from_db(value: &str) -> anyhow::Result<Self> {
+        match value {
+            "ACTIVE" => Ok(UserStatus::Active),
+            "DEACTIVATED" => Ok(UserStatus::Deactivated),
+            other => anyhow::bail!("unknown user status {other:?}"),
+        }
+    }
+}
+
+/// A member of one workspace, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub reporting_to: Option<Uuid>,
+    pub status: UserStatus,
+    pub deactivation_reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub version: i64,
+}
+
+impl User {
+    /// The entity tag of this version of the user.
+    pub fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+
+    /// The version an etag names; `None` for a malformed etag.
+    pub fn version_of_etag(etag: &str) -> Option<i64> {
+        etag.strip_prefix("W/\"")?.strip_suffix('"')?.parse().ok()
+    }
+}
+
+/// A password as typed by its owner: 8 to 128 characters. Never printed.
+pub struct Password(SecretString);
+
+impl Password {
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let chars = input.chars().count();
+        if chars < Self::MIN_CHARS {
+            return Err(format!("must be at least {} characters", Self::MIN_CHARS));
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
+        }
+        Ok(Password(SecretString::from(input.to_owned())))
+    }
+
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// One management action of `ManageUser`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserAction {
+    UpdateProfile { display_name: Option<String> },
+    ChangeRole { role: String },
+    SetReportingTo { manager_id: Uuid },
+    ClearReportingTo,
+    Deactivate { reason: String },
+    Reactivate,
+}
+
+/// A parsed `ManageUser` request.
+#[derive(Debug, Clone)]
+pub struct ManageUser {
+    pub user_id: Uuid,
+    pub expected_version: Option<i64>,
+    pub idempotency: Option<IdempotencyKey>,
+    pub action: UserAction,
+}
+
+/// A parsed `AcceptInvitation` request.
+#[derive(Debug)]
+pub struct AcceptInvitation {
+    pub token: super::invitation::InvitationToken,
+    pub display_name: String,
+    pub password: Password,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_round_trip_and_reject_garbage() {
+        assert_eq!(User::version_of_etag("W/\"7\""), Some(7));
+        assert_eq!(User::version_of_etag("7"), None);
+        assert_eq!(User::version_of_etag("W/\"x\""), None);
+    }
+
+    #[test]
+    fn passwords_are_bounded_and_redacted() {
+        assert!(Password::parse("short").is_err());
+        assert!(Password::parse(&"p".repeat(129)).is_err());
+        let password = Password::parse("correct horse").expect("valid");
+        assert!(!format!("{password:?}").contains("horse"));
+    }
+}

@@ -1,0 +1,137 @@
+//! The events and commands the service writes to its outbox, encoded as the
+//! protobuf messages of `proto/wowchat/users/v1/events.proto`. Broadcast
+//! events never carry an invitation token; only the mail command does, on
+//! the mailer's own route.
+
+use prost::Message;
+use uuid::Uuid;
+use wowchat_users_api::v1 as proto;
+
+use crate::{
+    auth::Caller,
+    domain::{
+        activity::{Action, FieldChange},
+        invitation::{Invitation, InvitationToken},
+        user::User,
+    },
+    grpc::convert,
+    store::outbox::OutboxMessage,
+};
+
+/// The route of the command that asks the mailer to send an invitation email.
+pub const MAIL_INVITATION_ROUTE: &str = "mail.invitation";
+
+fn message(
+    workspace_id: Uuid,
+    routing_key: &'static str,
+    message_type: &'static str,
+    payload: impl Message,
+    request_id: &str,
+) -> OutboxMessage {
+    OutboxMessage {
+        id: Uuid::now_v7(),
+        workspace_id,
+        routing_key,
+        message_type,
+        payload: payload.encode_to_vec(),
+        request_id: request_id.to_owned(),
+    }
+}
+
+pub fn invitation_created(invitation: &Invitation, request_id: &str) -> OutboxMessage {
+    message(
+        invitation.workspace_id,
+        Action::InvitationCreated.as_str(),
+        "wowchat.users.v1.InvitationCreated",
+        proto::InvitationCreated {
+            invitation: Some(convert::invitation(invitation)),
+        },
+        request_id,
+    )
+}
+
+pub fn invitation_resent(invitation: &Invitation, actor: Uuid, request_id: &str) -> OutboxMessage {
+    message(
+        invitation.workspace_id,
+        Action::InvitationResent.as_str(),
+        "wowchat.users.v1.InvitationResent",
+        proto::InvitationResent {
+            invitation: Some(convert::invitation(invitation)),
+            actor_user_id: actor.to_string(),
+        },
+        request_id,
+    )
+}
+
+pub fn invitation_revoked(invitation: &Invitation, actor: Uuid, request_id: &str) -> OutboxMessage {
+    message(
+        invitation.workspace_id,
+        Action::InvitationRevoked.as_str(),
+        "wowchat.users.v1.InvitationRevoked",
+        proto::InvitationRevoked {
+            invitation: Some(convert::invitation(invitation)),
+            actor_user_id: actor.to_string(),
+        },
+        request_id,
+    )
+}
+
+pub fn invitation_accepted(
+    invitation: &Invitation,
+    user: &User,
+    request_id: &str,
+) -> OutboxMessage {
+    message(
+        invitation.workspace_id,
+        Action::InvitationAccepted.as_str(),
+        "wowchat.users.v1.InvitationAccepted",
+        proto::InvitationAccepted {
+            invitation: Some(convert::invitation(invitation)),
+            user: Some(convert::user(user)),
+        },
+        request_id,
+    )
+}
+
+pub fn user_changed(
+    action: Action,
+    user: &User,
+    actor: Uuid,
+    changes: &[FieldChange],
+    request_id: &str,
+) -> OutboxMessage {
+    message(
+        user.workspace_id,
+        action.as_str(),
+        "wowchat.users.v1.UserChanged",
+        proto::UserChanged {
+            user: Some(convert::user(user)),
+            actor_user_id: actor.to_string(),
+            changes: changes.iter().map(convert::field_change).collect(),
+        },
+        request_id,
+    )
+}
+
+/// The command that carries the token to the mailer, and only to the mailer.
+pub fn send_invitation_email(
+    invitation: &Invitation,
+    token: &InvitationToken,
+    workspace_name: &str,
+    inviter: &Caller,
+    request_id: &str,
+) -> OutboxMessage {
+    message(
+        invitation.workspace_id,
+        MAIL_INVITATION_ROUTE,
+        "wowchat.users.v1.SendInvitationEmail",
+        proto::SendInvitationEmail {
+            invitation: Some(convert::invitation(invitation)),
+            token: token.expose().to_owned(),
+            workspace_name: workspace_name.to_owned(),
+            inviter_display_name: inviter.display_name.clone(),
+            inviter_email: inviter.email.clone(),
+        },
+        request_id,
+    )
+}

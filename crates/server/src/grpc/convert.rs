@@ -1,0 +1,469 @@
+//! Conversions between the wire and the domain. Requests are parsed here,
+//! once, into domain values (every field destructured, so a new proto field
+//! breaks the build until it is handled); domain records become messages.
+
+use prost::Message;
+use prost_types::Timestamp;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use wowchat_users_api::v1 as proto;
+
+use crate::{
+    domain::{
+        EmailAddress, Error,
+        activity::{Action, ActivityEntry, ActivityFilter, FieldChange},
+        error::Violations,
+        idempotency::IdempotencyKey,
+        invitation::{Invitation, InvitationStatus, InvitationToken, NewInvitation, Validity},
+        pagination,
+        permission::parse_role_name,
+        text,
+        user::{AcceptInvitation, ManageUser, Password, User, UserAction, UserStatus},
+    },
+    operations::PageRequest,
+    store::{invitations::InvitationFilter, users::UserFilter},
+};
+
+// ---- domain to wire ----
+
+pub fn timestamp(t: OffsetDateTime) -> Timestamp {
+    Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: i32::try_from(t.nanosecond()).unwrap_or(0),
+    }
+}
+
+pub fn user(user: &User) -> proto::User {
+    proto::User {
+        id: user.id.to_string(),
+        workspace_id: user.workspace_id.to_string(),
+        email: user.email.clone(),
+        display_name: user.display_name.clone(),
+        role: user.role.clone(),
+        reporting_to_user_id: user.reporting_to.map(|id| id.to_string()),
+        status: match user.status {
+            UserStatus::Active => proto::UserStatus::Active,
+            UserStatus::Deactivated => proto::UserStatus::Deactivated,
+        } as i32,
+        deactivation_reason: user.deactivation_reason.clone().unwrap_or_default(),
+        create_time: Some(timestamp(user.created_at)),
+        update_time: Some(timestamp(user.updated_at)),
+        etag: user.etag(),
+    }
+}
+
+fn invitation_status(status: InvitationStatus) -> proto::InvitationStatus {
+    match status {
+        InvitationStatus::Pending => proto::InvitationStatus::Pending,
+        InvitationStatus::Accepted => proto::InvitationStatus::Accepted,
+        InvitationStatus::Revoked => proto::InvitationStatus::Revoked,
+        InvitationStatus::Expired => proto::InvitationStatus::Expired,
+    }
+}
+
+pub fn invitation(invitation: &Invitation) -> proto::Invitation {
+    proto::Invitation {
+        id: invitation.id.to_string(),
+        workspace_id: invitation.workspace_id.to_string(),
+        email: invitation.email.clone(),
+        role: invitation.role.clone(),
+        reporting_to_user_id: invitation.reporting_to.map(|id| id.to_string()),
+        inviter_user_id: invitation.inviter_id.to_string(),
+        message: invitation.message.clone(),
+        status: invitation_status(invitation.status) as i32,
+        expire_time: Some(timestamp(invitation.expires_at)),
+        create_time: Some(timestamp(invitation.created_at)),
+        update_time: Some(timestamp(invitation.updated_at)),
+        resend_count: invitation.resend_count,
+        accepted_user_id: invitation
+            .accepted_user_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+pub fn field_change(change: &FieldChange) -> proto::FieldChange {
+    proto::FieldChange {
+        field: change.field.clone(),
+        old_value: change.old.clone(),
+        new_value: change.new.clone(),
+    }
+}
+
+pub fn activity_entry(entry: &ActivityEntry) -> proto::ActivityEntry {
+    let id = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    proto::ActivityEntry {
+        id: entry.id.to_string(),
+        workspace_id: entry.workspace_id.to_string(),
+        actor_user_id: id(entry.actor_id),
+        action: entry.action.clone(),
+        target_user_id: id(entry.target_user_id),
+        target_invitation_id: id(entry.target_invitation_id),
+        changes: entry.changes.iter().map(field_change).collect(),
+        request_id: entry.request_id.clone(),
+        create_time: Some(timestamp(entry.occurred_at)),
+    }
+}
+
+// ---- wire to domain ----
+
+/// A required UUID field.
+fn uuid(input: &str) -> Result<Uuid, String> {
+    if input.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Uuid::parse_str(input).map_err(|_| "must be a UUID".into())
+}
+
+/// An optional UUID field: empty means unset.
+fn optional_uuid(input: &str) -> Result<Option<Uuid>, String> {
+    if input.is_empty() {
+        Ok(None)
+    } else {
+        uuid(input).map(Some)
+    }
+}
+
+/// Parses a lone id field of a Get/Resend/Revoke request.
+pub fn id_field(field: &str, input: &str) -> Result<Uuid, Error> {
+    uuid(input).map_err(|description| Error::invalid(field, description))
+}
+
+fn duration(input: Option<prost_types::Duration>) -> Result<Option<time::Duration>, String> {
+    input
+        .map(|d| {
+            if d.seconds < 0 || d.nanos < 0 {
+                return Err("must not be negative".to_string());
+            }
+            Ok(time::Duration::new(d.seconds, d.nanos))
+        })
+        .transpose()
+}
+
+fn optional_time(input: Option<Timestamp>) -> Result<Option<OffsetDateTime>, String> {
+    input
+        .map(|t| {
+            let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
+            OffsetDateTime::from_unix_timestamp_nanos(nanos)
+                .map_err(|_| "is out of range".to_string())
+        })
+        .transpose()
+}
+
+/// The bytes a request id fingerprints: the request without its request id.
+fn fingerprint_of<M: Message + Clone>(request: &M, clear: impl FnOnce(&mut M)) -> Vec<u8> {
+    let mut copy = request.clone();
+    clear(&mut copy);
+    copy.encode_to_vec()
+}
+
+impl TryFrom<proto::InviteUserRequest> for NewInvitation {
+    type Error = Error;
+
+    fn try_from(request: proto::InviteUserRequest) -> Result<Self, Error> {
+        let fingerprint = fingerprint_of(&request, |r| r.request_id.clear());
+        let proto::InviteUserRequest {
+            email,
+            role,
+            reporting_to_user_id,
+            message,
+            expires_in,
+            request_id,
+        } = request;
+        let mut v = Violations::default();
+        let email = v.check("email", EmailAddress::parse(&email));
+        let role = v.check("role", parse_role_name(&role));
+        let reporting_to = v.check(
+            "reporting_to_user_id",
+            reporting_to_user_id.as_deref().map(uuid).transpose(),
+        );
+        let message = v.check("message", text::optional_text(&message, 1000));
+        let valid_for = v.check("expires_in", duration(expires_in).and_then(Validity::parse));
+        let idempotency = v.check(
+            "request_id",
+            IdempotencyKey::parse(&request_id, &fingerprint),
+        );
+        v.finish()?;
+        match (email, role, reporting_to, message, valid_for, idempotency) {
+            (
+                Some(email),
+                Some(role),
+                Some(reporting_to),
+                Some(message),
+                Some(valid_for),
+                Some(idempotency),
+            ) => Ok(NewInvitation {
+                email,
+                role,
+                reporting_to,
+                message,
+                valid_for,
+                idempotency,
+            }),
+            _ => Err(unrecorded()),
+        }
+    }
+}
+
+impl TryFrom<proto::AcceptInvitationRequest> for AcceptInvitation {
+    type Error = Error;
+
+    fn try_from(request: proto::AcceptInvitationRequest) -> Result<Self, Error> {
+        let proto::AcceptInvitationRequest {
+            token,
+            display_name,
+            password,
+        } = request;
+        let mut v = Violations::default();
+        if token.trim().is_empty() {
+            v.push("token", "must not be empty");
+        }
+        let display_name = v.check("display_name", text::display_name(&display_name));
+        let password = v.check("password", Password::parse(&password));
+        v.finish()?;
+        // A token of the wrong shape exists nowhere: the same answer as an unknown one.
+        let token = InvitationToken::parse(&token).ok_or_else(Error::invitation_not_found)?;
+        match (display_name, password) {
+            (Some(display_name), Some(password)) => Ok(AcceptInvitation {
+                token,
+                display_name,
+                password,
+            }),
+            _ => Err(unrecorded()),
+        }
+    }
+}
+
+impl TryFrom<proto::ManageUserRequest> for ManageUser {
+    type Error = Error;
+
+    fn try_from(request: proto::ManageUserRequest) -> Result<Self, Error> {
+        use proto::manage_user_request::{
+            Action as A, ChangeRole, ClearReportingTo, Deactivate, Reactivate, SetReportingTo,
+            UpdateProfile,
+        };
+        let fingerprint = fingerprint_of(&request, |r| r.request_id.clear());
+        let proto::ManageUserRequest {
+            user_id,
+            etag,
+            request_id,
+            action,
+        } = request;
+        let mut v = Violations::default();
+        let user_id = v.check("user_id", uuid(&user_id));
+        let expected_version = v.check(
+            "etag",
+            if etag.is_empty() {
+                Ok(None)
+            } else {
+                User::version_of_etag(&etag)
+                    .map(Some)
+                    .ok_or_else(|| "is not an etag of this service".to_string())
+            },
+        );
+        let idempotency = v.check(
+            "request_id",
+            IdempotencyKey::parse(&request_id, &fingerprint),
+        );
+        let action = match action {
+            None => {
+                v.push("action", "exactly one action is required");
+                None
+            }
+            Some(A::UpdateProfile(UpdateProfile { display_name })) => {
+                let display_name = v.check(
+                    "update_profile.display_name",
+                    display_name.as_deref().map(text::display_name).transpose(),
+                );
+                display_name.map(|display_name| UserAction::UpdateProfile { display_name })
+            }
+            Some(A::ChangeRole(ChangeRole { role })) => v
+                .check("change_role.role", parse_role_name(&role))
+                .map(|role| UserAction::ChangeRole { role }),
+            Some(A::SetReportingTo(SetReportingTo {
+                reporting_to_user_id,
+            })) => v
+                .check(
+                    "set_reporting_to.reporting_to_user_id",
+                    uuid(&reporting_to_user_id),
+                )
+                .map(|manager_id| UserAction::SetReportingTo { manager_id }),
+            Some(A::ClearReportingTo(ClearReportingTo {})) => Some(UserAction::ClearReportingTo),
+            Some(A::Deactivate(Deactivate { reason })) => v
+                .check("deactivate.reason", text::optional_text(&reason, 500))
+                .map(|reason| UserAction::Deactivate { reason }),
+            Some(A::Reactivate(Reactivate {})) => Some(UserAction::Reactivate),
+        };
+        v.finish()?;
+        match (user_id, expected_version, idempotency, action) {
+            (Some(user_id), Some(expected_version), Some(idempotency), Some(action)) => {
+                Ok(ManageUser {
+                    user_id,
+                    expected_version,
+                    idempotency,
+                    action,
+                })
+            }
+            _ => Err(unrecorded()),
+        }
+    }
+}
+
+fn page(v: &mut Violations, page_size: i32, page_token: String) -> Option<PageRequest> {
+    v.check("page_size", pagination::page_size(page_size))
+        .map(|size| PageRequest {
+            size,
+            token: page_token,
+        })
+}
+
+fn unrecorded() -> Error {
+    Error::Unexpected(anyhow::anyhow!("violations recorded but not reported"))
+}
+
+pub fn list_users(request: proto::ListUsersRequest) -> Result<(UserFilter, PageRequest), Error> {
+    let proto::ListUsersRequest {
+        page_size,
+        page_token,
+        status,
+        role,
+        reporting_to_user_id,
+        query,
+    } = request;
+    let mut v = Violations::default();
+    let page = page(&mut v, page_size, page_token);
+    let status = v.check(
+        "status",
+        match proto::UserStatus::try_from(status) {
+            Ok(proto::UserStatus::Unspecified) => Ok(None),
+            Ok(proto::UserStatus::Active) => Ok(Some(UserStatus::Active)),
+            Ok(proto::UserStatus::Deactivated) => Ok(Some(UserStatus::Deactivated)),
+            Err(_) => Err("is not a user status".to_string()),
+        },
+    );
+    let role = v.check(
+        "role",
+        if role.is_empty() {
+            Ok(None)
+        } else {
+            parse_role_name(&role).map(Some)
+        },
+    );
+    let reporting_to = v.check("reporting_to_user_id", optional_uuid(&reporting_to_user_id));
+    let query = v.check("query", text::optional_text(&query, 200));
+    v.finish()?;
+    match (page, status, role, reporting_to, query) {
+        (Some(page), Some(status), Some(role), Some(reporting_to), Some(query)) => Ok((
+            UserFilter {
+                status,
+                role,
+                reporting_to,
+                query: (!query.is_empty()).then_some(query),
+            },
+            page,
+        )),
+        _ => Err(unrecorded()),
+    }
+}
+
+pub fn list_invitations(
+    request: proto::ListInvitationsRequest,
+) -> Result<(InvitationFilter, PageRequest), Error> {
+    let proto::ListInvitationsRequest {
+        page_size,
+        page_token,
+        status,
+        email,
+    } = request;
+    let mut v = Violations::default();
+    let page = page(&mut v, page_size, page_token);
+    let status = v.check(
+        "status",
+        match proto::InvitationStatus::try_from(status) {
+            Ok(proto::InvitationStatus::Unspecified) => Ok(None),
+            Ok(proto::InvitationStatus::Pending) => Ok(Some(InvitationStatus::Pending)),
+            Ok(proto::InvitationStatus::Accepted) => Ok(Some(InvitationStatus::Accepted)),
+            Ok(proto::InvitationStatus::Revoked) => Ok(Some(InvitationStatus::Revoked)),
+            Ok(proto::InvitationStatus::Expired) => Ok(Some(InvitationStatus::Expired)),
+            Err(_) => Err("is not an invitation status".to_string()),
+        },
+    );
+    let email = v.check(
+        "email",
+        if email.trim().is_empty() {
+            Ok(None)
+        } else if email.len() > EmailAddress::MAX_LEN {
+            Err(format!("must be at most {} bytes", EmailAddress::MAX_LEN))
+        } else {
+            Ok(Some(EmailAddress::normalize(&email)))
+        },
+    );
+    v.finish()?;
+    match (page, status, email) {
+        (Some(page), Some(status), Some(email_normalized)) => Ok((
+            InvitationFilter {
+                status,
+                email_normalized,
+            },
+            page,
+        )),
+        _ => Err(unrecorded()),
+    }
+}
+
+pub fn list_activity(
+    request: proto::ListActivityRequest,
+) -> Result<(ActivityFilter, PageRequest), Error> {
+    let proto::ListActivityRequest {
+        page_size,
+        page_token,
+        actor_user_id,
+        target_user_id,
+        action,
+        start_time,
+        end_time,
+    } = request;
+    let mut v = Violations::default();
+    let page = page(&mut v, page_size, page_token);
+    let actor_id = v.check("actor_user_id", optional_uuid(&actor_user_id));
+    let target_user_id = v.check("target_user_id", optional_uuid(&target_user_id));
+    let action = v.check(
+        "action",
+        if action.is_empty() {
+            Ok(None)
+        } else {
+            Action::parse(&action)
+                .map(Some)
+                .ok_or_else(|| "is not an activity action".to_string())
+        },
+    );
+    let from = v.check("start_time", optional_time(start_time));
+    let until = v.check("end_time", optional_time(end_time));
+    v.finish()?;
+    match (page, actor_id, target_user_id, action, from, until) {
+        (
+            Some(page),
+            Some(actor_id),
+            Some(target_user_id),
+            Some(action),
+            Some(from),
+            Some(until),
+        ) => Ok((
+            ActivityFilter {
+                actor_id,
+                target_user_id,
+                action,
+                from,
+                until,
+            },
+            page,
+        )),
+        _ => Err(unrecorded()),
+    }
+}
+
+pub fn resend_validity(expires_in: Option<prost_types::Duration>) -> Result<time::Duration, Error> {
+    duration(expires_in)
+        .and_then(Validity::parse)
+        .map_err(|description| Error::invalid("expires_in", description))
+}

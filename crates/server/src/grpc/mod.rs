@@ -1,0 +1,197 @@
+//! The gRPC transport: thin handlers that authenticate, parse the request
+//! into domain values (`convert`), call an operation and convert the result.
+
+pub mod convert;
+pub mod status;
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use wowchat_users_api::v1::{self as proto, user_service_server::UserService};
+
+use crate::{
+    auth::{Caller, caller::authenticate},
+    domain::{
+        Error,
+        invitation::NewInvitation,
+        user::{AcceptInvitation, ManageUser},
+    },
+    operations::{self, AppState},
+};
+
+/// The metadata key of the request id, set by the server when a caller sends none.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+pub struct UserServiceImpl {
+    state: Arc<AppState>,
+}
+
+impl UserServiceImpl {
+    pub fn new(state: Arc<AppState>) -> Self {
+        UserServiceImpl { state }
+    }
+
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Error> {
+        authenticate(&self.state.pool, &self.state.keys, request.metadata()).await
+    }
+}
+
+/// The request's id, for the activity log and the logs; bounded in length.
+fn request_id<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(|id| id.chars().take(128).collect())
+        .unwrap_or_default()
+}
+
+#[tonic::async_trait]
+impl UserService for UserServiceImpl {
+    async fn invite_user(
+        &self,
+        request: Request<proto::InviteUserRequest>,
+    ) -> Result<Response<proto::InviteUserResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = self.caller(&request).await?;
+        let new = NewInvitation::try_from(request.into_inner())?;
+        let invitation =
+            operations::invitations::invite(&self.state, &caller, &request_id, new).await?;
+        Ok(Response::new(proto::InviteUserResponse {
+            invitation: Some(convert::invitation(&invitation)),
+        }))
+    }
+
+    async fn accept_invitation(
+        &self,
+        request: Request<proto::AcceptInvitationRequest>,
+    ) -> Result<Response<proto::AcceptInvitationResponse>, Status> {
+        let request_id = request_id(&request);
+        let accept = AcceptInvitation::try_from(request.into_inner())?;
+        let user = operations::invitations::accept(&self.state, &request_id, accept).await?;
+        Ok(Response::new(proto::AcceptInvitationResponse {
+            user: Some(convert::user(&user)),
+        }))
+    }
+
+    async fn manage_user(
+        &self,
+        request: Request<proto::ManageUserRequest>,
+    ) -> Result<Response<proto::ManageUserResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = self.caller(&request).await?;
+        let command = ManageUser::try_from(request.into_inner())?;
+        let user = operations::users::manage(&self.state, &caller, &request_id, command).await?;
+        Ok(Response::new(proto::ManageUserResponse {
+            user: Some(convert::user(&user)),
+        }))
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<proto::GetUserRequest>,
+    ) -> Result<Response<proto::GetUserResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let proto::GetUserRequest { user_id } = request.into_inner();
+        let user_id = convert::id_field("user_id", &user_id)?;
+        let user = operations::users::get(&self.state, &caller, user_id).await?;
+        Ok(Response::new(proto::GetUserResponse {
+            user: Some(convert::user(&user)),
+        }))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<proto::ListUsersRequest>,
+    ) -> Result<Response<proto::ListUsersResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let (filter, page) = convert::list_users(request.into_inner())?;
+        let page = operations::users::list(&self.state, &caller, filter, page).await?;
+        Ok(Response::new(proto::ListUsersResponse {
+            users: page.items.iter().map(convert::user).collect(),
+            next_page_token: page.next_page_token,
+            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn get_invitation(
+        &self,
+        request: Request<proto::GetInvitationRequest>,
+    ) -> Result<Response<proto::GetInvitationResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let proto::GetInvitationRequest { invitation_id } = request.into_inner();
+        let invitation_id = convert::id_field("invitation_id", &invitation_id)?;
+        let invitation = operations::invitations::get(&self.state, &caller, invitation_id).await?;
+        Ok(Response::new(proto::GetInvitationResponse {
+            invitation: Some(convert::invitation(&invitation)),
+        }))
+    }
+
+    async fn list_invitations(
+        &self,
+        request: Request<proto::ListInvitationsRequest>,
+    ) -> Result<Response<proto::ListInvitationsResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let (filter, page) = convert::list_invitations(request.into_inner())?;
+        let page = operations::invitations::list(&self.state, &caller, filter, page).await?;
+        Ok(Response::new(proto::ListInvitationsResponse {
+            invitations: page.items.iter().map(convert::invitation).collect(),
+            next_page_token: page.next_page_token,
+            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn resend_invitation(
+        &self,
+        request: Request<proto::ResendInvitationRequest>,
+    ) -> Result<Response<proto::ResendInvitationResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = self.caller(&request).await?;
+        let proto::ResendInvitationRequest {
+            invitation_id,
+            expires_in,
+        } = request.into_inner();
+        let invitation_id = convert::id_field("invitation_id", &invitation_id)?;
+        let valid_for = convert::resend_validity(expires_in)?;
+        let invitation = operations::invitations::resend(
+            &self.state,
+            &caller,
+            &request_id,
+            invitation_id,
+            valid_for,
+        )
+        .await?;
+        Ok(Response::new(proto::ResendInvitationResponse {
+            invitation: Some(convert::invitation(&invitation)),
+        }))
+    }
+
+    async fn revoke_invitation(
+        &self,
+        request: Request<proto::RevokeInvitationRequest>,
+    ) -> Result<Response<proto::RevokeInvitationResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = self.caller(&request).await?;
+        let proto::RevokeInvitationRequest { invitation_id } = request.into_inner();
+        let invitation_id = convert::id_field("invitation_id", &invitation_id)?;
+        let invitation =
+            operations::invitations::revoke(&self.state, &caller, &request_id, invitation_id)
+                .await?;
+        Ok(Response::new(proto::RevokeInvitationResponse {
+            invitation: Some(convert::invitation(&invitation)),
+        }))
+    }
+
+    async fn list_activity(
+        &self,
+        request: Request<proto::ListActivityRequest>,
+    ) -> Result<Response<proto::ListActivityResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let (filter, page) = convert::list_activity(request.into_inner())?;
+        let page = operations::activity::list(&self.state, &caller, filter, page).await?;
+        Ok(Response::new(proto::ListActivityResponse {
+            entries: page.items.iter().map(convert::activity_entry).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+}

@@ -1,0 +1,21 @@
+//! WowChat Users: the gRPC service that invites people to a workspace, lets
+//! them accept, and manages them.
+//!
+//! A request flows `grpc` (transport: authenticate, parse, convert) →
+//! `operations` (permission checks and domain rules, one transaction each) →
+//! `store` (SQL). `domain` holds the parsed values and the one error type;
+//! `auth` the JWTs, callers and password hashing; `events` what is written
+//! to the outbox. `startup` builds the server, `db` the pool and migrations.
+
+#![deny(clippy::unwrap_used)]
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod events;
+pub mod grpc;
+pub mod operations;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,155 @@
+//! The `wowchat-users` binary: serve (default), migrate, bootstrap, token.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use uuid::Uuid;
+use wowchat_users_server::{
+    auth::{JwtKeys, PasswordHasher},
+    config::Settings,
+    db,
+    domain::{EmailAddress, user::Password},
+    operations::{AppState, bootstrap::bootstrap},
+    startup::Application,
+    telemetry,
+};
+
+#[derive(Parser)]
+#[command(name = "wowchat-users", version, about = "WowChat Users gRPC service")]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gRPC server (the default).
+    Serve,
+    /// Create the database if needed and apply the migrations, then exit.
+    Migrate,
+    /// Create a workspace and its first owner; prints their ids.
+    Bootstrap {
+        #[arg(long, default_value = "My workspace")]
+        workspace_name: String,
+        #[arg(long)]
+        owner_email: String,
+        #[arg(long, default_value = "Owner")]
+        owner_name: String,
+        /// The owner's password; generated and printed when not given.
+        #[arg(long, env = "WOWCHAT_OWNER_PASSWORD", hide_env_values = true)]
+        owner_password: Option<String>,
+    },
+    /// Mint a bearer JWT for a user with the configured private key.
+    Token {
+        #[arg(long)]
+        user_id: Uuid,
+        #[arg(long)]
+        workspace_id: Uuid,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(&cli.settings.log_format);
+    let settings = cli.settings;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            db::ensure_database(settings.database_url.expose()).await?;
+            db::migrate(settings.database_url.expose()).await
+        }
+        Command::Bootstrap {
+            workspace_name,
+            owner_email,
+            owner_name,
+            owner_password,
+        } => {
+            let email = EmailAddress::parse(&owner_email)
+                .map_err(|e| anyhow::anyhow!("--owner-email {e}"))?;
+            let (password, generated) = match owner_password {
+                Some(p) => (p, false),
+                None => (random_password(), true),
+            };
+            let parsed =
+                Password::parse(&password).map_err(|e| anyhow::anyhow!("--owner-password {e}"))?;
+            let url = settings.database_url.expose();
+            db::ensure_database(url).await?;
+            db::migrate(url).await?;
+            let state = AppState {
+                pool: db::pool(url, 2)?,
+                keys: std::sync::Arc::new(JwtKeys::load(&settings.key_settings())?),
+                hasher: PasswordHasher::owasp(1),
+                resend_cooldown: time::Duration::ZERO,
+            };
+            let created = bootstrap(
+                &state,
+                workspace_name.trim(),
+                &email,
+                owner_name.trim(),
+                parsed,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("bootstrapping")?;
+            println!("workspace_id={}", created.workspace_id);
+            println!("user_id={}", created.owner_id);
+            if generated {
+                println!("password={password}");
+            }
+            Ok(())
+        }
+        Command::Token {
+            user_id,
+            workspace_id,
+            ttl_secs,
+        } => {
+            let keys = JwtKeys::load(&settings.key_settings())?;
+            println!(
+                "{}",
+                keys.mint(user_id, workspace_id, Duration::from_secs(ttl_secs))?
+            );
+            Ok(())
+        }
+    }
+}
+
+fn random_password() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 18];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
+}

@@ -1,0 +1,50 @@
+//! Creating a workspace and its first owner (the `bootstrap` command).
+
+use uuid::Uuid;
+
+use super::AppState;
+use crate::{
+    domain::{EmailAddress, Error, Reason, permission::OWNER, user::Password},
+    store::{users, workspaces},
+};
+
+/// Ids of a new workspace and its owner.
+#[derive(Debug, Clone, Copy)]
+pub struct Bootstrapped {
+    pub workspace_id: Uuid,
+    pub owner_id: Uuid,
+}
+
+pub async fn bootstrap(
+    state: &AppState,
+    workspace_name: &str,
+    owner_email: &EmailAddress,
+    owner_name: &str,
+    owner_password: Password,
+) -> Result<Bootstrapped, Error> {
+    let password_hash = state.hasher.hash(owner_password).await?;
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let workspace_id = Uuid::now_v7();
+    workspaces::insert(&tx, workspace_id, workspace_name).await?;
+    let owner = users::insert(
+        &tx,
+        &users::NewUser {
+            workspace_id,
+            id: Uuid::now_v7(),
+            email: owner_email.as_typed(),
+            email_normalized: owner_email.normalized(),
+            display_name: owner_name,
+            role: OWNER,
+            reporting_to: None,
+            password_hash: &password_hash,
+        },
+    )
+    .await?
+    .ok_or_else(|| Error::precondition(Reason::UserAlreadyMember, "owner already exists"))?;
+    tx.commit().await?;
+    Ok(Bootstrapped {
+        workspace_id,
+        owner_id: owner.id,
+    })
+}

@@ -1,0 +1,361 @@
+//! Inviting people, and the life of an invitation: resend, revoke, accept.
+
+use uuid::Uuid;
+
+use super::{AppState, Page, PageRequest, Record, record, remember, replayed, requested_role};
+use crate::{
+    auth::Caller,
+    domain::{
+        Error, Reason,
+        activity::{Action, FieldChange},
+        invitation::{Invitation, InvitationStatus, InvitationToken, NewInvitation},
+        pagination::{Cursor, filter_digest},
+        permission::Permission,
+        user::{AcceptInvitation, User, UserStatus},
+    },
+    events,
+    store::{
+        GenericClient,
+        invitations::{self, InvitationFilter, NewInvitationRow},
+        outbox, users, workspaces,
+    },
+};
+
+fn already_member() -> Error {
+    Error::AlreadyExists {
+        reason: Reason::UserAlreadyMember,
+        message: "a member of the workspace already has this email".into(),
+    }
+}
+
+fn already_pending() -> Error {
+    Error::AlreadyExists {
+        reason: Reason::InvitationPending,
+        message: "an invitation to this email is already pending".into(),
+    }
+}
+
+/// Refuses a manager who is not an active user of the workspace.
+pub(super) async fn ensure_active_manager(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    manager_id: Uuid,
+    field: &str,
+) -> Result<(), Error> {
+    match users::get(client, workspace_id, manager_id).await? {
+        None => Err(Error::invalid_with(
+            Reason::ReportingToNotFound,
+            field,
+            "no such user in this workspace",
+        )),
+        Some(manager) if manager.status != UserStatus::Active => Err(Error::precondition(
+            Reason::ReportingToInactive,
+            "the manager is deactivated",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+pub async fn invite(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    new: NewInvitation,
+) -> Result<Invitation, Error> {
+    caller.require(Permission::UsersInvite)?;
+    let role = requested_role("role", &new.role)?;
+    caller.require_not_below(&role)?;
+    let workspace_id = caller.workspace_id;
+
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let key = new.idempotency.as_ref();
+    if let Some(first) = replayed(&tx, caller, "InviteUser", key).await? {
+        return Ok(first);
+    }
+    if let Some(manager_id) = new.reporting_to {
+        ensure_active_manager(&tx, workspace_id, manager_id, "reporting_to_user_id").await?;
+    }
+    if users::exists_with_email(&tx, workspace_id, new.email.normalized()).await? {
+        return Err(already_member());
+    }
+    invitations::expire_stale(&tx, workspace_id, new.email.normalized()).await?;
+    let token = InvitationToken::generate();
+    let invitation = invitations::insert(
+        &tx,
+        &NewInvitationRow {
+            workspace_id,
+            id: Uuid::now_v7(),
+            email: new.email.as_typed(),
+            email_normalized: new.email.normalized(),
+            role: &role.name,
+            reporting_to: new.reporting_to,
+            inviter_id: caller.user_id,
+            message: &new.message,
+            token_hash: token.hash(),
+            valid_for: new.valid_for,
+        },
+    )
+    .await?
+    .ok_or_else(already_pending)?;
+
+    let mut changes = vec![
+        FieldChange::new("email", "", &invitation.email),
+        FieldChange::new("role", "", &invitation.role),
+    ];
+    if let Some(manager) = invitation.reporting_to {
+        changes.push(FieldChange::new("reporting_to", "", manager));
+    }
+    record(
+        &tx,
+        Record {
+            workspace_id,
+            actor_id: Some(caller.user_id),
+            action: Action::InvitationCreated,
+            target_user_id: None,
+            target_invitation_id: Some(invitation.id),
+            changes,
+            request_id,
+        },
+        events::invitation_created(&invitation, request_id),
+    )
+    .await?;
+    let workspace_name = workspaces::name(&tx, workspace_id).await?;
+    outbox::insert(
+        &tx,
+        &events::send_invitation_email(&invitation, &token, &workspace_name, caller, request_id),
+    )
+    .await?;
+    remember(&tx, caller, "InviteUser", key, &invitation).await?;
+    tx.commit().await?;
+    tracing::info!(invitation_id = %invitation.id, "invitation created");
+    Ok(invitation)
+}
+
+/// Why an invitation in this state cannot be used (accepted, resent, ...).
+fn refuse_closed(invitation: &Invitation) -> Result<(), Error> {
+    match invitation.status {
+        InvitationStatus::Pending => Ok(()),
+        InvitationStatus::Accepted => Err(Error::precondition(
+            Reason::InvitationAlreadyAccepted,
+            "the invitation was already accepted",
+        )),
+        InvitationStatus::Revoked => Err(Error::precondition(
+            Reason::InvitationRevoked,
+            "the invitation was revoked",
+        )),
+        InvitationStatus::Expired => Err(Error::precondition(
+            Reason::InvitationExpired,
+            "the invitation has expired",
+        )),
+    }
+}
+
+pub async fn accept(
+    state: &AppState,
+    request_id: &str,
+    accept: AcceptInvitation,
+) -> Result<User, Error> {
+    let token_hash = accept.token.hash();
+    // Checked before hashing the password, so a bad token costs no hashing work.
+    {
+        let client = state.pool.get().await?;
+        let found = invitations::find_by_token(&client, token_hash, false).await?;
+        refuse_closed(&found.ok_or_else(Error::invitation_not_found)?)?;
+    }
+    let password_hash = state.hasher.hash(accept.password).await?;
+
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    // Locked: of concurrent accepts of one token, the first wins and the rest see it accepted.
+    let invitation = invitations::find_by_token(&tx, token_hash, true)
+        .await?
+        .ok_or_else(Error::invitation_not_found)?;
+    refuse_closed(&invitation)?;
+    let workspace_id = invitation.workspace_id;
+    // A manager deactivated since the invitation was sent is not kept.
+    let reporting_to = match invitation.reporting_to {
+        Some(manager_id) => users::get(&tx, workspace_id, manager_id)
+            .await?
+            .filter(|m| m.status == UserStatus::Active)
+            .map(|m| m.id),
+        None => None,
+    };
+    let user = users::insert(
+        &tx,
+        &users::NewUser {
+            workspace_id,
+            id: Uuid::now_v7(),
+            email: &invitation.email,
+            email_normalized: &crate::domain::EmailAddress::normalize(&invitation.email),
+            display_name: &accept.display_name,
+            role: &invitation.role,
+            reporting_to,
+            password_hash: &password_hash,
+        },
+    )
+    .await?
+    .ok_or_else(already_member)?;
+    let invitation = invitations::mark_accepted(&tx, workspace_id, invitation.id, user.id).await?;
+    record(
+        &tx,
+        Record {
+            workspace_id,
+            actor_id: Some(user.id),
+            action: Action::InvitationAccepted,
+            target_user_id: Some(user.id),
+            target_invitation_id: Some(invitation.id),
+            changes: vec![FieldChange::new("status", "PENDING", "ACCEPTED")],
+            request_id,
+        },
+        events::invitation_accepted(&invitation, &user, request_id),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(invitation_id = %invitation.id, user_id = %user.id, "invitation accepted");
+    Ok(user)
+}
+
+pub async fn resend(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    invitation_id: Uuid,
+    valid_for: time::Duration,
+) -> Result<Invitation, Error> {
+    caller.require(Permission::UsersInvite)?;
+    let workspace_id = caller.workspace_id;
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let current = invitations::get_for_update(&tx, workspace_id, invitation_id)
+        .await?
+        .ok_or_else(Error::invitation_not_found)?;
+    if current.status != InvitationStatus::Expired {
+        refuse_closed(&current)?;
+    }
+    let next_allowed = current.last_sent_at + state.resend_cooldown;
+    let now = time::OffsetDateTime::now_utc();
+    if now < next_allowed {
+        return Err(Error::ResourceExhausted {
+            reason: Reason::ResendCooldown,
+            message: "the invitation was sent moments ago; try again later".into(),
+            retry_after: (next_allowed - now).unsigned_abs(),
+        });
+    }
+    if users::exists_with_email(
+        &tx,
+        workspace_id,
+        &crate::domain::EmailAddress::normalize(&current.email),
+    )
+    .await?
+    {
+        return Err(already_member());
+    }
+    let token = InvitationToken::generate();
+    let invitation =
+        invitations::mark_resent(&tx, workspace_id, invitation_id, token.hash(), valid_for)
+            .await?
+            .ok_or_else(already_pending)?;
+    record(
+        &tx,
+        Record {
+            workspace_id,
+            actor_id: Some(caller.user_id),
+            action: Action::InvitationResent,
+            target_user_id: None,
+            target_invitation_id: Some(invitation.id),
+            changes: vec![FieldChange::new(
+                "expire_time",
+                rfc3339(current.expires_at),
+                rfc3339(invitation.expires_at),
+            )],
+            request_id,
+        },
+        events::invitation_resent(&invitation, caller.user_id, request_id),
+    )
+    .await?;
+    let workspace_name = workspaces::name(&tx, workspace_id).await?;
+    outbox::insert(
+        &tx,
+        &events::send_invitation_email(&invitation, &token, &workspace_name, caller, request_id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(invitation)
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+pub async fn revoke(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    invitation_id: Uuid,
+) -> Result<Invitation, Error> {
+    caller.require(Permission::UsersInvite)?;
+    let workspace_id = caller.workspace_id;
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let current = invitations::get_for_update(&tx, workspace_id, invitation_id)
+        .await?
+        .ok_or_else(Error::invitation_not_found)?;
+    match current.status {
+        InvitationStatus::Revoked => return Ok(current),
+        InvitationStatus::Accepted => refuse_closed(&current)?,
+        InvitationStatus::Pending | InvitationStatus::Expired => {}
+    }
+    let invitation = invitations::mark_revoked(&tx, workspace_id, invitation_id).await?;
+    record(
+        &tx,
+        Record {
+            workspace_id,
+            actor_id: Some(caller.user_id),
+            action: Action::InvitationRevoked,
+            target_user_id: None,
+            target_invitation_id: Some(invitation.id),
+            changes: vec![FieldChange::new(
+                "status",
+                current.status.as_str(),
+                "REVOKED",
+            )],
+            request_id,
+        },
+        events::invitation_revoked(&invitation, caller.user_id, request_id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(invitation)
+}
+
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    invitation_id: Uuid,
+) -> Result<Invitation, Error> {
+    caller.require(Permission::UsersInvite)?;
+    let client = state.pool.get().await?;
+    invitations::get(&client, caller.workspace_id, invitation_id)
+        .await?
+        .ok_or_else(Error::invitation_not_found)
+}
+
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    filter: InvitationFilter,
+    page: PageRequest,
+) -> Result<Page<Invitation>, Error> {
+    caller.require(Permission::UsersInvite)?;
+    let filters = filter_digest(&format!("invitations|{filter:?}"));
+    let after = page.cursor(filters)?;
+    let client = state.pool.get().await?;
+    let (items, total) =
+        invitations::list(&client, caller.workspace_id, &filter, after, page.size + 1).await?;
+    Ok(page.page(items, total, filters, |i| Cursor {
+        time: i.created_at,
+        id: i.id,
+    }))
+}

@@ -1,0 +1,170 @@
+//! The service's operations: each checks the caller's permission, applies the
+//! domain rules and writes the change, its activity entry and its events in
+//! one Postgres transaction. Handlers in `grpc` call these with parsed input.
+
+pub mod activity;
+pub mod bootstrap;
+pub mod invitations;
+pub mod users;
+
+use std::sync::Arc;
+
+use serde::{Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+use crate::{
+    auth::{Caller, JwtKeys, PasswordHasher},
+    domain::{
+        Error, Reason,
+        activity::{Action, ActivityEntry, FieldChange},
+        idempotency::IdempotencyKey,
+        pagination::{self, Cursor},
+        permission::Role,
+    },
+    store::{Pool, Transaction, activity as activity_store, idempotency, outbox},
+};
+
+/// What every operation needs; shared by all requests.
+pub struct AppState {
+    pub pool: Pool,
+    pub keys: Arc<JwtKeys>,
+    pub hasher: PasswordHasher,
+    /// The least time between two sends of one invitation.
+    pub resend_cooldown: time::Duration,
+}
+
+/// The role of that name in the workspace.
+pub fn role_named(name: &str) -> Option<Role> {
+    Role::builtin(name)
+}
+
+/// The role a request names; an unknown one is invalid input of `field`.
+fn requested_role(field: &str, name: &str) -> Result<Role, Error> {
+    role_named(name).ok_or_else(|| {
+        Error::invalid_with(
+            Reason::RoleNotFound,
+            field,
+            format!("role {name:?} does not exist"),
+        )
+    })
+}
+
+/// Who did what to whom, in the request's transaction.
+struct Record<'a> {
+    workspace_id: Uuid,
+    actor_id: Option<Uuid>,
+    action: Action,
+    target_user_id: Option<Uuid>,
+    target_invitation_id: Option<Uuid>,
+    changes: Vec<FieldChange>,
+    request_id: &'a str,
+}
+
+/// Appends the activity entry and the outbox event announcing it.
+async fn record(
+    tx: &Transaction<'_>,
+    record: Record<'_>,
+    event: outbox::OutboxMessage,
+) -> Result<(), Error> {
+    activity_store::insert(
+        tx,
+        &ActivityEntry {
+            id: Uuid::now_v7(),
+            workspace_id: record.workspace_id,
+            actor_id: record.actor_id,
+            action: record.action.as_str().to_owned(),
+            target_user_id: record.target_user_id,
+            target_invitation_id: record.target_invitation_id,
+            changes: record.changes,
+            request_id: record.request_id.to_owned(),
+            occurred_at: time::OffsetDateTime::now_utc(),
+        },
+    )
+    .await?;
+    outbox::insert(tx, &event).await
+}
+
+/// The first result of a retried request, if this is a retry.
+async fn replayed<T: DeserializeOwned>(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    operation: &str,
+    key: Option<&IdempotencyKey>,
+) -> Result<Option<T>, Error> {
+    let Some(key) = key else { return Ok(None) };
+    match idempotency::claim(tx, caller.workspace_id, caller.user_id, operation, key).await? {
+        idempotency::Claim::New => Ok(None),
+        idempotency::Claim::Replay(stored) => {
+            serde_json::from_value(stored).map(Some).map_err(|e| {
+                Error::Unexpected(anyhow::Error::new(e).context("decoding a stored result"))
+            })
+        }
+    }
+}
+
+/// Stores the result of a request made with a request id.
+async fn remember<T: Serialize>(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    operation: &str,
+    key: Option<&IdempotencyKey>,
+    result: &T,
+) -> Result<(), Error> {
+    let Some(key) = key else { return Ok(()) };
+    let value = serde_json::to_value(result)
+        .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("encoding a result")))?;
+    idempotency::complete(
+        tx,
+        caller.workspace_id,
+        caller.user_id,
+        operation,
+        key,
+        &value,
+    )
+    .await
+}
+
+/// One page of a listing.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+    pub total_size: i64,
+}
+
+/// A list request's page: its size, the cursor it continues from, and the
+/// digest of its filters that its tokens carry.
+pub struct PageRequest {
+    pub size: i64,
+    pub token: String,
+}
+
+impl PageRequest {
+    fn cursor(&self, filters: [u8; 8]) -> Result<Option<Cursor>, Error> {
+        pagination::decode_page_token(&self.token, filters)
+    }
+
+    /// Trims the one extra row fetched to learn whether a next page exists.
+    fn page<T>(
+        &self,
+        mut items: Vec<T>,
+        total_size: i64,
+        filters: [u8; 8],
+        key: impl Fn(&T) -> Cursor,
+    ) -> Page<T> {
+        let size = usize::try_from(self.size).unwrap_or(usize::MAX);
+        let next_page_token = if items.len() > size {
+            items.truncate(size);
+            items
+                .last()
+                .map(|last| pagination::encode_page_token(key(last), filters))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Page {
+            items,
+            next_page_token,
+            total_size,
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Managing members: profile, role, manager, activation; and reading them.
+
+use uuid::Uuid;
+
+use super::{
+    AppState, Page, PageRequest, Record, invitations::ensure_active_manager, record, remember,
+    replayed, requested_role, role_named,
+};
+use crate::{
+    auth::Caller,
+    domain::{
+        Error, Reason,
+        activity::{Action, FieldChange},
+        pagination::{Cursor, filter_digest},
+        permission::{Permission, Role},
+        user::{ManageUser, User, UserAction, UserStatus},
+    },
+    events,
+    store::{
+        Transaction,
+        users::{self, UserFilter},
+        workspaces,
+    },
+};
+
+pub async fn manage(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    command: ManageUser,
+) -> Result<User, Error> {
+    caller.require(Permission::UsersManage)?;
+    let workspace_id = caller.workspace_id;
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    // One membership change at a time per workspace: the last-owner and
+    // no-cycle rules read other users' rows.
+    workspaces::lock(&tx, workspace_id).await?;
+    let key = command.idempotency.as_ref();
+    if let Some(first) = replayed(&tx, caller, "ManageUser", key).await? {
+        return Ok(first);
+    }
+    let current = users::get_for_update(&tx, workspace_id, command.user_id)
+        .await?
+        .ok_or_else(Error::user_not_found)?;
+    if let Some(expected) = command.expected_version
+        && expected != current.version
+    {
+        return Err(Error::Aborted {
+            reason: Reason::EtagMismatch,
+            message: "the user changed since it was read; read it again".into(),
+        });
+    }
+    let current_role = stored_role(&current);
+    caller.require_not_below(&current_role)?;
+
+    let Some((action, next, changes)) =
+        apply(&tx, caller, &current, &current_role, command.action).await?
+    else {
+        // Nothing to change: the user already is as asked.
+        remember(&tx, caller, "ManageUser", key, &current).await?;
+        tx.commit().await?;
+        return Ok(current);
+    };
+    let updated = users::update(&tx, &next).await?;
+    record(
+        &tx,
+        Record {
+            workspace_id,
+            actor_id: Some(caller.user_id),
+            action,
+            target_user_id: Some(updated.id),
+            target_invitation_id: None,
+            request_id,
+            changes: changes.clone(),
+        },
+        events::user_changed(action, &updated, caller.user_id, &changes, request_id),
+    )
+    .await?;
+    remember(&tx, caller, "ManageUser", key, &updated).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %updated.id, action = action.as_str(), "user changed");
+    Ok(updated)
+}
+
+/// A stored user's role; a role that no longer resolves grants nothing.
+fn stored_role(user: &User) -> Role {
+    role_named(&user.role).unwrap_or(Role {
+        name: user.role.clone(),
+        permissions: Default::default(),
+    })
+}
+
+/// Applies `action` to a copy of `current`: the action to record, the user
+/// to write and what changed; `None` when nothing would change.
+async fn apply(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    current: &User,
+    current_role: &Role,
+    action: UserAction,
+) -> Result<Option<(Action, User, Vec<FieldChange>)>, Error> {
+    let mut next = current.clone();
+    let mut changes = Vec::new();
+    let recorded = match action {
+        UserAction::UpdateProfile { display_name } => {
+            if let Some(name) = display_name
+                && name != current.display_name
+            {
+                changes.push(FieldChange::new(
+                    "display_name",
+                    &current.display_name,
+                    &name,
+                ));
+                next.display_name = name;
+            }
+            Action::UserUpdated
+        }
+        UserAction::ChangeRole { role } => {
+            let role = requested_role("change_role.role", &role)?;
+            caller.require_not_below(&role)?;
+            if role.name != current.role {
+                if current_role.is_owner() && !role.is_owner() {
+                    ensure_other_owner(tx, current).await?;
+                }
+                changes.push(FieldChange::new("role", &current.role, &role.name));
+                next.role = role.name;
+            }
+            Action::UserRoleChanged
+        }
+        UserAction::SetReportingTo { manager_id } => {
+            let field = "set_reporting_to.reporting_to_user_id";
+            if manager_id == current.id
+                || users::is_in_management_chain(tx, current.workspace_id, manager_id, current.id)
+                    .await?
+            {
+                return Err(Error::precondition(
+                    Reason::ReportingCycle,
+                    "the change would make a reporting cycle",
+                ));
+            }
+            ensure_active_manager(tx, current.workspace_id, manager_id, field).await?;
+            if current.reporting_to != Some(manager_id) {
+                changes.push(FieldChange::new(
+                    "reporting_to",
+                    optional(current.reporting_to),
+                    manager_id,
+                ));
+                next.reporting_to = Some(manager_id);
+            }
+            Action::UserReportingToChanged
+        }
+        UserAction::ClearReportingTo => {
+            if let Some(previous) = current.reporting_to {
+                changes.push(FieldChange::new("reporting_to", previous, ""));
+                next.reporting_to = None;
+            }
+            Action::UserReportingToChanged
+        }
+        UserAction::Deactivate { reason } => {
+            if current.status == UserStatus::Active {
+                if current_role.is_owner() {
+                    ensure_other_owner(tx, current).await?;
+                }
+                changes.push(FieldChange::new("status", "ACTIVE", "DEACTIVATED"));
+                changes.push(FieldChange::new("deactivation_reason", "", &reason));
+                next.status = UserStatus::Deactivated;
+                next.deactivation_reason = Some(reason);
+            }
+            Action::UserDeactivated
+        }
+        UserAction::Reactivate => {
+            if current.status == UserStatus::Deactivated {
+                changes.push(FieldChange::new("status", "DEACTIVATED", "ACTIVE"));
+                next.status = UserStatus::Active;
+                next.deactivation_reason = None;
+            }
+            Action::UserReactivated
+        }
+    };
+    Ok((!changes.is_empty()).then_some((recorded, next, changes)))
+}
+
+fn optional(id: Option<Uuid>) -> String {
+    id.map(|id| id.to_string()).unwrap_or_default()
+}
+
+/// Refuses to leave the workspace without an active owner.
+async fn ensure_other_owner(tx: &Transaction<'_>, user: &User) -> Result<(), Error> {
+    if user.status == UserStatus::Active
+        && users::count_other_active_owners(tx, user.workspace_id, user.id).await? == 0
+    {
+        return Err(Error::precondition(
+            Reason::LastOwner,
+            "the workspace's last active owner cannot be demoted or deactivated",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn get(state: &AppState, caller: &Caller, user_id: Uuid) -> Result<User, Error> {
+    caller.require(Permission::UsersRead)?;
+    let client = state.pool.get().await?;
+    users::get(&client, caller.workspace_id, user_id)
+        .await?
+        .ok_or_else(Error::user_not_found)
+}
+
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    filter: UserFilter,
+    page: PageRequest,
+) -> Result<Page<User>, Error> {
+    caller.require(Permission::UsersRead)?;
+    let filters = filter_digest(&format!("users|{filter:?}"));
+    let after = page.cursor(filters)?;
+    let client = state.pool.get().await?;
+    let (items, total) =
+        users::list(&client, caller.workspace_id, &filter, after, page.size + 1).await?;
+    Ok(page.page(items, total, filters, |u| Cursor {
+        time: u.created_at,
+        id: u.id,
+    }))
+}

@@ -1,0 +1,158 @@
+//! Building and running the server: it takes a bound listener and a shutdown
+//! future, so tests run it on port 0 and stop it when they are done.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tonic::{
+    codegen::http,
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+use wowchat_users_api::{FILE_DESCRIPTOR_SET, v1::user_service_server::UserServiceServer};
+
+use crate::{
+    auth::{JwtKeys, PasswordHasher},
+    config::Settings,
+    db,
+    grpc::{REQUEST_ID_HEADER, UserServiceImpl},
+    operations::AppState,
+    store::Pool,
+};
+
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: Arc<AppState>,
+    settings: Settings,
+}
+
+impl Application {
+    /// Creates and migrates the database, connects the pool, loads the keys
+    /// and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let url = settings.database_url.expose();
+        db::ensure_database(url).await?;
+        db::migrate(url).await?;
+        let pool = db::pool(url, settings.db_pool_size)?;
+        let keys = JwtKeys::load(&settings.key_settings()).context("loading JWT keys")?;
+        let state = Arc::new(AppState {
+            pool,
+            keys: Arc::new(keys),
+            hasher: PasswordHasher::owasp(settings.hash_concurrency),
+            resend_cooldown: time::Duration::seconds(
+                i64::try_from(settings.resend_cooldown_secs).unwrap_or(i64::MAX),
+            ),
+        });
+        let listener = TcpListener::bind(settings.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.listen_addr))?;
+        let address = listener.local_addr()?;
+        Ok(Application {
+            listener,
+            address,
+            state,
+            settings,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The shared state, for commands and tests that act without a request.
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let health = tokio::spawn(watch_database(
+            reporter,
+            self.state.pool.clone(),
+            Duration::from_millis(self.settings.health_interval_ms),
+        ));
+        let reflection = if self.settings.reflection {
+            Some(
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                    .build_v1()
+                    .context("building the reflection service")?,
+            )
+        } else {
+            None
+        };
+        let service = UserServiceServer::new(UserServiceImpl::new(self.state.clone()))
+            .max_decoding_message_size(1024 * 1024);
+
+        tracing::info!(address = %self.address, "serving gRPC");
+        let request_id = http::HeaderName::from_static(REQUEST_ID_HEADER);
+        let result = Server::builder()
+            .timeout(self.settings.request_timeout())
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(TraceLayer::new_for_grpc().make_span_with(|request: &http::Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("grpc", method = %request.uri().path(), request_id = %request_id)
+            }))
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .add_service(health_service)
+            .add_optional_service(reflection)
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpIncoming::from(self.listener), shutdown)
+            .await
+            .context("serving gRPC");
+        health.abort();
+        tracing::info!("server stopped");
+        result
+    }
+}
+
+/// Reports NOT_SERVING while Postgres cannot be reached, SERVING once it can.
+async fn watch_database(reporter: HealthReporter, pool: Pool, every: Duration) {
+    let mut last = None;
+    loop {
+        let reachable = tokio::time::timeout(every.max(Duration::from_secs(1)), async {
+            let client = pool.get().await.ok()?;
+            client.simple_query("SELECT 1").await.ok()
+        })
+        .await
+        .ok()
+        .flatten()
+        .is_some();
+        let status = if reachable {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        if last != Some(status) {
+            if reachable {
+                tracing::info!("Postgres reachable: serving");
+            } else {
+                tracing::warn!("Postgres unreachable: not serving");
+            }
+            let named = <UserServiceServer<UserServiceImpl> as tonic::server::NamedService>::NAME;
+            reporter.set_service_status("", status).await;
+            reporter.set_service_status(named, status).await;
+            last = Some(status);
+        }
+        tokio::time::sleep(every).await;
+    }
+}

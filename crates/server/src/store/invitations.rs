@@ -1,0 +1,280 @@
+//! Invitations. A pending invitation past its expiry reads as EXPIRED
+//! everywhere, through the one status expression below.
+
+use time::{Duration, OffsetDateTime};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{GenericClient, is_unique_violation};
+use crate::domain::{
+    Error,
+    invitation::{Invitation, InvitationStatus, TokenHash},
+    pagination::Cursor,
+};
+
+const STATUS: &str = "CASE WHEN status = 'PENDING' AND expires_at <= now() \
+                      THEN 'EXPIRED' ELSE status END";
+
+fn columns() -> String {
+    format!(
+        "id, workspace_id, email, role, reporting_to, inviter_id, message, {STATUS} AS status, \
+         expires_at, created_at, updated_at, last_sent_at, resend_count, accepted_user_id"
+    )
+}
+
+fn from_row(row: &Row) -> Result<Invitation, Error> {
+    Ok(Invitation {
+        id: row.try_get("id")?,
+        workspace_id: row.try_get("workspace_id")?,
+        email: row.try_get("email")?,
+        role: row.try_get("role")?,
+        reporting_to: row.try_get("reporting_to")?,
+        inviter_id: row.try_get("inviter_id")?,
+        message: row.try_get("message")?,
+        status: InvitationStatus::from_db(row.try_get("status")?)?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        last_sent_at: row.try_get("last_sent_at")?,
+        resend_count: row.try_get("resend_count")?,
+        accepted_user_id: row.try_get("accepted_user_id")?,
+    })
+}
+
+fn one(row: Option<Row>) -> Result<Option<Invitation>, Error> {
+    row.as_ref().map(from_row).transpose()
+}
+
+/// An invitation about to be created.
+pub struct NewInvitationRow<'a> {
+    pub workspace_id: Uuid,
+    pub id: Uuid,
+    pub email: &'a str,
+    pub email_normalized: &'a str,
+    pub role: &'a str,
+    pub reporting_to: Option<Uuid>,
+    pub inviter_id: Uuid,
+    pub message: &'a str,
+    pub token_hash: TokenHash,
+    pub valid_for: Duration,
+}
+
+/// Marks a pending-but-expired invitation to this email as EXPIRED, so it no
+/// longer holds the one-pending-invitation slot.
+pub async fn expire_stale(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    email_normalized: &str,
+) -> Result<(), Error> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE invitations SET status = 'EXPIRED', updated_at = now() \
+             WHERE workspace_id = $1 AND email_normalized = $2 AND status = 'PENDING' \
+             AND expires_at <= now()",
+        )
+        .await?;
+    client
+        .execute(&stmt, &[&workspace_id, &email_normalized])
+        .await?;
+    Ok(())
+}
+
+/// Creates the invitation; `None` when another one to that email is pending
+/// (the transaction is then aborted).
+pub async fn insert(
+    client: &impl GenericClient,
+    new: &NewInvitationRow<'_>,
+) -> Result<Option<Invitation>, Error> {
+    let sql = format!(
+        "INSERT INTO invitations (workspace_id, id, email, email_normalized, role, reporting_to, \
+         inviter_id, message, status, token_hash, expires_at, last_sent_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', $9, \
+         now() + make_interval(secs => $10), now(), now(), now()) RETURNING {}",
+        columns()
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    let inserted = client
+        .query_one(
+            &stmt,
+            &[
+                &new.workspace_id,
+                &new.id,
+                &new.email,
+                &new.email_normalized,
+                &new.role,
+                &new.reporting_to,
+                &new.inviter_id,
+                &new.message,
+                &new.token_hash.0.as_slice(),
+                &new.valid_for.as_seconds_f64(),
+            ],
+        )
+        .await;
+    match inserted {
+        Ok(row) => from_row(&row).map(Some),
+        Err(err) if is_unique_violation(&err, "invitations_one_pending") => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub async fn get(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Invitation>, Error> {
+    let sql = format!(
+        "SELECT {} FROM invitations WHERE workspace_id = $1 AND id = $2",
+        columns()
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    one(client.query_opt(&stmt, &[&workspace_id, &id]).await?)
+}
+
+pub async fn get_for_update(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Invitation>, Error> {
+    let sql = format!(
+        "SELECT {} FROM invitations WHERE workspace_id = $1 AND id = $2 FOR UPDATE",
+        columns()
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    one(client.query_opt(&stmt, &[&workspace_id, &id]).await?)
+}
+
+/// The invitation a token belongs to, in any workspace; locked when `for_update`.
+pub async fn find_by_token(
+    client: &impl GenericClient,
+    token_hash: TokenHash,
+    for_update: bool,
+) -> Result<Option<Invitation>, Error> {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    let sql = format!(
+        "SELECT {} FROM invitations WHERE token_hash = $1{lock}",
+        columns()
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    one(client.query_opt(&stmt, &[&token_hash.0.as_slice()]).await?)
+}
+
+pub async fn mark_accepted(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    id: Uuid,
+    user_id: Uuid,
+) -> Result<Invitation, Error> {
+    let sql = format!(
+        "UPDATE invitations SET status = 'ACCEPTED', accepted_user_id = $3, updated_at = now() \
+         WHERE workspace_id = $1 AND id = $2 RETURNING {}",
+        columns()
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    from_row(
+        &client
+            .query_one(&stmt, &[&workspace_id, &id, &user_id])
+            .await?,
+    )
+}
+
+pub async fn mark_revoked(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<Invitation, Error> {
+    let sql = format!(
+        "UPDATE invitations SET status = 'REVOKED', updated_at = now() \
+         WHERE workspace_id = $1 AND id = $2 RETURNING {}",
+        columns()
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    from_row(&client.query_one(&stmt, &[&workspace_id, &id]).await?)
+}
+
+/// Replaces the token, renews the expiry and makes the invitation pending
+/// again; `None` when another invitation to that email is pending.
+pub async fn mark_resent(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    id: Uuid,
+    token_hash: TokenHash,
+    valid_for: Duration,
+) -> Result<Option<Invitation>, Error> {
+    let sql = format!(
+        "UPDATE invitations SET status = 'PENDING', token_hash = $3, \
+         expires_at = now() + make_interval(secs => $4), last_sent_at = now(), \
+         resend_count = resend_count + 1, updated_at = now() \
+         WHERE workspace_id = $1 AND id = $2 RETURNING {}",
+        columns()
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    let updated = client
+        .query_one(
+            &stmt,
+            &[
+                &workspace_id,
+                &id,
+                &token_hash.0.as_slice(),
+                &valid_for.as_seconds_f64(),
+            ],
+        )
+        .await;
+    match updated {
+        Ok(row) => from_row(&row).map(Some),
+        Err(err) if is_unique_violation(&err, "invitations_one_pending") => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Filters of `ListInvitations`; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct InvitationFilter {
+    pub status: Option<InvitationStatus>,
+    pub email_normalized: Option<String>,
+}
+
+/// One page of invitations, newest first, after `after`; and how many match in all.
+pub async fn list(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    filter: &InvitationFilter,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<(Vec<Invitation>, i64), Error> {
+    let status = filter.status.map(InvitationStatus::as_str);
+    let (after_time, after_id): (Option<OffsetDateTime>, Option<Uuid>) =
+        (after.map(|c| c.time), after.map(|c| c.id));
+    let filter_sql = format!(
+        "workspace_id = $1 AND ($2::text IS NULL OR {STATUS} = $2) \
+         AND ($3::text IS NULL OR email_normalized = $3)"
+    );
+    let page_sql = format!(
+        "SELECT {} FROM invitations WHERE {filter_sql} \
+         AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid)) \
+         ORDER BY created_at DESC, id DESC LIMIT $6",
+        columns()
+    );
+    let stmt = client.prepare_cached(&page_sql).await?;
+    let rows = client
+        .query(
+            &stmt,
+            &[
+                &workspace_id,
+                &status,
+                &filter.email_normalized,
+                &after_time,
+                &after_id,
+                &limit,
+            ],
+        )
+        .await?;
+    let invitations = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+
+    let count_sql = format!("SELECT count(*) FROM invitations WHERE {filter_sql}");
+    let stmt = client.prepare_cached(&count_sql).await?;
+    let total: i64 = client
+        .query_one(&stmt, &[&workspace_id, &status, &filter.email_normalized])
+        .await?
+        .get(0);
+    Ok((invitations, total))
+}

@@ -1,0 +1,55 @@
+//! Storage: small query functions over a Postgres client or transaction, one
+//! module per table group. SQL lives here and nowhere else. Storage errors
+//! become domain errors here: a lost database is UNAVAILABLE, anything else
+//! is opaque.
+
+pub mod activity;
+pub mod idempotency;
+pub mod invitations;
+pub mod outbox;
+pub mod users;
+pub mod workspaces;
+
+pub use deadpool_postgres::{GenericClient, Pool, Transaction};
+
+use crate::domain::Error;
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(err: tokio_postgres::Error) -> Self {
+        // A closed connection or an I/O failure means the database is out of reach.
+        let io_failure = std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>());
+        if err.is_closed() || io_failure {
+            Error::Unavailable(anyhow::Error::new(err).context("database connection"))
+        } else {
+            Error::Unexpected(anyhow::Error::new(err).context("database query"))
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        Error::Unavailable(anyhow::Error::new(err).context("database pool"))
+    }
+}
+
+/// True when `err` is a unique violation of the named constraint or index.
+pub fn is_unique_violation(err: &tokio_postgres::Error, constraint: &str) -> bool {
+    err.as_db_error().is_some_and(|db| {
+        db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+            && db.constraint() == Some(constraint)
+    })
+}
+
+/// Escapes `%`, `_` and `\` so `text` matches literally inside a LIKE pattern.
+pub fn like_contains(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
