@@ -1,1 +1,9 @@
-//! End-to-end tests.
+//! End-to-end tests: the real server on a free port, a fresh Postgres
+//! database per test, called through the generated gRPC client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod flow;
+mod invitations;
+mod manage;
+mod validation;

@@ -1,0 +1,117 @@
+//! The product brief's whole flow: invite, accept, listed, managed.
+
+use tonic::Code;
+use wowchat_users_api::v1::{self as proto, manage_user_request::Action};
+use wowchat_users_testkit::{PASSWORD, TestApp, authed, expect_error};
+
+#[tokio::test]
+async fn an_invited_person_accepts_and_appears_in_the_users_list() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+
+    let invitation = client
+        .invite_user(authed(
+            &app.owner_token,
+            proto::InviteUserRequest {
+                email: "Alice@Example.com".into(),
+                role: "agent".into(),
+                reporting_to_user_id: Some(app.owner_id.to_string()),
+                message: "Welcome aboard!".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    assert_eq!(invitation.email, "Alice@Example.com");
+    assert_eq!(invitation.role, "agent");
+    assert_eq!(invitation.status(), proto::InvitationStatus::Pending);
+    assert_eq!(invitation.inviter_user_id, app.owner_id.to_string());
+    assert_eq!(
+        invitation.reporting_to_user_id,
+        Some(app.owner_id.to_string())
+    );
+    let week = invitation.expire_time.unwrap().seconds - invitation.create_time.unwrap().seconds;
+    assert!(
+        (7 * 86_400 - 5..=7 * 86_400 + 5).contains(&week),
+        "default expiry is 7 days, got {week}s"
+    );
+
+    let token = app.invitation_token(&invitation.id).await;
+    let user = client
+        .accept_invitation(proto::AcceptInvitationRequest {
+            token: token.clone(),
+            display_name: "Alice Agent".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    assert_eq!(user.status(), proto::UserStatus::Active);
+    assert_eq!(user.role, "agent");
+    assert_eq!(user.reporting_to_user_id, Some(app.owner_id.to_string()));
+
+    let listed = client
+        .list_users(authed(&app.owner_token, proto::ListUsersRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total_size, 2);
+    assert!(
+        listed
+            .users
+            .iter()
+            .any(|u| u.id == user.id && u.email == "Alice@Example.com")
+    );
+
+    let accepted = client
+        .get_invitation(authed(
+            &app.owner_token,
+            proto::GetInvitationRequest {
+                invitation_id: invitation.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    assert_eq!(accepted.status(), proto::InvitationStatus::Accepted);
+    assert_eq!(accepted.accepted_user_id, user.id);
+
+    // The token worked once.
+    expect_error(
+        client
+            .accept_invitation(proto::AcceptInvitationRequest {
+                token,
+                display_name: "Alice Again".into(),
+                password: PASSWORD.into(),
+            })
+            .await,
+        Code::FailedPrecondition,
+        "INVITATION_ALREADY_ACCEPTED",
+    );
+
+    let managed = client
+        .manage_user(authed(
+            &app.owner_token,
+            proto::ManageUserRequest {
+                user_id: user.id.clone(),
+                action: Some(Action::ChangeRole(proto::manage_user_request::ChangeRole {
+                    role: "supervisor".into(),
+                })),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    assert_eq!(managed.role, "supervisor");
+    assert_ne!(managed.etag, user.etag);
+}
