@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod authentication;
 mod flow;
+mod health;
 mod invitations;
 mod manage;
 mod validation;

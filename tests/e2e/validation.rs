@@ -1,1 +1,392 @@
-//! (being written)
+//! Bad input gets a clear error (INVALID_ARGUMENT, an ErrorInfo reason and a
+//! field violation per bad field) and changes nothing.
+
+use prost_types::Timestamp;
+use tonic::Code;
+use wowchat_users_api::v1 as proto;
+use wowchat_users_testkit::{TestApp, authed, expect_error, violated_fields};
+
+/// Rows of every table a change writes to, to show bad input wrote nothing.
+async fn row_counts(app: &TestApp) -> Vec<i64> {
+    let db = app.db().await;
+    let mut counts = Vec::new();
+    for table in ["users", "invitations", "activity", "outbox", "idempotency_keys"] {
+        let row = db
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap();
+        counts.push(row.get(0));
+    }
+    counts
+}
+
+#[track_caller]
+fn expect_invalid<T: std::fmt::Debug>(result: Result<T, tonic::Status>, field: &str) {
+    let status = expect_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert!(
+        violated_fields(&status).iter().any(|f| f == field),
+        "expected a violation on {field}, got {status:?}"
+    );
+    // No internal detail in the message.
+    assert!(!status.message().to_lowercase().contains("sql"));
+}
+
+#[tokio::test]
+async fn invalid_invitations_are_refused_field_by_field_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let before = row_counts(&app).await;
+    let invite = |request: proto::InviteUserRequest| authed(&app.owner_token, request);
+    let valid = proto::InviteUserRequest {
+        email: "new@example.com".into(),
+        role: "agent".into(),
+        ..Default::default()
+    };
+
+    for (email, why) in [
+        ("", "empty"),
+        ("   ", "blank"),
+        ("not-an-email", "no domain"),
+        ("\u{fffd}\u{fffd}@\u{fffd}", "replacement characters"),
+        ("a\u{0}b@example.com", "control character"),
+        ("Alice <alice@example.com>", "display-name form"),
+    ] {
+        let result = client
+            .invite_user(invite(proto::InviteUserRequest {
+                email: email.into(),
+                ..valid.clone()
+            }))
+            .await;
+        assert!(result.is_err(), "{why} email accepted");
+        expect_invalid(result, "email");
+    }
+    let oversized = format!("{}@example.com", "a".repeat(10_000));
+    expect_invalid(
+        client
+            .invite_user(invite(proto::InviteUserRequest {
+                email: oversized,
+                ..valid.clone()
+            }))
+            .await,
+        "email",
+    );
+    for role in ["", "Agent", "agent!", &"r".repeat(65)] {
+        expect_invalid(
+            client
+                .invite_user(invite(proto::InviteUserRequest {
+                    role: role.into(),
+                    ..valid.clone()
+                }))
+                .await,
+            "role",
+        );
+    }
+    expect_invalid(
+        client
+            .invite_user(invite(proto::InviteUserRequest {
+                reporting_to_user_id: Some("not-a-uuid".into()),
+                ..valid.clone()
+            }))
+            .await,
+        "reporting_to_user_id",
+    );
+    expect_invalid(
+        client
+            .invite_user(invite(proto::InviteUserRequest {
+                message: "m".repeat(1001),
+                ..valid.clone()
+            }))
+            .await,
+        "message",
+    );
+    expect_invalid(
+        client
+            .invite_user(invite(proto::InviteUserRequest {
+                expires_in: Some(prost_types::Duration {
+                    seconds: -5,
+                    nanos: 0,
+                }),
+                ..valid.clone()
+            }))
+            .await,
+        "expires_in",
+    );
+    expect_invalid(
+        client
+            .invite_user(invite(proto::InviteUserRequest {
+                request_id: "has spaces in it".into(),
+                ..valid.clone()
+            }))
+            .await,
+        "request_id",
+    );
+
+    // Several bad fields are reported together.
+    let status = client
+        .invite_user(invite(proto::InviteUserRequest {
+            email: "nope".into(),
+            role: "".into(),
+            message: "\u{7}".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    let mut fields = violated_fields(&status);
+    fields.sort();
+    assert_eq!(fields, ["email", "message", "role"]);
+
+    assert_eq!(row_counts(&app).await, before, "bad input wrote something");
+}
+
+#[tokio::test]
+async fn invalid_acceptances_are_refused_and_create_no_user() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let invitation = app.invite("bob@example.com", "agent").await;
+    let token = app.invitation_token(&invitation.id).await;
+    let before = row_counts(&app).await;
+    let accept = |token: &str, display_name: &str, password: &str| proto::AcceptInvitationRequest {
+        token: token.into(),
+        display_name: display_name.into(),
+        password: password.into(),
+    };
+
+    expect_invalid(client.accept_invitation(accept("", "Bob", "long enough password")).await, "token");
+    expect_invalid(client.accept_invitation(accept(&token, "", "long enough password")).await, "display_name");
+    expect_invalid(
+        client
+            .accept_invitation(accept(&token, &"b".repeat(101), "long enough password"))
+            .await,
+        "display_name",
+    );
+    expect_invalid(client.accept_invitation(accept(&token, "Bob", "short")).await, "password");
+    expect_invalid(
+        client
+            .accept_invitation(accept(&token, "Bob", &"p".repeat(129)))
+            .await,
+        "password",
+    );
+    // A token of the wrong shape is simply unknown.
+    expect_error(
+        client
+            .accept_invitation(accept("\u{fffd}garbage", "Bob", "long enough password"))
+            .await,
+        Code::NotFound,
+        "INVITATION_NOT_FOUND",
+    );
+
+    assert_eq!(row_counts(&app).await, before);
+    // The invitation still works afterwards.
+    client
+        .accept_invitation(accept(&token, "Bob", "long enough password"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let token = &app.owner_token;
+    let before = row_counts(&app).await;
+
+    for id in ["", "123", "not-a-uuid", "00000000-0000-0000-0000-00000000000g"] {
+        expect_invalid(
+            client
+                .get_user(authed(token, proto::GetUserRequest { user_id: id.into() }))
+                .await,
+            "user_id",
+        );
+        expect_invalid(
+            client
+                .get_invitation(authed(token, proto::GetInvitationRequest { invitation_id: id.into() }))
+                .await,
+            "invitation_id",
+        );
+        expect_invalid(
+            client
+                .revoke_invitation(authed(token, proto::RevokeInvitationRequest { invitation_id: id.into() }))
+                .await,
+            "invitation_id",
+        );
+        expect_invalid(
+            client
+                .manage_user(authed(
+                    token,
+                    proto::ManageUserRequest {
+                        user_id: id.into(),
+                        action: Some(proto::manage_user_request::Action::Reactivate(
+                            proto::manage_user_request::Reactivate {},
+                        )),
+                        ..Default::default()
+                    },
+                ))
+                .await,
+            "user_id",
+        );
+    }
+
+    for page_size in [-1, 201, 10_000, i32::MAX, i32::MIN] {
+        expect_invalid(
+            client
+                .list_users(authed(token, proto::ListUsersRequest { page_size, ..Default::default() }))
+                .await,
+            "page_size",
+        );
+        expect_invalid(
+            client
+                .list_invitations(authed(token, proto::ListInvitationsRequest { page_size, ..Default::default() }))
+                .await,
+            "page_size",
+        );
+        expect_invalid(
+            client
+                .list_activity(authed(token, proto::ListActivityRequest { page_size, ..Default::default() }))
+                .await,
+            "page_size",
+        );
+    }
+
+    for page_token in ["garbage", "!!!", "AAAA", &"A".repeat(5000)] {
+        let status = client
+            .list_users(authed(
+                token,
+                proto::ListUsersRequest {
+                    page_token: page_token.into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(wowchat_users_testkit::reason(&status), "INVALID_PAGE_TOKEN");
+        assert_eq!(violated_fields(&status), ["page_token"]);
+    }
+
+    expect_invalid(
+        client
+            .list_users(authed(token, proto::ListUsersRequest { status: 99, ..Default::default() }))
+            .await,
+        "status",
+    );
+    expect_invalid(
+        client
+            .list_users(authed(
+                token,
+                proto::ListUsersRequest {
+                    reporting_to_user_id: "nope".into(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        "reporting_to_user_id",
+    );
+    expect_invalid(
+        client
+            .list_users(authed(
+                token,
+                proto::ListUsersRequest {
+                    query: "q".repeat(201),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        "query",
+    );
+    expect_invalid(
+        client
+            .list_invitations(authed(token, proto::ListInvitationsRequest { status: -3, ..Default::default() }))
+            .await,
+        "status",
+    );
+    expect_invalid(
+        client
+            .list_activity(authed(
+                token,
+                proto::ListActivityRequest {
+                    action: "user.exploded".into(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        "action",
+    );
+    expect_invalid(
+        client
+            .list_activity(authed(
+                token,
+                proto::ListActivityRequest {
+                    start_time: Some(Timestamp {
+                        seconds: i64::MAX,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        "start_time",
+    );
+
+    // The maximum page size itself is fine.
+    client
+        .list_users(authed(token, proto::ListUsersRequest { page_size: 200, ..Default::default() }))
+        .await
+        .unwrap();
+    assert_eq!(row_counts(&app).await, before);
+}
+
+#[tokio::test]
+async fn a_manage_request_with_bad_fields_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let (agent, _) = app.member("agent@example.com", "agent").await;
+    let before = row_counts(&app).await;
+    use proto::manage_user_request::{Action, ChangeRole, Deactivate, SetReportingTo, UpdateProfile};
+    let manage = |action: Action| {
+        authed(
+            &app.owner_token,
+            proto::ManageUserRequest {
+                user_id: agent.id.clone(),
+                action: Some(action),
+                ..Default::default()
+            },
+        )
+    };
+
+    expect_invalid(
+        client
+            .manage_user(manage(Action::UpdateProfile(UpdateProfile {
+                display_name: Some(" ".into()),
+            })))
+            .await,
+        "update_profile.display_name",
+    );
+    expect_invalid(
+        client
+            .manage_user(manage(Action::ChangeRole(ChangeRole { role: "".into() })))
+            .await,
+        "change_role.role",
+    );
+    expect_error(
+        client
+            .manage_user(manage(Action::ChangeRole(ChangeRole { role: "wizard".into() })))
+            .await,
+        Code::InvalidArgument,
+        "ROLE_NOT_FOUND",
+    );
+    expect_invalid(
+        client
+            .manage_user(manage(Action::SetReportingTo(SetReportingTo {
+                reporting_to_user_id: "x".into(),
+            })))
+            .await,
+        "set_reporting_to.reporting_to_user_id",
+    );
+    expect_invalid(
+        client
+            .manage_user(manage(Action::Deactivate(Deactivate { reason: "r".repeat(501) })))
+            .await,
+        "deactivate.reason",
+    );
+    assert_eq!(row_counts(&app).await, before);
+}

@@ -23,6 +23,9 @@ use wowchat_users_server::{
     telemetry,
 };
 
+pub mod proxy;
+
+pub use proxy::TcpProxy;
 pub use wowchat_users_server;
 
 /// The password every test user gets.
