@@ -85,16 +85,19 @@ impl Application {
             self.state.pool.clone(),
             Duration::from_millis(self.settings.health_interval_ms),
         ));
-        let reflection = if self.settings.reflection {
-            Some(
+        // Both reflection versions: many clients (grpcurl before 1.9) speak only v1alpha.
+        let (reflection, reflection_alpha) = if self.settings.reflection {
+            let builder = || {
                 tonic_reflection::server::Builder::configure()
                     .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
                     .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                    .build_v1()
-                    .context("building the reflection service")?,
+            };
+            (
+                Some(builder().build_v1().context("building the reflection service")?),
+                Some(builder().build_v1alpha().context("building the reflection service")?),
             )
         } else {
-            None
+            (None, None)
         };
         let service = UserServiceServer::new(UserServiceImpl::new(self.state.clone()))
             .max_decoding_message_size(1024 * 1024);
@@ -115,6 +118,7 @@ impl Application {
             .layer(PropagateRequestIdLayer::new(request_id))
             .add_service(health_service)
             .add_optional_service(reflection)
+            .add_optional_service(reflection_alpha)
             .add_service(service)
             .serve_with_incoming_shutdown(TcpIncoming::from(self.listener), shutdown)
             .await
