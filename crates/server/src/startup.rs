@@ -12,8 +12,9 @@ use tonic::{
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    trace::TraceLayer,
+    trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer},
 };
+use tracing::Level;
 use wowchat_users_api::{FILE_DESCRIPTOR_SET, v1::user_service_server::UserServiceServer};
 
 use crate::{
@@ -93,8 +94,16 @@ impl Application {
                     .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             };
             (
-                Some(builder().build_v1().context("building the reflection service")?),
-                Some(builder().build_v1alpha().context("building the reflection service")?),
+                Some(
+                    builder()
+                        .build_v1()
+                        .context("building the reflection service")?,
+                ),
+                Some(
+                    builder()
+                        .build_v1alpha()
+                        .context("building the reflection service")?,
+                ),
             )
         } else {
             (None, None)
@@ -114,7 +123,11 @@ impl Application {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
                 tracing::info_span!("grpc", method = %request.uri().path(), request_id = %request_id)
-            }))
+            })
+            // One line per call with its latency; a non-OK status is expected
+            // traffic (NOT_FOUND, ...), not an error of the server.
+            .on_response(DefaultOnResponse::new().level(Level::INFO))
+            .on_failure(DefaultOnFailure::new().level(Level::INFO)))
             .layer(PropagateRequestIdLayer::new(request_id))
             .add_service(health_service)
             .add_optional_service(reflection)
