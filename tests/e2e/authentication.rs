@@ -26,7 +26,10 @@ fn claims(app: &TestApp) -> Claims {
     }
 }
 
-async fn list_users_with(app: &TestApp, token: &str) -> Result<tonic::Response<proto::ListUsersResponse>, tonic::Status> {
+async fn list_users_with(
+    app: &TestApp,
+    token: &str,
+) -> Result<tonic::Response<proto::ListUsersResponse>, tonic::Status> {
     app.client()
         .await
         .list_users(authed(token, proto::ListUsersRequest::default()))
@@ -43,10 +46,15 @@ async fn a_call_without_a_bearer_token_is_unauthenticated() {
         "TOKEN_MISSING",
     );
     let mut basic = tonic::Request::new(proto::ListUsersRequest::default());
-    basic
-        .metadata_mut()
-        .insert("authorization", "Basic b3duZXI6cGFzc3dvcmQ=".parse().unwrap());
-    expect_error(client.list_users(basic).await, Code::Unauthenticated, "TOKEN_MISSING");
+    basic.metadata_mut().insert(
+        "authorization",
+        "Basic b3duZXI6cGFzc3dvcmQ=".parse().unwrap(),
+    );
+    expect_error(
+        client.list_users(basic).await,
+        Code::Unauthenticated,
+        "TOKEN_MISSING",
+    );
     // Invalid input from an unauthenticated caller is refused as unauthenticated.
     expect_error(
         client
@@ -62,8 +70,17 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
     let app = TestApp::spawn().await;
     let signer = &app.state.keys;
 
-    for garbage in ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.e30.", &"x".repeat(8000)] {
-        expect_error(list_users_with(&app, garbage).await, Code::Unauthenticated, "TOKEN_INVALID");
+    for garbage in [
+        "garbage",
+        "a.b.c",
+        "eyJhbGciOiJub25lIn0.e30.",
+        &"x".repeat(8000),
+    ] {
+        expect_error(
+            list_users_with(&app, garbage).await,
+            Code::Unauthenticated,
+            "TOKEN_INVALID",
+        );
     }
 
     // "alg": "none" with valid-looking claims.
@@ -71,7 +88,11 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
         "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
         base64_url(&serde_json::to_vec(&claims(&app)).unwrap())
     );
-    expect_error(list_users_with(&app, &unsigned).await, Code::Unauthenticated, "TOKEN_INVALID");
+    expect_error(
+        list_users_with(&app, &unsigned).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
 
     let expired = signer
         .sign(&Claims {
@@ -80,7 +101,11 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
             ..claims(&app)
         })
         .unwrap();
-    expect_error(list_users_with(&app, &expired).await, Code::Unauthenticated, "TOKEN_EXPIRED");
+    expect_error(
+        list_users_with(&app, &expired).await,
+        Code::Unauthenticated,
+        "TOKEN_EXPIRED",
+    );
 
     let wrong_audience = signer
         .sign(&Claims {
@@ -88,7 +113,11 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
             ..claims(&app)
         })
         .unwrap();
-    expect_error(list_users_with(&app, &wrong_audience).await, Code::Unauthenticated, "TOKEN_INVALID");
+    expect_error(
+        list_users_with(&app, &wrong_audience).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
 
     let wrong_issuer = signer
         .sign(&Claims {
@@ -96,7 +125,11 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
             ..claims(&app)
         })
         .unwrap();
-    expect_error(list_users_with(&app, &wrong_issuer).await, Code::Unauthenticated, "TOKEN_INVALID");
+    expect_error(
+        list_users_with(&app, &wrong_issuer).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
 
     // Signed by another server's key.
     let other = TestApp::spawn().await;
@@ -105,7 +138,11 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
         .keys
         .mint(app.owner_id, app.workspace_id, Duration::from_secs(600))
         .unwrap();
-    expect_error(list_users_with(&app, &foreign).await, Code::Unauthenticated, "TOKEN_INVALID");
+    expect_error(
+        list_users_with(&app, &foreign).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
 
     // A good token still works.
     list_users_with(&app, &app.owner_token).await.unwrap();
@@ -115,7 +152,11 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
 async fn a_valid_token_naming_no_user_is_refused() {
     let app = TestApp::spawn().await;
     let nobody = app.token_for(uuid::Uuid::now_v7());
-    expect_error(list_users_with(&app, &nobody).await, Code::Unauthenticated, "UNKNOWN_CALLER");
+    expect_error(
+        list_users_with(&app, &nobody).await,
+        Code::Unauthenticated,
+        "UNKNOWN_CALLER",
+    );
     let not_a_uuid = app
         .state
         .keys
@@ -124,14 +165,21 @@ async fn a_valid_token_naming_no_user_is_refused() {
             ..claims(&app)
         })
         .unwrap();
-    expect_error(list_users_with(&app, &not_a_uuid).await, Code::Unauthenticated, "TOKEN_INVALID");
+    expect_error(
+        list_users_with(&app, &not_a_uuid).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
 }
 
 fn base64_url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }

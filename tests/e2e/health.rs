@@ -4,7 +4,9 @@
 use std::{future::Future, time::Duration};
 
 use tonic::Code;
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
@@ -29,7 +31,10 @@ async fn status(app: &TestApp, service: &str) -> ServingStatus {
 async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -37,7 +42,10 @@ async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl Fn
 #[tokio::test]
 async fn health_reports_serving_for_the_server_and_the_service() {
     let app = TestApp::spawn().await;
-    eventually("SERVING", || async { status(&app, "").await == ServingStatus::Serving }).await;
+    eventually("SERVING", || async {
+        status(&app, "").await == ServingStatus::Serving
+    })
+    .await;
     assert_eq!(status(&app, SERVICE).await, ServingStatus::Serving);
 }
 
@@ -46,7 +54,10 @@ async fn while_postgres_is_unreachable_calls_fail_cleanly_and_the_service_recove
     let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let port = proxy.port();
     let app = TestApp::spawn_with(|settings| {
-        let url = settings.database_url.expose().replace(":5432/", &format!(":{port}/"));
+        let url = settings
+            .database_url
+            .expose()
+            .replace(":5432/", &format!(":{port}/"));
         settings.database_url = url.into();
     })
     .await;
@@ -56,17 +67,26 @@ async fn while_postgres_is_unreachable_calls_fail_cleanly_and_the_service_recove
             .list_users(authed(&app.owner_token, proto::ListUsersRequest::default()))
             .await
     };
-    eventually("SERVING", || async { status(&app, SERVICE).await == ServingStatus::Serving }).await;
+    eventually("SERVING", || async {
+        status(&app, SERVICE).await == ServingStatus::Serving
+    })
+    .await;
     list().await.unwrap();
 
     proxy.cut();
-    eventually("NOT_SERVING", || async { status(&app, SERVICE).await == ServingStatus::NotServing }).await;
+    eventually("NOT_SERVING", || async {
+        status(&app, SERVICE).await == ServingStatus::NotServing
+    })
+    .await;
     assert_eq!(status(&app, "").await, ServingStatus::NotServing);
     let status_while_down = expect_error(list().await, Code::Unavailable, "SERVICE_UNAVAILABLE");
     assert!(!status_while_down.message().contains("postgres"));
 
     proxy.restore();
-    eventually("SERVING again", || async { status(&app, SERVICE).await == ServingStatus::Serving }).await;
+    eventually("SERVING again", || async {
+        status(&app, SERVICE).await == ServingStatus::Serving
+    })
+    .await;
     eventually("calls succeeding again", || async { list().await.is_ok() }).await;
 }
 
@@ -81,12 +101,16 @@ async fn reflected_services(app: &TestApp) -> Result<Vec<String>, tonic::Status>
         .into_inner();
     let response = responses.message().await?.expect("one response");
     match response.message_response {
-        Some(MessageResponse::ListServicesResponse(list)) => Ok(list.service.into_iter().map(|s| s.name).collect()),
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            Ok(list.service.into_iter().map(|s| s.name).collect())
+        }
         other => panic!("unexpected reflection response {other:?}"),
     }
 }
 
-fn tokio_stream_once<T: Send + 'static>(item: T) -> impl futures::Stream<Item = T> + Send + 'static {
+fn tokio_stream_once<T: Send + 'static>(
+    item: T,
+) -> impl futures::Stream<Item = T> + Send + 'static {
     futures::stream::iter([item])
 }
 
@@ -95,7 +119,10 @@ async fn reflection_lists_the_service_and_can_be_turned_off() {
     let app = TestApp::spawn().await;
     let services = reflected_services(&app).await.unwrap();
     assert!(services.iter().any(|s| s == SERVICE), "{services:?}");
-    assert!(services.iter().any(|s| s == "grpc.health.v1.Health"), "{services:?}");
+    assert!(
+        services.iter().any(|s| s == "grpc.health.v1.Health"),
+        "{services:?}"
+    );
 
     let quiet = TestApp::spawn_with(|settings| settings.reflection = false).await;
     let status = reflected_services(&quiet).await.unwrap_err();

@@ -10,7 +10,13 @@ use wowchat_users_testkit::{TestApp, authed, expect_error, violated_fields};
 async fn row_counts(app: &TestApp) -> Vec<i64> {
     let db = app.db().await;
     let mut counts = Vec::new();
-    for table in ["users", "invitations", "activity", "outbox", "idempotency_keys"] {
+    for table in [
+        "users",
+        "invitations",
+        "activity",
+        "outbox",
+        "idempotency_keys",
+    ] {
         let row = db
             .query_one(&format!("SELECT count(*) FROM {table}"), &[])
             .await
@@ -151,15 +157,30 @@ async fn invalid_acceptances_are_refused_and_create_no_user() {
         password: password.into(),
     };
 
-    expect_invalid(client.accept_invitation(accept("", "Bob", "long enough password")).await, "token");
-    expect_invalid(client.accept_invitation(accept(&token, "", "long enough password")).await, "display_name");
+    expect_invalid(
+        client
+            .accept_invitation(accept("", "Bob", "long enough password"))
+            .await,
+        "token",
+    );
+    expect_invalid(
+        client
+            .accept_invitation(accept(&token, "", "long enough password"))
+            .await,
+        "display_name",
+    );
     expect_invalid(
         client
             .accept_invitation(accept(&token, &"b".repeat(101), "long enough password"))
             .await,
         "display_name",
     );
-    expect_invalid(client.accept_invitation(accept(&token, "Bob", "short")).await, "password");
+    expect_invalid(
+        client
+            .accept_invitation(accept(&token, "Bob", "short"))
+            .await,
+        "password",
+    );
     expect_invalid(
         client
             .accept_invitation(accept(&token, "Bob", &"p".repeat(129)))
@@ -190,7 +211,12 @@ async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
     let token = &app.owner_token;
     let before = row_counts(&app).await;
 
-    for id in ["", "123", "not-a-uuid", "00000000-0000-0000-0000-00000000000g"] {
+    for id in [
+        "",
+        "123",
+        "not-a-uuid",
+        "00000000-0000-0000-0000-00000000000g",
+    ] {
         expect_invalid(
             client
                 .get_user(authed(token, proto::GetUserRequest { user_id: id.into() }))
@@ -199,13 +225,23 @@ async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
         );
         expect_invalid(
             client
-                .get_invitation(authed(token, proto::GetInvitationRequest { invitation_id: id.into() }))
+                .get_invitation(authed(
+                    token,
+                    proto::GetInvitationRequest {
+                        invitation_id: id.into(),
+                    },
+                ))
                 .await,
             "invitation_id",
         );
         expect_invalid(
             client
-                .revoke_invitation(authed(token, proto::RevokeInvitationRequest { invitation_id: id.into() }))
+                .revoke_invitation(authed(
+                    token,
+                    proto::RevokeInvitationRequest {
+                        invitation_id: id.into(),
+                    },
+                ))
                 .await,
             "invitation_id",
         );
@@ -229,19 +265,37 @@ async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
     for page_size in [-1, 201, 10_000, i32::MAX, i32::MIN] {
         expect_invalid(
             client
-                .list_users(authed(token, proto::ListUsersRequest { page_size, ..Default::default() }))
+                .list_users(authed(
+                    token,
+                    proto::ListUsersRequest {
+                        page_size,
+                        ..Default::default()
+                    },
+                ))
                 .await,
             "page_size",
         );
         expect_invalid(
             client
-                .list_invitations(authed(token, proto::ListInvitationsRequest { page_size, ..Default::default() }))
+                .list_invitations(authed(
+                    token,
+                    proto::ListInvitationsRequest {
+                        page_size,
+                        ..Default::default()
+                    },
+                ))
                 .await,
             "page_size",
         );
         expect_invalid(
             client
-                .list_activity(authed(token, proto::ListActivityRequest { page_size, ..Default::default() }))
+                .list_activity(authed(
+                    token,
+                    proto::ListActivityRequest {
+                        page_size,
+                        ..Default::default()
+                    },
+                ))
                 .await,
             "page_size",
         );
@@ -265,7 +319,13 @@ async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
 
     expect_invalid(
         client
-            .list_users(authed(token, proto::ListUsersRequest { status: 99, ..Default::default() }))
+            .list_users(authed(
+                token,
+                proto::ListUsersRequest {
+                    status: 99,
+                    ..Default::default()
+                },
+            ))
             .await,
         "status",
     );
@@ -295,7 +355,13 @@ async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
     );
     expect_invalid(
         client
-            .list_invitations(authed(token, proto::ListInvitationsRequest { status: -3, ..Default::default() }))
+            .list_invitations(authed(
+                token,
+                proto::ListInvitationsRequest {
+                    status: -3,
+                    ..Default::default()
+                },
+            ))
             .await,
         "status",
     );
@@ -329,7 +395,13 @@ async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
 
     // The maximum page size itself is fine.
     client
-        .list_users(authed(token, proto::ListUsersRequest { page_size: 200, ..Default::default() }))
+        .list_users(authed(
+            token,
+            proto::ListUsersRequest {
+                page_size: 200,
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap();
     assert_eq!(row_counts(&app).await, before);
@@ -341,7 +413,9 @@ async fn a_manage_request_with_bad_fields_changes_nothing() {
     let mut client = app.client().await;
     let (agent, _) = app.member("agent@example.com", "agent").await;
     let before = row_counts(&app).await;
-    use proto::manage_user_request::{Action, ChangeRole, Deactivate, SetReportingTo, UpdateProfile};
+    use proto::manage_user_request::{
+        Action, ChangeRole, Deactivate, SetReportingTo, UpdateProfile,
+    };
     let manage = |action: Action| {
         authed(
             &app.owner_token,
@@ -369,7 +443,9 @@ async fn a_manage_request_with_bad_fields_changes_nothing() {
     );
     expect_error(
         client
-            .manage_user(manage(Action::ChangeRole(ChangeRole { role: "wizard".into() })))
+            .manage_user(manage(Action::ChangeRole(ChangeRole {
+                role: "wizard".into(),
+            })))
             .await,
         Code::InvalidArgument,
         "ROLE_NOT_FOUND",
@@ -384,7 +460,9 @@ async fn a_manage_request_with_bad_fields_changes_nothing() {
     );
     expect_invalid(
         client
-            .manage_user(manage(Action::Deactivate(Deactivate { reason: "r".repeat(501) })))
+            .manage_user(manage(Action::Deactivate(Deactivate {
+                reason: "r".repeat(501),
+            })))
             .await,
         "deactivate.reason",
     );

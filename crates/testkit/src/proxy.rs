@@ -40,7 +40,11 @@ impl TcpProxy {
                 });
             }
         });
-        TcpProxy { address, open, task }
+        TcpProxy {
+            address,
+            open,
+            task,
+        }
     }
 
     pub fn port(&self) -> u16 {
