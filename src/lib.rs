@@ -4,6 +4,8 @@
 
 #![deny(clippy::unwrap_used)]
 
+pub mod topology;
+
 /// `wowchat.users.v1`: the service, its resources and its events.
 pub mod v1 {
     tonic::include_proto!("wowchat.users.v1");
