@@ -35,7 +35,9 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Topology { prefix: prefix.into() }
+        Topology {
+            prefix: prefix.into(),
+        }
     }
 
     pub fn prefix(&self) -> &str {

@@ -1284,7 +1284,14 @@ async fn revoking_and_accepting_write_their_events() {
     assert_eq!(event.actor_user_id, app.owner_id.to_string());
 
     let user = accept(&mut client, &accepted_token).await.unwrap();
-    assert_eq!(total_outbox_rows(&app).await, 6);
+    // The event, and the command that tells the inviter.
+    assert_eq!(total_outbox_rows(&app).await, 7);
+    let notices = outbox_payloads(&app, "mail.invitation_accepted").await;
+    assert_eq!(notices.len(), 1);
+    assert!(!contains(&notices[0], &accepted_token));
+    let notice = proto::SendInvitationAcceptedEmail::decode(notices[0].as_slice()).unwrap();
+    assert_eq!(notice.inviter_email, "owner@example.com");
+    assert_eq!(notice.user.unwrap().id, user.id);
     let accepted = outbox_payloads(&app, "invitation.accepted").await;
     assert_eq!(accepted.len(), 1);
     assert!(!contains(&accepted[0], &accepted_token));
@@ -1321,7 +1328,11 @@ async fn a_refused_invitation_change_writes_no_event() {
     );
     accept(&mut client, &token).await.unwrap();
     let after_accept = total_outbox_rows(&app).await;
-    assert_eq!(after_accept, before + 1, "accepting wrote one event");
+    assert_eq!(
+        after_accept,
+        before + 2,
+        "accepting wrote one event and one notice for the inviter"
+    );
     expect_error(
         accept(&mut client, &token).await,
         Code::FailedPrecondition,

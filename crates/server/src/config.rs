@@ -101,6 +101,48 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_HEALTH_INTERVAL_MS", default_value_t = 1000)]
     pub health_interval_ms: u64,
 
+    /// RabbitMQ URL the relay publishes to and results are consumed from.
+    #[arg(
+        long,
+        env = "WOWCHAT_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub amqp_url: Secret,
+
+    /// Prefix of every exchange and queue name, so installations can share a broker.
+    #[arg(long, env = "WOWCHAT_AMQP_PREFIX", default_value = "wowchat")]
+    pub amqp_prefix: String,
+
+    /// Run the outbox relay and the delivery-result consumer inside `serve`.
+    #[arg(long, env = "WOWCHAT_RELAY", default_value_t = true, action = ArgAction::Set)]
+    pub relay: bool,
+
+    /// Most outbox rows the relay publishes per batch.
+    #[arg(long, env = "WOWCHAT_RELAY_BATCH_SIZE", default_value_t = 100)]
+    pub relay_batch_size: i64,
+
+    /// Milliseconds between two looks at the outbox when no NOTIFY arrives.
+    #[arg(long, env = "WOWCHAT_RELAY_POLL_MS", default_value_t = 1000)]
+    pub relay_poll_ms: u64,
+
+    /// Seconds the relay waits for a publisher confirm before retrying the row.
+    #[arg(long, env = "WOWCHAT_RELAY_CONFIRM_TIMEOUT_SECS", default_value_t = 10)]
+    pub relay_confirm_timeout_secs: u64,
+
+    /// Longest delay between two tries of a row that failed to publish.
+    #[arg(long, env = "WOWCHAT_RELAY_RETRY_MAX_SECS", default_value_t = 60)]
+    pub relay_retry_max_secs: u64,
+
+    /// The relay reports NOT_SERVING when the oldest unpublished row is older than this.
+    #[arg(long, env = "WOWCHAT_RELAY_STALL_SECS", default_value_t = 60)]
+    pub relay_stall_secs: u64,
+
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); off when unset.
+    #[arg(long, env = "WOWCHAT_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Log format: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
@@ -124,6 +166,19 @@ impl Settings {
             public_keys: self.jwt_public_keys.clone(),
             private_key: self.jwt_private_key.clone(),
             dev_keys_dir: self.dev_keys_dir.clone(),
+        }
+    }
+
+    pub fn relay_settings(&self) -> crate::messaging::relay::RelaySettings {
+        crate::messaging::relay::RelaySettings {
+            amqp_url: self.amqp_url.clone(),
+            database_url: self.database_url.clone(),
+            topology: wowchat_users_api::topology::Topology::new(self.amqp_prefix.clone()),
+            batch_size: self.relay_batch_size.max(1),
+            poll_interval: Duration::from_millis(self.relay_poll_ms.max(10)),
+            confirm_timeout: Duration::from_secs(self.relay_confirm_timeout_secs.max(1)),
+            retry_max: Duration::from_secs(self.relay_retry_max_secs.max(1)),
+            stall_after: Duration::from_secs(self.relay_stall_secs),
         }
     }
 

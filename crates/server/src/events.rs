@@ -5,7 +5,7 @@
 
 use prost::Message;
 use uuid::Uuid;
-use wowchat_users_api::v1 as proto;
+use wowchat_users_api::{topology::commands, v1 as proto};
 
 use crate::{
     auth::Caller,
@@ -18,9 +18,6 @@ use crate::{
     store::outbox::OutboxMessage,
 };
 
-/// The route of the command that asks the mailer to send an invitation email.
-pub const MAIL_INVITATION_ROUTE: &str = "mail.invitation";
-
 fn message(
     workspace_id: Uuid,
     routing_key: &'static str,
@@ -28,8 +25,26 @@ fn message(
     payload: impl Message,
     request_id: &str,
 ) -> OutboxMessage {
+    message_with_id(
+        Uuid::now_v7(),
+        workspace_id,
+        routing_key,
+        message_type,
+        payload,
+        request_id,
+    )
+}
+
+fn message_with_id(
+    id: Uuid,
+    workspace_id: Uuid,
+    routing_key: &'static str,
+    message_type: &'static str,
+    payload: impl Message,
+    request_id: &str,
+) -> OutboxMessage {
     OutboxMessage {
-        id: Uuid::now_v7(),
+        id,
         workspace_id,
         routing_key,
         message_type,
@@ -114,20 +129,46 @@ pub fn user_changed(
 }
 
 /// The command that carries the token to the mailer, and only to the mailer.
+/// `id` is the message id the mailer reports the delivery result under.
 pub fn send_invitation_email(
+    id: Uuid,
     invitation: &Invitation,
     token: &InvitationToken,
     workspace_name: &str,
     inviter: &Caller,
     request_id: &str,
 ) -> OutboxMessage {
-    message(
+    message_with_id(
+        id,
         invitation.workspace_id,
-        MAIL_INVITATION_ROUTE,
+        commands::SEND_INVITATION_EMAIL,
         "wowchat.users.v1.SendInvitationEmail",
         proto::SendInvitationEmail {
             invitation: Some(convert::invitation(invitation)),
             token: token.expose().to_owned(),
+            workspace_name: workspace_name.to_owned(),
+            inviter_display_name: inviter.display_name.clone(),
+            inviter_email: inviter.email.clone(),
+        },
+        request_id,
+    )
+}
+
+/// The command that tells the inviter their invitation was accepted.
+pub fn send_invitation_accepted_email(
+    invitation: &Invitation,
+    user: &User,
+    workspace_name: &str,
+    inviter: &User,
+    request_id: &str,
+) -> OutboxMessage {
+    message(
+        invitation.workspace_id,
+        commands::SEND_INVITATION_ACCEPTED_EMAIL,
+        "wowchat.users.v1.SendInvitationAcceptedEmail",
+        proto::SendInvitationAcceptedEmail {
+            invitation: Some(convert::invitation(invitation)),
+            user: Some(convert::user(user)),
             workspace_name: workspace_name.to_owned(),
             inviter_display_name: inviter.display_name.clone(),
             inviter_email: inviter.email.clone(),

@@ -15,6 +15,7 @@ pub mod db;
 pub mod domain;
 pub mod events;
 pub mod grpc;
+pub mod messaging;
 pub mod operations;
 pub mod startup;
 pub mod store;

@@ -11,7 +11,7 @@ use wowchat_users_server::{
     db,
     domain::{EmailAddress, user::Password},
     operations::{AppState, bootstrap::bootstrap},
-    startup::Application,
+    startup::{Application, spawn_messaging},
     telemetry,
 };
 
@@ -28,6 +28,8 @@ struct Cli {
 enum Command {
     /// Run the gRPC server (the default).
     Serve,
+    /// Run only the outbox relay and the delivery-result consumer.
+    Relay,
     /// Create the database if needed and apply the migrations, then exit.
     Migrate,
     /// Create a workspace and its first owner; prints their ids.
@@ -59,10 +61,29 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(&cli.settings.log_format);
     let settings = cli.settings;
+    if let Some(address) = settings.metrics_addr {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(address)
+            .install()
+            .context("starting the metrics endpoint")?;
+        tracing::info!(%address, "serving Prometheus metrics");
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Relay => {
+            let url = settings.database_url.expose();
+            db::ensure_database(url).await?;
+            db::migrate(url).await?;
+            let pool = db::pool(url, 4)?;
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let tasks = spawn_messaging(&pool, &settings, None, shutdown.clone());
+            shutdown_signal().await;
+            shutdown.cancel();
+            futures::future::join_all(tasks).await;
+            Ok(())
         }
         Command::Migrate => {
             db::ensure_database(settings.database_url.expose()).await?;

@@ -5,6 +5,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tonic::{
     codegen::http,
     transport::{Server, server::TcpIncoming},
@@ -22,6 +23,7 @@ use crate::{
     config::Settings,
     db,
     grpc::{REQUEST_ID_HEADER, UserServiceImpl},
+    messaging::{relay::Relay, results::DeliveryResults},
     operations::AppState,
     store::Pool,
 };
@@ -82,10 +84,19 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let health = tokio::spawn(watch_database(
-            reporter,
+            reporter.clone(),
             self.state.pool.clone(),
             Duration::from_millis(self.settings.health_interval_ms),
         ));
+        let background = CancellationToken::new();
+        let messaging = self.settings.relay.then(|| {
+            spawn_messaging(
+                &self.state.pool,
+                &self.settings,
+                Some(reporter),
+                background.clone(),
+            )
+        });
         // Both reflection versions: many clients (grpcurl before 1.9) speak only v1alpha.
         let (reflection, reflection_alpha) = if self.settings.reflection {
             let builder = || {
@@ -137,9 +148,35 @@ impl Application {
             .await
             .context("serving gRPC");
         health.abort();
+        // The relay finishes its batch: what was committed before the stop
+        // goes out now or with the next start.
+        background.cancel();
+        if let Some(tasks) = messaging {
+            let _ = tokio::time::timeout(Duration::from_secs(15), futures::future::join_all(tasks))
+                .await;
+        }
         tracing::info!("server stopped");
         result
     }
+}
+
+/// Starts the outbox relay and the delivery-result consumer.
+pub fn spawn_messaging(
+    pool: &Pool,
+    settings: &Settings,
+    health: Option<HealthReporter>,
+    shutdown: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let relay_settings = settings.relay_settings();
+    let results = DeliveryResults::new(
+        pool.clone(),
+        settings.amqp_url.clone(),
+        relay_settings.topology.clone(),
+    );
+    vec![
+        tokio::spawn(Relay::new(pool.clone(), relay_settings, health).run(shutdown.clone())),
+        tokio::spawn(results.run(shutdown)),
+    ]
 }
 
 /// Reports NOT_SERVING while Postgres cannot be reached, SERVING once it can.

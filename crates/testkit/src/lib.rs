@@ -14,22 +14,31 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::{Code, Request, Status, metadata::MetadataValue, transport::Channel};
 use tonic_types::StatusExt;
 use uuid::Uuid;
+use wowchat_users_api::topology::Topology;
 use wowchat_users_api::v1::{self as proto, user_service_client::UserServiceClient};
 use wowchat_users_server::{
     config::Settings,
     domain::{EmailAddress, user::Password},
     operations::{AppState, bootstrap::bootstrap},
     startup::Application,
-    telemetry,
 };
 
+pub mod logs;
 pub mod proxy;
+pub mod smtp;
 
 pub use proxy::TcpProxy;
+pub use smtp::{ReceivedMail, SmtpServer};
 pub use wowchat_users_server;
 
 /// The password every test user gets.
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The RabbitMQ of the tests: `TEST_AMQP_URL`, default the local one.
+pub fn test_amqp_url() -> String {
+    std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
 
 fn admin_url() -> String {
     std::env::var("TEST_DATABASE_URL")
@@ -45,6 +54,9 @@ pub struct TestApp {
     pub owner_id: Uuid,
     pub owner_token: String,
     pub state: Arc<AppState>,
+    /// The RabbitMQ names of this test, deleted afterwards.
+    pub topology: Topology,
+    pub amqp_url: String,
     keys_dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -57,9 +69,7 @@ impl TestApp {
 
     /// Starts a server with settings adjusted by `adjust`.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-        if std::env::var_os("TEST_LOG").is_some() {
-            telemetry::init("pretty");
-        }
+        logs::install();
         let database_name = format!("wowchat_test_{}", Uuid::new_v4().simple());
         let mut config: tokio_postgres::Config = admin_url().parse().expect("TEST_DATABASE_URL");
         config.dbname(&database_name);
@@ -72,7 +82,15 @@ impl TestApp {
         settings.dev_keys_dir = keys_dir.clone();
         settings.db_pool_size = 8;
         settings.health_interval_ms = 100;
+        // Tests that need RabbitMQ turn the relay on; each gets its own names.
+        settings.relay = false;
+        settings.amqp_prefix = format!("test-{}", Uuid::new_v4().simple());
+        settings.amqp_url = test_amqp_url().into();
+        settings.relay_poll_ms = 100;
+        settings.relay_retry_max_secs = 1;
         adjust(&mut settings);
+        let topology = Topology::new(settings.amqp_prefix.clone());
+        let amqp_url = settings.amqp_url.expose().to_owned();
 
         let app = Application::build(settings).await.expect("server builds");
         let address = format!("http://{}", app.address());
@@ -108,6 +126,8 @@ impl TestApp {
             owner_id: created.owner_id,
             owner_token,
             state,
+            topology,
+            amqp_url,
             keys_dir,
             shutdown: Some(shutdown_tx),
             server: Some(server),
@@ -229,6 +249,7 @@ impl Drop for TestApp {
             server.abort();
         }
         let name = self.database_name.clone();
+        let topology = self.topology.clone();
         let _ = std::fs::remove_dir_all(&self.keys_dir);
         // Dropped on a thread of its own: Drop cannot await, and the test's
         // runtime may be shutting down.
@@ -238,6 +259,7 @@ impl Drop for TestApp {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
+                delete_topology(&topology).await;
                 if let Ok((client, connection)) =
                     tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await
                 {
@@ -250,6 +272,39 @@ impl Drop for TestApp {
         })
         .join();
     }
+}
+
+/// Deletes every queue and exchange named under the test's prefix.
+async fn delete_topology(topology: &Topology) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let Ok(connection) =
+        lapin::Connection::connect(&test_amqp_url(), lapin::ConnectionProperties::default()).await
+    else {
+        return;
+    };
+    let Ok(channel) = connection.create_channel().await else {
+        return;
+    };
+    for queue in [
+        topology.events_archive_queue(),
+        topology.delivery_results_queue(),
+        topology.mailer_queue(),
+        topology.mailer_dead_letter_queue(),
+    ] {
+        let _ = channel
+            .queue_delete(queue.into(), QueueDeleteOptions::default())
+            .await;
+    }
+    for exchange in [
+        topology.events_exchange(),
+        topology.commands_exchange(),
+        topology.mailer_dead_letter_exchange(),
+    ] {
+        let _ = channel
+            .exchange_delete(exchange.into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    let _ = connection.close(200, "test done".into()).await;
 }
 
 fn database_url(config: &tokio_postgres::Config) -> String {

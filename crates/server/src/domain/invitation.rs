@@ -40,6 +40,34 @@ impl InvitationStatus {
     }
 }
 
+/// Where the email of an invitation's latest send is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum DeliveryStatus {
+    #[default]
+    Queued,
+    Sent,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Queued => "QUEUED",
+            DeliveryStatus::Sent => "SENT",
+            DeliveryStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn from_db(value: &str) -> anyhow::Result<Self> {
+        Ok(match value {
+            "QUEUED" => DeliveryStatus::Queued,
+            "SENT" => DeliveryStatus::Sent,
+            "FAILED" => DeliveryStatus::Failed,
+            other => anyhow::bail!("unknown delivery status {other:?}"),
+        })
+    }
+}
+
 /// An invitation as stored, with its status as of now (a pending invitation
 /// past its expiry reads as expired).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +90,10 @@ pub struct Invitation {
     pub last_sent_at: OffsetDateTime,
     pub resend_count: i32,
     pub accepted_user_id: Option<Uuid>,
+    #[serde(default)]
+    pub delivery_status: DeliveryStatus,
+    #[serde(default)]
+    pub delivery_failure_reason: Option<String>,
 }
 
 /// The acceptance token: 256 random bits, URL-safe base64. Only its SHA-256

@@ -14,7 +14,9 @@ use crate::{
         activity::{Action, ActivityEntry, ActivityFilter, FieldChange},
         error::Violations,
         idempotency::IdempotencyKey,
-        invitation::{Invitation, InvitationStatus, InvitationToken, NewInvitation, Validity},
+        invitation::{
+            DeliveryStatus, Invitation, InvitationStatus, InvitationToken, NewInvitation, Validity,
+        },
         pagination,
         permission::parse_role_name,
         text,
@@ -78,6 +80,15 @@ pub fn invitation(invitation: &Invitation) -> proto::Invitation {
         accepted_user_id: invitation
             .accepted_user_id
             .map(|id| id.to_string())
+            .unwrap_or_default(),
+        delivery_status: match invitation.delivery_status {
+            DeliveryStatus::Queued => proto::DeliveryStatus::Queued,
+            DeliveryStatus::Sent => proto::DeliveryStatus::Sent,
+            DeliveryStatus::Failed => proto::DeliveryStatus::Failed,
+        } as i32,
+        delivery_failure_reason: invitation
+            .delivery_failure_reason
+            .clone()
             .unwrap_or_default(),
     }
 }

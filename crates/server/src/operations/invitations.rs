@@ -81,6 +81,7 @@ pub async fn invite(
     }
     invitations::expire_stale(&tx, workspace_id, new.email.normalized()).await?;
     let token = InvitationToken::generate();
+    let mail_message_id = Uuid::now_v7();
     let invitation = invitations::insert(
         &tx,
         &NewInvitationRow {
@@ -94,6 +95,7 @@ pub async fn invite(
             message: &new.message,
             token_hash: token.hash(),
             valid_for: new.valid_for,
+            mail_message_id,
         },
     )
     .await?
@@ -123,7 +125,14 @@ pub async fn invite(
     let workspace_name = workspaces::name(&tx, workspace_id).await?;
     outbox::insert(
         &tx,
-        &events::send_invitation_email(&invitation, &token, &workspace_name, caller, request_id),
+        &events::send_invitation_email(
+            mail_message_id,
+            &invitation,
+            &token,
+            &workspace_name,
+            caller,
+            request_id,
+        ),
     )
     .await?;
     remember(&tx, caller, "InviteUser", key, &invitation).await?;
@@ -211,6 +220,20 @@ pub async fn accept(
         events::invitation_accepted(&invitation, &user, request_id),
     )
     .await?;
+    if let Some(inviter) = users::get(&tx, workspace_id, invitation.inviter_id).await? {
+        let workspace_name = workspaces::name(&tx, workspace_id).await?;
+        outbox::insert(
+            &tx,
+            &events::send_invitation_accepted_email(
+                &invitation,
+                &user,
+                &workspace_name,
+                &inviter,
+                request_id,
+            ),
+        )
+        .await?;
+    }
     tx.commit().await?;
     tracing::info!(invitation_id = %invitation.id, user_id = %user.id, "invitation accepted");
     Ok(user)
@@ -252,10 +275,17 @@ pub async fn resend(
         return Err(already_member());
     }
     let token = InvitationToken::generate();
-    let invitation =
-        invitations::mark_resent(&tx, workspace_id, invitation_id, token.hash(), valid_for)
-            .await?
-            .ok_or_else(already_pending)?;
+    let mail_message_id = Uuid::now_v7();
+    let invitation = invitations::mark_resent(
+        &tx,
+        workspace_id,
+        invitation_id,
+        token.hash(),
+        valid_for,
+        mail_message_id,
+    )
+    .await?
+    .ok_or_else(already_pending)?;
     record(
         &tx,
         Record {
@@ -277,7 +307,14 @@ pub async fn resend(
     let workspace_name = workspaces::name(&tx, workspace_id).await?;
     outbox::insert(
         &tx,
-        &events::send_invitation_email(&invitation, &token, &workspace_name, caller, request_id),
+        &events::send_invitation_email(
+            mail_message_id,
+            &invitation,
+            &token,
+            &workspace_name,
+            caller,
+            request_id,
+        ),
     )
     .await?;
     tx.commit().await?;

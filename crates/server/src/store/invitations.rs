@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{GenericClient, is_unique_violation};
 use crate::domain::{
     Error,
-    invitation::{Invitation, InvitationStatus, TokenHash},
+    invitation::{DeliveryStatus, Invitation, InvitationStatus, TokenHash},
     pagination::Cursor,
 };
 
@@ -18,7 +18,8 @@ const STATUS: &str = "CASE WHEN status = 'PENDING' AND expires_at <= now() \
 fn columns() -> String {
     format!(
         "id, workspace_id, email, role, reporting_to, inviter_id, message, {STATUS} AS status, \
-         expires_at, created_at, updated_at, last_sent_at, resend_count, accepted_user_id"
+         expires_at, created_at, updated_at, last_sent_at, resend_count, accepted_user_id, \
+         delivery_status, delivery_failure_reason"
     )
 }
 
@@ -38,6 +39,8 @@ fn from_row(row: &Row) -> Result<Invitation, Error> {
         last_sent_at: row.try_get("last_sent_at")?,
         resend_count: row.try_get("resend_count")?,
         accepted_user_id: row.try_get("accepted_user_id")?,
+        delivery_status: DeliveryStatus::from_db(row.try_get("delivery_status")?)?,
+        delivery_failure_reason: row.try_get("delivery_failure_reason")?,
     })
 }
 
@@ -57,6 +60,8 @@ pub struct NewInvitationRow<'a> {
     pub message: &'a str,
     pub token_hash: TokenHash,
     pub valid_for: Duration,
+    /// The outbox id of the mail command that sends it.
+    pub mail_message_id: Uuid,
 }
 
 /// Marks a pending-but-expired invitation to this email as EXPIRED, so it no
@@ -87,9 +92,10 @@ pub async fn insert(
 ) -> Result<Option<Invitation>, Error> {
     let sql = format!(
         "INSERT INTO invitations (workspace_id, id, email, email_normalized, role, reporting_to, \
-         inviter_id, message, status, token_hash, expires_at, last_sent_at, created_at, updated_at) \
+         inviter_id, message, status, token_hash, expires_at, last_sent_at, created_at, updated_at, \
+         mail_message_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', $9, \
-         now() + make_interval(secs => $10), now(), now(), now()) RETURNING {}",
+         now() + make_interval(secs => $10), now(), now(), now(), $11) RETURNING {}",
         columns()
     );
     let stmt = client.prepare_cached(&sql).await?;
@@ -107,6 +113,7 @@ pub async fn insert(
                 &new.message,
                 &new.token_hash.0.as_slice(),
                 &new.valid_for.as_seconds_f64(),
+                &new.mail_message_id,
             ],
         )
         .await;
@@ -192,18 +199,21 @@ pub async fn mark_revoked(
 }
 
 /// Replaces the token, renews the expiry and makes the invitation pending
-/// again; `None` when another invitation to that email is pending.
+/// again, its email queued; `None` when another invitation to that email is
+/// pending.
 pub async fn mark_resent(
     client: &impl GenericClient,
     workspace_id: Uuid,
     id: Uuid,
     token_hash: TokenHash,
     valid_for: Duration,
+    mail_message_id: Uuid,
 ) -> Result<Option<Invitation>, Error> {
     let sql = format!(
         "UPDATE invitations SET status = 'PENDING', token_hash = $3, \
          expires_at = now() + make_interval(secs => $4), last_sent_at = now(), \
-         resend_count = resend_count + 1, updated_at = now() \
+         resend_count = resend_count + 1, updated_at = now(), \
+         delivery_status = 'QUEUED', delivery_failure_reason = NULL, mail_message_id = $5 \
          WHERE workspace_id = $1 AND id = $2 RETURNING {}",
         columns()
     );
@@ -216,6 +226,7 @@ pub async fn mark_resent(
                 &id,
                 &token_hash.0.as_slice(),
                 &valid_for.as_seconds_f64(),
+                &mail_message_id,
             ],
         )
         .await;
@@ -224,6 +235,37 @@ pub async fn mark_resent(
         Err(err) if is_unique_violation(&err, "invitations_one_pending") => Ok(None),
         Err(err) => Err(err.into()),
     }
+}
+
+/// Records the mailer's result for the send `mail_message_id`; a result of
+/// an older send (the invitation was resent since) changes nothing.
+pub async fn record_delivery(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    id: Uuid,
+    mail_message_id: Uuid,
+    status: DeliveryStatus,
+    failure_reason: Option<&str>,
+) -> Result<bool, Error> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE invitations SET delivery_status = $4, delivery_failure_reason = $5, updated_at = now() \
+             WHERE workspace_id = $1 AND id = $2 AND mail_message_id = $3",
+        )
+        .await?;
+    let updated = client
+        .execute(
+            &stmt,
+            &[
+                &workspace_id,
+                &id,
+                &mail_message_id,
+                &status.as_str(),
+                &failure_reason,
+            ],
+        )
+        .await?;
+    Ok(updated == 1)
 }
 
 /// Filters of `ListInvitations`; `None` matches everything.

@@ -42,3 +42,97 @@ pub async fn insert(client: &impl GenericClient, message: &OutboxMessage) -> Res
     client.execute("NOTIFY outbox", &[]).await?;
     Ok(())
 }
+
+/// An unpublished row, claimed by a relay.
+pub struct PendingMessage {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub routing_key: String,
+    pub message_type: String,
+    pub payload: Vec<u8>,
+    pub request_id: String,
+    pub created_at: time::OffsetDateTime,
+}
+
+/// Claims up to `limit` rows due for publishing, oldest first. The rows stay
+/// locked until the transaction ends, and rows another relay holds are
+/// skipped, so several relays never publish the same row at once.
+pub async fn claim_due(
+    client: &impl GenericClient,
+    limit: i64,
+) -> Result<Vec<PendingMessage>, Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT id, workspace_id, routing_key, message_type, payload, request_id, created_at \
+             FROM outbox WHERE published_at IS NULL AND next_attempt_at <= now() \
+             ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&limit]).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(PendingMessage {
+                id: row.try_get(0)?,
+                workspace_id: row.try_get(1)?,
+                routing_key: row.try_get(2)?,
+                message_type: row.try_get(3)?,
+                payload: row.try_get(4)?,
+                request_id: row.try_get(5)?,
+                created_at: row.try_get(6)?,
+            })
+        })
+        .collect()
+}
+
+/// Marks rows published after a positive confirm. A command's payload (it
+/// may carry an invitation token) is erased: no copy outlives its delivery
+/// to the broker.
+pub async fn mark_published(client: &impl GenericClient, ids: &[Uuid]) -> Result<(), Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let stmt = client
+        .prepare_cached(
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1, \
+             payload = CASE WHEN routing_key LIKE 'mail.%' THEN ''::bytea ELSE payload END \
+             WHERE id = ANY($1)",
+        )
+        .await?;
+    client.execute(&stmt, &[&ids]).await?;
+    Ok(())
+}
+
+/// Leaves rows for a later try, backing off exponentially up to `max_delay`.
+pub async fn schedule_retry(
+    client: &impl GenericClient,
+    ids: &[Uuid],
+    max_delay: std::time::Duration,
+) -> Result<(), Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let stmt = client
+        .prepare_cached(
+            "UPDATE outbox SET attempts = attempts + 1, \
+             next_attempt_at = now() + least(make_interval(secs => power(2, least(attempts, 20))::float8 / 4), \
+                                              make_interval(secs => $2)) \
+             WHERE id = ANY($1)",
+        )
+        .await?;
+    client
+        .execute(&stmt, &[&ids, &max_delay.as_secs_f64()])
+        .await?;
+    Ok(())
+}
+
+/// How many rows wait to be published, and the age in seconds of the oldest.
+pub async fn backlog(client: &impl GenericClient) -> Result<(i64, f64), Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at))::float8, 0) \
+             FROM outbox WHERE published_at IS NULL",
+        )
+        .await?;
+    let row = client.query_one(&stmt, &[]).await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}

@@ -1,0 +1,321 @@
+//! The outbox relay: claims committed outbox rows (`FOR UPDATE SKIP LOCKED`),
+//! publishes them with publisher confirms and the mandatory flag, and marks a
+//! row published only after a positive confirm with no return. A nack, a
+//! return or a missing confirm leaves the row for a retry with backoff.
+//! Woken by LISTEN/NOTIFY, with polling as the fallback. Several relays may
+//! run at once.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use lapin::{
+    BasicProperties, Channel, Confirmation,
+    options::{BasicPublishOptions, ConfirmSelectOptions},
+    types::{FieldTable, ShortString},
+};
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_util::sync::CancellationToken;
+use tonic_health::{ServingStatus, server::HealthReporter};
+use uuid::Uuid;
+use wowchat_users_api::topology::{self, Topology};
+
+use super::{backoff, connect, declare_topology, text};
+use crate::{
+    config::Secret,
+    store::{
+        Pool,
+        outbox::{self, PendingMessage},
+    },
+};
+
+/// The gRPC health service name the relay reports under.
+pub const HEALTH_SERVICE: &str = "wowchat.users.v1.OutboxRelay";
+
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    pub amqp_url: Secret,
+    pub database_url: Secret,
+    pub topology: Topology,
+    pub batch_size: i64,
+    pub poll_interval: Duration,
+    pub confirm_timeout: Duration,
+    pub retry_max: Duration,
+    /// NOT_SERVING when the oldest unpublished row is older than this.
+    pub stall_after: Duration,
+}
+
+pub struct Relay {
+    pool: Pool,
+    settings: RelaySettings,
+    health: Option<HealthReporter>,
+}
+
+/// Why a batch stopped.
+enum BatchError {
+    /// The broker connection or channel is gone: reconnect.
+    Broker(lapin::Error),
+    /// Postgres failed: try again later on the same channel.
+    Database(crate::domain::Error),
+}
+
+impl From<crate::domain::Error> for BatchError {
+    fn from(err: crate::domain::Error) -> Self {
+        BatchError::Database(err)
+    }
+}
+
+impl Relay {
+    pub fn new(pool: Pool, settings: RelaySettings, health: Option<HealthReporter>) -> Self {
+        Relay {
+            pool,
+            settings,
+            health,
+        }
+    }
+
+    /// Publishes until `shutdown` is cancelled, reconnecting whenever the
+    /// broker goes away.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let wake = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen_for_outbox(
+            self.settings.database_url.clone(),
+            wake.clone(),
+            shutdown.clone(),
+        ));
+        self.report(false, f64::INFINITY).await;
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            match self.open_channel().await {
+                Ok((connection, channel)) => {
+                    failures = 0;
+                    tracing::info!("relay connected to RabbitMQ");
+                    if let Err(err) = self.publish_until_broken(&channel, &wake, &shutdown).await {
+                        tracing::warn!(error = %err, "relay lost RabbitMQ; reconnecting");
+                    }
+                    let _ = connection.close(200, "relay stopping".into()).await;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, attempt = failures + 1, "relay cannot reach RabbitMQ")
+                }
+            }
+            self.report(false, f64::INFINITY).await;
+            failures += 1;
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(backoff(failures)) => {}
+            }
+        }
+        listener.abort();
+        tracing::info!("relay stopped");
+    }
+
+    async fn open_channel(&self) -> lapin::Result<(lapin::Connection, Channel)> {
+        let connection = connect(self.settings.amqp_url.expose()).await?;
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        declare_topology(&channel, &self.settings.topology).await?;
+        Ok((connection, channel))
+    }
+
+    async fn publish_until_broken(
+        &self,
+        channel: &Channel,
+        wake: &Notify,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        loop {
+            if !channel.status().connected() {
+                anyhow::bail!("the channel is closed");
+            }
+            match self.publish_batch(channel).await {
+                // A full batch: there may be more right away.
+                Ok(count) if count as i64 >= self.settings.batch_size => continue,
+                Ok(_) => {}
+                Err(BatchError::Broker(err)) => return Err(err.into()),
+                Err(BatchError::Database(err)) => {
+                    tracing::warn!(error = %err, "relay cannot read the outbox");
+                }
+            }
+            self.report_backlog().await;
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Publishes one batch; returns how many rows it claimed.
+    async fn publish_batch(&self, channel: &Channel) -> Result<usize, BatchError> {
+        let mut client = self.pool.get().await.map_err(crate::domain::Error::from)?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(crate::domain::Error::from)?;
+        let rows = outbox::claim_due(&tx, self.settings.batch_size).await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+
+        let mut pending = Vec::with_capacity(rows.len());
+        let mut broker_error = None;
+        for row in &rows {
+            let exchange = self.settings.topology.exchange_for(&row.routing_key);
+            let published = channel
+                .basic_publish(
+                    exchange.into(),
+                    row.routing_key.as_str().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    &row.payload,
+                    properties(row),
+                )
+                .await;
+            match published {
+                Ok(confirm) => pending.push((row, confirm)),
+                Err(err) => {
+                    broker_error = Some(err);
+                    break;
+                }
+            }
+        }
+
+        let mut published = Vec::new();
+        let mut failed = Vec::new();
+        for (row, confirm) in pending {
+            match tokio::time::timeout(self.settings.confirm_timeout, confirm).await {
+                Ok(Ok(Confirmation::Ack(None))) => published.push(row.id),
+                Ok(Ok(Confirmation::Ack(Some(returned)))) => {
+                    tracing::warn!(
+                        message_id = %row.id,
+                        routing_key = %row.routing_key,
+                        reply = %returned.reply_text,
+                        "broker returned the message: nothing is bound to receive it; will retry"
+                    );
+                    failed.push(row.id);
+                }
+                Ok(Ok(Confirmation::Nack(_) | Confirmation::NotRequested)) => {
+                    tracing::warn!(message_id = %row.id, "broker did not confirm the message; will retry");
+                    failed.push(row.id);
+                }
+                Ok(Err(err)) => {
+                    failed.push(row.id);
+                    broker_error.get_or_insert(err);
+                }
+                Err(_) => {
+                    tracing::warn!(message_id = %row.id, "no confirm in time; will retry");
+                    failed.push(row.id);
+                }
+            }
+        }
+        outbox::mark_published(&tx, &published).await?;
+        outbox::schedule_retry(&tx, &failed, self.settings.retry_max).await?;
+        tx.commit().await.map_err(crate::domain::Error::from)?;
+        metrics::counter!("wowchat_outbox_published_total").increment(published.len() as u64);
+        metrics::counter!("wowchat_outbox_publish_failures_total").increment(failed.len() as u64);
+        if !published.is_empty() {
+            tracing::debug!(count = published.len(), "published outbox rows");
+        }
+        match broker_error {
+            Some(err) => Err(BatchError::Broker(err)),
+            None => Ok(rows.len()),
+        }
+    }
+
+    async fn report_backlog(&self) {
+        let Ok(client) = self.pool.get().await else {
+            return;
+        };
+        if let Ok((count, oldest_age)) = outbox::backlog(&client).await {
+            metrics::gauge!("wowchat_outbox_backlog").set(count as f64);
+            metrics::gauge!("wowchat_outbox_oldest_age_seconds").set(oldest_age);
+            self.report(true, oldest_age).await;
+        }
+    }
+
+    /// SERVING while connected to the broker and keeping up with the outbox.
+    async fn report(&self, connected: bool, oldest_age_secs: f64) {
+        metrics::gauge!("wowchat_relay_connected").set(if connected { 1.0 } else { 0.0 });
+        if let Some(health) = &self.health {
+            let keeping_up = oldest_age_secs <= self.settings.stall_after.as_secs_f64();
+            let status = if connected && keeping_up {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status(HEALTH_SERVICE, status).await;
+        }
+    }
+}
+
+/// AMQP properties: message id, type, timestamp, content type, app id,
+/// persistence, and the workspace, request id and trace context as headers.
+fn properties(row: &PendingMessage) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        topology::WORKSPACE_HEADER.into(),
+        text(&row.workspace_id.to_string()),
+    );
+    headers.insert(
+        topology::MESSAGE_TYPE_HEADER.into(),
+        text(&row.message_type),
+    );
+    if !row.request_id.is_empty() {
+        headers.insert(topology::REQUEST_ID_HEADER.into(), text(&row.request_id));
+    }
+    headers.insert(topology::TRACEPARENT_HEADER.into(), text(&traceparent(row)));
+    BasicProperties::default()
+        .with_message_id(ShortString::from(row.id.to_string()))
+        .with_type(ShortString::from(row.routing_key.clone()))
+        .with_content_type(topology::CONTENT_TYPE.into())
+        .with_app_id("wowchat-users".into())
+        .with_timestamp(u64::try_from(row.created_at.unix_timestamp()).unwrap_or(0))
+        .with_delivery_mode(2)
+        .with_headers(headers)
+}
+
+/// A W3C trace context whose trace id is the request's (when it is a UUID,
+/// as the server makes them) and whose span id comes from the message.
+fn traceparent(row: &PendingMessage) -> String {
+    let trace_id = Uuid::parse_str(&row.request_id).unwrap_or(row.id);
+    let span = row.id.simple().to_string();
+    format!("00-{}-{}-01", trace_id.simple(), &span[16..])
+}
+
+/// Wakes the relay when a transaction that wrote to the outbox commits.
+async fn listen_for_outbox(url: Secret, wake: Arc<Notify>, shutdown: CancellationToken) {
+    loop {
+        if let Err(err) = listen(&url, &wake).await {
+            tracing::debug!(error = %err, "outbox listener disconnected; polling meanwhile");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+async fn listen(url: &Secret, wake: &Arc<Notify>) -> anyhow::Result<()> {
+    let config: tokio_postgres::Config = url.expose().parse()?;
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let wake = wake.clone();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(_)) => wake.notify_one(),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    client.batch_execute("LISTEN outbox").await?;
+    // A relay that missed notifications while away catches up now.
+    driver.await?;
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! The consumer of the mailer's delivery results: records on each invitation
+//! whether the email of its latest send went out or failed, and why.
+
+use futures::StreamExt;
+use lapin::{
+    Channel,
+    message::Delivery,
+    options::{
+        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+        BasicRejectOptions, QueueBindOptions, QueueDeclareOptions,
+    },
+    types::FieldTable,
+};
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use wowchat_users_api::{
+    topology::{Topology, results},
+    v1 as proto,
+};
+
+use super::{backoff, connect, declare_topology, text};
+use crate::{
+    config::Secret,
+    domain::invitation::DeliveryStatus,
+    store::{Pool, invitations},
+};
+
+/// A delivery result, parsed.
+struct DeliveryResult {
+    workspace_id: Uuid,
+    invitation_id: Uuid,
+    mail_message_id: Uuid,
+    status: DeliveryStatus,
+    reason: Option<String>,
+}
+
+pub struct DeliveryResults {
+    pool: Pool,
+    amqp_url: Secret,
+    topology: Topology,
+}
+
+impl DeliveryResults {
+    pub fn new(pool: Pool, amqp_url: Secret, topology: Topology) -> Self {
+        DeliveryResults {
+            pool,
+            amqp_url,
+            topology,
+        }
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            match self.consume(&shutdown).await {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "delivery results consumer lost RabbitMQ; reconnecting")
+                }
+            }
+            failures += 1;
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(backoff(failures)) => {}
+            }
+        }
+    }
+
+    async fn consume(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let connection = connect(self.amqp_url.expose()).await?;
+        let channel = connection.create_channel().await?;
+        self.declare(&channel).await?;
+        channel.basic_qos(32, BasicQosOptions::default()).await?;
+        let mut consumer = channel
+            .basic_consume(
+                self.topology.delivery_results_queue().into(),
+                "wowchat-users".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!("consuming delivery results");
+        loop {
+            let delivery = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    let _ = connection.close(200, "stopping".into()).await;
+                    return Ok(());
+                }
+                next = consumer.next() => match next {
+                    Some(delivery) => delivery?,
+                    None => anyhow::bail!("the consumer was cancelled"),
+                },
+            };
+            self.handle(delivery).await?;
+        }
+    }
+
+    async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+        declare_topology(channel, &self.topology).await?;
+        let mut arguments = FieldTable::default();
+        arguments.insert("x-queue-type".into(), text("quorum"));
+        let queue = self.topology.delivery_results_queue();
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                arguments,
+            )
+            .await?;
+        for key in [
+            results::INVITATION_DELIVERED,
+            results::INVITATION_DELIVERY_FAILED,
+        ] {
+            channel
+                .queue_bind(
+                    queue.as_str().into(),
+                    self.topology.events_exchange().into(),
+                    key.into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, delivery: Delivery) -> lapin::Result<bool> {
+        let Some(result) = parse(delivery.routing_key.as_str(), &delivery.data) else {
+            tracing::warn!(routing_key = %delivery.routing_key, "unreadable delivery result dropped");
+            return delivery.reject(BasicRejectOptions { requeue: false }).await;
+        };
+        let recorded = match self.pool.get().await {
+            Ok(client) => {
+                invitations::record_delivery(
+                    &client,
+                    result.workspace_id,
+                    result.invitation_id,
+                    result.mail_message_id,
+                    result.status,
+                    result.reason.as_deref(),
+                )
+                .await
+            }
+            Err(err) => Err(err.into()),
+        };
+        match recorded {
+            Ok(current) => {
+                tracing::info!(
+                    invitation_id = %result.invitation_id,
+                    status = result.status.as_str(),
+                    current,
+                    "delivery result recorded"
+                );
+                delivery.ack(BasicAckOptions::default()).await
+            }
+            Err(err) => {
+                // Postgres is away: leave the result for later.
+                tracing::warn!(error = %err, "cannot record a delivery result; will retry");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await
+            }
+        }
+    }
+}
+
+fn parse(routing_key: &str, body: &[u8]) -> Option<DeliveryResult> {
+    let uuid = |s: &str| Uuid::parse_str(s).ok();
+    match routing_key {
+        results::INVITATION_DELIVERED => {
+            let event = proto::InvitationDelivered::decode(body).ok()?;
+            Some(DeliveryResult {
+                workspace_id: uuid(&event.workspace_id)?,
+                invitation_id: uuid(&event.invitation_id)?,
+                mail_message_id: uuid(&event.mail_message_id)?,
+                status: DeliveryStatus::Sent,
+                reason: None,
+            })
+        }
+        results::INVITATION_DELIVERY_FAILED => {
+            let event = proto::InvitationDeliveryFailed::decode(body).ok()?;
+            Some(DeliveryResult {
+                workspace_id: uuid(&event.workspace_id)?,
+                invitation_id: uuid(&event.invitation_id)?,
+                mail_message_id: uuid(&event.mail_message_id)?,
+                status: DeliveryStatus::Failed,
+                reason: Some(event.reason.chars().take(1000).collect()),
+            })
+        }
+        _ => None,
+    }
+}

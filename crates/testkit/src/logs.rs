@@ -1,0 +1,58 @@
+//! Every log line of the test process, kept in memory so a test can show
+//! that no secret was ever logged. `TEST_LOG=1` also prints them.
+
+use std::{
+    io::Write,
+    sync::{Mutex, OnceLock},
+};
+
+use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
+
+static LINES: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static INSTALLED: OnceLock<()> = OnceLock::new();
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LINES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        Capture
+    }
+}
+
+/// Installs the capturing subscriber, at debug level for the project's
+/// crates, once per process.
+pub fn install() {
+    INSTALLED.get_or_init(|| {
+        let filter = EnvFilter::new(
+            "info,wowchat_users_server=debug,wowchat_mailer=debug,wowchat_users_testkit=debug",
+        );
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(Capture)
+            .try_init();
+    });
+}
+
+/// Everything logged so far by any test of this process.
+pub fn captured() -> String {
+    String::from_utf8_lossy(&LINES.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+}
