@@ -8,4 +8,6 @@ mod flow;
 mod health;
 mod invitations;
 mod manage;
+mod relay;
+mod support;
 mod validation;

@@ -1,0 +1,321 @@
+//! The outbox relay on the real RabbitMQ: every committed row is published
+//! once, with its properties, only after a positive confirm with no return.
+
+use std::{collections::HashMap, time::Duration};
+
+use futures::StreamExt;
+use lapin::{
+    Channel, Connection, ConnectionProperties, ExchangeKind,
+    message::Delivery,
+    options::{
+        BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions,
+        QueueDeclareOptions,
+    },
+    types::{AMQPValue, FieldTable},
+};
+use tokio_util::sync::CancellationToken;
+use wowchat_users_api::topology::{self, commands};
+use wowchat_users_server::messaging::relay::Relay;
+use wowchat_users_testkit::{TestApp, test_amqp_url};
+
+use crate::support::eventually;
+
+/// A queue of the test's own, bound to `exchange` with `keys`.
+pub async fn tap(
+    exchange: &str,
+    kind: ExchangeKind,
+    keys: &[&str],
+) -> (Connection, Channel, String) {
+    let connection = Connection::connect(&test_amqp_url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .exchange_declare(
+            exchange.into(),
+            kind,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let name = queue.name().as_str().to_owned();
+    for key in keys {
+        channel
+            .queue_bind(
+                name.as_str().into(),
+                exchange.into(),
+                (*key).into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+    }
+    (connection, channel, name)
+}
+
+/// Reads messages from `queue` until `count` arrived or `timeout` passed.
+pub async fn drain(
+    channel: &Channel,
+    queue: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<Delivery> {
+    let mut consumer = channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while received.len() < count {
+        match tokio::time::timeout_at(deadline, consumer.next()).await {
+            Ok(Some(Ok(delivery))) => {
+                delivery.ack(BasicAckOptions::default()).await.unwrap();
+                received.push(delivery);
+            }
+            _ => break,
+        }
+    }
+    received
+}
+
+fn header(delivery: &Delivery, name: &str) -> Option<String> {
+    let headers = delivery.properties.headers().as_ref()?;
+    match headers.inner().get(name)? {
+        AMQPValue::LongString(value) => {
+            Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
+        }
+        _ => None,
+    }
+}
+
+async fn with_relay() -> TestApp {
+    TestApp::spawn_with(|settings| settings.relay = true).await
+}
+
+#[tokio::test]
+async fn committed_events_are_published_with_their_properties_and_marked_published() {
+    let app = with_relay().await;
+    let (_connection, channel, queue) = tap(
+        &app.topology.events_exchange(),
+        ExchangeKind::Topic,
+        &["invitation.*"],
+    )
+    .await;
+    let mut request = wowchat_users_testkit::authed(
+        &app.owner_token,
+        wowchat_users_api::v1::InviteUserRequest {
+            email: "pat@example.com".into(),
+            role: "agent".into(),
+            ..Default::default()
+        },
+    );
+    request.metadata_mut().insert(
+        "x-request-id",
+        "0e4f2a57-1d3c-4c58-9b43-5f1f2f0a8c11".parse().unwrap(),
+    );
+    let invitation = app
+        .client()
+        .await
+        .invite_user(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+
+    let delivered = drain(&channel, &queue, 1, Duration::from_secs(15)).await;
+    assert_eq!(delivered.len(), 1, "the invitation.created event arrives");
+    let event = &delivered[0];
+    assert_eq!(event.routing_key.as_str(), "invitation.created");
+    let properties = &event.properties;
+    let message_id = properties
+        .message_id()
+        .as_ref()
+        .unwrap()
+        .as_str()
+        .to_owned();
+    assert_eq!(
+        properties.kind().as_ref().unwrap().as_str(),
+        "invitation.created"
+    );
+    assert_eq!(
+        properties.content_type().as_ref().unwrap().as_str(),
+        topology::CONTENT_TYPE
+    );
+    assert_eq!(
+        properties.app_id().as_ref().unwrap().as_str(),
+        "wowchat-users"
+    );
+    assert_eq!(*properties.delivery_mode(), Some(2));
+    assert!(properties.timestamp().is_some());
+    assert_eq!(
+        header(event, topology::WORKSPACE_HEADER),
+        Some(app.workspace_id.to_string())
+    );
+    assert_eq!(
+        header(event, topology::REQUEST_ID_HEADER).as_deref(),
+        Some("0e4f2a57-1d3c-4c58-9b43-5f1f2f0a8c11")
+    );
+    assert!(
+        header(event, topology::TRACEPARENT_HEADER)
+            .unwrap()
+            .starts_with("00-0e4f2a571d3c4c589b435f1f2f0a8c11-")
+    );
+    let decoded =
+        <wowchat_users_api::v1::InvitationCreated as prost::Message>::decode(event.data.as_slice())
+            .unwrap();
+    assert_eq!(decoded.invitation.unwrap().id, invitation.id);
+
+    let db = app.db().await;
+    let published: bool = db
+        .query_one(
+            "SELECT published_at IS NOT NULL FROM outbox WHERE id = $1::text::uuid",
+            &[&message_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(published);
+}
+
+#[tokio::test]
+async fn a_publish_that_cannot_be_routed_is_not_marked_published() {
+    let app = with_relay().await;
+    let invitation = app.invite("nobody-listens@example.com", "agent").await;
+    let db = app.db().await;
+    let mail_row = || async {
+        let row = db
+            .query_one(
+                "SELECT published_at IS NOT NULL, attempts, length(payload) FROM outbox WHERE routing_key = $1",
+                &[&commands::SEND_INVITATION_EMAIL],
+            )
+            .await
+            .unwrap();
+        (
+            row.get::<_, bool>(0),
+            row.get::<_, i32>(1),
+            row.get::<_, i32>(2),
+        )
+    };
+    // No mailer queue is bound: the broker returns the command, the row stays.
+    eventually("the command was tried and returned", || async {
+        mail_row().await.1 >= 2
+    })
+    .await;
+    let (published, _, payload_len) = mail_row().await;
+    assert!(
+        !published,
+        "a returned message must not be marked published"
+    );
+    assert!(payload_len > 0);
+    // The event, routable through the archive queue, did go out.
+    eventually("the event is published", || async {
+        db.query_one(
+            "SELECT published_at IS NOT NULL FROM outbox WHERE routing_key = 'invitation.created'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, bool>(0)
+    })
+    .await;
+
+    // Once a queue is bound to the route, the retry goes through and the
+    // token leaves the outbox.
+    let (_connection, channel, queue) = tap(
+        &app.topology.commands_exchange(),
+        ExchangeKind::Direct,
+        &[commands::SEND_INVITATION_EMAIL],
+    )
+    .await;
+    let delivered = drain(&channel, &queue, 1, Duration::from_secs(15)).await;
+    assert_eq!(delivered.len(), 1);
+    let command = <wowchat_users_api::v1::SendInvitationEmail as prost::Message>::decode(
+        delivered[0].data.as_slice(),
+    )
+    .unwrap();
+    assert_eq!(command.invitation.unwrap().id, invitation.id);
+    eventually("the command is marked published", || async {
+        mail_row().await.0
+    })
+    .await;
+    assert_eq!(
+        mail_row().await.2,
+        0,
+        "no copy of the token stays in the outbox"
+    );
+}
+
+#[tokio::test]
+async fn several_relays_at_once_publish_each_row_once() {
+    let app = with_relay().await;
+    let (_connection, channel, queue) =
+        tap(&app.topology.events_exchange(), ExchangeKind::Topic, &["#"]).await;
+    // Two more relays on the same outbox, beside the one inside the server.
+    let shutdown = CancellationToken::new();
+    let settings = {
+        let mut settings = wowchat_users_server::config::Settings::defaults();
+        settings.database_url = app.database_url.clone().into();
+        settings.amqp_url = test_amqp_url().into();
+        settings.amqp_prefix = app.topology.prefix().to_owned();
+        settings.relay_poll_ms = 20;
+        settings.relay_batch_size = 7;
+        settings
+    };
+    for _ in 0..2 {
+        tokio::spawn(
+            Relay::new(app.state.pool.clone(), settings.relay_settings(), None)
+                .run(shutdown.clone()),
+        );
+    }
+
+    let invitations = futures::future::join_all((0..60).map(|i| {
+        let app = &app;
+        async move { app.invite(&format!("person{i}@example.com"), "agent").await }
+    }))
+    .await;
+    assert_eq!(invitations.len(), 60);
+
+    let delivered = drain(&channel, &queue, 60, Duration::from_secs(30)).await;
+    // Nothing more arrives afterwards.
+    let extra = drain(&channel, &queue, 1, Duration::from_millis(500)).await;
+    shutdown.cancel();
+    let mut per_message: HashMap<String, usize> = HashMap::new();
+    for delivery in delivered.iter().chain(extra.iter()) {
+        let id = delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .to_owned();
+        *per_message.entry(id).or_default() += 1;
+    }
+    assert_eq!(per_message.len(), 60, "every event arrived");
+    assert!(
+        per_message.values().all(|n| *n == 1),
+        "no event arrived twice"
+    );
+}
