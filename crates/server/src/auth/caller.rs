@@ -8,9 +8,9 @@ use crate::{
     domain::{
         Error, Reason,
         permission::{Permission, Role},
-        user::UserStatus,
+        user::{User, UserStatus},
     },
-    store::{Pool, users},
+    store::{GenericClient, Pool, users},
 };
 
 #[derive(Debug, Clone)]
@@ -48,28 +48,28 @@ impl Caller {
 }
 
 /// Verifies the bearer token and loads the caller's current role and status.
-pub async fn authenticate(
-    pool: &Pool,
-    keys: &JwtKeys,
-    metadata: &MetadataMap,
-) -> Result<Caller, Error> {
+pub async fn authenticate(pool: &Pool, keys: &JwtKeys, metadata: &MetadataMap) -> Result<Caller, Error> {
     let token = bearer_token(metadata)?;
     let (user_id, workspace_id) = keys.verify(token)?;
     let client = pool.get().await?;
-    let user = users::get(&client, workspace_id, user_id)
-        .await?
-        .ok_or_else(|| {
-            Error::unauthenticated(Reason::UnknownCaller, "the bearer token names no user")
-        })?;
+    caller_from(users::get(&client, workspace_id, user_id).await?)
+}
+
+/// The caller as of now inside `tx`, their row share-locked until it ends:
+/// a change that a concurrent demotion or deactivation of the caller would
+/// forbid is refused, however long the request waited for its locks.
+pub async fn confirm(tx: &impl GenericClient, caller: &Caller) -> Result<Caller, Error> {
+    caller_from(users::get_for_share(tx, caller.workspace_id, caller.user_id).await?)
+}
+
+fn caller_from(user: Option<User>) -> Result<Caller, Error> {
+    let user = user.ok_or_else(|| Error::unauthenticated(Reason::UnknownCaller, "the bearer token names no user"))?;
     if user.status != UserStatus::Active {
-        return Err(Error::denied(
-            Reason::UserDeactivated,
-            "the caller is deactivated",
-        ));
+        return Err(Error::denied(Reason::UserDeactivated, "the caller is deactivated"));
     }
     Ok(Caller {
-        user_id,
-        workspace_id,
+        user_id: user.id,
+        workspace_id: user.workspace_id,
         role: crate::operations::role_named(&user.role).unwrap_or(Role {
             name: user.role.clone(),
             permissions: Default::default(),

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{AppState, Page, PageRequest, Record, record, remember, replayed, requested_role};
 use crate::{
-    auth::Caller,
+    auth::{Caller, caller::confirm},
     domain::{
         Error, Reason,
         activity::{Action, FieldChange},
@@ -73,6 +73,10 @@ pub async fn invite(
     if let Some(first) = replayed(&tx, caller, "InviteUser", key).await? {
         return Ok(first);
     }
+    // The caller's role as of now, not as of authentication.
+    let caller = &confirm(&tx, caller).await?;
+    caller.require(Permission::UsersInvite)?;
+    caller.require_not_below(&role)?;
     if let Some(manager_id) = new.reporting_to {
         ensure_active_manager(&tx, workspace_id, manager_id, "reporting_to_user_id").await?;
     }

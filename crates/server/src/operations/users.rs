@@ -7,7 +7,7 @@ use super::{
     replayed, requested_role, role_named,
 };
 use crate::{
-    auth::Caller,
+    auth::{Caller, caller::confirm},
     domain::{
         Error, Reason,
         activity::{Action, FieldChange},
@@ -40,6 +40,9 @@ pub async fn manage(
     if let Some(first) = replayed(&tx, caller, "ManageUser", key).await? {
         return Ok(first);
     }
+    // The caller's role as of now, not as of authentication.
+    let caller = &confirm(&tx, caller).await?;
+    caller.require(Permission::UsersManage)?;
     let current = users::get_for_update(&tx, workspace_id, command.user_id)
         .await?
         .ok_or_else(Error::user_not_found)?;

@@ -106,6 +106,22 @@ pub async fn get_for_update(
         .transpose()
 }
 
+/// Reads the user and share-locks the row until the transaction ends.
+pub async fn get_for_share(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<Option<User>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND id = $2 FOR SHARE");
+    let stmt = client.prepare_cached(&sql).await?;
+    client
+        .query_opt(&stmt, &[&workspace_id, &id])
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
 pub async fn exists_with_email(
     client: &impl GenericClient,
     workspace_id: Uuid,
