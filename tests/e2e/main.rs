@@ -7,6 +7,7 @@ mod authentication;
 mod flow;
 mod health;
 mod invitations;
+mod mail;
 mod manage;
 mod relay;
 mod support;

@@ -1,1 +1,30 @@
-//! The mailer worker (being written).
+//! The WowChat mailer worker: consumes the mail commands the service puts on
+//! RabbitMQ, sends their emails over SMTP (or writes them as `.eml` files
+//! when no SMTP server is configured), never sends one command twice, and
+//! publishes the delivery result back as an event.
+//!
+//! - [`config`] — the settings (flags and `WOWCHAT_*` variables) and their
+//!   parsed form; secrets that cannot be printed.
+//! - [`startup`] — [`Mailer`], its build and its reconnect loop.
+//! - [`amqp`] — connecting, declaring the topology, publishing results.
+//! - `worker` — one command from delivery to ack, retries included.
+//! - [`render`] — what the emails say (minijinja templates).
+//! - [`transport`] — how they leave (SMTP or files), and which failures are transient.
+//! - `store` — the dedupe table that makes redelivery safe.
+//! - [`db`] — the Postgres pool and the mailer's migrations.
+//! - [`telemetry`] — logging.
+
+#![deny(clippy::unwrap_used)]
+
+pub mod amqp;
+pub mod config;
+pub mod db;
+pub mod render;
+pub mod startup;
+mod store;
+pub mod telemetry;
+pub mod transport;
+mod worker;
+
+pub use config::{MailerSettings, Secret};
+pub use startup::Mailer;

@@ -1,1 +1,66 @@
-fn main() {}
+//! The `wowchat-mailer` binary: run the worker (default), or only migrate.
+
+use clap::{Parser, Subcommand};
+use wowchat_mailer::{Mailer, MailerSettings, db, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "wowchat-mailer",
+    version,
+    about = "WowChat mailer worker: sends the emails the WowChat Users service asks for"
+)]
+struct Cli {
+    #[command(flatten)]
+    settings: MailerSettings,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Consume mail commands and send emails (the default).
+    Run,
+    /// Create the database if needed and apply the mailer's migrations, then exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(&cli.settings.log_format);
+    let settings = cli.settings;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let mailer = Mailer::build(settings).await?;
+            mailer.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let url = settings.database_url.expose();
+            db::ensure_database(url).await?;
+            db::migrate(url).await
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing the commands in flight");
+}

@@ -274,6 +274,58 @@ impl Drop for TestApp {
     }
 }
 
+/// A mailer worker running in the test process.
+pub struct MailerHandle {
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl MailerHandle {
+    /// Stops it gracefully: the message in hand is finished first.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+    }
+
+    /// Kills it where it stands, as a crash would.
+    pub fn kill(self) {
+        self.task.abort();
+    }
+}
+
+impl TestApp {
+    /// Mailer settings for this test: its database, its RabbitMQ names,
+    /// sending through `smtp_url`, retrying fast.
+    pub fn mailer_settings(&self, smtp_url: &str) -> wowchat_mailer::MailerSettings {
+        let mut settings = wowchat_mailer::MailerSettings::defaults();
+        settings.amqp_url = test_amqp_url().into();
+        settings.amqp_prefix = self.topology.prefix().to_owned();
+        settings.database_url = self.database_url.clone().into();
+        settings.smtp_url = Some(smtp_url.to_owned().into());
+        settings.retry_base_ms = 20;
+        settings.retry_max_ms = 200;
+        settings.max_attempts = 3;
+        settings
+    }
+
+    /// Starts a mailer with `settings`; returns once it is consuming.
+    pub async fn start_mailer(&self, settings: wowchat_mailer::MailerSettings) -> MailerHandle {
+        let mailer = wowchat_mailer::Mailer::build(settings)
+            .await
+            .expect("mailer builds");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(mailer.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        MailerHandle {
+            shutdown: Some(tx),
+            task,
+        }
+    }
+}
+
 /// Deletes every queue and exchange named under the test's prefix.
 async fn delete_topology(topology: &Topology) {
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};

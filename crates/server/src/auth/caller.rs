@@ -48,7 +48,11 @@ impl Caller {
 }
 
 /// Verifies the bearer token and loads the caller's current role and status.
-pub async fn authenticate(pool: &Pool, keys: &JwtKeys, metadata: &MetadataMap) -> Result<Caller, Error> {
+pub async fn authenticate(
+    pool: &Pool,
+    keys: &JwtKeys,
+    metadata: &MetadataMap,
+) -> Result<Caller, Error> {
     let token = bearer_token(metadata)?;
     let (user_id, workspace_id) = keys.verify(token)?;
     let client = pool.get().await?;
@@ -63,9 +67,14 @@ pub async fn confirm(tx: &impl GenericClient, caller: &Caller) -> Result<Caller,
 }
 
 fn caller_from(user: Option<User>) -> Result<Caller, Error> {
-    let user = user.ok_or_else(|| Error::unauthenticated(Reason::UnknownCaller, "the bearer token names no user"))?;
+    let user = user.ok_or_else(|| {
+        Error::unauthenticated(Reason::UnknownCaller, "the bearer token names no user")
+    })?;
     if user.status != UserStatus::Active {
-        return Err(Error::denied(Reason::UserDeactivated, "the caller is deactivated"));
+        return Err(Error::denied(
+            Reason::UserDeactivated,
+            "the caller is deactivated",
+        ));
     }
     Ok(Caller {
         user_id: user.id,

@@ -1,0 +1,237 @@
+//! The RabbitMQ side: connecting, declaring the mailer's part of the topology
+//! (names from [`wowchat_users_api::topology`]), and publishing result events
+//! with publisher confirms and the mandatory flag.
+
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use lapin::{
+    BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
+    options::{BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+    types::{AMQPValue, FieldTable, ShortString},
+    uri::AMQPUri,
+};
+use uuid::Uuid;
+use wowchat_users_api::topology::{
+    self, CONTENT_TYPE, MESSAGE_TYPE_HEADER, REQUEST_ID_HEADER, TRACEPARENT_HEADER, Topology,
+    WORKSPACE_HEADER,
+};
+
+/// The `app_id` of everything the mailer publishes, and its connection name.
+pub const APP_ID: &str = "wowchat-mailer";
+
+/// Longest wait for the broker to open a connection or confirm a publish.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// AMQP persistent delivery mode.
+const PERSISTENT: u8 = 2;
+
+/// Opens a connection; lapin's own recovery stays off, the caller reconnects.
+pub async fn connect(uri: &AMQPUri) -> anyhow::Result<Connection> {
+    let properties = ConnectionProperties::default().with_connection_name(APP_ID.into());
+    tokio::time::timeout(
+        BROKER_TIMEOUT,
+        Connection::connect_uri(uri.clone(), properties),
+    )
+    .await
+    .map_err(|_| anyhow!("timed out connecting to RabbitMQ"))?
+    .context("connecting to RabbitMQ")
+}
+
+/// The arguments of the mailer queue: a quorum queue (replicated, durable)
+/// whose rejected messages go to the dead-letter exchange.
+pub fn mailer_queue_arguments(topology: &Topology) -> FieldTable {
+    let mut arguments = quorum();
+    arguments.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(topology.mailer_dead_letter_exchange().into()),
+    );
+    arguments
+}
+
+fn quorum() -> FieldTable {
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    arguments
+}
+
+/// Declares, idempotently, every exchange and queue the mailer uses: the
+/// commands (direct) and events (topic) exchanges, the dead-letter exchange
+/// (fanout) with its queue, and the mailer queue bound to both mail commands.
+/// Public so tests and tools can set the broker up before the mailer runs.
+pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::Result<()> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    channel
+        .exchange_declare(
+            topology.commands_exchange().into(),
+            ExchangeKind::Direct,
+            durable,
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .exchange_declare(
+            topology.events_exchange().into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .exchange_declare(
+            topology.mailer_dead_letter_exchange().into(),
+            ExchangeKind::Fanout,
+            durable,
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_declare(
+            topology.mailer_dead_letter_queue().into(),
+            QueueDeclareOptions::durable(),
+            quorum(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            topology.mailer_dead_letter_queue().into(),
+            topology.mailer_dead_letter_exchange().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_declare(
+            topology.mailer_queue().into(),
+            QueueDeclareOptions::durable(),
+            mailer_queue_arguments(topology),
+        )
+        .await?;
+    for routing_key in [
+        topology::commands::SEND_INVITATION_EMAIL,
+        topology::commands::SEND_INVITATION_ACCEPTED_EMAIL,
+    ] {
+        channel
+            .queue_bind(
+                topology.mailer_queue().into(),
+                topology.commands_exchange().into(),
+                routing_key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// One result event to publish.
+pub struct Outgoing<'a> {
+    pub routing_key: &'static str,
+    /// The protobuf message's full name, for the `message_type` header.
+    pub message_type: &'static str,
+    pub payload: Vec<u8>,
+    pub message_id: Uuid,
+    pub workspace_id: &'a str,
+    /// The incoming command's headers, whose trace context is carried over.
+    pub cause: Option<&'a FieldTable>,
+}
+
+/// Publishes to the events exchange on a channel in confirm mode.
+#[derive(Clone)]
+pub struct Publisher {
+    channel: Channel,
+    exchange: ShortString,
+}
+
+impl Publisher {
+    /// Puts `channel` in confirm mode.
+    pub async fn new(channel: Channel, topology: &Topology) -> anyhow::Result<Self> {
+        channel
+            .confirm_select(Default::default())
+            .await
+            .context("enabling publisher confirms")?;
+        Ok(Publisher {
+            channel,
+            exchange: topology.events_exchange().into(),
+        })
+    }
+
+    /// Whether the channel can still publish; once closed, retrying is useless.
+    pub fn is_open(&self) -> bool {
+        self.channel.status().connected()
+    }
+
+    /// Succeeds only on a positive confirm with no return: anything else
+    /// (nack, unroutable, timeout, closed channel) means not published.
+    pub async fn publish(&self, outgoing: Outgoing<'_>) -> anyhow::Result<()> {
+        let mut headers = FieldTable::default();
+        headers.insert(
+            WORKSPACE_HEADER.into(),
+            AMQPValue::LongString(outgoing.workspace_id.into()),
+        );
+        headers.insert(
+            MESSAGE_TYPE_HEADER.into(),
+            AMQPValue::LongString(outgoing.message_type.into()),
+        );
+        for name in [REQUEST_ID_HEADER, TRACEPARENT_HEADER] {
+            if let Some(value) = outgoing.cause.and_then(|h| h.inner().get(name)) {
+                headers.insert(name.into(), value.clone());
+            }
+        }
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let properties = BasicProperties::default()
+            .with_message_id(outgoing.message_id.to_string().into())
+            .with_type(outgoing.routing_key.into())
+            .with_content_type(CONTENT_TYPE.into())
+            .with_app_id(APP_ID.into())
+            .with_timestamp(u64::try_from(timestamp).unwrap_or_default())
+            .with_delivery_mode(PERSISTENT)
+            .with_headers(headers);
+        let confirmation = tokio::time::timeout(BROKER_TIMEOUT, async {
+            self.channel
+                .basic_publish(
+                    self.exchange.clone(),
+                    outgoing.routing_key.into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &outgoing.payload,
+                    properties,
+                )
+                .await?
+                .await
+        })
+        .await
+        .map_err(|_| anyhow!("no confirm from the broker in time"))?
+        .context("publishing")?;
+        if !confirmation.is_ack() {
+            return Err(anyhow!("the broker nacked it"));
+        }
+        if let Some(returned) = confirmation.take_message() {
+            return Err(anyhow!(
+                "the broker returned it as unroutable ({} {})",
+                returned.reply_code,
+                returned.reply_text
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A header of `headers` as text, for the logs: short, printable.
+pub fn header_text(headers: Option<&FieldTable>, name: &str) -> Option<String> {
+    let text = match headers?.inner().get(name)? {
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        AMQPValue::ShortString(s) => s.as_str().to_owned(),
+        _ => return None,
+    };
+    Some(text.chars().filter(|c| !c.is_control()).take(128).collect())
+}

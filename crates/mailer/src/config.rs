@@ -1,0 +1,257 @@
+//! Configuration: command-line flags, each also read from a `WOWCHAT_*`
+//! environment variable, with defaults that work against a local RabbitMQ,
+//! Postgres and no SMTP server (emails then land as `.eml` files).
+//!
+//! [`MailerSettings`] is what a user types; [`MailerSettings::validate`]
+//! parses it once into [`Config`], the typed values the worker runs on. The
+//! URLs hold credentials, so they are [`Secret`]s and never reach a log line,
+//! not even through an error message.
+
+use std::{path::PathBuf, str::FromStr, time::Duration};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use lapin::uri::AMQPUri;
+use lettre::message::Mailbox;
+use url::Url;
+use wowchat_users_api::topology::Topology;
+
+/// A string that is never printed.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+/// Leaves room for the longest suffix (`.users.delivery-results`) in 255 bytes.
+const MAX_PREFIX_LEN: usize = 200;
+
+#[derive(Debug, Clone, Args)]
+pub struct MailerSettings {
+    /// RabbitMQ URL (`amqp://` or `amqps://`).
+    #[arg(
+        long,
+        env = "WOWCHAT_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub amqp_url: Secret,
+
+    /// Prefix of every exchange and queue name, shared with the service.
+    #[arg(long, env = "WOWCHAT_AMQP_PREFIX", default_value = "wowchat")]
+    pub amqp_prefix: String,
+
+    /// Postgres URL of the mailer's own tables (which messages were sent).
+    /// The database is created if it does not exist.
+    #[arg(
+        long,
+        env = "WOWCHAT_MAILER_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/wowchat_users",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub database_url: Secret,
+
+    /// SMTP server, e.g. `smtps://user:pass@smtp.example.com` or
+    /// `smtp://127.0.0.1:1025` (`?tls=required` for STARTTLS). When unset,
+    /// each email is written as an `.eml` file into the mail directory.
+    #[arg(long, env = "WOWCHAT_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+
+    /// Where emails are written when no SMTP server is configured.
+    #[arg(long, env = "WOWCHAT_MAIL_DIR", default_value = ".wowchat/mail")]
+    pub mail_dir: PathBuf,
+
+    /// The sender of every email.
+    #[arg(
+        long,
+        env = "WOWCHAT_MAIL_FROM",
+        default_value = "WowChat <no-reply@wowchat.localhost>"
+    )]
+    pub mail_from: String,
+
+    /// The page that accepts invitations; the link is `<this>?token=<token>`.
+    #[arg(
+        long,
+        env = "WOWCHAT_ACCEPT_URL",
+        default_value = "http://localhost:3000/accept-invitation"
+    )]
+    pub accept_url: String,
+
+    /// Most mail commands handled at once (the AMQP prefetch count).
+    #[arg(long, env = "WOWCHAT_MAILER_PREFETCH", default_value_t = 16)]
+    pub prefetch: u16,
+
+    /// Sends tried before a transient failure counts as final.
+    #[arg(long, env = "WOWCHAT_MAILER_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
+
+    /// First retry delay in milliseconds; it doubles with every attempt.
+    #[arg(long, env = "WOWCHAT_MAILER_RETRY_BASE_MS", default_value_t = 500)]
+    pub retry_base_ms: u64,
+
+    /// Longest retry (and reconnect) delay in milliseconds.
+    #[arg(long, env = "WOWCHAT_MAILER_RETRY_MAX_MS", default_value_t = 30_000)]
+    pub retry_max_ms: u64,
+
+    /// Seconds an SMTP connection or command may take.
+    #[arg(long, env = "WOWCHAT_SMTP_TIMEOUT_SECS", default_value_t = 10)]
+    pub smtp_timeout_secs: u64,
+
+    /// Log format: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty")]
+    pub log_format: String,
+}
+
+impl MailerSettings {
+    /// The defaults, as if no flag or variable were given.
+    pub fn defaults() -> Self {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: MailerSettings,
+        }
+        <Only as clap::Parser>::parse_from(["wowchat-mailer"]).settings
+    }
+
+    /// Parses every setting once; the errors name the setting, never its value.
+    pub fn validate(&self) -> anyhow::Result<Config> {
+        // The parser's own message would quote the URL, password included.
+        let amqp_uri = AMQPUri::from_str(self.amqp_url.expose())
+            .ok()
+            .context("WOWCHAT_AMQP_URL is not a valid AMQP URL")?;
+        let mail_from: Mailbox = self
+            .mail_from
+            .parse()
+            .context("WOWCHAT_MAIL_FROM is not an email address like `Name <name@example.com>`")?;
+        let accept_url = Url::parse(&self.accept_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .context("WOWCHAT_ACCEPT_URL is not an http(s) URL")?;
+        // Exchange and queue names are AMQP short strings: at most 255 bytes.
+        if self.amqp_prefix.trim().is_empty() || self.amqp_prefix.len() > MAX_PREFIX_LEN {
+            bail!("WOWCHAT_AMQP_PREFIX must have 1 to {MAX_PREFIX_LEN} bytes");
+        }
+        if self.prefetch == 0 {
+            bail!("WOWCHAT_MAILER_PREFETCH must be at least 1");
+        }
+        if self.max_attempts == 0 {
+            bail!("WOWCHAT_MAILER_MAX_ATTEMPTS must be at least 1");
+        }
+        Ok(Config {
+            amqp_uri,
+            topology: Topology::new(self.amqp_prefix.clone()),
+            mail_from,
+            accept_url,
+            prefetch: self.prefetch,
+            retry: Backoff {
+                base: Duration::from_millis(self.retry_base_ms),
+                max: Duration::from_millis(self.retry_max_ms.max(self.retry_base_ms)),
+            },
+            max_attempts: self.max_attempts,
+        })
+    }
+}
+
+/// The settings the worker runs on, parsed.
+#[derive(Clone)]
+pub struct Config {
+    pub amqp_uri: AMQPUri,
+    pub topology: Topology,
+    pub mail_from: Mailbox,
+    pub accept_url: Url,
+    pub prefetch: u16,
+    pub retry: Backoff,
+    pub max_attempts: u32,
+}
+
+/// Exponential backoff: `base`, `2 * base`, `4 * base`, ... never above `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The delay after the `attempt`-th failure (1-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        let settings = MailerSettings::defaults();
+        assert_eq!(settings.amqp_prefix, "wowchat");
+        assert!(settings.smtp_url.is_none());
+        let config = settings.validate().expect("defaults validate");
+        assert_eq!(config.topology.mailer_queue(), "wowchat.mailer");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let mut settings = MailerSettings::defaults();
+        settings.smtp_url = Some("smtps://user:hunter2@smtp.example.com".into());
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2"));
+        assert!(!printed.contains("guest:guest"));
+    }
+
+    #[test]
+    fn an_invalid_amqp_url_is_reported_without_its_text() {
+        let mut settings = MailerSettings::defaults();
+        settings.amqp_url = "nonsense://user:hunter2@".into();
+        let error = format!("{:#}", settings.validate().err().expect("rejected"));
+        assert!(error.contains("WOWCHAT_AMQP_URL"));
+        assert!(!error.contains("hunter2"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let backoff = Backoff {
+            base: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+        };
+        assert_eq!(backoff.delay(1), Duration::from_millis(500));
+        assert_eq!(backoff.delay(2), Duration::from_secs(1));
+        assert_eq!(backoff.delay(3), Duration::from_secs(2));
+        assert_eq!(backoff.delay(10), Duration::from_secs(30));
+        assert_eq!(backoff.delay(200), Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,146 @@
+//! The dedupe table `mailer_sent_messages`: which mail commands (by AMQP
+//! message id) already produced an email, and whether their result event went
+//! out. It is what makes redelivery safe: a command found here is not sent
+//! again.
+//!
+//! A send runs inside the transaction that inserts the command's row, so the
+//! row lock is held while the email goes out: a second copy of the same
+//! command (another replica, a redelivery after a lost connection) waits on
+//! the lock and then finds the row, rather than sending in parallel. If the
+//! process dies mid-send the transaction rolls back and the command is sent
+//! again on redelivery: at-least-once, with the window as small as it gets.
+
+use std::future::Future;
+
+use anyhow::Context;
+use deadpool_postgres::Pool;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// What [`Store::send_once`] did.
+pub enum SendOnce<T, E> {
+    /// The command was sent before: nothing was sent now.
+    AlreadySent {
+        result_published: bool,
+        result_message_id: Option<Uuid>,
+    },
+    /// Sent now. `recorded` is false when the commit failed after the send;
+    /// the caller must record it with [`Store::record_sent`].
+    Sent { sent: T, recorded: bool },
+    /// The send failed; nothing was recorded.
+    Failed(E),
+}
+
+impl Store {
+    pub fn new(pool: Pool) -> Self {
+        Store { pool }
+    }
+
+    /// Runs `send` unless `message_id` was sent before, and records it when
+    /// `send` succeeds. `has_result` says whether a result event is still to
+    /// be published for it, under `result_message_id`.
+    pub async fn send_once<T, E, Fut>(
+        &self,
+        message_id: &str,
+        routing_key: &str,
+        has_result: bool,
+        result_message_id: Uuid,
+        send: impl FnOnce() -> Fut,
+    ) -> anyhow::Result<SendOnce<T, E>>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut client = self.pool.get().await.context("getting a connection")?;
+        let transaction = client
+            .transaction()
+            .await
+            .context("beginning the send transaction")?;
+        // Waits while another transaction holds an uncommitted row for this id.
+        let inserted = transaction
+            .execute(
+                "INSERT INTO mailer_sent_messages \
+                     (message_id, routing_key, result_published, result_message_id) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (message_id) DO NOTHING",
+                &[&message_id, &routing_key, &!has_result, &result_message_id],
+            )
+            .await
+            .context("claiming the message id")?;
+        if inserted == 0 {
+            let row = transaction
+                .query_one(
+                    "SELECT result_published, result_message_id \
+                     FROM mailer_sent_messages WHERE message_id = $1",
+                    &[&message_id],
+                )
+                .await
+                .context("reading the sent message")?;
+            return Ok(SendOnce::AlreadySent {
+                result_published: row.get(0),
+                result_message_id: row.get(1),
+            });
+        }
+        match send().await {
+            Ok(sent) => {
+                let recorded = async {
+                    transaction
+                        .execute(
+                            "UPDATE mailer_sent_messages SET sent_at = clock_timestamp() \
+                             WHERE message_id = $1",
+                            &[&message_id],
+                        )
+                        .await?;
+                    transaction.commit().await
+                }
+                .await;
+                if let Err(e) = &recorded {
+                    tracing::error!(error = %e, "the email went out but recording it failed");
+                }
+                Ok(SendOnce::Sent {
+                    sent,
+                    recorded: recorded.is_ok(),
+                })
+            }
+            // Dropping the transaction rolls it back and frees the id.
+            Err(e) => Ok(SendOnce::Failed(e)),
+        }
+    }
+
+    /// Records a sent command outside [`Store::send_once`] (when its commit failed).
+    pub async fn record_sent(
+        &self,
+        message_id: &str,
+        routing_key: &str,
+        has_result: bool,
+        result_message_id: Uuid,
+    ) -> anyhow::Result<()> {
+        let client = self.pool.get().await.context("getting a connection")?;
+        client
+            .execute(
+                "INSERT INTO mailer_sent_messages \
+                     (message_id, routing_key, result_published, result_message_id) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (message_id) DO NOTHING",
+                &[&message_id, &routing_key, &!has_result, &result_message_id],
+            )
+            .await
+            .context("recording the sent message")?;
+        Ok(())
+    }
+
+    /// Notes that the result event of `message_id` was published.
+    pub async fn mark_result_published(&self, message_id: &str) -> anyhow::Result<()> {
+        let client = self.pool.get().await.context("getting a connection")?;
+        client
+            .execute(
+                "UPDATE mailer_sent_messages SET result_published = true \
+                 WHERE message_id = $1",
+                &[&message_id],
+            )
+            .await
+            .context("marking the result published")?;
+        Ok(())
+    }
+}
