@@ -9,7 +9,7 @@
 
 use lettre::{
     Address, Message,
-    message::{Mailbox, MultiPart},
+    message::{Body, Mailbox, MultiPart, SinglePart, header::ContentTransferEncoding},
 };
 use minijinja::{Environment, UndefinedBehavior, context};
 use serde::Serialize;
@@ -281,12 +281,31 @@ impl Renderer {
         if let Ok(id) = uuid::Uuid::parse_str(message_id) {
             builder = builder.message_id(Some(format!("<{id}@{}>", self.from.email.domain())));
         }
+        let text = plain_body(rendered.text);
         builder
-            .multipart(MultiPart::alternative_plain_html(
-                rendered.text,
-                rendered.html,
-            ))
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(SinglePart::plain(text))
+                    .singlepart(SinglePart::html(rendered.html)),
+            )
             .map_err(|_| RenderError::Invalid("the email could not be built"))
+    }
+}
+
+/// Plain ASCII text goes as 7bit (RFC 5322 allows lines up to 998
+/// characters), so the accept link stays whole for a person reading the raw
+/// message; lettre alone would quote-print any line of 76 or more. Anything
+/// else is encoded as lettre picks.
+fn plain_body(text: String) -> Body {
+    let fits_7bit =
+        text.is_ascii() && text.lines().all(|line| line.len() < 998) && !text.contains('\r');
+    if fits_7bit {
+        Body::dangerous_pre_encoded(
+            text.replace('\n', "\r\n").into_bytes(),
+            ContentTransferEncoding::SevenBit,
+        )
+    } else {
+        Body::new(text)
     }
 }
 
@@ -545,5 +564,20 @@ mod tests {
         )
         .unwrap();
         assert!(raw.contains("To: \"Olive Owner\" <olive@acme.example>"));
+    }
+
+    #[test]
+    fn ascii_text_goes_as_7bit_and_keeps_long_lines_whole() {
+        let link = format!(
+            "http://localhost:3000/accept-invitation?token={}",
+            "t".repeat(43)
+        );
+        let body = plain_body(format!("Hello,\n\n{link}\n"));
+        assert_eq!(body.encoding(), ContentTransferEncoding::SevenBit);
+        let raw = String::from_utf8(body.into_vec()).unwrap();
+        assert!(raw.contains(&format!("\r\n{link}\r\n")));
+
+        let accented = plain_body("Bienvenue, Zoë".to_owned());
+        assert_ne!(accented.encoding(), ContentTransferEncoding::SevenBit);
     }
 }

@@ -28,6 +28,9 @@ struct Cli {
 enum Command {
     /// Run the gRPC server (the default).
     Serve,
+    /// Run the server, the relay and the mailer in one process: the quickstart.
+    /// The mailer takes its settings from the same variables as `wowchat-mailer`.
+    Standalone,
     /// Run only the outbox relay and the delivery-result consumer.
     Relay,
     /// Create the database if needed and apply the migrations, then exit.
@@ -72,6 +75,27 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Standalone => {
+            let mut mailer_settings = wowchat_mailer::MailerSettings::defaults();
+            mailer_settings.amqp_url = settings.amqp_url.expose().into();
+            mailer_settings.amqp_prefix = settings.amqp_prefix.clone();
+            if std::env::var_os("WOWCHAT_MAILER_DATABASE_URL").is_none() {
+                mailer_settings.database_url = settings.database_url.expose().into();
+            }
+            let app = Application::build(settings).await?;
+            let mailer = wowchat_mailer::Mailer::build(mailer_settings).await?;
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let signal = shutdown.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                signal.cancel();
+            });
+            let (served, mailed) = tokio::join!(
+                app.run_until_stopped(shutdown.clone().cancelled_owned()),
+                mailer.run_until_stopped(shutdown.cancelled_owned()),
+            );
+            served.and(mailed)
         }
         Command::Relay => {
             let url = settings.database_url.expose();
