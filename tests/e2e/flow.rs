@@ -52,6 +52,22 @@ async fn an_invited_person_accepts_and_appears_in_the_users_list() {
         .user
         .unwrap();
     assert_eq!(user.status(), proto::UserStatus::Active);
+    // Stored as an argon2id hash with OWASP's parameters, never as typed.
+    let stored: String = app
+        .db()
+        .await
+        .query_one(
+            "SELECT password_hash FROM users WHERE email = 'Alice@Example.com'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+    assert!(!stored.contains(PASSWORD));
     assert_eq!(user.role, "agent");
     assert_eq!(user.reporting_to_user_id, Some(app.owner_id.to_string()));
 

@@ -285,6 +285,47 @@ async fn a_refused_recipient_shows_delivery_failed_with_the_reason() {
 }
 
 #[tokio::test]
+async fn a_transient_smtp_failure_is_retried_and_the_email_goes_out_once() {
+    let app = with_relay().await;
+    let smtp = SmtpServer::start().await;
+    smtp.defer("grey@example.com", 2);
+    let _mailer = app.start_mailer(app.mailer_settings(&smtp.url())).await;
+
+    let invited = invite(&app, "grey@example.com", "").await;
+    eventually("the invitation shows SENT", || async {
+        invitation(&app, &invited.id).await.delivery_status() == proto::DeliveryStatus::Sent
+    })
+    .await;
+    assert_eq!(smtp.messages_to("grey@example.com").len(), 1);
+}
+
+#[tokio::test]
+async fn an_smtp_server_that_keeps_deferring_ends_in_the_dead_letter_queue() {
+    let app = with_relay().await;
+    let smtp = SmtpServer::start().await;
+    smtp.defer("later@example.com", 100);
+    // Three attempts (the test kit's setting), then the dead-letter queue.
+    let _mailer = app.start_mailer(app.mailer_settings(&smtp.url())).await;
+
+    let invited = invite(&app, "later@example.com", "").await;
+    eventually("the invitation shows FAILED", || async {
+        invitation(&app, &invited.id).await.delivery_status() == proto::DeliveryStatus::Failed
+    })
+    .await;
+    assert!(
+        invitation(&app, &invited.id)
+            .await
+            .delivery_failure_reason
+            .contains("Greylisted")
+    );
+    let (_connection, channel, _) =
+        tap(&app.topology.events_exchange(), ExchangeKind::Topic, &[]).await;
+    let dead = drain(&channel, &app.topology.mailer_dead_letter_queue(), 1, WAIT).await;
+    assert_eq!(dead.len(), 1);
+    assert!(smtp.messages().is_empty());
+}
+
+#[tokio::test]
 async fn no_broadcast_event_and_no_log_line_contains_a_token() {
     let app = with_relay().await;
     let smtp = SmtpServer::start().await;
@@ -347,6 +388,12 @@ async fn no_broadcast_event_and_no_log_line_contains_a_token() {
         assert!(
             !logs.contains(token.as_str()),
             "a log line contains a token"
+        );
+        // Nor as the bytes of a message body printed with `{:?}`.
+        let as_bytes = format!("{:?}", token.as_bytes());
+        assert!(
+            !logs.contains(as_bytes.trim_matches(['[', ']'])),
+            "a log line contains a token's bytes"
         );
     }
     let published_commands: i64 = app

@@ -10,5 +10,6 @@ mod invitations;
 mod mail;
 mod manage;
 mod relay;
+mod startup;
 mod support;
 mod validation;

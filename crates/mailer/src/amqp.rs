@@ -1,17 +1,18 @@
-//! The RabbitMQ side: connecting, declaring the mailer's part of the topology
-//! (names from [`wowchat_users_api::topology`]), and publishing result events
-//! with publisher confirms and the mandatory flag.
+//! The RabbitMQ side: declaring the mailer's part of the topology (names
+//! from [`wowchat_users_api::topology`]), and publishing result events with
+//! publisher confirms and the mandatory flag. Connecting and the shared
+//! exchanges are [`wowchat_platform::amqp`].
 
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use lapin::{
-    BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
+    BasicProperties, Channel, ExchangeKind,
     options::{BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable, ShortString},
-    uri::AMQPUri,
 };
 use uuid::Uuid;
+use wowchat_platform::amqp::{declare_exchanges, quorum};
 use wowchat_users_api::topology::{
     self, CONTENT_TYPE, MESSAGE_TYPE_HEADER, REQUEST_ID_HEADER, TRACEPARENT_HEADER, Topology,
     WORKSPACE_HEADER,
@@ -20,23 +21,11 @@ use wowchat_users_api::topology::{
 /// The `app_id` of everything the mailer publishes, and its connection name.
 pub const APP_ID: &str = "wowchat-mailer";
 
-/// Longest wait for the broker to open a connection or confirm a publish.
+/// Longest wait for the broker to confirm a publish.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// AMQP persistent delivery mode.
 const PERSISTENT: u8 = 2;
-
-/// Opens a connection; lapin's own recovery stays off, the caller reconnects.
-pub async fn connect(uri: &AMQPUri) -> anyhow::Result<Connection> {
-    let properties = ConnectionProperties::default().with_connection_name(APP_ID.into());
-    tokio::time::timeout(
-        BROKER_TIMEOUT,
-        Connection::connect_uri(uri.clone(), properties),
-    )
-    .await
-    .map_err(|_| anyhow!("timed out connecting to RabbitMQ"))?
-    .context("connecting to RabbitMQ")
-}
 
 /// The arguments of the mailer queue: a quorum queue (replicated, durable)
 /// whose rejected messages go to the dead-letter exchange.
@@ -49,45 +38,20 @@ pub fn mailer_queue_arguments(topology: &Topology) -> FieldTable {
     arguments
 }
 
-fn quorum() -> FieldTable {
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    arguments
-}
-
 /// Declares, idempotently, every exchange and queue the mailer uses: the
 /// commands (direct) and events (topic) exchanges, the dead-letter exchange
 /// (fanout) with its queue, and the mailer queue bound to both mail commands.
 /// Public so tests and tools can set the broker up before the mailer runs.
 pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::Result<()> {
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    channel
-        .exchange_declare(
-            topology.commands_exchange().into(),
-            ExchangeKind::Direct,
-            durable,
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .exchange_declare(
-            topology.events_exchange().into(),
-            ExchangeKind::Topic,
-            durable,
-            FieldTable::default(),
-        )
-        .await?;
+    declare_exchanges(channel, topology).await?;
     channel
         .exchange_declare(
             topology.mailer_dead_letter_exchange().into(),
             ExchangeKind::Fanout,
-            durable,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
             FieldTable::default(),
         )
         .await?;

@@ -7,49 +7,17 @@
 //! URLs hold credentials, so they are [`Secret`]s and never reach a log line,
 //! not even through an error message.
 
-use std::{path::PathBuf, str::FromStr, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
 use clap::Args;
 use lapin::uri::AMQPUri;
 use lettre::message::Mailbox;
 use url::Url;
+use wowchat_platform::amqp;
 use wowchat_users_api::topology::Topology;
 
-/// A string that is never printed.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Secret(s)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Secret(s.to_owned())
-    }
-}
+pub use wowchat_platform::{Backoff, Secret};
 
 /// Leaves room for the longest suffix (`.users.delivery-results`) in 255 bytes.
 const MAX_PREFIX_LEN: usize = 200;
@@ -145,10 +113,7 @@ impl MailerSettings {
 
     /// Parses every setting once; the errors name the setting, never its value.
     pub fn validate(&self) -> anyhow::Result<Config> {
-        // The parser's own message would quote the URL, password included.
-        let amqp_uri = AMQPUri::from_str(self.amqp_url.expose())
-            .ok()
-            .context("WOWCHAT_AMQP_URL is not a valid AMQP URL")?;
+        let amqp_uri = amqp::parse_uri(self.amqp_url.expose(), "WOWCHAT_AMQP_URL")?;
         let mail_from: Mailbox = self
             .mail_from
             .parse()
@@ -194,23 +159,6 @@ pub struct Config {
     pub max_attempts: u32,
 }
 
-/// Exponential backoff: `base`, `2 * base`, `4 * base`, ... never above `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl Backoff {
-    /// The delay after the `attempt`-th failure (1-based).
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.max)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,18 +188,5 @@ mod tests {
         let error = format!("{:#}", settings.validate().err().expect("rejected"));
         assert!(error.contains("WOWCHAT_AMQP_URL"));
         assert!(!error.contains("hunter2"));
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap() {
-        let backoff = Backoff {
-            base: Duration::from_millis(500),
-            max: Duration::from_secs(30),
-        };
-        assert_eq!(backoff.delay(1), Duration::from_millis(500));
-        assert_eq!(backoff.delay(2), Duration::from_secs(1));
-        assert_eq!(backoff.delay(3), Duration::from_secs(2));
-        assert_eq!(backoff.delay(10), Duration::from_secs(30));
-        assert_eq!(backoff.delay(200), Duration::from_secs(30));
     }
 }

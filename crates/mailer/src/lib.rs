@@ -6,13 +6,16 @@
 //! - [`config`] — the settings (flags and `WOWCHAT_*` variables) and their
 //!   parsed form; secrets that cannot be printed.
 //! - [`startup`] — [`Mailer`], its build and its reconnect loop.
-//! - [`amqp`] — connecting, declaring the topology, publishing results.
+//! - [`amqp`] — declaring the mailer's topology, publishing results.
 //! - `worker` — one command from delivery to ack, retries included.
 //! - [`render`] — what the emails say (minijinja templates).
 //! - [`transport`] — how they leave (SMTP or files), and which failures are transient.
 //! - `store` — the dedupe table that makes redelivery safe.
 //! - [`db`] — the Postgres pool and the mailer's migrations.
 //! - [`telemetry`] — logging.
+//!
+//! The plumbing shared with the service (secrets, logging, Postgres and
+//! RabbitMQ connections, backoff) is [`wowchat_platform`].
 
 #![deny(clippy::unwrap_used)]
 
@@ -22,9 +25,10 @@ pub mod db;
 pub mod render;
 pub mod startup;
 mod store;
-pub mod telemetry;
 pub mod transport;
 mod worker;
 
 pub use config::{MailerSettings, Secret};
 pub use startup::Mailer;
+/// Logging, shared with the service.
+pub use wowchat_platform::telemetry;

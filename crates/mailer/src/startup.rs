@@ -144,7 +144,7 @@ impl Mailer {
     ) -> anyhow::Result<()> {
         let config = &self.worker.config;
         let topology = &config.topology;
-        let connection = amqp::connect(&config.amqp_uri).await?;
+        let connection = wowchat_platform::amqp::connect(&config.amqp_uri, amqp::APP_ID).await?;
         let consume = connection
             .create_channel()
             .await

@@ -6,6 +6,8 @@
 //! `store` (SQL). `domain` holds the parsed values and the one error type;
 //! `auth` the JWTs, callers and password hashing; `events` what is written
 //! to the outbox. `startup` builds the server, `db` the pool and migrations.
+//! The plumbing shared with the mailer (secrets, logging, Postgres, RabbitMQ)
+//! is `wowchat_platform`.
 
 #![deny(clippy::unwrap_used)]
 
@@ -19,4 +21,6 @@ pub mod messaging;
 pub mod operations;
 pub mod startup;
 pub mod store;
-pub mod telemetry;
+
+/// Logging, shared with the mailer (`without_payloads` included).
+pub use wowchat_platform::telemetry;

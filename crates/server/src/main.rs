@@ -197,4 +197,13 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown requested: finishing in-flight requests");
+    // A peer that never lets go of its connection cannot hold the process.
+    tokio::spawn(async {
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        tracing::warn!("in-flight work did not finish in time; exiting");
+        std::process::exit(1);
+    });
 }
+
+/// How long a stop may take before the process exits regardless.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

@@ -327,7 +327,7 @@ impl TestApp {
 }
 
 /// Deletes every queue and exchange named under the test's prefix.
-async fn delete_topology(topology: &Topology) {
+pub async fn delete_topology(topology: &Topology) {
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
     let Ok(connection) =
         lapin::Connection::connect(&test_amqp_url(), lapin::ConnectionProperties::default()).await

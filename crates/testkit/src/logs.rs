@@ -41,9 +41,10 @@ impl<'a> MakeWriter<'a> for Capture {
 /// crates, once per process.
 pub fn install() {
     INSTALLED.get_or_init(|| {
-        let filter = EnvFilter::new(
+        // The same guard as production logging: no message bodies.
+        let filter = wowchat_platform::telemetry::without_payloads(EnvFilter::new(
             "info,wowchat_users_server=debug,wowchat_mailer=debug,wowchat_users_testkit=debug",
-        );
+        ));
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(false)

@@ -61,6 +61,8 @@ type Hook = Box<dyn Fn(&ReceivedMail) + Send + Sync>;
 struct State {
     messages: Mutex<Vec<ReceivedMail>>,
     refused: Mutex<HashSet<String>>,
+    /// Recipients answered with a transient 451, and how many more times.
+    deferred: Mutex<std::collections::HashMap<String, u32>>,
     on_message: Mutex<Option<Hook>>,
     arrived: Notify,
 }
@@ -104,6 +106,15 @@ impl SmtpServer {
             .lock()
             .unwrap()
             .insert(recipient.to_lowercase());
+    }
+
+    /// Answers RCPT TO `recipient` with a transient 451 for the next `times` tries.
+    pub fn defer(&self, recipient: &str, times: u32) {
+        self.state
+            .deferred
+            .lock()
+            .unwrap()
+            .insert(recipient.to_lowercase(), times);
     }
 
     /// Runs `hook` when a message arrives, before the client is told it was accepted.
@@ -185,12 +196,17 @@ async fn session(stream: TcpStream, state: Arc<State>) -> std::io::Result<()> {
             }
             "RCPT" => {
                 let recipient = address_of(&command);
-                if state
-                    .refused
-                    .lock()
-                    .unwrap()
-                    .contains(&recipient.to_lowercase())
-                {
+                let key = recipient.to_lowercase();
+                let deferred = match state.deferred.lock().unwrap().get_mut(&key) {
+                    Some(left) if *left > 0 => {
+                        *left -= 1;
+                        true
+                    }
+                    _ => false,
+                };
+                if deferred {
+                    format!("451 4.7.1 <{recipient}>: Greylisted, try again later\r\n")
+                } else if state.refused.lock().unwrap().contains(&key) {
                     format!("550 5.1.1 <{recipient}>: Recipient address rejected: User unknown\r\n")
                 } else {
                     recipients.push(recipient);

@@ -5,7 +5,7 @@
 //! Woken by LISTEN/NOTIFY, with polling as the fallback. Several relays may
 //! run at once.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use lapin::{
@@ -18,9 +18,10 @@ use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use uuid::Uuid;
+use wowchat_platform::amqp::text;
 use wowchat_users_api::topology::{self, Topology};
 
-use super::{backoff, connect, declare_topology, text};
+use super::{APP_ID, RECONNECT, connect, declare_topology};
 use crate::{
     config::Secret,
     store::{
@@ -96,22 +97,26 @@ impl Relay {
                     let _ = connection.close(200, "relay stopping".into()).await;
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, attempt = failures + 1, "relay cannot reach RabbitMQ")
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        attempt = failures + 1,
+                        "relay cannot reach RabbitMQ"
+                    )
                 }
             }
             self.report(false, f64::INFINITY).await;
             failures += 1;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(backoff(failures)) => {}
+                _ = tokio::time::sleep(RECONNECT.delay(failures)) => {}
             }
         }
         listener.abort();
         tracing::info!("relay stopped");
     }
 
-    async fn open_channel(&self) -> lapin::Result<(lapin::Connection, Channel)> {
-        let connection = connect(self.settings.amqp_url.expose()).await?;
+    async fn open_channel(&self) -> anyhow::Result<(lapin::Connection, Channel)> {
+        let connection = connect(&self.settings.amqp_url).await?;
         let channel = connection.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -185,21 +190,28 @@ impl Relay {
             }
         }
 
-        let mut published = Vec::new();
+        // A basic.return is matched to its row by message id, not by which
+        // confirm it came with: the client may hand a return to a
+        // neighbouring confirm when acks for several messages arrive at once.
+        let mut acked = Vec::new();
         let mut failed = Vec::new();
+        let mut returned = HashSet::new();
         for (row, confirm) in pending {
             match tokio::time::timeout(self.settings.confirm_timeout, confirm).await {
-                Ok(Ok(Confirmation::Ack(None))) => published.push(row.id),
-                Ok(Ok(Confirmation::Ack(Some(returned)))) => {
-                    tracing::warn!(
-                        message_id = %row.id,
-                        routing_key = %row.routing_key,
-                        reply = %returned.reply_text,
-                        "broker returned the message: nothing is bound to receive it; will retry"
-                    );
+                Ok(Ok(Confirmation::Ack(bounce))) => {
+                    if let Some(bounce) = bounce {
+                        returned.insert(returned_id(&bounce).unwrap_or(row.id));
+                    }
+                    acked.push(row);
+                }
+                Ok(Ok(Confirmation::Nack(bounce))) => {
+                    if let Some(bounce) = bounce {
+                        returned.insert(returned_id(&bounce).unwrap_or(row.id));
+                    }
+                    tracing::warn!(message_id = %row.id, "broker refused the message; will retry");
                     failed.push(row.id);
                 }
-                Ok(Ok(Confirmation::Nack(_) | Confirmation::NotRequested)) => {
+                Ok(Ok(Confirmation::NotRequested)) => {
                     tracing::warn!(message_id = %row.id, "broker did not confirm the message; will retry");
                     failed.push(row.id);
                 }
@@ -211,6 +223,19 @@ impl Relay {
                     tracing::warn!(message_id = %row.id, "no confirm in time; will retry");
                     failed.push(row.id);
                 }
+            }
+        }
+        let mut published = Vec::with_capacity(acked.len());
+        for row in acked {
+            if returned.contains(&row.id) {
+                tracing::warn!(
+                    message_id = %row.id,
+                    routing_key = %row.routing_key,
+                    "broker returned the message: nothing is bound to receive it; will retry"
+                );
+                failed.push(row.id);
+            } else {
+                published.push(row.id);
             }
         }
         outbox::mark_published(&tx, &published).await?;
@@ -253,6 +278,12 @@ impl Relay {
     }
 }
 
+/// The outbox id a returned message was published under.
+fn returned_id(bounce: &lapin::message::BasicReturnMessage) -> Option<Uuid> {
+    let id = bounce.delivery.properties.message_id().as_ref()?;
+    Uuid::parse_str(id.as_str()).ok()
+}
+
 /// AMQP properties: message id, type, timestamp, content type, app id,
 /// persistence, and the workspace, request id and trace context as headers.
 fn properties(row: &PendingMessage) -> BasicProperties {
@@ -273,7 +304,7 @@ fn properties(row: &PendingMessage) -> BasicProperties {
         .with_message_id(ShortString::from(row.id.to_string()))
         .with_type(ShortString::from(row.routing_key.clone()))
         .with_content_type(topology::CONTENT_TYPE.into())
-        .with_app_id("wowchat-users".into())
+        .with_app_id(APP_ID.into())
         .with_timestamp(u64::try_from(row.created_at.unix_timestamp()).unwrap_or(0))
         .with_delivery_mode(2)
         .with_headers(headers)

@@ -14,12 +14,13 @@ use lapin::{
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+use wowchat_platform::amqp;
 use wowchat_users_api::{
     topology::{Topology, results},
     v1 as proto,
 };
 
-use super::{backoff, connect, declare_topology, text};
+use super::{APP_ID, RECONNECT, connect, declare_topology};
 use crate::{
     config::Secret,
     domain::invitation::DeliveryStatus,
@@ -56,26 +57,29 @@ impl DeliveryResults {
             match self.consume(&shutdown).await {
                 Ok(()) => break,
                 Err(err) => {
-                    tracing::warn!(error = %err, "delivery results consumer lost RabbitMQ; reconnecting")
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "delivery results consumer lost RabbitMQ; reconnecting"
+                    )
                 }
             }
             failures += 1;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(backoff(failures)) => {}
+                _ = tokio::time::sleep(RECONNECT.delay(failures)) => {}
             }
         }
     }
 
     async fn consume(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let connection = connect(self.amqp_url.expose()).await?;
+        let connection = connect(&self.amqp_url).await?;
         let channel = connection.create_channel().await?;
         self.declare(&channel).await?;
         channel.basic_qos(32, BasicQosOptions::default()).await?;
         let mut consumer = channel
             .basic_consume(
                 self.topology.delivery_results_queue().into(),
-                "wowchat-users".into(),
+                APP_ID.into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
@@ -98,8 +102,7 @@ impl DeliveryResults {
 
     async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
         declare_topology(channel, &self.topology).await?;
-        let mut arguments = FieldTable::default();
-        arguments.insert("x-queue-type".into(), text("quorum"));
+        let arguments = amqp::quorum();
         let queue = self.topology.delivery_results_queue();
         channel
             .queue_declare(

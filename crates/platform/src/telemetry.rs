@@ -1,9 +1,10 @@
-//! Logging: one subscriber for the process, its level from `RUST_LOG`.
+//! Logging: one subscriber for the process, its level from `RUST_LOG`, and
+//! never the AMQP client's message bodies.
 
 use tracing_subscriber::{EnvFilter, fmt};
 
 /// Installs the global subscriber; `format` is `pretty` or `json`. A second
-/// call (tests start many servers in one process) does nothing.
+/// call (tests start many servers and workers in one process) does nothing.
 pub fn init(format: &str) {
     let filter = without_payloads(
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

@@ -1,0 +1,28 @@
+//! Operational plumbing shared by the WowChat deployables (the Users service
+//! and the mailer worker), written once so both behave the same way:
+//!
+//! - [`secret`] — [`Secret`], a string (a URL with a password) never printed.
+//! - [`telemetry`] — the process's log subscriber, and the filter that keeps
+//!   the AMQP client from logging message bodies.
+//! - [`postgres`] — the connection pool, creating the database when missing,
+//!   and running a crate's embedded migrations under an advisory lock.
+//! - [`amqp`] — connecting to RabbitMQ, declaring the shared exchanges, and
+//!   the header and queue-argument values both sides build.
+//! - [`backoff`] — [`Backoff`], the exponential delay between reconnects
+//!   (and retries).
+//!
+//! What is specific to one deployable (its migrations, its queues, its
+//! settings) stays in that deployable; the functions here take it as input,
+//! including the name of the variable a URL came from, so their errors can
+//! point at the setting without quoting its value.
+
+#![deny(clippy::unwrap_used)]
+
+pub mod amqp;
+pub mod backoff;
+pub mod postgres;
+pub mod secret;
+pub mod telemetry;
+
+pub use backoff::Backoff;
+pub use secret::Secret;
