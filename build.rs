@@ -14,6 +14,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_protos(
             &[
                 PathBuf::from("proto/wowchat/users/v1/users.proto"),
+                PathBuf::from("proto/wowchat/users/v1/roles.proto"),
+                PathBuf::from("proto/wowchat/users/v1/auth.proto"),
                 PathBuf::from("proto/wowchat/users/v1/events.proto"),
             ],
             &[PathBuf::from("proto"), well_known],

@@ -10,6 +10,8 @@ mod invitations;
 mod mail;
 mod manage;
 mod relay;
+mod roles;
+mod sign_in;
 mod startup;
 mod support;
 mod validation;

@@ -22,6 +22,7 @@ pub mod amqp;
 pub mod backoff;
 pub mod postgres;
 pub mod secret;
+pub mod shutdown;
 pub mod telemetry;
 
 pub use backoff::Backoff;

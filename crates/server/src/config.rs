@@ -62,6 +62,31 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_RESEND_COOLDOWN_SECS", default_value_t = 60)]
     pub resend_cooldown_secs: u64,
 
+    /// Seconds an access token from SignIn is accepted.
+    #[arg(long, env = "WOWCHAT_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+
+    /// Sign-in attempts per minute for one email (per replica); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "WOWCHAT_SIGN_IN_PER_EMAIL_PER_MINUTE",
+        default_value_t = 5
+    )]
+    pub sign_in_per_email_per_minute: u32,
+
+    /// Sign-in attempts per minute from one client address (per replica); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "WOWCHAT_SIGN_IN_PER_ADDRESS_PER_MINUTE",
+        default_value_t = 20
+    )]
+    pub sign_in_per_address_per_minute: u32,
+
+    /// Take the client address from the first `x-forwarded-for` entry; only
+    /// behind a proxy that sets that header.
+    #[arg(long, env = "WOWCHAT_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
+    pub trust_forwarded_for: bool,
+
     /// Most password hashes computed at once (each takes 19 MiB).
     #[arg(long, env = "WOWCHAT_HASH_CONCURRENCY", default_value_t = 4)]
     pub hash_concurrency: usize,
@@ -152,6 +177,15 @@ impl Settings {
             confirm_timeout: Duration::from_secs(self.relay_confirm_timeout_secs.max(1)),
             retry_max: Duration::from_secs(self.relay_retry_max_secs.max(1)),
             stall_after: Duration::from_secs(self.relay_stall_secs),
+        }
+    }
+
+    pub fn sign_in_settings(&self) -> crate::operations::sign_in::SignInSettings {
+        crate::operations::sign_in::SignInSettings {
+            access_token_ttl: Duration::from_secs(self.access_token_ttl_secs.max(1)),
+            attempts_per_email_per_minute: self.sign_in_per_email_per_minute,
+            attempts_per_address_per_minute: self.sign_in_per_address_per_minute,
+            trust_forwarded_for: self.trust_forwarded_for,
         }
     }
 

@@ -12,9 +12,10 @@ use crate::{
     domain::{
         activity::{Action, FieldChange},
         invitation::{Invitation, InvitationToken},
+        permission::CustomRole,
         user::User,
     },
-    grpc::convert,
+    grpc::{convert, roles as role_convert},
     store::outbox::OutboxMessage,
 };
 
@@ -121,6 +122,27 @@ pub fn user_changed(
         "wowchat.users.v1.UserChanged",
         proto::UserChanged {
             user: Some(convert::user(user)),
+            actor_user_id: actor.to_string(),
+            changes: changes.iter().map(convert::field_change).collect(),
+        },
+        request_id,
+    )
+}
+
+/// `role.created`, `role.updated` or `role.deleted` (by `action`).
+pub fn role_changed(
+    action: Action,
+    role: &CustomRole,
+    actor: Uuid,
+    changes: &[FieldChange],
+    request_id: &str,
+) -> OutboxMessage {
+    message(
+        role.workspace_id,
+        action.as_str(),
+        "wowchat.users.v1.RoleChanged",
+        proto::RoleChanged {
+            role: Some(role_convert::custom_role(role)),
             actor_user_id: actor.to_string(),
             changes: changes.iter().map(convert::field_change).collect(),
         },

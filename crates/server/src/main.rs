@@ -133,8 +133,11 @@ async fn main() -> anyhow::Result<()> {
             let state = AppState {
                 pool: db::pool(url, 2)?,
                 keys: std::sync::Arc::new(JwtKeys::load(&settings.key_settings())?),
-                hasher: PasswordHasher::owasp(1),
+                hasher: PasswordHasher::owasp(1)?,
                 resend_cooldown: time::Duration::ZERO,
+                sign_in: wowchat_users_server::operations::sign_in::SignInPolicy::new(
+                    &settings.sign_in_settings(),
+                ),
             };
             let created = bootstrap(
                 &state,
@@ -176,34 +179,9 @@ fn random_password() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Completes on Ctrl-C or SIGTERM.
+/// Completes on Ctrl-C or SIGTERM; the process then has 30 seconds to finish.
 async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
+    wowchat_platform::shutdown::signal().await;
     tracing::info!("shutdown requested: finishing in-flight requests");
-    // A peer that never lets go of its connection cannot hold the process.
-    tokio::spawn(async {
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-        tracing::warn!("in-flight work did not finish in time; exiting");
-        std::process::exit(1);
-    });
+    wowchat_platform::shutdown::exit_after(Duration::from_secs(30));
 }
-
-/// How long a stop may take before the process exits regardless.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

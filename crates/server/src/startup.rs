@@ -16,15 +16,21 @@ use tower_http::{
     trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer},
 };
 use tracing::Level;
-use wowchat_users_api::{FILE_DESCRIPTOR_SET, v1::user_service_server::UserServiceServer};
+use wowchat_users_api::{
+    FILE_DESCRIPTOR_SET,
+    v1::{
+        auth_service_server::AuthServiceServer, role_service_server::RoleServiceServer,
+        user_service_server::UserServiceServer,
+    },
+};
 
 use crate::{
     auth::{JwtKeys, PasswordHasher},
     config::Settings,
     db,
-    grpc::{REQUEST_ID_HEADER, UserServiceImpl},
+    grpc::{REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, roles::RoleServiceImpl},
     messaging::{relay::Relay, results::DeliveryResults},
-    operations::AppState,
+    operations::{AppState, sign_in::SignInPolicy},
     store::Pool,
 };
 
@@ -47,10 +53,11 @@ impl Application {
         let state = Arc::new(AppState {
             pool,
             keys: Arc::new(keys),
-            hasher: PasswordHasher::owasp(settings.hash_concurrency),
+            hasher: PasswordHasher::owasp(settings.hash_concurrency)?,
             resend_cooldown: time::Duration::seconds(
                 i64::try_from(settings.resend_cooldown_secs).unwrap_or(i64::MAX),
             ),
+            sign_in: SignInPolicy::new(&settings.sign_in_settings()),
         });
         let listener = TcpListener::bind(settings.listen_addr)
             .await
@@ -121,6 +128,10 @@ impl Application {
         };
         let service = UserServiceServer::new(UserServiceImpl::new(self.state.clone()))
             .max_decoding_message_size(1024 * 1024);
+        let roles = RoleServiceServer::new(RoleServiceImpl::new(self.state.clone()))
+            .max_decoding_message_size(1024 * 1024);
+        let auth = AuthServiceServer::new(AuthServiceImpl::new(self.state.clone()))
+            .max_decoding_message_size(64 * 1024);
 
         tracing::info!(address = %self.address, "serving gRPC");
         let request_id = http::HeaderName::from_static(REQUEST_ID_HEADER);
@@ -144,6 +155,8 @@ impl Application {
             .add_optional_service(reflection)
             .add_optional_service(reflection_alpha)
             .add_service(service)
+            .add_service(roles)
+            .add_service(auth)
             .serve_with_incoming_shutdown(TcpIncoming::from(self.listener), shutdown)
             .await
             .context("serving gRPC");

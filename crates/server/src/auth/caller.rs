@@ -10,7 +10,8 @@ use crate::{
         permission::{Permission, Role},
         user::{User, UserStatus},
     },
-    store::{GenericClient, Pool, users},
+    operations::role_named,
+    store::{GenericClient, Pool, roles::Lock, users},
 };
 
 #[derive(Debug, Clone)]
@@ -56,17 +57,28 @@ pub async fn authenticate(
     let token = bearer_token(metadata)?;
     let (user_id, workspace_id) = keys.verify(token)?;
     let client = pool.get().await?;
-    caller_from(users::get(&client, workspace_id, user_id).await?)
+    let user = users::get(&client, workspace_id, user_id).await?;
+    caller_from(&client, user, Lock::None).await
 }
 
 /// The caller as of now inside `tx`, their row share-locked until it ends:
 /// a change that a concurrent demotion or deactivation of the caller would
 /// forbid is refused, however long the request waited for its locks.
+/// A custom role is share-locked too: its permissions cannot change under
+/// the request.
 pub async fn confirm(tx: &impl GenericClient, caller: &Caller) -> Result<Caller, Error> {
-    caller_from(users::get_for_share(tx, caller.workspace_id, caller.user_id).await?)
+    let user = users::get_for_share(tx, caller.workspace_id, caller.user_id).await?;
+    caller_from(tx, user, Lock::Share).await
 }
 
-fn caller_from(user: Option<User>) -> Result<Caller, Error> {
+/// The caller from their user row, with their role resolved as it is now
+/// (built-in from code, custom from Postgres): a change to a custom role
+/// applies to its holders from their very next call.
+async fn caller_from(
+    client: &impl GenericClient,
+    user: Option<User>,
+    lock: Lock,
+) -> Result<Caller, Error> {
     let user = user.ok_or_else(|| {
         Error::unauthenticated(Reason::UnknownCaller, "the bearer token names no user")
     })?;
@@ -76,13 +88,17 @@ fn caller_from(user: Option<User>) -> Result<Caller, Error> {
             "the caller is deactivated",
         ));
     }
+    // A role that no longer resolves grants nothing.
+    let role = role_named(client, user.workspace_id, &user.role, lock)
+        .await?
+        .unwrap_or(Role {
+            name: user.role.clone(),
+            permissions: Default::default(),
+        });
     Ok(Caller {
         user_id: user.id,
         workspace_id: user.workspace_id,
-        role: crate::operations::role_named(&user.role).unwrap_or(Role {
-            name: user.role.clone(),
-            permissions: Default::default(),
-        }),
+        role,
         email: user.email,
         display_name: user.display_name,
     })

@@ -124,15 +124,28 @@ impl JwtKeys {
 
     /// Signs a token for `user` of `workspace`, valid for `ttl`.
     pub fn mint(&self, user: Uuid, workspace: Uuid, ttl: Duration) -> anyhow::Result<String> {
+        self.mint_expiring(user, workspace, ttl)
+            .map(|(token, _)| token)
+    }
+
+    /// Like `mint`, with the token's `exp` (seconds since the Unix epoch).
+    pub fn mint_expiring(
+        &self,
+        user: Uuid,
+        workspace: Uuid,
+        ttl: Duration,
+    ) -> anyhow::Result<(String, u64)> {
         let now = jsonwebtoken::get_current_timestamp();
-        self.sign(&Claims {
+        let exp = now + ttl.as_secs();
+        let token = self.sign(&Claims {
             sub: user.to_string(),
             workspace_id: workspace.to_string(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now,
-            exp: now + ttl.as_secs(),
-        })
+            exp,
+        })?;
+        Ok((token, exp))
     }
 
     /// Signs `claims` as they are (tests use it to make bad tokens).

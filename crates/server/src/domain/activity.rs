@@ -16,10 +16,14 @@ pub enum Action {
     UserReportingToChanged,
     UserDeactivated,
     UserReactivated,
+    UserSignedIn,
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 13] = [
         Action::InvitationCreated,
         Action::InvitationResent,
         Action::InvitationRevoked,
@@ -29,6 +33,10 @@ impl Action {
         Action::UserReportingToChanged,
         Action::UserDeactivated,
         Action::UserReactivated,
+        Action::UserSignedIn,
+        Action::RoleCreated,
+        Action::RoleUpdated,
+        Action::RoleDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +50,10 @@ impl Action {
             Action::UserReportingToChanged => "user.reporting_to_changed",
             Action::UserDeactivated => "user.deactivated",
             Action::UserReactivated => "user.reactivated",
+            Action::UserSignedIn => "user.signed_in",
+            Action::RoleCreated => "role.created",
+            Action::RoleUpdated => "role.updated",
+            Action::RoleDeleted => "role.deleted",
         }
     }
 

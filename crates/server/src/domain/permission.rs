@@ -1,6 +1,13 @@
 //! The permission catalog and the built-in roles, each a set of permissions
 //! from that one catalog. "Above" means "holds a permission the other lacks":
-//! nobody grants, or acts on, a role above their own.
+//! nobody grants, or acts on, a role above their own. Custom roles are
+//! workspace-defined sets from the same catalog.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::idempotency::IdempotencyKey;
 
 /// One entry of the fixed, versioned permission catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,6 +92,7 @@ impl Permission {
         }
     }
 
+    /// The permission of that catalog name, if there is one.
     pub fn parse(name: &str) -> Option<Permission> {
         Permission::ALL.into_iter().find(|p| p.as_str() == name)
     }
@@ -95,7 +103,7 @@ impl Permission {
 }
 
 /// A set of permissions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PermissionSet(u64);
 
 impl PermissionSet {
@@ -121,10 +129,33 @@ impl PermissionSet {
             .into_iter()
             .filter(move |p| self.contains(*p))
     }
+
+    /// The catalog names of the set, in catalog order.
+    pub fn names(self) -> Vec<&'static str> {
+        self.iter().map(Permission::as_str).collect()
+    }
+
+    /// The set named by stored catalog names; a name the catalog no longer
+    /// has grants nothing.
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Self {
+        Self::of(
+            &names
+                .iter()
+                .filter_map(|n| Permission::parse(n.as_ref()))
+                .collect::<Vec<_>>(),
+        )
+    }
+}
+
+impl std::fmt::Display for PermissionSet {
+    /// Comma-separated catalog names, for the activity log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.names().join(","))
+    }
 }
 
 /// A role: a name and the permissions it grants.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Role {
     pub name: String,
     pub permissions: PermissionSet,
@@ -134,6 +165,9 @@ pub const OWNER: &str = "owner";
 pub const ADMIN: &str = "admin";
 pub const SUPERVISOR: &str = "supervisor";
 pub const AGENT: &str = "agent";
+
+/// The built-in roles, most powerful first.
+pub const BUILT_IN: [&str; 4] = [OWNER, ADMIN, SUPERVISOR, AGENT];
 
 impl Role {
     /// The built-in role of that name, if there is one.
@@ -192,6 +226,53 @@ impl Role {
     }
 }
 
+/// A workspace's own role, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomRole {
+    pub workspace_id: Uuid,
+    pub role: Role,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub version: i64,
+}
+
+impl CustomRole {
+    pub fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+
+    /// The version an etag names; `None` for a malformed etag.
+    pub fn version_of_etag(etag: &str) -> Option<i64> {
+        etag.strip_prefix("W/\"")?.strip_suffix('"')?.parse().ok()
+    }
+}
+
+/// A parsed CreateRole request.
+#[derive(Debug, Clone)]
+pub struct NewRole {
+    pub name: String,
+    pub permissions: PermissionSet,
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// A parsed UpdateRole request: the role keeps its name, its permissions change.
+#[derive(Debug, Clone)]
+pub struct RoleUpdate {
+    pub name: String,
+    pub permissions: PermissionSet,
+    pub expected_version: Option<i64>,
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// A parsed DeleteRole request.
+#[derive(Debug, Clone)]
+pub struct RoleDeletion {
+    pub name: String,
+    pub idempotency: Option<IdempotencyKey>,
+}
+
 /// Checks a role name's shape: 1 to 64 of `a-z`, `0-9`, `_`, `-`.
 pub fn parse_role_name(input: &str) -> Result<String, String> {
     let name = input.trim();
@@ -222,6 +303,18 @@ mod tests {
         assert!(!admin.is_above(&owner));
         assert!(!agent.is_above(&agent));
         assert!(Role::builtin("root").is_none());
+    }
+
+    #[test]
+    fn permission_sets_round_trip_through_names() {
+        let set = PermissionSet::of(&[Permission::UsersRead, Permission::ReportsRead]);
+        assert_eq!(set.names(), ["users.read", "reports.read"]);
+        assert_eq!(PermissionSet::from_names(&set.names()), set);
+        assert_eq!(
+            PermissionSet::from_names(&["gone.permission"]),
+            PermissionSet::default()
+        );
+        assert_eq!(set.to_string(), "users.read,reports.read");
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct User {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub version: i64,
+    /// When the user last signed in or made an authenticated call, to the
+    /// minute; `None` for never. Not part of the version.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_active_at: Option<OffsetDateTime>,
 }
 
 impl User {

@@ -2,6 +2,8 @@
 //! once, into domain values (every field destructured, so a new proto field
 //! breaks the build until it is handled); domain records become messages.
 
+use std::net::IpAddr;
+
 use prost::Message;
 use prost_types::Timestamp;
 use time::OffsetDateTime;
@@ -22,8 +24,11 @@ use crate::{
         text,
         user::{AcceptInvitation, ManageUser, Password, User, UserAction, UserStatus},
     },
-    operations::PageRequest,
-    store::{invitations::InvitationFilter, users::UserFilter},
+    operations::{PageRequest, sign_in::SignIn},
+    store::{
+        invitations::InvitationFilter,
+        users::{UserFilter, UserOrder},
+    },
 };
 
 // ---- domain to wire ----
@@ -51,6 +56,7 @@ pub fn user(user: &User) -> proto::User {
         create_time: Some(timestamp(user.created_at)),
         update_time: Some(timestamp(user.updated_at)),
         etag: user.etag(),
+        last_active_time: user.last_active_at.map(timestamp),
     }
 }
 
@@ -332,7 +338,9 @@ fn unrecorded() -> Error {
     Error::Unexpected(anyhow::anyhow!("violations recorded but not reported"))
 }
 
-pub fn list_users(request: proto::ListUsersRequest) -> Result<(UserFilter, PageRequest), Error> {
+pub fn list_users(
+    request: proto::ListUsersRequest,
+) -> Result<(UserFilter, UserOrder, PageRequest), Error> {
     let proto::ListUsersRequest {
         page_size,
         page_token,
@@ -340,6 +348,8 @@ pub fn list_users(request: proto::ListUsersRequest) -> Result<(UserFilter, PageR
         role,
         reporting_to_user_id,
         query,
+        order_by,
+        active_since,
     } = request;
     let mut v = Violations::default();
     let page = page(&mut v, page_size, page_token);
@@ -362,17 +372,66 @@ pub fn list_users(request: proto::ListUsersRequest) -> Result<(UserFilter, PageR
     );
     let reporting_to = v.check("reporting_to_user_id", optional_uuid(&reporting_to_user_id));
     let query = v.check("query", text::optional_text(&query, 200));
+    let order = v.check("order_by", user_order(&order_by));
+    let active_since = v.check("active_since", optional_time(active_since));
     v.finish()?;
-    match (page, status, role, reporting_to, query) {
-        (Some(page), Some(status), Some(role), Some(reporting_to), Some(query)) => Ok((
+    match (page, status, role, reporting_to, query, order, active_since) {
+        (
+            Some(page),
+            Some(status),
+            Some(role),
+            Some(reporting_to),
+            Some(query),
+            Some(order),
+            Some(active_since),
+        ) => Ok((
             UserFilter {
                 status,
                 role,
                 reporting_to,
                 query: (!query.is_empty()).then_some(query),
+                active_since,
             },
+            order,
             page,
         )),
+        _ => Err(unrecorded()),
+    }
+}
+
+/// `order_by` of ListUsers (AIP-132 syntax, spaces and case aside).
+fn user_order(input: &str) -> Result<UserOrder, String> {
+    let words: Vec<String> = input
+        .split_whitespace()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] | ["create_time"] | ["create_time", "asc"] => Ok(UserOrder::CreateTime),
+        ["last_active_time", "desc"] => Ok(UserOrder::LastActiveTimeDesc),
+        _ => Err(r#"must be "create_time" or "last_active_time desc""#.to_string()),
+    }
+}
+
+/// A `SignIn` request from `client`. An unknown workspace is no input error:
+/// it fails like a wrong password, so only a malformed id is refused here.
+pub fn sign_in(request: proto::SignInRequest, client: Option<IpAddr>) -> Result<SignIn, Error> {
+    let proto::SignInRequest {
+        workspace_id,
+        email,
+        password,
+    } = request;
+    let mut v = Violations::default();
+    let workspace_id = v.check("workspace_id", uuid(&workspace_id));
+    let email = v.check("email", EmailAddress::parse(&email));
+    let password = v.check("password", Password::parse(&password));
+    v.finish()?;
+    match (workspace_id, email, password) {
+        (Some(workspace_id), Some(email), Some(password)) => Ok(SignIn {
+            workspace_id,
+            email,
+            password,
+            client,
+        }),
         _ => Err(unrecorded()),
     }
 }

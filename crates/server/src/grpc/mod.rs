@@ -1,7 +1,9 @@
 //! The gRPC transport: thin handlers that authenticate, parse the request
 //! into domain values (`convert`), call an operation and convert the result.
 
+pub mod auth;
 pub mod convert;
+pub mod roles;
 pub mod status;
 
 use std::sync::Arc;
@@ -32,8 +34,19 @@ impl UserServiceImpl {
     }
 
     async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Error> {
-        authenticate(&self.state.pool, &self.state.keys, request.metadata()).await
+        authenticated(&self.state, request).await
     }
+}
+
+/// The caller of an authenticated RPC of any service, whose last-active
+/// time this call counts towards.
+pub(crate) async fn authenticated<T>(
+    state: &AppState,
+    request: &Request<T>,
+) -> Result<Caller, Error> {
+    let caller = authenticate(&state.pool, &state.keys, request.metadata()).await?;
+    operations::sign_in::note_activity(state, &caller).await;
+    Ok(caller)
 }
 
 /// The request's id, for the activity log and the logs; bounded in length.
@@ -105,8 +118,8 @@ impl UserService for UserServiceImpl {
         request: Request<proto::ListUsersRequest>,
     ) -> Result<Response<proto::ListUsersResponse>, Status> {
         let caller = self.caller(&request).await?;
-        let (filter, page) = convert::list_users(request.into_inner())?;
-        let page = operations::users::list(&self.state, &caller, filter, page).await?;
+        let (filter, order, page) = convert::list_users(request.into_inner())?;
+        let page = operations::users::list(&self.state, &caller, filter, order, page).await?;
         Ok(Response::new(proto::ListUsersResponse {
             users: page.items.iter().map(convert::user).collect(),
             next_page_token: page.next_page_token,

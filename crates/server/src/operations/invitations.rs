@@ -63,8 +63,6 @@ pub async fn invite(
     new: NewInvitation,
 ) -> Result<Invitation, Error> {
     caller.require(Permission::UsersInvite)?;
-    let role = requested_role("role", &new.role)?;
-    caller.require_not_below(&role)?;
     let workspace_id = caller.workspace_id;
 
     let mut client = state.pool.get().await?;
@@ -76,6 +74,7 @@ pub async fn invite(
     // The caller's role as of now, not as of authentication.
     let caller = &confirm(&tx, caller).await?;
     caller.require(Permission::UsersInvite)?;
+    let role = requested_role(&tx, workspace_id, "role", &new.role).await?;
     caller.require_not_below(&role)?;
     if let Some(manager_id) = new.reporting_to {
         ensure_active_manager(&tx, workspace_id, manager_id, "reporting_to_user_id").await?;

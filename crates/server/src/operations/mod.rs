@@ -5,6 +5,8 @@
 pub mod activity;
 pub mod bootstrap;
 pub mod invitations;
+pub mod roles;
+pub mod sign_in;
 pub mod users;
 
 use std::sync::Arc;
@@ -21,7 +23,10 @@ use crate::{
         pagination::{self, Cursor},
         permission::Role,
     },
-    store::{Pool, Transaction, activity as activity_store, idempotency, outbox},
+    store::{
+        GenericClient, Pool, Transaction, activity as activity_store, idempotency, outbox,
+        roles::{self as role_store, Lock},
+    },
 };
 
 /// What every operation needs; shared by all requests.
@@ -31,22 +36,60 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     /// The least time between two sends of one invitation.
     pub resend_cooldown: time::Duration,
+    /// Access token lifetime, sign-in attempt limits, last-active throttle.
+    pub sign_in: sign_in::SignInPolicy,
 }
 
-/// The role of that name in the workspace.
-pub fn role_named(name: &str) -> Option<Role> {
-    Role::builtin(name)
+/// The role of that name in the workspace: a built-in role from code, else
+/// the workspace's custom role from Postgres, read as it is now (`lock`
+/// holds it until the transaction ends). The one place a role name is
+/// resolved: the caller's permissions, grants and checks all go through it.
+pub async fn role_named(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    name: &str,
+    lock: Lock,
+) -> Result<Option<Role>, Error> {
+    if let Some(role) = Role::builtin(name) {
+        return Ok(Some(role));
+    }
+    Ok(role_store::get(client, workspace_id, name, lock)
+        .await?
+        .map(|custom| custom.role))
 }
 
-/// The role a request names; an unknown one is invalid input of `field`.
-fn requested_role(field: &str, name: &str) -> Result<Role, Error> {
-    role_named(name).ok_or_else(|| {
-        Error::invalid_with(
-            Reason::RoleNotFound,
-            field,
-            format!("role {name:?} does not exist"),
-        )
-    })
+/// The role a stored user or invitation holds; one that no longer resolves
+/// grants nothing.
+async fn held_role(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    name: &str,
+) -> Result<Role, Error> {
+    Ok(role_named(client, workspace_id, name, Lock::None)
+        .await?
+        .unwrap_or(Role {
+            name: name.to_owned(),
+            permissions: Default::default(),
+        }))
+}
+
+/// The role a request names, share-locked so it cannot change or disappear
+/// before the request commits; an unknown one is invalid input of `field`.
+async fn requested_role(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    field: &str,
+    name: &str,
+) -> Result<Role, Error> {
+    role_named(client, workspace_id, name, Lock::Share)
+        .await?
+        .ok_or_else(|| {
+            Error::invalid_with(
+                Reason::RoleNotFound,
+                field,
+                format!("role {name:?} does not exist"),
+            )
+        })
 }
 
 /// Who did what to whom, in the request's transaction.

@@ -3,22 +3,22 @@
 use uuid::Uuid;
 
 use super::{
-    AppState, Page, PageRequest, Record, invitations::ensure_active_manager, record, remember,
-    replayed, requested_role, role_named,
+    AppState, Page, PageRequest, Record, held_role, invitations::ensure_active_manager, record,
+    remember, replayed, requested_role,
 };
 use crate::{
     auth::{Caller, caller::confirm},
     domain::{
         Error, Reason,
         activity::{Action, FieldChange},
-        pagination::{Cursor, filter_digest},
+        pagination::{decode_optional_page_token, encode_optional_page_token, filter_digest},
         permission::{Permission, Role},
         user::{ManageUser, User, UserAction, UserStatus},
     },
     events,
     store::{
         Transaction,
-        users::{self, UserFilter},
+        users::{self, UserFilter, UserOrder},
         workspaces,
     },
 };
@@ -54,7 +54,7 @@ pub async fn manage(
             message: "the user changed since it was read; read it again".into(),
         });
     }
-    let current_role = stored_role(&current);
+    let current_role = held_role(&tx, workspace_id, &current.role).await?;
     caller.require_not_below(&current_role)?;
 
     let Some((action, next, changes)) =
@@ -86,14 +86,6 @@ pub async fn manage(
     Ok(updated)
 }
 
-/// A stored user's role; a role that no longer resolves grants nothing.
-fn stored_role(user: &User) -> Role {
-    role_named(&user.role).unwrap_or(Role {
-        name: user.role.clone(),
-        permissions: Default::default(),
-    })
-}
-
 /// Applies `action` to a copy of `current`: the action to record, the user
 /// to write and what changed; `None` when nothing would change.
 async fn apply(
@@ -120,7 +112,7 @@ async fn apply(
             Action::UserUpdated
         }
         UserAction::ChangeRole { role } => {
-            let role = requested_role("change_role.role", &role)?;
+            let role = requested_role(tx, current.workspace_id, "change_role.role", &role).await?;
             caller.require_not_below(&role)?;
             if role.name != current.role {
                 if current_role.is_owner() && !role.is_owner() {
@@ -213,16 +205,38 @@ pub async fn list(
     state: &AppState,
     caller: &Caller,
     filter: UserFilter,
+    order: UserOrder,
     page: PageRequest,
 ) -> Result<Page<User>, Error> {
     caller.require(Permission::UsersRead)?;
-    let filters = filter_digest(&format!("users|{filter:?}"));
-    let after = page.cursor(filters)?;
+    // The order is part of what a token continues: its sort key means
+    // nothing in another order.
+    let filters = filter_digest(&format!("users|{order:?}|{filter:?}"));
+    let after = decode_optional_page_token(&page.token, filters)?;
     let client = state.pool.get().await?;
-    let (items, total) =
-        users::list(&client, caller.workspace_id, &filter, after, page.size + 1).await?;
-    Ok(page.page(items, total, filters, |u| Cursor {
-        time: u.created_at,
-        id: u.id,
-    }))
+    let (mut items, total_size) = users::list(
+        &client,
+        caller.workspace_id,
+        &filter,
+        order,
+        after,
+        page.size + 1,
+    )
+    .await?;
+    // One extra row was fetched to learn whether a next page exists.
+    let size = usize::try_from(page.size).unwrap_or(usize::MAX);
+    let next_page_token = if items.len() > size {
+        items.truncate(size);
+        items
+            .last()
+            .map(|last| encode_optional_page_token(order.cursor(last), filters))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok(Page {
+        items,
+        next_page_token,
+        total_size,
+    })
 }

@@ -7,12 +7,12 @@ use uuid::Uuid;
 use super::{GenericClient, is_unique_violation, like_contains};
 use crate::domain::{
     Error,
-    pagination::Cursor,
+    pagination::OptionalTimeCursor,
     user::{User, UserStatus},
 };
 
 const COLUMNS: &str = "id, workspace_id, email, display_name, role, reporting_to, status, \
-                       deactivation_reason, created_at, updated_at, version";
+                       deactivation_reason, created_at, updated_at, version, last_active_at";
 
 fn from_row(row: &Row) -> Result<User, Error> {
     Ok(User {
@@ -27,6 +27,7 @@ fn from_row(row: &Row) -> Result<User, Error> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         version: row.try_get("version")?,
+        last_active_at: row.try_get("last_active_at")?,
     })
 }
 
@@ -204,6 +205,61 @@ pub async fn is_in_management_chain(
         .get(0))
 }
 
+/// The member of the workspace with this email, and their password hash.
+pub async fn credentials(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    email_normalized: &str,
+) -> Result<Option<(User, String)>, Error> {
+    let sql = format!(
+        "SELECT {COLUMNS}, password_hash FROM users \
+         WHERE workspace_id = $1 AND email_normalized = $2"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    client
+        .query_opt(&stmt, &[&workspace_id, &email_normalized])
+        .await?
+        .map(|row| Ok((from_row(&row)?, row.try_get("password_hash")?)))
+        .transpose()
+}
+
+/// Records a sign-in of an active user: their last-active time becomes now
+/// (their version stays: it is not a change of the user). `None` when the
+/// user is no longer active.
+pub async fn mark_signed_in(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<Option<User>, Error> {
+    let sql = format!(
+        "UPDATE users SET last_active_at = now() \
+         WHERE workspace_id = $1 AND id = $2 AND status = 'ACTIVE' RETURNING {COLUMNS}"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    client
+        .query_opt(&stmt, &[&workspace_id, &id])
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Sets the user's last-active time to now unless it already is within the
+/// last minute, so a busy user costs at most one write a minute.
+pub async fn touch_last_active(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<bool, Error> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE users SET last_active_at = now() WHERE workspace_id = $1 AND id = $2 \
+             AND (last_active_at IS NULL OR last_active_at < now() - interval '1 minute')",
+        )
+        .await?;
+    Ok(client.execute(&stmt, &[&workspace_id, &id]).await? == 1)
+}
+
 /// Filters of `ListUsers`; `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
@@ -211,20 +267,60 @@ pub struct UserFilter {
     pub role: Option<String>,
     pub reporting_to: Option<Uuid>,
     pub query: Option<String>,
+    /// Only users active at or after this time.
+    pub active_since: Option<OffsetDateTime>,
+}
+
+/// The order of `ListUsers`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserOrder {
+    /// Oldest first: `created_at, id`.
+    #[default]
+    CreateTime,
+    /// Most recently active first, never-active users last:
+    /// `last_active_at DESC NULLS LAST, id DESC`.
+    LastActiveTimeDesc,
+}
+
+impl UserOrder {
+    /// The sort key of `user` in this order, for its page token.
+    pub fn cursor(self, user: &User) -> OptionalTimeCursor {
+        let time = match self {
+            UserOrder::CreateTime => Some(user.created_at),
+            UserOrder::LastActiveTimeDesc => user.last_active_at,
+        };
+        OptionalTimeCursor { time, id: user.id }
+    }
 }
 
 const FILTER: &str = "workspace_id = $1 \
     AND ($2::text IS NULL OR status = $2) \
     AND ($3::text IS NULL OR role = $3) \
     AND ($4::uuid IS NULL OR reporting_to = $4) \
-    AND ($5::text IS NULL OR email_normalized LIKE $5 OR lower(display_name) LIKE $5)";
+    AND ($5::text IS NULL OR email_normalized LIKE $5 OR lower(display_name) LIKE $5) \
+    AND ($6::timestamptz IS NULL OR last_active_at >= $6)";
 
-/// One page of users, oldest first, after `after`; and how many match in all.
+/// Rows after the cursor ($7: is there one, $8: its time, $9: its id) in
+/// creation order.
+const AFTER_BY_CREATION: &str = "(NOT $7::bool OR (created_at, id) > ($8::timestamptz, $9::uuid)) \
+    ORDER BY created_at, id";
+
+/// Rows after the cursor in `last_active_at DESC NULLS LAST, id DESC` order:
+/// after a time come earlier times, the same time with a smaller id, and
+/// every NULL; after a NULL only NULLs with a smaller id.
+const AFTER_BY_LAST_ACTIVITY: &str = "(NOT $7::bool \
+    OR ($8::timestamptz IS NOT NULL AND (last_active_at < $8 \
+        OR (last_active_at = $8 AND id < $9::uuid) OR last_active_at IS NULL)) \
+    OR ($8::timestamptz IS NULL AND last_active_at IS NULL AND id < $9::uuid)) \
+    ORDER BY last_active_at DESC NULLS LAST, id DESC";
+
+/// One page of users in `order`, after `after`; and how many match in all.
 pub async fn list(
     client: &impl GenericClient,
     workspace_id: Uuid,
     filter: &UserFilter,
-    after: Option<Cursor>,
+    order: UserOrder,
+    after: Option<OptionalTimeCursor>,
     limit: i64,
 ) -> Result<(Vec<User>, i64), Error> {
     let status = filter.status.map(UserStatus::as_str);
@@ -232,14 +328,15 @@ pub async fn list(
         .query
         .as_deref()
         .map(|q| like_contains(&q.to_lowercase()));
+    let has_cursor = after.is_some();
     let (after_time, after_id): (Option<OffsetDateTime>, Option<Uuid>) =
-        (after.map(|c| c.time), after.map(|c| c.id));
+        (after.and_then(|c| c.time), after.map(|c| c.id));
 
-    let page_sql = format!(
-        "SELECT {COLUMNS} FROM users WHERE {FILTER} \
-         AND ($6::timestamptz IS NULL OR (created_at, id) > ($6, $7::uuid)) \
-         ORDER BY created_at, id LIMIT $8"
-    );
+    let after_sql = match order {
+        UserOrder::CreateTime => AFTER_BY_CREATION,
+        UserOrder::LastActiveTimeDesc => AFTER_BY_LAST_ACTIVITY,
+    };
+    let page_sql = format!("SELECT {COLUMNS} FROM users WHERE {FILTER} AND {after_sql} LIMIT $10");
     let stmt = client.prepare_cached(&page_sql).await?;
     let rows = client
         .query(
@@ -250,6 +347,8 @@ pub async fn list(
                 &filter.role,
                 &filter.reporting_to,
                 &pattern,
+                &filter.active_since,
+                &has_cursor,
                 &after_time,
                 &after_id,
                 &limit,
@@ -269,6 +368,7 @@ pub async fn list(
                 &filter.role,
                 &filter.reporting_to,
                 &pattern,
+                &filter.active_since,
             ],
         )
         .await?

@@ -1,0 +1,186 @@
+//! Custom roles of a workspace, and the one-query permission facts of a user
+//! that `CheckPermission` answers from. Every query is scoped by workspace id.
+
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::GenericClient;
+use crate::domain::{
+    Error,
+    permission::{CustomRole, PermissionSet, Role},
+};
+
+const COLUMNS: &str = "workspace_id, name, permissions, created_at, updated_at, version";
+
+fn from_row(row: &Row) -> Result<CustomRole, Error> {
+    let permissions: Vec<String> = row.try_get("permissions")?;
+    Ok(CustomRole {
+        workspace_id: row.try_get("workspace_id")?,
+        role: Role {
+            name: row.try_get("name")?,
+            permissions: PermissionSet::from_names(&permissions),
+        },
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        version: row.try_get("version")?,
+    })
+}
+
+/// How a read locks the role's row until the transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// A plain read.
+    None,
+    /// Holds the role as it is while the request uses it: a concurrent
+    /// update or delete waits (grants, assignments, the caller's own role).
+    Share,
+    /// Before changing or deleting the role.
+    Update,
+}
+
+pub async fn get(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    name: &str,
+    lock: Lock,
+) -> Result<Option<CustomRole>, Error> {
+    let suffix = match lock {
+        Lock::None => "",
+        Lock::Share => " FOR SHARE",
+        Lock::Update => " FOR UPDATE",
+    };
+    let sql = format!("SELECT {COLUMNS} FROM roles WHERE workspace_id = $1 AND name = $2{suffix}");
+    let stmt = client.prepare_cached(&sql).await?;
+    client
+        .query_opt(&stmt, &[&workspace_id, &name])
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// The workspace's custom roles by name.
+pub async fn list(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+) -> Result<Vec<CustomRole>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM roles WHERE workspace_id = $1 ORDER BY name");
+    let stmt = client.prepare_cached(&sql).await?;
+    client
+        .query(&stmt, &[&workspace_id])
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// Creates the role; `None` when the workspace already has one of that name.
+pub async fn insert(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    role: &Role,
+) -> Result<Option<CustomRole>, Error> {
+    let sql = format!(
+        "INSERT INTO roles (workspace_id, name, permissions, created_at, updated_at) \
+         VALUES ($1, $2, $3, now(), now()) ON CONFLICT (workspace_id, name) DO NOTHING \
+         RETURNING {COLUMNS}"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    client
+        .query_opt(
+            &stmt,
+            &[&workspace_id, &role.name, &role.permissions.names()],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Replaces the role's permissions and bumps its version.
+pub async fn update(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    role: &Role,
+) -> Result<CustomRole, Error> {
+    let sql = format!(
+        "UPDATE roles SET permissions = $3, updated_at = now(), version = version + 1 \
+         WHERE workspace_id = $1 AND name = $2 RETURNING {COLUMNS}"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    let row = client
+        .query_one(
+            &stmt,
+            &[&workspace_id, &role.name, &role.permissions.names()],
+        )
+        .await?;
+    from_row(&row)
+}
+
+pub async fn delete(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    name: &str,
+) -> Result<(), Error> {
+    let stmt = client
+        .prepare_cached("DELETE FROM roles WHERE workspace_id = $1 AND name = $2")
+        .await?;
+    client.execute(&stmt, &[&workspace_id, &name]).await?;
+    Ok(())
+}
+
+/// Who still holds the role: (some user does, some pending invitation does).
+/// Both answered from indexes (`users_by_role`, `invitations_pending_by_role`).
+pub async fn holders(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    name: &str,
+) -> Result<(bool, bool), Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE workspace_id = $1 AND role = $2), \
+             EXISTS (SELECT 1 FROM invitations WHERE workspace_id = $1 AND role = $2 \
+                     AND status = 'PENDING')",
+        )
+        .await?;
+    let row = client.query_one(&stmt, &[&workspace_id, &name]).await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+/// What decides a user's permissions right now.
+#[derive(Debug, Clone)]
+pub struct PermissionFacts {
+    pub active: bool,
+    pub role: String,
+    /// The permissions of the user's role when it is a custom role; `None`
+    /// for a built-in role (or a role that no longer exists).
+    pub custom_permissions: Option<PermissionSet>,
+}
+
+/// The user's status and role, and the custom role's permissions, in ONE
+/// round trip: two primary-key lookups (`users (workspace_id, id)` and
+/// `roles (workspace_id, name)`) joined in one statement, prepared once per
+/// connection and cached (`prepare_cached`). This is the hot path of
+/// `CheckPermission`, which other services call on their own requests.
+pub async fn permission_facts(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<PermissionFacts>, Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT u.status = 'ACTIVE', u.role, r.permissions FROM users u \
+             LEFT JOIN roles r ON r.workspace_id = u.workspace_id AND r.name = u.role \
+             WHERE u.workspace_id = $1 AND u.id = $2",
+        )
+        .await?;
+    let Some(row) = client.query_opt(&stmt, &[&workspace_id, &user_id]).await? else {
+        return Ok(None);
+    };
+    let permissions: Option<Vec<String>> = row.try_get(2)?;
+    Ok(Some(PermissionFacts {
+        active: row.try_get(0)?,
+        role: row.try_get(1)?,
+        custom_permissions: permissions.map(|names| PermissionSet::from_names(&names)),
+    }))
+}

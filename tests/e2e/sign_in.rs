@@ -1,0 +1,606 @@
+//! Signing in: a token every RPC accepts, the same answer for every wrong
+//! credential after the same hashing work, deactivated users refused,
+//! attempts limited per email and per address, sign-ins in the activity log,
+//! and users' last-active time in ListUsers.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use tonic::{Code, Request, Status, transport::Channel};
+use tonic_types::StatusExt;
+use wowchat_users_api::v1::{self as proto, auth_service_client::AuthServiceClient};
+use wowchat_users_server::config::Settings;
+use wowchat_users_testkit::{PASSWORD, TestApp, authed, expect_error, violated_fields};
+
+const OWNER_EMAIL: &str = "owner@example.com";
+
+async fn auth(app: &TestApp) -> AuthServiceClient<Channel> {
+    AuthServiceClient::new(app.channel().await)
+}
+
+fn request(app: &TestApp, email: &str, password: &str) -> proto::SignInRequest {
+    proto::SignInRequest {
+        workspace_id: app.workspace_id.to_string(),
+        email: email.into(),
+        password: password.into(),
+    }
+}
+
+async fn sign_in(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+) -> Result<proto::SignInResponse, Status> {
+    auth(app)
+        .await
+        .sign_in(request(app, email, password))
+        .await
+        .map(|r| r.into_inner())
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The token's claims, read without verifying (the server verifies).
+fn claims(token: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+async fn list_users(
+    app: &TestApp,
+    token: &str,
+    request: proto::ListUsersRequest,
+) -> Result<proto::ListUsersResponse, Status> {
+    app.client()
+        .await
+        .list_users(authed(token, request))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn get_user(app: &TestApp, id: &str) -> proto::User {
+    app.client()
+        .await
+        .get_user(authed(
+            &app.owner_token,
+            proto::GetUserRequest { user_id: id.into() },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap()
+}
+
+#[tokio::test]
+async fn signing_in_returns_a_token_that_works_and_expires_as_configured() {
+    assert_eq!(Settings::defaults().access_token_ttl_secs, 15 * 60);
+    let app = TestApp::spawn_with(|s| s.access_token_ttl_secs = 120).await;
+    let (alice, _) = app.member("alice@example.com", "admin").await;
+
+    // The email as typed in another case is the same member.
+    let before = now_secs();
+    let signed_in = sign_in(&app, "Alice@Example.COM", PASSWORD).await.unwrap();
+    let after = now_secs();
+    assert_eq!(signed_in.token_type, "Bearer");
+    assert_eq!(signed_in.user.as_ref().unwrap().id, alice.id);
+
+    // Valid for the configured 120 seconds, and the response says until when.
+    let claims = claims(&signed_in.access_token);
+    let exp = claims["exp"].as_i64().unwrap();
+    assert_eq!(exp - claims["iat"].as_i64().unwrap(), 120);
+    assert!((before + 120..=after + 120).contains(&exp));
+    assert_eq!(signed_in.expire_time.unwrap().seconds, exp);
+    assert_eq!(claims["sub"], alice.id.as_str());
+    assert_eq!(
+        claims["workspace_id"],
+        app.workspace_id.to_string().as_str()
+    );
+
+    // The same kind of token every other RPC accepts.
+    let users = list_users(&app, &signed_in.access_token, Default::default())
+        .await
+        .expect("the signed-in token works on ListUsers");
+    assert_eq!(users.total_size, 2);
+}
+
+#[tokio::test]
+async fn a_wrong_password_an_unknown_email_and_an_unknown_workspace_fail_the_same_way() {
+    let app = TestApp::spawn().await;
+    let wrong_password = sign_in(&app, OWNER_EMAIL, "not the password").await;
+    let unknown_email = sign_in(&app, "nobody@example.com", PASSWORD).await;
+    let unknown_workspace = auth(&app)
+        .await
+        .sign_in(proto::SignInRequest {
+            workspace_id: uuid::Uuid::now_v7().to_string(),
+            ..request(&app, OWNER_EMAIL, PASSWORD)
+        })
+        .await;
+
+    let statuses = [
+        expect_error(wrong_password, Code::Unauthenticated, "INVALID_CREDENTIALS"),
+        expect_error(unknown_email, Code::Unauthenticated, "INVALID_CREDENTIALS"),
+        expect_error(
+            unknown_workspace,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        ),
+    ];
+    for status in &statuses[1..] {
+        assert_eq!(status.message(), statuses[0].message());
+        assert_eq!(
+            format!("{:?}", status.get_details_error_info()),
+            format!("{:?}", statuses[0].get_details_error_info())
+        );
+        assert_eq!(status.details(), statuses[0].details());
+    }
+    assert!(!statuses[0].message().contains("owner"));
+
+    // Malformed input is refused as such, which reveals nothing about members.
+    let status = expect_error(
+        auth(&app)
+            .await
+            .sign_in(proto::SignInRequest {
+                workspace_id: "not-a-uuid".into(),
+                email: "not an email".into(),
+                password: String::new(),
+            })
+            .await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    let mut fields = violated_fields(&status);
+    fields.sort();
+    assert_eq!(fields, ["email", "password", "workspace_id"]);
+}
+
+#[tokio::test]
+async fn an_unknown_email_costs_the_same_password_hashing_as_a_wrong_password() {
+    let app = TestApp::spawn().await;
+    let hasher = &app.state.hasher;
+
+    let start = hasher.verifications();
+    expect_error(
+        sign_in(&app, OWNER_EMAIL, "not the password").await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    let wrong_password = hasher.verifications() - start;
+
+    let start = hasher.verifications();
+    expect_error(
+        sign_in(&app, "nobody@example.com", "not the password").await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    let unknown_email = hasher.verifications() - start;
+
+    let start = hasher.verifications();
+    sign_in(&app, OWNER_EMAIL, PASSWORD).await.unwrap();
+    let right_password = hasher.verifications() - start;
+
+    assert_eq!(wrong_password, 1, "a wrong password is verified once");
+    assert_eq!(
+        unknown_email, wrong_password,
+        "an unknown email is verified against the dummy hash just the same"
+    );
+    assert_eq!(right_password, 1);
+}
+
+#[tokio::test]
+async fn a_deactivated_user_cannot_sign_in() {
+    let app = TestApp::spawn().await;
+    let (agent, _) = app.member("agent@example.com", "agent").await;
+    app.client()
+        .await
+        .manage_user(authed(
+            &app.owner_token,
+            proto::ManageUserRequest {
+                user_id: agent.id.clone(),
+                action: Some(proto::manage_user_request::Action::Deactivate(
+                    proto::manage_user_request::Deactivate {
+                        reason: "Left".into(),
+                    },
+                )),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+
+    // Without the password: the same answer as anyone else's wrong guess.
+    let wrong = expect_error(
+        sign_in(&app, "agent@example.com", "not the password").await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    let unknown = expect_error(
+        sign_in(&app, "nobody@example.com", "not the password").await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    assert_eq!(wrong.message(), unknown.message());
+    // With it: told why, and no token.
+    expect_error(
+        sign_in(&app, "agent@example.com", PASSWORD).await,
+        Code::PermissionDenied,
+        "USER_DEACTIVATED",
+    );
+    let user = get_user(&app, &agent.id).await;
+    assert_eq!(user.last_active_time, None);
+    let signed_in: i64 = app
+        .db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM activity WHERE action = 'user.signed_in'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(signed_in, 0);
+}
+
+fn retry_delay(status: &Status) -> Duration {
+    status
+        .get_details_retry_info()
+        .expect("RetryInfo is attached")
+        .retry_delay
+        .expect("RetryInfo has a delay")
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_email_with_retry_info() {
+    // The defaults: 5 attempts a minute per email, 20 per address.
+    let app = TestApp::spawn().await;
+    for _ in 0..5 {
+        expect_error(
+            sign_in(&app, OWNER_EMAIL, "not the password").await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    let hashed = app.state.hasher.verifications();
+    // The sixth is refused, even with the right password and in another case,
+    // without any hashing.
+    let status = expect_error(
+        sign_in(&app, "OWNER@example.com", PASSWORD).await,
+        Code::ResourceExhausted,
+        "SIGN_IN_RATE_LIMITED",
+    );
+    let delay = retry_delay(&status);
+    assert!(
+        delay > Duration::ZERO && delay <= Duration::from_secs(12) + Duration::from_millis(1),
+        "one attempt comes back every 12 seconds, got {delay:?}"
+    );
+    assert_eq!(app.state.hasher.verifications(), hashed);
+
+    // Another email from the same address is not held back.
+    let (_, _) = app.member("alice@example.com", "agent").await;
+    sign_in(&app, "alice@example.com", PASSWORD).await.unwrap();
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_client_address() {
+    let app = TestApp::spawn_with(|s| {
+        s.sign_in_per_address_per_minute = 3;
+        s.sign_in_per_email_per_minute = 0;
+    })
+    .await;
+    let mut client = auth(&app).await;
+    // Without a trusted proxy, x-forwarded-for is the caller's to invent and
+    // is ignored: every attempt counts against the peer address.
+    for n in 0..3 {
+        let mut attempt = Request::new(request(&app, &format!("guess{n}@example.com"), PASSWORD));
+        attempt.metadata_mut().insert(
+            "x-forwarded-for",
+            format!("198.51.100.{n}").parse().unwrap(),
+        );
+        expect_error(
+            client.sign_in(attempt).await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    let status = expect_error(
+        client.sign_in(request(&app, OWNER_EMAIL, PASSWORD)).await,
+        Code::ResourceExhausted,
+        "SIGN_IN_RATE_LIMITED",
+    );
+    let delay = retry_delay(&status);
+    assert!(
+        delay > Duration::ZERO && delay <= Duration::from_secs(21),
+        "{delay:?}"
+    );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_address_is_limited() {
+    let app = TestApp::spawn_with(|s| {
+        s.trust_forwarded_for = true;
+        s.sign_in_per_address_per_minute = 2;
+        s.sign_in_per_email_per_minute = 0;
+    })
+    .await;
+    let mut client = auth(&app).await;
+    let from = |forwarded: &str, email: &str| {
+        let mut attempt = Request::new(request(&app, email, "not the password"));
+        attempt
+            .metadata_mut()
+            .insert("x-forwarded-for", forwarded.parse().unwrap());
+        attempt
+    };
+    // The first entry is the client the proxy saw.
+    for email in ["a@example.com", "b@example.com"] {
+        expect_error(
+            client.sign_in(from("203.0.113.7, 10.0.0.1", email)).await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    expect_error(
+        client
+            .sign_in(from("203.0.113.7, 10.0.0.2", "c@example.com"))
+            .await,
+        Code::ResourceExhausted,
+        "SIGN_IN_RATE_LIMITED",
+    );
+    // Another client behind the same proxy is not held back.
+    expect_error(
+        client.sign_in(from("203.0.113.8", "c@example.com")).await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+}
+
+#[tokio::test]
+async fn signing_in_is_recorded_in_the_activity_log_and_published() {
+    let app = TestApp::spawn().await;
+    let (alice, _) = app.member("alice@example.com", "agent").await;
+    expect_error(
+        sign_in(&app, "alice@example.com", "not the password").await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    let mut attempt = Request::new(request(&app, "alice@example.com", PASSWORD));
+    attempt
+        .metadata_mut()
+        .insert("x-request-id", "sign-in-1".parse().unwrap());
+    auth(&app).await.sign_in(attempt).await.unwrap();
+
+    let page = app
+        .client()
+        .await
+        .list_activity(authed(
+            &app.owner_token,
+            proto::ListActivityRequest {
+                action: "user.signed_in".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    // Only the successful attempt.
+    assert_eq!(page.entries.len(), 1);
+    let entry = &page.entries[0];
+    assert_eq!(entry.actor_user_id, alice.id);
+    assert_eq!(entry.target_user_id, alice.id);
+    assert_eq!(entry.request_id, "sign-in-1");
+
+    // Its event, written in the same transaction.
+    let events: i64 = app
+        .db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE routing_key = 'user.signed_in' \
+             AND message_type = 'wowchat.users.v1.UserChanged' AND request_id = 'sign-in-1'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 1);
+}
+
+#[tokio::test]
+async fn signing_in_and_calling_set_the_last_active_time_at_most_once_a_minute() {
+    let app = TestApp::spawn().await;
+    let (alice, _) = app.member("alice@example.com", "agent").await;
+    let (bob, bob_token) = app.member("bob@example.com", "admin").await;
+    assert_eq!(alice.last_active_time, None);
+
+    let signed_in = sign_in(&app, "alice@example.com", PASSWORD).await.unwrap();
+    let user = signed_in.user.unwrap();
+    let active = user.last_active_time.expect("set by signing in");
+    assert!((active.seconds - now_secs()).abs() < 60);
+    // Not a change of the user: the etag stays.
+    assert_eq!(user.etag, alice.etag);
+    assert_eq!(
+        get_user(&app, &alice.id).await.last_active_time,
+        Some(active)
+    );
+
+    // An authenticated call sets it too, once a minute at most.
+    assert_eq!(get_user(&app, &bob.id).await.last_active_time, None);
+    list_users(&app, &bob_token, Default::default())
+        .await
+        .unwrap();
+    let first = get_user(&app, &bob.id)
+        .await
+        .last_active_time
+        .expect("set by an authenticated call");
+    list_users(&app, &bob_token, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(get_user(&app, &bob.id).await.last_active_time, Some(first));
+}
+
+/// Every page of ListUsers for `request`, `page_size` at a time.
+async fn all_pages(app: &TestApp, request: proto::ListUsersRequest) -> Vec<proto::User> {
+    let mut users = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = list_users(
+            app,
+            &app.owner_token,
+            proto::ListUsersRequest {
+                page_token: token,
+                ..request.clone()
+            },
+        )
+        .await
+        .unwrap();
+        assert!(page.users.len() <= request.page_size as usize);
+        users.extend(page.users);
+        if page.next_page_token.is_empty() {
+            return users;
+        }
+        token = page.next_page_token;
+    }
+}
+
+fn ids(users: &[proto::User]) -> Vec<String> {
+    users.iter().map(|u| u.id.clone()).collect()
+}
+
+#[tokio::test]
+async fn users_are_listed_by_last_active_time_with_pagination_and_filtered_by_it() {
+    let app = TestApp::spawn().await;
+    let mut members = Vec::new();
+    for name in ["a", "b", "c", "d", "e"] {
+        members.push(app.member(&format!("{name}@example.com"), "agent").await.0);
+    }
+    // a an hour ago, b and c at the same moment ten minutes ago, d and e
+    // never; the owner has been calling (now).
+    let db = app.db().await;
+    db.execute(
+        "UPDATE users SET last_active_at = now() - interval '1 hour' WHERE id = $1::text::uuid",
+        &[&members[0].id],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "UPDATE users SET last_active_at = date_trunc('second', now()) - interval '10 minutes' \
+         WHERE id IN ($1::text::uuid, $2::text::uuid)",
+        &[&members[1].id, &members[2].id],
+    )
+    .await
+    .unwrap();
+
+    let by_activity = proto::ListUsersRequest {
+        page_size: 2,
+        order_by: "last_active_time desc".into(),
+        ..Default::default()
+    };
+    let paged = all_pages(&app, by_activity.clone()).await;
+    // The expected order: latest first, ties and the never-active by id
+    // descending, the never-active last.
+    let mut expected = paged.clone();
+    expected.sort_by(|x, y| {
+        let key = |u: &proto::User| u.last_active_time.map(|t| (t.seconds, t.nanos));
+        match (key(x), key(y)) {
+            (Some(a), Some(b)) => b.cmp(&a),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        }
+        .then_with(|| y.id.cmp(&x.id))
+    });
+    assert_eq!(ids(&paged), ids(&expected));
+    assert_eq!(paged.len(), 6, "every user exactly once");
+    assert_eq!(paged[0].id, app.owner_id.to_string());
+    let tied = {
+        let mut t = vec![members[1].id.clone(), members[2].id.clone()];
+        t.sort();
+        t.reverse();
+        t
+    };
+    assert_eq!(ids(&paged[1..3]), tied);
+    assert_eq!(paged[3].id, members[0].id);
+    assert!(paged[4..].iter().all(|u| u.last_active_time.is_none()));
+    // The same order in one page.
+    let whole = list_users(
+        &app,
+        &app.owner_token,
+        proto::ListUsersRequest {
+            page_size: 50,
+            ..by_activity.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&whole.users), ids(&paged));
+
+    // Active in the last half hour: the owner, b and c, one page at a time.
+    let since = prost_types::Timestamp {
+        seconds: now_secs() - 30 * 60,
+        nanos: 0,
+    };
+    let recent = all_pages(
+        &app,
+        proto::ListUsersRequest {
+            page_size: 1,
+            active_since: Some(since),
+            ..by_activity.clone()
+        },
+    )
+    .await;
+    assert_eq!(ids(&recent), ids(&paged[..3]));
+    let counted = list_users(
+        &app,
+        &app.owner_token,
+        proto::ListUsersRequest {
+            active_since: Some(since),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(counted.total_size, 3);
+    // The default order (creation) is unchanged and filters the same way.
+    let mut created: Vec<String> = ids(&counted.users);
+    assert_eq!(created[0], app.owner_id.to_string());
+    created.sort();
+    let mut recent_ids = ids(&recent);
+    recent_ids.sort();
+    assert_eq!(created, recent_ids);
+
+    // A token continues only the order it was made in.
+    let first = list_users(&app, &app.owner_token, by_activity.clone())
+        .await
+        .unwrap();
+    expect_error(
+        list_users(
+            &app,
+            &app.owner_token,
+            proto::ListUsersRequest {
+                page_size: 2,
+                page_token: first.next_page_token,
+                ..Default::default()
+            },
+        )
+        .await,
+        Code::InvalidArgument,
+        "INVALID_PAGE_TOKEN",
+    );
+    let status = expect_error(
+        list_users(
+            &app,
+            &app.owner_token,
+            proto::ListUsersRequest {
+                order_by: "email".into(),
+                ..Default::default()
+            },
+        )
+        .await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(violated_fields(&status), ["order_by"]);
+}
