@@ -138,6 +138,9 @@ async fn with_rabbitmq_unreachable_every_invitation_succeeds_and_each_email_arri
     let app = TestApp::spawn_with(|settings| {
         settings.relay = true;
         settings.amqp_url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f").into();
+        // 200 invitations by one inviter: over the invitation rate limits.
+        settings.invites_per_minute_per_inviter = 0;
+        settings.invites_per_minute_per_workspace = 0;
     })
     .await;
     let smtp = SmtpServer::start().await;

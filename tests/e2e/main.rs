@@ -6,6 +6,7 @@
 mod authentication;
 mod flow;
 mod health;
+mod invitation_policy;
 mod invitations;
 mod mail;
 mod manage;

@@ -82,6 +82,22 @@ pub struct Settings {
     )]
     pub sign_in_per_address_per_minute: u32,
 
+    /// Invitations per minute by one inviter (per replica); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "WOWCHAT_INVITES_PER_MINUTE_PER_INVITER",
+        default_value_t = 60
+    )]
+    pub invites_per_minute_per_inviter: u32,
+
+    /// Invitations per minute in one workspace (per replica); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "WOWCHAT_INVITES_PER_MINUTE_PER_WORKSPACE",
+        default_value_t = 300
+    )]
+    pub invites_per_minute_per_workspace: u32,
+
     /// Take the client address from the first `x-forwarded-for` entry; only
     /// behind a proxy that sets that header.
     #[arg(long, env = "WOWCHAT_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
@@ -186,6 +202,13 @@ impl Settings {
             attempts_per_email_per_minute: self.sign_in_per_email_per_minute,
             attempts_per_address_per_minute: self.sign_in_per_address_per_minute,
             trust_forwarded_for: self.trust_forwarded_for,
+        }
+    }
+
+    pub fn invite_limit_settings(&self) -> crate::operations::invite_limits::InviteLimitSettings {
+        crate::operations::invite_limits::InviteLimitSettings {
+            per_inviter_per_minute: self.invites_per_minute_per_inviter,
+            per_workspace_per_minute: self.invites_per_minute_per_workspace,
         }
     }
 

@@ -14,6 +14,7 @@ use crate::{
         invitation::{Invitation, InvitationToken},
         permission::CustomRole,
         user::User,
+        workspace::WorkspaceSettings,
     },
     grpc::{convert, roles as role_convert},
     store::outbox::OutboxMessage,
@@ -194,6 +195,48 @@ pub fn send_invitation_accepted_email(
             workspace_name: workspace_name.to_owned(),
             inviter_display_name: inviter.display_name.clone(),
             inviter_email: inviter.email.clone(),
+        },
+        request_id,
+    )
+}
+
+/// `invitation.updated`: a pending invitation's role, manager or expiry changed.
+pub fn invitation_updated(
+    invitation: &Invitation,
+    actor: Uuid,
+    changes: &[FieldChange],
+    request_id: &str,
+) -> OutboxMessage {
+    message(
+        invitation.workspace_id,
+        Action::InvitationUpdated.as_str(),
+        "wowchat.users.v1.InvitationUpdated",
+        proto::InvitationUpdated {
+            invitation: Some(convert::invitation(invitation)),
+            actor_user_id: actor.to_string(),
+            changes: changes.iter().map(convert::field_change).collect(),
+        },
+        request_id,
+    )
+}
+
+/// `workspace.settings_updated`: the invitation settings changed.
+pub fn workspace_settings_updated(
+    workspace_id: Uuid,
+    settings: &WorkspaceSettings,
+    actor: Uuid,
+    changes: &[FieldChange],
+    request_id: &str,
+) -> OutboxMessage {
+    message(
+        workspace_id,
+        Action::WorkspaceSettingsUpdated.as_str(),
+        "wowchat.users.v1.WorkspaceSettingsUpdated",
+        proto::WorkspaceSettingsUpdated {
+            workspace_id: workspace_id.to_string(),
+            settings: Some(convert::workspace_settings(settings)),
+            actor_user_id: actor.to_string(),
+            changes: changes.iter().map(convert::field_change).collect(),
         },
         request_id,
     )

@@ -138,6 +138,9 @@ async fn main() -> anyhow::Result<()> {
                 sign_in: wowchat_users_server::operations::sign_in::SignInPolicy::new(
                     &settings.sign_in_settings(),
                 ),
+                invite_limits: wowchat_users_server::operations::invite_limits::InviteLimits::new(
+                    &settings.invite_limit_settings(),
+                ),
             };
             let created = bootstrap(
                 &state,

@@ -30,7 +30,7 @@ use crate::{
     db,
     grpc::{REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, roles::RoleServiceImpl},
     messaging::{relay::Relay, results::DeliveryResults},
-    operations::{AppState, sign_in::SignInPolicy},
+    operations::{AppState, invite_limits::InviteLimits, sign_in::SignInPolicy},
     store::Pool,
 };
 
@@ -58,6 +58,7 @@ impl Application {
                 i64::try_from(settings.resend_cooldown_secs).unwrap_or(i64::MAX),
             ),
             sign_in: SignInPolicy::new(&settings.sign_in_settings()),
+            invite_limits: InviteLimits::new(&settings.invite_limit_settings()),
         });
         let listener = TcpListener::bind(settings.listen_addr)
             .await

@@ -11,6 +11,7 @@ pub enum Action {
     InvitationResent,
     InvitationRevoked,
     InvitationAccepted,
+    InvitationUpdated,
     UserUpdated,
     UserRoleChanged,
     UserReportingToChanged,
@@ -20,14 +21,16 @@ pub enum Action {
     RoleCreated,
     RoleUpdated,
     RoleDeleted,
+    WorkspaceSettingsUpdated,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 15] = [
         Action::InvitationCreated,
         Action::InvitationResent,
         Action::InvitationRevoked,
         Action::InvitationAccepted,
+        Action::InvitationUpdated,
         Action::UserUpdated,
         Action::UserRoleChanged,
         Action::UserReportingToChanged,
@@ -37,6 +40,7 @@ impl Action {
         Action::RoleCreated,
         Action::RoleUpdated,
         Action::RoleDeleted,
+        Action::WorkspaceSettingsUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +49,7 @@ impl Action {
             Action::InvitationResent => "invitation.resent",
             Action::InvitationRevoked => "invitation.revoked",
             Action::InvitationAccepted => "invitation.accepted",
+            Action::InvitationUpdated => "invitation.updated",
             Action::UserUpdated => "user.updated",
             Action::UserRoleChanged => "user.role_changed",
             Action::UserReportingToChanged => "user.reporting_to_changed",
@@ -54,6 +59,7 @@ impl Action {
             Action::RoleCreated => "role.created",
             Action::RoleUpdated => "role.updated",
             Action::RoleDeleted => "role.deleted",
+            Action::WorkspaceSettingsUpdated => "workspace.settings_updated",
         }
     }
 

@@ -166,6 +166,17 @@ pub struct NewInvitation {
     pub idempotency: Option<IdempotencyKey>,
 }
 
+/// A parsed `UpdateInvitation` request: `None` keeps a field as it is.
+#[derive(Debug, Clone)]
+pub struct InvitationUpdate {
+    pub id: Uuid,
+    pub role: Option<String>,
+    /// `Some(None)` makes the invitee report to nobody.
+    pub reporting_to: Option<Option<Uuid>>,
+    /// The new validity, counted from now.
+    pub valid_for: Option<Duration>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

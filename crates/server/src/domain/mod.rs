@@ -11,6 +11,7 @@ pub mod pagination;
 pub mod permission;
 pub mod text;
 pub mod user;
+pub mod workspace;
 
 pub use email::EmailAddress;
 pub use error::{Error, FieldViolation, Reason};

@@ -17,14 +17,16 @@ use crate::{
         error::Violations,
         idempotency::IdempotencyKey,
         invitation::{
-            DeliveryStatus, Invitation, InvitationStatus, InvitationToken, NewInvitation, Validity,
+            DeliveryStatus, Invitation, InvitationStatus, InvitationToken, InvitationUpdate,
+            NewInvitation, Validity,
         },
         pagination,
         permission::parse_role_name,
         text,
         user::{AcceptInvitation, ManageUser, Password, User, UserAction, UserStatus},
+        workspace::WorkspaceSettings,
     },
-    operations::{PageRequest, sign_in::SignIn},
+    operations::{PageRequest, invitations::InvitationPreview, sign_in::SignIn},
     store::{
         invitations::InvitationFilter,
         users::{UserFilter, UserOrder},
@@ -96,6 +98,34 @@ pub fn invitation(invitation: &Invitation) -> proto::Invitation {
             .delivery_failure_reason
             .clone()
             .unwrap_or_default(),
+    }
+}
+
+pub fn workspace_settings(settings: &WorkspaceSettings) -> proto::WorkspaceSettings {
+    proto::WorkspaceSettings {
+        seat_limit: i32::try_from(settings.seat_limit).unwrap_or(i32::MAX),
+        allowed_email_domains: settings.allowed_email_domains.clone(),
+    }
+}
+
+pub fn invitation_preview(preview: &InvitationPreview) -> proto::PreviewInvitationResponse {
+    proto::PreviewInvitationResponse {
+        workspace_name: preview.workspace_name.clone(),
+        inviter_display_name: preview.inviter_display_name.clone(),
+        role: preview.invitation.role.clone(),
+        expire_time: Some(timestamp(preview.invitation.expires_at)),
+        email: preview.invitation.email.clone(),
+    }
+}
+
+/// One row's outcome in a BatchInviteUsers response.
+pub fn batch_invite_result(outcome: Result<Invitation, Error>) -> proto::BatchInviteResult {
+    use proto::batch_invite_result::Outcome;
+    proto::BatchInviteResult {
+        outcome: Some(match outcome {
+            Ok(created) => Outcome::Invitation(invitation(&created)),
+            Err(refused) => Outcome::Refusal(crate::grpc::status::refusal(refused)),
+        }),
     }
 }
 
@@ -216,6 +246,104 @@ impl TryFrom<proto::InviteUserRequest> for NewInvitation {
                 message,
                 valid_for,
                 idempotency,
+            }),
+            _ => Err(unrecorded()),
+        }
+    }
+}
+
+/// The most rows of one BatchInviteUsers call.
+pub const MAX_BATCH_INVITES: usize = 100;
+
+/// Each row parsed on its own: a row's invalid input refuses that row only.
+pub fn batch_invite(
+    request: proto::BatchInviteUsersRequest,
+) -> Result<Vec<Result<NewInvitation, Error>>, Error> {
+    let proto::BatchInviteUsersRequest { requests } = request;
+    if requests.is_empty() || requests.len() > MAX_BATCH_INVITES {
+        return Err(Error::invalid(
+            "requests",
+            format!("must hold 1 to {MAX_BATCH_INVITES} invitations"),
+        ));
+    }
+    Ok(requests.into_iter().map(NewInvitation::try_from).collect())
+}
+
+impl TryFrom<proto::UpdateInvitationRequest> for InvitationUpdate {
+    type Error = Error;
+
+    fn try_from(request: proto::UpdateInvitationRequest) -> Result<Self, Error> {
+        let proto::UpdateInvitationRequest {
+            invitation_id,
+            role,
+            reporting_to_user_id,
+            expires_in,
+        } = request;
+        let mut v = Violations::default();
+        let id = v.check("invitation_id", uuid(&invitation_id));
+        if role.is_none() && reporting_to_user_id.is_none() && expires_in.is_none() {
+            v.push(
+                "role",
+                "at least one of role, reporting_to_user_id and expires_in must be set",
+            );
+        }
+        let role = v.check("role", role.as_deref().map(parse_role_name).transpose());
+        let reporting_to = v.check(
+            "reporting_to_user_id",
+            reporting_to_user_id
+                .as_deref()
+                .map(optional_uuid)
+                .transpose(),
+        );
+        let valid_for = v.check(
+            "expires_in",
+            duration(expires_in).and_then(|d| d.map(|d| Validity::parse(Some(d))).transpose()),
+        );
+        v.finish()?;
+        match (id, role, reporting_to, valid_for) {
+            (Some(id), Some(role), Some(reporting_to), Some(valid_for)) => Ok(InvitationUpdate {
+                id,
+                role,
+                reporting_to,
+                valid_for,
+            }),
+            _ => Err(unrecorded()),
+        }
+    }
+}
+
+/// A token of the wrong shape exists nowhere: `None`, answered as an unknown one.
+pub fn preview_token(request: proto::PreviewInvitationRequest) -> Option<InvitationToken> {
+    let proto::PreviewInvitationRequest { token } = request;
+    InvitationToken::parse(&token)
+}
+
+impl TryFrom<proto::UpdateWorkspaceSettingsRequest> for WorkspaceSettings {
+    type Error = Error;
+
+    fn try_from(request: proto::UpdateWorkspaceSettingsRequest) -> Result<Self, Error> {
+        let proto::UpdateWorkspaceSettingsRequest { settings } = request;
+        let Some(proto::WorkspaceSettings {
+            seat_limit,
+            allowed_email_domains,
+        }) = settings
+        else {
+            return Err(Error::invalid("settings", "must be set"));
+        };
+        let mut v = Violations::default();
+        let seat_limit = v.check(
+            "settings.seat_limit",
+            WorkspaceSettings::parse_seat_limit(seat_limit),
+        );
+        let allowed_email_domains = v.check(
+            "settings.allowed_email_domains",
+            WorkspaceSettings::parse_domains(&allowed_email_domains),
+        );
+        v.finish()?;
+        match (seat_limit, allowed_email_domains) {
+            (Some(seat_limit), Some(allowed_email_domains)) => Ok(WorkspaceSettings {
+                seat_limit,
+                allowed_email_domains,
             }),
             _ => Err(unrecorded()),
         }

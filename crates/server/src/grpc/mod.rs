@@ -15,8 +15,9 @@ use crate::{
     auth::{Caller, caller::authenticate},
     domain::{
         Error,
-        invitation::NewInvitation,
+        invitation::{InvitationUpdate, NewInvitation},
         user::{AcceptInvitation, ManageUser},
+        workspace::WorkspaceSettings,
     },
     operations::{self, AppState},
 };
@@ -192,6 +193,72 @@ impl UserService for UserServiceImpl {
                 .await?;
         Ok(Response::new(proto::RevokeInvitationResponse {
             invitation: Some(convert::invitation(&invitation)),
+        }))
+    }
+
+    async fn batch_invite_users(
+        &self,
+        request: Request<proto::BatchInviteUsersRequest>,
+    ) -> Result<Response<proto::BatchInviteUsersResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = self.caller(&request).await?;
+        let rows = convert::batch_invite(request.into_inner())?;
+        let results =
+            operations::invitations::batch_invite(&self.state, &caller, &request_id, rows).await?;
+        Ok(Response::new(proto::BatchInviteUsersResponse {
+            results: results
+                .into_iter()
+                .map(convert::batch_invite_result)
+                .collect(),
+        }))
+    }
+
+    async fn update_invitation(
+        &self,
+        request: Request<proto::UpdateInvitationRequest>,
+    ) -> Result<Response<proto::UpdateInvitationResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = self.caller(&request).await?;
+        let update = InvitationUpdate::try_from(request.into_inner())?;
+        let invitation =
+            operations::invitations::update(&self.state, &caller, &request_id, update).await?;
+        Ok(Response::new(proto::UpdateInvitationResponse {
+            invitation: Some(convert::invitation(&invitation)),
+        }))
+    }
+
+    async fn preview_invitation(
+        &self,
+        request: Request<proto::PreviewInvitationRequest>,
+    ) -> Result<Response<proto::PreviewInvitationResponse>, Status> {
+        let token = convert::preview_token(request.into_inner());
+        let preview = operations::invitations::preview(&self.state, token).await?;
+        Ok(Response::new(convert::invitation_preview(&preview)))
+    }
+
+    async fn get_workspace_settings(
+        &self,
+        request: Request<proto::GetWorkspaceSettingsRequest>,
+    ) -> Result<Response<proto::GetWorkspaceSettingsResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let proto::GetWorkspaceSettingsRequest {} = request.into_inner();
+        let settings = operations::workspace_settings::get(&self.state, &caller).await?;
+        Ok(Response::new(proto::GetWorkspaceSettingsResponse {
+            settings: Some(convert::workspace_settings(&settings)),
+        }))
+    }
+
+    async fn update_workspace_settings(
+        &self,
+        request: Request<proto::UpdateWorkspaceSettingsRequest>,
+    ) -> Result<Response<proto::UpdateWorkspaceSettingsResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = self.caller(&request).await?;
+        let new = WorkspaceSettings::try_from(request.into_inner())?;
+        let settings =
+            operations::workspace_settings::update(&self.state, &caller, &request_id, new).await?;
+        Ok(Response::new(proto::UpdateWorkspaceSettingsResponse {
+            settings: Some(convert::workspace_settings(&settings)),
         }))
     }
 

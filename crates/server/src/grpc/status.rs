@@ -8,53 +8,81 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use wowchat_users_api::v1 as proto;
+
 use crate::domain::{Error, Reason};
 
 /// The `ErrorInfo` domain of every error this service returns.
 pub const ERROR_DOMAIN: &str = "users.wowchat.v1";
 
+/// The code, reason and message the caller sees for `err`; unexpected
+/// detail is logged here and never shown.
+fn parts(err: &Error) -> (Code, Reason, String) {
+    match err {
+        Error::InvalidArgument { reason, .. } => (
+            Code::InvalidArgument,
+            *reason,
+            "the request is invalid".to_owned(),
+        ),
+        Error::NotFound { reason, message } => (Code::NotFound, *reason, message.clone()),
+        Error::AlreadyExists { reason, message } => (Code::AlreadyExists, *reason, message.clone()),
+        Error::FailedPrecondition { reason, message } => {
+            (Code::FailedPrecondition, *reason, message.clone())
+        }
+        Error::Aborted { reason, message } => (Code::Aborted, *reason, message.clone()),
+        Error::ResourceExhausted {
+            reason, message, ..
+        } => (Code::ResourceExhausted, *reason, message.clone()),
+        Error::Unauthenticated { reason, message } => {
+            (Code::Unauthenticated, *reason, message.clone())
+        }
+        Error::PermissionDenied { reason, message } => {
+            (Code::PermissionDenied, *reason, message.clone())
+        }
+        Error::Unavailable(source) => {
+            tracing::warn!(error = ?source, "dependency unavailable");
+            (
+                Code::Unavailable,
+                Reason::ServiceUnavailable,
+                "the service is temporarily unavailable".to_owned(),
+            )
+        }
+        Error::Unexpected(source) => {
+            tracing::error!(error = ?source, "unexpected error");
+            (
+                Code::Internal,
+                Reason::Internal,
+                "internal error".to_owned(),
+            )
+        }
+    }
+}
+
+/// A refused row of a batch: what the single call would have returned.
+pub fn refusal(err: Error) -> proto::InviteRefusal {
+    let (code, reason, message) = parts(&err);
+    let (invalid_fields, retry_delay) = match err {
+        Error::InvalidArgument { violations, .. } => {
+            (violations.into_iter().map(|v| v.field).collect(), None)
+        }
+        Error::ResourceExhausted { retry_after, .. } => (
+            Vec::new(),
+            prost_types::Duration::try_from(retry_after).ok(),
+        ),
+        _ => (Vec::new(), None),
+    };
+    proto::InviteRefusal {
+        code: code as i32,
+        reason: reason.as_str().to_owned(),
+        message,
+        invalid_fields,
+        retry_delay,
+    }
+}
+
 impl From<Error> for Status {
     fn from(err: Error) -> Status {
-        let (code, reason, message) = match &err {
-            Error::InvalidArgument { reason, .. } => (
-                Code::InvalidArgument,
-                *reason,
-                "the request is invalid".to_owned(),
-            ),
-            Error::NotFound { reason, message } => (Code::NotFound, *reason, message.clone()),
-            Error::AlreadyExists { reason, message } => {
-                (Code::AlreadyExists, *reason, message.clone())
-            }
-            Error::FailedPrecondition { reason, message } => {
-                (Code::FailedPrecondition, *reason, message.clone())
-            }
-            Error::Aborted { reason, message } => (Code::Aborted, *reason, message.clone()),
-            Error::ResourceExhausted {
-                reason, message, ..
-            } => (Code::ResourceExhausted, *reason, message.clone()),
-            Error::Unauthenticated { reason, message } => {
-                (Code::Unauthenticated, *reason, message.clone())
-            }
-            Error::PermissionDenied { reason, message } => {
-                (Code::PermissionDenied, *reason, message.clone())
-            }
-            Error::Unavailable(source) => {
-                tracing::warn!(error = ?source, "dependency unavailable");
-                (
-                    Code::Unavailable,
-                    Reason::ServiceUnavailable,
-                    "the service is temporarily unavailable".to_owned(),
-                )
-            }
-            Error::Unexpected(source) => {
-                tracing::error!(error = ?source, "unexpected error");
-                (
-                    Code::Internal,
-                    Reason::Internal,
-                    "internal error".to_owned(),
-                )
-            }
-        };
+        let (code, reason, message) = parts(&err);
         let mut details =
             ErrorDetails::with_error_info(reason.as_str(), ERROR_DOMAIN, HashMap::new());
         match err {

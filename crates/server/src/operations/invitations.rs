@@ -1,17 +1,24 @@
-//! Inviting people, and the life of an invitation: resend, revoke, accept.
+//! Inviting people (one at a time or in batches, within the workspace's
+//! seat limit, allowed email domains and the invitation rate limits), and the
+//! life of an invitation: update, resend, revoke, preview, accept.
 
 use uuid::Uuid;
 
-use super::{AppState, Page, PageRequest, Record, record, remember, replayed, requested_role};
+use super::{
+    AppState, Page, PageRequest, Record, held_role, record, remember, replayed, requested_role,
+};
 use crate::{
     auth::{Caller, caller::confirm},
     domain::{
         Error, Reason,
         activity::{Action, FieldChange},
-        invitation::{Invitation, InvitationStatus, InvitationToken, NewInvitation},
+        invitation::{
+            Invitation, InvitationStatus, InvitationToken, InvitationUpdate, NewInvitation,
+        },
         pagination::{Cursor, filter_digest},
         permission::Permission,
         user::{AcceptInvitation, User, UserStatus},
+        workspace::WorkspaceSettings,
     },
     events,
     store::{
@@ -32,6 +39,28 @@ fn already_pending() -> Error {
     Error::AlreadyExists {
         reason: Reason::InvitationPending,
         message: "an invitation to this email is already pending".into(),
+    }
+}
+
+/// Refuses one more pending invitation when the seats are taken; called
+/// under the workspace lock.
+async fn ensure_seat_free(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    settings: &WorkspaceSettings,
+) -> Result<(), Error> {
+    if settings.seat_limit == 0
+        || settings.has_seat_for_one_more(workspaces::seats_used(client, workspace_id).await?)
+    {
+        Ok(())
+    } else {
+        Err(Error::precondition(
+            Reason::SeatLimitReached,
+            format!(
+                "the workspace's {} seats are taken by active users and pending invitations",
+                settings.seat_limit
+            ),
+        ))
     }
 }
 
@@ -71,6 +100,10 @@ pub async fn invite(
     if let Some(first) = replayed(&tx, caller, "InviteUser", key).await? {
         return Ok(first);
     }
+    state.invite_limits.admit(workspace_id, caller.user_id)?;
+    // Serializes the workspace's invitations, so concurrent ones cannot
+    // overshoot the seat limit.
+    workspaces::lock(&tx, workspace_id).await?;
     // The caller's role as of now, not as of authentication.
     let caller = &confirm(&tx, caller).await?;
     caller.require(Permission::UsersInvite)?;
@@ -79,10 +112,18 @@ pub async fn invite(
     if let Some(manager_id) = new.reporting_to {
         ensure_active_manager(&tx, workspace_id, manager_id, "reporting_to_user_id").await?;
     }
+    let settings = workspaces::settings(&tx, workspace_id).await?;
+    if !settings.allows_email(&new.email) {
+        return Err(Error::precondition(
+            Reason::EmailDomainNotAllowed,
+            "the workspace does not allow invitations to this email domain",
+        ));
+    }
     if users::exists_with_email(&tx, workspace_id, new.email.normalized()).await? {
         return Err(already_member());
     }
     invitations::expire_stale(&tx, workspace_id, new.email.normalized()).await?;
+    ensure_seat_free(&tx, workspace_id, &settings).await?;
     let token = InvitationToken::generate();
     let mail_message_id = Uuid::now_v7();
     let invitation = invitations::insert(
@@ -253,6 +294,8 @@ pub async fn resend(
     let workspace_id = caller.workspace_id;
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
+    // Before the invitation, in the order InviteUser takes them.
+    workspaces::lock(&tx, workspace_id).await?;
     let current = invitations::get_for_update(&tx, workspace_id, invitation_id)
         .await?
         .ok_or_else(Error::invitation_not_found)?;
@@ -276,6 +319,11 @@ pub async fn resend(
     .await?
     {
         return Err(already_member());
+    }
+    if current.status == InvitationStatus::Expired {
+        // An expired invitation holds no seat; sent again, it takes one.
+        let settings = workspaces::settings(&tx, workspace_id).await?;
+        ensure_seat_free(&tx, workspace_id, &settings).await?;
     }
     let token = InvitationToken::generate();
     let mail_message_id = Uuid::now_v7();
@@ -322,6 +370,142 @@ pub async fn resend(
     .await?;
     tx.commit().await?;
     Ok(invitation)
+}
+
+/// Invites each row on its own (its own transaction, the rules and limits of
+/// `invite`); a refused row does not stop the others. The results follow
+/// the rows' order.
+pub async fn batch_invite(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    rows: Vec<Result<NewInvitation, Error>>,
+) -> Result<Vec<Result<Invitation, Error>>, Error> {
+    caller.require(Permission::UsersInvite)?;
+    let mut results = Vec::with_capacity(rows.len());
+    for row in rows {
+        results.push(match row {
+            Ok(new) => invite(state, caller, request_id, new).await,
+            Err(refused) => Err(refused),
+        });
+    }
+    Ok(results)
+}
+
+/// Changes a pending invitation's role, manager or expiry, with the checks
+/// of `invite`.
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    update: InvitationUpdate,
+) -> Result<Invitation, Error> {
+    caller.require(Permission::UsersInvite)?;
+    let workspace_id = caller.workspace_id;
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let current = invitations::get_for_update(&tx, workspace_id, update.id)
+        .await?
+        .ok_or_else(Error::invitation_not_found)?;
+    refuse_closed(&current)?;
+    let caller = &confirm(&tx, caller).await?;
+    caller.require(Permission::UsersInvite)?;
+    // Nobody changes an invitation to a role above their own.
+    caller.require_not_below(&held_role(&tx, workspace_id, &current.role).await?)?;
+    let role = match &update.role {
+        Some(name) => {
+            let role = requested_role(&tx, workspace_id, "role", name).await?;
+            caller.require_not_below(&role)?;
+            role.name
+        }
+        None => current.role.clone(),
+    };
+    let reporting_to = match update.reporting_to {
+        Some(Some(manager_id)) => {
+            ensure_active_manager(&tx, workspace_id, manager_id, "reporting_to_user_id").await?;
+            Some(manager_id)
+        }
+        Some(None) => None,
+        None => current.reporting_to,
+    };
+    let invitation = invitations::update(
+        &tx,
+        workspace_id,
+        current.id,
+        &role,
+        reporting_to,
+        update.valid_for,
+    )
+    .await?;
+
+    let id_text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    let mut changes = Vec::new();
+    if invitation.role != current.role {
+        changes.push(FieldChange::new("role", &current.role, &invitation.role));
+    }
+    if invitation.reporting_to != current.reporting_to {
+        changes.push(FieldChange::new(
+            "reporting_to",
+            id_text(current.reporting_to),
+            id_text(invitation.reporting_to),
+        ));
+    }
+    if invitation.expires_at != current.expires_at {
+        changes.push(FieldChange::new(
+            "expire_time",
+            rfc3339(current.expires_at),
+            rfc3339(invitation.expires_at),
+        ));
+    }
+    record(
+        &tx,
+        Record {
+            workspace_id,
+            actor_id: Some(caller.user_id),
+            action: Action::InvitationUpdated,
+            target_user_id: None,
+            target_invitation_id: Some(invitation.id),
+            changes: changes.clone(),
+            request_id,
+        },
+        events::invitation_updated(&invitation, caller.user_id, &changes, request_id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(invitation)
+}
+
+/// What an accept page shows about an invitation.
+pub struct InvitationPreview {
+    pub invitation: Invitation,
+    pub workspace_name: String,
+    /// Empty when the inviter is no longer found.
+    pub inviter_display_name: String,
+}
+
+/// The invitation of a token, for the accept page. A malformed or unknown
+/// token is INVITATION_NOT_FOUND and nothing more; a closed invitation
+/// gives the reasons `accept` gives.
+pub async fn preview(
+    state: &AppState,
+    token: Option<InvitationToken>,
+) -> Result<InvitationPreview, Error> {
+    let token = token.ok_or_else(Error::invitation_not_found)?;
+    let client = state.pool.get().await?;
+    let invitation = invitations::find_by_token(&client, token.hash(), false)
+        .await?
+        .ok_or_else(Error::invitation_not_found)?;
+    refuse_closed(&invitation)?;
+    let workspace_name = workspaces::name(&client, invitation.workspace_id).await?;
+    let inviter_display_name = users::get(&client, invitation.workspace_id, invitation.inviter_id)
+        .await?
+        .map(|inviter| inviter.display_name)
+        .unwrap_or_default();
+    Ok(InvitationPreview {
+        invitation,
+        workspace_name,
+        inviter_display_name,
+    })
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {

@@ -5,9 +5,11 @@
 pub mod activity;
 pub mod bootstrap;
 pub mod invitations;
+pub mod invite_limits;
 pub mod roles;
 pub mod sign_in;
 pub mod users;
+pub mod workspace_settings;
 
 use std::sync::Arc;
 
@@ -38,6 +40,8 @@ pub struct AppState {
     pub resend_cooldown: time::Duration,
     /// Access token lifetime, sign-in attempt limits, last-active throttle.
     pub sign_in: sign_in::SignInPolicy,
+    /// Invitations per minute per inviter and per workspace.
+    pub invite_limits: invite_limits::InviteLimits,
 }
 
 /// The role of that name in the workspace: a built-in role from code, else

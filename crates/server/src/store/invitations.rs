@@ -320,3 +320,29 @@ pub async fn list(
         .get(0);
     Ok((invitations, total))
 }
+
+/// Sets a pending invitation's role, manager and (when `valid_for` is set)
+/// its expiry, counted from now.
+pub async fn update(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    id: Uuid,
+    role: &str,
+    reporting_to: Option<Uuid>,
+    valid_for: Option<Duration>,
+) -> Result<Invitation, Error> {
+    let sql = format!(
+        "UPDATE invitations SET role = $3, reporting_to = $4, \
+         expires_at = COALESCE(now() + make_interval(secs => $5), expires_at), \
+         updated_at = now() \
+         WHERE workspace_id = $1 AND id = $2 RETURNING {}",
+        columns()
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    let secs = valid_for.map(|d| d.as_seconds_f64());
+    from_row(
+        &client
+            .query_one(&stmt, &[&workspace_id, &id, &role, &reporting_to, &secs])
+            .await?,
+    )
+}

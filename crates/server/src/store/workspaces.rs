@@ -1,9 +1,10 @@
 //! Workspaces: the tenants.
 
+use anyhow::Context;
 use uuid::Uuid;
 
 use super::GenericClient;
-use crate::domain::Error;
+use crate::domain::{Error, workspace::WorkspaceSettings};
 
 pub async fn insert(client: &impl GenericClient, id: Uuid, name: &str) -> Result<(), Error> {
     let stmt = client
@@ -30,4 +31,46 @@ pub async fn lock(client: &impl GenericClient, id: Uuid) -> Result<(), Error> {
         .await?;
     client.execute(&stmt, &[&id]).await?;
     Ok(())
+}
+
+/// The workspace's invitation settings.
+pub async fn settings(client: &impl GenericClient, id: Uuid) -> Result<WorkspaceSettings, Error> {
+    let stmt = client
+        .prepare_cached("SELECT seat_limit, allowed_email_domains FROM workspaces WHERE id = $1")
+        .await?;
+    let row = client.query_one(&stmt, &[&id]).await?;
+    let seat_limit: i32 = row.try_get(0)?;
+    Ok(WorkspaceSettings {
+        seat_limit: u32::try_from(seat_limit).context("a negative seat limit")?,
+        allowed_email_domains: row.try_get(1)?,
+    })
+}
+
+pub async fn set_settings(
+    client: &impl GenericClient,
+    id: Uuid,
+    settings: &WorkspaceSettings,
+) -> Result<(), Error> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE workspaces SET seat_limit = $2, allowed_email_domains = $3 WHERE id = $1",
+        )
+        .await?;
+    let seat_limit = i32::try_from(settings.seat_limit).context("seat limit out of range")?;
+    client
+        .execute(&stmt, &[&id, &seat_limit, &settings.allowed_email_domains])
+        .await?;
+    Ok(())
+}
+
+/// The seats taken: active users plus pending invitations not yet expired.
+pub async fn seats_used(client: &impl GenericClient, id: Uuid) -> Result<i64, Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT (SELECT count(*) FROM users WHERE workspace_id = $1 AND status = 'ACTIVE') \
+             + (SELECT count(*) FROM invitations WHERE workspace_id = $1 \
+                AND status = 'PENDING' AND expires_at > now())",
+        )
+        .await?;
+    Ok(client.query_one(&stmt, &[&id]).await?.try_get(0)?)
 }

@@ -1,0 +1,111 @@
+//! A workspace's invitation settings: the seat limit and the email domains
+//! invitees may have.
+
+use super::EmailAddress;
+
+/// The settings as stored and as set, already valid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkspaceSettings {
+    /// The most seats (active users plus pending invitations); 0 for no limit.
+    pub seat_limit: u32,
+    /// Lowercase domains, sorted and without duplicates; empty for any.
+    pub allowed_email_domains: Vec<String>,
+}
+
+impl WorkspaceSettings {
+    pub const MAX_SEATS: u32 = 1_000_000;
+    pub const MAX_DOMAINS: usize = 100;
+
+    pub fn parse_seat_limit(input: i32) -> Result<u32, String> {
+        u32::try_from(input)
+            .ok()
+            .filter(|n| *n <= Self::MAX_SEATS)
+            .ok_or_else(|| format!("must be from 0 to {}", Self::MAX_SEATS))
+    }
+
+    /// Lowercased, deduplicated and sorted; each a plain domain name
+    /// (`example.com`, no `@`).
+    pub fn parse_domains(input: &[String]) -> Result<Vec<String>, String> {
+        if input.len() > Self::MAX_DOMAINS {
+            return Err(format!("must hold at most {} domains", Self::MAX_DOMAINS));
+        }
+        let mut domains = input
+            .iter()
+            .map(|raw| {
+                let domain = raw.trim().to_lowercase();
+                let labels_ok = domain.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
+                if domain.len() <= 253 && domain.contains('.') && labels_ok {
+                    Ok(domain)
+                } else {
+                    Err(format!("{raw:?} is not a domain name like example.com"))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        domains.sort();
+        domains.dedup();
+        Ok(domains)
+    }
+
+    /// Whether the settings let this address be invited.
+    pub fn allows_email(&self, email: &EmailAddress) -> bool {
+        if self.allowed_email_domains.is_empty() {
+            return true;
+        }
+        let domain = email
+            .normalized()
+            .rsplit_once('@')
+            .map(|(_, domain)| domain)
+            .unwrap_or_default();
+        self.allowed_email_domains.iter().any(|d| d == domain)
+    }
+
+    /// Whether one more seat fits when `used` are taken.
+    pub fn has_seat_for_one_more(&self, used: i64) -> bool {
+        self.seat_limit == 0 || used < i64::from(self.seat_limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_normalized_and_checked() {
+        let parsed =
+            WorkspaceSettings::parse_domains(&[" Example.COM".into(), "example.com".into()]);
+        assert_eq!(parsed, Ok(vec!["example.com".to_owned()]));
+        assert!(WorkspaceSettings::parse_domains(&["@example.com".into()]).is_err());
+        assert!(WorkspaceSettings::parse_domains(&["localhost".into()]).is_err());
+        assert!(WorkspaceSettings::parse_domains(&["a..com".into()]).is_err());
+    }
+
+    #[test]
+    fn emails_match_domains_ignoring_case() {
+        let settings = WorkspaceSettings {
+            seat_limit: 0,
+            allowed_email_domains: vec!["example.com".into()],
+        };
+        let email = |e: &str| EmailAddress::parse(e).expect("valid");
+        assert!(settings.allows_email(&email("Ann@EXAMPLE.com")));
+        assert!(!settings.allows_email(&email("ann@sub.example.com")));
+        assert!(!settings.allows_email(&email("ann@example.org")));
+        assert!(WorkspaceSettings::default().allows_email(&email("x@y.io")));
+    }
+
+    #[test]
+    fn zero_seats_means_no_limit() {
+        assert!(WorkspaceSettings::default().has_seat_for_one_more(i64::MAX));
+        let two = WorkspaceSettings {
+            seat_limit: 2,
+            allowed_email_domains: vec![],
+        };
+        assert!(two.has_seat_for_one_more(1));
+        assert!(!two.has_seat_for_one_more(2));
+    }
+}

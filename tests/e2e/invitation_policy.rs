@@ -1,0 +1,822 @@
+//! Invitation policy: batch invitations with a result per row, updating a
+//! pending invitation, the token preview, the workspace's seat limit and
+//! allowed email domains, and the invitation rate limits.
+
+use prost::Message;
+use tonic::{Code, Request, Status, transport::Channel};
+use tonic_types::StatusExt;
+use wowchat_users_api::v1::{
+    self as proto, batch_invite_result::Outcome, user_service_client::UserServiceClient,
+};
+use wowchat_users_testkit::{TestApp, authed, expect_error, violated_fields};
+
+type Client = UserServiceClient<Channel>;
+
+fn row(email: &str, role: &str) -> proto::InviteUserRequest {
+    proto::InviteUserRequest {
+        email: email.into(),
+        role: role.into(),
+        ..Default::default()
+    }
+}
+
+async fn batch(
+    client: &mut Client,
+    bearer: &str,
+    rows: Vec<proto::InviteUserRequest>,
+) -> Result<Vec<Outcome>, Status> {
+    client
+        .batch_invite_users(authed(
+            bearer,
+            proto::BatchInviteUsersRequest { requests: rows },
+        ))
+        .await
+        .map(|r| {
+            r.into_inner()
+                .results
+                .into_iter()
+                .map(|result| result.outcome.unwrap())
+                .collect()
+        })
+}
+
+async fn set_settings(
+    app: &TestApp,
+    seat_limit: i32,
+    domains: &[&str],
+) -> Result<proto::WorkspaceSettings, Status> {
+    app.client()
+        .await
+        .update_workspace_settings(authed(
+            &app.owner_token,
+            proto::UpdateWorkspaceSettingsRequest {
+                settings: Some(proto::WorkspaceSettings {
+                    seat_limit,
+                    allowed_email_domains: domains.iter().map(|d| d.to_string()).collect(),
+                }),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner().settings.unwrap())
+}
+
+async fn invite(app: &TestApp, bearer: &str, email: &str) -> Result<proto::Invitation, Status> {
+    app.client()
+        .await
+        .invite_user(authed(bearer, row(email, "agent")))
+        .await
+        .map(|r| r.into_inner().invitation.unwrap())
+}
+
+/// `(routing key, payload)` of the outbox rows with this routing key, oldest first.
+async fn outbox(app: &TestApp, routing_key: &str) -> Vec<Vec<u8>> {
+    app.db()
+        .await
+        .query(
+            "SELECT payload FROM outbox WHERE routing_key = $1 ORDER BY created_at, id",
+            &[&routing_key],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, Vec<u8>>(0))
+        .collect()
+}
+
+async fn activity_actions(app: &TestApp) -> Vec<proto::ActivityEntry> {
+    app.client()
+        .await
+        .list_activity(authed(
+            &app.owner_token,
+            proto::ListActivityRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries
+}
+
+fn refusal(outcome: &Outcome) -> (Code, &str) {
+    match outcome {
+        Outcome::Refusal(r) => (Code::from_i32(r.code), r.reason.as_str()),
+        Outcome::Invitation(i) => panic!("expected a refusal, got {i:?}"),
+    }
+}
+
+fn created(outcome: &Outcome) -> &proto::Invitation {
+    match outcome {
+        Outcome::Invitation(i) => i,
+        Outcome::Refusal(r) => panic!("expected an invitation, got {r:?}"),
+    }
+}
+
+// ---- BatchInviteUsers ----
+
+#[tokio::test]
+async fn a_batch_refuses_rows_for_their_own_reasons_and_creates_the_good_ones() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.member("admin@example.com", "admin").await;
+    app.member("member@example.com", "agent").await;
+    app.invite("pending@example.com", "agent").await;
+    // Taken: owner, admin, member, one pending: 4 of 6.
+    set_settings(&app, 6, &["Example.com"]).await.unwrap();
+
+    let mut client = app.client().await;
+    let results = batch(
+        &mut client,
+        &admin,
+        vec![
+            row("new1@example.com", "agent"),
+            row("MEMBER@example.com", "agent"),
+            row("pending@example.com", "agent"),
+            row("not an email", "agent"),
+            row("x@example.com", "no-such-role"),
+            row("y@example.com", "owner"),
+            row("z@other.org", "agent"),
+            row("new2@EXAMPLE.COM", "agent"),
+            row("new3@example.com", "agent"),
+        ],
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(results.len(), 9);
+    assert_eq!(created(&results[0]).email, "new1@example.com");
+    assert_eq!(
+        refusal(&results[1]),
+        (Code::AlreadyExists, "USER_ALREADY_MEMBER")
+    );
+    assert_eq!(
+        refusal(&results[2]),
+        (Code::AlreadyExists, "INVITATION_PENDING")
+    );
+    assert_eq!(
+        refusal(&results[3]),
+        (Code::InvalidArgument, "INVALID_ARGUMENT")
+    );
+    let Outcome::Refusal(bad_email) = &results[3] else {
+        unreachable!()
+    };
+    assert_eq!(bad_email.invalid_fields, ["email"]);
+    assert_eq!(
+        refusal(&results[4]),
+        (Code::InvalidArgument, "ROLE_NOT_FOUND")
+    );
+    assert_eq!(
+        refusal(&results[5]),
+        (Code::PermissionDenied, "ROLE_ABOVE_CALLER")
+    );
+    assert_eq!(
+        refusal(&results[6]),
+        (Code::FailedPrecondition, "EMAIL_DOMAIN_NOT_ALLOWED")
+    );
+    assert_eq!(created(&results[7]).email, "new2@EXAMPLE.COM");
+    assert_eq!(
+        refusal(&results[8]),
+        (Code::FailedPrecondition, "SEAT_LIMIT_REACHED")
+    );
+
+    let pending = client
+        .list_invitations(authed(
+            &app.owner_token,
+            proto::ListInvitationsRequest {
+                status: proto::InvitationStatus::Pending as i32,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut emails: Vec<_> = pending
+        .invitations
+        .iter()
+        .map(|i| i.email.clone())
+        .collect();
+    emails.sort();
+    assert_eq!(
+        emails,
+        [
+            "new1@example.com",
+            "new2@EXAMPLE.COM",
+            "pending@example.com"
+        ]
+    );
+    for invitation in [created(&results[0]), created(&results[7])] {
+        assert!(!app.invitation_token(&invitation.id).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_batch_holds_one_to_a_hundred_rows_and_needs_the_invite_permission() {
+    // A hundred rows are a hundred invitations: over the default per-inviter rate.
+    let app = TestApp::spawn_with(|s| s.invites_per_minute_per_inviter = 0).await;
+    let mut client = app.client().await;
+    let too_many = (0..101)
+        .map(|i| row(&format!("p{i}@example.com"), "agent"))
+        .collect();
+    let status = expect_error(
+        batch(&mut client, &app.owner_token, too_many).await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(violated_fields(&status), ["requests"]);
+    expect_error(
+        batch(&mut client, &app.owner_token, vec![]).await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    let hundred = (0..100)
+        .map(|i| row(&format!("p{i}@example.com"), "agent"))
+        .collect();
+    let results = batch(&mut client, &app.owner_token, hundred).await.unwrap();
+    assert_eq!(results.len(), 100);
+    assert!(results.iter().all(|r| matches!(r, Outcome::Invitation(_))));
+
+    let (_, agent) = app.member("agent@example.com", "agent").await;
+    expect_error(
+        batch(&mut client, &agent, vec![row("q@example.com", "agent")]).await,
+        Code::PermissionDenied,
+        "PERMISSION_MISSING",
+    );
+}
+
+// ---- UpdateInvitation ----
+
+async fn update(
+    app: &TestApp,
+    bearer: &str,
+    request: proto::UpdateInvitationRequest,
+) -> Result<proto::Invitation, Status> {
+    app.client()
+        .await
+        .update_invitation(authed(bearer, request))
+        .await
+        .map(|r| r.into_inner().invitation.unwrap())
+}
+
+#[tokio::test]
+async fn a_pending_invitation_changes_role_manager_and_expiry_with_activity_and_event() {
+    let app = TestApp::spawn().await;
+    let (manager, _) = app.member("manager@example.com", "agent").await;
+    let invitation = app.invite("ann@example.com", "agent").await;
+
+    let updated = update(
+        &app,
+        &app.owner_token,
+        proto::UpdateInvitationRequest {
+            invitation_id: invitation.id.clone(),
+            role: Some("admin".into()),
+            reporting_to_user_id: Some(manager.id.clone()),
+            expires_in: Some(prost_types::Duration {
+                seconds: 2 * 3600,
+                nanos: 0,
+            }),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(updated.role, "admin");
+    assert_eq!(
+        updated.reporting_to_user_id.as_deref(),
+        Some(manager.id.as_str())
+    );
+    let expire = updated.expire_time.unwrap().seconds;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (expire - (now + 7200)).abs() < 60,
+        "expires in about 2 hours"
+    );
+
+    // Only the manager, cleared: the rest stays.
+    let cleared = update(
+        &app,
+        &app.owner_token,
+        proto::UpdateInvitationRequest {
+            invitation_id: invitation.id.clone(),
+            reporting_to_user_id: Some(String::new()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(cleared.reporting_to_user_id, None);
+    assert_eq!(cleared.role, "admin");
+    assert_eq!(cleared.expire_time, updated.expire_time);
+
+    let entries = activity_actions(&app).await;
+    let updates: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "invitation.updated")
+        .collect();
+    assert_eq!(updates.len(), 2);
+    assert_eq!(updates[1].target_invitation_id, invitation.id);
+    let fields: Vec<_> = updates[1]
+        .changes
+        .iter()
+        .map(|c| c.field.as_str())
+        .collect();
+    assert_eq!(fields, ["role", "reporting_to", "expire_time"]);
+    assert_eq!(updates[1].changes[0].old_value, "agent");
+    assert_eq!(updates[1].changes[0].new_value, "admin");
+
+    let events = outbox(&app, "invitation.updated").await;
+    assert_eq!(events.len(), 2);
+    let event = proto::InvitationUpdated::decode(events[1].as_slice()).unwrap();
+    assert_eq!(event.invitation.unwrap().reporting_to_user_id, None);
+    assert_eq!(event.changes.len(), 1);
+}
+
+#[tokio::test]
+async fn updating_an_invitation_applies_the_invite_checks() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.member("admin@example.com", "admin").await;
+    let (_, agent) = app.member("agent@example.com", "agent").await;
+    let invitation = app.invite("ann@example.com", "agent").await;
+    let change = |role: Option<&str>| proto::UpdateInvitationRequest {
+        invitation_id: invitation.id.clone(),
+        role: role.map(Into::into),
+        ..Default::default()
+    };
+
+    expect_error(
+        update(&app, &admin, change(Some("owner"))).await,
+        Code::PermissionDenied,
+        "ROLE_ABOVE_CALLER",
+    );
+    expect_error(
+        update(&app, &admin, change(Some("no-such-role"))).await,
+        Code::InvalidArgument,
+        "ROLE_NOT_FOUND",
+    );
+    expect_error(
+        update(&app, &agent, change(Some("agent"))).await,
+        Code::PermissionDenied,
+        "PERMISSION_MISSING",
+    );
+    let status = expect_error(
+        update(&app, &admin, change(None)).await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(violated_fields(&status), ["role"]);
+    let status = expect_error(
+        update(
+            &app,
+            &admin,
+            proto::UpdateInvitationRequest {
+                invitation_id: invitation.id.clone(),
+                expires_in: Some(prost_types::Duration {
+                    seconds: 31 * 86_400,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            },
+        )
+        .await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(violated_fields(&status), ["expires_in"]);
+    expect_error(
+        update(
+            &app,
+            &admin,
+            proto::UpdateInvitationRequest {
+                invitation_id: invitation.id.clone(),
+                reporting_to_user_id: Some(uuid::Uuid::new_v4().to_string()),
+                ..Default::default()
+            },
+        )
+        .await,
+        Code::InvalidArgument,
+        "REPORTING_TO_NOT_FOUND",
+    );
+    expect_error(
+        update(
+            &app,
+            &admin,
+            proto::UpdateInvitationRequest {
+                invitation_id: uuid::Uuid::new_v4().to_string(),
+                role: Some("agent".into()),
+                ..Default::default()
+            },
+        )
+        .await,
+        Code::NotFound,
+        "INVITATION_NOT_FOUND",
+    );
+
+    // An owner's invitation is out of an admin's reach.
+    let owners = app.invite("boss@example.com", "owner").await;
+    expect_error(
+        update(
+            &app,
+            &admin,
+            proto::UpdateInvitationRequest {
+                invitation_id: owners.id.clone(),
+                role: Some("agent".into()),
+                ..Default::default()
+            },
+        )
+        .await,
+        Code::PermissionDenied,
+        "ROLE_ABOVE_CALLER",
+    );
+
+    app.client()
+        .await
+        .revoke_invitation(authed(
+            &app.owner_token,
+            proto::RevokeInvitationRequest {
+                invitation_id: invitation.id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    expect_error(
+        update(&app, &admin, change(Some("agent"))).await,
+        Code::FailedPrecondition,
+        "INVITATION_REVOKED",
+    );
+    let (accepted, _) = app.member("joined@example.com", "agent").await;
+    let accepted_invitation: String = app
+        .db()
+        .await
+        .query_one(
+            "SELECT id::text FROM invitations WHERE accepted_user_id::text = $1",
+            &[&accepted.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    expect_error(
+        update(
+            &app,
+            &admin,
+            proto::UpdateInvitationRequest {
+                invitation_id: accepted_invitation,
+                role: Some("agent".into()),
+                ..Default::default()
+            },
+        )
+        .await,
+        Code::FailedPrecondition,
+        "INVITATION_ALREADY_ACCEPTED",
+    );
+    assert!(
+        activity_actions(&app)
+            .await
+            .iter()
+            .all(|e| e.action != "invitation.updated")
+    );
+}
+
+// ---- PreviewInvitation ----
+
+async fn preview(app: &TestApp, token: &str) -> Result<proto::PreviewInvitationResponse, Status> {
+    app.client()
+        .await
+        .preview_invitation(Request::new(proto::PreviewInvitationRequest {
+            token: token.into(),
+        }))
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn a_token_previews_its_invitation_without_a_bearer_token() {
+    let app = TestApp::spawn().await;
+    let invitation = app.invite("ann@example.com", "admin").await;
+    let token = app.invitation_token(&invitation.id).await;
+
+    let shown = preview(&app, &token).await.unwrap();
+    assert_eq!(shown.workspace_name, "Acme Support");
+    assert!(!shown.inviter_display_name.is_empty());
+    assert_eq!(shown.role, "admin");
+    assert_eq!(shown.email, "ann@example.com");
+    assert_eq!(shown.expire_time, invitation.expire_time);
+}
+
+#[tokio::test]
+async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
+    let app = TestApp::spawn().await;
+    for bad in ["", "abc", &"a".repeat(43)] {
+        let status = expect_error(
+            preview(&app, bad).await,
+            Code::NotFound,
+            "INVITATION_NOT_FOUND",
+        );
+        assert!(status.get_details_bad_request().is_none());
+    }
+
+    let revoked = app.invite("revoked@example.com", "agent").await;
+    let revoked_token = app.invitation_token(&revoked.id).await;
+    app.client()
+        .await
+        .revoke_invitation(authed(
+            &app.owner_token,
+            proto::RevokeInvitationRequest {
+                invitation_id: revoked.id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    expect_error(
+        preview(&app, &revoked_token).await,
+        Code::FailedPrecondition,
+        "INVITATION_REVOKED",
+    );
+
+    let expired = app.invite("expired@example.com", "agent").await;
+    let expired_token = app.invitation_token(&expired.id).await;
+    app.db()
+        .await
+        .execute(
+            "UPDATE invitations SET expires_at = now() - interval '1 minute' WHERE id::text = $1",
+            &[&expired.id],
+        )
+        .await
+        .unwrap();
+    expect_error(
+        preview(&app, &expired_token).await,
+        Code::FailedPrecondition,
+        "INVITATION_EXPIRED",
+    );
+
+    let accepted = app.invite("accepted@example.com", "agent").await;
+    let accepted_token = app.invitation_token(&accepted.id).await;
+    app.client()
+        .await
+        .accept_invitation(proto::AcceptInvitationRequest {
+            token: accepted_token.clone(),
+            display_name: "Accepted".into(),
+            password: wowchat_users_testkit::PASSWORD.into(),
+        })
+        .await
+        .unwrap();
+    expect_error(
+        preview(&app, &accepted_token).await,
+        Code::FailedPrecondition,
+        "INVITATION_ALREADY_ACCEPTED",
+    );
+}
+
+// ---- Workspace settings ----
+
+#[tokio::test]
+async fn owners_read_and_change_the_settings_with_activity_and_event() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let initial = client
+        .get_workspace_settings(authed(
+            &app.owner_token,
+            proto::GetWorkspaceSettingsRequest {},
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .settings
+        .unwrap();
+    assert_eq!(initial, proto::WorkspaceSettings::default());
+
+    let set = set_settings(&app, 10, &["Example.COM", "example.com", "acme.io"])
+        .await
+        .unwrap();
+    assert_eq!(set.seat_limit, 10);
+    assert_eq!(set.allowed_email_domains, ["acme.io", "example.com"]);
+    let read = client
+        .get_workspace_settings(authed(
+            &app.owner_token,
+            proto::GetWorkspaceSettingsRequest {},
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .settings
+        .unwrap();
+    assert_eq!(read, set);
+    // The same settings again change nothing.
+    set_settings(&app, 10, &["acme.io", "example.com"])
+        .await
+        .unwrap();
+
+    let entries: Vec<_> = activity_actions(&app)
+        .await
+        .into_iter()
+        .filter(|e| e.action == "workspace.settings_updated")
+        .collect();
+    assert_eq!(entries.len(), 1);
+    let fields: Vec<_> = entries[0]
+        .changes
+        .iter()
+        .map(|c| c.field.as_str())
+        .collect();
+    assert_eq!(fields, ["seat_limit", "allowed_email_domains"]);
+    let events = outbox(&app, "workspace.settings_updated").await;
+    assert_eq!(events.len(), 1);
+    let event = proto::WorkspaceSettingsUpdated::decode(events[0].as_slice()).unwrap();
+    assert_eq!(event.settings.unwrap(), set);
+
+    let status = expect_error(
+        set_settings(&app, -1, &["@example.com"]).await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(
+        violated_fields(&status),
+        ["settings.seat_limit", "settings.allowed_email_domains"]
+    );
+
+    let (_, admin) = app.member("admin@example.com", "admin").await;
+    expect_error(
+        client
+            .get_workspace_settings(authed(&admin, proto::GetWorkspaceSettingsRequest {}))
+            .await,
+        Code::PermissionDenied,
+        "PERMISSION_MISSING",
+    );
+    expect_error(
+        client
+            .update_workspace_settings(authed(
+                &admin,
+                proto::UpdateWorkspaceSettingsRequest {
+                    settings: Some(proto::WorkspaceSettings::default()),
+                },
+            ))
+            .await,
+        Code::PermissionDenied,
+        "PERMISSION_MISSING",
+    );
+}
+
+#[tokio::test]
+async fn invitations_outside_the_allowed_domains_are_refused_ignoring_case() {
+    let app = TestApp::spawn().await;
+    set_settings(&app, 0, &["example.com"]).await.unwrap();
+    invite(&app, &app.owner_token, "Ann@EXAMPLE.com")
+        .await
+        .unwrap();
+    expect_error(
+        invite(&app, &app.owner_token, "bob@example.org").await,
+        Code::FailedPrecondition,
+        "EMAIL_DOMAIN_NOT_ALLOWED",
+    );
+    expect_error(
+        invite(&app, &app.owner_token, "bob@sub.example.com").await,
+        Code::FailedPrecondition,
+        "EMAIL_DOMAIN_NOT_ALLOWED",
+    );
+    set_settings(&app, 0, &[]).await.unwrap();
+    invite(&app, &app.owner_token, "bob@example.org")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_resends() {
+    let app = TestApp::spawn_with(|s| s.resend_cooldown_secs = 0).await;
+    let first = app.invite("first@example.com", "agent").await;
+    // The owner and one pending invitation: 2 of 2.
+    set_settings(&app, 2, &[]).await.unwrap();
+    expect_error(
+        invite(&app, &app.owner_token, "second@example.com").await,
+        Code::FailedPrecondition,
+        "SEAT_LIMIT_REACHED",
+    );
+
+    // Expired, the first invitation frees its seat; sent again, it would take one.
+    app.db()
+        .await
+        .execute(
+            "UPDATE invitations SET expires_at = now() - interval '1 minute' WHERE id::text = $1",
+            &[&first.id],
+        )
+        .await
+        .unwrap();
+    let second = invite(&app, &app.owner_token, "second@example.com")
+        .await
+        .unwrap();
+    let mut client = app.client().await;
+    let resend = proto::ResendInvitationRequest {
+        invitation_id: first.id.clone(),
+        expires_in: None,
+    };
+    expect_error(
+        client
+            .resend_invitation(authed(&app.owner_token, resend.clone()))
+            .await,
+        Code::FailedPrecondition,
+        "SEAT_LIMIT_REACHED",
+    );
+    // A pending invitation is resent within its own seat.
+    client
+        .resend_invitation(authed(
+            &app.owner_token,
+            proto::ResendInvitationRequest {
+                invitation_id: second.id.clone(),
+                expires_in: None,
+            },
+        ))
+        .await
+        .unwrap();
+    // A raised limit lets the expired one go again.
+    set_settings(&app, 3, &[]).await.unwrap();
+    client
+        .resend_invitation(authed(&app.owner_token, resend))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_invitations_do_not_overshoot_the_seat_limit() {
+    let app = TestApp::spawn().await;
+    // The owner plus three.
+    set_settings(&app, 4, &[]).await.unwrap();
+    let attempts = (0..12).map(|i| {
+        let app = &app;
+        async move { invite(app, &app.owner_token, &format!("p{i}@example.com")).await }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 3, "{results:?}");
+    for refused in results.into_iter().filter(Result::is_err) {
+        expect_error(refused, Code::FailedPrecondition, "SEAT_LIMIT_REACHED");
+    }
+}
+
+// ---- Rate limits ----
+
+fn retry_delay(status: &Status) -> std::time::Duration {
+    status
+        .get_details_retry_info()
+        .expect("RetryInfo is attached")
+        .retry_delay
+        .expect("RetryInfo has a delay")
+}
+
+#[tokio::test]
+async fn invitations_are_limited_per_inviter_and_per_workspace_with_retry_info() {
+    let app = TestApp::spawn_with(|s| {
+        s.invites_per_minute_per_inviter = 3;
+        s.invites_per_minute_per_workspace = 4;
+    })
+    .await;
+    // Inviter budget of the owner: 1 of 3; workspace: 1 of 4.
+    let (_, admin) = app.member("admin@example.com", "admin").await;
+    invite(&app, &app.owner_token, "a@example.com")
+        .await
+        .unwrap();
+    invite(&app, &app.owner_token, "b@example.com")
+        .await
+        .unwrap();
+    let status = expect_error(
+        invite(&app, &app.owner_token, "c@example.com").await,
+        Code::ResourceExhausted,
+        "INVITATION_RATE_LIMITED",
+    );
+    assert!(retry_delay(&status) > std::time::Duration::ZERO);
+
+    // Another inviter has their own budget, within the workspace's.
+    invite(&app, &admin, "d@example.com").await.unwrap();
+    let status = expect_error(
+        invite(&app, &admin, "e@example.com").await,
+        Code::ResourceExhausted,
+        "INVITATION_RATE_LIMITED",
+    );
+    assert!(retry_delay(&status) > std::time::Duration::ZERO);
+}
+
+#[tokio::test]
+async fn each_batch_row_counts_as_one_invitation_against_the_rate_limits() {
+    let app = TestApp::spawn_with(|s| {
+        s.invites_per_minute_per_inviter = 2;
+        s.invites_per_minute_per_workspace = 0;
+    })
+    .await;
+    let mut client = app.client().await;
+    let results = batch(
+        &mut client,
+        &app.owner_token,
+        vec![
+            row("a@example.com", "agent"),
+            row("b@example.com", "agent"),
+            row("c@example.com", "agent"),
+        ],
+    )
+    .await
+    .unwrap();
+    created(&results[0]);
+    created(&results[1]);
+    assert_eq!(
+        refusal(&results[2]),
+        (Code::ResourceExhausted, "INVITATION_RATE_LIMITED")
+    );
+    let Outcome::Refusal(limited) = &results[2] else {
+        unreachable!()
+    };
+    let delay = limited.retry_delay.expect("a retry delay");
+    assert!(delay.seconds > 0 || delay.nanos > 0);
+}
