@@ -129,21 +129,26 @@ pub async fn get(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Invitation>, Error> {
-    let sql = format!(
-        "SELECT {} FROM invitations WHERE workspace_id = $1 AND id = $2",
-        columns()
-    );
-    let stmt = client.prepare_cached(&sql).await?;
-    one(client.query_opt(&stmt, &[&workspace_id, &id]).await?)
+    select_one(client, workspace_id, id, "").await
 }
 
+/// Reads the invitation and locks the row for update until the transaction ends.
 pub async fn get_for_update(
     client: &impl GenericClient,
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Invitation>, Error> {
+    select_one(client, workspace_id, id, " FOR UPDATE").await
+}
+
+async fn select_one(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    id: Uuid,
+    lock: &str,
+) -> Result<Option<Invitation>, Error> {
     let sql = format!(
-        "SELECT {} FROM invitations WHERE workspace_id = $1 AND id = $2 FOR UPDATE",
+        "SELECT {} FROM invitations WHERE workspace_id = $1 AND id = $2{lock}",
         columns()
     );
     let stmt = client.prepare_cached(&sql).await?;

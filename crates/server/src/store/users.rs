@@ -82,29 +82,16 @@ pub async fn get(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<User>, Error> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND id = $2");
-    let stmt = client.prepare_cached(&sql).await?;
-    client
-        .query_opt(&stmt, &[&workspace_id, &id])
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    select_one(client, workspace_id, id, "").await
 }
 
+/// Reads the user and locks the row for update until the transaction ends.
 pub async fn get_for_update(
     client: &impl GenericClient,
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<User>, Error> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND id = $2 FOR UPDATE");
-    let stmt = client.prepare_cached(&sql).await?;
-    client
-        .query_opt(&stmt, &[&workspace_id, &id])
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    select_one(client, workspace_id, id, " FOR UPDATE").await
 }
 
 /// Reads the user and share-locks the row until the transaction ends.
@@ -113,7 +100,16 @@ pub async fn get_for_share(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<User>, Error> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND id = $2 FOR SHARE");
+    select_one(client, workspace_id, id, " FOR SHARE").await
+}
+
+async fn select_one(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    id: Uuid,
+    lock: &str,
+) -> Result<Option<User>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND id = $2{lock}");
     let stmt = client.prepare_cached(&sql).await?;
     client
         .query_opt(&stmt, &[&workspace_id, &id])
