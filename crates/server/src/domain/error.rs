@@ -177,6 +177,21 @@ impl Error {
         }
     }
 
+    /// RESOURCE_EXHAUSTED with a retry delay of `wait` rounded up to whole
+    /// milliseconds, at least one: "now" would invite an immediate retry.
+    pub fn rate_limited(reason: Reason, message: &str, wait: Duration) -> Self {
+        let retry_after = Duration::from_millis(
+            u64::try_from(wait.as_millis())
+                .unwrap_or(u64::MAX)
+                .saturating_add(1),
+        );
+        Error::ResourceExhausted {
+            reason,
+            message: message.to_owned(),
+            retry_after,
+        }
+    }
+
     pub fn user_not_found() -> Self {
         Error::not_found(Reason::UserNotFound, "user not found")
     }

@@ -68,17 +68,11 @@ impl InviteLimits {
 }
 
 fn rate_limited(wait: Duration) -> Error {
-    // Whole milliseconds, at least one: "now" would invite an immediate retry.
-    let retry_after = Duration::from_millis(
-        u64::try_from(wait.as_millis())
-            .unwrap_or(u64::MAX)
-            .saturating_add(1),
-    );
-    Error::ResourceExhausted {
-        reason: Reason::InvitationRateLimited,
-        message: "too many invitations; retry later".into(),
-        retry_after,
-    }
+    Error::rate_limited(
+        Reason::InvitationRateLimited,
+        "too many invitations; retry later",
+        wait,
+    )
 }
 
 #[cfg(test)]

@@ -157,17 +157,11 @@ fn address_key(address: IpAddr) -> IpAddr {
 }
 
 fn rate_limited(wait: Duration) -> Error {
-    // Whole milliseconds, at least one: "now" would invite an immediate retry.
-    let retry_after = Duration::from_millis(
-        u64::try_from(wait.as_millis())
-            .unwrap_or(u64::MAX)
-            .saturating_add(1),
-    );
-    Error::ResourceExhausted {
-        reason: Reason::SignInRateLimited,
-        message: "too many sign-in attempts; retry later".into(),
-        retry_after,
-    }
+    Error::rate_limited(
+        Reason::SignInRateLimited,
+        "too many sign-in attempts; retry later",
+        wait,
+    )
 }
 
 /// The one answer to every wrong credential.
