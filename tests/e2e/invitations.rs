@@ -719,7 +719,8 @@ async fn accepting_a_revoked_invitation_fails_with_invitation_revoked() {
 
 #[tokio::test]
 async fn twenty_concurrent_accepts_of_one_token_create_exactly_one_user() {
-    let app = TestApp::spawn().await;
+    // The race, not the attempt limit per token, is under test.
+    let app = TestApp::spawn_with(|s| s.invitation_attempts_per_token_per_minute = 0).await;
     let invitation = app.invite("racer@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
     let client = app.client().await;

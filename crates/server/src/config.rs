@@ -82,7 +82,7 @@ pub struct Settings {
     )]
     pub sign_in_per_address_per_minute: u32,
 
-    /// Invitations per minute by one inviter (per replica); 0 turns the limit off.
+    /// Invitation emails (invitations, batch rows, resends) per minute by one inviter (per replica); 0 turns the limit off.
     #[arg(
         long,
         env = "WOWCHAT_INVITES_PER_MINUTE_PER_INVITER",
@@ -90,13 +90,35 @@ pub struct Settings {
     )]
     pub invites_per_minute_per_inviter: u32,
 
-    /// Invitations per minute in one workspace (per replica); 0 turns the limit off.
+    /// Invitation emails (invitations, batch rows, resends) per minute in one workspace (per replica); 0 turns the limit off.
     #[arg(
         long,
         env = "WOWCHAT_INVITES_PER_MINUTE_PER_WORKSPACE",
         default_value_t = 300
     )]
     pub invites_per_minute_per_workspace: u32,
+
+    /// How many times one invitation may be sent, the first send included; 0 for no cap.
+    #[arg(long, env = "WOWCHAT_MAX_SENDS_PER_INVITATION", default_value_t = 5)]
+    pub max_sends_per_invitation: u32,
+
+    /// AcceptInvitation and PreviewInvitation attempts per minute with one token
+    /// (per replica); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "WOWCHAT_INVITATION_ATTEMPTS_PER_TOKEN_PER_MINUTE",
+        default_value_t = 10
+    )]
+    pub invitation_attempts_per_token_per_minute: u32,
+
+    /// AcceptInvitation and PreviewInvitation attempts per minute from one client
+    /// address (per replica); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "WOWCHAT_INVITATION_ATTEMPTS_PER_ADDRESS_PER_MINUTE",
+        default_value_t = 60
+    )]
+    pub invitation_attempts_per_address_per_minute: u32,
 
     /// Take the client address from the first `x-forwarded-for` entry; only
     /// behind a proxy that sets that header.
@@ -106,6 +128,11 @@ pub struct Settings {
     /// Most password hashes computed at once (each takes 19 MiB).
     #[arg(long, env = "WOWCHAT_HASH_CONCURRENCY", default_value_t = 4)]
     pub hash_concurrency: usize,
+
+    /// Most password operations waiting for a hashing thread; past it a call
+    /// fails at once with RESOURCE_EXHAUSTED (HASHING_BUSY).
+    #[arg(long, env = "WOWCHAT_HASH_QUEUE", default_value_t = 64)]
+    pub hash_queue: usize,
 
     /// Seconds a request may take before it fails with DEADLINE_EXCEEDED.
     #[arg(long, env = "WOWCHAT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
@@ -205,10 +232,16 @@ impl Settings {
         }
     }
 
-    pub fn invite_limit_settings(&self) -> crate::operations::invite_limits::InviteLimitSettings {
-        crate::operations::invite_limits::InviteLimitSettings {
-            per_inviter_per_minute: self.invites_per_minute_per_inviter,
-            per_workspace_per_minute: self.invites_per_minute_per_workspace,
+    pub fn invitation_policy_settings(
+        &self,
+    ) -> crate::operations::invitation_policy::InvitationPolicySettings {
+        crate::operations::invitation_policy::InvitationPolicySettings {
+            resend_cooldown: Duration::from_secs(self.resend_cooldown_secs),
+            max_sends_per_invitation: self.max_sends_per_invitation,
+            sends_per_inviter_per_minute: self.invites_per_minute_per_inviter,
+            sends_per_workspace_per_minute: self.invites_per_minute_per_workspace,
+            attempts_per_token_per_minute: self.invitation_attempts_per_token_per_minute,
+            attempts_per_address_per_minute: self.invitation_attempts_per_address_per_minute,
         }
     }
 

@@ -130,18 +130,12 @@ async fn main() -> anyhow::Result<()> {
             let url = settings.database_url.expose();
             db::ensure_database(url).await?;
             db::migrate(url).await?;
-            let state = AppState {
-                pool: db::pool(url, 2)?,
-                keys: std::sync::Arc::new(JwtKeys::load(&settings.key_settings())?),
-                hasher: PasswordHasher::owasp(1)?,
-                resend_cooldown: time::Duration::ZERO,
-                sign_in: wowchat_users_server::operations::sign_in::SignInPolicy::new(
-                    &settings.sign_in_settings(),
-                ),
-                invite_limits: wowchat_users_server::operations::invite_limits::InviteLimits::new(
-                    &settings.invite_limit_settings(),
-                ),
-            };
+            let state = AppState::new(
+                db::pool(url, 2)?,
+                std::sync::Arc::new(JwtKeys::load(&settings.key_settings())?),
+                PasswordHasher::owasp(1, 1)?,
+                &settings,
+            );
             let created = bootstrap(
                 &state,
                 workspace_name.trim(),

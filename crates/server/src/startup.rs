@@ -30,7 +30,7 @@ use crate::{
     db,
     grpc::{REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, roles::RoleServiceImpl},
     messaging::{relay::Relay, results::DeliveryResults},
-    operations::{AppState, invite_limits::InviteLimits, sign_in::SignInPolicy},
+    operations::AppState,
     store::Pool,
 };
 
@@ -50,16 +50,12 @@ impl Application {
         db::migrate(url).await?;
         let pool = db::pool(url, settings.db_pool_size)?;
         let keys = JwtKeys::load(&settings.key_settings()).context("loading JWT keys")?;
-        let state = Arc::new(AppState {
+        let state = Arc::new(AppState::new(
             pool,
-            keys: Arc::new(keys),
-            hasher: PasswordHasher::owasp(settings.hash_concurrency)?,
-            resend_cooldown: time::Duration::seconds(
-                i64::try_from(settings.resend_cooldown_secs).unwrap_or(i64::MAX),
-            ),
-            sign_in: SignInPolicy::new(&settings.sign_in_settings()),
-            invite_limits: InviteLimits::new(&settings.invite_limit_settings()),
-        });
+            Arc::new(keys),
+            PasswordHasher::owasp(settings.hash_concurrency, settings.hash_queue)?,
+            &settings,
+        ));
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;

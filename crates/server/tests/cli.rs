@@ -241,3 +241,144 @@ fn bootstrap_refuses_a_bad_email_with_a_clear_message() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("--owner-email"), "{stderr}");
 }
+
+/// A line of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+}
+
+#[tokio::test]
+async fn cancelled_accepts_cannot_balloon_the_server_s_memory() {
+    use futures::StreamExt;
+    use prost::Message;
+    use wowchat_users_api::v1 as proto;
+
+    let scratch = Scratch::new();
+    assert!(scratch.run(&["migrate"]).status.success());
+    let stdout = String::from_utf8(
+        scratch
+            .run(&[
+                "bootstrap",
+                "--owner-email",
+                "owner@acme.test",
+                "--owner-password",
+                "owner password 1",
+            ])
+            .stdout,
+    )
+    .unwrap();
+    let (workspace_id, user_id) = (value(&stdout, "workspace_id"), value(&stdout, "user_id"));
+    let minted = scratch.run(&[
+        "token",
+        "--user-id",
+        user_id,
+        "--workspace-id",
+        workspace_id,
+    ]);
+    let bearer = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+
+    let (grpc_port, _) = free_ports();
+    let mut server = scratch
+        .command(&["serve"])
+        .env("WOWCHAT_LISTEN_ADDR", format!("127.0.0.1:{grpc_port}"))
+        .env("WOWCHAT_RELAY", "false")
+        // The attempt limits would refuse most of the flood before any
+        // hashing; off, the hashing queue alone must hold memory down.
+        .env("WOWCHAT_INVITATION_ATTEMPTS_PER_TOKEN_PER_MINUTE", "0")
+        .env("WOWCHAT_INVITATION_ATTEMPTS_PER_ADDRESS_PER_MINUTE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut client = loop {
+        if let Ok(client) =
+            UserServiceClient::connect(format!("http://127.0.0.1:{grpc_port}")).await
+        {
+            break client;
+        }
+        assert!(Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut invite = tonic::Request::new(proto::InviteUserRequest {
+        email: "invitee@example.com".into(),
+        role: "agent".into(),
+        ..Default::default()
+    });
+    invite
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {bearer}").parse().unwrap());
+    client.invite_user(invite).await.expect("invited");
+    let (db, connection) = tokio_postgres::connect(
+        &format!("postgres://postgres@127.0.0.1:5432/{}", scratch.database),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let payload: Vec<u8> = db
+        .query_one(
+            "SELECT payload FROM outbox WHERE routing_key = 'mail.invitation'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let token = proto::SendInvitationEmail::decode(payload.as_slice())
+        .unwrap()
+        .token;
+    let accept = |password: &str| proto::AcceptInvitationRequest {
+        token: token.clone(),
+        display_name: "Invitee".into(),
+        password: password.into(),
+    };
+
+    // Resets the peak (VmHWM) to the current size, so the peak read below
+    // is the flood's, not the start's.
+    std::fs::write(format!("/proc/{}/clear_refs", server.id()), "5").unwrap();
+    let before = memory_kib(server.id(), "VmRSS");
+    // 400 accepts, each given up by the client after 30 ms, 20 at a time.
+    let flood = (0..400).map(|_| {
+        let mut client = client.clone();
+        let request = accept("a password of sixteen");
+        async move {
+            let _ =
+                tokio::time::timeout(Duration::from_millis(30), client.accept_invitation(request))
+                    .await;
+        }
+    });
+    futures::stream::iter(flood)
+        .buffer_unordered(20)
+        .collect::<Vec<_>>()
+        .await;
+    // The queue is first in, first out: once an accept behind the flood is
+    // answered, everything the flood queued has run or been skipped.
+    let accepted = loop {
+        match client
+            .accept_invitation(accept("a password of sixteen"))
+            .await
+        {
+            Ok(response) => break response.into_inner(),
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(status) => panic!("{status:?}"),
+        }
+    };
+    assert!(accepted.user.is_some());
+    let peak = memory_kib(server.id(), "VmHWM");
+    let _ = server.kill();
+    let _ = server.wait();
+    let growth_mib = peak.saturating_sub(before) / 1024;
+    eprintln!("peak growth under 400 cancelled accepts: {growth_mib} MiB");
+    assert!(
+        growth_mib < 150,
+        "the server grew by {growth_mib} MiB (from {} MiB)",
+        before / 1024
+    );
+}

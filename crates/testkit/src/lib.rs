@@ -15,7 +15,9 @@ use tonic::{Code, Request, Status, metadata::MetadataValue, transport::Channel};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 use wowchat_users_api::topology::Topology;
-use wowchat_users_api::v1::{self as proto, user_service_client::UserServiceClient};
+use wowchat_users_api::v1::{
+    self as proto, role_service_client::RoleServiceClient, user_service_client::UserServiceClient,
+};
 use wowchat_users_server::{
     config::Settings,
     domain::{EmailAddress, user::Password},
@@ -227,6 +229,171 @@ impl TestApp {
             .unwrap();
         let bearer = self.token_for(user.id.parse().unwrap());
         (user, bearer)
+    }
+
+    /// InviteUser as the holder of `bearer`.
+    pub async fn invite_as(
+        &self,
+        bearer: &str,
+        request: proto::InviteUserRequest,
+    ) -> Result<proto::Invitation, Status> {
+        self.client()
+            .await
+            .invite_user(authed(bearer, request))
+            .await
+            .map(|r| r.into_inner().invitation.unwrap())
+    }
+
+    /// ResendInvitation (default validity) as the holder of `bearer`.
+    pub async fn resend_as(
+        &self,
+        bearer: &str,
+        invitation_id: &str,
+    ) -> Result<proto::Invitation, Status> {
+        self.client()
+            .await
+            .resend_invitation(authed(
+                bearer,
+                proto::ResendInvitationRequest {
+                    invitation_id: invitation_id.into(),
+                    expires_in: None,
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().invitation.unwrap())
+    }
+
+    /// RevokeInvitation as the holder of `bearer`.
+    pub async fn revoke_as(
+        &self,
+        bearer: &str,
+        invitation_id: &str,
+    ) -> Result<proto::Invitation, Status> {
+        self.client()
+            .await
+            .revoke_invitation(authed(
+                bearer,
+                proto::RevokeInvitationRequest {
+                    invitation_id: invitation_id.into(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().invitation.unwrap())
+    }
+
+    /// GetInvitation as the owner.
+    pub async fn invitation(&self, invitation_id: &str) -> proto::Invitation {
+        self.client()
+            .await
+            .get_invitation(authed(
+                &self.owner_token,
+                proto::GetInvitationRequest {
+                    invitation_id: invitation_id.into(),
+                },
+            ))
+            .await
+            .expect("get invitation")
+            .into_inner()
+            .invitation
+            .unwrap()
+    }
+
+    /// ManageUser as the holder of `bearer`.
+    pub async fn manage_as(
+        &self,
+        bearer: &str,
+        request: proto::ManageUserRequest,
+    ) -> Result<proto::User, Status> {
+        self.client()
+            .await
+            .manage_user(authed(bearer, request))
+            .await
+            .map(|r| r.into_inner().user.unwrap())
+    }
+
+    /// AcceptInvitation with `token`, as the invitee.
+    pub async fn accept(&self, token: &str) -> Result<proto::User, Status> {
+        self.client()
+            .await
+            .accept_invitation(proto::AcceptInvitationRequest {
+                token: token.into(),
+                display_name: "Invitee".into(),
+                password: PASSWORD.into(),
+            })
+            .await
+            .map(|r| r.into_inner().user.unwrap())
+    }
+
+    /// PreviewInvitation of `token`.
+    pub async fn preview(&self, token: &str) -> Result<proto::PreviewInvitationResponse, Status> {
+        self.client()
+            .await
+            .preview_invitation(proto::PreviewInvitationRequest {
+                token: token.into(),
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Sets the workspace's seat limit as the owner (any email domain).
+    pub async fn set_seat_limit(&self, seat_limit: i32) {
+        self.client()
+            .await
+            .update_workspace_settings(authed(
+                &self.owner_token,
+                proto::UpdateWorkspaceSettingsRequest {
+                    settings: Some(proto::WorkspaceSettings {
+                        seat_limit,
+                        allowed_email_domains: vec![],
+                    }),
+                },
+            ))
+            .await
+            .expect("settings update");
+    }
+
+    /// CreateRole as the holder of `bearer`.
+    pub async fn create_role_as(
+        &self,
+        bearer: &str,
+        name: &str,
+        permissions: &[&str],
+    ) -> Result<proto::Role, Status> {
+        RoleServiceClient::connect(self.address.clone())
+            .await
+            .expect("connects")
+            .create_role(authed(
+                bearer,
+                proto::CreateRoleRequest {
+                    name: name.into(),
+                    permissions: permissions.iter().map(|p| p.to_string()).collect(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().role.unwrap())
+    }
+
+    /// UpdateRole as the holder of `bearer`.
+    pub async fn update_role_as(
+        &self,
+        bearer: &str,
+        name: &str,
+        permissions: &[&str],
+    ) -> Result<proto::Role, Status> {
+        RoleServiceClient::connect(self.address.clone())
+            .await
+            .expect("connects")
+            .update_role(authed(
+                bearer,
+                proto::UpdateRoleRequest {
+                    name: name.into(),
+                    permissions: permissions.iter().map(|p| p.to_string()).collect(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().role.unwrap())
     }
 
     /// Stops the server, waiting for in-flight requests to finish.

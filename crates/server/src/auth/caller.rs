@@ -10,8 +10,7 @@ use crate::{
         permission::{Permission, Role},
         user::{User, UserStatus},
     },
-    operations::role_named,
-    store::{GenericClient, Pool, roles::Lock, users},
+    store::{GenericClient, Lock, Pool, roles, users},
 };
 
 #[derive(Debug, Clone)]
@@ -57,7 +56,7 @@ pub async fn authenticate(
     let token = bearer_token(metadata)?;
     let (user_id, workspace_id) = keys.verify(token)?;
     let client = pool.get().await?;
-    let user = users::get(&client, workspace_id, user_id).await?;
+    let user = users::get(&client, workspace_id, user_id, Lock::None).await?;
     caller_from(&client, user, Lock::None).await
 }
 
@@ -67,7 +66,7 @@ pub async fn authenticate(
 /// A custom role is share-locked too: its permissions cannot change under
 /// the request.
 pub async fn confirm(tx: &impl GenericClient, caller: &Caller) -> Result<Caller, Error> {
-    let user = users::get_for_share(tx, caller.workspace_id, caller.user_id).await?;
+    let user = users::get(tx, caller.workspace_id, caller.user_id, Lock::Share).await?;
     caller_from(tx, user, Lock::Share).await
 }
 
@@ -89,12 +88,7 @@ async fn caller_from(
         ));
     }
     // A role that no longer resolves grants nothing.
-    let role = role_named(client, user.workspace_id, &user.role, lock)
-        .await?
-        .unwrap_or(Role {
-            name: user.role.clone(),
-            permissions: Default::default(),
-        });
+    let role = roles::held(client, user.workspace_id, &user.role, lock).await?;
     Ok(Caller {
         user_id: user.id,
         workspace_id: user.workspace_id,

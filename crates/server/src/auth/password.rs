@@ -1,28 +1,43 @@
 //! Argon2id password hashing with OWASP's parameters (19 MiB, 2 passes, 1
-//! lane), run on the blocking pool so it never stalls the async workers, and
-//! bounded so a burst of sign-ups cannot exhaust memory. Sign-in verifies an
+//! lane), run on dedicated threads so it never stalls the async workers, and
+//! bounded so a burst of sign-ups, or of cancelled requests, cannot exhaust
+//! memory. Sign-in verifies an
 //! unknown email's password against a dummy hash with the same parameters,
 //! so a wrong email costs the same work as a wrong password.
 
 use std::sync::{
-    Arc,
+    Arc, Mutex,
     atomic::{AtomicU64, Ordering},
+    mpsc,
 };
 
 use anyhow::Context;
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordVerifier, Version};
 use password_hash_reexport::{PasswordHasher as _, SaltString, rand_core::OsRng};
 use secrecy::ExposeSecret;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
-use crate::domain::{Error, user::Password};
+use crate::domain::{Error, Reason, user::Password};
 
 use argon2::password_hash as password_hash_reexport;
 
+/// A hashing job for a worker thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// How long a caller refused for a full queue is told to wait.
+const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Password hashing on a few dedicated threads behind a bounded queue.
+///
+/// Memory stays bounded whatever callers do: at most `workers` hashes
+/// (19 MiB each) run at once, each thread reusing its own memory; a job
+/// whose caller went away (a cancelled request) is skipped before it
+/// starts; and when the queue is full a call fails at once with
+/// RESOURCE_EXHAUSTED instead of waiting without bound.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    queue: mpsc::SyncSender<Job>,
     /// The PHC string of a random password nobody knows, hashed with
     /// `params` once at start: what an unknown email is verified against.
     dummy: Arc<str>,
@@ -32,8 +47,9 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     /// OWASP Password Storage Cheat Sheet: argon2id, m=19456 KiB, t=2, p=1.
-    /// Computes the dummy hash (one hashing, a few tens of milliseconds).
-    pub fn owasp(concurrency: usize) -> anyhow::Result<Self> {
+    /// Starts `workers` threads taking jobs from a queue of `queue_len`, and
+    /// computes the dummy hash (one hashing, a few tens of milliseconds).
+    pub fn owasp(workers: usize, queue_len: usize) -> anyhow::Result<Self> {
         let params = Params::new(19 * 1024, 2, 1, None)
             .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
@@ -45,12 +61,59 @@ impl PasswordHasher {
             )
             .map_err(|e| anyhow::anyhow!("hashing the dummy password: {e}"))?
             .to_string();
+        let (queue, jobs) = mpsc::sync_channel::<Job>(queue_len);
+        let jobs = Arc::new(Mutex::new(jobs));
+        for n in 0..workers.max(1) {
+            let jobs = Arc::clone(&jobs);
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    // Ends when every sender (every clone of the hasher) is gone.
+                    loop {
+                        let job = match jobs.lock() {
+                            Ok(jobs) => jobs.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .context("starting a hashing thread")?;
+        }
         Ok(PasswordHasher {
             params,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            queue,
             dummy: dummy.into(),
             verifications: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Runs `work` on a hashing thread, unless its caller is gone by then.
+    async fn run<R: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, Error> {
+        let (reply, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            if !reply.is_closed() {
+                let _ = reply.send(work());
+            }
+        });
+        self.queue.try_send(job).map_err(|err| match err {
+            mpsc::TrySendError::Full(_) => Error::rate_limited(
+                Reason::HashingBusy,
+                "too many password operations in progress; retry shortly",
+                BUSY_RETRY_AFTER,
+            ),
+            mpsc::TrySendError::Disconnected(_) => {
+                Error::Unexpected(anyhow::anyhow!("the hashing threads stopped"))
+            }
+        })?;
+        result
+            .await
+            .map_err(|_| Error::Unexpected(anyhow::anyhow!("a hashing thread dropped a job")))
     }
 
     /// How many passwords were verified so far, against a stored or the dummy
@@ -65,36 +128,34 @@ impl PasswordHasher {
 
     /// The PHC string of `password` with a fresh salt.
     pub async fn hash(&self, password: Password) -> Result<String, Error> {
-        let _permit = self.permits.acquire().await.context("hasher closed")?;
         let argon2 = self.argon2();
-        let phc = tokio::task::spawn_blocking(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            argon2
-                .hash_password(password.secret().expose_secret().as_bytes(), &salt)
-                .map(|hash| hash.to_string())
-                .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
-        })
-        .await
-        .context("password hashing task")??;
+        let phc = self
+            .run(move || {
+                let salt = SaltString::generate(&mut OsRng);
+                argon2
+                    .hash_password(password.secret().expose_secret().as_bytes(), &salt)
+                    .map(|hash| hash.to_string())
+                    .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+            })
+            .await??;
         Ok(phc)
     }
 
     /// True when `password` matches the PHC string `phc`.
     pub async fn verify(&self, password: Password, phc: String) -> Result<bool, Error> {
-        let _permit = self.permits.acquire().await.context("hasher closed")?;
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let argon2 = self.argon2();
-        let matches = tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&phc)
-                .map_err(|e| anyhow::anyhow!("stored password hash: {e}"))?;
-            Ok::<_, anyhow::Error>(
-                argon2
-                    .verify_password(password.secret().expose_secret().as_bytes(), &parsed)
-                    .is_ok(),
-            )
-        })
-        .await
-        .context("password verification task")??;
+        let matches = self
+            .run(move || {
+                let parsed = PasswordHash::new(&phc)
+                    .map_err(|e| anyhow::anyhow!("stored password hash: {e}"))?;
+                Ok::<_, anyhow::Error>(
+                    argon2
+                        .verify_password(password.secret().expose_secret().as_bytes(), &parsed)
+                        .is_ok(),
+                )
+            })
+            .await??;
         Ok(matches)
     }
 

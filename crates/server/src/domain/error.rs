@@ -39,6 +39,11 @@ pub enum Reason {
     UserDeactivated,
     PermissionMissing,
     RoleAboveCaller,
+    ConcurrentChange,
+    HashingBusy,
+    InvitationAttemptsExceeded,
+    InvitationSendLimit,
+    InviterNotAuthorized,
     ServiceUnavailable,
     Internal,
 }
@@ -79,6 +84,11 @@ impl Reason {
             Reason::UserDeactivated => "USER_DEACTIVATED",
             Reason::PermissionMissing => "PERMISSION_MISSING",
             Reason::RoleAboveCaller => "ROLE_ABOVE_CALLER",
+            Reason::ConcurrentChange => "CONCURRENT_CHANGE",
+            Reason::HashingBusy => "HASHING_BUSY",
+            Reason::InvitationAttemptsExceeded => "INVITATION_ATTEMPTS_EXCEEDED",
+            Reason::InvitationSendLimit => "INVITATION_SEND_LIMIT",
+            Reason::InviterNotAuthorized => "INVITER_NOT_AUTHORIZED",
             Reason::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Reason::Internal => "INTERNAL",
         }
@@ -192,6 +202,25 @@ impl Error {
         }
     }
 
+    /// A deadlock or serialization failure: the change lost a race with
+    /// another and may simply run again.
+    pub fn concurrency_conflict() -> Self {
+        Error::Aborted {
+            reason: Reason::ConcurrentChange,
+            message: "a concurrent change conflicted with this one; retry".into(),
+        }
+    }
+
+    pub fn is_concurrency_conflict(&self) -> bool {
+        matches!(
+            self,
+            Error::Aborted {
+                reason: Reason::ConcurrentChange,
+                ..
+            }
+        )
+    }
+
     pub fn user_not_found() -> Self {
         Error::not_found(Reason::UserNotFound, "user not found")
     }
@@ -201,25 +230,31 @@ impl Error {
     }
 }
 
-/// Collects every violation of a request before failing, so a caller sees
-/// all of them at once.
+/// Collects the violations of a request before failing, so a caller sees
+/// them at once; at most [`Violations::MAX`], so no input can blow up the
+/// error trailer.
 #[derive(Debug, Default)]
 pub struct Violations(Vec<FieldViolation>);
 
 impl Violations {
+    /// The most violations one error reports.
+    pub const MAX: usize = 20;
+
     /// Records the error of `result` under `field`, returning its value if any.
     pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(description) => {
-                self.0.push(FieldViolation::new(field, description));
+                self.push(field, description);
                 None
             }
         }
     }
 
     pub fn push(&mut self, field: &str, description: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, description));
+        if self.0.len() < Self::MAX {
+            self.0.push(FieldViolation::new(field, description));
+        }
     }
 
     /// Fails with every recorded violation, or succeeds when there are none.

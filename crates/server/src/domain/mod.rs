@@ -14,4 +14,4 @@ pub mod user;
 pub mod workspace;
 
 pub use email::EmailAddress;
-pub use error::{Error, FieldViolation, Reason};
+pub use error::{Error, FieldViolation, Reason, Violations};

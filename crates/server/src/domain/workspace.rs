@@ -1,10 +1,12 @@
 //! A workspace's invitation settings: the seat limit and the email domains
 //! invitees may have.
 
+use serde::{Deserialize, Serialize};
+
 use super::EmailAddress;
 
 /// The settings as stored and as set, already valid.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkspaceSettings {
     /// The most seats (active users plus pending invitations); 0 for no limit.
     pub seat_limit: u32,

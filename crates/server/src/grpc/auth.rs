@@ -20,7 +20,7 @@ impl AuthServiceImpl {
 
 /// Where the request comes from: the peer address, or, behind a trusted
 /// proxy, the first `x-forwarded-for` entry (the client the proxy saw).
-fn client_address<T>(request: &Request<T>, trust_forwarded_for: bool) -> Option<IpAddr> {
+pub(super) fn client_address<T>(request: &Request<T>, trust_forwarded_for: bool) -> Option<IpAddr> {
     let forwarded = trust_forwarded_for
         .then(|| request.metadata().get("x-forwarded-for"))
         .flatten()

@@ -182,6 +182,11 @@ fn duration(input: Option<prost_types::Duration>) -> Result<Option<time::Duratio
             if d.seconds < 0 || d.nanos < 0 {
                 return Err("must not be negative".to_string());
             }
+            // google.protobuf.Duration keeps nanos below one second; more
+            // would overflow the seconds.
+            if d.nanos >= 1_000_000_000 {
+                return Err("nanos must be below 1,000,000,000".to_string());
+            }
             Ok(time::Duration::new(d.seconds, d.nanos))
         })
         .transpose()

@@ -81,8 +81,10 @@ impl UserService for UserServiceImpl {
         request: Request<proto::AcceptInvitationRequest>,
     ) -> Result<Response<proto::AcceptInvitationResponse>, Status> {
         let request_id = request_id(&request);
+        let client = auth::client_address(&request, self.state.sign_in.trust_forwarded_for);
         let accept = AcceptInvitation::try_from(request.into_inner())?;
-        let user = operations::invitations::accept(&self.state, &request_id, accept).await?;
+        let user =
+            operations::invitations::accept(&self.state, &request_id, accept, client).await?;
         Ok(Response::new(proto::AcceptInvitationResponse {
             user: Some(convert::user(&user)),
         }))
@@ -231,8 +233,9 @@ impl UserService for UserServiceImpl {
         &self,
         request: Request<proto::PreviewInvitationRequest>,
     ) -> Result<Response<proto::PreviewInvitationResponse>, Status> {
+        let client = auth::client_address(&request, self.state.sign_in.trust_forwarded_for);
         let token = convert::preview_token(request.into_inner());
-        let preview = operations::invitations::preview(&self.state, token).await?;
+        let preview = operations::invitations::preview(&self.state, token, client).await?;
         Ok(Response::new(convert::invitation_preview(&preview)))
     }
 

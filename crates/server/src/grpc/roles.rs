@@ -76,7 +76,17 @@ fn fingerprint_of<M: Message + Clone>(request: &M, clear: impl FnOnce(&mut M)) -
 
 /// Catalog names to a set; each unknown or repeated name is a violation of
 /// `permissions[i]`.
+/// More entries than the catalog could ever hold is refused whole.
+const MAX_PERMISSION_ENTRIES: usize = 100;
+
 fn permission_set(v: &mut Violations, names: &[String]) -> PermissionSet {
+    if names.len() > MAX_PERMISSION_ENTRIES {
+        v.push(
+            "permissions",
+            format!("must hold at most {MAX_PERMISSION_ENTRIES} entries"),
+        );
+        return PermissionSet::default();
+    }
     let mut found = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         match Permission::parse(name) {
@@ -228,6 +238,9 @@ impl RoleService for RoleServiceImpl {
     ) -> Result<Response<proto::CreateRoleResponse>, Status> {
         let request_id = request_id(&request);
         let caller = self.caller(&request).await?;
+        // Before the input is read: a caller who may not manage roles
+        // learns nothing from it, however large.
+        caller.require(Permission::RolesManage)?;
         let new = NewRole::try_from(request.into_inner())?;
         let role = operations::roles::create(&self.state, &caller, &request_id, new).await?;
         Ok(Response::new(proto::CreateRoleResponse {
@@ -241,6 +254,9 @@ impl RoleService for RoleServiceImpl {
     ) -> Result<Response<proto::UpdateRoleResponse>, Status> {
         let request_id = request_id(&request);
         let caller = self.caller(&request).await?;
+        // Before the input is read: a caller who may not manage roles
+        // learns nothing from it, however large.
+        caller.require(Permission::RolesManage)?;
         let update = RoleUpdate::try_from(request.into_inner())?;
         let role = operations::roles::update(&self.state, &caller, &request_id, update).await?;
         Ok(Response::new(proto::UpdateRoleResponse {
@@ -254,6 +270,9 @@ impl RoleService for RoleServiceImpl {
     ) -> Result<Response<proto::DeleteRoleResponse>, Status> {
         let request_id = request_id(&request);
         let caller = self.caller(&request).await?;
+        // Before the input is read: a caller who may not manage roles
+        // learns nothing from it, however large.
+        caller.require(Permission::RolesManage)?;
         let deletion = RoleDeletion::try_from(request.into_inner())?;
         let role = operations::roles::delete(&self.state, &caller, &request_id, deletion).await?;
         Ok(Response::new(proto::DeleteRoleResponse {

@@ -2,18 +2,22 @@
 //! seat limit, allowed email domains and the invitation rate limits), and the
 //! life of an invitation: update, resend, revoke, preview, accept.
 
+use std::net::IpAddr;
+
 use uuid::Uuid;
 
 use super::{
-    AppState, Page, PageRequest, Record, held_role, record, remember, replayed, requested_role,
+    AppState, Page, PageRequest, Record, record,
+    unit_of_work::{FirstLock, Mutation, Outcome, Target, Work, unit_of_work},
 };
 use crate::{
-    auth::{Caller, caller::confirm},
+    auth::Caller,
     domain::{
         Error, Reason,
         activity::{Action, FieldChange},
         invitation::{
             Invitation, InvitationStatus, InvitationToken, InvitationUpdate, NewInvitation,
+            TokenHash,
         },
         pagination::{Cursor, filter_digest},
         permission::Permission,
@@ -22,9 +26,9 @@ use crate::{
     },
     events,
     store::{
-        GenericClient,
+        GenericClient, Lock,
         invitations::{self, InvitationFilter, NewInvitationRow},
-        outbox, users, workspaces,
+        outbox, roles, users, workspaces,
     },
 };
 
@@ -44,7 +48,7 @@ fn already_pending() -> Error {
 
 /// Refuses one more pending invitation when the seats are taken; called
 /// under the workspace lock.
-async fn ensure_seat_free(
+pub(super) async fn ensure_seat_free(
     client: &impl GenericClient,
     workspace_id: Uuid,
     settings: &WorkspaceSettings,
@@ -71,7 +75,7 @@ pub(super) async fn ensure_active_manager(
     manager_id: Uuid,
     field: &str,
 ) -> Result<(), Error> {
-    match users::get(client, workspace_id, manager_id).await? {
+    match users::get(client, workspace_id, manager_id, Lock::None).await? {
         None => Err(Error::invalid_with(
             Reason::ReportingToNotFound,
             field,
@@ -91,98 +95,99 @@ pub async fn invite(
     request_id: &str,
     new: NewInvitation,
 ) -> Result<Invitation, Error> {
-    caller.require(Permission::UsersInvite)?;
-    let workspace_id = caller.workspace_id;
+    let new = &new;
+    let mutation = Mutation {
+        operation: "InviteUser",
+        permission: Permission::UsersInvite,
+        request_id,
+        idempotency: new.idempotency.as_ref(),
+        // Serializes the workspace's invitations, so concurrent ones cannot
+        // overshoot the seat limit.
+        first_lock: FirstLock::Workspace,
+    };
+    let invitation = unit_of_work!(state, caller, mutation, |work| {
+        let workspace_id = work.workspace_id();
+        state
+            .invitations
+            .admit_send(workspace_id, work.caller.user_id)?;
+        let role = work.grantable_role("role", &new.role).await?;
+        if let Some(manager_id) = new.reporting_to {
+            ensure_active_manager(work.tx(), workspace_id, manager_id, "reporting_to_user_id")
+                .await?;
+        }
+        let settings = work.settings().await?;
+        if !settings.allows_email(&new.email) {
+            return Err(Error::precondition(
+                Reason::EmailDomainNotAllowed,
+                "the workspace does not allow invitations to this email domain",
+            ));
+        }
+        if users::exists_with_email(work.tx(), workspace_id, new.email.normalized()).await? {
+            return Err(already_member());
+        }
+        invitations::expire_stale(work.tx(), workspace_id, new.email.normalized()).await?;
+        ensure_seat_free(work.tx(), workspace_id, &settings).await?;
+        let token = InvitationToken::generate();
+        let mail_message_id = Uuid::now_v7();
+        let invitation = invitations::insert(
+            work.tx(),
+            &NewInvitationRow {
+                workspace_id,
+                id: Uuid::now_v7(),
+                email: new.email.as_typed(),
+                email_normalized: new.email.normalized(),
+                role: &role.name,
+                reporting_to: new.reporting_to,
+                inviter_id: work.caller.user_id,
+                message: &new.message,
+                token_hash: token.hash(),
+                valid_for: new.valid_for,
+                mail_message_id,
+            },
+        )
+        .await?
+        .ok_or_else(already_pending)?;
 
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let key = new.idempotency.as_ref();
-    if let Some(first) = replayed(&tx, caller, "InviteUser", key).await? {
-        return Ok(first);
-    }
-    state.invite_limits.admit(workspace_id, caller.user_id)?;
-    // Serializes the workspace's invitations, so concurrent ones cannot
-    // overshoot the seat limit.
-    workspaces::lock(&tx, workspace_id).await?;
-    // The caller's role as of now, not as of authentication.
-    let caller = &confirm(&tx, caller).await?;
-    caller.require(Permission::UsersInvite)?;
-    let role = requested_role(&tx, workspace_id, "role", &new.role).await?;
-    caller.require_not_below(&role)?;
-    if let Some(manager_id) = new.reporting_to {
-        ensure_active_manager(&tx, workspace_id, manager_id, "reporting_to_user_id").await?;
-    }
-    let settings = workspaces::settings(&tx, workspace_id).await?;
-    if !settings.allows_email(&new.email) {
-        return Err(Error::precondition(
-            Reason::EmailDomainNotAllowed,
-            "the workspace does not allow invitations to this email domain",
-        ));
-    }
-    if users::exists_with_email(&tx, workspace_id, new.email.normalized()).await? {
-        return Err(already_member());
-    }
-    invitations::expire_stale(&tx, workspace_id, new.email.normalized()).await?;
-    ensure_seat_free(&tx, workspace_id, &settings).await?;
-    let token = InvitationToken::generate();
-    let mail_message_id = Uuid::now_v7();
-    let invitation = invitations::insert(
-        &tx,
-        &NewInvitationRow {
-            workspace_id,
-            id: Uuid::now_v7(),
-            email: new.email.as_typed(),
-            email_normalized: new.email.normalized(),
-            role: &role.name,
-            reporting_to: new.reporting_to,
-            inviter_id: caller.user_id,
-            message: &new.message,
-            token_hash: token.hash(),
-            valid_for: new.valid_for,
-            mail_message_id,
-        },
-    )
-    .await?
-    .ok_or_else(already_pending)?;
-
-    let mut changes = vec![
-        FieldChange::new("email", "", &invitation.email),
-        FieldChange::new("role", "", &invitation.role),
-    ];
-    if let Some(manager) = invitation.reporting_to {
-        changes.push(FieldChange::new("reporting_to", "", manager));
-    }
-    record(
-        &tx,
-        Record {
-            workspace_id,
-            actor_id: Some(caller.user_id),
-            action: Action::InvitationCreated,
-            target_user_id: None,
-            target_invitation_id: Some(invitation.id),
-            changes,
-            request_id,
-        },
-        events::invitation_created(&invitation, request_id),
-    )
+        let mut changes = vec![
+            FieldChange::new("email", "", &invitation.email),
+            FieldChange::new("role", "", &invitation.role),
+        ];
+        if let Some(manager) = invitation.reporting_to {
+            changes.push(FieldChange::new("reporting_to", "", manager));
+        }
+        let recorded = work
+            .record(
+                Action::InvitationCreated,
+                Target::Invitation(invitation.id),
+                changes,
+                events::invitation_created(&invitation, request_id),
+            )
+            .await?;
+        send_invitation_email(work, &invitation, &token, mail_message_id).await?;
+        Ok(Outcome::Changed(invitation, recorded))
+    })
     .await?;
-    let workspace_name = workspaces::name(&tx, workspace_id).await?;
-    outbox::insert(
-        &tx,
-        &events::send_invitation_email(
-            mail_message_id,
-            &invitation,
-            &token,
-            &workspace_name,
-            caller,
-            request_id,
-        ),
-    )
-    .await?;
-    remember(&tx, caller, "InviteUser", key, &invitation).await?;
-    tx.commit().await?;
     tracing::info!(invitation_id = %invitation.id, "invitation created");
     Ok(invitation)
+}
+
+/// Queues the email that carries the token, on the mailer's own route.
+async fn send_invitation_email(
+    work: &Work<'_, '_>,
+    invitation: &Invitation,
+    token: &InvitationToken,
+    mail_message_id: Uuid,
+) -> Result<(), Error> {
+    let workspace_name = workspaces::name(work.tx(), work.workspace_id()).await?;
+    work.send(&events::send_invitation_email(
+        mail_message_id,
+        invitation,
+        token,
+        &workspace_name,
+        &work.caller,
+        work.request_id,
+    ))
+    .await
 }
 
 /// Why an invitation in this state cannot be used (accepted, resent, ...).
@@ -204,31 +209,85 @@ fn refuse_closed(invitation: &Invitation) -> Result<(), Error> {
     }
 }
 
+/// Refuses an invitation whose inviter could not send it today: no longer
+/// an active user holding `users.invite` and a role not below the invited
+/// one. So a deactivated or demoted inviter's pending invitations stop
+/// working at once, and start again if the inviter is restored. Returns
+/// the inviter (share-locked under `lock`).
+async fn ensure_inviter_still_may(
+    client: &impl GenericClient,
+    invitation: &Invitation,
+    lock: Lock,
+) -> Result<User, Error> {
+    let refused = || {
+        Error::precondition(
+            Reason::InviterNotAuthorized,
+            "the person who sent this invitation can no longer invite; ask for a new invitation",
+        )
+    };
+    let workspace_id = invitation.workspace_id;
+    let inviter = users::get(client, workspace_id, invitation.inviter_id, lock)
+        .await?
+        .filter(|inviter| inviter.status == UserStatus::Active)
+        .ok_or_else(refused)?;
+    let inviter_role = roles::held(client, workspace_id, &inviter.role, lock).await?;
+    let invited_role = roles::held(client, workspace_id, &invitation.role, Lock::None).await?;
+    if !inviter_role.permissions.contains(Permission::UsersInvite)
+        || invited_role.is_above(&inviter_role)
+    {
+        return Err(refused());
+    }
+    Ok(inviter)
+}
+
+/// A token's invitation as far as a person holding it may use it.
+async fn usable_invitation(
+    client: &impl GenericClient,
+    token: TokenHash,
+    lock: Lock,
+) -> Result<(Invitation, User), Error> {
+    let invitation = invitations::find_by_token(client, token, lock)
+        .await?
+        .ok_or_else(Error::invitation_not_found)?;
+    refuse_closed(&invitation)?;
+    let inviter = ensure_inviter_still_may(client, &invitation, lock_inviter(lock)).await?;
+    Ok((invitation, inviter))
+}
+
+/// The inviter is share-locked whenever the invitation is locked: a
+/// concurrent deactivation waits for the acceptance, or is seen by it.
+fn lock_inviter(lock: Lock) -> Lock {
+    match lock {
+        Lock::None => Lock::None,
+        Lock::Share | Lock::Update => Lock::Share,
+    }
+}
+
 pub async fn accept(
     state: &AppState,
     request_id: &str,
     accept: AcceptInvitation,
+    client_address: Option<IpAddr>,
 ) -> Result<User, Error> {
     let token_hash = accept.token.hash();
+    state
+        .invitations
+        .admit_attempt(token_hash, client_address)?;
     // Checked before hashing the password, so a bad token costs no hashing work.
     {
         let client = state.pool.get().await?;
-        let found = invitations::find_by_token(&client, token_hash, false).await?;
-        refuse_closed(&found.ok_or_else(Error::invitation_not_found)?)?;
+        usable_invitation(&client, token_hash, Lock::None).await?;
     }
     let password_hash = state.hasher.hash(accept.password).await?;
 
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
     // Locked: of concurrent accepts of one token, the first wins and the rest see it accepted.
-    let invitation = invitations::find_by_token(&tx, token_hash, true)
-        .await?
-        .ok_or_else(Error::invitation_not_found)?;
-    refuse_closed(&invitation)?;
+    let (invitation, inviter) = usable_invitation(&tx, token_hash, Lock::Update).await?;
     let workspace_id = invitation.workspace_id;
     // A manager deactivated since the invitation was sent is not kept.
     let reporting_to = match invitation.reporting_to {
-        Some(manager_id) => users::get(&tx, workspace_id, manager_id)
+        Some(manager_id) => users::get(&tx, workspace_id, manager_id, Lock::None)
             .await?
             .filter(|m| m.status == UserStatus::Active)
             .map(|m| m.id),
@@ -264,25 +323,26 @@ pub async fn accept(
         events::invitation_accepted(&invitation, &user, request_id),
     )
     .await?;
-    if let Some(inviter) = users::get(&tx, workspace_id, invitation.inviter_id).await? {
-        let workspace_name = workspaces::name(&tx, workspace_id).await?;
-        outbox::insert(
-            &tx,
-            &events::send_invitation_accepted_email(
-                &invitation,
-                &user,
-                &workspace_name,
-                &inviter,
-                request_id,
-            ),
-        )
-        .await?;
-    }
+    let workspace_name = workspaces::name(&tx, workspace_id).await?;
+    outbox::insert(
+        &tx,
+        &events::send_invitation_accepted_email(
+            &invitation,
+            &user,
+            &workspace_name,
+            &inviter,
+            request_id,
+        ),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(invitation_id = %invitation.id, user_id = %user.id, "invitation accepted");
     Ok(user)
 }
 
+/// Sends the invitation again with a new token and a renewed expiry. It
+/// counts towards the sending limits, waits out the cooldown, and one
+/// invitation is sent at most the configured number of times.
 pub async fn resend(
     state: &AppState,
     caller: &Caller,
@@ -290,86 +350,71 @@ pub async fn resend(
     invitation_id: Uuid,
     valid_for: time::Duration,
 ) -> Result<Invitation, Error> {
-    caller.require(Permission::UsersInvite)?;
-    let workspace_id = caller.workspace_id;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    // Before the invitation, in the order InviteUser takes them.
-    workspaces::lock(&tx, workspace_id).await?;
-    let current = invitations::get_for_update(&tx, workspace_id, invitation_id)
-        .await?
-        .ok_or_else(Error::invitation_not_found)?;
-    if current.status != InvitationStatus::Expired {
-        refuse_closed(&current)?;
-    }
-    let next_allowed = current.last_sent_at + state.resend_cooldown;
-    let now = time::OffsetDateTime::now_utc();
-    if now < next_allowed {
-        return Err(Error::ResourceExhausted {
-            reason: Reason::ResendCooldown,
-            message: "the invitation was sent moments ago; try again later".into(),
-            retry_after: (next_allowed - now).unsigned_abs(),
-        });
-    }
-    if users::exists_with_email(
-        &tx,
-        workspace_id,
-        &crate::domain::EmailAddress::normalize(&current.email),
-    )
-    .await?
-    {
-        return Err(already_member());
-    }
-    if current.status == InvitationStatus::Expired {
-        // An expired invitation holds no seat; sent again, it takes one.
-        let settings = workspaces::settings(&tx, workspace_id).await?;
-        ensure_seat_free(&tx, workspace_id, &settings).await?;
-    }
-    let token = InvitationToken::generate();
-    let mail_message_id = Uuid::now_v7();
-    let invitation = invitations::mark_resent(
-        &tx,
-        workspace_id,
-        invitation_id,
-        token.hash(),
-        valid_for,
-        mail_message_id,
-    )
-    .await?
-    .ok_or_else(already_pending)?;
-    record(
-        &tx,
-        Record {
+    let mutation = Mutation {
+        operation: "ResendInvitation",
+        permission: Permission::UsersInvite,
+        request_id,
+        idempotency: None,
+        // An expired invitation sent again takes a seat.
+        first_lock: FirstLock::Workspace,
+    };
+    unit_of_work!(state, caller, mutation, |work| {
+        let workspace_id = work.workspace_id();
+        let current = work.invitation(invitation_id).await?;
+        if current.status != InvitationStatus::Expired {
+            refuse_closed(&current)?;
+        }
+        let next_allowed = current.last_sent_at + state.invitations.resend_cooldown;
+        let now = time::OffsetDateTime::now_utc();
+        if now < next_allowed {
+            return Err(Error::ResourceExhausted {
+                reason: Reason::ResendCooldown,
+                message: "the invitation was sent moments ago; try again later".into(),
+                retry_after: (next_allowed - now).unsigned_abs(),
+            });
+        }
+        state
+            .invitations
+            .ensure_may_send_again(1 + i64::from(current.resend_count))?;
+        state
+            .invitations
+            .admit_send(workspace_id, work.caller.user_id)?;
+        let email = crate::domain::EmailAddress::normalize(&current.email);
+        if users::exists_with_email(work.tx(), workspace_id, &email).await? {
+            return Err(already_member());
+        }
+        if current.status == InvitationStatus::Expired {
+            // An expired invitation holds no seat; sent again, it takes one.
+            ensure_seat_free(work.tx(), workspace_id, &work.settings().await?).await?;
+        }
+        let token = InvitationToken::generate();
+        let mail_message_id = Uuid::now_v7();
+        let invitation = invitations::mark_resent(
+            work.tx(),
             workspace_id,
-            actor_id: Some(caller.user_id),
-            action: Action::InvitationResent,
-            target_user_id: None,
-            target_invitation_id: Some(invitation.id),
-            changes: vec![FieldChange::new(
-                "expire_time",
-                rfc3339(current.expires_at),
-                rfc3339(invitation.expires_at),
-            )],
-            request_id,
-        },
-        events::invitation_resent(&invitation, caller.user_id, request_id),
-    )
-    .await?;
-    let workspace_name = workspaces::name(&tx, workspace_id).await?;
-    outbox::insert(
-        &tx,
-        &events::send_invitation_email(
+            invitation_id,
+            token.hash(),
+            valid_for,
             mail_message_id,
-            &invitation,
-            &token,
-            &workspace_name,
-            caller,
-            request_id,
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(invitation)
+        )
+        .await?
+        .ok_or_else(already_pending)?;
+        let recorded = work
+            .record(
+                Action::InvitationResent,
+                Target::Invitation(invitation.id),
+                vec![FieldChange::new(
+                    "expire_time",
+                    rfc3339(current.expires_at),
+                    rfc3339(invitation.expires_at),
+                )],
+                events::invitation_resent(&invitation, work.caller.user_id, request_id),
+            )
+            .await?;
+        send_invitation_email(work, &invitation, &token, mail_message_id).await?;
+        Ok(Outcome::Changed(invitation, recorded))
+    })
+    .await
 }
 
 /// Invites each row on its own (its own transaction, the rules and limits of
@@ -400,79 +445,74 @@ pub async fn update(
     request_id: &str,
     update: InvitationUpdate,
 ) -> Result<Invitation, Error> {
-    caller.require(Permission::UsersInvite)?;
-    let workspace_id = caller.workspace_id;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let current = invitations::get_for_update(&tx, workspace_id, update.id)
-        .await?
-        .ok_or_else(Error::invitation_not_found)?;
-    refuse_closed(&current)?;
-    let caller = &confirm(&tx, caller).await?;
-    caller.require(Permission::UsersInvite)?;
-    // Nobody changes an invitation to a role above their own.
-    caller.require_not_below(&held_role(&tx, workspace_id, &current.role).await?)?;
-    let role = match &update.role {
-        Some(name) => {
-            let role = requested_role(&tx, workspace_id, "role", name).await?;
-            caller.require_not_below(&role)?;
-            role.name
-        }
-        None => current.role.clone(),
+    let update = &update;
+    let mutation = Mutation {
+        operation: "UpdateInvitation",
+        permission: Permission::UsersInvite,
+        request_id,
+        idempotency: None,
+        first_lock: FirstLock::Nothing,
     };
-    let reporting_to = match update.reporting_to {
-        Some(Some(manager_id)) => {
-            ensure_active_manager(&tx, workspace_id, manager_id, "reporting_to_user_id").await?;
-            Some(manager_id)
-        }
-        Some(None) => None,
-        None => current.reporting_to,
-    };
-    let invitation = invitations::update(
-        &tx,
-        workspace_id,
-        current.id,
-        &role,
-        reporting_to,
-        update.valid_for,
-    )
-    .await?;
-
-    let id_text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
-    let mut changes = Vec::new();
-    if invitation.role != current.role {
-        changes.push(FieldChange::new("role", &current.role, &invitation.role));
-    }
-    if invitation.reporting_to != current.reporting_to {
-        changes.push(FieldChange::new(
-            "reporting_to",
-            id_text(current.reporting_to),
-            id_text(invitation.reporting_to),
-        ));
-    }
-    if invitation.expires_at != current.expires_at {
-        changes.push(FieldChange::new(
-            "expire_time",
-            rfc3339(current.expires_at),
-            rfc3339(invitation.expires_at),
-        ));
-    }
-    record(
-        &tx,
-        Record {
+    unit_of_work!(state, caller, mutation, |work| {
+        let workspace_id = work.workspace_id();
+        // Nobody changes an invitation to a role above their own.
+        let current = work.invitation(update.id).await?;
+        refuse_closed(&current)?;
+        let role = match &update.role {
+            Some(name) => work.grantable_role("role", name).await?.name,
+            None => current.role.clone(),
+        };
+        let reporting_to = match update.reporting_to {
+            Some(Some(manager_id)) => {
+                ensure_active_manager(work.tx(), workspace_id, manager_id, "reporting_to_user_id")
+                    .await?;
+                Some(manager_id)
+            }
+            Some(None) => None,
+            None => current.reporting_to,
+        };
+        let invitation = invitations::update(
+            work.tx(),
             workspace_id,
-            actor_id: Some(caller.user_id),
-            action: Action::InvitationUpdated,
-            target_user_id: None,
-            target_invitation_id: Some(invitation.id),
-            changes: changes.clone(),
-            request_id,
-        },
-        events::invitation_updated(&invitation, caller.user_id, &changes, request_id),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(invitation)
+            current.id,
+            &role,
+            reporting_to,
+            update.valid_for,
+        )
+        .await?;
+
+        let id_text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+        let mut changes = Vec::new();
+        if invitation.role != current.role {
+            changes.push(FieldChange::new("role", &current.role, &invitation.role));
+        }
+        if invitation.reporting_to != current.reporting_to {
+            changes.push(FieldChange::new(
+                "reporting_to",
+                id_text(current.reporting_to),
+                id_text(invitation.reporting_to),
+            ));
+        }
+        if invitation.expires_at != current.expires_at {
+            changes.push(FieldChange::new(
+                "expire_time",
+                rfc3339(current.expires_at),
+                rfc3339(invitation.expires_at),
+            ));
+        }
+        let event =
+            events::invitation_updated(&invitation, work.caller.user_id, &changes, request_id);
+        let recorded = work
+            .record(
+                Action::InvitationUpdated,
+                Target::Invitation(invitation.id),
+                changes,
+                event,
+            )
+            .await?;
+        Ok(Outcome::Changed(invitation, recorded))
+    })
+    .await
 }
 
 /// What an accept page shows about an invitation.
@@ -489,22 +529,19 @@ pub struct InvitationPreview {
 pub async fn preview(
     state: &AppState,
     token: Option<InvitationToken>,
+    client_address: Option<IpAddr>,
 ) -> Result<InvitationPreview, Error> {
     let token = token.ok_or_else(Error::invitation_not_found)?;
+    state
+        .invitations
+        .admit_attempt(token.hash(), client_address)?;
     let client = state.pool.get().await?;
-    let invitation = invitations::find_by_token(&client, token.hash(), false)
-        .await?
-        .ok_or_else(Error::invitation_not_found)?;
-    refuse_closed(&invitation)?;
+    let (invitation, inviter) = usable_invitation(&client, token.hash(), Lock::None).await?;
     let workspace_name = workspaces::name(&client, invitation.workspace_id).await?;
-    let inviter_display_name = users::get(&client, invitation.workspace_id, invitation.inviter_id)
-        .await?
-        .map(|inviter| inviter.display_name)
-        .unwrap_or_default();
     Ok(InvitationPreview {
         invitation,
         workspace_name,
-        inviter_display_name,
+        inviter_display_name: inviter.display_name,
     })
 }
 
@@ -519,39 +556,37 @@ pub async fn revoke(
     request_id: &str,
     invitation_id: Uuid,
 ) -> Result<Invitation, Error> {
-    caller.require(Permission::UsersInvite)?;
-    let workspace_id = caller.workspace_id;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let current = invitations::get_for_update(&tx, workspace_id, invitation_id)
-        .await?
-        .ok_or_else(Error::invitation_not_found)?;
-    match current.status {
-        InvitationStatus::Revoked => return Ok(current),
-        InvitationStatus::Accepted => refuse_closed(&current)?,
-        InvitationStatus::Pending | InvitationStatus::Expired => {}
-    }
-    let invitation = invitations::mark_revoked(&tx, workspace_id, invitation_id).await?;
-    record(
-        &tx,
-        Record {
-            workspace_id,
-            actor_id: Some(caller.user_id),
-            action: Action::InvitationRevoked,
-            target_user_id: None,
-            target_invitation_id: Some(invitation.id),
-            changes: vec![FieldChange::new(
-                "status",
-                current.status.as_str(),
-                "REVOKED",
-            )],
-            request_id,
-        },
-        events::invitation_revoked(&invitation, caller.user_id, request_id),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(invitation)
+    let mutation = Mutation {
+        operation: "RevokeInvitation",
+        permission: Permission::UsersInvite,
+        request_id,
+        idempotency: None,
+        first_lock: FirstLock::Nothing,
+    };
+    unit_of_work!(state, caller, mutation, |work| {
+        let current = work.invitation(invitation_id).await?;
+        match current.status {
+            InvitationStatus::Revoked => return Ok(Outcome::Unchanged(current)),
+            InvitationStatus::Accepted => refuse_closed(&current)?,
+            InvitationStatus::Pending | InvitationStatus::Expired => {}
+        }
+        let invitation =
+            invitations::mark_revoked(work.tx(), work.workspace_id(), invitation_id).await?;
+        let recorded = work
+            .record(
+                Action::InvitationRevoked,
+                Target::Invitation(invitation.id),
+                vec![FieldChange::new(
+                    "status",
+                    current.status.as_str(),
+                    "REVOKED",
+                )],
+                events::invitation_revoked(&invitation, work.caller.user_id, request_id),
+            )
+            .await?;
+        Ok(Outcome::Changed(invitation, recorded))
+    })
+    .await
 }
 
 pub async fn get(
@@ -561,7 +596,7 @@ pub async fn get(
 ) -> Result<Invitation, Error> {
     caller.require(Permission::UsersInvite)?;
     let client = state.pool.get().await?;
-    invitations::get(&client, caller.workspace_id, invitation_id)
+    invitations::get(&client, caller.workspace_id, invitation_id, Lock::None)
         .await?
         .ok_or_else(Error::invitation_not_found)
 }

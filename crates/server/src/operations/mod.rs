@@ -4,10 +4,12 @@
 
 pub mod activity;
 pub mod bootstrap;
+pub mod invitation_policy;
 pub mod invitations;
-pub mod invite_limits;
+mod limits;
 pub mod roles;
 pub mod sign_in;
+mod unit_of_work;
 pub mod users;
 pub mod workspace_settings;
 
@@ -19,16 +21,12 @@ use uuid::Uuid;
 use crate::{
     auth::{Caller, JwtKeys, PasswordHasher},
     domain::{
-        Error, Reason,
+        Error,
         activity::{Action, ActivityEntry, FieldChange},
         idempotency::IdempotencyKey,
         pagination::{self, Cursor},
-        permission::Role,
     },
-    store::{
-        GenericClient, Pool, Transaction, activity as activity_store, idempotency, outbox,
-        roles::{self as role_store, Lock},
-    },
+    store::{Pool, Transaction, activity as activity_store, idempotency, outbox},
 };
 
 /// What every operation needs; shared by all requests.
@@ -36,64 +34,30 @@ pub struct AppState {
     pub pool: Pool,
     pub keys: Arc<JwtKeys>,
     pub hasher: PasswordHasher,
-    /// The least time between two sends of one invitation.
-    pub resend_cooldown: time::Duration,
     /// Access token lifetime, sign-in attempt limits, last-active throttle.
     pub sign_in: sign_in::SignInPolicy,
-    /// Invitations per minute per inviter and per workspace.
-    pub invite_limits: invite_limits::InviteLimits,
+    /// Resend cooldown, sends per invitation, sending and token-attempt limits.
+    pub invitations: invitation_policy::InvitationPolicy,
 }
 
-/// The role of that name in the workspace: a built-in role from code, else
-/// the workspace's custom role from Postgres, read as it is now (`lock`
-/// holds it until the transaction ends). The one place a role name is
-/// resolved: the caller's permissions, grants and checks all go through it.
-pub async fn role_named(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    name: &str,
-    lock: Lock,
-) -> Result<Option<Role>, Error> {
-    if let Some(role) = Role::builtin(name) {
-        return Ok(Some(role));
+impl AppState {
+    /// The state of a server with `settings`, its pool and keys.
+    pub fn new(
+        pool: Pool,
+        keys: Arc<JwtKeys>,
+        hasher: PasswordHasher,
+        settings: &crate::config::Settings,
+    ) -> Self {
+        AppState {
+            pool,
+            keys,
+            hasher,
+            sign_in: sign_in::SignInPolicy::new(&settings.sign_in_settings()),
+            invitations: invitation_policy::InvitationPolicy::new(
+                &settings.invitation_policy_settings(),
+            ),
+        }
     }
-    Ok(role_store::get(client, workspace_id, name, lock)
-        .await?
-        .map(|custom| custom.role))
-}
-
-/// The role a stored user or invitation holds; one that no longer resolves
-/// grants nothing.
-async fn held_role(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    name: &str,
-) -> Result<Role, Error> {
-    Ok(role_named(client, workspace_id, name, Lock::None)
-        .await?
-        .unwrap_or(Role {
-            name: name.to_owned(),
-            permissions: Default::default(),
-        }))
-}
-
-/// The role a request names, share-locked so it cannot change or disappear
-/// before the request commits; an unknown one is invalid input of `field`.
-async fn requested_role(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    field: &str,
-    name: &str,
-) -> Result<Role, Error> {
-    role_named(client, workspace_id, name, Lock::Share)
-        .await?
-        .ok_or_else(|| {
-            Error::invalid_with(
-                Reason::RoleNotFound,
-                field,
-                format!("role {name:?} does not exist"),
-            )
-        })
 }
 
 /// Who did what to whom, in the request's transaction.

@@ -7,9 +7,12 @@
 
 use uuid::Uuid;
 
-use super::{AppState, Record, record, remember, replayed};
+use super::{
+    AppState,
+    unit_of_work::{FirstLock, Mutation, Outcome, Recorded, Target, Work, unit_of_work},
+};
 use crate::{
-    auth::{Caller, caller::confirm},
+    auth::Caller,
     domain::{
         Error, Reason,
         activity::{Action, FieldChange},
@@ -19,10 +22,7 @@ use crate::{
         },
     },
     events,
-    store::{
-        Transaction,
-        roles::{self, Lock},
-    },
+    store::roles,
 };
 
 /// Every role usable in a workspace.
@@ -45,41 +45,12 @@ fn role_exists(name: &str) -> Error {
     }
 }
 
-fn role_not_found(name: &str) -> Error {
-    Error::not_found(
-        Reason::RoleNotFound,
-        format!("no custom role named {name:?}"),
-    )
-}
-
-fn built_in(name: &str) -> Error {
-    Error::precondition(
-        Reason::RoleBuiltIn,
-        format!("{name} is a built-in role: it cannot be changed or deleted"),
-    )
-}
-
 /// Refuses a caller lacking one of `permissions`.
-fn require_holds(caller: &Caller, name: &str, permissions: PermissionSet) -> Result<(), Error> {
-    caller.require_not_below(&Role {
+fn require_holds(work: &Work<'_, '_>, name: &str, permissions: PermissionSet) -> Result<(), Error> {
+    work.require_not_below(&Role {
         name: name.to_owned(),
         permissions,
     })
-}
-
-/// Reads the custom role to change or delete, locked until the transaction
-/// ends. Taken before `confirm`, so a caller holding the role locks it once.
-async fn role_to_change(
-    tx: &Transaction<'_>,
-    caller: &Caller,
-    name: &str,
-) -> Result<CustomRole, Error> {
-    if Role::builtin(name).is_some() {
-        return Err(built_in(name));
-    }
-    roles::get(tx, caller.workspace_id, name, Lock::Update)
-        .await?
-        .ok_or_else(|| role_not_found(name))
 }
 
 pub async fn create(
@@ -88,42 +59,35 @@ pub async fn create(
     request_id: &str,
     new: NewRole,
 ) -> Result<CustomRole, Error> {
-    caller.require(Permission::RolesManage)?;
     if Role::builtin(&new.name).is_some() {
+        caller.require(Permission::RolesManage)?;
         return Err(role_exists(&new.name));
     }
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let key = new.idempotency.as_ref();
-    if let Some(first) = replayed(&tx, caller, "CreateRole", key).await? {
-        return Ok(first);
-    }
-    // The caller's role as of now, not as of authentication.
-    let caller = &confirm(&tx, caller).await?;
-    caller.require(Permission::RolesManage)?;
-    require_holds(caller, &new.name, new.permissions)?;
-    let role = Role {
-        name: new.name,
-        permissions: new.permissions,
-    };
-    let created = roles::insert(&tx, caller.workspace_id, &role)
-        .await?
-        .ok_or_else(|| role_exists(&role.name))?;
-    let changes = vec![
-        FieldChange::new("name", "", &created.role.name),
-        FieldChange::new("permissions", "", created.role.permissions),
-    ];
-    write_record(
-        &tx,
-        caller,
-        Action::RoleCreated,
-        &created,
-        changes,
+    let new = &new;
+    let mutation = Mutation {
+        operation: "CreateRole",
+        permission: Permission::RolesManage,
         request_id,
-    )
+        idempotency: new.idempotency.as_ref(),
+        first_lock: FirstLock::Nothing,
+    };
+    let created = unit_of_work!(state, caller, mutation, |work| {
+        require_holds(work, &new.name, new.permissions)?;
+        let role = Role {
+            name: new.name.clone(),
+            permissions: new.permissions,
+        };
+        let created = roles::insert(work.tx(), work.workspace_id(), &role)
+            .await?
+            .ok_or_else(|| role_exists(&role.name))?;
+        let changes = vec![
+            FieldChange::new("name", "", &created.role.name),
+            FieldChange::new("permissions", "", created.role.permissions),
+        ];
+        let recorded = write_record(work, Action::RoleCreated, &created, changes).await?;
+        Ok(Outcome::Changed(created, recorded))
+    })
     .await?;
-    remember(&tx, caller, "CreateRole", key, &created).await?;
-    tx.commit().await?;
     tracing::info!(role = %created.role.name, "role created");
     Ok(created)
 }
@@ -134,55 +98,44 @@ pub async fn update(
     request_id: &str,
     update: RoleUpdate,
 ) -> Result<CustomRole, Error> {
-    caller.require(Permission::RolesManage)?;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let key = update.idempotency.as_ref();
-    if let Some(first) = replayed(&tx, caller, "UpdateRole", key).await? {
-        return Ok(first);
-    }
-    let current = role_to_change(&tx, caller, &update.name).await?;
-    let caller = &confirm(&tx, caller).await?;
-    caller.require(Permission::RolesManage)?;
-    if let Some(expected) = update.expected_version
-        && expected != current.version
-    {
-        return Err(Error::Aborted {
-            reason: Reason::EtagMismatch,
-            message: "the role changed since it was read; read it again".into(),
-        });
-    }
-    // Neither the role as it is nor as it becomes may be above the caller.
-    caller.require_not_below(&current.role)?;
-    require_holds(caller, &update.name, update.permissions)?;
-    if update.permissions == current.role.permissions {
-        remember(&tx, caller, "UpdateRole", key, &current).await?;
-        tx.commit().await?;
-        return Ok(current);
-    }
-    let next = Role {
-        name: current.role.name.clone(),
-        permissions: update.permissions,
-    };
-    let updated = roles::update(&tx, caller.workspace_id, &next).await?;
-    let changes = vec![FieldChange::new(
-        "permissions",
-        current.role.permissions,
-        updated.role.permissions,
-    )];
-    write_record(
-        &tx,
-        caller,
-        Action::RoleUpdated,
-        &updated,
-        changes,
+    let update = &update;
+    let mutation = Mutation {
+        operation: "UpdateRole",
+        permission: Permission::RolesManage,
         request_id,
-    )
-    .await?;
-    remember(&tx, caller, "UpdateRole", key, &updated).await?;
-    tx.commit().await?;
-    tracing::info!(role = %updated.role.name, "role updated");
-    Ok(updated)
+        idempotency: update.idempotency.as_ref(),
+        first_lock: FirstLock::CustomRole(&update.name),
+    };
+    unit_of_work!(state, caller, mutation, |work| {
+        // Neither the role as it is nor as it becomes may be above the caller.
+        let current = work.locked_role()?.clone();
+        if let Some(expected) = update.expected_version
+            && expected != current.version
+        {
+            return Err(Error::Aborted {
+                reason: Reason::EtagMismatch,
+                message: "the role changed since it was read; read it again".into(),
+            });
+        }
+        require_holds(work, &update.name, update.permissions)?;
+        if update.permissions == current.role.permissions {
+            return Ok(Outcome::Unchanged(current));
+        }
+        let next = Role {
+            name: current.role.name.clone(),
+            permissions: update.permissions,
+        };
+        let updated = roles::update(work.tx(), work.workspace_id(), &next).await?;
+        let changes = vec![FieldChange::new(
+            "permissions",
+            current.role.permissions,
+            updated.role.permissions,
+        )];
+        let recorded = write_record(work, Action::RoleUpdated, &updated, changes).await?;
+        tracing::info!(role = %updated.role.name, "updating the role");
+        Ok(Outcome::Changed(updated, recorded))
+    })
+    .await
 }
 
 pub async fn delete(
@@ -191,80 +144,57 @@ pub async fn delete(
     request_id: &str,
     deletion: RoleDeletion,
 ) -> Result<CustomRole, Error> {
-    caller.require(Permission::RolesManage)?;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let key = deletion.idempotency.as_ref();
-    if let Some(first) = replayed(&tx, caller, "DeleteRole", key).await? {
-        return Ok(first);
-    }
-    // Locked first: an assignment of the role (which share-locks it) either
-    // committed before, and is seen below, or waits and then finds no role.
-    let current = role_to_change(&tx, caller, &deletion.name).await?;
-    let caller = &confirm(&tx, caller).await?;
-    caller.require(Permission::RolesManage)?;
-    caller.require_not_below(&current.role)?;
-    match roles::holders(&tx, caller.workspace_id, &current.role.name).await? {
-        (false, false) => {}
-        (by_user, _) => {
-            let holder = if by_user {
-                "a user"
-            } else {
-                "a pending invitation"
-            };
-            return Err(Error::precondition(
-                Reason::RoleInUse,
-                format!(
-                    "role {} is still held by {holder}; give them another role first",
-                    current.role.name
-                ),
-            ));
-        }
-    }
-    roles::delete(&tx, caller.workspace_id, &current.role.name).await?;
-    let changes = vec![
-        FieldChange::new("name", &current.role.name, ""),
-        FieldChange::new("permissions", current.role.permissions, ""),
-    ];
-    write_record(
-        &tx,
-        caller,
-        Action::RoleDeleted,
-        &current,
-        changes,
+    let deletion = &deletion;
+    let mutation = Mutation {
+        operation: "DeleteRole",
+        permission: Permission::RolesManage,
         request_id,
-    )
-    .await?;
-    remember(&tx, caller, "DeleteRole", key, &current).await?;
-    tx.commit().await?;
-    tracing::info!(role = %current.role.name, "role deleted");
-    Ok(current)
+        idempotency: deletion.idempotency.as_ref(),
+        // Locked first: an assignment of the role (which share-locks it)
+        // either committed before, and is seen below, or waits and then
+        // finds no role.
+        first_lock: FirstLock::CustomRole(&deletion.name),
+    };
+    unit_of_work!(state, caller, mutation, |work| {
+        let current = work.locked_role()?.clone();
+        match roles::holders(work.tx(), work.workspace_id(), &current.role.name).await? {
+            (false, false) => {}
+            (by_user, _) => {
+                let holder = if by_user {
+                    "a user"
+                } else {
+                    "a pending invitation"
+                };
+                return Err(Error::precondition(
+                    Reason::RoleInUse,
+                    format!(
+                        "role {} is still held by {holder}; give them another role first",
+                        current.role.name
+                    ),
+                ));
+            }
+        }
+        roles::delete(work.tx(), work.workspace_id(), &current.role.name).await?;
+        let changes = vec![
+            FieldChange::new("name", &current.role.name, ""),
+            FieldChange::new("permissions", current.role.permissions, ""),
+        ];
+        let recorded = write_record(work, Action::RoleDeleted, &current, changes).await?;
+        tracing::info!(role = %current.role.name, "deleting the role");
+        Ok(Outcome::Changed(current, recorded))
+    })
+    .await
 }
 
 /// The activity entry and the `role.*` event of a change.
 async fn write_record(
-    tx: &Transaction<'_>,
-    caller: &Caller,
+    work: &Work<'_, '_>,
     action: Action,
     role: &CustomRole,
     changes: Vec<FieldChange>,
-    request_id: &str,
-) -> Result<(), Error> {
-    let event = events::role_changed(action, role, caller.user_id, &changes, request_id);
-    record(
-        tx,
-        Record {
-            workspace_id: caller.workspace_id,
-            actor_id: Some(caller.user_id),
-            action,
-            target_user_id: None,
-            target_invitation_id: None,
-            changes,
-            request_id,
-        },
-        event,
-    )
-    .await
+) -> Result<Recorded, Error> {
+    let event = events::role_changed(action, role, work.caller.user_id, &changes, work.request_id);
+    work.record(action, Target::Workspace, changes, event).await
 }
 
 /// The built-in roles, then the workspace's custom roles by name. Whoever

@@ -3,11 +3,12 @@
 use uuid::Uuid;
 
 use super::{
-    AppState, Page, PageRequest, Record, held_role, invitations::ensure_active_manager, record,
-    remember, replayed, requested_role,
+    AppState, Page, PageRequest,
+    invitations::{ensure_active_manager, ensure_seat_free},
+    unit_of_work::{FirstLock, Mutation, Outcome, Target, Work, unit_of_work},
 };
 use crate::{
-    auth::{Caller, caller::confirm},
+    auth::Caller,
     domain::{
         Error, Reason,
         activity::{Action, FieldChange},
@@ -17,9 +18,8 @@ use crate::{
     },
     events,
     store::{
-        Transaction,
+        Lock, Transaction,
         users::{self, UserFilter, UserOrder},
-        workspaces,
     },
 };
 
@@ -29,68 +29,48 @@ pub async fn manage(
     request_id: &str,
     command: ManageUser,
 ) -> Result<User, Error> {
-    caller.require(Permission::UsersManage)?;
-    let workspace_id = caller.workspace_id;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    // One membership change at a time per workspace: the last-owner and
-    // no-cycle rules read other users' rows.
-    workspaces::lock(&tx, workspace_id).await?;
-    let key = command.idempotency.as_ref();
-    if let Some(first) = replayed(&tx, caller, "ManageUser", key).await? {
-        return Ok(first);
-    }
-    // The caller's role as of now, not as of authentication.
-    let caller = &confirm(&tx, caller).await?;
-    caller.require(Permission::UsersManage)?;
-    let current = users::get_for_update(&tx, workspace_id, command.user_id)
-        .await?
-        .ok_or_else(Error::user_not_found)?;
-    if let Some(expected) = command.expected_version
-        && expected != current.version
-    {
-        return Err(Error::Aborted {
-            reason: Reason::EtagMismatch,
-            message: "the user changed since it was read; read it again".into(),
-        });
-    }
-    let current_role = held_role(&tx, workspace_id, &current.role).await?;
-    caller.require_not_below(&current_role)?;
-
-    let Some((action, next, changes)) =
-        apply(&tx, caller, &current, &current_role, command.action).await?
-    else {
-        // Nothing to change: the user already is as asked.
-        remember(&tx, caller, "ManageUser", key, &current).await?;
-        tx.commit().await?;
-        return Ok(current);
+    let command = &command;
+    let mutation = Mutation {
+        operation: "ManageUser",
+        permission: Permission::UsersManage,
+        request_id,
+        idempotency: command.idempotency.as_ref(),
+        // One membership change at a time per workspace: the last-owner,
+        // seat and no-cycle rules read other users' rows.
+        first_lock: FirstLock::Workspace,
     };
-    let updated = users::update(&tx, &next).await?;
-    record(
-        &tx,
-        Record {
-            workspace_id,
-            actor_id: Some(caller.user_id),
-            action,
-            target_user_id: Some(updated.id),
-            target_invitation_id: None,
-            request_id,
-            changes: changes.clone(),
-        },
-        events::user_changed(action, &updated, caller.user_id, &changes, request_id),
-    )
-    .await?;
-    remember(&tx, caller, "ManageUser", key, &updated).await?;
-    tx.commit().await?;
-    tracing::info!(user_id = %updated.id, action = action.as_str(), "user changed");
-    Ok(updated)
+    unit_of_work!(state, caller, mutation, |work| {
+        let (current, current_role) = work.user(command.user_id).await?;
+        if let Some(expected) = command.expected_version
+            && expected != current.version
+        {
+            return Err(Error::Aborted {
+                reason: Reason::EtagMismatch,
+                message: "the user changed since it was read; read it again".into(),
+            });
+        }
+        let Some((action, next, changes)) =
+            apply(work, &current, &current_role, command.action.clone()).await?
+        else {
+            // Nothing to change: the user already is as asked.
+            return Ok(Outcome::Unchanged(current));
+        };
+        let updated = users::update(work.tx(), &next).await?;
+        let event =
+            events::user_changed(action, &updated, work.caller.user_id, &changes, request_id);
+        let recorded = work
+            .record(action, Target::User(updated.id), changes, event)
+            .await?;
+        tracing::info!(user_id = %updated.id, action = action.as_str(), "changing the user");
+        Ok(Outcome::Changed(updated, recorded))
+    })
+    .await
 }
 
 /// Applies `action` to a copy of `current`: the action to record, the user
 /// to write and what changed; `None` when nothing would change.
 async fn apply(
-    tx: &Transaction<'_>,
-    caller: &Caller,
+    work: &Work<'_, '_>,
     current: &User,
     current_role: &Role,
     action: UserAction,
@@ -112,11 +92,10 @@ async fn apply(
             Action::UserUpdated
         }
         UserAction::ChangeRole { role } => {
-            let role = requested_role(tx, current.workspace_id, "change_role.role", &role).await?;
-            caller.require_not_below(&role)?;
+            let role = work.grantable_role("change_role.role", &role).await?;
             if role.name != current.role {
                 if current_role.is_owner() && !role.is_owner() {
-                    ensure_other_owner(tx, current).await?;
+                    ensure_other_owner(work.tx(), current).await?;
                 }
                 changes.push(FieldChange::new("role", &current.role, &role.name));
                 next.role = role.name;
@@ -126,15 +105,20 @@ async fn apply(
         UserAction::SetReportingTo { manager_id } => {
             let field = "set_reporting_to.reporting_to_user_id";
             if manager_id == current.id
-                || users::is_in_management_chain(tx, current.workspace_id, manager_id, current.id)
-                    .await?
+                || users::is_in_management_chain(
+                    work.tx(),
+                    current.workspace_id,
+                    manager_id,
+                    current.id,
+                )
+                .await?
             {
                 return Err(Error::precondition(
                     Reason::ReportingCycle,
                     "the change would make a reporting cycle",
                 ));
             }
-            ensure_active_manager(tx, current.workspace_id, manager_id, field).await?;
+            ensure_active_manager(work.tx(), current.workspace_id, manager_id, field).await?;
             if current.reporting_to != Some(manager_id) {
                 changes.push(FieldChange::new(
                     "reporting_to",
@@ -155,7 +139,7 @@ async fn apply(
         UserAction::Deactivate { reason } => {
             if current.status == UserStatus::Active {
                 if current_role.is_owner() {
-                    ensure_other_owner(tx, current).await?;
+                    ensure_other_owner(work.tx(), current).await?;
                 }
                 changes.push(FieldChange::new("status", "ACTIVE", "DEACTIVATED"));
                 changes.push(FieldChange::new("deactivation_reason", "", &reason));
@@ -166,6 +150,8 @@ async fn apply(
         }
         UserAction::Reactivate => {
             if current.status == UserStatus::Deactivated {
+                // A reactivated user takes a seat again.
+                ensure_seat_free(work.tx(), current.workspace_id, &work.settings().await?).await?;
                 changes.push(FieldChange::new("status", "DEACTIVATED", "ACTIVE"));
                 next.status = UserStatus::Active;
                 next.deactivation_reason = None;
@@ -196,7 +182,7 @@ async fn ensure_other_owner(tx: &Transaction<'_>, user: &User) -> Result<(), Err
 pub async fn get(state: &AppState, caller: &Caller, user_id: Uuid) -> Result<User, Error> {
     caller.require(Permission::UsersRead)?;
     let client = state.pool.get().await?;
-    users::get(&client, caller.workspace_id, user_id)
+    users::get(&client, caller.workspace_id, user_id, Lock::None)
         .await?
         .ok_or_else(Error::user_not_found)
 }

@@ -1,9 +1,12 @@
 //! The workspace's invitation settings: the seat limit and the allowed email
 //! domains. Only callers with `workspace.manage` read or change them.
 
-use super::{AppState, Record, record};
+use super::{
+    AppState,
+    unit_of_work::{FirstLock, Mutation, Outcome, Target, unit_of_work},
+};
 use crate::{
-    auth::{Caller, caller::confirm},
+    auth::Caller,
     domain::{
         Error,
         activity::{Action, FieldChange},
@@ -28,56 +31,55 @@ pub async fn update(
     request_id: &str,
     new: WorkspaceSettings,
 ) -> Result<WorkspaceSettings, Error> {
-    caller.require(Permission::WorkspaceManage)?;
-    let workspace_id = caller.workspace_id;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    // The lock invitations take, so none is checked against old settings
-    // once the new ones commit.
-    workspaces::lock(&tx, workspace_id).await?;
-    let caller = &confirm(&tx, caller).await?;
-    caller.require(Permission::WorkspaceManage)?;
-    let current = workspaces::settings(&tx, workspace_id).await?;
-    if current == new {
-        return Ok(current);
-    }
-    workspaces::set_settings(&tx, workspace_id, &new).await?;
-    let mut changes = Vec::new();
-    if current.seat_limit != new.seat_limit {
-        changes.push(FieldChange::new(
-            "seat_limit",
-            current.seat_limit,
-            new.seat_limit,
-        ));
-    }
-    if current.allowed_email_domains != new.allowed_email_domains {
-        changes.push(FieldChange::new(
-            "allowed_email_domains",
-            current.allowed_email_domains.join(","),
-            new.allowed_email_domains.join(","),
-        ));
-    }
-    record(
-        &tx,
-        Record {
+    let new = &new;
+    let mutation = Mutation {
+        operation: "UpdateWorkspaceSettings",
+        permission: Permission::WorkspaceManage,
+        request_id,
+        idempotency: None,
+        // The lock invitations take, so none is checked against old
+        // settings once the new ones commit.
+        first_lock: FirstLock::Workspace,
+    };
+    unit_of_work!(state, caller, mutation, |work| {
+        let workspace_id = work.workspace_id();
+        let current = work.settings().await?;
+        if current == *new {
+            return Ok(Outcome::Unchanged(current));
+        }
+        workspaces::set_settings(work.tx(), workspace_id, new).await?;
+        let mut changes = Vec::new();
+        if current.seat_limit != new.seat_limit {
+            changes.push(FieldChange::new(
+                "seat_limit",
+                current.seat_limit,
+                new.seat_limit,
+            ));
+        }
+        if current.allowed_email_domains != new.allowed_email_domains {
+            changes.push(FieldChange::new(
+                "allowed_email_domains",
+                current.allowed_email_domains.join(","),
+                new.allowed_email_domains.join(","),
+            ));
+        }
+        let event = events::workspace_settings_updated(
             workspace_id,
-            actor_id: Some(caller.user_id),
-            action: Action::WorkspaceSettingsUpdated,
-            target_user_id: None,
-            target_invitation_id: None,
-            changes: changes.clone(),
-            request_id,
-        },
-        events::workspace_settings_updated(
-            workspace_id,
-            &new,
-            caller.user_id,
+            new,
+            work.caller.user_id,
             &changes,
             request_id,
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(%workspace_id, "workspace settings updated");
-    Ok(new)
+        );
+        let recorded = work
+            .record(
+                Action::WorkspaceSettingsUpdated,
+                Target::Workspace,
+                changes,
+                event,
+            )
+            .await?;
+        tracing::info!(%workspace_id, "updating the workspace settings");
+        Ok(Outcome::Changed(new.clone(), recorded))
+    })
+    .await
 }

@@ -5,7 +5,7 @@ use time::{Duration, OffsetDateTime};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{GenericClient, is_unique_violation};
+use super::{GenericClient, Lock, is_unique_violation};
 use crate::domain::{
     Error,
     invitation::{DeliveryStatus, Invitation, InvitationStatus, TokenHash},
@@ -124,21 +124,14 @@ pub async fn insert(
     }
 }
 
+/// Reads the row, locked as `lock` says until the transaction ends.
 pub async fn get(
     client: &impl GenericClient,
     workspace_id: Uuid,
     id: Uuid,
+    lock: Lock,
 ) -> Result<Option<Invitation>, Error> {
-    select_one(client, workspace_id, id, "").await
-}
-
-/// Reads the invitation and locks the row for update until the transaction ends.
-pub async fn get_for_update(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    id: Uuid,
-) -> Result<Option<Invitation>, Error> {
-    select_one(client, workspace_id, id, " FOR UPDATE").await
+    select_one(client, workspace_id, id, lock.clause()).await
 }
 
 async fn select_one(
@@ -155,16 +148,16 @@ async fn select_one(
     one(client.query_opt(&stmt, &[&workspace_id, &id]).await?)
 }
 
-/// The invitation a token belongs to, in any workspace; locked when `for_update`.
+/// The invitation a token belongs to, in any workspace.
 pub async fn find_by_token(
     client: &impl GenericClient,
     token_hash: TokenHash,
-    for_update: bool,
+    lock: Lock,
 ) -> Result<Option<Invitation>, Error> {
-    let lock = if for_update { " FOR UPDATE" } else { "" };
     let sql = format!(
-        "SELECT {} FROM invitations WHERE token_hash = $1{lock}",
-        columns()
+        "SELECT {} FROM invitations WHERE token_hash = $1{}",
+        columns(),
+        lock.clause()
     );
     let stmt = client.prepare_cached(&sql).await?;
     one(client.query_opt(&stmt, &[&token_hash.0.as_slice()]).await?)

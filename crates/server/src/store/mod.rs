@@ -11,7 +11,7 @@ pub mod roles;
 pub mod users;
 pub mod workspaces;
 
-pub use deadpool_postgres::{GenericClient, Pool, Transaction};
+pub use deadpool_postgres::{Client, GenericClient, Pool, Transaction};
 
 use crate::domain::Error;
 
@@ -19,7 +19,13 @@ impl From<tokio_postgres::Error> for Error {
     fn from(err: tokio_postgres::Error) -> Self {
         // A closed connection or an I/O failure means the database is out of reach.
         let io_failure = std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>());
-        if err.is_closed() || io_failure {
+        let conflict = err.code().is_some_and(|code| {
+            code == &tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                || code == &tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+        });
+        if conflict {
+            Error::concurrency_conflict()
+        } else if err.is_closed() || io_failure {
             Error::Unavailable(anyhow::Error::new(err).context("database connection"))
         } else {
             Error::Unexpected(anyhow::Error::new(err).context("database query"))
@@ -30,6 +36,30 @@ impl From<tokio_postgres::Error> for Error {
 impl From<deadpool_postgres::PoolError> for Error {
     fn from(err: deadpool_postgres::PoolError) -> Self {
         Error::Unavailable(anyhow::Error::new(err).context("database pool"))
+    }
+}
+
+/// How a read locks the rows it returns until the transaction ends: the
+/// one way every store read says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// A plain read.
+    None,
+    /// Holds the row as it is while the request uses it: a concurrent
+    /// update or delete waits.
+    Share,
+    /// Before changing or deleting the row.
+    Update,
+}
+
+impl Lock {
+    /// The clause that ends the `SELECT`.
+    pub fn clause(self) -> &'static str {
+        match self {
+            Lock::None => "",
+            Lock::Share => " FOR SHARE",
+            Lock::Update => " FOR UPDATE",
+        }
     }
 }
 

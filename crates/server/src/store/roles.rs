@@ -4,7 +4,7 @@
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::GenericClient;
+use super::{GenericClient, Lock};
 use crate::domain::{
     Error,
     permission::{CustomRole, PermissionSet, Role},
@@ -26,29 +26,13 @@ fn from_row(row: &Row) -> Result<CustomRole, Error> {
     })
 }
 
-/// How a read locks the role's row until the transaction ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lock {
-    /// A plain read.
-    None,
-    /// Holds the role as it is while the request uses it: a concurrent
-    /// update or delete waits (grants, assignments, the caller's own role).
-    Share,
-    /// Before changing or deleting the role.
-    Update,
-}
-
 pub async fn get(
     client: &impl GenericClient,
     workspace_id: Uuid,
     name: &str,
     lock: Lock,
 ) -> Result<Option<CustomRole>, Error> {
-    let suffix = match lock {
-        Lock::None => "",
-        Lock::Share => " FOR SHARE",
-        Lock::Update => " FOR UPDATE",
-    };
+    let suffix = lock.clause();
     let sql = format!("SELECT {COLUMNS} FROM roles WHERE workspace_id = $1 AND name = $2{suffix}");
     let stmt = client.prepare_cached(&sql).await?;
     client
@@ -57,6 +41,40 @@ pub async fn get(
         .as_ref()
         .map(from_row)
         .transpose()
+}
+
+/// The role of that name in the workspace: a built-in role from code, else
+/// the workspace's custom role, read as it is now (`lock` holds it until the
+/// transaction ends). The one place a role name is resolved: the caller's
+/// permissions, grants and checks all go through it.
+pub async fn resolve(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    name: &str,
+    lock: Lock,
+) -> Result<Option<Role>, Error> {
+    if let Some(role) = Role::builtin(name) {
+        return Ok(Some(role));
+    }
+    Ok(get(client, workspace_id, name, lock)
+        .await?
+        .map(|custom| custom.role))
+}
+
+/// The role a stored user or invitation holds; one that no longer resolves
+/// grants nothing.
+pub async fn held(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    name: &str,
+    lock: Lock,
+) -> Result<Role, Error> {
+    Ok(resolve(client, workspace_id, name, lock)
+        .await?
+        .unwrap_or(Role {
+            name: name.to_owned(),
+            permissions: Default::default(),
+        }))
 }
 
 /// The workspace's custom roles by name.

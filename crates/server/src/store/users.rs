@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{GenericClient, is_unique_violation, like_contains};
+use super::{GenericClient, Lock, is_unique_violation, like_contains};
 use crate::domain::{
     Error,
     pagination::OptionalTimeCursor,
@@ -77,30 +77,14 @@ pub async fn insert(
     }
 }
 
+/// Reads the row, locked as `lock` says until the transaction ends.
 pub async fn get(
     client: &impl GenericClient,
     workspace_id: Uuid,
     id: Uuid,
+    lock: Lock,
 ) -> Result<Option<User>, Error> {
-    select_one(client, workspace_id, id, "").await
-}
-
-/// Reads the user and locks the row for update until the transaction ends.
-pub async fn get_for_update(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    id: Uuid,
-) -> Result<Option<User>, Error> {
-    select_one(client, workspace_id, id, " FOR UPDATE").await
-}
-
-/// Reads the user and share-locks the row until the transaction ends.
-pub async fn get_for_share(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    id: Uuid,
-) -> Result<Option<User>, Error> {
-    select_one(client, workspace_id, id, " FOR SHARE").await
+    select_one(client, workspace_id, id, lock.clause()).await
 }
 
 async fn select_one(

@@ -1,0 +1,316 @@
+//! The one transaction skeleton of every mutation made by an authenticated
+//! caller, so that no operation can skip a step:
+//!
+//! begin → replay by request id → take the first lock → re-read the caller
+//! and check the permission → the change (targets read through [`Work`],
+//! which checks role rank) → activity entry + outbox event → remember the
+//! result → commit.
+//!
+//! An operation writes it as `unit_of_work!(state, caller, mutation, |work|
+//! { … Ok(Outcome::Changed(result, work.record(..).await?)) })`: a deadlock
+//! or serialization failure runs the whole unit once more; a second one
+//! reaches the caller as ABORTED, never INTERNAL.
+
+use std::future::Future;
+
+use serde::{Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+use super::{Record, record, remember, replayed};
+use crate::{
+    auth::{Caller, caller::confirm},
+    domain::{
+        Error, Reason,
+        activity::{Action, FieldChange},
+        idempotency::IdempotencyKey,
+        invitation::Invitation,
+        permission::{CustomRole, Permission, Role},
+        user::User,
+        workspace::WorkspaceSettings,
+    },
+    store::{Client, Lock, Transaction, invitations, outbox, roles, users, workspaces},
+};
+
+/// Runs `$body`, which evaluates to a `Result<Outcome<T>, Error>` with
+/// `$work: &Work` in scope, as the unit of work of `$mutation`; evaluates to
+/// a future of `Result<T, Error>`. A macro rather than a function taking a
+/// closure: the compiler cannot yet prove such a closure's future `Send`
+/// for every lifetime of its `&Work` argument.
+macro_rules! unit_of_work {
+    ($state:expr, $caller:expr, $mutation:expr, |$work:ident| $body:block) => {
+        $crate::operations::unit_of_work::retrying(|| async move {
+            let mut client = $state.pool.get().await?;
+            let begun =
+                $crate::operations::unit_of_work::begin(&mut client, $caller, $mutation).await?;
+            let work = match begun {
+                $crate::operations::unit_of_work::Begun::Fresh(work) => work,
+                $crate::operations::unit_of_work::Begun::Replayed(first) => return Ok(first),
+            };
+            let outcome: Result<_, $crate::domain::Error> = async {
+                let $work = &work;
+                $body
+            }
+            .await;
+            work.finish(outcome?).await
+        })
+    };
+}
+pub(super) use unit_of_work;
+
+/// What a mutation is, as the unit of work needs to know it.
+#[derive(Clone, Copy)]
+pub(super) struct Mutation<'a> {
+    /// The RPC's name: the namespace of its request ids.
+    pub operation: &'static str,
+    /// Checked before any work, and again against the caller as of now.
+    pub permission: Permission,
+    pub request_id: &'a str,
+    pub idempotency: Option<&'a IdempotencyKey>,
+    pub first_lock: FirstLock<'a>,
+}
+
+/// What a mutation locks before the caller is re-read. Every mutation takes
+/// its locks in the same order (this one, the caller, then its targets), so
+/// none can deadlock another.
+#[derive(Clone, Copy)]
+pub(super) enum FirstLock<'a> {
+    Nothing,
+    /// The workspace row, for rules that span users: the seat limit, the
+    /// last owner, reporting cycles, the settings themselves.
+    Workspace,
+    /// A custom role about to change or be deleted: taken before the
+    /// caller's own role is share-locked, so a caller holding it locks it
+    /// once.
+    CustomRole(&'a str),
+}
+
+/// Proof that a change wrote its activity entry and event; only
+/// [`Work::record`] makes one.
+pub(super) struct Recorded(());
+
+/// What a change did: a changed result must carry its [`Recorded`] proof.
+pub(super) enum Outcome<T> {
+    Changed(T, Recorded),
+    /// Nothing needed changing; the result is remembered all the same.
+    Unchanged(T),
+}
+
+/// Whom an activity entry is about.
+pub(super) enum Target {
+    User(Uuid),
+    Invitation(Uuid),
+    /// The workspace itself, or one of its roles.
+    Workspace,
+}
+
+/// The open transaction of one mutation, with the caller as of now.
+pub(super) struct Work<'t, 'a> {
+    tx: Transaction<'t>,
+    pub caller: Caller,
+    pub request_id: &'a str,
+    operation: &'static str,
+    idempotency: Option<&'a IdempotencyKey>,
+    locked_role: Option<CustomRole>,
+}
+
+impl Work<'_, '_> {
+    pub fn tx(&self) -> &Transaction<'_> {
+        &self.tx
+    }
+
+    pub fn workspace_id(&self) -> Uuid {
+        self.caller.workspace_id
+    }
+
+    /// Appends the activity entry and the event announcing the change.
+    pub async fn record(
+        &self,
+        action: Action,
+        target: Target,
+        changes: Vec<FieldChange>,
+        event: outbox::OutboxMessage,
+    ) -> Result<Recorded, Error> {
+        let (target_user_id, target_invitation_id) = match target {
+            Target::User(id) => (Some(id), None),
+            Target::Invitation(id) => (None, Some(id)),
+            Target::Workspace => (None, None),
+        };
+        record(
+            &self.tx,
+            Record {
+                workspace_id: self.caller.workspace_id,
+                actor_id: Some(self.caller.user_id),
+                action,
+                target_user_id,
+                target_invitation_id,
+                changes,
+                request_id: self.request_id,
+            },
+            event,
+        )
+        .await?;
+        Ok(Recorded(()))
+    }
+
+    /// Queues a command for another service (an email to send).
+    pub async fn send(&self, command: &outbox::OutboxMessage) -> Result<(), Error> {
+        outbox::insert(&self.tx, command).await
+    }
+
+    /// Refuses to grant, or act on a holder of, a role above the caller's.
+    pub fn require_not_below(&self, role: &Role) -> Result<(), Error> {
+        self.caller.require_not_below(role)
+    }
+
+    /// The role a request names, share-locked so it cannot change or
+    /// disappear before the request commits; an unknown one is invalid
+    /// input of `field`. Refused when it is above the caller.
+    pub async fn grantable_role(&self, field: &str, name: &str) -> Result<Role, Error> {
+        let role = roles::resolve(&self.tx, self.workspace_id(), name, Lock::Share)
+            .await?
+            .ok_or_else(|| {
+                Error::invalid_with(
+                    Reason::RoleNotFound,
+                    field,
+                    format!("role {name:?} does not exist"),
+                )
+            })?;
+        self.require_not_below(&role)?;
+        Ok(role)
+    }
+
+    /// The invitation to change, locked until commit; one for a role above
+    /// the caller's is refused (ROLE_ABOVE_CALLER).
+    pub async fn invitation(&self, id: Uuid) -> Result<Invitation, Error> {
+        let invitation = invitations::get(&self.tx, self.workspace_id(), id, Lock::Update)
+            .await?
+            .ok_or_else(Error::invitation_not_found)?;
+        self.require_not_below(
+            &roles::held(&self.tx, self.workspace_id(), &invitation.role, Lock::None).await?,
+        )?;
+        Ok(invitation)
+    }
+
+    /// The user to change and the role they hold, locked until commit; a
+    /// holder of a role above the caller's is refused (ROLE_ABOVE_CALLER).
+    pub async fn user(&self, id: Uuid) -> Result<(User, Role), Error> {
+        let user = users::get(&self.tx, self.workspace_id(), id, Lock::Update)
+            .await?
+            .ok_or_else(Error::user_not_found)?;
+        let role = roles::held(&self.tx, self.workspace_id(), &user.role, Lock::None).await?;
+        self.require_not_below(&role)?;
+        Ok((user, role))
+    }
+
+    /// The custom role taken by [`FirstLock::CustomRole`], checked not to be
+    /// above the caller.
+    pub fn locked_role(&self) -> Result<&CustomRole, Error> {
+        let role = self
+            .locked_role
+            .as_ref()
+            .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("no custom role was locked")))?;
+        self.require_not_below(&role.role)?;
+        Ok(role)
+    }
+
+    /// The workspace's invitation settings (under the workspace lock when the
+    /// mutation took it).
+    pub async fn settings(&self) -> Result<WorkspaceSettings, Error> {
+        workspaces::settings(&self.tx, self.workspace_id()).await
+    }
+}
+
+/// What beginning a unit of work found.
+pub(super) enum Begun<'t, 'a, T> {
+    /// A retry of a request already done: its first result.
+    Replayed(T),
+    /// A new request, its transaction open and the caller confirmed.
+    Fresh(Box<Work<'t, 'a>>),
+}
+
+/// Runs `attempt` (one whole unit of work), once more after a deadlock or
+/// serialization failure.
+pub(super) async fn retrying<T, Fut>(attempt: impl Fn() -> Fut) -> Result<T, Error>
+where
+    Fut: Future<Output = Result<T, Error>>,
+{
+    match attempt().await {
+        Err(err) if err.is_concurrency_conflict() => {
+            tracing::info!("concurrency conflict; running the unit of work again");
+            attempt().await
+        }
+        result => result,
+    }
+}
+
+/// Begins the unit of work of `mutation` on `client`: the transaction, the
+/// replay of a retried request, the first lock, and the caller re-read as of
+/// now with the permission checked again.
+pub(super) async fn begin<'t, 'a, T: DeserializeOwned>(
+    client: &'t mut Client,
+    caller: &Caller,
+    mutation: Mutation<'a>,
+) -> Result<Begun<'t, 'a, T>, Error> {
+    // A caller without the permission costs no database work.
+    caller.require(mutation.permission)?;
+    let tx = client.transaction().await?;
+    if let Some(first) = replayed(&tx, caller, mutation.operation, mutation.idempotency).await? {
+        return Ok(Begun::Replayed(first));
+    }
+    let locked_role = match mutation.first_lock {
+        FirstLock::Nothing => None,
+        FirstLock::Workspace => {
+            workspaces::lock(&tx, caller.workspace_id).await?;
+            None
+        }
+        FirstLock::CustomRole(name) => {
+            if Role::builtin(name).is_some() {
+                return Err(Error::precondition(
+                    Reason::RoleBuiltIn,
+                    format!("{name} is a built-in role: it cannot be changed or deleted"),
+                ));
+            }
+            Some(
+                roles::get(&tx, caller.workspace_id, name, Lock::Update)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::not_found(
+                            Reason::RoleNotFound,
+                            format!("no custom role named {name:?}"),
+                        )
+                    })?,
+            )
+        }
+    };
+    // The caller's role and status as of now, not as of authentication.
+    let confirmed = confirm(&tx, caller).await?;
+    confirmed.require(mutation.permission)?;
+    Ok(Begun::Fresh(Box::new(Work {
+        tx,
+        caller: confirmed,
+        request_id: mutation.request_id,
+        operation: mutation.operation,
+        idempotency: mutation.idempotency,
+        locked_role,
+    })))
+}
+
+impl Work<'_, '_> {
+    /// Remembers the result for retries and commits. A changed outcome
+    /// carries the proof that it was recorded.
+    pub async fn finish<T: Serialize>(self, outcome: Outcome<T>) -> Result<T, Error> {
+        let result = match outcome {
+            Outcome::Changed(result, Recorded(())) | Outcome::Unchanged(result) => result,
+        };
+        remember(
+            &self.tx,
+            &self.caller,
+            self.operation,
+            self.idempotency,
+            &result,
+        )
+        .await?;
+        self.tx.commit().await?;
+        Ok(result)
+    }
+}

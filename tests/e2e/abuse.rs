@@ -1,0 +1,387 @@
+//! Abuse and authorization holes, each tried as an attacker would: resends
+//! as a mail cannon, invitations for roles above the caller, seats regained
+//! by reactivation, invitations outliving their inviter's authority, token
+//! guessing, input that once panicked, error trailers blown up by input, and
+//! races between mutations.
+
+use futures::{StreamExt, stream};
+use tonic::Code;
+use tonic_types::StatusExt;
+use wowchat_users_api::v1::{
+    self as proto,
+    manage_user_request::{self as manage, Action},
+};
+use wowchat_users_testkit::{TestApp, expect_error, wowchat_users_server};
+
+fn invite(email: &str, role: &str) -> proto::InviteUserRequest {
+    proto::InviteUserRequest {
+        email: email.into(),
+        role: role.into(),
+        ..Default::default()
+    }
+}
+
+fn manage(user_id: &str, action: Action) -> proto::ManageUserRequest {
+    proto::ManageUserRequest {
+        user_id: user_id.into(),
+        action: Some(action),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn resends_count_towards_the_inviters_rate_limit() {
+    let app = TestApp::spawn_with(|s| {
+        s.resend_cooldown_secs = 0;
+        s.invites_per_minute_per_inviter = 3;
+    })
+    .await;
+    let invitation = app.invite("target@example.com", "agent").await;
+    app.resend_as(&app.owner_token, &invitation.id)
+        .await
+        .expect("second send");
+    app.resend_as(&app.owner_token, &invitation.id)
+        .await
+        .expect("third send");
+
+    let status = expect_error(
+        app.resend_as(&app.owner_token, &invitation.id).await,
+        Code::ResourceExhausted,
+        "INVITATION_RATE_LIMITED",
+    );
+    assert!(status.get_details_retry_info().is_some());
+    assert_eq!(app.invitation(&invitation.id).await.resend_count, 2);
+}
+
+#[tokio::test]
+async fn an_invitation_is_sent_at_most_the_configured_number_of_times() {
+    let app = TestApp::spawn_with(|s| {
+        s.resend_cooldown_secs = 0;
+        s.max_sends_per_invitation = 3;
+    })
+    .await;
+    let invitation = app.invite("target@example.com", "agent").await;
+    for _ in 0..2 {
+        app.resend_as(&app.owner_token, &invitation.id)
+            .await
+            .expect("within the cap");
+    }
+    expect_error(
+        app.resend_as(&app.owner_token, &invitation.id).await,
+        Code::FailedPrecondition,
+        "INVITATION_SEND_LIMIT",
+    );
+    assert_eq!(app.invitation(&invitation.id).await.resend_count, 2);
+}
+
+#[tokio::test]
+async fn revoking_or_resending_an_invitation_for_a_role_above_the_caller_is_denied() {
+    let app = TestApp::spawn_with(|s| s.resend_cooldown_secs = 0).await;
+    app.create_role_as(&app.owner_token, "inviter", &["users.invite"])
+        .await
+        .expect("role created");
+    let (_, inviter) = app.member("inviter@example.com", "inviter").await;
+    let for_admin = app.invite("admin@example.com", "admin").await;
+
+    expect_error(
+        app.revoke_as(&inviter, &for_admin.id).await,
+        Code::PermissionDenied,
+        "ROLE_ABOVE_CALLER",
+    );
+    expect_error(
+        app.resend_as(&inviter, &for_admin.id).await,
+        Code::PermissionDenied,
+        "ROLE_ABOVE_CALLER",
+    );
+    let unchanged = app.invitation(&for_admin.id).await;
+    assert_eq!(unchanged.status(), proto::InvitationStatus::Pending);
+    assert_eq!(unchanged.resend_count, 0);
+
+    // An invitation for the inviter's own role is theirs to manage.
+    let for_peer = app
+        .invite_as(&inviter, invite("peer@example.com", "inviter"))
+        .await;
+    let for_peer = for_peer.expect("invites a peer");
+    app.resend_as(&inviter, &for_peer.id)
+        .await
+        .expect("resends it");
+    app.revoke_as(&inviter, &for_peer.id)
+        .await
+        .expect("revokes it");
+}
+
+#[tokio::test]
+async fn reactivating_a_user_when_the_seats_are_full_is_refused() {
+    let app = TestApp::spawn().await;
+    let (user, _) = app.member("u@example.com", "agent").await;
+    // The owner and U take both seats.
+    app.set_seat_limit(2).await;
+    app.manage_as(
+        &app.owner_token,
+        manage(
+            &user.id,
+            Action::Deactivate(manage::Deactivate {
+                reason: "leave".into(),
+            }),
+        ),
+    )
+    .await
+    .expect("deactivated");
+    app.invite("v@example.com", "agent").await;
+
+    expect_error(
+        app.manage_as(
+            &app.owner_token,
+            manage(&user.id, Action::Reactivate(manage::Reactivate {})),
+        )
+        .await,
+        Code::FailedPrecondition,
+        "SEAT_LIMIT_REACHED",
+    );
+}
+
+#[tokio::test]
+async fn an_invitation_stops_working_while_its_inviter_is_deactivated() {
+    let app = TestApp::spawn().await;
+    let (admin, admin_token) = app.member("admin@example.com", "admin").await;
+    let accomplice = app
+        .invite_as(&admin_token, invite("accomplice@example.com", "admin"))
+        .await
+        .expect("the admin invites");
+    let token = app.invitation_token(&accomplice.id).await;
+    app.manage_as(
+        &app.owner_token,
+        manage(
+            &admin.id,
+            Action::Deactivate(manage::Deactivate {
+                reason: "left".into(),
+            }),
+        ),
+    )
+    .await
+    .expect("deactivated");
+
+    expect_error(
+        app.preview(&token).await,
+        Code::FailedPrecondition,
+        "INVITER_NOT_AUTHORIZED",
+    );
+    expect_error(
+        app.accept(&token).await,
+        Code::FailedPrecondition,
+        "INVITER_NOT_AUTHORIZED",
+    );
+
+    // Demoted below the invited role, the inviter's invitation stays closed.
+    app.manage_as(
+        &app.owner_token,
+        manage(&admin.id, Action::Reactivate(manage::Reactivate {})),
+    )
+    .await
+    .expect("reactivated");
+    app.manage_as(
+        &app.owner_token,
+        manage(
+            &admin.id,
+            Action::ChangeRole(manage::ChangeRole {
+                role: "agent".into(),
+            }),
+        ),
+    )
+    .await
+    .expect("demoted");
+    expect_error(
+        app.accept(&token).await,
+        Code::FailedPrecondition,
+        "INVITER_NOT_AUTHORIZED",
+    );
+
+    // Restored, the invitation works again.
+    app.manage_as(
+        &app.owner_token,
+        manage(
+            &admin.id,
+            Action::ChangeRole(manage::ChangeRole {
+                role: "admin".into(),
+            }),
+        ),
+    )
+    .await
+    .expect("promoted back");
+    app.accept(&token).await.expect("accepted");
+}
+
+#[tokio::test]
+async fn token_attempts_are_limited_per_token_with_retry_info() {
+    let app = TestApp::spawn_with(|s| s.invitation_attempts_per_token_per_minute = 3).await;
+    let invitation = app.invite("target@example.com", "agent").await;
+    let token = app.invitation_token(&invitation.id).await;
+    for _ in 0..3 {
+        app.preview(&token).await.expect("within the limit");
+    }
+    let status = expect_error(
+        app.accept(&token).await,
+        Code::ResourceExhausted,
+        "INVITATION_ATTEMPTS_EXCEEDED",
+    );
+    assert!(status.get_details_retry_info().is_some());
+    assert_eq!(
+        app.invitation(&invitation.id).await.status(),
+        proto::InvitationStatus::Pending
+    );
+}
+
+#[tokio::test]
+async fn token_attempts_are_limited_per_client_address() {
+    let app = TestApp::spawn_with(|s| s.invitation_attempts_per_address_per_minute = 5).await;
+    // Guesses: each a well-formed token nobody holds.
+    for n in 0..5u8 {
+        let guess = base64_token(n);
+        expect_error(
+            app.preview(&guess).await,
+            Code::NotFound,
+            "INVITATION_NOT_FOUND",
+        );
+    }
+    expect_error(
+        app.preview(&base64_token(99)).await,
+        Code::ResourceExhausted,
+        "INVITATION_ATTEMPTS_EXCEEDED",
+    );
+}
+
+fn base64_token(n: u8) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    URL_SAFE_NO_PAD.encode([n; 32])
+}
+
+#[tokio::test]
+async fn a_duration_that_would_overflow_is_invalid_not_a_crash() {
+    let app = TestApp::spawn().await;
+    let overflowing = prost_types::Duration {
+        seconds: i64::MAX,
+        nanos: 1_000_000_000,
+    };
+    let status = expect_error(
+        app.invite_as(
+            &app.owner_token,
+            proto::InviteUserRequest {
+                expires_in: Some(overflowing),
+                ..invite("target@example.com", "agent")
+            },
+        )
+        .await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    let fields: Vec<_> = status
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["expires_in"]);
+    // The server is still serving.
+    app.invite("after@example.com", "agent").await;
+}
+
+#[tokio::test]
+async fn role_changes_check_the_permission_before_the_input_and_cap_the_violations() {
+    let app = TestApp::spawn().await;
+    let (_, agent) = app.member("agent@example.com", "agent").await;
+    let junk: Vec<String> = (0..10_000)
+        .map(|n| format!("bogus.permission.{n}"))
+        .collect();
+    let junk: Vec<&str> = junk.iter().map(String::as_str).collect();
+
+    // Someone who may not manage roles learns nothing about the input.
+    expect_error(
+        app.create_role_as(&agent, "junk", &junk).await,
+        Code::PermissionDenied,
+        "PERMISSION_MISSING",
+    );
+    expect_error(
+        app.update_role_as(&agent, "junk", &junk).await,
+        Code::PermissionDenied,
+        "PERMISSION_MISSING",
+    );
+
+    // Someone who may gets a bounded answer.
+    let status = expect_error(
+        app.create_role_as(&app.owner_token, "junk", &junk).await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    let violations = status.get_details_bad_request().unwrap().field_violations;
+    assert!(
+        (1..=wowchat_users_server::domain::Violations::MAX).contains(&violations.len()),
+        "{} violations",
+        violations.len()
+    );
+}
+
+#[tokio::test]
+async fn a_deadlock_reads_as_a_concurrency_conflict_never_internal() {
+    use wowchat_users_server::domain::Error;
+    let app = TestApp::spawn().await;
+    let (one, two) = (app.db().await, app.db().await);
+    one.batch_execute("CREATE TABLE deadlock_probe (id int PRIMARY KEY); INSERT INTO deadlock_probe VALUES (1), (2)")
+        .await
+        .unwrap();
+    one.batch_execute("BEGIN; UPDATE deadlock_probe SET id = id WHERE id = 1")
+        .await
+        .unwrap();
+    two.batch_execute("BEGIN; UPDATE deadlock_probe SET id = id WHERE id = 2")
+        .await
+        .unwrap();
+    let (first, second) = tokio::join!(
+        one.batch_execute("UPDATE deadlock_probe SET id = id WHERE id = 2"),
+        two.batch_execute("UPDATE deadlock_probe SET id = id WHERE id = 1"),
+    );
+    let deadlocked = first
+        .err()
+        .or(second.err())
+        .expect("Postgres saw a deadlock");
+    let error = Error::from(deadlocked);
+    assert!(error.is_concurrency_conflict(), "{error:?}");
+    let status = tonic::Status::from(error);
+    assert_eq!(status.code(), Code::Aborted);
+    assert_eq!(wowchat_users_testkit::reason(&status), "CONCURRENT_CHANGE");
+}
+
+#[tokio::test]
+async fn role_updates_racing_user_management_never_fail_as_internal() {
+    let app = TestApp::spawn().await;
+    app.create_role_as(&app.owner_token, "helper", &["users.read"])
+        .await
+        .expect("role created");
+    let (user, _) = app.member("u@example.com", "helper").await;
+    let rounds = (0..20).map(|n| {
+        let app = &app;
+        let user_id = user.id.clone();
+        async move {
+            let permissions: &[&str] = if n % 2 == 0 {
+                &["users.read", "activity.read"]
+            } else {
+                &["users.read"]
+            };
+            let role_change = app.update_role_as(&app.owner_token, "helper", permissions);
+            let role = if n % 2 == 0 { "agent" } else { "helper" };
+            let user_change = app.manage_as(
+                &app.owner_token,
+                manage(
+                    &user_id,
+                    Action::ChangeRole(manage::ChangeRole { role: role.into() }),
+                ),
+            );
+            let (a, b) = tokio::join!(role_change, user_change);
+            [a.err(), b.err()]
+        }
+    });
+    // Three pairs at a time: within the test server's pool of eight.
+    let outcomes: Vec<_> = stream::iter(rounds).buffer_unordered(3).collect().await;
+    for status in outcomes.into_iter().flatten().flatten() {
+        assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    }
+}
