@@ -16,8 +16,8 @@ use crate::{
         user::User,
         workspace::WorkspaceSettings,
     },
-    grpc::{convert, roles as role_convert},
     store::outbox::OutboxMessage,
+    wire,
 };
 
 fn message(
@@ -61,7 +61,7 @@ pub fn invitation_created(invitation: &Invitation, request_id: &str) -> OutboxMe
         Action::InvitationCreated.as_str(),
         "wowchat.users.v1.InvitationCreated",
         proto::InvitationCreated {
-            invitation: Some(convert::invitation(invitation)),
+            invitation: Some(wire::invitation(invitation)),
         },
         request_id,
     )
@@ -73,7 +73,7 @@ pub fn invitation_resent(invitation: &Invitation, actor: Uuid, request_id: &str)
         Action::InvitationResent.as_str(),
         "wowchat.users.v1.InvitationResent",
         proto::InvitationResent {
-            invitation: Some(convert::invitation(invitation)),
+            invitation: Some(wire::invitation(invitation)),
             actor_user_id: actor.to_string(),
         },
         request_id,
@@ -86,7 +86,7 @@ pub fn invitation_revoked(invitation: &Invitation, actor: Uuid, request_id: &str
         Action::InvitationRevoked.as_str(),
         "wowchat.users.v1.InvitationRevoked",
         proto::InvitationRevoked {
-            invitation: Some(convert::invitation(invitation)),
+            invitation: Some(wire::invitation(invitation)),
             actor_user_id: actor.to_string(),
         },
         request_id,
@@ -103,8 +103,8 @@ pub fn invitation_accepted(
         Action::InvitationAccepted.as_str(),
         "wowchat.users.v1.InvitationAccepted",
         proto::InvitationAccepted {
-            invitation: Some(convert::invitation(invitation)),
-            user: Some(convert::user(user)),
+            invitation: Some(wire::invitation(invitation)),
+            user: Some(wire::user(user)),
         },
         request_id,
     )
@@ -122,9 +122,9 @@ pub fn user_changed(
         action.as_str(),
         "wowchat.users.v1.UserChanged",
         proto::UserChanged {
-            user: Some(convert::user(user)),
+            user: Some(wire::user(user)),
             actor_user_id: actor.to_string(),
-            changes: changes.iter().map(convert::field_change).collect(),
+            changes: changes.iter().map(wire::field_change).collect(),
         },
         request_id,
     )
@@ -143,9 +143,9 @@ pub fn role_changed(
         action.as_str(),
         "wowchat.users.v1.RoleChanged",
         proto::RoleChanged {
-            role: Some(role_convert::custom_role(role)),
+            role: Some(wire::custom_role(role)),
             actor_user_id: actor.to_string(),
-            changes: changes.iter().map(convert::field_change).collect(),
+            changes: changes.iter().map(wire::field_change).collect(),
         },
         request_id,
     )
@@ -167,7 +167,7 @@ pub fn send_invitation_email(
         commands::SEND_INVITATION_EMAIL,
         "wowchat.users.v1.SendInvitationEmail",
         proto::SendInvitationEmail {
-            invitation: Some(convert::invitation(invitation)),
+            invitation: Some(wire::invitation(invitation)),
             token: token.expose().to_owned(),
             workspace_name: workspace_name.to_owned(),
             inviter_display_name: inviter.display_name.clone(),
@@ -190,8 +190,8 @@ pub fn send_invitation_accepted_email(
         commands::SEND_INVITATION_ACCEPTED_EMAIL,
         "wowchat.users.v1.SendInvitationAcceptedEmail",
         proto::SendInvitationAcceptedEmail {
-            invitation: Some(convert::invitation(invitation)),
-            user: Some(convert::user(user)),
+            invitation: Some(wire::invitation(invitation)),
+            user: Some(wire::user(user)),
             workspace_name: workspace_name.to_owned(),
             inviter_display_name: inviter.display_name.clone(),
             inviter_email: inviter.email.clone(),
@@ -212,9 +212,9 @@ pub fn invitation_updated(
         Action::InvitationUpdated.as_str(),
         "wowchat.users.v1.InvitationUpdated",
         proto::InvitationUpdated {
-            invitation: Some(convert::invitation(invitation)),
+            invitation: Some(wire::invitation(invitation)),
             actor_user_id: actor.to_string(),
-            changes: changes.iter().map(convert::field_change).collect(),
+            changes: changes.iter().map(wire::field_change).collect(),
         },
         request_id,
     )
@@ -234,9 +234,9 @@ pub fn workspace_settings_updated(
         "wowchat.users.v1.WorkspaceSettingsUpdated",
         proto::WorkspaceSettingsUpdated {
             workspace_id: workspace_id.to_string(),
-            settings: Some(convert::workspace_settings(settings)),
+            settings: Some(wire::workspace_settings(settings)),
             actor_user_id: actor.to_string(),
-            changes: changes.iter().map(convert::field_change).collect(),
+            changes: changes.iter().map(wire::field_change).collect(),
         },
         request_id,
     )

@@ -4,8 +4,8 @@
 //! A request flows `grpc` (transport: authenticate, parse, convert) →
 //! `operations` (permission checks and domain rules, one transaction each) →
 //! `store` (SQL). `domain` holds the parsed values and the one error type;
-//! `auth` the JWTs, callers and password hashing; `events` what is written
-//! to the outbox. `startup` builds the server, `db` the pool and migrations.
+//! `auth` the JWTs, callers and password hashing; `wire` turns domain
+//! records into protobuf messages; `events` what is written to the outbox. `startup` builds the server, `db` the pool and migrations.
 //! The plumbing shared with the mailer (secrets, logging, Postgres, RabbitMQ)
 //! is `wowchat_platform`.
 
@@ -21,6 +21,7 @@ pub mod messaging;
 pub mod operations;
 pub mod startup;
 pub mod store;
+pub mod wire;
 
 /// Logging, shared with the mailer (`without_payloads` included).
 pub use wowchat_platform::telemetry;

@@ -134,7 +134,8 @@ async fn main() -> anyhow::Result<()> {
                 db::pool(url, 2)?,
                 std::sync::Arc::new(JwtKeys::load(&settings.key_settings())?),
                 PasswordHasher::owasp(1, 1)?,
-                &settings,
+                &settings.sign_in_settings(),
+                &settings.invitation_policy_settings(),
             );
             let created = bootstrap(
                 &state,

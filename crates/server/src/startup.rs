@@ -54,7 +54,8 @@ impl Application {
             pool,
             Arc::new(keys),
             PasswordHasher::owasp(settings.hash_concurrency, settings.hash_queue)?,
-            &settings,
+            &settings.sign_in_settings(),
+            &settings.invitation_policy_settings(),
         ));
         let listener = TcpListener::bind(settings.listen_addr)
             .await

@@ -6,7 +6,10 @@ use tonic::{Request, Response, Status};
 use wowchat_users_api::v1::{self as proto, auth_service_server::AuthService};
 
 use super::{convert, request_id};
-use crate::operations::{self, AppState};
+use crate::{
+    operations::{self, AppState},
+    wire,
+};
 
 pub struct AuthServiceImpl {
     state: Arc<AppState>,
@@ -44,8 +47,8 @@ impl AuthService for AuthServiceImpl {
         Ok(Response::new(proto::SignInResponse {
             access_token: signed_in.access_token,
             token_type: "Bearer".into(),
-            expire_time: Some(convert::timestamp(signed_in.expires_at)),
-            user: Some(convert::user(&signed_in.user)),
+            expire_time: Some(wire::timestamp(signed_in.expires_at)),
+            user: Some(wire::user(&signed_in.user)),
         }))
     }
 }

@@ -20,6 +20,7 @@ use crate::{
         workspace::WorkspaceSettings,
     },
     operations::{self, AppState},
+    wire,
 };
 
 /// The metadata key of the request id, set by the server when a caller sends none.
@@ -72,7 +73,7 @@ impl UserService for UserServiceImpl {
         let invitation =
             operations::invitations::invite(&self.state, &caller, &request_id, new).await?;
         Ok(Response::new(proto::InviteUserResponse {
-            invitation: Some(convert::invitation(&invitation)),
+            invitation: Some(wire::invitation(&invitation)),
         }))
     }
 
@@ -86,7 +87,7 @@ impl UserService for UserServiceImpl {
         let user =
             operations::invitations::accept(&self.state, &request_id, accept, client).await?;
         Ok(Response::new(proto::AcceptInvitationResponse {
-            user: Some(convert::user(&user)),
+            user: Some(wire::user(&user)),
         }))
     }
 
@@ -99,7 +100,7 @@ impl UserService for UserServiceImpl {
         let command = ManageUser::try_from(request.into_inner())?;
         let user = operations::users::manage(&self.state, &caller, &request_id, command).await?;
         Ok(Response::new(proto::ManageUserResponse {
-            user: Some(convert::user(&user)),
+            user: Some(wire::user(&user)),
         }))
     }
 
@@ -112,7 +113,7 @@ impl UserService for UserServiceImpl {
         let user_id = convert::id_field("user_id", &user_id)?;
         let user = operations::users::get(&self.state, &caller, user_id).await?;
         Ok(Response::new(proto::GetUserResponse {
-            user: Some(convert::user(&user)),
+            user: Some(wire::user(&user)),
         }))
     }
 
@@ -124,7 +125,7 @@ impl UserService for UserServiceImpl {
         let (filter, order, page) = convert::list_users(request.into_inner())?;
         let page = operations::users::list(&self.state, &caller, filter, order, page).await?;
         Ok(Response::new(proto::ListUsersResponse {
-            users: page.items.iter().map(convert::user).collect(),
+            users: page.items.iter().map(wire::user).collect(),
             next_page_token: page.next_page_token,
             total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
         }))
@@ -139,7 +140,7 @@ impl UserService for UserServiceImpl {
         let invitation_id = convert::id_field("invitation_id", &invitation_id)?;
         let invitation = operations::invitations::get(&self.state, &caller, invitation_id).await?;
         Ok(Response::new(proto::GetInvitationResponse {
-            invitation: Some(convert::invitation(&invitation)),
+            invitation: Some(wire::invitation(&invitation)),
         }))
     }
 
@@ -151,7 +152,7 @@ impl UserService for UserServiceImpl {
         let (filter, page) = convert::list_invitations(request.into_inner())?;
         let page = operations::invitations::list(&self.state, &caller, filter, page).await?;
         Ok(Response::new(proto::ListInvitationsResponse {
-            invitations: page.items.iter().map(convert::invitation).collect(),
+            invitations: page.items.iter().map(wire::invitation).collect(),
             next_page_token: page.next_page_token,
             total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
         }))
@@ -178,7 +179,7 @@ impl UserService for UserServiceImpl {
         )
         .await?;
         Ok(Response::new(proto::ResendInvitationResponse {
-            invitation: Some(convert::invitation(&invitation)),
+            invitation: Some(wire::invitation(&invitation)),
         }))
     }
 
@@ -194,7 +195,7 @@ impl UserService for UserServiceImpl {
             operations::invitations::revoke(&self.state, &caller, &request_id, invitation_id)
                 .await?;
         Ok(Response::new(proto::RevokeInvitationResponse {
-            invitation: Some(convert::invitation(&invitation)),
+            invitation: Some(wire::invitation(&invitation)),
         }))
     }
 
@@ -225,7 +226,7 @@ impl UserService for UserServiceImpl {
         let invitation =
             operations::invitations::update(&self.state, &caller, &request_id, update).await?;
         Ok(Response::new(proto::UpdateInvitationResponse {
-            invitation: Some(convert::invitation(&invitation)),
+            invitation: Some(wire::invitation(&invitation)),
         }))
     }
 
@@ -247,7 +248,7 @@ impl UserService for UserServiceImpl {
         let proto::GetWorkspaceSettingsRequest {} = request.into_inner();
         let settings = operations::workspace_settings::get(&self.state, &caller).await?;
         Ok(Response::new(proto::GetWorkspaceSettingsResponse {
-            settings: Some(convert::workspace_settings(&settings)),
+            settings: Some(wire::workspace_settings(&settings)),
         }))
     }
 
@@ -261,7 +262,7 @@ impl UserService for UserServiceImpl {
         let settings =
             operations::workspace_settings::update(&self.state, &caller, &request_id, new).await?;
         Ok(Response::new(proto::UpdateWorkspaceSettingsResponse {
-            settings: Some(convert::workspace_settings(&settings)),
+            settings: Some(wire::workspace_settings(&settings)),
         }))
     }
 
@@ -273,7 +274,7 @@ impl UserService for UserServiceImpl {
         let (filter, page) = convert::list_activity(request.into_inner())?;
         let page = operations::activity::list(&self.state, &caller, filter, page).await?;
         Ok(Response::new(proto::ListActivityResponse {
-            entries: page.items.iter().map(convert::activity_entry).collect(),
+            entries: page.items.iter().map(wire::activity_entry).collect(),
             next_page_token: page.next_page_token,
         }))
     }

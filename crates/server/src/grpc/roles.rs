@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use prost::Message;
 use tonic::{Request, Response, Status};
 use wowchat_users_api::v1::{self as proto, role_service_server::RoleService};
 
 use super::{convert, request_id};
+use crate::wire;
 use crate::{
     auth::Caller,
     domain::{
@@ -16,7 +16,7 @@ use crate::{
         error::Violations,
         idempotency::IdempotencyKey,
         permission::{
-            CustomRole, NewRole, Permission, PermissionSet, Role, RoleDeletion, RoleUpdate,
+            CustomRole, NewRole, Permission, PermissionSet, RoleDeletion, RoleUpdate,
             parse_role_name,
         },
     },
@@ -37,48 +37,13 @@ impl RoleServiceImpl {
     }
 }
 
-// ---- domain to wire ----
-
-pub fn built_in_role(role: &Role) -> proto::Role {
-    proto::Role {
-        name: role.name.clone(),
-        permissions: names(role.permissions),
-        built_in: true,
-        create_time: None,
-        update_time: None,
-        etag: String::new(),
-    }
-}
-
-pub fn custom_role(custom: &CustomRole) -> proto::Role {
-    proto::Role {
-        name: custom.role.name.clone(),
-        permissions: names(custom.role.permissions),
-        built_in: false,
-        create_time: Some(convert::timestamp(custom.created_at)),
-        update_time: Some(convert::timestamp(custom.updated_at)),
-        etag: custom.etag(),
-    }
-}
-
-fn names(permissions: PermissionSet) -> Vec<String> {
-    permissions.names().into_iter().map(str::to_owned).collect()
-}
-
 // ---- wire to domain ----
 
-/// The bytes a request id fingerprints: the request without its request id.
-fn fingerprint_of<M: Message + Clone>(request: &M, clear: impl FnOnce(&mut M)) -> Vec<u8> {
-    let mut copy = request.clone();
-    clear(&mut copy);
-    copy.encode_to_vec()
-}
-
-/// Catalog names to a set; each unknown or repeated name is a violation of
-/// `permissions[i]`.
 /// More entries than the catalog could ever hold is refused whole.
 const MAX_PERMISSION_ENTRIES: usize = 100;
 
+/// Catalog names to a set; each unknown or repeated name is a violation of
+/// `permissions[i]`.
 fn permission_set(v: &mut Violations, names: &[String]) -> PermissionSet {
     if names.len() > MAX_PERMISSION_ENTRIES {
         v.push(
@@ -113,7 +78,7 @@ impl TryFrom<proto::CreateRoleRequest> for NewRole {
     type Error = Error;
 
     fn try_from(request: proto::CreateRoleRequest) -> Result<Self, Error> {
-        let fingerprint = fingerprint_of(&request, |r| r.request_id.clear());
+        let fingerprint = convert::fingerprint_of(&request, |r| r.request_id.clear());
         let proto::CreateRoleRequest {
             name,
             permissions,
@@ -137,7 +102,7 @@ impl TryFrom<proto::UpdateRoleRequest> for RoleUpdate {
     type Error = Error;
 
     fn try_from(request: proto::UpdateRoleRequest) -> Result<Self, Error> {
-        let fingerprint = fingerprint_of(&request, |r| r.request_id.clear());
+        let fingerprint = convert::fingerprint_of(&request, |r| r.request_id.clear());
         let proto::UpdateRoleRequest {
             name,
             permissions,
@@ -172,7 +137,7 @@ impl TryFrom<proto::DeleteRoleRequest> for RoleDeletion {
     type Error = Error;
 
     fn try_from(request: proto::DeleteRoleRequest) -> Result<Self, Error> {
-        let fingerprint = fingerprint_of(&request, |r| r.request_id.clear());
+        let fingerprint = convert::fingerprint_of(&request, |r| r.request_id.clear());
         let proto::DeleteRoleRequest { name, request_id } = request;
         let mut v = Violations::default();
         let name = v.check("name", parse_role_name(&name));
@@ -226,8 +191,8 @@ impl RoleService for RoleServiceImpl {
             roles: roles
                 .built_in
                 .iter()
-                .map(built_in_role)
-                .chain(roles.custom.iter().map(custom_role))
+                .map(wire::built_in_role)
+                .chain(roles.custom.iter().map(wire::custom_role))
                 .collect(),
         }))
     }
@@ -244,7 +209,7 @@ impl RoleService for RoleServiceImpl {
         let new = NewRole::try_from(request.into_inner())?;
         let role = operations::roles::create(&self.state, &caller, &request_id, new).await?;
         Ok(Response::new(proto::CreateRoleResponse {
-            role: Some(custom_role(&role)),
+            role: Some(wire::custom_role(&role)),
         }))
     }
 
@@ -260,7 +225,7 @@ impl RoleService for RoleServiceImpl {
         let update = RoleUpdate::try_from(request.into_inner())?;
         let role = operations::roles::update(&self.state, &caller, &request_id, update).await?;
         Ok(Response::new(proto::UpdateRoleResponse {
-            role: Some(custom_role(&role)),
+            role: Some(wire::custom_role(&role)),
         }))
     }
 
@@ -276,7 +241,7 @@ impl RoleService for RoleServiceImpl {
         let deletion = RoleDeletion::try_from(request.into_inner())?;
         let role = operations::roles::delete(&self.state, &caller, &request_id, deletion).await?;
         Ok(Response::new(proto::DeleteRoleResponse {
-            role: Some(custom_role(&role)),
+            role: Some(wire::custom_role(&role)),
         }))
     }
 

@@ -101,9 +101,9 @@ pub async fn invite(
         permission: Permission::UsersInvite,
         request_id,
         idempotency: new.idempotency.as_ref(),
-        // Serializes the workspace's invitations, so concurrent ones cannot
-        // overshoot the seat limit.
-        first_lock: FirstLock::Workspace,
+        // Invitations run side by side; with a seat limit they take turns,
+        // so concurrent ones cannot overshoot it.
+        first_lock: FirstLock::Seats,
     };
     let invitation = unit_of_work!(state, caller, mutation, |work| {
         let workspace_id = work.workspace_id();
@@ -122,10 +122,11 @@ pub async fn invite(
                 "the workspace does not allow invitations to this email domain",
             ));
         }
-        if users::exists_with_email(work.tx(), workspace_id, new.email.normalized()).await? {
+        if invitations::clear_stale_and_find_member(work.tx(), workspace_id, new.email.normalized())
+            .await?
+        {
             return Err(already_member());
         }
-        invitations::expire_stale(work.tx(), workspace_id, new.email.normalized()).await?;
         ensure_seat_free(work.tx(), workspace_id, &settings).await?;
         let token = InvitationToken::generate();
         let mail_message_id = Uuid::now_v7();
@@ -155,15 +156,18 @@ pub async fn invite(
         if let Some(manager) = invitation.reporting_to {
             changes.push(FieldChange::new("reporting_to", "", manager));
         }
-        let recorded = work
-            .record(
+        // The event and the email go out together, in one round trip.
+        let (recorded, sent) = tokio::join!(
+            work.record(
                 Action::InvitationCreated,
                 Target::Invitation(invitation.id),
                 changes,
                 events::invitation_created(&invitation, request_id),
-            )
-            .await?;
-        send_invitation_email(work, &invitation, &token, mail_message_id).await?;
+            ),
+            send_invitation_email(work, &invitation, &token, mail_message_id),
+        );
+        // In sending order, so the first failure is the one reported.
+        let recorded = recorded.and_then(|recorded| sent.map(|()| recorded))?;
         Ok(Outcome::Changed(invitation, recorded))
     })
     .await?;
@@ -178,7 +182,7 @@ async fn send_invitation_email(
     token: &InvitationToken,
     mail_message_id: Uuid,
 ) -> Result<(), Error> {
-    let workspace_name = workspaces::name(work.tx(), work.workspace_id()).await?;
+    let workspace_name = work.workspace_name().await?;
     work.send(&events::send_invitation_email(
         mail_message_id,
         invitation,
@@ -356,7 +360,7 @@ pub async fn resend(
         request_id,
         idempotency: None,
         // An expired invitation sent again takes a seat.
-        first_lock: FirstLock::Workspace,
+        first_lock: FirstLock::Seats,
     };
     unit_of_work!(state, caller, mutation, |work| {
         let workspace_id = work.workspace_id();

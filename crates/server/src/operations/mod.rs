@@ -41,21 +41,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state of a server with `settings`, its pool and keys.
+    /// The state of a server: its pool, keys and hasher, and its policies.
     pub fn new(
         pool: Pool,
         keys: Arc<JwtKeys>,
         hasher: PasswordHasher,
-        settings: &crate::config::Settings,
+        sign_in: &sign_in::SignInSettings,
+        invitations: &invitation_policy::InvitationPolicySettings,
     ) -> Self {
         AppState {
             pool,
             keys,
             hasher,
-            sign_in: sign_in::SignInPolicy::new(&settings.sign_in_settings()),
-            invitations: invitation_policy::InvitationPolicy::new(
-                &settings.invitation_policy_settings(),
-            ),
+            sign_in: sign_in::SignInPolicy::new(sign_in),
+            invitations: invitation_policy::InvitationPolicy::new(invitations),
         }
     }
 }
@@ -71,28 +70,31 @@ struct Record<'a> {
     request_id: &'a str,
 }
 
-/// Appends the activity entry and the outbox event announcing it.
+/// Appends the activity entry and the outbox event announcing it, sent
+/// together (tokio-postgres pipelines them on the one connection).
 async fn record(
     tx: &Transaction<'_>,
     record: Record<'_>,
     event: outbox::OutboxMessage,
 ) -> Result<(), Error> {
-    activity_store::insert(
-        tx,
-        &ActivityEntry {
-            id: Uuid::now_v7(),
-            workspace_id: record.workspace_id,
-            actor_id: record.actor_id,
-            action: record.action.as_str().to_owned(),
-            target_user_id: record.target_user_id,
-            target_invitation_id: record.target_invitation_id,
-            changes: record.changes,
-            request_id: record.request_id.to_owned(),
-            occurred_at: time::OffsetDateTime::now_utc(),
-        },
-    )
-    .await?;
-    outbox::insert(tx, &event).await
+    let entry = ActivityEntry {
+        id: Uuid::now_v7(),
+        workspace_id: record.workspace_id,
+        actor_id: record.actor_id,
+        action: record.action.as_str().to_owned(),
+        target_user_id: record.target_user_id,
+        target_invitation_id: record.target_invitation_id,
+        changes: record.changes,
+        request_id: record.request_id.to_owned(),
+        occurred_at: time::OffsetDateTime::now_utc(),
+    };
+    let (activity, event) = tokio::join!(
+        activity_store::insert(tx, &entry),
+        outbox::insert(tx, &event)
+    );
+    // In sending order: when the first fails, the second only says the
+    // transaction is aborted.
+    activity.and(event)
 }
 
 /// The first result of a retried request, if this is a retry.

@@ -28,7 +28,10 @@ use crate::{
         user::User,
         workspace::WorkspaceSettings,
     },
-    store::{Client, Lock, Transaction, invitations, outbox, roles, users, workspaces},
+    store::{
+        Client, Lock, Transaction, invitations, outbox, roles, users,
+        workspaces::{self, LockedWorkspace},
+    },
 };
 
 /// Runs `$body`, which evaluates to a `Result<Outcome<T>, Error>` with
@@ -75,9 +78,13 @@ pub(super) struct Mutation<'a> {
 #[derive(Clone, Copy)]
 pub(super) enum FirstLock<'a> {
     Nothing,
-    /// The workspace row, for rules that span users: the seat limit, the
-    /// last owner, reporting cycles, the settings themselves.
+    /// The workspace row, exclusively, for rules that span users: the seat
+    /// limit, the last owner, reporting cycles, the settings themselves.
     Workspace,
+    /// The workspace row shared, so invitations run side by side while no
+    /// membership change or settings update can; when a seat limit is set,
+    /// seat-taking changes are serialized among themselves as well.
+    Seats,
     /// A custom role about to change or be deleted: taken before the
     /// caller's own role is share-locked, so a caller holding it locks it
     /// once.
@@ -110,6 +117,7 @@ pub(super) struct Work<'t, 'a> {
     pub request_id: &'a str,
     operation: &'static str,
     idempotency: Option<&'a IdempotencyKey>,
+    locked_workspace: Option<LockedWorkspace>,
     locked_role: Option<CustomRole>,
 }
 
@@ -213,10 +221,21 @@ impl Work<'_, '_> {
         Ok(role)
     }
 
-    /// The workspace's invitation settings (under the workspace lock when the
-    /// mutation took it).
+    /// The workspace's invitation settings (as read under the workspace
+    /// lock when the mutation took it).
     pub async fn settings(&self) -> Result<WorkspaceSettings, Error> {
-        workspaces::settings(&self.tx, self.workspace_id()).await
+        match &self.locked_workspace {
+            Some(locked) => Ok(locked.settings.clone()),
+            None => workspaces::settings(&self.tx, self.workspace_id()).await,
+        }
+    }
+
+    /// The workspace's name, for emails.
+    pub async fn workspace_name(&self) -> Result<String, Error> {
+        match &self.locked_workspace {
+            Some(locked) => Ok(locked.name.clone()),
+            None => workspaces::name(&self.tx, self.workspace_id()).await,
+        }
     }
 }
 
@@ -257,10 +276,20 @@ pub(super) async fn begin<'t, 'a, T: DeserializeOwned>(
     if let Some(first) = replayed(&tx, caller, mutation.operation, mutation.idempotency).await? {
         return Ok(Begun::Replayed(first));
     }
+    let mut locked_workspace = None;
     let locked_role = match mutation.first_lock {
         FirstLock::Nothing => None,
         FirstLock::Workspace => {
-            workspaces::lock(&tx, caller.workspace_id).await?;
+            locked_workspace =
+                Some(workspaces::lock(&tx, caller.workspace_id, Lock::Update).await?);
+            None
+        }
+        FirstLock::Seats => {
+            let locked = workspaces::lock(&tx, caller.workspace_id, Lock::Share).await?;
+            if locked.settings.seat_limit > 0 {
+                workspaces::serialize_seat_changes(&tx, caller.workspace_id).await?;
+            }
+            locked_workspace = Some(locked);
             None
         }
         FirstLock::CustomRole(name) => {
@@ -291,6 +320,7 @@ pub(super) async fn begin<'t, 'a, T: DeserializeOwned>(
         request_id: mutation.request_id,
         operation: mutation.operation,
         idempotency: mutation.idempotency,
+        locked_workspace,
         locked_role,
     })))
 }

@@ -64,24 +64,27 @@ pub struct NewInvitationRow<'a> {
     pub mail_message_id: Uuid,
 }
 
-/// Marks a pending-but-expired invitation to this email as EXPIRED, so it no
-/// longer holds the one-pending-invitation slot.
-pub async fn expire_stale(
+/// Before inviting `email_normalized`: marks a pending-but-expired
+/// invitation to it EXPIRED (it no longer holds the one-pending slot) and
+/// answers whether a member already has that email, in one round trip.
+pub async fn clear_stale_and_find_member(
     client: &impl GenericClient,
     workspace_id: Uuid,
     email_normalized: &str,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let stmt = client
         .prepare_cached(
-            "UPDATE invitations SET status = 'EXPIRED', updated_at = now() \
+            "WITH expired AS (UPDATE invitations SET status = 'EXPIRED', updated_at = now() \
              WHERE workspace_id = $1 AND email_normalized = $2 AND status = 'PENDING' \
-             AND expires_at <= now()",
+             AND expires_at <= now() RETURNING 1) \
+             SELECT EXISTS (SELECT 1 FROM users WHERE workspace_id = $1 AND email_normalized = $2), \
+             (SELECT count(*) FROM expired)",
         )
         .await?;
-    client
-        .execute(&stmt, &[&workspace_id, &email_normalized])
+    let row = client
+        .query_one(&stmt, &[&workspace_id, &email_normalized])
         .await?;
-    Ok(())
+    Ok(row.try_get(0)?)
 }
 
 /// Creates the invitation; `None` when another one to that email is pending

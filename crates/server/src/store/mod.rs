@@ -48,7 +48,9 @@ pub enum Lock {
     /// Holds the row as it is while the request uses it: a concurrent
     /// update or delete waits.
     Share,
-    /// Before changing or deleting the row.
+    /// Before changing or deleting the row. `NO KEY`: rows that reference
+    /// it by foreign key (activity, invitations of a workspace) can still be
+    /// written meanwhile, so the lock cannot deadlock against them.
     Update,
 }
 
@@ -58,7 +60,7 @@ impl Lock {
         match self {
             Lock::None => "",
             Lock::Share => " FOR SHARE",
-            Lock::Update => " FOR UPDATE",
+            Lock::Update => " FOR NO KEY UPDATE",
         }
     }
 }

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use uuid::Uuid;
 
-use super::GenericClient;
+use super::{GenericClient, Lock};
 use crate::domain::{Error, workspace::WorkspaceSettings};
 
 pub async fn insert(client: &impl GenericClient, id: Uuid, name: &str) -> Result<(), Error> {
@@ -22,14 +22,47 @@ pub async fn name(client: &impl GenericClient, id: Uuid) -> Result<String, Error
     Ok(row.get(0))
 }
 
-/// Serializes the workspace's membership changes (roles, status, managers),
-/// so rules that span users (the last owner, no reporting cycles) hold under
-/// concurrency.
-pub async fn lock(client: &impl GenericClient, id: Uuid) -> Result<(), Error> {
+/// A workspace row read under a lock: what a mutation needs of it.
+#[derive(Debug, Clone)]
+pub struct LockedWorkspace {
+    pub name: String,
+    pub settings: WorkspaceSettings,
+}
+
+/// Reads the workspace and locks its row until the transaction ends:
+/// `Update` serializes membership changes (roles, status, managers, the
+/// settings), so rules that span users (the last owner, no reporting
+/// cycles, the seats) hold under concurrency; `Share` lets invitations run
+/// side by side while no such change can start.
+pub async fn lock(
+    client: &impl GenericClient,
+    id: Uuid,
+    lock: Lock,
+) -> Result<LockedWorkspace, Error> {
+    let sql = format!(
+        "SELECT name, seat_limit, allowed_email_domains FROM workspaces WHERE id = $1{}",
+        lock.clause()
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    let row = client.query_one(&stmt, &[&id]).await?;
+    let seat_limit: i32 = row.try_get(1)?;
+    Ok(LockedWorkspace {
+        name: row.try_get(0)?,
+        settings: WorkspaceSettings {
+            seat_limit: u32::try_from(seat_limit).context("a negative seat limit")?,
+            allowed_email_domains: row.try_get(2)?,
+        },
+    })
+}
+
+/// Serializes the workspace's seat-taking changes until the transaction
+/// ends (a transaction-scoped advisory lock), so concurrent invitations
+/// cannot overshoot a seat limit while holding only a share lock.
+pub async fn serialize_seat_changes(client: &impl GenericClient, id: Uuid) -> Result<(), Error> {
     let stmt = client
-        .prepare_cached("SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE")
+        .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))")
         .await?;
-    client.execute(&stmt, &[&id]).await?;
+    client.execute(&stmt, &[&id.to_string()]).await?;
     Ok(())
 }
 

@@ -1,0 +1,138 @@
+//! Domain records as wire messages: the one place a `User`, `Invitation`,
+//! role or activity entry becomes its protobuf message, for the gRPC
+//! responses and the outbox events alike. Below both `grpc` and `events`.
+
+use prost_types::Timestamp;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use wowchat_users_api::v1 as proto;
+
+use crate::domain::{
+    activity::{ActivityEntry, FieldChange},
+    invitation::{DeliveryStatus, Invitation, InvitationStatus},
+    permission::{CustomRole, PermissionSet, Role},
+    user::{User, UserStatus},
+    workspace::WorkspaceSettings,
+};
+
+pub fn timestamp(t: OffsetDateTime) -> Timestamp {
+    Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: i32::try_from(t.nanosecond()).unwrap_or(0),
+    }
+}
+
+pub fn user(user: &User) -> proto::User {
+    proto::User {
+        id: user.id.to_string(),
+        workspace_id: user.workspace_id.to_string(),
+        email: user.email.clone(),
+        display_name: user.display_name.clone(),
+        role: user.role.clone(),
+        reporting_to_user_id: user.reporting_to.map(|id| id.to_string()),
+        status: match user.status {
+            UserStatus::Active => proto::UserStatus::Active,
+            UserStatus::Deactivated => proto::UserStatus::Deactivated,
+        } as i32,
+        deactivation_reason: user.deactivation_reason.clone().unwrap_or_default(),
+        create_time: Some(timestamp(user.created_at)),
+        update_time: Some(timestamp(user.updated_at)),
+        etag: user.etag(),
+        last_active_time: user.last_active_at.map(timestamp),
+    }
+}
+
+fn invitation_status(status: InvitationStatus) -> proto::InvitationStatus {
+    match status {
+        InvitationStatus::Pending => proto::InvitationStatus::Pending,
+        InvitationStatus::Accepted => proto::InvitationStatus::Accepted,
+        InvitationStatus::Revoked => proto::InvitationStatus::Revoked,
+        InvitationStatus::Expired => proto::InvitationStatus::Expired,
+    }
+}
+
+pub fn invitation(invitation: &Invitation) -> proto::Invitation {
+    proto::Invitation {
+        id: invitation.id.to_string(),
+        workspace_id: invitation.workspace_id.to_string(),
+        email: invitation.email.clone(),
+        role: invitation.role.clone(),
+        reporting_to_user_id: invitation.reporting_to.map(|id| id.to_string()),
+        inviter_user_id: invitation.inviter_id.to_string(),
+        message: invitation.message.clone(),
+        status: invitation_status(invitation.status) as i32,
+        expire_time: Some(timestamp(invitation.expires_at)),
+        create_time: Some(timestamp(invitation.created_at)),
+        update_time: Some(timestamp(invitation.updated_at)),
+        resend_count: invitation.resend_count,
+        accepted_user_id: invitation
+            .accepted_user_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        delivery_status: match invitation.delivery_status {
+            DeliveryStatus::Queued => proto::DeliveryStatus::Queued,
+            DeliveryStatus::Sent => proto::DeliveryStatus::Sent,
+            DeliveryStatus::Failed => proto::DeliveryStatus::Failed,
+        } as i32,
+        delivery_failure_reason: invitation
+            .delivery_failure_reason
+            .clone()
+            .unwrap_or_default(),
+    }
+}
+
+pub fn workspace_settings(settings: &WorkspaceSettings) -> proto::WorkspaceSettings {
+    proto::WorkspaceSettings {
+        seat_limit: i32::try_from(settings.seat_limit).unwrap_or(i32::MAX),
+        allowed_email_domains: settings.allowed_email_domains.clone(),
+    }
+}
+
+pub fn field_change(change: &FieldChange) -> proto::FieldChange {
+    proto::FieldChange {
+        field: change.field.clone(),
+        old_value: change.old.clone(),
+        new_value: change.new.clone(),
+    }
+}
+
+pub fn activity_entry(entry: &ActivityEntry) -> proto::ActivityEntry {
+    let id = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    proto::ActivityEntry {
+        id: entry.id.to_string(),
+        workspace_id: entry.workspace_id.to_string(),
+        actor_user_id: id(entry.actor_id),
+        action: entry.action.clone(),
+        target_user_id: id(entry.target_user_id),
+        target_invitation_id: id(entry.target_invitation_id),
+        changes: entry.changes.iter().map(field_change).collect(),
+        request_id: entry.request_id.clone(),
+        create_time: Some(timestamp(entry.occurred_at)),
+    }
+}
+
+pub fn built_in_role(role: &Role) -> proto::Role {
+    proto::Role {
+        name: role.name.clone(),
+        permissions: names(role.permissions),
+        built_in: true,
+        create_time: None,
+        update_time: None,
+        etag: String::new(),
+    }
+}
+
+pub fn custom_role(custom: &CustomRole) -> proto::Role {
+    proto::Role {
+        name: custom.role.name.clone(),
+        permissions: names(custom.role.permissions),
+        built_in: false,
+        create_time: Some(timestamp(custom.created_at)),
+        update_time: Some(timestamp(custom.updated_at)),
+        etag: custom.etag(),
+    }
+}
+
+fn names(permissions: PermissionSet) -> Vec<String> {
+    permissions.names().into_iter().map(str::to_owned).collect()
+}
