@@ -125,8 +125,10 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
     pub trust_forwarded_for: bool,
 
-    /// Most password hashes computed at once (each takes 19 MiB).
-    #[arg(long, env = "WOWCHAT_HASH_CONCURRENCY", default_value_t = 4)]
+    /// Hashing threads: most password hashes computed at once (each takes
+    /// 19 MiB, and each thread keeps up to about twice that); more threads
+    /// than cores hash no faster.
+    #[arg(long, env = "WOWCHAT_HASH_CONCURRENCY", default_value_t = 2)]
     pub hash_concurrency: usize,
 
     /// Most password operations waiting for a hashing thread; past it a call

@@ -59,8 +59,33 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Allocations of a megabyte or more (an argon2id hash's 19 MiB) are mapped
+/// on their own and handed back to the system when freed. Without a fixed
+/// threshold glibc raises it after the first such free, and every hashing
+/// thread's arena then keeps its blocks: memory that grows with load, not
+/// with the hashes running.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn map_large_allocations() {
+    // SAFETY: mallopt only sets an allocator parameter; called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn map_large_allocations() {}
+
+fn main() -> anyhow::Result<()> {
+    map_large_allocations();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(&cli.settings.log_format);
     let settings = cli.settings;
