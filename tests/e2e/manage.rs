@@ -2110,6 +2110,90 @@ async fn list_users_pages_walk_every_user_once_and_count_all_matches() {
     assert!(totals.iter().all(|&t| t == 4), "{totals:?}");
 }
 
+/// Every page of a walk: (total_size, total_size_is_estimate).
+async fn totals_of_walk(app: &TestApp, filter: proto::ListUsersRequest) -> Vec<(i32, bool)> {
+    let mut totals = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = list_users_as(
+            app,
+            &app.owner_token,
+            proto::ListUsersRequest {
+                page_token: token,
+                ..filter.clone()
+            },
+        )
+        .await
+        .unwrap();
+        totals.push((page.total_size, page.total_size_is_estimate));
+        if page.next_page_token.is_empty() {
+            return totals;
+        }
+        assert!(totals.len() < 100, "pagination does not end");
+        token = page.next_page_token;
+    }
+}
+
+#[tokio::test]
+async fn list_users_counts_exactly_up_to_the_limit_and_estimates_above_it() {
+    let app = TestApp::spawn_with(|s| s.list_exact_count_limit = 3).await;
+    app.member("a1@example.com", "agent").await;
+    let db = app.db().await;
+    // Statistics from when two users existed.
+    db.batch_execute("ANALYZE users").await.unwrap();
+    app.member("a2@example.com", "agent").await;
+    app.member("a3@example.com", "agent").await;
+    app.member("s1@example.com", "supervisor").await;
+    app.member("s2@example.com", "supervisor").await;
+    let everyone = proto::ListUsersRequest {
+        page_size: 2,
+        ..Default::default()
+    };
+
+    // The stale statistics expect fewer than the limit; the count stops at
+    // the limit and says "more than 3", flagged as an estimate.
+    let page = list_users_as(&app, &app.owner_token, everyone.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.total_size, page.total_size_is_estimate),
+        (4, true),
+        "a count beyond the limit is cut short"
+    );
+
+    // With fresh statistics: the planner's estimate, on every page.
+    db.batch_execute("ANALYZE users").await.unwrap();
+    assert_eq!(totals_of_walk(&app, everyone.clone()).await, [(6, true); 3]);
+
+    // Matches up to the limit are counted exactly, on every page.
+    let agents = proto::ListUsersRequest {
+        page_size: 1,
+        role: "agent".into(),
+        ..Default::default()
+    };
+    assert_eq!(totals_of_walk(&app, agents).await, [(3, false); 3]);
+    let supervisors = proto::ListUsersRequest {
+        page_size: 1,
+        role: "supervisor".into(),
+        ..Default::default()
+    };
+    assert_eq!(totals_of_walk(&app, supervisors).await, [(2, false); 2]);
+
+    // A listing that fits in one page is exact whatever the limit.
+    let whole = list_users_as(
+        &app,
+        &app.owner_token,
+        proto::ListUsersRequest {
+            page_size: 50,
+            ..everyone
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(whole.users.len(), 6);
+    assert_eq!((whole.total_size, whole.total_size_is_estimate), (6, false));
+}
+
 #[tokio::test]
 async fn a_page_token_used_with_different_filters_is_refused() {
     let app = TestApp::spawn().await;

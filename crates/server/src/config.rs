@@ -10,6 +10,10 @@ pub use wowchat_platform::Secret;
 
 use crate::auth::jwt::KeySettings;
 
+/// Above this many matches ListUsers estimates `total_size`: an exact count
+/// reads every match, ~1 ms per thousand on a small machine.
+pub const DEFAULT_LIST_EXACT_COUNT_LIMIT: i64 = 1000;
+
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Postgres connection URL. The database is created if it does not exist.
@@ -139,6 +143,15 @@ pub struct Settings {
     /// Seconds a request may take before it fails with DEADLINE_EXCEEDED.
     #[arg(long, env = "WOWCHAT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+
+    /// ListUsers counts the matches exactly up to this many; above it
+    /// `total_size` is Postgres's estimate and flagged as one.
+    #[arg(
+        long,
+        env = "WOWCHAT_LIST_EXACT_COUNT_LIMIT",
+        default_value_t = DEFAULT_LIST_EXACT_COUNT_LIMIT
+    )]
+    pub list_exact_count_limit: i64,
 
     /// Milliseconds between two health checks of Postgres.
     #[arg(long, env = "WOWCHAT_HEALTH_INTERVAL_MS", default_value_t = 1000)]

@@ -124,8 +124,11 @@ impl Application {
         } else {
             (None, None)
         };
-        let service = UserServiceServer::new(UserServiceImpl::new(self.state.clone()))
-            .max_decoding_message_size(1024 * 1024);
+        let service = UserServiceServer::new(
+            UserServiceImpl::new(self.state.clone())
+                .with_exact_count_limit(self.settings.list_exact_count_limit.max(0)),
+        )
+        .max_decoding_message_size(1024 * 1024);
         let roles = RoleServiceServer::new(RoleServiceImpl::new(self.state.clone()))
             .max_decoding_message_size(1024 * 1024);
         let auth = AuthServiceServer::new(AuthServiceImpl::new(self.state.clone()))

@@ -20,6 +20,7 @@ use crate::{
         workspace::WorkspaceSettings,
     },
     operations::{self, AppState},
+    store::users::TotalSize,
     wire,
 };
 
@@ -28,11 +29,22 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 pub struct UserServiceImpl {
     state: Arc<AppState>,
+    /// ListUsers counts matches exactly up to this many, then estimates.
+    exact_count_up_to: i64,
 }
 
 impl UserServiceImpl {
     pub fn new(state: Arc<AppState>) -> Self {
-        UserServiceImpl { state }
+        UserServiceImpl {
+            state,
+            exact_count_up_to: crate::config::DEFAULT_LIST_EXACT_COUNT_LIMIT,
+        }
+    }
+
+    /// ListUsers counts matches exactly up to `limit`, then estimates.
+    pub fn with_exact_count_limit(mut self, limit: i64) -> Self {
+        self.exact_count_up_to = limit;
+        self
     }
 
     async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Error> {
@@ -123,11 +135,24 @@ impl UserService for UserServiceImpl {
     ) -> Result<Response<proto::ListUsersResponse>, Status> {
         let caller = self.caller(&request).await?;
         let (filter, order, page) = convert::list_users(request.into_inner())?;
-        let page = operations::users::list(&self.state, &caller, filter, order, page).await?;
+        let page = operations::users::list(
+            &self.state,
+            &caller,
+            filter,
+            order,
+            page,
+            self.exact_count_up_to,
+        )
+        .await?;
+        let (total_size, total_size_is_estimate) = match page.total_size {
+            TotalSize::Exact(n) => (n, false),
+            TotalSize::Estimate(n) => (n, true),
+        };
         Ok(Response::new(proto::ListUsersResponse {
             users: page.items.iter().map(wire::user).collect(),
             next_page_token: page.next_page_token,
-            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+            total_size: i32::try_from(total_size).unwrap_or(i32::MAX),
+            total_size_is_estimate,
         }))
     }
 

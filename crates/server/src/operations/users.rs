@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::{
-    AppState, Page, PageRequest,
+    AppState, PageRequest,
     invitations::{ensure_active_manager, ensure_seat_free},
     unit_of_work::{FirstLock, Mutation, Outcome, Target, Work, unit_of_work},
 };
@@ -19,7 +19,7 @@ use crate::{
     events,
     store::{
         Lock, Transaction,
-        users::{self, UserFilter, UserOrder},
+        users::{self, TotalSize, UserFilter, UserOrder},
     },
 };
 
@@ -187,20 +187,30 @@ pub async fn get(state: &AppState, caller: &Caller, user_id: Uuid) -> Result<Use
         .ok_or_else(Error::user_not_found)
 }
 
+/// A page of users, and how many match in all.
+pub struct UserPage {
+    pub items: Vec<User>,
+    pub next_page_token: String,
+    pub total_size: TotalSize,
+}
+
+/// `exact_count_up_to`: above this many matches `total_size` is an estimate
+/// (see [`users::count`]).
 pub async fn list(
     state: &AppState,
     caller: &Caller,
     filter: UserFilter,
     order: UserOrder,
     page: PageRequest,
-) -> Result<Page<User>, Error> {
+    exact_count_up_to: i64,
+) -> Result<UserPage, Error> {
     caller.require(Permission::UsersRead)?;
     // The order is part of what a token continues: its sort key means
     // nothing in another order.
     let filters = filter_digest(&format!("users|{order:?}|{filter:?}"));
     let after = decode_optional_page_token(&page.token, filters)?;
     let client = state.pool.get().await?;
-    let (mut items, total_size) = users::list(
+    let mut items = users::list(
         &client,
         caller.workspace_id,
         &filter,
@@ -211,7 +221,8 @@ pub async fn list(
     .await?;
     // One extra row was fetched to learn whether a next page exists.
     let size = usize::try_from(page.size).unwrap_or(usize::MAX);
-    let next_page_token = if items.len() > size {
+    let has_next = items.len() > size;
+    let next_page_token = if has_next {
         items.truncate(size);
         items
             .last()
@@ -220,7 +231,13 @@ pub async fn list(
     } else {
         String::new()
     };
-    Ok(Page {
+    // A first page that holds every match has counted them already.
+    let total_size = if after.is_none() && !has_next {
+        TotalSize::Exact(i64::try_from(items.len()).unwrap_or(i64::MAX))
+    } else {
+        users::count(&client, caller.workspace_id, &filter, exact_count_up_to).await?
+    };
+    Ok(UserPage {
         items,
         next_page_token,
         total_size,

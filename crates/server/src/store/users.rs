@@ -1,7 +1,10 @@
 //! Users of a workspace. Every query is scoped by workspace id.
 
 use time::OffsetDateTime;
-use tokio_postgres::Row;
+use tokio_postgres::{
+    Client, Row,
+    types::{ToSql, Type},
+};
 use uuid::Uuid;
 
 use super::{GenericClient, Lock, is_unique_violation, like_contains};
@@ -273,85 +276,175 @@ impl UserOrder {
     }
 }
 
-const FILTER: &str = "workspace_id = $1 \
-    AND ($2::text IS NULL OR status = $2) \
-    AND ($3::text IS NULL OR role = $3) \
-    AND ($4::uuid IS NULL OR reporting_to = $4) \
-    AND ($5::text IS NULL OR email_normalized LIKE $5 OR lower(display_name) LIKE $5) \
-    AND ($6::timestamptz IS NULL OR last_active_at >= $6)";
+/// A `ListUsers` statement being built: its text and its parameters, in
+/// step. Only the filters given become SQL, so each combination is its own
+/// statement whose predicates the indexes can serve.
+struct Listing {
+    sql: String,
+    params: Vec<(Box<dyn ToSql + Sync + Send>, Type)>,
+}
 
-/// Rows after the cursor ($7: is there one, $8: its time, $9: its id) in
-/// creation order.
-const AFTER_BY_CREATION: &str = "(NOT $7::bool OR (created_at, id) > ($8::timestamptz, $9::uuid)) \
-    ORDER BY created_at, id";
+impl Listing {
+    fn new() -> Self {
+        Listing {
+            sql: String::new(),
+            params: Vec::new(),
+        }
+    }
 
-/// Rows after the cursor in `last_active_at DESC NULLS LAST, id DESC` order:
-/// after a time come earlier times, the same time with a smaller id, and
-/// every NULL; after a NULL only NULLs with a smaller id.
-const AFTER_BY_LAST_ACTIVITY: &str = "(NOT $7::bool \
-    OR ($8::timestamptz IS NOT NULL AND (last_active_at < $8 \
-        OR (last_active_at = $8 AND id < $9::uuid) OR last_active_at IS NULL)) \
-    OR ($8::timestamptz IS NULL AND last_active_at IS NULL AND id < $9::uuid)) \
-    ORDER BY last_active_at DESC NULLS LAST, id DESC";
+    /// Adds a parameter and returns its placeholder.
+    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static, ty: Type) -> String {
+        self.params.push((Box::new(value), ty));
+        format!("${}", self.params.len())
+    }
 
-/// One page of users in `order`, after `after`; and how many match in all.
+    /// The `WHERE` conditions of `filter` in `workspace_id`.
+    fn conditions(&mut self, workspace_id: Uuid, filter: &UserFilter) -> String {
+        let mut sql = format!("workspace_id = {}", self.bind(workspace_id, Type::UUID));
+        if let Some(status) = filter.status {
+            let p = self.bind(status.as_str(), Type::TEXT);
+            sql.push_str(&format!(" AND status = {p}"));
+        }
+        if let Some(role) = &filter.role {
+            let p = self.bind(role.clone(), Type::TEXT);
+            sql.push_str(&format!(" AND role = {p}"));
+        }
+        if let Some(manager) = filter.reporting_to {
+            let p = self.bind(manager, Type::UUID);
+            sql.push_str(&format!(" AND reporting_to = {p}"));
+        }
+        if let Some(query) = &filter.query {
+            // Served by the trigram indexes of both expressions.
+            let p = self.bind(like_contains(&query.to_lowercase()), Type::TEXT);
+            sql.push_str(&format!(
+                " AND (email_normalized LIKE {p} OR lower(display_name) LIKE {p})"
+            ));
+        }
+        if let Some(since) = filter.active_since {
+            let p = self.bind(since, Type::TIMESTAMPTZ);
+            sql.push_str(&format!(" AND last_active_at >= {p}"));
+        }
+        sql
+    }
+
+    /// Runs the statement unnamed, so Postgres plans it with these values:
+    /// a cached generic plan cannot know whether a search term is rare or
+    /// common. One round trip all the same.
+    async fn run(&self, client: &Client) -> Result<Vec<Row>, Error> {
+        let params: Vec<(&(dyn ToSql + Sync), Type)> = self
+            .params
+            .iter()
+            .map(|(value, ty)| (&**value as &(dyn ToSql + Sync), ty.clone()))
+            .collect();
+        Ok(client.query_typed(&self.sql, &params).await?)
+    }
+}
+
+const BY_CREATION: &str = "ORDER BY created_at, id";
+const BY_LAST_ACTIVITY: &str = "ORDER BY last_active_at DESC NULLS LAST, id DESC";
+
+/// One page of users in `order`, after `after`: a range scan of the index of
+/// that order (`users_by_creation`, `users_by_role_and_creation`,
+/// `users_by_last_activity`), never a count or a sort of every match.
 pub async fn list(
-    client: &impl GenericClient,
+    client: &Client,
     workspace_id: Uuid,
     filter: &UserFilter,
     order: UserOrder,
     after: Option<OptionalTimeCursor>,
     limit: i64,
-) -> Result<(Vec<User>, i64), Error> {
-    let status = filter.status.map(UserStatus::as_str);
-    let pattern = filter
-        .query
-        .as_deref()
-        .map(|q| like_contains(&q.to_lowercase()));
-    let has_cursor = after.is_some();
-    let (after_time, after_id): (Option<OffsetDateTime>, Option<Uuid>) =
-        (after.and_then(|c| c.time), after.map(|c| c.id));
-
-    let after_sql = match order {
-        UserOrder::CreateTime => AFTER_BY_CREATION,
-        UserOrder::LastActiveTimeDesc => AFTER_BY_LAST_ACTIVITY,
+) -> Result<Vec<User>, Error> {
+    let mut q = Listing::new();
+    let conditions = q.conditions(workspace_id, filter);
+    let select = format!("SELECT {COLUMNS} FROM users WHERE {conditions}");
+    q.sql = match (order, after) {
+        (UserOrder::CreateTime, None) => format!("{select} {BY_CREATION}"),
+        (UserOrder::CreateTime, Some(after)) => {
+            let time = q.bind(after.time, Type::TIMESTAMPTZ);
+            let id = q.bind(after.id, Type::UUID);
+            format!("{select} AND (created_at, id) > ({time}, {id}) {BY_CREATION}")
+        }
+        (UserOrder::LastActiveTimeDesc, None) => format!("{select} {BY_LAST_ACTIVITY}"),
+        // After a never-active user come only never-active users with a smaller id.
+        (UserOrder::LastActiveTimeDesc, Some(OptionalTimeCursor { time: None, id })) => {
+            let id = q.bind(id, Type::UUID);
+            format!("{select} AND last_active_at IS NULL AND id < {id} {BY_LAST_ACTIVITY}")
+        }
+        // After a time come the earlier times (a row comparison the index
+        // ranges over), then every never-active user: two index ranges,
+        // merged in order.
+        (
+            UserOrder::LastActiveTimeDesc,
+            Some(OptionalTimeCursor {
+                time: Some(time),
+                id,
+            }),
+        ) => {
+            let time = q.bind(time, Type::TIMESTAMPTZ);
+            let id = q.bind(id, Type::UUID);
+            let limit = q.bind(limit, Type::INT8);
+            format!(
+                "({select} AND (last_active_at, id) < ({time}, {id}) {BY_LAST_ACTIVITY} \
+                 LIMIT {limit}) \
+                 UNION ALL ({select} AND last_active_at IS NULL {BY_LAST_ACTIVITY} LIMIT {limit}) \
+                 {BY_LAST_ACTIVITY}"
+            )
+        }
     };
-    let page_sql = format!("SELECT {COLUMNS} FROM users WHERE {FILTER} AND {after_sql} LIMIT $10");
-    let stmt = client.prepare_cached(&page_sql).await?;
-    let rows = client
-        .query(
-            &stmt,
-            &[
-                &workspace_id,
-                &status,
-                &filter.role,
-                &filter.reporting_to,
-                &pattern,
-                &filter.active_since,
-                &has_cursor,
-                &after_time,
-                &after_id,
-                &limit,
-            ],
-        )
-        .await?;
-    let users = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let limit = q.bind(limit, Type::INT8);
+    q.sql.push_str(&format!(" LIMIT {limit}"));
+    q.run(client).await?.iter().map(from_row).collect()
+}
 
-    let count_sql = format!("SELECT count(*) FROM users WHERE {FILTER}");
-    let stmt = client.prepare_cached(&count_sql).await?;
-    let total: i64 = client
-        .query_one(
-            &stmt,
-            &[
-                &workspace_id,
-                &status,
-                &filter.role,
-                &filter.reporting_to,
-                &pattern,
-                &filter.active_since,
-            ],
-        )
+/// How many users match a listing's filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotalSize {
+    Exact(i64),
+    /// More than the exact-count limit match (as far as Postgres's
+    /// statistics tell): the planner's estimate, never at or below the limit.
+    Estimate(i64),
+}
+
+/// How many users match `filter`, counted exactly only when Postgres expects
+/// at most `exact_up_to`: a count reads every match, so above that the
+/// planner's row estimate stands in. The estimate costs a plan, no rows; the
+/// count reads at most `exact_up_to + 1` rows however wrong the estimate.
+pub async fn count(
+    client: &Client,
+    workspace_id: Uuid,
+    filter: &UserFilter,
+    exact_up_to: i64,
+) -> Result<TotalSize, Error> {
+    let mut q = Listing::new();
+    let conditions = q.conditions(workspace_id, filter);
+    q.sql = format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM users WHERE {conditions}");
+    let rows = q.run(client).await?;
+    let plan: serde_json::Value = rows
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("EXPLAIN returned no plan"))?
+        .try_get(0)?;
+    let estimate = plan[0]["Plan"]["Plan Rows"]
+        .as_f64()
+        .ok_or_else(|| anyhow::anyhow!("no row estimate in the plan"))?;
+    let estimate = estimate.round() as i64;
+    if estimate > exact_up_to {
+        return Ok(TotalSize::Estimate(estimate));
+    }
+
+    let limit = q.bind(exact_up_to.saturating_add(1), Type::INT8);
+    q.sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM users WHERE {conditions} LIMIT {limit}) AS matching"
+    );
+    let counted: i64 = q
+        .run(client)
         .await?
-        .get(0);
-    Ok((users, total))
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("count returned no row"))?
+        .try_get(0)?;
+    Ok(if counted <= exact_up_to {
+        TotalSize::Exact(counted)
+    } else {
+        // The statistics were wrong: more match than the limit.
+        TotalSize::Estimate(counted.max(estimate))
+    })
 }
