@@ -33,6 +33,9 @@ use crate::{
 /// The gRPC health service name the relay reports under.
 pub const HEALTH_SERVICE: &str = "wowchat.users.v1.OutboxRelay";
 
+/// Postgres connections of a relay running on its own (`wowchat-users relay`).
+pub const POOL_SIZE: usize = 4;
+
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
     pub amqp_url: Secret,
@@ -286,7 +289,8 @@ fn returned_id(bounce: &lapin::message::BasicReturnMessage) -> Option<Uuid> {
 
 /// AMQP properties: message id, type, timestamp, content type, app id,
 /// persistence, and the workspace, request id and trace context as headers.
-fn properties(row: &PendingMessage) -> BasicProperties {
+/// Public so the benchmark's bare publisher sends the very same frames.
+pub fn properties(row: &PendingMessage) -> BasicProperties {
     let mut headers = FieldTable::default();
     headers.insert(
         topology::WORKSPACE_HEADER.into(),
