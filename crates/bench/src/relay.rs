@@ -171,6 +171,9 @@ async fn measure(
         unerased == 0,
         "{unerased} published mail commands kept their payload"
     );
+    // The channel first: a channel dropped after its connection closes
+    // makes lapin log a connection error.
+    let _ = channel.close(200, "benchmark done".into()).await;
     let _ = connection.close(200, "benchmark done".into()).await;
 
     Ok(Measurement {

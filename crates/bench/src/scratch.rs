@@ -71,6 +71,7 @@ impl Scratch {
                         .exchange_delete(exchange.into(), ExchangeDeleteOptions::default())
                         .await;
                 }
+                let _ = channel.close(200, "benchmark done".into()).await;
             }
             let _ = connection.close(200, "benchmark done".into()).await;
         }
