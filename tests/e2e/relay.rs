@@ -15,7 +15,7 @@ use lapin::{
 };
 use tokio_util::sync::CancellationToken;
 use wowchat_users_api::topology::{self, commands};
-use wowchat_users_server::messaging::relay::Relay;
+use wowchat_users_server::messaging::relay::{Relay, RelaySettings};
 use wowchat_users_testkit::{TestApp, test_amqp_url};
 
 use crate::support::eventually;
@@ -108,6 +108,61 @@ fn header(delivery: &Delivery, name: &str) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// Settings of a relay of the test's own on `app`'s outbox and names.
+fn relay_settings(app: &TestApp, batch_size: i64) -> RelaySettings {
+    let mut settings = wowchat_users_server::config::Settings::defaults();
+    settings.database_url = app.database_url.clone().into();
+    settings.amqp_url = test_amqp_url().into();
+    settings.amqp_prefix = app.topology.prefix().to_owned();
+    settings.relay_poll_ms = 20;
+    settings.relay_batch_size = batch_size;
+    settings.relay_retry_max_secs = 1;
+    settings.relay_settings()
+}
+
+/// Writes `count` `invitation.created` rows into the outbox, oldest first,
+/// as `store::outbox::insert` writes them (due when created), in one INSERT.
+async fn fill_outbox(app: &TestApp, count: i64) {
+    app.db()
+        .await
+        .execute(
+            "INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, request_id, created_at, next_attempt_at) \
+             SELECT gen_random_uuid(), $1, 'invitation.created', 'wowchat.users.v1.InvitationCreated', \
+                    decode(repeat('ab', 300), 'hex'), '', t, t \
+             FROM generate_series(1, $2::int8) AS i, LATERAL (SELECT now() - interval '1 hour' + i * interval '1 microsecond') AS at(t)",
+            &[&app.workspace_id, &count],
+        )
+        .await
+        .unwrap();
+}
+
+/// How many outbox rows are marked published.
+async fn published_rows(db: &tokio_postgres::Client) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// Messages waiting in `queue`.
+async fn queued(channel: &Channel, queue: &str) -> u32 {
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap()
+        .message_count()
 }
 
 async fn with_relay() -> TestApp {
@@ -289,19 +344,10 @@ async fn several_relays_at_once_publish_each_row_once() {
         tap(&app.topology.events_exchange(), ExchangeKind::Topic, &["#"]).await;
     // Two more relays on the same outbox, beside the one inside the server.
     let shutdown = CancellationToken::new();
-    let settings = {
-        let mut settings = wowchat_users_server::config::Settings::defaults();
-        settings.database_url = app.database_url.clone().into();
-        settings.amqp_url = test_amqp_url().into();
-        settings.amqp_prefix = app.topology.prefix().to_owned();
-        settings.relay_poll_ms = 20;
-        settings.relay_batch_size = 7;
-        settings
-    };
+    let settings = relay_settings(&app, 7);
     for _ in 0..2 {
         tokio::spawn(
-            Relay::new(app.state.pool.clone(), settings.relay_settings(), None)
-                .run(shutdown.clone()),
+            Relay::new(app.state.pool.clone(), settings.clone(), None).run(shutdown.clone()),
         );
     }
 
@@ -383,4 +429,82 @@ async fn relay_health_turns_not_serving_while_its_backlog_is_stuck_and_recovers(
         status().await == ServingStatus::Serving
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_relay_with_a_backlog_stops_promptly_and_its_rows_go_out_later() {
+    const ROWS: i64 = 20_000;
+    let app = TestApp::spawn().await;
+    fill_outbox(&app, ROWS).await;
+    let db = app.db().await;
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(
+        Relay::new(app.state.pool.clone(), relay_settings(&app, 100), None).run(shutdown.clone()),
+    );
+    eventually("the relay is draining the backlog", || async {
+        published_rows(&db).await > 0
+    })
+    .await;
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(2), relay)
+        .await
+        .expect("the relay stops within 2 s of the shutdown signal, backlog or not")
+        .unwrap();
+    let marked = published_rows(&db).await;
+    assert!(
+        marked < ROWS,
+        "the relay stopped before the backlog was drained"
+    );
+    // Rows marked published are in the broker's hands; batches abandoned at
+    // the stop may be there too, unmarked, and will go out again.
+    let connection = Connection::connect(&test_amqp_url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let archive = app.topology.events_archive_queue();
+    assert!(i64::from(queued(&channel, &archive).await) >= marked);
+
+    // The next relay takes over where it stopped: every row goes out.
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(
+        Relay::new(app.state.pool.clone(), relay_settings(&app, 500), None).run(shutdown.clone()),
+    );
+    eventually("the backlog is drained", || async {
+        published_rows(&db).await == ROWS
+    })
+    .await;
+    shutdown.cancel();
+    relay.await.unwrap();
+    assert!(i64::from(queued(&channel, &archive).await) >= ROWS);
+}
+
+#[tokio::test]
+async fn one_relay_publishes_the_outbox_in_order_while_batches_overlap() {
+    let app = TestApp::spawn().await;
+    fill_outbox(&app, 1_000).await;
+    let (_connection, channel, queue) =
+        tap(&app.topology.events_exchange(), ExchangeKind::Topic, &["#"]).await;
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(
+        Relay::new(app.state.pool.clone(), relay_settings(&app, 30), None).run(shutdown.clone()),
+    );
+    let delivered = drain(&channel, &queue, 1_000, Duration::from_secs(30)).await;
+    shutdown.cancel();
+    relay.await.unwrap();
+    assert_eq!(delivered.len(), 1_000);
+    let ids: Vec<String> = app
+        .db()
+        .await
+        .query("SELECT id::text FROM outbox ORDER BY created_at", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let received: Vec<String> = delivered
+        .iter()
+        .map(|d| d.properties.message_id().as_ref().unwrap().to_string())
+        .collect();
+    assert!(received == ids, "messages arrived out of outbox order");
 }

@@ -126,7 +126,7 @@ async fn run() -> anyhow::Result<()> {
             let url = settings.database_url.expose();
             db::ensure_database(url).await?;
             db::migrate(url).await?;
-            let pool = db::pool(url, 4)?;
+            let pool = db::pool(url, wowchat_users_server::messaging::relay::POOL_SIZE)?;
             let shutdown = tokio_util::sync::CancellationToken::new();
             let tasks = spawn_messaging(&pool, &settings, None, shutdown.clone());
             shutdown_signal().await;

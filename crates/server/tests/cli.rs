@@ -382,3 +382,71 @@ async fn cancelled_accepts_cannot_balloon_the_server_s_memory() {
         before / 1024
     );
 }
+
+#[tokio::test]
+async fn a_relay_with_a_backlog_exits_within_two_seconds_of_sigterm() {
+    let scratch = Scratch::new();
+    assert!(scratch.run(&["migrate"]).status.success());
+    let (db, connection) = tokio_postgres::connect(
+        &format!("postgres://postgres@127.0.0.1:5432/{}", scratch.database),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    // More than a relay drains in the time this test takes to stop it.
+    db.execute(
+        "INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, request_id, created_at) \
+         SELECT gen_random_uuid(), gen_random_uuid(), 'invitation.created', \
+                'wowchat.users.v1.InvitationCreated', decode(repeat('ab', 300), 'hex'), '', now() \
+         FROM generate_series(1, 50000)",
+        &[],
+    )
+    .await
+    .unwrap();
+    let published = || async {
+        db.query_one(
+            "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+    };
+
+    let mut relay = scratch
+        .command(&["relay"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = relay.stderr.take().unwrap();
+    let logs = std::thread::spawn(move || {
+        let mut logs = String::new();
+        let _ = stderr.read_to_string(&mut logs);
+        logs
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while published().await == 0 {
+        assert!(Instant::now() < deadline, "the relay published nothing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    Command::new("kill")
+        .args(["-TERM", &relay.id().to_string()])
+        .status()
+        .unwrap();
+    let signalled = Instant::now();
+    let status = tokio::task::spawn_blocking(move || relay.wait().unwrap())
+        .await
+        .unwrap();
+    let took = signalled.elapsed();
+    let logs = logs.join().unwrap();
+    assert!(status.success(), "{logs}");
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?} to exit: {logs}"
+    );
+    assert!(logs.contains("relay stopped"), "{logs}");
+    assert!(published().await < 50_000, "it stopped with a backlog left");
+}

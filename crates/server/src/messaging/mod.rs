@@ -39,8 +39,9 @@ pub(crate) async fn connect(url: &Secret) -> anyhow::Result<Connection> {
 }
 
 /// The service's side of the topology: both exchanges, and the archive
-/// queue that makes every event routable.
-pub(crate) async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::Result<()> {
+/// queue that makes every event routable. Public for tools (the benchmark)
+/// that set the broker up as the relay would.
+pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::Result<()> {
     amqp::declare_exchanges(channel, topology).await?;
     let mut archive = FieldTable::default();
     archive.insert(

@@ -4,16 +4,25 @@
 //! return or a missing confirm leaves the row for a retry with backoff.
 //! Woken by LISTEN/NOTIFY, with polling as the fallback. Several relays may
 //! run at once.
+//!
+//! A batch keeps its rows locked in its claim transaction until its confirms
+//! are in and the rows are marked, so no other relay takes them meanwhile.
+//! While one batch waits for its confirms, the next is claimed and published
+//! (at most two batches at once), so Postgres and the broker work
+//! side by side instead of in turns. The drain loop looks at the shutdown
+//! signal between batches; on shutdown the batches already published get a
+//! second to settle and are abandoned after it: their transactions roll back
+//! and their rows go out again later (at-least-once).
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use futures::StreamExt;
+use futures::{StreamExt, future::join_all, stream::FuturesUnordered};
 use lapin::{
     BasicProperties, Channel, Confirmation,
     options::{BasicPublishOptions, ConfirmSelectOptions},
     types::{FieldTable, ShortString},
 };
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
@@ -32,6 +41,21 @@ use crate::{
 
 /// The gRPC health service name the relay reports under.
 pub const HEALTH_SERVICE: &str = "wowchat.users.v1.OutboxRelay";
+
+/// Postgres connections of a relay running on its own (`wowchat-users relay`):
+/// one per batch in flight, one for the backlog gauge, one for the
+/// delivery-result consumer.
+pub const POOL_SIZE: usize = IN_FLIGHT + 2;
+
+/// Batches published and not yet settled, at most. Each holds a pooled
+/// connection (its claim transaction) until its confirms are in.
+const IN_FLIGHT: usize = 2;
+
+/// How long batches already published may still settle after shutdown.
+const SETTLE_GRACE: Duration = Duration::from_secs(1);
+
+/// Longest wait for the broker to acknowledge closing the connection.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -66,6 +90,48 @@ impl From<crate::domain::Error> for BatchError {
     }
 }
 
+impl From<tokio_postgres::Error> for BatchError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        BatchError::Database(err.into())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for BatchError {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        BatchError::Database(err.into())
+    }
+}
+
+/// The batches in flight on one channel, and the first broker failure seen.
+struct InFlight<F> {
+    batches: FuturesUnordered<F>,
+    broken: Option<lapin::Error>,
+}
+
+impl<F: Future<Output = Result<(), BatchError>>> InFlight<F> {
+    fn record(&mut self, outcome: Result<(), BatchError>) {
+        match outcome {
+            Ok(()) => {}
+            Err(BatchError::Broker(err)) => {
+                self.broken.get_or_insert(err);
+            }
+            Err(BatchError::Database(err)) => {
+                tracing::warn!(error = %err, "relay cannot read or mark the outbox");
+            }
+        }
+    }
+
+    /// Waits until at most `left` batches are in flight, or until `stop`.
+    async fn settle_down_to(&mut self, left: usize, stop: &CancellationToken) {
+        while self.batches.len() > left {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                Some(outcome) = self.batches.next() => self.record(outcome),
+            }
+        }
+    }
+}
+
 impl Relay {
     pub fn new(pool: Pool, settings: RelaySettings, health: Option<HealthReporter>) -> Self {
         Relay {
@@ -76,7 +142,7 @@ impl Relay {
     }
 
     /// Publishes until `shutdown` is cancelled, reconnecting whenever the
-    /// broker goes away.
+    /// broker goes away. Returns promptly once cancelled, backlog or not.
     pub async fn run(self, shutdown: CancellationToken) {
         let wake = Arc::new(Notify::new());
         let listener = tokio::spawn(listen_for_outbox(
@@ -87,14 +153,22 @@ impl Relay {
         self.report(false, f64::INFINITY).await;
         let mut failures = 0u32;
         while !shutdown.is_cancelled() {
-            match self.open_channel().await {
+            let opened = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                opened = self.open_channel() => opened,
+            };
+            match opened {
                 Ok((connection, channel)) => {
                     failures = 0;
                     tracing::info!("relay connected to RabbitMQ");
                     if let Err(err) = self.publish_until_broken(&channel, &wake, &shutdown).await {
                         tracing::warn!(error = %err, "relay lost RabbitMQ; reconnecting");
                     }
-                    let _ = connection.close(200, "relay stopping".into()).await;
+                    let _ = tokio::time::timeout(
+                        CLOSE_TIMEOUT,
+                        connection.close(200, "relay stopping".into()),
+                    )
+                    .await;
                 }
                 Err(err) => {
                     tracing::warn!(
@@ -125,79 +199,116 @@ impl Relay {
         Ok((connection, channel))
     }
 
+    /// Drains the outbox on `channel`, then waits for a wake-up, a poll or
+    /// the shutdown; returns `Ok` on shutdown and an error when the channel
+    /// breaks.
     async fn publish_until_broken(
         &self,
         channel: &Channel,
         wake: &Notify,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
-        loop {
-            if !channel.status().connected() {
-                anyhow::bail!("the channel is closed");
+        let mut in_flight = InFlight {
+            batches: FuturesUnordered::new(),
+            broken: None,
+        };
+        let result = loop {
+            if shutdown.is_cancelled() {
+                break Ok(());
             }
-            match self.publish_batch(channel).await {
-                // A full batch: there may be more right away.
-                Ok(count) if count as i64 >= self.settings.batch_size => continue,
-                Ok(_) => {}
-                Err(BatchError::Broker(err)) => return Err(err.into()),
-                Err(BatchError::Database(err)) => {
-                    tracing::warn!(error = %err, "relay cannot read the outbox");
+            if let Some(err) = in_flight.broken.take() {
+                break Err(err.into());
+            }
+            if !channel.status().connected() {
+                break Err(anyhow::anyhow!("the channel is closed"));
+            }
+            // Start the next batch, and run the ones in flight until it has
+            // published: batches go out on the channel one after another.
+            let (published_tx, mut published) = oneshot::channel();
+            in_flight
+                .batches
+                .push(self.publish_batch(channel, published_tx));
+            let claimed = loop {
+                tokio::select! {
+                    claimed = &mut published => break claimed.ok(),
+                    Some(outcome) = in_flight.batches.next() => in_flight.record(outcome),
+                    _ = shutdown.cancelled() => break None,
                 }
+            };
+            in_flight.settle_down_to(IN_FLIGHT - 1, shutdown).await;
+            // A full batch: there may be more right away.
+            if claimed.is_some_and(|n| n as i64 >= self.settings.batch_size) {
+                continue;
+            }
+            in_flight.settle_down_to(0, shutdown).await;
+            if shutdown.is_cancelled() || in_flight.broken.is_some() {
+                continue;
             }
             self.report_backlog().await;
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
+                _ = shutdown.cancelled() => {}
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}
             }
-        }
+        };
+        // Stopping or broken: what was published may still be confirmed.
+        // Past the grace, the rest is dropped: its transactions roll back.
+        let never = CancellationToken::new();
+        let _ = tokio::time::timeout(SETTLE_GRACE, in_flight.settle_down_to(0, &never)).await;
+        result
     }
 
-    /// Publishes one batch; returns how many rows it claimed.
-    async fn publish_batch(&self, channel: &Channel) -> Result<usize, BatchError> {
-        let mut client = self.pool.get().await.map_err(crate::domain::Error::from)?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(crate::domain::Error::from)?;
+    /// Claims a batch and publishes it, tells `published` how many rows it
+    /// claimed, then awaits the confirms and marks the rows in the claim's
+    /// transaction.
+    async fn publish_batch(
+        &self,
+        channel: &Channel,
+        published: oneshot::Sender<usize>,
+    ) -> Result<(), BatchError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
         let rows = outbox::claim_due(&tx, self.settings.batch_size).await?;
         if rows.is_empty() {
-            return Ok(0);
+            let _ = published.send(0);
+            return Ok(());
         }
 
-        let mut pending = Vec::with_capacity(rows.len());
-        let mut broker_error = None;
-        for row in &rows {
-            let exchange = self.settings.topology.exchange_for(&row.routing_key);
-            let published = channel
-                .basic_publish(
-                    exchange.into(),
-                    row.routing_key.as_str().into(),
-                    BasicPublishOptions {
-                        mandatory: true,
-                        ..Default::default()
-                    },
-                    &row.payload,
-                    properties(row),
-                )
-                .await;
-            match published {
-                Ok(confirm) => pending.push((row, confirm)),
-                Err(err) => {
-                    broker_error = Some(err);
-                    break;
-                }
-            }
-        }
+        // Issued together, so the client writes the whole batch in one go
+        // instead of waiting for each message to reach the socket.
+        let sent = join_all(rows.iter().map(|row| {
+            channel.basic_publish(
+                self.settings.topology.exchange_for(&row.routing_key).into(),
+                row.routing_key.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &row.payload,
+                properties(row),
+            )
+        }))
+        .await;
+        let _ = published.send(rows.len());
 
         // A basic.return is matched to its row by message id, not by which
         // confirm it came with: the client may hand a return to a
         // neighbouring confirm when acks for several messages arrive at once.
+        let deadline = tokio::time::Instant::now() + self.settings.confirm_timeout;
+        let mut broker_error = None;
         let mut acked = Vec::new();
         let mut failed = Vec::new();
         let mut returned = HashSet::new();
-        for (row, confirm) in pending {
-            match tokio::time::timeout(self.settings.confirm_timeout, confirm).await {
+        for (row, sent) in rows.iter().zip(sent) {
+            let confirm = match sent {
+                Ok(confirm) => confirm,
+                Err(err) => {
+                    failed.push(row.id);
+                    broker_error.get_or_insert(err);
+                    continue;
+                }
+            };
+            match tokio::time::timeout_at(deadline, confirm).await {
                 Ok(Ok(Confirmation::Ack(bounce))) => {
                     if let Some(bounce) = bounce {
                         returned.insert(returned_id(&bounce).unwrap_or(row.id));
@@ -225,7 +336,7 @@ impl Relay {
                 }
             }
         }
-        let mut published = Vec::with_capacity(acked.len());
+        let mut marked = Vec::with_capacity(acked.len());
         for row in acked {
             if returned.contains(&row.id) {
                 tracing::warn!(
@@ -235,23 +346,22 @@ impl Relay {
                 );
                 failed.push(row.id);
             } else {
-                published.push(row.id);
+                marked.push(row.id);
             }
         }
-        outbox::mark_published(&tx, &published).await?;
+        outbox::mark_published(&tx, &marked).await?;
         outbox::schedule_retry(&tx, &failed, self.settings.retry_max).await?;
-        tx.commit().await.map_err(crate::domain::Error::from)?;
-        metrics::counter!("wowchat_outbox_published_total").increment(published.len() as u64);
+        tx.commit().await?;
+        metrics::counter!("wowchat_outbox_published_total").increment(marked.len() as u64);
         metrics::counter!("wowchat_outbox_publish_failures_total").increment(failed.len() as u64);
-        if !published.is_empty() {
-            tracing::debug!(count = published.len(), "published outbox rows");
+        if !marked.is_empty() {
+            tracing::debug!(count = marked.len(), "published outbox rows");
         }
         match broker_error {
             Some(err) => Err(BatchError::Broker(err)),
-            None => Ok(rows.len()),
+            None => Ok(()),
         }
     }
-
     async fn report_backlog(&self) {
         let Ok(client) = self.pool.get().await else {
             return;
@@ -286,7 +396,8 @@ fn returned_id(bounce: &lapin::message::BasicReturnMessage) -> Option<Uuid> {
 
 /// AMQP properties: message id, type, timestamp, content type, app id,
 /// persistence, and the workspace, request id and trace context as headers.
-fn properties(row: &PendingMessage) -> BasicProperties {
+/// Public so the benchmark's bare publisher sends the very same frames.
+pub fn properties(row: &PendingMessage) -> BasicProperties {
     let mut headers = FieldTable::default();
     headers.insert(
         topology::WORKSPACE_HEADER.into(),

@@ -54,9 +54,15 @@ pub struct PendingMessage {
     pub created_at: time::OffsetDateTime,
 }
 
-/// Claims up to `limit` rows due for publishing, oldest first. The rows stay
+/// Claims up to `limit` rows due for publishing, the longest due first (a
+/// new row is due when created, so new rows go oldest first). The rows stay
 /// locked until the transaction ends, and rows another relay holds are
 /// skipped, so several relays never publish the same row at once.
+///
+/// The order is the `outbox_unpublished` index's, so Postgres reads the
+/// first `limit` entries and stops. Ordered any other way it had to sort
+/// the whole backlog under the row locks on every claim (tens of ms, spilled
+/// to disk, at 50,000 rows).
 pub async fn claim_due(
     client: &impl GenericClient,
     limit: i64,
@@ -65,7 +71,7 @@ pub async fn claim_due(
         .prepare_cached(
             "SELECT id, workspace_id, routing_key, message_type, payload, request_id, created_at \
              FROM outbox WHERE published_at IS NULL AND next_attempt_at <= now() \
-             ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+             ORDER BY next_attempt_at, created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .await?;
     let rows = client.query(&stmt, &[&limit]).await?;

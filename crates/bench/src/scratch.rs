@@ -1,0 +1,108 @@
+//! What a scenario runs on: a fresh database migrated by the server's own
+//! migrations, and RabbitMQ names under a prefix of its own. Both are removed
+//! afterwards, whatever the scenario's outcome.
+
+use anyhow::Context;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use uuid::Uuid;
+use wowchat_platform::amqp;
+use wowchat_users_api::topology::Topology;
+use wowchat_users_server::db;
+
+use crate::Common;
+
+pub struct Scratch {
+    /// The URL of the scenario's database.
+    pub database_url: String,
+    pub topology: Topology,
+    pub amqp_uri: lapin::uri::AMQPUri,
+    database_name: String,
+    admin: tokio_postgres::Config,
+}
+
+impl Scratch {
+    /// Creates and migrates `wowchat_bench_<random>` next to `--database-url`.
+    pub async fn create(common: &Common) -> anyhow::Result<Scratch> {
+        let suffix = Uuid::new_v4().simple().to_string();
+        let admin: tokio_postgres::Config = common
+            .database_url
+            .parse()
+            .ok()
+            .context("--database-url is not a Postgres URL")?;
+        let database_name = format!("wowchat_bench_{suffix}");
+        let database_url = url_of(&admin, &database_name);
+        let amqp_uri = amqp::parse_uri(&common.amqp_url, "--amqp-url")?;
+        db::ensure_database(&database_url).await?;
+        let scratch = Scratch {
+            database_url,
+            topology: Topology::new(format!("bench-{suffix}")),
+            amqp_uri,
+            database_name,
+            admin,
+        };
+        if let Err(err) = db::migrate(&scratch.database_url).await {
+            scratch.remove().await;
+            return Err(err);
+        }
+        Ok(scratch)
+    }
+
+    /// Drops the database and deletes every queue and exchange under the prefix.
+    pub async fn remove(self) {
+        if let Ok(connection) = amqp::connect(&self.amqp_uri, "wowchat-bench").await {
+            if let Ok(channel) = connection.create_channel().await {
+                let t = &self.topology;
+                for queue in [
+                    t.events_archive_queue(),
+                    t.delivery_results_queue(),
+                    t.mailer_queue(),
+                    t.mailer_dead_letter_queue(),
+                ] {
+                    let _ = channel
+                        .queue_delete(queue.into(), QueueDeleteOptions::default())
+                        .await;
+                }
+                for exchange in [
+                    t.events_exchange(),
+                    t.commands_exchange(),
+                    t.mailer_dead_letter_exchange(),
+                ] {
+                    let _ = channel
+                        .exchange_delete(exchange.into(), ExchangeDeleteOptions::default())
+                        .await;
+                }
+                let _ = channel.close(200, "benchmark done".into()).await;
+            }
+            let _ = connection.close(200, "benchmark done".into()).await;
+        }
+        match self.admin.connect(tokio_postgres::NoTls).await {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                let drop = format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.database_name
+                );
+                if let Err(err) = client.batch_execute(&drop).await {
+                    eprintln!("could not drop {}: {err}", self.database_name);
+                }
+            }
+            Err(err) => eprintln!("could not drop {}: {err}", self.database_name),
+        }
+    }
+}
+
+/// The URL of database `name` on the server `admin` points at.
+fn url_of(admin: &tokio_postgres::Config, name: &str) -> String {
+    use tokio_postgres::config::Host;
+    let host = match admin.get_hosts().first() {
+        Some(Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".into(),
+    };
+    let port = admin.get_ports().first().copied().unwrap_or(5432);
+    let user = admin.get_user().unwrap_or("postgres");
+    let password = admin
+        .get_password()
+        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    format!("postgres://{user}{password}@{host}:{port}/{name}")
+}
