@@ -256,7 +256,8 @@ fn retry_delay(status: &Status) -> Duration {
 
 #[tokio::test]
 async fn sign_in_attempts_are_limited_per_email_with_retry_info() {
-    // The defaults: 5 attempts a minute per email, 20 per address.
+    // The defaults: 5 failures a minute per email (from one address), 20
+    // attempts per address.
     let app = TestApp::spawn().await;
     for _ in 0..5 {
         expect_error(

@@ -138,22 +138,21 @@ async fn five_thousand_concurrent_unauthenticated_calls_leave_health_serving_and
     });
 
     let deadline = Instant::now() + Duration::from_secs(60);
-    let probe = loop {
+    loop {
         if let Ok(channel) = Channel::from_shared(server.address())
             .unwrap()
             .connect()
             .await
+            && health(channel).await == Some(ServingStatus::Serving)
         {
-            if health(channel.clone()).await == Some(ServingStatus::Serving) {
-                break channel;
-            }
+            break;
         }
         assert!(
             Instant::now() < deadline,
             "the server did not start serving"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    }
 
     let mut channels = Vec::new();
     for _ in 0..CONNECTIONS {
@@ -175,7 +174,6 @@ async fn five_thousand_concurrent_unauthenticated_calls_leave_health_serving_and
     // The health probe keeps asking while the flood runs, as a kubelet would:
     // on a connection and a thread of its own, so the flooding client's busy
     // runtime does not delay it.
-    drop(probe);
     let flooding = Arc::new(AtomicBool::new(true));
     let watcher = std::thread::spawn({
         let flooding = flooding.clone();

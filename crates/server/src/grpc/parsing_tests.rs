@@ -101,15 +101,14 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
             seen(convert::id_field("invitation_id", &invitation_id));
         }
     });
-    parsers.insert("/wowchat.users.v1.UserService/BatchInviteUsers", |b| {
-        if let Some(r) = decode::<proto::BatchInviteUsersRequest>(b) {
-            if let Ok(rows) = convert::batch_invite(r).map_err(|e| seen::<()>(Err(e))) {
-                for row in rows {
-                    seen(row);
-                }
-            }
-        }
-    });
+    parsers.insert(
+        "/wowchat.users.v1.UserService/BatchInviteUsers",
+        |b| match decode::<proto::BatchInviteUsersRequest>(b).map(convert::batch_invite) {
+            Some(Ok(rows)) => rows.into_iter().for_each(seen),
+            Some(Err(error)) => seen::<()>(Err(error)),
+            None => {}
+        },
+    );
     parsers.insert("/wowchat.users.v1.UserService/UpdateInvitation", |b| {
         if let Some(r) = decode::<proto::UpdateInvitationRequest>(b) {
             seen(InvitationUpdate::try_from(r));
