@@ -11,6 +11,7 @@ mod invitation_policy;
 mod invitations;
 mod mail;
 mod manage;
+mod overload;
 mod postgres_tls;
 mod relay;
 mod roles;
