@@ -11,6 +11,8 @@ mod invitation_policy;
 mod invitations;
 mod mail;
 mod manage;
+mod overload;
+mod postgres_tls;
 mod relay;
 mod roles;
 mod sign_in;

@@ -256,7 +256,8 @@ fn retry_delay(status: &Status) -> Duration {
 
 #[tokio::test]
 async fn sign_in_attempts_are_limited_per_email_with_retry_info() {
-    // The defaults: 5 attempts a minute per email, 20 per address.
+    // The defaults: 5 failures a minute per email (from one address), 20
+    // attempts per address.
     let app = TestApp::spawn().await;
     for _ in 0..5 {
         expect_error(
@@ -319,8 +320,23 @@ async fn sign_in_attempts_are_limited_per_client_address() {
     );
 }
 
+/// A sign-in attempt as it reaches the service through proxies: with the
+/// `x-forwarded-for` they built.
+fn forwarded(
+    app: &TestApp,
+    forwarded_for: &str,
+    email: &str,
+    password: &str,
+) -> Request<proto::SignInRequest> {
+    let mut attempt = Request::new(request(app, email, password));
+    attempt
+        .metadata_mut()
+        .insert("x-forwarded-for", forwarded_for.parse().unwrap());
+    attempt
+}
+
 #[tokio::test]
-async fn behind_a_trusted_proxy_the_forwarded_client_address_is_limited() {
+async fn behind_a_trusted_proxy_the_client_address_is_the_one_the_proxy_appended() {
     let app = TestApp::spawn_with(|s| {
         s.trust_forwarded_for = true;
         s.sign_in_per_address_per_minute = 2;
@@ -328,33 +344,147 @@ async fn behind_a_trusted_proxy_the_forwarded_client_address_is_limited() {
     })
     .await;
     let mut client = auth(&app).await;
-    let from = |forwarded: &str, email: &str| {
-        let mut attempt = Request::new(request(&app, email, "not the password"));
-        attempt
-            .metadata_mut()
-            .insert("x-forwarded-for", forwarded.parse().unwrap());
-        attempt
-    };
-    // The first entry is the client the proxy saw.
-    for email in ["a@example.com", "b@example.com"] {
+    // The proxy appends the client it saw; what comes before is the client's
+    // own invention, and rotating it buys nothing.
+    for (n, email) in ["a@example.com", "b@example.com"].into_iter().enumerate() {
         expect_error(
-            client.sign_in(from("203.0.113.7, 10.0.0.1", email)).await,
+            client
+                .sign_in(forwarded(
+                    &app,
+                    &format!("198.51.100.{n}, 203.0.113.7"),
+                    email,
+                    "not the password",
+                ))
+                .await,
             Code::Unauthenticated,
             "INVALID_CREDENTIALS",
         );
     }
     expect_error(
         client
-            .sign_in(from("203.0.113.7, 10.0.0.2", "c@example.com"))
+            .sign_in(forwarded(
+                &app,
+                "198.51.100.9, 203.0.113.7",
+                "c@example.com",
+                "not the password",
+            ))
             .await,
         Code::ResourceExhausted,
         "SIGN_IN_RATE_LIMITED",
     );
-    // Another client behind the same proxy is not held back.
+    // Another client behind the same proxy is not held back, whatever it claims.
     expect_error(
-        client.sign_in(from("203.0.113.8", "c@example.com")).await,
+        client
+            .sign_in(forwarded(
+                &app,
+                "203.0.113.7, 203.0.113.8",
+                "c@example.com",
+                "not the password",
+            ))
+            .await,
         Code::Unauthenticated,
         "INVALID_CREDENTIALS",
+    );
+}
+
+#[tokio::test]
+async fn behind_two_trusted_proxies_the_client_is_two_hops_from_the_right() {
+    let app = TestApp::spawn_with(|s| {
+        s.trust_forwarded_for = true;
+        s.trusted_proxy_hops = 2;
+        s.sign_in_per_address_per_minute = 1;
+        s.sign_in_per_email_per_minute = 0;
+    })
+    .await;
+    let mut client = auth(&app).await;
+    // client → edge proxy (appends the client) → inner proxy (appends the
+    // edge) → the service, whose peer is the inner proxy.
+    expect_error(
+        client
+            .sign_in(forwarded(
+                &app,
+                "198.51.100.1, 203.0.113.7, 10.0.0.1",
+                OWNER_EMAIL,
+                "not the password",
+            ))
+            .await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    expect_error(
+        client
+            .sign_in(forwarded(
+                &app,
+                "198.51.100.2, 203.0.113.7, 10.0.0.2",
+                OWNER_EMAIL,
+                "not the password",
+            ))
+            .await,
+        Code::ResourceExhausted,
+        "SIGN_IN_RATE_LIMITED",
+    );
+    client
+        .sign_in(forwarded(
+            &app,
+            "203.0.113.7, 203.0.113.9, 10.0.0.1",
+            OWNER_EMAIL,
+            PASSWORD,
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn wrong_guesses_from_elsewhere_do_not_lock_the_owner_of_an_email_out() {
+    let app = TestApp::spawn_with(|s| {
+        s.trust_forwarded_for = true;
+        s.sign_in_per_email_per_minute = 2;
+        s.sign_in_per_address_per_minute = 0;
+    })
+    .await;
+    let mut client = auth(&app).await;
+    let attacker = "198.51.100.66";
+    let owner = "203.0.113.7";
+    for _ in 0..2 {
+        expect_error(
+            client
+                .sign_in(forwarded(&app, attacker, OWNER_EMAIL, "a wrong guess"))
+                .await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    // The guesser is held back, even with the right password...
+    expect_error(
+        client
+            .sign_in(forwarded(&app, attacker, OWNER_EMAIL, PASSWORD))
+            .await,
+        Code::ResourceExhausted,
+        "SIGN_IN_RATE_LIMITED",
+    );
+    // ...the owner is not, and right passwords never use up the limit.
+    for _ in 0..5 {
+        client
+            .sign_in(forwarded(&app, owner, OWNER_EMAIL, PASSWORD))
+            .await
+            .unwrap();
+    }
+    // The owner's own typos still count.
+    for _ in 0..2 {
+        expect_error(
+            client
+                .sign_in(forwarded(&app, owner, OWNER_EMAIL, "a typo in it"))
+                .await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    expect_error(
+        client
+            .sign_in(forwarded(&app, owner, OWNER_EMAIL, PASSWORD))
+            .await,
+        Code::ResourceExhausted,
+        "SIGN_IN_RATE_LIMITED",
     );
 }
 

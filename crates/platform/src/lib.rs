@@ -5,7 +5,8 @@
 //! - [`telemetry`] — the process's log subscriber, and the filter that keeps
 //!   the AMQP client from logging message bodies.
 //! - [`postgres`] — the connection pool, creating the database when missing,
-//!   and running a crate's embedded migrations under an advisory lock.
+//!   and running a crate's embedded migrations under an advisory lock; TLS
+//!   (rustls) as the URL's `sslmode` asks.
 //! - [`amqp`] — connecting to RabbitMQ, declaring the shared exchanges, and
 //!   the header and queue-argument values both sides build.
 //! - [`backoff`] — [`Backoff`], the exponential delay between reconnects

@@ -5,34 +5,233 @@
 //!
 //! The URL holds a password: errors name the variable it came from
 //! (`variable`, e.g. `WOWCHAT_DATABASE_URL`), never the URL itself.
+//!
+//! TLS (rustls) follows the URL's `sslmode`, as libpq's does:
+//! - unset or `disable`: no TLS;
+//! - `prefer`: TLS when the server offers it, unverified, else plain;
+//! - `require`: TLS, the certificate unverified (encryption only);
+//! - `verify-full`: TLS, the certificate verified against `sslrootcert` (a
+//!   PEM file of CA certificates; the Mozilla roots when unset) and the host
+//!   name checked against it.
+//!
+//! `verify-ca` is refused rather than silently weakened or strengthened.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use refinery::Runner;
-use tokio_postgres::{NoTls, error::SqlState};
+use rustls::{
+    ClientConfig, RootCertStore,
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature},
+    pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
+};
+use tokio_postgres::{
+    Client, Connection, Socket, config::SslMode, error::SqlState, tls::MakeTlsConnect,
+};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Longest wait for a pooled connection: to get one, open one, or recycle one.
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn parse(url: &str, variable: &str) -> anyhow::Result<tokio_postgres::Config> {
-    // The parser's message could quote the URL; keep only our own words.
-    url.parse()
-        .ok()
-        .with_context(|| format!("{variable} is not a Postgres URL"))
+/// A parsed database URL and the TLS its `sslmode` asks for.
+#[derive(Clone)]
+pub struct ConnectConfig {
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+}
+
+/// A connection's driver, to be polled (or spawned) for the client to work.
+pub type PgConnection = Connection<Socket, <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream>;
+
+impl ConnectConfig {
+    /// Parses `url` (read from `variable`): its errors never quote the URL.
+    pub fn parse(url: &str, variable: &str) -> anyhow::Result<Self> {
+        let (url, ssl) = split_tls_params(url);
+        // The parser's message could quote the URL; keep only our own words.
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .ok()
+            .with_context(|| format!("{variable} is not a Postgres URL"))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = || {
+            ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .context("TLS protocol versions")
+        };
+        let tls = match ssl.mode.as_deref() {
+            // Without TLS the connector is never called; one type for all modes.
+            None | Some("disable") => {
+                config.ssl_mode(SslMode::Disable);
+                builder()?
+                    .with_root_certificates(RootCertStore::empty())
+                    .with_no_client_auth()
+            }
+            Some(mode @ ("prefer" | "require")) => {
+                config.ssl_mode(if mode == "prefer" {
+                    SslMode::Prefer
+                } else {
+                    SslMode::Require
+                });
+                builder()?
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(Unverified(provider.clone())))
+                    .with_no_client_auth()
+            }
+            Some("verify-full") => {
+                config.ssl_mode(SslMode::Require);
+                let roots = match &ssl.root_cert {
+                    Some(path) => root_store(path)
+                        .with_context(|| format!("sslrootcert of {variable}: {path}"))?,
+                    None => RootCertStore {
+                        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                    },
+                };
+                builder()?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth()
+            }
+            Some("verify-ca") => bail!(
+                "{variable}: sslmode=verify-ca is not supported; use verify-full, which also checks the host name"
+            ),
+            Some(_) => bail!("{variable}: sslmode must be disable, prefer, require or verify-full"),
+        };
+        Ok(ConnectConfig {
+            config,
+            tls: MakeRustlsConnect::new(tls),
+        })
+    }
+
+    /// The parsed settings (host, database, ...).
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    /// The same server and TLS, another database.
+    pub fn with_dbname(&self, name: &str) -> Self {
+        let mut other = self.clone();
+        other.config.dbname(name);
+        other
+    }
+
+    /// One connection outside any pool; the caller drives its connection.
+    pub async fn connect(&self) -> Result<(Client, PgConnection), tokio_postgres::Error> {
+        self.config.connect(self.tls.clone()).await
+    }
+}
+
+/// The libpq TLS parameters tokio-postgres does not know.
+#[derive(Default)]
+struct TlsParams {
+    mode: Option<String>,
+    root_cert: Option<String>,
+}
+
+/// Takes `sslmode` and `sslrootcert` out of a URL's query, so tokio-postgres
+/// parses the rest (it knows neither `verify-full` nor `sslrootcert`).
+fn split_tls_params(url: &str) -> (String, TlsParams) {
+    let mut params = TlsParams::default();
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), params);
+    };
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_encoding::percent_decode_str(value)
+            .decode_utf8_lossy()
+            .into_owned();
+        match key {
+            "sslmode" => params.mode = Some(value),
+            "sslrootcert" => params.root_cert = Some(value),
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    (url, params)
+}
+
+fn root_store(path: &str) -> anyhow::Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).context("reading the file")? {
+        roots
+            .add(cert.context("reading a certificate")?)
+            .context("adding a CA certificate")?;
+    }
+    if roots.is_empty() {
+        bail!("no certificate in the file");
+    }
+    Ok(roots)
+}
+
+/// `sslmode=require`/`prefer`: encryption without authenticating the server,
+/// as libpq does; the handshake signatures are still checked.
+#[derive(Debug)]
+struct Unverified(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn parse(url: &str, variable: &str) -> anyhow::Result<ConnectConfig> {
+    ConnectConfig::parse(url, variable)
 }
 
 /// A pool of at most `max_size` connections to `url` (read from `variable`).
 pub fn pool(url: &str, max_size: usize, variable: &str) -> anyhow::Result<Pool> {
-    let config = parse(url, variable)?;
+    let ConnectConfig { config, tls } = parse(url, variable)?;
     // Fast recycling: a connection whose socket closed (Postgres restarted or
     // dropped it) is replaced, and a healthy one costs no verification query
     // per checkout; a query on a connection that died silently fails as
     // UNAVAILABLE and closes it, so the next checkout replaces it.
     let manager = Manager::from_config(
         config,
-        NoTls,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -48,10 +247,8 @@ pub fn pool(url: &str, max_size: usize, variable: &str) -> anyhow::Result<Pool> 
 }
 
 /// One connection outside the pool, driven on its own task.
-async fn connect(
-    config: &tokio_postgres::Config,
-) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
+async fn connect(config: &ConnectConfig) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect().await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "migration connection closed");
@@ -68,11 +265,11 @@ pub async fn ensure_database(url: &str, variable: &str) -> anyhow::Result<()> {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {
             let name = config
+                .config()
                 .get_dbname()
                 .context("the database URL names no database")?
                 .to_owned();
-            let mut admin = config.clone();
-            admin.dbname("postgres");
+            let admin = config.with_dbname("postgres");
             let client = connect(&admin)
                 .await
                 .context("connecting to create the database")?;
@@ -146,5 +343,39 @@ mod tests {
         let error = format!("{error:#}");
         assert!(error.contains("WOWCHAT_DATABASE_URL"));
         assert!(!error.contains("hunter2"));
+    }
+
+    #[test]
+    fn the_tls_parameters_are_taken_out_of_the_url_and_the_rest_is_kept() {
+        let (url, params) = split_tls_params(
+            "postgres://u:p@db:5432/app?sslmode=verify-full&application_name=x&sslrootcert=%2Fetc%2Fca.pem",
+        );
+        assert_eq!(url, "postgres://u:p@db:5432/app?application_name=x");
+        assert_eq!(params.mode.as_deref(), Some("verify-full"));
+        assert_eq!(params.root_cert.as_deref(), Some("/etc/ca.pem"));
+        let (url, params) = split_tls_params("postgres://db/app");
+        assert_eq!(url, "postgres://db/app");
+        assert!(params.mode.is_none());
+    }
+
+    #[test]
+    fn unsupported_or_unknown_ssl_modes_are_refused_by_name() {
+        for mode in ["verify-ca", "bogus"] {
+            let error = ConnectConfig::parse(
+                &format!("postgres://u:hunter2@db/app?sslmode={mode}"),
+                "WOWCHAT_DATABASE_URL",
+            )
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+            assert!(error.contains("sslmode"), "{error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        for mode in ["disable", "prefer", "require", "verify-full"] {
+            assert!(
+                ConnectConfig::parse(&format!("postgres://db/app?sslmode={mode}"), "V").is_ok(),
+                "{mode}"
+            );
+        }
     }
 }

@@ -70,7 +70,7 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
     pub access_token_ttl_secs: u64,
 
-    /// Sign-in attempts per minute for one email (per replica); 0 turns the limit off.
+    /// Failed sign-ins per minute for one email from one client address (per replica); 0 turns the limit off.
     #[arg(
         long,
         env = "WOWCHAT_SIGN_IN_PER_EMAIL_PER_MINUTE",
@@ -124,10 +124,15 @@ pub struct Settings {
     )]
     pub invitation_attempts_per_address_per_minute: u32,
 
-    /// Take the client address from the first `x-forwarded-for` entry; only
-    /// behind a proxy that sets that header.
+    /// Take the client address from `x-forwarded-for`; only behind proxies
+    /// that append to that header.
     #[arg(long, env = "WOWCHAT_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
     pub trust_forwarded_for: bool,
+
+    /// How many proxies in front of the service append to `x-forwarded-for`
+    /// (the TCP peer being the nearest): the client is that many entries from the right.
+    #[arg(long, env = "WOWCHAT_TRUSTED_PROXY_HOPS", default_value_t = 1)]
+    pub trusted_proxy_hops: u32,
 
     /// Hashing threads: most password hashes computed at once (each takes
     /// 19 MiB, and each thread keeps up to about twice that); more threads
@@ -139,6 +144,15 @@ pub struct Settings {
     /// fails at once with RESOURCE_EXHAUSTED (HASHING_BUSY).
     #[arg(long, env = "WOWCHAT_HASH_QUEUE", default_value_t = 64)]
     pub hash_queue: usize,
+
+    /// Most calls one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, env = "WOWCHAT_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
+    pub max_concurrent_streams: u32,
+
+    /// Most calls handled at once by this replica, all connections together;
+    /// more are refused at once with RESOURCE_EXHAUSTED (health checks never are).
+    #[arg(long, env = "WOWCHAT_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    pub max_concurrent_requests: usize,
 
     /// Seconds a request may take before it fails with DEADLINE_EXCEEDED.
     #[arg(long, env = "WOWCHAT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
@@ -244,6 +258,7 @@ impl Settings {
             attempts_per_email_per_minute: self.sign_in_per_email_per_minute,
             attempts_per_address_per_minute: self.sign_in_per_address_per_minute,
             trust_forwarded_for: self.trust_forwarded_for,
+            trusted_proxy_hops: self.trusted_proxy_hops,
         }
     }
 

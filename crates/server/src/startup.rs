@@ -28,7 +28,10 @@ use crate::{
     auth::{JwtKeys, PasswordHasher},
     config::Settings,
     db,
-    grpc::{REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, roles::RoleServiceImpl},
+    grpc::{
+        REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, overload::ShedLayer,
+        roles::RoleServiceImpl,
+    },
     messaging::{relay::Relay, results::DeliveryResults},
     operations::AppState,
     store::Pool,
@@ -38,6 +41,9 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     state: Arc<AppState>,
+    /// The health probe's own connection, so a flood that keeps the request
+    /// pool busy cannot make the replica look dead.
+    health_pool: Pool,
     settings: Settings,
 }
 
@@ -45,11 +51,13 @@ impl Application {
     /// Creates and migrates the database, connects the pool, loads the keys
     /// and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Keys first: a bad key setting fails before anything touches Postgres.
+        let keys = JwtKeys::load(&settings.key_settings()).context("loading JWT keys")?;
         let url = settings.database_url.expose();
         db::ensure_database(url).await?;
         db::migrate(url).await?;
         let pool = db::pool(url, settings.db_pool_size)?;
-        let keys = JwtKeys::load(&settings.key_settings()).context("loading JWT keys")?;
+        let health_pool = db::pool(url, 1)?;
         let state = Arc::new(AppState::new(
             pool,
             Arc::new(keys),
@@ -65,6 +73,7 @@ impl Application {
             listener,
             address,
             state,
+            health_pool,
             settings,
         })
     }
@@ -90,7 +99,7 @@ impl Application {
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let health = tokio::spawn(watch_database(
             reporter.clone(),
-            self.state.pool.clone(),
+            self.health_pool.clone(),
             Duration::from_millis(self.settings.health_interval_ms),
         ));
         let background = CancellationToken::new();
@@ -138,6 +147,9 @@ impl Application {
         let request_id = http::HeaderName::from_static(REQUEST_ID_HEADER);
         let result = Server::builder()
             .timeout(self.settings.request_timeout())
+            // A client cannot open more calls on one connection than this; the
+            // global limit below bounds all connections together.
+            .max_concurrent_streams(self.settings.max_concurrent_streams.max(1))
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(TraceLayer::new_for_grpc().make_span_with(|request: &http::Request<_>| {
                 let request_id = request
@@ -152,6 +164,7 @@ impl Application {
             .on_response(DefaultOnResponse::new().level(Level::INFO))
             .on_failure(DefaultOnFailure::new().level(Level::INFO)))
             .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(ShedLayer::new(self.settings.max_concurrent_requests))
             .add_service(health_service)
             .add_optional_service(reflection)
             .add_optional_service(reflection_alpha)
@@ -193,7 +206,8 @@ pub fn spawn_messaging(
     ]
 }
 
-/// Reports NOT_SERVING while Postgres cannot be reached, SERVING once it can.
+/// Reports NOT_SERVING while Postgres cannot be reached, SERVING once it can;
+/// `pool` is the probe's own, not the one requests wait on.
 async fn watch_database(reporter: HealthReporter, pool: Pool, every: Duration) {
     let mut last = None;
     loop {

@@ -179,9 +179,10 @@ fn public_key(pem: &str) -> anyhow::Result<(Algorithm, DecodingKey)> {
 fn dev_key(dir: &Path) -> anyhow::Result<String> {
     let path = dir.join("jwt-private.pem");
     if path.exists() {
+        refuse_if_exposed(&path)?;
         return read(&path);
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    create_private_dir(dir)?;
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
     let pem = key.to_pkcs8_pem(LineEnding::LF)?;
     write_private(&path, pem.as_bytes())?;
@@ -195,6 +196,41 @@ fn dev_key(dir: &Path) -> anyhow::Result<String> {
          set WOWCHAT_JWT_PUBLIC_KEYS in production"
     );
     Ok(pem.to_string())
+}
+
+/// Refuses a private key other users can read: whoever can read it can mint
+/// tokens for any user (as ssh refuses an unprotected private key).
+fn refuse_if_exposed(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("reading the permissions of {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "the development private key {} is accessible to other users (mode {:03o}); \
+                 run `chmod 600 {}` or delete it to generate a new pair",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates the key directory readable by its owner only (existing ones are
+/// left as they are; the key file's own mode is what is checked).
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -45,6 +45,7 @@ pub enum Reason {
     InvitationSendLimit,
     InviterNotAuthorized,
     ServiceUnavailable,
+    ServerOverloaded,
     Internal,
 }
 
@@ -90,6 +91,7 @@ impl Reason {
             Reason::InvitationSendLimit => "INVITATION_SEND_LIMIT",
             Reason::InviterNotAuthorized => "INVITER_NOT_AUTHORIZED",
             Reason::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Reason::ServerOverloaded => "SERVER_OVERLOADED",
             Reason::Internal => "INTERNAL",
         }
     }

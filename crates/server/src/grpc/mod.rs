@@ -3,8 +3,12 @@
 
 pub mod auth;
 pub mod convert;
+pub mod overload;
 pub mod roles;
 pub mod status;
+
+#[cfg(test)]
+mod parsing_tests;
 
 use std::sync::Arc;
 
@@ -94,7 +98,7 @@ impl UserService for UserServiceImpl {
         request: Request<proto::AcceptInvitationRequest>,
     ) -> Result<Response<proto::AcceptInvitationResponse>, Status> {
         let request_id = request_id(&request);
-        let client = auth::client_address(&request, self.state.sign_in.trust_forwarded_for);
+        let client = auth::client_address(&request, &self.state.sign_in);
         let accept = AcceptInvitation::try_from(request.into_inner())?;
         let user =
             operations::invitations::accept(&self.state, &request_id, accept, client).await?;
@@ -259,7 +263,7 @@ impl UserService for UserServiceImpl {
         &self,
         request: Request<proto::PreviewInvitationRequest>,
     ) -> Result<Response<proto::PreviewInvitationResponse>, Status> {
-        let client = auth::client_address(&request, self.state.sign_in.trust_forwarded_for);
+        let client = auth::client_address(&request, &self.state.sign_in);
         let token = convert::preview_token(request.into_inner());
         let preview = operations::invitations::preview(&self.state, token, client).await?;
         Ok(Response::new(convert::invitation_preview(&preview)))

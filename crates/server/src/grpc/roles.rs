@@ -148,7 +148,7 @@ impl TryFrom<proto::DeleteRoleRequest> for RoleDeletion {
     }
 }
 
-fn permission_field(name: &str) -> Result<Permission, Error> {
+pub(crate) fn permission_field(name: &str) -> Result<Permission, Error> {
     Permission::parse(name).ok_or_else(|| {
         Error::invalid_with(
             Reason::PermissionNotFound,

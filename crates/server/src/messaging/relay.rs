@@ -23,11 +23,12 @@ use lapin::{
     types::{FieldTable, ShortString},
 };
 use tokio::sync::{Notify, oneshot};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use uuid::Uuid;
 use wowchat_platform::amqp::text;
+use wowchat_platform::postgres::ConnectConfig;
 use wowchat_users_api::topology::{self, Topology};
 
 use super::{APP_ID, RECONNECT, connect, declare_topology};
@@ -443,8 +444,8 @@ async fn listen_for_outbox(url: Secret, wake: Arc<Notify>, shutdown: Cancellatio
 }
 
 async fn listen(url: &Secret, wake: &Arc<Notify>) -> anyhow::Result<()> {
-    let config: tokio_postgres::Config = url.expose().parse()?;
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let config = ConnectConfig::parse(url.expose(), "WOWCHAT_DATABASE_URL")?;
+    let (client, mut connection) = config.connect().await?;
     let wake = wake.clone();
     let driver = tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -8,15 +8,24 @@
 //! a deactivated user learn that they are deactivated (PERMISSION_DENIED,
 //! USER_DEACTIVATED), as on every other call.
 //!
-//! Attempts are limited per email and per client address with keyed GCRA
-//! limiters (`governor`), in the memory of each replica: every attempt counts,
-//! refused or not, and an attempt over either limit costs no hashing at all.
+//! Attempts are limited in the memory of each replica, and an attempt over
+//! a limit costs no hashing at all:
+//! - per client address, every attempt counts (a keyed GCRA limiter,
+//!   `governor`);
+//! - per email *and* client address, only wrong credentials count: each
+//!   attempt reserves a unit and gets it back unless its credentials were
+//!   wrong. Keyed by the address too, so guesses from elsewhere cannot lock
+//!   the owner of an email out, and a right password never uses the budget.
 
 use std::{
+    collections::HashMap,
     net::IpAddr,
     num::NonZeroU32,
-    sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
@@ -58,14 +67,18 @@ pub struct SignedIn {
 pub struct SignInSettings {
     /// How long an access token is accepted.
     pub access_token_ttl: Duration,
-    /// Attempts per minute for one email (normalized), across workspaces;
-    /// 0 turns the limit off.
+    /// Failed attempts per minute for one email (normalized, across
+    /// workspaces) from one client address; 0 turns the limit off.
     pub attempts_per_email_per_minute: u32,
     /// Attempts per minute from one client address; 0 turns the limit off.
     pub attempts_per_address_per_minute: u32,
-    /// Take the client address from the first `x-forwarded-for` entry: only
-    /// behind a proxy that sets it (and strips what callers sent).
+    /// Take the client address from `x-forwarded-for`: only behind proxies
+    /// that append to it.
     pub trust_forwarded_for: bool,
+    /// How many proxies append to `x-forwarded-for` in front of the service:
+    /// the client is the entry that many hops from the right (the TCP peer
+    /// being the nearest proxy). Entries further left are the caller's own.
+    pub trusted_proxy_hops: u32,
 }
 
 /// Prunes idle limiter entries once per this many attempts, so memory stays
@@ -77,7 +90,8 @@ const PRUNE_EVERY: u64 = 4096;
 pub struct SignInPolicy {
     pub access_token_ttl: Duration,
     pub trust_forwarded_for: bool,
-    by_email: Option<DefaultKeyedRateLimiter<String>>,
+    pub trusted_proxy_hops: u32,
+    failures: Option<FailureLimit>,
     by_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// One last-active write per user and minute from this replica; the
     /// write itself is skipped by Postgres when another replica did it.
@@ -90,8 +104,9 @@ impl SignInPolicy {
         SignInPolicy {
             access_token_ttl: settings.access_token_ttl,
             trust_forwarded_for: settings.trust_forwarded_for,
-            by_email: NonZeroU32::new(settings.attempts_per_email_per_minute)
-                .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            trusted_proxy_hops: settings.trusted_proxy_hops,
+            failures: NonZeroU32::new(settings.attempts_per_email_per_minute)
+                .map(|n| FailureLimit::per_minute(n.get())),
             by_address: NonZeroU32::new(settings.attempts_per_address_per_minute)
                 .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
             activity: RateLimiter::keyed(Quota::per_minute(NonZeroU32::MIN)),
@@ -99,8 +114,8 @@ impl SignInPolicy {
         }
     }
 
-    /// Counts an attempt against both limits; over either, refused with how
-    /// long to wait.
+    /// Counts an attempt against the address limit and reserves a failure of
+    /// `email` from there; over either, refused with how long to wait.
     fn admit(&self, email: &str, client: Option<IpAddr>) -> Result<(), Error> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
             self.prune();
@@ -110,12 +125,20 @@ impl SignInPolicy {
                 .check_key(&address_key(address))
                 .map_err(|until| rate_limited(until.wait_time_from(limiter.clock().now())))?;
         }
-        if let Some(limiter) = &self.by_email {
-            limiter
-                .check_key(&email.to_owned())
-                .map_err(|until| rate_limited(until.wait_time_from(limiter.clock().now())))?;
+        if let Some(limit) = &self.failures {
+            limit
+                .reserve(failure_key(email, client), Instant::now())
+                .map_err(rate_limited)?;
         }
         Ok(())
+    }
+
+    /// Gives back the reservation of an attempt whose credentials were right
+    /// (or that failed for a reason of ours).
+    fn not_a_failure(&self, email: &str, client: Option<IpAddr>) {
+        if let Some(limit) = &self.failures {
+            limit.release(&failure_key(email, client));
+        }
     }
 
     /// True at most once a minute per user on this replica.
@@ -127,9 +150,8 @@ impl SignInPolicy {
     }
 
     fn prune(&self) {
-        if let Some(limiter) = &self.by_email {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
+        if let Some(limit) = &self.failures {
+            limit.prune(Instant::now());
         }
         if let Some(limiter) = &self.by_address {
             limiter.retain_recent();
@@ -153,6 +175,69 @@ fn address_key(address: IpAddr) -> IpAddr {
                 IpAddr::V6(segments.into())
             }
         },
+    }
+}
+
+/// The failure limit's key: the email, from one address when known.
+fn failure_key(email: &str, client: Option<IpAddr>) -> (String, Option<IpAddr>) {
+    (email.to_owned(), client.map(address_key))
+}
+
+type FailureKey = (String, Option<IpAddr>);
+
+/// A keyed GCRA limit that, unlike `governor`'s, can give a unit back, so an
+/// attempt reserves before hashing (concurrent guesses cannot all slip
+/// through) and only wrong credentials keep what they reserved.
+struct FailureLimit {
+    /// Time one unit takes to come back.
+    interval: Duration,
+    /// How far ahead of now the theoretical arrival time may run: the burst.
+    tolerance: Duration,
+    /// Per key, the theoretical arrival time of its next unit.
+    keys: Mutex<HashMap<FailureKey, Instant>>,
+}
+
+impl FailureLimit {
+    fn per_minute(n: u32) -> Self {
+        let interval = Duration::from_secs(60) / n.max(1);
+        FailureLimit {
+            interval,
+            tolerance: interval * n.saturating_sub(1),
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<FailureKey, Instant>> {
+        // The map holds plain instants: one a panicking thread left is still sound.
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes a unit, or says how long until one is free.
+    fn reserve(&self, key: FailureKey, now: Instant) -> Result<(), Duration> {
+        let mut keys = self.keys();
+        let tat = keys.get(&key).copied().unwrap_or(now).max(now);
+        let ahead = tat - now;
+        if ahead > self.tolerance {
+            return Err(ahead - self.tolerance);
+        }
+        keys.insert(key, tat + self.interval);
+        Ok(())
+    }
+
+    fn release(&self, key: &FailureKey) {
+        let mut keys = self.keys();
+        if let Some(tat) = keys.get_mut(key) {
+            *tat = tat.checked_sub(self.interval).unwrap_or(*tat);
+        }
+    }
+
+    /// Forgets keys whose every unit is back.
+    fn prune(&self, now: Instant) {
+        let mut keys = self.keys();
+        keys.retain(|_, tat| *tat > now);
+        keys.shrink_to_fit();
     }
 }
 
@@ -184,7 +269,28 @@ pub async fn sign_in(
         client,
     } = sign_in;
     state.sign_in.admit(email.normalized(), client)?;
+    let outcome = verify_and_sign_in(state, request_id, workspace_id, &email, password).await;
+    // Only wrong credentials keep their reservation; a right password (even
+    // a deactivated user's) or our own failure does not count against them.
+    if !matches!(
+        outcome,
+        Err(Error::Unauthenticated {
+            reason: Reason::InvalidCredentials,
+            ..
+        })
+    ) {
+        state.sign_in.not_a_failure(email.normalized(), client);
+    }
+    outcome
+}
 
+async fn verify_and_sign_in(
+    state: &AppState,
+    request_id: &str,
+    workspace_id: Uuid,
+    email: &EmailAddress,
+    password: Password,
+) -> Result<SignedIn, Error> {
     let found = {
         let client = state.pool.get().await?;
         users::credentials(&client, workspace_id, email.normalized()).await?
@@ -271,6 +377,7 @@ mod tests {
             attempts_per_email_per_minute: per_email,
             attempts_per_address_per_minute: per_address,
             trust_forwarded_for: false,
+            trusted_proxy_hops: 1,
         })
     }
 
@@ -301,9 +408,31 @@ mod tests {
             other => panic!("expected a refusal, got {other:?}"),
         }
         assert!(limited.admit("b@example.com", None).is_ok());
+        let from = |last: u8| Some(IpAddr::from([192, 0, 2, last]));
+        assert!(limited.admit("a@example.com", from(1)).is_ok());
         let open = policy(0, 0);
         for _ in 0..100 {
             assert!(open.admit("a@example.com", None).is_ok());
         }
+    }
+
+    #[test]
+    fn a_released_reservation_does_not_count_and_units_come_back_evenly() {
+        let limit = FailureLimit::per_minute(2);
+        let key = || ("a@example.com".to_owned(), None);
+        let start = Instant::now();
+        for _ in 0..10 {
+            limit
+                .reserve(key(), start)
+                .expect("released units never run out");
+            limit.release(&key());
+        }
+        limit.reserve(key(), start).expect("first");
+        limit.reserve(key(), start).expect("second");
+        assert_eq!(limit.reserve(key(), start), Err(Duration::from_secs(30)));
+        let later = start + Duration::from_secs(30);
+        limit.reserve(key(), later).expect("one is back after 30 s");
+        limit.prune(start + Duration::from_secs(91));
+        assert!(limit.keys().is_empty());
     }
 }

@@ -1,0 +1,415 @@
+//! Property test of the parsing layer: for every RPC of every service in the
+//! contract, arbitrary request messages (built from the descriptors, so a new
+//! RPC or field is covered without touching this file, and an RPC without a
+//! parser here fails the test) go through the same conversions the handlers
+//! use, and through the error-to-status mapping; nothing may panic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{collections::HashMap, net::IpAddr};
+
+use proptest::{
+    collection::vec,
+    prelude::*,
+    test_runner::{Config, TestRunner},
+};
+use prost::{
+    Message,
+    encoding::{WireType, encode_key, encode_varint},
+};
+use prost_types::{
+    DescriptorProto, FieldDescriptorProto, FileDescriptorSet,
+    field_descriptor_proto::{Label, Type},
+};
+use tonic::Status;
+use wowchat_users_api::{FILE_DESCRIPTOR_SET, v1 as proto};
+
+use super::{convert, roles::permission_field};
+use crate::domain::{
+    Error,
+    invitation::{InvitationUpdate, NewInvitation},
+    permission::{NewRole, RoleDeletion, RoleUpdate},
+    user::{AcceptInvitation, ManageUser},
+    workspace::WorkspaceSettings,
+};
+
+/// Nesting below this depth is left empty, so strategies stay finite.
+const MAX_DEPTH: usize = 4;
+
+/// What the caller would see of a parse: the status is built too, since
+/// building it (violations, retry info) is part of the path.
+fn seen<T>(result: Result<T, Error>) {
+    if let Err(error) = result {
+        let _ = Status::from(error);
+    }
+}
+
+fn decode<M: Message + Default>(bytes: &[u8]) -> Option<M> {
+    M::decode(bytes).ok()
+}
+
+/// The parsing each handler does, by method path.
+fn parsers() -> HashMap<&'static str, fn(&[u8])> {
+    let mut parsers: HashMap<&'static str, fn(&[u8])> = HashMap::new();
+    parsers.insert("/wowchat.users.v1.UserService/InviteUser", |b| {
+        if let Some(r) = decode::<proto::InviteUserRequest>(b) {
+            seen(NewInvitation::try_from(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/AcceptInvitation", |b| {
+        if let Some(r) = decode::<proto::AcceptInvitationRequest>(b) {
+            seen(AcceptInvitation::try_from(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/ManageUser", |b| {
+        if let Some(r) = decode::<proto::ManageUserRequest>(b) {
+            seen(ManageUser::try_from(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/GetUser", |b| {
+        if let Some(proto::GetUserRequest { user_id }) = decode(b) {
+            seen(convert::id_field("user_id", &user_id));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/ListUsers", |b| {
+        if let Some(r) = decode::<proto::ListUsersRequest>(b) {
+            seen(convert::list_users(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/GetInvitation", |b| {
+        if let Some(proto::GetInvitationRequest { invitation_id }) = decode(b) {
+            seen(convert::id_field("invitation_id", &invitation_id));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/ListInvitations", |b| {
+        if let Some(r) = decode::<proto::ListInvitationsRequest>(b) {
+            seen(convert::list_invitations(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/ResendInvitation", |b| {
+        if let Some(proto::ResendInvitationRequest {
+            invitation_id,
+            expires_in,
+        }) = decode(b)
+        {
+            seen(convert::id_field("invitation_id", &invitation_id));
+            seen(convert::resend_validity(expires_in));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/RevokeInvitation", |b| {
+        if let Some(proto::RevokeInvitationRequest { invitation_id }) = decode(b) {
+            seen(convert::id_field("invitation_id", &invitation_id));
+        }
+    });
+    parsers.insert(
+        "/wowchat.users.v1.UserService/BatchInviteUsers",
+        |b| match decode::<proto::BatchInviteUsersRequest>(b).map(convert::batch_invite) {
+            Some(Ok(rows)) => rows.into_iter().for_each(seen),
+            Some(Err(error)) => seen::<()>(Err(error)),
+            None => {}
+        },
+    );
+    parsers.insert("/wowchat.users.v1.UserService/UpdateInvitation", |b| {
+        if let Some(r) = decode::<proto::UpdateInvitationRequest>(b) {
+            seen(InvitationUpdate::try_from(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/PreviewInvitation", |b| {
+        if let Some(r) = decode::<proto::PreviewInvitationRequest>(b) {
+            let _ = convert::preview_token(r);
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/GetWorkspaceSettings", |b| {
+        let _: Option<proto::GetWorkspaceSettingsRequest> = decode(b);
+    });
+    parsers.insert(
+        "/wowchat.users.v1.UserService/UpdateWorkspaceSettings",
+        |b| {
+            if let Some(r) = decode::<proto::UpdateWorkspaceSettingsRequest>(b) {
+                seen(WorkspaceSettings::try_from(r));
+            }
+        },
+    );
+    parsers.insert("/wowchat.users.v1.UserService/ListActivity", |b| {
+        if let Some(r) = decode::<proto::ListActivityRequest>(b) {
+            seen(convert::list_activity(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.RoleService/ListPermissions", |b| {
+        let _: Option<proto::ListPermissionsRequest> = decode(b);
+    });
+    parsers.insert("/wowchat.users.v1.RoleService/ListRoles", |b| {
+        let _: Option<proto::ListRolesRequest> = decode(b);
+    });
+    parsers.insert("/wowchat.users.v1.RoleService/CreateRole", |b| {
+        if let Some(r) = decode::<proto::CreateRoleRequest>(b) {
+            seen(NewRole::try_from(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.RoleService/UpdateRole", |b| {
+        if let Some(r) = decode::<proto::UpdateRoleRequest>(b) {
+            seen(RoleUpdate::try_from(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.RoleService/DeleteRole", |b| {
+        if let Some(r) = decode::<proto::DeleteRoleRequest>(b) {
+            seen(RoleDeletion::try_from(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.RoleService/CheckPermission", |b| {
+        if let Some(proto::CheckPermissionRequest {
+            user_id,
+            permission,
+        }) = decode(b)
+        {
+            seen(convert::id_field("user_id", &user_id));
+            seen(permission_field(&permission));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.AuthService/SignIn", |b| {
+        if let Some(r) = decode::<proto::SignInRequest>(b) {
+            seen(convert::sign_in(r, Some(IpAddr::from([127, 0, 0, 1]))));
+        }
+    });
+    parsers
+}
+
+/// Every message type of the contract (and its imports) by full name.
+struct Descriptors {
+    messages: HashMap<String, DescriptorProto>,
+}
+
+impl Descriptors {
+    fn load() -> (Self, FileDescriptorSet) {
+        let set = FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).unwrap();
+        let mut messages = HashMap::new();
+        for file in &set.file {
+            let package = file.package();
+            for message in &file.message_type {
+                collect(&format!(".{package}"), message, &mut messages);
+            }
+        }
+        (Descriptors { messages }, set)
+    }
+
+    /// Encoded messages of type `name`: each field absent or set (repeated
+    /// ones 0–3 times) to a value likely to find a bug.
+    fn message(&self, name: &str, depth: usize) -> BoxedStrategy<Vec<u8>> {
+        let Some(message) = self.messages.get(name) else {
+            return Just(Vec::new()).boxed();
+        };
+        if depth >= MAX_DEPTH {
+            return Just(Vec::new()).boxed();
+        }
+        let fields: Vec<BoxedStrategy<Vec<u8>>> = message
+            .field
+            .iter()
+            .map(|field| {
+                let one = self.field(field, depth);
+                if field.label() == Label::Repeated {
+                    vec(one, 0..4).prop_map(|parts| parts.concat()).boxed()
+                } else {
+                    proptest::option::of(one)
+                        .prop_map(Option::unwrap_or_default)
+                        .boxed()
+                }
+            })
+            .collect();
+        fields.prop_map(|parts| parts.concat()).boxed()
+    }
+
+    fn field(&self, field: &FieldDescriptorProto, depth: usize) -> BoxedStrategy<Vec<u8>> {
+        let tag = u32::try_from(field.number()).unwrap();
+        let varint = move |value: u64| {
+            let mut out = Vec::new();
+            encode_key(tag, WireType::Varint, &mut out);
+            encode_varint(value, &mut out);
+            out
+        };
+        let delimited = move |bytes: Vec<u8>| {
+            let mut out = Vec::new();
+            encode_key(tag, WireType::LengthDelimited, &mut out);
+            encode_varint(bytes.len() as u64, &mut out);
+            out.extend(bytes);
+            out
+        };
+        match field.r#type() {
+            // Negative int32s travel as ten-byte varints, like int64s.
+            Type::Int64 | Type::Int32 | Type::Enum => interesting_int()
+                .prop_map(move |v| varint(v as u64))
+                .boxed(),
+            Type::Uint64 | Type::Uint32 => interesting_int()
+                .prop_map(move |v| varint(v as u64))
+                .boxed(),
+            Type::Sint64 | Type::Sint32 => interesting_int()
+                .prop_map(move |v| varint(((v << 1) ^ (v >> 63)) as u64))
+                .boxed(),
+            Type::Bool => any::<bool>()
+                .prop_map(move |v| varint(u64::from(v)))
+                .boxed(),
+            Type::String => interesting_string()
+                .prop_map(move |s| delimited(s.into_bytes()))
+                .boxed(),
+            Type::Bytes => vec(any::<u8>(), 0..64).prop_map(delimited).boxed(),
+            Type::Message => self
+                .message(field.type_name(), depth + 1)
+                .prop_map(delimited)
+                .boxed(),
+            Type::Double | Type::Fixed64 | Type::Sfixed64 => any::<u64>()
+                .prop_map(move |v| {
+                    let mut out = Vec::new();
+                    encode_key(tag, WireType::SixtyFourBit, &mut out);
+                    out.extend(v.to_le_bytes());
+                    out
+                })
+                .boxed(),
+            Type::Float | Type::Fixed32 | Type::Sfixed32 => any::<u32>()
+                .prop_map(move |v| {
+                    let mut out = Vec::new();
+                    encode_key(tag, WireType::ThirtyTwoBit, &mut out);
+                    out.extend(v.to_le_bytes());
+                    out
+                })
+                .boxed(),
+            Type::Group => Just(Vec::new()).boxed(),
+        }
+    }
+}
+
+fn collect(scope: &str, message: &DescriptorProto, into: &mut HashMap<String, DescriptorProto>) {
+    let name = format!("{scope}.{}", message.name());
+    for nested in &message.nested_type {
+        collect(&name, nested, into);
+    }
+    into.insert(name, message.clone());
+}
+
+/// Edges (zero, ±1, the limits of every width, a second's nanos) and anything.
+fn interesting_int() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        prop::sample::select(vec![
+            0,
+            1,
+            -1,
+            2,
+            100,
+            101,
+            1000,
+            999_999_999,
+            1_000_000_000,
+            -1_000_000_000,
+            i64::from(i32::MAX),
+            i64::from(i32::MIN),
+            i64::from(u32::MAX),
+            i64::MAX,
+            i64::MIN,
+            i64::MAX / 1_000_000_000,
+            253_402_300_800,
+        ]),
+        any::<i64>(),
+    ]
+}
+
+/// Valid-looking values (so parsing reaches the later fields and the domain
+/// rules), edge cases, and anything.
+fn interesting_string() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            String::new(),
+            " ".into(),
+            "a@example.com".into(),
+            " Mixed.Case@Example.COM ".into(),
+            "no-at-sign".into(),
+            "owner".into(),
+            "admin".into(),
+            "agent".into(),
+            "users.read".into(),
+            "users.manage".into(),
+            "roles.manage".into(),
+            "*".into(),
+            "00000000-0000-0000-0000-000000000000".into(),
+            "0192f0c4-7d2e-7cc5-a9f4-3b5b1f1d6a11".into(),
+            "last_active_time desc".into(),
+            "create_time".into(),
+            "email".into(),
+            "ACTIVE".into(),
+            "AAAA".into(),
+            "correct horse battery staple".into(),
+            "9223372036854775807".into(),
+            "-1".into(),
+            "é👍\u{202e}\u{0}".into(),
+            "a".repeat(70_000),
+            "x@".repeat(300),
+        ]),
+        "\\PC{0,40}",
+        any::<u128>().prop_map(|n| uuid::Uuid::from_u128(n).to_string()),
+    ]
+}
+
+#[test]
+fn no_request_of_any_rpc_makes_the_parsing_layer_panic() {
+    let (descriptors, set) = Descriptors::load();
+    let parsers = parsers();
+    let mut methods = Vec::new();
+    for file in set
+        .file
+        .iter()
+        .filter(|f| f.package().starts_with("wowchat."))
+    {
+        for service in &file.service {
+            for method in &service.method {
+                methods.push((
+                    format!("/{}.{}/{}", file.package(), service.name(), method.name()),
+                    method.input_type().to_owned(),
+                ));
+            }
+        }
+    }
+    assert!(methods.len() >= 20, "{methods:?}");
+    let missing: Vec<_> = methods
+        .iter()
+        .filter(|(path, _)| !parsers.contains_key(path.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "RPCs without a parser in this test: {missing:?}"
+    );
+
+    for (path, input) in &methods {
+        let parse = parsers[path.as_str()];
+        let mut runner = TestRunner::new(Config {
+            cases: 512,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let result = runner.run(&descriptors.message(input, 0), |bytes| {
+            parse(&bytes);
+            Ok(())
+        });
+        if let Err(failure) = result {
+            panic!("{path}: {failure}");
+        }
+    }
+}
+
+#[test]
+fn an_expiry_past_the_largest_duration_is_a_field_violation_not_a_panic() {
+    let request = proto::InviteUserRequest {
+        email: "a@example.com".into(),
+        role: "agent".into(),
+        expires_in: Some(prost_types::Duration {
+            seconds: i64::MAX,
+            nanos: 1_000_000_000,
+        }),
+        ..Default::default()
+    };
+    match NewInvitation::try_from(request) {
+        Err(Error::InvalidArgument { violations, .. }) => {
+            assert!(
+                violations.iter().any(|v| v.field == "expires_in"),
+                "{violations:?}"
+            );
+        }
+        other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+    }
+}
