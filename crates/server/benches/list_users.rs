@@ -40,7 +40,11 @@ fn main() {
         let db = app.db().await;
         let started = std::time::Instant::now();
         scenarios::seed(&db, app.workspace_id, users).await;
-        println!("seeded {users} users in {:?}", started.elapsed());
+        println!(
+            "seeded {users} users into database {} in {:?}",
+            app.database_name,
+            started.elapsed()
+        );
         let mut channels = Vec::new();
         for _ in 0..4 {
             channels.push(app.channel().await);

@@ -171,7 +171,12 @@ impl Application {
             .add_service(service)
             .add_service(roles)
             .add_service(auth)
-            .serve_with_incoming_shutdown(TcpIncoming::from(self.listener), shutdown)
+            // Without TCP_NODELAY a response's last frames wait for the
+            // client's delayed ACK: ~40 ms on calls that cost 1 ms.
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                shutdown,
+            )
             .await
             .context("serving gRPC");
         health.abort();
