@@ -11,23 +11,9 @@ use wowchat_users_api::v1::{
     self as proto,
     manage_user_request::{self as manage, Action},
 };
-use wowchat_users_testkit::{TestApp, expect_error, wowchat_users_server};
-
-fn invite(email: &str, role: &str) -> proto::InviteUserRequest {
-    proto::InviteUserRequest {
-        email: email.into(),
-        role: role.into(),
-        ..Default::default()
-    }
-}
-
-fn manage(user_id: &str, action: Action) -> proto::ManageUserRequest {
-    proto::ManageUserRequest {
-        user_id: user_id.into(),
-        action: Some(action),
-        ..Default::default()
-    }
-}
+use wowchat_users_testkit::{
+    TestApp, expect_error, invitation_request, manage_request, wowchat_users_server,
+};
 
 #[tokio::test]
 async fn resends_count_towards_the_inviters_rate_limit() {
@@ -99,7 +85,7 @@ async fn revoking_or_resending_an_invitation_for_a_role_above_the_caller_is_deni
 
     // An invitation for the inviter's own role is theirs to manage.
     let for_peer = app
-        .invite_as(&inviter, invite("peer@example.com", "inviter"))
+        .invite_as(&inviter, invitation_request("peer@example.com", "inviter"))
         .await;
     let for_peer = for_peer.expect("invites a peer");
     app.resend_as(&inviter, &for_peer.id)
@@ -118,7 +104,7 @@ async fn reactivating_a_user_when_the_seats_are_full_is_refused() {
     app.set_seat_limit(2).await;
     app.manage_as(
         &app.owner_token,
-        manage(
+        manage_request(
             &user.id,
             Action::Deactivate(manage::Deactivate {
                 reason: "leave".into(),
@@ -132,7 +118,7 @@ async fn reactivating_a_user_when_the_seats_are_full_is_refused() {
     expect_error(
         app.manage_as(
             &app.owner_token,
-            manage(&user.id, Action::Reactivate(manage::Reactivate {})),
+            manage_request(&user.id, Action::Reactivate(manage::Reactivate {})),
         )
         .await,
         Code::FailedPrecondition,
@@ -145,13 +131,16 @@ async fn an_invitation_stops_working_while_its_inviter_is_deactivated() {
     let app = TestApp::spawn().await;
     let (admin, admin_token) = app.member("admin@example.com", "admin").await;
     let accomplice = app
-        .invite_as(&admin_token, invite("accomplice@example.com", "admin"))
+        .invite_as(
+            &admin_token,
+            invitation_request("accomplice@example.com", "admin"),
+        )
         .await
         .expect("the admin invites");
     let token = app.invitation_token(&accomplice.id).await;
     app.manage_as(
         &app.owner_token,
-        manage(
+        manage_request(
             &admin.id,
             Action::Deactivate(manage::Deactivate {
                 reason: "left".into(),
@@ -175,13 +164,13 @@ async fn an_invitation_stops_working_while_its_inviter_is_deactivated() {
     // Demoted below the invited role, the inviter's invitation stays closed.
     app.manage_as(
         &app.owner_token,
-        manage(&admin.id, Action::Reactivate(manage::Reactivate {})),
+        manage_request(&admin.id, Action::Reactivate(manage::Reactivate {})),
     )
     .await
     .expect("reactivated");
     app.manage_as(
         &app.owner_token,
-        manage(
+        manage_request(
             &admin.id,
             Action::ChangeRole(manage::ChangeRole {
                 role: "agent".into(),
@@ -199,7 +188,7 @@ async fn an_invitation_stops_working_while_its_inviter_is_deactivated() {
     // Restored, the invitation works again.
     app.manage_as(
         &app.owner_token,
-        manage(
+        manage_request(
             &admin.id,
             Action::ChangeRole(manage::ChangeRole {
                 role: "admin".into(),
@@ -267,7 +256,7 @@ async fn a_duration_that_would_overflow_is_invalid_not_a_crash() {
             &app.owner_token,
             proto::InviteUserRequest {
                 expires_in: Some(overflowing),
-                ..invite("target@example.com", "agent")
+                ..invitation_request("target@example.com", "agent")
             },
         )
         .await,
@@ -370,7 +359,7 @@ async fn role_updates_racing_user_management_never_fail_as_internal() {
             let role = if n % 2 == 0 { "agent" } else { "helper" };
             let user_change = app.manage_as(
                 &app.owner_token,
-                manage(
+                manage_request(
                     &user_id,
                     Action::ChangeRole(manage::ChangeRole { role: role.into() }),
                 ),

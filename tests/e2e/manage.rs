@@ -15,7 +15,7 @@ use wowchat_users_api::v1::{
     manage_user_request::{self as manage, Action},
 };
 use wowchat_users_testkit::{
-    PASSWORD, TestApp, authed, expect_error, reason, violated_fields,
+    PASSWORD, TestApp, authed, expect_error, manage_request as on, reason, violated_fields,
     wowchat_users_server::{
         domain::{EmailAddress, user::Password},
         operations::bootstrap::bootstrap,
@@ -54,33 +54,12 @@ fn reactivate() -> Action {
     Action::Reactivate(manage::Reactivate {})
 }
 
-/// A ManageUser request applying `action` to `user_id`, without etag or request id.
-fn on(user_id: &str, action: Action) -> proto::ManageUserRequest {
-    proto::ManageUserRequest {
-        user_id: user_id.into(),
-        action: Some(action),
-        ..Default::default()
-    }
-}
-
 /// `request` with `x-request-id: <id>`.
 fn with_request_id<T>(mut request: Request<T>, id: &str) -> Request<T> {
     request
         .metadata_mut()
         .insert("x-request-id", MetadataValue::try_from(id).unwrap());
     request
-}
-
-async fn manage_as(
-    app: &TestApp,
-    token: &str,
-    request: proto::ManageUserRequest,
-) -> Result<proto::User, Status> {
-    app.client()
-        .await
-        .manage_user(authed(token, request))
-        .await
-        .map(|r| r.into_inner().user.expect("a user in the response"))
 }
 
 async fn get_as(app: &TestApp, token: &str, user_id: &str) -> Result<proto::User, Status> {
@@ -216,7 +195,8 @@ async fn updating_the_display_name_returns_the_renamed_user_with_a_new_etag() {
     let app = TestApp::spawn().await;
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
-    let renamed = manage_as(&app, &app.owner_token, on(&agent.id, rename("Ann Lee")))
+    let renamed = app
+        .manage_as(&app.owner_token, on(&agent.id, rename("Ann Lee")))
         .await
         .unwrap();
     assert_eq!(renamed.id, agent.id);
@@ -235,7 +215,8 @@ async fn changing_the_role_returns_the_user_with_the_new_role_and_a_new_etag() {
     let app = TestApp::spawn().await;
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
-    let promoted = manage_as(&app, &app.owner_token, on(&agent.id, change_role("admin")))
+    let promoted = app
+        .manage_as(&app.owner_token, on(&agent.id, change_role("admin")))
         .await
         .unwrap();
     assert_eq!(promoted.role, "admin");
@@ -253,17 +234,15 @@ async fn setting_and_clearing_the_manager_are_returned_with_a_new_etag_each_time
     let (supervisor, _) = app.member("sue@example.com", "supervisor").await;
     assert_eq!(agent.reporting_to_user_id, None);
 
-    let managed = manage_as(
-        &app,
-        &app.owner_token,
-        on(&agent.id, report_to(&supervisor.id)),
-    )
-    .await
-    .unwrap();
+    let managed = app
+        .manage_as(&app.owner_token, on(&agent.id, report_to(&supervisor.id)))
+        .await
+        .unwrap();
     assert_eq!(managed.reporting_to_user_id, Some(supervisor.id.clone()));
     assert_ne!(managed.etag, agent.etag);
 
-    let cleared = manage_as(&app, &app.owner_token, on(&agent.id, clear_manager()))
+    let cleared = app
+        .manage_as(&app.owner_token, on(&agent.id, clear_manager()))
         .await
         .unwrap();
     assert_eq!(cleared.reporting_to_user_id, None);
@@ -281,13 +260,13 @@ async fn deactivating_with_a_reason_and_reactivating_are_returned_with_a_new_eta
     let (agent, _) = app.member("ann@example.com", "agent").await;
     assert_eq!(agent.deactivation_reason, "");
 
-    let deactivated = manage_as(
-        &app,
-        &app.owner_token,
-        on(&agent.id, deactivate("Left the company")),
-    )
-    .await
-    .unwrap();
+    let deactivated = app
+        .manage_as(
+            &app.owner_token,
+            on(&agent.id, deactivate("Left the company")),
+        )
+        .await
+        .unwrap();
     assert_eq!(deactivated.status(), proto::UserStatus::Deactivated);
     assert_eq!(deactivated.deactivation_reason, "Left the company");
     assert_ne!(deactivated.etag, agent.etag);
@@ -295,7 +274,8 @@ async fn deactivating_with_a_reason_and_reactivating_are_returned_with_a_new_eta
     assert_eq!(read.status(), proto::UserStatus::Deactivated);
     assert_eq!(read.deactivation_reason, "Left the company");
 
-    let reactivated = manage_as(&app, &app.owner_token, on(&agent.id, reactivate()))
+    let reactivated = app
+        .manage_as(&app.owner_token, on(&agent.id, reactivate()))
         .await
         .unwrap();
     assert_eq!(reactivated.status(), proto::UserStatus::Active);
@@ -308,7 +288,8 @@ async fn deactivating_with_a_reason_and_reactivating_are_returned_with_a_new_eta
 async fn an_action_that_changes_nothing_succeeds_keeps_the_etag_and_logs_nothing() {
     let app = TestApp::spawn().await;
     let (agent, _) = app.member("ann@example.com", "agent").await;
-    let deactivated = manage_as(&app, &app.owner_token, on(&agent.id, deactivate("Gone")))
+    let deactivated = app
+        .manage_as(&app.owner_token, on(&agent.id, deactivate("Gone")))
         .await
         .unwrap();
     let logged_before = count(&app, "SELECT count(*) FROM activity", &[]).await;
@@ -321,7 +302,8 @@ async fn an_action_that_changes_nothing_succeeds_keeps_the_etag_and_logs_nothing
         rename(&agent.display_name),
         Action::UpdateProfile(manage::UpdateProfile { display_name: None }),
     ] {
-        let same = manage_as(&app, &app.owner_token, on(&agent.id, action.clone()))
+        let same = app
+            .manage_as(&app.owner_token, on(&agent.id, action.clone()))
             .await
             .unwrap_or_else(|e| panic!("{action:?} should succeed: {e:?}"));
         assert_eq!(same.etag, deactivated.etag, "{action:?} changed the etag");
@@ -329,10 +311,12 @@ async fn an_action_that_changes_nothing_succeeds_keeps_the_etag_and_logs_nothing
         assert_eq!(same.deactivation_reason, "Gone", "{action:?}");
     }
 
-    let reactivated = manage_as(&app, &app.owner_token, on(&agent.id, reactivate()))
+    let reactivated = app
+        .manage_as(&app.owner_token, on(&agent.id, reactivate()))
         .await
         .unwrap();
-    let again = manage_as(&app, &app.owner_token, on(&agent.id, reactivate()))
+    let again = app
+        .manage_as(&app.owner_token, on(&agent.id, reactivate()))
         .await
         .unwrap();
     assert_eq!(again.etag, reactivated.etag);
@@ -357,8 +341,7 @@ async fn a_manage_request_without_an_action_is_invalid_on_action() {
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
     let status = expect_error(
-        manage_as(
-            &app,
+        app.manage_as(
             &app.owner_token,
             proto::ManageUserRequest {
                 user_id: agent.id.clone(),
@@ -380,7 +363,8 @@ async fn a_manage_request_with_a_malformed_user_id_is_invalid_on_user_id() {
 
     for bad in ["", "not-a-uuid", "12345"] {
         let status = expect_error(
-            manage_as(&app, &app.owner_token, on(bad, rename("Nobody"))).await,
+            app.manage_as(&app.owner_token, on(bad, rename("Nobody")))
+                .await,
             Code::InvalidArgument,
             "INVALID_ARGUMENT",
         );
@@ -393,8 +377,7 @@ async fn managing_an_unknown_user_is_not_found() {
     let app = TestApp::spawn().await;
 
     expect_error(
-        manage_as(
-            &app,
+        app.manage_as(
             &app.owner_token,
             on(&Uuid::now_v7().to_string(), rename("Nobody")),
         )
@@ -410,7 +393,8 @@ async fn changing_to_an_unknown_role_is_invalid_on_the_role() {
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
     let status = expect_error(
-        manage_as(&app, &app.owner_token, on(&agent.id, change_role("root"))).await,
+        app.manage_as(&app.owner_token, on(&agent.id, change_role("root")))
+            .await,
         Code::InvalidArgument,
         "ROLE_NOT_FOUND",
     );
@@ -423,8 +407,7 @@ async fn a_deactivation_reason_over_500_characters_is_invalid() {
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
     let status = expect_error(
-        manage_as(
-            &app,
+        app.manage_as(
             &app.owner_token,
             on(&agent.id, deactivate(&"x".repeat(501))),
         )
@@ -444,13 +427,14 @@ async fn making_a_manager_report_to_their_own_report_is_a_reporting_cycle() {
     let app = TestApp::spawn().await;
     let (a, _) = app.member("a@example.com", "agent").await;
     let (b, _) = app.member("b@example.com", "supervisor").await;
-    manage_as(&app, &app.owner_token, on(&a.id, report_to(&b.id)))
+    app.manage_as(&app.owner_token, on(&a.id, report_to(&b.id)))
         .await
         .unwrap();
     let b_before = get_as(&app, &app.owner_token, &b.id).await.unwrap();
 
     expect_error(
-        manage_as(&app, &app.owner_token, on(&b.id, report_to(&a.id))).await,
+        app.manage_as(&app.owner_token, on(&b.id, report_to(&a.id)))
+            .await,
         Code::FailedPrecondition,
         "REPORTING_CYCLE",
     );
@@ -468,20 +452,22 @@ async fn closing_a_longer_reporting_chain_into_a_loop_is_a_reporting_cycle() {
     let (d, _) = app.member("d@example.com", "admin").await;
     // a -> b -> c -> d
     for (user, manager) in [(&a, &b), (&b, &c), (&c, &d)] {
-        manage_as(&app, &app.owner_token, on(&user.id, report_to(&manager.id)))
+        app.manage_as(&app.owner_token, on(&user.id, report_to(&manager.id)))
             .await
             .unwrap();
     }
 
     for top_to in [&a, &b] {
         expect_error(
-            manage_as(&app, &app.owner_token, on(&d.id, report_to(&top_to.id))).await,
+            app.manage_as(&app.owner_token, on(&d.id, report_to(&top_to.id)))
+                .await,
             Code::FailedPrecondition,
             "REPORTING_CYCLE",
         );
     }
     expect_error(
-        manage_as(&app, &app.owner_token, on(&c.id, report_to(&a.id))).await,
+        app.manage_as(&app.owner_token, on(&c.id, report_to(&a.id)))
+            .await,
         Code::FailedPrecondition,
         "REPORTING_CYCLE",
     );
@@ -490,14 +476,13 @@ async fn closing_a_longer_reporting_chain_into_a_loop_is_a_reporting_cycle() {
 
     // Not a cycle: the top of the chain may report to someone outside it,
     // and a member may skip a level.
-    manage_as(
-        &app,
+    app.manage_as(
         &app.owner_token,
         on(&d.id, report_to(&app.owner_id.to_string())),
     )
     .await
     .unwrap();
-    manage_as(&app, &app.owner_token, on(&a.id, report_to(&c.id)))
+    app.manage_as(&app.owner_token, on(&a.id, report_to(&c.id)))
         .await
         .unwrap();
 }
@@ -508,13 +493,15 @@ async fn reporting_to_oneself_is_a_reporting_cycle() {
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
     expect_error(
-        manage_as(&app, &app.owner_token, on(&agent.id, report_to(&agent.id))).await,
+        app.manage_as(&app.owner_token, on(&agent.id, report_to(&agent.id)))
+            .await,
         Code::FailedPrecondition,
         "REPORTING_CYCLE",
     );
     let owner = app.owner_id.to_string();
     expect_error(
-        manage_as(&app, &app.owner_token, on(&owner, report_to(&owner))).await,
+        app.manage_as(&app.owner_token, on(&owner, report_to(&owner)))
+            .await,
         Code::FailedPrecondition,
         "REPORTING_CYCLE",
     );
@@ -525,21 +512,13 @@ async fn reporting_to_a_deactivated_user_is_refused() {
     let app = TestApp::spawn().await;
     let (agent, _) = app.member("ann@example.com", "agent").await;
     let (supervisor, _) = app.member("sue@example.com", "supervisor").await;
-    manage_as(
-        &app,
-        &app.owner_token,
-        on(&supervisor.id, deactivate("Left")),
-    )
-    .await
-    .unwrap();
+    app.manage_as(&app.owner_token, on(&supervisor.id, deactivate("Left")))
+        .await
+        .unwrap();
 
     expect_error(
-        manage_as(
-            &app,
-            &app.owner_token,
-            on(&agent.id, report_to(&supervisor.id)),
-        )
-        .await,
+        app.manage_as(&app.owner_token, on(&agent.id, report_to(&supervisor.id)))
+            .await,
         Code::FailedPrecondition,
         "REPORTING_TO_INACTIVE",
     );
@@ -553,8 +532,7 @@ async fn reporting_to_an_unknown_user_is_invalid() {
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
     let status = expect_error(
-        manage_as(
-            &app,
+        app.manage_as(
             &app.owner_token,
             on(&agent.id, report_to(&Uuid::now_v7().to_string())),
         )
@@ -578,13 +556,15 @@ async fn the_only_owner_cannot_be_demoted_or_deactivated_even_by_themselves() {
 
     for role in ["admin", "agent"] {
         expect_error(
-            manage_as(&app, &app.owner_token, on(&owner, change_role(role))).await,
+            app.manage_as(&app.owner_token, on(&owner, change_role(role)))
+                .await,
             Code::FailedPrecondition,
             "LAST_OWNER",
         );
     }
     expect_error(
-        manage_as(&app, &app.owner_token, on(&owner, deactivate("Bye"))).await,
+        app.manage_as(&app.owner_token, on(&owner, deactivate("Bye")))
+            .await,
         Code::FailedPrecondition,
         "LAST_OWNER",
     );
@@ -602,24 +582,26 @@ async fn with_a_second_active_owner_the_first_can_be_demoted() {
     let (second, second_token) = app.member("second@example.com", "owner").await;
     assert_eq!(second.role, "owner");
 
-    let demoted = manage_as(
-        &app,
-        &second_token,
-        on(&app.owner_id.to_string(), change_role("admin")),
-    )
-    .await
-    .unwrap();
+    let demoted = app
+        .manage_as(
+            &second_token,
+            on(&app.owner_id.to_string(), change_role("admin")),
+        )
+        .await
+        .unwrap();
     assert_eq!(demoted.role, "admin");
     assert_eq!(active_owners(&app).await, 1);
 
     // Now the second owner is the last one.
     expect_error(
-        manage_as(&app, &second_token, on(&second.id, change_role("admin"))).await,
+        app.manage_as(&second_token, on(&second.id, change_role("admin")))
+            .await,
         Code::FailedPrecondition,
         "LAST_OWNER",
     );
     expect_error(
-        manage_as(&app, &second_token, on(&second.id, deactivate("Bye"))).await,
+        app.manage_as(&second_token, on(&second.id, deactivate("Bye")))
+            .await,
         Code::FailedPrecondition,
         "LAST_OWNER",
     );
@@ -630,13 +612,10 @@ async fn an_owner_may_deactivate_themselves_while_another_owner_is_active() {
     let app = TestApp::spawn().await;
     let (second, second_token) = app.member("second@example.com", "owner").await;
 
-    let gone = manage_as(
-        &app,
-        &second_token,
-        on(&second.id, deactivate("Sabbatical")),
-    )
-    .await
-    .unwrap();
+    let gone = app
+        .manage_as(&second_token, on(&second.id, deactivate("Sabbatical")))
+        .await
+        .unwrap();
     assert_eq!(gone.status(), proto::UserStatus::Deactivated);
     assert_eq!(active_owners(&app).await, 1);
 }
@@ -645,23 +624,26 @@ async fn an_owner_may_deactivate_themselves_while_another_owner_is_active() {
 async fn a_deactivated_owner_does_not_count_as_another_owner() {
     let app = TestApp::spawn().await;
     let (second, _) = app.member("second@example.com", "owner").await;
-    manage_as(&app, &app.owner_token, on(&second.id, deactivate("Left")))
+    app.manage_as(&app.owner_token, on(&second.id, deactivate("Left")))
         .await
         .unwrap();
 
     let owner = app.owner_id.to_string();
     expect_error(
-        manage_as(&app, &app.owner_token, on(&owner, change_role("admin"))).await,
+        app.manage_as(&app.owner_token, on(&owner, change_role("admin")))
+            .await,
         Code::FailedPrecondition,
         "LAST_OWNER",
     );
     expect_error(
-        manage_as(&app, &app.owner_token, on(&owner, deactivate("Bye"))).await,
+        app.manage_as(&app.owner_token, on(&owner, deactivate("Bye")))
+            .await,
         Code::FailedPrecondition,
         "LAST_OWNER",
     );
     // A deactivated owner may still be demoted: it leaves the active owner.
-    let demoted = manage_as(&app, &app.owner_token, on(&second.id, change_role("admin")))
+    let demoted = app
+        .manage_as(&app.owner_token, on(&second.id, change_role("admin")))
         .await
         .unwrap();
     assert_eq!(demoted.role, "admin");
@@ -708,11 +690,10 @@ async fn race_two_owners(action: fn() -> Action, restore: fn() -> Action) {
         // The survivor (the winner) puts the loser back for the next round.
         let winner = wins[0];
         let loser = 1 - winner;
-        manage_as(&app, &owners[winner].1, on(&owners[loser].0, restore()))
+        app.manage_as(&owners[winner].1, on(&owners[loser].0, restore()))
             .await
             .unwrap();
-        manage_as(
-            &app,
+        app.manage_as(
             &owners[winner].1,
             on(&owners[loser].0, change_role("owner")),
         )
@@ -741,7 +722,8 @@ async fn an_admin_cannot_make_anyone_an_owner() {
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
     expect_error(
-        manage_as(&app, &admin_token, on(&agent.id, change_role("owner"))).await,
+        app.manage_as(&admin_token, on(&agent.id, change_role("owner")))
+            .await,
         Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
@@ -769,7 +751,7 @@ async fn an_admin_cannot_manage_the_owner() {
         clear_manager(),
     ] {
         expect_error(
-            manage_as(&app, &admin_token, on(&owner, action)).await,
+            app.manage_as(&admin_token, on(&owner, action)).await,
             Code::PermissionDenied,
             "ROLE_ABOVE_CALLER",
         );
@@ -792,12 +774,12 @@ async fn agents_and_supervisors_cannot_manage_users() {
         (&supervisor_token, &supervisor.id),
     ] {
         expect_error(
-            manage_as(&app, token, on(target, rename("Hacked"))).await,
+            app.manage_as(token, on(target, rename("Hacked"))).await,
             Code::PermissionDenied,
             "PERMISSION_MISSING",
         );
         expect_error(
-            manage_as(&app, token, on(target, deactivate("Hacked"))).await,
+            app.manage_as(token, on(target, deactivate("Hacked"))).await,
             Code::PermissionDenied,
             "PERMISSION_MISSING",
         );
@@ -858,7 +840,8 @@ async fn an_admin_can_make_an_agent_a_supervisor() {
     let (admin, admin_token) = app.member("adam@example.com", "admin").await;
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
-    let promoted = manage_as(&app, &admin_token, on(&agent.id, change_role("supervisor")))
+    let promoted = app
+        .manage_as(&admin_token, on(&agent.id, change_role("supervisor")))
         .await
         .unwrap();
     assert_eq!(promoted.role, "supervisor");
@@ -886,13 +869,9 @@ async fn a_deactivated_users_token_is_refused_at_once_and_works_again_after_reac
         .await
         .expect("the admin's token works");
 
-    manage_as(
-        &app,
-        &app.owner_token,
-        on(&admin.id, deactivate("Suspended")),
-    )
-    .await
-    .unwrap();
+    app.manage_as(&app.owner_token, on(&admin.id, deactivate("Suspended")))
+        .await
+        .unwrap();
 
     expect_error(
         list_users_as(&app, &admin_token, proto::ListUsersRequest::default()).await,
@@ -900,12 +879,14 @@ async fn a_deactivated_users_token_is_refused_at_once_and_works_again_after_reac
         "USER_DEACTIVATED",
     );
     expect_error(
-        manage_as(&app, &admin_token, on(&agent.id, deactivate("Revenge"))).await,
+        app.manage_as(&admin_token, on(&agent.id, deactivate("Revenge")))
+            .await,
         Code::PermissionDenied,
         "USER_DEACTIVATED",
     );
     expect_error(
-        manage_as(&app, &admin_token, on(&admin.id, reactivate())).await,
+        app.manage_as(&admin_token, on(&admin.id, reactivate()))
+            .await,
         Code::PermissionDenied,
         "USER_DEACTIVATED",
     );
@@ -917,7 +898,7 @@ async fn a_deactivated_users_token_is_refused_at_once_and_works_again_after_reac
         proto::UserStatus::Active
     );
 
-    manage_as(&app, &app.owner_token, on(&admin.id, reactivate()))
+    app.manage_as(&app.owner_token, on(&admin.id, reactivate()))
         .await
         .unwrap();
     let listed = list_users_as(&app, &admin_token, proto::ListUsersRequest::default())
@@ -1025,22 +1006,14 @@ async fn users_of_another_workspace_are_invisible_and_untouchable() {
         "USER_NOT_FOUND",
     );
     expect_error(
-        manage_as(
-            &app,
-            &app.owner_token,
-            on(&other_owner, deactivate("Mine now")),
-        )
-        .await,
+        app.manage_as(&app.owner_token, on(&other_owner, deactivate("Mine now")))
+            .await,
         Code::NotFound,
         "USER_NOT_FOUND",
     );
     expect_error(
-        manage_as(
-            &app,
-            &app.owner_token,
-            on(&agent.id, report_to(&other_owner)),
-        )
-        .await,
+        app.manage_as(&app.owner_token, on(&agent.id, report_to(&other_owner)))
+            .await,
         Code::InvalidArgument,
         "REPORTING_TO_NOT_FOUND",
     );
@@ -1053,12 +1026,14 @@ async fn users_of_another_workspace_are_invisible_and_untouchable() {
             "USER_NOT_FOUND",
         );
         expect_error(
-            manage_as(&app, &other_token, on(target, deactivate("Mine now"))).await,
+            app.manage_as(&other_token, on(target, deactivate("Mine now")))
+                .await,
             Code::NotFound,
             "USER_NOT_FOUND",
         );
         expect_error(
-            manage_as(&app, &other_token, on(target, rename("Mine now"))).await,
+            app.manage_as(&other_token, on(target, rename("Mine now")))
+                .await,
             Code::NotFound,
             "USER_NOT_FOUND",
         );
@@ -1112,27 +1087,27 @@ async fn a_manage_request_with_the_current_etag_succeeds() {
     let app = TestApp::spawn().await;
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
-    let renamed = manage_as(
-        &app,
-        &app.owner_token,
-        proto::ManageUserRequest {
-            etag: agent.etag.clone(),
-            ..on(&agent.id, rename("Ann Lee"))
-        },
-    )
-    .await
-    .unwrap();
+    let renamed = app
+        .manage_as(
+            &app.owner_token,
+            proto::ManageUserRequest {
+                etag: agent.etag.clone(),
+                ..on(&agent.id, rename("Ann Lee"))
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(renamed.display_name, "Ann Lee");
-    let promoted = manage_as(
-        &app,
-        &app.owner_token,
-        proto::ManageUserRequest {
-            etag: renamed.etag.clone(),
-            ..on(&agent.id, change_role("supervisor"))
-        },
-    )
-    .await
-    .unwrap();
+    let promoted = app
+        .manage_as(
+            &app.owner_token,
+            proto::ManageUserRequest {
+                etag: renamed.etag.clone(),
+                ..on(&agent.id, change_role("supervisor"))
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(promoted.role, "supervisor");
 }
 
@@ -1140,14 +1115,14 @@ async fn a_manage_request_with_the_current_etag_succeeds() {
 async fn a_stale_etag_is_aborted_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let (agent, _) = app.member("ann@example.com", "agent").await;
-    let renamed = manage_as(&app, &app.owner_token, on(&agent.id, rename("Ann Lee")))
+    let renamed = app
+        .manage_as(&app.owner_token, on(&agent.id, rename("Ann Lee")))
         .await
         .unwrap();
 
     for action in [change_role("admin"), deactivate("Stale"), rename("Stale")] {
         expect_error(
-            manage_as(
-                &app,
+            app.manage_as(
                 &app.owner_token,
                 proto::ManageUserRequest {
                     etag: agent.etag.clone(),
@@ -1170,8 +1145,7 @@ async fn a_malformed_etag_is_invalid_on_etag() {
 
     for bad in ["garbage", "W/\"x\"", "\"1\""] {
         let status = expect_error(
-            manage_as(
-                &app,
+            app.manage_as(
                 &app.owner_token,
                 proto::ManageUserRequest {
                     etag: bad.into(),
@@ -1199,20 +1173,22 @@ async fn a_retried_manage_request_returns_the_first_result_and_records_once() {
         ..on(&agent.id, change_role("supervisor"))
     };
 
-    let first = manage_as(&app, &app.owner_token, retried.clone())
+    let first = app
+        .manage_as(&app.owner_token, retried.clone())
         .await
         .unwrap();
-    let second = manage_as(&app, &app.owner_token, retried.clone())
+    let second = app
+        .manage_as(&app.owner_token, retried.clone())
         .await
         .unwrap();
     assert_eq!(second, first);
     assert_eq!(second.role, "supervisor");
 
     // Even after another change, the retry still answers with the first result.
-    manage_as(&app, &app.owner_token, on(&agent.id, rename("Ann Lee")))
+    app.manage_as(&app.owner_token, on(&agent.id, rename("Ann Lee")))
         .await
         .unwrap();
-    let third = manage_as(&app, &app.owner_token, retried).await.unwrap();
+    let third = app.manage_as(&app.owner_token, retried).await.unwrap();
     assert_eq!(third.etag, first.etag);
 
     let target = uuid_of(&agent.id);
@@ -1342,8 +1318,7 @@ async fn reusing_a_request_id_for_another_request_is_refused() {
     let (agent, _) = app.member("ann@example.com", "agent").await;
     let (other, _) = app.member("bob@example.com", "agent").await;
 
-    manage_as(
-        &app,
+    app.manage_as(
         &app.owner_token,
         proto::ManageUserRequest {
             request_id: "shared-id".into(),
@@ -1362,8 +1337,7 @@ async fn reusing_a_request_id_for_another_request_is_refused() {
         },
     ] {
         let status = expect_error(
-            manage_as(
-                &app,
+            app.manage_as(
                 &app.owner_token,
                 proto::ManageUserRequest {
                     request_id: "shared-id".into(),
@@ -1625,20 +1599,16 @@ async fn the_activity_log_filters_by_actor_target_action_and_time() {
     let (bob, _) = app.member("bob@example.com", "agent").await;
     let owner = app.owner_id.to_string();
 
-    manage_as(&app, &admin_token, on(&ann.id, rename("Ann by Admin")))
+    app.manage_as(&admin_token, on(&ann.id, rename("Ann by Admin")))
         .await
         .unwrap();
-    manage_as(&app, &app.owner_token, on(&bob.id, deactivate("Left")))
+    app.manage_as(&app.owner_token, on(&bob.id, deactivate("Left")))
         .await
         .unwrap();
-    manage_as(
-        &app,
-        &app.owner_token,
-        on(&ann.id, change_role("supervisor")),
-    )
-    .await
-    .unwrap();
-    manage_as(&app, &app.owner_token, on(&ann.id, rename("Ann by Owner")))
+    app.manage_as(&app.owner_token, on(&ann.id, change_role("supervisor")))
+        .await
+        .unwrap();
+    app.manage_as(&app.owner_token, on(&ann.id, rename("Ann by Owner")))
         .await
         .unwrap();
 
@@ -1778,11 +1748,11 @@ async fn activity_pages_walk_every_entry_once_newest_first() {
     let (ann, _) = app.member("ann@example.com", "agent").await;
     let (bob, _) = app.member("bob@example.com", "agent").await;
     for name in ["Ann 1", "Ann 2", "Ann 3"] {
-        manage_as(&app, &app.owner_token, on(&ann.id, rename(name)))
+        app.manage_as(&app.owner_token, on(&ann.id, rename(name)))
             .await
             .unwrap();
     }
-    manage_as(&app, &app.owner_token, on(&bob.id, deactivate("Left")))
+    app.manage_as(&app.owner_token, on(&bob.id, deactivate("Left")))
         .await
         .unwrap();
 
@@ -1876,16 +1846,16 @@ async fn list_users_filters_by_status_role_and_manager() {
     let (bob, _) = app.member("bob@example.com", "agent").await;
     let (sue, _) = app.member("sue@example.com", "supervisor").await;
     let (adam, _) = app.member("adam@example.com", "admin").await;
-    manage_as(&app, &app.owner_token, on(&ann.id, report_to(&sue.id)))
+    app.manage_as(&app.owner_token, on(&ann.id, report_to(&sue.id)))
         .await
         .unwrap();
-    manage_as(&app, &app.owner_token, on(&bob.id, report_to(&sue.id)))
+    app.manage_as(&app.owner_token, on(&bob.id, report_to(&sue.id)))
         .await
         .unwrap();
-    manage_as(&app, &app.owner_token, on(&sue.id, report_to(&owner)))
+    app.manage_as(&app.owner_token, on(&sue.id, report_to(&owner)))
         .await
         .unwrap();
-    manage_as(&app, &app.owner_token, on(&bob.id, deactivate("Left")))
+    app.manage_as(&app.owner_token, on(&bob.id, deactivate("Left")))
         .await
         .unwrap();
 
@@ -2000,7 +1970,7 @@ async fn list_users_query_matches_email_or_name_ignoring_case_and_wildcards_lite
         (&carl, "1000 Carl"),
         (&dora, "Zoë Ärger \\ Dora"),
     ] {
-        manage_as(&app, &app.owner_token, on(&user.id, rename(name)))
+        app.manage_as(&app.owner_token, on(&user.id, rename(name)))
             .await
             .unwrap();
     }
@@ -2047,7 +2017,7 @@ async fn list_users_query_matches_email_or_name_ignoring_case_and_wildcards_lite
     }
 
     // The query combines with the other filters.
-    manage_as(&app, &app.owner_token, on(&annx.id, deactivate("Left")))
+    app.manage_as(&app.owner_token, on(&annx.id, deactivate("Left")))
         .await
         .unwrap();
     let page = list_users_as(

@@ -13,7 +13,7 @@ use wowchat_users_api::v1::{
     role_service_client::RoleServiceClient,
 };
 use wowchat_users_testkit::{
-    PASSWORD, TestApp, authed, expect_error, violated_fields,
+    PASSWORD, TestApp, authed, expect_error, invitation_request, manage_request, violated_fields,
     wowchat_users_server::{
         domain::{EmailAddress, user::Password},
         operations::bootstrap::bootstrap,
@@ -122,46 +122,6 @@ async fn get_user_as(app: &TestApp, token: &str, user_id: &str) -> Result<proto:
         ))
         .await
         .map(|r| r.into_inner().user.expect("a user"))
-}
-
-async fn manage_as(
-    app: &TestApp,
-    token: &str,
-    user_id: &str,
-    action: Action,
-) -> Result<proto::User, Status> {
-    app.client()
-        .await
-        .manage_user(authed(
-            token,
-            proto::ManageUserRequest {
-                user_id: user_id.into(),
-                action: Some(action),
-                ..Default::default()
-            },
-        ))
-        .await
-        .map(|r| r.into_inner().user.expect("a user"))
-}
-
-async fn invite_as(
-    app: &TestApp,
-    token: &str,
-    email: &str,
-    role: &str,
-) -> Result<proto::Invitation, Status> {
-    app.client()
-        .await
-        .invite_user(authed(
-            token,
-            proto::InviteUserRequest {
-                email: email.into(),
-                role: role.into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .map(|r| r.into_inner().invitation.expect("an invitation"))
 }
 
 fn change_role(role: &str) -> Action {
@@ -513,7 +473,8 @@ async fn an_admin_like_custom_role_without_users_manage_cannot_grant_it() {
     );
     // Nor by inviting someone as admin.
     expect_error(
-        invite_as(&app, &role_admin, "x@example.com", "admin").await,
+        app.invite_as(&role_admin, invitation_request("x@example.com", "admin"))
+            .await,
         Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
@@ -574,13 +535,14 @@ async fn a_role_held_by_a_user_cannot_be_deleted() {
         "ROLE_IN_USE",
     );
     // Deactivated holders still hold it: they may be reactivated.
-    manage_as(
-        &app,
+    app.manage_as(
         &app.owner_token,
-        &user.id,
-        Action::Deactivate(manage::Deactivate {
-            reason: "left".into(),
-        }),
+        manage_request(
+            &user.id,
+            Action::Deactivate(manage::Deactivate {
+                reason: "left".into(),
+            }),
+        ),
     )
     .await
     .unwrap();
@@ -590,9 +552,12 @@ async fn a_role_held_by_a_user_cannot_be_deleted() {
         "ROLE_IN_USE",
     );
     // Once nobody holds it, it goes.
-    manage_as(&app, &app.owner_token, &user.id, change_role("agent"))
-        .await
-        .unwrap();
+    app.manage_as(
+        &app.owner_token,
+        manage_request(&user.id, change_role("agent")),
+    )
+    .await
+    .unwrap();
     let deleted = delete_as(&app, &app.owner_token, "reviewer").await.unwrap();
     assert_eq!(deleted.name, "reviewer");
     let names: Vec<String> = list_roles_as(&app, &app.owner_token)
@@ -632,7 +597,11 @@ async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
     delete_as(&app, &app.owner_token, "reviewer").await.unwrap();
     // Gone: it can no longer be granted, changed or deleted.
     expect_error(
-        invite_as(&app, &app.owner_token, "pat@example.com", "reviewer").await,
+        app.invite_as(
+            &app.owner_token,
+            invitation_request("pat@example.com", "reviewer"),
+        )
+        .await,
         Code::InvalidArgument,
         "ROLE_NOT_FOUND",
     );
@@ -673,31 +642,47 @@ async fn custom_roles_work_in_invite_user_and_manage_user() {
     assert_eq!(reviewer.role, "reviewer");
     // Changed to another custom role and back to a built-in one.
     let (agent, _) = app.member("ann@example.com", "agent").await;
-    let changed = manage_as(&app, &app.owner_token, &agent.id, change_role("recruiter"))
+    let changed = app
+        .manage_as(
+            &app.owner_token,
+            manage_request(&agent.id, change_role("recruiter")),
+        )
         .await
         .unwrap();
     assert_eq!(changed.role, "recruiter");
 
     // A custom-role holder invites within their role's permissions.
     let recruiter = app.token_for(agent.id.parse().unwrap());
-    let invited = invite_as(&app, &recruiter, "new@example.com", "reviewer")
+    let invited = app
+        .invite_as(
+            &recruiter,
+            invitation_request("new@example.com", "reviewer"),
+        )
         .await
         .unwrap();
     assert_eq!(invited.role, "reviewer");
     expect_error(
-        invite_as(&app, &recruiter, "new2@example.com", "agent").await,
+        app.invite_as(&recruiter, invitation_request("new2@example.com", "agent"))
+            .await,
         Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     // An unknown role is still refused.
     expect_error(
-        manage_as(&app, &app.owner_token, &agent.id, change_role("ghost")).await,
+        app.manage_as(
+            &app.owner_token,
+            manage_request(&agent.id, change_role("ghost")),
+        )
+        .await,
         Code::InvalidArgument,
         "ROLE_NOT_FOUND",
     );
-    manage_as(&app, &app.owner_token, &agent.id, change_role("agent"))
-        .await
-        .unwrap();
+    app.manage_as(
+        &app.owner_token,
+        manage_request(&agent.id, change_role("agent")),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -726,7 +711,11 @@ async fn a_custom_role_of_another_workspace_does_not_exist_here() {
         .unwrap();
 
     expect_error(
-        invite_as(&app, &app.owner_token, "x@example.com", "reviewer").await,
+        app.invite_as(
+            &app.owner_token,
+            invitation_request("x@example.com", "reviewer"),
+        )
+        .await,
         Code::InvalidArgument,
         "ROLE_NOT_FOUND",
     );
@@ -933,13 +922,14 @@ async fn check_permission_says_no_for_a_deactivated_user() {
             .unwrap()
             .allowed
     );
-    manage_as(
-        &app,
+    app.manage_as(
         &app.owner_token,
-        &admin.id,
-        Action::Deactivate(manage::Deactivate {
-            reason: "left".into(),
-        }),
+        manage_request(
+            &admin.id,
+            Action::Deactivate(manage::Deactivate {
+                reason: "left".into(),
+            }),
+        ),
     )
     .await
     .unwrap();

@@ -79,8 +79,8 @@ impl Store {
                 .await
                 .context("reading the sent message")?;
             return Ok(SendOnce::AlreadySent {
-                result_published: row.get(0),
-                result_message_id: row.get(1),
+                result_published: row.try_get(0).context("result_published")?,
+                result_message_id: row.try_get(1).context("result_message_id")?,
             });
         }
         match send().await {

@@ -544,6 +544,27 @@ fn database_url(config: &tokio_postgres::Config) -> String {
     )
 }
 
+/// An InviteUser request for `email` as `role`, nothing else set.
+pub fn invitation_request(email: &str, role: &str) -> proto::InviteUserRequest {
+    proto::InviteUserRequest {
+        email: email.into(),
+        role: role.into(),
+        ..Default::default()
+    }
+}
+
+/// A ManageUser request applying `action` to `user_id`, without etag or request id.
+pub fn manage_request(
+    user_id: &str,
+    action: proto::manage_user_request::Action,
+) -> proto::ManageUserRequest {
+    proto::ManageUserRequest {
+        user_id: user_id.into(),
+        action: Some(action),
+        ..Default::default()
+    }
+}
+
 /// `message` with `authorization: Bearer <token>`.
 pub fn authed<T>(token: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);

@@ -19,7 +19,7 @@ pub async fn name(client: &impl GenericClient, id: Uuid) -> Result<String, Error
         .prepare_cached("SELECT name FROM workspaces WHERE id = $1")
         .await?;
     let row = client.query_one(&stmt, &[&id]).await?;
-    Ok(row.get(0))
+    Ok(row.try_get(0)?)
 }
 
 /// A workspace row read under a lock: what a mutation needs of it.
