@@ -319,3 +319,43 @@ async fn a_delivery_result_the_database_refuses_is_dropped_not_requeued_forever(
     app.stop().await;
     assert_eq!(ready(&connection, &queue).await, Some(0));
 }
+
+#[tokio::test]
+async fn the_mailer_prunes_old_dedupe_rows_and_keeps_recent_ones() {
+    let app = TestApp::spawn().await;
+    let smtp = wowchat_users_testkit::SmtpServer::start().await;
+    let mut settings = app.mailer_settings(&smtp.url());
+    settings.retention_sent_secs = 3600;
+    settings.retention_interval_secs = 1;
+    // Its table exists once the mailer has migrated.
+    let _mailer = app.start_mailer(settings).await;
+    let db = app.db().await;
+    let (old, recent) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    for (id, age) in [(&old, 7200.0), (&recent, 60.0)] {
+        db.execute(
+            "INSERT INTO mailer_sent_messages (message_id, routing_key, sent_at) \
+             VALUES ($1, 'mail.invitation', now() - make_interval(secs => $2))",
+            &[id, &age],
+        )
+        .await
+        .unwrap();
+    }
+    let left = |id: String| {
+        let db = &db;
+        async move {
+            db.query_one(
+                "SELECT count(*) FROM mailer_sent_messages WHERE message_id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+        }
+    };
+    eventually("the old dedupe row is pruned", || {
+        let left = left(old.clone());
+        async move { left.await == 0 }
+    })
+    .await;
+    assert_eq!(left(recent.clone()).await, 1, "a recent dedupe row stays");
+}
