@@ -14,6 +14,7 @@ mod manage;
 mod overload;
 mod postgres_tls;
 mod relay;
+mod retention;
 mod roles;
 mod sign_in;
 mod startup;

@@ -12,7 +12,7 @@ use lapin::{
     types::{AMQPValue, FieldTable, ShortString},
 };
 use uuid::Uuid;
-use wowchat_platform::amqp::{declare_exchanges, quorum};
+use wowchat_platform::amqp::{declare_exchanges, quorum, text};
 use wowchat_users_api::topology::{
     self, CONTENT_TYPE, MESSAGE_TYPE_HEADER, REQUEST_ID_HEADER, TRACEPARENT_HEADER, Topology,
     WORKSPACE_HEADER,
@@ -27,14 +27,48 @@ const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 /// AMQP persistent delivery mode.
 const PERSISTENT: u8 = 2;
 
+/// Deliveries of one command before the broker dead-letters it instead of
+/// requeueing it again. Each delivery already retries inside the mailer with
+/// backoff, so 50 outlasts a long outage while a command that crashes or
+/// stalls the mailer every time still stops circling.
+pub const MAILER_DELIVERY_LIMIT: i64 = 50;
+
+/// How long a dead-lettered command is kept for inspection: 3 days, after
+/// which its invitation token (in the body) is gone from the broker too.
+pub const DEAD_LETTER_TTL_MS: i64 = 3 * 24 * 60 * 60 * 1000;
+
+/// Most commands kept in the dead-letter queue; the oldest go first.
+pub const DEAD_LETTER_MAX_LENGTH: i64 = 10_000;
+
 /// The arguments of the mailer queue: a quorum queue (replicated, durable)
-/// whose rejected messages go to the dead-letter exchange.
+/// whose rejected messages, and those delivered [`MAILER_DELIVERY_LIMIT`]
+/// times, go to the dead-letter exchange.
 pub fn mailer_queue_arguments(topology: &Topology) -> FieldTable {
     let mut arguments = quorum();
     arguments.insert(
         "x-dead-letter-exchange".into(),
         AMQPValue::LongString(topology.mailer_dead_letter_exchange().into()),
     );
+    arguments.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(MAILER_DELIVERY_LIMIT),
+    );
+    arguments
+}
+
+/// The arguments of the dead-letter queue: bounded in age and length, so
+/// the tokens of failed commands do not stay on the broker forever.
+pub fn dead_letter_queue_arguments() -> FieldTable {
+    let mut arguments = quorum();
+    arguments.insert(
+        "x-message-ttl".into(),
+        AMQPValue::LongLongInt(DEAD_LETTER_TTL_MS),
+    );
+    arguments.insert(
+        "x-max-length".into(),
+        AMQPValue::LongLongInt(DEAD_LETTER_MAX_LENGTH),
+    );
+    arguments.insert("x-overflow".into(), text("drop-head"));
     arguments
 }
 
@@ -59,7 +93,7 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
         .queue_declare(
             topology.mailer_dead_letter_queue().into(),
             QueueDeclareOptions::durable(),
-            quorum(),
+            dead_letter_queue_arguments(),
         )
         .await?;
     channel

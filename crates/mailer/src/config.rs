@@ -95,6 +95,24 @@ pub struct MailerSettings {
     #[arg(long, env = "WOWCHAT_SMTP_TIMEOUT_SECS", default_value_t = 10)]
     pub smtp_timeout_secs: u64,
 
+    /// Seconds a dedupe row (a sent command) is kept, far longer than any
+    /// redelivery of that command; 0 keeps them forever. One replica at a
+    /// time prunes, under a Postgres advisory lock.
+    #[arg(
+        long,
+        env = "WOWCHAT_MAILER_RETENTION_SENT_SECS",
+        default_value_t = 2_592_000
+    )]
+    pub retention_sent_secs: u64,
+
+    /// Seconds between two prunings of the dedupe table.
+    #[arg(
+        long,
+        env = "WOWCHAT_MAILER_RETENTION_INTERVAL_SECS",
+        default_value_t = 3600
+    )]
+    pub retention_interval_secs: u64,
+
     /// Log format: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
@@ -143,6 +161,9 @@ impl MailerSettings {
                 max: Duration::from_millis(self.retry_max_ms.max(self.retry_base_ms)),
             },
             max_attempts: self.max_attempts,
+            sent_retention: (self.retention_sent_secs > 0)
+                .then(|| Duration::from_secs(self.retention_sent_secs)),
+            retention_interval: Duration::from_secs(self.retention_interval_secs.max(1)),
         })
     }
 }
@@ -157,6 +178,9 @@ pub struct Config {
     pub prefetch: u16,
     pub retry: Backoff,
     pub max_attempts: u32,
+    /// Age past which a dedupe row is deleted; `None` keeps them.
+    pub sent_retention: Option<Duration>,
+    pub retention_interval: Duration,
 }
 
 #[cfg(test)]

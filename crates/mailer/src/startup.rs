@@ -101,6 +101,14 @@ impl Mailer {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
+        let pruning = self.worker.config.sent_retention.map(|max_age| {
+            tokio::spawn(prune(
+                self.worker.store.clone(),
+                max_age,
+                self.worker.config.retention_interval,
+                stop.clone(),
+            ))
+        });
         let mut failures = 0u32;
         loop {
             if *stop.borrow() {
@@ -131,6 +139,9 @@ impl Mailer {
             }
         }
         signal.abort();
+        if let Some(pruning) = pruning {
+            pruning.abort();
+        }
         self.consuming.send_replace(false);
         tracing::info!("mailer stopped");
         Ok(())
@@ -251,3 +262,24 @@ async fn close(connection: &Connection) {
         Err(_) => tracing::warn!("RabbitMQ did not confirm closing the connection in time"),
     }
 }
+
+/// Prunes the dedupe table every `every` until stopped; the first round runs
+/// at start. A failed round is logged and tried again at the next.
+async fn prune(store: Store, max_age: Duration, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        match store.prune_sent(max_age, PRUNE_BATCH).await {
+            Ok(Some(deleted)) if deleted > 0 => {
+                tracing::info!(deleted, "pruned old sent-message rows")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "pruning sent messages failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Rows per DELETE when pruning.
+const PRUNE_BATCH: i64 = 1000;

@@ -10,7 +10,7 @@
 //! process dies mid-send the transaction rolls back and the command is sent
 //! again on redelivery: at-least-once, with the window as small as it gets.
 
-use std::future::Future;
+use std::{future::Future, time::Duration};
 
 use anyhow::Context;
 use deadpool_postgres::Pool;
@@ -143,4 +143,50 @@ impl Store {
             .context("marking the result published")?;
         Ok(())
     }
+
+    /// Deletes dedupe rows sent more than `max_age` ago, `batch` rows per
+    /// statement, if no other replica is doing it (None then). The lock is
+    /// the session's, released before the connection goes back to the pool.
+    pub async fn prune_sent(&self, max_age: Duration, batch: i64) -> anyhow::Result<Option<u64>> {
+        let client = self.pool.get().await.context("getting a connection")?;
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&PRUNE_LOCK])
+            .await
+            .context("taking the pruning lock")?
+            .get(0);
+        if !locked {
+            return Ok(None);
+        }
+        let mut total = 0;
+        let pruned = async {
+            loop {
+                let deleted = client
+                    .execute(
+                        "DELETE FROM mailer_sent_messages WHERE message_id IN ( \
+                           SELECT message_id FROM mailer_sent_messages \
+                           WHERE sent_at < now() - make_interval(secs => $1) LIMIT $2)",
+                        &[&max_age.as_secs_f64(), &batch],
+                    )
+                    .await
+                    .context("pruning sent messages")?;
+                total += deleted;
+                if deleted < batch as u64 {
+                    return anyhow::Ok(total);
+                }
+            }
+        }
+        .await;
+        let unlocked = client
+            .query_one("SELECT pg_advisory_unlock($1)", &[&PRUNE_LOCK])
+            .await;
+        if unlocked.is_err() {
+            // Never back to the pool still holding the lock.
+            drop(deadpool_postgres::Object::take(client));
+        }
+        pruned.map(Some)
+    }
 }
+
+/// The advisory lock key of pruning: distinct from the service's, which may
+/// share the database.
+const PRUNE_LOCK: i64 = 0x776f_7763_6861_7402;

@@ -209,6 +209,36 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_RELAY_STALL_SECS", default_value_t = 60)]
     pub relay_stall_secs: u64,
 
+    /// Prune old rows (stored idempotent results, published outbox rows) inside `serve`;
+    /// one replica at a time does it, under a Postgres advisory lock.
+    #[arg(long, env = "WOWCHAT_RETENTION", default_value_t = true, action = ArgAction::Set)]
+    pub retention: bool,
+
+    /// Seconds between two retention rounds.
+    #[arg(long, env = "WOWCHAT_RETENTION_INTERVAL_SECS", default_value_t = 600)]
+    pub retention_interval_secs: u64,
+
+    /// Seconds a stored result of an idempotent call is kept (a retry later
+    /// than this runs again); 0 keeps them forever.
+    #[arg(
+        long,
+        env = "WOWCHAT_RETENTION_IDEMPOTENCY_KEYS_SECS",
+        default_value_t = 86_400
+    )]
+    pub retention_idempotency_keys_secs: u64,
+
+    /// Seconds a published outbox row is kept after publishing; 0 keeps them forever.
+    #[arg(
+        long,
+        env = "WOWCHAT_RETENTION_PUBLISHED_OUTBOX_SECS",
+        default_value_t = 604_800
+    )]
+    pub retention_published_outbox_secs: u64,
+
+    /// Most rows one retention DELETE removes.
+    #[arg(long, env = "WOWCHAT_RETENTION_BATCH_SIZE", default_value_t = 1000)]
+    pub retention_batch_size: i64,
+
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); off when unset.
     #[arg(long, env = "WOWCHAT_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -249,6 +279,16 @@ impl Settings {
             confirm_timeout: Duration::from_secs(self.relay_confirm_timeout_secs.max(1)),
             retry_max: Duration::from_secs(self.relay_retry_max_secs.max(1)),
             stall_after: Duration::from_secs(self.relay_stall_secs),
+        }
+    }
+
+    pub fn retention_settings(&self) -> crate::retention::RetentionSettings {
+        let period = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
+        crate::retention::RetentionSettings {
+            interval: Duration::from_secs(self.retention_interval_secs.max(1)),
+            idempotency_keys: period(self.retention_idempotency_keys_secs),
+            published_outbox: period(self.retention_published_outbox_secs),
+            batch_size: self.retention_batch_size.max(1),
         }
     }
 

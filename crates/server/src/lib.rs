@@ -19,6 +19,7 @@ pub mod events;
 pub mod grpc;
 pub mod messaging;
 pub mod operations;
+pub mod retention;
 pub mod startup;
 pub mod store;
 pub mod wire;

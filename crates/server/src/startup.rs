@@ -34,6 +34,7 @@ use crate::{
     },
     messaging::{relay::Relay, results::DeliveryResults},
     operations::AppState,
+    retention::Retention,
     store::Pool,
 };
 
@@ -111,6 +112,12 @@ impl Application {
                 background.clone(),
             )
         });
+        let retention = self.settings.retention.then(|| {
+            tokio::spawn(
+                Retention::new(self.state.pool.clone(), self.settings.retention_settings())
+                    .run(background.clone()),
+            )
+        });
         // Both reflection versions: many clients (grpcurl before 1.9) speak only v1alpha.
         let (reflection, reflection_alpha) = if self.settings.reflection {
             let builder = || {
@@ -183,10 +190,9 @@ impl Application {
         // The relay finishes its batch: what was committed before the stop
         // goes out now or with the next start.
         background.cancel();
-        if let Some(tasks) = messaging {
-            let _ = tokio::time::timeout(Duration::from_secs(15), futures::future::join_all(tasks))
-                .await;
-        }
+        let tasks = messaging.into_iter().flatten().chain(retention);
+        let _ =
+            tokio::time::timeout(Duration::from_secs(15), futures::future::join_all(tasks)).await;
         tracing::info!("server stopped");
         result
     }

@@ -9,7 +9,7 @@ use lapin::{
         BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
         BasicRejectOptions, QueueBindOptions, QueueDeclareOptions,
     },
-    types::FieldTable,
+    types::{AMQPValue, FieldTable},
 };
 use prost::Message;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +23,7 @@ use wowchat_users_api::{
 use super::{APP_ID, RECONNECT, connect, declare_topology};
 use crate::{
     config::Secret,
-    domain::invitation::DeliveryStatus,
+    domain::{Error, invitation::DeliveryStatus},
     store::{Pool, invitations},
 };
 
@@ -35,6 +35,9 @@ struct DeliveryResult {
     status: DeliveryStatus,
     reason: Option<String>,
 }
+
+/// Deliveries of one result before the broker drops it.
+const RESULTS_DELIVERY_LIMIT: i64 = 20;
 
 pub struct DeliveryResults {
     pool: Pool,
@@ -96,13 +99,19 @@ impl DeliveryResults {
                     None => anyhow::bail!("the consumer was cancelled"),
                 },
             };
-            self.handle(delivery).await?;
+            self.handle(delivery, shutdown).await?;
         }
     }
 
     async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
         declare_topology(channel, &self.topology).await?;
-        let arguments = amqp::quorum();
+        let mut arguments = amqp::quorum();
+        // A backstop: a result that keeps coming back (say, it stops the
+        // consumer every time) is dropped by the broker after this many tries.
+        arguments.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(RESULTS_DELIVERY_LIMIT),
+        );
         let queue = self.topology.delivery_results_queue();
         channel
             .queue_declare(
@@ -131,24 +140,40 @@ impl DeliveryResults {
         Ok(())
     }
 
-    async fn handle(&self, delivery: Delivery) -> lapin::Result<bool> {
+    async fn handle(
+        &self,
+        delivery: Delivery,
+        shutdown: &CancellationToken,
+    ) -> lapin::Result<bool> {
         let Some(result) = parse(delivery.routing_key.as_str(), &delivery.data) else {
             tracing::warn!(routing_key = %delivery.routing_key, "unreadable delivery result dropped");
             return delivery.reject(BasicRejectOptions { requeue: false }).await;
         };
-        let recorded = match self.pool.get().await {
-            Ok(client) => {
-                invitations::record_delivery(
-                    &client,
-                    result.workspace_id,
-                    result.invitation_id,
-                    result.mail_message_id,
-                    result.status,
-                    result.reason.as_deref(),
-                )
-                .await
+        // While Postgres is away the result waits here, unacknowledged:
+        // requeueing it would spend its delivery limit on the outage.
+        let mut failures = 0u32;
+        let recorded = loop {
+            match self.record(&result).await {
+                Err(Error::Unavailable(err)) => {
+                    failures += 1;
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "cannot record a delivery result; will retry"
+                    );
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {
+                            return delivery
+                                .nack(BasicNackOptions {
+                                    requeue: true,
+                                    ..Default::default()
+                                })
+                                .await;
+                        }
+                        _ = tokio::time::sleep(RECONNECT.delay(failures)) => {}
+                    }
+                }
+                other => break other,
             }
-            Err(err) => Err(err.into()),
         };
         match recorded {
             Ok(current) => {
@@ -161,17 +186,29 @@ impl DeliveryResults {
                 delivery.ack(BasicAckOptions::default()).await
             }
             Err(err) => {
-                // Postgres is away: leave the result for later.
-                tracing::warn!(error = %err, "cannot record a delivery result; will retry");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await
+                // Postgres answered and refused this one: it would fail the
+                // same way every time, so it is dropped rather than requeued.
+                tracing::error!(
+                    invitation_id = %result.invitation_id,
+                    error = %err,
+                    "delivery result refused by the database; dropped"
+                );
+                delivery.reject(BasicRejectOptions { requeue: false }).await
             }
         }
+    }
+
+    async fn record(&self, result: &DeliveryResult) -> Result<bool, Error> {
+        let client = self.pool.get().await?;
+        invitations::record_delivery(
+            &client,
+            result.workspace_id,
+            result.invitation_id,
+            result.mail_message_id,
+            result.status,
+            result.reason.as_deref(),
+        )
+        .await
     }
 }
 

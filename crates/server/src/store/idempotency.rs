@@ -95,3 +95,20 @@ pub async fn complete(
         .await?;
     Ok(())
 }
+
+/// Deletes up to `limit` stored results older than `max_age_secs`; a retry
+/// arriving later runs as a new request. Returns how many went.
+pub async fn delete_older_than(
+    client: &impl GenericClient,
+    max_age_secs: f64,
+    limit: i64,
+) -> Result<u64, Error> {
+    let stmt = client
+        .prepare_cached(
+            "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY( \
+               SELECT ctid FROM idempotency_keys \
+               WHERE created_at < now() - make_interval(secs => $1) LIMIT $2))",
+        )
+        .await?;
+    Ok(client.execute(&stmt, &[&max_age_secs, &limit]).await?)
+}

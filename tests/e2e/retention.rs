@@ -1,0 +1,361 @@
+//! Retention keeps every table and queue bounded: old idempotency keys and
+//! published outbox rows are pruned under one advisory lock, the dead-letter
+//! queue is bounded in age and length, and a delivery result the database
+//! refuses is dropped instead of requeued forever.
+
+use std::time::Duration;
+
+use lapin::{
+    BasicProperties, Channel, Connection, ConnectionProperties,
+    options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions},
+    types::{AMQPValue, FieldTable},
+};
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use wowchat_mailer::amqp::{
+    DEAD_LETTER_MAX_LENGTH, dead_letter_queue_arguments, declare_topology, mailer_queue_arguments,
+};
+use wowchat_platform::amqp::quorum;
+use wowchat_users_api::{
+    topology::{Topology, results},
+    v1 as proto,
+};
+use wowchat_users_server::retention::{Pruned, Retention, RetentionSettings};
+use wowchat_users_testkit::{TestApp, logs, test_amqp_url};
+
+use crate::support::eventually;
+
+/// Inserts one idempotency key created `age_secs` ago.
+async fn key(db: &tokio_postgres::Client, app: &TestApp, age_secs: f64) -> String {
+    let request_id = Uuid::new_v4().to_string();
+    db.execute(
+        "INSERT INTO idempotency_keys (workspace_id, actor_id, operation, request_id, fingerprint, created_at) \
+         VALUES ($1, $2, 'test', $3, '\\x00', now() - make_interval(secs => $4))",
+        &[&app.workspace_id, &app.owner_id, &request_id, &age_secs],
+    )
+    .await
+    .unwrap();
+    request_id
+}
+
+/// Inserts one outbox row created 2 h ago, published `published_secs_ago`
+/// (None: not yet).
+async fn outbox_row(
+    db: &tokio_postgres::Client,
+    app: &TestApp,
+    published_secs_ago: Option<f64>,
+) -> Uuid {
+    let id = Uuid::new_v4();
+    db.execute(
+        "INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, request_id, created_at, published_at, next_attempt_at) \
+         VALUES ($1, $2, 'test.event', 'Test', '\\x00', 'r', now() - interval '2 hours', \
+                 now() - make_interval(secs => $3), now() + interval '1 day')",
+        &[&id, &app.workspace_id, &published_secs_ago],
+    )
+    .await
+    .unwrap();
+    id
+}
+
+async fn keys_left(db: &tokio_postgres::Client, ids: &[String]) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM idempotency_keys WHERE request_id = ANY($1)",
+        &[&ids],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+async fn outbox_left(db: &tokio_postgres::Client, ids: &[Uuid]) -> i64 {
+    db.query_one("SELECT count(*) FROM outbox WHERE id = ANY($1)", &[&ids])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn old_keys_and_published_outbox_rows_are_pruned_while_recent_and_unpublished_ones_stay() {
+    let app = TestApp::spawn_with(|s| {
+        s.retention_interval_secs = 1;
+        s.retention_idempotency_keys_secs = 3600;
+        s.retention_published_outbox_secs = 3600;
+        // Several batches per round.
+        s.retention_batch_size = 2;
+    })
+    .await;
+    let db = app.db().await;
+    let mut old_keys = Vec::new();
+    for _ in 0..5 {
+        old_keys.push(key(&db, &app, 7200.0).await);
+    }
+    let recent_key = key(&db, &app, 60.0).await;
+    let mut old_published = Vec::new();
+    for _ in 0..5 {
+        old_published.push(outbox_row(&db, &app, Some(7200.0)).await);
+    }
+    let recent_published = outbox_row(&db, &app, Some(60.0)).await;
+    // Created long ago but never published: the relay still owes it.
+    let unpublished = outbox_row(&db, &app, None).await;
+
+    eventually("old keys and old published rows are pruned", || async {
+        keys_left(&db, &old_keys).await == 0 && outbox_left(&db, &old_published).await == 0
+    })
+    .await;
+    assert_eq!(keys_left(&db, &[recent_key]).await, 1, "a recent key stays");
+    assert_eq!(
+        outbox_left(&db, &[recent_published, unpublished]).await,
+        2,
+        "recently published and unpublished rows stay"
+    );
+}
+
+#[tokio::test]
+async fn one_replica_prunes_at_a_time_under_the_advisory_lock() {
+    let app = TestApp::spawn_with(|s| s.retention = false).await;
+    let db = app.db().await;
+    for _ in 0..3 {
+        key(&db, &app, 7200.0).await;
+    }
+    let retention = Retention::new(
+        app.state.pool.clone(),
+        RetentionSettings {
+            interval: Duration::from_secs(60),
+            idempotency_keys: Some(Duration::from_secs(3600)),
+            published_outbox: Some(Duration::from_secs(3600)),
+            batch_size: 2,
+        },
+    );
+    let stop = CancellationToken::new();
+
+    // Another replica's session holds the lock: this one skips its round.
+    let other = app.db().await;
+    let held: bool = other
+        .query_one(
+            "SELECT pg_try_advisory_lock(x'776f776368617401'::int8)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(held);
+    assert_eq!(retention.prune_once(&stop).await.unwrap(), None);
+    assert_eq!(
+        db.query_one("SELECT count(*) FROM idempotency_keys", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        3
+    );
+
+    other
+        .execute("SELECT pg_advisory_unlock(x'776f776368617401'::int8)", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        retention.prune_once(&stop).await.unwrap(),
+        Some(Pruned {
+            idempotency_keys: 3,
+            published_outbox: 0
+        })
+    );
+    // The lock went back with the round: the other session gets it again.
+    let again: bool = other
+        .query_one(
+            "SELECT pg_try_advisory_lock(x'776f776368617401'::int8)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(again, "the round released the lock");
+}
+
+async fn channel() -> (Connection, Channel) {
+    let connection = Connection::connect(&test_amqp_url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    (connection, channel)
+}
+
+/// Ready messages in `queue`, or None when it does not exist.
+async fn ready(connection: &Connection, queue: &str) -> Option<u32> {
+    let channel = connection.create_channel().await.unwrap();
+    let declared = channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .ok()?;
+    let _ = channel.close(200, "done".into()).await;
+    Some(declared.message_count())
+}
+
+/// Whether redeclaring `queue` with `arguments` is accepted: the broker
+/// refuses (PRECONDITION_FAILED) any arguments but the queue's own.
+async fn declared_with(connection: &Connection, queue: &str, arguments: FieldTable) -> bool {
+    let channel = connection.create_channel().await.unwrap();
+    let accepted = channel
+        .queue_declare(queue.into(), QueueDeclareOptions::durable(), arguments)
+        .await
+        .is_ok();
+    if accepted {
+        let _ = channel.close(200, "done".into()).await;
+    }
+    accepted
+}
+
+#[tokio::test]
+async fn the_dead_letter_queue_is_bounded_and_the_mailer_queue_has_a_delivery_limit() {
+    let topology = Topology::new(format!("test-{}", Uuid::new_v4().simple()));
+    let (connection, channel) = channel().await;
+    declare_topology(&channel, &topology).await.unwrap();
+    let dead = topology.mailer_dead_letter_queue();
+    assert!(declared_with(&connection, &dead, dead_letter_queue_arguments()).await);
+    assert!(
+        !declared_with(&connection, &dead, quorum()).await,
+        "the dead-letter queue has its TTL and length bound"
+    );
+    let mailer = topology.mailer_queue();
+    assert!(declared_with(&connection, &mailer, mailer_queue_arguments(&topology)).await);
+    let mut unlimited = quorum();
+    unlimited.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(topology.mailer_dead_letter_exchange().into()),
+    );
+    assert!(
+        !declared_with(&connection, &mailer, unlimited).await,
+        "the mailer queue has a delivery limit"
+    );
+
+    // Past its length the queue drops its oldest messages.
+    let publisher = connection.create_channel().await.unwrap();
+    publisher
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let over = u32::try_from(DEAD_LETTER_MAX_LENGTH).unwrap() + 20;
+    let mut confirms = Vec::new();
+    for i in 0..over {
+        confirms.push(
+            publisher
+                .basic_publish(
+                    topology.mailer_dead_letter_exchange().into(),
+                    "".into(),
+                    BasicPublishOptions::default(),
+                    i.to_be_bytes().as_slice(),
+                    BasicProperties::default(),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    for confirm in confirms {
+        confirm.await.unwrap();
+    }
+    let max = u32::try_from(DEAD_LETTER_MAX_LENGTH).unwrap();
+    eventually("the dead-letter queue holds at most its bound", || async {
+        ready(&connection, &dead).await == Some(max)
+    })
+    .await;
+    wowchat_users_testkit::delete_topology(&topology).await;
+}
+
+#[tokio::test]
+async fn a_delivery_result_the_database_refuses_is_dropped_not_requeued_forever() {
+    let mut app = TestApp::spawn_with(|s| s.relay = true).await;
+    let (connection, channel) = channel().await;
+    let queue = app.topology.delivery_results_queue();
+    eventually("the results consumer declared its queue", || async {
+        ready(&connection, &queue).await.is_some()
+    })
+    .await;
+
+    // Valid protobuf, but Postgres refuses a NUL byte in text: every try
+    // would fail the same way.
+    let invitation_id = Uuid::new_v4();
+    let poison = proto::InvitationDeliveryFailed {
+        workspace_id: app.workspace_id.to_string(),
+        invitation_id: invitation_id.to_string(),
+        mail_message_id: Uuid::new_v4().to_string(),
+        reason: "bad\0reason".into(),
+    };
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    channel
+        .basic_publish(
+            app.topology.events_exchange().into(),
+            results::INVITATION_DELIVERY_FAILED.into(),
+            BasicPublishOptions::default(),
+            &poison.encode_to_vec(),
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let marker = invitation_id.to_string();
+    eventually("the refused result is dropped", || {
+        let marker = marker.clone();
+        async move {
+            logs::captured()
+                .lines()
+                .any(|line| line.contains(&marker) && line.contains("dropped"))
+        }
+    })
+    .await;
+    // Stopped, the consumer holds nothing: a requeued result would be back
+    // in the queue now.
+    app.stop().await;
+    assert_eq!(ready(&connection, &queue).await, Some(0));
+}
+
+#[tokio::test]
+async fn the_mailer_prunes_old_dedupe_rows_and_keeps_recent_ones() {
+    let app = TestApp::spawn().await;
+    let smtp = wowchat_users_testkit::SmtpServer::start().await;
+    let mut settings = app.mailer_settings(&smtp.url());
+    settings.retention_sent_secs = 3600;
+    settings.retention_interval_secs = 1;
+    // Its table exists once the mailer has migrated.
+    let _mailer = app.start_mailer(settings).await;
+    let db = app.db().await;
+    let (old, recent) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    for (id, age) in [(&old, 7200.0), (&recent, 60.0)] {
+        db.execute(
+            "INSERT INTO mailer_sent_messages (message_id, routing_key, sent_at) \
+             VALUES ($1, 'mail.invitation', now() - make_interval(secs => $2))",
+            &[id, &age],
+        )
+        .await
+        .unwrap();
+    }
+    let left = |id: String| {
+        let db = &db;
+        async move {
+            db.query_one(
+                "SELECT count(*) FROM mailer_sent_messages WHERE message_id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+        }
+    };
+    eventually("the old dedupe row is pruned", || {
+        let left = left(old.clone());
+        async move { left.await == 0 }
+    })
+    .await;
+    assert_eq!(left(recent.clone()).await, 1, "a recent dedupe row stays");
+}
