@@ -135,8 +135,7 @@ pub struct Settings {
     pub trusted_proxy_hops: u32,
 
     /// Hashing threads: most password hashes computed at once (each takes
-    /// 19 MiB, and each thread keeps up to about twice that); more threads
-    /// than cores hash no faster.
+    /// 19 MiB); more threads than cores hash no faster.
     #[arg(long, env = "WOWCHAT_HASH_CONCURRENCY", default_value_t = 2)]
     pub hash_concurrency: usize,
 
