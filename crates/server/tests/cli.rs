@@ -84,6 +84,17 @@ fn free_ports() -> (u16, u16) {
     )
 }
 
+/// The child's stderr, read on a thread as it comes (so a chatty process
+/// never blocks on a full pipe) and returned whole once it exits.
+fn drain_stderr(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
+    let mut stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut logs = String::new();
+        let _ = stderr.read_to_string(&mut logs);
+        logs
+    })
+}
+
 fn value<'a>(stdout: &'a str, key: &str) -> &'a str {
     stdout
         .lines()
@@ -172,13 +183,7 @@ async fn an_operator_migrates_bootstraps_mints_a_token_serves_and_stops_the_serv
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Drained as it comes, so a chatty server never blocks on a full pipe.
-    let mut stderr = server.stderr.take().unwrap();
-    let logs = std::thread::spawn(move || {
-        let mut logs = String::new();
-        let _ = stderr.read_to_string(&mut logs);
-        logs
-    });
+    let logs = drain_stderr(&mut server);
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut client = loop {
@@ -420,12 +425,7 @@ async fn a_relay_with_a_backlog_exits_within_two_seconds_of_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = relay.stderr.take().unwrap();
-    let logs = std::thread::spawn(move || {
-        let mut logs = String::new();
-        let _ = stderr.read_to_string(&mut logs);
-        logs
-    });
+    let logs = drain_stderr(&mut relay);
     let deadline = Instant::now() + Duration::from_secs(30);
     while published().await == 0 {
         assert!(Instant::now() < deadline, "the relay published nothing");
