@@ -95,6 +95,20 @@ fn drain_stderr(child: &mut std::process::Child) -> std::thread::JoinHandle<Stri
     })
 }
 
+/// A client of the server on `port`, once it accepts connections (by `deadline`).
+async fn connect_when_up(
+    port: u16,
+    deadline: Instant,
+) -> UserServiceClient<tonic::transport::Channel> {
+    loop {
+        if let Ok(client) = UserServiceClient::connect(format!("http://127.0.0.1:{port}")).await {
+            return client;
+        }
+        assert!(Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn value<'a>(stdout: &'a str, key: &str) -> &'a str {
     stdout
         .lines()
@@ -186,15 +200,7 @@ async fn an_operator_migrates_bootstraps_mints_a_token_serves_and_stops_the_serv
     let logs = drain_stderr(&mut server);
 
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut client = loop {
-        if let Ok(client) =
-            UserServiceClient::connect(format!("http://127.0.0.1:{grpc_port}")).await
-        {
-            break client;
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let mut client = connect_when_up(grpc_port, deadline).await;
     let mut request = tonic::Request::new(ListUsersRequest::default());
     request
         .metadata_mut()
@@ -301,15 +307,7 @@ async fn cancelled_accepts_cannot_balloon_the_server_s_memory() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut client = loop {
-        if let Ok(client) =
-            UserServiceClient::connect(format!("http://127.0.0.1:{grpc_port}")).await
-        {
-            break client;
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let mut client = connect_when_up(grpc_port, deadline).await;
     let mut invite = tonic::Request::new(proto::InviteUserRequest {
         email: "invitee@example.com".into(),
         role: "agent".into(),
