@@ -508,3 +508,26 @@ async fn one_relay_publishes_the_outbox_in_order_while_batches_overlap() {
         .collect();
     assert!(received == ids, "messages arrived out of outbox order");
 }
+
+#[tokio::test]
+async fn a_committed_change_wakes_the_relay_without_waiting_for_its_poll() {
+    // A poll an hour away: only the wake-up after the commit can publish it.
+    let app = TestApp::spawn_with(|settings| {
+        settings.relay = true;
+        settings.relay_poll_ms = 3_600_000;
+    })
+    .await;
+    let (_connection, channel, queue) = tap(
+        &app.topology.events_exchange(),
+        ExchangeKind::Topic,
+        &["invitation.*"],
+    )
+    .await;
+    // The relay's first drain at start-up is past once its listener is up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.invite("pat@example.com", "agent").await;
+
+    let delivered = drain(&channel, &queue, 1, Duration::from_secs(10)).await;
+    assert_eq!(delivered.len(), 1, "the invitation.created event arrives");
+    assert_eq!(delivered[0].routing_key.as_str(), "invitation.created");
+}
