@@ -68,6 +68,12 @@ async fn query_one_unless_taken<T>(
     }
 }
 
+/// Runs `sql` (prepared once per connection); how many rows it touched.
+async fn execute(client: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<u64, Error> {
+    let stmt = client.prepare_cached(sql).await?;
+    Ok(client.execute(&stmt, params).await?)
+}
+
 /// The first column of the one row `sql` returns (a count, a flag).
 async fn query_value<T: FromSqlOwned>(
     client: &impl GenericClient,

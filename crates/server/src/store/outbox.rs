@@ -142,20 +142,3 @@ pub async fn backlog(client: &impl GenericClient) -> Result<(i64, f64), Error> {
     let row = client.query_one(&stmt, &[]).await?;
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
-
-/// Deletes up to `limit` rows published more than `max_age_secs` ago;
-/// unpublished rows are never touched. Returns how many went.
-pub async fn delete_published_before(
-    client: &impl GenericClient,
-    max_age_secs: f64,
-    limit: i64,
-) -> Result<u64, Error> {
-    let stmt = client
-        .prepare_cached(
-            "DELETE FROM outbox WHERE id IN ( \
-               SELECT id FROM outbox \
-               WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)",
-        )
-        .await?;
-    Ok(client.execute(&stmt, &[&max_age_secs, &limit]).await?)
-}
