@@ -13,7 +13,7 @@ pub struct OutboxMessage {
     /// The event type (`invitation.created`) or command route (`mail.invitation`).
     pub routing_key: &'static str,
     /// The protobuf message name of `payload`.
-    pub message_type: &'static str,
+    pub message_type: String,
     pub payload: Vec<u8>,
     pub request_id: String,
 }
