@@ -16,7 +16,7 @@ use lapin::{
 use tokio_util::sync::CancellationToken;
 use wowchat_users_api::topology::{self, commands};
 use wowchat_users_server::messaging::relay::{Relay, RelaySettings};
-use wowchat_users_testkit::{TestApp, test_amqp_url};
+use wowchat_users_testkit::{TestApp, ready_messages, test_amqp_url};
 
 use crate::support::eventually;
 
@@ -147,22 +147,6 @@ async fn published_rows(db: &tokio_postgres::Client) -> i64 {
     .await
     .unwrap()
     .get(0)
-}
-
-/// Messages waiting in `queue`.
-async fn queued(channel: &Channel, queue: &str) -> u32 {
-    channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap()
-        .message_count()
 }
 
 async fn with_relay() -> TestApp {
@@ -463,7 +447,7 @@ async fn a_relay_with_a_backlog_stops_promptly_and_its_rows_go_out_later() {
         .unwrap();
     let channel = connection.create_channel().await.unwrap();
     let archive = app.topology.events_archive_queue();
-    assert!(i64::from(queued(&channel, &archive).await) >= marked);
+    assert!(i64::from(ready_messages(&channel, &archive).await.unwrap()) >= marked);
 
     // The next relay takes over where it stopped: every row goes out.
     let shutdown = CancellationToken::new();
@@ -476,7 +460,7 @@ async fn a_relay_with_a_backlog_stops_promptly_and_its_rows_go_out_later() {
     .await;
     shutdown.cancel();
     relay.await.unwrap();
-    assert!(i64::from(queued(&channel, &archive).await) >= ROWS);
+    assert!(i64::from(ready_messages(&channel, &archive).await.unwrap()) >= ROWS);
 }
 
 #[tokio::test]

@@ -63,7 +63,7 @@ pub struct OutboxMessage {
     /// The event type (`invitation.created`) or command route (`mail.invitation`).
     pub routing_key: &'static str,
     /// The protobuf message name of `payload`.
-    pub message_type: &'static str,
+    pub message_type: String,
     pub payload: Vec<u8>,
     pub request_id: String,
 }
@@ -189,21 +189,4 @@ pub async fn backlog(client: &impl GenericClient) -> Result<(i64, f64), Error> {
         .await?;
     let row = client.query_one(&stmt, &[]).await?;
     Ok((row.try_get(0)?, row.try_get(1)?))
-}
-
-/// Deletes up to `limit` rows published more than `max_age_secs` ago;
-/// unpublished rows are never touched. Returns how many went.
-pub async fn delete_published_before(
-    client: &impl GenericClient,
-    max_age_secs: f64,
-    limit: i64,
-) -> Result<u64, Error> {
-    let stmt = client
-        .prepare_cached(
-            "DELETE FROM outbox WHERE id IN ( \
-               SELECT id FROM outbox \
-               WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)",
-        )
-        .await?;
-    Ok(client.execute(&stmt, &[&max_age_secs, &limit]).await?)
 }
