@@ -9,8 +9,8 @@ use tonic::Code;
 use tonic_types::StatusExt;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    TestApp, change_role, deactivate, expect_error, invitation_request, reactivate,
-    wowchat_users_server,
+    TestApp, change_role, deactivate, expect_denied, expect_error, expect_limited,
+    expect_not_found, expect_refused, invitation_request, reactivate, wowchat_users_server,
 };
 
 #[tokio::test]
@@ -28,9 +28,8 @@ async fn resends_count_towards_the_inviters_rate_limit() {
         .await
         .expect("third send");
 
-    let status = expect_error(
+    let status = expect_limited(
         app.resend_as(&app.owner_token, &invitation.id).await,
-        Code::ResourceExhausted,
         "INVITATION_RATE_LIMITED",
     );
     assert!(status.get_details_retry_info().is_some());
@@ -50,9 +49,8 @@ async fn an_invitation_is_sent_at_most_the_configured_number_of_times() {
             .await
             .expect("within the cap");
     }
-    expect_error(
+    expect_refused(
         app.resend_as(&app.owner_token, &invitation.id).await,
-        Code::FailedPrecondition,
         "INVITATION_SEND_LIMIT",
     );
     assert_eq!(app.invitation(&invitation.id).await.resend_count, 2);
@@ -67,14 +65,12 @@ async fn revoking_or_resending_an_invitation_for_a_role_above_the_caller_is_deni
     let (_, inviter) = app.member("inviter@example.com", "inviter").await;
     let for_admin = app.invite("admin@example.com", "admin").await;
 
-    expect_error(
+    expect_denied(
         app.revoke_as(&inviter, &for_admin.id).await,
-        Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
-    expect_error(
+    expect_denied(
         app.resend_as(&inviter, &for_admin.id).await,
-        Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     let unchanged = app.invitation(&for_admin.id).await;
@@ -105,9 +101,8 @@ async fn reactivating_a_user_when_the_seats_are_full_is_refused() {
         .expect("deactivated");
     app.invite("v@example.com", "agent").await;
 
-    expect_error(
+    expect_refused(
         app.manage(&user.id, reactivate()).await,
-        Code::FailedPrecondition,
         "SEAT_LIMIT_REACHED",
     );
 }
@@ -128,16 +123,8 @@ async fn an_invitation_stops_working_while_its_inviter_is_deactivated() {
         .await
         .expect("deactivated");
 
-    expect_error(
-        app.preview(&token).await,
-        Code::FailedPrecondition,
-        "INVITER_NOT_AUTHORIZED",
-    );
-    expect_error(
-        app.accept(&token).await,
-        Code::FailedPrecondition,
-        "INVITER_NOT_AUTHORIZED",
-    );
+    expect_refused(app.preview(&token).await, "INVITER_NOT_AUTHORIZED");
+    expect_refused(app.accept(&token).await, "INVITER_NOT_AUTHORIZED");
 
     // Demoted below the invited role, the inviter's invitation stays closed.
     app.manage(&admin.id, reactivate())
@@ -146,11 +133,7 @@ async fn an_invitation_stops_working_while_its_inviter_is_deactivated() {
     app.manage(&admin.id, change_role("agent"))
         .await
         .expect("demoted");
-    expect_error(
-        app.accept(&token).await,
-        Code::FailedPrecondition,
-        "INVITER_NOT_AUTHORIZED",
-    );
+    expect_refused(app.accept(&token).await, "INVITER_NOT_AUTHORIZED");
 
     // Restored, the invitation works again.
     app.manage(&admin.id, change_role("admin"))
@@ -167,11 +150,7 @@ async fn token_attempts_are_limited_per_token_with_retry_info() {
     for _ in 0..3 {
         app.preview(&token).await.expect("within the limit");
     }
-    let status = expect_error(
-        app.accept(&token).await,
-        Code::ResourceExhausted,
-        "INVITATION_ATTEMPTS_EXCEEDED",
-    );
+    let status = expect_limited(app.accept(&token).await, "INVITATION_ATTEMPTS_EXCEEDED");
     assert!(status.get_details_retry_info().is_some());
     assert_eq!(
         app.invitation(&invitation.id).await.status(),
@@ -185,15 +164,10 @@ async fn token_attempts_are_limited_per_client_address() {
     // Guesses: each a well-formed token nobody holds.
     for n in 0..5u8 {
         let guess = base64_token(n);
-        expect_error(
-            app.preview(&guess).await,
-            Code::NotFound,
-            "INVITATION_NOT_FOUND",
-        );
+        expect_not_found(app.preview(&guess).await, "INVITATION_NOT_FOUND");
     }
-    expect_error(
+    expect_limited(
         app.preview(&base64_token(99)).await,
-        Code::ResourceExhausted,
         "INVITATION_ATTEMPTS_EXCEEDED",
     );
 }
@@ -244,14 +218,12 @@ async fn role_changes_check_the_permission_before_the_input_and_cap_the_violatio
     let junk: Vec<&str> = junk.iter().map(String::as_str).collect();
 
     // Someone who may not manage roles learns nothing about the input.
-    expect_error(
+    expect_denied(
         app.create_role_as(&agent, "junk", &junk).await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
-    expect_error(
+    expect_denied(
         app.update_role_as(&agent, "junk", &junk).await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
 

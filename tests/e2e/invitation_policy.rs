@@ -7,7 +7,8 @@ use tonic::Code;
 use tonic_types::StatusExt;
 use wowchat_users_api::v1::{self as proto, batch_invite_result::Outcome};
 use wowchat_users_testkit::{
-    TestApp, authed, expect_error, invitation_request, retry_delay, violated_fields,
+    TestApp, authed, expect_denied, expect_error, expect_limited, expect_not_found, expect_refused,
+    invitation_request, retry_delay, violated_fields,
 };
 
 fn refusal(outcome: &Outcome) -> (Code, &str) {
@@ -149,10 +150,9 @@ async fn a_batch_holds_one_to_a_hundred_rows_and_needs_the_invite_permission() {
     assert!(results.iter().all(|r| matches!(r, Outcome::Invitation(_))));
 
     let (_, agent) = app.member("agent@example.com", "agent").await;
-    expect_error(
+    expect_denied(
         app.batch_invite_as(&agent, vec![invitation_request("q@example.com", "agent")])
             .await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
 }
@@ -246,10 +246,9 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         ..Default::default()
     };
 
-    expect_error(
+    expect_denied(
         app.update_invitation_as(&admin, change(Some("owner")))
             .await,
-        Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     expect_error(
@@ -258,10 +257,9 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         Code::InvalidArgument,
         "ROLE_NOT_FOUND",
     );
-    expect_error(
+    expect_denied(
         app.update_invitation_as(&agent, change(Some("agent")))
             .await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     let status = expect_error(
@@ -300,7 +298,7 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         Code::InvalidArgument,
         "REPORTING_TO_NOT_FOUND",
     );
-    expect_error(
+    expect_not_found(
         app.update_invitation_as(
             &admin,
             proto::UpdateInvitationRequest {
@@ -310,13 +308,12 @@ async fn updating_an_invitation_applies_the_invite_checks() {
             },
         )
         .await,
-        Code::NotFound,
         "INVITATION_NOT_FOUND",
     );
 
     // An owner's invitation is out of an admin's reach.
     let owners = app.invite("boss@example.com", "owner").await;
-    expect_error(
+    expect_denied(
         app.update_invitation_as(
             &admin,
             proto::UpdateInvitationRequest {
@@ -326,7 +323,6 @@ async fn updating_an_invitation_applies_the_invite_checks() {
             },
         )
         .await,
-        Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
 
@@ -340,10 +336,9 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         ))
         .await
         .unwrap();
-    expect_error(
+    expect_refused(
         app.update_invitation_as(&admin, change(Some("agent")))
             .await,
-        Code::FailedPrecondition,
         "INVITATION_REVOKED",
     );
     let (accepted, _) = app.member("joined@example.com", "agent").await;
@@ -357,7 +352,7 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         .await
         .unwrap()
         .get(0);
-    expect_error(
+    expect_refused(
         app.update_invitation_as(
             &admin,
             proto::UpdateInvitationRequest {
@@ -367,7 +362,6 @@ async fn updating_an_invitation_applies_the_invite_checks() {
             },
         )
         .await,
-        Code::FailedPrecondition,
         "INVITATION_ALREADY_ACCEPTED",
     );
     assert!(
@@ -398,11 +392,7 @@ async fn a_token_previews_its_invitation_without_a_bearer_token() {
 async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
     let app = TestApp::spawn().await;
     for bad in ["", "abc", &"a".repeat(43)] {
-        let status = expect_error(
-            app.preview(bad).await,
-            Code::NotFound,
-            "INVITATION_NOT_FOUND",
-        );
+        let status = expect_not_found(app.preview(bad).await, "INVITATION_NOT_FOUND");
         assert!(status.get_details_bad_request().is_none());
     }
 
@@ -418,11 +408,7 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
         ))
         .await
         .unwrap();
-    expect_error(
-        app.preview(&revoked_token).await,
-        Code::FailedPrecondition,
-        "INVITATION_REVOKED",
-    );
+    expect_refused(app.preview(&revoked_token).await, "INVITATION_REVOKED");
 
     let expired = app.invite("expired@example.com", "agent").await;
     let expired_token = app.invitation_token(&expired.id).await;
@@ -434,11 +420,7 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
         )
         .await
         .unwrap();
-    expect_error(
-        app.preview(&expired_token).await,
-        Code::FailedPrecondition,
-        "INVITATION_EXPIRED",
-    );
+    expect_refused(app.preview(&expired_token).await, "INVITATION_EXPIRED");
 
     let accepted = app.invite("accepted@example.com", "agent").await;
     let accepted_token = app.invitation_token(&accepted.id).await;
@@ -451,9 +433,8 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
         })
         .await
         .unwrap();
-    expect_error(
+    expect_refused(
         app.preview(&accepted_token).await,
-        Code::FailedPrecondition,
         "INVITATION_ALREADY_ACCEPTED",
     );
 }
@@ -527,14 +508,13 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
     );
 
     let (_, admin) = app.member("admin@example.com", "admin").await;
-    expect_error(
+    expect_denied(
         client
             .get_workspace_settings(authed(&admin, proto::GetWorkspaceSettingsRequest {}))
             .await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
-    expect_error(
+    expect_denied(
         client
             .update_workspace_settings(authed(
                 &admin,
@@ -543,7 +523,6 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
                 },
             ))
             .await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
 }
@@ -558,22 +537,20 @@ async fn invitations_outside_the_allowed_domains_are_refused_ignoring_case() {
     )
     .await
     .unwrap();
-    expect_error(
+    expect_refused(
         app.invite_as(
             &app.owner_token,
             invitation_request("bob@example.org", "agent"),
         )
         .await,
-        Code::FailedPrecondition,
         "EMAIL_DOMAIN_NOT_ALLOWED",
     );
-    expect_error(
+    expect_refused(
         app.invite_as(
             &app.owner_token,
             invitation_request("bob@sub.example.com", "agent"),
         )
         .await,
-        Code::FailedPrecondition,
         "EMAIL_DOMAIN_NOT_ALLOWED",
     );
     app.update_settings(0, &[]).await.unwrap();
@@ -591,13 +568,12 @@ async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_r
     let first = app.invite("first@example.com", "agent").await;
     // The owner and one pending invitation: 2 of 2.
     app.update_settings(2, &[]).await.unwrap();
-    expect_error(
+    expect_refused(
         app.invite_as(
             &app.owner_token,
             invitation_request("second@example.com", "agent"),
         )
         .await,
-        Code::FailedPrecondition,
         "SEAT_LIMIT_REACHED",
     );
 
@@ -622,11 +598,10 @@ async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_r
         invitation_id: first.id.clone(),
         expires_in: None,
     };
-    expect_error(
+    expect_refused(
         client
             .resend_invitation(authed(&app.owner_token, resend.clone()))
             .await,
-        Code::FailedPrecondition,
         "SEAT_LIMIT_REACHED",
     );
     // A pending invitation is resent within its own seat.
@@ -662,7 +637,7 @@ async fn concurrent_invitations_do_not_overshoot_the_seat_limit() {
     let created = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(created, 3, "{results:?}");
     for refused in results.into_iter().filter(Result::is_err) {
-        expect_error(refused, Code::FailedPrecondition, "SEAT_LIMIT_REACHED");
+        expect_refused(refused, "SEAT_LIMIT_REACHED");
     }
 }
 
@@ -689,13 +664,12 @@ async fn invitations_are_limited_per_inviter_and_per_workspace_with_retry_info()
     )
     .await
     .unwrap();
-    let status = expect_error(
+    let status = expect_limited(
         app.invite_as(
             &app.owner_token,
             invitation_request("c@example.com", "agent"),
         )
         .await,
-        Code::ResourceExhausted,
         "INVITATION_RATE_LIMITED",
     );
     assert!(retry_delay(&status) > std::time::Duration::ZERO);
@@ -704,10 +678,9 @@ async fn invitations_are_limited_per_inviter_and_per_workspace_with_retry_info()
     app.invite_as(&admin, invitation_request("d@example.com", "agent"))
         .await
         .unwrap();
-    let status = expect_error(
+    let status = expect_limited(
         app.invite_as(&admin, invitation_request("e@example.com", "agent"))
             .await,
-        Code::ResourceExhausted,
         "INVITATION_RATE_LIMITED",
     );
     assert!(retry_delay(&status) > std::time::Duration::ZERO);

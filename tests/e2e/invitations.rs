@@ -9,8 +9,8 @@ use tonic_types::StatusExt;
 use uuid::Uuid;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    PASSWORD, TestApp, authed, deactivate, expect_error, expires_in, invitation_request,
-    violated_fields,
+    PASSWORD, TestApp, authed, deactivate, expect_denied, expect_error, expect_limited,
+    expect_not_found, expect_refused, expires_in, invitation_request, violated_fields,
 };
 
 const HOUR: i64 = 3_600;
@@ -161,7 +161,7 @@ async fn inviting_with_a_deactivated_manager_fails_with_reporting_to_inactive() 
         .await
         .expect("deactivate succeeds");
 
-    expect_error(
+    expect_refused(
         app.invite_as(
             &app.owner_token,
             proto::InviteUserRequest {
@@ -170,7 +170,6 @@ async fn inviting_with_a_deactivated_manager_fails_with_reporting_to_inactive() 
             },
         )
         .await,
-        Code::FailedPrecondition,
         "REPORTING_TO_INACTIVE",
     );
 }
@@ -266,11 +265,7 @@ async fn an_expired_invitation_does_not_block_a_new_one_to_the_same_email() {
         Code::AlreadyExists,
         "INVITATION_PENDING",
     );
-    expect_error(
-        app.accept(&old_token).await,
-        Code::FailedPrecondition,
-        "INVITATION_EXPIRED",
-    );
+    expect_refused(app.accept(&old_token).await, "INVITATION_EXPIRED");
     let new_token = app.invitation_token(&new.id).await;
     app.accept(&new_token).await.unwrap();
 }
@@ -417,11 +412,7 @@ async fn a_token_works_only_once() {
     let token = app.invitation_token(&invitation.id).await;
 
     app.accept(&token).await.unwrap();
-    expect_error(
-        app.accept(&token).await,
-        Code::FailedPrecondition,
-        "INVITATION_ALREADY_ACCEPTED",
-    );
+    expect_refused(app.accept(&token).await, "INVITATION_ALREADY_ACCEPTED");
 }
 
 #[tokio::test]
@@ -435,11 +426,7 @@ async fn an_unknown_or_malformed_token_is_not_found() {
 
     for unknown in ["A".repeat(43), altered] {
         assert_eq!(unknown.len(), 43);
-        expect_error(
-            app.accept(&unknown).await,
-            Code::NotFound,
-            "INVITATION_NOT_FOUND",
-        );
+        expect_not_found(app.accept(&unknown).await, "INVITATION_NOT_FOUND");
     }
     for malformed in [
         "not-a-token".to_owned(),
@@ -448,11 +435,7 @@ async fn an_unknown_or_malformed_token_is_not_found() {
         format!("{}+", &token[..42]),
         format!("{token}="),
     ] {
-        expect_error(
-            app.accept(&malformed).await,
-            Code::NotFound,
-            "INVITATION_NOT_FOUND",
-        );
+        expect_not_found(app.accept(&malformed).await, "INVITATION_NOT_FOUND");
     }
     // None of that touched the real invitation.
     app.accept(&token).await.unwrap();
@@ -465,11 +448,7 @@ async fn accepting_an_expired_invitation_fails_and_it_reads_expired() {
     let token = app.invitation_token(&invitation.id).await;
     app.expire_invitation(&invitation.id).await;
 
-    expect_error(
-        app.accept(&token).await,
-        Code::FailedPrecondition,
-        "INVITATION_EXPIRED",
-    );
+    expect_refused(app.accept(&token).await, "INVITATION_EXPIRED");
     let read = app.invitation(&invitation.id).await;
     assert_eq!(read.status(), proto::InvitationStatus::Expired);
     assert!(read.accepted_user_id.is_empty());
@@ -484,11 +463,7 @@ async fn accepting_a_revoked_invitation_fails_with_invitation_revoked() {
         .await
         .unwrap();
 
-    expect_error(
-        app.accept(&token).await,
-        Code::FailedPrecondition,
-        "INVITATION_REVOKED",
-    );
+    expect_refused(app.accept(&token).await, "INVITATION_REVOKED");
 }
 
 #[tokio::test]
@@ -668,11 +643,7 @@ async fn resending_rotates_the_token_renews_the_expiry_and_counts() {
     assert_eq!(app.outbox_payloads("invitation.resent").await.len(), 2);
 
     for stale in [&first_token, &second_token] {
-        expect_error(
-            app.accept(stale).await,
-            Code::NotFound,
-            "INVITATION_NOT_FOUND",
-        );
+        expect_not_found(app.accept(stale).await, "INVITATION_NOT_FOUND");
     }
     let user = app.accept(&third_token).await.unwrap();
     let read = app.invitation(&invitation.id).await;
@@ -687,9 +658,8 @@ async fn resending_within_the_cooldown_is_refused_with_retry_info() {
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
 
-    let status = expect_error(
+    let status = expect_limited(
         app.resend_as(&app.owner_token, &invitation.id).await,
-        Code::ResourceExhausted,
         "RESEND_COOLDOWN",
     );
     let retry = status
@@ -717,17 +687,15 @@ async fn resending_an_accepted_or_revoked_invitation_fails() {
     let accepted = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&accepted.id).await;
     app.accept(&token).await.unwrap();
-    expect_error(
+    expect_refused(
         app.resend_as(&app.owner_token, &accepted.id).await,
-        Code::FailedPrecondition,
         "INVITATION_ALREADY_ACCEPTED",
     );
 
     let revoked = app.invite("bob@example.com", "agent").await;
     app.revoke_as(&app.owner_token, &revoked.id).await.unwrap();
-    expect_error(
+    expect_refused(
         app.resend_as(&app.owner_token, &revoked.id).await,
-        Code::FailedPrecondition,
         "INVITATION_REVOKED",
     );
 
@@ -767,9 +735,8 @@ async fn revoking_an_accepted_invitation_fails() {
     let token = app.invitation_token(&invitation.id).await;
     let user = app.accept(&token).await.unwrap();
 
-    expect_error(
+    expect_refused(
         app.revoke_as(&app.owner_token, &invitation.id).await,
-        Code::FailedPrecondition,
         "INVITATION_ALREADY_ACCEPTED",
     );
     let read = app.invitation(&invitation.id).await;
@@ -797,11 +764,7 @@ async fn a_revoked_invitation_frees_its_email_for_a_new_one() {
     let new_token = app.invitation_token(&new.id).await;
     assert_ne!(new_token, old_token);
 
-    expect_error(
-        app.accept(&old_token).await,
-        Code::FailedPrecondition,
-        "INVITATION_REVOKED",
-    );
+    expect_refused(app.accept(&old_token).await, "INVITATION_REVOKED");
     let user = app.accept(&new_token).await.unwrap();
     assert_eq!(user.role, "supervisor");
     assert_eq!(user.email, "Alice@Example.com");
@@ -1069,9 +1032,8 @@ async fn a_refused_invitation_change_writes_no_event() {
         Code::AlreadyExists,
         "INVITATION_PENDING",
     );
-    expect_error(
+    expect_limited(
         app.resend_as(&app.owner_token, &invitation.id).await,
-        Code::ResourceExhausted,
         "RESEND_COOLDOWN",
     );
     app.accept(&token).await.unwrap();
@@ -1081,14 +1043,9 @@ async fn a_refused_invitation_change_writes_no_event() {
         before + 2,
         "accepting wrote one event and one notice for the inviter"
     );
-    expect_error(
-        app.accept(&token).await,
-        Code::FailedPrecondition,
-        "INVITATION_ALREADY_ACCEPTED",
-    );
-    expect_error(
+    expect_refused(app.accept(&token).await, "INVITATION_ALREADY_ACCEPTED");
+    expect_refused(
         app.revoke_as(&app.owner_token, &invitation.id).await,
-        Code::FailedPrecondition,
         "INVITATION_ALREADY_ACCEPTED",
     );
     assert_eq!(
@@ -1105,30 +1062,25 @@ async fn an_agent_cannot_invite_or_see_invitations() {
     let invitation = app.invite("alice@example.com", "agent").await;
     let (_, agent) = app.member("a@example.com", "agent").await;
 
-    expect_error(
+    expect_denied(
         app.invite_as(&agent, invitation_request("x@example.com", "agent"))
             .await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
-    expect_error(
+    expect_denied(
         app.get_invitation_as(&agent, &invitation.id).await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
-    expect_error(
+    expect_denied(
         app.list_invitations_as(&agent, Default::default()).await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
-    expect_error(
+    expect_denied(
         app.resend_as(&agent, &invitation.id).await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
-    expect_error(
+    expect_denied(
         app.revoke_as(&agent, &invitation.id).await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     let read = app.invitation(&invitation.id).await;
@@ -1140,10 +1092,9 @@ async fn an_admin_cannot_invite_an_owner() {
     let app = TestApp::spawn().await;
     let (_, admin) = app.member("adam@example.com", "admin").await;
 
-    expect_error(
+    expect_denied(
         app.invite_as(&admin, invitation_request("x@example.com", "owner"))
             .await,
-        Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     let peer = app
@@ -1165,19 +1116,16 @@ async fn an_invitation_of_another_workspace_is_not_found() {
         .await
         .unwrap();
 
-    expect_error(
+    expect_not_found(
         app.get_invitation_as(&app.owner_token, &foreign.id).await,
-        Code::NotFound,
         "INVITATION_NOT_FOUND",
     );
-    expect_error(
+    expect_not_found(
         app.resend_as(&app.owner_token, &foreign.id).await,
-        Code::NotFound,
         "INVITATION_NOT_FOUND",
     );
-    expect_error(
+    expect_not_found(
         app.revoke_as(&app.owner_token, &foreign.id).await,
-        Code::NotFound,
         "INVITATION_NOT_FOUND",
     );
     let listed = app

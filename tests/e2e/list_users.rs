@@ -5,7 +5,8 @@ use tonic::Code;
 use uuid::Uuid;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    TestApp, deactivate, expect_error, id_set, rename, report_to, user_ids, violated_fields,
+    TestApp, deactivate, expect_error, expect_not_found, id_set, rename, report_to, user_ids,
+    violated_fields,
 };
 
 #[tokio::test]
@@ -21,10 +22,9 @@ async fn get_user_returns_the_user_as_listed() {
     let listed = app.list_users(proto::ListUsersRequest::default()).await;
     assert!(listed.users.contains(&read));
 
-    expect_error(
+    expect_not_found(
         app.get_user_as(&app.owner_token, &Uuid::now_v7().to_string())
             .await,
-        Code::NotFound,
         "USER_NOT_FOUND",
     );
     let status = expect_error(

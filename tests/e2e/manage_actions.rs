@@ -9,8 +9,8 @@ use wowchat_users_api::v1::{
     manage_user_request::{self as manage, Action},
 };
 use wowchat_users_testkit::{
-    TestApp, change_role, clear_manager, deactivate, expect_error, reactivate, rename, report_to,
-    violated_fields,
+    TestApp, change_role, clear_manager, deactivate, expect_error, expect_not_found, reactivate,
+    rename, report_to, violated_fields,
 };
 
 #[tokio::test]
@@ -172,10 +172,9 @@ async fn a_manage_request_with_a_malformed_user_id_is_invalid_on_user_id() {
 async fn managing_an_unknown_user_is_not_found() {
     let app = TestApp::spawn().await;
 
-    expect_error(
+    expect_not_found(
         app.manage(&Uuid::now_v7().to_string(), rename("Nobody"))
             .await,
-        Code::NotFound,
         "USER_NOT_FOUND",
     );
 }

@@ -7,7 +7,8 @@ use prost::Message;
 use tonic::Code;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    TestApp, authed, change_role, deactivate, expect_error, invitation_request, violated_fields,
+    TestApp, authed, change_role, deactivate, expect_denied, expect_error, expect_not_found,
+    expect_refused, expect_unauthenticated, invitation_request, violated_fields,
 };
 
 // ---- helpers ----
@@ -84,12 +85,11 @@ async fn list_permissions_returns_the_whole_catalog_with_descriptions() {
     assert_eq!(unique.len(), names.len(), "names are unique");
 
     // And nobody reads it without a token.
-    expect_error(
+    expect_unauthenticated(
         app.roles()
             .await
             .list_permissions(proto::ListPermissionsRequest {})
             .await,
-        Code::Unauthenticated,
         "TOKEN_MISSING",
     );
 }
@@ -137,11 +137,7 @@ async fn list_roles_shows_the_built_in_roles_then_the_workspace_s_custom_roles()
 
     // An inviter sees them too (to choose one); an agent does not.
     let (_, supervisor) = app.member("sue@example.com", "supervisor").await;
-    expect_error(
-        app.list_roles_as(&supervisor).await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
-    );
+    expect_denied(app.list_roles_as(&supervisor).await, "PERMISSION_MISSING");
 }
 
 #[tokio::test]
@@ -244,15 +240,13 @@ async fn unknown_permissions_and_bad_names_are_invalid_with_field_violations() {
 async fn built_in_roles_cannot_be_changed_or_deleted() {
     let app = TestApp::spawn().await;
     for name in ["owner", "admin", "supervisor", "agent"] {
-        expect_error(
+        expect_refused(
             app.update_role_as(&app.owner_token, name, &["users.read"])
                 .await,
-            Code::FailedPrecondition,
             "ROLE_BUILT_IN",
         );
-        expect_error(
+        expect_refused(
             app.delete_role_as(&app.owner_token, name).await,
-            Code::FailedPrecondition,
             "ROLE_BUILT_IN",
         );
     }
@@ -266,20 +260,17 @@ async fn managing_roles_needs_roles_manage() {
         .await
         .unwrap();
     let (_, supervisor) = app.member("sue@example.com", "supervisor").await;
-    expect_error(
+    expect_denied(
         app.create_role_as(&supervisor, "helper", &["reports.read"])
             .await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
-    expect_error(
+    expect_denied(
         app.update_role_as(&supervisor, "reviewer", &[]).await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
-    expect_error(
+    expect_denied(
         app.delete_role_as(&supervisor, "reviewer").await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     // An admin holds roles.manage.
@@ -308,31 +299,27 @@ async fn an_admin_like_custom_role_without_users_manage_cannot_grant_it() {
     let (_, role_admin) = app.member("ra@example.com", "role-admin").await;
 
     // Not in a new role...
-    expect_error(
+    expect_denied(
         app.create_role_as(&role_admin, "manager", &["users.read", "users.manage"])
             .await,
-        Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     // ...nor by adding it to an existing one...
-    expect_error(
+    expect_denied(
         app.update_role_as(&role_admin, "reviewer", &["reports.read", "users.manage"])
             .await,
-        Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     // ...nor by giving their own role more.
-    expect_error(
+    expect_denied(
         app.update_role_as(&role_admin, "role-admin", &["roles.manage", "users.manage"])
             .await,
-        Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     // Nor by inviting someone as admin.
-    expect_error(
+    expect_denied(
         app.invite_as(&role_admin, invitation_request("x@example.com", "admin"))
             .await,
-        Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     // Within their own permissions they may.
@@ -357,21 +344,18 @@ async fn a_role_manager_lacking_activity_read_cannot_create_or_touch_a_role_hold
         .unwrap();
     let (_, keeper) = app.member("kim@example.com", "role-keeper").await;
 
-    expect_error(
+    expect_denied(
         app.create_role_as(&keeper, "snoop", &["activity.read"])
             .await,
-        Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     // A role above the caller is not theirs to shrink or delete either.
-    expect_error(
+    expect_denied(
         app.update_role_as(&keeper, "auditor", &[]).await,
-        Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
-    expect_error(
+    expect_denied(
         app.delete_role_as(&keeper, "auditor").await,
-        Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     app.create_role_as(&keeper, "reader", &["users.read"])
@@ -386,16 +370,14 @@ async fn a_role_held_by_a_user_cannot_be_deleted() {
         .await
         .unwrap();
     let (user, _) = app.member("rita@example.com", "reviewer").await;
-    expect_error(
+    expect_refused(
         app.delete_role_as(&app.owner_token, "reviewer").await,
-        Code::FailedPrecondition,
         "ROLE_IN_USE",
     );
     // Deactivated holders still hold it: they may be reactivated.
     app.manage(&user.id, deactivate("left")).await.unwrap();
-    expect_error(
+    expect_refused(
         app.delete_role_as(&app.owner_token, "reviewer").await,
-        Code::FailedPrecondition,
         "ROLE_IN_USE",
     );
     // Once nobody holds it, it goes.
@@ -425,9 +407,8 @@ async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
         .await
         .unwrap();
     let invitation = app.invite("pat@example.com", "reviewer").await;
-    expect_error(
+    expect_refused(
         app.delete_role_as(&app.owner_token, "reviewer").await,
-        Code::FailedPrecondition,
         "ROLE_IN_USE",
     );
     app.client()
@@ -453,14 +434,12 @@ async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
         Code::InvalidArgument,
         "ROLE_NOT_FOUND",
     );
-    expect_error(
+    expect_not_found(
         app.update_role_as(&app.owner_token, "reviewer", &[]).await,
-        Code::NotFound,
         "ROLE_NOT_FOUND",
     );
-    expect_error(
+    expect_not_found(
         app.delete_role_as(&app.owner_token, "reviewer").await,
-        Code::NotFound,
         "ROLE_NOT_FOUND",
     );
 }
@@ -504,10 +483,9 @@ async fn custom_roles_work_in_invite_user_and_manage_user() {
         .await
         .unwrap();
     assert_eq!(invited.role, "reviewer");
-    expect_error(
+    expect_denied(
         app.invite_as(&recruiter, invitation_request("new2@example.com", "agent"))
             .await,
-        Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     // An unknown role is still refused.
@@ -557,9 +535,8 @@ async fn a_changed_role_takes_effect_on_its_holders_very_next_call() {
         .await
         .unwrap();
     let (user, token) = app.member("rita@example.com", "reviewer").await;
-    expect_error(
+    expect_denied(
         app.get_user_as(&token, &user.id).await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
 
@@ -577,9 +554,8 @@ async fn a_changed_role_takes_effect_on_its_holders_very_next_call() {
     app.update_role_as(&app.owner_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
-    expect_error(
+    expect_denied(
         app.get_user_as(&token, &user.id).await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
 
@@ -755,10 +731,9 @@ async fn check_permission_says_no_for_a_deactivated_user() {
 async fn check_permission_needs_users_read_and_valid_input() {
     let app = TestApp::spawn().await;
     let (agent, agent_token) = app.member("ann@example.com", "agent").await;
-    expect_error(
+    expect_denied(
         app.check_permission_as(&agent_token, &agent.id, "conversations.read")
             .await,
-        Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     let status = expect_error(
@@ -775,14 +750,13 @@ async fn check_permission_needs_users_read_and_valid_input() {
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["user_id"]);
-    expect_error(
+    expect_not_found(
         app.check_permission_as(
             &app.owner_token,
             &uuid::Uuid::new_v4().to_string(),
             "users.read",
         )
         .await,
-        Code::NotFound,
         "USER_NOT_FOUND",
     );
 }
@@ -791,10 +765,9 @@ async fn check_permission_needs_users_read_and_valid_input() {
 async fn check_permission_about_a_user_of_another_workspace_is_not_found() {
     let app = TestApp::spawn().await;
     let other = app.other_workspace().await;
-    expect_error(
+    expect_not_found(
         app.check_permission_as(&app.owner_token, &other.owner_id.to_string(), "users.read")
             .await,
-        Code::NotFound,
         "USER_NOT_FOUND",
     );
 }

@@ -11,7 +11,8 @@ use tonic_types::StatusExt;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_server::config::Settings;
 use wowchat_users_testkit::{
-    PASSWORD, TestApp, authed, deactivate, expect_error, retry_delay, violated_fields,
+    PASSWORD, TestApp, authed, deactivate, expect_denied, expect_error, expect_limited,
+    expect_unauthenticated, retry_delay, violated_fields,
 };
 
 const OWNER_EMAIL: &str = "owner@example.com";
@@ -97,13 +98,9 @@ async fn a_wrong_password_an_unknown_email_and_an_unknown_workspace_fail_the_sam
         .await;
 
     let statuses = [
-        expect_error(wrong_password, Code::Unauthenticated, "INVALID_CREDENTIALS"),
-        expect_error(unknown_email, Code::Unauthenticated, "INVALID_CREDENTIALS"),
-        expect_error(
-            unknown_workspace,
-            Code::Unauthenticated,
-            "INVALID_CREDENTIALS",
-        ),
+        expect_unauthenticated(wrong_password, "INVALID_CREDENTIALS"),
+        expect_unauthenticated(unknown_email, "INVALID_CREDENTIALS"),
+        expect_unauthenticated(unknown_workspace, "INVALID_CREDENTIALS"),
     ];
     for status in &statuses[1..] {
         assert_eq!(status.message(), statuses[0].message());
@@ -139,17 +136,15 @@ async fn an_unknown_email_costs_the_same_password_hashing_as_a_wrong_password() 
     let hasher = &app.state.hasher;
 
     let start = hasher.verifications();
-    expect_error(
+    expect_unauthenticated(
         sign_in(&app, OWNER_EMAIL, "not the password").await,
-        Code::Unauthenticated,
         "INVALID_CREDENTIALS",
     );
     let wrong_password = hasher.verifications() - start;
 
     let start = hasher.verifications();
-    expect_error(
+    expect_unauthenticated(
         sign_in(&app, "nobody@example.com", "not the password").await,
-        Code::Unauthenticated,
         "INVALID_CREDENTIALS",
     );
     let unknown_email = hasher.verifications() - start;
@@ -173,21 +168,18 @@ async fn a_deactivated_user_cannot_sign_in() {
     app.manage(&agent.id, deactivate("Left")).await.unwrap();
 
     // Without the password: the same answer as anyone else's wrong guess.
-    let wrong = expect_error(
+    let wrong = expect_unauthenticated(
         sign_in(&app, "agent@example.com", "not the password").await,
-        Code::Unauthenticated,
         "INVALID_CREDENTIALS",
     );
-    let unknown = expect_error(
+    let unknown = expect_unauthenticated(
         sign_in(&app, "nobody@example.com", "not the password").await,
-        Code::Unauthenticated,
         "INVALID_CREDENTIALS",
     );
     assert_eq!(wrong.message(), unknown.message());
     // With it: told why, and no token.
-    expect_error(
+    expect_denied(
         sign_in(&app, "agent@example.com", PASSWORD).await,
-        Code::PermissionDenied,
         "USER_DEACTIVATED",
     );
     let user = app.user(&agent.id).await;
@@ -207,18 +199,16 @@ async fn sign_in_attempts_are_limited_per_email_with_retry_info() {
     // attempts per address.
     let app = TestApp::spawn().await;
     for _ in 0..5 {
-        expect_error(
+        expect_unauthenticated(
             sign_in(&app, OWNER_EMAIL, "not the password").await,
-            Code::Unauthenticated,
             "INVALID_CREDENTIALS",
         );
     }
     let hashed = app.state.hasher.verifications();
     // The sixth is refused, even with the right password and in another case,
     // without any hashing.
-    let status = expect_error(
+    let status = expect_limited(
         sign_in(&app, "OWNER@example.com", PASSWORD).await,
-        Code::ResourceExhausted,
         "SIGN_IN_RATE_LIMITED",
     );
     let delay = retry_delay(&status);
@@ -249,15 +239,10 @@ async fn sign_in_attempts_are_limited_per_client_address() {
             "x-forwarded-for",
             format!("198.51.100.{n}").parse().unwrap(),
         );
-        expect_error(
-            client.sign_in(attempt).await,
-            Code::Unauthenticated,
-            "INVALID_CREDENTIALS",
-        );
+        expect_unauthenticated(client.sign_in(attempt).await, "INVALID_CREDENTIALS");
     }
-    let status = expect_error(
+    let status = expect_limited(
         client.sign_in(request(&app, OWNER_EMAIL, PASSWORD)).await,
-        Code::ResourceExhausted,
         "SIGN_IN_RATE_LIMITED",
     );
     let delay = retry_delay(&status);
@@ -267,19 +252,20 @@ async fn sign_in_attempts_are_limited_per_client_address() {
     );
 }
 
-/// A sign-in attempt as it reaches the service through proxies: with the
+/// SignIn as it reaches the service through proxies: with the
 /// `x-forwarded-for` they built.
-fn forwarded(
+async fn sign_in_via(
     app: &TestApp,
     forwarded_for: &str,
     email: &str,
     password: &str,
-) -> Request<proto::SignInRequest> {
+) -> Result<proto::SignInResponse, Status> {
     let mut attempt = Request::new(request(app, email, password));
     attempt
         .metadata_mut()
         .insert("x-forwarded-for", forwarded_for.parse().unwrap());
-    attempt
+    let response = app.auth().await.sign_in(attempt).await?;
+    Ok(response.into_inner())
 }
 
 #[tokio::test]
@@ -290,46 +276,39 @@ async fn behind_a_trusted_proxy_the_client_address_is_the_one_the_proxy_appended
         s.sign_in_per_email_per_minute = 0;
     })
     .await;
-    let mut client = app.auth().await;
     // The proxy appends the client it saw; what comes before is the client's
     // own invention, and rotating it buys nothing.
     for (n, email) in ["a@example.com", "b@example.com"].into_iter().enumerate() {
-        expect_error(
-            client
-                .sign_in(forwarded(
-                    &app,
-                    &format!("198.51.100.{n}, 203.0.113.7"),
-                    email,
-                    "not the password",
-                ))
-                .await,
-            Code::Unauthenticated,
+        expect_unauthenticated(
+            sign_in_via(
+                &app,
+                &format!("198.51.100.{n}, 203.0.113.7"),
+                email,
+                "not the password",
+            )
+            .await,
             "INVALID_CREDENTIALS",
         );
     }
-    expect_error(
-        client
-            .sign_in(forwarded(
-                &app,
-                "198.51.100.9, 203.0.113.7",
-                "c@example.com",
-                "not the password",
-            ))
-            .await,
-        Code::ResourceExhausted,
+    expect_limited(
+        sign_in_via(
+            &app,
+            "198.51.100.9, 203.0.113.7",
+            "c@example.com",
+            "not the password",
+        )
+        .await,
         "SIGN_IN_RATE_LIMITED",
     );
     // Another client behind the same proxy is not held back, whatever it claims.
-    expect_error(
-        client
-            .sign_in(forwarded(
-                &app,
-                "203.0.113.7, 203.0.113.8",
-                "c@example.com",
-                "not the password",
-            ))
-            .await,
-        Code::Unauthenticated,
+    expect_unauthenticated(
+        sign_in_via(
+            &app,
+            "203.0.113.7, 203.0.113.8",
+            "c@example.com",
+            "not the password",
+        )
+        .await,
         "INVALID_CREDENTIALS",
     );
 }
@@ -343,42 +322,36 @@ async fn behind_two_trusted_proxies_the_client_is_two_hops_from_the_right() {
         s.sign_in_per_email_per_minute = 0;
     })
     .await;
-    let mut client = app.auth().await;
     // client → edge proxy (appends the client) → inner proxy (appends the
     // edge) → the service, whose peer is the inner proxy.
-    expect_error(
-        client
-            .sign_in(forwarded(
-                &app,
-                "198.51.100.1, 203.0.113.7, 10.0.0.1",
-                OWNER_EMAIL,
-                "not the password",
-            ))
-            .await,
-        Code::Unauthenticated,
+    expect_unauthenticated(
+        sign_in_via(
+            &app,
+            "198.51.100.1, 203.0.113.7, 10.0.0.1",
+            OWNER_EMAIL,
+            "not the password",
+        )
+        .await,
         "INVALID_CREDENTIALS",
     );
-    expect_error(
-        client
-            .sign_in(forwarded(
-                &app,
-                "198.51.100.2, 203.0.113.7, 10.0.0.2",
-                OWNER_EMAIL,
-                "not the password",
-            ))
-            .await,
-        Code::ResourceExhausted,
+    expect_limited(
+        sign_in_via(
+            &app,
+            "198.51.100.2, 203.0.113.7, 10.0.0.2",
+            OWNER_EMAIL,
+            "not the password",
+        )
+        .await,
         "SIGN_IN_RATE_LIMITED",
     );
-    client
-        .sign_in(forwarded(
-            &app,
-            "203.0.113.7, 203.0.113.9, 10.0.0.1",
-            OWNER_EMAIL,
-            PASSWORD,
-        ))
-        .await
-        .unwrap();
+    sign_in_via(
+        &app,
+        "203.0.113.7, 203.0.113.9, 10.0.0.1",
+        OWNER_EMAIL,
+        PASSWORD,
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -389,48 +362,34 @@ async fn wrong_guesses_from_elsewhere_do_not_lock_the_owner_of_an_email_out() {
         s.sign_in_per_address_per_minute = 0;
     })
     .await;
-    let mut client = app.auth().await;
     let attacker = "198.51.100.66";
     let owner = "203.0.113.7";
     for _ in 0..2 {
-        expect_error(
-            client
-                .sign_in(forwarded(&app, attacker, OWNER_EMAIL, "a wrong guess"))
-                .await,
-            Code::Unauthenticated,
+        expect_unauthenticated(
+            sign_in_via(&app, attacker, OWNER_EMAIL, "a wrong guess").await,
             "INVALID_CREDENTIALS",
         );
     }
     // The guesser is held back, even with the right password...
-    expect_error(
-        client
-            .sign_in(forwarded(&app, attacker, OWNER_EMAIL, PASSWORD))
-            .await,
-        Code::ResourceExhausted,
+    expect_limited(
+        sign_in_via(&app, attacker, OWNER_EMAIL, PASSWORD).await,
         "SIGN_IN_RATE_LIMITED",
     );
     // ...the owner is not, and right passwords never use up the limit.
     for _ in 0..5 {
-        client
-            .sign_in(forwarded(&app, owner, OWNER_EMAIL, PASSWORD))
+        sign_in_via(&app, owner, OWNER_EMAIL, PASSWORD)
             .await
             .unwrap();
     }
     // The owner's own typos still count.
     for _ in 0..2 {
-        expect_error(
-            client
-                .sign_in(forwarded(&app, owner, OWNER_EMAIL, "a typo in it"))
-                .await,
-            Code::Unauthenticated,
+        expect_unauthenticated(
+            sign_in_via(&app, owner, OWNER_EMAIL, "a typo in it").await,
             "INVALID_CREDENTIALS",
         );
     }
-    expect_error(
-        client
-            .sign_in(forwarded(&app, owner, OWNER_EMAIL, PASSWORD))
-            .await,
-        Code::ResourceExhausted,
+    expect_limited(
+        sign_in_via(&app, owner, OWNER_EMAIL, PASSWORD).await,
         "SIGN_IN_RATE_LIMITED",
     );
 }
@@ -439,9 +398,8 @@ async fn wrong_guesses_from_elsewhere_do_not_lock_the_owner_of_an_email_out() {
 async fn signing_in_is_recorded_in_the_activity_log_and_published() {
     let app = TestApp::spawn().await;
     let (alice, _) = app.member("alice@example.com", "agent").await;
-    expect_error(
+    expect_unauthenticated(
         sign_in(&app, "alice@example.com", "not the password").await,
-        Code::Unauthenticated,
         "INVALID_CREDENTIALS",
     );
     let mut attempt = Request::new(request(&app, "alice@example.com", PASSWORD));

@@ -4,7 +4,9 @@
 use prost_types::Timestamp;
 use tonic::Code;
 use wowchat_users_api::v1 as proto;
-use wowchat_users_testkit::{TestApp, authed, expect_error, reactivate, violated_fields};
+use wowchat_users_testkit::{
+    TestApp, authed, expect_error, expect_not_found, reactivate, violated_fields,
+};
 
 /// Rows of every table a change writes to, to show bad input wrote nothing.
 async fn row_counts(app: &TestApp) -> Vec<i64> {
@@ -188,11 +190,10 @@ async fn invalid_acceptances_are_refused_and_create_no_user() {
         "password",
     );
     // A token of the wrong shape is simply unknown.
-    expect_error(
+    expect_not_found(
         client
             .accept_invitation(accept("\u{fffd}garbage", "Bob", "long enough password"))
             .await,
-        Code::NotFound,
         "INVITATION_NOT_FOUND",
     );
 

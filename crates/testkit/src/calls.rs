@@ -154,6 +154,20 @@ impl TestApp {
         page.entries
     }
 
+    /// The entries with `action` about `target_user_id`, newest first.
+    pub async fn activity_about(
+        &self,
+        target_user_id: &str,
+        action: &str,
+    ) -> Vec<proto::ActivityEntry> {
+        let filter = proto::ListActivityRequest {
+            target_user_id: target_user_id.into(),
+            action: action.into(),
+            ..Default::default()
+        };
+        self.activity(filter).await
+    }
+
     // ---- invitations ----
 
     /// Invites `email` as `role` as the owner.
