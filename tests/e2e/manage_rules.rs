@@ -6,8 +6,8 @@ use tonic::Code;
 use uuid::Uuid;
 use wowchat_users_api::v1::{self as proto, manage_user_request::Action};
 use wowchat_users_testkit::{
-    TestApp, authed, change_role, deactivate, expect_error, expect_refused, manage_request as on,
-    reactivate, reason, report_to, violated_fields,
+    TestApp, authed, change_role, deactivate, expect_invalid_argument, expect_refused,
+    manage_request as on, reactivate, reason, report_to, violated_fields,
 };
 
 #[tokio::test]
@@ -92,10 +92,9 @@ async fn reporting_to_an_unknown_user_is_invalid() {
     let app = TestApp::spawn().await;
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
-    let status = expect_error(
+    let status = expect_invalid_argument(
         app.manage(&agent.id, report_to(&Uuid::now_v7().to_string()))
             .await,
-        Code::InvalidArgument,
         "REPORTING_TO_NOT_FOUND",
     );
     assert_eq!(

@@ -389,6 +389,18 @@ pub fn expect_denied<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str
     expect_error(result, Code::PermissionDenied, reason)
 }
 
+/// Asserts the caller lacks the permission the call needs.
+#[track_caller]
+pub fn expect_permission_missing<T: std::fmt::Debug>(result: Result<T, Status>) -> Status {
+    expect_denied(result, "PERMISSION_MISSING")
+}
+
+/// Asserts the call would reach above the caller's own role.
+#[track_caller]
+pub fn expect_above_caller<T: std::fmt::Debug>(result: Result<T, Status>) -> Status {
+    expect_denied(result, "ROLE_ABOVE_CALLER")
+}
+
 /// Asserts what the call names does not exist for the caller (NOT_FOUND).
 #[track_caller]
 pub fn expect_not_found<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
@@ -408,4 +420,20 @@ pub fn expect_unauthenticated<T: std::fmt::Debug>(
 #[track_caller]
 pub fn expect_limited<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
     expect_error(result, Code::ResourceExhausted, reason)
+}
+
+/// Asserts the request was refused as invalid input (INVALID_ARGUMENT) for
+/// `reason`, and returns the status (its field violations).
+#[track_caller]
+pub fn expect_invalid_argument<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    reason: &str,
+) -> Status {
+    expect_error(result, Code::InvalidArgument, reason)
+}
+
+/// Asserts what the call would create already exists (ALREADY_EXISTS).
+#[track_caller]
+pub fn expect_exists<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
+    expect_error(result, Code::AlreadyExists, reason)
 }
