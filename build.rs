@@ -23,7 +23,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 PathBuf::from("proto/wowchat/users/v1/auth.proto"),
                 PathBuf::from("proto/wowchat/users/v1/events.proto"),
             ],
-            &[PathBuf::from("proto"), well_known],
+            &[
+                PathBuf::from("proto"),
+                // Google's HTTP annotations, vendored as Google publishes them.
+                PathBuf::from("proto/third_party/googleapis"),
+                well_known,
+            ],
         )?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())

@@ -9,7 +9,8 @@ use tonic::Code;
 use tonic_types::StatusExt;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    TestApp, change_role, deactivate, expect_error, invitation_request, reactivate,
+    TestApp, change_role, deactivate, expect_above_caller, expect_invalid_argument, expect_limited,
+    expect_not_found, expect_permission_missing, expect_refused, invitation_request, reactivate,
     wowchat_users_server,
 };
 
@@ -28,9 +29,8 @@ async fn resends_count_towards_the_inviters_rate_limit() {
         .await
         .expect("third send");
 
-    let status = expect_error(
+    let status = expect_limited(
         app.resend_as(&app.owner_token, &invitation.id).await,
-        Code::ResourceExhausted,
         "INVITATION_RATE_LIMITED",
     );
     assert!(status.get_details_retry_info().is_some());
@@ -50,9 +50,8 @@ async fn an_invitation_is_sent_at_most_the_configured_number_of_times() {
             .await
             .expect("within the cap");
     }
-    expect_error(
+    expect_refused(
         app.resend_as(&app.owner_token, &invitation.id).await,
-        Code::FailedPrecondition,
         "INVITATION_SEND_LIMIT",
     );
     assert_eq!(app.invitation(&invitation.id).await.resend_count, 2);
@@ -67,16 +66,8 @@ async fn revoking_or_resending_an_invitation_for_a_role_above_the_caller_is_deni
     let (_, inviter) = app.member("inviter@example.com", "inviter").await;
     let for_admin = app.invite("admin@example.com", "admin").await;
 
-    expect_error(
-        app.revoke_as(&inviter, &for_admin.id).await,
-        Code::PermissionDenied,
-        "ROLE_ABOVE_CALLER",
-    );
-    expect_error(
-        app.resend_as(&inviter, &for_admin.id).await,
-        Code::PermissionDenied,
-        "ROLE_ABOVE_CALLER",
-    );
+    expect_above_caller(app.revoke_as(&inviter, &for_admin.id).await);
+    expect_above_caller(app.resend_as(&inviter, &for_admin.id).await);
     let unchanged = app.invitation(&for_admin.id).await;
     assert_eq!(unchanged.status(), proto::InvitationStatus::Pending);
     assert_eq!(unchanged.resend_count, 0);
@@ -105,9 +96,8 @@ async fn reactivating_a_user_when_the_seats_are_full_is_refused() {
         .expect("deactivated");
     app.invite("v@example.com", "agent").await;
 
-    expect_error(
+    expect_refused(
         app.manage(&user.id, reactivate()).await,
-        Code::FailedPrecondition,
         "SEAT_LIMIT_REACHED",
     );
 }
@@ -128,16 +118,8 @@ async fn an_invitation_stops_working_while_its_inviter_is_deactivated() {
         .await
         .expect("deactivated");
 
-    expect_error(
-        app.preview(&token).await,
-        Code::FailedPrecondition,
-        "INVITER_NOT_AUTHORIZED",
-    );
-    expect_error(
-        app.accept(&token).await,
-        Code::FailedPrecondition,
-        "INVITER_NOT_AUTHORIZED",
-    );
+    expect_refused(app.preview(&token).await, "INVITER_NOT_AUTHORIZED");
+    expect_refused(app.accept(&token).await, "INVITER_NOT_AUTHORIZED");
 
     // Demoted below the invited role, the inviter's invitation stays closed.
     app.manage(&admin.id, reactivate())
@@ -146,11 +128,7 @@ async fn an_invitation_stops_working_while_its_inviter_is_deactivated() {
     app.manage(&admin.id, change_role("agent"))
         .await
         .expect("demoted");
-    expect_error(
-        app.accept(&token).await,
-        Code::FailedPrecondition,
-        "INVITER_NOT_AUTHORIZED",
-    );
+    expect_refused(app.accept(&token).await, "INVITER_NOT_AUTHORIZED");
 
     // Restored, the invitation works again.
     app.manage(&admin.id, change_role("admin"))
@@ -167,11 +145,7 @@ async fn token_attempts_are_limited_per_token_with_retry_info() {
     for _ in 0..3 {
         app.preview(&token).await.expect("within the limit");
     }
-    let status = expect_error(
-        app.accept(&token).await,
-        Code::ResourceExhausted,
-        "INVITATION_ATTEMPTS_EXCEEDED",
-    );
+    let status = expect_limited(app.accept(&token).await, "INVITATION_ATTEMPTS_EXCEEDED");
     assert!(status.get_details_retry_info().is_some());
     assert_eq!(
         app.invitation(&invitation.id).await.status(),
@@ -185,15 +159,10 @@ async fn token_attempts_are_limited_per_client_address() {
     // Guesses: each a well-formed token nobody holds.
     for n in 0..5u8 {
         let guess = base64_token(n);
-        expect_error(
-            app.preview(&guess).await,
-            Code::NotFound,
-            "INVITATION_NOT_FOUND",
-        );
+        expect_not_found(app.preview(&guess).await, "INVITATION_NOT_FOUND");
     }
-    expect_error(
+    expect_limited(
         app.preview(&base64_token(99)).await,
-        Code::ResourceExhausted,
         "INVITATION_ATTEMPTS_EXCEEDED",
     );
 }
@@ -210,16 +179,12 @@ async fn a_duration_that_would_overflow_is_invalid_not_a_crash() {
         seconds: i64::MAX,
         nanos: 1_000_000_000,
     };
-    let status = expect_error(
-        app.invite_as(
-            &app.owner_token,
-            proto::InviteUserRequest {
-                expires_in: Some(overflowing),
-                ..invitation_request("target@example.com", "agent")
-            },
-        )
+    let status = expect_invalid_argument(
+        app.try_invite(proto::InviteUserRequest {
+            expires_in: Some(overflowing),
+            ..invitation_request("target@example.com", "agent")
+        })
         .await,
-        Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     let fields: Vec<_> = status
@@ -244,21 +209,12 @@ async fn role_changes_check_the_permission_before_the_input_and_cap_the_violatio
     let junk: Vec<&str> = junk.iter().map(String::as_str).collect();
 
     // Someone who may not manage roles learns nothing about the input.
-    expect_error(
-        app.create_role_as(&agent, "junk", &junk).await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
-    );
-    expect_error(
-        app.update_role_as(&agent, "junk", &junk).await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
-    );
+    expect_permission_missing(app.create_role_as(&agent, "junk", &junk).await);
+    expect_permission_missing(app.update_role_as(&agent, "junk", &junk).await);
 
     // Someone who may gets a bounded answer.
-    let status = expect_error(
+    let status = expect_invalid_argument(
         app.create_role_as(&app.owner_token, "junk", &junk).await,
-        Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     let violations = status.get_details_bad_request().unwrap().field_violations;

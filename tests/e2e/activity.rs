@@ -27,13 +27,7 @@ async fn a_change_is_logged_and_published_with_actor_target_changes_and_request_
         .user
         .unwrap();
 
-    let entries = app
-        .activity(proto::ListActivityRequest {
-            target_user_id: agent.id.clone(),
-            action: "user.role_changed".into(),
-            ..Default::default()
-        })
-        .await;
+    let entries = app.activity_about(&agent.id, "user.role_changed").await;
     assert_eq!(entries.len(), 1, "{entries:?}");
     let entry = &entries[0];
     assert_eq!(entry.workspace_id, app.workspace_id.to_string());

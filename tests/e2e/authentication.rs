@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use tonic::Code;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_server::auth::jwt::Claims;
-use wowchat_users_testkit::{TestApp, authed, expect_error};
+use wowchat_users_testkit::{TestApp, authed, expect_unauthenticated};
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -40,9 +39,8 @@ async fn list_users_with(
 async fn a_call_without_a_bearer_token_is_unauthenticated() {
     let app = TestApp::spawn().await;
     let mut client = app.client().await;
-    expect_error(
+    expect_unauthenticated(
         client.list_users(proto::ListUsersRequest::default()).await,
-        Code::Unauthenticated,
         "TOKEN_MISSING",
     );
     let mut basic = tonic::Request::new(proto::ListUsersRequest::default());
@@ -50,17 +48,12 @@ async fn a_call_without_a_bearer_token_is_unauthenticated() {
         "authorization",
         "Basic b3duZXI6cGFzc3dvcmQ=".parse().unwrap(),
     );
-    expect_error(
-        client.list_users(basic).await,
-        Code::Unauthenticated,
-        "TOKEN_MISSING",
-    );
+    expect_unauthenticated(client.list_users(basic).await, "TOKEN_MISSING");
     // Invalid input from an unauthenticated caller is refused as unauthenticated.
-    expect_error(
+    expect_unauthenticated(
         client
             .invite_user(proto::InviteUserRequest::default())
             .await,
-        Code::Unauthenticated,
         "TOKEN_MISSING",
     );
 }
@@ -76,11 +69,7 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
         "eyJhbGciOiJub25lIn0.e30.",
         &"x".repeat(8000),
     ] {
-        expect_error(
-            list_users_with(&app, garbage).await,
-            Code::Unauthenticated,
-            "TOKEN_INVALID",
-        );
+        expect_unauthenticated(list_users_with(&app, garbage).await, "TOKEN_INVALID");
     }
 
     // "alg": "none" with valid-looking claims.
@@ -88,11 +77,7 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
         "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
         base64_url(&serde_json::to_vec(&claims(&app)).unwrap())
     );
-    expect_error(
-        list_users_with(&app, &unsigned).await,
-        Code::Unauthenticated,
-        "TOKEN_INVALID",
-    );
+    expect_unauthenticated(list_users_with(&app, &unsigned).await, "TOKEN_INVALID");
 
     let expired = signer
         .sign(&Claims {
@@ -101,11 +86,7 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
             ..claims(&app)
         })
         .unwrap();
-    expect_error(
-        list_users_with(&app, &expired).await,
-        Code::Unauthenticated,
-        "TOKEN_EXPIRED",
-    );
+    expect_unauthenticated(list_users_with(&app, &expired).await, "TOKEN_EXPIRED");
 
     let wrong_audience = signer
         .sign(&Claims {
@@ -113,9 +94,8 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
             ..claims(&app)
         })
         .unwrap();
-    expect_error(
+    expect_unauthenticated(
         list_users_with(&app, &wrong_audience).await,
-        Code::Unauthenticated,
         "TOKEN_INVALID",
     );
 
@@ -125,11 +105,7 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
             ..claims(&app)
         })
         .unwrap();
-    expect_error(
-        list_users_with(&app, &wrong_issuer).await,
-        Code::Unauthenticated,
-        "TOKEN_INVALID",
-    );
+    expect_unauthenticated(list_users_with(&app, &wrong_issuer).await, "TOKEN_INVALID");
 
     // Signed by another server's key.
     let other = TestApp::spawn().await;
@@ -138,11 +114,7 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
         .keys
         .mint(app.owner_id, app.workspace_id, Duration::from_secs(600))
         .unwrap();
-    expect_error(
-        list_users_with(&app, &foreign).await,
-        Code::Unauthenticated,
-        "TOKEN_INVALID",
-    );
+    expect_unauthenticated(list_users_with(&app, &foreign).await, "TOKEN_INVALID");
 
     // A good token still works.
     list_users_with(&app, &app.owner_token).await.unwrap();
@@ -152,11 +124,7 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
 async fn a_valid_token_naming_no_user_is_refused() {
     let app = TestApp::spawn().await;
     let nobody = app.token_for(uuid::Uuid::now_v7());
-    expect_error(
-        list_users_with(&app, &nobody).await,
-        Code::Unauthenticated,
-        "UNKNOWN_CALLER",
-    );
+    expect_unauthenticated(list_users_with(&app, &nobody).await, "UNKNOWN_CALLER");
     let not_a_uuid = app
         .state
         .keys
@@ -165,11 +133,7 @@ async fn a_valid_token_naming_no_user_is_refused() {
             ..claims(&app)
         })
         .unwrap();
-    expect_error(
-        list_users_with(&app, &not_a_uuid).await,
-        Code::Unauthenticated,
-        "TOKEN_INVALID",
-    );
+    expect_unauthenticated(list_users_with(&app, &not_a_uuid).await, "TOKEN_INVALID");
 }
 
 fn base64_url(bytes: &[u8]) -> String {

@@ -7,14 +7,19 @@ use tonic::Code;
 use tonic_types::StatusExt;
 use wowchat_users_api::v1::{self as proto, batch_invite_result::Outcome};
 use wowchat_users_testkit::{
-    TestApp, authed, expect_error, invitation_request, retry_delay, violated_fields,
+    TestApp, authed, expect_above_caller, expect_invalid_argument, expect_limited,
+    expect_not_found, expect_permission_missing, expect_refused, invitation_request, retry_delay,
+    violated_fields,
 };
 
-fn refusal(outcome: &Outcome) -> (Code, &str) {
-    match outcome {
+/// Asserts a batch row was refused with `code` and `reason`.
+#[track_caller]
+fn assert_refused_with(outcome: &Outcome, code: Code, reason: &str) {
+    let refusal = match outcome {
         Outcome::Refusal(r) => (Code::from_i32(r.code), r.reason.as_str()),
         Outcome::Invitation(i) => panic!("expected a refusal, got {i:?}"),
-    }
+    };
+    assert_eq!(refusal, (code, reason));
 }
 
 fn created(outcome: &Outcome) -> &proto::Invitation {
@@ -56,39 +61,22 @@ async fn a_batch_refuses_rows_for_their_own_reasons_and_creates_the_good_ones() 
 
     assert_eq!(results.len(), 9);
     assert_eq!(created(&results[0]).email, "new1@example.com");
-    assert_eq!(
-        refusal(&results[1]),
-        (Code::AlreadyExists, "USER_ALREADY_MEMBER")
-    );
-    assert_eq!(
-        refusal(&results[2]),
-        (Code::AlreadyExists, "INVITATION_PENDING")
-    );
-    assert_eq!(
-        refusal(&results[3]),
-        (Code::InvalidArgument, "INVALID_ARGUMENT")
-    );
+    assert_refused_with(&results[1], Code::AlreadyExists, "USER_ALREADY_MEMBER");
+    assert_refused_with(&results[2], Code::AlreadyExists, "INVITATION_PENDING");
+    assert_refused_with(&results[3], Code::InvalidArgument, "INVALID_ARGUMENT");
     let Outcome::Refusal(bad_email) = &results[3] else {
         unreachable!()
     };
     assert_eq!(bad_email.invalid_fields, ["email"]);
-    assert_eq!(
-        refusal(&results[4]),
-        (Code::InvalidArgument, "ROLE_NOT_FOUND")
-    );
-    assert_eq!(
-        refusal(&results[5]),
-        (Code::PermissionDenied, "ROLE_ABOVE_CALLER")
-    );
-    assert_eq!(
-        refusal(&results[6]),
-        (Code::FailedPrecondition, "EMAIL_DOMAIN_NOT_ALLOWED")
+    assert_refused_with(&results[4], Code::InvalidArgument, "ROLE_NOT_FOUND");
+    assert_refused_with(&results[5], Code::PermissionDenied, "ROLE_ABOVE_CALLER");
+    assert_refused_with(
+        &results[6],
+        Code::FailedPrecondition,
+        "EMAIL_DOMAIN_NOT_ALLOWED",
     );
     assert_eq!(created(&results[7]).email, "new2@EXAMPLE.COM");
-    assert_eq!(
-        refusal(&results[8]),
-        (Code::FailedPrecondition, "SEAT_LIMIT_REACHED")
-    );
+    assert_refused_with(&results[8], Code::FailedPrecondition, "SEAT_LIMIT_REACHED");
 
     let pending = client
         .list_invitations(authed(
@@ -127,15 +115,13 @@ async fn a_batch_holds_one_to_a_hundred_rows_and_needs_the_invite_permission() {
     let too_many = (0..101)
         .map(|i| invitation_request(&format!("p{i}@example.com"), "agent"))
         .collect();
-    let status = expect_error(
+    let status = expect_invalid_argument(
         app.batch_invite_as(&app.owner_token, too_many).await,
-        Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["requests"]);
-    expect_error(
+    expect_invalid_argument(
         app.batch_invite_as(&app.owner_token, vec![]).await,
-        Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     let hundred = (0..100)
@@ -149,11 +135,9 @@ async fn a_batch_holds_one_to_a_hundred_rows_and_needs_the_invite_permission() {
     assert!(results.iter().all(|r| matches!(r, Outcome::Invitation(_))));
 
     let (_, agent) = app.member("agent@example.com", "agent").await;
-    expect_error(
+    expect_permission_missing(
         app.batch_invite_as(&agent, vec![invitation_request("q@example.com", "agent")])
             .await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
     );
 }
 
@@ -246,31 +230,25 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         ..Default::default()
     };
 
-    expect_error(
+    expect_above_caller(
         app.update_invitation_as(&admin, change(Some("owner")))
             .await,
-        Code::PermissionDenied,
-        "ROLE_ABOVE_CALLER",
     );
-    expect_error(
+    expect_invalid_argument(
         app.update_invitation_as(&admin, change(Some("no-such-role")))
             .await,
-        Code::InvalidArgument,
         "ROLE_NOT_FOUND",
     );
-    expect_error(
+    expect_permission_missing(
         app.update_invitation_as(&agent, change(Some("agent")))
             .await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
     );
-    let status = expect_error(
+    let status = expect_invalid_argument(
         app.update_invitation_as(&admin, change(None)).await,
-        Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["role"]);
-    let status = expect_error(
+    let status = expect_invalid_argument(
         app.update_invitation_as(
             &admin,
             proto::UpdateInvitationRequest {
@@ -283,11 +261,10 @@ async fn updating_an_invitation_applies_the_invite_checks() {
             },
         )
         .await,
-        Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["expires_in"]);
-    expect_error(
+    expect_invalid_argument(
         app.update_invitation_as(
             &admin,
             proto::UpdateInvitationRequest {
@@ -297,10 +274,9 @@ async fn updating_an_invitation_applies_the_invite_checks() {
             },
         )
         .await,
-        Code::InvalidArgument,
         "REPORTING_TO_NOT_FOUND",
     );
-    expect_error(
+    expect_not_found(
         app.update_invitation_as(
             &admin,
             proto::UpdateInvitationRequest {
@@ -310,13 +286,12 @@ async fn updating_an_invitation_applies_the_invite_checks() {
             },
         )
         .await,
-        Code::NotFound,
         "INVITATION_NOT_FOUND",
     );
 
     // An owner's invitation is out of an admin's reach.
     let owners = app.invite("boss@example.com", "owner").await;
-    expect_error(
+    expect_above_caller(
         app.update_invitation_as(
             &admin,
             proto::UpdateInvitationRequest {
@@ -326,8 +301,6 @@ async fn updating_an_invitation_applies_the_invite_checks() {
             },
         )
         .await,
-        Code::PermissionDenied,
-        "ROLE_ABOVE_CALLER",
     );
 
     app.client()
@@ -340,10 +313,9 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         ))
         .await
         .unwrap();
-    expect_error(
+    expect_refused(
         app.update_invitation_as(&admin, change(Some("agent")))
             .await,
-        Code::FailedPrecondition,
         "INVITATION_REVOKED",
     );
     let (accepted, _) = app.member("joined@example.com", "agent").await;
@@ -357,7 +329,7 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         .await
         .unwrap()
         .get(0);
-    expect_error(
+    expect_refused(
         app.update_invitation_as(
             &admin,
             proto::UpdateInvitationRequest {
@@ -367,7 +339,6 @@ async fn updating_an_invitation_applies_the_invite_checks() {
             },
         )
         .await,
-        Code::FailedPrecondition,
         "INVITATION_ALREADY_ACCEPTED",
     );
     assert!(
@@ -398,11 +369,7 @@ async fn a_token_previews_its_invitation_without_a_bearer_token() {
 async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
     let app = TestApp::spawn().await;
     for bad in ["", "abc", &"a".repeat(43)] {
-        let status = expect_error(
-            app.preview(bad).await,
-            Code::NotFound,
-            "INVITATION_NOT_FOUND",
-        );
+        let status = expect_not_found(app.preview(bad).await, "INVITATION_NOT_FOUND");
         assert!(status.get_details_bad_request().is_none());
     }
 
@@ -418,11 +385,7 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
         ))
         .await
         .unwrap();
-    expect_error(
-        app.preview(&revoked_token).await,
-        Code::FailedPrecondition,
-        "INVITATION_REVOKED",
-    );
+    expect_refused(app.preview(&revoked_token).await, "INVITATION_REVOKED");
 
     let expired = app.invite("expired@example.com", "agent").await;
     let expired_token = app.invitation_token(&expired.id).await;
@@ -434,11 +397,7 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
         )
         .await
         .unwrap();
-    expect_error(
-        app.preview(&expired_token).await,
-        Code::FailedPrecondition,
-        "INVITATION_EXPIRED",
-    );
+    expect_refused(app.preview(&expired_token).await, "INVITATION_EXPIRED");
 
     let accepted = app.invite("accepted@example.com", "agent").await;
     let accepted_token = app.invitation_token(&accepted.id).await;
@@ -451,9 +410,8 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
         })
         .await
         .unwrap();
-    expect_error(
+    expect_refused(
         app.preview(&accepted_token).await,
-        Code::FailedPrecondition,
         "INVITATION_ALREADY_ACCEPTED",
     );
 }
@@ -464,16 +422,7 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
 async fn owners_read_and_change_the_settings_with_activity_and_event() {
     let app = TestApp::spawn().await;
     let mut client = app.client().await;
-    let initial = client
-        .get_workspace_settings(authed(
-            &app.owner_token,
-            proto::GetWorkspaceSettingsRequest {},
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .settings
-        .unwrap();
+    let initial = app.settings_as(&app.owner_token).await.unwrap();
     assert_eq!(initial, proto::WorkspaceSettings::default());
 
     let set = app
@@ -482,16 +431,7 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
         .unwrap();
     assert_eq!(set.seat_limit, 10);
     assert_eq!(set.allowed_email_domains, ["acme.io", "example.com"]);
-    let read = client
-        .get_workspace_settings(authed(
-            &app.owner_token,
-            proto::GetWorkspaceSettingsRequest {},
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .settings
-        .unwrap();
+    let read = app.settings_as(&app.owner_token).await.unwrap();
     assert_eq!(read, set);
     // The same settings again change nothing.
     app.update_settings(10, &["acme.io", "example.com"])
@@ -516,9 +456,8 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
     let event = proto::WorkspaceSettingsUpdated::decode(events[0].as_slice()).unwrap();
     assert_eq!(event.settings.unwrap(), set);
 
-    let status = expect_error(
+    let status = expect_invalid_argument(
         app.update_settings(-1, &["@example.com"]).await,
-        Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     assert_eq!(
@@ -527,14 +466,8 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
     );
 
     let (_, admin) = app.member("admin@example.com", "admin").await;
-    expect_error(
-        client
-            .get_workspace_settings(authed(&admin, proto::GetWorkspaceSettingsRequest {}))
-            .await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
-    );
-    expect_error(
+    expect_permission_missing(app.settings_as(&admin).await);
+    expect_permission_missing(
         client
             .update_workspace_settings(authed(
                 &admin,
@@ -543,8 +476,6 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
                 },
             ))
             .await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
     );
 }
 
@@ -552,37 +483,23 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
 async fn invitations_outside_the_allowed_domains_are_refused_ignoring_case() {
     let app = TestApp::spawn().await;
     app.update_settings(0, &["example.com"]).await.unwrap();
-    app.invite_as(
-        &app.owner_token,
-        invitation_request("Ann@EXAMPLE.com", "agent"),
-    )
-    .await
-    .unwrap();
-    expect_error(
-        app.invite_as(
-            &app.owner_token,
-            invitation_request("bob@example.org", "agent"),
-        )
-        .await,
-        Code::FailedPrecondition,
+    app.try_invite(invitation_request("Ann@EXAMPLE.com", "agent"))
+        .await
+        .unwrap();
+    expect_refused(
+        app.try_invite(invitation_request("bob@example.org", "agent"))
+            .await,
         "EMAIL_DOMAIN_NOT_ALLOWED",
     );
-    expect_error(
-        app.invite_as(
-            &app.owner_token,
-            invitation_request("bob@sub.example.com", "agent"),
-        )
-        .await,
-        Code::FailedPrecondition,
+    expect_refused(
+        app.try_invite(invitation_request("bob@sub.example.com", "agent"))
+            .await,
         "EMAIL_DOMAIN_NOT_ALLOWED",
     );
     app.update_settings(0, &[]).await.unwrap();
-    app.invite_as(
-        &app.owner_token,
-        invitation_request("bob@example.org", "agent"),
-    )
-    .await
-    .unwrap();
+    app.try_invite(invitation_request("bob@example.org", "agent"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -591,13 +508,9 @@ async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_r
     let first = app.invite("first@example.com", "agent").await;
     // The owner and one pending invitation: 2 of 2.
     app.update_settings(2, &[]).await.unwrap();
-    expect_error(
-        app.invite_as(
-            &app.owner_token,
-            invitation_request("second@example.com", "agent"),
-        )
-        .await,
-        Code::FailedPrecondition,
+    expect_refused(
+        app.try_invite(invitation_request("second@example.com", "agent"))
+            .await,
         "SEAT_LIMIT_REACHED",
     );
 
@@ -611,10 +524,7 @@ async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_r
         .await
         .unwrap();
     let second = app
-        .invite_as(
-            &app.owner_token,
-            invitation_request("second@example.com", "agent"),
-        )
+        .try_invite(invitation_request("second@example.com", "agent"))
         .await
         .unwrap();
     let mut client = app.client().await;
@@ -622,11 +532,10 @@ async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_r
         invitation_id: first.id.clone(),
         expires_in: None,
     };
-    expect_error(
+    expect_refused(
         client
             .resend_invitation(authed(&app.owner_token, resend.clone()))
             .await,
-        Code::FailedPrecondition,
         "SEAT_LIMIT_REACHED",
     );
     // A pending invitation is resent within its own seat.
@@ -656,13 +565,13 @@ async fn concurrent_invitations_do_not_overshoot_the_seat_limit() {
     let attempts = (0..12).map(|i| {
         let app = &app;
         let request = invitation_request(&format!("p{i}@example.com"), "agent");
-        async move { app.invite_as(&app.owner_token, request).await }
+        async move { app.try_invite(request).await }
     });
     let results = futures::future::join_all(attempts).await;
     let created = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(created, 3, "{results:?}");
     for refused in results.into_iter().filter(Result::is_err) {
-        expect_error(refused, Code::FailedPrecondition, "SEAT_LIMIT_REACHED");
+        expect_refused(refused, "SEAT_LIMIT_REACHED");
     }
 }
 
@@ -677,25 +586,15 @@ async fn invitations_are_limited_per_inviter_and_per_workspace_with_retry_info()
     .await;
     // Inviter budget of the owner: 1 of 3; workspace: 1 of 4.
     let (_, admin) = app.member("admin@example.com", "admin").await;
-    app.invite_as(
-        &app.owner_token,
-        invitation_request("a@example.com", "agent"),
-    )
-    .await
-    .unwrap();
-    app.invite_as(
-        &app.owner_token,
-        invitation_request("b@example.com", "agent"),
-    )
-    .await
-    .unwrap();
-    let status = expect_error(
-        app.invite_as(
-            &app.owner_token,
-            invitation_request("c@example.com", "agent"),
-        )
-        .await,
-        Code::ResourceExhausted,
+    app.try_invite(invitation_request("a@example.com", "agent"))
+        .await
+        .unwrap();
+    app.try_invite(invitation_request("b@example.com", "agent"))
+        .await
+        .unwrap();
+    let status = expect_limited(
+        app.try_invite(invitation_request("c@example.com", "agent"))
+            .await,
         "INVITATION_RATE_LIMITED",
     );
     assert!(retry_delay(&status) > std::time::Duration::ZERO);
@@ -704,10 +603,9 @@ async fn invitations_are_limited_per_inviter_and_per_workspace_with_retry_info()
     app.invite_as(&admin, invitation_request("d@example.com", "agent"))
         .await
         .unwrap();
-    let status = expect_error(
+    let status = expect_limited(
         app.invite_as(&admin, invitation_request("e@example.com", "agent"))
             .await,
-        Code::ResourceExhausted,
         "INVITATION_RATE_LIMITED",
     );
     assert!(retry_delay(&status) > std::time::Duration::ZERO);
@@ -733,9 +631,10 @@ async fn each_batch_row_counts_as_one_invitation_against_the_rate_limits() {
         .unwrap();
     created(&results[0]);
     created(&results[1]);
-    assert_eq!(
-        refusal(&results[2]),
-        (Code::ResourceExhausted, "INVITATION_RATE_LIMITED")
+    assert_refused_with(
+        &results[2],
+        Code::ResourceExhausted,
+        "INVITATION_RATE_LIMITED",
     );
     let Outcome::Refusal(limited) = &results[2] else {
         unreachable!()

@@ -45,7 +45,7 @@ async fn invite(app: &TestApp, email: &str, message: &str) -> proto::Invitation 
         message: message.into(),
         ..invitation_request(email, "agent")
     };
-    app.invite_as(&app.owner_token, request).await.unwrap()
+    app.try_invite(request).await.unwrap()
 }
 
 #[tokio::test]

@@ -6,13 +6,12 @@
 
 use std::time::Duration;
 
-use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 use tonic_types::StatusExt;
 use wowchat_users_api::v1 as proto;
-use wowchat_users_testkit::{TestApp, authed, expect_error};
+use wowchat_users_testkit::{TestApp, authed, expect_limited};
 
 async fn health(app: &TestApp) -> Option<ServingStatus> {
     let mut client = HealthClient::new(app.channel().await);
@@ -77,7 +76,7 @@ async fn at_its_concurrency_limit_a_replica_refuses_more_calls_at_once_and_healt
     )
     .await
     .expect("a refusal does not wait");
-    let status = expect_error(refused, Code::ResourceExhausted, "SERVER_OVERLOADED");
+    let status = expect_limited(refused, "SERVER_OVERLOADED");
     assert!(status.get_details_retry_info().is_some(), "{status:?}");
     // Health is never counted against the limit.
     assert_eq!(health(&app).await, Some(ServingStatus::Serving));

@@ -70,6 +70,13 @@ pub async fn tap(
     (connection, channel, name)
 }
 
+/// A queue of the test's own that receives the mail commands.
+async fn tap_mail_commands(app: &TestApp) -> (Connection, Channel, String) {
+    let exchange = app.topology.commands_exchange();
+    let routes = [commands::SEND_INVITATION_EMAIL];
+    tap(&exchange, ExchangeKind::Direct, &routes).await
+}
+
 /// Reads messages from `queue` until `count` arrived or `timeout` passed.
 pub async fn drain(
     channel: &Channel,
@@ -285,12 +292,7 @@ async fn a_publish_that_cannot_be_routed_is_not_marked_published() {
 
     // Once a queue is bound to the route, the retry goes through and the
     // token leaves the outbox.
-    let (_connection, channel, queue) = tap(
-        &app.topology.commands_exchange(),
-        ExchangeKind::Direct,
-        &[commands::SEND_INVITATION_EMAIL],
-    )
-    .await;
+    let (_connection, channel, queue) = tap_mail_commands(&app).await;
     let delivered = drain(&channel, &queue, 1, Duration::from_secs(15)).await;
     assert_eq!(delivered.len(), 1);
     let command = <wowchat_users_api::v1::SendInvitationEmail as prost::Message>::decode(
@@ -397,12 +399,7 @@ async fn relay_health_turns_not_serving_while_its_backlog_is_stuck_and_recovers(
     })
     .await;
 
-    let (_connection, channel, queue) = tap(
-        &app.topology.commands_exchange(),
-        ExchangeKind::Direct,
-        &[commands::SEND_INVITATION_EMAIL],
-    )
-    .await;
+    let (_connection, channel, queue) = tap_mail_commands(&app).await;
     assert_eq!(
         drain(&channel, &queue, 1, Duration::from_secs(15))
             .await

@@ -7,13 +7,22 @@ use prost::Message;
 use tonic::Code;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    TestApp, authed, change_role, deactivate, expect_error, invitation_request, violated_fields,
+    TestApp, authed, change_role, deactivate, expect_above_caller, expect_error, expect_exists,
+    expect_invalid_argument, expect_not_found, expect_permission_missing, expect_refused,
+    expect_unauthenticated, invitation_request, violated_fields,
 };
 
 // ---- helpers ----
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Whether CheckPermission, asked by the holder of `bearer`, allows
+/// `permission` to `user_id`.
+async fn is_allowed(app: &TestApp, bearer: &str, user_id: &str, permission: &str) -> bool {
+    let answer = app.check_permission_as(bearer, user_id, permission).await;
+    answer.expect("CheckPermission answers").allowed
 }
 
 /// The `RoleChanged` events in the outbox, with their routing keys, oldest first.
@@ -84,12 +93,11 @@ async fn list_permissions_returns_the_whole_catalog_with_descriptions() {
     assert_eq!(unique.len(), names.len(), "names are unique");
 
     // And nobody reads it without a token.
-    expect_error(
+    expect_unauthenticated(
         app.roles()
             .await
             .list_permissions(proto::ListPermissionsRequest {})
             .await,
-        Code::Unauthenticated,
         "TOKEN_MISSING",
     );
 }
@@ -99,16 +107,9 @@ async fn list_permissions_returns_the_whole_catalog_with_descriptions() {
 #[tokio::test]
 async fn list_roles_shows_the_built_in_roles_then_the_workspace_s_custom_roles() {
     let app = TestApp::spawn().await;
-    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
-        .await
-        .unwrap();
-    app.create_role_as(
-        &app.owner_token,
-        "auditor",
-        &["activity.read", "users.read"],
-    )
-    .await
-    .unwrap();
+    app.create_role("reviewer", &["reports.read"]).await;
+    app.create_role("auditor", &["activity.read", "users.read"])
+        .await;
 
     let listed = app.list_roles_as(&app.owner_token).await.unwrap();
     let names: Vec<&str> = listed.iter().map(|r| r.name.as_str()).collect();
@@ -137,24 +138,15 @@ async fn list_roles_shows_the_built_in_roles_then_the_workspace_s_custom_roles()
 
     // An inviter sees them too (to choose one); an agent does not.
     let (_, supervisor) = app.member("sue@example.com", "supervisor").await;
-    expect_error(
-        app.list_roles_as(&supervisor).await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
-    );
+    expect_permission_missing(app.list_roles_as(&supervisor).await);
 }
 
 #[tokio::test]
 async fn creating_a_role_records_activity_and_a_role_created_event() {
     let app = TestApp::spawn().await;
     let role = app
-        .create_role_as(
-            &app.owner_token,
-            "reviewer",
-            &["reports.read", "users.read"],
-        )
-        .await
-        .unwrap();
+        .create_role("reviewer", &["reports.read", "users.read"])
+        .await;
     assert_eq!(role.name, "reviewer");
     assert_eq!(role.permissions, ["users.read", "reports.read"]);
     assert!(!role.built_in);
@@ -186,19 +178,15 @@ async fn creating_a_role_records_activity_and_a_role_created_event() {
 #[tokio::test]
 async fn a_role_named_like_a_built_in_or_an_existing_role_is_refused() {
     let app = TestApp::spawn().await;
-    expect_error(
+    expect_exists(
         app.create_role_as(&app.owner_token, "admin", &["users.read"])
             .await,
-        Code::AlreadyExists,
         "ROLE_EXISTS",
     );
-    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
-        .await
-        .unwrap();
-    expect_error(
+    app.create_role("reviewer", &["reports.read"]).await;
+    expect_exists(
         app.create_role_as(&app.owner_token, "reviewer", &["users.read"])
             .await,
-        Code::AlreadyExists,
         "ROLE_EXISTS",
     );
     // The first one is untouched.
@@ -210,27 +198,23 @@ async fn a_role_named_like_a_built_in_or_an_existing_role_is_refused() {
 #[tokio::test]
 async fn unknown_permissions_and_bad_names_are_invalid_with_field_violations() {
     let app = TestApp::spawn().await;
-    let status = expect_error(
+    let status = expect_invalid_argument(
         app.create_role_as(
             &app.owner_token,
             "Bad Name",
             &["users.read", "users.fly", "users.read"],
         )
         .await,
-        Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     let mut fields = violated_fields(&status);
     fields.sort();
     assert_eq!(fields, ["name", "permissions[1]", "permissions[2]"]);
 
-    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
-        .await
-        .unwrap();
-    let status = expect_error(
+    app.create_role("reviewer", &["reports.read"]).await;
+    let status = expect_invalid_argument(
         app.update_role_as(&app.owner_token, "reviewer", &["reports.write"])
             .await,
-        Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["permissions[0]"]);
@@ -244,15 +228,13 @@ async fn unknown_permissions_and_bad_names_are_invalid_with_field_violations() {
 async fn built_in_roles_cannot_be_changed_or_deleted() {
     let app = TestApp::spawn().await;
     for name in ["owner", "admin", "supervisor", "agent"] {
-        expect_error(
+        expect_refused(
             app.update_role_as(&app.owner_token, name, &["users.read"])
                 .await,
-            Code::FailedPrecondition,
             "ROLE_BUILT_IN",
         );
-        expect_error(
+        expect_refused(
             app.delete_role_as(&app.owner_token, name).await,
-            Code::FailedPrecondition,
             "ROLE_BUILT_IN",
         );
     }
@@ -262,26 +244,14 @@ async fn built_in_roles_cannot_be_changed_or_deleted() {
 #[tokio::test]
 async fn managing_roles_needs_roles_manage() {
     let app = TestApp::spawn().await;
-    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
-        .await
-        .unwrap();
+    app.create_role("reviewer", &["reports.read"]).await;
     let (_, supervisor) = app.member("sue@example.com", "supervisor").await;
-    expect_error(
+    expect_permission_missing(
         app.create_role_as(&supervisor, "helper", &["reports.read"])
             .await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
     );
-    expect_error(
-        app.update_role_as(&supervisor, "reviewer", &[]).await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
-    );
-    expect_error(
-        app.delete_role_as(&supervisor, "reviewer").await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
-    );
+    expect_permission_missing(app.update_role_as(&supervisor, "reviewer", &[]).await);
+    expect_permission_missing(app.delete_role_as(&supervisor, "reviewer").await);
     // An admin holds roles.manage.
     let (_, admin) = app.member("ada@example.com", "admin").await;
     app.create_role_as(&admin, "helper", &["reports.read"])
@@ -299,41 +269,29 @@ async fn an_admin_like_custom_role_without_users_manage_cannot_grant_it() {
         "activity.read",
         "reports.read",
     ];
-    app.create_role_as(&app.owner_token, "role-admin", &admin_like)
-        .await
-        .unwrap();
-    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
-        .await
-        .unwrap();
+    app.create_role("role-admin", &admin_like).await;
+    app.create_role("reviewer", &["reports.read"]).await;
     let (_, role_admin) = app.member("ra@example.com", "role-admin").await;
 
     // Not in a new role...
-    expect_error(
+    expect_above_caller(
         app.create_role_as(&role_admin, "manager", &["users.read", "users.manage"])
             .await,
-        Code::PermissionDenied,
-        "ROLE_ABOVE_CALLER",
     );
     // ...nor by adding it to an existing one...
-    expect_error(
+    expect_above_caller(
         app.update_role_as(&role_admin, "reviewer", &["reports.read", "users.manage"])
             .await,
-        Code::PermissionDenied,
-        "ROLE_ABOVE_CALLER",
     );
     // ...nor by giving their own role more.
-    expect_error(
+    expect_above_caller(
         app.update_role_as(&role_admin, "role-admin", &["roles.manage", "users.manage"])
             .await,
-        Code::PermissionDenied,
-        "ROLE_ABOVE_CALLER",
     );
     // Nor by inviting someone as admin.
-    expect_error(
+    expect_above_caller(
         app.invite_as(&role_admin, invitation_request("x@example.com", "admin"))
             .await,
-        Code::PermissionDenied,
-        "ROLE_ABOVE_CALLER",
     );
     // Within their own permissions they may.
     app.create_role_as(&role_admin, "reader", &["users.read", "reports.read"])
@@ -345,35 +303,18 @@ async fn an_admin_like_custom_role_without_users_manage_cannot_grant_it() {
 #[tokio::test]
 async fn a_role_manager_lacking_activity_read_cannot_create_or_touch_a_role_holding_it() {
     let app = TestApp::spawn().await;
-    app.create_role_as(
-        &app.owner_token,
-        "role-keeper",
-        &["roles.manage", "users.read"],
-    )
-    .await
-    .unwrap();
-    app.create_role_as(&app.owner_token, "auditor", &["activity.read"])
-        .await
-        .unwrap();
+    app.create_role("role-keeper", &["roles.manage", "users.read"])
+        .await;
+    app.create_role("auditor", &["activity.read"]).await;
     let (_, keeper) = app.member("kim@example.com", "role-keeper").await;
 
-    expect_error(
+    expect_above_caller(
         app.create_role_as(&keeper, "snoop", &["activity.read"])
             .await,
-        Code::PermissionDenied,
-        "ROLE_ABOVE_CALLER",
     );
     // A role above the caller is not theirs to shrink or delete either.
-    expect_error(
-        app.update_role_as(&keeper, "auditor", &[]).await,
-        Code::PermissionDenied,
-        "ROLE_ABOVE_CALLER",
-    );
-    expect_error(
-        app.delete_role_as(&keeper, "auditor").await,
-        Code::PermissionDenied,
-        "ROLE_ABOVE_CALLER",
-    );
+    expect_above_caller(app.update_role_as(&keeper, "auditor", &[]).await);
+    expect_above_caller(app.delete_role_as(&keeper, "auditor").await);
     app.create_role_as(&keeper, "reader", &["users.read"])
         .await
         .unwrap();
@@ -382,20 +323,16 @@ async fn a_role_manager_lacking_activity_read_cannot_create_or_touch_a_role_hold
 #[tokio::test]
 async fn a_role_held_by_a_user_cannot_be_deleted() {
     let app = TestApp::spawn().await;
-    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
-        .await
-        .unwrap();
+    app.create_role("reviewer", &["reports.read"]).await;
     let (user, _) = app.member("rita@example.com", "reviewer").await;
-    expect_error(
+    expect_refused(
         app.delete_role_as(&app.owner_token, "reviewer").await,
-        Code::FailedPrecondition,
         "ROLE_IN_USE",
     );
     // Deactivated holders still hold it: they may be reactivated.
     app.manage(&user.id, deactivate("left")).await.unwrap();
-    expect_error(
+    expect_refused(
         app.delete_role_as(&app.owner_token, "reviewer").await,
-        Code::FailedPrecondition,
         "ROLE_IN_USE",
     );
     // Once nobody holds it, it goes.
@@ -421,13 +358,10 @@ async fn a_role_held_by_a_user_cannot_be_deleted() {
 #[tokio::test]
 async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
     let app = TestApp::spawn().await;
-    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
-        .await
-        .unwrap();
+    app.create_role("reviewer", &["reports.read"]).await;
     let invitation = app.invite("pat@example.com", "reviewer").await;
-    expect_error(
+    expect_refused(
         app.delete_role_as(&app.owner_token, "reviewer").await,
-        Code::FailedPrecondition,
         "ROLE_IN_USE",
     );
     app.client()
@@ -444,23 +378,17 @@ async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
         .await
         .unwrap();
     // Gone: it can no longer be granted, changed or deleted.
-    expect_error(
-        app.invite_as(
-            &app.owner_token,
-            invitation_request("pat@example.com", "reviewer"),
-        )
-        .await,
-        Code::InvalidArgument,
+    expect_invalid_argument(
+        app.try_invite(invitation_request("pat@example.com", "reviewer"))
+            .await,
         "ROLE_NOT_FOUND",
     );
-    expect_error(
+    expect_not_found(
         app.update_role_as(&app.owner_token, "reviewer", &[]).await,
-        Code::NotFound,
         "ROLE_NOT_FOUND",
     );
-    expect_error(
+    expect_not_found(
         app.delete_role_as(&app.owner_token, "reviewer").await,
-        Code::NotFound,
         "ROLE_NOT_FOUND",
     );
 }
@@ -468,20 +396,10 @@ async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
 #[tokio::test]
 async fn custom_roles_work_in_invite_user_and_manage_user() {
     let app = TestApp::spawn().await;
-    app.create_role_as(
-        &app.owner_token,
-        "reviewer",
-        &["reports.read", "users.read"],
-    )
-    .await
-    .unwrap();
-    app.create_role_as(
-        &app.owner_token,
-        "recruiter",
-        &["users.read", "users.invite", "reports.read"],
-    )
-    .await
-    .unwrap();
+    app.create_role("reviewer", &["reports.read", "users.read"])
+        .await;
+    app.create_role("recruiter", &["users.read", "users.invite", "reports.read"])
+        .await;
 
     // Invited with a custom role, accepted, and holding it.
     let (reviewer, _) = app.member("rita@example.com", "reviewer").await;
@@ -504,16 +422,13 @@ async fn custom_roles_work_in_invite_user_and_manage_user() {
         .await
         .unwrap();
     assert_eq!(invited.role, "reviewer");
-    expect_error(
+    expect_above_caller(
         app.invite_as(&recruiter, invitation_request("new2@example.com", "agent"))
             .await,
-        Code::PermissionDenied,
-        "ROLE_ABOVE_CALLER",
     );
     // An unknown role is still refused.
-    expect_error(
+    expect_invalid_argument(
         app.manage(&agent.id, change_role("ghost")).await,
-        Code::InvalidArgument,
         "ROLE_NOT_FOUND",
     );
     app.manage(&agent.id, change_role("agent")).await.unwrap();
@@ -528,13 +443,9 @@ async fn a_custom_role_of_another_workspace_does_not_exist_here() {
         .await
         .unwrap();
 
-    expect_error(
-        app.invite_as(
-            &app.owner_token,
-            invitation_request("x@example.com", "reviewer"),
-        )
-        .await,
-        Code::InvalidArgument,
+    expect_invalid_argument(
+        app.try_invite(invitation_request("x@example.com", "reviewer"))
+            .await,
         "ROLE_NOT_FOUND",
     );
     assert!(
@@ -545,23 +456,15 @@ async fn a_custom_role_of_another_workspace_does_not_exist_here() {
             .any(|r| r.name == "reviewer")
     );
     // The same name is free here.
-    app.create_role_as(&app.owner_token, "reviewer", &["users.read"])
-        .await
-        .unwrap();
+    app.create_role("reviewer", &["users.read"]).await;
 }
 
 #[tokio::test]
 async fn a_changed_role_takes_effect_on_its_holders_very_next_call() {
     let app = TestApp::spawn().await;
-    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
-        .await
-        .unwrap();
+    app.create_role("reviewer", &["reports.read"]).await;
     let (user, token) = app.member("rita@example.com", "reviewer").await;
-    expect_error(
-        app.get_user_as(&token, &user.id).await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
-    );
+    expect_permission_missing(app.get_user_as(&token, &user.id).await);
 
     let updated = app
         .update_role_as(
@@ -577,11 +480,7 @@ async fn a_changed_role_takes_effect_on_its_holders_very_next_call() {
     app.update_role_as(&app.owner_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
-    expect_error(
-        app.get_user_as(&token, &user.id).await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
-    );
+    expect_permission_missing(app.get_user_as(&token, &user.id).await);
 
     let entries = role_activity(&app).await;
     assert_eq!(entries[0].action, "role.updated");
@@ -602,10 +501,7 @@ async fn a_changed_role_takes_effect_on_its_holders_very_next_call() {
 #[tokio::test]
 async fn an_update_with_a_stale_etag_is_aborted_and_one_without_changes_nothing_twice() {
     let app = TestApp::spawn().await;
-    let created = app
-        .create_role_as(&app.owner_token, "reviewer", &["reports.read"])
-        .await
-        .unwrap();
+    let created = app.create_role("reviewer", &["reports.read"]).await;
     let request = |etag: &str| proto::UpdateRoleRequest {
         name: "reviewer".into(),
         permissions: strings(&["users.read"]),
@@ -670,12 +566,8 @@ async fn a_retried_create_role_returns_the_first_result() {
 #[tokio::test]
 async fn check_permission_answers_from_the_user_s_role_built_in_or_custom() {
     let app = TestApp::spawn().await;
-    app.create_role_as(&app.owner_token, "permission-checker", &["users.read"])
-        .await
-        .unwrap();
-    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
-        .await
-        .unwrap();
+    app.create_role("permission-checker", &["users.read"]).await;
+    app.create_role("reviewer", &["reports.read"]).await;
     // Other services call it with a service user's token holding users.read.
     let (_, service) = app.member("svc@example.com", "permission-checker").await;
     let (agent, _) = app.member("ann@example.com", "agent").await;
@@ -687,61 +579,31 @@ async fn check_permission_answers_from_the_user_s_role_built_in_or_custom() {
         .unwrap();
     assert!(allowed.allowed);
     assert_eq!(allowed.role, "agent");
-    assert!(
-        !app.check_permission_as(&service, &agent.id, "users.manage")
-            .await
-            .unwrap()
-            .allowed
-    );
+    assert!(!is_allowed(&app, &service, &agent.id, "users.manage").await);
     let custom = app
         .check_permission_as(&service, &reviewer.id, "reports.read")
         .await
         .unwrap();
     assert!(custom.allowed);
     assert_eq!(custom.role, "reviewer");
-    assert!(
-        !app.check_permission_as(&service, &reviewer.id, "conversations.read")
-            .await
-            .unwrap()
-            .allowed
-    );
+    assert!(!is_allowed(&app, &service, &reviewer.id, "conversations.read").await);
 
     // A change to the custom role answers at once.
     app.update_role_as(&app.owner_token, "reviewer", &["conversations.read"])
         .await
         .unwrap();
-    assert!(
-        app.check_permission_as(&service, &reviewer.id, "conversations.read")
-            .await
-            .unwrap()
-            .allowed
-    );
-    assert!(
-        !app.check_permission_as(&service, &reviewer.id, "reports.read")
-            .await
-            .unwrap()
-            .allowed
-    );
+    assert!(is_allowed(&app, &service, &reviewer.id, "conversations.read").await);
+    assert!(!is_allowed(&app, &service, &reviewer.id, "reports.read").await);
 
     let owner = app.owner_id.to_string();
-    assert!(
-        app.check_permission_as(&service, &owner, "roles.manage")
-            .await
-            .unwrap()
-            .allowed
-    );
+    assert!(is_allowed(&app, &service, &owner, "roles.manage").await);
 }
 
 #[tokio::test]
 async fn check_permission_says_no_for_a_deactivated_user() {
     let app = TestApp::spawn().await;
     let (admin, _) = app.member("ada@example.com", "admin").await;
-    assert!(
-        app.check_permission_as(&app.owner_token, &admin.id, "users.read")
-            .await
-            .unwrap()
-            .allowed
-    );
+    assert!(is_allowed(&app, &app.owner_token, &admin.id, "users.read").await);
     app.manage(&admin.id, deactivate("left")).await.unwrap();
     let answer = app
         .check_permission_as(&app.owner_token, &admin.id, "users.read")
@@ -755,34 +617,29 @@ async fn check_permission_says_no_for_a_deactivated_user() {
 async fn check_permission_needs_users_read_and_valid_input() {
     let app = TestApp::spawn().await;
     let (agent, agent_token) = app.member("ann@example.com", "agent").await;
-    expect_error(
+    expect_permission_missing(
         app.check_permission_as(&agent_token, &agent.id, "conversations.read")
             .await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
     );
-    let status = expect_error(
+    let status = expect_invalid_argument(
         app.check_permission_as(&app.owner_token, &agent.id, "conversations.fly")
             .await,
-        Code::InvalidArgument,
         "PERMISSION_NOT_FOUND",
     );
     assert_eq!(violated_fields(&status), ["permission"]);
-    let status = expect_error(
+    let status = expect_invalid_argument(
         app.check_permission_as(&app.owner_token, "not-a-uuid", "conversations.read")
             .await,
-        Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["user_id"]);
-    expect_error(
+    expect_not_found(
         app.check_permission_as(
             &app.owner_token,
             &uuid::Uuid::new_v4().to_string(),
             "users.read",
         )
         .await,
-        Code::NotFound,
         "USER_NOT_FOUND",
     );
 }
@@ -791,10 +648,9 @@ async fn check_permission_needs_users_read_and_valid_input() {
 async fn check_permission_about_a_user_of_another_workspace_is_not_found() {
     let app = TestApp::spawn().await;
     let other = app.other_workspace().await;
-    expect_error(
+    expect_not_found(
         app.check_permission_as(&app.owner_token, &other.owner_id.to_string(), "users.read")
             .await,
-        Code::NotFound,
         "USER_NOT_FOUND",
     );
 }

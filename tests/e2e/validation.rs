@@ -2,9 +2,11 @@
 //! field violation per bad field) and changes nothing.
 
 use prost_types::Timestamp;
-use tonic::Code;
 use wowchat_users_api::v1 as proto;
-use wowchat_users_testkit::{TestApp, authed, expect_error, reactivate, violated_fields};
+use wowchat_users_testkit::{
+    TestApp, authed, expect_invalid_argument, expect_not_found, manage_request, reactivate,
+    violated_fields,
+};
 
 /// Rows of every table a change writes to, to show bad input wrote nothing.
 async fn row_counts(app: &TestApp) -> Vec<i64> {
@@ -28,7 +30,7 @@ async fn row_counts(app: &TestApp) -> Vec<i64> {
 
 #[track_caller]
 fn expect_invalid<T: std::fmt::Debug>(result: Result<T, tonic::Status>, field: &str) {
-    let status = expect_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    let status = expect_invalid_argument(result, "INVALID_ARGUMENT");
     assert!(
         violated_fields(&status).iter().any(|f| f == field),
         "expected a violation on {field}, got {status:?}"
@@ -188,11 +190,10 @@ async fn invalid_acceptances_are_refused_and_create_no_user() {
         "password",
     );
     // A token of the wrong shape is simply unknown.
-    expect_error(
+    expect_not_found(
         client
             .accept_invitation(accept("\u{fffd}garbage", "Bob", "long enough password"))
             .await,
-        Code::NotFound,
         "INVITATION_NOT_FOUND",
     );
 
@@ -207,9 +208,12 @@ async fn invalid_acceptances_are_refused_and_create_no_user() {
 #[tokio::test]
 async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let token = &app.owner_token;
     let before = row_counts(&app).await;
+    let owner = &app;
+    let users = move |request| owner.list_users_as(token, request);
+    let invitations = move |request| owner.list_invitations_as(token, request);
+    let activity = move |request| owner.list_activity_as(token, request);
 
     for id in [
         "",
@@ -217,191 +221,80 @@ async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
         "not-a-uuid",
         "00000000-0000-0000-0000-00000000000g",
     ] {
-        expect_invalid(
-            client
-                .get_user(authed(token, proto::GetUserRequest { user_id: id.into() }))
-                .await,
-            "user_id",
-        );
-        expect_invalid(
-            client
-                .get_invitation(authed(
-                    token,
-                    proto::GetInvitationRequest {
-                        invitation_id: id.into(),
-                    },
-                ))
-                .await,
-            "invitation_id",
-        );
-        expect_invalid(
-            client
-                .revoke_invitation(authed(
-                    token,
-                    proto::RevokeInvitationRequest {
-                        invitation_id: id.into(),
-                    },
-                ))
-                .await,
-            "invitation_id",
-        );
-        expect_invalid(
-            client
-                .manage_user(authed(
-                    token,
-                    proto::ManageUserRequest {
-                        user_id: id.into(),
-                        action: Some(reactivate()),
-                        ..Default::default()
-                    },
-                ))
-                .await,
-            "user_id",
-        );
+        expect_invalid(app.get_user_as(token, id).await, "user_id");
+        expect_invalid(app.get_invitation_as(token, id).await, "invitation_id");
+        expect_invalid(app.revoke_as(token, id).await, "invitation_id");
+        let reactivation = manage_request(id, reactivate());
+        expect_invalid(app.manage_as(token, reactivation).await, "user_id");
     }
 
     for page_size in [-1, 201, 10_000, i32::MAX, i32::MIN] {
-        expect_invalid(
-            client
-                .list_users(authed(
-                    token,
-                    proto::ListUsersRequest {
-                        page_size,
-                        ..Default::default()
-                    },
-                ))
-                .await,
-            "page_size",
-        );
-        expect_invalid(
-            client
-                .list_invitations(authed(
-                    token,
-                    proto::ListInvitationsRequest {
-                        page_size,
-                        ..Default::default()
-                    },
-                ))
-                .await,
-            "page_size",
-        );
-        expect_invalid(
-            client
-                .list_activity(authed(
-                    token,
-                    proto::ListActivityRequest {
-                        page_size,
-                        ..Default::default()
-                    },
-                ))
-                .await,
-            "page_size",
-        );
+        let page = proto::ListUsersRequest {
+            page_size,
+            ..Default::default()
+        };
+        expect_invalid(users(page).await, "page_size");
+        let page = proto::ListInvitationsRequest {
+            page_size,
+            ..Default::default()
+        };
+        expect_invalid(invitations(page).await, "page_size");
+        let page = proto::ListActivityRequest {
+            page_size,
+            ..Default::default()
+        };
+        expect_invalid(activity(page).await, "page_size");
     }
 
     for page_token in ["garbage", "!!!", "AAAA", &"A".repeat(5000)] {
-        let status = client
-            .list_users(authed(
-                token,
-                proto::ListUsersRequest {
-                    page_token: page_token.into(),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap_err();
-        assert_eq!(status.code(), Code::InvalidArgument);
-        assert_eq!(wowchat_users_testkit::reason(&status), "INVALID_PAGE_TOKEN");
+        let page = proto::ListUsersRequest {
+            page_token: page_token.into(),
+            ..Default::default()
+        };
+        let status = expect_invalid_argument(users(page).await, "INVALID_PAGE_TOKEN");
         assert_eq!(violated_fields(&status), ["page_token"]);
     }
 
-    expect_invalid(
-        client
-            .list_users(authed(
-                token,
-                proto::ListUsersRequest {
-                    status: 99,
-                    ..Default::default()
-                },
-            ))
-            .await,
-        "status",
-    );
-    expect_invalid(
-        client
-            .list_users(authed(
-                token,
-                proto::ListUsersRequest {
-                    reporting_to_user_id: "nope".into(),
-                    ..Default::default()
-                },
-            ))
-            .await,
-        "reporting_to_user_id",
-    );
-    expect_invalid(
-        client
-            .list_users(authed(
-                token,
-                proto::ListUsersRequest {
-                    query: "q".repeat(201),
-                    ..Default::default()
-                },
-            ))
-            .await,
-        "query",
-    );
-    expect_invalid(
-        client
-            .list_invitations(authed(
-                token,
-                proto::ListInvitationsRequest {
-                    status: -3,
-                    ..Default::default()
-                },
-            ))
-            .await,
-        "status",
-    );
-    expect_invalid(
-        client
-            .list_activity(authed(
-                token,
-                proto::ListActivityRequest {
-                    action: "user.exploded".into(),
-                    ..Default::default()
-                },
-            ))
-            .await,
-        "action",
-    );
-    expect_invalid(
-        client
-            .list_activity(authed(
-                token,
-                proto::ListActivityRequest {
-                    start_time: Some(Timestamp {
-                        seconds: i64::MAX,
-                        nanos: 0,
-                    }),
-                    ..Default::default()
-                },
-            ))
-            .await,
-        "start_time",
-    );
+    let unknown_status = proto::ListUsersRequest {
+        status: 99,
+        ..Default::default()
+    };
+    expect_invalid(users(unknown_status).await, "status");
+    let malformed_manager = proto::ListUsersRequest {
+        reporting_to_user_id: "nope".into(),
+        ..Default::default()
+    };
+    expect_invalid(users(malformed_manager).await, "reporting_to_user_id");
+    let long_query = proto::ListUsersRequest {
+        query: "q".repeat(201),
+        ..Default::default()
+    };
+    expect_invalid(users(long_query).await, "query");
+    let unknown_status = proto::ListInvitationsRequest {
+        status: -3,
+        ..Default::default()
+    };
+    expect_invalid(invitations(unknown_status).await, "status");
+    let unknown_action = proto::ListActivityRequest {
+        action: "user.exploded".into(),
+        ..Default::default()
+    };
+    expect_invalid(activity(unknown_action).await, "action");
+    let far_future = proto::ListActivityRequest {
+        start_time: Some(Timestamp {
+            seconds: i64::MAX,
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+    expect_invalid(activity(far_future).await, "start_time");
 
     // The maximum page size itself is fine.
-    client
-        .list_users(authed(
-            token,
-            proto::ListUsersRequest {
-                page_size: 200,
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
+    let largest = proto::ListUsersRequest {
+        page_size: 200,
+        ..Default::default()
+    };
+    users(largest).await.unwrap();
     assert_eq!(row_counts(&app).await, before);
 }
 
@@ -439,13 +332,12 @@ async fn a_manage_request_with_bad_fields_changes_nothing() {
             .await,
         "change_role.role",
     );
-    expect_error(
+    expect_invalid_argument(
         client
             .manage_user(manage(Action::ChangeRole(ChangeRole {
                 role: "wizard".into(),
             })))
             .await,
-        Code::InvalidArgument,
         "ROLE_NOT_FOUND",
     );
     expect_invalid(

@@ -5,7 +5,7 @@
 
 use std::{
     io::Read,
-    process::{Command, Output, Stdio},
+    process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -35,10 +35,7 @@ impl Scratch {
         command
             .args(args)
             .current_dir(&self.dir)
-            .env(
-                "WOWCHAT_DATABASE_URL",
-                format!("postgres://postgres@127.0.0.1:5432/{}", self.database),
-            )
+            .env("WOWCHAT_DATABASE_URL", self.database_url())
             .env("WOWCHAT_AMQP_PREFIX", format!("cli-{}", self.database))
             .env("WOWCHAT_LOG_FORMAT", "pretty")
             .env("RUST_LOG", "info")
@@ -47,30 +44,40 @@ impl Scratch {
         command
     }
 
+    fn database_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.database)
+    }
+
+    /// A connection to the scratch database, for assertions.
+    async fn db(&self) -> tokio_postgres::Client {
+        let (db, connection) = tokio_postgres::connect(&self.database_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        db
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
     }
+}
+
+/// Starts `command`, its logs collected until it ends.
+fn start(command: &mut Command) -> (Child, std::thread::JoinHandle<String>) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let logs = drain_stderr(&mut child);
+    (child, logs)
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
         let topology = wowchat_users_api::topology::Topology::new(format!("cli-{}", self.database));
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(wowchat_users_testkit::delete_topology(&topology));
-        })
-        .join();
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc"])
-            .arg(format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.database
-            ))
-            .output();
+        wowchat_users_testkit::clean_up(&self.database, Some(topology));
     }
 }
 
@@ -189,15 +196,11 @@ async fn an_operator_migrates_bootstraps_mints_a_token_serves_and_stops_the_serv
     }
 
     let (grpc_port, metrics_port) = free_ports();
-    let mut server = scratch
-        .command(&["serve"])
+    let mut serve = scratch.command(&["serve"]);
+    serve
         .env("WOWCHAT_LISTEN_ADDR", format!("127.0.0.1:{grpc_port}"))
-        .env("WOWCHAT_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let logs = drain_stderr(&mut server);
+        .env("WOWCHAT_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"));
+    let (mut server, logs) = start(&mut serve);
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut client = connect_when_up(grpc_port, deadline).await;
@@ -346,13 +349,7 @@ async fn cancelled_accepts_cannot_balloon_the_server_s_memory() {
         .metadata_mut()
         .insert("authorization", format!("Bearer {bearer}").parse().unwrap());
     client.invite_user(invite).await.expect("invited");
-    let (db, connection) = tokio_postgres::connect(
-        &format!("postgres://postgres@127.0.0.1:5432/{}", scratch.database),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let db = scratch.db().await;
     let payload: Vec<u8> = db
         .query_one(
             "SELECT payload FROM outbox WHERE routing_key = 'mail.invitation'",
@@ -419,13 +416,7 @@ async fn cancelled_accepts_cannot_balloon_the_server_s_memory() {
 async fn a_relay_with_a_backlog_exits_within_two_seconds_of_sigterm() {
     let scratch = Scratch::new();
     assert!(scratch.run(&["migrate"]).status.success());
-    let (db, connection) = tokio_postgres::connect(
-        &format!("postgres://postgres@127.0.0.1:5432/{}", scratch.database),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let db = scratch.db().await;
     // More than a relay drains in the time this test takes to stop it.
     db.execute(
         "INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, request_id, created_at) \
@@ -446,13 +437,7 @@ async fn a_relay_with_a_backlog_exits_within_two_seconds_of_sigterm() {
         .get::<_, i64>(0)
     };
 
-    let mut relay = scratch
-        .command(&["relay"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let logs = drain_stderr(&mut relay);
+    let (mut relay, logs) = start(&mut scratch.command(&["relay"]));
     let deadline = Instant::now() + Duration::from_secs(30);
     while published().await == 0 {
         assert!(Instant::now() < deadline, "the relay published nothing");

@@ -154,6 +154,20 @@ impl TestApp {
         page.entries
     }
 
+    /// The entries with `action` about `target_user_id`, newest first.
+    pub async fn activity_about(
+        &self,
+        target_user_id: &str,
+        action: &str,
+    ) -> Vec<proto::ActivityEntry> {
+        let filter = proto::ListActivityRequest {
+            target_user_id: target_user_id.into(),
+            action: action.into(),
+            ..Default::default()
+        };
+        self.activity(filter).await
+    }
+
     // ---- invitations ----
 
     /// Invites `email` as `role` as the owner.
@@ -161,6 +175,14 @@ impl TestApp {
         self.invite_as(&self.owner_token, invitation_request(email, role))
             .await
             .expect("invite succeeds")
+    }
+
+    /// InviteUser of `request` as the owner, answered as the call answers.
+    pub async fn try_invite(
+        &self,
+        request: proto::InviteUserRequest,
+    ) -> Result<proto::Invitation, Status> {
+        self.invite_as(&self.owner_token, request).await
     }
 
     /// InviteUser as the holder of `bearer`.
@@ -323,6 +345,16 @@ impl TestApp {
         Ok(response.into_inner())
     }
 
+    /// GetWorkspaceSettings as the holder of `bearer`.
+    pub async fn settings_as(&self, bearer: &str) -> Result<proto::WorkspaceSettings, Status> {
+        let request = authed(bearer, proto::GetWorkspaceSettingsRequest {});
+        let response = self.client().await.get_workspace_settings(request).await?;
+        Ok(response
+            .into_inner()
+            .settings
+            .expect("settings in the response"))
+    }
+
     /// UpdateWorkspaceSettings as the owner.
     pub async fn update_settings(
         &self,
@@ -375,6 +407,13 @@ impl TestApp {
             .create_role(authed(bearer, message))
             .await?;
         Ok(response.into_inner().role.expect("a role in the response"))
+    }
+
+    /// CreateRole as the owner.
+    pub async fn create_role(&self, name: &str, permissions: &[&str]) -> proto::Role {
+        self.create_role_as(&self.owner_token, name, permissions)
+            .await
+            .expect("CreateRole succeeds")
     }
 
     /// UpdateRole (no etag) as the holder of `bearer`.

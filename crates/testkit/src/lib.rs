@@ -180,30 +180,35 @@ impl Drop for TestApp {
         if let Some(server) = self.server.take() {
             server.abort();
         }
-        let name = self.database_name.clone();
-        let topology = self.topology.clone();
         let _ = std::fs::remove_dir_all(&self.keys_dir);
-        // Dropped on a thread of its own: Drop cannot await, and the test's
-        // runtime may be shutting down.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                delete_topology(&topology).await;
-                if let Ok((client, connection)) =
-                    tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
+        clean_up(&self.database_name, Some(self.topology.clone()));
     }
+}
+
+/// Deletes what a test made outside its process: the RabbitMQ names of
+/// `topology`, if any, and the database `database` (whoever is still
+/// connected). On a thread of its own: Drop cannot await, and the test's
+/// runtime may be shutting down.
+pub fn clean_up(database: &str, topology: Option<Topology>) {
+    let drop_database = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            if let Some(topology) = topology {
+                delete_topology(&topology).await;
+            }
+            if let Ok((client, connection)) =
+                tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await
+            {
+                tokio::spawn(connection);
+                let _ = client.batch_execute(&drop_database).await;
+            }
+        });
+    })
+    .join();
 }
 
 /// A mailer worker running in the test process.
@@ -369,4 +374,66 @@ pub fn expect_error<T: std::fmt::Debug>(
     assert_eq!(status.code(), code, "code of {status:?}");
     assert_eq!(reason(&status), expected_reason, "reason of {status:?}");
     status
+}
+
+/// Asserts the call was refused by a rule of the current state
+/// (FAILED_PRECONDITION) for `reason`, and returns the status.
+#[track_caller]
+pub fn expect_refused<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
+    expect_error(result, Code::FailedPrecondition, reason)
+}
+
+/// Asserts the caller was not allowed (PERMISSION_DENIED) for `reason`.
+#[track_caller]
+pub fn expect_denied<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
+    expect_error(result, Code::PermissionDenied, reason)
+}
+
+/// Asserts the caller lacks the permission the call needs.
+#[track_caller]
+pub fn expect_permission_missing<T: std::fmt::Debug>(result: Result<T, Status>) -> Status {
+    expect_denied(result, "PERMISSION_MISSING")
+}
+
+/// Asserts the call would reach above the caller's own role.
+#[track_caller]
+pub fn expect_above_caller<T: std::fmt::Debug>(result: Result<T, Status>) -> Status {
+    expect_denied(result, "ROLE_ABOVE_CALLER")
+}
+
+/// Asserts what the call names does not exist for the caller (NOT_FOUND).
+#[track_caller]
+pub fn expect_not_found<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
+    expect_error(result, Code::NotFound, reason)
+}
+
+/// Asserts the caller was not recognised (UNAUTHENTICATED) for `reason`.
+#[track_caller]
+pub fn expect_unauthenticated<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    reason: &str,
+) -> Status {
+    expect_error(result, Code::Unauthenticated, reason)
+}
+
+/// Asserts the call was held back by a limit (RESOURCE_EXHAUSTED) for `reason`.
+#[track_caller]
+pub fn expect_limited<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
+    expect_error(result, Code::ResourceExhausted, reason)
+}
+
+/// Asserts the request was refused as invalid input (INVALID_ARGUMENT) for
+/// `reason`, and returns the status (its field violations).
+#[track_caller]
+pub fn expect_invalid_argument<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    reason: &str,
+) -> Status {
+    expect_error(result, Code::InvalidArgument, reason)
+}
+
+/// Asserts what the call would create already exists (ALREADY_EXISTS).
+#[track_caller]
+pub fn expect_exists<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
+    expect_error(result, Code::AlreadyExists, reason)
 }

@@ -41,6 +41,18 @@ impl TestApp {
         row.try_get(0).expect("a count")
     }
 
+    /// How many outbox rows have this routing key.
+    pub async fn outbox_count(&self, routing_key: &str) -> i64 {
+        let sql = "SELECT count(*) FROM outbox WHERE routing_key = $1";
+        self.count(sql, &[&routing_key]).await
+    }
+
+    /// How many activity entries record `action`.
+    pub async fn activity_count(&self, action: &str) -> i64 {
+        let sql = "SELECT count(*) FROM activity WHERE action = $1";
+        self.count(sql, &[&action]).await
+    }
+
     /// The workspace's active owners.
     pub async fn active_owners(&self) -> i64 {
         let sql = "SELECT count(*) FROM users \

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 named_enum! {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    /// What happened: the activity entry's action and its event's routing key.
     pub enum Action {
         InvitationCreated = "invitation.created",
         InvitationResent = "invitation.resent",

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 named_enum! {
     /// A stable, machine-readable reason, sent as the `ErrorInfo` reason.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Reason {
         InvalidArgument = "INVALID_ARGUMENT",
         InvalidPageToken = "INVALID_PAGE_TOKEN",

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{EmailAddress, idempotency::IdempotencyKey};
 
 named_enum! {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Serialize, Deserialize)]
     pub enum InvitationStatus {
         Pending = "PENDING",
         Accepted = "ACCEPTED",
@@ -29,7 +29,7 @@ impl InvitationStatus {
 
 named_enum! {
     /// Where the email of an invitation's latest send is.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+    #[derive(Serialize, Deserialize, Default)]
     pub enum DeliveryStatus {
         #[default]
         Queued = "QUEUED",

@@ -2,9 +2,9 @@
 //! them, and the one error type every operation returns. Nothing here knows
 //! about gRPC or SQL.
 
-/// A fieldless enum whose variants each have one name, declared once: `ALL`
-/// in declaration order, and `as_str` and `parse` from that one table, so
-/// the two directions cannot drift apart.
+/// A fieldless, copyable enum whose variants each have one name, declared
+/// once: `ALL` in declaration order, and `as_str` and `parse` from that one
+/// table, so the two directions cannot drift apart.
 macro_rules! named_enum {
     (
         $(#[$meta:meta])*
@@ -13,6 +13,7 @@ macro_rules! named_enum {
         }
     ) => {
         $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         $vis enum $name {
             $($(#[$variant_meta])* $variant,)+
         }

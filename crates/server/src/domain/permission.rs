@@ -11,7 +11,7 @@ use super::idempotency::IdempotencyKey;
 
 named_enum! {
     /// One entry of the fixed, versioned permission catalog.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[derive(Hash)]
     #[repr(u8)]
     pub enum Permission {
         UsersRead = "users.read",

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::idempotency::IdempotencyKey;
 
 named_enum! {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Serialize, Deserialize)]
     pub enum UserStatus {
         Active = "ACTIVE",
         Deactivated = "DEACTIVATED",
