@@ -5,6 +5,7 @@
 
 mod abuse;
 mod authentication;
+mod caller_cache;
 mod flow;
 mod health;
 mod invitation_policy;

@@ -158,6 +158,7 @@ async fn run() -> anyhow::Result<()> {
             let state = AppState::new(
                 db::pool(url, 2)?,
                 std::sync::Arc::new(JwtKeys::load(&settings.key_settings())?),
+                settings.caller_cache_settings(),
                 PasswordHasher::owasp(1, 1)?,
                 &settings.sign_in_settings(),
                 &settings.invitation_policy_settings(),
