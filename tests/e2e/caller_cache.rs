@@ -173,7 +173,9 @@ async fn a_custom_role_s_new_permissions_apply_to_its_cached_holders_at_once() {
 }
 
 /// Changes made outside this replica reach it only through Postgres's
-/// notifications: here, by hand in SQL.
+/// notifications: here, by hand in SQL, followed by the sync every
+/// mutation of the service makes (`CallerCache::sync`), so the very next
+/// call is known to come after the notification was applied.
 #[tokio::test]
 async fn changes_made_in_postgres_by_anyone_reach_the_cache_through_notifications() {
     let app = TestApp::spawn().await;
@@ -194,6 +196,7 @@ async fn changes_made_in_postgres_by_anyone_reach_the_cache_through_notification
     )
     .await
     .unwrap();
+    app.state.callers.sync(&app.state.pool).await;
     expect_error(
         get_user_as(&app, &reader_token, &reader.id).await,
         Code::PermissionDenied,
@@ -206,6 +209,7 @@ async fn changes_made_in_postgres_by_anyone_reach_the_cache_through_notification
     )
     .await
     .unwrap();
+    app.state.callers.sync(&app.state.pool).await;
     expect_error(
         get_user_as(&app, &sue_token, &sue.id).await,
         Code::PermissionDenied,
@@ -294,7 +298,10 @@ async fn while_the_listener_is_down_every_call_reads_postgres_and_once_back_the_
 
     // The listener's connection is cut, and it cannot come back for now
     // (the server's pool keeps the connections it has).
-    admin.batch_execute(&allow_connections(false)).await.unwrap();
+    admin
+        .batch_execute(&allow_connections(false))
+        .await
+        .unwrap();
     let terminated: i64 = db
         .query_one(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \

@@ -23,8 +23,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::invalidation::{APPLICATION_NAME, LEASE};
 use crate::{
     domain::Error,
     store::{
@@ -170,6 +172,8 @@ pub struct CallerCache {
     hits_metric: metrics::Counter,
     /// How many times the listener (re)connected.
     connections: AtomicU64,
+    /// The syncs this replica waits on, by token: acknowledgements so far.
+    syncs: Mutex<HashMap<Uuid, watch::Sender<i64>>>,
 }
 
 impl CallerCache {
@@ -184,6 +188,7 @@ impl CallerCache {
             hits: AtomicU64::new(0),
             hits_metric: metrics::counter!("wowchat_caller_cache_hits_total"),
             connections: AtomicU64::new(0),
+            syncs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -268,6 +273,67 @@ impl CallerCache {
         if let Some(standings) = &self.standings {
             standings.clear();
         }
+    }
+
+    /// Waits until every replica applied what was committed before the
+    /// call: a change to a caller then applies on any replica's very next
+    /// call, not merely once its notification arrives. Sends `sync <token>`
+    /// after the change (notifications arrive in commit order) and waits
+    /// for each replica's listener to acknowledge it on `caller_synced`,
+    /// or, at most, until every replica's lease has run out (a replica
+    /// that has not applied the change by then has stopped serving).
+    pub async fn sync(&self, pool: &Pool) {
+        let deadline = tokio::time::Instant::now() + LEASE;
+        let token = Uuid::new_v4();
+        let (acknowledged, mut acknowledgements) = watch::channel(0);
+        self.lock_syncs().insert(token, acknowledged);
+        let sent = async {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT (SELECT count(*) FROM pg_stat_activity \
+                             WHERE datname = current_database() AND application_name = $1), \
+                            pg_notify('caller_changed', 'sync ' || $2)",
+                )
+                .await?;
+            let row = client
+                .query_one(&stmt, &[&APPLICATION_NAME, &token.to_string()])
+                .await?;
+            Ok::<i64, Error>(row.try_get(0)?)
+        }
+        .await;
+        match sent {
+            Ok(listeners) => {
+                let all = acknowledgements.wait_for(|count| *count >= listeners);
+                if tokio::time::timeout_at(deadline, all).await.is_err() {
+                    tracing::warn!(
+                        listeners,
+                        "not every replica acknowledged a caller change in time"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = ?error, "syncing the replicas' caller caches; waiting out their leases");
+                tokio::time::sleep_until(deadline).await;
+            }
+        }
+        self.lock_syncs().remove(&token);
+    }
+
+    /// A replica's listener acknowledged the sync `token`.
+    pub(super) fn acknowledged(&self, token: &str) {
+        let Ok(token) = Uuid::parse_str(token) else {
+            return;
+        };
+        if let Some(sync) = self.lock_syncs().get(&token) {
+            sync.send_modify(|count| *count += 1);
+        }
+    }
+
+    fn lock_syncs(&self) -> MutexGuard<'_, HashMap<Uuid, watch::Sender<i64>>> {
+        self.syncs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Applies a `caller_changed` notification: `<workspace> <user>` or

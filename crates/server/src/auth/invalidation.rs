@@ -1,4 +1,5 @@
-//! The replica's listener of `caller_changed` (see migration V16): one
+//! The replica's listener of `caller_changed` (see migration V16) and of
+//! `caller_synced` (see `CallerCache::sync`): one
 //! Postgres connection of its own, outside the pool, that applies each
 //! notification to the [`CallerCache`] the moment it arrives.
 //!
@@ -17,8 +18,11 @@ use wowchat_platform::{Backoff, Secret, postgres::ConnectConfig};
 
 use super::CallerCache;
 
-/// The Postgres channel the V16 triggers notify.
-const CHANNEL: &str = "caller_changed";
+/// The Postgres channel the V16 triggers notify, and `CallerCache::sync`.
+const CHANGED: &str = "caller_changed";
+
+/// Where listeners acknowledge a sync.
+const SYNCED: &str = "caller_synced";
 
 /// The listener's `application_name`, so operators (and tests) can find it.
 pub const APPLICATION_NAME: &str = "wowchat-users caller listener";
@@ -28,7 +32,7 @@ const HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// How long one answered heartbeat lets the cache serve: a connection that
 /// died silently stops it within this.
-const LEASE: Duration = Duration::from_secs(5);
+pub(super) const LEASE: Duration = Duration::from_secs(5);
 
 /// Delays between reconnects: 100 ms doubling to 5 s.
 const RECONNECT: Backoff = Backoff {
@@ -67,35 +71,56 @@ async fn listen(
         .with_application_name(APPLICATION_NAME);
     let (client, mut connection) = config.connect().await?;
     // Notifications are applied here, in the order Postgres sent them, so
-    // a heartbeat's answer comes after every notification sent before it.
+    // a heartbeat's answer comes after every notification sent before it,
+    // and so does the acknowledgement of a sync.
     let applier = cache.clone();
+    let (sync_requests, mut syncs) = tokio::sync::mpsc::unbounded_channel::<String>();
     let mut driver = tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
-            if let AsyncMessage::Notification(notification) = message? {
-                applier.apply(notification.payload());
+            let AsyncMessage::Notification(notification) = message? else {
+                continue;
+            };
+            let payload = notification.payload();
+            match (notification.channel(), payload.strip_prefix("sync ")) {
+                (CHANGED, Some(token)) => {
+                    let _ = sync_requests.send(token.to_owned());
+                }
+                (CHANGED, None) => applier.apply(payload),
+                (SYNCED, _) => applier.acknowledged(payload),
+                _ => {}
             }
         }
         Ok::<_, tokio_postgres::Error>(())
     });
     let result = async {
-        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+        client
+            .batch_execute(&format!("LISTEN {CHANGED}; LISTEN {SYNCED}"))
+            .await?;
         cache.connected((Instant::now() + LEASE).into_std());
         *failures = 0;
         tracing::info!("caller listener connected: the caller cache serves");
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 ended = &mut driver => {
                     ended??;
                     anyhow::bail!("the connection closed");
                 }
-                _ = tokio::time::sleep(HEARTBEAT) => {}
+                Some(token) = syncs.recv() => {
+                    client
+                        .execute("SELECT pg_notify($1, $2)", &[&SYNCED, &token])
+                        .await?;
+                }
+                _ = heartbeat.tick() => {
+                    let sent = Instant::now();
+                    tokio::time::timeout(LEASE, client.simple_query(""))
+                        .await
+                        .map_err(|_| anyhow::anyhow!("a heartbeat went unanswered"))??;
+                    cache.renew((sent + LEASE).into_std());
+                }
             }
-            let sent = Instant::now();
-            tokio::time::timeout(LEASE, client.simple_query(""))
-                .await
-                .map_err(|_| anyhow::anyhow!("a heartbeat went unanswered"))??;
-            cache.renew((sent + LEASE).into_std());
         }
     }
     .await;

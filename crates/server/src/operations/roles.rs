@@ -137,8 +137,8 @@ pub async fn update(
         Ok(Outcome::Changed(updated, recorded))
     })
     .await?;
-    // Its holders' next call on this replica; V16 tells every replica.
-    state.callers.forget_workspace(caller.workspace_id);
+    // Its holders' very next call, on any replica, knows.
+    state.callers.sync(&state.pool).await;
     Ok(updated)
 }
 
@@ -188,7 +188,7 @@ pub async fn delete(
         Ok(Outcome::Changed(current, recorded))
     })
     .await?;
-    state.callers.forget_workspace(caller.workspace_id);
+    state.callers.sync(&state.pool).await;
     Ok(deleted)
 }
 

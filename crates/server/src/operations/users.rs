@@ -65,11 +65,13 @@ pub async fn manage(
         Ok(Outcome::Changed(updated, recorded))
     })
     .await?;
-    // This replica sees the change from the caller's very next call without
-    // waiting for its own notification (V16 tells every replica).
-    state
-        .callers
-        .forget_user(caller.workspace_id, command.user_id);
+    // What a caller is made of changed: every replica knows before the answer.
+    if !matches!(
+        command.action,
+        UserAction::SetReportingTo { .. } | UserAction::ClearReportingTo
+    ) {
+        state.callers.sync(&state.pool).await;
+    }
     Ok(managed)
 }
 
