@@ -6,7 +6,9 @@
 //! (`auth::invalidation`) is connected: Postgres triggers NOTIFY
 //! `caller_changed` when a user's status, role or profile changes, when a
 //! user is deleted, and when a custom role is created, changed or deleted,
-//! and the listener drops the entries concerned. While it is not connected
+//! and the listener drops the entries concerned; a mutation that changed a
+//! caller answers only once every replica has ([`CallerCache::sync`]).
+//! While it is not connected
 //! (or has not been heard from within its lease) every call reads Postgres,
 //! and the cache is emptied before it serves again. A max age bounds an
 //! entry's life whatever happens. Mutations never trust the cache: they
