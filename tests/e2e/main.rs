@@ -6,6 +6,7 @@
 mod abuse;
 mod activity;
 mod authentication;
+mod caller_cache;
 mod flow;
 mod health;
 mod invitation_policy;

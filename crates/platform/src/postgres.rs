@@ -115,6 +115,13 @@ impl ConnectConfig {
         other
     }
 
+    /// The same, naming its connections `name` in `pg_stat_activity`.
+    pub fn with_application_name(&self, name: &str) -> Self {
+        let mut other = self.clone();
+        other.config.application_name(name);
+        other
+    }
+
     /// One connection outside any pool; the caller drives its connection.
     pub async fn connect(&self) -> Result<(Client, PgConnection), tokio_postgres::Error> {
         self.config.connect(self.tls.clone()).await

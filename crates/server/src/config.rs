@@ -144,6 +144,17 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_HASH_QUEUE", default_value_t = 64)]
     pub hash_queue: usize,
 
+    /// Seconds a caller's status and role are served from this replica's
+    /// memory at most; Postgres notifications drop them at once when they
+    /// change. 0 reads Postgres on every call.
+    #[arg(long, env = "WOWCHAT_CALLER_CACHE_TTL_SECS", default_value_t = 60)]
+    pub caller_cache_ttl_secs: u64,
+
+    /// Most users (and, apart, verified bearer tokens) this replica's caller
+    /// cache remembers.
+    #[arg(long, env = "WOWCHAT_CALLER_CACHE_SIZE", default_value_t = 50_000)]
+    pub caller_cache_size: usize,
+
     /// Most calls one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
     #[arg(long, env = "WOWCHAT_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
     pub max_concurrent_streams: u32,
@@ -311,6 +322,13 @@ impl Settings {
             sends_per_workspace_per_minute: self.invites_per_minute_per_workspace,
             attempts_per_token_per_minute: self.invitation_attempts_per_token_per_minute,
             attempts_per_address_per_minute: self.invitation_attempts_per_address_per_minute,
+        }
+    }
+
+    pub fn caller_cache_settings(&self) -> crate::auth::cache::CacheSettings {
+        crate::auth::cache::CacheSettings {
+            max_age: Duration::from_secs(self.caller_cache_ttl_secs),
+            capacity: self.caller_cache_size.max(1),
         }
     }
 

@@ -214,6 +214,7 @@ async fn bootstrap_workspace(
     let state = AppState::new(
         db::pool(settings.database_url.expose(), 2)?,
         std::sync::Arc::new(JwtKeys::load(&settings.key_settings())?),
+        settings.caller_cache_settings(),
         PasswordHasher::owasp(1, 1)?,
         &settings.sign_in_settings(),
         &settings.invitation_policy_settings(),

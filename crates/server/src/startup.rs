@@ -62,6 +62,7 @@ impl Application {
         let state = Arc::new(AppState::new(
             pool,
             Arc::new(keys),
+            settings.caller_cache_settings(),
             PasswordHasher::owasp(settings.hash_concurrency, settings.hash_queue)?,
             &settings.sign_in_settings(),
             &settings.invitation_policy_settings(),
@@ -104,6 +105,11 @@ impl Application {
             Duration::from_millis(self.settings.health_interval_ms),
         ));
         let background = CancellationToken::new();
+        let caller_listener = tokio::spawn(crate::auth::invalidation::run(
+            self.state.callers.clone(),
+            self.settings.database_url.clone(),
+            background.clone(),
+        ));
         let messaging = self.settings.relay.then(|| {
             spawn_messaging(
                 &self.state.pool,
@@ -192,7 +198,11 @@ impl Application {
         // The relay finishes its batch: what was committed before the stop
         // goes out now or with the next start.
         background.cancel();
-        let tasks = messaging.into_iter().flatten().chain(retention);
+        let tasks = messaging
+            .into_iter()
+            .flatten()
+            .chain(retention)
+            .chain([caller_listener]);
         let _ =
             tokio::time::timeout(Duration::from_secs(15), futures::future::join_all(tasks)).await;
         tracing::info!("server stopped");

@@ -3,14 +3,18 @@
 use tonic::metadata::MetadataMap;
 use uuid::Uuid;
 
-use super::JwtKeys;
+use super::{CallerCache, JwtKeys};
 use crate::{
     domain::{
         Error, Reason,
         permission::{Permission, Role},
-        user::{User, UserStatus},
+        user::UserStatus,
     },
-    store::{GenericClient, Lock, Pool, roles, users},
+    store::{
+        GenericClient, Lock, Pool,
+        roles::{self, Standing},
+        users,
+    },
 };
 
 #[derive(Debug, Clone)]
@@ -47,54 +51,72 @@ impl Caller {
     }
 }
 
-/// Verifies the bearer token and loads the caller's current role and status.
+/// Verifies the bearer token (once per token: a verified one is remembered
+/// until it expires) and finds the caller's current status and role, from
+/// the replica's cache while its invalidation listener is connected, else
+/// from Postgres.
 pub async fn authenticate(
     pool: &Pool,
     keys: &JwtKeys,
+    cache: &CallerCache,
     metadata: &MetadataMap,
 ) -> Result<Caller, Error> {
     let token = bearer_token(metadata)?;
-    let (user_id, workspace_id) = keys.verify(token)?;
-    let client = pool.get().await?;
-    let user = users::get(&client, workspace_id, user_id, Lock::None).await?;
-    caller_from(&client, user, Lock::None).await
+    let (user_id, workspace_id) = match cache.verified_token(token) {
+        Some(ids) => ids,
+        None => {
+            let verified = keys.verify(token)?;
+            let ids = (verified.user_id, verified.workspace_id);
+            cache.remember_token(token, ids, verified.accepted_until);
+            ids
+        }
+    };
+    let standing = cache
+        .standing(pool, workspace_id, user_id)
+        .await?
+        .ok_or_else(unknown_caller)?;
+    caller_of(&standing)
 }
 
 /// The caller as of now inside `tx`, their row share-locked until it ends:
 /// a change that a concurrent demotion or deactivation of the caller would
 /// forbid is refused, however long the request waited for its locks.
 /// A custom role is share-locked too: its permissions cannot change under
-/// the request.
+/// the request. Never from the cache.
 pub async fn confirm(tx: &impl GenericClient, caller: &Caller) -> Result<Caller, Error> {
-    let user = users::get(tx, caller.workspace_id, caller.user_id, Lock::Share).await?;
-    caller_from(tx, user, Lock::Share).await
+    let user = users::get(tx, caller.workspace_id, caller.user_id, Lock::Share)
+        .await?
+        .ok_or_else(unknown_caller)?;
+    // A custom role's change applies to its holders from their very next call.
+    let role = roles::held(tx, user.workspace_id, &user.role, Lock::Share).await?;
+    caller_of(&Standing {
+        user_id: user.id,
+        workspace_id: user.workspace_id,
+        email: user.email,
+        display_name: user.display_name,
+        status: user.status,
+        role,
+    })
 }
 
-/// The caller from their user row, with their role resolved as it is now
-/// (built-in from code, custom from Postgres): a change to a custom role
-/// applies to its holders from their very next call.
-async fn caller_from(
-    client: &impl GenericClient,
-    user: Option<User>,
-    lock: Lock,
-) -> Result<Caller, Error> {
-    let user = user.ok_or_else(|| {
-        Error::unauthenticated(Reason::UnknownCaller, "the bearer token names no user")
-    })?;
-    if user.status != UserStatus::Active {
+fn unknown_caller() -> Error {
+    Error::unauthenticated(Reason::UnknownCaller, "the bearer token names no user")
+}
+
+/// The caller a user's standing makes: none when they are deactivated.
+fn caller_of(standing: &Standing) -> Result<Caller, Error> {
+    if standing.status != UserStatus::Active {
         return Err(Error::denied(
             Reason::UserDeactivated,
             "the caller is deactivated",
         ));
     }
-    // A role that no longer resolves grants nothing.
-    let role = roles::held(client, user.workspace_id, &user.role, lock).await?;
     Ok(Caller {
-        user_id: user.id,
-        workspace_id: user.workspace_id,
-        role,
-        email: user.email,
-        display_name: user.display_name,
+        user_id: standing.user_id,
+        workspace_id: standing.workspace_id,
+        email: standing.email.clone(),
+        display_name: standing.display_name.clone(),
+        role: standing.role.clone(),
     })
 }
 

@@ -42,6 +42,19 @@ pub struct KeySettings {
     pub dev_keys_dir: PathBuf,
 }
 
+/// Seconds a token is still accepted past its `exp` (clock skew).
+const LEEWAY_SECS: u64 = 30;
+
+/// What a verified bearer token says.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedToken {
+    pub user_id: Uuid,
+    pub workspace_id: Uuid,
+    /// Until when it is accepted: its `exp` plus the leeway, in seconds
+    /// since the Unix epoch.
+    pub accepted_until: u64,
+}
+
 pub struct JwtKeys {
     issuer: String,
     audience: String,
@@ -89,8 +102,8 @@ impl JwtKeys {
         })
     }
 
-    /// Checks signature, issuer, audience and expiry; returns (user id, workspace id).
-    pub fn verify(&self, token: &str) -> Result<(Uuid, Uuid), Error> {
+    /// Checks signature, issuer, audience and expiry.
+    pub fn verify(&self, token: &str) -> Result<VerifiedToken, Error> {
         let invalid =
             || Error::unauthenticated(Reason::TokenInvalid, "the bearer token is not valid");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
@@ -100,13 +113,17 @@ impl JwtKeys {
             validation.set_issuer(&[&self.issuer]);
             validation.set_audience(&[&self.audience]);
             validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-            validation.leeway = 30;
+            validation.leeway = LEEWAY_SECS;
             match jsonwebtoken::decode::<Claims>(token, key, &validation) {
                 Ok(data) => {
                     let user = Uuid::parse_str(&data.claims.sub).map_err(|_| invalid())?;
                     let workspace =
                         Uuid::parse_str(&data.claims.workspace_id).map_err(|_| invalid())?;
-                    return Ok((user, workspace));
+                    return Ok(VerifiedToken {
+                        user_id: user,
+                        workspace_id: workspace,
+                        accepted_until: data.claims.exp.saturating_add(LEEWAY_SECS),
+                    });
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => expired = true,
                 Err(_) => {}

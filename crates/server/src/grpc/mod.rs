@@ -62,7 +62,7 @@ pub(crate) async fn authenticated<T>(
     state: &AppState,
     request: &Request<T>,
 ) -> Result<Caller, Error> {
-    let caller = authenticate(&state.pool, &state.keys, request.metadata()).await?;
+    let caller = authenticate(&state.pool, &state.keys, &state.callers, request.metadata()).await?;
     operations::sign_in::note_activity(state, &caller).await;
     Ok(caller)
 }

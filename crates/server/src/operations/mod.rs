@@ -19,7 +19,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
 use crate::{
-    auth::{Caller, JwtKeys, PasswordHasher},
+    auth::{Caller, CallerCache, JwtKeys, PasswordHasher, cache::CacheSettings},
     domain::{
         Error,
         activity::{Action, ActivityEntry, FieldChange},
@@ -33,6 +33,8 @@ use crate::{
 pub struct AppState {
     pub pool: Pool,
     pub keys: Arc<JwtKeys>,
+    /// Verified tokens and callers' standings, invalidated by Postgres.
+    pub callers: Arc<CallerCache>,
     pub hasher: PasswordHasher,
     /// Access token lifetime, sign-in attempt limits, last-active throttle.
     pub sign_in: sign_in::SignInPolicy,
@@ -43,10 +45,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state of a server: its pool, keys and hasher, and its policies.
+    /// The state of a server: its pool, keys, caller cache and hasher, and
+    /// its policies. The cache serves only once its listener
+    /// (`auth::invalidation::run`) is connected.
     pub fn new(
         pool: Pool,
         keys: Arc<JwtKeys>,
+        cache: CacheSettings,
         hasher: PasswordHasher,
         sign_in: &sign_in::SignInSettings,
         invitations: &invitation_policy::InvitationPolicySettings,
@@ -55,6 +60,7 @@ impl AppState {
             relay_wakeup: outbox::RelayWakeup::spawn(pool.clone()),
             pool,
             keys,
+            callers: Arc::new(CallerCache::new(cache)),
             hasher,
             sign_in: sign_in::SignInPolicy::new(sign_in),
             invitations: invitation_policy::InvitationPolicy::new(invitations),

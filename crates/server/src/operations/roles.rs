@@ -20,6 +20,7 @@ use crate::{
             BUILT_IN, CustomRole, NewRole, Permission, PermissionSet, Role, RoleDeletion,
             RoleUpdate,
         },
+        user::UserStatus,
     },
     events,
     store::roles,
@@ -106,7 +107,7 @@ pub async fn update(
         idempotency: update.idempotency.as_ref(),
         first_lock: FirstLock::CustomRole(&update.name),
     };
-    unit_of_work!(state, caller, mutation, |work| {
+    let updated = unit_of_work!(state, caller, mutation, |work| {
         // Neither the role as it is nor as it becomes may be above the caller.
         let current = work.locked_role()?.clone();
         if let Some(expected) = update.expected_version
@@ -135,7 +136,10 @@ pub async fn update(
         tracing::info!(role = %updated.role.name, "updating the role");
         Ok(Outcome::Changed(updated, recorded))
     })
-    .await
+    .await?;
+    // Its holders' very next call, on any replica, knows.
+    state.callers.sync(&state.pool).await;
+    Ok(updated)
 }
 
 pub async fn delete(
@@ -155,7 +159,7 @@ pub async fn delete(
         // finds no role.
         first_lock: FirstLock::CustomRole(&deletion.name),
     };
-    unit_of_work!(state, caller, mutation, |work| {
+    let deleted = unit_of_work!(state, caller, mutation, |work| {
         let current = work.locked_role()?.clone();
         match roles::holders(work.tx(), work.workspace_id(), &current.role.name).await? {
             (false, false) => {}
@@ -183,7 +187,9 @@ pub async fn delete(
         tracing::info!(role = %current.role.name, "deleting the role");
         Ok(Outcome::Changed(current, recorded))
     })
-    .await
+    .await?;
+    state.callers.sync(&state.pool).await;
+    Ok(deleted)
 }
 
 /// The activity entry and the `role.*` event of a change.
@@ -219,8 +225,8 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Roles, Error> {
 }
 
 /// Whether the user may use `permission` now: active, and their role grants
-/// it. One indexed query (see `roles::permission_facts`) on top of the
-/// caller's authentication; built-in roles resolve in code.
+/// it. Answered from the replica's caller cache when it can (see
+/// `auth::cache`), else by one indexed query (`roles::standing`).
 pub async fn check_permission(
     state: &AppState,
     caller: &Caller,
@@ -228,16 +234,14 @@ pub async fn check_permission(
     permission: Permission,
 ) -> Result<PermissionCheck, Error> {
     caller.require(Permission::UsersRead)?;
-    let client = state.pool.get().await?;
-    let facts = roles::permission_facts(&client, caller.workspace_id, user_id)
+    let subject = state
+        .callers
+        .standing(&state.pool, caller.workspace_id, user_id)
         .await?
         .ok_or_else(Error::user_not_found)?;
-    let permissions = Role::builtin(&facts.role)
-        .map(|role| role.permissions)
-        .or(facts.custom_permissions)
-        .unwrap_or_default();
     Ok(PermissionCheck {
-        allowed: facts.active && permissions.contains(permission),
-        role: facts.role,
+        allowed: subject.status == UserStatus::Active
+            && subject.role.permissions.contains(permission),
+        role: subject.role.name.clone(),
     })
 }

@@ -39,7 +39,7 @@ pub async fn manage(
         // seat and no-cycle rules read other users' rows.
         first_lock: FirstLock::Workspace,
     };
-    unit_of_work!(state, caller, mutation, |work| {
+    let managed = unit_of_work!(state, caller, mutation, |work| {
         let (current, current_role) = work.user(command.user_id).await?;
         if let Some(expected) = command.expected_version
             && expected != current.version
@@ -64,7 +64,15 @@ pub async fn manage(
         tracing::info!(user_id = %updated.id, action = action.as_str(), "changing the user");
         Ok(Outcome::Changed(updated, recorded))
     })
-    .await
+    .await?;
+    // What a caller is made of changed: every replica knows before the answer.
+    if !matches!(
+        command.action,
+        UserAction::SetReportingTo { .. } | UserAction::ClearReportingTo
+    ) {
+        state.callers.sync(&state.pool).await;
+    }
+    Ok(managed)
 }
 
 /// Applies `action` to a copy of `current`: the action to record, the user

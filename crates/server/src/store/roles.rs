@@ -1,5 +1,5 @@
-//! Custom roles of a workspace, and the one-query permission facts of a user
-//! that `CheckPermission` answers from. Every query is scoped by workspace id.
+//! Custom roles of a workspace, and the one-query standing of a user that
+//! authentication and `CheckPermission` read. Every query is scoped by workspace id.
 
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -8,6 +8,7 @@ use super::{GenericClient, Lock};
 use crate::domain::{
     Error,
     permission::{CustomRole, PermissionSet, Role},
+    user::UserStatus,
 };
 
 const COLUMNS: &str = "workspace_id, name, permissions, created_at, updated_at, version";
@@ -165,29 +166,32 @@ pub async fn holders(
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
-/// What decides a user's permissions right now.
+/// A user as authentication and permission checks see them: who they are,
+/// whether they are active, and the role they hold, resolved as [`held`]
+/// resolves it.
 #[derive(Debug, Clone)]
-pub struct PermissionFacts {
-    pub active: bool,
-    pub role: String,
-    /// The permissions of the user's role when it is a custom role; `None`
-    /// for a built-in role (or a role that no longer exists).
-    pub custom_permissions: Option<PermissionSet>,
+pub struct Standing {
+    pub user_id: Uuid,
+    pub workspace_id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub status: UserStatus,
+    pub role: Role,
 }
 
-/// The user's status and role, and the custom role's permissions, in ONE
-/// round trip: two primary-key lookups (`users (workspace_id, id)` and
-/// `roles (workspace_id, name)`) joined in one statement, prepared once per
-/// connection and cached (`prepare_cached`). This is the hot path of
-/// `CheckPermission`, which other services call on their own requests.
-pub async fn permission_facts(
+/// The user's standing in ONE round trip: two primary-key lookups
+/// (`users (workspace_id, id)` and `roles (workspace_id, name)`) joined in
+/// one statement, prepared once per connection and cached
+/// (`prepare_cached`). What every authenticated call and `CheckPermission`
+/// read when the caller cache cannot answer.
+pub async fn standing(
     client: &impl GenericClient,
     workspace_id: Uuid,
     user_id: Uuid,
-) -> Result<Option<PermissionFacts>, Error> {
+) -> Result<Option<Standing>, Error> {
     let stmt = client
         .prepare_cached(
-            "SELECT u.status = 'ACTIVE', u.role, r.permissions FROM users u \
+            "SELECT u.email, u.display_name, u.status, u.role, r.permissions FROM users u \
              LEFT JOIN roles r ON r.workspace_id = u.workspace_id AND r.name = u.role \
              WHERE u.workspace_id = $1 AND u.id = $2",
         )
@@ -195,10 +199,22 @@ pub async fn permission_facts(
     let Some(row) = client.query_opt(&stmt, &[&workspace_id, &user_id]).await? else {
         return Ok(None);
     };
-    let permissions: Option<Vec<String>> = row.try_get(2)?;
-    Ok(Some(PermissionFacts {
-        active: row.try_get(0)?,
-        role: row.try_get(1)?,
-        custom_permissions: permissions.map(|names| PermissionSet::from_names(&names)),
+    let name: String = row.try_get(3)?;
+    let custom: Option<Vec<String>> = row.try_get(4)?;
+    // Built-in first, as `resolve` does; a role that no longer resolves
+    // grants nothing.
+    let role = Role::builtin(&name).unwrap_or_else(|| Role {
+        permissions: custom
+            .map(|names| PermissionSet::from_names(&names))
+            .unwrap_or_default(),
+        name,
+    });
+    Ok(Some(Standing {
+        user_id,
+        workspace_id,
+        email: row.try_get(0)?,
+        display_name: row.try_get(1)?,
+        status: UserStatus::from_db(row.try_get(2)?)?,
+        role,
     }))
 }
