@@ -9,9 +9,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let well_known = protoc_bin_vendored::include_path()?;
 
+    // Every message gets `prost::Name`, so events name their type from the
+    // contract instead of a hand-kept string.
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("wowchat_users_descriptor.bin"))
-        .compile_protos(
+        .compile_with_config(
+            config,
             &[
                 PathBuf::from("proto/wowchat/users/v1/users.proto"),
                 PathBuf::from("proto/wowchat/users/v1/roles.proto"),

@@ -7,12 +7,10 @@
 use futures::{StreamExt, stream};
 use tonic::Code;
 use tonic_types::StatusExt;
-use wowchat_users_api::v1::{
-    self as proto,
-    manage_user_request::{self as manage, Action},
-};
+use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    TestApp, expect_error, invitation_request, manage_request, wowchat_users_server,
+    TestApp, change_role, deactivate, expect_error, invitation_request, reactivate,
+    wowchat_users_server,
 };
 
 #[tokio::test]
@@ -102,25 +100,13 @@ async fn reactivating_a_user_when_the_seats_are_full_is_refused() {
     let (user, _) = app.member("u@example.com", "agent").await;
     // The owner and U take both seats.
     app.set_seat_limit(2).await;
-    app.manage_as(
-        &app.owner_token,
-        manage_request(
-            &user.id,
-            Action::Deactivate(manage::Deactivate {
-                reason: "leave".into(),
-            }),
-        ),
-    )
-    .await
-    .expect("deactivated");
+    app.manage(&user.id, deactivate("leave"))
+        .await
+        .expect("deactivated");
     app.invite("v@example.com", "agent").await;
 
     expect_error(
-        app.manage_as(
-            &app.owner_token,
-            manage_request(&user.id, Action::Reactivate(manage::Reactivate {})),
-        )
-        .await,
+        app.manage(&user.id, reactivate()).await,
         Code::FailedPrecondition,
         "SEAT_LIMIT_REACHED",
     );
@@ -138,17 +124,9 @@ async fn an_invitation_stops_working_while_its_inviter_is_deactivated() {
         .await
         .expect("the admin invites");
     let token = app.invitation_token(&accomplice.id).await;
-    app.manage_as(
-        &app.owner_token,
-        manage_request(
-            &admin.id,
-            Action::Deactivate(manage::Deactivate {
-                reason: "left".into(),
-            }),
-        ),
-    )
-    .await
-    .expect("deactivated");
+    app.manage(&admin.id, deactivate("left"))
+        .await
+        .expect("deactivated");
 
     expect_error(
         app.preview(&token).await,
@@ -162,23 +140,12 @@ async fn an_invitation_stops_working_while_its_inviter_is_deactivated() {
     );
 
     // Demoted below the invited role, the inviter's invitation stays closed.
-    app.manage_as(
-        &app.owner_token,
-        manage_request(&admin.id, Action::Reactivate(manage::Reactivate {})),
-    )
-    .await
-    .expect("reactivated");
-    app.manage_as(
-        &app.owner_token,
-        manage_request(
-            &admin.id,
-            Action::ChangeRole(manage::ChangeRole {
-                role: "agent".into(),
-            }),
-        ),
-    )
-    .await
-    .expect("demoted");
+    app.manage(&admin.id, reactivate())
+        .await
+        .expect("reactivated");
+    app.manage(&admin.id, change_role("agent"))
+        .await
+        .expect("demoted");
     expect_error(
         app.accept(&token).await,
         Code::FailedPrecondition,
@@ -186,17 +153,9 @@ async fn an_invitation_stops_working_while_its_inviter_is_deactivated() {
     );
 
     // Restored, the invitation works again.
-    app.manage_as(
-        &app.owner_token,
-        manage_request(
-            &admin.id,
-            Action::ChangeRole(manage::ChangeRole {
-                role: "admin".into(),
-            }),
-        ),
-    )
-    .await
-    .expect("promoted back");
+    app.manage(&admin.id, change_role("admin"))
+        .await
+        .expect("promoted back");
     app.accept(&token).await.expect("accepted");
 }
 
@@ -357,13 +316,7 @@ async fn role_updates_racing_user_management_never_fail_as_internal() {
             };
             let role_change = app.update_role_as(&app.owner_token, "helper", permissions);
             let role = if n % 2 == 0 { "agent" } else { "helper" };
-            let user_change = app.manage_as(
-                &app.owner_token,
-                manage_request(
-                    &user_id,
-                    Action::ChangeRole(manage::ChangeRole { role: role.into() }),
-                ),
-            );
+            let user_change = app.manage(&user_id, change_role(role));
             let (a, b) = tokio::join!(role_change, user_change);
             [a.err(), b.err()]
         }

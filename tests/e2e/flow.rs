@@ -1,8 +1,8 @@
 //! The product brief's whole flow: invite, accept, listed, managed.
 
 use tonic::Code;
-use wowchat_users_api::v1::{self as proto, manage_user_request::Action};
-use wowchat_users_testkit::{PASSWORD, TestApp, authed, expect_error};
+use wowchat_users_api::v1 as proto;
+use wowchat_users_testkit::{PASSWORD, TestApp, authed, change_role, expect_error};
 
 #[tokio::test]
 async fn an_invited_person_accepts_and_appears_in_the_users_list() {
@@ -40,17 +40,7 @@ async fn an_invited_person_accepts_and_appears_in_the_users_list() {
     );
 
     let token = app.invitation_token(&invitation.id).await;
-    let user = client
-        .accept_invitation(proto::AcceptInvitationRequest {
-            token: token.clone(),
-            display_name: "Alice Agent".into(),
-            password: PASSWORD.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap();
+    let user = app.accept_named(&token, "Alice Agent").await.unwrap();
     assert_eq!(user.status(), proto::UserStatus::Active);
     // Stored as an argon2id hash with OWASP's parameters, never as typed.
     let stored: String = app
@@ -112,21 +102,9 @@ async fn an_invited_person_accepts_and_appears_in_the_users_list() {
         "INVITATION_ALREADY_ACCEPTED",
     );
 
-    let managed = client
-        .manage_user(authed(
-            &app.owner_token,
-            proto::ManageUserRequest {
-                user_id: user.id.clone(),
-                action: Some(Action::ChangeRole(proto::manage_user_request::ChangeRole {
-                    role: "supervisor".into(),
-                })),
-                ..Default::default()
-            },
-        ))
+    let managed = app
+        .manage(&user.id, change_role("supervisor"))
         .await
-        .unwrap()
-        .into_inner()
-        .user
         .unwrap();
     assert_eq!(managed.role, "supervisor");
     assert_ne!(managed.etag, user.etag);

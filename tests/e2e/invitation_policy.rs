@@ -3,98 +3,12 @@
 //! allowed email domains, and the invitation rate limits.
 
 use prost::Message;
-use tonic::{Code, Request, Status, transport::Channel};
+use tonic::Code;
 use tonic_types::StatusExt;
-use wowchat_users_api::v1::{
-    self as proto, batch_invite_result::Outcome, user_service_client::UserServiceClient,
+use wowchat_users_api::v1::{self as proto, batch_invite_result::Outcome};
+use wowchat_users_testkit::{
+    TestApp, authed, expect_error, invitation_request, retry_delay, violated_fields,
 };
-use wowchat_users_testkit::{TestApp, authed, expect_error, violated_fields};
-
-type Client = UserServiceClient<Channel>;
-
-fn row(email: &str, role: &str) -> proto::InviteUserRequest {
-    proto::InviteUserRequest {
-        email: email.into(),
-        role: role.into(),
-        ..Default::default()
-    }
-}
-
-async fn batch(
-    client: &mut Client,
-    bearer: &str,
-    rows: Vec<proto::InviteUserRequest>,
-) -> Result<Vec<Outcome>, Status> {
-    client
-        .batch_invite_users(authed(
-            bearer,
-            proto::BatchInviteUsersRequest { requests: rows },
-        ))
-        .await
-        .map(|r| {
-            r.into_inner()
-                .results
-                .into_iter()
-                .map(|result| result.outcome.unwrap())
-                .collect()
-        })
-}
-
-async fn set_settings(
-    app: &TestApp,
-    seat_limit: i32,
-    domains: &[&str],
-) -> Result<proto::WorkspaceSettings, Status> {
-    app.client()
-        .await
-        .update_workspace_settings(authed(
-            &app.owner_token,
-            proto::UpdateWorkspaceSettingsRequest {
-                settings: Some(proto::WorkspaceSettings {
-                    seat_limit,
-                    allowed_email_domains: domains.iter().map(|d| d.to_string()).collect(),
-                }),
-            },
-        ))
-        .await
-        .map(|r| r.into_inner().settings.unwrap())
-}
-
-async fn invite(app: &TestApp, bearer: &str, email: &str) -> Result<proto::Invitation, Status> {
-    app.client()
-        .await
-        .invite_user(authed(bearer, row(email, "agent")))
-        .await
-        .map(|r| r.into_inner().invitation.unwrap())
-}
-
-/// `(routing key, payload)` of the outbox rows with this routing key, oldest first.
-async fn outbox(app: &TestApp, routing_key: &str) -> Vec<Vec<u8>> {
-    app.db()
-        .await
-        .query(
-            "SELECT payload FROM outbox WHERE routing_key = $1 ORDER BY created_at, id",
-            &[&routing_key],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<_, Vec<u8>>(0))
-        .collect()
-}
-
-async fn activity_actions(app: &TestApp) -> Vec<proto::ActivityEntry> {
-    app.client()
-        .await
-        .list_activity(authed(
-            &app.owner_token,
-            proto::ListActivityRequest::default(),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .entries
-}
 
 fn refusal(outcome: &Outcome) -> (Code, &str) {
     match outcome {
@@ -119,26 +33,26 @@ async fn a_batch_refuses_rows_for_their_own_reasons_and_creates_the_good_ones() 
     app.member("member@example.com", "agent").await;
     app.invite("pending@example.com", "agent").await;
     // Taken: owner, admin, member, one pending: 4 of 6.
-    set_settings(&app, 6, &["Example.com"]).await.unwrap();
+    app.update_settings(6, &["Example.com"]).await.unwrap();
 
     let mut client = app.client().await;
-    let results = batch(
-        &mut client,
-        &admin,
-        vec![
-            row("new1@example.com", "agent"),
-            row("MEMBER@example.com", "agent"),
-            row("pending@example.com", "agent"),
-            row("not an email", "agent"),
-            row("x@example.com", "no-such-role"),
-            row("y@example.com", "owner"),
-            row("z@other.org", "agent"),
-            row("new2@EXAMPLE.COM", "agent"),
-            row("new3@example.com", "agent"),
-        ],
-    )
-    .await
-    .unwrap();
+    let results = app
+        .batch_invite_as(
+            &admin,
+            vec![
+                invitation_request("new1@example.com", "agent"),
+                invitation_request("MEMBER@example.com", "agent"),
+                invitation_request("pending@example.com", "agent"),
+                invitation_request("not an email", "agent"),
+                invitation_request("x@example.com", "no-such-role"),
+                invitation_request("y@example.com", "owner"),
+                invitation_request("z@other.org", "agent"),
+                invitation_request("new2@EXAMPLE.COM", "agent"),
+                invitation_request("new3@example.com", "agent"),
+            ],
+        )
+        .await
+        .unwrap();
 
     assert_eq!(results.len(), 9);
     assert_eq!(created(&results[0]).email, "new1@example.com");
@@ -210,31 +124,34 @@ async fn a_batch_refuses_rows_for_their_own_reasons_and_creates_the_good_ones() 
 async fn a_batch_holds_one_to_a_hundred_rows_and_needs_the_invite_permission() {
     // A hundred rows are a hundred invitations: over the default per-inviter rate.
     let app = TestApp::spawn_with(|s| s.invites_per_minute_per_inviter = 0).await;
-    let mut client = app.client().await;
     let too_many = (0..101)
-        .map(|i| row(&format!("p{i}@example.com"), "agent"))
+        .map(|i| invitation_request(&format!("p{i}@example.com"), "agent"))
         .collect();
     let status = expect_error(
-        batch(&mut client, &app.owner_token, too_many).await,
+        app.batch_invite_as(&app.owner_token, too_many).await,
         Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["requests"]);
     expect_error(
-        batch(&mut client, &app.owner_token, vec![]).await,
+        app.batch_invite_as(&app.owner_token, vec![]).await,
         Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     let hundred = (0..100)
-        .map(|i| row(&format!("p{i}@example.com"), "agent"))
+        .map(|i| invitation_request(&format!("p{i}@example.com"), "agent"))
         .collect();
-    let results = batch(&mut client, &app.owner_token, hundred).await.unwrap();
+    let results = app
+        .batch_invite_as(&app.owner_token, hundred)
+        .await
+        .unwrap();
     assert_eq!(results.len(), 100);
     assert!(results.iter().all(|r| matches!(r, Outcome::Invitation(_))));
 
     let (_, agent) = app.member("agent@example.com", "agent").await;
     expect_error(
-        batch(&mut client, &agent, vec![row("q@example.com", "agent")]).await,
+        app.batch_invite_as(&agent, vec![invitation_request("q@example.com", "agent")])
+            .await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
@@ -242,39 +159,27 @@ async fn a_batch_holds_one_to_a_hundred_rows_and_needs_the_invite_permission() {
 
 // ---- UpdateInvitation ----
 
-async fn update(
-    app: &TestApp,
-    bearer: &str,
-    request: proto::UpdateInvitationRequest,
-) -> Result<proto::Invitation, Status> {
-    app.client()
-        .await
-        .update_invitation(authed(bearer, request))
-        .await
-        .map(|r| r.into_inner().invitation.unwrap())
-}
-
 #[tokio::test]
 async fn a_pending_invitation_changes_role_manager_and_expiry_with_activity_and_event() {
     let app = TestApp::spawn().await;
     let (manager, _) = app.member("manager@example.com", "agent").await;
     let invitation = app.invite("ann@example.com", "agent").await;
 
-    let updated = update(
-        &app,
-        &app.owner_token,
-        proto::UpdateInvitationRequest {
-            invitation_id: invitation.id.clone(),
-            role: Some("admin".into()),
-            reporting_to_user_id: Some(manager.id.clone()),
-            expires_in: Some(prost_types::Duration {
-                seconds: 2 * 3600,
-                nanos: 0,
-            }),
-        },
-    )
-    .await
-    .unwrap();
+    let updated = app
+        .update_invitation_as(
+            &app.owner_token,
+            proto::UpdateInvitationRequest {
+                invitation_id: invitation.id.clone(),
+                role: Some("admin".into()),
+                reporting_to_user_id: Some(manager.id.clone()),
+                expires_in: Some(prost_types::Duration {
+                    seconds: 2 * 3600,
+                    nanos: 0,
+                }),
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(updated.role, "admin");
     assert_eq!(
         updated.reporting_to_user_id.as_deref(),
@@ -291,22 +196,22 @@ async fn a_pending_invitation_changes_role_manager_and_expiry_with_activity_and_
     );
 
     // Only the manager, cleared: the rest stays.
-    let cleared = update(
-        &app,
-        &app.owner_token,
-        proto::UpdateInvitationRequest {
-            invitation_id: invitation.id.clone(),
-            reporting_to_user_id: Some(String::new()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let cleared = app
+        .update_invitation_as(
+            &app.owner_token,
+            proto::UpdateInvitationRequest {
+                invitation_id: invitation.id.clone(),
+                reporting_to_user_id: Some(String::new()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(cleared.reporting_to_user_id, None);
     assert_eq!(cleared.role, "admin");
     assert_eq!(cleared.expire_time, updated.expire_time);
 
-    let entries = activity_actions(&app).await;
+    let entries = app.activity(proto::ListActivityRequest::default()).await;
     let updates: Vec<_> = entries
         .iter()
         .filter(|e| e.action == "invitation.updated")
@@ -322,7 +227,7 @@ async fn a_pending_invitation_changes_role_manager_and_expiry_with_activity_and_
     assert_eq!(updates[1].changes[0].old_value, "agent");
     assert_eq!(updates[1].changes[0].new_value, "admin");
 
-    let events = outbox(&app, "invitation.updated").await;
+    let events = app.outbox_payloads("invitation.updated").await;
     assert_eq!(events.len(), 2);
     let event = proto::InvitationUpdated::decode(events[1].as_slice()).unwrap();
     assert_eq!(event.invitation.unwrap().reporting_to_user_id, None);
@@ -342,29 +247,31 @@ async fn updating_an_invitation_applies_the_invite_checks() {
     };
 
     expect_error(
-        update(&app, &admin, change(Some("owner"))).await,
+        app.update_invitation_as(&admin, change(Some("owner")))
+            .await,
         Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     expect_error(
-        update(&app, &admin, change(Some("no-such-role"))).await,
+        app.update_invitation_as(&admin, change(Some("no-such-role")))
+            .await,
         Code::InvalidArgument,
         "ROLE_NOT_FOUND",
     );
     expect_error(
-        update(&app, &agent, change(Some("agent"))).await,
+        app.update_invitation_as(&agent, change(Some("agent")))
+            .await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     let status = expect_error(
-        update(&app, &admin, change(None)).await,
+        app.update_invitation_as(&admin, change(None)).await,
         Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["role"]);
     let status = expect_error(
-        update(
-            &app,
+        app.update_invitation_as(
             &admin,
             proto::UpdateInvitationRequest {
                 invitation_id: invitation.id.clone(),
@@ -381,8 +288,7 @@ async fn updating_an_invitation_applies_the_invite_checks() {
     );
     assert_eq!(violated_fields(&status), ["expires_in"]);
     expect_error(
-        update(
-            &app,
+        app.update_invitation_as(
             &admin,
             proto::UpdateInvitationRequest {
                 invitation_id: invitation.id.clone(),
@@ -395,8 +301,7 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         "REPORTING_TO_NOT_FOUND",
     );
     expect_error(
-        update(
-            &app,
+        app.update_invitation_as(
             &admin,
             proto::UpdateInvitationRequest {
                 invitation_id: uuid::Uuid::new_v4().to_string(),
@@ -412,8 +317,7 @@ async fn updating_an_invitation_applies_the_invite_checks() {
     // An owner's invitation is out of an admin's reach.
     let owners = app.invite("boss@example.com", "owner").await;
     expect_error(
-        update(
-            &app,
+        app.update_invitation_as(
             &admin,
             proto::UpdateInvitationRequest {
                 invitation_id: owners.id.clone(),
@@ -437,7 +341,8 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         .await
         .unwrap();
     expect_error(
-        update(&app, &admin, change(Some("agent"))).await,
+        app.update_invitation_as(&admin, change(Some("agent")))
+            .await,
         Code::FailedPrecondition,
         "INVITATION_REVOKED",
     );
@@ -453,8 +358,7 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         .unwrap()
         .get(0);
     expect_error(
-        update(
-            &app,
+        app.update_invitation_as(
             &admin,
             proto::UpdateInvitationRequest {
                 invitation_id: accepted_invitation,
@@ -467,7 +371,7 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         "INVITATION_ALREADY_ACCEPTED",
     );
     assert!(
-        activity_actions(&app)
+        app.activity(proto::ListActivityRequest::default())
             .await
             .iter()
             .all(|e| e.action != "invitation.updated")
@@ -476,23 +380,13 @@ async fn updating_an_invitation_applies_the_invite_checks() {
 
 // ---- PreviewInvitation ----
 
-async fn preview(app: &TestApp, token: &str) -> Result<proto::PreviewInvitationResponse, Status> {
-    app.client()
-        .await
-        .preview_invitation(Request::new(proto::PreviewInvitationRequest {
-            token: token.into(),
-        }))
-        .await
-        .map(|r| r.into_inner())
-}
-
 #[tokio::test]
 async fn a_token_previews_its_invitation_without_a_bearer_token() {
     let app = TestApp::spawn().await;
     let invitation = app.invite("ann@example.com", "admin").await;
     let token = app.invitation_token(&invitation.id).await;
 
-    let shown = preview(&app, &token).await.unwrap();
+    let shown = app.preview(&token).await.unwrap();
     assert_eq!(shown.workspace_name, "Acme Support");
     assert!(!shown.inviter_display_name.is_empty());
     assert_eq!(shown.role, "admin");
@@ -505,7 +399,7 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
     let app = TestApp::spawn().await;
     for bad in ["", "abc", &"a".repeat(43)] {
         let status = expect_error(
-            preview(&app, bad).await,
+            app.preview(bad).await,
             Code::NotFound,
             "INVITATION_NOT_FOUND",
         );
@@ -525,7 +419,7 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
         .await
         .unwrap();
     expect_error(
-        preview(&app, &revoked_token).await,
+        app.preview(&revoked_token).await,
         Code::FailedPrecondition,
         "INVITATION_REVOKED",
     );
@@ -541,7 +435,7 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
         .await
         .unwrap();
     expect_error(
-        preview(&app, &expired_token).await,
+        app.preview(&expired_token).await,
         Code::FailedPrecondition,
         "INVITATION_EXPIRED",
     );
@@ -558,7 +452,7 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
         .await
         .unwrap();
     expect_error(
-        preview(&app, &accepted_token).await,
+        app.preview(&accepted_token).await,
         Code::FailedPrecondition,
         "INVITATION_ALREADY_ACCEPTED",
     );
@@ -582,7 +476,8 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
         .unwrap();
     assert_eq!(initial, proto::WorkspaceSettings::default());
 
-    let set = set_settings(&app, 10, &["Example.COM", "example.com", "acme.io"])
+    let set = app
+        .update_settings(10, &["Example.COM", "example.com", "acme.io"])
         .await
         .unwrap();
     assert_eq!(set.seat_limit, 10);
@@ -599,11 +494,12 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
         .unwrap();
     assert_eq!(read, set);
     // The same settings again change nothing.
-    set_settings(&app, 10, &["acme.io", "example.com"])
+    app.update_settings(10, &["acme.io", "example.com"])
         .await
         .unwrap();
 
-    let entries: Vec<_> = activity_actions(&app)
+    let entries: Vec<_> = app
+        .activity(proto::ListActivityRequest::default())
         .await
         .into_iter()
         .filter(|e| e.action == "workspace.settings_updated")
@@ -615,13 +511,13 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
         .map(|c| c.field.as_str())
         .collect();
     assert_eq!(fields, ["seat_limit", "allowed_email_domains"]);
-    let events = outbox(&app, "workspace.settings_updated").await;
+    let events = app.outbox_payloads("workspace.settings_updated").await;
     assert_eq!(events.len(), 1);
     let event = proto::WorkspaceSettingsUpdated::decode(events[0].as_slice()).unwrap();
     assert_eq!(event.settings.unwrap(), set);
 
     let status = expect_error(
-        set_settings(&app, -1, &["@example.com"]).await,
+        app.update_settings(-1, &["@example.com"]).await,
         Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
@@ -655,24 +551,38 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
 #[tokio::test]
 async fn invitations_outside_the_allowed_domains_are_refused_ignoring_case() {
     let app = TestApp::spawn().await;
-    set_settings(&app, 0, &["example.com"]).await.unwrap();
-    invite(&app, &app.owner_token, "Ann@EXAMPLE.com")
-        .await
-        .unwrap();
+    app.update_settings(0, &["example.com"]).await.unwrap();
+    app.invite_as(
+        &app.owner_token,
+        invitation_request("Ann@EXAMPLE.com", "agent"),
+    )
+    .await
+    .unwrap();
     expect_error(
-        invite(&app, &app.owner_token, "bob@example.org").await,
+        app.invite_as(
+            &app.owner_token,
+            invitation_request("bob@example.org", "agent"),
+        )
+        .await,
         Code::FailedPrecondition,
         "EMAIL_DOMAIN_NOT_ALLOWED",
     );
     expect_error(
-        invite(&app, &app.owner_token, "bob@sub.example.com").await,
+        app.invite_as(
+            &app.owner_token,
+            invitation_request("bob@sub.example.com", "agent"),
+        )
+        .await,
         Code::FailedPrecondition,
         "EMAIL_DOMAIN_NOT_ALLOWED",
     );
-    set_settings(&app, 0, &[]).await.unwrap();
-    invite(&app, &app.owner_token, "bob@example.org")
-        .await
-        .unwrap();
+    app.update_settings(0, &[]).await.unwrap();
+    app.invite_as(
+        &app.owner_token,
+        invitation_request("bob@example.org", "agent"),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -680,9 +590,13 @@ async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_r
     let app = TestApp::spawn_with(|s| s.resend_cooldown_secs = 0).await;
     let first = app.invite("first@example.com", "agent").await;
     // The owner and one pending invitation: 2 of 2.
-    set_settings(&app, 2, &[]).await.unwrap();
+    app.update_settings(2, &[]).await.unwrap();
     expect_error(
-        invite(&app, &app.owner_token, "second@example.com").await,
+        app.invite_as(
+            &app.owner_token,
+            invitation_request("second@example.com", "agent"),
+        )
+        .await,
         Code::FailedPrecondition,
         "SEAT_LIMIT_REACHED",
     );
@@ -696,7 +610,11 @@ async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_r
         )
         .await
         .unwrap();
-    let second = invite(&app, &app.owner_token, "second@example.com")
+    let second = app
+        .invite_as(
+            &app.owner_token,
+            invitation_request("second@example.com", "agent"),
+        )
         .await
         .unwrap();
     let mut client = app.client().await;
@@ -723,7 +641,7 @@ async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_r
         .await
         .unwrap();
     // A raised limit lets the expired one go again.
-    set_settings(&app, 3, &[]).await.unwrap();
+    app.update_settings(3, &[]).await.unwrap();
     client
         .resend_invitation(authed(&app.owner_token, resend))
         .await
@@ -734,10 +652,11 @@ async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_r
 async fn concurrent_invitations_do_not_overshoot_the_seat_limit() {
     let app = TestApp::spawn().await;
     // The owner plus three.
-    set_settings(&app, 4, &[]).await.unwrap();
+    app.update_settings(4, &[]).await.unwrap();
     let attempts = (0..12).map(|i| {
         let app = &app;
-        async move { invite(app, &app.owner_token, &format!("p{i}@example.com")).await }
+        let request = invitation_request(&format!("p{i}@example.com"), "agent");
+        async move { app.invite_as(&app.owner_token, request).await }
     });
     let results = futures::future::join_all(attempts).await;
     let created = results.iter().filter(|r| r.is_ok()).count();
@@ -749,14 +668,6 @@ async fn concurrent_invitations_do_not_overshoot_the_seat_limit() {
 
 // ---- Rate limits ----
 
-fn retry_delay(status: &Status) -> std::time::Duration {
-    status
-        .get_details_retry_info()
-        .expect("RetryInfo is attached")
-        .retry_delay
-        .expect("RetryInfo has a delay")
-}
-
 #[tokio::test]
 async fn invitations_are_limited_per_inviter_and_per_workspace_with_retry_info() {
     let app = TestApp::spawn_with(|s| {
@@ -766,23 +677,36 @@ async fn invitations_are_limited_per_inviter_and_per_workspace_with_retry_info()
     .await;
     // Inviter budget of the owner: 1 of 3; workspace: 1 of 4.
     let (_, admin) = app.member("admin@example.com", "admin").await;
-    invite(&app, &app.owner_token, "a@example.com")
-        .await
-        .unwrap();
-    invite(&app, &app.owner_token, "b@example.com")
-        .await
-        .unwrap();
+    app.invite_as(
+        &app.owner_token,
+        invitation_request("a@example.com", "agent"),
+    )
+    .await
+    .unwrap();
+    app.invite_as(
+        &app.owner_token,
+        invitation_request("b@example.com", "agent"),
+    )
+    .await
+    .unwrap();
     let status = expect_error(
-        invite(&app, &app.owner_token, "c@example.com").await,
+        app.invite_as(
+            &app.owner_token,
+            invitation_request("c@example.com", "agent"),
+        )
+        .await,
         Code::ResourceExhausted,
         "INVITATION_RATE_LIMITED",
     );
     assert!(retry_delay(&status) > std::time::Duration::ZERO);
 
     // Another inviter has their own budget, within the workspace's.
-    invite(&app, &admin, "d@example.com").await.unwrap();
+    app.invite_as(&admin, invitation_request("d@example.com", "agent"))
+        .await
+        .unwrap();
     let status = expect_error(
-        invite(&app, &admin, "e@example.com").await,
+        app.invite_as(&admin, invitation_request("e@example.com", "agent"))
+            .await,
         Code::ResourceExhausted,
         "INVITATION_RATE_LIMITED",
     );
@@ -796,18 +720,17 @@ async fn each_batch_row_counts_as_one_invitation_against_the_rate_limits() {
         s.invites_per_minute_per_workspace = 0;
     })
     .await;
-    let mut client = app.client().await;
-    let results = batch(
-        &mut client,
-        &app.owner_token,
-        vec![
-            row("a@example.com", "agent"),
-            row("b@example.com", "agent"),
-            row("c@example.com", "agent"),
-        ],
-    )
-    .await
-    .unwrap();
+    let results = app
+        .batch_invite_as(
+            &app.owner_token,
+            vec![
+                invitation_request("a@example.com", "agent"),
+                invitation_request("b@example.com", "agent"),
+                invitation_request("c@example.com", "agent"),
+            ],
+        )
+        .await
+        .unwrap();
     created(&results[0]);
     created(&results[1]);
     assert_eq!(

@@ -4,214 +4,24 @@
 use std::{collections::HashSet, time::Duration};
 
 use prost::Message;
-use tonic::{Code, Status, transport::Channel};
+use tonic::Code;
 use tonic_types::StatusExt;
 use uuid::Uuid;
-use wowchat_users_api::v1::{
-    self as proto, manage_user_request::Action, user_service_client::UserServiceClient,
+use wowchat_users_api::v1 as proto;
+use wowchat_users_testkit::{
+    PASSWORD, TestApp, authed, deactivate, expect_error, expires_in, invitation_request,
+    violated_fields,
 };
-use wowchat_users_server::{
-    domain::{EmailAddress, user::Password},
-    operations::bootstrap::bootstrap,
-};
-use wowchat_users_testkit::{PASSWORD, TestApp, authed, expect_error, violated_fields};
-
-type Client = UserServiceClient<Channel>;
 
 const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
 
 // ---- helpers ----
 
-fn invite_request(email: &str, role: &str) -> proto::InviteUserRequest {
-    proto::InviteUserRequest {
-        email: email.into(),
-        role: role.into(),
-        ..Default::default()
-    }
-}
-
-fn expires_in(seconds: i64) -> Option<prost_types::Duration> {
-    Some(prost_types::Duration { seconds, nanos: 0 })
-}
-
-async fn invite(
-    client: &mut Client,
-    bearer: &str,
-    request: proto::InviteUserRequest,
-) -> Result<proto::Invitation, Status> {
-    client
-        .invite_user(authed(bearer, request))
-        .await
-        .map(|r| r.into_inner().invitation.unwrap())
-}
-
-async fn accept(client: &mut Client, token: &str) -> Result<proto::User, Status> {
-    accept_as(client, token, "New Person").await
-}
-
-async fn accept_as(
-    client: &mut Client,
-    token: &str,
-    display_name: &str,
-) -> Result<proto::User, Status> {
-    client
-        .accept_invitation(proto::AcceptInvitationRequest {
-            token: token.into(),
-            display_name: display_name.into(),
-            password: PASSWORD.into(),
-        })
-        .await
-        .map(|r| r.into_inner().user.unwrap())
-}
-
-async fn get_invitation(
-    client: &mut Client,
-    bearer: &str,
-    invitation_id: &str,
-) -> Result<proto::Invitation, Status> {
-    client
-        .get_invitation(authed(
-            bearer,
-            proto::GetInvitationRequest {
-                invitation_id: invitation_id.into(),
-            },
-        ))
-        .await
-        .map(|r| r.into_inner().invitation.unwrap())
-}
-
-async fn resend(
-    client: &mut Client,
-    bearer: &str,
-    invitation_id: &str,
-) -> Result<proto::Invitation, Status> {
-    client
-        .resend_invitation(authed(
-            bearer,
-            proto::ResendInvitationRequest {
-                invitation_id: invitation_id.into(),
-                expires_in: None,
-            },
-        ))
-        .await
-        .map(|r| r.into_inner().invitation.unwrap())
-}
-
-async fn revoke(
-    client: &mut Client,
-    bearer: &str,
-    invitation_id: &str,
-) -> Result<proto::Invitation, Status> {
-    client
-        .revoke_invitation(authed(
-            bearer,
-            proto::RevokeInvitationRequest {
-                invitation_id: invitation_id.into(),
-            },
-        ))
-        .await
-        .map(|r| r.into_inner().invitation.unwrap())
-}
-
-async fn list_invitations(
-    client: &mut Client,
-    bearer: &str,
-    request: proto::ListInvitationsRequest,
-) -> Result<proto::ListInvitationsResponse, Status> {
-    client
-        .list_invitations(authed(bearer, request))
-        .await
-        .map(|r| r.into_inner())
-}
-
-async fn deactivate(client: &mut Client, bearer: &str, user_id: &str) {
-    client
-        .manage_user(authed(
-            bearer,
-            proto::ManageUserRequest {
-                user_id: user_id.into(),
-                action: Some(Action::Deactivate(proto::manage_user_request::Deactivate {
-                    reason: "left the team".into(),
-                })),
-                ..Default::default()
-            },
-        ))
-        .await
-        .expect("deactivate succeeds");
-}
-
-/// Makes the invitation's expiry a minute ago, straight in the database.
-async fn expire_in_db(app: &TestApp, invitation_id: &str) {
-    let id: Uuid = invitation_id.parse().unwrap();
-    let updated = app
-        .db()
-        .await
-        .execute(
-            "UPDATE invitations SET expires_at = now() - interval '1 minute' WHERE id = $1",
-            &[&id],
-        )
-        .await
-        .unwrap();
-    assert_eq!(updated, 1);
-}
-
-/// The payloads of the outbox rows with this routing key, oldest first.
-async fn outbox_payloads(app: &TestApp, routing_key: &str) -> Vec<Vec<u8>> {
-    app.db()
-        .await
-        .query(
-            "SELECT payload FROM outbox WHERE routing_key = $1 ORDER BY created_at, id",
-            &[&routing_key],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<_, Vec<u8>>(0))
-        .collect()
-}
-
-async fn outbox_count(app: &TestApp, routing_key: &str) -> usize {
-    outbox_payloads(app, routing_key).await.len()
-}
-
-async fn total_outbox_rows(app: &TestApp) -> i64 {
-    app.db()
-        .await
-        .query_one("SELECT count(*) FROM outbox", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|window| window == needle.as_bytes())
-}
-
-/// A second workspace on the same server: its id, its owner's id and a
-/// bearer token for that owner.
-async fn second_workspace(app: &TestApp) -> (Uuid, Uuid, String) {
-    let created = bootstrap(
-        &app.state,
-        "Other Corp",
-        &EmailAddress::parse("boss@other.example.com").unwrap(),
-        "Other Boss",
-        Password::parse(PASSWORD).unwrap(),
-    )
-    .await
-    .expect("second workspace bootstraps");
-    let bearer = app
-        .state
-        .keys
-        .mint(
-            created.owner_id,
-            created.workspace_id,
-            Duration::from_secs(3600),
-        )
-        .unwrap();
-    (created.workspace_id, created.owner_id, bearer)
 }
 
 fn lifetime(invitation: &proto::Invitation, from: &Option<prost_types::Timestamp>) -> i64 {
@@ -223,53 +33,41 @@ fn lifetime(invitation: &proto::Invitation, from: &Option<prost_types::Timestamp
 #[tokio::test]
 async fn inviting_another_spelling_of_a_pending_email_fails_and_the_email_stays_as_typed() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
 
-    let first = invite(
-        &mut client,
-        &app.owner_token,
-        invite_request("Alice@Example.com", "agent"),
-    )
-    .await
-    .unwrap();
+    let first = app
+        .invite_as(
+            &app.owner_token,
+            invitation_request("Alice@Example.com", "agent"),
+        )
+        .await
+        .unwrap();
     assert_eq!(first.email, "Alice@Example.com");
 
     expect_error(
-        invite(
-            &mut client,
+        app.invite_as(
             &app.owner_token,
-            invite_request(" alice@example.com", "agent"),
+            invitation_request(" alice@example.com", "agent"),
         )
         .await,
         Code::AlreadyExists,
         "INVITATION_PENDING",
     );
 
-    let read = get_invitation(&mut client, &app.owner_token, &first.id)
-        .await
-        .unwrap();
+    let read = app.invitation(&first.id).await;
     assert_eq!(read.email, "Alice@Example.com");
     assert_eq!(read.status(), proto::InvitationStatus::Pending);
-    let count: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM invitations", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let count: i64 = app.count("SELECT count(*) FROM invitations", &[]).await;
     assert_eq!(count, 1, "the refused invitation was not stored");
 }
 
 #[tokio::test]
 async fn inviting_a_current_member_fails_with_user_already_member() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
 
     expect_error(
-        invite(
-            &mut client,
+        app.invite_as(
             &app.owner_token,
-            invite_request("OWNER@example.com", "agent"),
+            invitation_request("OWNER@example.com", "agent"),
         )
         .await,
         Code::AlreadyExists,
@@ -278,39 +76,36 @@ async fn inviting_a_current_member_fails_with_user_already_member() {
 
     app.member("bob@example.com", "agent").await;
     expect_error(
-        invite(
-            &mut client,
+        app.invite_as(
             &app.owner_token,
-            invite_request(" Bob@Example.COM ", "supervisor"),
+            invitation_request(" Bob@Example.COM ", "supervisor"),
         )
         .await,
         Code::AlreadyExists,
         "USER_ALREADY_MEMBER",
     );
 
-    let pending = list_invitations(
-        &mut client,
-        &app.owner_token,
-        proto::ListInvitationsRequest {
-            status: proto::InvitationStatus::Pending as i32,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let pending = app
+        .list_invitations_as(
+            &app.owner_token,
+            proto::ListInvitationsRequest {
+                status: proto::InvitationStatus::Pending as i32,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(pending.total_size, 0, "{pending:?}");
 }
 
 #[tokio::test]
 async fn inviting_with_an_unknown_role_fails_with_role_not_found() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
 
     let status = expect_error(
-        invite(
-            &mut client,
+        app.invite_as(
             &app.owner_token,
-            invite_request("carol@example.com", "wizard"),
+            invitation_request("carol@example.com", "wizard"),
         )
         .await,
         Code::InvalidArgument,
@@ -322,15 +117,13 @@ async fn inviting_with_an_unknown_role_fails_with_role_not_found() {
 #[tokio::test]
 async fn inviting_with_an_unknown_manager_fails_with_reporting_to_not_found() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
 
     let status = expect_error(
-        invite(
-            &mut client,
+        app.invite_as(
             &app.owner_token,
             proto::InviteUserRequest {
                 reporting_to_user_id: Some(Uuid::new_v4().to_string()),
-                ..invite_request("carol@example.com", "agent")
+                ..invitation_request("carol@example.com", "agent")
             },
         )
         .await,
@@ -343,16 +136,14 @@ async fn inviting_with_an_unknown_manager_fails_with_reporting_to_not_found() {
 #[tokio::test]
 async fn a_manager_from_another_workspace_reads_as_unknown() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
-    let (_, other_owner_id, _) = second_workspace(&app).await;
+    let other_owner_id = app.other_workspace().await.owner_id;
 
     let status = expect_error(
-        invite(
-            &mut client,
+        app.invite_as(
             &app.owner_token,
             proto::InviteUserRequest {
                 reporting_to_user_id: Some(other_owner_id.to_string()),
-                ..invite_request("carol@example.com", "agent")
+                ..invitation_request("carol@example.com", "agent")
             },
         )
         .await,
@@ -365,17 +156,17 @@ async fn a_manager_from_another_workspace_reads_as_unknown() {
 #[tokio::test]
 async fn inviting_with_a_deactivated_manager_fails_with_reporting_to_inactive() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let (manager, _) = app.member("sam@example.com", "supervisor").await;
-    deactivate(&mut client, &app.owner_token, &manager.id).await;
+    app.manage(&manager.id, deactivate("left the team"))
+        .await
+        .expect("deactivate succeeds");
 
     expect_error(
-        invite(
-            &mut client,
+        app.invite_as(
             &app.owner_token,
             proto::InviteUserRequest {
                 reporting_to_user_id: Some(manager.id.clone()),
-                ..invite_request("carol@example.com", "agent")
+                ..invitation_request("carol@example.com", "agent")
             },
         )
         .await,
@@ -405,8 +196,8 @@ async fn concurrent_invitations_of_one_email_leave_exactly_one_pending() {
         .map(|email| {
             let mut client = client.clone();
             let bearer = app.owner_token.clone();
-            let request = invite_request(email, "agent");
-            tokio::spawn(async move { invite(&mut client, &bearer, request).await })
+            let request = invitation_request(email, "agent");
+            tokio::spawn(async move { client.invite_user(authed(&bearer, request)).await })
         })
         .collect();
     let mut created = 0;
@@ -424,72 +215,64 @@ async fn concurrent_invitations_of_one_email_leave_exactly_one_pending() {
         }
     }
     assert_eq!(created, 1, "exactly one invitation is created");
-    let stored: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM invitations", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let stored: i64 = app.count("SELECT count(*) FROM invitations", &[]).await;
     assert_eq!(stored, 1);
-    assert_eq!(outbox_count(&app, "invitation.created").await, 1);
-    assert_eq!(outbox_count(&app, "mail.invitation").await, 1);
+    assert_eq!(app.outbox_payloads("invitation.created").await.len(), 1);
+    assert_eq!(app.outbox_payloads("mail.invitation").await.len(), 1);
 }
 
 #[tokio::test]
 async fn retrying_an_invitation_with_its_request_id_returns_the_first_one() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let request = proto::InviteUserRequest {
         request_id: "invite-alice-1".into(),
-        ..invite_request("alice@example.com", "agent")
+        ..invitation_request("alice@example.com", "agent")
     };
 
-    let first = invite(&mut client, &app.owner_token, request.clone())
+    let first = app
+        .invite_as(&app.owner_token, request.clone())
         .await
         .unwrap();
-    let retried = invite(&mut client, &app.owner_token, request)
+    let retried = app
+        .invite_as(&app.owner_token, request)
         .await
         .expect("a retry succeeds");
     assert_eq!(retried.id, first.id);
-    assert_eq!(outbox_count(&app, "invitation.created").await, 1);
-    assert_eq!(outbox_count(&app, "mail.invitation").await, 1);
+    assert_eq!(app.outbox_payloads("invitation.created").await.len(), 1);
+    assert_eq!(app.outbox_payloads("mail.invitation").await.len(), 1);
 }
 
 #[tokio::test]
 async fn an_expired_invitation_does_not_block_a_new_one_to_the_same_email() {
     let app = TestApp::spawn_with(|s| s.resend_cooldown_secs = 0).await;
-    let mut client = app.client().await;
     let old = app.invite("alice@example.com", "agent").await;
     let old_token = app.invitation_token(&old.id).await;
-    expire_in_db(&app, &old.id).await;
+    app.expire_invitation(&old.id).await;
 
-    let new = invite(
-        &mut client,
-        &app.owner_token,
-        invite_request("Alice@example.com", "agent"),
-    )
-    .await
-    .expect("an expired invitation frees the email");
-    assert_eq!(new.status(), proto::InvitationStatus::Pending);
-    let read = get_invitation(&mut client, &app.owner_token, &old.id)
+    let new = app
+        .invite_as(
+            &app.owner_token,
+            invitation_request("Alice@example.com", "agent"),
+        )
         .await
-        .unwrap();
+        .expect("an expired invitation frees the email");
+    assert_eq!(new.status(), proto::InvitationStatus::Pending);
+    let read = app.invitation(&old.id).await;
     assert_eq!(read.status(), proto::InvitationStatus::Expired);
 
     // The old one cannot come back while the new one is pending.
     expect_error(
-        resend(&mut client, &app.owner_token, &old.id).await,
+        app.resend_as(&app.owner_token, &old.id).await,
         Code::AlreadyExists,
         "INVITATION_PENDING",
     );
     expect_error(
-        accept(&mut client, &old_token).await,
+        app.accept(&old_token).await,
         Code::FailedPrecondition,
         "INVITATION_EXPIRED",
     );
     let new_token = app.invitation_token(&new.id).await;
-    accept(&mut client, &new_token).await.unwrap();
+    app.accept(&new_token).await.unwrap();
 }
 
 // ---- expiry ----
@@ -497,15 +280,14 @@ async fn an_expired_invitation_does_not_block_a_new_one_to_the_same_email() {
 #[tokio::test]
 async fn an_invitation_is_valid_for_seven_days_unless_told_otherwise() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
 
-    let default = invite(
-        &mut client,
-        &app.owner_token,
-        invite_request("a@example.com", "agent"),
-    )
-    .await
-    .unwrap();
+    let default = app
+        .invite_as(
+            &app.owner_token,
+            invitation_request("a@example.com", "agent"),
+        )
+        .await
+        .unwrap();
     let days = lifetime(&default, &default.create_time);
     assert!(
         (7 * DAY - 5..=7 * DAY + 5).contains(&days),
@@ -517,16 +299,16 @@ async fn an_invitation_is_valid_for_seven_days_unless_told_otherwise() {
         ("c@example.com", 2 * DAY),
         ("d@example.com", 30 * DAY),
     ] {
-        let invitation = invite(
-            &mut client,
-            &app.owner_token,
-            proto::InviteUserRequest {
-                expires_in: expires_in(seconds),
-                ..invite_request(email, "agent")
-            },
-        )
-        .await
-        .unwrap_or_else(|status| panic!("{seconds}s is a valid expiry: {status:?}"));
+        let invitation = app
+            .invite_as(
+                &app.owner_token,
+                proto::InviteUserRequest {
+                    expires_in: expires_in(seconds),
+                    ..invitation_request(email, "agent")
+                },
+            )
+            .await
+            .unwrap_or_else(|status| panic!("{seconds}s is a valid expiry: {status:?}"));
         let got = lifetime(&invitation, &invitation.create_time);
         assert!(
             (seconds - 5..=seconds + 5).contains(&got),
@@ -538,16 +320,14 @@ async fn an_invitation_is_valid_for_seven_days_unless_told_otherwise() {
 #[tokio::test]
 async fn an_expiry_below_an_hour_or_above_thirty_days_is_refused() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
 
     for seconds in [5 * 60, 31 * DAY] {
         let status = expect_error(
-            invite(
-                &mut client,
+            app.invite_as(
                 &app.owner_token,
                 proto::InviteUserRequest {
                     expires_in: expires_in(seconds),
-                    ..invite_request("a@example.com", "agent")
+                    ..invitation_request("a@example.com", "agent")
                 },
             )
             .await,
@@ -633,13 +413,12 @@ async fn the_token_is_256_url_safe_bits_and_only_its_sha256_is_stored() {
 #[tokio::test]
 async fn a_token_works_only_once() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
 
-    accept(&mut client, &token).await.unwrap();
+    app.accept(&token).await.unwrap();
     expect_error(
-        accept(&mut client, &token).await,
+        app.accept(&token).await,
         Code::FailedPrecondition,
         "INVITATION_ALREADY_ACCEPTED",
     );
@@ -648,7 +427,6 @@ async fn a_token_works_only_once() {
 #[tokio::test]
 async fn an_unknown_or_malformed_token_is_not_found() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
     // Another well-formed token: the real one with its first character changed.
@@ -658,7 +436,7 @@ async fn an_unknown_or_malformed_token_is_not_found() {
     for unknown in ["A".repeat(43), altered] {
         assert_eq!(unknown.len(), 43);
         expect_error(
-            accept(&mut client, &unknown).await,
+            app.accept(&unknown).await,
             Code::NotFound,
             "INVITATION_NOT_FOUND",
         );
@@ -671,31 +449,28 @@ async fn an_unknown_or_malformed_token_is_not_found() {
         format!("{token}="),
     ] {
         expect_error(
-            accept(&mut client, &malformed).await,
+            app.accept(&malformed).await,
             Code::NotFound,
             "INVITATION_NOT_FOUND",
         );
     }
     // None of that touched the real invitation.
-    accept(&mut client, &token).await.unwrap();
+    app.accept(&token).await.unwrap();
 }
 
 #[tokio::test]
 async fn accepting_an_expired_invitation_fails_and_it_reads_expired() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
-    expire_in_db(&app, &invitation.id).await;
+    app.expire_invitation(&invitation.id).await;
 
     expect_error(
-        accept(&mut client, &token).await,
+        app.accept(&token).await,
         Code::FailedPrecondition,
         "INVITATION_EXPIRED",
     );
-    let read = get_invitation(&mut client, &app.owner_token, &invitation.id)
-        .await
-        .unwrap();
+    let read = app.invitation(&invitation.id).await;
     assert_eq!(read.status(), proto::InvitationStatus::Expired);
     assert!(read.accepted_user_id.is_empty());
 }
@@ -703,15 +478,14 @@ async fn accepting_an_expired_invitation_fails_and_it_reads_expired() {
 #[tokio::test]
 async fn accepting_a_revoked_invitation_fails_with_invitation_revoked() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
-    revoke(&mut client, &app.owner_token, &invitation.id)
+    app.revoke_as(&app.owner_token, &invitation.id)
         .await
         .unwrap();
 
     expect_error(
-        accept(&mut client, &token).await,
+        app.accept(&token).await,
         Code::FailedPrecondition,
         "INVITATION_REVOKED",
     );
@@ -729,7 +503,15 @@ async fn twenty_concurrent_accepts_of_one_token_create_exactly_one_user() {
         .map(|i| {
             let mut client = client.clone();
             let token = token.clone();
-            tokio::spawn(async move { accept_as(&mut client, &token, &format!("Racer {i}")).await })
+            let request = proto::AcceptInvitationRequest {
+                token,
+                display_name: format!("Racer {i}"),
+                password: PASSWORD.into(),
+            };
+            tokio::spawn(async move {
+                let accepted = client.accept_invitation(request).await;
+                accepted.map(|r| r.into_inner().user.unwrap())
+            })
         })
         .collect();
     let mut winners = Vec::new();
@@ -771,10 +553,7 @@ async fn twenty_concurrent_accepts_of_one_token_create_exactly_one_user() {
         .get(0);
     assert_eq!(accepted_events, 1);
 
-    let mut client = app.client().await;
-    let read = get_invitation(&mut client, &app.owner_token, &invitation.id)
-        .await
-        .unwrap();
+    let read = app.invitation(&invitation.id).await;
     assert_eq!(read.status(), proto::InvitationStatus::Accepted);
     assert_eq!(read.accepted_user_id, winners[0].id);
 }
@@ -787,18 +566,18 @@ async fn an_accepted_invitee_is_listed_active_with_the_invited_role_and_manager(
     let mut client = app.client().await;
     let (manager, _) = app.member("sam@example.com", "supervisor").await;
 
-    let invitation = invite(
-        &mut client,
-        &app.owner_token,
-        proto::InviteUserRequest {
-            reporting_to_user_id: Some(manager.id.clone()),
-            ..invite_request("Ivy@Example.com", "agent")
-        },
-    )
-    .await
-    .unwrap();
+    let invitation = app
+        .invite_as(
+            &app.owner_token,
+            proto::InviteUserRequest {
+                reporting_to_user_id: Some(manager.id.clone()),
+                ..invitation_request("Ivy@Example.com", "agent")
+            },
+        )
+        .await
+        .unwrap();
     let token = app.invitation_token(&invitation.id).await;
-    let user = accept_as(&mut client, &token, "Ivy Invitee").await.unwrap();
+    let user = app.accept_named(&token, "Ivy Invitee").await.unwrap();
 
     let listed = client
         .list_users(authed(&app.owner_token, proto::ListUsersRequest::default()))
@@ -834,9 +613,7 @@ async fn an_accepted_invitee_is_listed_active_with_the_invited_role_and_manager(
         [&user.id]
     );
 
-    let read = get_invitation(&mut client, &app.owner_token, &invitation.id)
-        .await
-        .unwrap();
+    let read = app.invitation(&invitation.id).await;
     assert_eq!(read.status(), proto::InvitationStatus::Accepted);
     assert_eq!(read.accepted_user_id, user.id);
 }
@@ -849,9 +626,10 @@ async fn resending_rotates_the_token_renews_the_expiry_and_counts() {
     let mut client = app.client().await;
     let invitation = app.invite("alice@example.com", "agent").await;
     let first_token = app.invitation_token(&invitation.id).await;
-    expire_in_db(&app, &invitation.id).await;
+    app.expire_invitation(&invitation.id).await;
 
-    let resent = resend(&mut client, &app.owner_token, &invitation.id)
+    let resent = app
+        .resend_as(&app.owner_token, &invitation.id)
         .await
         .unwrap();
     assert_eq!(resent.status(), proto::InvitationStatus::Pending);
@@ -886,20 +664,18 @@ async fn resending_rotates_the_token_renews_the_expiry_and_counts() {
     let third_token = app.invitation_token(&invitation.id).await;
     assert_ne!(third_token, second_token);
     assert_ne!(third_token, first_token);
-    assert_eq!(outbox_count(&app, "mail.invitation").await, 3);
-    assert_eq!(outbox_count(&app, "invitation.resent").await, 2);
+    assert_eq!(app.outbox_payloads("mail.invitation").await.len(), 3);
+    assert_eq!(app.outbox_payloads("invitation.resent").await.len(), 2);
 
     for stale in [&first_token, &second_token] {
         expect_error(
-            accept(&mut client, stale).await,
+            app.accept(stale).await,
             Code::NotFound,
             "INVITATION_NOT_FOUND",
         );
     }
-    let user = accept(&mut client, &third_token).await.unwrap();
-    let read = get_invitation(&mut client, &app.owner_token, &invitation.id)
-        .await
-        .unwrap();
+    let user = app.accept(&third_token).await.unwrap();
+    let read = app.invitation(&invitation.id).await;
     assert_eq!(read.status(), proto::InvitationStatus::Accepted);
     assert_eq!(read.accepted_user_id, user.id);
     assert_eq!(read.resend_count, 2);
@@ -908,12 +684,11 @@ async fn resending_rotates_the_token_renews_the_expiry_and_counts() {
 #[tokio::test]
 async fn resending_within_the_cooldown_is_refused_with_retry_info() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
 
     let status = expect_error(
-        resend(&mut client, &app.owner_token, &invitation.id).await,
+        app.resend_as(&app.owner_token, &invitation.id).await,
         Code::ResourceExhausted,
         "RESEND_COOLDOWN",
     );
@@ -927,42 +702,37 @@ async fn resending_within_the_cooldown_is_refused_with_retry_info() {
     );
 
     // Nothing changed: same count, no new mail, the token still works.
-    let read = get_invitation(&mut client, &app.owner_token, &invitation.id)
-        .await
-        .unwrap();
+    let read = app.invitation(&invitation.id).await;
     assert_eq!(read.resend_count, 0);
     assert_eq!(read.expire_time, invitation.expire_time);
-    assert_eq!(outbox_count(&app, "mail.invitation").await, 1);
-    assert_eq!(outbox_count(&app, "invitation.resent").await, 0);
-    accept(&mut client, &token).await.unwrap();
+    assert_eq!(app.outbox_payloads("mail.invitation").await.len(), 1);
+    assert_eq!(app.outbox_payloads("invitation.resent").await.len(), 0);
+    app.accept(&token).await.unwrap();
 }
 
 #[tokio::test]
 async fn resending_an_accepted_or_revoked_invitation_fails() {
     let app = TestApp::spawn_with(|s| s.resend_cooldown_secs = 0).await;
-    let mut client = app.client().await;
 
     let accepted = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&accepted.id).await;
-    accept(&mut client, &token).await.unwrap();
+    app.accept(&token).await.unwrap();
     expect_error(
-        resend(&mut client, &app.owner_token, &accepted.id).await,
+        app.resend_as(&app.owner_token, &accepted.id).await,
         Code::FailedPrecondition,
         "INVITATION_ALREADY_ACCEPTED",
     );
 
     let revoked = app.invite("bob@example.com", "agent").await;
-    revoke(&mut client, &app.owner_token, &revoked.id)
-        .await
-        .unwrap();
+    app.revoke_as(&app.owner_token, &revoked.id).await.unwrap();
     expect_error(
-        resend(&mut client, &app.owner_token, &revoked.id).await,
+        app.resend_as(&app.owner_token, &revoked.id).await,
         Code::FailedPrecondition,
         "INVITATION_REVOKED",
     );
 
-    assert_eq!(outbox_count(&app, "invitation.resent").await, 0);
-    assert_eq!(outbox_count(&app, "mail.invitation").await, 2);
+    assert_eq!(app.outbox_payloads("invitation.resent").await.len(), 0);
+    assert_eq!(app.outbox_payloads("mail.invitation").await.len(), 2);
 }
 
 // ---- revoke ----
@@ -970,76 +740,69 @@ async fn resending_an_accepted_or_revoked_invitation_fails() {
 #[tokio::test]
 async fn revoking_a_pending_invitation_revokes_it_and_revoking_again_changes_nothing() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let invitation = app.invite("alice@example.com", "agent").await;
 
-    let revoked = revoke(&mut client, &app.owner_token, &invitation.id)
+    let revoked = app
+        .revoke_as(&app.owner_token, &invitation.id)
         .await
         .unwrap();
     assert_eq!(revoked.status(), proto::InvitationStatus::Revoked);
     assert_eq!(revoked.id, invitation.id);
 
-    let again = revoke(&mut client, &app.owner_token, &invitation.id)
+    let again = app
+        .revoke_as(&app.owner_token, &invitation.id)
         .await
         .unwrap();
     assert_eq!(again, revoked, "revoking again returns it unchanged");
-    assert_eq!(outbox_count(&app, "invitation.revoked").await, 1);
+    assert_eq!(app.outbox_payloads("invitation.revoked").await.len(), 1);
 
-    let read = get_invitation(&mut client, &app.owner_token, &invitation.id)
-        .await
-        .unwrap();
+    let read = app.invitation(&invitation.id).await;
     assert_eq!(read, revoked);
 }
 
 #[tokio::test]
 async fn revoking_an_accepted_invitation_fails() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
-    let user = accept(&mut client, &token).await.unwrap();
+    let user = app.accept(&token).await.unwrap();
 
     expect_error(
-        revoke(&mut client, &app.owner_token, &invitation.id).await,
+        app.revoke_as(&app.owner_token, &invitation.id).await,
         Code::FailedPrecondition,
         "INVITATION_ALREADY_ACCEPTED",
     );
-    let read = get_invitation(&mut client, &app.owner_token, &invitation.id)
-        .await
-        .unwrap();
+    let read = app.invitation(&invitation.id).await;
     assert_eq!(read.status(), proto::InvitationStatus::Accepted);
     assert_eq!(read.accepted_user_id, user.id);
-    assert_eq!(outbox_count(&app, "invitation.revoked").await, 0);
+    assert_eq!(app.outbox_payloads("invitation.revoked").await.len(), 0);
 }
 
 #[tokio::test]
 async fn a_revoked_invitation_frees_its_email_for_a_new_one() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let old = app.invite("alice@example.com", "agent").await;
     let old_token = app.invitation_token(&old.id).await;
-    revoke(&mut client, &app.owner_token, &old.id)
+    app.revoke_as(&app.owner_token, &old.id).await.unwrap();
+
+    let new = app
+        .invite_as(
+            &app.owner_token,
+            invitation_request("Alice@Example.com", "supervisor"),
+        )
         .await
         .unwrap();
-
-    let new = invite(
-        &mut client,
-        &app.owner_token,
-        invite_request("Alice@Example.com", "supervisor"),
-    )
-    .await
-    .unwrap();
     assert_ne!(new.id, old.id);
     assert_eq!(new.status(), proto::InvitationStatus::Pending);
     let new_token = app.invitation_token(&new.id).await;
     assert_ne!(new_token, old_token);
 
     expect_error(
-        accept(&mut client, &old_token).await,
+        app.accept(&old_token).await,
         Code::FailedPrecondition,
         "INVITATION_REVOKED",
     );
-    let user = accept(&mut client, &new_token).await.unwrap();
+    let user = app.accept(&new_token).await.unwrap();
     assert_eq!(user.role, "supervisor");
     assert_eq!(user.email, "Alice@Example.com");
 }
@@ -1049,30 +812,27 @@ async fn a_revoked_invitation_frees_its_email_for_a_new_one() {
 #[tokio::test]
 async fn invitations_are_filtered_by_status_and_by_email_ignoring_case() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let pending = app.invite("Pat@Example.com", "agent").await;
     let revoked = app.invite("rex@example.com", "agent").await;
-    revoke(&mut client, &app.owner_token, &revoked.id)
-        .await
-        .unwrap();
+    app.revoke_as(&app.owner_token, &revoked.id).await.unwrap();
     let accepted = app.invite("ace@example.com", "agent").await;
     let token = app.invitation_token(&accepted.id).await;
-    accept(&mut client, &token).await.unwrap();
+    app.accept(&token).await.unwrap();
     let expired = app.invite("exa@example.com", "agent").await;
-    expire_in_db(&app, &expired.id).await;
+    app.expire_invitation(&expired.id).await;
 
-    let mut ids = async |status: proto::InvitationStatus, email: &str| {
-        let page = list_invitations(
-            &mut client,
-            &app.owner_token,
-            proto::ListInvitationsRequest {
-                status: status as i32,
-                email: email.into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let ids = async |status: proto::InvitationStatus, email: &str| {
+        let page = app
+            .list_invitations_as(
+                &app.owner_token,
+                proto::ListInvitationsRequest {
+                    status: status as i32,
+                    email: email.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(
             usize::try_from(page.total_size).unwrap(),
             page.invitations.len(),
@@ -1106,7 +866,6 @@ async fn invitations_are_filtered_by_status_and_by_email_ignoring_case() {
 #[tokio::test]
 async fn listing_two_at_a_time_walks_every_invitation_exactly_once() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let mut created = Vec::new();
     for i in 0..5 {
         created.push(app.invite(&format!("p{i}@example.com"), "agent").await.id);
@@ -1116,17 +875,17 @@ async fn listing_two_at_a_time_walks_every_invitation_exactly_once() {
     let mut page_token = String::new();
     let mut pages = 0;
     loop {
-        let page = list_invitations(
-            &mut client,
-            &app.owner_token,
-            proto::ListInvitationsRequest {
-                page_size: 2,
-                page_token: page_token.clone(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let page = app
+            .list_invitations_as(
+                &app.owner_token,
+                proto::ListInvitationsRequest {
+                    page_size: 2,
+                    page_token: page_token.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         pages += 1;
         assert!(page.invitations.len() <= 2, "{page:?}");
         assert_eq!(page.total_size, 5);
@@ -1146,20 +905,19 @@ async fn listing_two_at_a_time_walks_every_invitation_exactly_once() {
 #[tokio::test]
 async fn a_page_token_used_with_other_filters_is_refused() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     for i in 0..3 {
         app.invite(&format!("p{i}@example.com"), "agent").await;
     }
-    let first = list_invitations(
-        &mut client,
-        &app.owner_token,
-        proto::ListInvitationsRequest {
-            page_size: 1,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let first = app
+        .list_invitations_as(
+            &app.owner_token,
+            proto::ListInvitationsRequest {
+                page_size: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert!(!first.next_page_token.is_empty());
 
     for request in [
@@ -1173,8 +931,7 @@ async fn a_page_token_used_with_other_filters_is_refused() {
         },
     ] {
         let status = expect_error(
-            list_invitations(
-                &mut client,
+            app.list_invitations_as(
                 &app.owner_token,
                 proto::ListInvitationsRequest {
                     page_size: 1,
@@ -1190,8 +947,7 @@ async fn a_page_token_used_with_other_filters_is_refused() {
     }
 
     let status = expect_error(
-        list_invitations(
-            &mut client,
+        app.list_invitations_as(
             &app.owner_token,
             proto::ListInvitationsRequest {
                 page_token: "garbage".into(),
@@ -1205,17 +961,17 @@ async fn a_page_token_used_with_other_filters_is_refused() {
     assert_eq!(violated_fields(&status), ["page_token"]);
 
     // The same filters still continue.
-    let second = list_invitations(
-        &mut client,
-        &app.owner_token,
-        proto::ListInvitationsRequest {
-            page_size: 1,
-            page_token: first.next_page_token.clone(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let second = app
+        .list_invitations_as(
+            &app.owner_token,
+            proto::ListInvitationsRequest {
+                page_size: 1,
+                page_token: first.next_page_token.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(second.invitations.len(), 1);
     assert_ne!(second.invitations[0].id, first.invitations[0].id);
 }
@@ -1228,10 +984,10 @@ async fn inviting_writes_a_created_event_without_the_token_and_a_mail_command_wi
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
 
-    assert_eq!(total_outbox_rows(&app).await, 2);
-    let created = outbox_payloads(&app, "invitation.created").await;
+    assert_eq!(app.count("SELECT count(*) FROM outbox", &[]).await, 2);
+    let created = app.outbox_payloads("invitation.created").await;
     assert_eq!(created.len(), 1);
-    assert_eq!(outbox_count(&app, "mail.invitation").await, 1);
+    assert_eq!(app.outbox_payloads("mail.invitation").await.len(), 1);
 
     assert!(
         !contains(&created[0], &token),
@@ -1243,13 +999,7 @@ async fn inviting_writes_a_created_event_without_the_token_and_a_mail_command_wi
     assert_eq!(announced.email, "alice@example.com");
     assert_eq!(announced.status(), proto::InvitationStatus::Pending);
 
-    let row = app
-        .db()
-        .await
-        .query_one(
-            "SELECT message_type, workspace_id FROM outbox WHERE routing_key = 'invitation.created'",
-            &[],
-        )
+    let row = app.db().await.query_one("SELECT message_type, workspace_id FROM outbox WHERE routing_key = 'invitation.created'", &[])
         .await
         .unwrap();
     assert_eq!(
@@ -1262,18 +1012,17 @@ async fn inviting_writes_a_created_event_without_the_token_and_a_mail_command_wi
 #[tokio::test]
 async fn revoking_and_accepting_write_their_events() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let to_revoke = app.invite("rex@example.com", "agent").await;
     let revoked_token = app.invitation_token(&to_revoke.id).await;
     let to_accept = app.invite("ace@example.com", "agent").await;
     let accepted_token = app.invitation_token(&to_accept.id).await;
-    assert_eq!(total_outbox_rows(&app).await, 4);
+    assert_eq!(app.count("SELECT count(*) FROM outbox", &[]).await, 4);
 
-    revoke(&mut client, &app.owner_token, &to_revoke.id)
+    app.revoke_as(&app.owner_token, &to_revoke.id)
         .await
         .unwrap();
-    assert_eq!(total_outbox_rows(&app).await, 5);
-    let revoked = outbox_payloads(&app, "invitation.revoked").await;
+    assert_eq!(app.count("SELECT count(*) FROM outbox", &[]).await, 5);
+    let revoked = app.outbox_payloads("invitation.revoked").await;
     assert_eq!(revoked.len(), 1);
     assert!(!contains(&revoked[0], &revoked_token));
     let event = proto::InvitationRevoked::decode(revoked[0].as_slice()).unwrap();
@@ -1284,16 +1033,16 @@ async fn revoking_and_accepting_write_their_events() {
     );
     assert_eq!(event.actor_user_id, app.owner_id.to_string());
 
-    let user = accept(&mut client, &accepted_token).await.unwrap();
+    let user = app.accept(&accepted_token).await.unwrap();
     // The event, and the command that tells the inviter.
-    assert_eq!(total_outbox_rows(&app).await, 7);
-    let notices = outbox_payloads(&app, "mail.invitation_accepted").await;
+    assert_eq!(app.count("SELECT count(*) FROM outbox", &[]).await, 7);
+    let notices = app.outbox_payloads("mail.invitation_accepted").await;
     assert_eq!(notices.len(), 1);
     assert!(!contains(&notices[0], &accepted_token));
     let notice = proto::SendInvitationAcceptedEmail::decode(notices[0].as_slice()).unwrap();
     assert_eq!(notice.inviter_email, "owner@example.com");
     assert_eq!(notice.user.unwrap().id, user.id);
-    let accepted = outbox_payloads(&app, "invitation.accepted").await;
+    let accepted = app.outbox_payloads("invitation.accepted").await;
     assert_eq!(accepted.len(), 1);
     assert!(!contains(&accepted[0], &accepted_token));
     let event = proto::InvitationAccepted::decode(accepted[0].as_slice()).unwrap();
@@ -1307,44 +1056,45 @@ async fn revoking_and_accepting_write_their_events() {
 #[tokio::test]
 async fn a_refused_invitation_change_writes_no_event() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
-    let before = total_outbox_rows(&app).await;
+    let before = app.count("SELECT count(*) FROM outbox", &[]).await;
 
     expect_error(
-        invite(
-            &mut client,
+        app.invite_as(
             &app.owner_token,
-            invite_request("ALICE@example.com", "agent"),
+            invitation_request("ALICE@example.com", "agent"),
         )
         .await,
         Code::AlreadyExists,
         "INVITATION_PENDING",
     );
     expect_error(
-        resend(&mut client, &app.owner_token, &invitation.id).await,
+        app.resend_as(&app.owner_token, &invitation.id).await,
         Code::ResourceExhausted,
         "RESEND_COOLDOWN",
     );
-    accept(&mut client, &token).await.unwrap();
-    let after_accept = total_outbox_rows(&app).await;
+    app.accept(&token).await.unwrap();
+    let after_accept = app.count("SELECT count(*) FROM outbox", &[]).await;
     assert_eq!(
         after_accept,
         before + 2,
         "accepting wrote one event and one notice for the inviter"
     );
     expect_error(
-        accept(&mut client, &token).await,
+        app.accept(&token).await,
         Code::FailedPrecondition,
         "INVITATION_ALREADY_ACCEPTED",
     );
     expect_error(
-        revoke(&mut client, &app.owner_token, &invitation.id).await,
+        app.revoke_as(&app.owner_token, &invitation.id).await,
         Code::FailedPrecondition,
         "INVITATION_ALREADY_ACCEPTED",
     );
-    assert_eq!(total_outbox_rows(&app).await, after_accept);
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox", &[]).await,
+        after_accept
+    );
 }
 
 // ---- permissions ----
@@ -1352,107 +1102,93 @@ async fn a_refused_invitation_change_writes_no_event() {
 #[tokio::test]
 async fn an_agent_cannot_invite_or_see_invitations() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let invitation = app.invite("alice@example.com", "agent").await;
     let (_, agent) = app.member("a@example.com", "agent").await;
 
     expect_error(
-        invite(
-            &mut client,
-            &agent,
-            invite_request("x@example.com", "agent"),
-        )
-        .await,
+        app.invite_as(&agent, invitation_request("x@example.com", "agent"))
+            .await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     expect_error(
-        get_invitation(&mut client, &agent, &invitation.id).await,
+        app.get_invitation_as(&agent, &invitation.id).await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     expect_error(
-        list_invitations(&mut client, &agent, Default::default()).await,
+        app.list_invitations_as(&agent, Default::default()).await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     expect_error(
-        resend(&mut client, &agent, &invitation.id).await,
+        app.resend_as(&agent, &invitation.id).await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     expect_error(
-        revoke(&mut client, &agent, &invitation.id).await,
+        app.revoke_as(&agent, &invitation.id).await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
-    let read = get_invitation(&mut client, &app.owner_token, &invitation.id)
-        .await
-        .unwrap();
+    let read = app.invitation(&invitation.id).await;
     assert_eq!(read.status(), proto::InvitationStatus::Pending);
 }
 
 #[tokio::test]
 async fn an_admin_cannot_invite_an_owner() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let (_, admin) = app.member("adam@example.com", "admin").await;
 
     expect_error(
-        invite(
-            &mut client,
-            &admin,
-            invite_request("x@example.com", "owner"),
-        )
-        .await,
+        app.invite_as(&admin, invitation_request("x@example.com", "owner"))
+            .await,
         Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
-    let peer = invite(
-        &mut client,
-        &admin,
-        invite_request("y@example.com", "admin"),
-    )
-    .await
-    .expect("an admin may invite an admin");
+    let peer = app
+        .invite_as(&admin, invitation_request("y@example.com", "admin"))
+        .await
+        .expect("an admin may invite an admin");
     assert_eq!(peer.role, "admin");
 }
 
 #[tokio::test]
 async fn an_invitation_of_another_workspace_is_not_found() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
-    let (_, _, other_owner) = second_workspace(&app).await;
-    let foreign = invite(
-        &mut client,
-        &other_owner,
-        invite_request("alice@example.com", "agent"),
-    )
-    .await
-    .unwrap();
+    let other_owner = app.other_workspace().await.owner_token;
+    let foreign = app
+        .invite_as(
+            &other_owner,
+            invitation_request("alice@example.com", "agent"),
+        )
+        .await
+        .unwrap();
 
     expect_error(
-        get_invitation(&mut client, &app.owner_token, &foreign.id).await,
+        app.get_invitation_as(&app.owner_token, &foreign.id).await,
         Code::NotFound,
         "INVITATION_NOT_FOUND",
     );
     expect_error(
-        resend(&mut client, &app.owner_token, &foreign.id).await,
+        app.resend_as(&app.owner_token, &foreign.id).await,
         Code::NotFound,
         "INVITATION_NOT_FOUND",
     );
     expect_error(
-        revoke(&mut client, &app.owner_token, &foreign.id).await,
+        app.revoke_as(&app.owner_token, &foreign.id).await,
         Code::NotFound,
         "INVITATION_NOT_FOUND",
     );
-    let listed = list_invitations(&mut client, &app.owner_token, Default::default())
+    let listed = app
+        .list_invitations_as(&app.owner_token, Default::default())
         .await
         .unwrap();
     assert_eq!(listed.total_size, 0, "{listed:?}");
 
     // Untouched in its own workspace.
-    let read = get_invitation(&mut client, &other_owner, &foreign.id)
+    let read = app
+        .get_invitation_as(&other_owner, &foreign.id)
         .await
         .unwrap();
     assert_eq!(read.status(), proto::InvitationStatus::Pending);

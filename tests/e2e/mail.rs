@@ -10,7 +10,9 @@ use tonic_health::pb::{
 };
 use wowchat_users_api::v1 as proto;
 use wowchat_users_server::messaging::relay::HEALTH_SERVICE as RELAY_HEALTH;
-use wowchat_users_testkit::{PASSWORD, SmtpServer, TcpProxy, TestApp, authed, logs};
+use wowchat_users_testkit::{
+    PASSWORD, SmtpServer, TcpProxy, TestApp, authed, invitation_request, logs,
+};
 
 use crate::{
     relay::{drain, tap},
@@ -27,22 +29,6 @@ async fn with_relay() -> TestApp {
     .await
 }
 
-async fn invitation(app: &TestApp, id: &str) -> proto::Invitation {
-    app.client()
-        .await
-        .get_invitation(authed(
-            &app.owner_token,
-            proto::GetInvitationRequest {
-                invitation_id: id.into(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap()
-}
-
 async fn relay_status(app: &TestApp) -> ServingStatus {
     HealthClient::new(app.channel().await)
         .check(HealthCheckRequest {
@@ -53,23 +39,13 @@ async fn relay_status(app: &TestApp) -> ServingStatus {
         .unwrap_or(ServingStatus::Unknown)
 }
 
+/// Invites `email` as an agent with `message`, as the owner.
 async fn invite(app: &TestApp, email: &str, message: &str) -> proto::Invitation {
-    app.client()
-        .await
-        .invite_user(authed(
-            &app.owner_token,
-            proto::InviteUserRequest {
-                email: email.into(),
-                role: "agent".into(),
-                message: message.into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap()
+    let request = proto::InviteUserRequest {
+        message: message.into(),
+        ..invitation_request(email, "agent")
+    };
+    app.invite_as(&app.owner_token, request).await.unwrap()
 }
 
 #[tokio::test]
@@ -98,31 +74,13 @@ async fn an_invited_person_receives_an_email_whose_link_accepts_and_the_inviter_
     );
 
     eventually("the invitation shows SENT", || async {
-        invitation(&app, &invited.id).await.delivery_status() == proto::DeliveryStatus::Sent
+        app.invitation(&invited.id).await.delivery_status() == proto::DeliveryStatus::Sent
     })
     .await;
 
     let token = mail.token().expect("the email carries the token");
-    let user = app
-        .client()
-        .await
-        .accept_invitation(proto::AcceptInvitationRequest {
-            token,
-            display_name: "Alice Agent".into(),
-            password: PASSWORD.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap();
-    let listed = app
-        .client()
-        .await
-        .list_users(authed(&app.owner_token, proto::ListUsersRequest::default()))
-        .await
-        .unwrap()
-        .into_inner();
+    let user = app.accept_named(&token, "Alice Agent").await.unwrap();
+    let listed = app.list_users(proto::ListUsersRequest::default()).await;
     assert!(listed.users.iter().any(|u| u.id == user.id));
 
     smtp.wait_for(2, WAIT).await;
@@ -178,15 +136,11 @@ async fn with_rabbitmq_unreachable_every_invitation_succeeds_and_each_email_arri
         }
     }
     let backlog: i64 = app
-        .db()
-        .await
-        .query_one(
+        .count(
             "SELECT count(*) FROM outbox WHERE published_at IS NULL",
             &[],
         )
-        .await
-        .unwrap()
-        .get(0);
+        .await;
     assert_eq!(
         backlog, 400,
         "200 events and 200 mail commands wait in the outbox"
@@ -246,7 +200,7 @@ async fn a_mailer_killed_after_sending_but_before_acking_sends_nothing_more() {
     // A new mailer gets the redelivered command.
     let second = app.start_mailer(app.mailer_settings(&smtp.url())).await;
     eventually("the redelivery is reported as delivered", || async {
-        invitation(&app, &invited.id).await.delivery_status() == proto::DeliveryStatus::Sent
+        app.invitation(&invited.id).await.delivery_status() == proto::DeliveryStatus::Sent
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -267,10 +221,10 @@ async fn a_refused_recipient_shows_delivery_failed_with_the_reason() {
 
     let invited = invite(&app, "bounce@example.com", "").await;
     eventually("the invitation shows FAILED", || async {
-        invitation(&app, &invited.id).await.delivery_status() == proto::DeliveryStatus::Failed
+        app.invitation(&invited.id).await.delivery_status() == proto::DeliveryStatus::Failed
     })
     .await;
-    let failed = invitation(&app, &invited.id).await;
+    let failed = app.invitation(&invited.id).await;
     assert!(
         failed
             .delivery_failure_reason
@@ -296,7 +250,7 @@ async fn a_transient_smtp_failure_is_retried_and_the_email_goes_out_once() {
 
     let invited = invite(&app, "grey@example.com", "").await;
     eventually("the invitation shows SENT", || async {
-        invitation(&app, &invited.id).await.delivery_status() == proto::DeliveryStatus::Sent
+        app.invitation(&invited.id).await.delivery_status() == proto::DeliveryStatus::Sent
     })
     .await;
     assert_eq!(smtp.messages_to("grey@example.com").len(), 1);
@@ -312,11 +266,11 @@ async fn an_smtp_server_that_keeps_deferring_ends_in_the_dead_letter_queue() {
 
     let invited = invite(&app, "later@example.com", "").await;
     eventually("the invitation shows FAILED", || async {
-        invitation(&app, &invited.id).await.delivery_status() == proto::DeliveryStatus::Failed
+        app.invitation(&invited.id).await.delivery_status() == proto::DeliveryStatus::Failed
     })
     .await;
     assert!(
-        invitation(&app, &invited.id)
+        app.invitation(&invited.id)
             .await
             .delivery_failure_reason
             .contains("Greylisted")
@@ -399,16 +353,7 @@ async fn no_broadcast_event_and_no_log_line_contains_a_token() {
             "a log line contains a token's bytes"
         );
     }
-    let published_commands: i64 = app
-        .db()
-        .await
-        .query_one(
-            "SELECT count(*) FROM outbox WHERE routing_key LIKE 'mail.%' AND published_at IS NOT NULL AND length(payload) > 0",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let published_commands: i64 = app.count("SELECT count(*) FROM outbox WHERE routing_key LIKE 'mail.%' AND published_at IS NOT NULL AND length(payload) > 0", &[]).await;
     assert_eq!(
         published_commands, 0,
         "no copy of a token stays in the outbox"

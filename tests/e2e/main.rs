@@ -4,13 +4,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+mod activity;
 mod authentication;
 mod flow;
 mod health;
 mod invitation_policy;
 mod invitations;
+mod list_users;
 mod mail;
-mod manage;
+mod manage_actions;
+mod manage_permissions;
+mod manage_retries;
+mod manage_rules;
 mod overload;
 mod postgres_tls;
 mod relay;

@@ -44,31 +44,6 @@ async fn lock_users(app: &TestApp) -> tokio_postgres::Client {
     client
 }
 
-/// Waits until `n` queries of the test's database wait for a lock.
-async fn waiting_for_lock(app: &TestApp, n: i64) {
-    let db = app.db().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let waiting: i64 = db
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting >= n {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{waiting} of {n} calls wait for the lock"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn list_users(app: &TestApp) -> tokio::task::JoinHandle<Result<usize, tonic::Status>> {
     let address = app.address.clone();
     let token = app.owner_token.clone();
@@ -89,7 +64,7 @@ async fn at_its_concurrency_limit_a_replica_refuses_more_calls_at_once_and_healt
     serving(&app).await;
     let lock = lock_users(&app).await;
     let held = list_users(&app);
-    waiting_for_lock(&app, 1).await;
+    app.wait_for_lock_waiters(1).await;
 
     // The one slot is taken: refused at once, with when to retry.
     let refused = tokio::time::timeout(
@@ -126,7 +101,7 @@ async fn health_stays_serving_while_every_pooled_connection_is_busy() {
     let lock = lock_users(&app).await;
     // Both pooled connections wait on the lock, and a third call waits for one.
     let held: Vec<_> = (0..3).map(|_| list_users(&app)).collect();
-    waiting_for_lock(&app, 2).await;
+    app.wait_for_lock_waiters(2).await;
 
     // The probe runs every 100 ms and gives up after a second: a probe that
     // waited for the request pool would turn NOT_SERVING here.

@@ -16,7 +16,7 @@ use lapin::{
 use tokio_util::sync::CancellationToken;
 use wowchat_users_api::topology::{self, commands};
 use wowchat_users_server::messaging::relay::{Relay, RelaySettings};
-use wowchat_users_testkit::{TestApp, test_amqp_url};
+use wowchat_users_testkit::{TestApp, ready_messages, test_amqp_url};
 
 use crate::support::eventually;
 
@@ -147,22 +147,6 @@ async fn published_rows(db: &tokio_postgres::Client) -> i64 {
     .await
     .unwrap()
     .get(0)
-}
-
-/// Messages waiting in `queue`.
-async fn queued(channel: &Channel, queue: &str) -> u32 {
-    channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap()
-        .message_count()
 }
 
 async fn with_relay() -> TestApp {
@@ -463,7 +447,7 @@ async fn a_relay_with_a_backlog_stops_promptly_and_its_rows_go_out_later() {
         .unwrap();
     let channel = connection.create_channel().await.unwrap();
     let archive = app.topology.events_archive_queue();
-    assert!(i64::from(queued(&channel, &archive).await) >= marked);
+    assert!(i64::from(ready_messages(&channel, &archive).await.unwrap()) >= marked);
 
     // The next relay takes over where it stopped: every row goes out.
     let shutdown = CancellationToken::new();
@@ -476,7 +460,7 @@ async fn a_relay_with_a_backlog_stops_promptly_and_its_rows_go_out_later() {
     .await;
     shutdown.cancel();
     relay.await.unwrap();
-    assert!(i64::from(queued(&channel, &archive).await) >= ROWS);
+    assert!(i64::from(ready_messages(&channel, &archive).await.unwrap()) >= ROWS);
 }
 
 #[tokio::test]
@@ -507,4 +491,27 @@ async fn one_relay_publishes_the_outbox_in_order_while_batches_overlap() {
         .map(|d| d.properties.message_id().as_ref().unwrap().to_string())
         .collect();
     assert!(received == ids, "messages arrived out of outbox order");
+}
+
+#[tokio::test]
+async fn a_committed_change_wakes_the_relay_without_waiting_for_its_poll() {
+    // A poll an hour away: only the wake-up after the commit can publish it.
+    let app = TestApp::spawn_with(|settings| {
+        settings.relay = true;
+        settings.relay_poll_ms = 3_600_000;
+    })
+    .await;
+    let (_connection, channel, queue) = tap(
+        &app.topology.events_exchange(),
+        ExchangeKind::Topic,
+        &["invitation.*"],
+    )
+    .await;
+    // The relay's first drain at start-up is past once its listener is up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.invite("pat@example.com", "agent").await;
+
+    let delivered = drain(&channel, &queue, 1, Duration::from_secs(10)).await;
+    assert_eq!(delivered.len(), 1, "the invitation.created event arrives");
+    assert_eq!(delivered[0].routing_key.as_str(), "invitation.created");
 }

@@ -22,7 +22,7 @@ use wowchat_users_api::{
     v1 as proto,
 };
 use wowchat_users_server::retention::{Pruned, Retention, RetentionSettings};
-use wowchat_users_testkit::{TestApp, logs, test_amqp_url};
+use wowchat_users_testkit::{TestApp, logs, ready_messages, test_amqp_url};
 
 use crate::support::eventually;
 
@@ -131,14 +131,7 @@ async fn one_replica_prunes_at_a_time_under_the_advisory_lock() {
 
     // Another replica's session holds the lock: this one skips its round.
     let other = app.db().await;
-    let held: bool = other
-        .query_one(
-            "SELECT pg_try_advisory_lock(x'776f776368617401'::int8)",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let held: bool = try_retention_lock(&other).await;
     assert!(held);
     assert_eq!(retention.prune_once(&stop).await.unwrap(), None);
     assert_eq!(
@@ -161,15 +154,14 @@ async fn one_replica_prunes_at_a_time_under_the_advisory_lock() {
         })
     );
     // The lock went back with the round: the other session gets it again.
-    let again: bool = other
-        .query_one(
-            "SELECT pg_try_advisory_lock(x'776f776368617401'::int8)",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let again: bool = try_retention_lock(&other).await;
     assert!(again, "the round released the lock");
+}
+
+/// Takes the retention lock in `session` if it is free, as another replica would.
+async fn try_retention_lock(session: &tokio_postgres::Client) -> bool {
+    let sql = "SELECT pg_try_advisory_lock(x'776f776368617401'::int8)";
+    session.query_one(sql, &[]).await.unwrap().get(0)
 }
 
 async fn channel() -> (Connection, Channel) {
@@ -183,19 +175,9 @@ async fn channel() -> (Connection, Channel) {
 /// Ready messages in `queue`, or None when it does not exist.
 async fn ready(connection: &Connection, queue: &str) -> Option<u32> {
     let channel = connection.create_channel().await.unwrap();
-    let declared = channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .ok()?;
+    let ready = ready_messages(&channel, queue).await.ok()?;
     let _ = channel.close(200, "done".into()).await;
-    Some(declared.message_count())
+    Some(ready)
 }
 
 /// Whether redeclaring `queue` with `arguments` is accepted: the broker

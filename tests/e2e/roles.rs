@@ -3,168 +3,36 @@
 //! role in use), custom roles wherever a role name is used, changes taking
 //! effect on the holders' next call, and CheckPermission for other services.
 
-use std::time::Duration;
-
 use prost::Message;
-use tonic::{Code, Status, transport::Channel};
-use wowchat_users_api::v1::{
-    self as proto,
-    manage_user_request::{self as manage, Action},
-    role_service_client::RoleServiceClient,
-};
+use tonic::Code;
+use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    PASSWORD, TestApp, authed, expect_error, invitation_request, manage_request, violated_fields,
-    wowchat_users_server::{
-        domain::{EmailAddress, user::Password},
-        operations::bootstrap::bootstrap,
-    },
+    TestApp, authed, change_role, deactivate, expect_error, invitation_request, violated_fields,
 };
 
 // ---- helpers ----
-
-async fn roles(app: &TestApp) -> RoleServiceClient<Channel> {
-    RoleServiceClient::new(app.channel().await)
-}
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-async fn create_as(
-    app: &TestApp,
-    token: &str,
-    name: &str,
-    permissions: &[&str],
-) -> Result<proto::Role, Status> {
-    roles(app)
-        .await
-        .create_role(authed(
-            token,
-            proto::CreateRoleRequest {
-                name: name.into(),
-                permissions: strings(permissions),
-                request_id: String::new(),
-            },
-        ))
-        .await
-        .map(|r| r.into_inner().role.expect("a role in the response"))
-}
-
-async fn update_as(
-    app: &TestApp,
-    token: &str,
-    name: &str,
-    permissions: &[&str],
-) -> Result<proto::Role, Status> {
-    roles(app)
-        .await
-        .update_role(authed(
-            token,
-            proto::UpdateRoleRequest {
-                name: name.into(),
-                permissions: strings(permissions),
-                ..Default::default()
-            },
-        ))
-        .await
-        .map(|r| r.into_inner().role.expect("a role in the response"))
-}
-
-async fn delete_as(app: &TestApp, token: &str, name: &str) -> Result<proto::Role, Status> {
-    roles(app)
-        .await
-        .delete_role(authed(
-            token,
-            proto::DeleteRoleRequest {
-                name: name.into(),
-                request_id: String::new(),
-            },
-        ))
-        .await
-        .map(|r| r.into_inner().role.expect("a role in the response"))
-}
-
-async fn list_roles_as(app: &TestApp, token: &str) -> Result<Vec<proto::Role>, Status> {
-    roles(app)
-        .await
-        .list_roles(authed(token, proto::ListRolesRequest {}))
-        .await
-        .map(|r| r.into_inner().roles)
-}
-
-async fn check_as(
-    app: &TestApp,
-    token: &str,
-    user_id: &str,
-    permission: &str,
-) -> Result<proto::CheckPermissionResponse, Status> {
-    roles(app)
-        .await
-        .check_permission(authed(
-            token,
-            proto::CheckPermissionRequest {
-                user_id: user_id.into(),
-                permission: permission.into(),
-            },
-        ))
-        .await
-        .map(|r| r.into_inner())
-}
-
-async fn get_user_as(app: &TestApp, token: &str, user_id: &str) -> Result<proto::User, Status> {
-    app.client()
-        .await
-        .get_user(authed(
-            token,
-            proto::GetUserRequest {
-                user_id: user_id.into(),
-            },
-        ))
-        .await
-        .map(|r| r.into_inner().user.expect("a user"))
-}
-
-fn change_role(role: &str) -> Action {
-    Action::ChangeRole(manage::ChangeRole { role: role.into() })
-}
-
 /// The `RoleChanged` events in the outbox, with their routing keys, oldest first.
 async fn role_events(app: &TestApp) -> Vec<(String, proto::RoleChanged)> {
-    app.db()
-        .await
-        .query(
-            "SELECT routing_key, message_type, payload FROM outbox \
-             WHERE routing_key LIKE 'role.%' ORDER BY created_at, id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
+    let rows = app.outbox().await.into_iter();
+    rows.filter(|row| row.routing_key.starts_with("role."))
         .map(|row| {
-            assert_eq!(row.get::<_, &str>(1), "wowchat.users.v1.RoleChanged");
-            (
-                row.get::<_, String>(0),
-                proto::RoleChanged::decode(row.get::<_, &[u8]>(2)).unwrap(),
-            )
+            assert_eq!(row.message_type, "wowchat.users.v1.RoleChanged");
+            let event = proto::RoleChanged::decode(row.payload.as_slice()).unwrap();
+            (row.routing_key, event)
         })
         .collect()
 }
 
 /// The activity log's role entries, newest first.
 async fn role_activity(app: &TestApp) -> Vec<proto::ActivityEntry> {
-    app.client()
-        .await
-        .list_activity(authed(
-            &app.owner_token,
-            proto::ListActivityRequest::default(),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .entries
-        .into_iter()
-        .filter(|e| e.action.starts_with("role."))
-        .collect()
+    let entries = app.activity(proto::ListActivityRequest::default()).await;
+    let roles = entries.into_iter();
+    roles.filter(|e| e.action.starts_with("role.")).collect()
 }
 
 // ---- the catalog ----
@@ -174,7 +42,8 @@ async fn list_permissions_returns_the_whole_catalog_with_descriptions() {
     let app = TestApp::spawn().await;
     let (_, agent) = app.member("ann@example.com", "agent").await;
     // Any authenticated caller may read the catalog.
-    let catalog = roles(&app)
+    let catalog = app
+        .roles()
         .await
         .list_permissions(authed(&agent, proto::ListPermissionsRequest {}))
         .await
@@ -216,7 +85,7 @@ async fn list_permissions_returns_the_whole_catalog_with_descriptions() {
 
     // And nobody reads it without a token.
     expect_error(
-        roles(&app)
+        app.roles()
             .await
             .list_permissions(proto::ListPermissionsRequest {})
             .await,
@@ -230,11 +99,10 @@ async fn list_permissions_returns_the_whole_catalog_with_descriptions() {
 #[tokio::test]
 async fn list_roles_shows_the_built_in_roles_then_the_workspace_s_custom_roles() {
     let app = TestApp::spawn().await;
-    create_as(&app, &app.owner_token, "reviewer", &["reports.read"])
+    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
-    create_as(
-        &app,
+    app.create_role_as(
         &app.owner_token,
         "auditor",
         &["activity.read", "users.read"],
@@ -242,7 +110,7 @@ async fn list_roles_shows_the_built_in_roles_then_the_workspace_s_custom_roles()
     .await
     .unwrap();
 
-    let listed = list_roles_as(&app, &app.owner_token).await.unwrap();
+    let listed = app.list_roles_as(&app.owner_token).await.unwrap();
     let names: Vec<&str> = listed.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names,
@@ -270,7 +138,7 @@ async fn list_roles_shows_the_built_in_roles_then_the_workspace_s_custom_roles()
     // An inviter sees them too (to choose one); an agent does not.
     let (_, supervisor) = app.member("sue@example.com", "supervisor").await;
     expect_error(
-        list_roles_as(&app, &supervisor).await,
+        app.list_roles_as(&supervisor).await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
@@ -279,14 +147,14 @@ async fn list_roles_shows_the_built_in_roles_then_the_workspace_s_custom_roles()
 #[tokio::test]
 async fn creating_a_role_records_activity_and_a_role_created_event() {
     let app = TestApp::spawn().await;
-    let role = create_as(
-        &app,
-        &app.owner_token,
-        "reviewer",
-        &["reports.read", "users.read"],
-    )
-    .await
-    .unwrap();
+    let role = app
+        .create_role_as(
+            &app.owner_token,
+            "reviewer",
+            &["reports.read", "users.read"],
+        )
+        .await
+        .unwrap();
     assert_eq!(role.name, "reviewer");
     assert_eq!(role.permissions, ["users.read", "reports.read"]);
     assert!(!role.built_in);
@@ -319,20 +187,22 @@ async fn creating_a_role_records_activity_and_a_role_created_event() {
 async fn a_role_named_like_a_built_in_or_an_existing_role_is_refused() {
     let app = TestApp::spawn().await;
     expect_error(
-        create_as(&app, &app.owner_token, "admin", &["users.read"]).await,
+        app.create_role_as(&app.owner_token, "admin", &["users.read"])
+            .await,
         Code::AlreadyExists,
         "ROLE_EXISTS",
     );
-    create_as(&app, &app.owner_token, "reviewer", &["reports.read"])
+    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
     expect_error(
-        create_as(&app, &app.owner_token, "reviewer", &["users.read"]).await,
+        app.create_role_as(&app.owner_token, "reviewer", &["users.read"])
+            .await,
         Code::AlreadyExists,
         "ROLE_EXISTS",
     );
     // The first one is untouched.
-    let listed = list_roles_as(&app, &app.owner_token).await.unwrap();
+    let listed = app.list_roles_as(&app.owner_token).await.unwrap();
     let reviewer = listed.iter().find(|r| r.name == "reviewer").unwrap();
     assert_eq!(reviewer.permissions, ["reports.read"]);
 }
@@ -341,8 +211,7 @@ async fn a_role_named_like_a_built_in_or_an_existing_role_is_refused() {
 async fn unknown_permissions_and_bad_names_are_invalid_with_field_violations() {
     let app = TestApp::spawn().await;
     let status = expect_error(
-        create_as(
-            &app,
+        app.create_role_as(
             &app.owner_token,
             "Bad Name",
             &["users.read", "users.fly", "users.read"],
@@ -355,11 +224,12 @@ async fn unknown_permissions_and_bad_names_are_invalid_with_field_violations() {
     fields.sort();
     assert_eq!(fields, ["name", "permissions[1]", "permissions[2]"]);
 
-    create_as(&app, &app.owner_token, "reviewer", &["reports.read"])
+    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
     let status = expect_error(
-        update_as(&app, &app.owner_token, "reviewer", &["reports.write"]).await,
+        app.update_role_as(&app.owner_token, "reviewer", &["reports.write"])
+            .await,
         Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
@@ -375,12 +245,13 @@ async fn built_in_roles_cannot_be_changed_or_deleted() {
     let app = TestApp::spawn().await;
     for name in ["owner", "admin", "supervisor", "agent"] {
         expect_error(
-            update_as(&app, &app.owner_token, name, &["users.read"]).await,
+            app.update_role_as(&app.owner_token, name, &["users.read"])
+                .await,
             Code::FailedPrecondition,
             "ROLE_BUILT_IN",
         );
         expect_error(
-            delete_as(&app, &app.owner_token, name).await,
+            app.delete_role_as(&app.owner_token, name).await,
             Code::FailedPrecondition,
             "ROLE_BUILT_IN",
         );
@@ -391,28 +262,29 @@ async fn built_in_roles_cannot_be_changed_or_deleted() {
 #[tokio::test]
 async fn managing_roles_needs_roles_manage() {
     let app = TestApp::spawn().await;
-    create_as(&app, &app.owner_token, "reviewer", &["reports.read"])
+    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
     let (_, supervisor) = app.member("sue@example.com", "supervisor").await;
     expect_error(
-        create_as(&app, &supervisor, "helper", &["reports.read"]).await,
+        app.create_role_as(&supervisor, "helper", &["reports.read"])
+            .await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     expect_error(
-        update_as(&app, &supervisor, "reviewer", &[]).await,
+        app.update_role_as(&supervisor, "reviewer", &[]).await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     expect_error(
-        delete_as(&app, &supervisor, "reviewer").await,
+        app.delete_role_as(&supervisor, "reviewer").await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     // An admin holds roles.manage.
     let (_, admin) = app.member("ada@example.com", "admin").await;
-    create_as(&app, &admin, "helper", &["reports.read"])
+    app.create_role_as(&admin, "helper", &["reports.read"])
         .await
         .unwrap();
 }
@@ -427,47 +299,32 @@ async fn an_admin_like_custom_role_without_users_manage_cannot_grant_it() {
         "activity.read",
         "reports.read",
     ];
-    create_as(&app, &app.owner_token, "role-admin", &admin_like)
+    app.create_role_as(&app.owner_token, "role-admin", &admin_like)
         .await
         .unwrap();
-    create_as(&app, &app.owner_token, "reviewer", &["reports.read"])
+    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
     let (_, role_admin) = app.member("ra@example.com", "role-admin").await;
 
     // Not in a new role...
     expect_error(
-        create_as(
-            &app,
-            &role_admin,
-            "manager",
-            &["users.read", "users.manage"],
-        )
-        .await,
+        app.create_role_as(&role_admin, "manager", &["users.read", "users.manage"])
+            .await,
         Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     // ...nor by adding it to an existing one...
     expect_error(
-        update_as(
-            &app,
-            &role_admin,
-            "reviewer",
-            &["reports.read", "users.manage"],
-        )
-        .await,
+        app.update_role_as(&role_admin, "reviewer", &["reports.read", "users.manage"])
+            .await,
         Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     // ...nor by giving their own role more.
     expect_error(
-        update_as(
-            &app,
-            &role_admin,
-            "role-admin",
-            &["roles.manage", "users.manage"],
-        )
-        .await,
+        app.update_role_as(&role_admin, "role-admin", &["roles.manage", "users.manage"])
+            .await,
         Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
@@ -479,7 +336,7 @@ async fn an_admin_like_custom_role_without_users_manage_cannot_grant_it() {
         "ROLE_ABOVE_CALLER",
     );
     // Within their own permissions they may.
-    create_as(&app, &role_admin, "reader", &["users.read", "reports.read"])
+    app.create_role_as(&role_admin, "reader", &["users.read", "reports.read"])
         .await
         .unwrap();
     assert_eq!(role_events(&app).await.len(), 3);
@@ -488,36 +345,36 @@ async fn an_admin_like_custom_role_without_users_manage_cannot_grant_it() {
 #[tokio::test]
 async fn a_role_manager_lacking_activity_read_cannot_create_or_touch_a_role_holding_it() {
     let app = TestApp::spawn().await;
-    create_as(
-        &app,
+    app.create_role_as(
         &app.owner_token,
         "role-keeper",
         &["roles.manage", "users.read"],
     )
     .await
     .unwrap();
-    create_as(&app, &app.owner_token, "auditor", &["activity.read"])
+    app.create_role_as(&app.owner_token, "auditor", &["activity.read"])
         .await
         .unwrap();
     let (_, keeper) = app.member("kim@example.com", "role-keeper").await;
 
     expect_error(
-        create_as(&app, &keeper, "snoop", &["activity.read"]).await,
+        app.create_role_as(&keeper, "snoop", &["activity.read"])
+            .await,
         Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     // A role above the caller is not theirs to shrink or delete either.
     expect_error(
-        update_as(&app, &keeper, "auditor", &[]).await,
+        app.update_role_as(&keeper, "auditor", &[]).await,
         Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
     expect_error(
-        delete_as(&app, &keeper, "auditor").await,
+        app.delete_role_as(&keeper, "auditor").await,
         Code::PermissionDenied,
         "ROLE_ABOVE_CALLER",
     );
-    create_as(&app, &keeper, "reader", &["users.read"])
+    app.create_role_as(&keeper, "reader", &["users.read"])
         .await
         .unwrap();
 }
@@ -525,42 +382,31 @@ async fn a_role_manager_lacking_activity_read_cannot_create_or_touch_a_role_hold
 #[tokio::test]
 async fn a_role_held_by_a_user_cannot_be_deleted() {
     let app = TestApp::spawn().await;
-    create_as(&app, &app.owner_token, "reviewer", &["reports.read"])
+    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
     let (user, _) = app.member("rita@example.com", "reviewer").await;
     expect_error(
-        delete_as(&app, &app.owner_token, "reviewer").await,
+        app.delete_role_as(&app.owner_token, "reviewer").await,
         Code::FailedPrecondition,
         "ROLE_IN_USE",
     );
     // Deactivated holders still hold it: they may be reactivated.
-    app.manage_as(
-        &app.owner_token,
-        manage_request(
-            &user.id,
-            Action::Deactivate(manage::Deactivate {
-                reason: "left".into(),
-            }),
-        ),
-    )
-    .await
-    .unwrap();
+    app.manage(&user.id, deactivate("left")).await.unwrap();
     expect_error(
-        delete_as(&app, &app.owner_token, "reviewer").await,
+        app.delete_role_as(&app.owner_token, "reviewer").await,
         Code::FailedPrecondition,
         "ROLE_IN_USE",
     );
     // Once nobody holds it, it goes.
-    app.manage_as(
-        &app.owner_token,
-        manage_request(&user.id, change_role("agent")),
-    )
-    .await
-    .unwrap();
-    let deleted = delete_as(&app, &app.owner_token, "reviewer").await.unwrap();
+    app.manage(&user.id, change_role("agent")).await.unwrap();
+    let deleted = app
+        .delete_role_as(&app.owner_token, "reviewer")
+        .await
+        .unwrap();
     assert_eq!(deleted.name, "reviewer");
-    let names: Vec<String> = list_roles_as(&app, &app.owner_token)
+    let names: Vec<String> = app
+        .list_roles_as(&app.owner_token)
         .await
         .unwrap()
         .into_iter()
@@ -575,12 +421,12 @@ async fn a_role_held_by_a_user_cannot_be_deleted() {
 #[tokio::test]
 async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
     let app = TestApp::spawn().await;
-    create_as(&app, &app.owner_token, "reviewer", &["reports.read"])
+    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
     let invitation = app.invite("pat@example.com", "reviewer").await;
     expect_error(
-        delete_as(&app, &app.owner_token, "reviewer").await,
+        app.delete_role_as(&app.owner_token, "reviewer").await,
         Code::FailedPrecondition,
         "ROLE_IN_USE",
     );
@@ -594,7 +440,9 @@ async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
         ))
         .await
         .unwrap();
-    delete_as(&app, &app.owner_token, "reviewer").await.unwrap();
+    app.delete_role_as(&app.owner_token, "reviewer")
+        .await
+        .unwrap();
     // Gone: it can no longer be granted, changed or deleted.
     expect_error(
         app.invite_as(
@@ -606,12 +454,12 @@ async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
         "ROLE_NOT_FOUND",
     );
     expect_error(
-        update_as(&app, &app.owner_token, "reviewer", &[]).await,
+        app.update_role_as(&app.owner_token, "reviewer", &[]).await,
         Code::NotFound,
         "ROLE_NOT_FOUND",
     );
     expect_error(
-        delete_as(&app, &app.owner_token, "reviewer").await,
+        app.delete_role_as(&app.owner_token, "reviewer").await,
         Code::NotFound,
         "ROLE_NOT_FOUND",
     );
@@ -620,16 +468,14 @@ async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
 #[tokio::test]
 async fn custom_roles_work_in_invite_user_and_manage_user() {
     let app = TestApp::spawn().await;
-    create_as(
-        &app,
+    app.create_role_as(
         &app.owner_token,
         "reviewer",
         &["reports.read", "users.read"],
     )
     .await
     .unwrap();
-    create_as(
-        &app,
+    app.create_role_as(
         &app.owner_token,
         "recruiter",
         &["users.read", "users.invite", "reports.read"],
@@ -643,10 +489,7 @@ async fn custom_roles_work_in_invite_user_and_manage_user() {
     // Changed to another custom role and back to a built-in one.
     let (agent, _) = app.member("ann@example.com", "agent").await;
     let changed = app
-        .manage_as(
-            &app.owner_token,
-            manage_request(&agent.id, change_role("recruiter")),
-        )
+        .manage(&agent.id, change_role("recruiter"))
         .await
         .unwrap();
     assert_eq!(changed.role, "recruiter");
@@ -669,44 +512,19 @@ async fn custom_roles_work_in_invite_user_and_manage_user() {
     );
     // An unknown role is still refused.
     expect_error(
-        app.manage_as(
-            &app.owner_token,
-            manage_request(&agent.id, change_role("ghost")),
-        )
-        .await,
+        app.manage(&agent.id, change_role("ghost")).await,
         Code::InvalidArgument,
         "ROLE_NOT_FOUND",
     );
-    app.manage_as(
-        &app.owner_token,
-        manage_request(&agent.id, change_role("agent")),
-    )
-    .await
-    .unwrap();
+    app.manage(&agent.id, change_role("agent")).await.unwrap();
 }
 
 #[tokio::test]
 async fn a_custom_role_of_another_workspace_does_not_exist_here() {
     let app = TestApp::spawn().await;
-    let other = bootstrap(
-        &app.state,
-        "Other",
-        &EmailAddress::parse("other@example.com").unwrap(),
-        "Other Owner",
-        Password::parse(PASSWORD).unwrap(),
-    )
-    .await
-    .unwrap();
-    let other_token = app
-        .state
-        .keys
-        .mint(
-            other.owner_id,
-            other.workspace_id,
-            Duration::from_secs(3600),
-        )
-        .unwrap();
-    create_as(&app, &other_token, "reviewer", &["reports.read"])
+    let other = app.other_workspace().await;
+    let other_token = other.owner_token.clone();
+    app.create_role_as(&other_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
 
@@ -720,14 +538,14 @@ async fn a_custom_role_of_another_workspace_does_not_exist_here() {
         "ROLE_NOT_FOUND",
     );
     assert!(
-        !list_roles_as(&app, &app.owner_token)
+        !app.list_roles_as(&app.owner_token)
             .await
             .unwrap()
             .iter()
             .any(|r| r.name == "reviewer")
     );
     // The same name is free here.
-    create_as(&app, &app.owner_token, "reviewer", &["users.read"])
+    app.create_role_as(&app.owner_token, "reviewer", &["users.read"])
         .await
         .unwrap();
 }
@@ -735,32 +553,32 @@ async fn a_custom_role_of_another_workspace_does_not_exist_here() {
 #[tokio::test]
 async fn a_changed_role_takes_effect_on_its_holders_very_next_call() {
     let app = TestApp::spawn().await;
-    create_as(&app, &app.owner_token, "reviewer", &["reports.read"])
+    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
     let (user, token) = app.member("rita@example.com", "reviewer").await;
     expect_error(
-        get_user_as(&app, &token, &user.id).await,
+        app.get_user_as(&token, &user.id).await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
 
-    let updated = update_as(
-        &app,
-        &app.owner_token,
-        "reviewer",
-        &["reports.read", "users.read"],
-    )
-    .await
-    .unwrap();
+    let updated = app
+        .update_role_as(
+            &app.owner_token,
+            "reviewer",
+            &["reports.read", "users.read"],
+        )
+        .await
+        .unwrap();
     assert_eq!(updated.permissions, ["users.read", "reports.read"]);
-    get_user_as(&app, &token, &user.id).await.unwrap();
+    app.get_user_as(&token, &user.id).await.unwrap();
 
-    update_as(&app, &app.owner_token, "reviewer", &["reports.read"])
+    app.update_role_as(&app.owner_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
     expect_error(
-        get_user_as(&app, &token, &user.id).await,
+        app.get_user_as(&token, &user.id).await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
@@ -784,7 +602,8 @@ async fn a_changed_role_takes_effect_on_its_holders_very_next_call() {
 #[tokio::test]
 async fn an_update_with_a_stale_etag_is_aborted_and_one_without_changes_nothing_twice() {
     let app = TestApp::spawn().await;
-    let created = create_as(&app, &app.owner_token, "reviewer", &["reports.read"])
+    let created = app
+        .create_role_as(&app.owner_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
     let request = |etag: &str| proto::UpdateRoleRequest {
@@ -793,7 +612,8 @@ async fn an_update_with_a_stale_etag_is_aborted_and_one_without_changes_nothing_
         etag: etag.into(),
         request_id: String::new(),
     };
-    let updated = roles(&app)
+    let updated = app
+        .roles()
         .await
         .update_role(authed(&app.owner_token, request(&created.etag)))
         .await
@@ -803,7 +623,7 @@ async fn an_update_with_a_stale_etag_is_aborted_and_one_without_changes_nothing_
         .unwrap();
     assert_ne!(updated.etag, created.etag);
     expect_error(
-        roles(&app)
+        app.roles()
             .await
             .update_role(authed(&app.owner_token, request(&created.etag)))
             .await,
@@ -811,7 +631,8 @@ async fn an_update_with_a_stale_etag_is_aborted_and_one_without_changes_nothing_
         "ETAG_MISMATCH",
     );
     // The same permissions again change nothing and record nothing.
-    let same = update_as(&app, &app.owner_token, "reviewer", &["users.read"])
+    let same = app
+        .update_role_as(&app.owner_token, "reviewer", &["users.read"])
         .await
         .unwrap();
     assert_eq!(same.etag, updated.etag);
@@ -826,13 +647,15 @@ async fn a_retried_create_role_returns_the_first_result() {
         permissions: strings(&["reports.read"]),
         request_id: "create-reviewer-1".into(),
     };
-    let first = roles(&app)
+    let first = app
+        .roles()
         .await
         .create_role(authed(&app.owner_token, request()))
         .await
         .unwrap()
         .into_inner();
-    let retried = roles(&app)
+    let retried = app
+        .roles()
         .await
         .create_role(authed(&app.owner_token, request()))
         .await
@@ -847,15 +670,10 @@ async fn a_retried_create_role_returns_the_first_result() {
 #[tokio::test]
 async fn check_permission_answers_from_the_user_s_role_built_in_or_custom() {
     let app = TestApp::spawn().await;
-    create_as(
-        &app,
-        &app.owner_token,
-        "permission-checker",
-        &["users.read"],
-    )
-    .await
-    .unwrap();
-    create_as(&app, &app.owner_token, "reviewer", &["reports.read"])
+    app.create_role_as(&app.owner_token, "permission-checker", &["users.read"])
+        .await
+        .unwrap();
+    app.create_role_as(&app.owner_token, "reviewer", &["reports.read"])
         .await
         .unwrap();
     // Other services call it with a service user's token holding users.read.
@@ -863,41 +681,43 @@ async fn check_permission_answers_from_the_user_s_role_built_in_or_custom() {
     let (agent, _) = app.member("ann@example.com", "agent").await;
     let (reviewer, _) = app.member("rita@example.com", "reviewer").await;
 
-    let allowed = check_as(&app, &service, &agent.id, "conversations.reply")
+    let allowed = app
+        .check_permission_as(&service, &agent.id, "conversations.reply")
         .await
         .unwrap();
     assert!(allowed.allowed);
     assert_eq!(allowed.role, "agent");
     assert!(
-        !check_as(&app, &service, &agent.id, "users.manage")
+        !app.check_permission_as(&service, &agent.id, "users.manage")
             .await
             .unwrap()
             .allowed
     );
-    let custom = check_as(&app, &service, &reviewer.id, "reports.read")
+    let custom = app
+        .check_permission_as(&service, &reviewer.id, "reports.read")
         .await
         .unwrap();
     assert!(custom.allowed);
     assert_eq!(custom.role, "reviewer");
     assert!(
-        !check_as(&app, &service, &reviewer.id, "conversations.read")
+        !app.check_permission_as(&service, &reviewer.id, "conversations.read")
             .await
             .unwrap()
             .allowed
     );
 
     // A change to the custom role answers at once.
-    update_as(&app, &app.owner_token, "reviewer", &["conversations.read"])
+    app.update_role_as(&app.owner_token, "reviewer", &["conversations.read"])
         .await
         .unwrap();
     assert!(
-        check_as(&app, &service, &reviewer.id, "conversations.read")
+        app.check_permission_as(&service, &reviewer.id, "conversations.read")
             .await
             .unwrap()
             .allowed
     );
     assert!(
-        !check_as(&app, &service, &reviewer.id, "reports.read")
+        !app.check_permission_as(&service, &reviewer.id, "reports.read")
             .await
             .unwrap()
             .allowed
@@ -905,7 +725,7 @@ async fn check_permission_answers_from_the_user_s_role_built_in_or_custom() {
 
     let owner = app.owner_id.to_string();
     assert!(
-        check_as(&app, &service, &owner, "roles.manage")
+        app.check_permission_as(&service, &owner, "roles.manage")
             .await
             .unwrap()
             .allowed
@@ -917,23 +737,14 @@ async fn check_permission_says_no_for_a_deactivated_user() {
     let app = TestApp::spawn().await;
     let (admin, _) = app.member("ada@example.com", "admin").await;
     assert!(
-        check_as(&app, &app.owner_token, &admin.id, "users.read")
+        app.check_permission_as(&app.owner_token, &admin.id, "users.read")
             .await
             .unwrap()
             .allowed
     );
-    app.manage_as(
-        &app.owner_token,
-        manage_request(
-            &admin.id,
-            Action::Deactivate(manage::Deactivate {
-                reason: "left".into(),
-            }),
-        ),
-    )
-    .await
-    .unwrap();
-    let answer = check_as(&app, &app.owner_token, &admin.id, "users.read")
+    app.manage(&admin.id, deactivate("left")).await.unwrap();
+    let answer = app
+        .check_permission_as(&app.owner_token, &admin.id, "users.read")
         .await
         .unwrap();
     assert!(!answer.allowed);
@@ -945,25 +756,27 @@ async fn check_permission_needs_users_read_and_valid_input() {
     let app = TestApp::spawn().await;
     let (agent, agent_token) = app.member("ann@example.com", "agent").await;
     expect_error(
-        check_as(&app, &agent_token, &agent.id, "conversations.read").await,
+        app.check_permission_as(&agent_token, &agent.id, "conversations.read")
+            .await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     let status = expect_error(
-        check_as(&app, &app.owner_token, &agent.id, "conversations.fly").await,
+        app.check_permission_as(&app.owner_token, &agent.id, "conversations.fly")
+            .await,
         Code::InvalidArgument,
         "PERMISSION_NOT_FOUND",
     );
     assert_eq!(violated_fields(&status), ["permission"]);
     let status = expect_error(
-        check_as(&app, &app.owner_token, "not-a-uuid", "conversations.read").await,
+        app.check_permission_as(&app.owner_token, "not-a-uuid", "conversations.read")
+            .await,
         Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["user_id"]);
     expect_error(
-        check_as(
-            &app,
+        app.check_permission_as(
             &app.owner_token,
             &uuid::Uuid::new_v4().to_string(),
             "users.read",
@@ -977,23 +790,10 @@ async fn check_permission_needs_users_read_and_valid_input() {
 #[tokio::test]
 async fn check_permission_about_a_user_of_another_workspace_is_not_found() {
     let app = TestApp::spawn().await;
-    let other = bootstrap(
-        &app.state,
-        "Other",
-        &EmailAddress::parse("other@example.com").unwrap(),
-        "Other Owner",
-        Password::parse(PASSWORD).unwrap(),
-    )
-    .await
-    .unwrap();
+    let other = app.other_workspace().await;
     expect_error(
-        check_as(
-            &app,
-            &app.owner_token,
-            &other.owner_id.to_string(),
-            "users.read",
-        )
-        .await,
+        app.check_permission_as(&app.owner_token, &other.owner_id.to_string(), "users.read")
+            .await,
         Code::NotFound,
         "USER_NOT_FOUND",
     );

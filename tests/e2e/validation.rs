@@ -4,7 +4,7 @@
 use prost_types::Timestamp;
 use tonic::Code;
 use wowchat_users_api::v1 as proto;
-use wowchat_users_testkit::{TestApp, authed, expect_error, violated_fields};
+use wowchat_users_testkit::{TestApp, authed, expect_error, reactivate, violated_fields};
 
 /// Rows of every table a change writes to, to show bad input wrote nothing.
 async fn row_counts(app: &TestApp) -> Vec<i64> {
@@ -251,9 +251,7 @@ async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
                     token,
                     proto::ManageUserRequest {
                         user_id: id.into(),
-                        action: Some(proto::manage_user_request::Action::Reactivate(
-                            proto::manage_user_request::Reactivate {},
-                        )),
+                        action: Some(reactivate()),
                         ..Default::default()
                     },
                 ))

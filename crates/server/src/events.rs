@@ -3,7 +3,7 @@
 //! events never carry an invitation token; only the mail command does, on
 //! the mailer's own route.
 
-use prost::Message;
+use prost::Name;
 use uuid::Uuid;
 use wowchat_users_api::{topology::commands, v1 as proto};
 
@@ -20,36 +20,35 @@ use crate::{
     wire,
 };
 
-fn message(
+/// An outbox row carrying `payload`, named by its protobuf type (the
+/// `prost::Name` prost-build emits).
+fn message<M: Name>(
     workspace_id: Uuid,
     routing_key: &'static str,
-    message_type: &'static str,
-    payload: impl Message,
+    payload: M,
     request_id: &str,
 ) -> OutboxMessage {
     message_with_id(
         Uuid::now_v7(),
         workspace_id,
         routing_key,
-        message_type,
         payload,
         request_id,
     )
 }
 
-fn message_with_id(
+fn message_with_id<M: Name>(
     id: Uuid,
     workspace_id: Uuid,
     routing_key: &'static str,
-    message_type: &'static str,
-    payload: impl Message,
+    payload: M,
     request_id: &str,
 ) -> OutboxMessage {
     OutboxMessage {
         id,
         workspace_id,
         routing_key,
-        message_type,
+        message_type: M::full_name(),
         payload: payload.encode_to_vec(),
         request_id: request_id.to_owned(),
     }
@@ -59,7 +58,6 @@ pub fn invitation_created(invitation: &Invitation, request_id: &str) -> OutboxMe
     message(
         invitation.workspace_id,
         Action::InvitationCreated.as_str(),
-        "wowchat.users.v1.InvitationCreated",
         proto::InvitationCreated {
             invitation: Some(wire::invitation(invitation)),
         },
@@ -71,7 +69,6 @@ pub fn invitation_resent(invitation: &Invitation, actor: Uuid, request_id: &str)
     message(
         invitation.workspace_id,
         Action::InvitationResent.as_str(),
-        "wowchat.users.v1.InvitationResent",
         proto::InvitationResent {
             invitation: Some(wire::invitation(invitation)),
             actor_user_id: actor.to_string(),
@@ -84,7 +81,6 @@ pub fn invitation_revoked(invitation: &Invitation, actor: Uuid, request_id: &str
     message(
         invitation.workspace_id,
         Action::InvitationRevoked.as_str(),
-        "wowchat.users.v1.InvitationRevoked",
         proto::InvitationRevoked {
             invitation: Some(wire::invitation(invitation)),
             actor_user_id: actor.to_string(),
@@ -101,7 +97,6 @@ pub fn invitation_accepted(
     message(
         invitation.workspace_id,
         Action::InvitationAccepted.as_str(),
-        "wowchat.users.v1.InvitationAccepted",
         proto::InvitationAccepted {
             invitation: Some(wire::invitation(invitation)),
             user: Some(wire::user(user)),
@@ -120,7 +115,6 @@ pub fn user_changed(
     message(
         user.workspace_id,
         action.as_str(),
-        "wowchat.users.v1.UserChanged",
         proto::UserChanged {
             user: Some(wire::user(user)),
             actor_user_id: actor.to_string(),
@@ -141,7 +135,6 @@ pub fn role_changed(
     message(
         role.workspace_id,
         action.as_str(),
-        "wowchat.users.v1.RoleChanged",
         proto::RoleChanged {
             role: Some(wire::custom_role(role)),
             actor_user_id: actor.to_string(),
@@ -165,7 +158,6 @@ pub fn send_invitation_email(
         id,
         invitation.workspace_id,
         commands::SEND_INVITATION_EMAIL,
-        "wowchat.users.v1.SendInvitationEmail",
         proto::SendInvitationEmail {
             invitation: Some(wire::invitation(invitation)),
             token: token.expose().to_owned(),
@@ -188,7 +180,6 @@ pub fn send_invitation_accepted_email(
     message(
         invitation.workspace_id,
         commands::SEND_INVITATION_ACCEPTED_EMAIL,
-        "wowchat.users.v1.SendInvitationAcceptedEmail",
         proto::SendInvitationAcceptedEmail {
             invitation: Some(wire::invitation(invitation)),
             user: Some(wire::user(user)),
@@ -210,7 +201,6 @@ pub fn invitation_updated(
     message(
         invitation.workspace_id,
         Action::InvitationUpdated.as_str(),
-        "wowchat.users.v1.InvitationUpdated",
         proto::InvitationUpdated {
             invitation: Some(wire::invitation(invitation)),
             actor_user_id: actor.to_string(),
@@ -231,7 +221,6 @@ pub fn workspace_settings_updated(
     message(
         workspace_id,
         Action::WorkspaceSettingsUpdated.as_str(),
-        "wowchat.users.v1.WorkspaceSettingsUpdated",
         proto::WorkspaceSettingsUpdated {
             workspace_id: workspace_id.to_string(),
             settings: Some(wire::workspace_settings(settings)),

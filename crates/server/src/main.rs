@@ -89,95 +89,33 @@ async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(&cli.settings.log_format);
     let settings = cli.settings;
-    if let Some(address) = settings.metrics_addr {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(address)
-            .install()
-            .context("starting the metrics endpoint")?;
-        tracing::info!(%address, "serving Prometheus metrics");
-    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            serve_metrics(&settings)?;
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::Standalone => {
-            let mut mailer_settings = wowchat_mailer::MailerSettings::defaults();
-            mailer_settings.amqp_url = settings.amqp_url.expose().into();
-            mailer_settings.amqp_prefix = settings.amqp_prefix.clone();
-            if std::env::var_os("WOWCHAT_MAILER_DATABASE_URL").is_none() {
-                mailer_settings.database_url = settings.database_url.expose().into();
-            }
-            let app = Application::build(settings).await?;
-            let mailer = wowchat_mailer::Mailer::build(mailer_settings).await?;
-            let shutdown = tokio_util::sync::CancellationToken::new();
-            let signal = shutdown.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                signal.cancel();
-            });
-            let (served, mailed) = tokio::join!(
-                app.run_until_stopped(shutdown.clone().cancelled_owned()),
-                mailer.run_until_stopped(shutdown.cancelled_owned()),
-            );
-            served.and(mailed)
+            serve_metrics(&settings)?;
+            standalone(settings).await
         }
         Command::Relay => {
-            let url = settings.database_url.expose();
-            db::ensure_database(url).await?;
-            db::migrate(url).await?;
-            let pool = db::pool(url, wowchat_users_server::messaging::relay::POOL_SIZE)?;
-            let shutdown = tokio_util::sync::CancellationToken::new();
-            let tasks = spawn_messaging(&pool, &settings, None, shutdown.clone());
-            shutdown_signal().await;
-            shutdown.cancel();
-            futures::future::join_all(tasks).await;
-            Ok(())
+            serve_metrics(&settings)?;
+            relay(&settings).await
         }
-        Command::Migrate => {
-            db::ensure_database(settings.database_url.expose()).await?;
-            db::migrate(settings.database_url.expose()).await
-        }
+        Command::Migrate => migrate(&settings).await,
         Command::Bootstrap {
             workspace_name,
             owner_email,
             owner_name,
             owner_password,
         } => {
-            let email = EmailAddress::parse(&owner_email)
-                .map_err(|e| anyhow::anyhow!("--owner-email {e}"))?;
-            let (password, generated) = match owner_password {
-                Some(p) => (p, false),
-                None => (random_password(), true),
+            let owner = Owner {
+                email: owner_email,
+                name: owner_name,
+                password: owner_password,
             };
-            let parsed =
-                Password::parse(&password).map_err(|e| anyhow::anyhow!("--owner-password {e}"))?;
-            let url = settings.database_url.expose();
-            db::ensure_database(url).await?;
-            db::migrate(url).await?;
-            let state = AppState::new(
-                db::pool(url, 2)?,
-                std::sync::Arc::new(JwtKeys::load(&settings.key_settings())?),
-                PasswordHasher::owasp(1, 1)?,
-                &settings.sign_in_settings(),
-                &settings.invitation_policy_settings(),
-            );
-            let created = bootstrap(
-                &state,
-                workspace_name.trim(),
-                &email,
-                owner_name.trim(),
-                parsed,
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .context("bootstrapping")?;
-            println!("workspace_id={}", created.workspace_id);
-            println!("user_id={}", created.owner_id);
-            if generated {
-                println!("password={password}");
-            }
-            Ok(())
+            bootstrap_workspace(&settings, workspace_name.trim(), owner).await
         }
         Command::Token {
             user_id,
@@ -192,6 +130,104 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The Prometheus endpoint, for the commands that keep running; a one-off
+/// command (`bootstrap` in a running pod) must not fight the server for it.
+fn serve_metrics(settings: &Settings) -> anyhow::Result<()> {
+    if let Some(address) = settings.metrics_addr {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(address)
+            .install()
+            .context("starting the metrics endpoint")?;
+        tracing::info!(%address, "serving Prometheus metrics");
+    }
+    Ok(())
+}
+
+/// The server, its relay and the mailer in one process until a signal.
+async fn standalone(settings: Settings) -> anyhow::Result<()> {
+    let mut mailer_settings = wowchat_mailer::MailerSettings::defaults();
+    mailer_settings.amqp_url = settings.amqp_url.expose().into();
+    mailer_settings.amqp_prefix = settings.amqp_prefix.clone();
+    if std::env::var_os("WOWCHAT_MAILER_DATABASE_URL").is_none() {
+        mailer_settings.database_url = settings.database_url.expose().into();
+    }
+    let app = Application::build(settings).await?;
+    let mailer = wowchat_mailer::Mailer::build(mailer_settings).await?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signal.cancel();
+    });
+    let (served, mailed) = tokio::join!(
+        app.run_until_stopped(shutdown.clone().cancelled_owned()),
+        mailer.run_until_stopped(shutdown.cancelled_owned()),
+    );
+    served.and(mailed)
+}
+
+/// The outbox relay and the delivery-result consumer alone, until a signal.
+async fn relay(settings: &Settings) -> anyhow::Result<()> {
+    migrate(settings).await?;
+    let pool = db::pool(
+        settings.database_url.expose(),
+        wowchat_users_server::messaging::relay::POOL_SIZE,
+    )?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let tasks = spawn_messaging(&pool, settings, None, shutdown.clone());
+    shutdown_signal().await;
+    shutdown.cancel();
+    futures::future::join_all(tasks).await;
+    Ok(())
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let url = settings.database_url.expose();
+    db::ensure_database(url).await?;
+    db::migrate(url).await
+}
+
+/// The first owner as given on the command line.
+struct Owner {
+    email: String,
+    name: String,
+    /// Generated and printed when not given.
+    password: Option<String>,
+}
+
+/// Creates a workspace and its owner; prints their ids (and a generated password).
+async fn bootstrap_workspace(
+    settings: &Settings,
+    workspace_name: &str,
+    owner: Owner,
+) -> anyhow::Result<()> {
+    let email =
+        EmailAddress::parse(&owner.email).map_err(|e| anyhow::anyhow!("--owner-email {e}"))?;
+    let (password, generated) = match owner.password {
+        Some(p) => (p, false),
+        None => (random_password(), true),
+    };
+    let parsed = Password::parse(&password).map_err(|e| anyhow::anyhow!("--owner-password {e}"))?;
+    migrate(settings).await?;
+    let state = AppState::new(
+        db::pool(settings.database_url.expose(), 2)?,
+        std::sync::Arc::new(JwtKeys::load(&settings.key_settings())?),
+        PasswordHasher::owasp(1, 1)?,
+        &settings.sign_in_settings(),
+        &settings.invitation_policy_settings(),
+    );
+    let created = bootstrap(&state, workspace_name, &email, owner.name.trim(), parsed)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("bootstrapping")?;
+    println!("workspace_id={}", created.workspace_id);
+    println!("user_id={}", created.owner_id);
+    if generated {
+        println!("password={password}");
+    }
+    Ok(())
 }
 
 fn random_password() -> String {

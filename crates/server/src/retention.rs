@@ -9,7 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::Error,
-    store::{Pool, idempotency, outbox, retention},
+    store::{
+        Pool,
+        retention::{self, Prunable},
+    },
 };
 
 #[derive(Debug, Clone)]
@@ -89,13 +92,13 @@ impl Retention {
         let mut pruned = Pruned::default();
         if let Some(age) = self.settings.idempotency_keys {
             pruned.idempotency_keys = in_batches(batch, shutdown, || {
-                idempotency::delete_older_than(client, age.as_secs_f64(), batch)
+                retention::delete_batch(client, Prunable::IdempotencyKeys, age.as_secs_f64(), batch)
             })
             .await?;
         }
         if let Some(age) = self.settings.published_outbox {
             pruned.published_outbox = in_batches(batch, shutdown, || {
-                outbox::delete_published_before(client, age.as_secs_f64(), batch)
+                retention::delete_batch(client, Prunable::PublishedOutbox, age.as_secs_f64(), batch)
             })
             .await?;
         }

@@ -253,6 +253,35 @@ fn bootstrap_refuses_a_bad_email_with_a_clear_message() {
     assert!(stderr.contains("--owner-email"), "{stderr}");
 }
 
+#[test]
+fn one_off_commands_leave_the_metrics_port_to_the_running_server() {
+    let scratch = Scratch::new();
+    // The port the server of this pod already serves metrics on.
+    let server_metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics_addr = server_metrics.local_addr().unwrap().to_string();
+    for args in [
+        &["migrate"][..],
+        &[
+            "bootstrap",
+            "--owner-email",
+            "owner@acme.test",
+            "--owner-password",
+            "owner password 1",
+        ],
+    ] {
+        let output = scratch
+            .command(args)
+            .env("WOWCHAT_METRICS_ADDR", &metrics_addr)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
 /// A line of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
 fn memory_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -7,17 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashSet, path::PathBuf, sync::Arc, time::Duration};
 
-use prost::Message;
 use tokio::{sync::oneshot, task::JoinHandle};
-use tonic::{Code, Request, Status, metadata::MetadataValue, transport::Channel};
+use tonic::{Code, Status, transport::Channel};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 use wowchat_users_api::topology::Topology;
-use wowchat_users_api::v1::{
-    self as proto, role_service_client::RoleServiceClient, user_service_client::UserServiceClient,
-};
+use wowchat_users_api::v1::{self as proto, user_service_client::UserServiceClient};
 use wowchat_users_server::{
     config::Settings,
     domain::{EmailAddress, user::Password},
@@ -25,11 +22,17 @@ use wowchat_users_server::{
     startup::Application,
 };
 
+mod calls;
 pub mod logs;
 pub mod proxy;
+mod records;
+mod requests;
 pub mod smtp;
 
+pub use calls::OtherWorkspace;
 pub use proxy::TcpProxy;
+pub use records::OutboxRow;
+pub use requests::*;
 pub use smtp::{ReceivedMail, SmtpServer};
 pub use wowchat_users_server;
 
@@ -158,244 +161,6 @@ impl TestApp {
             .unwrap()
     }
 
-    /// A direct connection to this test's database, for assertions.
-    pub async fn db(&self) -> tokio_postgres::Client {
-        let (client, connection) =
-            tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls)
-                .await
-                .expect("connects to the test database");
-        tokio::spawn(connection);
-        client
-    }
-
-    /// The token the mailer received for the invitation, read from the newest
-    /// mail command in the outbox, as the mailer would read it.
-    pub async fn invitation_token(&self, invitation_id: &str) -> String {
-        let rows = self
-            .db()
-            .await
-            .query(
-                "SELECT payload FROM outbox WHERE routing_key = 'mail.invitation' ORDER BY created_at DESC, id DESC",
-                &[],
-            )
-            .await
-            .unwrap();
-        rows.iter()
-            .map(|row| proto::SendInvitationEmail::decode(row.get::<_, &[u8]>(0)).unwrap())
-            .find(|mail| {
-                mail.invitation
-                    .as_ref()
-                    .is_some_and(|i| i.id == invitation_id)
-            })
-            .map(|mail| mail.token)
-            .expect("a mail command for the invitation")
-    }
-
-    /// Invites `email` as `role` as the owner.
-    pub async fn invite(&self, email: &str, role: &str) -> proto::Invitation {
-        self.client()
-            .await
-            .invite_user(authed(
-                &self.owner_token,
-                proto::InviteUserRequest {
-                    email: email.into(),
-                    role: role.into(),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .expect("invite succeeds")
-            .into_inner()
-            .invitation
-            .unwrap()
-    }
-
-    /// A member with `role` (invited by the owner, accepted), and their token.
-    pub async fn member(&self, email: &str, role: &str) -> (proto::User, String) {
-        let invitation = self.invite(email, role).await;
-        let token = self.invitation_token(&invitation.id).await;
-        let user = self
-            .client()
-            .await
-            .accept_invitation(proto::AcceptInvitationRequest {
-                token,
-                display_name: format!("{role} {email}"),
-                password: PASSWORD.into(),
-            })
-            .await
-            .expect("accept succeeds")
-            .into_inner()
-            .user
-            .unwrap();
-        let bearer = self.token_for(user.id.parse().unwrap());
-        (user, bearer)
-    }
-
-    /// InviteUser as the holder of `bearer`.
-    pub async fn invite_as(
-        &self,
-        bearer: &str,
-        request: proto::InviteUserRequest,
-    ) -> Result<proto::Invitation, Status> {
-        self.client()
-            .await
-            .invite_user(authed(bearer, request))
-            .await
-            .map(|r| r.into_inner().invitation.unwrap())
-    }
-
-    /// ResendInvitation (default validity) as the holder of `bearer`.
-    pub async fn resend_as(
-        &self,
-        bearer: &str,
-        invitation_id: &str,
-    ) -> Result<proto::Invitation, Status> {
-        self.client()
-            .await
-            .resend_invitation(authed(
-                bearer,
-                proto::ResendInvitationRequest {
-                    invitation_id: invitation_id.into(),
-                    expires_in: None,
-                },
-            ))
-            .await
-            .map(|r| r.into_inner().invitation.unwrap())
-    }
-
-    /// RevokeInvitation as the holder of `bearer`.
-    pub async fn revoke_as(
-        &self,
-        bearer: &str,
-        invitation_id: &str,
-    ) -> Result<proto::Invitation, Status> {
-        self.client()
-            .await
-            .revoke_invitation(authed(
-                bearer,
-                proto::RevokeInvitationRequest {
-                    invitation_id: invitation_id.into(),
-                },
-            ))
-            .await
-            .map(|r| r.into_inner().invitation.unwrap())
-    }
-
-    /// GetInvitation as the owner.
-    pub async fn invitation(&self, invitation_id: &str) -> proto::Invitation {
-        self.client()
-            .await
-            .get_invitation(authed(
-                &self.owner_token,
-                proto::GetInvitationRequest {
-                    invitation_id: invitation_id.into(),
-                },
-            ))
-            .await
-            .expect("get invitation")
-            .into_inner()
-            .invitation
-            .unwrap()
-    }
-
-    /// ManageUser as the holder of `bearer`.
-    pub async fn manage_as(
-        &self,
-        bearer: &str,
-        request: proto::ManageUserRequest,
-    ) -> Result<proto::User, Status> {
-        self.client()
-            .await
-            .manage_user(authed(bearer, request))
-            .await
-            .map(|r| r.into_inner().user.unwrap())
-    }
-
-    /// AcceptInvitation with `token`, as the invitee.
-    pub async fn accept(&self, token: &str) -> Result<proto::User, Status> {
-        self.client()
-            .await
-            .accept_invitation(proto::AcceptInvitationRequest {
-                token: token.into(),
-                display_name: "Invitee".into(),
-                password: PASSWORD.into(),
-            })
-            .await
-            .map(|r| r.into_inner().user.unwrap())
-    }
-
-    /// PreviewInvitation of `token`.
-    pub async fn preview(&self, token: &str) -> Result<proto::PreviewInvitationResponse, Status> {
-        self.client()
-            .await
-            .preview_invitation(proto::PreviewInvitationRequest {
-                token: token.into(),
-            })
-            .await
-            .map(|r| r.into_inner())
-    }
-
-    /// Sets the workspace's seat limit as the owner (any email domain).
-    pub async fn set_seat_limit(&self, seat_limit: i32) {
-        self.client()
-            .await
-            .update_workspace_settings(authed(
-                &self.owner_token,
-                proto::UpdateWorkspaceSettingsRequest {
-                    settings: Some(proto::WorkspaceSettings {
-                        seat_limit,
-                        allowed_email_domains: vec![],
-                    }),
-                },
-            ))
-            .await
-            .expect("settings update");
-    }
-
-    /// CreateRole as the holder of `bearer`.
-    pub async fn create_role_as(
-        &self,
-        bearer: &str,
-        name: &str,
-        permissions: &[&str],
-    ) -> Result<proto::Role, Status> {
-        RoleServiceClient::connect(self.address.clone())
-            .await
-            .expect("connects")
-            .create_role(authed(
-                bearer,
-                proto::CreateRoleRequest {
-                    name: name.into(),
-                    permissions: permissions.iter().map(|p| p.to_string()).collect(),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .map(|r| r.into_inner().role.unwrap())
-    }
-
-    /// UpdateRole as the holder of `bearer`.
-    pub async fn update_role_as(
-        &self,
-        bearer: &str,
-        name: &str,
-        permissions: &[&str],
-    ) -> Result<proto::Role, Status> {
-        RoleServiceClient::connect(self.address.clone())
-            .await
-            .expect("connects")
-            .update_role(authed(
-                bearer,
-                proto::UpdateRoleRequest {
-                    name: name.into(),
-                    permissions: permissions.iter().map(|p| p.to_string()).collect(),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .map(|r| r.into_inner().role.unwrap())
-    }
-
     /// Stops the server, waiting for in-flight requests to finish.
     pub async fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -493,6 +258,20 @@ impl TestApp {
     }
 }
 
+/// Messages ready in `queue`, read with a passive declare: an error when
+/// the queue does not exist.
+pub async fn ready_messages(channel: &lapin::Channel, queue: &str) -> Result<u32, lapin::Error> {
+    let passive = lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let arguments = lapin::types::FieldTable::default();
+    let declared = channel
+        .queue_declare(queue.into(), passive, arguments)
+        .await?;
+    Ok(declared.message_count())
+}
+
 /// Deletes every queue and exchange named under the test's prefix.
 pub async fn delete_topology(topology: &Topology) {
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
@@ -544,35 +323,14 @@ fn database_url(config: &tokio_postgres::Config) -> String {
     )
 }
 
-/// An InviteUser request for `email` as `role`, nothing else set.
-pub fn invitation_request(email: &str, role: &str) -> proto::InviteUserRequest {
-    proto::InviteUserRequest {
-        email: email.into(),
-        role: role.into(),
-        ..Default::default()
-    }
+/// The ids of `users`, to compare listings regardless of order.
+pub fn user_ids<'a>(users: impl IntoIterator<Item = &'a proto::User>) -> HashSet<String> {
+    users.into_iter().map(|user| user.id.clone()).collect()
 }
 
-/// A ManageUser request applying `action` to `user_id`, without etag or request id.
-pub fn manage_request(
-    user_id: &str,
-    action: proto::manage_user_request::Action,
-) -> proto::ManageUserRequest {
-    proto::ManageUserRequest {
-        user_id: user_id.into(),
-        action: Some(action),
-        ..Default::default()
-    }
-}
-
-/// `message` with `authorization: Bearer <token>`.
-pub fn authed<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    request
+/// `ids` as a set, to compare with [`user_ids`].
+pub fn id_set(ids: &[&str]) -> HashSet<String> {
+    ids.iter().map(|id| (*id).to_owned()).collect()
 }
 
 /// The `ErrorInfo` reason of an error status.
@@ -589,6 +347,15 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
         .get_details_bad_request()
         .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
         .unwrap_or_default()
+}
+
+/// The delay a refusal's `RetryInfo` asks for.
+pub fn retry_delay(status: &Status) -> Duration {
+    status
+        .get_details_retry_info()
+        .expect("RetryInfo is attached")
+        .retry_delay
+        .expect("RetryInfo has a delay")
 }
 
 /// Asserts the call failed with `code` and `reason`, and returns the status.

@@ -21,6 +21,27 @@ use crate::domain::{Error, Reason, user::Password};
 
 use argon2::password_hash as password_hash_reexport;
 
+/// The niceness of the hashing threads: under CPU contention the request
+/// workers (and Postgres) come first, so a burst of sign-ups slows the
+/// sign-ups, not every other call; alone on the CPU hashing runs at full speed.
+const HASHING_NICENESS: i32 = 10;
+
+/// Lowers the calling thread's priority to [`HASHING_NICENESS`]; on Linux a
+/// thread id given to `setpriority` names that one thread.
+fn yield_cpu_to_requests() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority only read their integer arguments.
+        let failed = unsafe {
+            let thread = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, HASHING_NICENESS) != 0
+        };
+        if failed {
+            tracing::debug!("could not lower the hashing thread's priority");
+        }
+    }
+}
+
 /// A hashing job for a worker thread.
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -68,6 +89,7 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
+                    yield_cpu_to_requests();
                     // Ends when every sender (every clone of the hasher) is gone.
                     loop {
                         let job = match jobs.lock() {
@@ -174,5 +196,42 @@ impl PasswordHasher {
                 Ok(false)
             }
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The niceness of every thread of this process named `name`, from
+    /// /proc (field 19 of a task's stat, counted after the parenthesized name).
+    fn niceness_of_threads(name: &str) -> Vec<i32> {
+        let mut found = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").expect("/proc is mounted") {
+            let path = task.expect("a task entry").path();
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if comm.trim() != name {
+                continue;
+            }
+            let stat = std::fs::read_to_string(path.join("stat")).expect("a task's stat");
+            let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+            // Fields from the 3rd on; niceness is the 19th.
+            let nice = after_name.split_whitespace().nth(16).expect("a niceness");
+            found.push(nice.parse().expect("a number"));
+        }
+        found
+    }
+
+    #[tokio::test]
+    async fn hashing_threads_run_below_the_request_workers_priority() {
+        let hasher = PasswordHasher::owasp(2, 4).expect("starts");
+        let password = Password::parse("correct horse battery").expect("a password");
+        hasher.hash(password).await.expect("hashes");
+        let niceness = niceness_of_threads("argon2-1");
+        assert!(!niceness.is_empty(), "the hashing threads are found");
+        assert!(
+            niceness.iter().all(|&n| n == HASHING_NICENESS),
+            "{niceness:?}"
+        );
     }
 }

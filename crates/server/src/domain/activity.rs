@@ -5,66 +5,24 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    InvitationCreated,
-    InvitationResent,
-    InvitationRevoked,
-    InvitationAccepted,
-    InvitationUpdated,
-    UserUpdated,
-    UserRoleChanged,
-    UserReportingToChanged,
-    UserDeactivated,
-    UserReactivated,
-    UserSignedIn,
-    RoleCreated,
-    RoleUpdated,
-    RoleDeleted,
-    WorkspaceSettingsUpdated,
-}
-
-impl Action {
-    pub const ALL: [Action; 15] = [
-        Action::InvitationCreated,
-        Action::InvitationResent,
-        Action::InvitationRevoked,
-        Action::InvitationAccepted,
-        Action::InvitationUpdated,
-        Action::UserUpdated,
-        Action::UserRoleChanged,
-        Action::UserReportingToChanged,
-        Action::UserDeactivated,
-        Action::UserReactivated,
-        Action::UserSignedIn,
-        Action::RoleCreated,
-        Action::RoleUpdated,
-        Action::RoleDeleted,
-        Action::WorkspaceSettingsUpdated,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::InvitationCreated => "invitation.created",
-            Action::InvitationResent => "invitation.resent",
-            Action::InvitationRevoked => "invitation.revoked",
-            Action::InvitationAccepted => "invitation.accepted",
-            Action::InvitationUpdated => "invitation.updated",
-            Action::UserUpdated => "user.updated",
-            Action::UserRoleChanged => "user.role_changed",
-            Action::UserReportingToChanged => "user.reporting_to_changed",
-            Action::UserDeactivated => "user.deactivated",
-            Action::UserReactivated => "user.reactivated",
-            Action::UserSignedIn => "user.signed_in",
-            Action::RoleCreated => "role.created",
-            Action::RoleUpdated => "role.updated",
-            Action::RoleDeleted => "role.deleted",
-            Action::WorkspaceSettingsUpdated => "workspace.settings_updated",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.as_str() == name)
+named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Action {
+        InvitationCreated = "invitation.created",
+        InvitationResent = "invitation.resent",
+        InvitationRevoked = "invitation.revoked",
+        InvitationAccepted = "invitation.accepted",
+        InvitationUpdated = "invitation.updated",
+        UserUpdated = "user.updated",
+        UserRoleChanged = "user.role_changed",
+        UserReportingToChanged = "user.reporting_to_changed",
+        UserDeactivated = "user.deactivated",
+        UserReactivated = "user.reactivated",
+        UserSignedIn = "user.signed_in",
+        RoleCreated = "role.created",
+        RoleUpdated = "role.updated",
+        RoleDeleted = "role.deleted",
+        WorkspaceSettingsUpdated = "workspace.settings_updated",
     }
 }
 

@@ -11,60 +11,36 @@ use uuid::Uuid;
 
 use super::{EmailAddress, idempotency::IdempotencyKey};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum InvitationStatus {
-    Pending,
-    Accepted,
-    Revoked,
-    Expired,
+named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum InvitationStatus {
+        Pending = "PENDING",
+        Accepted = "ACCEPTED",
+        Revoked = "REVOKED",
+        Expired = "EXPIRED",
+    }
 }
 
 impl InvitationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvitationStatus::Pending => "PENDING",
-            InvitationStatus::Accepted => "ACCEPTED",
-            InvitationStatus::Revoked => "REVOKED",
-            InvitationStatus::Expired => "EXPIRED",
-        }
-    }
-
     pub fn from_db(value: &str) -> anyhow::Result<Self> {
-        Ok(match value {
-            "PENDING" => InvitationStatus::Pending,
-            "ACCEPTED" => InvitationStatus::Accepted,
-            "REVOKED" => InvitationStatus::Revoked,
-            "EXPIRED" => InvitationStatus::Expired,
-            other => anyhow::bail!("unknown invitation status {other:?}"),
-        })
+        Self::parse(value).ok_or_else(|| anyhow::anyhow!("unknown invitation status {value:?}"))
     }
 }
 
-/// Where the email of an invitation's latest send is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum DeliveryStatus {
-    #[default]
-    Queued,
-    Sent,
-    Failed,
+named_enum! {
+    /// Where the email of an invitation's latest send is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+    pub enum DeliveryStatus {
+        #[default]
+        Queued = "QUEUED",
+        Sent = "SENT",
+        Failed = "FAILED",
+    }
 }
 
 impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Queued => "QUEUED",
-            DeliveryStatus::Sent => "SENT",
-            DeliveryStatus::Failed => "FAILED",
-        }
-    }
-
     pub fn from_db(value: &str) -> anyhow::Result<Self> {
-        Ok(match value {
-            "QUEUED" => DeliveryStatus::Queued,
-            "SENT" => DeliveryStatus::Sent,
-            "FAILED" => DeliveryStatus::Failed,
-            other => anyhow::bail!("unknown delivery status {other:?}"),
-        })
+        Self::parse(value).ok_or_else(|| anyhow::anyhow!("unknown delivery status {value:?}"))
     }
 }
 

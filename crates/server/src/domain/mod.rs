@@ -2,6 +2,43 @@
 //! them, and the one error type every operation returns. Nothing here knows
 //! about gRPC or SQL.
 
+/// A fieldless enum whose variants each have one name, declared once: `ALL`
+/// in declaration order, and `as_str` and `parse` from that one table, so
+/// the two directions cannot drift apart.
+macro_rules! named_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        $vis enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
+
+            /// The variant's name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// The variant of that name, if there is one.
+            pub fn parse(name: &str) -> Option<Self> {
+                match name {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
 pub mod activity;
 pub mod email;
 pub mod error;

@@ -28,9 +28,6 @@ pub struct Cursor {
     pub id: Uuid,
 }
 
-const TOKEN_VERSION: u8 = 1;
-const TOKEN_LEN: usize = 1 + 16 + 16 + 8;
-
 /// Digests a list call's filters, so a token only continues the same listing.
 pub fn filter_digest(filters: &str) -> [u8; 8] {
     let digest = Sha256::digest(filters.as_bytes());
@@ -39,35 +36,75 @@ pub fn filter_digest(filters: &str) -> [u8; 8] {
     out
 }
 
-pub fn encode_page_token(cursor: Cursor, filters: [u8; 8]) -> String {
-    let mut bytes = Vec::with_capacity(TOKEN_LEN);
-    bytes.push(TOKEN_VERSION);
-    bytes.extend_from_slice(&cursor.time.unix_timestamp_nanos().to_be_bytes());
-    bytes.extend_from_slice(cursor.id.as_bytes());
+/// The one token layout: a version byte, the cursor's bytes, then the
+/// digest of the filters the listing was made with.
+fn encode_token(version: u8, cursor: &[u8], filters: [u8; 8]) -> String {
+    let mut bytes = Vec::with_capacity(1 + cursor.len() + filters.len());
+    bytes.push(version);
+    bytes.extend_from_slice(cursor);
     bytes.extend_from_slice(&filters);
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The cursor bytes of a token of `version` whose cursor is `N` bytes long;
 /// `None` for an empty token (the first page).
-pub fn decode_page_token(token: &str, filters: [u8; 8]) -> Result<Option<Cursor>, Error> {
+fn decode_token<const N: usize>(
+    token: &str,
+    version: u8,
+    filters: [u8; 8],
+) -> Result<Option<[u8; N]>, Error> {
     if token.is_empty() {
         return Ok(None);
     }
-    let invalid = || {
-        Error::invalid_with(
-            Reason::InvalidPageToken,
-            "page_token",
-            "is not a page token of this listing",
-        )
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid_token())?;
+    let Some((&[found_version], rest)) = bytes.split_first_chunk() else {
+        return Err(invalid_token());
     };
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-    if bytes.len() != TOKEN_LEN || bytes[0] != TOKEN_VERSION || bytes[33..] != filters {
-        return Err(invalid());
+    let Some((cursor, found_filters)) = rest.split_first_chunk::<N>() else {
+        return Err(invalid_token());
+    };
+    if found_version != version || found_filters != filters {
+        return Err(invalid_token());
     }
-    let nanos = i128::from_be_bytes(bytes[1..17].try_into().map_err(|_| invalid())?);
-    let id = Uuid::from_slice(&bytes[17..33]).map_err(|_| invalid())?;
-    let time = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid())?;
-    Ok(Some(Cursor { time, id }))
+    Ok(Some(*cursor))
+}
+
+fn invalid_token() -> Error {
+    Error::invalid_with(
+        Reason::InvalidPageToken,
+        "page_token",
+        "is not a page token of this listing",
+    )
+}
+
+fn time_from(bytes: &[u8]) -> Result<OffsetDateTime, Error> {
+    let nanos = i128::from_be_bytes(bytes.try_into().map_err(|_| invalid_token())?);
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid_token())
+}
+
+fn id_from(bytes: &[u8]) -> Result<Uuid, Error> {
+    Uuid::from_slice(bytes).map_err(|_| invalid_token())
+}
+
+const TOKEN_VERSION: u8 = 1;
+
+pub fn encode_page_token(cursor: Cursor, filters: [u8; 8]) -> String {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(&cursor.time.unix_timestamp_nanos().to_be_bytes());
+    bytes[16..].copy_from_slice(cursor.id.as_bytes());
+    encode_token(TOKEN_VERSION, &bytes, filters)
+}
+
+/// `None` for an empty token (the first page).
+pub fn decode_page_token(token: &str, filters: [u8; 8]) -> Result<Option<Cursor>, Error> {
+    let Some(bytes) = decode_token::<32>(token, TOKEN_VERSION, filters)? else {
+        return Ok(None);
+    };
+    let (time, id) = bytes.split_at(16);
+    Ok(Some(Cursor {
+        time: time_from(time)?,
+        id: id_from(id)?,
+    }))
 }
 
 /// The sort key of the last row of a page sorted by a time that may be
@@ -78,19 +115,17 @@ pub struct OptionalTimeCursor {
     pub id: Uuid,
 }
 
+/// Its cursor: whether the time is present (0 or 1), the time (zero when
+/// absent), the id.
 const OPTIONAL_TOKEN_VERSION: u8 = 2;
-/// Version, presence of the time, the time, the id, the filters.
-const OPTIONAL_TOKEN_LEN: usize = 1 + 1 + 16 + 16 + 8;
 
 pub fn encode_optional_page_token(cursor: OptionalTimeCursor, filters: [u8; 8]) -> String {
-    let mut bytes = Vec::with_capacity(OPTIONAL_TOKEN_LEN);
-    bytes.push(OPTIONAL_TOKEN_VERSION);
-    bytes.push(u8::from(cursor.time.is_some()));
+    let mut bytes = [0u8; 33];
+    bytes[0] = u8::from(cursor.time.is_some());
     let nanos = cursor.time.map_or(0, OffsetDateTime::unix_timestamp_nanos);
-    bytes.extend_from_slice(&nanos.to_be_bytes());
-    bytes.extend_from_slice(cursor.id.as_bytes());
-    bytes.extend_from_slice(&filters);
-    URL_SAFE_NO_PAD.encode(bytes)
+    bytes[1..17].copy_from_slice(&nanos.to_be_bytes());
+    bytes[17..].copy_from_slice(cursor.id.as_bytes());
+    encode_token(OPTIONAL_TOKEN_VERSION, &bytes, filters)
 }
 
 /// `None` for an empty token (the first page).
@@ -98,32 +133,20 @@ pub fn decode_optional_page_token(
     token: &str,
     filters: [u8; 8],
 ) -> Result<Option<OptionalTimeCursor>, Error> {
-    if token.is_empty() {
+    let Some(bytes) = decode_token::<33>(token, OPTIONAL_TOKEN_VERSION, filters)? else {
         return Ok(None);
-    }
-    let invalid = || {
-        Error::invalid_with(
-            Reason::InvalidPageToken,
-            "page_token",
-            "is not a page token of this listing",
-        )
     };
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-    if bytes.len() != OPTIONAL_TOKEN_LEN
-        || bytes[0] != OPTIONAL_TOKEN_VERSION
-        || bytes[1] > 1
-        || bytes[34..] != filters
-    {
-        return Err(invalid());
-    }
-    let nanos = i128::from_be_bytes(bytes[2..18].try_into().map_err(|_| invalid())?);
-    let id = Uuid::from_slice(&bytes[18..34]).map_err(|_| invalid())?;
-    let time = if bytes[1] == 1 {
-        Some(OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid())?)
-    } else {
-        None
+    let (present, rest) = bytes.split_at(1);
+    let (time, id) = rest.split_at(16);
+    let time = match present[0] {
+        0 => None,
+        1 => Some(time_from(time)?),
+        _ => return Err(invalid_token()),
     };
-    Ok(Some(OptionalTimeCursor { time, id }))
+    Ok(Some(OptionalTimeCursor {
+        time,
+        id: id_from(id)?,
+    }))
 }
 
 #[cfg(test)]

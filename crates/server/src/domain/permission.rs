@@ -9,68 +9,32 @@ use uuid::Uuid;
 
 use super::idempotency::IdempotencyKey;
 
-/// One entry of the fixed, versioned permission catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Permission {
-    UsersRead,
-    UsersInvite,
-    UsersManage,
-    RolesManage,
-    ActivityRead,
-    WorkspaceManage,
-    ConversationsRead,
-    ConversationsReply,
-    ConversationsAssign,
-    ConversationsManage,
-    ContactsRead,
-    ContactsManage,
-    ReportsRead,
-    KnowledgeBaseRead,
-    KnowledgeBaseManage,
+named_enum! {
+    /// One entry of the fixed, versioned permission catalog.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[repr(u8)]
+    pub enum Permission {
+        UsersRead = "users.read",
+        UsersInvite = "users.invite",
+        UsersManage = "users.manage",
+        RolesManage = "roles.manage",
+        ActivityRead = "activity.read",
+        WorkspaceManage = "workspace.manage",
+        ConversationsRead = "conversations.read",
+        ConversationsReply = "conversations.reply",
+        ConversationsAssign = "conversations.assign",
+        ConversationsManage = "conversations.manage",
+        ContactsRead = "contacts.read",
+        ContactsManage = "contacts.manage",
+        ReportsRead = "reports.read",
+        KnowledgeBaseRead = "knowledge_base.read",
+        KnowledgeBaseManage = "knowledge_base.manage",
+    }
 }
 
 impl Permission {
     /// Bumped whenever the catalog changes.
     pub const CATALOG_VERSION: u32 = 1;
-
-    pub const ALL: [Permission; 15] = [
-        Permission::UsersRead,
-        Permission::UsersInvite,
-        Permission::UsersManage,
-        Permission::RolesManage,
-        Permission::ActivityRead,
-        Permission::WorkspaceManage,
-        Permission::ConversationsRead,
-        Permission::ConversationsReply,
-        Permission::ConversationsAssign,
-        Permission::ConversationsManage,
-        Permission::ContactsRead,
-        Permission::ContactsManage,
-        Permission::ReportsRead,
-        Permission::KnowledgeBaseRead,
-        Permission::KnowledgeBaseManage,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Permission::UsersRead => "users.read",
-            Permission::UsersInvite => "users.invite",
-            Permission::UsersManage => "users.manage",
-            Permission::RolesManage => "roles.manage",
-            Permission::ActivityRead => "activity.read",
-            Permission::WorkspaceManage => "workspace.manage",
-            Permission::ConversationsRead => "conversations.read",
-            Permission::ConversationsReply => "conversations.reply",
-            Permission::ConversationsAssign => "conversations.assign",
-            Permission::ConversationsManage => "conversations.manage",
-            Permission::ContactsRead => "contacts.read",
-            Permission::ContactsManage => "contacts.manage",
-            Permission::ReportsRead => "reports.read",
-            Permission::KnowledgeBaseRead => "knowledge_base.read",
-            Permission::KnowledgeBaseManage => "knowledge_base.manage",
-        }
-    }
 
     pub fn description(self) -> &'static str {
         match self {
@@ -90,11 +54,6 @@ impl Permission {
             Permission::KnowledgeBaseRead => "Read the knowledge base",
             Permission::KnowledgeBaseManage => "Write and publish knowledge-base articles",
         }
-    }
-
-    /// The permission of that catalog name, if there is one.
-    pub fn parse(name: &str) -> Option<Permission> {
-        Permission::ALL.into_iter().find(|p| p.as_str() == name)
     }
 
     fn bit(self) -> u64 {

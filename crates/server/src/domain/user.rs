@@ -7,26 +7,17 @@ use uuid::Uuid;
 
 use super::idempotency::IdempotencyKey;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum UserStatus {
-    Active,
-    Deactivated,
+named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum UserStatus {
+        Active = "ACTIVE",
+        Deactivated = "DEACTIVATED",
+    }
 }
 
 impl UserStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserStatus::Active => "ACTIVE",
-            UserStatus::Deactivated => "DEACTIVATED",
-        }
-    }
-
     pub fn from_db(value: &str) -> anyhow::Result<Self> {
-        match value {
-            "ACTIVE" => Ok(UserStatus::Active),
-            "DEACTIVATED" => Ok(UserStatus::Deactivated),
-            other => anyhow::bail!("unknown user status {other:?}"),
-        }
+        Self::parse(value).ok_or_else(|| anyhow::anyhow!("unknown user status {value:?}"))
     }
 }
 

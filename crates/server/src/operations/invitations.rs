@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use uuid::Uuid;
 
 use super::{
-    AppState, Page, PageRequest, Record, record,
+    AppState, Page, PageRequest, Record, commit_and_wake, record,
     unit_of_work::{FirstLock, Mutation, Outcome, Target, Work, unit_of_work},
 };
 use crate::{
@@ -339,7 +339,7 @@ pub async fn accept(
         ),
     )
     .await?;
-    tx.commit().await?;
+    commit_and_wake(state, tx).await?;
     tracing::info!(invitation_id = %invitation.id, user_id = %user.id, "invitation accepted");
     Ok(user)
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub sign_in: sign_in::SignInPolicy,
     /// Resend cooldown, sends per invitation, sending and token-attempt limits.
     pub invitations: invitation_policy::InvitationPolicy,
+    /// Told after each commit that wrote outbox rows.
+    pub relay_wakeup: outbox::RelayWakeup,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
         invitations: &invitation_policy::InvitationPolicySettings,
     ) -> Self {
         AppState {
+            relay_wakeup: outbox::RelayWakeup::spawn(pool.clone()),
             pool,
             keys,
             hasher,
@@ -57,6 +60,13 @@ impl AppState {
             invitations: invitation_policy::InvitationPolicy::new(invitations),
         }
     }
+}
+
+/// Commits a transaction that wrote outbox rows, then wakes the relays.
+async fn commit_and_wake(state: &AppState, tx: Transaction<'_>) -> Result<(), Error> {
+    tx.commit().await?;
+    state.relay_wakeup.after_commit();
+    Ok(())
 }
 
 /// Who did what to whom, in the request's transaction.

@@ -32,7 +32,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{AppState, Record, record};
+use super::{AppState, Record, commit_and_wake, record};
 use crate::{
     auth::Caller,
     domain::{
@@ -338,7 +338,7 @@ async fn verify_and_sign_in(
         events::user_changed(Action::UserSignedIn, &user, user.id, &[], request_id),
     )
     .await?;
-    tx.commit().await?;
+    commit_and_wake(state, tx).await?;
     tracing::info!(user_id = %user.id, "signed in");
     Ok(SignedIn {
         access_token,

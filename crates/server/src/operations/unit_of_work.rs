@@ -54,7 +54,7 @@ macro_rules! unit_of_work {
                 $body
             }
             .await;
-            work.finish(outcome?).await
+            work.finish(outcome?, &$state.relay_wakeup).await
         })
     };
 }
@@ -326,11 +326,16 @@ pub(super) async fn begin<'t, 'a, T: DeserializeOwned>(
 }
 
 impl Work<'_, '_> {
-    /// Remembers the result for retries and commits. A changed outcome
-    /// carries the proof that it was recorded.
-    pub async fn finish<T: Serialize>(self, outcome: Outcome<T>) -> Result<T, Error> {
-        let result = match outcome {
-            Outcome::Changed(result, Recorded(())) | Outcome::Unchanged(result) => result,
+    /// Remembers the result for retries and commits; a change (it wrote
+    /// its event, as its proof shows) then wakes the relays.
+    pub async fn finish<T: Serialize>(
+        self,
+        outcome: Outcome<T>,
+        relay_wakeup: &outbox::RelayWakeup,
+    ) -> Result<T, Error> {
+        let (result, changed) = match outcome {
+            Outcome::Changed(result, Recorded(())) => (result, true),
+            Outcome::Unchanged(result) => (result, false),
         };
         remember(
             &self.tx,
@@ -341,6 +346,9 @@ impl Work<'_, '_> {
         )
         .await?;
         self.tx.commit().await?;
+        if changed {
+            relay_wakeup.after_commit();
+        }
         Ok(result)
     }
 }

@@ -2,15 +2,18 @@
 //! everywhere, through the one status expression below.
 
 use time::{Duration, OffsetDateTime};
-use tokio_postgres::Row;
+use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 
-use super::{GenericClient, Lock, is_unique_violation};
+use super::{GenericClient, Lock, query_one, query_one_unless_taken, query_opt, query_value};
 use crate::domain::{
     Error,
     invitation::{DeliveryStatus, Invitation, InvitationStatus, TokenHash},
     pagination::Cursor,
 };
+
+/// The unique index that keeps one pending invitation per email.
+const ONE_PENDING: &str = "invitations_one_pending";
 
 const STATUS: &str = "CASE WHEN status = 'PENDING' AND expires_at <= now() \
                       THEN 'EXPIRED' ELSE status END";
@@ -44,10 +47,6 @@ fn from_row(row: &Row) -> Result<Invitation, Error> {
     })
 }
 
-fn one(row: Option<Row>) -> Result<Option<Invitation>, Error> {
-    row.as_ref().map(from_row).transpose()
-}
-
 /// An invitation about to be created.
 pub struct NewInvitationRow<'a> {
     pub workspace_id: Uuid,
@@ -72,19 +71,12 @@ pub async fn clear_stale_and_find_member(
     workspace_id: Uuid,
     email_normalized: &str,
 ) -> Result<bool, Error> {
-    let stmt = client
-        .prepare_cached(
-            "WITH expired AS (UPDATE invitations SET status = 'EXPIRED', updated_at = now() \
-             WHERE workspace_id = $1 AND email_normalized = $2 AND status = 'PENDING' \
-             AND expires_at <= now() RETURNING 1) \
-             SELECT EXISTS (SELECT 1 FROM users WHERE workspace_id = $1 AND email_normalized = $2), \
-             (SELECT count(*) FROM expired)",
-        )
-        .await?;
-    let row = client
-        .query_one(&stmt, &[&workspace_id, &email_normalized])
-        .await?;
-    Ok(row.try_get(0)?)
+    let sql = "WITH expired AS (UPDATE invitations SET status = 'EXPIRED', updated_at = now() \
+               WHERE workspace_id = $1 AND email_normalized = $2 AND status = 'PENDING' \
+               AND expires_at <= now() RETURNING 1) \
+               SELECT EXISTS (SELECT 1 FROM users WHERE workspace_id = $1 AND email_normalized = $2), \
+               (SELECT count(*) FROM expired)";
+    query_value(client, sql, &[&workspace_id, &email_normalized]).await
 }
 
 /// Creates the invitation; `None` when another one to that email is pending
@@ -101,30 +93,20 @@ pub async fn insert(
          now() + make_interval(secs => $10), now(), now(), now(), $11) RETURNING {}",
         columns()
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    let inserted = client
-        .query_one(
-            &stmt,
-            &[
-                &new.workspace_id,
-                &new.id,
-                &new.email,
-                &new.email_normalized,
-                &new.role,
-                &new.reporting_to,
-                &new.inviter_id,
-                &new.message,
-                &new.token_hash.0.as_slice(),
-                &new.valid_for.as_seconds_f64(),
-                &new.mail_message_id,
-            ],
-        )
-        .await;
-    match inserted {
-        Ok(row) => from_row(&row).map(Some),
-        Err(err) if is_unique_violation(&err, "invitations_one_pending") => Ok(None),
-        Err(err) => Err(err.into()),
-    }
+    let params: [&(dyn ToSql + Sync); 11] = [
+        &new.workspace_id,
+        &new.id,
+        &new.email,
+        &new.email_normalized,
+        &new.role,
+        &new.reporting_to,
+        &new.inviter_id,
+        &new.message,
+        &new.token_hash.0.as_slice(),
+        &new.valid_for.as_seconds_f64(),
+        &new.mail_message_id,
+    ];
+    query_one_unless_taken(client, &sql, &params, ONE_PENDING, from_row).await
 }
 
 /// Reads the row, locked as `lock` says until the transaction ends.
@@ -134,21 +116,12 @@ pub async fn get(
     id: Uuid,
     lock: Lock,
 ) -> Result<Option<Invitation>, Error> {
-    select_one(client, workspace_id, id, lock.clause()).await
-}
-
-async fn select_one(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    id: Uuid,
-    lock: &str,
-) -> Result<Option<Invitation>, Error> {
     let sql = format!(
-        "SELECT {} FROM invitations WHERE workspace_id = $1 AND id = $2{lock}",
-        columns()
+        "SELECT {} FROM invitations WHERE workspace_id = $1 AND id = $2{}",
+        columns(),
+        lock.clause()
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    one(client.query_opt(&stmt, &[&workspace_id, &id]).await?)
+    query_opt(client, &sql, &[&workspace_id, &id], from_row).await
 }
 
 /// The invitation a token belongs to, in any workspace.
@@ -162,8 +135,7 @@ pub async fn find_by_token(
         columns(),
         lock.clause()
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    one(client.query_opt(&stmt, &[&token_hash.0.as_slice()]).await?)
+    query_opt(client, &sql, &[&token_hash.0.as_slice()], from_row).await
 }
 
 pub async fn mark_accepted(
@@ -177,12 +149,7 @@ pub async fn mark_accepted(
          WHERE workspace_id = $1 AND id = $2 RETURNING {}",
         columns()
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    from_row(
-        &client
-            .query_one(&stmt, &[&workspace_id, &id, &user_id])
-            .await?,
-    )
+    query_one(client, &sql, &[&workspace_id, &id, &user_id], from_row).await
 }
 
 pub async fn mark_revoked(
@@ -195,8 +162,7 @@ pub async fn mark_revoked(
          WHERE workspace_id = $1 AND id = $2 RETURNING {}",
         columns()
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    from_row(&client.query_one(&stmt, &[&workspace_id, &id]).await?)
+    query_one(client, &sql, &[&workspace_id, &id], from_row).await
 }
 
 /// Replaces the token, renews the expiry and makes the invitation pending
@@ -218,24 +184,14 @@ pub async fn mark_resent(
          WHERE workspace_id = $1 AND id = $2 RETURNING {}",
         columns()
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    let updated = client
-        .query_one(
-            &stmt,
-            &[
-                &workspace_id,
-                &id,
-                &token_hash.0.as_slice(),
-                &valid_for.as_seconds_f64(),
-                &mail_message_id,
-            ],
-        )
-        .await;
-    match updated {
-        Ok(row) => from_row(&row).map(Some),
-        Err(err) if is_unique_violation(&err, "invitations_one_pending") => Ok(None),
-        Err(err) => Err(err.into()),
-    }
+    let params: [&(dyn ToSql + Sync); 5] = [
+        &workspace_id,
+        &id,
+        &token_hash.0.as_slice(),
+        &valid_for.as_seconds_f64(),
+        &mail_message_id,
+    ];
+    query_one_unless_taken(client, &sql, &params, ONE_PENDING, from_row).await
 }
 
 /// Records the mailer's result for the send `mail_message_id`; a result of
@@ -314,11 +270,12 @@ pub async fn list(
     let invitations = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
 
     let count_sql = format!("SELECT count(*) FROM invitations WHERE {filter_sql}");
-    let stmt = client.prepare_cached(&count_sql).await?;
-    let total: i64 = client
-        .query_one(&stmt, &[&workspace_id, &status, &filter.email_normalized])
-        .await?
-        .get(0);
+    let total: i64 = query_value(
+        client,
+        &count_sql,
+        &[&workspace_id, &status, &filter.email_normalized],
+    )
+    .await?;
     Ok((invitations, total))
 }
 
@@ -339,11 +296,7 @@ pub async fn update(
          WHERE workspace_id = $1 AND id = $2 RETURNING {}",
         columns()
     );
-    let stmt = client.prepare_cached(&sql).await?;
     let secs = valid_for.map(|d| d.as_seconds_f64());
-    from_row(
-        &client
-            .query_one(&stmt, &[&workspace_id, &id, &role, &reporting_to, &secs])
-            .await?,
-    )
+    let params: [&(dyn ToSql + Sync); 5] = [&workspace_id, &id, &role, &reporting_to, &secs];
+    query_one(client, &sql, &params, from_row).await
 }

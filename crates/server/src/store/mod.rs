@@ -14,7 +14,74 @@ pub mod workspaces;
 
 pub use deadpool_postgres::{Client, GenericClient, Pool, Transaction};
 
+use tokio_postgres::{
+    Row,
+    types::{FromSqlOwned, ToSql},
+};
+
 use crate::domain::Error;
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Runs `sql` (prepared once per connection) and reads the row it returns,
+/// if any, with `read`: the one way a store module reads a single record.
+async fn query_opt<T>(
+    client: &impl GenericClient,
+    sql: &str,
+    params: Params<'_>,
+    read: impl Fn(&Row) -> Result<T, Error>,
+) -> Result<Option<T>, Error> {
+    let stmt = client.prepare_cached(sql).await?;
+    client
+        .query_opt(&stmt, params)
+        .await?
+        .as_ref()
+        .map(read)
+        .transpose()
+}
+
+/// Like [`query_opt`] for a statement that always returns one row.
+async fn query_one<T>(
+    client: &impl GenericClient,
+    sql: &str,
+    params: Params<'_>,
+    read: impl Fn(&Row) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let stmt = client.prepare_cached(sql).await?;
+    read(&client.query_one(&stmt, params).await?)
+}
+
+/// Like [`query_one`], but `None` when the statement would break the
+/// unique `constraint` (the transaction is then aborted).
+async fn query_one_unless_taken<T>(
+    client: &impl GenericClient,
+    sql: &str,
+    params: Params<'_>,
+    constraint: &str,
+    read: impl Fn(&Row) -> Result<T, Error>,
+) -> Result<Option<T>, Error> {
+    let stmt = client.prepare_cached(sql).await?;
+    match client.query_one(&stmt, params).await {
+        Ok(row) => read(&row).map(Some),
+        Err(err) if is_unique_violation(&err, constraint) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Runs `sql` (prepared once per connection); how many rows it touched.
+async fn execute(client: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<u64, Error> {
+    let stmt = client.prepare_cached(sql).await?;
+    Ok(client.execute(&stmt, params).await?)
+}
+
+/// The first column of the one row `sql` returns (a count, a flag).
+async fn query_value<T: FromSqlOwned>(
+    client: &impl GenericClient,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<T, Error> {
+    query_one(client, sql, params, |row| Ok(row.try_get(0)?)).await
+}
 
 impl From<tokio_postgres::Error> for Error {
     fn from(err: tokio_postgres::Error) -> Self {

@@ -1,10 +1,60 @@
 //! The transactional outbox: events written in the same transaction as the
 //! change they announce, for the relay to publish.
 
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::GenericClient;
+use super::{GenericClient, Pool};
 use crate::domain::Error;
+
+/// Wakes the relays listening on the `outbox` channel once rows have been
+/// committed.
+///
+/// Not a NOTIFY inside the writing transaction: Postgres holds a
+/// database-wide lock from a notifying transaction's pre-commit until its
+/// commit is flushed, so every change would commit one after another, each
+/// waiting for the previous one's WAL flush. Instead one task sends a NOTIFY
+/// of its own after commits, one for however many commits happened while the
+/// previous NOTIFY was on its way. A wake-up lost to a crash in between is
+/// caught by the relays' polling.
+#[derive(Clone)]
+pub struct RelayWakeup {
+    due: mpsc::Sender<()>,
+}
+
+impl RelayWakeup {
+    /// Starts the notifying task; it ends when the last handle is dropped.
+    pub fn spawn(pool: Pool) -> Self {
+        // One slot: a wake-up asked for while one is pending is the same one.
+        let (due, mut asked) = mpsc::channel(1);
+        tokio::spawn(async move {
+            while asked.recv().await.is_some() {
+                if let Err(error) = notify(&pool).await {
+                    tracing::debug!(error = ?error, "waking the relays; they poll meanwhile");
+                }
+            }
+        });
+        RelayWakeup { due }
+    }
+
+    /// Asks for a wake-up: call after committing outbox rows.
+    pub fn after_commit(&self) {
+        // Full means a wake-up is already due, which covers this commit too.
+        let _ = self.due.try_send(());
+    }
+}
+
+async fn notify(pool: &Pool) -> Result<(), Error> {
+    let client = pool.get().await?;
+    // One statement (its own transaction), and nothing to make durable: its
+    // commit need not wait for a WAL flush.
+    client
+        .batch_execute(
+            "SELECT set_config('synchronous_commit', 'off', true), pg_notify('outbox', '')",
+        )
+        .await?;
+    Ok(())
+}
 
 /// One message to publish.
 pub struct OutboxMessage {
@@ -13,7 +63,7 @@ pub struct OutboxMessage {
     /// The event type (`invitation.created`) or command route (`mail.invitation`).
     pub routing_key: &'static str,
     /// The protobuf message name of `payload`.
-    pub message_type: &'static str,
+    pub message_type: String,
     pub payload: Vec<u8>,
     pub request_id: String,
 }
@@ -38,8 +88,6 @@ pub async fn insert(client: &impl GenericClient, message: &OutboxMessage) -> Res
             ],
         )
         .await?;
-    // Wakes relays listening for new rows as soon as this transaction commits.
-    client.execute("NOTIFY outbox", &[]).await?;
     Ok(())
 }
 
@@ -141,21 +189,4 @@ pub async fn backlog(client: &impl GenericClient) -> Result<(i64, f64), Error> {
         .await?;
     let row = client.query_one(&stmt, &[]).await?;
     Ok((row.try_get(0)?, row.try_get(1)?))
-}
-
-/// Deletes up to `limit` rows published more than `max_age_secs` ago;
-/// unpublished rows are never touched. Returns how many went.
-pub async fn delete_published_before(
-    client: &impl GenericClient,
-    max_age_secs: f64,
-    limit: i64,
-) -> Result<u64, Error> {
-    let stmt = client
-        .prepare_cached(
-            "DELETE FROM outbox WHERE id IN ( \
-               SELECT id FROM outbox \
-               WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)",
-        )
-        .await?;
-    Ok(client.execute(&stmt, &[&max_age_secs, &limit]).await?)
 }

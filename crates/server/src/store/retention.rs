@@ -1,6 +1,7 @@
-//! The session advisory lock that lets one replica at a time prune.
+//! Pruning: the session advisory lock that lets one replica at a time
+//! prune, and the batch deletes of what has grown old.
 
-use super::GenericClient;
+use super::{GenericClient, execute};
 use crate::domain::Error;
 
 /// The lock's key: any constant no other code of this database uses.
@@ -20,4 +21,41 @@ pub async fn unlock(client: &impl GenericClient) -> Result<(), Error> {
         .query_one("SELECT pg_advisory_unlock($1)", &[&RETENTION_LOCK])
         .await?;
     Ok(())
+}
+
+/// Rows that retention deletes once they are old enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prunable {
+    /// Stored results of mutating calls, by creation time; a retry arriving
+    /// later runs as a new request.
+    IdempotencyKeys,
+    /// Outbox rows, by publication time; unpublished rows are never touched.
+    PublishedOutbox,
+}
+
+impl Prunable {
+    fn delete_batch_sql(self) -> &'static str {
+        match self {
+            Prunable::IdempotencyKeys => {
+                "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY( \
+                   SELECT ctid FROM idempotency_keys \
+                   WHERE created_at < now() - make_interval(secs => $1) LIMIT $2))"
+            }
+            Prunable::PublishedOutbox => {
+                "DELETE FROM outbox WHERE id IN ( \
+                   SELECT id FROM outbox \
+                   WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)"
+            }
+        }
+    }
+}
+
+/// Deletes up to `limit` rows of `what` older than `max_age_secs`; how many went.
+pub async fn delete_batch(
+    client: &impl GenericClient,
+    what: Prunable,
+    max_age_secs: f64,
+    limit: i64,
+) -> Result<u64, Error> {
+    execute(client, what.delete_batch_sql(), &[&max_age_secs, &limit]).await
 }

@@ -7,7 +7,9 @@ use tokio_postgres::{
 };
 use uuid::Uuid;
 
-use super::{GenericClient, Lock, is_unique_violation, like_contains};
+use super::{
+    GenericClient, Lock, like_contains, query_one, query_one_unless_taken, query_opt, query_value,
+};
 use crate::domain::{
     Error,
     pagination::OptionalTimeCursor,
@@ -57,27 +59,17 @@ pub async fn insert(
          reporting_to, status, password_hash, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'ACTIVE', $8, now(), now()) RETURNING {COLUMNS}"
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    let inserted = client
-        .query_one(
-            &stmt,
-            &[
-                &user.workspace_id,
-                &user.id,
-                &user.email,
-                &user.email_normalized,
-                &user.display_name,
-                &user.role,
-                &user.reporting_to,
-                &user.password_hash,
-            ],
-        )
-        .await;
-    match inserted {
-        Ok(row) => from_row(&row).map(Some),
-        Err(err) if is_unique_violation(&err, "users_email_per_workspace") => Ok(None),
-        Err(err) => Err(err.into()),
-    }
+    let params: [&(dyn ToSql + Sync); 8] = [
+        &user.workspace_id,
+        &user.id,
+        &user.email,
+        &user.email_normalized,
+        &user.display_name,
+        &user.role,
+        &user.reporting_to,
+        &user.password_hash,
+    ];
+    query_one_unless_taken(client, &sql, &params, "users_email_per_workspace", from_row).await
 }
 
 /// Reads the row, locked as `lock` says until the transaction ends.
@@ -87,23 +79,11 @@ pub async fn get(
     id: Uuid,
     lock: Lock,
 ) -> Result<Option<User>, Error> {
-    select_one(client, workspace_id, id, lock.clause()).await
-}
-
-async fn select_one(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    id: Uuid,
-    lock: &str,
-) -> Result<Option<User>, Error> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND id = $2{lock}");
-    let stmt = client.prepare_cached(&sql).await?;
-    client
-        .query_opt(&stmt, &[&workspace_id, &id])
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND id = $2{}",
+        lock.clause()
+    );
+    query_opt(client, &sql, &[&workspace_id, &id], from_row).await
 }
 
 pub async fn exists_with_email(
@@ -111,13 +91,9 @@ pub async fn exists_with_email(
     workspace_id: Uuid,
     email_normalized: &str,
 ) -> Result<bool, Error> {
-    let stmt = client
-        .prepare_cached("SELECT 1 FROM users WHERE workspace_id = $1 AND email_normalized = $2")
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&workspace_id, &email_normalized])
-        .await?
-        .is_some())
+    let sql =
+        "SELECT EXISTS (SELECT 1 FROM users WHERE workspace_id = $1 AND email_normalized = $2)";
+    query_value(client, sql, &[&workspace_id, &email_normalized]).await
 }
 
 /// Writes the mutable fields of `user` and bumps its version.
@@ -127,22 +103,16 @@ pub async fn update(client: &impl GenericClient, user: &User) -> Result<User, Er
          deactivation_reason = $7, updated_at = now(), version = version + 1 \
          WHERE workspace_id = $1 AND id = $2 RETURNING {COLUMNS}"
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    let row = client
-        .query_one(
-            &stmt,
-            &[
-                &user.workspace_id,
-                &user.id,
-                &user.display_name,
-                &user.role,
-                &user.reporting_to,
-                &user.status.as_str(),
-                &user.deactivation_reason,
-            ],
-        )
-        .await?;
-    from_row(&row)
+    let params: [&(dyn ToSql + Sync); 7] = [
+        &user.workspace_id,
+        &user.id,
+        &user.display_name,
+        &user.role,
+        &user.reporting_to,
+        &user.status.as_str(),
+        &user.deactivation_reason,
+    ];
+    query_one(client, &sql, &params, from_row).await
 }
 
 /// Active owners of the workspace other than `excluding`.
@@ -151,16 +121,9 @@ pub async fn count_other_active_owners(
     workspace_id: Uuid,
     excluding: Uuid,
 ) -> Result<i64, Error> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT count(*) FROM users WHERE workspace_id = $1 AND role = 'owner' \
-             AND status = 'ACTIVE' AND id <> $2",
-        )
-        .await?;
-    Ok(client
-        .query_one(&stmt, &[&workspace_id, &excluding])
-        .await?
-        .get(0))
+    let sql = "SELECT count(*) FROM users WHERE workspace_id = $1 AND role = 'owner' \
+               AND status = 'ACTIVE' AND id <> $2";
+    query_value(client, sql, &[&workspace_id, &excluding]).await
 }
 
 /// True when `user` is `manager` or one of `manager`'s managers, i.e. when
@@ -172,20 +135,13 @@ pub async fn is_in_management_chain(
     user: Uuid,
 ) -> Result<bool, Error> {
     // UNION (not UNION ALL) stops on an existing cycle instead of looping.
-    let stmt = client
-        .prepare_cached(
-            "WITH RECURSIVE chain(id) AS ( \
-                 SELECT $2::uuid \
-                 UNION \
-                 SELECT u.reporting_to FROM users u JOIN chain c ON u.id = c.id \
-                 WHERE u.workspace_id = $1 AND u.reporting_to IS NOT NULL) \
-             SELECT EXISTS (SELECT 1 FROM chain WHERE id = $3)",
-        )
-        .await?;
-    Ok(client
-        .query_one(&stmt, &[&workspace_id, &manager, &user])
-        .await?
-        .get(0))
+    let sql = "WITH RECURSIVE chain(id) AS ( \
+                   SELECT $2::uuid \
+                   UNION \
+                   SELECT u.reporting_to FROM users u JOIN chain c ON u.id = c.id \
+                   WHERE u.workspace_id = $1 AND u.reporting_to IS NOT NULL) \
+               SELECT EXISTS (SELECT 1 FROM chain WHERE id = $3)";
+    query_value(client, sql, &[&workspace_id, &manager, &user]).await
 }
 
 /// The member of the workspace with this email, and their password hash.
@@ -198,12 +154,10 @@ pub async fn credentials(
         "SELECT {COLUMNS}, password_hash FROM users \
          WHERE workspace_id = $1 AND email_normalized = $2"
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    client
-        .query_opt(&stmt, &[&workspace_id, &email_normalized])
-        .await?
-        .map(|row| Ok((from_row(&row)?, row.try_get("password_hash")?)))
-        .transpose()
+    let read = |row: &Row| -> Result<(User, String), Error> {
+        Ok((from_row(row)?, row.try_get("password_hash")?))
+    };
+    query_opt(client, &sql, &[&workspace_id, &email_normalized], read).await
 }
 
 /// Records a sign-in of an active user: their last-active time becomes now
@@ -218,13 +172,7 @@ pub async fn mark_signed_in(
         "UPDATE users SET last_active_at = now() \
          WHERE workspace_id = $1 AND id = $2 AND status = 'ACTIVE' RETURNING {COLUMNS}"
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    client
-        .query_opt(&stmt, &[&workspace_id, &id])
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    query_opt(client, &sql, &[&workspace_id, &id], from_row).await
 }
 
 /// Sets the user's last-active time to now unless it already is within the

@@ -1,0 +1,88 @@
+//! Requests and ManageUser actions built in one expression, so a test reads
+//! as its sentence: `app.manage(&ann.id, deactivate("Left"))`.
+
+use tonic::{Request, metadata::MetadataValue};
+use wowchat_users_api::v1::{
+    self as proto,
+    manage_user_request::{self as manage, Action},
+};
+
+/// An InviteUser request for `email` as `role`, nothing else set.
+pub fn invitation_request(email: &str, role: &str) -> proto::InviteUserRequest {
+    proto::InviteUserRequest {
+        email: email.into(),
+        role: role.into(),
+        ..Default::default()
+    }
+}
+
+/// A ManageUser request applying `action` to `user_id`, without etag or request id.
+pub fn manage_request(user_id: &str, action: Action) -> proto::ManageUserRequest {
+    proto::ManageUserRequest {
+        user_id: user_id.into(),
+        action: Some(action),
+        ..Default::default()
+    }
+}
+
+pub fn rename(display_name: &str) -> Action {
+    Action::UpdateProfile(manage::UpdateProfile {
+        display_name: Some(display_name.into()),
+    })
+}
+
+pub fn change_role(role: &str) -> Action {
+    Action::ChangeRole(manage::ChangeRole { role: role.into() })
+}
+
+pub fn report_to(manager_id: &str) -> Action {
+    Action::SetReportingTo(manage::SetReportingTo {
+        reporting_to_user_id: manager_id.into(),
+    })
+}
+
+pub fn clear_manager() -> Action {
+    Action::ClearReportingTo(manage::ClearReportingTo {})
+}
+
+pub fn deactivate(reason: &str) -> Action {
+    Action::Deactivate(manage::Deactivate {
+        reason: reason.into(),
+    })
+}
+
+pub fn reactivate() -> Action {
+    Action::Reactivate(manage::Reactivate {})
+}
+
+/// A change as the activity log and the events list it.
+pub fn field_change(field: &str, old: &str, new: &str) -> proto::FieldChange {
+    proto::FieldChange {
+        field: field.into(),
+        old_value: old.into(),
+        new_value: new.into(),
+    }
+}
+
+/// A validity of `seconds`, as InviteUser and ResendInvitation take it.
+pub fn expires_in(seconds: i64) -> Option<prost_types::Duration> {
+    Some(prost_types::Duration { seconds, nanos: 0 })
+}
+
+/// `message` with `authorization: Bearer <token>`.
+pub fn authed<T>(token: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
+    );
+    request
+}
+
+/// `request` with `x-request-id: <id>`.
+pub fn with_request_id<T>(mut request: Request<T>, id: &str) -> Request<T> {
+    request
+        .metadata_mut()
+        .insert("x-request-id", MetadataValue::try_from(id).unwrap());
+    request
+}

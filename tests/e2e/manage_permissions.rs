@@ -1,0 +1,318 @@
+//! Who may manage and read users: roles above the caller are out of reach,
+//! agents and supervisors cannot manage, a deactivated or demoted caller
+//! loses their rights at once, and another workspace's users are invisible.
+
+use tonic::Code;
+use uuid::Uuid;
+use wowchat_users_api::v1 as proto;
+use wowchat_users_testkit::{
+    TestApp, authed, change_role, clear_manager, deactivate, expect_error, id_set,
+    manage_request as on, reactivate, rename, report_to, user_ids,
+};
+
+#[tokio::test]
+async fn an_admin_cannot_make_anyone_an_owner() {
+    let app = TestApp::spawn().await;
+    let (_, admin_token) = app.member("adam@example.com", "admin").await;
+    let (agent, _) = app.member("ann@example.com", "agent").await;
+
+    expect_error(
+        app.manage_as(&admin_token, on(&agent.id, change_role("owner")))
+            .await,
+        Code::PermissionDenied,
+        "ROLE_ABOVE_CALLER",
+    );
+    assert_eq!(app.user(&agent.id).await.role, "agent");
+}
+
+#[tokio::test]
+async fn an_admin_cannot_manage_the_owner() {
+    let app = TestApp::spawn().await;
+    let (_, admin_token) = app.member("adam@example.com", "admin").await;
+    let owner = app.owner_id.to_string();
+    let before = app.user(&owner).await;
+
+    for action in [
+        deactivate("Hostile takeover"),
+        change_role("agent"),
+        rename("Not the owner"),
+        report_to(&owner),
+        clear_manager(),
+    ] {
+        expect_error(
+            app.manage_as(&admin_token, on(&owner, action)).await,
+            Code::PermissionDenied,
+            "ROLE_ABOVE_CALLER",
+        );
+    }
+    let after = app.user(&owner).await;
+    assert_eq!(after.etag, before.etag);
+    assert_eq!(after.status(), proto::UserStatus::Active);
+}
+
+#[tokio::test]
+async fn agents_and_supervisors_cannot_manage_users() {
+    let app = TestApp::spawn().await;
+    let (agent, agent_token) = app.member("ann@example.com", "agent").await;
+    let (supervisor, supervisor_token) = app.member("sue@example.com", "supervisor").await;
+
+    for (token, target) in [
+        (&agent_token, &supervisor.id),
+        (&agent_token, &agent.id),
+        (&supervisor_token, &agent.id),
+        (&supervisor_token, &supervisor.id),
+    ] {
+        expect_error(
+            app.manage_as(token, on(target, rename("Hacked"))).await,
+            Code::PermissionDenied,
+            "PERMISSION_MISSING",
+        );
+        expect_error(
+            app.manage_as(token, on(target, deactivate("Hacked"))).await,
+            Code::PermissionDenied,
+            "PERMISSION_MISSING",
+        );
+    }
+    assert_eq!(app.user(&agent.id).await.etag, agent.etag);
+}
+
+#[tokio::test]
+async fn an_agent_cannot_read_the_activity_log_or_the_users() {
+    let app = TestApp::spawn().await;
+    let (agent, agent_token) = app.member("ann@example.com", "agent").await;
+
+    expect_error(
+        app.list_activity_as(&agent_token, proto::ListActivityRequest::default())
+            .await,
+        Code::PermissionDenied,
+        "PERMISSION_MISSING",
+    );
+    expect_error(
+        app.list_users_as(&agent_token, proto::ListUsersRequest::default())
+            .await,
+        Code::PermissionDenied,
+        "PERMISSION_MISSING",
+    );
+    expect_error(
+        app.get_user_as(&agent_token, &agent.id).await,
+        Code::PermissionDenied,
+        "PERMISSION_MISSING",
+    );
+}
+
+#[tokio::test]
+async fn a_supervisor_can_read_the_users_and_the_activity_log() {
+    let app = TestApp::spawn().await;
+    let (_, supervisor_token) = app.member("sue@example.com", "supervisor").await;
+
+    let users = app
+        .list_users_as(&supervisor_token, proto::ListUsersRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(users.total_size, 2);
+    let log = app
+        .list_activity_as(&supervisor_token, proto::ListActivityRequest::default())
+        .await
+        .unwrap();
+    assert!(!log.entries.is_empty());
+}
+
+#[tokio::test]
+async fn an_admin_can_make_an_agent_a_supervisor() {
+    let app = TestApp::spawn().await;
+    let (admin, admin_token) = app.member("adam@example.com", "admin").await;
+    let (agent, _) = app.member("ann@example.com", "agent").await;
+
+    let promoted = app
+        .manage_as(&admin_token, on(&agent.id, change_role("supervisor")))
+        .await
+        .unwrap();
+    assert_eq!(promoted.role, "supervisor");
+    let entries = app
+        .activity(proto::ListActivityRequest {
+            target_user_id: agent.id.clone(),
+            action: "user.role_changed".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].actor_user_id, admin.id);
+}
+
+#[tokio::test]
+async fn a_deactivated_users_token_is_refused_at_once_and_works_again_after_reactivation() {
+    let app = TestApp::spawn().await;
+    let (admin, admin_token) = app.member("adam@example.com", "admin").await;
+    let (agent, _) = app.member("ann@example.com", "agent").await;
+    app.list_users_as(&admin_token, proto::ListUsersRequest::default())
+        .await
+        .expect("the admin's token works");
+
+    app.manage(&admin.id, deactivate("Suspended"))
+        .await
+        .unwrap();
+
+    expect_error(
+        app.list_users_as(&admin_token, proto::ListUsersRequest::default())
+            .await,
+        Code::PermissionDenied,
+        "USER_DEACTIVATED",
+    );
+    expect_error(
+        app.manage_as(&admin_token, on(&agent.id, deactivate("Revenge")))
+            .await,
+        Code::PermissionDenied,
+        "USER_DEACTIVATED",
+    );
+    expect_error(
+        app.manage_as(&admin_token, on(&admin.id, reactivate()))
+            .await,
+        Code::PermissionDenied,
+        "USER_DEACTIVATED",
+    );
+    assert_eq!(
+        app.user(&agent.id).await.status(),
+        proto::UserStatus::Active
+    );
+
+    app.manage(&admin.id, reactivate()).await.unwrap();
+    let listed = app
+        .list_users_as(&admin_token, proto::ListUsersRequest::default())
+        .await
+        .expect("the same token works again");
+    assert_eq!(listed.total_size, 3);
+}
+
+/// The caller's role is checked against the state the change is applied to:
+/// a caller demoted while their request waits for the workspace lock must
+/// not act with the role they had when the request arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_caller_demoted_while_their_request_waits_cannot_use_the_old_role() {
+    let app = TestApp::spawn().await;
+    let (second, second_token) = app.member("second@example.com", "owner").await;
+    let (agent, _) = app.member("ann@example.com", "agent").await;
+
+    // The first owner's demotion of the second owner is under way: it holds
+    // the workspace's membership lock and has changed the role, uncommitted.
+    let mut demotion_db = app.db().await;
+    let demotion = demotion_db.transaction().await.unwrap();
+    demotion
+        .execute(
+            "SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE",
+            &[&app.workspace_id],
+        )
+        .await
+        .unwrap();
+    demotion
+        .execute(
+            "UPDATE users SET role = 'admin', version = version + 1 WHERE workspace_id = $1 AND id = $2",
+            &[&app.workspace_id, &second.id.parse::<Uuid>().unwrap()],
+        )
+        .await
+        .unwrap();
+
+    // Meanwhile the second owner tries to make the agent an owner.
+    let mut client = app.client().await;
+    let request = authed(&second_token, on(&agent.id, change_role("owner")));
+    let promotion = tokio::spawn(async move { client.manage_user(request).await });
+
+    // Wait until that request is queued behind the lock, then commit the demotion.
+    app.wait_for_lock_waiters(1).await;
+    demotion.commit().await.unwrap();
+
+    let outcome = promotion.await.unwrap();
+    let agent_after = app.user(&agent.id).await;
+    assert_eq!(
+        agent_after.role, "agent",
+        "a demoted caller made someone owner: {outcome:?}"
+    );
+    expect_error(outcome, Code::PermissionDenied, "ROLE_ABOVE_CALLER");
+}
+
+#[tokio::test]
+async fn users_of_another_workspace_are_invisible_and_untouchable() {
+    let app = TestApp::spawn().await;
+    let (agent, _) = app.member("ann@example.com", "agent").await;
+    let other = app.other_workspace().await;
+    let other_token = other.owner_token.clone();
+    let other_owner = other.owner_id.to_string();
+    let owner = app.owner_id.to_string();
+
+    // This workspace's owner cannot see or touch the other workspace's owner.
+    expect_error(
+        app.get_user_as(&app.owner_token, &other_owner).await,
+        Code::NotFound,
+        "USER_NOT_FOUND",
+    );
+    expect_error(
+        app.manage(&other_owner, deactivate("Mine now")).await,
+        Code::NotFound,
+        "USER_NOT_FOUND",
+    );
+    expect_error(
+        app.manage(&agent.id, report_to(&other_owner)).await,
+        Code::InvalidArgument,
+        "REPORTING_TO_NOT_FOUND",
+    );
+
+    // And the other way round.
+    for target in [&owner, &agent.id] {
+        expect_error(
+            app.get_user_as(&other_token, target).await,
+            Code::NotFound,
+            "USER_NOT_FOUND",
+        );
+        expect_error(
+            app.manage_as(&other_token, on(target, deactivate("Mine now")))
+                .await,
+            Code::NotFound,
+            "USER_NOT_FOUND",
+        );
+        expect_error(
+            app.manage_as(&other_token, on(target, rename("Mine now")))
+                .await,
+            Code::NotFound,
+            "USER_NOT_FOUND",
+        );
+    }
+    let theirs = app
+        .list_users_as(&other_token, proto::ListUsersRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(user_ids(&theirs.users), id_set(&[&other_owner]));
+    assert_eq!(theirs.total_size, 1);
+    let searched = app
+        .list_users_as(
+            &other_token,
+            proto::ListUsersRequest {
+                query: "example.com".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(user_ids(&searched.users), id_set(&[&other_owner]));
+    let their_log = app
+        .list_activity_as(&other_token, proto::ListActivityRequest::default())
+        .await
+        .unwrap();
+    assert!(
+        their_log
+            .entries
+            .iter()
+            .all(|e| e.workspace_id == other.workspace_id.to_string()),
+        "{their_log:?}"
+    );
+
+    // Nothing changed in either workspace.
+    let ours = app.list_users(proto::ListUsersRequest::default()).await;
+    assert_eq!(user_ids(&ours.users), id_set(&[&owner, &agent.id]));
+    assert!(
+        ours.users
+            .iter()
+            .all(|u| u.status() == proto::UserStatus::Active)
+    );
+    let other_after = app.get_user_as(&other_token, &other_owner).await.unwrap();
+    assert_eq!(other_after.status(), proto::UserStatus::Active);
+    assert_eq!(other_after.display_name, "Other Owner");
+}
