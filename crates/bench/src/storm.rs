@@ -6,19 +6,21 @@ use anyhow::{Context, ensure};
 use futures::future::try_join_all;
 use prost::Message;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
 use wowchat_users_api::v1::{
-    AcceptInvitationRequest, InviteUserRequest, ListUsersRequest, SendInvitationEmail,
-    user_service_client::UserServiceClient,
+    AcceptInvitationRequest, BatchInviteUsersRequest, InviteUserRequest, ListUsersRequest,
+    SendInvitationEmail, batch_invite_result, user_service_client::UserServiceClient,
 };
 use wowchat_users_server::store::Client;
 
 use crate::{
-    Common, list, load,
+    Common, list,
+    load::{self, Bearer},
     report::{Ceiling, Measurement, Target},
     service,
 };
 
-/// AcceptInvitation calls sent at once.
+/// AcceptInvitation calls sent at once (a smoke run sends fewer).
 const STORM: usize = 50;
 
 /// Issue 7, target 6: within twice the idle p99.
@@ -30,10 +32,10 @@ const TARGET: Target = Target {
 };
 
 pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
-    let (users, waves) = if common.quick {
-        (1_000, 1)
+    let (users, waves, storm) = if common.quick {
+        (1_000, 1, 10)
     } else {
-        (10_000, 4)
+        (10_000, 4, STORM)
     };
     service::with_service(common, &[], async |_, service| {
         let workspace = service.workspace("storm").await?;
@@ -41,20 +43,12 @@ pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
         let readers = load::connect(&service.address).await?;
         let accepters = load::connect(&service.address).await?;
 
-        let mut client = UserServiceClient::new(accepters[0].clone());
-        for i in 0..STORM * waves {
-            client
-                .invite_user(workspace.owner.request(InviteUserRequest {
-                    email: format!("storm.{i}@invitees.example.com"),
-                    role: "agent".into(),
-                    ..Default::default()
-                }))
-                .await
-                .context("InviteUser")?;
+        for wave in 0..waves {
+            invite(&accepters[0], &workspace.owner, wave, storm).await?;
         }
         let tokens = invitation_tokens(&service.db().await?).await?;
         ensure!(
-            tokens.len() == STORM * waves,
+            tokens.len() == storm * waves,
             "a mail command per invitation"
         );
 
@@ -64,20 +58,20 @@ pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
         let idle = run.measure(&readers, first_page()).await?;
         let idle_p99 = idle.p99().context("no ListUsers call finished")?;
 
-        eprintln!("storm: ListUsers during {waves} wave(s) of {STORM} AcceptInvitation");
+        eprintln!("storm: ListUsers during {waves} wave(s) of {storm} AcceptInvitation");
         let stop = CancellationToken::new();
-        let storm = tokio::spawn({
+        let accepting = tokio::spawn({
             let stop = stop.clone();
             async move {
-                let accepted = accept_in_waves(&accepters, tokens).await;
+                let accepted = accept_in_waves(&accepters, tokens, storm).await;
                 stop.cancel();
                 accepted
             }
         });
         let during = load::drive_until(&readers, list::IN_FLIGHT, stop, first_page()).await;
-        storm.await.context("the storm panicked")??;
+        accepting.await.context("the storm panicked")??;
         Ok(vec![Measurement::of_calls(
-            format!("storm: ListUsers p99, {STORM} accepts"),
+            format!("storm: ListUsers p99, {storm} accepts"),
             &during?,
             Some(Ceiling::P99(idle_p99)),
             TARGET,
@@ -102,13 +96,38 @@ async fn invitation_tokens(db: &Client) -> anyhow::Result<Vec<String>> {
     .collect()
 }
 
-/// Accepts the invitations `STORM` at a time, each wave all at once over
+/// One wave's invitations, `size` in one BatchInviteUsers call.
+async fn invite(channel: &Channel, owner: &Bearer, wave: usize, size: usize) -> anyhow::Result<()> {
+    let requests = (0..size)
+        .map(|i| InviteUserRequest {
+            email: format!("storm.{wave}.{i}@invitees.example.com"),
+            role: "agent".into(),
+            ..Default::default()
+        })
+        .collect();
+    let results = UserServiceClient::new(channel.clone())
+        .batch_invite_users(owner.request(BatchInviteUsersRequest { requests }))
+        .await
+        .context("BatchInviteUsers")?
+        .into_inner()
+        .results;
+    ensure!(
+        results
+            .iter()
+            .all(|r| matches!(r.outcome, Some(batch_invite_result::Outcome::Invitation(_)))),
+        "BatchInviteUsers refused a row"
+    );
+    Ok(())
+}
+
+/// Accepts the invitations `wave` at a time, each wave all at once over
 /// `channels`.
 async fn accept_in_waves(
-    channels: &[tonic::transport::Channel],
+    channels: &[Channel],
     tokens: Vec<String>,
+    wave: usize,
 ) -> anyhow::Result<()> {
-    for wave in tokens.chunks(STORM) {
+    for wave in tokens.chunks(wave) {
         try_join_all(wave.iter().enumerate().map(|(i, token)| {
             let mut client = UserServiceClient::new(channels[i % channels.len()].clone());
             let request = AcceptInvitationRequest {
