@@ -2,20 +2,27 @@
 //! run, on a fresh database and RabbitMQ names of its own; one table; a
 //! non-zero exit when a target is missed.
 //!
-//! `cargo run --release -p wowchat-bench -- relay` (or `all`). Measure with
-//! release builds only. `--quick` is a smoke run for CI: it checks that every
+//! `cargo run --release -p wowchat-bench -- all` (or one scenario: `relay`,
+//! `invite`, `reads`, `list`, `storm`). Measure with release builds only. `--quick` is a smoke run for CI: it checks that every
 //! scenario works, and is too short to judge the targets, so it does not
 //! enforce them.
 
 #![deny(clippy::unwrap_used)]
 
-use std::process::ExitCode;
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 
+mod invite;
+mod list;
+mod load;
+mod pgbench;
+mod reads;
 mod relay;
 mod report;
 mod scratch;
+mod service;
+mod storm;
 
 #[derive(Parser)]
 #[command(
@@ -56,32 +63,97 @@ pub struct Common {
     /// A short smoke run: every scenario works, targets are not enforced.
     #[arg(long, global = true)]
     pub quick: bool,
+    /// Seconds each measurement of calls lasts; 10 by default, 1 with --quick.
+    #[arg(long, global = true)]
+    pub seconds: Option<u64>,
+    /// The `wowchat-users` binary to start; by default the one of this build
+    /// profile, built by cargo first when run under `cargo run`.
+    #[arg(long, global = true, env = "WOWCHAT_BENCH_SERVER_BIN")]
+    pub server_bin: Option<PathBuf>,
+}
+
+impl Common {
+    /// How `in_flight` calls are measured in this run.
+    pub fn run(&self, in_flight: usize) -> load::Run {
+        let default = if self.quick { 1 } else { 10 };
+        load::Run {
+            in_flight,
+            warm_up: Duration::from_millis(if self.quick { 200 } else { 1000 }),
+            duration: Duration::from_secs(self.seconds.unwrap_or(default).max(1)),
+        }
+    }
 }
 
 #[derive(Subcommand)]
 enum Scenario {
     /// The outbox relay draining a backlog, next to a bare lapin publisher.
     Relay(relay::Args),
+    /// InviteUser over 16 workspaces and within one, next to pgbench of the
+    /// minimal transaction.
+    Invite,
+    /// CheckPermission next to a no-op gRPC method, GetUser next to pgbench
+    /// of a primary-key select.
+    Reads,
+    /// ListUsers at 100,000 users in one workspace.
+    List(list::Args),
+    /// ListUsers while 50 AcceptInvitation hash passwords, next to idle.
+    Storm,
     /// Every scenario above, with its defaults.
     All,
+    /// The no-op gRPC server the `reads` scenario starts as its ceiling.
+    #[command(hide = true)]
+    NoopServer {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+}
+
+/// Each scenario's rows, or why it could not run.
+type Runs = Vec<(&'static str, anyhow::Result<Vec<report::Measurement>>)>;
+
+async fn run(common: &Common, scenario: &Scenario) -> Runs {
+    let one = |m: report::Measurement| vec![m];
+    match scenario {
+        Scenario::Relay(args) => vec![("relay", relay::run(common, args).await.map(one))],
+        Scenario::Invite => vec![("invite", invite::run(common).await)],
+        Scenario::Reads => vec![("reads", reads::run(common).await)],
+        Scenario::List(args) => vec![("list", list::run(common, args).await)],
+        Scenario::Storm => vec![("storm", storm::run(common).await)],
+        Scenario::All => {
+            let mut runs = Vec::new();
+            for scenario in [
+                Scenario::Relay(relay::Args::default()),
+                Scenario::Invite,
+                Scenario::Reads,
+                Scenario::List(list::Args::default()),
+                Scenario::Storm,
+            ] {
+                runs.extend(Box::pin(run(common, &scenario)).await);
+            }
+            runs
+        }
+        Scenario::NoopServer { .. } => Vec::new(),
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     wowchat_platform::telemetry::init("pretty");
-    let runs: Vec<(&str, anyhow::Result<report::Measurement>)> = match &cli.scenario {
-        Scenario::Relay(args) => vec![("relay", relay::run(&cli.common, args).await)],
-        Scenario::All => vec![(
-            "relay",
-            relay::run(&cli.common, &relay::Args::default()).await,
-        )],
-    };
+    if let Scenario::NoopServer { listen } = cli.scenario {
+        return match service::serve_noop(listen).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("{err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut measurements = Vec::new();
     let mut broken = false;
-    for (scenario, run) in runs {
+    for (scenario, run) in run(&cli.common, &cli.scenario).await {
         match run {
-            Ok(measurement) => measurements.push(measurement),
+            Ok(rows) => measurements.extend(rows),
             Err(err) => {
                 eprintln!("{scenario}: {err:#}");
                 broken = true;

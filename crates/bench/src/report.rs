@@ -4,46 +4,84 @@
 
 use std::time::Duration;
 
+use crate::load::Outcome;
+
 /// What a scenario must reach. Every bound given must hold.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Target {
-    /// Least throughput as a fraction of the ceiling's.
+    /// Least ratio to the ceiling (a throughput's fraction of the ceiling's).
     pub min_ratio: Option<f64>,
+    /// Greatest ratio to the ceiling (a p99 next to the p99 it must stay near).
+    pub max_ratio: Option<f64>,
     /// Least throughput, per second.
     pub min_throughput: Option<f64>,
     /// Longest 99th-percentile latency.
     pub max_p99: Option<Duration>,
 }
 
-/// One scenario's result.
+/// What a scenario is measured against, in the same run.
+#[derive(Debug, Clone, Copy)]
+pub enum Ceiling {
+    /// The most the same work gets done per second, in the scenario's unit:
+    /// the ratio is the scenario's throughput over it.
+    Throughput(f64),
+    /// The p99 of the same calls undisturbed: the ratio is the scenario's
+    /// p99 over it.
+    P99(Duration),
+}
+
+/// One row of the table.
 #[derive(Debug, Clone)]
 pub struct Measurement {
-    pub scenario: &'static str,
+    pub scenario: String,
     /// What is counted per second: `rows/s`, `req/s`.
     pub unit: &'static str,
     pub throughput: f64,
     pub p50: Option<Duration>,
     pub p99: Option<Duration>,
-    /// The ceiling's throughput, in the same unit.
-    pub ceiling: Option<f64>,
+    pub ceiling: Option<Ceiling>,
     pub target: Target,
 }
 
 impl Measurement {
+    /// The row for calls measured by the load driver.
+    pub fn of_calls(
+        scenario: impl Into<String>,
+        outcome: &Outcome,
+        ceiling: Option<Ceiling>,
+        target: Target,
+    ) -> Measurement {
+        Measurement {
+            scenario: scenario.into(),
+            unit: "req/s",
+            throughput: outcome.throughput(),
+            p50: outcome.p50(),
+            p99: outcome.p99(),
+            ceiling,
+            target,
+        }
+    }
+
     pub fn ratio(&self) -> Option<f64> {
-        self.ceiling
-            .filter(|ceiling| *ceiling > 0.0)
-            .map(|ceiling| self.throughput / ceiling)
+        match self.ceiling? {
+            Ceiling::Throughput(ceiling) if ceiling > 0.0 => Some(self.throughput / ceiling),
+            Ceiling::P99(idle) if !idle.is_zero() => {
+                Some(self.p99?.as_secs_f64() / idle.as_secs_f64())
+            }
+            _ => None,
+        }
     }
 
     /// True when every bound of the target holds.
     pub fn passed(&self) -> bool {
         let Target {
             min_ratio,
+            max_ratio,
             min_throughput,
             max_p99,
         } = self.target;
         min_ratio.is_none_or(|min| self.ratio().is_some_and(|ratio| ratio >= min))
+            && max_ratio.is_none_or(|max| self.ratio().is_some_and(|ratio| ratio <= max))
             && min_throughput.is_none_or(|min| self.throughput >= min)
             && max_p99.is_none_or(|max| self.p99.is_some_and(|p99| p99 <= max))
     }
@@ -73,13 +111,15 @@ pub fn table(measurements: &[Measurement], quick: bool) -> String {
                 (false, true) => "fail (quick)".to_owned(),
             };
             [
-                m.scenario.to_owned(),
+                m.scenario.clone(),
                 format!("{} {}", rate(m.throughput), m.unit),
                 m.p50.map(millis).unwrap_or_else(|| "-".into()),
                 m.p99.map(millis).unwrap_or_else(|| "-".into()),
-                m.ceiling
-                    .map(|c| format!("{} {}", rate(c), m.unit))
-                    .unwrap_or_else(|| "-".into()),
+                match m.ceiling {
+                    Some(Ceiling::Throughput(c)) => format!("{} {}", rate(c), m.unit),
+                    Some(Ceiling::P99(p99)) => format!("p99 {}", millis(p99)),
+                    None => "-".into(),
+                },
                 m.ratio()
                     .map(|r| format!("{r:.2}x"))
                     .unwrap_or_else(|| "-".into()),
@@ -124,6 +164,9 @@ fn target(t: &Target) -> String {
     if let Some(ratio) = t.min_ratio {
         parts.push(format!(">= {ratio:.2}x"));
     }
+    if let Some(ratio) = t.max_ratio {
+        parts.push(format!("<= {ratio:.2}x"));
+    }
     if let Some(min) = t.min_throughput {
         parts.push(format!(">= {min:.0}/s"));
     }
@@ -139,16 +182,16 @@ mod tests {
 
     fn relay(throughput: f64, ceiling: f64) -> Measurement {
         Measurement {
-            scenario: "relay",
+            scenario: "relay".into(),
             unit: "rows/s",
             throughput,
             p50: None,
             p99: None,
-            ceiling: Some(ceiling),
+            ceiling: Some(Ceiling::Throughput(ceiling)),
             target: Target {
                 min_ratio: Some(0.7),
                 min_throughput: Some(5000.0),
-                max_p99: None,
+                ..Target::default()
             },
         }
     }
@@ -167,6 +210,30 @@ mod tests {
         assert!(!m.passed());
         m.p99 = Some(Duration::from_millis(4));
         assert!(m.passed());
+    }
+
+    #[test]
+    fn a_p99_ceiling_bounds_the_ratio_from_above() {
+        let storm = Measurement {
+            scenario: "storm".into(),
+            unit: "req/s",
+            throughput: 500.0,
+            p50: Some(Duration::from_millis(3)),
+            p99: Some(Duration::from_millis(9)),
+            ceiling: Some(Ceiling::P99(Duration::from_millis(6))),
+            target: Target {
+                max_ratio: Some(2.0),
+                ..Target::default()
+            },
+        };
+        assert!(storm.ratio().is_some_and(|r| (r - 1.5).abs() < 1e-9));
+        assert!(storm.passed());
+        let stalled = Measurement {
+            p99: Some(Duration::from_millis(13)),
+            ..storm
+        };
+        assert!(!stalled.passed(), "more than twice the idle p99");
+        assert!(table(&[stalled], false).contains("p99 6.00 ms"));
     }
 
     #[test]

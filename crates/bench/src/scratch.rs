@@ -1,6 +1,9 @@
 //! What a scenario runs on: a fresh database migrated by the server's own
-//! migrations, and RabbitMQ names under a prefix of its own. Both are removed
-//! afterwards, whatever the scenario's outcome.
+//! migrations, RabbitMQ names under a prefix of its own, and a folder for
+//! keys, logs and scripts. All are removed afterwards, whatever the
+//! scenario's outcome.
+
+use std::path::PathBuf;
 
 use anyhow::Context;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
@@ -16,11 +19,25 @@ pub struct Scratch {
     pub database_url: String,
     pub topology: Topology,
     pub amqp_uri: lapin::uri::AMQPUri,
+    /// The scenario's folder: development keys, server logs, pgbench scripts.
+    pub dir: PathBuf,
     database_name: String,
     admin: tokio_postgres::Config,
 }
 
 impl Scratch {
+    /// Runs `scenario` on a scratch of its own, removed afterwards whatever
+    /// the outcome.
+    pub async fn with<T>(
+        common: &Common,
+        scenario: impl AsyncFnOnce(&Scratch) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let scratch = Scratch::create(common).await?;
+        let result = scenario(&scratch).await;
+        scratch.remove().await;
+        result
+    }
+
     /// Creates and migrates `wowchat_bench_<random>` next to `--database-url`.
     pub async fn create(common: &Common) -> anyhow::Result<Scratch> {
         let suffix = Uuid::new_v4().simple().to_string();
@@ -32,11 +49,14 @@ impl Scratch {
         let database_name = format!("wowchat_bench_{suffix}");
         let database_url = url_of(&admin, &database_name);
         let amqp_uri = amqp::parse_uri(&common.amqp_url, "--amqp-url")?;
+        let dir = std::env::temp_dir().join(&database_name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         db::ensure_database(&database_url).await?;
         let scratch = Scratch {
             database_url,
             topology: Topology::new(format!("bench-{suffix}")),
             amqp_uri,
+            dir,
             database_name,
             admin,
         };
@@ -47,8 +67,10 @@ impl Scratch {
         Ok(scratch)
     }
 
-    /// Drops the database and deletes every queue and exchange under the prefix.
+    /// Drops the database, deletes every queue and exchange under the
+    /// prefix, and the folder.
     pub async fn remove(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
         if let Ok(connection) = amqp::connect(&self.amqp_uri, "wowchat-bench").await {
             if let Ok(channel) = connection.create_channel().await {
                 let t = &self.topology;

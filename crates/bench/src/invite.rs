@@ -1,0 +1,130 @@
+//! InviteUser at 32 calls in flight, spread over 16 workspaces and within
+//! one, each next to pgbench running the minimal transaction an invitation
+//! needs over the same workspaces at the same concurrency: the invitation,
+//! its activity entry and its two outbox rows (the `invitation.created`
+//! event and the mail command), written by one statement and committed.
+//! The server's work beyond that (authentication, permission and policy
+//! checks, idempotency) is what the ratio shows.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use wowchat_users_api::v1::{InviteUserRequest, user_service_client::UserServiceClient};
+
+use crate::{
+    Common,
+    load::{self, Bearer},
+    pgbench::{self, Script},
+    report::{Ceiling, Measurement, Target},
+    service::{self, Workspace},
+};
+
+const IN_FLIGHT: usize = 32;
+const WORKSPACES: usize = 16;
+
+/// Issue 7, target 3: 3,000/s over 16 workspaces, 1,500/s within one, and
+/// at least 0.8 times the minimal transaction's rate.
+const SPREAD_TARGET: Target = Target {
+    min_ratio: Some(0.8),
+    max_ratio: None,
+    min_throughput: Some(3000.0),
+    max_p99: None,
+};
+const ONE_WORKSPACE_TARGET: Target = Target {
+    min_throughput: Some(1500.0),
+    ..SPREAD_TARGET
+};
+
+pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
+    service::with_service(common, &[], async |scratch, service| {
+        let mut workspaces = Vec::with_capacity(WORKSPACES);
+        for i in 0..WORKSPACES {
+            workspaces.push(service.workspace(&format!("invite-{i}")).await?);
+        }
+        let channels = load::connect(&service.address).await?;
+        let run = common.run(IN_FLIGHT);
+        let mut rows = Vec::new();
+        for (name, workspaces, target) in [
+            ("invite: 16 workspaces", &workspaces[..], SPREAD_TARGET),
+            (
+                "invite: one workspace",
+                &workspaces[..1],
+                ONE_WORKSPACE_TARGET,
+            ),
+        ] {
+            eprintln!("{name}: InviteUser, {IN_FLIGHT} in flight");
+            let owners: Arc<Vec<Bearer>> =
+                Arc::new(workspaces.iter().map(|w| w.owner.clone()).collect());
+            let outcome = run.measure(&channels, invite_call(owners)).await?;
+            eprintln!("{name}: pgbench of the minimal transaction");
+            let scripts: Vec<Script> = workspaces.iter().map(minimal_transaction).collect();
+            let ceiling = pgbench::tps(scratch, &scripts, IN_FLIGHT, run.duration).await?;
+            rows.push(Measurement::of_calls(
+                name,
+                &outcome,
+                Some(Ceiling::Throughput(ceiling)),
+                target,
+            ));
+        }
+        Ok(rows)
+    })
+    .await
+}
+
+/// Each call: the owner of one of the workspaces, in turn, invites an email
+/// never invited before.
+fn invite_call(owners: Arc<Vec<Bearer>>) -> impl load::Caller {
+    move |channel, n| {
+        let owner = &owners[n as usize % owners.len()];
+        let request = owner.request(InviteUserRequest {
+            email: format!("new.colleague.{n}@invitees.example.com"),
+            role: "agent".into(),
+            message: "Welcome aboard! You will be answering the support inbox with us.".into(),
+            ..Default::default()
+        });
+        Box::pin(async move {
+            UserServiceClient::new(channel)
+                .invite_user(request)
+                .await
+                .context("InviteUser")?;
+            Ok(())
+        })
+    }
+}
+
+/// The least an invitation costs Postgres: one statement writing the
+/// invitation, its activity entry and its two outbox rows (payloads of the
+/// real messages' size), committed.
+fn minimal_transaction(workspace: &Workspace) -> Script {
+    let (workspace_id, inviter) = (workspace.id, workspace.owner_id);
+    Script {
+        name: format!("invite-{workspace_id}"),
+        sql: format!(
+            "WITH invitation AS ( \
+               INSERT INTO invitations (workspace_id, id, email, email_normalized, role, \
+                 inviter_id, message, status, token_hash, expires_at, last_sent_at, created_at, \
+                 updated_at, mail_message_id) \
+               SELECT '{workspace_id}', v.id, v.email, v.email, 'agent', '{inviter}', \
+                 'Welcome aboard! You will be answering the support inbox with us.', 'PENDING', \
+                 sha256(uuid_send(gen_random_uuid())), now() + interval '7 days', now(), now(), \
+                 now(), v.mail_id \
+               FROM (SELECT gen_random_uuid() AS id, gen_random_uuid() AS mail_id, \
+                 'new.colleague.' || gen_random_uuid() || '@invitees.example.com' AS email) v \
+               RETURNING workspace_id, id, mail_message_id \
+             ), recorded AS ( \
+               INSERT INTO activity (workspace_id, id, occurred_at, actor_id, action, \
+                 target_invitation_id, request_id) \
+               SELECT workspace_id, gen_random_uuid(), now(), '{inviter}', 'invitation.created', \
+                 id, gen_random_uuid()::text FROM invitation \
+             ) \
+             INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, \
+               request_id, created_at) \
+             SELECT m.id, i.workspace_id, m.routing_key, m.message_type, \
+               convert_to(repeat('x', m.size), 'UTF8'), 'pgbench', now() \
+             FROM invitation i CROSS JOIN LATERAL (VALUES \
+               (gen_random_uuid(), 'invitation.created', 'wowchat.users.v1.InvitationCreated', 300), \
+               (i.mail_message_id, 'mail.invitation', 'wowchat.users.v1.SendInvitationEmail', 500) \
+             ) AS m(id, routing_key, message_type, size);\n"
+        ),
+    }
+}

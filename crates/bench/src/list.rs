@@ -1,0 +1,221 @@
+//! ListUsers at 100,000 users in one workspace, 8 calls in flight: the first
+//! page, a `query` search, a `role` filter and the 1,000th page reached by
+//! following page tokens, in both orders. The users are written by one SQL
+//! statement and analyzed, as autovacuum would; 20 other workspaces share
+//! the table, as in production.
+
+use std::sync::Arc;
+
+use anyhow::{Context, ensure};
+use uuid::Uuid;
+use wowchat_users_api::v1::{ListUsersRequest, user_service_client::UserServiceClient};
+use wowchat_users_server::store::Client;
+
+use crate::{
+    Common,
+    load::{self, Bearer, Caller},
+    report::{Measurement, Target},
+    service,
+};
+
+pub const IN_FLIGHT: usize = 8;
+
+/// Issue 7, target 5.
+const TARGET: Target = Target {
+    min_ratio: None,
+    max_ratio: None,
+    min_throughput: None,
+    max_p99: Some(std::time::Duration::from_millis(10)),
+};
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Args {
+    /// Users in the listed workspace; 100,000 by default, 2,000 with --quick
+    /// (where the deep page is the last, the 40th, instead of the 1,000th).
+    #[arg(long)]
+    pub users: Option<i64>,
+}
+
+pub async fn run(common: &Common, args: &Args) -> anyhow::Result<Vec<Measurement>> {
+    let users = args
+        .users
+        .unwrap_or(if common.quick { 2_000 } else { 100_000 });
+    // The deepest page the listing has at the default page size of 50,
+    // up to the 1,000th.
+    let deep_page = (users / 50).clamp(1, 1000) as usize;
+    service::with_service(common, &[], async |_, service| {
+        let workspace = service.workspace("list").await?;
+        eprintln!("list: writing {users} users");
+        seed(&service.db().await?, workspace.id, users).await?;
+        let channels = load::connect(&service.address).await?;
+        let mut client = UserServiceClient::new(channels[0].clone());
+        let owner = &workspace.owner;
+        let by_activity = ListUsersRequest {
+            order_by: "last_active_time desc".into(),
+            ..Default::default()
+        };
+        let query = |q: &str| ListUsersRequest {
+            query: q.into(),
+            ..Default::default()
+        };
+        let role = |r: &str| ListUsersRequest {
+            role: r.into(),
+            ..Default::default()
+        };
+        let deep = |order: &str| format!("list: {order}page {deep_page} by tokens");
+        let listings = vec![
+            (
+                "list: first page".to_owned(),
+                vec![ListUsersRequest::default()],
+            ),
+            // A common last name, a name and number, a first name, an email
+            // fragment: from thousands of matches to a few.
+            (
+                "list: query".to_owned(),
+                vec![
+                    query("hopper"),
+                    query("ritchie12"),
+                    query("grace"),
+                    query("knuth4242"),
+                    query("linus.torv"),
+                ],
+            ),
+            (
+                "list: role".to_owned(),
+                vec![role("admin"), role("owner"), role("supervisor")],
+            ),
+            (
+                deep(""),
+                vec![page(&mut client, owner, ListUsersRequest::default(), deep_page).await?],
+            ),
+            (
+                "list: last active, first page".to_owned(),
+                vec![by_activity.clone()],
+            ),
+            (
+                deep("last active, "),
+                vec![page(&mut client, owner, by_activity, deep_page).await?],
+            ),
+        ];
+        let run = common.run(IN_FLIGHT);
+        let mut rows = Vec::new();
+        for (name, requests) in listings {
+            eprintln!("{name}: ListUsers, {IN_FLIGHT} in flight");
+            let outcome = run.measure(&channels, list_call(owner, requests)).await?;
+            rows.push(Measurement::of_calls(name, &outcome, None, TARGET));
+        }
+        Ok(rows)
+    })
+    .await
+}
+
+/// Each call lists with one of `requests`, in turn.
+pub fn list_call(bearer: &Bearer, requests: Vec<ListUsersRequest>) -> impl Caller {
+    let (bearer, requests) = (bearer.clone(), Arc::new(requests));
+    move |channel, n| {
+        let request = bearer.request(requests[n as usize % requests.len()].clone());
+        Box::pin(async move {
+            UserServiceClient::new(channel)
+                .list_users(request)
+                .await
+                .context("ListUsers")?;
+            Ok(())
+        })
+    }
+}
+
+/// The request for page `number` of `request`'s listing, reached by
+/// following the tokens of the pages before it.
+async fn page(
+    client: &mut UserServiceClient<tonic::transport::Channel>,
+    bearer: &Bearer,
+    request: ListUsersRequest,
+    number: usize,
+) -> anyhow::Result<ListUsersRequest> {
+    let mut page_token = String::new();
+    for _ in 1..number {
+        page_token = client
+            .list_users(bearer.request(ListUsersRequest {
+                page_token,
+                ..request.clone()
+            }))
+            .await
+            .context("ListUsers, following the pages")?
+            .into_inner()
+            .next_page_token;
+        ensure!(!page_token.is_empty(), "the listing has {number} pages");
+    }
+    Ok(ListUsersRequest {
+        page_token,
+        ..request
+    })
+}
+
+/// Adds `users` users to `workspace_id`, and a fifth as many to 20 other
+/// workspaces: a realistic mix of names, roles (0.1% owners, 1% admins,
+/// 10% supervisors), 5% deactivated, a quarter never active, agents
+/// reporting to supervisors. Then VACUUM ANALYZE, as autovacuum would.
+pub async fn seed(db: &Client, workspace_id: Uuid, users: i64) -> anyhow::Result<()> {
+    db.batch_execute(
+        "INSERT INTO workspaces (id, name) \
+         SELECT gen_random_uuid(), 'bench ' || g FROM generate_series(1, 20) g",
+    )
+    .await?;
+    db.execute(
+        "WITH names AS ( \
+           SELECT ARRAY['Ada','Grace','Alan','Linus','Barbara','Ken','Dennis','Margaret', \
+             'Edsger','Donald','Frances','John','Radia','Tim','Hedy','Claude','Katherine', \
+             'Niklaus','Bjarne','Guido','Yukihiro','Anders','Sophie','Lena','Omar','Priya', \
+             'Wei','Chen','Fatima','Jose'] AS first, \
+           ARRAY['Lovelace','Hopper','Turing','Torvalds','Liskov','Thompson','Ritchie', \
+             'Hamilton','Dijkstra','Knuth','Allen','McCarthy','Perlman','Berners-Lee', \
+             'Lamarr','Shannon','Johnson','Wirth','Stroustrup','van Rossum','Matsumoto', \
+             'Hejlsberg','Wilson','Schmidt','Haddad','Patel','Zhang','Li','Khan','Garcia'] AS last \
+         ), others AS ( \
+           SELECT array_agg(id) AS ids FROM workspaces WHERE id <> $1 \
+         ), generated AS ( \
+           SELECT g, \
+             CASE WHEN g <= $2::bigint THEN $1 ELSE o.ids[1 + g % array_length(o.ids, 1)] END AS ws, \
+             n.first[1 + (hashint4(g::int) & 2147483647) % 30] AS f, \
+             n.last[1 + (hashint4(g::int * 7) & 2147483647) % 30] AS l \
+           FROM generate_series(1, $2::bigint + $2::bigint / 5) g, names n, others o \
+         ) \
+         INSERT INTO users (workspace_id, id, email, email_normalized, display_name, role, \
+           status, deactivation_reason, password_hash, created_at, updated_at, last_active_at) \
+         SELECT ws, gen_random_uuid(), \
+           f || '.' || replace(l, ' ', '') || g || '@Example.com', \
+           lower(f || '.' || replace(l, ' ', '') || g || '@example.com'), \
+           f || ' ' || l, \
+           CASE WHEN g % 1000 = 1 THEN 'owner' WHEN g % 100 = 2 THEN 'admin' \
+                WHEN g % 10 = 3 THEN 'supervisor' ELSE 'agent' END, \
+           CASE WHEN g % 20 = 5 THEN 'DEACTIVATED' ELSE 'ACTIVE' END, \
+           CASE WHEN g % 20 = 5 THEN 'left' END, \
+           '$argon2id$v=19$m=19456,t=2,p=1$' || md5(g::text) || '$' || md5((g * 3)::text), \
+           now() - interval '1 year' + g * interval '1 minute', \
+           now() - interval '1 year' + g * interval '1 minute', \
+           CASE WHEN g % 4 = 0 THEN NULL \
+                ELSE now() - ((hashint4(g::int * 13) & 2147483647) % 5000000) * interval '1 second' END \
+         FROM generated",
+        &[&workspace_id, &users],
+    )
+    .await
+    .context("writing the users")?;
+    db.execute(
+        "WITH supervisors AS ( \
+           SELECT id, row_number() OVER (ORDER BY created_at) AS rn FROM users \
+           WHERE workspace_id = $1 AND role = 'supervisor' \
+         ), agents AS ( \
+           SELECT id, row_number() OVER (ORDER BY created_at) AS rn FROM users \
+           WHERE workspace_id = $1 AND role = 'agent' \
+         ), n AS (SELECT NULLIF(count(*), 0) AS n FROM supervisors) \
+         UPDATE users u SET reporting_to = s.id FROM agents a, n, supervisors s \
+         WHERE u.workspace_id = $1 AND u.id = a.id AND s.rn = 1 + a.rn % n.n",
+        &[&workspace_id],
+    )
+    .await
+    .context("assigning managers")?;
+    db.batch_execute("VACUUM ANALYZE users")
+        .await
+        .context("analyzing")?;
+    Ok(())
+}
