@@ -239,6 +239,7 @@ impl Service {
         let state = Arc::new(AppState::new(
             db::pool(&scratch.database_url, 2)?,
             Arc::new(keys),
+            settings.caller_cache_settings(),
             PasswordHasher::owasp(1, 16)?,
             &settings.sign_in_settings(),
             &settings.invitation_policy_settings(),
