@@ -78,13 +78,19 @@ pub async fn authenticate(
     caller_of(&standing)
 }
 
-/// The caller as of now inside `tx`, their row share-locked until it ends:
-/// a change that a concurrent demotion or deactivation of the caller would
-/// forbid is refused, however long the request waited for its locks.
-/// A custom role is share-locked too: its permissions cannot change under
-/// the request. Never from the cache.
-pub async fn confirm(tx: &impl GenericClient, caller: &Caller) -> Result<Caller, Error> {
-    let user = users::get(tx, caller.workspace_id, caller.user_id, Lock::Share)
+/// The caller as of now inside `tx`: a change that a concurrent demotion or
+/// deactivation of the caller would forbid is refused, however long the
+/// request waited for its locks. Their row is read with `user_lock`: `Share`
+/// unless the transaction holds the workspace's membership lock, which
+/// already keeps every change of a role or status out (see
+/// `store::workspaces::lock`). A custom role is share-locked: its
+/// permissions cannot change under the request. Never from the cache.
+pub async fn confirm(
+    tx: &impl GenericClient,
+    caller: &Caller,
+    user_lock: Lock,
+) -> Result<Caller, Error> {
+    let user = users::get(tx, caller.workspace_id, caller.user_id, user_lock)
         .await?
         .ok_or_else(unknown_caller)?;
     // A custom role's change applies to its holders from their very next call.

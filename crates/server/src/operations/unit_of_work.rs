@@ -78,10 +78,11 @@ pub(super) struct Mutation<'a> {
 #[derive(Clone, Copy)]
 pub(super) enum FirstLock<'a> {
     Nothing,
-    /// The workspace row, exclusively, for rules that span users: the seat
-    /// limit, the last owner, reporting cycles, the settings themselves.
+    /// The workspace's membership lock, exclusively, for rules that span
+    /// users: the seat limit, the last owner, reporting cycles, the settings
+    /// themselves. Every change of a user's role or status takes it.
     Workspace,
-    /// The workspace row shared, so invitations run side by side while no
+    /// The membership lock shared, so invitations run side by side while no
     /// membership change or settings update can; when a seat limit is set,
     /// seat-taking changes are serialized among themselves as well.
     Seats,
@@ -312,7 +313,14 @@ pub(super) async fn begin<'t, 'a, T: DeserializeOwned>(
         }
     };
     // The caller's role and status as of now, not as of authentication.
-    let confirmed = confirm(&tx, caller).await?;
+    // Under the membership lock no role or status can change: no row lock
+    // (many requests of one caller share-locking their row cost a multixact each).
+    let user_lock = if locked_workspace.is_some() {
+        Lock::None
+    } else {
+        Lock::Share
+    };
+    let confirmed = confirm(&tx, caller, user_lock).await?;
     confirmed.require(mutation.permission)?;
     Ok(Begun::Fresh(Box::new(Work {
         tx,
