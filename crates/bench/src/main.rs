@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod email;
 mod relay;
 mod report;
 mod scratch;
@@ -62,6 +63,8 @@ pub struct Common {
 enum Scenario {
     /// The outbox relay draining a backlog, next to a bare lapin publisher.
     Relay(relay::Args),
+    /// InviteUser at a fixed rate, each email timed to the SMTP server's 250.
+    Email(email::Args),
     /// Every scenario above, with its defaults.
     All,
 }
@@ -72,10 +75,17 @@ async fn main() -> ExitCode {
     wowchat_platform::telemetry::init("pretty");
     let runs: Vec<(&str, anyhow::Result<report::Measurement>)> = match &cli.scenario {
         Scenario::Relay(args) => vec![("relay", relay::run(&cli.common, args).await)],
-        Scenario::All => vec![(
-            "relay",
-            relay::run(&cli.common, &relay::Args::default()).await,
-        )],
+        Scenario::Email(args) => vec![("email", email::run(&cli.common, args).await)],
+        Scenario::All => vec![
+            (
+                "relay",
+                relay::run(&cli.common, &relay::Args::default()).await,
+            ),
+            (
+                "email",
+                email::run(&cli.common, &email::Args::default()).await,
+            ),
+        ],
     };
     let mut measurements = Vec::new();
     let mut broken = false;
