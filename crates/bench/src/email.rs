@@ -84,7 +84,10 @@ const STALL: Duration = Duration::from_secs(20);
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 pub async fn run(common: &Common, args: &Args) -> anyhow::Result<Measurement> {
-    let rate = args.rate.unwrap_or(if common.quick { 50 } else { 500 }).max(1);
+    let rate = args
+        .rate
+        .unwrap_or(if common.quick { 50 } else { 500 })
+        .max(1);
     let seconds = args
         .seconds
         .unwrap_or(if common.quick { 3 } else { 60 })
@@ -275,7 +278,9 @@ async fn drive(
     while let Some(joined) = calls.join_next().await {
         collect(joined?, &mut responses, &mut failures);
     }
-    let late = started.elapsed().saturating_sub(period * u32::try_from(load.calls())?);
+    let late = started
+        .elapsed()
+        .saturating_sub(period * u32::try_from(load.calls())?);
     if late > Duration::from_secs(1) {
         eprintln!(
             "email: the last answer came {:.1} s after the schedule ended",
@@ -477,7 +482,10 @@ async fn wait_for_mailer(scratch: &Scratch) -> anyhow::Result<()> {
             let _ = channel.close(200, "ready".into()).await;
             break;
         }
-        ensure!(Instant::now() < deadline, "the mailer did not start consuming");
+        ensure!(
+            Instant::now() < deadline,
+            "the mailer did not start consuming"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let _ = connection.close(200, "ready".into()).await;
@@ -566,7 +574,10 @@ async fn binaries() -> anyhow::Result<(PathBuf, PathBuf)> {
             build.arg("--release");
         }
         let status = build.status().await.context("running cargo build")?;
-        ensure!(status.success(), "building the server and the mailer failed");
+        ensure!(
+            status.success(),
+            "building the server and the mailer failed"
+        );
     }
     let server = dir.join("wowchat-users");
     let mailer = dir.join("wowchat-mailer");
