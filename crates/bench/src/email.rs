@@ -26,7 +26,12 @@ use std::{
 };
 
 use anyhow::{Context, bail, ensure};
-use lapin::{options::QueueDeclareOptions, types::FieldTable};
+use lapin::{
+    Confirmation,
+    options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions},
+    types::FieldTable,
+};
+use prost::Message as _;
 use tokio::{
     process::{Child, Command},
     task::JoinSet,
@@ -34,7 +39,13 @@ use tokio::{
 };
 use tonic::{Request, transport::Channel};
 use uuid::Uuid;
-use wowchat_users_api::v1::{InviteUserRequest, user_service_client::UserServiceClient};
+use wowchat_platform::amqp::Envelope;
+use wowchat_users_api::{
+    topology::commands,
+    v1::{
+        Invitation, InviteUserRequest, SendInvitationEmail, user_service_client::UserServiceClient,
+    },
+};
 use wowchat_users_server::{
     auth::{JwtKeys, PasswordHasher},
     config::Settings,
@@ -61,6 +72,10 @@ pub struct Args {
     /// Workspaces the invitations are spread over, one inviter each; 16 by default.
     #[arg(long)]
     pub workspaces: Option<usize>,
+    /// Mail commands the mailer drains alone before the load, for its own
+    /// rate (printed, not judged); 5,000 by default, 200 with --quick.
+    #[arg(long)]
+    pub backlog: Option<usize>,
 }
 
 /// Issue 7: every email arrives, and p99 from response to 250 is at most 1 s.
@@ -95,6 +110,9 @@ pub async fn run(common: &Common, args: &Args) -> anyhow::Result<Measurement> {
     let (server_bin, mailer_bin) = binaries().await?;
     let scratch = Scratch::create(common).await?;
     let keys_dir = std::env::temp_dir().join(format!("wowchat-bench-keys-{}", Uuid::new_v4()));
+    let backlog = args
+        .backlog
+        .unwrap_or(if common.quick { 200 } else { 5_000 });
     let result = measure(
         common,
         &scratch,
@@ -104,6 +122,7 @@ pub async fn run(common: &Common, args: &Args) -> anyhow::Result<Measurement> {
             rate,
             seconds,
             workspaces: args.workspaces.unwrap_or(16).max(1),
+            backlog,
         },
     )
     .await;
@@ -117,6 +136,7 @@ struct Load {
     rate: u32,
     seconds: u32,
     workspaces: usize,
+    backlog: usize,
 }
 
 impl Load {
@@ -144,6 +164,37 @@ async fn measure(
     smtp.on_message(move |mail| recorder.record(&mail.recipients));
 
     let inviters = bootstrap_workspaces(scratch, keys_dir, load.workspaces).await?;
+    fill_mailer_queue(scratch, load.backlog).await?;
+    // Everything else as the mailer's defaults have it.
+    let mailer = Process::start(
+        "mailer",
+        Command::new(mailer_bin)
+            .env("WOWCHAT_MAILER_DATABASE_URL", &scratch.database_url)
+            .env("WOWCHAT_AMQP_URL", &common.amqp_url)
+            .env("WOWCHAT_AMQP_PREFIX", scratch.topology.prefix())
+            .env("WOWCHAT_SMTP_URL", smtp.url()),
+    )?;
+    let drained = async {
+        wait_for_mailer(scratch).await?;
+        let waited = arrivals.wait_for(load.backlog, STALL).await;
+        let arrived = arrivals.clear();
+        ensure!(
+            arrived >= load.backlog,
+            "the mailer sent {arrived} of a backlog of {}",
+            load.backlog
+        );
+        eprintln!(
+            "email: the mailer alone drained {} commands at {:.0} emails/s",
+            load.backlog,
+            load.backlog as f64 / waited.as_secs_f64().max(1e-3)
+        );
+        purge_results(scratch).await
+    }
+    .await;
+    if let Err(e) = drained {
+        mailer.stop().await;
+        return Err(e);
+    }
     let address = free_address()?;
     let server = Process::start(
         "server",
@@ -157,18 +208,8 @@ async fn measure(
             .env("WOWCHAT_INVITES_PER_MINUTE_PER_INVITER", "0")
             .env("WOWCHAT_INVITES_PER_MINUTE_PER_WORKSPACE", "0"),
     )?;
-    // Everything else as the mailer's defaults have it.
-    let mailer = Process::start(
-        "mailer",
-        Command::new(mailer_bin)
-            .env("WOWCHAT_MAILER_DATABASE_URL", &scratch.database_url)
-            .env("WOWCHAT_AMQP_URL", &common.amqp_url)
-            .env("WOWCHAT_AMQP_PREFIX", scratch.topology.prefix())
-            .env("WOWCHAT_SMTP_URL", smtp.url()),
-    )?;
     let measured = async {
         let channels = connect(&format!("http://{address}")).await?;
-        wait_for_mailer(scratch).await?;
         eprintln!(
             "email: {} InviteUser/s for {} s over {} workspaces",
             load.rate, load.seconds, load.workspaces
@@ -372,6 +413,14 @@ impl Arrivals {
         }
     }
 
+    /// Forgets every arrival; returns how many there were.
+    fn clear(&self) -> usize {
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let arrived = log.first.len();
+        *log = ArrivalLog::default();
+        arrived
+    }
+
     fn count(&self) -> usize {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).first.len()
     }
@@ -459,6 +508,94 @@ impl Progress {
             arrivals.count(),
         );
     }
+}
+
+/// Declares the whole topology and puts `commands` invitation mail commands
+/// in the mailer's queue, as the relay would (same properties).
+async fn fill_mailer_queue(scratch: &Scratch, commands: usize) -> anyhow::Result<()> {
+    let connection = wowchat_platform::amqp::connect(&scratch.amqp_uri, "wowchat-bench").await?;
+    let channel = connection.create_channel().await?;
+    wowchat_mailer::amqp::declare_topology(&channel, &scratch.topology).await?;
+    wowchat_users_server::messaging::declare_topology(&channel, &scratch.topology).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let workspace_id = Uuid::now_v7().to_string();
+    let published = (0..commands).map(|i| {
+        let message_id = Uuid::now_v7().to_string();
+        let command = SendInvitationEmail {
+            invitation: Some(Invitation {
+                id: Uuid::now_v7().to_string(),
+                workspace_id: workspace_id.clone(),
+                email: format!("backlog-{i}@drain.example.com"),
+                role: "agent".into(),
+                message: "Welcome aboard! You will be answering the support inbox with us.".into(),
+                expire_time: Some(prost_types::Timestamp {
+                    seconds: 4_102_444_800,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }),
+            token: "t".repeat(43),
+            workspace_name: "Acme Support".into(),
+            inviter_display_name: "Olive Owner".into(),
+            inviter_email: "olive.owner@acme-support.example.com".into(),
+        };
+        let properties = Envelope {
+            message_id: &message_id,
+            routing_key: commands::SEND_INVITATION_EMAIL,
+            app_id: "wowchat-bench",
+            timestamp: time::OffsetDateTime::now_utc().unix_timestamp(),
+            workspace_id: &workspace_id,
+            message_type: "wowchat.users.v1.SendInvitationEmail",
+            request_id: None,
+            traceparent: None,
+        }
+        .properties();
+        let channel = &channel;
+        let exchange = scratch.topology.commands_exchange();
+        async move {
+            channel
+                .basic_publish(
+                    exchange.into(),
+                    commands::SEND_INVITATION_EMAIL.into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    &command.encode_to_vec(),
+                    properties,
+                )
+                .await?
+                .await
+        }
+    });
+    for confirmation in futures::future::join_all(published).await {
+        ensure!(
+            matches!(confirmation?, Confirmation::Ack(None)),
+            "the broker refused or returned a mail command"
+        );
+    }
+    let _ = channel.close(200, "filled".into()).await;
+    let _ = connection.close(200, "filled".into()).await;
+    Ok(())
+}
+
+/// Empties the queues the backlog's results went to, so the server starts clean.
+async fn purge_results(scratch: &Scratch) -> anyhow::Result<()> {
+    let connection = wowchat_platform::amqp::connect(&scratch.amqp_uri, "wowchat-bench").await?;
+    let channel = connection.create_channel().await?;
+    for queue in [
+        scratch.topology.delivery_results_queue(),
+        scratch.topology.events_archive_queue(),
+    ] {
+        channel
+            .queue_purge(queue.into(), QueuePurgeOptions::default())
+            .await?;
+    }
+    let _ = channel.close(200, "purged".into()).await;
+    let _ = connection.close(200, "purged".into()).await;
+    Ok(())
 }
 
 /// Waits until the mailer consumes its queue.
