@@ -581,18 +581,17 @@ async fn fill_mailer_queue(scratch: &Scratch, commands: usize) -> anyhow::Result
     Ok(())
 }
 
-/// Empties the queues the backlog's results went to, so the server starts clean.
+/// Empties the archive the backlog's results went to (the server's result
+/// queue does not exist yet), so the server starts clean.
 async fn purge_results(scratch: &Scratch) -> anyhow::Result<()> {
     let connection = wowchat_platform::amqp::connect(&scratch.amqp_uri, "wowchat-bench").await?;
     let channel = connection.create_channel().await?;
-    for queue in [
-        scratch.topology.delivery_results_queue(),
-        scratch.topology.events_archive_queue(),
-    ] {
-        channel
-            .queue_purge(queue.into(), QueuePurgeOptions::default())
-            .await?;
-    }
+    channel
+        .queue_purge(
+            scratch.topology.events_archive_queue().into(),
+            QueuePurgeOptions::default(),
+        )
+        .await?;
     let _ = channel.close(200, "purged".into()).await;
     let _ = connection.close(200, "purged".into()).await;
     Ok(())
