@@ -13,6 +13,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 
+mod email;
 mod invite;
 mod list;
 mod load;
@@ -98,6 +99,8 @@ enum Scenario {
     List(list::Args),
     /// ListUsers while 50 AcceptInvitation hash passwords, next to idle.
     Storm,
+    /// InviteUser at a fixed rate, each email timed to the SMTP server's 250.
+    Email(email::Args),
     /// Every scenario above, with its defaults.
     All,
     /// The no-op gRPC server the `reads` scenario starts as its ceiling.
@@ -119,6 +122,7 @@ async fn run(common: &Common, scenario: &Scenario) -> Runs {
         Scenario::Reads => vec![("reads", reads::run(common).await)],
         Scenario::List(args) => vec![("list", list::run(common, args).await)],
         Scenario::Storm => vec![("storm", storm::run(common).await)],
+        Scenario::Email(args) => vec![("email", email::run(common, args).await.map(one))],
         Scenario::All => {
             let mut runs = Vec::new();
             for scenario in [
@@ -127,6 +131,7 @@ async fn run(common: &Common, scenario: &Scenario) -> Runs {
                 Scenario::Reads,
                 Scenario::List(list::Args::default()),
                 Scenario::Storm,
+                Scenario::Email(email::Args::default()),
             ] {
                 runs.extend(Box::pin(run(common, &scenario)).await);
             }

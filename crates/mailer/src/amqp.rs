@@ -7,25 +7,19 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use lapin::{
-    BasicProperties, Channel, ExchangeKind,
+    Channel, ExchangeKind,
     options::{BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable, ShortString},
 };
 use uuid::Uuid;
-use wowchat_platform::amqp::{declare_exchanges, quorum, text};
-use wowchat_users_api::topology::{
-    self, CONTENT_TYPE, MESSAGE_TYPE_HEADER, REQUEST_ID_HEADER, TRACEPARENT_HEADER, Topology,
-    WORKSPACE_HEADER,
-};
+use wowchat_platform::amqp::{Envelope, declare_exchanges, header, quorum, text};
+use wowchat_users_api::topology::{self, REQUEST_ID_HEADER, TRACEPARENT_HEADER, Topology};
 
 /// The `app_id` of everything the mailer publishes, and its connection name.
 pub const APP_ID: &str = "wowchat-mailer";
 
 /// Longest wait for the broker to confirm a publish.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// AMQP persistent delivery mode.
-const PERSISTENT: u8 = 2;
 
 /// Deliveries of one command before the broker dead-letters it instead of
 /// requeueing it again. Each delivery already retries inside the mailer with
@@ -169,29 +163,18 @@ impl Publisher {
     /// Succeeds only on a positive confirm with no return: anything else
     /// (nack, unroutable, timeout, closed channel) means not published.
     pub async fn publish(&self, outgoing: Outgoing<'_>) -> anyhow::Result<()> {
-        let mut headers = FieldTable::default();
-        headers.insert(
-            WORKSPACE_HEADER.into(),
-            AMQPValue::LongString(outgoing.workspace_id.into()),
-        );
-        headers.insert(
-            MESSAGE_TYPE_HEADER.into(),
-            AMQPValue::LongString(outgoing.message_type.into()),
-        );
-        for name in [REQUEST_ID_HEADER, TRACEPARENT_HEADER] {
-            if let Some(value) = outgoing.cause.and_then(|h| h.inner().get(name)) {
-                headers.insert(name.into(), value.clone());
-            }
+        let message_id = outgoing.message_id.to_string();
+        let properties = Envelope {
+            message_id: &message_id,
+            routing_key: outgoing.routing_key,
+            app_id: APP_ID,
+            timestamp: time::OffsetDateTime::now_utc().unix_timestamp(),
+            workspace_id: outgoing.workspace_id,
+            message_type: outgoing.message_type,
+            request_id: header(outgoing.cause, REQUEST_ID_HEADER),
+            traceparent: header(outgoing.cause, TRACEPARENT_HEADER),
         }
-        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let properties = BasicProperties::default()
-            .with_message_id(outgoing.message_id.to_string().into())
-            .with_type(outgoing.routing_key.into())
-            .with_content_type(CONTENT_TYPE.into())
-            .with_app_id(APP_ID.into())
-            .with_timestamp(u64::try_from(timestamp).unwrap_or_default())
-            .with_delivery_mode(PERSISTENT)
-            .with_headers(headers);
+        .properties();
         let confirmation = tokio::time::timeout(BROKER_TIMEOUT, async {
             self.channel
                 .basic_publish(
@@ -226,10 +209,6 @@ impl Publisher {
 
 /// A header of `headers` as text, for the logs: short, printable.
 pub fn header_text(headers: Option<&FieldTable>, name: &str) -> Option<String> {
-    let text = match headers?.inner().get(name)? {
-        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-        AMQPValue::ShortString(s) => s.as_str().to_owned(),
-        _ => return None,
-    };
+    let text = header(headers, name)?;
     Some(text.chars().filter(|c| !c.is_control()).take(128).collect())
 }

@@ -75,8 +75,13 @@ pub struct MailerSettings {
     )]
     pub accept_url: String,
 
-    /// Most mail commands handled at once (the AMQP prefetch count).
-    #[arg(long, env = "WOWCHAT_MAILER_PREFETCH", default_value_t = 16)]
+    /// Most mail commands handled at once (the AMQP prefetch count). Each
+    /// holds a Postgres connection (the pool has this many + 4) and an SMTP
+    /// connection while it sends; up to this many SMTP connections stay open
+    /// between emails. Sending is mostly waiting (commits, SMTP replies,
+    /// broker confirms), so throughput grows with it: on 2 busy cores 16
+    /// drained ~250 emails/s, 64 ~600/s.
+    #[arg(long, env = "WOWCHAT_MAILER_PREFETCH", default_value_t = 64)]
     pub prefetch: u16,
 
     /// Sends tried before a transient failure counts as final.

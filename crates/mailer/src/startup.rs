@@ -58,6 +58,8 @@ impl Mailer {
             settings.smtp_url.as_ref(),
             &settings.mail_dir,
             Duration::from_secs(settings.smtp_timeout_secs),
+            // One for each command in hand.
+            u32::from(config.prefetch),
         )
         .await?;
         tracing::info!(

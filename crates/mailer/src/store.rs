@@ -21,8 +21,8 @@ pub struct Store {
     pool: Pool,
 }
 
-/// What [`Store::send_once`] did.
-pub enum SendOnce<T, E> {
+/// What [`Store::send_once`] did, when the send did not fail.
+pub enum SendOnce<T> {
     /// The command was sent before: nothing was sent now.
     AlreadySent {
         result_published: bool,
@@ -31,8 +31,6 @@ pub enum SendOnce<T, E> {
     /// Sent now. `recorded` is false when the commit failed after the send;
     /// the caller must record it with [`Store::record_sent`].
     Sent { sent: T, recorded: bool },
-    /// The send failed; nothing was recorded.
-    Failed(E),
 }
 
 impl Store {
@@ -41,7 +39,7 @@ impl Store {
     }
 
     /// Runs `send` unless `message_id` was sent before, and records it when
-    /// `send` succeeds. `has_result` says whether a result event is still to
+    /// `send` succeeds; a failed send records nothing and is the inner error. `has_result` says whether a result event is still to
     /// be published for it, under `result_message_id`.
     pub async fn send_once<T, E, Fut>(
         &self,
@@ -50,7 +48,7 @@ impl Store {
         has_result: bool,
         result_message_id: Uuid,
         send: impl FnOnce() -> Fut,
-    ) -> anyhow::Result<SendOnce<T, E>>
+    ) -> anyhow::Result<Result<SendOnce<T>, E>>
     where
         Fut: Future<Output = Result<T, E>>,
     {
@@ -78,10 +76,10 @@ impl Store {
                 )
                 .await
                 .context("reading the sent message")?;
-            return Ok(SendOnce::AlreadySent {
+            return Ok(Ok(SendOnce::AlreadySent {
                 result_published: row.try_get(0).context("result_published")?,
                 result_message_id: row.try_get(1).context("result_message_id")?,
-            });
+            }));
         }
         match send().await {
             Ok(sent) => {
@@ -99,13 +97,13 @@ impl Store {
                 if let Err(e) = &recorded {
                     tracing::error!(error = %e, "the email went out but recording it failed");
                 }
-                Ok(SendOnce::Sent {
+                Ok(Ok(SendOnce::Sent {
                     sent,
                     recorded: recorded.is_ok(),
-                })
+                }))
             }
             // Dropping the transaction rolls it back and frees the id.
-            Err(e) => Ok(SendOnce::Failed(e)),
+            Err(e) => Ok(Err(e)),
         }
     }
 

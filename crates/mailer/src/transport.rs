@@ -10,7 +10,7 @@ use std::{
 use anyhow::Context;
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    transport::smtp,
+    transport::smtp::{self, PoolConfig},
 };
 
 use crate::config::Secret;
@@ -50,10 +50,14 @@ pub struct SendFailure {
 
 impl Transport {
     /// SMTP when `smtp_url` is given, `.eml` files in `mail_dir` otherwise.
+    /// SMTP connections are pooled: up to `idle_connections` stay open
+    /// between emails, each sparing the next email a connection setup
+    /// (TCP, greeting, EHLO, TLS, AUTH) for a NOOP.
     pub async fn new(
         smtp_url: Option<&Secret>,
         mail_dir: &Path,
         timeout: Duration,
+        idle_connections: u32,
     ) -> anyhow::Result<Self> {
         match smtp_url {
             Some(url) => {
@@ -61,6 +65,7 @@ impl Transport {
                     .ok()
                     .context("WOWCHAT_SMTP_URL is not a valid smtp:// or smtps:// URL")?
                     .timeout(Some(timeout))
+                    .pool_config(PoolConfig::new().max_size(idle_connections))
                     .build();
                 Ok(Transport::Smtp(transport))
             }
@@ -223,7 +228,7 @@ mod tests {
 
     async fn smtp(url: &str) -> Transport {
         let url: Secret = url.into();
-        Transport::new(Some(&url), Path::new("unused"), Duration::from_secs(5))
+        Transport::new(Some(&url), Path::new("unused"), Duration::from_secs(5), 1)
             .await
             .unwrap()
     }
@@ -238,6 +243,18 @@ mod tests {
                 reply: "250 2.0.0 Ok: queued as FAKE1".into()
             }
         );
+    }
+
+    #[tokio::test]
+    async fn emails_in_a_row_share_one_pooled_connection() {
+        // The server takes a single connection: the second email goes out
+        // only if the first one's connection was kept for it.
+        let transport = smtp(&fake_smtp("250 2.1.5 Ok").await).await;
+        transport.send(message()).await.unwrap();
+        // The connection returns to the pool on a task of its own.
+        tokio::task::yield_now().await;
+        let again = transport.send(message()).await.unwrap();
+        assert!(matches!(again, Sent::Smtp { reply } if reply.starts_with("250")));
     }
 
     #[tokio::test]
@@ -271,7 +288,7 @@ mod tests {
     #[tokio::test]
     async fn credentials_never_appear_in_the_description() {
         let url: Secret = "smtps://user:hunter2@smtp.example.com:465".into();
-        let transport = Transport::new(Some(&url), Path::new("unused"), Duration::from_secs(5))
+        let transport = Transport::new(Some(&url), Path::new("unused"), Duration::from_secs(5), 1)
             .await
             .unwrap();
         assert_eq!(
@@ -283,7 +300,7 @@ mod tests {
     #[tokio::test]
     async fn without_smtp_each_email_becomes_an_eml_file() {
         let dir = tempfile::tempdir().unwrap();
-        let transport = Transport::new(None, dir.path(), Duration::from_secs(5))
+        let transport = Transport::new(None, dir.path(), Duration::from_secs(5), 1)
             .await
             .unwrap();
         let Sent::File(path) = transport.send(message()).await.unwrap() else {

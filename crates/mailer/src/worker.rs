@@ -1,18 +1,22 @@
 //! One mail command, from delivery to ack: check its message id, decode it,
-//! send its email at most once (dedupe in [`crate::store`]), retry transient
-//! failures with backoff, publish the result event, and settle the delivery
-//! (ack, dead-letter, or requeue for a later try).
+//! compose its email, send it at most once (dedupe in [`crate::store`]),
+//! publish the result event, and settle the delivery (ack, dead-letter, or
+//! requeue for a later try). Each step that can fail for a while (the send,
+//! recording it, publishing the result) is retried the same way
+//! ([`Job::retrying`]: `backon`, the configured backoff, cut short by a stop).
 //!
 //! Logs name message ids, invitation ids, routing keys, attempts and file
 //! paths; never the token, the link, the bodies or any credential.
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
+use backon::{ExponentialBuilder, Retryable};
 use lapin::{
     message::Delivery,
     options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions},
     types::FieldTable,
 };
+use lettre::Message;
 use prost::Message as _;
 use tokio::sync::watch;
 use tracing::{Instrument, field};
@@ -28,9 +32,9 @@ use wowchat_users_api::{
 use crate::{
     amqp::{Outgoing, Publisher, header_text},
     config::Config,
-    render::Renderer,
+    render::{RenderError, Renderer},
     store::{SendOnce, Store},
-    transport::{Sent, Transport},
+    transport::{SendFailure, Sent, Transport},
 };
 
 /// How a delivery is settled.
@@ -74,6 +78,16 @@ struct Job<'a> {
 }
 
 impl Worker {
+    /// Retries: the configured backoff, at most `max_attempts` tries in all.
+    fn retry_policy(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.config.retry.base)
+            .with_max_delay(self.config.retry.max)
+            .with_max_times(
+                usize::try_from(self.config.max_attempts.saturating_sub(1)).unwrap_or(usize::MAX),
+            )
+    }
+
     /// Handles one delivery to the end. `stop` turns true on shutdown or when
     /// the connection is lost: waits between retries end early then, and the
     /// delivery is requeued; a send already under way is finished.
@@ -126,8 +140,28 @@ impl Worker {
     }
 }
 
+/// How the sending step ended.
+enum Sending {
+    /// The email went out, now or before. `unreported` is the id to publish
+    /// its result under, while that is still to do.
+    Done { unreported: Option<Uuid> },
+    /// It will not go out: the reason, for the result event.
+    Undeliverable(String),
+    /// Not now (the database, or a stop): the command goes back to the queue.
+    Later,
+}
+
+/// Why a step retried by [`Job::retrying`] ended without succeeding.
+enum Halt<E> {
+    /// Its last failure: one not worth retrying, or the attempts ran out.
+    Failed(E),
+    /// Told to stop while waiting to try again.
+    Stopped,
+}
+
 impl Job<'_> {
-    async fn run(mut self, body: &[u8]) -> Disposition {
+    /// The steps: decode, compose, send once, report, in that order.
+    async fn run(self, body: &[u8]) -> Disposition {
         let command = match decode(&self.routing_key, body) {
             Ok(command) => command,
             Err(why) => {
@@ -135,175 +169,159 @@ impl Job<'_> {
                 return Disposition::DeadLetter;
             }
         };
-        let renderer = &self.worker.renderer;
-        let (email, subject) = match &command {
-            Command::Invitation(command) => {
-                let subject = command.invitation.as_ref().map(|i| Subject {
-                    invitation_id: i.id.clone(),
-                    workspace_id: i.workspace_id.clone(),
-                });
-                (
-                    renderer.invitation_email(command, &self.message_id),
-                    subject,
-                )
-            }
-            Command::Accepted(command) => {
-                if let Some(invitation) = &command.invitation {
-                    tracing::Span::current().record("invitation_id", invitation.id.as_str());
-                }
-                (
-                    renderer.invitation_accepted_email(command, &self.message_id),
-                    None,
-                )
-            }
-        };
-        if let Some(subject) = &subject {
-            tracing::Span::current().record("invitation_id", subject.invitation_id.as_str());
-        }
-        let email = match email {
+        let subject = subject_of(&command);
+        let email = match self.compose(&command) {
             Ok(email) => email,
             Err(e) => {
                 tracing::error!(error = %e, "no email can be made of this command");
                 return self.give_up(subject.as_ref(), e.to_string()).await;
             }
         };
+        match self.send(&email, subject.is_some()).await {
+            Sending::Later => Disposition::Requeue,
+            Sending::Undeliverable(reason) => self.give_up(subject.as_ref(), reason).await,
+            Sending::Done { unreported } => match (&subject, unreported) {
+                (Some(subject), Some(result_message_id)) => {
+                    self.report_delivered(subject, result_message_id).await
+                }
+                _ => Disposition::Ack,
+            },
+        }
+    }
 
-        // Only invitation emails report a result.
-        let has_result = subject.is_some();
-        let result_message_id = Uuid::now_v7();
-        let transport = &self.worker.transport;
-        let max_attempts = self.worker.config.max_attempts;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let outcome = self
-                .worker
-                .store
-                .send_once(
-                    &self.message_id,
-                    &self.routing_key,
-                    has_result,
-                    result_message_id,
-                    || transport.send(email.clone()),
-                )
-                .await;
-            match outcome {
-                Err(e) => {
-                    // Nothing was sent; the database is the problem, not the email.
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        attempt,
-                        "could not check whether it was sent"
-                    );
-                    if attempt >= max_attempts || !self.pause(attempt).await {
-                        return Disposition::Requeue;
-                    }
-                }
-                Ok(SendOnce::AlreadySent {
-                    result_published,
-                    result_message_id: stored_id,
-                }) => {
-                    tracing::info!("sent before: not sending it again");
-                    return match &subject {
-                        Some(subject) if !result_published => {
-                            self.report_delivered(subject, stored_id.unwrap_or(result_message_id))
-                                .await
-                        }
-                        _ => Disposition::Ack,
-                    };
-                }
-                Ok(SendOnce::Sent { sent, recorded }) => {
-                    match &sent {
-                        Sent::File(path) => {
-                            tracing::info!(attempt, file = %path.display(), "email written to a file")
-                        }
-                        Sent::Smtp { reply } => {
-                            tracing::info!(attempt, smtp_reply = %reply, "email sent")
-                        }
-                    }
-                    if !recorded {
-                        self.record_sent(has_result, result_message_id).await;
-                    }
-                    return match &subject {
-                        Some(subject) => self.report_delivered(subject, result_message_id).await,
-                        None => Disposition::Ack,
-                    };
-                }
-                Ok(SendOnce::Failed(failure)) => {
-                    if failure.permanent || attempt >= max_attempts {
-                        tracing::warn!(
-                            attempt,
-                            permanent = failure.permanent,
-                            reason = %failure.reason,
-                            "sending failed for good: dead-lettering it"
-                        );
-                        return self.give_up(subject.as_ref(), failure.reason).await;
-                    }
-                    let delay = self.worker.config.retry.delay(attempt);
-                    tracing::warn!(
-                        attempt,
-                        reason = %failure.reason,
-                        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                        "sending failed: will retry"
-                    );
-                    if !self.pause(attempt).await {
-                        return Disposition::Requeue;
-                    }
-                }
+    fn compose(&self, command: &Command) -> Result<Message, RenderError> {
+        let renderer = &self.worker.renderer;
+        match command {
+            Command::Invitation(command) => renderer.invitation_email(command, &self.message_id),
+            Command::Accepted(command) => {
+                renderer.invitation_accepted_email(command, &self.message_id)
             }
         }
     }
 
-    /// Waits before retry `attempt + 1`; false when told to stop meanwhile.
-    async fn pause(&mut self, attempt: u32) -> bool {
-        let delay = self.worker.config.retry.delay(attempt);
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => true,
-            _ = self.stop.wait_for(|stop| *stop) => {
-                tracing::info!("stopping: the command goes back to the queue");
-                false
+    /// Sends the email unless it was sent before, retrying database errors
+    /// and transient SMTP failures. `has_result`: an invitation email, whose
+    /// result is reported.
+    async fn send(&self, email: &Message, has_result: bool) -> Sending {
+        let result_message_id = Uuid::now_v7();
+        let store = &self.worker.store;
+        let transport = &self.worker.transport;
+        let sent = self
+            .retrying(
+                |attempt| async move {
+                    let outcome = store
+                        .send_once(
+                            &self.message_id,
+                            &self.routing_key,
+                            has_result,
+                            result_message_id,
+                            || transport.send(email.clone()),
+                        )
+                        .await;
+                    match outcome {
+                        Ok(Ok(done)) => Ok((done, attempt)),
+                        Ok(Err(failure)) => Err(SendError::Refused(failure)),
+                        Err(e) => {
+                            // Nothing was sent; the database is the problem, not the email.
+                            tracing::warn!(
+                                error = format!("{e:#}"),
+                                attempt,
+                                "could not check whether it was sent"
+                            );
+                            Err(SendError::Database)
+                        }
+                    }
+                },
+                |error| match error {
+                    SendError::Database => true,
+                    SendError::Refused(failure) => !failure.permanent,
+                },
+                |error, delay| {
+                    if let SendError::Refused(failure) = error {
+                        tracing::warn!(
+                            reason = %failure.reason,
+                            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                            "sending failed: will retry"
+                        );
+                    }
+                },
+            )
+            .await;
+        match sent {
+            Ok((
+                SendOnce::AlreadySent {
+                    result_published,
+                    result_message_id: stored_id,
+                },
+                _,
+            )) => {
+                tracing::info!("sent before: not sending it again");
+                Sending::Done {
+                    unreported: (!result_published).then(|| stored_id.unwrap_or(result_message_id)),
+                }
             }
+            Ok((SendOnce::Sent { sent, recorded }, attempt)) => {
+                match &sent {
+                    Sent::File(path) => {
+                        tracing::info!(attempt, file = %path.display(), "email written to a file")
+                    }
+                    Sent::Smtp { reply } => {
+                        tracing::info!(attempt, smtp_reply = %reply, "email sent")
+                    }
+                }
+                if !recorded {
+                    self.record_sent(has_result, result_message_id).await;
+                }
+                Sending::Done {
+                    unreported: has_result.then_some(result_message_id),
+                }
+            }
+            Err(Halt::Failed(SendError::Refused(failure))) => {
+                tracing::warn!(
+                    permanent = failure.permanent,
+                    reason = %failure.reason,
+                    "sending failed for good: dead-lettering it"
+                );
+                Sending::Undeliverable(failure.reason)
+            }
+            Err(Halt::Failed(SendError::Database) | Halt::Stopped) => Sending::Later,
         }
     }
 
     /// The email went out but the send transaction did not commit: record it
     /// on a fresh connection, or a redelivery would send it again.
-    async fn record_sent(&mut self, has_result: bool, result_message_id: Uuid) {
-        let max_attempts = self.worker.config.max_attempts;
-        for attempt in 1..=max_attempts {
-            match self
-                .worker
-                .store
-                .record_sent(
-                    &self.message_id,
-                    &self.routing_key,
-                    has_result,
-                    result_message_id,
-                )
-                .await
-            {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::error!(
-                        error = format!("{e:#}"),
-                        attempt,
-                        "could not record the sent email"
-                    );
-                    if attempt >= max_attempts || !self.pause(attempt).await {
-                        break;
-                    }
-                }
-            }
+    async fn record_sent(&self, has_result: bool, result_message_id: Uuid) {
+        let store = &self.worker.store;
+        let recorded = self
+            .retrying(
+                |attempt| async move {
+                    store
+                        .record_sent(
+                            &self.message_id,
+                            &self.routing_key,
+                            has_result,
+                            result_message_id,
+                        )
+                        .await
+                        .map_err(|e| {
+                            tracing::error!(
+                                error = format!("{e:#}"),
+                                attempt,
+                                "could not record the sent email"
+                            );
+                        })
+                },
+                |_| true,
+                |_, _| {},
+            )
+            .await;
+        if recorded.is_err() {
+            tracing::error!("the sent email is not recorded: a redelivery would send it again");
         }
-        tracing::error!("the sent email is not recorded: a redelivery would send it again");
     }
 
     /// Publishes `invitation.delivered`, then notes it: Ack once published.
-    async fn report_delivered(
-        &mut self,
-        subject: &Subject,
-        result_message_id: Uuid,
-    ) -> Disposition {
+    async fn report_delivered(&self, subject: &Subject, result_message_id: Uuid) -> Disposition {
         let event = InvitationDelivered {
             invitation_id: subject.invitation_id.clone(),
             workspace_id: subject.workspace_id.clone(),
@@ -338,7 +356,7 @@ impl Job<'_> {
 
     /// Dead-letters the command, after publishing `invitation.delivery_failed`
     /// for an invitation; if that cannot be published, requeues it instead.
-    async fn give_up(&mut self, subject: Option<&Subject>, reason: String) -> Disposition {
+    async fn give_up(&self, subject: Option<&Subject>, reason: String) -> Disposition {
         let Some(subject) = subject else {
             return Disposition::DeadLetter;
         };
@@ -364,48 +382,132 @@ impl Job<'_> {
         }
     }
 
-    /// Publishes with retries; true once confirmed.
+    /// Publishes with retries while the channel is open; true once confirmed.
     async fn publish(
-        &mut self,
+        &self,
         routing_key: &'static str,
         message_type: &'static str,
         payload: Vec<u8>,
         message_id: Uuid,
         workspace_id: &str,
     ) -> bool {
-        let max_attempts = self.worker.config.max_attempts;
-        for attempt in 1..=max_attempts {
-            let outgoing = Outgoing {
-                routing_key,
-                message_type,
-                payload: payload.clone(),
-                message_id,
-                workspace_id,
-                cause: self.headers,
-            };
-            match self.publisher.publish(outgoing).await {
-                Ok(()) => {
-                    tracing::info!(result = routing_key, result_message_id = %message_id, "result published");
-                    return true;
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        result = routing_key,
-                        error = format!("{e:#}"),
-                        attempt,
-                        "result not published"
-                    );
-                    if !self.publisher.is_open()
-                        || attempt >= max_attempts
-                        || !self.pause(attempt).await
-                    {
-                        break;
-                    }
-                }
+        let publisher = self.publisher;
+        let payload = &payload;
+        let published = self
+            .retrying(
+                |attempt| async move {
+                    let outgoing = Outgoing {
+                        routing_key,
+                        message_type,
+                        payload: payload.clone(),
+                        message_id,
+                        workspace_id,
+                        cause: self.headers,
+                    };
+                    publisher.publish(outgoing).await.map_err(|e| {
+                        tracing::warn!(
+                            result = routing_key,
+                            error = format!("{e:#}"),
+                            attempt,
+                            "result not published"
+                        );
+                    })
+                },
+                // Once the channel is closed, retrying is useless.
+                |_| publisher.is_open(),
+                |_, _| {},
+            )
+            .await;
+        match published {
+            Ok(()) => {
+                tracing::info!(result = routing_key, result_message_id = %message_id, "result published");
+                true
+            }
+            Err(_) => {
+                tracing::warn!("result not published: the command goes back to the queue");
+                false
             }
         }
-        tracing::warn!("result not published: the command goes back to the queue");
-        false
+    }
+
+    /// Runs `step` (given its attempt number, from 1) until it succeeds, it
+    /// fails in a way `retryable` rejects, or it was tried `max_attempts`
+    /// times, waiting with the configured backoff in between; `notify` hears
+    /// of each retry and its delay. A stop during a wait ends the waiting and
+    /// the step ([`Halt::Stopped`]); an attempt under way is finished.
+    async fn retrying<T, E, Fut>(
+        &self,
+        mut step: impl FnMut(u32) -> Fut,
+        retryable: impl Fn(&E) -> bool,
+        mut notify: impl FnMut(&E, Duration),
+    ) -> Result<T, Halt<E>>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let stop = self.stop.clone();
+        let mut attempt = 0;
+        let attempts = (|| {
+            attempt += 1;
+            // Only a wait is cut short: the first attempt always runs.
+            let stopped = attempt > 1 && *stop.borrow();
+            let run = step(attempt);
+            async move {
+                if stopped {
+                    tracing::info!("stopping: the command goes back to the queue");
+                    return Err(Halt::Stopped);
+                }
+                run.await.map_err(Halt::Failed)
+            }
+        })
+        .retry(self.worker.retry_policy())
+        .sleep(until_stopped(self.stop.clone()))
+        .when(|halt| matches!(halt, Halt::Failed(error) if retryable(error)))
+        .notify(|halt, delay| {
+            if let Halt::Failed(error) = halt {
+                notify(error, delay);
+            }
+        });
+        attempts.await
+    }
+}
+
+/// What went wrong with one try at sending.
+enum SendError {
+    /// Whether it was sent could not be checked; nothing was sent.
+    Database,
+    /// The transport refused it.
+    Refused(SendFailure),
+}
+
+/// Sleeps for the delay asked, or until `stop` turns true.
+fn until_stopped(
+    stop: watch::Receiver<bool>,
+) -> impl Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static {
+    move |delay| {
+        let mut stop = stop.clone();
+        Box::pin(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                Ok(_) = stop.wait_for(|stop| *stop) => {}
+            }
+        })
+    }
+}
+
+/// The invitation a result event is about, if the command reports one (only
+/// invitation emails do); the span learns which invitation it is either way.
+fn subject_of(command: &Command) -> Option<Subject> {
+    let invitation = match command {
+        Command::Invitation(command) => command.invitation.as_ref(),
+        Command::Accepted(command) => command.invitation.as_ref(),
+    }?;
+    tracing::Span::current().record("invitation_id", invitation.id.as_str());
+    match command {
+        Command::Invitation(_) => Some(Subject {
+            invitation_id: invitation.id.clone(),
+            workspace_id: invitation.workspace_id.clone(),
+        }),
+        Command::Accepted(_) => None,
     }
 }
 

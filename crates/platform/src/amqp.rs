@@ -2,19 +2,23 @@
 //! timeout (lapin's own recovery stays off: callers run their own reconnect
 //! loop, with a [`Backoff`](crate::Backoff)), declaring the two durable
 //! exchanges every deployable publishes to or consumes from (names from
-//! [`wowchat_users_api::topology`]), and the header and queue-argument values
-//! both sides build.
+//! [`wowchat_users_api::topology`]), the properties of every message they
+//! publish ([`Envelope`]), and the header and queue-argument values both
+//! sides build.
 
 use std::{str::FromStr, time::Duration};
 
 use anyhow::{Context, anyhow};
 use lapin::{
-    Channel, Connection, ConnectionProperties, ExchangeKind,
+    BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
     options::ExchangeDeclareOptions,
     types::{AMQPValue, FieldTable, LongString},
     uri::AMQPUri,
 };
-use wowchat_users_api::topology::Topology;
+use wowchat_users_api::topology::{
+    CONTENT_TYPE, MESSAGE_TYPE_HEADER, REQUEST_ID_HEADER, TRACEPARENT_HEADER, Topology,
+    WORKSPACE_HEADER,
+};
 
 /// Longest wait for the broker to open a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,6 +71,67 @@ pub async fn declare_exchanges(channel: &Channel, topology: &Topology) -> lapin:
         .await
 }
 
+/// AMQP delivery mode of a message the broker writes to disk.
+const PERSISTENT: u8 = 2;
+
+/// What every message a deployable publishes says about itself, besides its
+/// body: the relay's events and commands and the mailer's results alike.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    /// Unique per message; consumers drop a message id they have seen.
+    pub message_id: &'a str,
+    /// The routing key, also sent as the message's `type`.
+    pub routing_key: &'a str,
+    /// The publishing deployable.
+    pub app_id: &'a str,
+    /// When the message came to be, in Unix seconds.
+    pub timestamp: i64,
+    pub workspace_id: &'a str,
+    /// The protobuf message's full name.
+    pub message_type: &'a str,
+    /// The request that caused it; left out when empty.
+    pub request_id: Option<&'a str>,
+    /// That request's W3C trace context.
+    pub traceparent: Option<&'a str>,
+}
+
+impl Envelope<'_> {
+    /// Message id, type, timestamp, content type, app id and persistence as
+    /// properties; the workspace, message type, request id and trace context
+    /// as headers.
+    pub fn properties(&self) -> BasicProperties {
+        let mut headers = FieldTable::default();
+        headers.insert(WORKSPACE_HEADER.into(), text(self.workspace_id));
+        headers.insert(MESSAGE_TYPE_HEADER.into(), text(self.message_type));
+        let optional = [
+            (REQUEST_ID_HEADER, self.request_id),
+            (TRACEPARENT_HEADER, self.traceparent),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value.filter(|v| !v.is_empty()) {
+                headers.insert(name.into(), text(value));
+            }
+        }
+        BasicProperties::default()
+            .with_message_id(self.message_id.into())
+            .with_type(self.routing_key.into())
+            .with_content_type(CONTENT_TYPE.into())
+            .with_app_id(self.app_id.into())
+            .with_timestamp(u64::try_from(self.timestamp).unwrap_or(0))
+            .with_delivery_mode(PERSISTENT)
+            .with_headers(headers)
+    }
+}
+
+/// A text header of `headers`, as sent (long or short string, UTF-8).
+pub fn header<'a>(headers: Option<&'a FieldTable>, name: &str) -> Option<&'a str> {
+    match headers?.inner().get(name)? {
+        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
+        AMQPValue::ShortString(s) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
 /// A text value for a header or an argument (an AMQP long string).
 pub fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value.as_bytes().to_vec()))
@@ -90,6 +155,35 @@ mod tests {
         let error = format!("{error:#}");
         assert!(error.contains("WOWCHAT_AMQP_URL"));
         assert!(!error.contains("hunter2"));
+    }
+
+    #[test]
+    fn an_envelope_carries_ids_and_context_as_properties_and_headers() {
+        let properties = Envelope {
+            message_id: "m-1",
+            routing_key: "invitation.delivered",
+            app_id: "wowchat-mailer",
+            timestamp: 1_700_000_000,
+            workspace_id: "w-1",
+            message_type: "wowchat.users.v1.InvitationDelivered",
+            request_id: Some("r-1"),
+            traceparent: None,
+        }
+        .properties();
+        assert_eq!(
+            properties.message_id().as_ref().map(|s| s.as_str()),
+            Some("m-1")
+        );
+        assert_eq!(
+            properties.kind().as_ref().map(|s| s.as_str()),
+            Some("invitation.delivered")
+        );
+        assert_eq!(*properties.timestamp(), Some(1_700_000_000));
+        assert_eq!(*properties.delivery_mode(), Some(PERSISTENT));
+        let headers = properties.headers().as_ref();
+        assert_eq!(header(headers, WORKSPACE_HEADER), Some("w-1"));
+        assert_eq!(header(headers, REQUEST_ID_HEADER), Some("r-1"));
+        assert_eq!(header(headers, TRACEPARENT_HEADER), None);
     }
 
     #[test]

@@ -20,16 +20,15 @@ use futures::{StreamExt, future::join_all, stream::FuturesUnordered};
 use lapin::{
     BasicProperties, Channel, Confirmation,
     options::{BasicPublishOptions, ConfirmSelectOptions},
-    types::{FieldTable, ShortString},
 };
 use tokio::sync::{Notify, oneshot};
 use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use uuid::Uuid;
-use wowchat_platform::amqp::text;
+use wowchat_platform::amqp::Envelope;
 use wowchat_platform::postgres::ConnectConfig;
-use wowchat_users_api::topology::{self, Topology};
+use wowchat_users_api::topology::Topology;
 
 use super::{APP_ID, RECONNECT, connect, declare_topology};
 use crate::{
@@ -395,31 +394,20 @@ fn returned_id(bounce: &lapin::message::BasicReturnMessage) -> Option<Uuid> {
     Uuid::parse_str(id.as_str()).ok()
 }
 
-/// AMQP properties: message id, type, timestamp, content type, app id,
-/// persistence, and the workspace, request id and trace context as headers.
-/// Public so the benchmark's bare publisher sends the very same frames.
+/// The row's AMQP properties ([`Envelope`]). Public so the benchmark's bare
+/// publisher sends the very same frames.
 pub fn properties(row: &PendingMessage) -> BasicProperties {
-    let mut headers = FieldTable::default();
-    headers.insert(
-        topology::WORKSPACE_HEADER.into(),
-        text(&row.workspace_id.to_string()),
-    );
-    headers.insert(
-        topology::MESSAGE_TYPE_HEADER.into(),
-        text(&row.message_type),
-    );
-    if !row.request_id.is_empty() {
-        headers.insert(topology::REQUEST_ID_HEADER.into(), text(&row.request_id));
+    Envelope {
+        message_id: &row.id.to_string(),
+        routing_key: &row.routing_key,
+        app_id: APP_ID,
+        timestamp: row.created_at.unix_timestamp(),
+        workspace_id: &row.workspace_id.to_string(),
+        message_type: &row.message_type,
+        request_id: Some(&row.request_id),
+        traceparent: Some(&traceparent(row)),
     }
-    headers.insert(topology::TRACEPARENT_HEADER.into(), text(&traceparent(row)));
-    BasicProperties::default()
-        .with_message_id(ShortString::from(row.id.to_string()))
-        .with_type(ShortString::from(row.routing_key.clone()))
-        .with_content_type(topology::CONTENT_TYPE.into())
-        .with_app_id(APP_ID.into())
-        .with_timestamp(u64::try_from(row.created_at.unix_timestamp()).unwrap_or(0))
-        .with_delivery_mode(2)
-        .with_headers(headers)
+    .properties()
 }
 
 /// A W3C trace context whose trace id is the request's (when it is a UUID,
