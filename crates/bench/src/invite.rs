@@ -55,6 +55,16 @@ pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
             eprintln!("{name}: InviteUser, {IN_FLIGHT} in flight");
             let owners: Arc<Vec<Bearer>> =
                 Arc::new(workspaces.iter().map(|w| w.owner.clone()).collect());
+            // Steady state: statistics of tables with data, so the plans the
+            // server caches are not those of the empty tables it started on.
+            load::drive(
+                &channels,
+                IN_FLIGHT,
+                run.warm_up,
+                invite_call(owners.clone()),
+            )
+            .await?;
+            scratch.analyze().await?;
             let outcome = run.measure(&channels, invite_call(owners)).await?;
             eprintln!("{name}: pgbench of the minimal transaction");
             let scripts: Vec<Script> = workspaces.iter().map(minimal_transaction).collect();

@@ -67,6 +67,18 @@ impl Scratch {
         Ok(scratch)
     }
 
+    /// Refreshes the planner's statistics, as autovacuum keeps them on a
+    /// database in use (it looks a minute apart: longer than a measurement).
+    pub async fn analyze(&self) -> anyhow::Result<()> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await?;
+        let connection = tokio::spawn(connection);
+        client.batch_execute("ANALYZE").await?;
+        drop(client);
+        let _ = connection.await;
+        Ok(())
+    }
+
     /// Drops the database, deletes every queue and exchange under the
     /// prefix, and the folder.
     pub async fn remove(self) {
