@@ -19,13 +19,13 @@
 
 use std::{
     collections::HashMap,
-    path::{Path, PathBuf},
+    path::Path,
     process::Stdio,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use lapin::{
     Confirmation,
     options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions},
@@ -59,6 +59,7 @@ use crate::{
     Common,
     report::{Ceiling, Measurement, Target},
     scratch::Scratch,
+    service,
 };
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -108,7 +109,10 @@ pub async fn run(common: &Common, args: &Args) -> anyhow::Result<Measurement> {
         .seconds
         .unwrap_or(if common.quick { 3 } else { 60 })
         .max(1);
-    let (server_bin, mailer_bin) = binaries().await?;
+    let (server_bin, mailer_bin) = (
+        service::built_binary("server", "wowchat-users")?,
+        service::built_binary("mailer", "wowchat-mailer")?,
+    );
     let scratch = Scratch::create(common).await?;
     let keys_dir = std::env::temp_dir().join(format!("wowchat-bench-keys-{}", Uuid::new_v4()));
     let backlog = args
@@ -196,7 +200,7 @@ async fn measure(
         mailer.stop().await;
         return Err(e);
     }
-    let address = free_address()?;
+    let address = service::free_address()?;
     let server = Process::start(
         "server",
         Command::new(server_bin)
@@ -647,11 +651,6 @@ async fn connect(address: &str) -> anyhow::Result<Vec<Channel>> {
     Ok(channels)
 }
 
-fn free_address() -> anyhow::Result<std::net::SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
-}
-
 /// A process of ours: killed if dropped, stopped with SIGTERM by [`Process::stop`].
 struct Process {
     name: &'static str,
@@ -688,46 +687,6 @@ impl Process {
             let _ = self.child.kill().await;
         }
     }
-}
-
-/// The server and mailer binaries of this build (release or debug, as this
-/// one). Run through `cargo run`, they are built first, so they are never
-/// older than the code; run directly, they must have been built.
-async fn binaries() -> anyhow::Result<(PathBuf, PathBuf)> {
-    let dir = std::env::current_exe()?
-        .parent()
-        .context("the benchmark's directory")?
-        .to_path_buf();
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        let mut build = Command::new(cargo);
-        build.args([
-            "build",
-            "-p",
-            "wowchat-users-server",
-            "-p",
-            "wowchat-mailer",
-            "--bins",
-        ]);
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        let status = build.status().await.context("running cargo build")?;
-        ensure!(
-            status.success(),
-            "building the server and the mailer failed"
-        );
-    }
-    let server = dir.join("wowchat-users");
-    let mailer = dir.join("wowchat-mailer");
-    for binary in [&server, &mailer] {
-        if !binary.exists() {
-            bail!(
-                "{} is missing: cargo build --release -p wowchat-users-server -p wowchat-mailer --bins",
-                binary.display()
-            );
-        }
-    }
-    Ok((server, mailer))
 }
 
 #[cfg(test)]

@@ -112,7 +112,7 @@ impl Process {
 
 /// A free port on loopback (another process may take it first; then the
 /// server does not start and says so).
-fn free_address() -> anyhow::Result<SocketAddr> {
+pub fn free_address() -> anyhow::Result<SocketAddr> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
@@ -138,25 +138,28 @@ pub async fn serve_noop(listen: SocketAddr) -> anyhow::Result<()> {
         .context("serving the no-op server")
 }
 
-/// The `wowchat-users` binary of this build profile, brought up to date by
-/// cargo when the benchmark runs under `cargo run` (a no-op when it is).
+/// The `wowchat-users` binary of this build profile (or `--server-bin`).
 fn server_binary(common: &Common) -> anyhow::Result<PathBuf> {
-    if let Some(path) = &common.server_bin {
-        return Ok(path.clone());
+    match &common.server_bin {
+        Some(path) => Ok(path.clone()),
+        None => built_binary("server", "wowchat-users"),
     }
+}
+
+/// The binary `bin` of the workspace crate in `crates/<crate_dir>`, of this
+/// build profile, beside this benchmark; brought up to date by cargo when
+/// the benchmark runs under `cargo run` (a no-op when it is).
+pub fn built_binary(crate_dir: &str, bin: &str) -> anyhow::Result<PathBuf> {
     let beside = std::env::current_exe()
         .context("finding this benchmark's binary")?
-        .with_file_name(format!("wowchat-users{}", std::env::consts::EXE_SUFFIX));
+        .with_file_name(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
     if let Some(cargo) = std::env::var_os("CARGO") {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/Cargo.toml");
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(crate_dir)
+            .join("Cargo.toml");
         let mut build = std::process::Command::new(cargo);
-        build.args([
-            "build",
-            "--quiet",
-            "--bin",
-            "wowchat-users",
-            "--manifest-path",
-        ]);
+        build.args(["build", "--quiet", "--bin", bin, "--manifest-path"]);
         build.arg(manifest);
         // What `cargo run` set for this crate would count as a changed
         // environment and rebuild half the dependencies, both ways.
@@ -180,12 +183,17 @@ fn server_binary(common: &Common) -> anyhow::Result<PathBuf> {
             build.arg("--release");
         }
         let status = build.status().context("running cargo build")?;
-        anyhow::ensure!(status.success(), "cargo could not build wowchat-users");
+        anyhow::ensure!(status.success(), "cargo could not build {bin}");
     }
     anyhow::ensure!(
         beside.exists(),
-        "{} does not exist: build it (`cargo build --release -p wowchat-users-server`) or pass --server-bin",
-        beside.display()
+        "{} does not exist: build it (`cargo build --release --bin {bin}`){}",
+        beside.display(),
+        if bin == "wowchat-users" {
+            " or pass --server-bin"
+        } else {
+            ""
+        }
     );
     Ok(beside)
 }
