@@ -22,11 +22,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 PathBuf::from("proto/wowchat/users/v1/roles.proto"),
                 PathBuf::from("proto/wowchat/users/v1/auth.proto"),
                 PathBuf::from("proto/wowchat/users/v1/events.proto"),
+                // Compiled for the descriptor set: reflection then describes
+                // the error details every status carries, and the gateway
+                // decodes them to JSON.
+                PathBuf::from("proto/third_party/googleapis/google/rpc/code.proto"),
+                PathBuf::from("proto/third_party/googleapis/google/rpc/status.proto"),
+                PathBuf::from("proto/third_party/googleapis/google/rpc/error_details.proto"),
             ],
             &[
-                PathBuf::from("proto"),
-                // Google's HTTP annotations, vendored as Google publishes them.
+                // Google's HTTP annotations and google.rpc errors, vendored as
+                // Google publishes them. First: protoc names a file by the
+                // first include holding it, and these must be `google/…`.
                 PathBuf::from("proto/third_party/googleapis"),
+                PathBuf::from("proto"),
                 well_known,
             ],
         )?;

@@ -7,14 +7,29 @@
 pub mod topology;
 
 /// `wowchat.users.v1`: the service, its resources and its events.
-pub mod v1 {
-    tonic::include_proto!("wowchat.users.v1");
+pub use wowchat::users::v1;
+
+/// The packages as nested in the proto, so generated references between
+/// packages (`google.rpc.Code` in `InviteRefusal`) resolve.
+pub mod wowchat {
+    pub mod users {
+        /// `wowchat.users.v1`: the service, its resources and its events.
+        pub mod v1 {
+            tonic::include_proto!("wowchat.users.v1");
+        }
+    }
 }
 
-/// The `google.api` HTTP annotations the REST gateway transcodes with.
+/// Google's types the contract uses: the `google.api` HTTP annotations the
+/// REST gateway transcodes with, and the `google.rpc` status and error
+/// details every error carries (compiled so that the descriptor set, hence
+/// reflection and the gateway, describes them).
 pub mod google {
     pub mod api {
         tonic::include_proto!("google.api");
+    }
+    pub mod rpc {
+        tonic::include_proto!("google.rpc");
     }
 }
 
