@@ -1,0 +1,94 @@
+//! The `wowchat-gateway` binary: serve (default) the REST gateway in front
+//! of the gRPC service, or print the OpenAPI document (`openapi`).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use wowchat_gateway::{Gateway, GatewaySettings, openapi, routes::Routes};
+
+#[derive(Parser)]
+#[command(
+    name = "wowchat-gateway",
+    version,
+    about = "WowChat Users REST gateway"
+)]
+struct Cli {
+    #[command(flatten)]
+    settings: GatewaySettings,
+    /// `pretty` or `json`; the level from `RUST_LOG` (default `info`).
+    #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve REST and forward each call to the gRPC service (the default).
+    Serve,
+    /// Print the OpenAPI 3.1 document of the routes (what `docs/openapi.json` holds).
+    Openapi,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            init_logs(&cli.log_format);
+            let gateway = Gateway::build(cli.settings).await?;
+            gateway.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Openapi => {
+            let pool =
+                prost_reflect::DescriptorPool::decode(wowchat_users_api::FILE_DESCRIPTOR_SET)
+                    .context("decoding the descriptor set")?;
+            let routes = Routes::from_pool(&pool)?;
+            let document = openapi::document_json(&pool, &routes)?;
+            use std::io::Write;
+            std::io::stdout().write_all(&document)?;
+            Ok(())
+        }
+    }
+}
+
+/// Logs to stderr, the level from `RUST_LOG` (default `info`).
+fn init_logs(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Completes on Ctrl-C or SIGTERM; in-flight requests then have 30 seconds.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
+    tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        tracing::warn!("in-flight requests still open after 30 s: exiting");
+        std::process::exit(1);
+    });
+}
