@@ -134,6 +134,12 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_TRUSTED_PROXY_HOPS", default_value_t = 1)]
     pub trusted_proxy_hops: u32,
 
+    /// Shared with the REST gateway (its `WOWCHAT_GATEWAY_KEY`): a call
+    /// carrying it may name the client's address for the attempt limits.
+    /// Unset: no call may. `standalone` makes one up when unset.
+    #[arg(long, env = "WOWCHAT_GATEWAY_KEY", hide_env_values = true)]
+    pub gateway_key: Option<Secret>,
+
     /// Hashing threads: most password hashes computed at once (each takes
     /// 19 MiB); more threads than cores hash no faster.
     #[arg(long, env = "WOWCHAT_HASH_CONCURRENCY", default_value_t = 2)]

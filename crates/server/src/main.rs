@@ -28,9 +28,13 @@ struct Cli {
 enum Command {
     /// Run the gRPC server (the default).
     Serve,
-    /// Run the server, the relay and the mailer in one process: the quickstart.
-    /// The mailer takes its settings from the same variables as `wowchat-mailer`.
-    Standalone,
+    /// Run the server, the relay, the mailer and the REST gateway in one
+    /// process: the quickstart. The mailer takes its settings from the same
+    /// variables as `wowchat-mailer`; the gateway forwards to this server.
+    Standalone {
+        #[command(flatten)]
+        gateway: wowchat_gateway::GatewaySettings,
+    },
     /// Run only the outbox relay and the delivery-result consumer.
     Relay,
     /// Create the database if needed and apply the migrations, then exit.
@@ -95,9 +99,9 @@ async fn run() -> anyhow::Result<()> {
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
-        Command::Standalone => {
+        Command::Standalone { gateway } => {
             serve_metrics(&settings)?;
-            standalone(settings).await
+            standalone(settings, gateway).await
         }
         Command::Relay => {
             serve_metrics(&settings)?;
@@ -145,15 +149,30 @@ fn serve_metrics(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The server, its relay and the mailer in one process until a signal.
-async fn standalone(settings: Settings) -> anyhow::Result<()> {
+/// The server, its relay, the mailer and the REST gateway in one process
+/// until a signal.
+async fn standalone(
+    mut settings: Settings,
+    mut gateway: wowchat_gateway::GatewaySettings,
+) -> anyhow::Result<()> {
     let mut mailer_settings = wowchat_mailer::MailerSettings::defaults();
     mailer_settings.amqp_url = settings.amqp_url.expose().into();
     mailer_settings.amqp_prefix = settings.amqp_prefix.clone();
     if std::env::var_os("WOWCHAT_MAILER_DATABASE_URL").is_none() {
         mailer_settings.database_url = settings.database_url.expose().into();
     }
+    // The gateway vouches for its clients' addresses with a key the server
+    // trusts: one made up for this process unless both were given one.
+    let key = match (&settings.gateway_key, &gateway.gateway_key) {
+        (Some(key), _) => key.expose().to_owned(),
+        (None, Some(key)) => key.expose().to_owned(),
+        (None, None) => random_password(),
+    };
+    settings.gateway_key = Some(key.as_str().into());
+    gateway.gateway_key = Some(key.as_str().into());
     let app = Application::build(settings).await?;
+    gateway.gateway_upstream = format!("http://{}", app.address());
+    let gateway = wowchat_gateway::Gateway::build(gateway).await?;
     let mailer = wowchat_mailer::Mailer::build(mailer_settings).await?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let signal = shutdown.clone();
@@ -161,11 +180,12 @@ async fn standalone(settings: Settings) -> anyhow::Result<()> {
         shutdown_signal().await;
         signal.cancel();
     });
-    let (served, mailed) = tokio::join!(
+    let (served, mailed, transcoded) = tokio::join!(
         app.run_until_stopped(shutdown.clone().cancelled_owned()),
-        mailer.run_until_stopped(shutdown.cancelled_owned()),
+        mailer.run_until_stopped(shutdown.clone().cancelled_owned()),
+        gateway.run_until_stopped(shutdown.cancelled_owned()),
     );
-    served.and(mailed)
+    served.and(mailed).and(transcoded)
 }
 
 /// The outbox relay and the delivery-result consumer alone, until a signal.

@@ -29,8 +29,8 @@ use crate::{
     config::Settings,
     db,
     grpc::{
-        REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, overload::ShedLayer,
-        roles::RoleServiceImpl,
+        REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, gateway::TrustGatewayLayer,
+        overload::ShedLayer, roles::RoleServiceImpl,
     },
     messaging::{relay::Relay, results::DeliveryResults},
     operations::AppState,
@@ -163,6 +163,10 @@ impl Application {
             // A client cannot open more calls on one connection than this; the
             // global limit below bounds all connections together.
             .max_concurrent_streams(self.settings.max_concurrent_streams.max(1))
+            // First: the gateway key goes before anything can log it.
+            .layer(TrustGatewayLayer::new(
+                self.settings.gateway_key.as_ref().map(|key| key.expose()),
+            ))
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(TraceLayer::new_for_grpc().make_span_with(|request: &http::Request<_>| {
                 let request_id = request

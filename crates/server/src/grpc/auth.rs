@@ -25,7 +25,12 @@ impl AuthServiceImpl {
 /// proxies that each append the address they saw to `x-forwarded-for`, the
 /// entry `hops` places from the right of (entries…, peer). Everything further
 /// left was written by the caller and is never believed.
+/// A call through the REST gateway comes from the client the gateway vouched
+/// for (see `gateway`), whatever the settings above say.
 pub(super) fn client_address<T>(request: &Request<T>, policy: &SignInPolicy) -> Option<IpAddr> {
+    if let Some(super::gateway::GatewayClient(address)) = request.extensions().get() {
+        return Some(*address);
+    }
     let peer = request.remote_addr().map(|peer| peer.ip());
     let hops = policy.trusted_proxy_hops;
     if !policy.trust_forwarded_for || hops == 0 {

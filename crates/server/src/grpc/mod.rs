@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod convert;
+pub mod gateway;
 pub mod overload;
 pub mod roles;
 pub mod status;

@@ -19,11 +19,9 @@ pub const ERROR_DOMAIN: &str = "users.wowchat.v1";
 /// detail is logged here and never shown.
 fn parts(err: &Error) -> (Code, Reason, String) {
     match err {
-        Error::InvalidArgument { reason, .. } => (
-            Code::InvalidArgument,
-            *reason,
-            "the request is invalid".to_owned(),
-        ),
+        Error::InvalidArgument { reason, violations } => {
+            (Code::InvalidArgument, *reason, invalid_message(violations))
+        }
         Error::NotFound { reason, message } => (Code::NotFound, *reason, message.clone()),
         Error::AlreadyExists { reason, message } => (Code::AlreadyExists, *reason, message.clone()),
         Error::FailedPrecondition { reason, message } => {
@@ -56,6 +54,26 @@ fn parts(err: &Error) -> (Code, Reason, String) {
             )
         }
     }
+}
+
+/// What is wrong, for people and logs that show only the message: the
+/// first violations (`email: is not a valid email address`), the rest
+/// counted; the `BadRequest` details list them all.
+fn invalid_message(violations: &[crate::domain::FieldViolation]) -> String {
+    const SHOWN: usize = 3;
+    let mut message = violations
+        .iter()
+        .take(SHOWN)
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if message.is_empty() {
+        return "the request is invalid".to_owned();
+    }
+    if violations.len() > SHOWN {
+        message.push_str(&format!(" (and {} more)", violations.len() - SHOWN));
+    }
+    message
 }
 
 /// A refused row of a batch: what the single call would have returned.
