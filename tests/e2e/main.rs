@@ -20,6 +20,7 @@ mod manage_rules;
 mod overload;
 mod postgres_tls;
 mod relay;
+mod rest;
 mod retention;
 mod roles;
 mod sign_in;
