@@ -130,8 +130,26 @@ fn scalar(field: Option<&FieldDescriptor>, text: &str) -> Result<Json, String> {
             | "google.protobuf.DoubleValue" => Json::String(text.to_owned()),
             _ => return Err("is a message: send it in a body".into()),
         },
-        // Numbers as strings: the proto3 JSON mapping accepts both.
-        _ => Json::String(text.to_owned()),
+        Kind::Int32
+        | Kind::Sint32
+        | Kind::Sfixed32
+        | Kind::Int64
+        | Kind::Sint64
+        | Kind::Sfixed64 => {
+            text.parse::<i64>().map_err(|_| "must be an integer")?;
+            Json::String(text.to_owned())
+        }
+        Kind::Uint32 | Kind::Fixed32 | Kind::Uint64 | Kind::Fixed64 => {
+            text.parse::<u64>()
+                .map_err(|_| "must be a non-negative integer")?;
+            Json::String(text.to_owned())
+        }
+        Kind::Float | Kind::Double => {
+            text.parse::<f64>().map_err(|_| "must be a number")?;
+            Json::String(text.to_owned())
+        }
+        // Numbers as strings: the proto3 JSON mapping reads both and checks the range.
+        Kind::String | Kind::Bytes => Json::String(text.to_owned()),
     })
 }
 
@@ -297,7 +315,10 @@ mod tests {
         let error = with_route(Method::GET, "/v1/users", |m| {
             request_message(m, Some("pageSize=many"), b"").unwrap_err()
         });
-        assert!(error.description.contains("many"), "{error:?}");
+        assert_eq!(
+            (error.field.as_str(), error.description.as_str()),
+            ("pageSize", "must be an integer")
+        );
         let error = with_route(Method::POST, "/v1/invitations", |m| {
             request_message(m, None, b"[1]").unwrap_err()
         });
