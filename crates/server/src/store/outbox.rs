@@ -4,7 +4,7 @@
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::{GenericClient, Pool};
+use super::{GenericClient, Pool, pipeline::Write};
 use crate::domain::Error;
 
 /// Wakes the relays listening on the `outbox` channel once rows have been
@@ -68,27 +68,20 @@ pub struct OutboxMessage {
     pub request_id: String,
 }
 
-pub async fn insert(client: &impl GenericClient, message: &OutboxMessage) -> Result<(), Error> {
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, request_id, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, now())",
-        )
-        .await?;
-    client
-        .execute(
-            &stmt,
-            &[
-                &message.id,
-                &message.workspace_id,
-                &message.routing_key,
-                &message.message_type,
-                &message.payload,
-                &message.request_id,
-            ],
-        )
-        .await?;
-    Ok(())
+/// Appends `message`, to be published once the transaction commits.
+pub fn insert(message: OutboxMessage) -> Write {
+    Write::new(
+        "INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, request_id, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, now())",
+        vec![
+            Box::new(message.id),
+            Box::new(message.workspace_id),
+            Box::new(message.routing_key),
+            Box::new(message.message_type),
+            Box::new(message.payload),
+            Box::new(message.request_id),
+        ],
+    )
 }
 
 /// An unpublished row, claimed by a relay.
