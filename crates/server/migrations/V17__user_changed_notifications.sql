@@ -2,8 +2,9 @@
 -- change to any of a user's columns now tells them, not only a change to what
 -- a caller is built from. All but last_active_at: every call may bump it
 -- (once a minute a user, store::users::touch_last_active), and a NOTIFY holds
--- Postgres's notify lock through its commit's flush. GetUser's last activity
--- may so lag by the cache's max age, on top of the minute the throttle allows.
+-- Postgres's notify lock through its commit's flush. The replica that writes
+-- it drops its own copy; another's GetUser may show it older by up to the
+-- cache's max age, on top of the minute the throttle allows.
 DROP TRIGGER users_caller_changed ON users;
 
 CREATE TRIGGER users_changed

@@ -301,6 +301,15 @@ impl CallerCache {
         }
     }
 
+    /// Drops one user's record only: their last-active time moved, which
+    /// notifies no replica (see migration V17); the replica that wrote it
+    /// at least answers with it from its next call.
+    pub fn forget_record(&self, workspace_id: Uuid, user_id: Uuid) {
+        if let Some(users) = &self.users {
+            users.remove(&(workspace_id, user_id));
+        }
+    }
+
     /// Drops every standing of a workspace (a custom role changed; the
     /// records name the role, which stays the same).
     pub fn forget_workspace(&self, workspace_id: Uuid) {

@@ -144,7 +144,7 @@ pub async fn invite(
                 valid_for: new.valid_for,
                 mail_message_id,
             },
-            work.now(),
+            work.now().await?,
             already_pending,
         );
         work.write_at_commit(insert);

@@ -89,9 +89,9 @@ struct Record<'a> {
     request_id: &'a str,
 }
 
-/// The activity entry and the outbox event announcing a change, as writes.
-fn record_writes(record: Record<'_>, event: outbox::OutboxMessage) -> Result<[Write; 2], Error> {
-    let entry = ActivityEntry {
+/// The activity entry of a change, as a write.
+fn activity_entry(record: Record<'_>) -> Result<Write, Error> {
+    activity_store::insert(ActivityEntry {
         id: Uuid::now_v7(),
         workspace_id: record.workspace_id,
         actor_id: record.actor_id,
@@ -101,8 +101,7 @@ fn record_writes(record: Record<'_>, event: outbox::OutboxMessage) -> Result<[Wr
         changes: record.changes,
         request_id: record.request_id.to_owned(),
         occurred_at: time::OffsetDateTime::now_utc(),
-    };
-    Ok([activity_store::insert(entry)?, outbox::insert(event)])
+    })
 }
 
 /// Appends the activity entry and the outbox event announcing it now, sent
@@ -112,7 +111,7 @@ async fn record(
     record: Record<'_>,
     event: outbox::OutboxMessage,
 ) -> Result<(), Error> {
-    let [activity, event] = record_writes(record, event)?;
+    let (activity, event) = (activity_entry(record)?, outbox::insert(event));
     let (activity, event) = tokio::join!(activity.run(tx), event.run(tx));
     // In sending order: when the first fails, the second only says the
     // transaction is aborted.

@@ -22,7 +22,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Record, record_writes, remember, replayed};
+use super::{Record, activity_entry, remember, replayed};
 use crate::{
     auth::{Caller, caller::confirm},
     domain::{
@@ -127,10 +127,10 @@ pub(super) struct Work<'a> {
     idempotency: Option<&'a IdempotencyKey>,
     locked_workspace: Option<LockedWorkspace>,
     locked_role: Option<CustomRole>,
-    /// The transaction's time: Postgres's `now()` in it.
-    now: OffsetDateTime,
     /// Sent with the COMMIT, in this order.
     writes: Mutex<Vec<Write>>,
+    /// Sent with the COMMIT after `writes`, as one statement.
+    outbox: Mutex<Vec<outbox::OutboxMessage>>,
 }
 
 impl Work<'_> {
@@ -139,9 +139,13 @@ impl Work<'_> {
         self.tx.client()
     }
 
-    /// What `now()` is in this transaction.
-    pub fn now(&self) -> OffsetDateTime {
-        self.now
+    /// What `now()` is in this transaction: read with the workspace when
+    /// it was locked, else asked for.
+    pub async fn now(&self) -> Result<OffsetDateTime, Error> {
+        match &self.locked_workspace {
+            Some(locked) => Ok(locked.now),
+            None => self.tx.now().await,
+        }
     }
 
     /// Keeps `write` to go out with the COMMIT; a failure fails the commit.
@@ -170,26 +174,26 @@ impl Work<'_> {
             Target::Invitation(id) => (None, Some(id)),
             Target::Workspace => (None, None),
         };
-        for write in record_writes(
-            Record {
-                workspace_id: self.caller.workspace_id,
-                actor_id: Some(self.caller.user_id),
-                action,
-                target_user_id,
-                target_invitation_id,
-                changes,
-                request_id: self.request_id,
-            },
-            event,
-        )? {
-            self.write_at_commit(write);
-        }
+        self.write_at_commit(activity_entry(Record {
+            workspace_id: self.caller.workspace_id,
+            actor_id: Some(self.caller.user_id),
+            action,
+            target_user_id,
+            target_invitation_id,
+            changes,
+            request_id: self.request_id,
+        })?);
+        self.send(event);
         Ok(Recorded(()))
     }
 
-    /// Queues a command for another service (an email to send), at the commit.
-    pub fn send(&self, command: outbox::OutboxMessage) {
-        self.write_at_commit(outbox::insert(command));
+    /// Queues a message for other services (an event, an email to send),
+    /// written with the COMMIT.
+    pub fn send(&self, message: outbox::OutboxMessage) {
+        self.outbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(message);
     }
 
     /// Refuses to grant, or act on a holder of, a role above the caller's.
@@ -317,16 +321,14 @@ pub(super) async fn begin<'a, T: DeserializeOwned>(
     };
     let tx = PipelinedTransaction::new(client);
     let db = tx.client();
-    let (begun, now, replay, first_lock, confirmed) = tokio::join!(
+    let (begun, replay, first_lock, confirmed) = tokio::join!(
         tx.begin(),
-        tx.now(),
         replayed::<T>(db, caller, mutation.operation, mutation.idempotency),
         take_first_lock(db, caller.workspace_id, mutation.first_lock),
         // The caller's role and status as of now, not as of authentication.
         confirm(db, caller, user_lock),
     );
     begun?;
-    let now = now?;
     if let Some(first) = replay? {
         return Ok(Begun::Replayed(first));
     }
@@ -346,8 +348,8 @@ pub(super) async fn begin<'a, T: DeserializeOwned>(
         idempotency: mutation.idempotency,
         locked_workspace,
         locked_role,
-        now,
         writes: Mutex::new(Vec::new()),
+        outbox: Mutex::new(Vec::new()),
     })))
 }
 
@@ -399,6 +401,13 @@ impl Work<'_> {
             .writes
             .into_inner()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let messages = self
+            .outbox
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !messages.is_empty() {
+            writes.push(outbox::insert_all(messages));
+        }
         writes.extend(remember(
             &self.caller,
             self.operation,
