@@ -81,7 +81,7 @@ fn cases() -> Vec<Case> {
     };
     let longest_message = {
         let line = "This line of the personal message is long enough to wrap on a phone screen.";
-        let mut message = vec![line; 10].join("\n");
+        let mut message = [line; 10].join("\n");
         message.truncate(500);
         message
     };

@@ -110,7 +110,7 @@ async fn invalid_invitations_are_refused_field_by_field_and_change_nothing() {
     expect_invalid(
         client
             .invite_user(invite(proto::InviteUserRequest {
-                message: vec!["line"; 11].join("\n"),
+                message: ["line"; 11].join("\n"),
                 ..valid.clone()
             }))
             .await,

@@ -67,7 +67,7 @@ mod tests {
         assert_eq!(personal_message("  ").as_deref(), Ok(""));
         assert!(personal_message(&"m".repeat(500)).is_ok());
         assert!(personal_message(&"m".repeat(501)).is_err());
-        let ten = vec!["line"; 10].join("\n");
+        let ten = ["line"; 10].join("\n");
         assert_eq!(personal_message(&ten).as_deref(), Ok(ten.as_str()));
         assert!(personal_message(&format!("{ten}\nmore")).is_err());
         assert!(personal_message("bell\u{7}").is_err());
