@@ -218,7 +218,7 @@ async fn changes_made_in_postgres_by_anyone_reach_the_cache_through_notification
 }
 
 #[tokio::test]
-async fn only_what_a_caller_is_made_of_notifies_not_their_last_activity() {
+async fn a_change_notifies_but_last_activity_and_a_no_op_update_do_not() {
     let app = TestApp::spawn().await;
     let (sue, _) = app.member("sue@example.com", "supervisor").await;
     let (listener, mut connection) =
@@ -341,4 +341,50 @@ async fn while_the_listener_is_down_every_call_reads_postgres_and_once_back_the_
     cached(&app, &app.owner_token, &app.owner_id.to_string()).await;
     let check = check_as(&app, &app.owner_token, &sue.id, "users.read").await;
     assert_eq!(check.role, "agent");
+}
+
+#[tokio::test]
+async fn get_user_answers_from_memory_yet_reads_every_change_to_the_user() {
+    let app = TestApp::spawn().await;
+    let (user, _) = app.member("sue@example.com", "supervisor").await;
+    cache_serves(&app).await;
+    get_user_as(&app, &app.owner_token, &user.id).await.unwrap();
+    let hits = app.state.callers.hits();
+    get_user_as(&app, &app.owner_token, &user.id).await.unwrap();
+    assert_eq!(
+        app.state.callers.hits(),
+        hits + 2,
+        "both the caller and the user came from memory"
+    );
+
+    // Through the API: the answer comes after every replica dropped it.
+    app.manage_as(
+        &app.owner_token,
+        manage_request(&user.id, wowchat_users_testkit::rename("Sue Renamed")),
+    )
+    .await
+    .unwrap();
+    let renamed = get_user_as(&app, &app.owner_token, &user.id).await.unwrap();
+    assert_eq!(renamed.display_name, "Sue Renamed");
+    get_user_as(&app, &app.owner_token, &user.id).await.unwrap();
+
+    // Behind the service's back, in a column no caller is made of: the
+    // notification drops it all the same.
+    app.db()
+        .await
+        .execute(
+            "UPDATE users SET reporting_to = $2 WHERE id = $1",
+            &[&uuid(&user.id), &app.owner_id],
+        )
+        .await
+        .unwrap();
+    let owner_id = app.owner_id.to_string();
+    eventually("GetUser shows the new manager", || async {
+        get_user_as(&app, &app.owner_token, &user.id)
+            .await
+            .unwrap()
+            .reporting_to_user_id
+            .is_some_and(|manager| manager == owner_id)
+    })
+    .await;
 }

@@ -101,7 +101,16 @@ async fn invalid_invitations_are_refused_field_by_field_and_change_nothing() {
     expect_invalid(
         client
             .invite_user(invite(proto::InviteUserRequest {
-                message: "m".repeat(1001),
+                message: "m".repeat(501),
+                ..valid.clone()
+            }))
+            .await,
+        "message",
+    );
+    expect_invalid(
+        client
+            .invite_user(invite(proto::InviteUserRequest {
+                message: ["line"; 11].join("\n"),
                 ..valid.clone()
             }))
             .await,

@@ -220,9 +220,10 @@ async fn fill(pool: &Pool, invitations: usize) -> anyhow::Result<()> {
                 ]
             })
             .collect();
+        let writes: Vec<_> = messages.into_iter().map(outbox::insert).collect();
         let tx = client.transaction().await?;
         // Issued together, so the client pipelines them on the connection.
-        for result in join_all(messages.iter().map(|m| outbox::insert(&tx, m))).await {
+        for result in join_all(writes.iter().map(|write| write.run(&tx))).await {
             result.map_err(|e| anyhow::anyhow!("writing the outbox: {e}"))?;
         }
         tx.commit().await?;

@@ -75,6 +75,15 @@ pub struct MailerSettings {
     )]
     pub accept_url: String,
 
+    /// The workspace's user list in the app; the accepted notice links to
+    /// it and to `<this>/<user id>`, the new member's page.
+    #[arg(
+        long,
+        env = "WOWCHAT_USERS_URL",
+        default_value = "http://localhost:3000/users"
+    )]
+    pub users_url: String,
+
     /// Most mail commands handled at once (the AMQP prefetch count). Each
     /// holds a Postgres connection (the pool has this many + 4) and an SMTP
     /// connection while it sends; up to this many SMTP connections stay open
@@ -145,6 +154,10 @@ impl MailerSettings {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .context("WOWCHAT_ACCEPT_URL is not an http(s) URL")?;
+        let users_url = Url::parse(&self.users_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
+            .context("WOWCHAT_USERS_URL is not an http(s) URL")?;
         // Exchange and queue names are AMQP short strings: at most 255 bytes.
         if self.amqp_prefix.trim().is_empty() || self.amqp_prefix.len() > MAX_PREFIX_LEN {
             bail!("WOWCHAT_AMQP_PREFIX must have 1 to {MAX_PREFIX_LEN} bytes");
@@ -160,6 +173,7 @@ impl MailerSettings {
             topology: Topology::new(self.amqp_prefix.clone()),
             mail_from,
             accept_url,
+            users_url,
             prefetch: self.prefetch,
             retry: Backoff {
                 base: Duration::from_millis(self.retry_base_ms),
@@ -180,12 +194,51 @@ pub struct Config {
     pub topology: Topology,
     pub mail_from: Mailbox,
     pub accept_url: Url,
+    pub users_url: Url,
     pub prefetch: u16,
     pub retry: Backoff,
     pub max_attempts: u32,
     /// Age past which a dedupe row is deleted; `None` keeps them.
     pub sent_retention: Option<Duration>,
     pub retention_interval: Duration,
+}
+
+impl Config {
+    /// What would make real emails wrong: a sender or a link still on a
+    /// development name (`localhost`, `*.localhost`, a loopback address, or a
+    /// reserved test domain). Each entry names the setting to change.
+    pub fn development_values(&self) -> Vec<&'static str> {
+        let mut found = Vec::new();
+        if is_development_host(self.mail_from.email.domain()) {
+            found.push("WOWCHAT_MAIL_FROM");
+        }
+        for (setting, url) in [
+            ("WOWCHAT_ACCEPT_URL", &self.accept_url),
+            ("WOWCHAT_USERS_URL", &self.users_url),
+        ] {
+            if url.host_str().is_none_or(is_development_host) {
+                found.push(setting);
+            }
+        }
+        found
+    }
+}
+
+/// `localhost`, a name under `.localhost`, `.local`, `.test`, `.example` or
+/// `.invalid` (RFC 2606, 6761, 6762), or a loopback or unspecified address.
+fn is_development_host(host: &str) -> bool {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ip.is_loopback() || ip.is_unspecified();
+    }
+    host == "localhost"
+        || [".localhost", ".local", ".test", ".example", ".invalid"]
+            .iter()
+            .any(|suffix| host.ends_with(suffix))
 }
 
 #[cfg(test)]
@@ -199,6 +252,31 @@ mod tests {
         assert!(settings.smtp_url.is_none());
         let config = settings.validate().expect("defaults validate");
         assert_eq!(config.topology.mailer_queue(), "wowchat.mailer");
+    }
+
+    #[test]
+    fn the_defaults_are_development_values_and_real_ones_are_not() {
+        let config = MailerSettings::defaults().validate().expect("defaults");
+        assert_eq!(
+            config.development_values(),
+            [
+                "WOWCHAT_MAIL_FROM",
+                "WOWCHAT_ACCEPT_URL",
+                "WOWCHAT_USERS_URL"
+            ]
+        );
+        let mut settings = MailerSettings::defaults();
+        settings.mail_from = "WowChat <no-reply@wowchat.com>".into();
+        settings.accept_url = "https://app.wowchat.com/accept-invitation".into();
+        settings.users_url = "http://127.0.0.1:3000/users".into();
+        let config = settings.validate().expect("valid");
+        assert_eq!(config.development_values(), ["WOWCHAT_USERS_URL"]);
+        for host in ["[::1]", "mail.acme.test", "x.example", "LOCALHOST."] {
+            assert!(is_development_host(host), "{host}");
+        }
+        for host in ["wowchat.com", "localhost.example.com", "10.0.0.1"] {
+            assert!(!is_development_host(host), "{host}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`amqp`] — declaring the mailer's topology, publishing results.
 //! - `worker` — one command from delivery to ack, retries included.
 //! - [`render`] — what the emails say (minijinja templates).
+//! - `headers` — header values that show what was typed (encoded-word look-alikes).
 //! - [`transport`] — how they leave (SMTP or files), and which failures are transient.
 //! - `store` — the dedupe table that makes redelivery safe.
 //! - [`db`] — the Postgres pool and the mailer's migrations.
@@ -22,6 +23,7 @@
 pub mod amqp;
 pub mod config;
 pub mod db;
+mod headers;
 pub mod render;
 pub mod startup;
 mod store;

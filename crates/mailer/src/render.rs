@@ -17,7 +17,12 @@ use time::{OffsetDateTime, format_description::BorrowedFormatItem, macros::forma
 use url::Url;
 use wowchat_users_api::v1::{SendInvitationAcceptedEmail, SendInvitationEmail};
 
+use crate::headers;
+
 const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../templates/layout.html")),
+    ("role.html", include_str!("../templates/role.html")),
+    ("role.txt", include_str!("../templates/role.txt")),
     (
         "invitation.subject.txt",
         include_str!("../templates/invitation.subject.txt"),
@@ -95,12 +100,14 @@ pub struct Renderer {
     env: Environment<'static>,
     from: Mailbox,
     accept_url: Url,
+    users_url: Url,
 }
 
 #[derive(Serialize)]
 struct InvitationView<'a> {
     inviter_name: &'a str,
     inviter_email: &'a str,
+    invitee_email: &'a str,
     workspace_name: &'a str,
     role: &'a str,
     accept_link: &'a str,
@@ -116,10 +123,17 @@ struct AcceptedView<'a> {
     user_email: &'a str,
     workspace_name: &'a str,
     role: &'a str,
+    /// The new member's page, when the command names a user id.
+    member_link: Option<String>,
+    member_link_html: Option<minijinja::Value>,
+    users_link: String,
+    users_link_html: minijinja::Value,
 }
 
 impl Renderer {
-    pub fn new(from: Mailbox, accept_url: Url) -> Result<Self, RenderError> {
+    /// `accept_url`: the page that accepts an invitation; `users_url`: the
+    /// workspace's user list, whose `<users_url>/<user id>` is a user's page.
+    pub fn new(from: Mailbox, accept_url: Url, users_url: Url) -> Result<Self, RenderError> {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
@@ -132,7 +146,19 @@ impl Renderer {
             env,
             from,
             accept_url,
+            users_url,
         })
+    }
+
+    /// `<users_url>/<user id>`, for an id that is a UUID.
+    pub fn member_link(&self, user_id: &str) -> Option<String> {
+        let id = uuid::Uuid::parse_str(user_id.trim()).ok()?;
+        let mut url = self.users_url.clone();
+        url.path_segments_mut()
+            .ok()?
+            .pop_if_empty()
+            .push(&id.to_string());
+        Some(url.into())
     }
 
     /// `<accept_url>?token=<token>` (appended to any query the URL has).
@@ -162,6 +188,7 @@ impl Renderer {
         let workspace_name = one_line(&command.workspace_name);
         let workspace_name = first_non_empty(&[&workspace_name], "a workspace");
         let role = one_line(&invitation.role);
+        let invitee_email = one_line(&invitation.email);
         let expires = invitation.expire_time.as_ref().and_then(|t| {
             OffsetDateTime::from_unix_timestamp(t.seconds)
                 .ok()?
@@ -171,6 +198,7 @@ impl Renderer {
         let view = InvitationView {
             inviter_name,
             inviter_email: &inviter_email,
+            invitee_email: &invitee_email,
             workspace_name,
             role: &role,
             accept_link: &link,
@@ -195,12 +223,18 @@ impl Renderer {
         let user_email = one_line(&user.email);
         let workspace_name = one_line(&command.workspace_name);
         let role = one_line(&user.role);
+        let member_link = self.member_link(&user.id);
+        let users_link = String::from(self.users_url.clone());
         let view = AcceptedView {
             inviter_name: first_non_empty(&[&inviter_name], "there"),
             user_name: first_non_empty(&[&user_name, &user_email], "Someone"),
             user_email: &user_email,
             workspace_name: first_non_empty(&[&workspace_name], "your workspace"),
             role: &role,
+            member_link_html: member_link.as_deref().map(html_safe_link),
+            member_link,
+            users_link_html: html_safe_link(&users_link),
+            users_link,
         };
         self.render("invitation_accepted", &view)
     }
@@ -271,9 +305,10 @@ impl Renderer {
     ) -> Result<Message, RenderError> {
         let mut builder = Message::builder()
             .from(self.from.clone())
-            .to(to)
-            .subject(rendered.subject);
-        if let Some(reply_to) = reply_to {
+            .to(to.clone())
+            .raw_header(headers::subject(&rendered.subject))
+            .raw_header(headers::auto_submitted());
+        if let Some(reply_to) = reply_to.clone() {
             builder = builder.reply_to(reply_to);
         }
         // The command's id (a UUID) makes the Message-ID, so a resend of the
@@ -282,13 +317,24 @@ impl Renderer {
             builder = builder.message_id(Some(format!("<{id}@{}>", self.from.email.domain())));
         }
         let text = plain_body(rendered.text);
-        builder
+        let mut message = builder
             .multipart(
                 MultiPart::alternative()
                     .singlepart(SinglePart::plain(text))
                     .singlepart(SinglePart::html(rendered.html)),
             )
-            .map_err(|_| RenderError::Invalid("the email could not be built"))
+            .map_err(|_| RenderError::Invalid("the email could not be built"))?;
+        // Display names that read as encoded words, encoded so they show as typed.
+        let literal = [
+            Some(("To", &to)),
+            reply_to.as_ref().map(|r| ("Reply-To", r)),
+        ];
+        for (header, mailbox) in literal.into_iter().flatten() {
+            if let Some(value) = headers::mailbox(header, mailbox) {
+                message.headers_mut().insert_raw(value);
+            }
+        }
+        Ok(message)
     }
 }
 
@@ -372,6 +418,7 @@ mod tests {
         Renderer::new(
             "WowChat <no-reply@wowchat.localhost>".parse().unwrap(),
             Url::parse("http://localhost:3000/accept-invitation").unwrap(),
+            Url::parse("http://localhost:3000/users").unwrap(),
         )
         .unwrap()
     }
@@ -420,7 +467,8 @@ mod tests {
             assert!(body.contains("Welcome aboard!"));
             assert!(body.contains("See you Monday."));
             assert!(body.contains("Friday, 14 March 2025 at 09:30 UTC"));
-            assert!(body.contains("Olive Owner wrote:"));
+            assert!(body.contains("Olive Owner added a message:"));
+            assert!(body.contains("This message was written by Olive Owner, not by WowChat."));
         }
         assert!(email.text.contains("> Welcome aboard!\n> See you Monday."));
         assert!(email.html.contains("Welcome aboard!<br>"));
@@ -455,8 +503,9 @@ mod tests {
     fn there_is_no_message_section_without_a_message() {
         for message in ["", "   \n  "] {
             let email = renderer().render_invitation(&command(message)).unwrap();
-            assert!(!email.text.contains("wrote:"));
-            assert!(!email.html.contains("wrote:"));
+            assert!(!email.text.contains("added a message"));
+            assert!(!email.html.contains("added a message"));
+            assert!(!email.text.contains("not by WowChat"));
             assert!(!email.html.contains("personal-message"));
             assert!(email.text.contains(LINK));
         }
@@ -480,6 +529,7 @@ mod tests {
         let renderer = Renderer::new(
             "WowChat <no-reply@wowchat.localhost>".parse().unwrap(),
             Url::parse("https://app.example.com/accept?lang=en").unwrap(),
+            Url::parse("https://app.example.com/users").unwrap(),
         )
         .unwrap();
         assert_eq!(
@@ -538,6 +588,7 @@ mod tests {
         let command = SendInvitationAcceptedEmail {
             invitation: command("").invitation,
             user: Some(User {
+                id: "0196a7a0-0000-7000-8000-0000000000aa".into(),
                 email: "ivy.invitee@example.com".into(),
                 display_name: "Ivy Invitee".into(),
                 role: "supervisor".into(),
@@ -555,7 +606,22 @@ mod tests {
         );
         assert!(email.text.contains("Hello Olive Owner,"));
         assert!(email.text.contains("Ivy Invitee (ivy.invitee@example.com)"));
-        assert!(email.html.contains("as <strong>supervisor</strong>"));
+        assert!(email.html.contains("as a <strong>supervisor</strong>"));
+        assert!(email.text.contains("as a supervisor."));
+        let member = "http://localhost:3000/users/0196a7a0-0000-7000-8000-0000000000aa";
+        assert!(email.text.contains(member), "{}", email.text);
+        assert!(email.html.contains(&format!("href=\"{member}\"")));
+        assert!(
+            email
+                .text
+                .contains("Everyone in Acme Support: http://localhost:3000/users\n")
+        );
+        assert!(email.html.contains("<h1"));
+        assert!(
+            email
+                .html
+                .contains("You received this email because you invited")
+        );
         let raw = String::from_utf8(
             renderer
                 .invitation_accepted_email(&command, "m")
@@ -579,5 +645,234 @@ mod tests {
 
         let accented = plain_body("Bienvenue, Zoë".to_owned());
         assert_ne!(accented.encoding(), ContentTransferEncoding::SevenBit);
+    }
+
+    fn accepted(display_name: &str, role: &str) -> SendInvitationAcceptedEmail {
+        SendInvitationAcceptedEmail {
+            invitation: command("").invitation,
+            user: Some(User {
+                id: "0196a7a0-0000-7000-8000-0000000000aa".into(),
+                email: "ivy.invitee@example.com".into(),
+                display_name: display_name.into(),
+                role: role.into(),
+                ..Default::default()
+            }),
+            workspace_name: "Acme Support".into(),
+            inviter_display_name: "Olive Owner".into(),
+            inviter_email: "olive@acme.example".into(),
+        }
+    }
+
+    fn parsed(message: &Message) -> mail_parser::Message<'static> {
+        let raw = message.formatted();
+        mail_parser::MessageParser::default()
+            .parse(&raw)
+            .unwrap()
+            .into_owned()
+    }
+
+    /// The words a reader sees in `html`: tags dropped, entities undone,
+    /// white space collapsed.
+    fn visible_text(html: &str) -> String {
+        let body = html.split_once("<body").map_or(html, |(_, b)| b);
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in body.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' if in_tag => in_tag = false,
+                _ if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        let text = text
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&");
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// Every sentence of the plain text is in the HTML too (labels ending
+    /// in `:` aside; links may be a button's target).
+    fn assert_same_content(email: &RenderedEmail) {
+        let seen = visible_text(&email.html);
+        for line in email.text.lines() {
+            let line = line.trim_start_matches('>').trim();
+            if line.is_empty() || line == "--" || line.ends_with(':') {
+                continue;
+            }
+            if line.starts_with("http") {
+                assert!(
+                    email.html.contains(&line.replace('&', "&amp;")),
+                    "the HTML lacks the link {line}"
+                );
+                continue;
+            }
+            let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(seen.contains(&line), "the HTML lacks {line:?}\nin {seen}");
+        }
+    }
+
+    #[test]
+    fn the_text_and_html_parts_say_the_same_thing() {
+        let renderer = renderer();
+        let invitation = renderer
+            .render_invitation(&command("Welcome aboard!\n\nSee you <Monday> & \"soon\"."))
+            .unwrap();
+        assert_same_content(&invitation);
+        assert_same_content(&renderer.render_invitation(&command("")).unwrap());
+        assert_same_content(
+            &renderer
+                .render_invitation_accepted(&accepted("Ivy <Invitee>", "agent"))
+                .unwrap(),
+        );
+    }
+
+    #[test]
+    fn built_in_roles_take_an_article_and_a_custom_role_is_named_as_such() {
+        for (role, text, html) in [
+            ("owner", "as an owner.", "as an <strong>owner</strong>."),
+            ("admin", "as an admin.", "as an <strong>admin</strong>."),
+            (
+                "supervisor",
+                "as a supervisor.",
+                "as a <strong>supervisor</strong>.",
+            ),
+            ("agent", "as an agent.", "as an <strong>agent</strong>."),
+            (
+                "permission-checker",
+                "with the role “permission-checker”.",
+                "with the role “<strong>permission-checker</strong>”.",
+            ),
+        ] {
+            let mut command = command("");
+            if let Some(invitation) = command.invitation.as_mut() {
+                invitation.role = role.into();
+            }
+            let email = renderer().render_invitation(&command).unwrap();
+            assert!(email.text.contains(text), "{role}: {}", email.text);
+            assert!(email.html.contains(html), "{role}");
+            let notice = renderer()
+                .render_invitation_accepted(&accepted("Ivy", role))
+                .unwrap();
+            assert!(notice.text.contains(text), "{role}: {}", notice.text);
+            assert!(notice.html.contains(html), "{role}");
+        }
+    }
+
+    #[test]
+    fn the_html_invitation_has_the_brand_a_footer_and_a_button_outlook_draws() {
+        let email = renderer().render_invitation(&command("Hi")).unwrap();
+        let html = &email.html;
+        assert!(html.contains(">WowChat</td>"), "a brand line");
+        assert!(html.contains(
+            "You received this email because Olive Owner invited ivy.invitee@example.com"
+        ));
+        // The button is a table cell with its own colour and, for Outlook's
+        // Word engine which ignores a link's padding, mso-padding-alt.
+        let button = html.find("class=\"button\"").unwrap();
+        let cell = html[..button].rfind("<td").unwrap();
+        let cell = &html[cell..button];
+        assert!(cell.contains("bgcolor=\"#2563eb\""), "{cell}");
+        assert!(cell.contains("mso-padding-alt:12px 24px"), "{cell}");
+        assert!(html[..button].contains("<table role=\"presentation\""));
+        assert!(!html.contains("<p style=\"margin:24px 0;\"><a"));
+    }
+
+    #[test]
+    fn long_words_may_break_anywhere_in_the_message_and_the_card() {
+        let email = renderer()
+            .render_invitation(&command(&"x".repeat(200)))
+            .unwrap();
+        for class in ["card", "personal-message"] {
+            let at = email.html.find(&format!("class=\"{class}\"")).unwrap();
+            let tag = &email.html[at..at + email.html[at..].find('>').unwrap()];
+            assert!(tag.contains("overflow-wrap:anywhere"), "{class}: {tag}");
+            assert!(tag.contains("word-break:break-word"), "{class}: {tag}");
+        }
+    }
+
+    #[test]
+    fn a_name_like_an_encoded_word_is_displayed_as_typed_in_subject_and_reply_to() {
+        let mut command = command("");
+        command.inviter_display_name = "=?utf-8?b?QQ==?=".into();
+        command.workspace_name = "=?utf-8?q?Evil=0D=0ABcc:_x?= Team".into();
+        let message = parsed(&renderer().invitation_email(&command, "m").unwrap());
+        assert_eq!(
+            message.subject(),
+            Some("=?utf-8?b?QQ==?= invited you to =?utf-8?q?Evil=0D=0ABcc:_x?= Team on WowChat")
+        );
+        let reply_to = message.reply_to().and_then(|a| a.first()).unwrap();
+        assert_eq!(reply_to.name(), Some("=?utf-8?b?QQ==?="));
+        assert_eq!(reply_to.address(), Some("olive@acme.example"));
+
+        let mut notice = accepted("=?utf-8?b?SGk=?=", "agent");
+        notice.inviter_display_name = "=?utf-8?b?QQ==?=".into();
+        let message = parsed(&renderer().invitation_accepted_email(&notice, "m").unwrap());
+        assert_eq!(
+            message.subject(),
+            Some("=?utf-8?b?SGk=?= accepted your invitation to Acme Support")
+        );
+        let to = message.to().and_then(|a| a.first()).unwrap();
+        assert_eq!(to.name(), Some("=?utf-8?b?QQ==?="));
+        assert_eq!(to.address(), Some("olive@acme.example"));
+    }
+
+    #[test]
+    fn markup_quotes_and_ampersands_in_names_reach_the_headers_as_typed() {
+        let mut command = command("");
+        command.inviter_display_name = "Olive \"The Boss\" <b>Owner</b> & Co".into();
+        command.workspace_name = "<i>Acme</i> & 'Partners'".into();
+        let message = parsed(&renderer().invitation_email(&command, "m").unwrap());
+        assert_eq!(
+            message.subject(),
+            Some(
+                "Olive \"The Boss\" <b>Owner</b> & Co invited you to <i>Acme</i> & 'Partners' on WowChat"
+            )
+        );
+        let reply_to = message.reply_to().and_then(|a| a.first()).unwrap();
+        assert_eq!(
+            reply_to.name(),
+            Some("Olive \"The Boss\" <b>Owner</b> & Co")
+        );
+        let html = message.body_html(0).unwrap();
+        assert!(!html.contains("<b>Owner"));
+        assert!(
+            html.contains("&lt;b&gt;Owner&lt;&#x2f;b&gt; &amp; Co"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn every_email_asks_not_to_be_answered_automatically() {
+        let renderer = renderer();
+        for email in [
+            renderer.invitation_email(&command(""), "m").unwrap(),
+            renderer
+                .invitation_accepted_email(&accepted("Ivy", "agent"), "m")
+                .unwrap(),
+        ] {
+            let message = parsed(&email);
+            assert_eq!(
+                message.header_raw("Auto-Submitted").map(str::trim),
+                Some("auto-generated")
+            );
+        }
+    }
+
+    #[test]
+    fn a_user_without_a_uuid_gets_no_member_link_but_the_users_list() {
+        let mut notice = accepted("Ivy", "agent");
+        if let Some(user) = notice.user.as_mut() {
+            user.id = "not-a-uuid".into();
+        }
+        let email = renderer().render_invitation_accepted(&notice).unwrap();
+        assert!(!email.html.contains("class=\"button\""));
+        assert!(!email.text.contains("See the new member"));
+        assert!(email.text.contains("http://localhost:3000/users"));
+        assert_same_content(&email);
     }
 }

@@ -52,8 +52,12 @@ impl Mailer {
         db::migrate(url).await?;
         // One connection per message in flight, plus room for bookkeeping.
         let pool = db::pool(url, usize::from(config.prefetch) + 4)?;
-        let renderer = Renderer::new(config.mail_from.clone(), config.accept_url.clone())
-            .context("loading the email templates")?;
+        let renderer = Renderer::new(
+            config.mail_from.clone(),
+            config.accept_url.clone(),
+            config.users_url.clone(),
+        )
+        .context("loading the email templates")?;
         let transport = Transport::new(
             settings.smtp_url.as_ref(),
             &settings.mail_dir,
@@ -62,6 +66,17 @@ impl Mailer {
             u32::from(config.prefetch),
         )
         .await?;
+        // Files stay on this machine; over SMTP, strangers get these emails.
+        if settings.smtp_url.is_some() {
+            let settings = config.development_values();
+            if !settings.is_empty() {
+                tracing::warn!(
+                    settings = settings.join(", "),
+                    "emails go out over SMTP with a development sender or link \
+                     (localhost or a test domain): set these for real recipients"
+                );
+            }
+        }
         tracing::info!(
             emails_to = %transport.describe(settings.smtp_url.as_ref()),
             prefix = %config.topology.prefix(),

@@ -16,6 +16,12 @@ use anyhow::Context;
 use deadpool_postgres::Pool;
 use uuid::Uuid;
 
+/// Claims a command's id; nothing when its row exists (waiting first while
+/// another transaction holds it uncommitted).
+const CLAIM: &str = "INSERT INTO mailer_sent_messages \
+                         (message_id, routing_key, result_published, result_message_id) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (message_id) DO NOTHING";
+
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
@@ -57,23 +63,30 @@ impl Store {
             .transaction()
             .await
             .context("beginning the send transaction")?;
-        // Waits while another transaction holds an uncommitted row for this id.
+        // Waits while another transaction holds an uncommitted row for this
+        // id. The row says sent as of the transaction's start: it commits
+        // only once the email went out.
+        let claim = transaction
+            .prepare_cached(CLAIM)
+            .await
+            .context("preparing the claim")?;
         let inserted = transaction
             .execute(
-                "INSERT INTO mailer_sent_messages \
-                     (message_id, routing_key, result_published, result_message_id) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (message_id) DO NOTHING",
+                &claim,
                 &[&message_id, &routing_key, &!has_result, &result_message_id],
             )
             .await
             .context("claiming the message id")?;
         if inserted == 0 {
-            let row = transaction
-                .query_one(
+            let read = transaction
+                .prepare_cached(
                     "SELECT result_published, result_message_id \
                      FROM mailer_sent_messages WHERE message_id = $1",
-                    &[&message_id],
                 )
+                .await
+                .context("preparing the read")?;
+            let row = transaction
+                .query_one(&read, &[&message_id])
                 .await
                 .context("reading the sent message")?;
             return Ok(Ok(SendOnce::AlreadySent {
@@ -83,17 +96,7 @@ impl Store {
         }
         match send().await {
             Ok(sent) => {
-                let recorded = async {
-                    transaction
-                        .execute(
-                            "UPDATE mailer_sent_messages SET sent_at = clock_timestamp() \
-                             WHERE message_id = $1",
-                            &[&message_id],
-                        )
-                        .await?;
-                    transaction.commit().await
-                }
-                .await;
+                let recorded = transaction.commit().await;
                 if let Err(e) = &recorded {
                     tracing::error!(error = %e, "the email went out but recording it failed");
                 }
@@ -116,11 +119,13 @@ impl Store {
         result_message_id: Uuid,
     ) -> anyhow::Result<()> {
         let client = self.pool.get().await.context("getting a connection")?;
+        let claim = client
+            .prepare_cached(CLAIM)
+            .await
+            .context("preparing the claim")?;
         client
             .execute(
-                "INSERT INTO mailer_sent_messages \
-                     (message_id, routing_key, result_published, result_message_id) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (message_id) DO NOTHING",
+                &claim,
                 &[&message_id, &routing_key, &!has_result, &result_message_id],
             )
             .await
@@ -131,12 +136,15 @@ impl Store {
     /// Notes that the result event of `message_id` was published.
     pub async fn mark_result_published(&self, message_id: &str) -> anyhow::Result<()> {
         let client = self.pool.get().await.context("getting a connection")?;
-        client
-            .execute(
+        let mark = client
+            .prepare_cached(
                 "UPDATE mailer_sent_messages SET result_published = true \
                  WHERE message_id = $1",
-                &[&message_id],
             )
+            .await
+            .context("preparing the mark")?;
+        client
+            .execute(&mark, &[&message_id])
             .await
             .context("marking the result published")?;
         Ok(())

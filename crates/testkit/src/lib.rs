@@ -22,6 +22,7 @@ use wowchat_users_server::{
     startup::Application,
 };
 
+pub mod browser;
 mod calls;
 pub mod logs;
 pub mod proxy;

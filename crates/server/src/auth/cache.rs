@@ -1,13 +1,15 @@
 //! What authentication remembers between calls, per replica: verified
-//! bearer tokens (until they expire) and each user's standing (status and
-//! role with its permissions, enough to build a [`Caller`](super::Caller)).
+//! bearer tokens (until they expire), each user's standing (status and
+//! role with its permissions, enough to build a [`Caller`](super::Caller)),
+//! and the user records GetUser answers with.
 //!
-//! A standing is served from memory only while the replica's listener
-//! (`auth::invalidation`) is connected: Postgres triggers NOTIFY
-//! `caller_changed` when a user's status, role or profile changes, when a
-//! user is deleted, and when a custom role is created, changed or deleted,
-//! and the listener drops the entries concerned; a mutation that changed a
-//! caller answers only once every replica has ([`CallerCache::sync`]).
+//! Standings and records are served from memory only while the replica's
+//! listener (`auth::invalidation`) is connected: Postgres triggers NOTIFY
+//! `caller_changed` when any of a user's columns but the last-active time
+//! changes (so a record's last activity may lag by `max_age`), when a user is
+//! deleted, and when a custom role is created, changed or deleted, and the
+//! listener drops the entries concerned; a mutation that changed a caller
+//! answers only once every replica has ([`CallerCache::sync`]).
 //! While it is not connected
 //! (or has not been heard from within its lease) every call reads Postgres,
 //! and the cache is emptied before it serves again. A max age bounds an
@@ -30,10 +32,11 @@ use uuid::Uuid;
 
 use super::invalidation::{APPLICATION_NAME, LEASE};
 use crate::{
-    domain::Error,
+    domain::{Error, user::User},
     store::{
-        Pool,
+        Lock, Pool,
         roles::{self, Standing},
+        users,
     },
 };
 
@@ -162,6 +165,8 @@ pub struct CacheSettings {
 pub struct CallerCache {
     /// Keyed by (workspace id, user id); `None` when turned off.
     standings: Option<ExpiringMap<(Uuid, Uuid), Arc<Standing>>>,
+    /// User records as GetUser returns them, keyed the same way.
+    users: Option<ExpiringMap<(Uuid, Uuid), Arc<User>>>,
     max_age: Duration,
     /// Verified bearer tokens: (user id, workspace id) until they expire.
     tokens: ExpiringMap<Box<str>, (Uuid, Uuid)>,
@@ -183,6 +188,7 @@ impl CallerCache {
         let capacity = settings.capacity.max(1);
         CallerCache {
             standings: (!settings.max_age.is_zero()).then(|| ExpiringMap::new(capacity)),
+            users: (!settings.max_age.is_zero()).then(|| ExpiringMap::new(capacity)),
             max_age: settings.max_age,
             tokens: ExpiringMap::new(capacity),
             trusted_until: AtomicU64::new(0),
@@ -212,27 +218,55 @@ impl CallerCache {
         workspace_id: Uuid,
         user_id: Uuid,
     ) -> Result<Option<Arc<Standing>>, Error> {
-        let read = || async {
+        self.read_through(
+            self.standings.as_ref(),
+            (workspace_id, user_id),
+            async || {
+                let client = pool.get().await?;
+                roles::standing(&client, workspace_id, user_id).await
+            },
+        )
+        .await
+    }
+
+    /// The user `user_id` of `workspace_id` as of now, like [`Self::standing`].
+    pub async fn user(
+        &self,
+        pool: &Pool,
+        workspace_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<Arc<User>>, Error> {
+        self.read_through(self.users.as_ref(), (workspace_id, user_id), async || {
             let client = pool.get().await?;
-            roles::standing(&client, workspace_id, user_id).await
-        };
+            users::get(&client, workspace_id, user_id, Lock::None).await
+        })
+        .await
+    }
+
+    /// `key` from `map` while the listener vouches for it, else what `read`
+    /// finds, remembered unless an invalidation came during the read.
+    async fn read_through<V>(
+        &self,
+        map: Option<&ExpiringMap<(Uuid, Uuid), Arc<V>>>,
+        key: (Uuid, Uuid),
+        read: impl AsyncFnOnce() -> Result<Option<V>, Error>,
+    ) -> Result<Option<Arc<V>>, Error> {
         let now = Instant::now();
-        let Some(standings) = self.standings.as_ref().filter(|_| self.trusted(now)) else {
+        let Some(map) = map.filter(|_| self.trusted(now)) else {
             return Ok(read().await?.map(Arc::new));
         };
-        let key = (workspace_id, user_id);
-        if let Some(standing) = standings.get(&key, now) {
+        if let Some(value) = map.get(&key, now) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             self.hits_metric.increment(1);
-            return Ok(Some(standing));
+            return Ok(Some(value));
         }
         // Taken before the read: an invalidation during it refuses the insert.
-        let ticket = standings.ticket(&key);
-        let standing = read().await?.map(Arc::new);
-        if let Some(standing) = &standing {
-            standings.insert(ticket, key, standing.clone(), now + self.max_age);
+        let ticket = map.ticket(&key);
+        let value = read().await?.map(Arc::new);
+        if let Some(value) = &value {
+            map.insert(ticket, key, value.clone(), now + self.max_age);
         }
-        Ok(standing)
+        Ok(value)
     }
 
     /// (user id, workspace id) of a bearer token `verify` accepted before
@@ -257,14 +291,27 @@ impl CallerCache {
         );
     }
 
-    /// Drops one user's standing (their status, role or profile changed).
+    /// Drops one user's standing and record (their row changed).
     pub fn forget_user(&self, workspace_id: Uuid, user_id: Uuid) {
         if let Some(standings) = &self.standings {
             standings.remove(&(workspace_id, user_id));
         }
+        if let Some(users) = &self.users {
+            users.remove(&(workspace_id, user_id));
+        }
     }
 
-    /// Drops every standing of a workspace (a custom role changed).
+    /// Drops one user's record only: their last-active time moved, which
+    /// notifies no replica (see migration V17); the replica that wrote it
+    /// at least answers with it from its next call.
+    pub fn forget_record(&self, workspace_id: Uuid, user_id: Uuid) {
+        if let Some(users) = &self.users {
+            users.remove(&(workspace_id, user_id));
+        }
+    }
+
+    /// Drops every standing of a workspace (a custom role changed; the
+    /// records name the role, which stays the same).
     pub fn forget_workspace(&self, workspace_id: Uuid) {
         if let Some(standings) = &self.standings {
             standings.retain(|(workspace, _)| *workspace != workspace_id);
@@ -274,6 +321,9 @@ impl CallerCache {
     fn forget_all(&self) {
         if let Some(standings) = &self.standings {
             standings.clear();
+        }
+        if let Some(users) = &self.users {
+            users.clear();
         }
     }
 
@@ -379,7 +429,7 @@ impl CallerCache {
         self.standings.is_some() && self.trusted(Instant::now())
     }
 
-    /// Standings served from memory so far.
+    /// Standings and records served from memory so far.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
     }

@@ -24,6 +24,22 @@ pub fn optional_text(input: &str, max: usize) -> Result<String, String> {
     Ok(trimmed.to_owned())
 }
 
+/// Most characters of an invitation's personal message.
+pub const MAX_MESSAGE_CHARS: usize = 500;
+/// Most lines of an invitation's personal message.
+pub const MAX_MESSAGE_LINES: usize = 10;
+
+/// An invitation's personal message: optional, at most 500 characters on at
+/// most 10 lines. Anyone who may invite can send it, in a WowChat email, to
+/// any address, so it is held to the length of a note, not of a letter.
+pub fn personal_message(input: &str) -> Result<String, String> {
+    let message = optional_text(input, MAX_MESSAGE_CHARS)?;
+    if message.lines().count() > MAX_MESSAGE_LINES {
+        return Err(format!("must be at most {MAX_MESSAGE_LINES} lines"));
+    }
+    Ok(message)
+}
+
 /// A display name: 1 to 100 characters on one line.
 pub fn display_name(input: &str) -> Result<String, String> {
     let name = required_text(input, 100)?;
@@ -44,5 +60,16 @@ mod tests {
         assert!(display_name(&"x".repeat(101)).is_err());
         assert!(display_name("a\u{0}b").is_err());
         assert!(display_name("two\nlines").is_err());
+    }
+
+    #[test]
+    fn a_personal_message_is_a_note_of_at_most_500_characters_and_10_lines() {
+        assert_eq!(personal_message("  ").as_deref(), Ok(""));
+        assert!(personal_message(&"m".repeat(500)).is_ok());
+        assert!(personal_message(&"m".repeat(501)).is_err());
+        let ten = ["line"; 10].join("\n");
+        assert_eq!(personal_message(&ten).as_deref(), Ok(ten.as_str()));
+        assert!(personal_message(&format!("{ten}\nmore")).is_err());
+        assert!(personal_message("bell\u{7}").is_err());
     }
 }

@@ -137,7 +137,7 @@ impl TryFrom<proto::InviteUserRequest> for NewInvitation {
             "reporting_to_user_id",
             reporting_to_user_id.as_deref().map(uuid).transpose(),
         );
-        let message = v.check("message", text::optional_text(&message, 1000));
+        let message = v.check("message", text::personal_message(&message));
         let valid_for = v.check("expires_in", duration(expires_in).and_then(Validity::parse));
         let idempotency = v.check(
             "request_id",

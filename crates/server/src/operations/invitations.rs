@@ -130,8 +130,7 @@ pub async fn invite(
         ensure_seat_free(work.tx(), workspace_id, &settings).await?;
         let token = InvitationToken::generate();
         let mail_message_id = Uuid::now_v7();
-        let invitation = invitations::insert(
-            work.tx(),
+        let (invitation, insert) = invitations::insert(
             &NewInvitationRow {
                 workspace_id,
                 id: Uuid::now_v7(),
@@ -145,9 +144,10 @@ pub async fn invite(
                 valid_for: new.valid_for,
                 mail_message_id,
             },
-        )
-        .await?
-        .ok_or_else(already_pending)?;
+            work.now().await?,
+            already_pending,
+        );
+        work.write_at_commit(insert);
 
         let mut changes = vec![
             FieldChange::new("email", "", &invitation.email),
@@ -156,18 +156,13 @@ pub async fn invite(
         if let Some(manager) = invitation.reporting_to {
             changes.push(FieldChange::new("reporting_to", "", manager));
         }
-        // The event and the email go out together, in one round trip.
-        let (recorded, sent) = tokio::join!(
-            work.record(
-                Action::InvitationCreated,
-                Target::Invitation(invitation.id),
-                changes,
-                events::invitation_created(&invitation, request_id),
-            ),
-            send_invitation_email(work, &invitation, &token, mail_message_id),
-        );
-        // In sending order, so the first failure is the one reported.
-        let recorded = recorded.and_then(|recorded| sent.map(|()| recorded))?;
+        let recorded = work.record(
+            Action::InvitationCreated,
+            Target::Invitation(invitation.id),
+            changes,
+            events::invitation_created(&invitation, request_id),
+        )?;
+        send_invitation_email(work, &invitation, &token, mail_message_id).await?;
         Ok(Outcome::Changed(invitation, recorded))
     })
     .await?;
@@ -177,21 +172,21 @@ pub async fn invite(
 
 /// Queues the email that carries the token, on the mailer's own route.
 async fn send_invitation_email(
-    work: &Work<'_, '_>,
+    work: &Work<'_>,
     invitation: &Invitation,
     token: &InvitationToken,
     mail_message_id: Uuid,
 ) -> Result<(), Error> {
     let workspace_name = work.workspace_name().await?;
-    work.send(&events::send_invitation_email(
+    work.send(events::send_invitation_email(
         mail_message_id,
         invitation,
         token,
         &workspace_name,
         &work.caller,
         work.request_id,
-    ))
-    .await
+    ));
+    Ok(())
 }
 
 /// Why an invitation in this state cannot be used (accepted, resent, ...).
@@ -328,16 +323,14 @@ pub async fn accept(
     )
     .await?;
     let workspace_name = workspaces::name(&tx, workspace_id).await?;
-    outbox::insert(
-        &tx,
-        &events::send_invitation_accepted_email(
-            &invitation,
-            &user,
-            &workspace_name,
-            &inviter,
-            request_id,
-        ),
-    )
+    outbox::insert(events::send_invitation_accepted_email(
+        &invitation,
+        &user,
+        &workspace_name,
+        &inviter,
+        request_id,
+    ))
+    .run(&tx)
     .await?;
     commit_and_wake(state, tx).await?;
     tracing::info!(invitation_id = %invitation.id, user_id = %user.id, "invitation accepted");
@@ -403,18 +396,16 @@ pub async fn resend(
         )
         .await?
         .ok_or_else(already_pending)?;
-        let recorded = work
-            .record(
-                Action::InvitationResent,
-                Target::Invitation(invitation.id),
-                vec![FieldChange::new(
-                    "expire_time",
-                    rfc3339(current.expires_at),
-                    rfc3339(invitation.expires_at),
-                )],
-                events::invitation_resent(&invitation, work.caller.user_id, request_id),
-            )
-            .await?;
+        let recorded = work.record(
+            Action::InvitationResent,
+            Target::Invitation(invitation.id),
+            vec![FieldChange::new(
+                "expire_time",
+                rfc3339(current.expires_at),
+                rfc3339(invitation.expires_at),
+            )],
+            events::invitation_resent(&invitation, work.caller.user_id, request_id),
+        )?;
         send_invitation_email(work, &invitation, &token, mail_message_id).await?;
         Ok(Outcome::Changed(invitation, recorded))
     })
@@ -506,14 +497,12 @@ pub async fn update(
         }
         let event =
             events::invitation_updated(&invitation, work.caller.user_id, &changes, request_id);
-        let recorded = work
-            .record(
-                Action::InvitationUpdated,
-                Target::Invitation(invitation.id),
-                changes,
-                event,
-            )
-            .await?;
+        let recorded = work.record(
+            Action::InvitationUpdated,
+            Target::Invitation(invitation.id),
+            changes,
+            event,
+        )?;
         Ok(Outcome::Changed(invitation, recorded))
     })
     .await
@@ -576,18 +565,16 @@ pub async fn revoke(
         }
         let invitation =
             invitations::mark_revoked(work.tx(), work.workspace_id(), invitation_id).await?;
-        let recorded = work
-            .record(
-                Action::InvitationRevoked,
-                Target::Invitation(invitation.id),
-                vec![FieldChange::new(
-                    "status",
-                    current.status.as_str(),
-                    "REVOKED",
-                )],
-                events::invitation_revoked(&invitation, work.caller.user_id, request_id),
-            )
-            .await?;
+        let recorded = work.record(
+            Action::InvitationRevoked,
+            Target::Invitation(invitation.id),
+            vec![FieldChange::new(
+                "status",
+                current.status.as_str(),
+                "REVOKED",
+            )],
+            events::invitation_revoked(&invitation, work.caller.user_id, request_id),
+        )?;
         Ok(Outcome::Changed(invitation, recorded))
     })
     .await

@@ -26,7 +26,10 @@ use crate::{
         idempotency::IdempotencyKey,
         pagination::{self, Cursor},
     },
-    store::{Pool, Transaction, activity as activity_store, idempotency, outbox},
+    store::{
+        GenericClient, Pool, Transaction, activity as activity_store, idempotency, outbox,
+        pipeline::Write,
+    },
 };
 
 /// What every operation needs; shared by all requests.
@@ -86,14 +89,9 @@ struct Record<'a> {
     request_id: &'a str,
 }
 
-/// Appends the activity entry and the outbox event announcing it, sent
-/// together (tokio-postgres pipelines them on the one connection).
-async fn record(
-    tx: &Transaction<'_>,
-    record: Record<'_>,
-    event: outbox::OutboxMessage,
-) -> Result<(), Error> {
-    let entry = ActivityEntry {
+/// The activity entry of a change, as a write.
+fn activity_entry(record: Record<'_>) -> Result<Write, Error> {
+    activity_store::insert(ActivityEntry {
         id: Uuid::now_v7(),
         workspace_id: record.workspace_id,
         actor_id: record.actor_id,
@@ -103,11 +101,18 @@ async fn record(
         changes: record.changes,
         request_id: record.request_id.to_owned(),
         occurred_at: time::OffsetDateTime::now_utc(),
-    };
-    let (activity, event) = tokio::join!(
-        activity_store::insert(tx, &entry),
-        outbox::insert(tx, &event)
-    );
+    })
+}
+
+/// Appends the activity entry and the outbox event announcing it now, sent
+/// together (tokio-postgres pipelines them on the one connection).
+async fn record(
+    tx: &Transaction<'_>,
+    record: Record<'_>,
+    event: outbox::OutboxMessage,
+) -> Result<(), Error> {
+    let (activity, event) = (activity_entry(record)?, outbox::insert(event));
+    let (activity, event) = tokio::join!(activity.run(tx), event.run(tx));
     // In sending order: when the first fails, the second only says the
     // transaction is aborted.
     activity.and(event)
@@ -115,7 +120,7 @@ async fn record(
 
 /// The first result of a retried request, if this is a retry.
 async fn replayed<T: DeserializeOwned>(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     caller: &Caller,
     operation: &str,
     key: Option<&IdempotencyKey>,
@@ -131,26 +136,23 @@ async fn replayed<T: DeserializeOwned>(
     }
 }
 
-/// Stores the result of a request made with a request id.
-async fn remember<T: Serialize>(
-    tx: &Transaction<'_>,
+/// Stores the result of a request made with a request id, with the commit.
+fn remember<T: Serialize>(
     caller: &Caller,
     operation: &str,
     key: Option<&IdempotencyKey>,
     result: &T,
-) -> Result<(), Error> {
-    let Some(key) = key else { return Ok(()) };
+) -> Result<Option<Write>, Error> {
+    let Some(key) = key else { return Ok(None) };
     let value = serde_json::to_value(result)
         .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("encoding a result")))?;
-    idempotency::complete(
-        tx,
+    Ok(Some(idempotency::complete(
         caller.workspace_id,
         caller.user_id,
         operation,
         key,
-        &value,
-    )
-    .await
+        value,
+    )))
 }
 
 /// One page of a listing.

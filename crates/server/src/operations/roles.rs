@@ -47,7 +47,7 @@ fn role_exists(name: &str) -> Error {
 }
 
 /// Refuses a caller lacking one of `permissions`.
-fn require_holds(work: &Work<'_, '_>, name: &str, permissions: PermissionSet) -> Result<(), Error> {
+fn require_holds(work: &Work<'_>, name: &str, permissions: PermissionSet) -> Result<(), Error> {
     work.require_not_below(&Role {
         name: name.to_owned(),
         permissions,
@@ -194,13 +194,13 @@ pub async fn delete(
 
 /// The activity entry and the `role.*` event of a change.
 async fn write_record(
-    work: &Work<'_, '_>,
+    work: &Work<'_>,
     action: Action,
     role: &CustomRole,
     changes: Vec<FieldChange>,
 ) -> Result<Recorded, Error> {
     let event = events::role_changed(action, role, work.caller.user_id, &changes, work.request_id);
-    work.record(action, Target::Workspace, changes, event).await
+    work.record(action, Target::Workspace, changes, event)
 }
 
 /// The built-in roles, then the workspace's custom roles by name. Whoever

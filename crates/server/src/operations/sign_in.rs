@@ -339,6 +339,7 @@ async fn verify_and_sign_in(
     )
     .await?;
     commit_and_wake(state, tx).await?;
+    state.callers.forget_record(workspace_id, user.id);
     tracing::info!(user_id = %user.id, "signed in");
     Ok(SignedIn {
         access_token,
@@ -362,8 +363,12 @@ pub async fn note_activity(state: &AppState, caller: &Caller) {
         users::touch_last_active(&client, caller.workspace_id, caller.user_id).await
     }
     .await;
-    if let Err(error) = written {
-        tracing::warn!(error = ?error, "recording the caller's last activity");
+    match written {
+        Ok(true) => state
+            .callers
+            .forget_record(caller.workspace_id, caller.user_id),
+        Ok(false) => {}
+        Err(error) => tracing::warn!(error = ?error, "recording the caller's last activity"),
     }
 }
 

@@ -6,17 +6,23 @@
 //! which checks role rank) → activity entry + outbox event → remember the
 //! result → commit.
 //!
+//! Round trips are what a short transaction costs, so BEGIN, the replay
+//! check, the first lock and the caller's re-read go out together, and the
+//! writes nothing reads back (activity, outbox, the remembered result, an
+//! invitation) wait to go out with the COMMIT (`store::pipeline`).
+//!
 //! An operation writes it as `unit_of_work!(state, caller, mutation, |work|
 //! { … Ok(Outcome::Changed(result, work.record(..).await?)) })`: a deadlock
 //! or serialization failure runs the whole unit once more; a second one
 //! reaches the caller as ABORTED, never INTERNAL.
 
-use std::future::Future;
+use std::{future::Future, sync::Mutex};
 
 use serde::{Serialize, de::DeserializeOwned};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Record, record, remember, replayed};
+use super::{Record, activity_entry, remember, replayed};
 use crate::{
     auth::{Caller, caller::confirm},
     domain::{
@@ -29,7 +35,9 @@ use crate::{
         workspace::WorkspaceSettings,
     },
     store::{
-        Client, Lock, Transaction, invitations, outbox, roles, users,
+        Client, Lock, invitations, outbox,
+        pipeline::{PipelinedTransaction, Write},
+        roles, users,
         workspaces::{self, LockedWorkspace},
     },
 };
@@ -42,9 +50,8 @@ use crate::{
 macro_rules! unit_of_work {
     ($state:expr, $caller:expr, $mutation:expr, |$work:ident| $body:block) => {
         $crate::operations::unit_of_work::retrying(|| async move {
-            let mut client = $state.pool.get().await?;
-            let begun =
-                $crate::operations::unit_of_work::begin(&mut client, $caller, $mutation).await?;
+            let client = $state.pool.get().await?;
+            let begun = $crate::operations::unit_of_work::begin(client, $caller, $mutation).await?;
             let work = match begun {
                 $crate::operations::unit_of_work::Begun::Fresh(work) => work,
                 $crate::operations::unit_of_work::Begun::Replayed(first) => return Ok(first),
@@ -112,27 +119,50 @@ pub(super) enum Target {
 }
 
 /// The open transaction of one mutation, with the caller as of now.
-pub(super) struct Work<'t, 'a> {
-    tx: Transaction<'t>,
+pub(super) struct Work<'a> {
+    tx: PipelinedTransaction,
     pub caller: Caller,
     pub request_id: &'a str,
     operation: &'static str,
     idempotency: Option<&'a IdempotencyKey>,
     locked_workspace: Option<LockedWorkspace>,
     locked_role: Option<CustomRole>,
+    /// Sent with the COMMIT, in this order.
+    writes: Mutex<Vec<Write>>,
+    /// Sent with the COMMIT after `writes`, as one statement.
+    outbox: Mutex<Vec<outbox::OutboxMessage>>,
 }
 
-impl Work<'_, '_> {
-    pub fn tx(&self) -> &Transaction<'_> {
-        &self.tx
+impl Work<'_> {
+    /// The connection, inside the transaction.
+    pub fn tx(&self) -> &Client {
+        self.tx.client()
+    }
+
+    /// What `now()` is in this transaction: read with the workspace when
+    /// it was locked, else asked for.
+    pub async fn now(&self) -> Result<OffsetDateTime, Error> {
+        match &self.locked_workspace {
+            Some(locked) => Ok(locked.now),
+            None => self.tx.now().await,
+        }
+    }
+
+    /// Keeps `write` to go out with the COMMIT; a failure fails the commit.
+    pub fn write_at_commit(&self, write: Write) {
+        self.writes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(write);
     }
 
     pub fn workspace_id(&self) -> Uuid {
         self.caller.workspace_id
     }
 
-    /// Appends the activity entry and the event announcing the change.
-    pub async fn record(
+    /// Appends the activity entry and the event announcing the change (at
+    /// the commit).
+    pub fn record(
         &self,
         action: Action,
         target: Target,
@@ -144,26 +174,26 @@ impl Work<'_, '_> {
             Target::Invitation(id) => (None, Some(id)),
             Target::Workspace => (None, None),
         };
-        record(
-            &self.tx,
-            Record {
-                workspace_id: self.caller.workspace_id,
-                actor_id: Some(self.caller.user_id),
-                action,
-                target_user_id,
-                target_invitation_id,
-                changes,
-                request_id: self.request_id,
-            },
-            event,
-        )
-        .await?;
+        self.write_at_commit(activity_entry(Record {
+            workspace_id: self.caller.workspace_id,
+            actor_id: Some(self.caller.user_id),
+            action,
+            target_user_id,
+            target_invitation_id,
+            changes,
+            request_id: self.request_id,
+        })?);
+        self.send(event);
         Ok(Recorded(()))
     }
 
-    /// Queues a command for another service (an email to send).
-    pub async fn send(&self, command: &outbox::OutboxMessage) -> Result<(), Error> {
-        outbox::insert(&self.tx, command).await
+    /// Queues a message for other services (an event, an email to send),
+    /// written with the COMMIT.
+    pub fn send(&self, message: outbox::OutboxMessage) {
+        self.outbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(message);
     }
 
     /// Refuses to grant, or act on a holder of, a role above the caller's.
@@ -175,7 +205,7 @@ impl Work<'_, '_> {
     /// disappear before the request commits; an unknown one is invalid
     /// input of `field`. Refused when it is above the caller.
     pub async fn grantable_role(&self, field: &str, name: &str) -> Result<Role, Error> {
-        let role = roles::resolve(&self.tx, self.workspace_id(), name, Lock::Share)
+        let role = roles::resolve(self.tx(), self.workspace_id(), name, Lock::Share)
             .await?
             .ok_or_else(|| {
                 Error::invalid_with(
@@ -191,11 +221,11 @@ impl Work<'_, '_> {
     /// The invitation to change, locked until commit; one for a role above
     /// the caller's is refused (ROLE_ABOVE_CALLER).
     pub async fn invitation(&self, id: Uuid) -> Result<Invitation, Error> {
-        let invitation = invitations::get(&self.tx, self.workspace_id(), id, Lock::Update)
+        let invitation = invitations::get(self.tx(), self.workspace_id(), id, Lock::Update)
             .await?
             .ok_or_else(Error::invitation_not_found)?;
         self.require_not_below(
-            &roles::held(&self.tx, self.workspace_id(), &invitation.role, Lock::None).await?,
+            &roles::held(self.tx(), self.workspace_id(), &invitation.role, Lock::None).await?,
         )?;
         Ok(invitation)
     }
@@ -203,10 +233,10 @@ impl Work<'_, '_> {
     /// The user to change and the role they hold, locked until commit; a
     /// holder of a role above the caller's is refused (ROLE_ABOVE_CALLER).
     pub async fn user(&self, id: Uuid) -> Result<(User, Role), Error> {
-        let user = users::get(&self.tx, self.workspace_id(), id, Lock::Update)
+        let user = users::get(self.tx(), self.workspace_id(), id, Lock::Update)
             .await?
             .ok_or_else(Error::user_not_found)?;
-        let role = roles::held(&self.tx, self.workspace_id(), &user.role, Lock::None).await?;
+        let role = roles::held(self.tx(), self.workspace_id(), &user.role, Lock::None).await?;
         self.require_not_below(&role)?;
         Ok((user, role))
     }
@@ -227,7 +257,7 @@ impl Work<'_, '_> {
     pub async fn settings(&self) -> Result<WorkspaceSettings, Error> {
         match &self.locked_workspace {
             Some(locked) => Ok(locked.settings.clone()),
-            None => workspaces::settings(&self.tx, self.workspace_id()).await,
+            None => workspaces::settings(self.tx(), self.workspace_id()).await,
         }
     }
 
@@ -235,17 +265,17 @@ impl Work<'_, '_> {
     pub async fn workspace_name(&self) -> Result<String, Error> {
         match &self.locked_workspace {
             Some(locked) => Ok(locked.name.clone()),
-            None => workspaces::name(&self.tx, self.workspace_id()).await,
+            None => workspaces::name(self.tx(), self.workspace_id()).await,
         }
     }
 }
 
 /// What beginning a unit of work found.
-pub(super) enum Begun<'t, 'a, T> {
+pub(super) enum Begun<'a, T> {
     /// A retry of a request already done: its first result.
     Replayed(T),
     /// A new request, its transaction open and the caller confirmed.
-    Fresh(Box<Work<'t, 'a>>),
+    Fresh(Box<Work<'a>>),
 }
 
 /// Runs `attempt` (one whole unit of work), once more after a deadlock or
@@ -265,63 +295,51 @@ where
 
 /// Begins the unit of work of `mutation` on `client`: the transaction, the
 /// replay of a retried request, the first lock, and the caller re-read as of
-/// now with the permission checked again.
-pub(super) async fn begin<'t, 'a, T: DeserializeOwned>(
-    client: &'t mut Client,
+/// now with the permission checked again; in one round trip (Postgres runs
+/// them in the order sent, so the caller is read under the lock).
+pub(super) async fn begin<'a, T: DeserializeOwned>(
+    client: Client,
     caller: &Caller,
     mutation: Mutation<'a>,
-) -> Result<Begun<'t, 'a, T>, Error> {
+) -> Result<Begun<'a, T>, Error> {
     // A caller without the permission costs no database work.
     caller.require(mutation.permission)?;
-    let tx = client.transaction().await?;
-    if let Some(first) = replayed(&tx, caller, mutation.operation, mutation.idempotency).await? {
+    if let FirstLock::CustomRole(name) = mutation.first_lock
+        && Role::builtin(name).is_some()
+    {
+        return Err(Error::precondition(
+            Reason::RoleBuiltIn,
+            format!("{name} is a built-in role: it cannot be changed or deleted"),
+        ));
+    }
+    // Under the membership lock no role or status can change: the caller's
+    // row needs no lock of its own (many requests of one caller
+    // share-locking their row cost a multixact each).
+    let user_lock = match mutation.first_lock {
+        FirstLock::Workspace | FirstLock::Seats => Lock::None,
+        FirstLock::Nothing | FirstLock::CustomRole(_) => Lock::Share,
+    };
+    let tx = PipelinedTransaction::new(client);
+    let db = tx.client();
+    let (begun, replay, first_lock, confirmed) = tokio::join!(
+        tx.begin(),
+        replayed::<T>(db, caller, mutation.operation, mutation.idempotency),
+        take_first_lock(db, caller.workspace_id, mutation.first_lock),
+        // The caller's role and status as of now, not as of authentication.
+        confirm(db, caller, user_lock),
+    );
+    begun?;
+    if let Some(first) = replay? {
         return Ok(Begun::Replayed(first));
     }
-    let mut locked_workspace = None;
-    let locked_role = match mutation.first_lock {
-        FirstLock::Nothing => None,
-        FirstLock::Workspace => {
-            locked_workspace =
-                Some(workspaces::lock(&tx, caller.workspace_id, Lock::Update).await?);
-            None
-        }
-        FirstLock::Seats => {
-            let locked = workspaces::lock(&tx, caller.workspace_id, Lock::Share).await?;
-            if locked.settings.seat_limit > 0 {
-                workspaces::serialize_seat_changes(&tx, caller.workspace_id).await?;
-            }
-            locked_workspace = Some(locked);
-            None
-        }
-        FirstLock::CustomRole(name) => {
-            if Role::builtin(name).is_some() {
-                return Err(Error::precondition(
-                    Reason::RoleBuiltIn,
-                    format!("{name} is a built-in role: it cannot be changed or deleted"),
-                ));
-            }
-            Some(
-                roles::get(&tx, caller.workspace_id, name, Lock::Update)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::not_found(
-                            Reason::RoleNotFound,
-                            format!("no custom role named {name:?}"),
-                        )
-                    })?,
-            )
-        }
-    };
-    // The caller's role and status as of now, not as of authentication.
-    // Under the membership lock no role or status can change: no row lock
-    // (many requests of one caller share-locking their row cost a multixact each).
-    let user_lock = if locked_workspace.is_some() {
-        Lock::None
-    } else {
-        Lock::Share
-    };
-    let confirmed = confirm(&tx, caller, user_lock).await?;
+    let (locked_workspace, locked_role) = first_lock?;
+    let confirmed = confirmed?;
     confirmed.require(mutation.permission)?;
+    if let (FirstLock::Seats, Some(locked)) = (mutation.first_lock, &locked_workspace)
+        && locked.settings.seat_limit > 0
+    {
+        workspaces::serialize_seat_changes(db, caller.workspace_id).await?;
+    }
     Ok(Begun::Fresh(Box::new(Work {
         tx,
         caller: confirmed,
@@ -330,12 +348,46 @@ pub(super) async fn begin<'t, 'a, T: DeserializeOwned>(
         idempotency: mutation.idempotency,
         locked_workspace,
         locked_role,
+        writes: Mutex::new(Vec::new()),
+        outbox: Mutex::new(Vec::new()),
     })))
 }
 
-impl Work<'_, '_> {
-    /// Remembers the result for retries and commits; a change (it wrote
-    /// its event, as its proof shows) then wakes the relays.
+/// Takes `first_lock`: the workspace read under the membership lock, or the
+/// custom role locked for update.
+async fn take_first_lock(
+    db: &Client,
+    workspace_id: Uuid,
+    first_lock: FirstLock<'_>,
+) -> Result<(Option<LockedWorkspace>, Option<CustomRole>), Error> {
+    match first_lock {
+        FirstLock::Nothing => Ok((None, None)),
+        FirstLock::Workspace => Ok((
+            Some(workspaces::lock(db, workspace_id, Lock::Update).await?),
+            None,
+        )),
+        FirstLock::Seats => Ok((
+            Some(workspaces::lock(db, workspace_id, Lock::Share).await?),
+            None,
+        )),
+        FirstLock::CustomRole(name) => {
+            let role = roles::get(db, workspace_id, name, Lock::Update)
+                .await?
+                .ok_or_else(|| {
+                    Error::not_found(
+                        Reason::RoleNotFound,
+                        format!("no custom role named {name:?}"),
+                    )
+                })?;
+            Ok((None, Some(role)))
+        }
+    }
+}
+
+impl Work<'_> {
+    /// Remembers the result for retries and commits, with every write kept
+    /// for the commit; a change (it wrote its event, as its proof shows)
+    /// then wakes the relays.
     pub async fn finish<T: Serialize>(
         self,
         outcome: Outcome<T>,
@@ -345,15 +397,24 @@ impl Work<'_, '_> {
             Outcome::Changed(result, Recorded(())) => (result, true),
             Outcome::Unchanged(result) => (result, false),
         };
-        remember(
-            &self.tx,
+        let mut writes = self
+            .writes
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let messages = self
+            .outbox
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !messages.is_empty() {
+            writes.push(outbox::insert_all(messages));
+        }
+        writes.extend(remember(
             &self.caller,
             self.operation,
             self.idempotency,
             &result,
-        )
-        .await?;
-        self.tx.commit().await?;
+        )?);
+        self.tx.commit(writes).await?;
         if changed {
             relay_wakeup.after_commit();
         }

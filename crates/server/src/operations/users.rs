@@ -1,5 +1,7 @@
 //! Managing members: profile, role, manager, activation; and reading them.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use super::{
@@ -18,7 +20,7 @@ use crate::{
     },
     events,
     store::{
-        Lock, Transaction,
+        GenericClient,
         users::{self, TotalSize, UserFilter, UserOrder},
     },
 };
@@ -58,27 +60,21 @@ pub async fn manage(
         let updated = users::update(work.tx(), &next).await?;
         let event =
             events::user_changed(action, &updated, work.caller.user_id, &changes, request_id);
-        let recorded = work
-            .record(action, Target::User(updated.id), changes, event)
-            .await?;
+        let recorded = work.record(action, Target::User(updated.id), changes, event)?;
         tracing::info!(user_id = %updated.id, action = action.as_str(), "changing the user");
         Ok(Outcome::Changed(updated, recorded))
     })
     .await?;
-    // What a caller is made of changed: every replica knows before the answer.
-    if !matches!(
-        command.action,
-        UserAction::SetReportingTo { .. } | UserAction::ClearReportingTo
-    ) {
-        state.callers.sync(&state.pool).await;
-    }
+    // The user (and maybe a caller) changed: every replica's cache knows
+    // before the answer, so GetUser anywhere reads the change.
+    state.callers.sync(&state.pool).await;
     Ok(managed)
 }
 
 /// Applies `action` to a copy of `current`: the action to record, the user
 /// to write and what changed; `None` when nothing would change.
 async fn apply(
-    work: &Work<'_, '_>,
+    work: &Work<'_>,
     current: &User,
     current_role: &Role,
     action: UserAction,
@@ -175,7 +171,7 @@ fn optional(id: Option<Uuid>) -> String {
 }
 
 /// Refuses to leave the workspace without an active owner.
-async fn ensure_other_owner(tx: &Transaction<'_>, user: &User) -> Result<(), Error> {
+async fn ensure_other_owner(tx: &impl GenericClient, user: &User) -> Result<(), Error> {
     if user.status == UserStatus::Active
         && users::count_other_active_owners(tx, user.workspace_id, user.id).await? == 0
     {
@@ -187,10 +183,13 @@ async fn ensure_other_owner(tx: &Transaction<'_>, user: &User) -> Result<(), Err
     Ok(())
 }
 
-pub async fn get(state: &AppState, caller: &Caller, user_id: Uuid) -> Result<User, Error> {
+/// The user as of now, from the replica's cache while it is trusted (see
+/// `auth::cache`).
+pub async fn get(state: &AppState, caller: &Caller, user_id: Uuid) -> Result<Arc<User>, Error> {
     caller.require(Permission::UsersRead)?;
-    let client = state.pool.get().await?;
-    users::get(&client, caller.workspace_id, user_id, Lock::None)
+    state
+        .callers
+        .user(&state.pool, caller.workspace_id, user_id)
         .await?
         .ok_or_else(Error::user_not_found)
 }

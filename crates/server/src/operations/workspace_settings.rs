@@ -70,14 +70,12 @@ pub async fn update(
             &changes,
             request_id,
         );
-        let recorded = work
-            .record(
-                Action::WorkspaceSettingsUpdated,
-                Target::Workspace,
-                changes,
-                event,
-            )
-            .await?;
+        let recorded = work.record(
+            Action::WorkspaceSettingsUpdated,
+            Target::Workspace,
+            changes,
+            event,
+        )?;
         tracing::info!(%workspace_id, "updating the workspace settings");
         Ok(Outcome::Changed(new.clone(), recorded))
     })

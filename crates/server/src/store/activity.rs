@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::GenericClient;
+use super::{GenericClient, pipeline::Write};
 use crate::domain::{
     Error,
     activity::{ActivityEntry, ActivityFilter, FieldChange},
@@ -31,28 +31,22 @@ fn from_row(row: &Row) -> Result<ActivityEntry, Error> {
 }
 
 /// Appends `entry`; its time is the transaction's.
-pub async fn insert(client: &impl GenericClient, entry: &ActivityEntry) -> Result<(), Error> {
-    let sql =
-        format!("INSERT INTO activity ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())");
-    let stmt = client.prepare_cached(&sql).await?;
+pub fn insert(entry: ActivityEntry) -> Result<Write, Error> {
     let changes = serde_json::to_value(&entry.changes)
         .map_err(|e| anyhow::Error::new(e).context("encoding activity changes"))?;
-    client
-        .execute(
-            &stmt,
-            &[
-                &entry.id,
-                &entry.workspace_id,
-                &entry.actor_id,
-                &entry.action,
-                &entry.target_user_id,
-                &entry.target_invitation_id,
-                &changes,
-                &entry.request_id,
-            ],
-        )
-        .await?;
-    Ok(())
+    Ok(Write::new(
+        format!("INSERT INTO activity ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())"),
+        vec![
+            Box::new(entry.id),
+            Box::new(entry.workspace_id),
+            Box::new(entry.actor_id),
+            Box::new(entry.action),
+            Box::new(entry.target_user_id),
+            Box::new(entry.target_invitation_id),
+            Box::new(changes),
+            Box::new(entry.request_id),
+        ],
+    ))
 }
 
 /// One page of entries, newest first, after `after`.

@@ -3,7 +3,7 @@
 use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 
-use super::{GenericClient, execute, query_one};
+use super::{GenericClient, execute, pipeline::Write, query_one};
 use crate::domain::{Error, Reason, idempotency::IdempotencyKey};
 
 /// Whether this transaction runs the request for the first time.
@@ -55,22 +55,21 @@ pub async fn claim(
     }
 }
 
-pub async fn complete(
-    client: &impl GenericClient,
+pub fn complete(
     workspace_id: Uuid,
     actor_id: Uuid,
     operation: &str,
     key: &IdempotencyKey,
-    response: &serde_json::Value,
-) -> Result<(), Error> {
-    let update = format!("UPDATE idempotency_keys SET response = $5 WHERE {KEY}");
-    let params: [&(dyn ToSql + Sync); 5] = [
-        &workspace_id,
-        &actor_id,
-        &operation,
-        &key.request_id,
-        response,
-    ];
-    execute(client, &update, &params).await?;
-    Ok(())
+    response: serde_json::Value,
+) -> Write {
+    Write::new(
+        format!("UPDATE idempotency_keys SET response = $5 WHERE {KEY}"),
+        vec![
+            Box::new(workspace_id),
+            Box::new(actor_id),
+            Box::new(operation.to_owned()),
+            Box::new(key.request_id.clone()),
+            Box::new(response),
+        ],
+    )
 }

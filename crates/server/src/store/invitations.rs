@@ -5,7 +5,9 @@ use time::{Duration, OffsetDateTime};
 use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 
-use super::{GenericClient, Lock, query_one, query_one_unless_taken, query_opt, query_value};
+use super::{
+    GenericClient, Lock, pipeline::Write, query_one, query_one_unless_taken, query_opt, query_value,
+};
 use crate::domain::{
     Error,
     invitation::{DeliveryStatus, Invitation, InvitationStatus, TokenHash},
@@ -79,34 +81,54 @@ pub async fn clear_stale_and_find_member(
     query_value(client, sql, &[&workspace_id, &email_normalized]).await
 }
 
-/// Creates the invitation; `None` when another one to that email is pending
-/// (the transaction is then aborted).
-pub async fn insert(
-    client: &impl GenericClient,
+/// Creates the invitation at `now` (the transaction's time): the row as it
+/// will read, and its insert, kept for the commit, which fails with
+/// `pending()` when another invitation to that email is pending.
+pub fn insert(
     new: &NewInvitationRow<'_>,
-) -> Result<Option<Invitation>, Error> {
-    let sql = format!(
+    now: OffsetDateTime,
+    pending: fn() -> Error,
+) -> (Invitation, Write) {
+    let invitation = Invitation {
+        id: new.id,
+        workspace_id: new.workspace_id,
+        email: new.email.to_owned(),
+        role: new.role.to_owned(),
+        reporting_to: new.reporting_to,
+        inviter_id: new.inviter_id,
+        message: new.message.to_owned(),
+        status: InvitationStatus::Pending,
+        expires_at: now + new.valid_for,
+        created_at: now,
+        updated_at: now,
+        last_sent_at: now,
+        resend_count: 0,
+        accepted_user_id: None,
+        delivery_status: DeliveryStatus::Queued,
+        delivery_failure_reason: None,
+    };
+    let write = Write::new(
         "INSERT INTO invitations (workspace_id, id, email, email_normalized, role, reporting_to, \
          inviter_id, message, status, token_hash, expires_at, last_sent_at, created_at, updated_at, \
          mail_message_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', $9, \
-         now() + make_interval(secs => $10), now(), now(), now(), $11) RETURNING {}",
-        columns()
-    );
-    let params: [&(dyn ToSql + Sync); 11] = [
-        &new.workspace_id,
-        &new.id,
-        &new.email,
-        &new.email_normalized,
-        &new.role,
-        &new.reporting_to,
-        &new.inviter_id,
-        &new.message,
-        &new.token_hash.0.as_slice(),
-        &new.valid_for.as_seconds_f64(),
-        &new.mail_message_id,
-    ];
-    query_one_unless_taken(client, &sql, &params, ONE_PENDING, from_row).await
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', $9, $10, $11, $11, $11, $12)",
+        vec![
+            Box::new(new.workspace_id),
+            Box::new(new.id),
+            Box::new(invitation.email.clone()),
+            Box::new(new.email_normalized.to_owned()),
+            Box::new(invitation.role.clone()),
+            Box::new(new.reporting_to),
+            Box::new(new.inviter_id),
+            Box::new(invitation.message.clone()),
+            Box::new(new.token_hash.0.to_vec()),
+            Box::new(invitation.expires_at),
+            Box::new(now),
+            Box::new(new.mail_message_id),
+        ],
+    )
+    .unless_taken(ONE_PENDING, pending);
+    (invitation, write)
 }
 
 /// Reads the row, locked as `lock` says until the transaction ends.

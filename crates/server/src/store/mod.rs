@@ -7,6 +7,7 @@ pub mod activity;
 pub mod idempotency;
 pub mod invitations;
 pub mod outbox;
+pub mod pipeline;
 pub mod retention;
 pub mod roles;
 pub mod users;

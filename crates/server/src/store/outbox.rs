@@ -4,7 +4,7 @@
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::{GenericClient, Pool};
+use super::{GenericClient, Pool, pipeline::Write};
 use crate::domain::Error;
 
 /// Wakes the relays listening on the `outbox` channel once rows have been
@@ -68,27 +68,43 @@ pub struct OutboxMessage {
     pub request_id: String,
 }
 
-pub async fn insert(client: &impl GenericClient, message: &OutboxMessage) -> Result<(), Error> {
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, request_id, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, now())",
-        )
-        .await?;
-    client
-        .execute(
-            &stmt,
-            &[
-                &message.id,
-                &message.workspace_id,
-                &message.routing_key,
-                &message.message_type,
-                &message.payload,
-                &message.request_id,
-            ],
-        )
-        .await?;
-    Ok(())
+/// Appends `message`, to be published once the transaction commits.
+pub fn insert(message: OutboxMessage) -> Write {
+    insert_all(vec![message])
+}
+
+/// Appends `messages` in one statement, to be published once the
+/// transaction commits.
+pub fn insert_all(messages: Vec<OutboxMessage>) -> Write {
+    let mut ids = Vec::with_capacity(messages.len());
+    let mut workspace_ids = Vec::with_capacity(messages.len());
+    let mut routing_keys = Vec::with_capacity(messages.len());
+    let mut message_types = Vec::with_capacity(messages.len());
+    let mut payloads = Vec::with_capacity(messages.len());
+    let mut request_ids = Vec::with_capacity(messages.len());
+    for message in messages {
+        ids.push(message.id);
+        workspace_ids.push(message.workspace_id);
+        routing_keys.push(message.routing_key);
+        message_types.push(message.message_type);
+        payloads.push(message.payload);
+        request_ids.push(message.request_id);
+    }
+    Write::new(
+        "INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, request_id, \
+         created_at) \
+         SELECT id, workspace_id, routing_key, message_type, payload, request_id, now() \
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::text[]) \
+         AS m(id, workspace_id, routing_key, message_type, payload, request_id)",
+        vec![
+            Box::new(ids),
+            Box::new(workspace_ids),
+            Box::new(routing_keys),
+            Box::new(message_types),
+            Box::new(payloads),
+            Box::new(request_ids),
+        ],
+    )
 }
 
 /// An unpublished row, claimed by a relay.

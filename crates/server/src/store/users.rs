@@ -262,11 +262,8 @@ impl Listing {
             sql.push_str(&format!(" AND reporting_to = {p}"));
         }
         if let Some(query) = &filter.query {
-            // Served by the trigram indexes of both expressions.
             let p = self.bind(like_contains(&query.to_lowercase()), Type::TEXT);
-            sql.push_str(&format!(
-                " AND (email_normalized LIKE {p} OR lower(display_name) LIKE {p})"
-            ));
+            sql.push_str(&format!(" AND {SEARCHED} LIKE {p}"));
         }
         if let Some(since) = filter.active_since {
             let p = self.bind(since, Type::TIMESTAMPTZ);
@@ -287,6 +284,10 @@ impl Listing {
         Ok(client.query_typed(&self.sql, &params).await?)
     }
 }
+
+/// What `query` searches: email and display name, as one text so that one
+/// trigram index (`users_search_trigrams`, migration V18) serves it.
+const SEARCHED: &str = "(email_normalized || E'\\n' || lower(display_name))";
 
 const BY_CREATION: &str = "ORDER BY created_at, id";
 const BY_LAST_ACTIVITY: &str = "ORDER BY last_active_at DESC NULLS LAST, id DESC";

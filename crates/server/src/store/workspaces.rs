@@ -1,6 +1,7 @@
 //! Workspaces: the tenants.
 
 use anyhow::Context;
+use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
@@ -28,6 +29,8 @@ pub async fn name(client: &impl GenericClient, id: Uuid) -> Result<String, Error
 pub struct LockedWorkspace {
     pub name: String,
     pub settings: WorkspaceSettings,
+    /// The transaction's time, read with it.
+    pub now: OffsetDateTime,
 }
 
 /// Takes the workspace's membership lock until the transaction ends, then
@@ -55,7 +58,7 @@ pub async fn lock(
     };
     let read = client
         .prepare_cached(
-            "SELECT name, seat_limit, allowed_email_domains FROM workspaces WHERE id = $1",
+            "SELECT name, seat_limit, allowed_email_domains, now() FROM workspaces WHERE id = $1",
         )
         .await?;
     let row = match take {
@@ -81,6 +84,7 @@ pub async fn lock(
             seat_limit: u32::try_from(seat_limit).context("a negative seat limit")?,
             allowed_email_domains: row.try_get(2)?,
         },
+        now: row.try_get(3)?,
     })
 }
 
