@@ -6,16 +6,27 @@
 
 pub mod topology;
 
-/// `wowchat.users.v1`: the service, its resources and its events.
+/// `wowchat.users.v1`: the service and its resources.
 pub use wowchat::users::v1;
+
+/// `wowchat.users.events.v1`: the events and commands published to
+/// RabbitMQ, in a package of their own so no language generates a service
+/// stub beside them.
+pub use wowchat::users::events;
 
 /// The packages as nested in the proto, so generated references between
 /// packages (`google.rpc.Code` in `InviteRefusal`) resolve.
 pub mod wowchat {
     pub mod users {
-        /// `wowchat.users.v1`: the service, its resources and its events.
+        /// `wowchat.users.v1`: the service and its resources.
         pub mod v1 {
             tonic::include_proto!("wowchat.users.v1");
+        }
+        /// `wowchat.users.events.v1`: what the service publishes.
+        pub mod events {
+            pub mod v1 {
+                tonic::include_proto!("wowchat.users.events.v1");
+            }
         }
     }
 }

@@ -46,8 +46,9 @@ async fn a_change_is_logged_and_published_with_actor_target_changes_and_request_
         .collect();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].routing_key, "user.role_changed");
-    assert_eq!(rows[0].message_type, "wowchat.users.v1.UserChanged");
-    let event = proto::UserChanged::decode(rows[0].payload.as_slice()).unwrap();
+    assert_eq!(rows[0].message_type, "wowchat.users.events.v1.UserChanged");
+    let event =
+        wowchat_users_api::events::v1::UserChanged::decode(rows[0].payload.as_slice()).unwrap();
     assert_eq!(event.user.as_ref(), Some(&promoted));
     assert_eq!(event.actor_user_id, app.owner_id.to_string());
     assert_eq!(event.changes, [field_change("role", "agent", "supervisor")]);

@@ -213,7 +213,8 @@ async fn a_pending_invitation_changes_role_manager_and_expiry_with_activity_and_
 
     let events = app.outbox_payloads("invitation.updated").await;
     assert_eq!(events.len(), 2);
-    let event = proto::InvitationUpdated::decode(events[1].as_slice()).unwrap();
+    let event =
+        wowchat_users_api::events::v1::InvitationUpdated::decode(events[1].as_slice()).unwrap();
     assert_eq!(event.invitation.unwrap().reporting_to_user_id, None);
     assert_eq!(event.changes.len(), 1);
 }
@@ -453,7 +454,9 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
     assert_eq!(fields, ["seat_limit", "allowed_email_domains"]);
     let events = app.outbox_payloads("workspace.settings_updated").await;
     assert_eq!(events.len(), 1);
-    let event = proto::WorkspaceSettingsUpdated::decode(events[0].as_slice()).unwrap();
+    let event =
+        wowchat_users_api::events::v1::WorkspaceSettingsUpdated::decode(events[0].as_slice())
+            .unwrap();
     assert_eq!(event.settings.unwrap(), set);
 
     let status = expect_invalid_argument(

@@ -892,7 +892,8 @@ async fn inviting_writes_a_created_event_without_the_token_and_a_mail_command_wi
         !contains(&created[0], &token),
         "the broadcast event never carries the token"
     );
-    let event = proto::InvitationCreated::decode(created[0].as_slice()).unwrap();
+    let event =
+        wowchat_users_api::events::v1::InvitationCreated::decode(created[0].as_slice()).unwrap();
     let announced = event.invitation.expect("the event carries the invitation");
     assert_eq!(announced.id, invitation.id);
     assert_eq!(announced.email, "alice@example.com");
@@ -909,7 +910,7 @@ async fn inviting_writes_a_created_event_without_the_token_and_a_mail_command_wi
         .unwrap();
     assert_eq!(
         row.get::<_, String>(0),
-        "wowchat.users.v1.InvitationCreated"
+        "wowchat.users.events.v1.InvitationCreated"
     );
     assert_eq!(row.get::<_, Uuid>(1), app.workspace_id);
 }
@@ -930,7 +931,8 @@ async fn revoking_and_accepting_write_their_events() {
     let revoked = app.outbox_payloads("invitation.revoked").await;
     assert_eq!(revoked.len(), 1);
     assert!(!contains(&revoked[0], &revoked_token));
-    let event = proto::InvitationRevoked::decode(revoked[0].as_slice()).unwrap();
+    let event =
+        wowchat_users_api::events::v1::InvitationRevoked::decode(revoked[0].as_slice()).unwrap();
     assert_eq!(event.invitation.as_ref().unwrap().id, to_revoke.id);
     assert_eq!(
         event.invitation.as_ref().unwrap().status(),
@@ -944,13 +946,16 @@ async fn revoking_and_accepting_write_their_events() {
     let notices = app.outbox_payloads("mail.invitation_accepted").await;
     assert_eq!(notices.len(), 1);
     assert!(!contains(&notices[0], &accepted_token));
-    let notice = proto::SendInvitationAcceptedEmail::decode(notices[0].as_slice()).unwrap();
+    let notice =
+        wowchat_users_api::events::v1::SendInvitationAcceptedEmail::decode(notices[0].as_slice())
+            .unwrap();
     assert_eq!(notice.inviter_email, "owner@example.com");
     assert_eq!(notice.user.unwrap().id, user.id);
     let accepted = app.outbox_payloads("invitation.accepted").await;
     assert_eq!(accepted.len(), 1);
     assert!(!contains(&accepted[0], &accepted_token));
-    let event = proto::InvitationAccepted::decode(accepted[0].as_slice()).unwrap();
+    let event =
+        wowchat_users_api::events::v1::InvitationAccepted::decode(accepted[0].as_slice()).unwrap();
     let invitation = event.invitation.unwrap();
     assert_eq!(invitation.id, to_accept.id);
     assert_eq!(invitation.status(), proto::InvitationStatus::Accepted);

@@ -136,7 +136,7 @@ async fn fill_outbox(app: &TestApp, count: i64) {
         .await
         .execute(
             "INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, request_id, created_at, next_attempt_at) \
-             SELECT gen_random_uuid(), $1, 'invitation.created', 'wowchat.users.v1.InvitationCreated', \
+             SELECT gen_random_uuid(), $1, 'invitation.created', 'wowchat.users.events.v1.InvitationCreated', \
                     decode(repeat('ab', 300), 'hex'), '', t, t \
              FROM generate_series(1, $2::int8) AS i, LATERAL (SELECT now() - interval '1 hour' + i * interval '1 microsecond') AS at(t)",
             &[&app.workspace_id, &count],
@@ -229,9 +229,10 @@ async fn committed_events_are_published_with_their_properties_and_marked_publish
             .unwrap()
             .starts_with("00-0e4f2a571d3c4c589b435f1f2f0a8c11-")
     );
-    let decoded =
-        <wowchat_users_api::v1::InvitationCreated as prost::Message>::decode(event.data.as_slice())
-            .unwrap();
+    let decoded = <wowchat_users_api::events::v1::InvitationCreated as prost::Message>::decode(
+        event.data.as_slice(),
+    )
+    .unwrap();
     assert_eq!(decoded.invitation.unwrap().id, invitation.id);
 
     // Marked once its confirm is in, which may be just after delivery.
@@ -295,7 +296,7 @@ async fn a_publish_that_cannot_be_routed_is_not_marked_published() {
     let (_connection, channel, queue) = tap_mail_commands(&app).await;
     let delivered = drain(&channel, &queue, 1, Duration::from_secs(15)).await;
     assert_eq!(delivered.len(), 1);
-    let command = <wowchat_users_api::v1::SendInvitationEmail as prost::Message>::decode(
+    let command = <wowchat_users_api::events::v1::SendInvitationEmail as prost::Message>::decode(
         delivered[0].data.as_slice(),
     )
     .unwrap();

@@ -17,10 +17,7 @@ use wowchat_mailer::amqp::{
     DEAD_LETTER_MAX_LENGTH, dead_letter_queue_arguments, declare_topology, mailer_queue_arguments,
 };
 use wowchat_platform::amqp::quorum;
-use wowchat_users_api::{
-    topology::{Topology, results},
-    v1 as proto,
-};
+use wowchat_users_api::topology::{Topology, results};
 use wowchat_users_server::retention::{Pruned, Retention, RetentionSettings};
 use wowchat_users_testkit::{TestApp, logs, ready_messages, test_amqp_url};
 
@@ -263,7 +260,7 @@ async fn a_delivery_result_the_database_refuses_is_dropped_not_requeued_forever(
     // Valid protobuf, but Postgres refuses a NUL byte in text: every try
     // would fail the same way.
     let invitation_id = Uuid::new_v4();
-    let poison = proto::InvitationDeliveryFailed {
+    let poison = wowchat_users_api::events::v1::InvitationDeliveryFailed {
         workspace_id: app.workspace_id.to_string(),
         invitation_id: invitation_id.to_string(),
         mail_message_id: Uuid::new_v4().to_string(),

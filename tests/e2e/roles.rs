@@ -26,12 +26,13 @@ async fn is_allowed(app: &TestApp, bearer: &str, user_id: &str, permission: &str
 }
 
 /// The `RoleChanged` events in the outbox, with their routing keys, oldest first.
-async fn role_events(app: &TestApp) -> Vec<(String, proto::RoleChanged)> {
+async fn role_events(app: &TestApp) -> Vec<(String, wowchat_users_api::events::v1::RoleChanged)> {
     let rows = app.outbox().await.into_iter();
     rows.filter(|row| row.routing_key.starts_with("role."))
         .map(|row| {
-            assert_eq!(row.message_type, "wowchat.users.v1.RoleChanged");
-            let event = proto::RoleChanged::decode(row.payload.as_slice()).unwrap();
+            assert_eq!(row.message_type, "wowchat.users.events.v1.RoleChanged");
+            let event =
+                wowchat_users_api::events::v1::RoleChanged::decode(row.payload.as_slice()).unwrap();
             (row.routing_key, event)
         })
         .collect()

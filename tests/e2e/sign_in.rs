@@ -397,7 +397,7 @@ async fn signing_in_is_recorded_in_the_activity_log_and_published() {
     let events: i64 = app
         .count(
             "SELECT count(*) FROM outbox WHERE routing_key = 'user.signed_in' \
-             AND message_type = 'wowchat.users.v1.UserChanged' AND request_id = 'sign-in-1'",
+             AND message_type = 'wowchat.users.events.v1.UserChanged' AND request_id = 'sign-in-1'",
             &[],
         )
         .await;

@@ -41,10 +41,9 @@ use tonic::{Request, transport::Channel};
 use uuid::Uuid;
 use wowchat_platform::amqp::Envelope;
 use wowchat_users_api::{
+    events::v1::SendInvitationEmail,
     topology::commands,
-    v1::{
-        Invitation, InviteUserRequest, SendInvitationEmail, user_service_client::UserServiceClient,
-    },
+    v1::{Invitation, InviteUserRequest, user_service_client::UserServiceClient},
 };
 use wowchat_users_server::{
     auth::{JwtKeys, PasswordHasher},
@@ -553,7 +552,7 @@ async fn fill_mailer_queue(scratch: &Scratch, commands: usize) -> anyhow::Result
             app_id: "wowchat-bench",
             timestamp: time::OffsetDateTime::now_utc().unix_timestamp(),
             workspace_id: &workspace_id,
-            message_type: "wowchat.users.v1.SendInvitationEmail",
+            message_type: "wowchat.users.events.v1.SendInvitationEmail",
             request_id: None,
             traceparent: None,
         }

@@ -1,10 +1,12 @@
 //! InviteUser at 32 calls in flight, spread over 16 workspaces and within
 //! one, each next to pgbench running the minimal transaction an invitation
-//! needs over the same workspaces at the same concurrency: the invitation,
-//! its activity entry and its two outbox rows (the `invitation.created`
-//! event and the mail command), written by one statement and committed.
-//! The server's work beyond that (authentication, permission and policy
-//! checks, idempotency) is what the ratio shows.
+//! needs over the same workspaces at the same concurrency: BEGIN, the
+//! invitation, its activity entry and its two outbox rows (the
+//! `invitation.created` event and the mail command), COMMIT, each statement
+//! in turn as a pgbench script sends them. The server's work beyond that
+//! (authentication, permission and policy checks, idempotency) is what the
+//! ratio shows. A second row sets the same calls beside the least that work
+//! can cost: one statement writing it all, committed on its own.
 
 use std::sync::Arc;
 
@@ -75,6 +77,15 @@ pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
                 Some(Ceiling::Throughput(ceiling)),
                 target,
             ));
+            eprintln!("{name}: pgbench of the same writes as one statement");
+            let scripts: Vec<Script> = workspaces.iter().map(one_statement).collect();
+            let least = pgbench::tps(scratch, &scripts, IN_FLIGHT, run.duration).await?;
+            rows.push(Measurement::of_calls(
+                format!("{name}, vs one statement"),
+                &outcome,
+                Some(Ceiling::Throughput(least)),
+                Target::default(),
+            ));
         }
         Ok(rows)
     })
@@ -102,13 +113,72 @@ fn invite_call(owners: Arc<Vec<Bearer>>) -> impl load::Caller {
     }
 }
 
-/// The least an invitation costs Postgres: one statement writing the
+/// The minimal transaction of an invitation, as a pgbench script: the
 /// invitation, its activity entry and its two outbox rows (payloads of the
-/// real messages' size), committed.
+/// real messages' size), one statement each, between BEGIN and COMMIT.
 fn minimal_transaction(workspace: &Workspace) -> Script {
     let (workspace_id, inviter) = (workspace.id, workspace.owner_id);
     Script {
-        name: format!("invite-{workspace_id}"),
+        name: format!("invite-transaction-{workspace_id}"),
+        sql: format!(
+            "BEGIN;\n\
+             INSERT INTO invitations (workspace_id, id, email, email_normalized, role, \
+               inviter_id, message, status, token_hash, expires_at, last_sent_at, created_at, \
+               updated_at, mail_message_id) \
+             SELECT '{workspace_id}', v.id, v.email, v.email, 'agent', '{inviter}', \
+               'Welcome aboard! You will be answering the support inbox with us.', 'PENDING', \
+               sha256(uuid_send(gen_random_uuid())), now() + interval '7 days', now(), now(), \
+               now(), v.mail_id \
+             FROM (SELECT gen_random_uuid() AS id, gen_random_uuid() AS mail_id, \
+               'new.colleague.' || gen_random_uuid() || '@invitees.example.com' AS email) v \
+             RETURNING id AS invitation_id, mail_message_id AS mail_id \\gset\n\
+             INSERT INTO activity (workspace_id, id, occurred_at, actor_id, action, \
+               target_invitation_id, request_id) \
+             VALUES ('{workspace_id}', gen_random_uuid(), now(), '{inviter}', \
+               'invitation.created', :invitation_id, gen_random_uuid()::text);\n\
+             {event}\
+             {command}\
+             COMMIT;\n",
+            event = outbox_row(
+                workspace_id,
+                "gen_random_uuid()",
+                "invitation.created",
+                "wowchat.users.events.v1.InvitationCreated",
+                300
+            ),
+            command = outbox_row(
+                workspace_id,
+                ":mail_id",
+                "mail.invitation",
+                "wowchat.users.events.v1.SendInvitationEmail",
+                500
+            ),
+        ),
+    }
+}
+
+/// One outbox row's insert, a pgbench script line.
+fn outbox_row(
+    workspace_id: uuid::Uuid,
+    id: &str,
+    routing_key: &str,
+    message_type: &str,
+    size: usize,
+) -> String {
+    format!(
+        "INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, request_id, \
+           created_at) \
+         VALUES ({id}, '{workspace_id}', '{routing_key}', '{message_type}', \
+           convert_to(repeat('x', {size}), 'UTF8'), 'pgbench', now());\n"
+    )
+}
+
+/// The least an invitation's writes cost Postgres: one statement writing the
+/// invitation, its activity entry and its two outbox rows, committed.
+fn one_statement(workspace: &Workspace) -> Script {
+    let (workspace_id, inviter) = (workspace.id, workspace.owner_id);
+    Script {
+        name: format!("invite-statement-{workspace_id}"),
         sql: format!(
             "WITH invitation AS ( \
                INSERT INTO invitations (workspace_id, id, email, email_normalized, role, \
@@ -132,8 +202,8 @@ fn minimal_transaction(workspace: &Workspace) -> Script {
              SELECT m.id, i.workspace_id, m.routing_key, m.message_type, \
                convert_to(repeat('x', m.size), 'UTF8'), 'pgbench', now() \
              FROM invitation i CROSS JOIN LATERAL (VALUES \
-               (gen_random_uuid(), 'invitation.created', 'wowchat.users.v1.InvitationCreated', 300), \
-               (i.mail_message_id, 'mail.invitation', 'wowchat.users.v1.SendInvitationEmail', 500) \
+               (gen_random_uuid(), 'invitation.created', 'wowchat.users.events.v1.InvitationCreated', 300), \
+               (i.mail_message_id, 'mail.invitation', 'wowchat.users.events.v1.SendInvitationEmail', 500) \
              ) AS m(id, routing_key, message_type, size);\n"
         ),
     }

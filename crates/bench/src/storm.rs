@@ -7,9 +7,12 @@ use futures::future::try_join_all;
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
-use wowchat_users_api::v1::{
-    AcceptInvitationRequest, BatchInviteUsersRequest, InviteUserRequest, ListUsersRequest,
-    SendInvitationEmail, batch_invite_result, user_service_client::UserServiceClient,
+use wowchat_users_api::{
+    events::v1::SendInvitationEmail,
+    v1::{
+        AcceptInvitationRequest, BatchInviteUsersRequest, InviteUserRequest, ListUsersRequest,
+        batch_invite_result, user_service_client::UserServiceClient,
+    },
 };
 use wowchat_users_server::store::Client;
 

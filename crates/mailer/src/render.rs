@@ -15,7 +15,7 @@ use minijinja::{Environment, UndefinedBehavior, context};
 use serde::Serialize;
 use time::{OffsetDateTime, format_description::BorrowedFormatItem, macros::format_description};
 use url::Url;
-use wowchat_users_api::v1::{SendInvitationAcceptedEmail, SendInvitationEmail};
+use wowchat_users_api::events::v1::{SendInvitationAcceptedEmail, SendInvitationEmail};
 
 use crate::headers;
 

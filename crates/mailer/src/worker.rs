@@ -22,11 +22,11 @@ use tokio::sync::watch;
 use tracing::{Instrument, field};
 use uuid::Uuid;
 use wowchat_users_api::{
-    topology::{REQUEST_ID_HEADER, commands, results},
-    v1::{
+    events::v1::{
         InvitationDelivered, InvitationDeliveryFailed, SendInvitationAcceptedEmail,
         SendInvitationEmail,
     },
+    topology::{REQUEST_ID_HEADER, commands, results},
 };
 
 use crate::{
@@ -330,7 +330,7 @@ impl Job<'_> {
         let published = self
             .publish(
                 results::INVITATION_DELIVERED,
-                "wowchat.users.v1.InvitationDelivered",
+                "wowchat.users.events.v1.InvitationDelivered",
                 event.encode_to_vec(),
                 result_message_id,
                 &subject.workspace_id,
@@ -369,7 +369,7 @@ impl Job<'_> {
         let published = self
             .publish(
                 results::INVITATION_DELIVERY_FAILED,
-                "wowchat.users.v1.InvitationDeliveryFailed",
+                "wowchat.users.events.v1.InvitationDeliveryFailed",
                 event.encode_to_vec(),
                 Uuid::now_v7(),
                 &subject.workspace_id,

@@ -165,7 +165,7 @@ mod tests {
             app_id: "wowchat-mailer",
             timestamp: 1_700_000_000,
             workspace_id: "w-1",
-            message_type: "wowchat.users.v1.InvitationDelivered",
+            message_type: "wowchat.users.events.v1.InvitationDelivered",
             request_id: Some("r-1"),
             traceparent: None,
         }

@@ -1,11 +1,11 @@
 //! The events and commands the service writes to its outbox, encoded as the
-//! protobuf messages of `proto/wowchat/users/v1/events.proto`. Broadcast
+//! protobuf messages of `proto/wowchat/users/events/v1/events.proto`. Broadcast
 //! events never carry an invitation token; only the mail command does, on
 //! the mailer's own route.
 
 use prost::Name;
 use uuid::Uuid;
-use wowchat_users_api::{topology::commands, v1 as proto};
+use wowchat_users_api::{events::v1 as events, topology::commands};
 
 use crate::{
     auth::Caller,
@@ -58,7 +58,7 @@ pub fn invitation_created(invitation: &Invitation, request_id: &str) -> OutboxMe
     message(
         invitation.workspace_id,
         Action::InvitationCreated.as_str(),
-        proto::InvitationCreated {
+        events::InvitationCreated {
             invitation: Some(wire::invitation(invitation)),
         },
         request_id,
@@ -69,7 +69,7 @@ pub fn invitation_resent(invitation: &Invitation, actor: Uuid, request_id: &str)
     message(
         invitation.workspace_id,
         Action::InvitationResent.as_str(),
-        proto::InvitationResent {
+        events::InvitationResent {
             invitation: Some(wire::invitation(invitation)),
             actor_user_id: actor.to_string(),
         },
@@ -81,7 +81,7 @@ pub fn invitation_revoked(invitation: &Invitation, actor: Uuid, request_id: &str
     message(
         invitation.workspace_id,
         Action::InvitationRevoked.as_str(),
-        proto::InvitationRevoked {
+        events::InvitationRevoked {
             invitation: Some(wire::invitation(invitation)),
             actor_user_id: actor.to_string(),
         },
@@ -97,7 +97,7 @@ pub fn invitation_accepted(
     message(
         invitation.workspace_id,
         Action::InvitationAccepted.as_str(),
-        proto::InvitationAccepted {
+        events::InvitationAccepted {
             invitation: Some(wire::invitation(invitation)),
             user: Some(wire::user(user)),
         },
@@ -115,7 +115,7 @@ pub fn user_changed(
     message(
         user.workspace_id,
         action.as_str(),
-        proto::UserChanged {
+        events::UserChanged {
             user: Some(wire::user(user)),
             actor_user_id: actor.to_string(),
             changes: changes.iter().map(wire::field_change).collect(),
@@ -135,7 +135,7 @@ pub fn role_changed(
     message(
         role.workspace_id,
         action.as_str(),
-        proto::RoleChanged {
+        events::RoleChanged {
             role: Some(wire::custom_role(role)),
             actor_user_id: actor.to_string(),
             changes: changes.iter().map(wire::field_change).collect(),
@@ -158,7 +158,7 @@ pub fn send_invitation_email(
         id,
         invitation.workspace_id,
         commands::SEND_INVITATION_EMAIL,
-        proto::SendInvitationEmail {
+        events::SendInvitationEmail {
             invitation: Some(wire::invitation(invitation)),
             token: token.expose().to_owned(),
             workspace_name: workspace_name.to_owned(),
@@ -180,7 +180,7 @@ pub fn send_invitation_accepted_email(
     message(
         invitation.workspace_id,
         commands::SEND_INVITATION_ACCEPTED_EMAIL,
-        proto::SendInvitationAcceptedEmail {
+        events::SendInvitationAcceptedEmail {
             invitation: Some(wire::invitation(invitation)),
             user: Some(wire::user(user)),
             workspace_name: workspace_name.to_owned(),
@@ -201,7 +201,7 @@ pub fn invitation_updated(
     message(
         invitation.workspace_id,
         Action::InvitationUpdated.as_str(),
-        proto::InvitationUpdated {
+        events::InvitationUpdated {
             invitation: Some(wire::invitation(invitation)),
             actor_user_id: actor.to_string(),
             changes: changes.iter().map(wire::field_change).collect(),
@@ -221,7 +221,7 @@ pub fn workspace_settings_updated(
     message(
         workspace_id,
         Action::WorkspaceSettingsUpdated.as_str(),
-        proto::WorkspaceSettingsUpdated {
+        events::WorkspaceSettingsUpdated {
             workspace_id: workspace_id.to_string(),
             settings: Some(wire::workspace_settings(settings)),
             actor_user_id: actor.to_string(),

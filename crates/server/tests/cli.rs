@@ -358,7 +358,7 @@ async fn cancelled_accepts_cannot_balloon_the_server_s_memory() {
         .await
         .unwrap()
         .get(0);
-    let token = proto::SendInvitationEmail::decode(payload.as_slice())
+    let token = wowchat_users_api::events::v1::SendInvitationEmail::decode(payload.as_slice())
         .unwrap()
         .token;
     let accept = |password: &str| proto::AcceptInvitationRequest {
@@ -421,7 +421,7 @@ async fn a_relay_with_a_backlog_exits_within_two_seconds_of_sigterm() {
     db.execute(
         "INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, request_id, created_at) \
          SELECT gen_random_uuid(), gen_random_uuid(), 'invitation.created', \
-                'wowchat.users.v1.InvitationCreated', decode(repeat('ab', 300), 'hex'), '', now() \
+                'wowchat.users.events.v1.InvitationCreated', decode(repeat('ab', 300), 'hex'), '', now() \
          FROM generate_series(1, 50000)",
         &[],
     )

@@ -266,9 +266,10 @@ async fn a_change_made_through_one_replica_is_seen_by_the_other_s_very_next_call
         .await
         .unwrap()
         .get(0);
-    let invitation_token = proto::SendInvitationEmail::decode(payload.as_slice())
-        .unwrap()
-        .token;
+    let invitation_token =
+        wowchat_users_api::events::v1::SendInvitationEmail::decode(payload.as_slice())
+            .unwrap()
+            .token;
     let sue_id = UserServiceClient::new(a.clone())
         .accept_invitation(proto::AcceptInvitationRequest {
             token: invitation_token,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use prost::Message;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
-use wowchat_users_api::v1 as proto;
+use wowchat_users_api::events::v1 as events;
 
 use crate::TestApp;
 
@@ -93,7 +93,7 @@ impl TestApp {
         commands
             .iter()
             .rev()
-            .map(|payload| proto::SendInvitationEmail::decode(payload.as_slice()).unwrap())
+            .map(|payload| events::SendInvitationEmail::decode(payload.as_slice()).unwrap())
             .find(|mail| {
                 mail.invitation
                     .as_ref()

@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use wowchat_platform::amqp;
 use wowchat_users_api::{
+    events::v1 as events,
     topology::{Topology, results},
-    v1 as proto,
 };
 
 use super::{APP_ID, RECONNECT, connect, declare_topology};
@@ -216,7 +216,7 @@ fn parse(routing_key: &str, body: &[u8]) -> Option<DeliveryResult> {
     let uuid = |s: &str| Uuid::parse_str(s).ok();
     match routing_key {
         results::INVITATION_DELIVERED => {
-            let event = proto::InvitationDelivered::decode(body).ok()?;
+            let event = events::InvitationDelivered::decode(body).ok()?;
             Some(DeliveryResult {
                 workspace_id: uuid(&event.workspace_id)?,
                 invitation_id: uuid(&event.invitation_id)?,
@@ -226,7 +226,7 @@ fn parse(routing_key: &str, body: &[u8]) -> Option<DeliveryResult> {
             })
         }
         results::INVITATION_DELIVERY_FAILED => {
-            let event = proto::InvitationDeliveryFailed::decode(body).ok()?;
+            let event = events::InvitationDeliveryFailed::decode(body).ok()?;
             Some(DeliveryResult {
                 workspace_id: uuid(&event.workspace_id)?,
                 invitation_id: uuid(&event.invitation_id)?,

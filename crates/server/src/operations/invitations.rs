@@ -105,8 +105,13 @@ pub async fn invite(
         // so concurrent ones cannot overshoot it.
         first_lock: FirstLock::Seats,
     };
-    let invitation = unit_of_work!(state, caller, mutation, |work| {
-        let workspace_id = work.workspace_id();
+    let workspace_id = caller.workspace_id;
+    let email = new.email.normalized();
+    // Whether a member has that email is asked beside the beginning (under
+    // the workspace lock), which saves InviteUser a round trip.
+    let invitation = unit_of_work!(state, caller, mutation,
+        at_begin: |db| invitations::clear_stale_and_find_member(db, workspace_id, email),
+        |work, already_a_member| {
         state
             .invitations
             .admit_send(workspace_id, work.caller.user_id)?;
@@ -122,9 +127,7 @@ pub async fn invite(
                 "the workspace does not allow invitations to this email domain",
             ));
         }
-        if invitations::clear_stale_and_find_member(work.tx(), workspace_id, new.email.normalized())
-            .await?
-        {
+        if already_a_member {
             return Err(already_member());
         }
         ensure_seat_free(work.tx(), workspace_id, &settings).await?;

@@ -47,15 +47,37 @@ use crate::{
 /// a future of `Result<T, Error>`. A macro rather than a function taking a
 /// closure: the compiler cannot yet prove such a closure's future `Send`
 /// for every lifetime of its `&Work` argument.
+///
+/// `at_begin: |db| read` sends one more read (a future on `db`, the
+/// transaction's connection) in the same round trip as the beginning, after
+/// the first lock: its result is `$read` in the body, once the caller is
+/// confirmed.
 macro_rules! unit_of_work {
     ($state:expr, $caller:expr, $mutation:expr, |$work:ident| $body:block) => {
+        $crate::operations::unit_of_work::unit_of_work!(
+            $state,
+            $caller,
+            $mutation,
+            at_begin: |_db| async { Ok::<(), $crate::domain::Error>(()) },
+            |$work, _nothing| $body
+        )
+    };
+    ($state:expr, $caller:expr, $mutation:expr, at_begin: |$db:ident| $read_at_begin:expr,
+     |$work:ident, $read:pat_param| $body:block) => {
         $crate::operations::unit_of_work::retrying(|| async move {
-            let client = $state.pool.get().await?;
-            let begun = $crate::operations::unit_of_work::begin(client, $caller, $mutation).await?;
-            let work = match begun {
-                $crate::operations::unit_of_work::Begun::Fresh(work) => work,
+            let tx = $crate::store::pipeline::PipelinedTransaction::new($state.pool.get().await?);
+            let (begun, read_at_begin) = {
+                let $db = tx.client();
+                tokio::join!(
+                    $crate::operations::unit_of_work::begin(&tx, $caller, $mutation),
+                    $read_at_begin
+                )
+            };
+            let work = match begun? {
+                $crate::operations::unit_of_work::Begun::Fresh(opened) => opened.with(tx),
                 $crate::operations::unit_of_work::Begun::Replayed(first) => return Ok(first),
             };
+            let $read = read_at_begin?;
             let outcome: Result<_, $crate::domain::Error> = async {
                 let $work = &work;
                 $body
@@ -275,7 +297,32 @@ pub(super) enum Begun<'a, T> {
     /// A retry of a request already done: its first result.
     Replayed(T),
     /// A new request, its transaction open and the caller confirmed.
-    Fresh(Box<Work<'a>>),
+    Fresh(Box<Opened<'a>>),
+}
+
+/// A unit of work begun, before it takes its transaction back from the
+/// reads sent beside the beginning.
+pub(super) struct Opened<'a> {
+    caller: Caller,
+    mutation: Mutation<'a>,
+    locked_workspace: Option<LockedWorkspace>,
+    locked_role: Option<CustomRole>,
+}
+
+impl<'a> Opened<'a> {
+    pub fn with(self: Box<Self>, tx: PipelinedTransaction) -> Work<'a> {
+        Work {
+            tx,
+            caller: self.caller,
+            request_id: self.mutation.request_id,
+            operation: self.mutation.operation,
+            idempotency: self.mutation.idempotency,
+            locked_workspace: self.locked_workspace,
+            locked_role: self.locked_role,
+            writes: Mutex::new(Vec::new()),
+            outbox: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 /// Runs `attempt` (one whole unit of work), once more after a deadlock or
@@ -293,12 +340,12 @@ where
     }
 }
 
-/// Begins the unit of work of `mutation` on `client`: the transaction, the
+/// Begins the unit of work of `mutation` in `tx`: the transaction, the
 /// replay of a retried request, the first lock, and the caller re-read as of
 /// now with the permission checked again; in one round trip (Postgres runs
 /// them in the order sent, so the caller is read under the lock).
 pub(super) async fn begin<'a, T: DeserializeOwned>(
-    client: Client,
+    tx: &PipelinedTransaction,
     caller: &Caller,
     mutation: Mutation<'a>,
 ) -> Result<Begun<'a, T>, Error> {
@@ -319,7 +366,6 @@ pub(super) async fn begin<'a, T: DeserializeOwned>(
         FirstLock::Workspace | FirstLock::Seats => Lock::None,
         FirstLock::Nothing | FirstLock::CustomRole(_) => Lock::Share,
     };
-    let tx = PipelinedTransaction::new(client);
     let db = tx.client();
     let (begun, replay, first_lock, confirmed) = tokio::join!(
         tx.begin(),
@@ -340,16 +386,11 @@ pub(super) async fn begin<'a, T: DeserializeOwned>(
     {
         workspaces::serialize_seat_changes(db, caller.workspace_id).await?;
     }
-    Ok(Begun::Fresh(Box::new(Work {
-        tx,
+    Ok(Begun::Fresh(Box::new(Opened {
         caller: confirmed,
-        request_id: mutation.request_id,
-        operation: mutation.operation,
-        idempotency: mutation.idempotency,
+        mutation,
         locked_workspace,
         locked_role,
-        writes: Mutex::new(Vec::new()),
-        outbox: Mutex::new(Vec::new()),
     })))
 }
 
