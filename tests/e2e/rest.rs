@@ -600,44 +600,100 @@ async fn sign_in_limits_count_the_gateways_client_not_the_gateway() {
     assert!(direct.is_ok(), "{direct:?}");
 }
 
+/// What grpcurl does with an error: asks reflection for the files that
+/// define each detail's type, then prints the details as JSON. Here the
+/// same steps run with prost-reflect, on a real refusal.
 #[tokio::test]
 async fn reflection_describes_the_error_details_so_grpc_clients_decode_them() {
     use prost::Message;
+    use prost_reflect::{DescriptorPool, DynamicMessage};
     use tonic_reflection::pb::v1::{
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
 
     let app = TestApp::spawn().await;
-    let mut client = ServerReflectionClient::new(app.channel().await);
-    for (symbol, file) in [
-        ("google.rpc.ErrorInfo", "google/rpc/error_details.proto"),
-        ("google.rpc.BadRequest", "google/rpc/error_details.proto"),
-        ("google.rpc.Status", "google/rpc/status.proto"),
-    ] {
+    let refusal = app
+        .try_invite(wowchat_users_testkit::invitation_request(
+            "not an email",
+            "agent",
+        ))
+        .await
+        .expect_err("an invalid email is refused");
+    assert_eq!(refusal.code(), tonic::Code::InvalidArgument);
+    let status = tonic_types::pb::Status::decode(refusal.details()).expect("google.rpc.Status");
+
+    // Each detail's file from reflection, then the files it imports, by name.
+    let mut reflection = ServerReflectionClient::new(app.channel().await);
+    let mut ask = async |request: MessageRequest| {
         let request = ServerReflectionRequest {
             host: String::new(),
-            message_request: Some(MessageRequest::FileContainingSymbol(symbol.into())),
+            message_request: Some(request),
         };
-        let mut responses = client
+        let mut responses = reflection
             .server_reflection_info(futures::stream::iter([request]))
             .await
             .unwrap()
             .into_inner();
         let response = responses.message().await.unwrap().expect("one response");
         let Some(MessageResponse::FileDescriptorResponse(files)) = response.message_response else {
-            panic!("{symbol}: {:?}", response.message_response);
+            panic!("{:?}", response.message_response);
         };
-        let names: Vec<String> = files
+        files
             .file_descriptor_proto
             .iter()
-            .map(|bytes| {
-                prost_types::FileDescriptorProto::decode(bytes.as_slice())
-                    .unwrap()
-                    .name()
-                    .to_owned()
-            })
-            .collect();
-        assert!(names.iter().any(|n| n == file), "{symbol}: {names:?}");
+            .map(|bytes| prost_types::FileDescriptorProto::decode(bytes.as_slice()).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let mut files = std::collections::BTreeMap::new();
+    let mut symbols = Vec::new();
+    for detail in &status.details {
+        let symbol = detail
+            .type_url
+            .strip_prefix("type.googleapis.com/")
+            .expect("a type URL of googleapis.com");
+        symbols.push(symbol);
+        let mut wanted = ask(MessageRequest::FileContainingSymbol(symbol.into())).await;
+        while let Some(file) = wanted.pop() {
+            for import in &file.dependency {
+                if !files.contains_key(import) {
+                    wanted.extend(ask(MessageRequest::FileByFilename(import.clone())).await);
+                }
+            }
+            files.insert(file.name().to_owned(), file);
+        }
     }
+    let mut pool = DescriptorPool::new();
+    pool.add_file_descriptor_protos(files.into_values())
+        .expect("reflection's files describe every detail");
+    let shown: Vec<(String, serde_json::Value)> = status
+        .details
+        .iter()
+        .zip(symbols)
+        .map(|(detail, symbol)| {
+            let descriptor = pool
+                .get_message_by_name(symbol)
+                .unwrap_or_else(|| panic!("reflection describes {symbol}"));
+            let message = DynamicMessage::decode(descriptor, detail.value.as_slice()).unwrap();
+            (symbol.to_owned(), serde_json::to_value(&message).unwrap())
+        })
+        .collect();
+
+    let detail = |name: &str| {
+        shown
+            .iter()
+            .find(|(symbol, _)| symbol == name)
+            .map(|(_, json)| json.clone())
+            .unwrap_or_else(|| panic!("no {name} among {shown:?}"))
+    };
+    assert_eq!(
+        detail("google.rpc.ErrorInfo")["reason"],
+        "INVALID_ARGUMENT",
+        "{shown:?}"
+    );
+    assert_eq!(
+        detail("google.rpc.BadRequest")["fieldViolations"][0]["field"],
+        "email",
+        "{shown:?}"
+    );
 }
