@@ -1,11 +1,16 @@
 //! The transactional outbox: events written in the same transaction as the
 //! change they announce, for the relay to publish.
 
+use std::time::Duration;
+
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{GenericClient, Pool, pipeline::Write};
 use crate::domain::Error;
+
+/// The least time between two wake-ups of the relays.
+const WAKE_UP_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Wakes the relays listening on the `outbox` channel once rows have been
 /// committed.
@@ -32,6 +37,11 @@ impl RelayWakeup {
                 if let Err(error) = notify(&pool).await {
                     tracing::debug!(error = ?error, "waking the relays; they poll meanwhile");
                 }
+                // Commits meanwhile share the next wake-up: under load one
+                // NOTIFY (a transaction, and a database-wide lock at its
+                // commit) per interval instead of one per commit, and a
+                // pooled connection free for requests between them.
+                tokio::time::sleep(WAKE_UP_INTERVAL).await;
             }
         });
         RelayWakeup { due }
