@@ -217,15 +217,20 @@ pub async fn list(
     let filters = filter_digest(&format!("users|{order:?}|{filter:?}"));
     let after = decode_optional_page_token(&page.token, filters)?;
     let client = state.pool.get().await?;
-    let mut items = users::list(
-        &client,
-        caller.workspace_id,
-        &filter,
-        order,
-        after,
-        page.size + 1,
-    )
-    .await?;
+    // The planner's estimate of the matches goes out with the page: one
+    // round trip, and only a small count, when needed, takes another.
+    let (items, estimate) = tokio::join!(
+        users::list(
+            &client,
+            caller.workspace_id,
+            &filter,
+            order,
+            after,
+            page.size + 1,
+        ),
+        users::estimate(&client, caller.workspace_id, &filter)
+    );
+    let mut items = items?;
     // One extra row was fetched to learn whether a next page exists.
     let size = usize::try_from(page.size).unwrap_or(usize::MAX);
     let has_next = items.len() > size;
@@ -242,7 +247,15 @@ pub async fn list(
     let total_size = if after.is_none() && !has_next {
         TotalSize::Exact(i64::try_from(items.len()).unwrap_or(i64::MAX))
     } else {
-        users::count(&client, caller.workspace_id, &filter, exact_count_up_to).await?
+        let estimate = estimate?;
+        users::count(
+            &client,
+            caller.workspace_id,
+            &filter,
+            estimate,
+            exact_count_up_to,
+        )
+        .await?
     };
     Ok(UserPage {
         items,

@@ -2,13 +2,14 @@
 
 use time::OffsetDateTime;
 use tokio_postgres::{
-    Client, Row,
+    Row,
     types::{ToSql, Type},
 };
 use uuid::Uuid;
 
 use super::{
-    GenericClient, Lock, like_contains, query_one, query_one_unless_taken, query_opt, query_value,
+    Client, GenericClient, Lock, like_contains, query_one, query_one_unless_taken, query_opt,
+    query_value,
 };
 use crate::domain::{
     Error,
@@ -230,6 +231,8 @@ impl UserOrder {
 struct Listing {
     sql: String,
     params: Vec<(Box<dyn ToSql + Sync + Send>, Type)>,
+    /// It has a search term (see [`Listing::run`]).
+    searches: bool,
 }
 
 impl Listing {
@@ -237,6 +240,7 @@ impl Listing {
         Listing {
             sql: String::new(),
             params: Vec::new(),
+            searches: false,
         }
     }
 
@@ -262,6 +266,7 @@ impl Listing {
             sql.push_str(&format!(" AND reporting_to = {p}"));
         }
         if let Some(query) = &filter.query {
+            self.searches = true;
             let p = self.bind(like_contains(&query.to_lowercase()), Type::TEXT);
             sql.push_str(&format!(" AND {SEARCHED} LIKE {p}"));
         }
@@ -272,16 +277,29 @@ impl Listing {
         sql
     }
 
-    /// Runs the statement unnamed, so Postgres plans it with these values:
-    /// a cached generic plan cannot know whether a search term is rare or
-    /// common. One round trip all the same.
+    /// Runs the statement. A search runs unnamed, so Postgres plans it with
+    /// its term: a cached generic plan cannot know whether a term is rare
+    /// (read its few matches through the trigram index) or common (walk the
+    /// order's index until the page is full). Every other listing is
+    /// prepared once per connection: its plan does not depend on the values.
+    /// One round trip either way.
     async fn run(&self, client: &Client) -> Result<Vec<Row>, Error> {
-        let params: Vec<(&(dyn ToSql + Sync), Type)> = self
+        if self.searches {
+            let params: Vec<(&(dyn ToSql + Sync), Type)> = self
+                .params
+                .iter()
+                .map(|(value, ty)| (&**value as &(dyn ToSql + Sync), ty.clone()))
+                .collect();
+            return Ok(client.query_typed(&self.sql, &params).await?);
+        }
+        let types: Vec<Type> = self.params.iter().map(|(_, ty)| ty.clone()).collect();
+        let statement = client.prepare_typed_cached(&self.sql, &types).await?;
+        let params: Vec<&(dyn ToSql + Sync)> = self
             .params
             .iter()
-            .map(|(value, ty)| (&**value as &(dyn ToSql + Sync), ty.clone()))
+            .map(|(value, _)| &**value as &(dyn ToSql + Sync))
             .collect();
-        Ok(client.query_typed(&self.sql, &params).await?)
+        Ok(client.query(&statement, &params).await?)
     }
 }
 
@@ -354,18 +372,17 @@ pub enum TotalSize {
     Estimate(i64),
 }
 
-/// How many users match `filter`, counted exactly only when Postgres expects
-/// at most `exact_up_to`: a count reads every match, so above that the
-/// planner's row estimate stands in. The estimate costs a plan, no rows; the
-/// count reads at most `exact_up_to + 1` rows however wrong the estimate.
-pub async fn count(
+/// How many users match `filter` as the planner expects (see [`count`]):
+/// it costs a plan, no rows.
+pub async fn estimate(
     client: &Client,
     workspace_id: Uuid,
     filter: &UserFilter,
-    exact_up_to: i64,
-) -> Result<TotalSize, Error> {
+) -> Result<i64, Error> {
     let mut q = Listing::new();
     let conditions = q.conditions(workspace_id, filter);
+    // Unnamed whatever the filters: a generic plan's estimate ignores them.
+    q.searches = true;
     q.sql = format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM users WHERE {conditions}");
     let rows = q.run(client).await?;
     let plan: serde_json::Value = rows
@@ -375,11 +392,25 @@ pub async fn count(
     let estimate = plan[0]["Plan"]["Plan Rows"]
         .as_f64()
         .ok_or_else(|| anyhow::anyhow!("no row estimate in the plan"))?;
-    let estimate = estimate.round() as i64;
+    Ok(estimate.round() as i64)
+}
+
+/// How many users match `filter`, given the planner's `estimate` of it:
+/// counted exactly only when that is at most `exact_up_to`, as a count
+/// reads every match; above, the estimate stands in. The count reads at
+/// most `exact_up_to + 1` rows however wrong the estimate.
+pub async fn count(
+    client: &Client,
+    workspace_id: Uuid,
+    filter: &UserFilter,
+    estimate: i64,
+    exact_up_to: i64,
+) -> Result<TotalSize, Error> {
     if estimate > exact_up_to {
         return Ok(TotalSize::Estimate(estimate));
     }
-
+    let mut q = Listing::new();
+    let conditions = q.conditions(workspace_id, filter);
     let limit = q.bind(exact_up_to.saturating_add(1), Type::INT8);
     q.sql = format!(
         "SELECT count(*) FROM (SELECT 1 FROM users WHERE {conditions} LIMIT {limit}) AS matching"
