@@ -300,6 +300,106 @@ async fn a_delivery_result_the_database_refuses_is_dropped_not_requeued_forever(
 }
 
 #[tokio::test]
+async fn results_arriving_together_are_all_recorded_and_a_refused_one_among_them_drops_alone() {
+    let mut app = TestApp::spawn_with(|s| s.relay = true).await;
+    let (connection, channel) = channel().await;
+    let queue = app.topology.delivery_results_queue();
+    eventually("the results consumer declared its queue", || async {
+        ready(&connection, &queue).await.is_some()
+    })
+    .await;
+    const INVITATIONS: usize = 40;
+    for i in 0..INVITATIONS {
+        app.invite(&format!("batch{i}@example.com"), "agent").await;
+    }
+    let db = app.db().await;
+    let sends: Vec<(Uuid, Uuid)> = db
+        .query(
+            "SELECT id, mail_message_id FROM invitations WHERE workspace_id = $1",
+            &[&app.workspace_id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(sends.len(), INVITATIONS);
+
+    // Published back to back, so the consumer finds many waiting at once;
+    // a result Postgres refuses (a NUL byte in text) sits in their midst.
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let poison_id = Uuid::new_v4();
+    let mut messages: Vec<(&str, Vec<u8>)> = sends
+        .iter()
+        .map(|(id, mail_message_id)| {
+            let delivered = wowchat_users_api::events::v1::InvitationDelivered {
+                workspace_id: app.workspace_id.to_string(),
+                invitation_id: id.to_string(),
+                mail_message_id: mail_message_id.to_string(),
+            };
+            (results::INVITATION_DELIVERED, delivered.encode_to_vec())
+        })
+        .collect();
+    let poison = wowchat_users_api::events::v1::InvitationDeliveryFailed {
+        workspace_id: app.workspace_id.to_string(),
+        invitation_id: poison_id.to_string(),
+        mail_message_id: Uuid::new_v4().to_string(),
+        reason: "bad\0reason".into(),
+    };
+    messages.insert(
+        INVITATIONS / 2,
+        (results::INVITATION_DELIVERY_FAILED, poison.encode_to_vec()),
+    );
+    let mut confirms = Vec::new();
+    for (routing_key, body) in &messages {
+        confirms.push(
+            channel
+                .basic_publish(
+                    app.topology.events_exchange().into(),
+                    (*routing_key).into(),
+                    BasicPublishOptions::default(),
+                    body,
+                    BasicProperties::default(),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    for confirm in confirms {
+        confirm.await.unwrap();
+    }
+
+    eventually("every delivered invitation shows SENT", || async {
+        let sent: i64 = db
+            .query_one(
+                "SELECT count(*) FROM invitations \
+                 WHERE workspace_id = $1 AND delivery_status = 'SENT'",
+                &[&app.workspace_id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        sent == i64::try_from(INVITATIONS).unwrap()
+    })
+    .await;
+    let marker = poison_id.to_string();
+    eventually("the refused result is dropped", || {
+        let marker = marker.clone();
+        async move {
+            logs::captured()
+                .lines()
+                .any(|line| line.contains(&marker) && line.contains("dropped"))
+        }
+    })
+    .await;
+    app.stop().await;
+    assert_eq!(ready(&connection, &queue).await, Some(0));
+}
+
+#[tokio::test]
 async fn the_mailer_prunes_old_dedupe_rows_and_keeps_recent_ones() {
     let app = TestApp::spawn().await;
     let smtp = wowchat_users_testkit::SmtpServer::start().await;

@@ -133,12 +133,17 @@ impl Store {
         Ok(())
     }
 
-    /// Notes that the result event of `message_id` was published.
+    /// Notes that the result event of `message_id` was published. Not
+    /// flushed to disk before it returns (`synchronous_commit` off for this
+    /// one statement): lost in a crash, the mark only makes a redelivered
+    /// command publish its result again, under the same message id, which
+    /// the service records once. One WAL flush per email fewer.
     pub async fn mark_result_published(&self, message_id: &str) -> anyhow::Result<()> {
         let client = self.pool.get().await.context("getting a connection")?;
         let mark = client
             .prepare_cached(
                 "UPDATE mailer_sent_messages SET result_published = true \
+                 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS not_flushed \
                  WHERE message_id = $1",
             )
             .await
