@@ -67,6 +67,14 @@ pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
         };
         let select_tps = pgbench::tps(scratch, &[select], IN_FLIGHT, run.duration).await?;
         Ok(vec![
+            // The ceiling's own latencies, for the p99 targets: what the
+            // same load costs with nothing behind the method.
+            Measurement::of_calls(
+                "reads: no-op method (ceiling)",
+                &noop_outcome,
+                None,
+                Target::default(),
+            ),
             Measurement::of_calls(
                 "reads: CheckPermission",
                 &check,

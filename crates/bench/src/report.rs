@@ -19,6 +19,16 @@ pub struct Target {
     pub max_p99: Option<Duration>,
 }
 
+impl Target {
+    /// No bound at all: a row shown for reference.
+    pub fn is_none(&self) -> bool {
+        self.min_ratio.is_none()
+            && self.max_ratio.is_none()
+            && self.min_throughput.is_none()
+            && self.max_p99.is_none()
+    }
+}
+
 /// What a scenario is measured against, in the same run.
 #[derive(Debug, Clone, Copy)]
 pub enum Ceiling {
@@ -105,6 +115,8 @@ pub fn table(measurements: &[Measurement], quick: bool) -> String {
         .iter()
         .map(|m| {
             let verdict = match (m.passed(), quick) {
+                // A row shown for reference: nothing to judge.
+                _ if m.target.is_none() => "-".to_owned(),
                 (true, false) => "pass".to_owned(),
                 (false, false) => "FAIL".to_owned(),
                 (true, true) => "pass (quick)".to_owned(),
