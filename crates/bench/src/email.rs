@@ -66,9 +66,10 @@ pub struct Args {
     /// InviteUser calls per second; 500 by default, 50 with --quick.
     #[arg(long)]
     pub rate: Option<u32>,
-    /// Seconds of load; 60 by default, 3 with --quick.
+    /// Seconds of load; 60 by default, 3 with --quick. (Not `--seconds`,
+    /// which every scenario shares for its measurements of calls.)
     #[arg(long)]
-    pub seconds: Option<u32>,
+    pub load_seconds: Option<u32>,
     /// Workspaces the invitations are spread over, one inviter each; 16 by default.
     #[arg(long)]
     pub workspaces: Option<usize>,
@@ -105,7 +106,7 @@ pub async fn run(common: &Common, args: &Args) -> anyhow::Result<Measurement> {
         .unwrap_or(if common.quick { 50 } else { 500 })
         .max(1);
     let seconds = args
-        .seconds
+        .load_seconds
         .unwrap_or(if common.quick { 3 } else { 60 })
         .max(1);
     let (server_bin, mailer_bin) = (
