@@ -50,7 +50,7 @@ use crate::{
 macro_rules! unit_of_work {
     ($state:expr, $caller:expr, $mutation:expr, |$work:ident| $body:block) => {
         $crate::operations::unit_of_work::retrying(|| async move {
-            let client = $state.pool.get().await?;
+            let client = $state.connection().await?;
             let begun = $crate::operations::unit_of_work::begin(client, $caller, $mutation).await?;
             let work = match begun {
                 $crate::operations::unit_of_work::Begun::Fresh(work) => work,

@@ -216,7 +216,7 @@ pub async fn list(
     // nothing in another order.
     let filters = filter_digest(&format!("users|{order:?}|{filter:?}"));
     let after = decode_optional_page_token(&page.token, filters)?;
-    let client = state.pool.get().await?;
+    let client = state.connection().await?;
     let mut items = users::list(
         &client,
         caller.workspace_id,
