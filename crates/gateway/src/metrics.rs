@@ -89,10 +89,10 @@ impl InFlight<'_> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.route.in_flight.decrement(1.0);
-        if !self.done {
-            if let Ok(code) = StatusCode::from_u16(499) {
-                self.route.count(code, self.started.elapsed());
-            }
+        if !self.done
+            && let Ok(code) = StatusCode::from_u16(499)
+        {
+            self.route.count(code, self.started.elapsed());
         }
     }
 }

@@ -136,10 +136,7 @@ impl PasswordHasher {
         self.queued.increment(1.0);
         self.queue
             .try_send(job)
-            .map_err(|err| {
-                self.queued.decrement(1.0);
-                err
-            })
+            .inspect_err(|_| self.queued.decrement(1.0))
             .map_err(|err| match err {
                 mpsc::TrySendError::Full(_) => Error::rate_limited(
                     Reason::HashingBusy,

@@ -329,6 +329,7 @@ impl<B: Body> Body for MeteredBody<B> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
