@@ -18,6 +18,7 @@ mod manage_actions;
 mod manage_permissions;
 mod manage_retries;
 mod manage_rules;
+mod metrics;
 mod overload;
 mod postgres_tls;
 mod relay;

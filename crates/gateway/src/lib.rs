@@ -8,12 +8,14 @@
 //! - `transcode`: request message from path, query and body; response JSON;
 //! - `codec`: the tonic codec over dynamic messages;
 //! - `errors`: `google.rpc.Status` JSON and the HTTP mapping of gRPC codes;
+//! - `metrics`: per-route request counts, durations and requests in flight;
 //! - `openapi`: the OpenAPI 3.1 document of the same routes.
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod codec;
 pub mod errors;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod transcode;
@@ -42,9 +44,12 @@ use tower_http::{
     trace::TraceLayer,
 };
 
+use wowchat_platform::metrics::MetricsEndpoint;
+
 use crate::{
     codec::DynamicCodec,
     errors::{error_response, gateway_status},
+    metrics::GatewayMetrics,
     routes::{NoRoute, Routes},
 };
 
@@ -123,6 +128,10 @@ pub struct GatewaySettings {
     /// Deadline of each forwarded call.
     #[arg(long, env = "WOWCHAT_GATEWAY_TIMEOUT_SECS", default_value_t = 30)]
     pub gateway_timeout_secs: u64,
+
+    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9465); off when unset.
+    #[arg(long, env = "WOWCHAT_GATEWAY_METRICS_ADDR")]
+    pub gateway_metrics_addr: Option<SocketAddr>,
 }
 
 impl GatewaySettings {
@@ -145,6 +154,7 @@ struct Shared {
     gateway_key: Option<MetadataValue<tonic::metadata::Ascii>>,
     timeout: Duration,
     openapi: Bytes,
+    metrics: GatewayMetrics,
 }
 
 /// A bound gateway, ready to serve.
@@ -152,11 +162,18 @@ pub struct Gateway {
     listener: TcpListener,
     address: SocketAddr,
     router: Router,
+    metrics: Option<MetricsEndpoint>,
 }
 
 impl Gateway {
     /// Reads the routes, connects (lazily) to the upstream and binds the listener.
     pub async fn build(settings: GatewaySettings) -> anyhow::Result<Gateway> {
+        // Before the routes' handles are resolved: earlier ones stay no-ops.
+        let metrics = MetricsEndpoint::bind_if(
+            settings.gateway_metrics_addr,
+            "WOWCHAT_GATEWAY_METRICS_ADDR",
+        )
+        .await?;
         let pool = DescriptorPool::decode(wowchat_users_api::FILE_DESCRIPTOR_SET)
             .context("decoding the API's descriptor set")?;
         let routes = Routes::from_pool(&pool)?;
@@ -174,11 +191,12 @@ impl Gateway {
             .context("WOWCHAT_GATEWAY_KEY must be visible ASCII")?;
         let shared = Arc::new(Shared {
             pool,
-            routes,
             channel,
             gateway_key,
             timeout: Duration::from_secs(settings.gateway_timeout_secs.max(1)),
             openapi,
+            metrics: GatewayMetrics::new(&routes),
+            routes,
         });
         let router = router(shared, &settings)?;
         let listener = TcpListener::bind(settings.gateway_listen_addr)
@@ -189,11 +207,17 @@ impl Gateway {
             listener,
             address,
             router,
+            metrics,
         })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where Prometheus metrics are served, if they are.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsEndpoint::address)
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
@@ -202,14 +226,21 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.address, "serving REST");
-        axum::serve(
+        let metrics = self
+            .metrics
+            .map(|endpoint| endpoint.spawn(std::future::pending()));
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await
-        .context("serving REST")?;
+        .context("serving REST");
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
+        served?;
         tracing::info!("gateway stopped");
         Ok(())
     }
@@ -219,6 +250,9 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let mut router = Router::new()
         .route("/openapi.json", get(openapi_document))
+        // For probes: the process answers HTTP (readiness of the service
+        // behind it is the service's own probe).
+        .route("/healthz", get(|| async { "ok" }))
         .fallback(transcode)
         .with_state(shared)
         .layer(DefaultBodyLimit::max(settings.gateway_body_limit_bytes))
@@ -278,7 +312,7 @@ async fn openapi_document(State(shared): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
-/// Every route of the API: match, build the request message, call, answer.
+/// Every route of the API, counted and timed by route template.
 async fn transcode(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -287,7 +321,28 @@ async fn transcode(
     uri: axum::http::Uri,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let matched = match shared.routes.find(&method, uri.path()) {
+    let found = shared.routes.find(&method, uri.path());
+    let series = match &found {
+        Ok(matched) => shared.metrics.route(matched.index),
+        Err(_) => &shared.metrics.unmatched,
+    };
+    let call = series.start();
+    let response = answer(&shared, found, peer, &method, &headers, &uri, body).await;
+    call.finish(response.status());
+    response
+}
+
+/// Match, build the request message, call, answer.
+async fn answer(
+    shared: &Shared,
+    found: Result<routes::Matched<'_>, NoRoute>,
+    peer: SocketAddr,
+    method: &Method,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let matched = match found {
         Ok(matched) => matched,
         Err(NoRoute::NotFound) => {
             let status = gateway_status(
@@ -349,7 +404,7 @@ async fn transcode(
     let mut request = tonic::Request::new(message);
     request.set_timeout(shared.timeout);
     forward_metadata(
-        &headers,
+        headers,
         peer,
         shared.gateway_key.as_ref(),
         request.metadata_mut(),

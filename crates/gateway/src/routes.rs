@@ -60,6 +60,8 @@ pub struct Route {
 /// A route matched, with the path's variables (percent-decoded).
 pub struct Matched<'a> {
     pub route: &'a Route,
+    /// Its position in [`Routes::iter`].
+    pub index: usize,
     pub variables: Vec<(&'a [FieldDescriptor], String)>,
 }
 
@@ -127,12 +129,16 @@ impl Routes {
     /// The route for `method` and the (still percent-encoded) `path`.
     pub fn find(&self, method: &Method, path: &str) -> Result<Matched<'_>, NoRoute> {
         let mut allowed = Vec::new();
-        for route in &self.routes {
+        for (index, route) in self.routes.iter().enumerate() {
             let Some(variables) = route.template.matches(path) else {
                 continue;
             };
             if route.http_method == *method {
-                return Ok(Matched { route, variables });
+                return Ok(Matched {
+                    route,
+                    index,
+                    variables,
+                });
             }
             if !allowed.contains(&route.http_method) {
                 allowed.push(route.http_method.clone());

@@ -130,6 +130,16 @@ pub struct MailerSettings {
     /// Log format: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
+
+    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9466); off when unset.
+    #[arg(long, env = "WOWCHAT_MAILER_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
+    /// Serve gRPC health (`grpc.health.v1.Health`) on this address (e.g.
+    /// 0.0.0.0:50052): NOT_SERVING while RabbitMQ or Postgres cannot be
+    /// reached. Off when unset.
+    #[arg(long, env = "WOWCHAT_MAILER_HEALTH_ADDR")]
+    pub health_addr: Option<std::net::SocketAddr>,
 }
 
 impl MailerSettings {

@@ -13,6 +13,8 @@
 //! - [`transport`] — how they leave (SMTP or files), and which failures are transient.
 //! - `store` — the dedupe table that makes redelivery safe.
 //! - [`db`] — the Postgres pool and the mailer's migrations.
+//! - `metrics` and `health` — its Prometheus series, and the gRPC health
+//!   endpoint that turns NOT_SERVING without RabbitMQ or Postgres.
 //! - [`telemetry`] — logging.
 //!
 //! The plumbing shared with the service (secrets, logging, Postgres and
@@ -24,6 +26,8 @@ pub mod amqp;
 pub mod config;
 pub mod db;
 mod headers;
+mod health;
+mod metrics;
 pub mod render;
 pub mod startup;
 mod store;

@@ -8,23 +8,26 @@
 //! delivery to a task; when the connection is lost it waits (with backoff)
 //! and starts a new session, so a broker restart heals by itself.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, anyhow};
+use deadpool_postgres::Pool;
 use futures::StreamExt;
 use lapin::{
     Connection,
     options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions},
     types::FieldTable,
 };
-use tokio::{sync::watch, task::JoinSet};
+use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 use uuid::Uuid;
+use wowchat_platform::metrics::MetricsEndpoint;
 use wowchat_users_api::topology::Topology;
 
 use crate::{
     amqp::{self, Publisher},
     config::{Backoff, MailerSettings},
-    db,
+    db, health,
+    metrics::MailerMetrics,
     render::Renderer,
     store::Store,
     transport::Transport,
@@ -39,6 +42,11 @@ pub struct Mailer {
     worker: Arc<Worker>,
     reconnect: Backoff,
     consuming: watch::Sender<bool>,
+    /// The Prometheus endpoint, when `WOWCHAT_MAILER_METRICS_ADDR` asks for one.
+    metrics: Option<MetricsEndpoint>,
+    /// The gRPC health endpoint, when `WOWCHAT_MAILER_HEALTH_ADDR` asks for
+    /// one, with the probe's own Postgres connection.
+    health: Option<(TcpListener, Pool)>,
 }
 
 impl Mailer {
@@ -47,6 +55,17 @@ impl Mailer {
     /// directory, created if missing). Does not touch RabbitMQ.
     pub async fn build(settings: MailerSettings) -> anyhow::Result<Self> {
         let config = settings.validate()?;
+        // Before any metric handle is resolved: earlier ones stay no-ops.
+        let metrics =
+            MetricsEndpoint::bind_if(settings.metrics_addr, "WOWCHAT_MAILER_METRICS_ADDR").await?;
+        let health = match settings.health_addr {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("WOWCHAT_MAILER_HEALTH_ADDR: binding {address}"))?,
+            ),
+            None => None,
+        };
         let url = settings.database_url.expose();
         db::ensure_database(url).await?;
         db::migrate(url).await?;
@@ -83,16 +102,35 @@ impl Mailer {
             "mailer ready"
         );
         let reconnect = config.retry;
+        let health = match health {
+            Some(listener) => Some((listener, db::pool(url, 1)?)),
+            None => None,
+        };
         Ok(Mailer {
             worker: Arc::new(Worker {
                 config,
                 store: Store::new(pool),
                 transport,
                 renderer,
+                metrics: MailerMetrics::new(),
             }),
             reconnect,
             consuming: watch::Sender::new(false),
+            metrics,
+            health,
         })
+    }
+
+    /// Where Prometheus metrics are served, if they are.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsEndpoint::address)
+    }
+
+    /// Where gRPC health is served, if it is.
+    pub fn health_address(&self) -> Option<SocketAddr> {
+        self.health
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// The exchange and queue names the mailer uses.
@@ -110,13 +148,24 @@ impl Mailer {
     /// RabbitMQ whenever the connection is lost. On shutdown it stops
     /// consuming, finishes the commands in flight and closes the connection.
     pub async fn run_until_stopped(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, mut stop) = watch::channel(false);
         let signal = tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
+        });
+        let metrics = self
+            .metrics
+            .take()
+            .map(|endpoint| endpoint.spawn(std::future::pending()));
+        let health = self.health.take().map(|(listener, pool)| {
+            let (reporter, serving) = health::serve(listener);
+            [
+                tokio::spawn(health::watch(reporter, pool, self.consuming.subscribe())),
+                tokio::spawn(serving),
+            ]
         });
         let pruning = self.worker.config.sent_retention.map(|max_age| {
             tokio::spawn(prune(
@@ -160,6 +209,10 @@ impl Mailer {
             pruning.abort();
         }
         self.consuming.send_replace(false);
+        self.worker.metrics.consuming.set(0.0);
+        for task in health.into_iter().flatten().chain(metrics) {
+            task.abort();
+        }
         tracing::info!("mailer stopped");
         Ok(())
     }
@@ -204,6 +257,7 @@ impl Mailer {
             .context("consuming the mailer queue")?;
         tracing::info!(queue = %topology.mailer_queue(), prefetch = config.prefetch, "consuming");
         self.consuming.send_replace(true);
+        self.worker.metrics.consuming.set(1.0);
         *consumed = true;
 
         // Tells the handlers to stop waiting between retries: on shutdown, or
@@ -237,6 +291,7 @@ impl Mailer {
             }
         };
         self.consuming.send_replace(false);
+        self.worker.metrics.consuming.set(0.0);
         if ended.is_ok() {
             tracing::info!(
                 in_flight = tasks.len(),

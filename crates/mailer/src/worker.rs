@@ -32,6 +32,7 @@ use wowchat_users_api::{
 use crate::{
     amqp::{Outgoing, Publisher, header_text},
     config::Config,
+    metrics::MailerMetrics,
     render::{RenderError, Renderer},
     store::{SendOnce, Store},
     transport::{SendFailure, Sent, Transport},
@@ -65,6 +66,7 @@ pub struct Worker {
     pub store: Store,
     pub transport: Transport,
     pub renderer: Renderer,
+    pub metrics: MailerMetrics,
 }
 
 /// One delivery being handled, with what its handling needs.
@@ -133,6 +135,9 @@ impl Worker {
                     .await
                 }
             };
+            if disposition == Disposition::DeadLetter {
+                self.metrics.dead_lettered.increment(1);
+            }
             settle(&delivery, disposition).await;
         }
         .instrument(span)
@@ -206,6 +211,7 @@ impl Job<'_> {
         let result_message_id = Uuid::now_v7();
         let store = &self.worker.store;
         let transport = &self.worker.transport;
+        let metrics = &self.worker.metrics;
         let sent = self
             .retrying(
                 |attempt| async move {
@@ -215,7 +221,12 @@ impl Job<'_> {
                             &self.routing_key,
                             has_result,
                             result_message_id,
-                            || transport.send(email.clone()),
+                            || async {
+                                let started = std::time::Instant::now();
+                                let sent = transport.send(email.clone()).await;
+                                metrics.smtp_seconds.record(started.elapsed().as_secs_f64());
+                                sent
+                            },
                         )
                         .await;
                     match outcome {
@@ -237,6 +248,7 @@ impl Job<'_> {
                     SendError::Refused(failure) => !failure.permanent,
                 },
                 |error, delay| {
+                    metrics.retries.increment(1);
                     if let SendError::Refused(failure) = error {
                         tracing::warn!(
                             reason = %failure.reason,
@@ -256,11 +268,13 @@ impl Job<'_> {
                 _,
             )) => {
                 tracing::info!("sent before: not sending it again");
+                metrics.deduplicated.increment(1);
                 Sending::Done {
                     unreported: (!result_published).then(|| stored_id.unwrap_or(result_message_id)),
                 }
             }
             Ok((SendOnce::Sent { sent, recorded }, attempt)) => {
+                metrics.sent.increment(1);
                 match &sent {
                     Sent::File(path) => {
                         tracing::info!(attempt, file = %path.display(), "email written to a file")
@@ -312,7 +326,7 @@ impl Job<'_> {
                         })
                 },
                 |_| true,
-                |_, _| {},
+                |_, _| self.worker.metrics.retries.increment(1),
             )
             .await;
         if recorded.is_err() {
@@ -357,6 +371,7 @@ impl Job<'_> {
     /// Dead-letters the command, after publishing `invitation.delivery_failed`
     /// for an invitation; if that cannot be published, requeues it instead.
     async fn give_up(&self, subject: Option<&Subject>, reason: String) -> Disposition {
+        self.worker.metrics.failed.increment(1);
         let Some(subject) = subject else {
             return Disposition::DeadLetter;
         };

@@ -11,6 +11,8 @@
 //!   the header and queue-argument values both sides build.
 //! - [`backoff`] — [`Backoff`], the exponential delay between reconnects
 //!   (and retries).
+//! - [`metrics`] — the process's Prometheus recorder, its HTTP endpoint,
+//!   and the Postgres pool gauges and checkout timing.
 //!
 //! What is specific to one deployable (its migrations, its queues, its
 //! settings) stays in that deployable; the functions here take it as input,
@@ -21,6 +23,7 @@
 
 pub mod amqp;
 pub mod backoff;
+pub mod metrics;
 pub mod postgres;
 pub mod secret;
 pub mod shutdown;

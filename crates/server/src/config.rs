@@ -225,6 +225,11 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_RELAY_STALL_SECS", default_value_t = 60)]
     pub relay_stall_secs: u64,
 
+    /// `relay` only: serve gRPC health here (`wowchat.users.v1.OutboxRelay`,
+    /// e.g. 0.0.0.0:50051); off when unset. `serve` reports it on its own port.
+    #[arg(long, env = "WOWCHAT_RELAY_HEALTH_ADDR")]
+    pub relay_health_addr: Option<SocketAddr>,
+
     /// Prune old rows (stored idempotent results, published outbox rows) inside `serve`;
     /// one replica at a time does it, under a Postgres advisory lock.
     #[arg(long, env = "WOWCHAT_RETENTION", default_value_t = true, action = ArgAction::Set)]

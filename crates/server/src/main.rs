@@ -95,18 +95,11 @@ async fn run() -> anyhow::Result<()> {
     let settings = cli.settings;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            serve_metrics(&settings)?;
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
-        Command::Standalone { gateway } => {
-            serve_metrics(&settings)?;
-            standalone(settings, gateway).await
-        }
-        Command::Relay => {
-            serve_metrics(&settings)?;
-            relay(&settings).await
-        }
+        Command::Standalone { gateway } => standalone(settings, gateway).await,
+        Command::Relay => relay(&settings).await,
         Command::Migrate => migrate(&settings).await,
         Command::Bootstrap {
             workspace_name,
@@ -134,19 +127,6 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// The Prometheus endpoint, for the commands that keep running; a one-off
-/// command (`bootstrap` in a running pod) must not fight the server for it.
-fn serve_metrics(settings: &Settings) -> anyhow::Result<()> {
-    if let Some(address) = settings.metrics_addr {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(address)
-            .install()
-            .context("starting the metrics endpoint")?;
-        tracing::info!(%address, "serving Prometheus metrics");
-    }
-    Ok(())
 }
 
 /// The server, its relay, the mailer and the REST gateway in one process
@@ -189,17 +169,54 @@ async fn standalone(
 }
 
 /// The outbox relay and the delivery-result consumer alone, until a signal.
+/// The serving commands bind the metrics endpoint (`Application::build`
+/// and here); one-off commands (`bootstrap` in a running pod) never do.
 async fn relay(settings: &Settings) -> anyhow::Result<()> {
+    let metrics = wowchat_platform::metrics::MetricsEndpoint::bind_if(
+        settings.metrics_addr,
+        "WOWCHAT_METRICS_ADDR",
+    )
+    .await?;
     migrate(settings).await?;
     let pool = db::pool(
         settings.database_url.expose(),
         wowchat_users_server::messaging::relay::POOL_SIZE,
     )?;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let tasks = spawn_messaging(&pool, settings, None, shutdown.clone());
+    let health = match settings.relay_health_addr {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("WOWCHAT_RELAY_HEALTH_ADDR: binding {address}"))?;
+            let (reporter, service) = tonic_health::server::health_reporter();
+            let serving = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener),
+                    shutdown.clone().cancelled_owned(),
+                );
+            tokio::spawn(async move {
+                if let Err(e) = serving.await {
+                    tracing::error!(error = %e, "the health endpoint stopped");
+                }
+            });
+            Some(reporter)
+        }
+        None => None,
+    };
+    let mut tasks = spawn_messaging(&pool, settings, health, shutdown.clone());
+    if let Some(metrics) = metrics {
+        tasks.push(metrics.spawn(shutdown.clone().cancelled_owned()));
+    }
+    let gauges = tokio::spawn(wowchat_platform::metrics::sample_pool(
+        pool.clone(),
+        "relay",
+        wowchat_users_server::startup::POOL_SAMPLE,
+    ));
     shutdown_signal().await;
     shutdown.cancel();
     futures::future::join_all(tasks).await;
+    gauges.abort();
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use tower_http::{
     trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer},
 };
 use tracing::Level;
+use wowchat_platform::metrics::{MetricsEndpoint, sample_pool};
 use wowchat_users_api::{
     FILE_DESCRIPTOR_SET,
     v1::{
@@ -30,13 +31,16 @@ use crate::{
     db,
     grpc::{
         REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, gateway::TrustGatewayLayer,
-        overload::ShedLayer, roles::RoleServiceImpl,
+        metrics::MetricsLayer, overload::ShedLayer, roles::RoleServiceImpl,
     },
     messaging::{relay::Relay, results::DeliveryResults},
     operations::AppState,
     retention::Retention,
     store::Pool,
 };
+
+/// How often the pool gauges are sampled.
+pub const POOL_SAMPLE: Duration = Duration::from_secs(5);
 
 pub struct Application {
     listener: TcpListener,
@@ -45,6 +49,8 @@ pub struct Application {
     /// The health probe's own connection, so a flood that keeps the request
     /// pool busy cannot make the replica look dead.
     health_pool: Pool,
+    /// The Prometheus endpoint, when `WOWCHAT_METRICS_ADDR` asks for one.
+    metrics: Option<MetricsEndpoint>,
     settings: Settings,
 }
 
@@ -54,6 +60,9 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Keys first: a bad key setting fails before anything touches Postgres.
         let keys = JwtKeys::load(&settings.key_settings()).context("loading JWT keys")?;
+        // Before any metric handle is resolved: handles taken earlier stay no-ops.
+        let metrics =
+            MetricsEndpoint::bind_if(settings.metrics_addr, "WOWCHAT_METRICS_ADDR").await?;
         let url = settings.database_url.expose();
         db::ensure_database(url).await?;
         db::migrate(url).await?;
@@ -76,6 +85,7 @@ impl Application {
             address,
             state,
             health_pool,
+            metrics,
             settings,
         })
     }
@@ -86,6 +96,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.address.port()
+    }
+
+    /// Where Prometheus metrics are served, if they are.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsEndpoint::address)
     }
 
     /// The shared state, for commands and tests that act without a request.
@@ -105,6 +120,17 @@ impl Application {
             Duration::from_millis(self.settings.health_interval_ms),
         ));
         let background = CancellationToken::new();
+        let metrics = self
+            .metrics
+            .map(|endpoint| endpoint.spawn(background.clone().cancelled_owned()));
+        let pool_gauges = [
+            tokio::spawn(sample_pool(
+                self.state.pool.clone(),
+                "requests",
+                POOL_SAMPLE,
+            )),
+            tokio::spawn(sample_pool(self.health_pool.clone(), "health", POOL_SAMPLE)),
+        ];
         let caller_listener = tokio::spawn(crate::auth::invalidation::run(
             self.state.callers.clone(),
             self.settings.database_url.clone(),
@@ -183,6 +209,13 @@ impl Application {
             .on_response(DefaultOnResponse::new().level(Level::DEBUG))
             .on_failure(DefaultOnFailure::new().level(Level::INFO)))
             .layer(PropagateRequestIdLayer::new(request_id))
+            // Outside the shedding, so refused calls are counted too.
+            .layer(MetricsLayer::new(&[
+                FILE_DESCRIPTOR_SET,
+                tonic_health::pb::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            ]))
             .layer(ShedLayer::new(self.settings.max_concurrent_requests))
             .add_service(health_service)
             .add_optional_service(reflection)
@@ -199,6 +232,9 @@ impl Application {
             .await
             .context("serving gRPC");
         health.abort();
+        for task in pool_gauges {
+            task.abort();
+        }
         // The relay finishes its batch: what was committed before the stop
         // goes out now or with the next start.
         background.cancel();
@@ -209,6 +245,10 @@ impl Application {
             .chain([caller_listener]);
         let _ =
             tokio::time::timeout(Duration::from_secs(15), futures::future::join_all(tasks)).await;
+        // Last: the final numbers stay readable until everything stopped.
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         tracing::info!("server stopped");
         result
     }

@@ -25,6 +25,7 @@ use wowchat_users_server::{
 pub mod browser;
 mod calls;
 pub mod logs;
+pub mod metrics;
 pub mod proxy;
 mod records;
 mod requests;
@@ -54,6 +55,8 @@ fn admin_url() -> String {
 /// A running server with its own database and a bootstrapped workspace.
 pub struct TestApp {
     pub address: String,
+    /// Where the server serves Prometheus metrics, when the test asked for them.
+    pub metrics_address: Option<std::net::SocketAddr>,
     pub database_name: String,
     pub database_url: String,
     pub workspace_id: Uuid,
@@ -100,6 +103,7 @@ impl TestApp {
 
         let app = Application::build(settings).await.expect("server builds");
         let address = format!("http://{}", app.address());
+        let metrics_address = app.metrics_address();
         let state = app.state();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
@@ -126,6 +130,7 @@ impl TestApp {
             .unwrap();
         TestApp {
             address,
+            metrics_address,
             database_name,
             database_url,
             workspace_id: created.workspace_id,
@@ -214,6 +219,9 @@ pub fn clean_up(database: &str, topology: Option<Topology>) {
 
 /// A mailer worker running in the test process.
 pub struct MailerHandle {
+    /// Its Prometheus endpoint and gRPC health endpoint, when asked for.
+    pub metrics_address: Option<std::net::SocketAddr>,
+    pub health_address: Option<std::net::SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -253,11 +261,15 @@ impl TestApp {
         let mailer = wowchat_mailer::Mailer::build(settings)
             .await
             .expect("mailer builds");
+        let metrics_address = mailer.metrics_address();
+        let health_address = mailer.health_address();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(mailer.run_until_stopped(async {
             let _ = rx.await;
         }));
         MailerHandle {
+            metrics_address,
+            health_address,
             shutdown: Some(tx),
             task,
         }

@@ -64,6 +64,8 @@ pub struct PasswordHasher {
     dummy: Arc<str>,
     /// Password verifications run so far (stored or dummy hash alike).
     verifications: Arc<AtomicU64>,
+    /// Jobs waiting for a hashing thread (`wowchat_password_hash_queue_depth`).
+    queued: metrics::Gauge,
 }
 
 impl PasswordHasher {
@@ -84,8 +86,11 @@ impl PasswordHasher {
             .to_string();
         let (queue, jobs) = mpsc::sync_channel::<Job>(queue_len);
         let jobs = Arc::new(Mutex::new(jobs));
+        let queued = metrics::gauge!("wowchat_password_hash_queue_depth");
+        metrics::gauge!("wowchat_password_hash_queue_capacity").set(queue_len as f64);
         for n in 0..workers.max(1) {
             let jobs = Arc::clone(&jobs);
+            let queued = queued.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
@@ -97,7 +102,10 @@ impl PasswordHasher {
                             Err(_) => return,
                         };
                         match job {
-                            Ok(job) => job(),
+                            Ok(job) => {
+                                queued.decrement(1.0);
+                                job()
+                            }
                             Err(_) => return,
                         }
                     }
@@ -109,6 +117,7 @@ impl PasswordHasher {
             queue,
             dummy: dummy.into(),
             verifications: Arc::new(AtomicU64::new(0)),
+            queued,
         })
     }
 
@@ -123,16 +132,21 @@ impl PasswordHasher {
                 let _ = reply.send(work());
             }
         });
-        self.queue.try_send(job).map_err(|err| match err {
-            mpsc::TrySendError::Full(_) => Error::rate_limited(
-                Reason::HashingBusy,
-                "too many password operations in progress; retry shortly",
-                BUSY_RETRY_AFTER,
-            ),
-            mpsc::TrySendError::Disconnected(_) => {
-                Error::Unexpected(anyhow::anyhow!("the hashing threads stopped"))
-            }
-        })?;
+        // Counted before the send: a thread may take the job at once.
+        self.queued.increment(1.0);
+        self.queue
+            .try_send(job)
+            .inspect_err(|_| self.queued.decrement(1.0))
+            .map_err(|err| match err {
+                mpsc::TrySendError::Full(_) => Error::rate_limited(
+                    Reason::HashingBusy,
+                    "too many password operations in progress; retry shortly",
+                    BUSY_RETRY_AFTER,
+                ),
+                mpsc::TrySendError::Disconnected(_) => {
+                    Error::Unexpected(anyhow::anyhow!("the hashing threads stopped"))
+                }
+            })?;
         result
             .await
             .map_err(|_| Error::Unexpected(anyhow::anyhow!("a hashing thread dropped a job")))

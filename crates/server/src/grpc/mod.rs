@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod convert;
 pub mod gateway;
+pub mod metrics;
 pub mod overload;
 pub mod roles;
 pub mod status;

@@ -30,7 +30,13 @@ fn parts(err: &Error) -> (Code, Reason, String) {
         Error::Aborted { reason, message } => (Code::Aborted, *reason, message.clone()),
         Error::ResourceExhausted {
             reason, message, ..
-        } => (Code::ResourceExhausted, *reason, message.clone()),
+        } => {
+            // Refusals by limit: sign-in, invitations, token attempts,
+            // hashing queue, overload. Only refusals pay for the lookup.
+            metrics::counter!("wowchat_rate_limit_refusals_total", "limit" => reason.as_str())
+                .increment(1);
+            (Code::ResourceExhausted, *reason, message.clone())
+        }
         Error::Unauthenticated { reason, message } => {
             (Code::Unauthenticated, *reason, message.clone())
         }

@@ -290,6 +290,8 @@ impl Relay {
         }))
         .await;
         let _ = published.send(rows.len());
+        metrics::histogram!("wowchat_relay_batch_size").record(rows.len() as f64);
+        let confirming = std::time::Instant::now();
 
         // A basic.return is matched to its row by message id, not by which
         // confirm it came with: the client may hand a return to a
@@ -336,6 +338,9 @@ impl Relay {
                 }
             }
         }
+        // From the batch written to its last confirm (or the deadline).
+        metrics::histogram!("wowchat_relay_confirm_seconds")
+            .record(confirming.elapsed().as_secs_f64());
         let mut marked = Vec::with_capacity(acked.len());
         for row in acked {
             if returned.contains(&row.id) {

@@ -21,7 +21,7 @@ pub async fn list(
     caller.require(Permission::ActivityRead)?;
     let filters = filter_digest(&format!("activity|{filter:?}"));
     let after = page.cursor(filters)?;
-    let client = state.pool.get().await?;
+    let client = state.connection().await?;
     let items = activity::list(&client, caller.workspace_id, &filter, after, page.size + 1).await?;
     // The log is unbounded: it reports no total.
     Ok(page.page(items, 0, filters, |e| Cursor {

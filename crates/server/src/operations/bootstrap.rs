@@ -23,7 +23,7 @@ pub async fn bootstrap(
     owner_password: Password,
 ) -> Result<Bootstrapped, Error> {
     let password_hash = state.hasher.hash(owner_password).await?;
-    let mut client = state.pool.get().await?;
+    let mut client = state.connection().await?;
     let tx = client.transaction().await?;
     let workspace_id = Uuid::now_v7();
     workspaces::insert(&tx, workspace_id, workspace_name).await?;

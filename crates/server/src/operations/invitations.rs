@@ -277,12 +277,12 @@ pub async fn accept(
         .admit_attempt(token_hash, client_address)?;
     // Checked before hashing the password, so a bad token costs no hashing work.
     {
-        let client = state.pool.get().await?;
+        let client = state.connection().await?;
         usable_invitation(&client, token_hash, Lock::None).await?;
     }
     let password_hash = state.hasher.hash(accept.password).await?;
 
-    let mut client = state.pool.get().await?;
+    let mut client = state.connection().await?;
     let tx = client.transaction().await?;
     // Locked: of concurrent accepts of one token, the first wins and the rest see it accepted.
     let (invitation, inviter) = usable_invitation(&tx, token_hash, Lock::Update).await?;
@@ -531,7 +531,7 @@ pub async fn preview(
     state
         .invitations
         .admit_attempt(token.hash(), client_address)?;
-    let client = state.pool.get().await?;
+    let client = state.connection().await?;
     let (invitation, inviter) = usable_invitation(&client, token.hash(), Lock::None).await?;
     let workspace_name = workspaces::name(&client, invitation.workspace_id).await?;
     Ok(InvitationPreview {
@@ -589,7 +589,7 @@ pub async fn get(
     invitation_id: Uuid,
 ) -> Result<Invitation, Error> {
     caller.require(Permission::UsersInvite)?;
-    let client = state.pool.get().await?;
+    let client = state.connection().await?;
     invitations::get(&client, caller.workspace_id, invitation_id, Lock::None)
         .await?
         .ok_or_else(Error::invitation_not_found)
@@ -604,7 +604,7 @@ pub async fn list(
     caller.require(Permission::UsersInvite)?;
     let filters = filter_digest(&format!("invitations|{filter:?}"));
     let after = page.cursor(filters)?;
-    let client = state.pool.get().await?;
+    let client = state.connection().await?;
     let (items, total) =
         invitations::list(&client, caller.workspace_id, &filter, after, page.size + 1).await?;
     Ok(page.page(items, total, filters, |i| Cursor {

@@ -45,6 +45,8 @@ pub struct AppState {
     pub invitations: invitation_policy::InvitationPolicy,
     /// Told after each commit that wrote outbox rows.
     pub relay_wakeup: outbox::RelayWakeup,
+    /// How long requests wait for a pooled connection; resolved once.
+    pool_checkout: metrics::Histogram,
 }
 
 impl AppState {
@@ -67,7 +69,16 @@ impl AppState {
             hasher,
             sign_in: sign_in::SignInPolicy::new(sign_in),
             invitations: invitation_policy::InvitationPolicy::new(invitations),
+            pool_checkout: wowchat_platform::metrics::checkout_histogram("requests"),
         }
+    }
+
+    /// A connection from the request pool, its wait timed
+    /// (`wowchat_db_pool_checkout_seconds{pool="requests"}`).
+    pub async fn connection(
+        &self,
+    ) -> Result<deadpool_postgres::Object, deadpool_postgres::PoolError> {
+        wowchat_platform::metrics::checkout(&self.pool, &self.pool_checkout).await
     }
 }
 

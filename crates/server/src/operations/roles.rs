@@ -216,7 +216,7 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Roles, Error> {
     if !may_list {
         caller.require(Permission::RolesManage)?;
     }
-    let client = state.pool.get().await?;
+    let client = state.connection().await?;
     let custom = roles::list(&client, caller.workspace_id).await?;
     Ok(Roles {
         built_in: BUILT_IN.into_iter().filter_map(Role::builtin).collect(),

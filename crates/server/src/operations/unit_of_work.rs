@@ -65,7 +65,7 @@ macro_rules! unit_of_work {
     ($state:expr, $caller:expr, $mutation:expr, at_begin: |$db:ident| $read_at_begin:expr,
      |$work:ident, $read:pat_param| $body:block) => {
         $crate::operations::unit_of_work::retrying(|| async move {
-            let tx = $crate::store::pipeline::PipelinedTransaction::new($state.pool.get().await?);
+            let tx = $crate::store::pipeline::PipelinedTransaction::new($state.connection().await?);
             let (begun, read_at_begin) = {
                 let $db = tx.client();
                 tokio::join!(

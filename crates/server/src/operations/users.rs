@@ -216,7 +216,7 @@ pub async fn list(
     // nothing in another order.
     let filters = filter_digest(&format!("users|{order:?}|{filter:?}"));
     let after = decode_optional_page_token(&page.token, filters)?;
-    let client = state.pool.get().await?;
+    let client = state.connection().await?;
     // The planner's estimate of the matches goes out with the page: one
     // round trip, and only a small count, when needed, takes another.
     let (items, estimate) = tokio::join!(

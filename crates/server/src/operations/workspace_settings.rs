@@ -19,7 +19,7 @@ use crate::{
 
 pub async fn get(state: &AppState, caller: &Caller) -> Result<WorkspaceSettings, Error> {
     caller.require(Permission::WorkspaceManage)?;
-    let client = state.pool.get().await?;
+    let client = state.connection().await?;
     workspaces::settings(&client, caller.workspace_id).await
 }
 
