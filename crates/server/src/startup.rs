@@ -54,9 +54,11 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Keys first: a bad key setting fails before anything touches Postgres.
         let keys = JwtKeys::load(&settings.key_settings()).context("loading JWT keys")?;
+        settings.apply_statement_mode();
+        let direct = settings.database_direct_url().expose();
+        db::ensure_database(direct).await?;
+        db::migrate(direct).await?;
         let url = settings.database_url.expose();
-        db::ensure_database(url).await?;
-        db::migrate(url).await?;
         let pool = db::pool(url, settings.db_pool_size)?;
         let health_pool = db::pool(url, 1)?;
         let state = Arc::new(AppState::new(
@@ -107,7 +109,7 @@ impl Application {
         let background = CancellationToken::new();
         let caller_listener = tokio::spawn(crate::auth::invalidation::run(
             self.state.callers.clone(),
-            self.settings.database_url.clone(),
+            self.settings.database_direct_url().clone(),
             background.clone(),
         ));
         let messaging = self.settings.relay.then(|| {

@@ -6,6 +6,7 @@ use tokio_postgres::{
     types::{ToSql, Type},
 };
 use uuid::Uuid;
+use wowchat_platform::statements;
 
 use super::{
     GenericClient, Lock, like_contains, query_one, query_one_unless_taken, query_opt, query_value,
@@ -182,13 +183,14 @@ pub async fn touch_last_active(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<bool, Error> {
-    let stmt = client
-        .prepare_cached(
-            "UPDATE users SET last_active_at = now() WHERE workspace_id = $1 AND id = $2 \
+    Ok(statements::execute(
+        client,
+        "UPDATE users SET last_active_at = now() WHERE workspace_id = $1 AND id = $2 \
              AND (last_active_at IS NULL OR last_active_at < now() - interval '1 minute')",
-        )
-        .await?;
-    Ok(client.execute(&stmt, &[&workspace_id, &id]).await? == 1)
+        &[&workspace_id, &id],
+    )
+    .await?
+        == 1)
 }
 
 /// Filters of `ListUsers`; `None` matches everything.
