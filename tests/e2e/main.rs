@@ -25,6 +25,7 @@ mod relay;
 mod rest;
 mod retention;
 mod roles;
+mod shared_limits;
 mod sign_in;
 mod startup;
 mod support;

@@ -147,7 +147,8 @@ async fn one_replica_prunes_at_a_time_under_the_advisory_lock() {
         retention.prune_once(&stop).await.unwrap(),
         Some(Pruned {
             idempotency_keys: 3,
-            published_outbox: 0
+            published_outbox: 0,
+            rate_limits: 0,
         })
     );
     // The lock went back with the round: the other session gets it again.

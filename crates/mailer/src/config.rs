@@ -49,6 +49,21 @@ pub struct MailerSettings {
     )]
     pub database_url: Secret,
 
+    /// A direct Postgres URL (not through a transaction-pooling PgBouncer)
+    /// for creating the database and migrating it. Unset: the database URL.
+    #[arg(
+        long,
+        env = "WOWCHAT_MAILER_DATABASE_DIRECT_URL",
+        hide_env_values = true
+    )]
+    pub database_direct_url: Option<Secret>,
+
+    /// Prepare each statement once per connection and reuse it. `false`
+    /// behind a transaction-pooling PgBouncer before 1.21: every statement
+    /// is then sent unnamed.
+    #[arg(long, env = "WOWCHAT_MAILER_DATABASE_STATEMENT_CACHE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub database_statement_cache: bool,
+
     /// SMTP server, e.g. `smtps://user:pass@smtp.example.com` or
     /// `smtp://127.0.0.1:1025` (`?tls=required` for STARTTLS). When unset,
     /// each email is written as an `.eml` file into the mail directory.

@@ -35,7 +35,11 @@ async fn main() -> anyhow::Result<()> {
             mailer.run_until_stopped(shutdown_signal()).await
         }
         Command::Migrate => {
-            let url = settings.database_url.expose();
+            let url = settings
+                .database_direct_url
+                .as_ref()
+                .unwrap_or(&settings.database_url)
+                .expose();
             db::ensure_database(url).await?;
             db::migrate(url).await
         }

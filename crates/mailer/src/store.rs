@@ -15,6 +15,7 @@ use std::{future::Future, time::Duration};
 use anyhow::Context;
 use deadpool_postgres::Pool;
 use uuid::Uuid;
+use wowchat_platform::statements;
 
 /// Claims a command's id; nothing when its row exists (waiting first while
 /// another transaction holds it uncommitted).
@@ -66,29 +67,22 @@ impl Store {
         // Waits while another transaction holds an uncommitted row for this
         // id. The row says sent as of the transaction's start: it commits
         // only once the email went out.
-        let claim = transaction
-            .prepare_cached(CLAIM)
-            .await
-            .context("preparing the claim")?;
-        let inserted = transaction
-            .execute(
-                &claim,
-                &[&message_id, &routing_key, &!has_result, &result_message_id],
+        let inserted = statements::execute(
+            &transaction,
+            CLAIM,
+            &[&message_id, &routing_key, &!has_result, &result_message_id],
+        )
+        .await
+        .context("claiming the message id")?;
+        if inserted == 0 {
+            let row = statements::query_one(
+                &transaction,
+                "SELECT result_published, result_message_id \
+                 FROM mailer_sent_messages WHERE message_id = $1",
+                &[&message_id],
             )
             .await
-            .context("claiming the message id")?;
-        if inserted == 0 {
-            let read = transaction
-                .prepare_cached(
-                    "SELECT result_published, result_message_id \
-                     FROM mailer_sent_messages WHERE message_id = $1",
-                )
-                .await
-                .context("preparing the read")?;
-            let row = transaction
-                .query_one(&read, &[&message_id])
-                .await
-                .context("reading the sent message")?;
+            .context("reading the sent message")?;
             return Ok(Ok(SendOnce::AlreadySent {
                 result_published: row.try_get(0).context("result_published")?,
                 result_message_id: row.try_get(1).context("result_message_id")?,
@@ -119,17 +113,13 @@ impl Store {
         result_message_id: Uuid,
     ) -> anyhow::Result<()> {
         let client = self.pool.get().await.context("getting a connection")?;
-        let claim = client
-            .prepare_cached(CLAIM)
-            .await
-            .context("preparing the claim")?;
-        client
-            .execute(
-                &claim,
-                &[&message_id, &routing_key, &!has_result, &result_message_id],
-            )
-            .await
-            .context("recording the sent message")?;
+        statements::execute(
+            &client,
+            CLAIM,
+            &[&message_id, &routing_key, &!has_result, &result_message_id],
+        )
+        .await
+        .context("recording the sent message")?;
         Ok(())
     }
 
@@ -140,61 +130,60 @@ impl Store {
     /// the service records once. One WAL flush per email fewer.
     pub async fn mark_result_published(&self, message_id: &str) -> anyhow::Result<()> {
         let client = self.pool.get().await.context("getting a connection")?;
-        let mark = client
-            .prepare_cached(
-                "UPDATE mailer_sent_messages SET result_published = true \
-                 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS not_flushed \
-                 WHERE message_id = $1",
-            )
-            .await
-            .context("preparing the mark")?;
-        client
-            .execute(&mark, &[&message_id])
-            .await
-            .context("marking the result published")?;
+        statements::execute(
+            &client,
+            "UPDATE mailer_sent_messages SET result_published = true \
+             FROM (SELECT set_config('synchronous_commit', 'off', true)) AS not_flushed \
+             WHERE message_id = $1",
+            &[&message_id],
+        )
+        .await
+        .context("marking the result published")?;
         Ok(())
     }
 
     /// Deletes dedupe rows sent more than `max_age` ago, `batch` rows per
-    /// statement, if no other replica is doing it (None then). The lock is
-    /// the session's, released before the connection goes back to the pool.
+    /// statement, if no other replica is doing it (None then). Each batch is
+    /// a transaction holding the lock (a transaction's, not a session's,
+    /// which a transaction-pooling PgBouncer could not release).
     pub async fn prune_sent(&self, max_age: Duration, batch: i64) -> anyhow::Result<Option<u64>> {
-        let client = self.pool.get().await.context("getting a connection")?;
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&PRUNE_LOCK])
+        let mut client = self.pool.get().await.context("getting a connection")?;
+        let mut total = None;
+        loop {
+            let transaction = client
+                .transaction()
+                .await
+                .context("beginning a pruning batch")?;
+            let locked: bool = statements::query_one(
+                &transaction,
+                "SELECT pg_try_advisory_xact_lock($1)",
+                &[&PRUNE_LOCK],
+            )
             .await
             .context("taking the pruning lock")?
-            .get(0);
-        if !locked {
-            return Ok(None);
-        }
-        let mut total = 0;
-        let pruned = async {
-            loop {
-                let deleted = client
-                    .execute(
-                        "DELETE FROM mailer_sent_messages WHERE message_id IN ( \
-                           SELECT message_id FROM mailer_sent_messages \
-                           WHERE sent_at < now() - make_interval(secs => $1) LIMIT $2)",
-                        &[&max_age.as_secs_f64(), &batch],
-                    )
-                    .await
-                    .context("pruning sent messages")?;
-                total += deleted;
-                if deleted < batch as u64 {
-                    return anyhow::Ok(total);
-                }
+            .try_get(0)?;
+            if !locked {
+                return Ok(total);
+            }
+            let deleted = statements::execute(
+                &transaction,
+                "DELETE FROM mailer_sent_messages WHERE message_id IN ( \
+                   SELECT message_id FROM mailer_sent_messages \
+                   WHERE sent_at < now() - make_interval(secs => $1) LIMIT $2)",
+                &[&max_age.as_secs_f64(), &batch],
+            )
+            .await
+            .context("pruning sent messages")?;
+            transaction
+                .commit()
+                .await
+                .context("committing a pruning batch")?;
+            let sum = total.unwrap_or(0) + deleted;
+            total = Some(sum);
+            if deleted < batch as u64 {
+                return Ok(total);
             }
         }
-        .await;
-        let unlocked = client
-            .query_one("SELECT pg_advisory_unlock($1)", &[&PRUNE_LOCK])
-            .await;
-        if unlocked.is_err() {
-            // Never back to the pool still holding the lock.
-            drop(deadpool_postgres::Object::take(client));
-        }
-        pruned.map(Some)
     }
 }
 

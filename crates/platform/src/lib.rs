@@ -7,6 +7,8 @@
 //! - [`postgres`] — the connection pool, creating the database when missing,
 //!   and running a crate's embedded migrations under an advisory lock; TLS
 //!   (rustls) as the URL's `sslmode` asks.
+//! - [`statements`] — how every query reaches Postgres: prepared and cached
+//!   per connection, or unnamed for a transaction-pooling PgBouncer.
 //! - [`amqp`] — connecting to RabbitMQ, declaring the shared exchanges, and
 //!   the header and queue-argument values both sides build.
 //! - [`backoff`] — [`Backoff`], the exponential delay between reconnects
@@ -27,6 +29,7 @@ pub mod metrics;
 pub mod postgres;
 pub mod secret;
 pub mod shutdown;
+pub mod statements;
 pub mod telemetry;
 
 pub use backoff::Backoff;

@@ -26,6 +26,19 @@ pub struct Settings {
     )]
     pub database_url: Secret,
 
+    /// A direct Postgres URL (not through a transaction-pooling PgBouncer)
+    /// for what needs a session of its own: the LISTEN of the relay and of
+    /// the caller cache, creating the database and migrations. Unset: the
+    /// database URL.
+    #[arg(long, env = "WOWCHAT_DATABASE_DIRECT_URL", hide_env_values = true)]
+    pub database_direct_url: Option<Secret>,
+
+    /// Prepare each statement once per connection and reuse it. `false`
+    /// behind a transaction-pooling PgBouncer before 1.21 (no prepared
+    /// statements there): every statement is then sent unnamed.
+    #[arg(long, env = "WOWCHAT_DATABASE_STATEMENT_CACHE", default_value_t = true, action = ArgAction::Set)]
+    pub database_statement_cache: bool,
+
     /// Most Postgres connections held by the pool.
     #[arg(long, env = "WOWCHAT_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
@@ -70,7 +83,7 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
     pub access_token_ttl_secs: u64,
 
-    /// Failed sign-ins per minute for one email from one client address (per replica); 0 turns the limit off.
+    /// Failed sign-ins per minute for one email from one client address (all replicas together); 0 turns the limit off.
     #[arg(
         long,
         env = "WOWCHAT_SIGN_IN_PER_EMAIL_PER_MINUTE",
@@ -78,7 +91,7 @@ pub struct Settings {
     )]
     pub sign_in_per_email_per_minute: u32,
 
-    /// Sign-in attempts per minute from one client address (per replica); 0 turns the limit off.
+    /// Sign-in attempts per minute from one client address (all replicas together); 0 turns the limit off.
     #[arg(
         long,
         env = "WOWCHAT_SIGN_IN_PER_ADDRESS_PER_MINUTE",
@@ -86,7 +99,7 @@ pub struct Settings {
     )]
     pub sign_in_per_address_per_minute: u32,
 
-    /// Invitation emails (invitations, batch rows, resends) per minute by one inviter (per replica); 0 turns the limit off.
+    /// Invitation emails (invitations, batch rows, resends) per minute by one inviter (all replicas together); 0 turns the limit off.
     #[arg(
         long,
         env = "WOWCHAT_INVITES_PER_MINUTE_PER_INVITER",
@@ -94,7 +107,7 @@ pub struct Settings {
     )]
     pub invites_per_minute_per_inviter: u32,
 
-    /// Invitation emails (invitations, batch rows, resends) per minute in one workspace (per replica); 0 turns the limit off.
+    /// Invitation emails (invitations, batch rows, resends) per minute in one workspace (all replicas together); 0 turns the limit off.
     #[arg(
         long,
         env = "WOWCHAT_INVITES_PER_MINUTE_PER_WORKSPACE",
@@ -107,7 +120,7 @@ pub struct Settings {
     pub max_sends_per_invitation: u32,
 
     /// AcceptInvitation and PreviewInvitation attempts per minute with one token
-    /// (per replica); 0 turns the limit off.
+    /// (all replicas together); 0 turns the limit off.
     #[arg(
         long,
         env = "WOWCHAT_INVITATION_ATTEMPTS_PER_TOKEN_PER_MINUTE",
@@ -116,7 +129,7 @@ pub struct Settings {
     pub invitation_attempts_per_token_per_minute: u32,
 
     /// AcceptInvitation and PreviewInvitation attempts per minute from one client
-    /// address (per replica); 0 turns the limit off.
+    /// address (all replicas together); 0 turns the limit off.
     #[arg(
         long,
         env = "WOWCHAT_INVITATION_ATTEMPTS_PER_ADDRESS_PER_MINUTE",
@@ -280,6 +293,21 @@ impl Settings {
         <Only as clap::Parser>::parse_from(["wowchat-users"]).settings
     }
 
+    /// Where sessions of their own connect: the direct URL, else the database URL.
+    pub fn database_direct_url(&self) -> &Secret {
+        self.database_direct_url
+            .as_ref()
+            .unwrap_or(&self.database_url)
+    }
+
+    /// Applies `database_statement_cache` to the process (see
+    /// `wowchat_platform::statements`).
+    pub fn apply_statement_mode(&self) {
+        if !self.database_statement_cache {
+            wowchat_platform::statements::use_unnamed_statements();
+        }
+    }
+
     pub fn key_settings(&self) -> KeySettings {
         KeySettings {
             issuer: self.jwt_issuer.clone(),
@@ -293,7 +321,7 @@ impl Settings {
     pub fn relay_settings(&self) -> crate::messaging::relay::RelaySettings {
         crate::messaging::relay::RelaySettings {
             amqp_url: self.amqp_url.clone(),
-            database_url: self.database_url.clone(),
+            listen_url: self.database_direct_url().clone(),
             topology: wowchat_users_api::topology::Topology::new(self.amqp_prefix.clone()),
             batch_size: self.relay_batch_size.max(1),
             poll_interval: Duration::from_millis(self.relay_poll_ms.max(10)),

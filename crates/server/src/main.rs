@@ -93,6 +93,7 @@ async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(&cli.settings.log_format);
     let settings = cli.settings;
+    settings.apply_statement_mode();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = Application::build(settings).await?;
@@ -140,6 +141,8 @@ async fn standalone(
     mailer_settings.amqp_prefix = settings.amqp_prefix.clone();
     if std::env::var_os("WOWCHAT_MAILER_DATABASE_URL").is_none() {
         mailer_settings.database_url = settings.database_url.expose().into();
+        mailer_settings.database_direct_url = settings.database_direct_url.clone();
+        mailer_settings.database_statement_cache = settings.database_statement_cache;
     }
     // The gateway vouches for its clients' addresses with a key the server
     // trusts: one made up for this process unless both were given one.
@@ -221,7 +224,7 @@ async fn relay(settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let url = settings.database_url.expose();
+    let url = settings.database_direct_url().expose();
     db::ensure_database(url).await?;
     db::migrate(url).await
 }

@@ -1,5 +1,6 @@
 //! Retention: deletes what the service no longer needs (stored results of
-//! idempotent calls, outbox rows already published) so those tables stay
+//! idempotent calls, outbox rows already published, rate limit buckets
+//! that are full again) so those tables stay
 //! bounded. Every replica runs the loop; a Postgres advisory lock lets one
 //! of them prune at a time, the others skip that round.
 
@@ -32,6 +33,7 @@ pub struct RetentionSettings {
 pub struct Pruned {
     pub idempotency_keys: u64,
     pub published_outbox: u64,
+    pub rate_limits: u64,
 }
 
 pub struct Retention {
@@ -53,6 +55,7 @@ impl Retention {
                     tracing::info!(
                         idempotency_keys = pruned.idempotency_keys,
                         published_outbox = pruned.published_outbox,
+                        rate_limits = pruned.rate_limits,
                         "retention pruned old rows"
                     );
                 }
@@ -68,56 +71,67 @@ impl Retention {
     }
 
     /// One round, if this replica gets the lock (`None` when another holds
-    /// it). Stops early between batches on `shutdown`.
+    /// it). Stops early between batches on `shutdown`, or when another
+    /// replica takes the lock between two of them.
     pub async fn prune_once(&self, shutdown: &CancellationToken) -> Result<Option<Pruned>, Error> {
-        let client = self.pool.get().await?;
-        if !retention::try_lock(&client).await? {
-            return Ok(None);
-        }
-        let pruned = self.prune_locked(&client, shutdown).await;
-        // A session lock outlives the round: a connection that cannot release
-        // it must not go back to the pool holding it.
-        if retention::unlock(&client).await.is_err() {
-            drop(deadpool_postgres::Object::take(client));
-        }
-        pruned.map(Some)
-    }
-
-    async fn prune_locked(
-        &self,
-        client: &deadpool_postgres::Client,
-        shutdown: &CancellationToken,
-    ) -> Result<Pruned, Error> {
+        let mut client = self.pool.get().await?;
         let batch = self.settings.batch_size.max(1);
+        let mut round = Round {
+            client: &mut client,
+            batch,
+            shutdown,
+            started: false,
+        };
         let mut pruned = Pruned::default();
         if let Some(age) = self.settings.idempotency_keys {
-            pruned.idempotency_keys = in_batches(batch, shutdown, || {
-                retention::delete_batch(client, Prunable::IdempotencyKeys, age.as_secs_f64(), batch)
-            })
-            .await?;
+            match round.prune(Prunable::IdempotencyKeys, age).await? {
+                Some(deleted) => pruned.idempotency_keys = deleted,
+                None => return Ok(round.started.then_some(pruned)),
+            }
         }
         if let Some(age) = self.settings.published_outbox {
-            pruned.published_outbox = in_batches(batch, shutdown, || {
-                retention::delete_batch(client, Prunable::PublishedOutbox, age.as_secs_f64(), batch)
-            })
-            .await?;
+            match round.prune(Prunable::PublishedOutbox, age).await? {
+                Some(deleted) => pruned.published_outbox = deleted,
+                None => return Ok(round.started.then_some(pruned)),
+            }
         }
-        Ok(pruned)
+        // Always: a full bucket holds nothing a missing row does not.
+        match round
+            .prune(Prunable::FullRateLimits, Duration::ZERO)
+            .await?
+        {
+            Some(deleted) => pruned.rate_limits = deleted,
+            None => return Ok(round.started.then_some(pruned)),
+        }
+        Ok(Some(pruned))
     }
 }
 
-/// Runs `delete` until a batch comes back short or `shutdown`; the total.
-async fn in_batches<F: Future<Output = Result<u64, Error>>>(
+/// One round's batches, on one connection.
+struct Round<'a> {
+    client: &'a mut deadpool_postgres::Client,
     batch: i64,
-    shutdown: &CancellationToken,
-    mut delete: impl FnMut() -> F,
-) -> Result<u64, Error> {
-    let mut total = 0;
-    loop {
-        let deleted = delete().await?;
-        total += deleted;
-        if deleted < batch as u64 || shutdown.is_cancelled() {
-            return Ok(total);
+    shutdown: &'a CancellationToken,
+    /// A batch got the lock: this replica is the one pruning.
+    started: bool,
+}
+
+impl Round<'_> {
+    /// Deletes `what` older than `age` until a batch comes back short or
+    /// `shutdown`; the total, or `None` when another replica holds the lock.
+    async fn prune(&mut self, what: Prunable, age: Duration) -> Result<Option<u64>, Error> {
+        let mut total = 0;
+        loop {
+            let Some(deleted) =
+                retention::delete_batch(self.client, what, age.as_secs_f64(), self.batch).await?
+            else {
+                return Ok(None);
+            };
+            self.started = true;
+            total += deleted;
+            if deleted < self.batch as u64 || self.shutdown.is_cancelled() {
+                return Ok(Some(total));
+            }
         }
     }
 }

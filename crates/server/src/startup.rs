@@ -63,9 +63,11 @@ impl Application {
         // Before any metric handle is resolved: handles taken earlier stay no-ops.
         let metrics =
             MetricsEndpoint::bind_if(settings.metrics_addr, "WOWCHAT_METRICS_ADDR").await?;
+        settings.apply_statement_mode();
+        let direct = settings.database_direct_url().expose();
+        db::ensure_database(direct).await?;
+        db::migrate(direct).await?;
         let url = settings.database_url.expose();
-        db::ensure_database(url).await?;
-        db::migrate(url).await?;
         let pool = db::pool(url, settings.db_pool_size)?;
         let health_pool = db::pool(url, 1)?;
         let state = Arc::new(AppState::new(
@@ -133,7 +135,7 @@ impl Application {
         ];
         let caller_listener = tokio::spawn(crate::auth::invalidation::run(
             self.state.callers.clone(),
-            self.settings.database_url.clone(),
+            self.settings.database_direct_url().clone(),
             background.clone(),
         ));
         let messaging = self.settings.relay.then(|| {

@@ -26,6 +26,7 @@ pub mod browser;
 mod calls;
 pub mod logs;
 pub mod metrics;
+pub mod pgbouncer;
 pub mod proxy;
 mod records;
 mod requests;
@@ -67,6 +68,9 @@ pub struct TestApp {
     pub topology: Topology,
     pub amqp_url: String,
     keys_dir: PathBuf,
+    /// False for a replica (`spawn_replica`): the first server's drop
+    /// deletes the database, keys and RabbitMQ names.
+    owns_installation: bool,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -85,18 +89,8 @@ impl TestApp {
         let database_url = database_url(&config);
         let keys_dir = std::env::temp_dir().join(&database_name);
 
-        let mut settings = Settings::defaults();
-        settings.database_url = database_url.clone().into();
-        settings.listen_addr = "127.0.0.1:0".parse().unwrap();
-        settings.dev_keys_dir = keys_dir.clone();
-        settings.db_pool_size = 8;
-        settings.health_interval_ms = 100;
-        // Tests that need RabbitMQ turn the relay on; each gets its own names.
-        settings.relay = false;
+        let mut settings = test_settings(&database_url, &keys_dir);
         settings.amqp_prefix = format!("test-{}", Uuid::new_v4().simple());
-        settings.amqp_url = test_amqp_url().into();
-        settings.relay_poll_ms = 100;
-        settings.relay_retry_max_secs = 1;
         adjust(&mut settings);
         let topology = Topology::new(settings.amqp_prefix.clone());
         let amqp_url = settings.amqp_url.expose().to_owned();
@@ -140,6 +134,41 @@ impl TestApp {
             topology,
             amqp_url,
             keys_dir,
+            owns_installation: true,
+            shutdown: Some(shutdown_tx),
+            server: Some(server),
+        }
+    }
+
+    /// Another replica of this server: its own process state (pool, caches,
+    /// in-memory anything) on a port of its own, the same database, keys
+    /// and RabbitMQ names, settings adjusted by `adjust`. Its owner token is
+    /// this server's; dropping it leaves the installation to this one.
+    pub async fn spawn_replica(&self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = test_settings(&self.database_url, &self.keys_dir);
+        settings.amqp_prefix = self.topology.prefix().to_owned();
+        adjust(&mut settings);
+        let app = Application::build(settings).await.expect("replica builds");
+        let address = format!("http://{}", app.address());
+        let metrics_address = app.metrics_address();
+        let state = app.state();
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = shutdown_rx.await;
+        }));
+        TestApp {
+            address,
+            database_name: self.database_name.clone(),
+            database_url: self.database_url.clone(),
+            workspace_id: self.workspace_id,
+            owner_id: self.owner_id,
+            owner_token: self.owner_token.clone(),
+            state,
+            topology: self.topology.clone(),
+            amqp_url: self.amqp_url.clone(),
+            keys_dir: self.keys_dir.clone(),
+            metrics_address,
+            owns_installation: false,
             shutdown: Some(shutdown_tx),
             server: Some(server),
         }
@@ -186,9 +215,28 @@ impl Drop for TestApp {
         if let Some(server) = self.server.take() {
             server.abort();
         }
-        let _ = std::fs::remove_dir_all(&self.keys_dir);
-        clean_up(&self.database_name, Some(self.topology.clone()));
+        if self.owns_installation {
+            let _ = std::fs::remove_dir_all(&self.keys_dir);
+            clean_up(&self.database_name, Some(self.topology.clone()));
+        }
     }
+}
+
+/// The settings of a test server on `database_url`: port 0, the
+/// development keys in `keys_dir`, a small pool, the relay off, fast polls.
+fn test_settings(database_url: &str, keys_dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::defaults();
+    settings.database_url = database_url.to_owned().into();
+    settings.listen_addr = "127.0.0.1:0".parse().unwrap();
+    settings.dev_keys_dir = keys_dir.to_owned();
+    settings.db_pool_size = 8;
+    settings.health_interval_ms = 100;
+    // Tests that need RabbitMQ turn the relay on; each gets its own names.
+    settings.relay = false;
+    settings.amqp_url = test_amqp_url().into();
+    settings.relay_poll_ms = 100;
+    settings.relay_retry_max_secs = 1;
+    settings
 }
 
 /// Deletes what a test made outside its process: the RabbitMQ names of

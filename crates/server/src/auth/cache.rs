@@ -26,6 +26,7 @@ use std::{
     },
     time::{Duration, Instant},
 };
+use wowchat_platform::statements;
 
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -341,16 +342,14 @@ impl CallerCache {
         self.lock_syncs().insert(token, acknowledged);
         let sent = async {
             let client = pool.get().await?;
-            let stmt = client
-                .prepare_cached(
-                    "SELECT (SELECT count(*) FROM pg_stat_activity \
+            let row = statements::query_one(
+                &client,
+                "SELECT (SELECT count(*) FROM pg_stat_activity \
                              WHERE datname = current_database() AND application_name = $1), \
                             pg_notify('caller_changed', 'sync ' || $2)",
-                )
-                .await?;
-            let row = client
-                .query_one(&stmt, &[&APPLICATION_NAME, &token.to_string()])
-                .await?;
+                &[&APPLICATION_NAME, &token.to_string()],
+            )
+            .await?;
             Ok::<i64, Error>(row.try_get(0)?)
         }
         .await;

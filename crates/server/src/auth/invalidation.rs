@@ -41,6 +41,8 @@ const RECONNECT: Backoff = Backoff {
 };
 
 /// Listens until `shutdown`, reconnecting whenever the connection is lost.
+/// `database_url` must reach Postgres directly (a session of its own), not
+/// through a transaction-pooling PgBouncer.
 pub async fn run(cache: Arc<CallerCache>, database_url: Secret, shutdown: CancellationToken) {
     let mut failures = 0u32;
     loop {
@@ -67,7 +69,7 @@ async fn listen(
     database_url: &Secret,
     failures: &mut u32,
 ) -> anyhow::Result<()> {
-    let config = ConnectConfig::parse(database_url.expose(), "WOWCHAT_DATABASE_URL")?
+    let config = ConnectConfig::parse(database_url.expose(), "WOWCHAT_DATABASE_DIRECT_URL")?
         .with_application_name(APPLICATION_NAME);
     let (client, mut connection) = config.connect().await?;
     // Notifications are applied here, in the order Postgres sent them, so

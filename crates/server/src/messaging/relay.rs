@@ -60,7 +60,9 @@ const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
     pub amqp_url: Secret,
-    pub database_url: Secret,
+    /// Where the relay LISTENs for new outbox rows: a direct connection,
+    /// which a transaction-pooling PgBouncer cannot give.
+    pub listen_url: Secret,
     pub topology: Topology,
     pub batch_size: i64,
     pub poll_interval: Duration,
@@ -146,7 +148,7 @@ impl Relay {
     pub async fn run(self, shutdown: CancellationToken) {
         let wake = Arc::new(Notify::new());
         let listener = tokio::spawn(listen_for_outbox(
-            self.settings.database_url.clone(),
+            self.settings.listen_url.clone(),
             wake.clone(),
             shutdown.clone(),
         ));
@@ -437,7 +439,7 @@ async fn listen_for_outbox(url: Secret, wake: Arc<Notify>, shutdown: Cancellatio
 }
 
 async fn listen(url: &Secret, wake: &Arc<Notify>) -> anyhow::Result<()> {
-    let config = ConnectConfig::parse(url.expose(), "WOWCHAT_DATABASE_URL")?;
+    let config = ConnectConfig::parse(url.expose(), "WOWCHAT_DATABASE_DIRECT_URL")?;
     let (client, mut connection) = config.connect().await?;
     let wake = wake.clone();
     let driver = tokio::spawn(async move {

@@ -8,8 +8,11 @@ use std::{net::IpAddr, time::Duration};
 
 use uuid::Uuid;
 
-use super::limits::KeyedLimit;
-use crate::domain::{Error, Reason, invitation::TokenHash};
+use super::limits::{Limit, SharedLimits, Take, address_bytes};
+use crate::{
+    domain::{Error, Reason, invitation::TokenHash},
+    store::GenericClient,
+};
 
 /// The invitation policy's settings; a limit of 0 is off.
 #[derive(Debug, Clone)]
@@ -26,13 +29,14 @@ pub struct InvitationPolicySettings {
     pub attempts_per_address_per_minute: u32,
 }
 
+/// The limits are shared by every replica (`limits`); each fails closed.
 pub struct InvitationPolicy {
     pub resend_cooldown: time::Duration,
     pub max_sends_per_invitation: u32,
-    sends_by_inviter: KeyedLimit<Uuid>,
-    sends_by_workspace: KeyedLimit<Uuid>,
-    attempts_by_token: KeyedLimit<[u8; 32]>,
-    attempts_by_address: KeyedLimit<IpAddr>,
+    sends_by_inviter: Limit,
+    sends_by_workspace: Limit,
+    attempts_by_token: Limit,
+    attempts_by_address: Limit,
 }
 
 impl InvitationPolicy {
@@ -41,25 +45,40 @@ impl InvitationPolicy {
             resend_cooldown: time::Duration::try_from(settings.resend_cooldown)
                 .unwrap_or(time::Duration::MAX),
             max_sends_per_invitation: settings.max_sends_per_invitation,
-            sends_by_inviter: KeyedLimit::per_minute(settings.sends_per_inviter_per_minute),
-            sends_by_workspace: KeyedLimit::per_minute(settings.sends_per_workspace_per_minute),
-            attempts_by_token: KeyedLimit::per_minute(settings.attempts_per_token_per_minute),
-            attempts_by_address: KeyedLimit::per_minute(settings.attempts_per_address_per_minute),
+            sends_by_inviter: Limit::per_minute(
+                "invitations.sends_by_inviter",
+                settings.sends_per_inviter_per_minute,
+            ),
+            sends_by_workspace: Limit::per_minute(
+                "invitations.sends_by_workspace",
+                settings.sends_per_workspace_per_minute,
+            ),
+            attempts_by_token: Limit::per_minute(
+                "invitations.attempts_by_token",
+                settings.attempts_per_token_per_minute,
+            ),
+            attempts_by_address: Limit::per_minute(
+                "invitations.attempts_by_address",
+                settings.attempts_per_address_per_minute,
+            ),
         }
     }
 
-    /// Counts one email sent by `inviter` in `workspace`; over either limit,
-    /// refused with how long to wait.
-    pub fn admit_send(&self, workspace: Uuid, inviter: Uuid) -> Result<(), Error> {
-        let refused = |wait| {
-            Error::rate_limited(
-                Reason::InvitationRateLimited,
-                "too many invitations; retry later",
-                wait,
-            )
-        };
-        self.sends_by_inviter.check(&inviter).map_err(refused)?;
-        self.sends_by_workspace.check(&workspace).map_err(refused)
+    /// The units one email sent by `inviter` in `workspace` takes: the
+    /// inviter's first, so an inviter over their own limit does not use up
+    /// the workspace's. Empty when both limits are off.
+    pub async fn send_takes(
+        &self,
+        limits: &SharedLimits,
+        workspace: Uuid,
+        inviter: Uuid,
+    ) -> Result<Vec<Take>, Error> {
+        limits
+            .takes(&[
+                (self.sends_by_inviter, &[inviter.as_bytes()]),
+                (self.sends_by_workspace, &[workspace.as_bytes()]),
+            ])
+            .await
     }
 
     /// Refuses one more send of an invitation already sent `sent` times.
@@ -76,68 +95,69 @@ impl InvitationPolicy {
         }
     }
 
-    /// Counts one accept or preview attempt with a token from `client`.
-    pub fn admit_attempt(&self, token: TokenHash, client: Option<IpAddr>) -> Result<(), Error> {
-        let refused = |wait| {
+    /// Counts one accept or preview attempt with a token from `client`:
+    /// the address's limit first (every attempt from there counts), then
+    /// the token's.
+    pub async fn admit_attempt(
+        &self,
+        limits: &SharedLimits,
+        db: &impl GenericClient,
+        token: TokenHash,
+        client: Option<IpAddr>,
+    ) -> Result<(), Error> {
+        let address = client.map(address_bytes);
+        let by_address = self.attempts_by_address.only_if(address.is_some());
+        let address = address.unwrap_or_default();
+        let checks: [(Limit, &[&[u8]]); 2] = [
+            (by_address, &[&address]),
+            (self.attempts_by_token, &[&token.0]),
+        ];
+        let takes = limits.takes(&checks).await?;
+        limits.take(db, &takes).await?.map_err(|wait| {
             Error::rate_limited(
                 Reason::InvitationAttemptsExceeded,
                 "too many attempts with invitation tokens; retry later",
                 wait,
             )
-        };
-        if let Some(address) = client {
-            self.attempts_by_address.check(&address).map_err(refused)?;
-        }
-        self.attempts_by_token.check(&token.0).map_err(refused)
+        })
     }
+}
+
+/// Why an invitation email was refused by the sending limits.
+pub fn sends_refused(wait: Duration) -> Error {
+    Error::rate_limited(
+        Reason::InvitationRateLimited,
+        "too many invitations; retry later",
+        wait,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn policy(per_inviter: u32, per_workspace: u32, max_sends: u32) -> InvitationPolicy {
+    fn policy(max_sends: u32) -> InvitationPolicy {
         InvitationPolicy::new(&InvitationPolicySettings {
             resend_cooldown: Duration::ZERO,
             max_sends_per_invitation: max_sends,
-            sends_per_inviter_per_minute: per_inviter,
-            sends_per_workspace_per_minute: per_workspace,
-            attempts_per_token_per_minute: 2,
-            attempts_per_address_per_minute: 3,
+            sends_per_inviter_per_minute: 0,
+            sends_per_workspace_per_minute: 0,
+            attempts_per_token_per_minute: 0,
+            attempts_per_address_per_minute: 0,
         })
     }
 
     #[test]
-    fn each_inviter_has_their_own_budget_within_the_workspace_one() {
-        let limits = policy(2, 3, 5);
-        let (workspace, ann, bob) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        assert!(limits.admit_send(workspace, ann).is_ok());
-        assert!(limits.admit_send(workspace, ann).is_ok());
-        assert!(matches!(
-            limits.admit_send(workspace, ann),
-            Err(Error::ResourceExhausted { retry_after, .. }) if retry_after > Duration::ZERO
-        ));
-        assert!(limits.admit_send(workspace, bob).is_ok());
-        // The workspace's three are used up, whoever asks.
-        assert!(limits.admit_send(workspace, bob).is_err());
-        let carol = Uuid::new_v4();
-        assert!(limits.admit_send(workspace, carol).is_err());
-        assert!(limits.admit_send(Uuid::new_v4(), carol).is_ok());
-    }
-
-    #[test]
-    fn zero_turns_the_limits_off() {
-        let limits = policy(0, 0, 0);
-        let (workspace, ann) = (Uuid::new_v4(), Uuid::new_v4());
+    fn zero_sends_is_no_cap() {
+        let limits = policy(0);
         for sent in 0..1000 {
-            assert!(limits.admit_send(workspace, ann).is_ok());
             assert!(limits.ensure_may_send_again(sent).is_ok());
         }
     }
 
     #[test]
     fn an_invitation_is_sent_at_most_the_configured_number_of_times() {
-        let limits = policy(0, 0, 5);
+        let limits = policy(5);
         assert!(limits.ensure_may_send_again(4).is_ok());
         assert!(matches!(
             limits.ensure_may_send_again(5),
@@ -146,21 +166,5 @@ mod tests {
                 ..
             })
         ));
-    }
-
-    #[test]
-    fn token_attempts_are_limited_per_token_and_per_address() {
-        let limits = policy(0, 0, 0);
-        let (one, two) = (TokenHash([1; 32]), TokenHash([2; 32]));
-        let here = Some(IpAddr::from([127, 0, 0, 1]));
-        assert!(limits.admit_attempt(one, None).is_ok());
-        assert!(limits.admit_attempt(one, None).is_ok());
-        assert!(limits.admit_attempt(one, None).is_err());
-        assert!(limits.admit_attempt(two, here).is_ok());
-        assert!(limits.admit_attempt(two, here).is_ok());
-        let three = TokenHash([3; 32]);
-        assert!(limits.admit_attempt(three, here).is_ok());
-        // The address's three are used up, whatever the token.
-        assert!(limits.admit_attempt(TokenHash([4; 32]), here).is_err());
     }
 }

@@ -7,8 +7,10 @@ use std::net::IpAddr;
 use uuid::Uuid;
 
 use super::{
-    AppState, Page, PageRequest, Record, commit_and_wake, record,
-    unit_of_work::{FirstLock, Mutation, Outcome, Target, Work, unit_of_work},
+    AppState, Page, PageRequest, Record, commit_and_wake,
+    invitation_policy::sends_refused,
+    record,
+    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Target, Work, unit_of_work},
 };
 use crate::{
     auth::Caller,
@@ -96,6 +98,12 @@ pub async fn invite(
     new: NewInvitation,
 ) -> Result<Invitation, Error> {
     let new = &new;
+    // A caller without the permission takes no unit of anyone's limits.
+    caller.require(Permission::UsersInvite)?;
+    let takes = state
+        .invitations
+        .send_takes(&state.limits, caller.workspace_id, caller.user_id)
+        .await?;
     let mutation = Mutation {
         operation: "InviteUser",
         permission: Permission::UsersInvite,
@@ -104,6 +112,11 @@ pub async fn invite(
         // Invitations run side by side; with a seat limit they take turns,
         // so concurrent ones cannot overshoot it.
         first_lock: FirstLock::Seats,
+        // Sent with BEGIN: no round trip of its own.
+        limits: Limits {
+            takes: &takes,
+            refused: sends_refused,
+        },
     };
     let workspace_id = caller.workspace_id;
     let email = new.email.normalized();
@@ -112,9 +125,6 @@ pub async fn invite(
     let invitation = unit_of_work!(state, caller, mutation,
         at_begin: |db| invitations::clear_stale_and_find_member(db, workspace_id, email),
         |work, already_a_member| {
-        state
-            .invitations
-            .admit_send(workspace_id, work.caller.user_id)?;
         let role = work.grantable_role("role", &new.role).await?;
         if let Some(manager_id) = new.reporting_to {
             ensure_active_manager(work.tx(), workspace_id, manager_id, "reporting_to_user_id")
@@ -272,12 +282,13 @@ pub async fn accept(
     client_address: Option<IpAddr>,
 ) -> Result<User, Error> {
     let token_hash = accept.token.hash();
-    state
-        .invitations
-        .admit_attempt(token_hash, client_address)?;
     // Checked before hashing the password, so a bad token costs no hashing work.
     {
         let client = state.connection().await?;
+        state
+            .invitations
+            .admit_attempt(&state.limits, &client, token_hash, client_address)
+            .await?;
         usable_invitation(&client, token_hash, Lock::None).await?;
     }
     let password_hash = state.hasher.hash(accept.password).await?;
@@ -357,6 +368,7 @@ pub async fn resend(
         idempotency: None,
         // An expired invitation sent again takes a seat.
         first_lock: FirstLock::Seats,
+        limits: Limits::NONE,
     };
     unit_of_work!(state, caller, mutation, |work| {
         let workspace_id = work.workspace_id();
@@ -376,9 +388,15 @@ pub async fn resend(
         state
             .invitations
             .ensure_may_send_again(1 + i64::from(current.resend_count))?;
-        state
+        let takes = state
             .invitations
-            .admit_send(workspace_id, work.caller.user_id)?;
+            .send_takes(&state.limits, workspace_id, work.caller.user_id)
+            .await?;
+        state
+            .limits
+            .take(work.tx(), &takes)
+            .await?
+            .map_err(sends_refused)?;
         let email = crate::domain::EmailAddress::normalize(&current.email);
         if users::exists_with_email(work.tx(), workspace_id, &email).await? {
             return Err(already_member());
@@ -450,6 +468,7 @@ pub async fn update(
         request_id,
         idempotency: None,
         first_lock: FirstLock::Nothing,
+        limits: Limits::NONE,
     };
     unit_of_work!(state, caller, mutation, |work| {
         let workspace_id = work.workspace_id();
@@ -528,10 +547,11 @@ pub async fn preview(
     client_address: Option<IpAddr>,
 ) -> Result<InvitationPreview, Error> {
     let token = token.ok_or_else(Error::invitation_not_found)?;
+    let client = state.connection().await?;
     state
         .invitations
-        .admit_attempt(token.hash(), client_address)?;
-    let client = state.connection().await?;
+        .admit_attempt(&state.limits, &client, token.hash(), client_address)
+        .await?;
     let (invitation, inviter) = usable_invitation(&client, token.hash(), Lock::None).await?;
     let workspace_name = workspaces::name(&client, invitation.workspace_id).await?;
     Ok(InvitationPreview {
@@ -558,6 +578,7 @@ pub async fn revoke(
         request_id,
         idempotency: None,
         first_lock: FirstLock::Nothing,
+        limits: Limits::NONE,
     };
     unit_of_work!(state, caller, mutation, |work| {
         let current = work.invitation(invitation_id).await?;

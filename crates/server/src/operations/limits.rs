@@ -1,46 +1,164 @@
-//! Keyed rate limits (GCRA, `governor`) in the memory of each replica: the
-//! one implementation behind the sign-in, invitation and token-attempt
-//! limits.
+//! Rate limits shared by every replica: the one implementation behind the
+//! sign-in, invitation and token-attempt limits.
+//!
+//! Each limit allows `n` events a minute per key as a token bucket (GCRA):
+//! a unit comes back every minute / n, and up to n may be taken at once.
+//! The buckets live in Postgres (`store::rate_limits`), so a limit holds
+//! across replicas and restarts: one atomic upsert per limit, every limit
+//! of a check in one statement, on the connection the operation uses anyway
+//! (InviteUser sends it in the pipeline that begins its transaction).
+//!
+//! Keys are HMAC-SHA256 digests of what they count (an email, an address,
+//! an id) under the installation's secret, read once from Postgres: the
+//! table holds no email or address, and every replica makes the same key.
+//!
+//! The store being unreachable fails every limit closed: the check's error
+//! (UNAVAILABLE) is the call's. Postgres is also where the operation itself
+//! would go next, so failing open would buy nothing but unlimited guesses
+//! while it is half-reachable.
 
-use std::{
-    hash::Hash,
-    num::NonZeroU32,
-    sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
+use std::{net::IpAddr, time::Duration};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::sync::OnceCell;
+
+use crate::{
+    domain::Error,
+    store::{GenericClient, Pool, rate_limits},
 };
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
+pub use crate::store::rate_limits::Take;
 
-/// Prunes idle entries once per this many checks, so memory stays bounded by
-/// the recent keys, not by every key ever seen.
-const PRUNE_EVERY: u64 = 4096;
-
-/// At most `n` events per minute per key; `n = 0` turns the limit off.
-pub struct KeyedLimit<K: Hash + Eq + Clone> {
-    limiter: Option<DefaultKeyedRateLimiter<K>>,
-    checks: AtomicU64,
+/// At most `per_minute` events a minute per key; 0 turns it off.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    /// Its name in the store: one bucket per name and key.
+    name: &'static str,
+    per_minute: u32,
 }
 
-impl<K: Hash + Eq + Clone> KeyedLimit<K> {
-    pub fn per_minute(n: u32) -> Self {
-        KeyedLimit {
-            limiter: NonZeroU32::new(n).map(|n| RateLimiter::keyed(Quota::per_minute(n))),
-            checks: AtomicU64::new(0),
+impl Limit {
+    pub const fn per_minute(name: &'static str, per_minute: u32) -> Self {
+        Limit { name, per_minute }
+    }
+
+    /// This limit when `on`, else the same turned off (a key that is not
+    /// known, such as a client address the transport does not give).
+    pub const fn only_if(self, on: bool) -> Self {
+        Limit {
+            name: self.name,
+            per_minute: if on { self.per_minute } else { 0 },
         }
     }
 
-    /// Counts one event of `key`; over the limit, how long to wait.
-    pub fn check(&self, key: &K) -> Result<(), Duration> {
-        let Some(limiter) = &self.limiter else {
-            return Ok(());
-        };
-        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn is_off(&self) -> bool {
+        self.per_minute == 0
+    }
+
+    fn take(&self, key: [u8; 32]) -> Take {
+        let emission = 60.0 / f64::from(self.per_minute.max(1));
+        Take {
+            limit: self.name,
+            key,
+            emission,
+            tolerance: emission * f64::from(self.per_minute.saturating_sub(1)),
         }
-        limiter
-            .check_key(key)
-            .map_err(|until| until.wait_time_from(limiter.clock().now()))
+    }
+}
+
+/// Makes the keys of the shared limits and takes their units.
+pub struct SharedLimits {
+    pool: Pool,
+    /// The installation's key, read on first use.
+    mac: OnceCell<Hmac<Sha256>>,
+}
+
+impl SharedLimits {
+    pub fn new(pool: Pool) -> Self {
+        SharedLimits {
+            pool,
+            mac: OnceCell::new(),
+        }
+    }
+
+    /// The unit of each limit that is on, for the key made of `parts`, in
+    /// order; off limits are left out.
+    pub async fn takes(&self, checks: &[(Limit, &[&[u8]])]) -> Result<Vec<Take>, Error> {
+        if checks.iter().all(|(limit, _)| limit.is_off()) {
+            return Ok(Vec::new());
+        }
+        let mac = self
+            .mac
+            .get_or_try_init(|| async {
+                let client = self.pool.get().await?;
+                let secret = rate_limits::secret(&client).await?;
+                Hmac::<Sha256>::new_from_slice(&secret)
+                    .map_err(|e| Error::Unexpected(anyhow::anyhow!("the rate limit key: {e}")))
+            })
+            .await?;
+        Ok(checks
+            .iter()
+            .filter(|(limit, _)| !limit.is_off())
+            .map(|(limit, parts)| limit.take(key(mac.clone(), limit.name, parts)))
+            .collect())
+    }
+
+    /// Takes one unit of each of `takes` in turn, stopping at the first
+    /// that has none; `Err(wait)` says how long until it has one.
+    pub async fn take(
+        &self,
+        client: &impl GenericClient,
+        takes: &[Take],
+    ) -> Result<Result<(), Duration>, Error> {
+        if takes.is_empty() {
+            return Ok(Ok(()));
+        }
+        rate_limits::take(client, takes).await
+    }
+
+    /// Gives a unit taken by [`Self::take`] back.
+    pub async fn give_back(&self, client: &impl GenericClient, take: &Take) -> Result<(), Error> {
+        rate_limits::give_back(client, take).await
+    }
+}
+
+/// The digest of a limit's key: each part length-prefixed, so no two
+/// different keys run together into the same bytes.
+fn key(mut mac: Hmac<Sha256>, limit: &str, parts: &[&[u8]]) -> [u8; 32] {
+    for part in std::iter::once(limit.as_bytes()).chain(parts.iter().copied()) {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// A client address as limits count it: IPv4 as is, IPv6 by its /64 (what
+/// one subscriber usually holds), so rotating addresses within it does not
+/// help.
+pub fn address_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
+    }
+}
+
+/// The bytes of an address's key.
+pub fn address_bytes(address: IpAddr) -> Vec<u8> {
+    match address_key(address) {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
     }
 }
 
@@ -49,19 +167,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_key_is_refused_past_its_budget_with_a_wait() {
-        let limit = KeyedLimit::per_minute(2);
-        assert!(limit.check(&"a").is_ok());
-        assert!(limit.check(&"a").is_ok());
-        assert!(matches!(limit.check(&"a"), Err(wait) if wait > Duration::ZERO));
-        assert!(limit.check(&"b").is_ok());
+    fn a_limit_of_n_a_minute_gives_a_unit_back_every_minute_over_n_and_a_burst_of_n() {
+        let take = Limit::per_minute("x", 4).take([0; 32]);
+        assert_eq!(take.emission, 15.0);
+        assert_eq!(take.tolerance, 45.0);
+        let one = Limit::per_minute("x", 1).take([0; 32]);
+        assert_eq!((one.emission, one.tolerance), (60.0, 0.0));
     }
 
     #[test]
-    fn zero_turns_the_limit_off() {
-        let limit = KeyedLimit::per_minute(0);
-        for _ in 0..1000 {
-            assert!(limit.check(&1).is_ok());
-        }
+    fn keys_differ_by_limit_secret_and_part_boundaries() {
+        let mac = |secret: &[u8]| Hmac::<Sha256>::new_from_slice(secret).expect("any length");
+        let a = key(mac(b"one"), "sign_in.email", &[b"ab", b"c"]);
+        assert_eq!(a, key(mac(b"one"), "sign_in.email", &[b"ab", b"c"]));
+        assert_ne!(a, key(mac(b"one"), "sign_in.email", &[b"a", b"bc"]));
+        assert_ne!(a, key(mac(b"one"), "sign_in.address", &[b"ab", b"c"]));
+        assert_ne!(a, key(mac(b"two"), "sign_in.email", &[b"ab", b"c"]));
+    }
+
+    #[test]
+    fn ipv6_addresses_share_a_key_per_64_and_mapped_ipv4_is_ipv4() {
+        let parse = |text: &str| text.parse::<IpAddr>().expect("an address");
+        assert_eq!(
+            address_key(parse("2001:db8:1:2:aaaa::1")),
+            address_key(parse("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            address_key(parse("2001:db8:1:2::1")),
+            address_key(parse("2001:db8:1:3::1"))
+        );
+        assert_eq!(
+            address_key(parse("::ffff:192.0.2.7")),
+            IpAddr::from([192, 0, 2, 7])
+        );
     }
 }

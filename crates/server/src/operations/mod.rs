@@ -6,7 +6,7 @@ pub mod activity;
 pub mod bootstrap;
 pub mod invitation_policy;
 pub mod invitations;
-mod limits;
+pub mod limits;
 pub mod roles;
 pub mod sign_in;
 mod unit_of_work;
@@ -43,6 +43,8 @@ pub struct AppState {
     pub sign_in: sign_in::SignInPolicy,
     /// Resend cooldown, sends per invitation, sending and token-attempt limits.
     pub invitations: invitation_policy::InvitationPolicy,
+    /// The rate limits every replica shares, in Postgres.
+    pub limits: limits::SharedLimits,
     /// Told after each commit that wrote outbox rows.
     pub relay_wakeup: outbox::RelayWakeup,
     /// How long requests wait for a pooled connection; resolved once.
@@ -63,6 +65,7 @@ impl AppState {
     ) -> Self {
         AppState {
             relay_wakeup: outbox::RelayWakeup::spawn(pool.clone()),
+            limits: limits::SharedLimits::new(pool.clone()),
             pool,
             keys,
             callers: Arc::new(CallerCache::new(cache)),

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     AppState,
-    unit_of_work::{FirstLock, Mutation, Outcome, Recorded, Target, Work, unit_of_work},
+    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Recorded, Target, Work, unit_of_work},
 };
 use crate::{
     auth::Caller,
@@ -71,6 +71,7 @@ pub async fn create(
         request_id,
         idempotency: new.idempotency.as_ref(),
         first_lock: FirstLock::Nothing,
+        limits: Limits::NONE,
     };
     let created = unit_of_work!(state, caller, mutation, |work| {
         require_holds(work, &new.name, new.permissions)?;
@@ -106,6 +107,7 @@ pub async fn update(
         request_id,
         idempotency: update.idempotency.as_ref(),
         first_lock: FirstLock::CustomRole(&update.name),
+        limits: Limits::NONE,
     };
     let updated = unit_of_work!(state, caller, mutation, |work| {
         // Neither the role as it is nor as it becomes may be above the caller.
@@ -158,6 +160,7 @@ pub async fn delete(
         // either committed before, and is seen below, or waits and then
         // finds no role.
         first_lock: FirstLock::CustomRole(&deletion.name),
+        limits: Limits::NONE,
     };
     let deleted = unit_of_work!(state, caller, mutation, |work| {
         let current = work.locked_role()?.clone();

@@ -16,13 +16,13 @@
 //! or serialization failure runs the whole unit once more; a second one
 //! reaches the caller as ABORTED, never INTERNAL.
 
-use std::{future::Future, sync::Mutex};
+use std::{future::Future, sync::Mutex, time::Duration};
 
 use serde::{Serialize, de::DeserializeOwned};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Record, activity_entry, remember, replayed};
+use super::{Record, activity_entry, limits::Take, remember, replayed};
 use crate::{
     auth::{Caller, caller::confirm},
     domain::{
@@ -37,7 +37,7 @@ use crate::{
     store::{
         Client, Lock, invitations, outbox,
         pipeline::{PipelinedTransaction, Write},
-        roles, users,
+        rate_limits, roles, users,
         workspaces::{self, LockedWorkspace},
     },
 };
@@ -99,6 +99,24 @@ pub(super) struct Mutation<'a> {
     pub request_id: &'a str,
     pub idempotency: Option<&'a IdempotencyKey>,
     pub first_lock: FirstLock<'a>,
+    /// Rate limit units the change takes, sent with BEGIN.
+    pub limits: Limits<'a>,
+}
+
+/// Rate limit units a change takes in its transaction (so they come back
+/// if it rolls back), and the error of a refusal.
+#[derive(Clone, Copy)]
+pub(super) struct Limits<'a> {
+    pub takes: &'a [Take],
+    pub refused: fn(Duration) -> Error,
+}
+
+impl Limits<'_> {
+    /// A change no rate limit counts.
+    pub const NONE: Limits<'static> = Limits {
+        takes: &[],
+        refused: |_| Error::Unexpected(anyhow::anyhow!("no limit to refuse")),
+    };
 }
 
 /// What a mutation locks before the caller is re-read. Every mutation takes
@@ -367,12 +385,14 @@ pub(super) async fn begin<'a, T: DeserializeOwned>(
         FirstLock::Nothing | FirstLock::CustomRole(_) => Lock::Share,
     };
     let db = tx.client();
-    let (begun, replay, first_lock, confirmed) = tokio::join!(
+    let (begun, replay, first_lock, confirmed, admitted) = tokio::join!(
         tx.begin(),
         replayed::<T>(db, caller, mutation.operation, mutation.idempotency),
         take_first_lock(db, caller.workspace_id, mutation.first_lock),
         // The caller's role and status as of now, not as of authentication.
         confirm(db, caller, user_lock),
+        // After the first lock, so every change takes its locks in one order.
+        take_limits(db, mutation.limits.takes),
     );
     begun?;
     if let Some(first) = replay? {
@@ -381,6 +401,7 @@ pub(super) async fn begin<'a, T: DeserializeOwned>(
     let (locked_workspace, locked_role) = first_lock?;
     let confirmed = confirmed?;
     confirmed.require(mutation.permission)?;
+    admitted?.map_err(mutation.limits.refused)?;
     if let (FirstLock::Seats, Some(locked)) = (mutation.first_lock, &locked_workspace)
         && locked.settings.seat_limit > 0
     {
@@ -392,6 +413,14 @@ pub(super) async fn begin<'a, T: DeserializeOwned>(
         locked_workspace,
         locked_role,
     })))
+}
+
+/// Takes a unit of each limit, if any: no statement when there are none.
+async fn take_limits(db: &Client, limits: &[Take]) -> Result<Result<(), Duration>, Error> {
+    if limits.is_empty() {
+        return Ok(Ok(()));
+    }
+    rate_limits::take(db, limits).await
 }
 
 /// Takes `first_lock`: the workspace read under the membership lock, or the

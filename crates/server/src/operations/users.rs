@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{
     AppState, PageRequest,
     invitations::{ensure_active_manager, ensure_seat_free},
-    unit_of_work::{FirstLock, Mutation, Outcome, Target, Work, unit_of_work},
+    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Target, Work, unit_of_work},
 };
 use crate::{
     auth::Caller,
@@ -40,6 +40,7 @@ pub async fn manage(
         // One membership change at a time per workspace: the last-owner,
         // seat and no-cycle rules read other users' rows.
         first_lock: FirstLock::Workspace,
+        limits: Limits::NONE,
     };
     let managed = unit_of_work!(state, caller, mutation, |work| {
         let (current, current_role) = work.user(command.user_id).await?;

@@ -3,7 +3,7 @@
 
 use super::{
     AppState,
-    unit_of_work::{FirstLock, Mutation, Outcome, Target, unit_of_work},
+    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Target, unit_of_work},
 };
 use crate::{
     auth::Caller,
@@ -40,6 +40,7 @@ pub async fn update(
         // The lock invitations take, so none is checked against old
         // settings once the new ones commit.
         first_lock: FirstLock::Workspace,
+        limits: Limits::NONE,
     };
     unit_of_work!(state, caller, mutation, |work| {
         let workspace_id = work.workspace_id();

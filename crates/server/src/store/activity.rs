@@ -3,6 +3,7 @@
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
+use wowchat_platform::statements;
 
 use super::{GenericClient, pipeline::Write};
 use crate::domain::{
@@ -70,22 +71,21 @@ pub async fn list(
          AND ($7::timestamptz IS NULL OR (occurred_at, id) < ($7, $8::uuid)) \
          ORDER BY occurred_at DESC, id DESC LIMIT $9"
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    let rows = client
-        .query(
-            &stmt,
-            &[
-                &workspace_id,
-                &filter.actor_id,
-                &filter.target_user_id,
-                &action,
-                &filter.from,
-                &filter.until,
-                &after_time,
-                &after_id,
-                &limit,
-            ],
-        )
-        .await?;
+    let rows = statements::query(
+        client,
+        &sql,
+        &[
+            &workspace_id,
+            &filter.actor_id,
+            &filter.target_user_id,
+            &action,
+            &filter.from,
+            &filter.until,
+            &after_time,
+            &after_id,
+            &limit,
+        ],
+    )
+    .await?;
     rows.iter().map(from_row).collect()
 }

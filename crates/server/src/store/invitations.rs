@@ -4,6 +4,7 @@
 use time::{Duration, OffsetDateTime};
 use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
+use wowchat_platform::statements;
 
 use super::{
     GenericClient, Lock, pipeline::Write, query_one, query_one_unless_taken, query_opt, query_value,
@@ -226,16 +227,8 @@ pub async fn record_delivery(
     status: DeliveryStatus,
     failure_reason: Option<&str>,
 ) -> Result<bool, Error> {
-    let stmt = client
-        .prepare_cached(
-            "UPDATE invitations SET delivery_status = $4, delivery_failure_reason = $5, updated_at = now() \
-             WHERE workspace_id = $1 AND id = $2 AND mail_message_id = $3",
-        )
-        .await?;
-    let updated = client
-        .execute(
-            &stmt,
-            &[
+    let updated = statements::execute(client, "UPDATE invitations SET delivery_status = $4, delivery_failure_reason = $5, updated_at = now() \
+             WHERE workspace_id = $1 AND id = $2 AND mail_message_id = $3", &[
                 &workspace_id,
                 &id,
                 &mail_message_id,
@@ -275,20 +268,19 @@ pub async fn list(
          ORDER BY created_at DESC, id DESC LIMIT $6",
         columns()
     );
-    let stmt = client.prepare_cached(&page_sql).await?;
-    let rows = client
-        .query(
-            &stmt,
-            &[
-                &workspace_id,
-                &status,
-                &filter.email_normalized,
-                &after_time,
-                &after_id,
-                &limit,
-            ],
-        )
-        .await?;
+    let rows = statements::query(
+        client,
+        &page_sql,
+        &[
+            &workspace_id,
+            &status,
+            &filter.email_normalized,
+            &after_time,
+            &after_id,
+            &limit,
+        ],
+    )
+    .await?;
     let invitations = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
 
     let count_sql = format!("SELECT count(*) FROM invitations WHERE {filter_sql}");

@@ -8,12 +8,18 @@ pub mod idempotency;
 pub mod invitations;
 pub mod outbox;
 pub mod pipeline;
+pub mod rate_limits;
 pub mod retention;
 pub mod roles;
 pub mod users;
 pub mod workspaces;
 
-pub use deadpool_postgres::{Client, GenericClient, Pool, Transaction};
+pub use deadpool_postgres::{Client, Pool, Transaction};
+use wowchat_platform::statements;
+/// A pooled connection or a transaction on one. Statements go through
+/// `wowchat_platform::statements`, which prepares and caches them or, behind
+/// a transaction-pooling PgBouncer, sends them unnamed.
+pub use wowchat_platform::statements::Connection as GenericClient;
 
 use tokio_postgres::{
     Row,
@@ -32,9 +38,7 @@ async fn query_opt<T>(
     params: Params<'_>,
     read: impl Fn(&Row) -> Result<T, Error>,
 ) -> Result<Option<T>, Error> {
-    let stmt = client.prepare_cached(sql).await?;
-    client
-        .query_opt(&stmt, params)
+    statements::query_opt(client, sql, params)
         .await?
         .as_ref()
         .map(read)
@@ -48,8 +52,7 @@ async fn query_one<T>(
     params: Params<'_>,
     read: impl Fn(&Row) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let stmt = client.prepare_cached(sql).await?;
-    read(&client.query_one(&stmt, params).await?)
+    read(&statements::query_one(client, sql, params).await?)
 }
 
 /// Like [`query_one`], but `None` when the statement would break the
@@ -61,8 +64,7 @@ async fn query_one_unless_taken<T>(
     constraint: &str,
     read: impl Fn(&Row) -> Result<T, Error>,
 ) -> Result<Option<T>, Error> {
-    let stmt = client.prepare_cached(sql).await?;
-    match client.query_one(&stmt, params).await {
+    match statements::query_one(client, sql, params).await {
         Ok(row) => read(&row).map(Some),
         Err(err) if is_unique_violation(&err, constraint) => Ok(None),
         Err(err) => Err(err.into()),
@@ -71,8 +73,7 @@ async fn query_one_unless_taken<T>(
 
 /// Runs `sql` (prepared once per connection); how many rows it touched.
 async fn execute(client: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<u64, Error> {
-    let stmt = client.prepare_cached(sql).await?;
-    Ok(client.execute(&stmt, params).await?)
+    Ok(statements::execute(client, sql, params).await?)
 }
 
 /// The first column of the one row `sql` returns (a count, a flag).

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use uuid::Uuid;
+use wowchat_platform::statements;
 
 use super::{GenericClient, Pool, pipeline::Write};
 use crate::domain::Error;
@@ -141,14 +142,14 @@ pub async fn claim_due(
     client: &impl GenericClient,
     limit: i64,
 ) -> Result<Vec<PendingMessage>, Error> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT id, workspace_id, routing_key, message_type, payload, request_id, created_at \
+    let rows = statements::query(
+        client,
+        "SELECT id, workspace_id, routing_key, message_type, payload, request_id, created_at \
              FROM outbox WHERE published_at IS NULL AND next_attempt_at <= now() \
              ORDER BY next_attempt_at, created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-        )
-        .await?;
-    let rows = client.query(&stmt, &[&limit]).await?;
+        &[&limit],
+    )
+    .await?;
     rows.iter()
         .map(|row| {
             Ok(PendingMessage {
@@ -171,14 +172,14 @@ pub async fn mark_published(client: &impl GenericClient, ids: &[Uuid]) -> Result
     if ids.is_empty() {
         return Ok(());
     }
-    let stmt = client
-        .prepare_cached(
-            "UPDATE outbox SET published_at = now(), attempts = attempts + 1, \
+    statements::execute(
+        client,
+        "UPDATE outbox SET published_at = now(), attempts = attempts + 1, \
              payload = CASE WHEN routing_key LIKE 'mail.%' THEN ''::bytea ELSE payload END \
              WHERE id = ANY($1)",
-        )
-        .await?;
-    client.execute(&stmt, &[&ids]).await?;
+        &[&ids],
+    )
+    .await?;
     Ok(())
 }
 
@@ -191,28 +192,22 @@ pub async fn schedule_retry(
     if ids.is_empty() {
         return Ok(());
     }
-    let stmt = client
-        .prepare_cached(
-            "UPDATE outbox SET attempts = attempts + 1, \
+    statements::execute(client, "UPDATE outbox SET attempts = attempts + 1, \
              next_attempt_at = now() + least(make_interval(secs => power(2, least(attempts, 20))::float8 / 4), \
                                               make_interval(secs => $2)) \
-             WHERE id = ANY($1)",
-        )
-        .await?;
-    client
-        .execute(&stmt, &[&ids, &max_delay.as_secs_f64()])
+             WHERE id = ANY($1)", &[&ids, &max_delay.as_secs_f64()])
         .await?;
     Ok(())
 }
 
 /// How many rows wait to be published, and the age in seconds of the oldest.
 pub async fn backlog(client: &impl GenericClient) -> Result<(i64, f64), Error> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at))::float8, 0) \
+    let row = statements::query_one(
+        client,
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at))::float8, 0) \
              FROM outbox WHERE published_at IS NULL",
-        )
-        .await?;
-    let row = client.query_one(&stmt, &[]).await?;
+        &[],
+    )
+    .await?;
     Ok((row.try_get(0)?, row.try_get(1)?))
 }

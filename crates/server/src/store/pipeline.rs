@@ -12,6 +12,7 @@
 use futures::future::join_all;
 use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
+use wowchat_platform::statements;
 
 use super::{Client, is_unique_violation};
 use crate::domain::Error;
@@ -50,8 +51,9 @@ impl PipelinedTransaction {
 
     /// The transaction's time (`now()`, the same for all its statements).
     pub async fn now(&self) -> Result<OffsetDateTime, Error> {
-        let statement = self.client().prepare_cached("SELECT now()").await?;
-        Ok(self.client().query_one(&statement, &[]).await?.try_get(0)?)
+        Ok(statements::query_one(self.client(), "SELECT now()", &[])
+            .await?
+            .try_get(0)?)
     }
 
     /// Sends `writes` and COMMIT in one round trip. When a write fails, the
@@ -61,15 +63,14 @@ impl PipelinedTransaction {
         let client = self.client();
         // Each is prepared first: one still to prepare would reach Postgres
         // only after the COMMIT sent beside it.
-        let mut statements = Vec::with_capacity(writes.len());
         for write in &writes {
-            statements.push(client.prepare_cached(&write.sql).await?);
+            statements::prepare_ahead(client, &write.sql).await?;
         }
         let params: Vec<_> = writes.iter().map(Write::params).collect();
-        let executes = statements
+        let executes = writes
             .iter()
             .zip(&params)
-            .map(|(statement, params)| client.execute(statement, params));
+            .map(|(write, params)| statements::execute(client, &write.sql, params));
         // join_all polls a short list in order, so the COMMIT goes out last.
         let (results, committed) = tokio::join!(join_all(executes), client.batch_execute("COMMIT"));
         self.open = false;
@@ -142,9 +143,7 @@ impl Write {
 
     /// Runs it now, on its own, for a caller outside a pipelined unit of work.
     pub async fn run(&self, client: &impl super::GenericClient) -> Result<(), Error> {
-        let statement = client.prepare_cached(&self.sql).await?;
-        client
-            .execute(&statement, &self.params())
+        statements::execute(client, &self.sql, &self.params())
             .await
             .map_err(|err| self.failure(err))?;
         Ok(())

@@ -1,27 +1,14 @@
-//! Pruning: the session advisory lock that lets one replica at a time
-//! prune, and the batch deletes of what has grown old.
+//! Pruning: the batch deletes of what has grown old, each in a transaction
+//! holding the advisory lock that lets one replica at a time prune. A
+//! transaction's lock, not a session's: through a transaction-pooling
+//! PgBouncer a session lock could be taken on one server connection and
+//! released on another.
 
-use super::{GenericClient, execute};
+use super::{Client, execute, query_value};
 use crate::domain::Error;
 
 /// The lock's key: any constant no other code of this database uses.
 const RETENTION_LOCK: i64 = 0x776f_7763_6861_7401; // "wowchat" + 1
-
-/// Takes the retention lock on this connection if no other session holds it.
-pub async fn try_lock(client: &impl GenericClient) -> Result<bool, Error> {
-    let row = client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&RETENTION_LOCK])
-        .await?;
-    Ok(row.try_get(0)?)
-}
-
-/// Releases the lock taken by [`try_lock`] on this same connection.
-pub async fn unlock(client: &impl GenericClient) -> Result<(), Error> {
-    client
-        .query_one("SELECT pg_advisory_unlock($1)", &[&RETENTION_LOCK])
-        .await?;
-    Ok(())
-}
 
 /// Rows that retention deletes once they are old enough.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +18,10 @@ pub enum Prunable {
     IdempotencyKeys,
     /// Outbox rows, by publication time; unpublished rows are never touched.
     PublishedOutbox,
+    /// Rate limit buckets full again (their theoretical arrival time has
+    /// passed): a missing row means the same. A check racing the delete
+    /// re-reads the row it locked, so a refilled bucket is never lost.
+    FullRateLimits,
 }
 
 impl Prunable {
@@ -46,16 +37,35 @@ impl Prunable {
                    SELECT id FROM outbox \
                    WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)"
             }
+            Prunable::FullRateLimits => {
+                "DELETE FROM rate_limits WHERE ctid = ANY(ARRAY( \
+                   SELECT ctid FROM rate_limits \
+                   WHERE tat < now() - make_interval(secs => $1) LIMIT $2))"
+            }
         }
     }
 }
 
-/// Deletes up to `limit` rows of `what` older than `max_age_secs`; how many went.
+/// Deletes up to `limit` rows of `what` older than `max_age_secs`, under
+/// the retention lock; how many went, or `None` when another replica holds
+/// the lock.
 pub async fn delete_batch(
-    client: &impl GenericClient,
+    client: &mut Client,
     what: Prunable,
     max_age_secs: f64,
     limit: i64,
-) -> Result<u64, Error> {
-    execute(client, what.delete_batch_sql(), &[&max_age_secs, &limit]).await
+) -> Result<Option<u64>, Error> {
+    let tx = client.transaction().await?;
+    let locked: bool = query_value(
+        &tx,
+        "SELECT pg_try_advisory_xact_lock($1)",
+        &[&RETENTION_LOCK],
+    )
+    .await?;
+    if !locked {
+        return Ok(None);
+    }
+    let deleted = execute(&tx, what.delete_batch_sql(), &[&max_age_secs, &limit]).await?;
+    tx.commit().await?;
+    Ok(Some(deleted))
 }

@@ -3,6 +3,7 @@
 
 use tokio_postgres::Row;
 use uuid::Uuid;
+use wowchat_platform::statements;
 
 use super::{GenericClient, Lock};
 use crate::domain::{
@@ -35,9 +36,7 @@ pub async fn get(
 ) -> Result<Option<CustomRole>, Error> {
     let suffix = lock.clause();
     let sql = format!("SELECT {COLUMNS} FROM roles WHERE workspace_id = $1 AND name = $2{suffix}");
-    let stmt = client.prepare_cached(&sql).await?;
-    client
-        .query_opt(&stmt, &[&workspace_id, &name])
+    statements::query_opt(client, &sql, &[&workspace_id, &name])
         .await?
         .as_ref()
         .map(from_row)
@@ -84,9 +83,7 @@ pub async fn list(
     workspace_id: Uuid,
 ) -> Result<Vec<CustomRole>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM roles WHERE workspace_id = $1 ORDER BY name");
-    let stmt = client.prepare_cached(&sql).await?;
-    client
-        .query(&stmt, &[&workspace_id])
+    statements::query(client, &sql, &[&workspace_id])
         .await?
         .iter()
         .map(from_row)
@@ -104,16 +101,15 @@ pub async fn insert(
          VALUES ($1, $2, $3, now(), now()) ON CONFLICT (workspace_id, name) DO NOTHING \
          RETURNING {COLUMNS}"
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    client
-        .query_opt(
-            &stmt,
-            &[&workspace_id, &role.name, &role.permissions.names()],
-        )
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    statements::query_opt(
+        client,
+        &sql,
+        &[&workspace_id, &role.name, &role.permissions.names()],
+    )
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
 
 /// Replaces the role's permissions and bumps its version.
@@ -126,13 +122,12 @@ pub async fn update(
         "UPDATE roles SET permissions = $3, updated_at = now(), version = version + 1 \
          WHERE workspace_id = $1 AND name = $2 RETURNING {COLUMNS}"
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    let row = client
-        .query_one(
-            &stmt,
-            &[&workspace_id, &role.name, &role.permissions.names()],
-        )
-        .await?;
+    let row = statements::query_one(
+        client,
+        &sql,
+        &[&workspace_id, &role.name, &role.permissions.names()],
+    )
+    .await?;
     from_row(&row)
 }
 
@@ -141,10 +136,12 @@ pub async fn delete(
     workspace_id: Uuid,
     name: &str,
 ) -> Result<(), Error> {
-    let stmt = client
-        .prepare_cached("DELETE FROM roles WHERE workspace_id = $1 AND name = $2")
-        .await?;
-    client.execute(&stmt, &[&workspace_id, &name]).await?;
+    statements::execute(
+        client,
+        "DELETE FROM roles WHERE workspace_id = $1 AND name = $2",
+        &[&workspace_id, &name],
+    )
+    .await?;
     Ok(())
 }
 
@@ -155,14 +152,14 @@ pub async fn holders(
     workspace_id: Uuid,
     name: &str,
 ) -> Result<(bool, bool), Error> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE workspace_id = $1 AND role = $2), \
+    let row = statements::query_one(
+        client,
+        "SELECT EXISTS (SELECT 1 FROM users WHERE workspace_id = $1 AND role = $2), \
              EXISTS (SELECT 1 FROM invitations WHERE workspace_id = $1 AND role = $2 \
                      AND status = 'PENDING')",
-        )
-        .await?;
-    let row = client.query_one(&stmt, &[&workspace_id, &name]).await?;
+        &[&workspace_id, &name],
+    )
+    .await?;
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
@@ -189,14 +186,15 @@ pub async fn standing(
     workspace_id: Uuid,
     user_id: Uuid,
 ) -> Result<Option<Standing>, Error> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT u.email, u.display_name, u.status, u.role, r.permissions FROM users u \
+    let Some(row) = statements::query_opt(
+        client,
+        "SELECT u.email, u.display_name, u.status, u.role, r.permissions FROM users u \
              LEFT JOIN roles r ON r.workspace_id = u.workspace_id AND r.name = u.role \
              WHERE u.workspace_id = $1 AND u.id = $2",
-        )
-        .await?;
-    let Some(row) = client.query_opt(&stmt, &[&workspace_id, &user_id]).await? else {
+        &[&workspace_id, &user_id],
+    )
+    .await?
+    else {
         return Ok(None);
     };
     let name: String = row.try_get(3)?;

@@ -6,6 +6,7 @@ use tokio_postgres::{
     types::{ToSql, Type},
 };
 use uuid::Uuid;
+use wowchat_platform::statements;
 
 use super::{
     Client, GenericClient, Lock, like_contains, query_one, query_one_unless_taken, query_opt,
@@ -183,13 +184,14 @@ pub async fn touch_last_active(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<bool, Error> {
-    let stmt = client
-        .prepare_cached(
-            "UPDATE users SET last_active_at = now() WHERE workspace_id = $1 AND id = $2 \
+    Ok(statements::execute(
+        client,
+        "UPDATE users SET last_active_at = now() WHERE workspace_id = $1 AND id = $2 \
              AND (last_active_at IS NULL OR last_active_at < now() - interval '1 minute')",
-        )
-        .await?;
-    Ok(client.execute(&stmt, &[&workspace_id, &id]).await? == 1)
+        &[&workspace_id, &id],
+    )
+    .await?
+        == 1)
 }
 
 /// Filters of `ListUsers`; `None` matches everything.
@@ -282,9 +284,10 @@ impl Listing {
     /// (read its few matches through the trigram index) or common (walk the
     /// order's index until the page is full). Every other listing is
     /// prepared once per connection: its plan does not depend on the values.
-    /// One round trip either way.
+    /// One round trip either way. (Through a transaction pooler every
+    /// statement is unnamed: see `wowchat_platform::statements`.)
     async fn run(&self, client: &Client) -> Result<Vec<Row>, Error> {
-        if self.searches {
+        if self.searches || statements::unnamed_statements() {
             let params: Vec<(&(dyn ToSql + Sync), Type)> = self
                 .params
                 .iter()

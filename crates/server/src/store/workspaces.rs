@@ -4,23 +4,24 @@ use anyhow::Context;
 use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
+use wowchat_platform::statements;
 
 use super::{GenericClient, Lock};
 use crate::domain::{Error, workspace::WorkspaceSettings};
 
 pub async fn insert(client: &impl GenericClient, id: Uuid, name: &str) -> Result<(), Error> {
-    let stmt = client
-        .prepare_cached("INSERT INTO workspaces (id, name) VALUES ($1, $2)")
-        .await?;
-    client.execute(&stmt, &[&id, &name]).await?;
+    statements::execute(
+        client,
+        "INSERT INTO workspaces (id, name) VALUES ($1, $2)",
+        &[&id, &name],
+    )
+    .await?;
     Ok(())
 }
 
 pub async fn name(client: &impl GenericClient, id: Uuid) -> Result<String, Error> {
-    let stmt = client
-        .prepare_cached("SELECT name FROM workspaces WHERE id = $1")
-        .await?;
-    let row = client.query_one(&stmt, &[&id]).await?;
+    let row =
+        statements::query_one(client, "SELECT name FROM workspaces WHERE id = $1", &[&id]).await?;
     Ok(row.try_get(0)?)
 }
 
@@ -56,22 +57,21 @@ pub async fn lock(
         Lock::Share => Some("SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text, 1))"),
         Lock::Update => Some("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 1))"),
     };
-    let read = client
-        .prepare_cached(
-            "SELECT name, seat_limit, allowed_email_domains, now() FROM workspaces WHERE id = $1",
-        )
-        .await?;
+    let read =
+        "SELECT name, seat_limit, allowed_email_domains, now() FROM workspaces WHERE id = $1";
     let row = match take {
-        None => client.query_one(&read, &[&id]).await?,
+        None => statements::query_one(client, read, &[&id]).await?,
         Some(take) => {
-            let take = client.prepare_cached(take).await?;
+            // Both prepared first, so neither waits for a Parse once polled.
+            statements::prepare_ahead(client, read).await?;
+            statements::prepare_ahead(client, take).await?;
             let key = id.to_string();
             let (key_param, id_param): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
                 ([&key], [&id]);
             // Sent together; Postgres runs them in order.
             let (taken, row) = tokio::join!(
-                client.execute(&take, &key_param),
-                client.query_one(&read, &id_param)
+                statements::execute(client, take, &key_param),
+                statements::query_one(client, read, &id_param)
             );
             taken?;
             row?
@@ -92,19 +92,23 @@ pub async fn lock(
 /// ends (a transaction-scoped advisory lock), so concurrent invitations
 /// cannot overshoot a seat limit while holding only a share lock.
 pub async fn serialize_seat_changes(client: &impl GenericClient, id: Uuid) -> Result<(), Error> {
-    let stmt = client
-        .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))")
-        .await?;
-    client.execute(&stmt, &[&id.to_string()]).await?;
+    statements::execute(
+        client,
+        "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))",
+        &[&id.to_string()],
+    )
+    .await?;
     Ok(())
 }
 
 /// The workspace's invitation settings.
 pub async fn settings(client: &impl GenericClient, id: Uuid) -> Result<WorkspaceSettings, Error> {
-    let stmt = client
-        .prepare_cached("SELECT seat_limit, allowed_email_domains FROM workspaces WHERE id = $1")
-        .await?;
-    let row = client.query_one(&stmt, &[&id]).await?;
+    let row = statements::query_one(
+        client,
+        "SELECT seat_limit, allowed_email_domains FROM workspaces WHERE id = $1",
+        &[&id],
+    )
+    .await?;
     let seat_limit: i32 = row.try_get(0)?;
     Ok(WorkspaceSettings {
         seat_limit: u32::try_from(seat_limit).context("a negative seat limit")?,
@@ -117,26 +121,25 @@ pub async fn set_settings(
     id: Uuid,
     settings: &WorkspaceSettings,
 ) -> Result<(), Error> {
-    let stmt = client
-        .prepare_cached(
-            "UPDATE workspaces SET seat_limit = $2, allowed_email_domains = $3 WHERE id = $1",
-        )
-        .await?;
     let seat_limit = i32::try_from(settings.seat_limit).context("seat limit out of range")?;
-    client
-        .execute(&stmt, &[&id, &seat_limit, &settings.allowed_email_domains])
-        .await?;
+    statements::execute(
+        client,
+        "UPDATE workspaces SET seat_limit = $2, allowed_email_domains = $3 WHERE id = $1",
+        &[&id, &seat_limit, &settings.allowed_email_domains],
+    )
+    .await?;
     Ok(())
 }
 
 /// The seats taken: active users plus pending invitations not yet expired.
 pub async fn seats_used(client: &impl GenericClient, id: Uuid) -> Result<i64, Error> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT (SELECT count(*) FROM users WHERE workspace_id = $1 AND status = 'ACTIVE') \
+    Ok(statements::query_one(
+        client,
+        "SELECT (SELECT count(*) FROM users WHERE workspace_id = $1 AND status = 'ACTIVE') \
              + (SELECT count(*) FROM invitations WHERE workspace_id = $1 \
                 AND status = 'PENDING' AND expires_at > now())",
-        )
-        .await?;
-    Ok(client.query_one(&stmt, &[&id]).await?.try_get(0)?)
+        &[&id],
+    )
+    .await?
+    .try_get(0)?)
 }

@@ -1,0 +1,63 @@
+//! The rate limits every replica shares (`rate_limits`, migration V19): one
+//! row per limit and key with its theoretical arrival time, taken by the
+//! database function `take_rate_limits` (the GCRA rule, one atomic upsert a
+//! limit) in one round trip whatever the number of limits.
+
+use std::time::Duration;
+
+use super::{GenericClient, execute, query_value};
+use crate::domain::Error;
+
+/// One unit of one limit for one key (a digest: never a raw email or
+/// address).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Take {
+    pub limit: &'static str,
+    pub key: [u8; 32],
+    /// Seconds until a unit comes back.
+    pub emission: f64,
+    /// Seconds of units that may be taken ahead: the burst.
+    pub tolerance: f64,
+}
+
+/// The key the service makes limit keys with, the same for every replica.
+pub async fn secret(client: &impl GenericClient) -> Result<Vec<u8>, Error> {
+    query_value(client, "SELECT secret FROM rate_limit_secret", &[]).await
+}
+
+/// Takes one unit of each in turn, stopping at the first that has none
+/// (those before it keep theirs); `Err(wait)` says when it has one again.
+pub async fn take(
+    client: &impl GenericClient,
+    takes: &[Take],
+) -> Result<Result<(), Duration>, Error> {
+    let names: Vec<&str> = takes.iter().map(|t| t.limit).collect();
+    let keys: Vec<&[u8]> = takes.iter().map(|t| t.key.as_slice()).collect();
+    let emission: Vec<f64> = takes.iter().map(|t| t.emission).collect();
+    let tolerance: Vec<f64> = takes.iter().map(|t| t.tolerance).collect();
+    let wait: Option<f64> = query_value(
+        client,
+        "SELECT take_rate_limits($1, $2, $3, $4)",
+        &[&names, &keys, &emission, &tolerance],
+    )
+    .await?;
+    Ok(match wait {
+        None => Ok(()),
+        // A unit given back meanwhile can make it zero: still wait a moment.
+        Some(wait) => Err(Duration::try_from_secs_f64(wait)
+            .unwrap_or_default()
+            .max(Duration::from_millis(1))),
+    })
+}
+
+/// Gives back the unit `take` took.
+pub async fn give_back(client: &impl GenericClient, take: &Take) -> Result<(), Error> {
+    execute(
+        client,
+        "UPDATE rate_limits SET tat = tat - make_interval(secs => $3) \
+         WHERE name = $1 AND key = $2",
+        &[&take.limit, &take.key.as_slice(), &take.emission],
+    )
+    .await?;
+    Ok(())
+}
