@@ -462,3 +462,65 @@ async fn a_relay_with_a_backlog_exits_within_two_seconds_of_sigterm() {
     assert!(logs.contains("relay stopped"), "{logs}");
     assert!(published().await < 50_000, "it stopped with a backlog left");
 }
+
+#[tokio::test]
+async fn a_relay_on_its_own_serves_its_health_and_metrics_for_probes_and_scrapes() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let scratch = Scratch::new();
+    let (health_port, metrics_port) = free_ports();
+    let mut command = scratch.command(&["relay"]);
+    command
+        .env(
+            "WOWCHAT_RELAY_HEALTH_ADDR",
+            format!("127.0.0.1:{health_port}"),
+        )
+        .env("WOWCHAT_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"));
+    let (mut relay, logs) = start(&mut command);
+
+    // Connected to RabbitMQ with nothing waiting: the relay serves.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = async {
+            let channel =
+                tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{health_port}"))
+                    .ok()?
+                    .connect()
+                    .await
+                    .ok()?;
+            let mut client = HealthClient::new(channel);
+            let request = HealthCheckRequest {
+                service: "wowchat.users.v1.OutboxRelay".into(),
+            };
+            Some(client.check(request).await.ok()?.into_inner().status())
+        }
+        .await;
+        if status == Some(ServingStatus::Serving) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "relay health: {status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = loop {
+        let body = http_get(metrics_port, "/metrics").await.unwrap_or_default();
+        if body.contains(r#"wowchat_db_pool_connections{pool="relay"}"#)
+            && body.contains("wowchat_outbox_backlog")
+        {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no relay metrics: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(metrics.contains("wowchat_relay_connected 1"), "{metrics}");
+
+    Command::new("kill")
+        .args(["-TERM", &relay.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || relay.wait().unwrap())
+        .await
+        .unwrap();
+    let logs = logs.join().unwrap();
+    assert!(status.success(), "{logs}");
+}
