@@ -287,11 +287,7 @@ async fn a_delivery_result_the_database_refuses_is_dropped_not_requeued_forever(
     let marker = invitation_id.to_string();
     eventually("the refused result is dropped", || {
         let marker = marker.clone();
-        async move {
-            logs::captured()
-                .lines()
-                .any(|line| line.contains(&marker) && line.contains("dropped"))
-        }
+        async move { logs::any_line(|line| line.contains(&marker) && line.contains("dropped")) }
     })
     .await;
     // Stopped, the consumer holds nothing: a requeued result would be back
@@ -389,11 +385,7 @@ async fn results_arriving_together_are_all_recorded_and_a_refused_one_among_them
     let marker = poison_id.to_string();
     eventually("the refused result is dropped", || {
         let marker = marker.clone();
-        async move {
-            logs::captured()
-                .lines()
-                .any(|line| line.contains(&marker) && line.contains("dropped"))
-        }
+        async move { logs::any_line(|line| line.contains(&marker) && line.contains("dropped")) }
     })
     .await;
     app.stop().await;

@@ -57,3 +57,14 @@ pub fn install() {
 pub fn captured() -> String {
     String::from_utf8_lossy(&LINES.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
 }
+
+/// Whether any line logged so far satisfies `matches`. Scans in place: a
+/// test polling for a line must not copy the whole process's log each time
+/// (holding the lock every other test logs through).
+pub fn any_line(mut matches: impl FnMut(&str) -> bool) -> bool {
+    LINES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .split(|&byte| byte == b'\n')
+        .any(|line| matches(&String::from_utf8_lossy(line)))
+}
