@@ -1,5 +1,6 @@
 //! The fleet: 3 service processes (`serve`, relay off), 2 relay processes
-//! (`relay`) and 2 mailers (the `wowchat-mailer` binary), each a real
+//! (`relay`), 2 mailers (the `wowchat-mailer` binary) and the REST gateway
+//! (`wowchat-gateway`, in front of a replica), each a real
 //! process of this build, on one Postgres (directly, and through a
 //! PgBouncer in transaction mode with unnamed statements), one RabbitMQ
 //! and an SMTP server. Invitations spread over the services while one
@@ -12,7 +13,9 @@
 //! - the relay that stays alive drains the backlog;
 //! - a sign-in limit holds across the replicas;
 //! - a user deactivated through one replica is refused on the next call
-//!   on another.
+//!   on another, through the gateway too;
+//! - an invitation made through the gateway is answered and its email
+//!   arrives like the others.
 //!
 //! [`INVITATIONS`] is the issue's 1,000 per fleet (about 12 s each in a
 //! debug build here). The mailer binary is built by `cargo test --workspace`
@@ -67,6 +70,16 @@ fn mailer_binary() -> PathBuf {
     path
 }
 
+fn gateway_binary() -> PathBuf {
+    let path = std::path::Path::new(SERVER).with_file_name("wowchat-gateway");
+    assert!(
+        path.exists(),
+        "{} is missing: cargo build -p wowchat-gateway",
+        path.display()
+    );
+    path
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -86,6 +99,8 @@ struct Fleet {
     services: Vec<(u16, Child)>,
     relays: Vec<Child>,
     mailers: Vec<Child>,
+    /// The REST gateway's port and process.
+    gateway: Option<(u16, Child)>,
 }
 
 impl Fleet {
@@ -102,6 +117,7 @@ impl Fleet {
             services: Vec::new(),
             relays: Vec::new(),
             mailers: Vec::new(),
+            gateway: None,
         }
     }
 
@@ -192,6 +208,43 @@ impl Fleet {
         Self::spawn(command)
     }
 
+    /// The gateway on `port`, forwarding to the service on `upstream`.
+    fn start_gateway(&self, port: u16, upstream: u16) -> Child {
+        let mut command = Command::new(gateway_binary());
+        command
+            .current_dir(&self.dir)
+            .env("WOWCHAT_GATEWAY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env(
+                "WOWCHAT_GATEWAY_UPSTREAM",
+                format!("http://127.0.0.1:{upstream}"),
+            )
+            .env("RUST_LOG", "warn");
+        Self::spawn(command)
+    }
+
+    /// One REST call through the gateway: the status and the whole response.
+    async fn rest(&self, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (port, _) = self.gateway.as_ref().expect("a gateway");
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", *port))
+            .await
+            .unwrap();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {response:?}"));
+        (status, response)
+    }
+
     async fn db(&self) -> tokio_postgres::Client {
         let (client, connection) =
             tokio_postgres::connect(&self.direct_url(), tokio_postgres::NoTls)
@@ -209,7 +262,8 @@ impl Drop for Fleet {
             .iter_mut()
             .map(|(_, child)| child)
             .chain(&mut self.relays)
-            .chain(&mut self.mailers);
+            .chain(&mut self.mailers)
+            .chain(self.gateway.as_mut().map(|(_, child)| child));
         for child in children {
             let _ = child.kill();
             let _ = child.wait();
@@ -341,6 +395,18 @@ async fn run_fleet(through_bouncer: bool) {
     for &port in &ports {
         wait_until_serving(port).await;
     }
+    // The gateway in front of a replica that lives through the kills.
+    let gateway_port = free_port();
+    let gateway = fleet.start_gateway(gateway_port, ports[2]);
+    fleet.gateway = Some((gateway_port, gateway));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(("127.0.0.1", gateway_port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the gateway did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let channels: Vec<Channel> = ports
         .iter()
         .map(|port| {
@@ -402,6 +468,17 @@ async fn run_fleet(through_bouncer: bool) {
         refused.is_empty(),
         "every invitation is answered: {refused:?}"
     );
+    // One more through the gateway, as a REST client makes it.
+    let (status, response) = fleet
+        .rest(
+            "POST",
+            "/v1/invitations",
+            &owner,
+            r#"{"email":"rest@fleet.test","role":"agent"}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{response}");
+    assert!(response.contains("rest@fleet.test"), "{response}");
     let db = fleet.db().await;
     let (rows, emails): (i64, i64) = {
         let row = db
@@ -415,7 +492,7 @@ async fn run_fleet(through_bouncer: bool) {
     };
     assert_eq!(
         (rows, emails),
-        (INVITATIONS as i64 + 1, INVITATIONS as i64 + 1),
+        (INVITATIONS as i64 + 2, INVITATIONS as i64 + 2),
         "each invitation exists once, retries and all"
     );
 
@@ -423,7 +500,7 @@ async fn run_fleet(through_bouncer: bool) {
     let expected: HashSet<String> = invited
         .iter()
         .map(|(email, _)| email.clone())
-        .chain(["sue@fleet.test".to_owned()])
+        .chain(["sue@fleet.test".to_owned(), "rest@fleet.test".to_owned()])
         .collect();
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut by_recipient: HashMap<String, Vec<String>>;
@@ -564,6 +641,11 @@ async fn run_fleet(through_bouncer: bool) {
         refused.get_details_error_info().unwrap().reason,
         "USER_DEACTIVATED"
     );
+    let (status, response) = fleet
+        .rest("GET", &format!("/v1/users/{}", sue.id), &sue_token, "")
+        .await;
+    assert_eq!(status, 403, "{response}");
+    assert!(response.contains("USER_DEACTIVATED"), "{response}");
     eprintln!(
         "fleet ({}): {INVITATIONS} invitations, {} emails sent twice, {:.1} s",
         if through_bouncer {
