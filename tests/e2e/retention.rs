@@ -248,15 +248,22 @@ async fn the_dead_letter_queue_is_bounded_and_the_mailer_queue_has_a_delivery_li
     wowchat_users_testkit::delete_topology(&topology).await;
 }
 
-#[tokio::test]
-async fn a_delivery_result_the_database_refuses_is_dropped_not_requeued_forever() {
-    let mut app = TestApp::spawn_with(|s| s.relay = true).await;
+/// A server whose delivery-results consumer has declared its queue, a
+/// RabbitMQ connection and channel of the test's own, and that queue.
+async fn consuming_results() -> (TestApp, Connection, Channel, String) {
+    let app = TestApp::spawn_with(|s| s.relay = true).await;
     let (connection, channel) = channel().await;
     let queue = app.topology.delivery_results_queue();
     eventually("the results consumer declared its queue", || async {
         ready(&connection, &queue).await.is_some()
     })
     .await;
+    (app, connection, channel, queue)
+}
+
+#[tokio::test]
+async fn a_delivery_result_the_database_refuses_is_dropped_not_requeued_forever() {
+    let (mut app, connection, channel, queue) = consuming_results().await;
 
     // Valid protobuf, but Postgres refuses a NUL byte in text: every try
     // would fail the same way.
@@ -298,13 +305,7 @@ async fn a_delivery_result_the_database_refuses_is_dropped_not_requeued_forever(
 
 #[tokio::test]
 async fn results_arriving_together_are_all_recorded_and_a_refused_one_among_them_drops_alone() {
-    let mut app = TestApp::spawn_with(|s| s.relay = true).await;
-    let (connection, channel) = channel().await;
-    let queue = app.topology.delivery_results_queue();
-    eventually("the results consumer declared its queue", || async {
-        ready(&connection, &queue).await.is_some()
-    })
-    .await;
+    let (mut app, connection, channel, queue) = consuming_results().await;
     const INVITATIONS: usize = 40;
     for i in 0..INVITATIONS {
         app.invite(&format!("batch{i}@example.com"), "agent").await;

@@ -122,16 +122,7 @@ fn minimal_transaction(workspace: &Workspace) -> Script {
         name: format!("invite-transaction-{workspace_id}"),
         sql: format!(
             "BEGIN;\n\
-             INSERT INTO invitations (workspace_id, id, email, email_normalized, role, \
-               inviter_id, message, status, token_hash, expires_at, last_sent_at, created_at, \
-               updated_at, mail_message_id) \
-             SELECT '{workspace_id}', v.id, v.email, v.email, 'agent', '{inviter}', \
-               'Welcome aboard! You will be answering the support inbox with us.', 'PENDING', \
-               sha256(uuid_send(gen_random_uuid())), now() + interval '7 days', now(), now(), \
-               now(), v.mail_id \
-             FROM (SELECT gen_random_uuid() AS id, gen_random_uuid() AS mail_id, \
-               'new.colleague.' || gen_random_uuid() || '@invitees.example.com' AS email) v \
-             RETURNING id AS invitation_id, mail_message_id AS mail_id \\gset\n\
+             {invitation} \\gset\n\
              INSERT INTO activity (workspace_id, id, occurred_at, actor_id, action, \
                target_invitation_id, request_id) \
              VALUES ('{workspace_id}', gen_random_uuid(), now(), '{inviter}', \
@@ -139,6 +130,10 @@ fn minimal_transaction(workspace: &Workspace) -> Script {
              {event}\
              {command}\
              COMMIT;\n",
+            invitation = insert_invitation(
+                workspace,
+                "RETURNING id AS invitation_id, mail_message_id AS mail_id"
+            ),
             event = outbox_row(
                 workspace_id,
                 "gen_random_uuid()",
@@ -155,6 +150,24 @@ fn minimal_transaction(workspace: &Workspace) -> Script {
             ),
         ),
     }
+}
+
+/// The invitation's insert, as `InviteUser` writes it (a new email each
+/// time), ending with `returning`.
+fn insert_invitation(workspace: &Workspace, returning: &str) -> String {
+    let (workspace_id, inviter) = (workspace.id, workspace.owner_id);
+    format!(
+        "INSERT INTO invitations (workspace_id, id, email, email_normalized, role, inviter_id, \
+           message, status, token_hash, expires_at, last_sent_at, created_at, updated_at, \
+           mail_message_id) \
+         SELECT '{workspace_id}', v.id, v.email, v.email, 'agent', '{inviter}', \
+           'Welcome aboard! You will be answering the support inbox with us.', 'PENDING', \
+           sha256(uuid_send(gen_random_uuid())), now() + interval '7 days', now(), now(), now(), \
+           v.mail_id \
+         FROM (SELECT gen_random_uuid() AS id, gen_random_uuid() AS mail_id, \
+           'new.colleague.' || gen_random_uuid() || '@invitees.example.com' AS email) v \
+         {returning}"
+    )
 }
 
 /// One outbox row's insert, a pgbench script line.
@@ -181,16 +194,7 @@ fn one_statement(workspace: &Workspace) -> Script {
         name: format!("invite-statement-{workspace_id}"),
         sql: format!(
             "WITH invitation AS ( \
-               INSERT INTO invitations (workspace_id, id, email, email_normalized, role, \
-                 inviter_id, message, status, token_hash, expires_at, last_sent_at, created_at, \
-                 updated_at, mail_message_id) \
-               SELECT '{workspace_id}', v.id, v.email, v.email, 'agent', '{inviter}', \
-                 'Welcome aboard! You will be answering the support inbox with us.', 'PENDING', \
-                 sha256(uuid_send(gen_random_uuid())), now() + interval '7 days', now(), now(), \
-                 now(), v.mail_id \
-               FROM (SELECT gen_random_uuid() AS id, gen_random_uuid() AS mail_id, \
-                 'new.colleague.' || gen_random_uuid() || '@invitees.example.com' AS email) v \
-               RETURNING workspace_id, id, mail_message_id \
+               {invitation} \
              ), recorded AS ( \
                INSERT INTO activity (workspace_id, id, occurred_at, actor_id, action, \
                  target_invitation_id, request_id) \
@@ -204,7 +208,9 @@ fn one_statement(workspace: &Workspace) -> Script {
              FROM invitation i CROSS JOIN LATERAL (VALUES \
                (gen_random_uuid(), 'invitation.created', 'wowchat.users.events.v1.InvitationCreated', 300), \
                (i.mail_message_id, 'mail.invitation', 'wowchat.users.events.v1.SendInvitationEmail', 500) \
-             ) AS m(id, routing_key, message_type, size);\n"
+             ) AS m(id, routing_key, message_type, size);\n",
+            invitation =
+                insert_invitation(workspace, "RETURNING workspace_id, id, mail_message_id"),
         ),
     }
 }
