@@ -127,11 +127,12 @@ impl DeliveryResults {
     /// each result is recorded on its own, so one bad result drops alone.
     async fn handle_batch(
         &self,
-        batch: Vec<Delivery>,
+        mut batch: Vec<Delivery>,
         shutdown: &CancellationToken,
     ) -> lapin::Result<()> {
-        if let [_] = batch.as_slice() {
-            let delivery = batch.into_iter().next().expect("one delivery");
+        if let [_] = batch.as_slice()
+            && let Some(delivery) = batch.pop()
+        {
             return self.handle(delivery, shutdown).await.map(|_| ());
         }
         let mut readable = Vec::with_capacity(batch.len());
@@ -150,29 +151,11 @@ impl DeliveryResults {
             }
         }
         let results: Vec<&DeliveryResult> = readable.iter().map(|(_, result)| result).collect();
-        let mut failures = 0u32;
-        let recorded = loop {
-            match self.record_all(&results).await {
-                Err(Error::Unavailable(err)) => {
-                    failures += 1;
-                    tracing::warn!(
-                        error = format!("{err:#}"),
-                        "cannot record delivery results; will retry"
-                    );
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {
-                            for (delivery, _) in readable {
-                                delivery
-                                    .nack(BasicNackOptions { requeue: true, ..Default::default() })
-                                    .await?;
-                            }
-                            return Ok(());
-                        }
-                        _ = tokio::time::sleep(RECONNECT.delay(failures)) => {}
-                    }
-                }
-                other => break other,
+        let Some(recorded) = until_answered(shutdown, || self.record_all(&results)).await else {
+            for (delivery, _) in readable {
+                delivery.nack(REQUEUE).await?;
             }
+            return Ok(());
         };
         match recorded {
             Ok(current) => {
@@ -237,31 +220,8 @@ impl DeliveryResults {
             tracing::warn!(routing_key = %delivery.routing_key, "unreadable delivery result dropped");
             return delivery.reject(BasicRejectOptions { requeue: false }).await;
         };
-        // While Postgres is away the result waits here, unacknowledged:
-        // requeueing it would spend its delivery limit on the outage.
-        let mut failures = 0u32;
-        let recorded = loop {
-            match self.record(&result).await {
-                Err(Error::Unavailable(err)) => {
-                    failures += 1;
-                    tracing::warn!(
-                        error = format!("{err:#}"),
-                        "cannot record a delivery result; will retry"
-                    );
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {
-                            return delivery
-                                .nack(BasicNackOptions {
-                                    requeue: true,
-                                    ..Default::default()
-                                })
-                                .await;
-                        }
-                        _ = tokio::time::sleep(RECONNECT.delay(failures)) => {}
-                    }
-                }
-                other => break other,
-            }
+        let Some(recorded) = until_answered(shutdown, || self.record(&result)).await else {
+            return delivery.nack(REQUEUE).await;
         };
         match recorded {
             Ok(current) => {
@@ -314,6 +274,42 @@ impl DeliveryResults {
             result.reason.as_deref(),
         )
         .await
+    }
+}
+
+/// Back to the queue, for the next consumer (or this one, restarted).
+const REQUEUE: BasicNackOptions = BasicNackOptions {
+    multiple: false,
+    requeue: true,
+};
+
+/// Runs `record` until Postgres answers it, backing off while it is
+/// unavailable; `None` when shutdown comes first. While Postgres is away
+/// the results wait here, unacknowledged: requeueing them would spend their
+/// delivery limit on the outage.
+async fn until_answered<T, Fut>(
+    shutdown: &CancellationToken,
+    record: impl Fn() -> Fut,
+) -> Option<Result<T, Error>>
+where
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let mut failures = 0u32;
+    loop {
+        match record().await {
+            Err(Error::Unavailable(err)) => {
+                failures += 1;
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "cannot record delivery results; will retry"
+                );
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(RECONNECT.delay(failures)) => {}
+                }
+            }
+            answered => return Some(answered),
+        }
     }
 }
 
