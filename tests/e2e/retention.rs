@@ -261,6 +261,17 @@ async fn consuming_results() -> (TestApp, Connection, Channel, String) {
     (app, connection, channel, queue)
 }
 
+/// Waits until the consumer has logged dropping the result about
+/// `invitation_id`.
+async fn refused_result_dropped(invitation_id: Uuid) {
+    let marker = invitation_id.to_string();
+    eventually("the refused result is dropped", || {
+        let marker = marker.clone();
+        async move { logs::any_line(|line| line.contains(&marker) && line.contains("dropped")) }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_delivery_result_the_database_refuses_is_dropped_not_requeued_forever() {
     let (mut app, connection, channel, queue) = consuming_results().await;
@@ -291,12 +302,7 @@ async fn a_delivery_result_the_database_refuses_is_dropped_not_requeued_forever(
         .await
         .unwrap();
 
-    let marker = invitation_id.to_string();
-    eventually("the refused result is dropped", || {
-        let marker = marker.clone();
-        async move { logs::any_line(|line| line.contains(&marker) && line.contains("dropped")) }
-    })
-    .await;
+    refused_result_dropped(invitation_id).await;
     // Stopped, the consumer holds nothing: a requeued result would be back
     // in the queue now.
     app.stop().await;
@@ -383,12 +389,7 @@ async fn results_arriving_together_are_all_recorded_and_a_refused_one_among_them
         sent == i64::try_from(INVITATIONS).unwrap()
     })
     .await;
-    let marker = poison_id.to_string();
-    eventually("the refused result is dropped", || {
-        let marker = marker.clone();
-        async move { logs::any_line(|line| line.contains(&marker) && line.contains("dropped")) }
-    })
-    .await;
+    refused_result_dropped(poison_id).await;
     app.stop().await;
     assert_eq!(ready(&connection, &queue).await, Some(0));
 }

@@ -233,8 +233,9 @@ impl UserOrder {
 struct Listing {
     sql: String,
     params: Vec<(Box<dyn ToSql + Sync + Send>, Type)>,
-    /// It has a search term (see [`Listing::run`]).
-    searches: bool,
+    /// Planned with its values each time, as a statement with a search term
+    /// must be (see [`Listing::run`]), rather than prepared once.
+    planned_per_call: bool,
 }
 
 impl Listing {
@@ -242,7 +243,7 @@ impl Listing {
         Listing {
             sql: String::new(),
             params: Vec::new(),
-            searches: false,
+            planned_per_call: false,
         }
     }
 
@@ -268,7 +269,7 @@ impl Listing {
             sql.push_str(&format!(" AND reporting_to = {p}"));
         }
         if let Some(query) = &filter.query {
-            self.searches = true;
+            self.planned_per_call = true;
             let p = self.bind(like_contains(&query.to_lowercase()), Type::TEXT);
             sql.push_str(&format!(" AND {SEARCHED} LIKE {p}"));
         }
@@ -287,7 +288,7 @@ impl Listing {
     /// One round trip either way. (Through a transaction pooler every
     /// statement is unnamed: see `wowchat_platform::statements`.)
     async fn run(&self, client: &Client) -> Result<Vec<Row>, Error> {
-        if self.searches || statements::unnamed_statements() {
+        if self.planned_per_call || statements::unnamed_statements() {
             let params: Vec<(&(dyn ToSql + Sync), Type)> = self
                 .params
                 .iter()
@@ -384,8 +385,8 @@ pub async fn estimate(
 ) -> Result<i64, Error> {
     let mut q = Listing::new();
     let conditions = q.conditions(workspace_id, filter);
-    // Unnamed whatever the filters: a generic plan's estimate ignores them.
-    q.searches = true;
+    // Whatever the filters: a generic plan's estimate ignores their values.
+    q.planned_per_call = true;
     q.sql = format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM users WHERE {conditions}");
     let rows = q.run(client).await?;
     let plan: serde_json::Value = rows
