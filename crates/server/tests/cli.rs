@@ -10,6 +10,7 @@ use std::{
 };
 
 use wowchat_users_api::v1::{ListUsersRequest, user_service_client::UserServiceClient};
+use wowchat_users_testkit::processes::printed_value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_wowchat-users");
 
@@ -116,13 +117,6 @@ async fn connect_when_up(
     }
 }
 
-fn value<'a>(stdout: &'a str, key: &str) -> &'a str {
-    stdout
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key}= in {stdout}"))
-}
-
 async fn http_get(port: u16, path: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
@@ -167,8 +161,8 @@ async fn an_operator_migrates_bootstraps_mints_a_token_serves_and_stops_the_serv
     let stderr = String::from_utf8(bootstrapped.stderr).unwrap();
     assert!(stderr.contains("development mode"), "{stderr}");
     let stdout = String::from_utf8(bootstrapped.stdout).unwrap();
-    let workspace_id = value(&stdout, "workspace_id").to_owned();
-    let user_id = value(&stdout, "user_id").to_owned();
+    let workspace_id = printed_value(&stdout, "workspace_id").to_owned();
+    let user_id = printed_value(&stdout, "user_id").to_owned();
     assert!(
         !stdout.contains("password="),
         "a given password is not printed"
@@ -315,7 +309,10 @@ async fn cancelled_accepts_cannot_balloon_the_server_s_memory() {
             .stdout,
     )
     .unwrap();
-    let (workspace_id, user_id) = (value(&stdout, "workspace_id"), value(&stdout, "user_id"));
+    let (workspace_id, user_id) = (
+        printed_value(&stdout, "workspace_id"),
+        printed_value(&stdout, "user_id"),
+    );
     let minted = scratch.run(&[
         "token",
         "--user-id",

@@ -35,7 +35,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tonic::{Code, Request, transport::Channel};
+use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt;
 use wowchat_users_api::v1::{
     self as proto,
@@ -43,7 +43,11 @@ use wowchat_users_api::v1::{
     manage_user_request::{self as manage, Action},
     user_service_client::UserServiceClient,
 };
-use wowchat_users_testkit::{SmtpServer, pgbouncer::PgBouncer};
+use wowchat_users_testkit::{
+    SmtpServer, authed,
+    pgbouncer::PgBouncer,
+    processes::{free_port, printed_value},
+};
 
 /// Invitations per fleet run: the 1,000.
 const INVITATIONS: usize = 1000;
@@ -78,14 +82,6 @@ fn gateway_binary() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One installation: its database, RabbitMQ prefix, folder (the shared
@@ -279,21 +275,6 @@ impl Drop for Fleet {
     }
 }
 
-fn value<'a>(stdout: &'a str, key: &str) -> &'a str {
-    stdout
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key}= in {stdout}"))
-}
-
-fn authed<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
-
 async fn wait_until_serving(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let endpoint = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
@@ -368,8 +349,8 @@ async fn run_fleet(through_bouncer: bool) {
     let mut fleet = Fleet::new(through_bouncer).await;
     fleet.output(&["migrate"]);
     let bootstrapped = fleet.output(&["bootstrap", "--owner-email", "owner@fleet.test"]);
-    let workspace_id = value(&bootstrapped, "workspace_id").to_owned();
-    let owner_id = value(&bootstrapped, "user_id").to_owned();
+    let workspace_id = printed_value(&bootstrapped, "workspace_id").to_owned();
+    let owner_id = printed_value(&bootstrapped, "user_id").to_owned();
     let owner = fleet
         .output(&[
             "token",

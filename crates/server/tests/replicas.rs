@@ -10,12 +10,16 @@ use std::{
 };
 
 use prost::Message;
-use tonic::{Code, Request, transport::Channel};
+use tonic::{Code, transport::Channel};
 use wowchat_users_api::v1::{
     self as proto,
     manage_user_request::{self as manage, Action},
     role_service_client::RoleServiceClient,
     user_service_client::UserServiceClient,
+};
+use wowchat_users_testkit::{
+    authed,
+    processes::{free_port, printed_value},
 };
 
 const BINARY: &str = env!("CARGO_BIN_EXE_wowchat-users");
@@ -112,21 +116,6 @@ impl Drop for Installation {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn value<'a>(stdout: &'a str, key: &str) -> &'a str {
-    stdout
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key}= in {stdout}"))
-}
-
 async fn channel_when_up(port: u16) -> Channel {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -155,14 +144,6 @@ async fn metric(port: u16, name: &str) -> Option<f64> {
     body.lines()
         .find_map(|line| line.strip_prefix(&format!("{name} ")))
         .and_then(|value| value.trim().parse().ok())
-}
-
-fn authed<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
 }
 
 async fn get_user(
@@ -233,8 +214,8 @@ async fn a_change_made_through_one_replica_is_seen_by_the_other_s_very_next_call
         "--owner-password",
         "owner password 1",
     ]);
-    let workspace_id = value(&bootstrapped, "workspace_id").to_owned();
-    let owner_id = value(&bootstrapped, "user_id").to_owned();
+    let workspace_id = printed_value(&bootstrapped, "workspace_id").to_owned();
+    let owner_id = printed_value(&bootstrapped, "user_id").to_owned();
     let owner = installation.token(&owner_id, &workspace_id);
     let (port_a, _) = installation.serve();
     let (port_b, metrics_b) = installation.serve();

@@ -27,6 +27,7 @@ mod calls;
 pub mod logs;
 pub mod metrics;
 pub mod pgbouncer;
+pub mod processes;
 pub mod proxy;
 mod records;
 mod requests;
