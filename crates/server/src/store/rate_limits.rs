@@ -1,4 +1,4 @@
-//! The rate limits every replica shares (`rate_limits`, migration V19): one
+//! The rate limits every replica shares (`rate_limits`, migrations V19 and V24): one
 //! row per limit and key with its theoretical arrival time, taken by the
 //! database function `take_rate_limits` (the GCRA rule, one atomic upsert a
 //! limit) in one round trip whatever the number of limits.
