@@ -331,6 +331,135 @@ async fn list_users_counts_exactly_up_to_the_limit_and_estimates_above_it() {
     assert_eq!((whole.total_size, whole.total_size_is_estimate), (6, false));
 }
 
+/// A rare search term's page and count come from one read of its matches;
+/// a common one's page walks the order's index and its total is the
+/// estimate. Either way the pages walk every match once, in order, in both
+/// orders, and a page that finds its matches gone still counts them.
+#[tokio::test]
+async fn search_pages_walk_every_match_once_in_both_orders_with_their_count() {
+    let app = TestApp::spawn_with(|s| s.list_exact_count_limit = 4).await;
+    let mut zeds = Vec::new();
+    for n in 0..6 {
+        zeds.push(
+            app.member(&format!("zed{n}@example.com"), "agent")
+                .await
+                .0
+                .id,
+        );
+    }
+    let mut yans = Vec::new();
+    for n in 0..3 {
+        yans.push(
+            app.member(&format!("yan{n}@example.com"), "agent")
+                .await
+                .0
+                .id,
+        );
+    }
+    // Some were active, the rest never: the last-active order has both parts.
+    let db = app.db().await;
+    for (user, minutes_ago) in [
+        (&zeds[1], 5.0),
+        (&zeds[3], 1.0),
+        (&zeds[4], 9.0),
+        (&yans[2], 2.0),
+    ] {
+        db.execute(
+            "UPDATE users SET last_active_at = now() - make_interval(secs => $1::float8 * 60) \
+             WHERE id = $2::text::uuid",
+            &[&minutes_ago, user],
+        )
+        .await
+        .unwrap();
+    }
+    let by_activity = |ids: &[String], active: &[usize]| -> Vec<String> {
+        let mut never: Vec<String> = (0..ids.len())
+            .filter(|n| !active.contains(n))
+            .map(|n| ids[n].clone())
+            .collect();
+        never.sort_by(|a, b| b.cmp(a));
+        active
+            .iter()
+            .map(|&n| ids[n].clone())
+            .chain(never)
+            .collect()
+    };
+    let search = |query: &str, order_by: &str, page_size| proto::ListUsersRequest {
+        query: query.into(),
+        order_by: order_by.into(),
+        page_size,
+        ..Default::default()
+    };
+    for page_size in [1, 2, 4] {
+        for (order_by, zed_order, yan_order) in [
+            ("", zeds.clone(), yans.clone()),
+            (
+                "last_active_time desc",
+                by_activity(&zeds, &[3, 1, 4]),
+                by_activity(&yans, &[2]),
+            ),
+        ] {
+            // Three match: counted exactly, on every page.
+            let pages = app.user_pages(search("YAN", order_by, page_size)).await;
+            let walked: Vec<String> = users_of(&pages).map(|u| u.id.clone()).collect();
+            assert_eq!(
+                walked, yan_order,
+                "yan, {order_by:?}, page size {page_size}"
+            );
+            for page in &pages {
+                assert_eq!((page.total_size, page.total_size_is_estimate), (3, false));
+            }
+            // Six match, above the limit of 4: an estimate of more than 4.
+            let pages = app.user_pages(search("zed", order_by, page_size)).await;
+            let walked: Vec<String> = users_of(&pages).map(|u| u.id.clone()).collect();
+            assert_eq!(
+                walked, zed_order,
+                "zed, {order_by:?}, page size {page_size}"
+            );
+            for page in &pages {
+                assert!(
+                    page.total_size > 4 && page.total_size_is_estimate,
+                    "zed, page size {page_size}: {page:?}"
+                );
+            }
+        }
+    }
+
+    // Where every search is above the limit, each page walks the order's
+    // index and the total is the planner's estimate.
+    let estimating = app.spawn_replica(|s| s.list_exact_count_limit = 0).await;
+    for order_by in ["", "last_active_time desc"] {
+        let pages = estimating.user_pages(search("zed", order_by, 2)).await;
+        let walked: Vec<String> = users_of(&pages).map(|u| u.id.clone()).collect();
+        let expected = if order_by.is_empty() {
+            zeds.clone()
+        } else {
+            by_activity(&zeds, &[3, 1, 4])
+        };
+        assert_eq!(walked, expected, "zed, estimated, {order_by:?}");
+        assert!(pages.iter().all(|page| page.total_size_is_estimate));
+    }
+
+    // The matches after the first page stop matching before the next page
+    // is read: that page is empty and says how many match now.
+    let first = app.list_users(search("yan", "", 1)).await;
+    db.execute(
+        "UPDATE users SET email_normalized = 'gone' || id || '@example.com', display_name = 'Gone' \
+         WHERE id = ANY($1::text[]::uuid[])",
+        &[&&yans[1..]],
+    )
+    .await
+    .unwrap();
+    let next = app
+        .list_users(proto::ListUsersRequest {
+            page_token: first.next_page_token,
+            ..search("yan", "", 1)
+        })
+        .await;
+    assert!(next.users.is_empty(), "{next:?}");
+    assert_eq!((next.total_size, next.total_size_is_estimate), (1, false));
+}
+
 #[tokio::test]
 async fn a_page_token_used_with_different_filters_is_refused() {
     let app = TestApp::spawn().await;

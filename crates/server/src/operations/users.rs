@@ -14,13 +14,16 @@ use crate::{
     domain::{
         Error, Reason,
         activity::{Action, FieldChange},
-        pagination::{decode_optional_page_token, encode_optional_page_token, filter_digest},
+        pagination::{
+            OptionalTimeCursor, decode_optional_page_token, encode_optional_page_token,
+            filter_digest,
+        },
         permission::{Permission, Role},
         user::{ManageUser, User, UserAction, UserStatus},
     },
     events,
     store::{
-        GenericClient,
+        Client, GenericClient,
         users::{self, TotalSize, UserFilter, UserOrder},
     },
 };
@@ -218,24 +221,33 @@ pub async fn list(
     let filters = filter_digest(&format!("users|{order:?}|{filter:?}"));
     let after = decode_optional_page_token(&page.token, filters)?;
     let client = state.connection().await?;
-    // The planner's estimate of the matches goes out with the page: one
-    // round trip, and only a small count, when needed, takes another.
-    let (items, estimate) = tokio::join!(
-        users::list(
+    let limit = page.size + 1;
+    let (mut items, total_size) = if filter.query.is_some() {
+        search_page(
             &client,
-            caller.workspace_id,
+            caller,
             &filter,
             order,
             after,
-            page.size + 1,
-        ),
-        users::estimate(&client, caller.workspace_id, &filter)
-    );
-    let mut items = items?;
+            limit,
+            exact_count_up_to,
+        )
+        .await?
+    } else {
+        filtered_page(
+            &client,
+            caller,
+            &filter,
+            order,
+            after,
+            limit,
+            exact_count_up_to,
+        )
+        .await?
+    };
     // One extra row was fetched to learn whether a next page exists.
     let size = usize::try_from(page.size).unwrap_or(usize::MAX);
-    let has_next = items.len() > size;
-    let next_page_token = if has_next {
+    let next_page_token = if items.len() > size {
         items.truncate(size);
         items
             .last()
@@ -244,23 +256,91 @@ pub async fn list(
     } else {
         String::new()
     };
-    // A first page that holds every match has counted them already.
-    let total_size = if after.is_none() && !has_next {
-        TotalSize::Exact(i64::try_from(items.len()).unwrap_or(i64::MAX))
-    } else {
-        let estimate = estimate?;
-        users::count(
-            &client,
-            caller.workspace_id,
-            &filter,
-            estimate,
-            exact_count_up_to,
-        )
-        .await?
-    };
     Ok(UserPage {
         items,
         next_page_token,
         total_size,
     })
+}
+
+/// A listing by filters that index ranges serve: the planner's estimate of
+/// the matches goes out with the page (one round trip), and only a small
+/// count, when needed, takes another.
+async fn filtered_page(
+    client: &Client,
+    caller: &Caller,
+    filter: &UserFilter,
+    order: UserOrder,
+    after: Option<OptionalTimeCursor>,
+    limit: i64,
+    exact_count_up_to: i64,
+) -> Result<(Vec<User>, TotalSize), Error> {
+    let (items, estimate) = tokio::join!(
+        users::list(client, caller.workspace_id, filter, order, after, limit),
+        users::estimate(client, caller.workspace_id, filter)
+    );
+    let items = items?;
+    let total = match counted_by_the_page(after, &items, limit) {
+        Some(counted) => counted,
+        None => {
+            users::count(
+                client,
+                caller.workspace_id,
+                filter,
+                estimate?,
+                exact_count_up_to,
+            )
+            .await?
+        }
+    };
+    Ok((items, total))
+}
+
+/// A search: reading its matches (a trigram scan) is the cost, so a rare
+/// term's matches are read once for both its page and its count. The
+/// planner's estimate decides first whether the term is rare; a common
+/// term's page walks the order's index instead, and its total is the
+/// estimate.
+async fn search_page(
+    client: &Client,
+    caller: &Caller,
+    filter: &UserFilter,
+    order: UserOrder,
+    after: Option<OptionalTimeCursor>,
+    limit: i64,
+    exact_count_up_to: i64,
+) -> Result<(Vec<User>, TotalSize), Error> {
+    let workspace_id = caller.workspace_id;
+    let mut estimate = users::estimate(client, workspace_id, filter).await?;
+    if estimate <= exact_count_up_to {
+        let (items, matched) = users::list_and_count(
+            client,
+            workspace_id,
+            filter,
+            order,
+            after,
+            limit,
+            exact_count_up_to,
+        )
+        .await?;
+        if matched <= exact_count_up_to {
+            return Ok((items, TotalSize::Exact(matched)));
+        }
+        // The statistics were wrong: more match than the limit.
+        estimate = estimate.max(matched);
+    }
+    let items = users::list(client, workspace_id, filter, order, after, limit).await?;
+    let total = counted_by_the_page(after, &items, limit).unwrap_or(TotalSize::Estimate(estimate));
+    Ok((items, total))
+}
+
+/// A first page that holds every match (fewer than the `limit` asked for)
+/// has counted them already.
+fn counted_by_the_page(
+    after: Option<OptionalTimeCursor>,
+    items: &[User],
+    limit: i64,
+) -> Option<TotalSize> {
+    let count = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    (after.is_none() && count < limit).then_some(TotalSize::Exact(count))
 }

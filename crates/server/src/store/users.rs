@@ -367,6 +367,78 @@ pub async fn list(
     q.run(client).await?.iter().map(from_row).collect()
 }
 
+/// One page of users in `order`, after `after`, and how many match in all,
+/// from one read of the matches: for a filter few users match, where
+/// reading them (a search's trigram scan) is the cost and the page is a
+/// sort of them. Reads at most `count_up_to + 1` matches: a count above
+/// `count_up_to` means more match, and the page is then not theirs to give
+/// (it is empty; list with [`list`] instead).
+pub async fn list_and_count(
+    client: &Client,
+    workspace_id: Uuid,
+    filter: &UserFilter,
+    order: UserOrder,
+    after: Option<OptionalTimeCursor>,
+    limit: i64,
+    count_up_to: i64,
+) -> Result<(Vec<User>, i64), Error> {
+    let mut q = Listing::new();
+    let conditions = q.conditions(workspace_id, filter);
+    let read_up_to = q.bind(count_up_to.saturating_add(1), Type::INT8);
+    let after = match (order, after) {
+        (_, None) => "true".to_owned(),
+        (UserOrder::CreateTime, Some(after)) => {
+            let time = q.bind(after.time, Type::TIMESTAMPTZ);
+            let id = q.bind(after.id, Type::UUID);
+            format!("(created_at, id) > ({time}, {id})")
+        }
+        (UserOrder::LastActiveTimeDesc, Some(OptionalTimeCursor { time: None, id })) => {
+            let id = q.bind(id, Type::UUID);
+            format!("last_active_at IS NULL AND id < {id}")
+        }
+        (
+            UserOrder::LastActiveTimeDesc,
+            Some(OptionalTimeCursor {
+                time: Some(time),
+                id,
+            }),
+        ) => {
+            let time = q.bind(time, Type::TIMESTAMPTZ);
+            let id = q.bind(id, Type::UUID);
+            format!("((last_active_at, id) < ({time}, {id}) OR last_active_at IS NULL)")
+        }
+    };
+    let by = match order {
+        UserOrder::CreateTime => BY_CREATION,
+        UserOrder::LastActiveTimeDesc => BY_LAST_ACTIVITY,
+    };
+    let limit = q.bind(limit, Type::INT8);
+    // The count's row comes back even when the page after `after` is empty:
+    // the page's columns are NULL then.
+    q.sql = format!(
+        "WITH matching AS MATERIALIZED \
+           (SELECT {COLUMNS} FROM users WHERE {conditions} LIMIT {read_up_to}), \
+         page AS (SELECT * FROM matching WHERE {after} {by} LIMIT {limit}) \
+         SELECT (SELECT count(*) FROM matching) AS matched, page.* \
+         FROM (SELECT 1) AS one LEFT JOIN page ON true {by}"
+    );
+    let rows = q.run(client).await?;
+    let matched = match rows.first() {
+        Some(row) => row.try_get("matched")?,
+        None => 0,
+    };
+    if matched > count_up_to {
+        return Ok((Vec::new(), matched));
+    }
+    let mut users = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<_, Option<Uuid>>("id")?.is_some() {
+            users.push(from_row(row)?);
+        }
+    }
+    Ok((users, matched))
+}
+
 /// How many users match a listing's filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TotalSize {
