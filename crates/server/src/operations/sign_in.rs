@@ -140,7 +140,7 @@ impl SignInPolicy {
         if takes.is_empty() {
             return Ok(None);
         }
-        let db = state.pool.get().await?;
+        let db = state.connection().await?;
         limits.take(&db, &takes).await?.map_err(rate_limited)?;
         Ok(takes
             .into_iter()
@@ -170,7 +170,7 @@ fn rate_limited(wait: Duration) -> Error {
 /// itself within the minute, so the sign-in is not failed for it.
 async fn give_back(state: &AppState, reserved: &Take) {
     let given = async {
-        let db = state.pool.get().await?;
+        let db = state.connection().await?;
         state.limits.give_back(&db, reserved).await
     }
     .await;
