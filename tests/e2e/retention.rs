@@ -178,6 +178,21 @@ async fn ready(connection: &Connection, queue: &str) -> Option<u32> {
     Some(ready)
 }
 
+/// How many consumers `queue` has; `None` while it does not exist.
+async fn consumers(connection: &Connection, queue: &str) -> Option<u32> {
+    let channel = connection.create_channel().await.unwrap();
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let declared = channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await
+        .ok()?;
+    let _ = channel.close(200, "done".into()).await;
+    Some(declared.consumer_count())
+}
+
 /// Whether redeclaring `queue` with `arguments` is accepted: the broker
 /// refuses (PRECONDITION_FAILED) any arguments but the queue's own.
 async fn declared_with(connection: &Connection, queue: &str, arguments: FieldTable) -> bool {
@@ -254,8 +269,10 @@ async fn consuming_results() -> (TestApp, Connection, Channel, String) {
     let app = TestApp::spawn_with(|s| s.relay = true).await;
     let (connection, channel) = channel().await;
     let queue = app.topology.delivery_results_queue();
-    eventually("the results consumer declared its queue", || async {
-        ready(&connection, &queue).await.is_some()
+    // Consuming, so its queue is bound too: a result published between the
+    // queue's declaration and its bindings would be routed nowhere.
+    eventually("the results consumer consumes from its queue", || async {
+        consumers(&connection, &queue).await.is_some_and(|n| n > 0)
     })
     .await;
     (app, connection, channel, queue)
