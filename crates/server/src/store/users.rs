@@ -307,9 +307,11 @@ impl Listing {
     }
 }
 
-/// What `query` searches: email and display name, as one text so that one
-/// trigram index (`users_search_trigrams`, migration V18) serves it.
-const SEARCHED: &str = "(email_normalized || E'\\n' || lower(display_name))";
+/// What `query` searches: email and display name, as one stored text
+/// (`email_normalized || E'\\n' || lower(display_name)`, migration V26) so
+/// that one trigram index (`users_search_trigrams`) serves it and a walk
+/// past common matches computes nothing per row.
+const SEARCHED: &str = "searched";
 
 const BY_CREATION: &str = "ORDER BY created_at, id";
 const BY_LAST_ACTIVITY: &str = "ORDER BY last_active_at DESC NULLS LAST, id DESC";
