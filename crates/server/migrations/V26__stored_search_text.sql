@@ -1,11 +1,11 @@
 -- ListUsers `query`: the searched text (store::users::SEARCHED) is stored,
 -- not computed per row. A common term walks the order's index and tests
 -- each row it passes: computing lower(display_name) for each was a fifth of
--- that walk's time (libc's multibyte case mapping), and the stored text cuts
--- the walk by 20-45% at 100k users (pgbench, "hopper" and "grace"). The trigram index and its 1,000-entry
--- statistics (V18, V23) move to the column. Adding a stored column rewrites
--- the table once, under its lock: 2.7 s for 120k users here, the trigram
--- index rebuild included.
+-- that walk's time (libc's multibyte case mapping); the stored text cuts
+-- the walk by 20-45% at 100k users (pgbench, "hopper" and "grace"). The
+-- trigram index and its 1,000-entry statistics (V18, V23) move to the
+-- column. Adding a stored column rewrites the table once, under its lock:
+-- 2.7 s for 120k users here, the trigram index rebuild included.
 ALTER TABLE users
     ADD COLUMN searched text NOT NULL
     GENERATED ALWAYS AS (email_normalized || E'\n' || lower(display_name)) STORED;
