@@ -44,7 +44,11 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use wowchat_platform::metrics::MetricsEndpoint;
+use tracing::field;
+use wowchat_platform::{
+    metrics::MetricsEndpoint,
+    telemetry::{self, SpanKind, TRACEPARENT, TRACESTATE},
+};
 
 use crate::{
     codec::DynamicCodec,
@@ -259,13 +263,21 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let request_id = request
-                    .headers()
-                    .get(REQUEST_ID_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
+                let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
                 // The path only: a query may hold an email or a token.
-                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+                let span = tracing::info_span!(
+                    "http",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %header(REQUEST_ID_HEADER).unwrap_or_default(),
+                    "otel.name" = field::Empty,
+                    "otel.kind" = field::Empty,
+                );
+                // The client's trace goes on here; the route names the span
+                // once matched (`transcode`).
+                telemetry::continue_trace(&span, header(TRACEPARENT), header(TRACESTATE));
+                telemetry::describe_span(&span, SpanKind::Server, request.method().as_str());
+                span
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
@@ -323,7 +335,14 @@ async fn transcode(
 ) -> Response {
     let found = shared.routes.find(&method, uri.path());
     let series = match &found {
-        Ok(matched) => shared.metrics.route(matched.index),
+        Ok(matched) => {
+            // By template, never by path: ids would make every name unique.
+            if telemetry::enabled() {
+                let name = format!("{method} {}", matched.route.template.text);
+                tracing::Span::current().record("otel.name", name);
+            }
+            shared.metrics.route(matched.index)
+        }
         Err(_) => &shared.metrics.unmatched,
     };
     let call = series.start();
@@ -466,19 +485,34 @@ async fn answer(
 }
 
 /// The metadata a call carries: the caller's `authorization` and
-/// `x-request-id`, and, with the gateway key, the client's address.
+/// `x-request-id`, the trace context, and, with the gateway key, the
+/// client's address.
 fn forward_metadata(
     headers: &HeaderMap,
     peer: SocketAddr,
     gateway_key: Option<&MetadataValue<tonic::metadata::Ascii>>,
     metadata: &mut tonic::metadata::MetadataMap,
 ) {
-    for name in ["authorization", REQUEST_ID_HEADER] {
+    // The client's trace context as it came, unless this gateway's own span
+    // (its child) takes its place below.
+    for name in ["authorization", REQUEST_ID_HEADER, TRACEPARENT, TRACESTATE] {
         if let Some(value) = headers
             .get(name)
             .and_then(|v| MetadataValue::try_from(v.as_bytes()).ok())
         {
             metadata.insert(MetadataKey::from_static(name), value);
+        }
+    }
+    if let Some(trace) = telemetry::trace_context(&tracing::Span::current()) {
+        let own = [
+            (TRACEPARENT, Some(trace.traceparent)),
+            (TRACESTATE, trace.tracestate),
+        ];
+        for (name, value) in own {
+            match value.and_then(|value| MetadataValue::try_from(value).ok()) {
+                Some(value) => metadata.insert(MetadataKey::from_static(name), value),
+                None => metadata.remove(name),
+            };
         }
     }
     if let Some(key) = gateway_key {

@@ -15,8 +15,11 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer},
 };
-use tracing::Level;
-use wowchat_platform::metrics::{MetricsEndpoint, sample_pool};
+use tracing::{Level, field};
+use wowchat_platform::{
+    metrics::{MetricsEndpoint, sample_pool},
+    telemetry::{self, SpanKind, TRACEPARENT, TRACESTATE},
+};
 use wowchat_users_api::{
     FILE_DESCRIPTOR_SET,
     v1::{
@@ -197,12 +200,19 @@ impl Application {
             ))
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(TraceLayer::new_for_grpc().make_span_with(|request: &http::Request<_>| {
-                let request_id = request
-                    .headers()
-                    .get(REQUEST_ID_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                tracing::info_span!("grpc", method = %request.uri().path(), request_id = %request_id)
+                let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+                let path = request.uri().path();
+                let span = tracing::info_span!(
+                    "grpc",
+                    method = %path,
+                    request_id = %header(REQUEST_ID_HEADER).unwrap_or_default(),
+                    "otel.name" = field::Empty,
+                    "otel.kind" = field::Empty,
+                );
+                // The caller's trace goes on here; its span is this one's parent.
+                telemetry::continue_trace(&span, header(TRACEPARENT), header(TRACESTATE));
+                telemetry::describe_span(&span, SpanKind::Server, path.trim_start_matches('/'));
+                span
             })
             // A line per OK call only at debug (`RUST_LOG=tower_http=debug`):
             // at tens of thousands of calls a second, writing each one costs
