@@ -20,9 +20,13 @@ use opentelemetry::{
     propagation::{Extractor, Injector, TextMapPropagator},
     trace::{TraceContextExt, TracerProvider as _},
 };
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource,
+    propagation::TraceContextPropagator,
+    trace::{SdkTracerProvider, Tracer},
+};
 use tracing::{Event, Span, Subscriber};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_opentelemetry::{OpenTelemetryLayer, OpenTelemetrySpanExt};
 use tracing_subscriber::{
     EnvFilter, Layer, Registry,
     fmt::{
@@ -124,12 +128,7 @@ where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
     let tracing_on = traces.is_some();
-    let traces = traces.map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("wowchat"))
-            // Thread names and ids say nothing about a call.
-            .with_threads(false)
-    });
+    let traces = traces.map(spans);
     let installed = Registry::default()
         .with(without_payloads(filter))
         .with(traces)
@@ -140,6 +139,17 @@ where
         TRACING.store(true, Ordering::Release);
     }
     installed
+}
+
+/// The layer that turns `tracing` spans into OpenTelemetry spans.
+fn spans<S>(provider: SdkTracerProvider) -> OpenTelemetryLayer<S, Tracer>
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("wowchat"))
+        // Thread names and ids say nothing about a call.
+        .with_threads(false)
 }
 
 /// Whether spans are recorded: callers skip building trace context otherwise.
@@ -358,5 +368,87 @@ impl Injector for W3cHeaders {
             TRACESTATE => self.tracestate = Some(value),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+
+    use super::*;
+
+    /// Log lines written to memory.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Lines {
+        type Writer = Lines;
+        fn make_writer(&'a self) -> Lines {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn a_json_line_logged_in_a_span_carries_that_spans_trace_and_span_ids() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let lines = Lines::default();
+        let subscriber = Registry::default()
+            .with(spans(provider))
+            .with(log_lines(LogFormat::Json, lines.clone(), false));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info_span!("call").in_scope(|| tracing::info!(answer = 42, "inside"));
+            tracing::info!("outside");
+        });
+
+        let span = exporter.get_finished_spans().unwrap().remove(0);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let inside = &lines[0];
+        assert_eq!(inside["fields"]["message"], "inside");
+        assert_eq!(inside["fields"]["answer"], 42);
+        assert_eq!(inside["span"]["name"], "call");
+        assert_eq!(
+            inside["trace_id"],
+            span.span_context.trace_id().to_string()
+        );
+        assert_eq!(inside["span_id"], span.span_context.span_id().to_string());
+        let outside = &lines[1];
+        assert_eq!(outside["fields"]["message"], "outside");
+        assert!(outside.get("trace_id").is_none(), "{outside}");
+    }
+
+    #[test]
+    fn without_traces_json_lines_are_as_before() {
+        let lines = Lines::default();
+        let subscriber =
+            Registry::default().with(log_lines(LogFormat::Json, lines.clone(), false));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info_span!("call").in_scope(|| tracing::info!("inside"));
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["span"]["name"], "call");
+        assert!(line.get("trace_id").is_none(), "{line}");
     }
 }
