@@ -252,6 +252,7 @@ impl Gateway {
 
 fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Router> {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let traced = shared.clone();
     let mut router = Router::new()
         .route("/openapi.json", get(openapi_document))
         // For probes: the process answers HTTP (readiness of the service
@@ -262,7 +263,7 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
         .layer(DefaultBodyLimit::max(settings.gateway_body_limit_bytes))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            TraceLayer::new_for_http().make_span_with(move |request: &Request| {
                 let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
                 // The path only: a query may hold an email or a token.
                 let span = tracing::info_span!(
@@ -273,10 +274,11 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
                     "otel.name" = field::Empty,
                     "otel.kind" = field::Empty,
                 );
-                // The client's trace goes on here; the route names the span
-                // once matched (`transcode`).
+                // The client's trace goes on here.
                 telemetry::continue_trace(&span, header(TRACEPARENT), header(TRACESTATE));
-                telemetry::describe_span(&span, SpanKind::Server, request.method().as_str());
+                if telemetry::enabled() {
+                    telemetry::describe_span(&span, SpanKind::Server, &span_name(&traced, request));
+                }
                 span
             }),
         )
@@ -313,6 +315,15 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
     Ok(router)
 }
 
+/// A request's span name: its method and route template (never the path,
+/// whose ids would make every name unique), or the method alone.
+fn span_name(shared: &Shared, request: &Request) -> String {
+    match shared.routes.find(request.method(), request.uri().path()) {
+        Ok(matched) => format!("{} {}", request.method(), matched.route.template.text),
+        Err(_) => request.method().to_string(),
+    }
+}
+
 async fn openapi_document(State(shared): State<Arc<Shared>>) -> Response {
     (
         [(
@@ -335,14 +346,7 @@ async fn transcode(
 ) -> Response {
     let found = shared.routes.find(&method, uri.path());
     let series = match &found {
-        Ok(matched) => {
-            // By template, never by path: ids would make every name unique.
-            if telemetry::enabled() {
-                let name = format!("{method} {}", matched.route.template.text);
-                tracing::Span::current().record("otel.name", name);
-            }
-            shared.metrics.route(matched.index)
-        }
+        Ok(matched) => shared.metrics.route(matched.index),
         Err(_) => &shared.metrics.unmatched,
     };
     let call = series.start();

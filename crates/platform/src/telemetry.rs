@@ -410,7 +410,9 @@ mod tests {
             .build();
         let lines = Lines::default();
         let subscriber = Registry::default()
-            .with(spans(provider))
+            // A clone kept: the last one dropped shuts the exporter down,
+            // which forgets what it holds.
+            .with(spans(provider.clone()))
             .with(log_lines(LogFormat::Json, lines.clone(), false));
         tracing::subscriber::with_default(subscriber, || {
             tracing::info_span!("call").in_scope(|| tracing::info!(answer = 42, "inside"));
