@@ -97,7 +97,9 @@ async fn one_invitation_is_one_trace_from_the_gateway_to_the_recorded_delivery_r
     assert_parent(result, &mailer.span_id, "the mailer's span");
     for span in &spans {
         let parent_in_trace = span.parent_span_id == caller.span_id
-            || spans.iter().any(|other| other.span_id == span.parent_span_id);
+            || spans
+                .iter()
+                .any(|other| other.span_id == span.parent_span_id);
         assert!(parent_in_trace, "{span:#?} has no parent in the trace");
     }
 
@@ -106,7 +108,11 @@ async fn one_invitation_is_one_trace_from_the_gateway_to_the_recorded_delivery_r
     for span in &spans {
         for (key, value) in &span.attributes {
             for secret in [rest.app.owner_token.as_str(), token.as_str()] {
-                assert!(!value.contains(secret), "{} holds a secret in {key}", span.name);
+                assert!(
+                    !value.contains(secret),
+                    "{} holds a secret in {key}",
+                    span.name
+                );
             }
         }
     }

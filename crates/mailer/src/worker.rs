@@ -21,16 +21,16 @@ use prost::Message as _;
 use tokio::sync::watch;
 use tracing::{Instrument, field};
 use uuid::Uuid;
+use wowchat_platform::{
+    amqp::header,
+    telemetry::{self, SpanKind, TraceContext},
+};
 use wowchat_users_api::{
     events::v1::{
         InvitationDelivered, InvitationDeliveryFailed, SendInvitationAcceptedEmail,
         SendInvitationEmail,
     },
     topology::{REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER, commands, results},
-};
-use wowchat_platform::{
-    amqp::header,
-    telemetry::{self, SpanKind, TraceContext},
 };
 
 use crate::{

@@ -159,9 +159,12 @@ pub fn enabled() -> bool {
 
 /// Whether the standard variables ask for OTLP export of traces.
 fn otlp_endpoint_configured() -> bool {
-    ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]
-        .iter()
-        .any(|name| std::env::var(name).is_ok_and(|value| !value.trim().is_empty()))
+    [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var(name).is_ok_and(|value| !value.trim().is_empty()))
 }
 
 /// Spans batched and sent over OTLP/gRPC; endpoint, headers, timeout and
@@ -430,10 +433,7 @@ mod tests {
         assert_eq!(inside["fields"]["message"], "inside");
         assert_eq!(inside["fields"]["answer"], 42);
         assert_eq!(inside["span"]["name"], "call");
-        assert_eq!(
-            inside["trace_id"],
-            span.span_context.trace_id().to_string()
-        );
+        assert_eq!(inside["trace_id"], span.span_context.trace_id().to_string());
         assert_eq!(inside["span_id"], span.span_context.span_id().to_string());
         let outside = &lines[1];
         assert_eq!(outside["fields"]["message"], "outside");
@@ -443,8 +443,7 @@ mod tests {
     #[test]
     fn without_traces_json_lines_are_as_before() {
         let lines = Lines::default();
-        let subscriber =
-            Registry::default().with(log_lines(LogFormat::Json, lines.clone(), false));
+        let subscriber = Registry::default().with(log_lines(LogFormat::Json, lines.clone(), false));
         tracing::subscriber::with_default(subscriber, || {
             tracing::info_span!("call").in_scope(|| tracing::info!("inside"));
         });

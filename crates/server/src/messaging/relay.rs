@@ -25,8 +25,8 @@ use tokio::sync::{Notify, oneshot};
 use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
-use uuid::Uuid;
 use tracing::{Span, field};
+use uuid::Uuid;
 use wowchat_platform::{
     amqp::Envelope,
     postgres::ConnectConfig,

@@ -18,8 +18,8 @@ use lapin::{
 };
 use prost::Message;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 use tracing::{Instrument, Span, field};
+use uuid::Uuid;
 use wowchat_platform::{
     amqp,
     telemetry::{self, SpanKind},
@@ -154,8 +154,7 @@ impl DeliveryResults {
                 }
             }
         }
-        let results: Vec<&DeliveryResult> =
-            readable.iter().map(|(_, _, result)| result).collect();
+        let results: Vec<&DeliveryResult> = readable.iter().map(|(_, _, result)| result).collect();
         let Some(recorded) = until_answered(shutdown, || self.record_all(&results)).await else {
             for (_, delivery, _) in readable {
                 delivery.nack(REQUEUE).await?;
