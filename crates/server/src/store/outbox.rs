@@ -95,8 +95,12 @@ pub fn insert_all(messages: Vec<OutboxMessage>) -> Write {
     let mut message_types = Vec::with_capacity(messages.len());
     let mut payloads = Vec::with_capacity(messages.len());
     let mut request_ids = Vec::with_capacity(messages.len());
-    let mut traceparents = Vec::with_capacity(messages.len());
-    let mut tracestates = Vec::with_capacity(messages.len());
+    // Untraced, the trace arrays stay empty (no allocation): `unnest` pads
+    // the shorter arrays with NULLs.
+    let traced = messages.iter().any(|message| message.trace.is_some());
+    let trace_capacity = if traced { messages.len() } else { 0 };
+    let mut traceparents = Vec::with_capacity(trace_capacity);
+    let mut tracestates = Vec::with_capacity(trace_capacity);
     for message in messages {
         ids.push(message.id);
         workspace_ids.push(message.workspace_id);
@@ -104,12 +108,14 @@ pub fn insert_all(messages: Vec<OutboxMessage>) -> Write {
         message_types.push(message.message_type);
         payloads.push(message.payload);
         request_ids.push(message.request_id);
-        let (traceparent, tracestate) = match message.trace {
-            Some(trace) => (Some(trace.traceparent), trace.tracestate),
-            None => (None, None),
-        };
-        traceparents.push(traceparent);
-        tracestates.push(tracestate);
+        if traced {
+            let (traceparent, tracestate) = match message.trace {
+                Some(trace) => (Some(trace.traceparent), trace.tracestate),
+                None => (None, None),
+            };
+            traceparents.push(traceparent);
+            tracestates.push(tracestate);
+        }
     }
     Write::new(
         "INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, request_id, \
