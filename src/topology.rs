@@ -20,8 +20,12 @@ pub mod results {
 pub const WORKSPACE_HEADER: &str = "workspace_id";
 /// AMQP header carrying the id of the request that caused a message.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-/// AMQP header with the W3C trace context of that request.
+/// AMQP header with the W3C trace context (trace id, parent span) of the
+/// span that published the message; also the gRPC metadata key and HTTP
+/// header a caller's trace arrives in.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
+/// AMQP header with the W3C vendor trace state that goes with it.
+pub const TRACESTATE_HEADER: &str = "tracestate";
 /// AMQP header naming the protobuf message type of the body.
 pub const MESSAGE_TYPE_HEADER: &str = "message_type";
 /// Content type of every message body.

@@ -29,4 +29,5 @@ mod shared_limits;
 mod sign_in;
 mod startup;
 mod support;
+mod traces;
 mod validation;

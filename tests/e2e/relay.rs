@@ -16,7 +16,7 @@ use lapin::{
 use tokio_util::sync::CancellationToken;
 use wowchat_users_api::topology::{self, commands};
 use wowchat_users_server::messaging::relay::{Relay, RelaySettings};
-use wowchat_users_testkit::{TestApp, ready_messages, test_amqp_url};
+use wowchat_users_testkit::{TestApp, ready_messages, test_amqp_url, traces::CallerTrace};
 
 use crate::support::eventually;
 
@@ -181,6 +181,10 @@ async fn committed_events_are_published_with_their_properties_and_marked_publish
         "x-request-id",
         "0e4f2a57-1d3c-4c58-9b43-5f1f2f0a8c11".parse().unwrap(),
     );
+    let caller = CallerTrace::new();
+    request
+        .metadata_mut()
+        .insert("traceparent", caller.traceparent.parse().unwrap());
     let invitation = app
         .client()
         .await
@@ -224,11 +228,13 @@ async fn committed_events_are_published_with_their_properties_and_marked_publish
         header(event, topology::REQUEST_ID_HEADER).as_deref(),
         Some("0e4f2a57-1d3c-4c58-9b43-5f1f2f0a8c11")
     );
+    // The caller's trace, continued by the relay's publish span.
+    let traceparent = header(event, topology::TRACEPARENT_HEADER).unwrap();
     assert!(
-        header(event, topology::TRACEPARENT_HEADER)
-            .unwrap()
-            .starts_with("00-0e4f2a571d3c4c589b435f1f2f0a8c11-")
+        traceparent.starts_with(&format!("00-{}-", caller.trace_id)),
+        "{traceparent}"
     );
+    assert!(!traceparent.contains(&caller.span_id), "{traceparent}");
     let decoded = <wowchat_users_api::events::v1::InvitationCreated as prost::Message>::decode(
         event.data.as_slice(),
     )

@@ -24,8 +24,8 @@ const KEY: &str = "test gateway key";
 const CLIENT_ADDRESS: &str = "127.0.0.2";
 
 /// A server with the gateway in front of it.
-struct Rest {
-    app: TestApp,
+pub(crate) struct Rest {
+    pub(crate) app: TestApp,
     base: String,
     client: Client<HttpConnector, Full<Bytes>>,
     _stop: oneshot::Sender<()>,
@@ -33,7 +33,7 @@ struct Rest {
 
 /// What a REST call answered.
 #[derive(Debug)]
-struct Reply {
+pub(crate) struct Reply {
     status: StatusCode,
     headers: HeaderMap,
     json: Json,
@@ -41,7 +41,7 @@ struct Reply {
 
 impl Reply {
     /// The reply of a call expected to succeed.
-    fn ok(self) -> Json {
+    pub(crate) fn ok(self) -> Json {
         assert_eq!(self.status, StatusCode::OK, "{:#}", self.json);
         self.json
     }
@@ -67,7 +67,7 @@ impl Rest {
         Self::spawn_with(|_| {}).await
     }
 
-    async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Rest {
+    pub(crate) async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Rest {
         let app = TestApp::spawn_with(|settings| {
             settings.gateway_key = Some(KEY.into());
             adjust(settings);
@@ -107,7 +107,7 @@ impl Rest {
         self.raw(method, path, bearer, &[], body.into_bytes()).await
     }
 
-    async fn raw(
+    pub(crate) async fn raw(
         &self,
         method: Method,
         path: &str,
@@ -142,7 +142,7 @@ impl Rest {
         }
     }
 
-    fn owner(&self) -> Option<&str> {
+    pub(crate) fn owner(&self) -> Option<&str> {
         Some(self.app.owner_token.as_str())
     }
 

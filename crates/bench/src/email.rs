@@ -555,7 +555,7 @@ async fn fill_mailer_queue(scratch: &Scratch, commands: usize) -> anyhow::Result
             workspace_id: &workspace_id,
             message_type: "wowchat.users.events.v1.SendInvitationEmail",
             request_id: None,
-            traceparent: None,
+            trace: None,
         }
         .properties();
         let channel = &channel;

@@ -144,7 +144,8 @@ async fn run(common: &Common, scenario: &Scenario) -> Runs {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    wowchat_platform::telemetry::init("pretty");
+    // Logs only: the benchmark's own spans are not worth flushing at exit.
+    let _telemetry = wowchat_platform::telemetry::init("pretty", "wowchat-bench");
     if let Scenario::NoopServer { listen } = cli.scenario {
         return match service::serve_noop(listen).await {
             Ok(()) => ExitCode::SUCCESS,

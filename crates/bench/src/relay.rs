@@ -286,7 +286,7 @@ async fn publish_bare(
                 m.routing_key.as_str().into(),
                 options,
                 &m.payload,
-                messaging::relay::properties(m),
+                messaging::relay::properties(m, m.trace.as_ref()),
             )
         }))
         .await;

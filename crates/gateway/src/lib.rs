@@ -44,7 +44,11 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use wowchat_platform::metrics::MetricsEndpoint;
+use tracing::field;
+use wowchat_platform::{
+    metrics::MetricsEndpoint,
+    telemetry::{self, SpanKind, TRACEPARENT, TRACESTATE},
+};
 
 use crate::{
     codec::DynamicCodec,
@@ -248,6 +252,7 @@ impl Gateway {
 
 fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Router> {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let traced = shared.clone();
     let mut router = Router::new()
         .route("/openapi.json", get(openapi_document))
         // For probes: the process answers HTTP (readiness of the service
@@ -258,14 +263,23 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
         .layer(DefaultBodyLimit::max(settings.gateway_body_limit_bytes))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let request_id = request
-                    .headers()
-                    .get(REQUEST_ID_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
+            TraceLayer::new_for_http().make_span_with(move |request: &Request| {
+                let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
                 // The path only: a query may hold an email or a token.
-                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+                let span = tracing::info_span!(
+                    "http",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %header(REQUEST_ID_HEADER).unwrap_or_default(),
+                    "otel.name" = field::Empty,
+                    "otel.kind" = field::Empty,
+                );
+                // The client's trace goes on here.
+                telemetry::continue_trace(&span, header(TRACEPARENT), header(TRACESTATE));
+                if telemetry::enabled() {
+                    telemetry::describe_span(&span, SpanKind::Server, &span_name(&traced, request));
+                }
+                span
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
@@ -299,6 +313,15 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
         );
     }
     Ok(router)
+}
+
+/// A request's span name: its method and route template (never the path,
+/// whose ids would make every name unique), or the method alone.
+fn span_name(shared: &Shared, request: &Request) -> String {
+    match shared.routes.find(request.method(), request.uri().path()) {
+        Ok(matched) => format!("{} {}", request.method(), matched.route.template.text),
+        Err(_) => request.method().to_string(),
+    }
 }
 
 async fn openapi_document(State(shared): State<Arc<Shared>>) -> Response {
@@ -466,19 +489,34 @@ async fn answer(
 }
 
 /// The metadata a call carries: the caller's `authorization` and
-/// `x-request-id`, and, with the gateway key, the client's address.
+/// `x-request-id`, the trace context, and, with the gateway key, the
+/// client's address.
 fn forward_metadata(
     headers: &HeaderMap,
     peer: SocketAddr,
     gateway_key: Option<&MetadataValue<tonic::metadata::Ascii>>,
     metadata: &mut tonic::metadata::MetadataMap,
 ) {
-    for name in ["authorization", REQUEST_ID_HEADER] {
+    // The client's trace context as it came, unless this gateway's own span
+    // (its child) takes its place below.
+    for name in ["authorization", REQUEST_ID_HEADER, TRACEPARENT, TRACESTATE] {
         if let Some(value) = headers
             .get(name)
             .and_then(|v| MetadataValue::try_from(v.as_bytes()).ok())
         {
             metadata.insert(MetadataKey::from_static(name), value);
+        }
+    }
+    if let Some(trace) = telemetry::trace_context(&tracing::Span::current()) {
+        let own = [
+            (TRACEPARENT, Some(trace.traceparent)),
+            (TRACESTATE, trace.tracestate),
+        ];
+        for (name, value) in own {
+            match value.and_then(|value| MetadataValue::try_from(value).ok()) {
+                Some(value) => metadata.insert(MetadataKey::from_static(name), value),
+                None => metadata.remove(name),
+            };
         }
     }
     if let Some(key) = gateway_key {

@@ -4,6 +4,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use wowchat_gateway::{Gateway, GatewaySettings, openapi, routes::Routes};
+use wowchat_platform::telemetry;
 
 #[derive(Parser)]
 #[command(
@@ -34,9 +35,13 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            init_logs(&cli.log_format);
-            let gateway = Gateway::build(cli.settings).await?;
-            gateway.run_until_stopped(shutdown_signal()).await
+            let telemetry = telemetry::init(&cli.log_format, "wowchat-gateway");
+            let served = match Gateway::build(cli.settings).await {
+                Ok(gateway) => gateway.run_until_stopped(shutdown_signal()).await,
+                Err(error) => Err(error),
+            };
+            telemetry.shutdown().await;
+            served
         }
         Command::Openapi => {
             let pool =
@@ -49,20 +54,6 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// Logs to stderr, the level from `RUST_LOG` (default `info`).
-fn init_logs(format: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
 }
 
 /// Completes on Ctrl-C or SIGTERM; in-flight requests then have 30 seconds.

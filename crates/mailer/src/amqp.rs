@@ -12,8 +12,11 @@ use lapin::{
     types::{AMQPValue, FieldTable, ShortString},
 };
 use uuid::Uuid;
-use wowchat_platform::amqp::{Envelope, declare_exchanges, header, quorum, text};
-use wowchat_users_api::topology::{self, REQUEST_ID_HEADER, TRACEPARENT_HEADER, Topology};
+use wowchat_platform::{
+    amqp::{Envelope, declare_exchanges, header, quorum, text},
+    telemetry::TraceContext,
+};
+use wowchat_users_api::topology::{self, REQUEST_ID_HEADER, Topology};
 
 /// The `app_id` of everything the mailer publishes, and its connection name.
 pub const APP_ID: &str = "wowchat-mailer";
@@ -131,8 +134,10 @@ pub struct Outgoing<'a> {
     pub payload: Vec<u8>,
     pub message_id: Uuid,
     pub workspace_id: &'a str,
-    /// The incoming command's headers, whose trace context is carried over.
+    /// The incoming command's headers, whose request id is carried over.
     pub cause: Option<&'a FieldTable>,
+    /// The trace the result continues: the command's span.
+    pub trace: Option<&'a TraceContext>,
 }
 
 /// Publishes to the events exchange on a channel in confirm mode.
@@ -172,7 +177,7 @@ impl Publisher {
             workspace_id: outgoing.workspace_id,
             message_type: outgoing.message_type,
             request_id: header(outgoing.cause, REQUEST_ID_HEADER),
-            traceparent: header(outgoing.cause, TRACEPARENT_HEADER),
+            trace: outgoing.trace,
         }
         .properties();
         let confirmation = tokio::time::timeout(BROKER_TIMEOUT, async {

@@ -27,7 +27,13 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init(&cli.settings.log_format);
+    let telemetry = telemetry::init(&cli.settings.log_format, "wowchat-mailer");
+    let result = execute(cli).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {

@@ -21,12 +21,16 @@ use prost::Message as _;
 use tokio::sync::watch;
 use tracing::{Instrument, field};
 use uuid::Uuid;
+use wowchat_platform::{
+    amqp::header,
+    telemetry::{self, SpanKind, TraceContext},
+};
 use wowchat_users_api::{
     events::v1::{
         InvitationDelivered, InvitationDeliveryFailed, SendInvitationAcceptedEmail,
         SendInvitationEmail,
     },
-    topology::{REQUEST_ID_HEADER, commands, results},
+    topology::{REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER, commands, results},
 };
 
 use crate::{
@@ -77,6 +81,8 @@ struct Job<'a> {
     message_id: String,
     routing_key: String,
     headers: Option<&'a FieldTable>,
+    /// What the result event carries on of the command's trace.
+    trace: Option<&'a TraceContext>,
 }
 
 impl Worker {
@@ -115,7 +121,30 @@ impl Worker {
             request_id = header_text(headers, REQUEST_ID_HEADER).unwrap_or_default(),
             invitation_id = field::Empty,
             redelivered = delivery.redelivered,
+            "otel.name" = field::Empty,
+            "otel.kind" = field::Empty,
         );
+        // The relay's publish span is this one's parent: the change's trace goes on.
+        telemetry::continue_trace(
+            &span,
+            header(headers, TRACEPARENT_HEADER),
+            header(headers, TRACESTATE_HEADER),
+        );
+        if telemetry::enabled() {
+            telemetry::describe_span(
+                &span,
+                SpanKind::Consumer,
+                &format!("process {}", delivery.routing_key),
+            );
+        }
+        // The result continues this span's trace; without traces here, the
+        // command's context passes on as it came.
+        let trace = telemetry::trace_context(&span).or_else(|| {
+            Some(TraceContext {
+                traceparent: header(headers, TRACEPARENT_HEADER)?.to_owned(),
+                tracestate: header(headers, TRACESTATE_HEADER).map(str::to_owned),
+            })
+        });
         async {
             let disposition = match message_id {
                 None => {
@@ -130,6 +159,7 @@ impl Worker {
                         message_id,
                         routing_key: delivery.routing_key.as_str().to_owned(),
                         headers,
+                        trace: trace.as_ref(),
                     }
                     .run(&delivery.data)
                     .await
@@ -223,7 +253,10 @@ impl Job<'_> {
                             result_message_id,
                             || async {
                                 let started = std::time::Instant::now();
-                                let sent = transport.send(email.clone()).await;
+                                let sent = transport
+                                    .send(email.clone())
+                                    .instrument(sending_span(attempt))
+                                    .await;
                                 metrics.smtp_seconds.record(started.elapsed().as_secs_f64());
                                 sent
                             },
@@ -418,6 +451,7 @@ impl Job<'_> {
                         message_id,
                         workspace_id,
                         cause: self.headers,
+                        trace: self.trace,
                     };
                     publisher.publish(outgoing).await.map_err(|e| {
                         tracing::warn!(
@@ -492,6 +526,22 @@ enum SendError {
     Database,
     /// The transport refused it.
     Refused(SendFailure),
+}
+
+/// The span of one try at handing the email over (to the SMTP server, or
+/// to a file); none while traces are off.
+fn sending_span(attempt: u32) -> tracing::Span {
+    if !telemetry::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "send email",
+        attempt,
+        "otel.name" = field::Empty,
+        "otel.kind" = field::Empty,
+    );
+    telemetry::describe_span(&span, SpanKind::Client, "send email");
+    span
 }
 
 /// Sleeps for the delay asked, or until `stop` turns true.

@@ -16,9 +16,11 @@ use lapin::{
     uri::AMQPUri,
 };
 use wowchat_users_api::topology::{
-    CONTENT_TYPE, MESSAGE_TYPE_HEADER, REQUEST_ID_HEADER, TRACEPARENT_HEADER, Topology,
-    WORKSPACE_HEADER,
+    CONTENT_TYPE, MESSAGE_TYPE_HEADER, REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER,
+    Topology, WORKSPACE_HEADER,
 };
+
+use crate::telemetry::TraceContext;
 
 /// Longest wait for the broker to open a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -91,8 +93,9 @@ pub struct Envelope<'a> {
     pub message_type: &'a str,
     /// The request that caused it; left out when empty.
     pub request_id: Option<&'a str>,
-    /// That request's W3C trace context.
-    pub traceparent: Option<&'a str>,
+    /// The W3C trace context of the span publishing it, for the consumer
+    /// to continue.
+    pub trace: Option<&'a TraceContext>,
 }
 
 impl Envelope<'_> {
@@ -105,7 +108,14 @@ impl Envelope<'_> {
         headers.insert(MESSAGE_TYPE_HEADER.into(), text(self.message_type));
         let optional = [
             (REQUEST_ID_HEADER, self.request_id),
-            (TRACEPARENT_HEADER, self.traceparent),
+            (
+                TRACEPARENT_HEADER,
+                self.trace.map(|trace| trace.traceparent.as_str()),
+            ),
+            (
+                TRACESTATE_HEADER,
+                self.trace.and_then(|trace| trace.tracestate.as_deref()),
+            ),
         ];
         for (name, value) in optional {
             if let Some(value) = value.filter(|v| !v.is_empty()) {
@@ -167,7 +177,10 @@ mod tests {
             workspace_id: "w-1",
             message_type: "wowchat.users.events.v1.InvitationDelivered",
             request_id: Some("r-1"),
-            traceparent: None,
+            trace: Some(&TraceContext {
+                traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+                tracestate: None,
+            }),
         }
         .properties();
         assert_eq!(
@@ -183,7 +196,11 @@ mod tests {
         let headers = properties.headers().as_ref();
         assert_eq!(header(headers, WORKSPACE_HEADER), Some("w-1"));
         assert_eq!(header(headers, REQUEST_ID_HEADER), Some("r-1"));
-        assert_eq!(header(headers, TRACEPARENT_HEADER), None);
+        assert_eq!(
+            header(headers, TRACEPARENT_HEADER),
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        );
+        assert_eq!(header(headers, TRACESTATE_HEADER), None);
     }
 
     #[test]

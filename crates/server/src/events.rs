@@ -5,6 +5,7 @@
 
 use prost::Name;
 use uuid::Uuid;
+use wowchat_platform::telemetry;
 use wowchat_users_api::{events::v1 as events, topology::commands};
 
 use crate::{
@@ -51,6 +52,8 @@ fn message_with_id<M: Name>(
         message_type: M::full_name(),
         payload: payload.encode_to_vec(),
         request_id: request_id.to_owned(),
+        // The span of the change: its RPC's, or its transaction's within it.
+        trace: telemetry::trace_context(&tracing::Span::current()),
     }
 }
 

@@ -91,7 +91,13 @@ fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init(&cli.settings.log_format);
+    let telemetry = telemetry::init(&cli.settings.log_format, "wowchat-users");
+    let result = execute(cli).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings;
     settings.apply_statement_mode();
     match cli.command.unwrap_or(Command::Serve) {

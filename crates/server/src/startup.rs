@@ -15,8 +15,11 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer},
 };
-use tracing::Level;
-use wowchat_platform::metrics::{MetricsEndpoint, sample_pool};
+use tracing::{Level, field};
+use wowchat_platform::{
+    metrics::{MetricsEndpoint, sample_pool},
+    telemetry::{self, SpanKind, TRACEPARENT, TRACESTATE},
+};
 use wowchat_users_api::{
     FILE_DESCRIPTOR_SET,
     v1::{
@@ -196,20 +199,16 @@ impl Application {
                 self.settings.gateway_key.as_ref().map(|key| key.expose()),
             ))
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-            .layer(TraceLayer::new_for_grpc().make_span_with(|request: &http::Request<_>| {
-                let request_id = request
-                    .headers()
-                    .get(REQUEST_ID_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                tracing::info_span!("grpc", method = %request.uri().path(), request_id = %request_id)
-            })
-            // A line per OK call only at debug (`RUST_LOG=tower_http=debug`):
-            // at tens of thousands of calls a second, writing each one costs
-            // more than the call. A non-OK status is logged: it is expected
-            // traffic (NOT_FOUND, ...), not an error of the server.
-            .on_response(DefaultOnResponse::new().level(Level::DEBUG))
-            .on_failure(DefaultOnFailure::new().level(Level::INFO)))
+            .layer(
+                TraceLayer::new_for_grpc()
+                    .make_span_with(call_span)
+                    // A line per OK call only at debug (`RUST_LOG=tower_http=debug`):
+                    // at tens of thousands of calls a second, writing each one costs
+                    // more than the call. A non-OK status is logged: it is expected
+                    // traffic (NOT_FOUND, ...), not an error of the server.
+                    .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+                    .on_failure(DefaultOnFailure::new().level(Level::INFO)),
+            )
             .layer(PropagateRequestIdLayer::new(request_id))
             // Outside the shedding, so refused calls are counted too.
             .layer(MetricsLayer::new(&[
@@ -254,6 +253,24 @@ impl Application {
         tracing::info!("server stopped");
         result
     }
+}
+
+/// The span of one call, with its request id; a child of the caller's
+/// span when the call carries a `traceparent`.
+fn call_span<B>(request: &http::Request<B>) -> tracing::Span {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let path = request.uri().path();
+    let span = tracing::info_span!(
+        "grpc",
+        method = %path,
+        request_id = %header(REQUEST_ID_HEADER).unwrap_or_default(),
+        "otel.name" = field::Empty,
+        "otel.kind" = field::Empty,
+    );
+    telemetry::continue_trace(&span, header(TRACEPARENT), header(TRACESTATE));
+    // `wowchat.users.v1.UserService/InviteUser`, as OpenTelemetry names RPCs.
+    telemetry::describe_span(&span, SpanKind::Server, path.trim_start_matches('/'));
+    span
 }
 
 /// Starts the outbox relay and the delivery-result consumer.

@@ -32,6 +32,7 @@ pub mod proxy;
 mod records;
 mod requests;
 pub mod smtp;
+pub mod traces;
 
 pub use calls::OtherWorkspace;
 pub use proxy::TcpProxy;

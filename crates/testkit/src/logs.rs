@@ -7,6 +7,7 @@ use std::{
 };
 
 use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
+use wowchat_platform::telemetry::{self, LogFormat};
 
 static LINES: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 static INSTALLED: OnceLock<()> = OnceLock::new();
@@ -38,18 +39,20 @@ impl<'a> MakeWriter<'a> for Capture {
 }
 
 /// Installs the capturing subscriber, at debug level for the project's
-/// crates, once per process.
+/// crates, once per process, with traces recorded in memory
+/// ([`crate::traces`]).
 pub fn install() {
     INSTALLED.get_or_init(|| {
-        // The same guard as production logging: no message bodies.
-        let filter = wowchat_platform::telemetry::without_payloads(EnvFilter::new(
+        let filter = EnvFilter::new(
             "info,wowchat_users_server=debug,wowchat_mailer=debug,wowchat_users_testkit=debug",
-        ));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(Capture)
-            .try_init();
+        );
+        telemetry::install(
+            LogFormat::Pretty,
+            filter,
+            Capture,
+            false,
+            Some(crate::traces::provider()),
+        );
     });
 }
 

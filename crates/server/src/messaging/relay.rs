@@ -25,9 +25,13 @@ use tokio::sync::{Notify, oneshot};
 use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
+use tracing::{Span, field};
 use uuid::Uuid;
-use wowchat_platform::amqp::Envelope;
-use wowchat_platform::postgres::ConnectConfig;
+use wowchat_platform::{
+    amqp::Envelope,
+    postgres::ConnectConfig,
+    telemetry::{self, SpanKind, TraceContext},
+};
 use wowchat_users_api::topology::Topology;
 
 use super::{APP_ID, RECONNECT, connect, declare_topology};
@@ -276,9 +280,12 @@ impl Relay {
             return Ok(());
         }
 
+        // Each traced row's publish joins the trace of the change that wrote
+        // it; the spans end once the batch is settled.
+        let publishing: Vec<(Span, Option<TraceContext>)> = rows.iter().map(publish_span).collect();
         // Issued together, so the client writes the whole batch in one go
         // instead of waiting for each message to reach the socket.
-        let sent = join_all(rows.iter().map(|row| {
+        let sent = join_all(rows.iter().zip(&publishing).map(|(row, (_, trace))| {
             channel.basic_publish(
                 self.settings.topology.exchange_for(&row.routing_key).into(),
                 row.routing_key.as_str().into(),
@@ -287,7 +294,7 @@ impl Relay {
                     ..Default::default()
                 },
                 &row.payload,
-                properties(row),
+                properties(row, trace.as_ref()),
             )
         }))
         .await;
@@ -401,9 +408,9 @@ fn returned_id(bounce: &lapin::message::BasicReturnMessage) -> Option<Uuid> {
     Uuid::parse_str(id.as_str()).ok()
 }
 
-/// The row's AMQP properties ([`Envelope`]). Public so the benchmark's bare
-/// publisher sends the very same frames.
-pub fn properties(row: &PendingMessage) -> BasicProperties {
+/// The row's AMQP properties ([`Envelope`]), carrying `trace` on. Public so
+/// the benchmark's bare publisher sends the very same frames.
+pub fn properties(row: &PendingMessage, trace: Option<&TraceContext>) -> BasicProperties {
     Envelope {
         message_id: &row.id.to_string(),
         routing_key: &row.routing_key,
@@ -412,17 +419,42 @@ pub fn properties(row: &PendingMessage) -> BasicProperties {
         workspace_id: &row.workspace_id.to_string(),
         message_type: &row.message_type,
         request_id: Some(&row.request_id),
-        traceparent: Some(&traceparent(row)),
+        trace,
     }
     .properties()
 }
 
-/// A W3C trace context whose trace id is the request's (when it is a UUID,
-/// as the server makes them) and whose span id comes from the message.
-fn traceparent(row: &PendingMessage) -> String {
-    let trace_id = Uuid::parse_str(&row.request_id).unwrap_or(row.id);
-    let span = row.id.simple().to_string();
-    format!("00-{}-{}-01", trace_id.simple(), &span[16..])
+/// The span publishing a traced row, a child of the change that wrote it,
+/// and the trace context its message carries: the span's own, or, while
+/// this relay records no traces, the stored one, so the consumer still
+/// joins the change's trace. An untraced row gets neither.
+fn publish_span(row: &PendingMessage) -> (Span, Option<TraceContext>) {
+    let Some(stored) = &row.trace else {
+        return (Span::none(), None);
+    };
+    if !telemetry::enabled() {
+        return (Span::none(), Some(stored.clone()));
+    }
+    let span = tracing::info_span!(
+        "outbox publish",
+        message_id = %row.id,
+        routing_key = %row.routing_key,
+        "messaging.system" = "rabbitmq",
+        "otel.name" = field::Empty,
+        "otel.kind" = field::Empty,
+    );
+    telemetry::continue_trace(
+        &span,
+        Some(&stored.traceparent),
+        stored.tracestate.as_deref(),
+    );
+    telemetry::describe_span(
+        &span,
+        SpanKind::Producer,
+        &format!("publish {}", row.routing_key),
+    );
+    let carried = telemetry::trace_context(&span).or_else(|| Some(stored.clone()));
+    (span, carried)
 }
 
 /// Wakes the relay when a transaction that wrote to the outbox commits.

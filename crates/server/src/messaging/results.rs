@@ -18,11 +18,15 @@ use lapin::{
 };
 use prost::Message;
 use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, Span, field};
 use uuid::Uuid;
-use wowchat_platform::amqp;
+use wowchat_platform::{
+    amqp,
+    telemetry::{self, SpanKind},
+};
 use wowchat_users_api::{
     events::v1 as events,
-    topology::{Topology, results},
+    topology::{TRACEPARENT_HEADER, TRACESTATE_HEADER, Topology, results},
 };
 
 use super::{APP_ID, RECONNECT, connect, declare_topology};
@@ -138,7 +142,7 @@ impl DeliveryResults {
         let mut readable = Vec::with_capacity(batch.len());
         for delivery in batch {
             match parse(delivery.routing_key.as_str(), &delivery.data) {
-                Some(result) => readable.push((delivery, result)),
+                Some(result) => readable.push((result_span(&delivery), delivery, result)),
                 None => {
                     tracing::warn!(
                         routing_key = %delivery.routing_key,
@@ -150,23 +154,23 @@ impl DeliveryResults {
                 }
             }
         }
-        let results: Vec<&DeliveryResult> = readable.iter().map(|(_, result)| result).collect();
+        let results: Vec<&DeliveryResult> = readable.iter().map(|(_, _, result)| result).collect();
         let Some(recorded) = until_answered(shutdown, || self.record_all(&results)).await else {
-            for (delivery, _) in readable {
+            for (_, delivery, _) in readable {
                 delivery.nack(REQUEUE).await?;
             }
             return Ok(());
         };
         match recorded {
             Ok(current) => {
-                for ((delivery, result), current) in readable.into_iter().zip(current) {
-                    log_recorded(&result, current);
+                for ((span, delivery, result), current) in readable.into_iter().zip(current) {
+                    span.in_scope(|| log_recorded(&result, current));
                     delivery.ack(BasicAckOptions::default()).await?;
                 }
             }
             Err(err) => {
                 tracing::warn!(error = %err, "a batch of delivery results was refused; one by one");
-                for (delivery, _) in readable {
+                for (_, delivery, _) in readable {
                     self.handle(delivery, shutdown).await?;
                 }
             }
@@ -212,6 +216,17 @@ impl DeliveryResults {
     }
 
     async fn handle(
+        &self,
+        delivery: Delivery,
+        shutdown: &CancellationToken,
+    ) -> lapin::Result<bool> {
+        let span = result_span(&delivery);
+        self.handle_in_span(delivery, shutdown)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_in_span(
         &self,
         delivery: Delivery,
         shutdown: &CancellationToken,
@@ -311,6 +326,32 @@ where
             answered => return Some(answered),
         }
     }
+}
+
+/// The span of one result, a child of the mailer's span that sent the
+/// email; none while traces are off.
+fn result_span(delivery: &Delivery) -> Span {
+    if !telemetry::enabled() {
+        return Span::none();
+    }
+    let headers = delivery.properties.headers().as_ref();
+    let span = tracing::info_span!(
+        "delivery result",
+        routing_key = %delivery.routing_key,
+        "otel.name" = field::Empty,
+        "otel.kind" = field::Empty,
+    );
+    telemetry::continue_trace(
+        &span,
+        amqp::header(headers, TRACEPARENT_HEADER),
+        amqp::header(headers, TRACESTATE_HEADER),
+    );
+    telemetry::describe_span(
+        &span,
+        SpanKind::Consumer,
+        &format!("process {}", delivery.routing_key),
+    );
+    span
 }
 
 fn log_recorded(result: &DeliveryResult, current: bool) {

@@ -20,7 +20,9 @@ use std::{future::Future, sync::Mutex, time::Duration};
 
 use serde::{Serialize, de::DeserializeOwned};
 use time::OffsetDateTime;
+use tracing::{Instrument, Span, field};
 use uuid::Uuid;
+use wowchat_platform::telemetry::{self, SpanKind};
 
 use super::{Record, activity_entry, limits::Take, remember, replayed};
 use crate::{
@@ -349,13 +351,29 @@ pub(super) async fn retrying<T, Fut>(attempt: impl Fn() -> Fut) -> Result<T, Err
 where
     Fut: Future<Output = Result<T, Error>>,
 {
-    match attempt().await {
+    match attempt().instrument(transaction_span()).await {
         Err(err) if err.is_concurrency_conflict() => {
             tracing::info!("concurrency conflict; running the unit of work again");
-            attempt().await
+            attempt().instrument(transaction_span()).await
         }
         result => result,
     }
+}
+
+/// Postgres's part of a traced call: one span per transaction, the parent
+/// of the outbox rows it writes. No span at all while traces are off.
+fn transaction_span() -> Span {
+    if !telemetry::enabled() {
+        return Span::none();
+    }
+    let span = tracing::info_span!(
+        "postgres transaction",
+        "db.system.name" = "postgresql",
+        "otel.name" = field::Empty,
+        "otel.kind" = field::Empty,
+    );
+    telemetry::describe_span(&span, SpanKind::Client, "postgres transaction");
+    span
 }
 
 /// Begins the unit of work of `mutation` in `tx`: the transaction, the

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use uuid::Uuid;
-use wowchat_platform::statements;
+use wowchat_platform::{statements, telemetry::TraceContext};
 
 use super::{GenericClient, Pool, pipeline::Write};
 use crate::domain::Error;
@@ -77,6 +77,8 @@ pub struct OutboxMessage {
     pub message_type: String,
     pub payload: Vec<u8>,
     pub request_id: String,
+    /// The trace of the change, which the publish and its consequences join.
+    pub trace: Option<TraceContext>,
 }
 
 /// Appends `message`, to be published once the transaction commits.
@@ -93,6 +95,12 @@ pub fn insert_all(messages: Vec<OutboxMessage>) -> Write {
     let mut message_types = Vec::with_capacity(messages.len());
     let mut payloads = Vec::with_capacity(messages.len());
     let mut request_ids = Vec::with_capacity(messages.len());
+    // Untraced, the trace arrays stay empty (no allocation): `unnest` pads
+    // the shorter arrays with NULLs.
+    let traced = messages.iter().any(|message| message.trace.is_some());
+    let trace_capacity = if traced { messages.len() } else { 0 };
+    let mut traceparents = Vec::with_capacity(trace_capacity);
+    let mut tracestates = Vec::with_capacity(trace_capacity);
     for message in messages {
         ids.push(message.id);
         workspace_ids.push(message.workspace_id);
@@ -100,13 +108,24 @@ pub fn insert_all(messages: Vec<OutboxMessage>) -> Write {
         message_types.push(message.message_type);
         payloads.push(message.payload);
         request_ids.push(message.request_id);
+        if traced {
+            let (traceparent, tracestate) = match message.trace {
+                Some(trace) => (Some(trace.traceparent), trace.tracestate),
+                None => (None, None),
+            };
+            traceparents.push(traceparent);
+            tracestates.push(tracestate);
+        }
     }
     Write::new(
         "INSERT INTO outbox (id, workspace_id, routing_key, message_type, payload, request_id, \
-         created_at) \
-         SELECT id, workspace_id, routing_key, message_type, payload, request_id, now() \
-         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::text[]) \
-         AS m(id, workspace_id, routing_key, message_type, payload, request_id)",
+         traceparent, tracestate, created_at) \
+         SELECT id, workspace_id, routing_key, message_type, payload, request_id, \
+         traceparent, tracestate, now() \
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::text[], \
+         $7::text[], $8::text[]) \
+         AS m(id, workspace_id, routing_key, message_type, payload, request_id, \
+         traceparent, tracestate)",
         vec![
             Box::new(ids),
             Box::new(workspace_ids),
@@ -114,6 +133,8 @@ pub fn insert_all(messages: Vec<OutboxMessage>) -> Write {
             Box::new(message_types),
             Box::new(payloads),
             Box::new(request_ids),
+            Box::new(traceparents),
+            Box::new(tracestates),
         ],
     )
 }
@@ -127,6 +148,8 @@ pub struct PendingMessage {
     pub payload: Vec<u8>,
     pub request_id: String,
     pub created_at: time::OffsetDateTime,
+    /// The trace of the change that wrote it, when that was traced.
+    pub trace: Option<TraceContext>,
 }
 
 /// Claims up to `limit` rows due for publishing, the longest due first (a
@@ -144,14 +167,16 @@ pub async fn claim_due(
 ) -> Result<Vec<PendingMessage>, Error> {
     let rows = statements::query(
         client,
-        "SELECT id, workspace_id, routing_key, message_type, payload, request_id, created_at \
-             FROM outbox WHERE published_at IS NULL AND next_attempt_at <= now() \
+        "SELECT id, workspace_id, routing_key, message_type, payload, request_id, created_at, \
+             traceparent, tracestate FROM outbox WHERE published_at IS NULL AND next_attempt_at <= now() \
              ORDER BY next_attempt_at, created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
         &[&limit],
     )
     .await?;
     rows.iter()
         .map(|row| {
+            let traceparent: Option<String> = row.try_get(7)?;
+            let tracestate: Option<String> = row.try_get(8)?;
             Ok(PendingMessage {
                 id: row.try_get(0)?,
                 workspace_id: row.try_get(1)?,
@@ -160,6 +185,10 @@ pub async fn claim_due(
                 payload: row.try_get(4)?,
                 request_id: row.try_get(5)?,
                 created_at: row.try_get(6)?,
+                trace: traceparent.map(|traceparent| TraceContext {
+                    traceparent,
+                    tracestate,
+                }),
             })
         })
         .collect()
