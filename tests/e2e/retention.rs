@@ -19,7 +19,7 @@ use wowchat_mailer::amqp::{
 use wowchat_platform::amqp::quorum;
 use wowchat_users_api::topology::{Topology, results};
 use wowchat_users_server::retention::{Pruned, Retention, RetentionSettings};
-use wowchat_users_testkit::{TestApp, logs, ready_messages, test_amqp_url};
+use wowchat_users_testkit::{TestApp, logs, queue_consumers, ready_messages, test_amqp_url};
 
 use crate::support::eventually;
 
@@ -178,21 +178,6 @@ async fn ready(connection: &Connection, queue: &str) -> Option<u32> {
     Some(ready)
 }
 
-/// How many consumers `queue` has; `None` while it does not exist.
-async fn consumers(connection: &Connection, queue: &str) -> Option<u32> {
-    let channel = connection.create_channel().await.unwrap();
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    let declared = channel
-        .queue_declare(queue.into(), passive, FieldTable::default())
-        .await
-        .ok()?;
-    let _ = channel.close(200, "done".into()).await;
-    Some(declared.consumer_count())
-}
-
 /// Whether redeclaring `queue` with `arguments` is accepted: the broker
 /// refuses (PRECONDITION_FAILED) any arguments but the queue's own.
 async fn declared_with(connection: &Connection, queue: &str, arguments: FieldTable) -> bool {
@@ -272,7 +257,8 @@ async fn consuming_results() -> (TestApp, Connection, Channel, String) {
     // Consuming, so its queue is bound too: a result published between the
     // queue's declaration and its bindings would be routed nowhere.
     eventually("the results consumer consumes from its queue", || async {
-        consumers(&connection, &queue).await.is_some_and(|n| n > 0)
+        let channel = connection.create_channel().await.unwrap();
+        queue_consumers(&channel, &queue).await.is_ok_and(|n| n > 0)
     })
     .await;
     (app, connection, channel, queue)

@@ -307,7 +307,10 @@ impl TestApp {
     }
 
     /// Starts a mailer with `settings`; returns once it is consuming.
+    /// Returns once the mailer consumes its queue, which is then bound: a
+    /// command the relay publishes from then on is routed, not returned.
     pub async fn start_mailer(&self, settings: wowchat_mailer::MailerSettings) -> MailerHandle {
+        let queue = Topology::new(settings.amqp_prefix.clone()).mailer_queue();
         let mailer = wowchat_mailer::Mailer::build(settings)
             .await
             .expect("mailer builds");
@@ -317,6 +320,7 @@ impl TestApp {
         let task = tokio::spawn(mailer.run_until_stopped(async {
             let _ = rx.await;
         }));
+        until_consumed(&queue).await;
         MailerHandle {
             metrics_address,
             health_address,
@@ -329,15 +333,50 @@ impl TestApp {
 /// Messages ready in `queue`, read with a passive declare: an error when
 /// the queue does not exist.
 pub async fn ready_messages(channel: &lapin::Channel, queue: &str) -> Result<u32, lapin::Error> {
+    Ok(passive_declare(channel, queue).await?.message_count())
+}
+
+/// Consumers of `queue`, read with a passive declare: an error when the
+/// queue does not exist. A consumer's queue is bound: consumers declare and
+/// bind before they consume.
+pub async fn queue_consumers(channel: &lapin::Channel, queue: &str) -> Result<u32, lapin::Error> {
+    Ok(passive_declare(channel, queue).await?.consumer_count())
+}
+
+async fn passive_declare(
+    channel: &lapin::Channel,
+    queue: &str,
+) -> Result<lapin::Queue, lapin::Error> {
     let passive = lapin::options::QueueDeclareOptions {
         passive: true,
         ..Default::default()
     };
-    let arguments = lapin::types::FieldTable::default();
-    let declared = channel
-        .queue_declare(queue.into(), passive, arguments)
-        .await?;
-    Ok(declared.message_count())
+    channel
+        .queue_declare(queue.into(), passive, lapin::types::FieldTable::default())
+        .await
+}
+
+/// Waits, at most 30 s, until `queue` has a consumer.
+async fn until_consumed(queue: &str) {
+    let connection =
+        lapin::Connection::connect(&test_amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ for the tests");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        // A failed passive declare closes its channel: a new one each time.
+        let channel = connection.create_channel().await.expect("a channel");
+        if queue_consumers(&channel, queue).await.is_ok_and(|n| n > 0) {
+            let _ = channel.close(200, "done".into()).await;
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing consumes {queue}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = connection.close(200, "done".into()).await;
 }
 
 /// Deletes every queue and exchange named under the test's prefix.
