@@ -521,3 +521,143 @@ async fn a_relay_on_its_own_serves_its_health_and_metrics_for_probes_and_scrapes
     let logs = logs.join().unwrap();
     assert!(status.success(), "{logs}");
 }
+
+/// An OTLP/gRPC collector on a free port: the trace export requests it
+/// receives, as the real collector's API defines them.
+mod collector {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    };
+
+    #[derive(Clone, Default)]
+    pub struct Collector {
+        pub received: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
+    }
+
+    #[tonic::async_trait]
+    impl TraceService for Collector {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            self.received.lock().unwrap().push(request.into_inner());
+            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    /// Serves a collector on a free port until the test ends.
+    pub async fn start() -> (Collector, u16) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let collector = Collector::default();
+        let service = TraceServiceServer::new(collector.clone());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        (collector, port)
+    }
+}
+
+#[tokio::test]
+async fn with_an_otlp_endpoint_set_the_server_exports_each_call_s_span_in_the_caller_s_trace() {
+    let (collector, collector_port) = collector::start().await;
+    let scratch = Scratch::new();
+    assert!(scratch.run(&["migrate"]).status.success());
+    let bootstrapped = scratch.run(&[
+        "bootstrap",
+        "--workspace-name",
+        "Traced",
+        "--owner-email",
+        "owner@traced.test",
+    ]);
+    assert!(bootstrapped.status.success());
+    let stdout = String::from_utf8(bootstrapped.stdout).unwrap();
+    let minted = scratch.run(&[
+        "token",
+        "--user-id",
+        printed_value(&stdout, "user_id"),
+        "--workspace-id",
+        printed_value(&stdout, "workspace_id"),
+    ]);
+    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+
+    let (grpc_port, _) = free_ports();
+    let mut serve = scratch.command(&["serve"]);
+    serve
+        .env("WOWCHAT_LISTEN_ADDR", format!("127.0.0.1:{grpc_port}"))
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{collector_port}"),
+        );
+    let (mut server, logs) = start(&mut serve);
+    let mut client = connect_when_up(grpc_port, Instant::now() + Duration::from_secs(30)).await;
+
+    // The caller's trace, sampled, as a W3C traceparent.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let mut request = tonic::Request::new(ListUsersRequest::default());
+    let metadata = request.metadata_mut();
+    metadata.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    metadata.insert(
+        "traceparent",
+        format!("00-{trace_id}-{caller_span}-01").parse().unwrap(),
+    );
+    client.list_users(request).await.unwrap();
+
+    // Stopping flushes what the exporter still holds.
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || server.wait().unwrap())
+        .await
+        .unwrap();
+    let logs = logs.join().unwrap();
+    assert!(status.success(), "{logs}");
+
+    let received = collector.received.lock().unwrap();
+    let service_names: Vec<String> = received
+        .iter()
+        .flat_map(|export| &export.resource_spans)
+        .filter_map(|spans| spans.resource.as_ref())
+        .flat_map(|resource| &resource.attributes)
+        .filter(|attribute| attribute.key == "service.name")
+        .map(|attribute| format!("{:?}", attribute.value))
+        .collect();
+    assert!(
+        service_names
+            .iter()
+            .all(|name| name.contains("wowchat-users"))
+            && !service_names.is_empty(),
+        "{service_names:?}"
+    );
+    let spans: Vec<_> = received
+        .iter()
+        .flat_map(|export| &export.resource_spans)
+        .flat_map(|spans| &spans.scope_spans)
+        .flat_map(|scope| &scope.spans)
+        .collect();
+    let call = spans
+        .iter()
+        .find(|span| span.name == "wowchat.users.v1.UserService/ListUsers")
+        .unwrap_or_else(|| panic!("no span of the call among {} spans: {logs}", spans.len()));
+    assert_eq!(hex(&call.trace_id), trace_id, "in the caller's trace");
+    assert_eq!(
+        hex(&call.parent_span_id),
+        caller_span,
+        "under the caller's span"
+    );
+    assert!(
+        !format!("{spans:?}").contains(&token),
+        "the token was exported"
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
