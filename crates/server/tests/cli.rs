@@ -384,19 +384,29 @@ async fn cancelled_accepts_cannot_balloon_the_server_s_memory() {
         .await;
     // The queue is first in, first out: once an accept behind the flood is
     // answered, everything the flood queued has run or been skipped.
-    let accepted = loop {
+    loop {
         match client
             .accept_invitation(accept("a password of sixteen"))
             .await
         {
-            Ok(response) => break response.into_inner(),
+            Ok(accepted) => {
+                assert!(accepted.into_inner().user.is_some());
+                break;
+            }
+            // One of the flood's accepts finished before its caller gave up
+            // (a fast machine hashes in under 30 ms): answered all the same.
+            Err(status)
+                if tonic_types::StatusExt::get_details_error_info(&status)
+                    .is_some_and(|info| info.reason == "INVITATION_ALREADY_ACCEPTED") =>
+            {
+                break;
+            }
             Err(status) if status.code() == tonic::Code::ResourceExhausted => {
                 tokio::time::sleep(Duration::from_millis(200)).await
             }
             Err(status) => panic!("{status:?}"),
         }
-    };
-    assert!(accepted.user.is_some());
+    }
     let peak = memory_kib(server.id(), "VmHWM");
     let _ = server.kill();
     let _ = server.wait();
