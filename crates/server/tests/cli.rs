@@ -61,6 +61,28 @@ impl Scratch {
     fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
     }
+
+    /// Migrates, bootstraps a workspace and returns a token of its owner.
+    fn owner_token(&self) -> String {
+        assert!(self.run(&["migrate"]).status.success());
+        let bootstrapped = self.run(&[
+            "bootstrap",
+            "--owner-email",
+            "owner@acme.test",
+            "--owner-password",
+            "owner password 1",
+        ]);
+        assert!(bootstrapped.status.success());
+        let stdout = String::from_utf8(bootstrapped.stdout).unwrap();
+        let minted = self.run(&[
+            "token",
+            "--user-id",
+            printed_value(&stdout, "user_id"),
+            "--workspace-id",
+            printed_value(&stdout, "workspace_id"),
+        ]);
+        String::from_utf8(minted.stdout).unwrap().trim().to_owned()
+    }
 }
 
 /// Starts `command`, its logs collected until it ends.
@@ -80,6 +102,20 @@ impl Drop for Scratch {
         let topology = wowchat_users_api::topology::Topology::new(format!("cli-{}", self.database));
         wowchat_users_testkit::clean_up(&self.database, Some(topology));
     }
+}
+
+/// SIGTERM to `child`, which must exit cleanly: its logs.
+async fn terminate(mut child: Child, logs: std::thread::JoinHandle<String>) -> String {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    let logs = logs.join().unwrap();
+    assert!(status.success(), "{logs}");
+    logs
 }
 
 /// Two distinct free ports (both listeners are held until both are known).
@@ -194,7 +230,7 @@ async fn an_operator_migrates_bootstraps_mints_a_token_serves_and_stops_the_serv
     serve
         .env("WOWCHAT_LISTEN_ADDR", format!("127.0.0.1:{grpc_port}"))
         .env("WOWCHAT_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"));
-    let (mut server, logs) = start(&mut serve);
+    let (server, logs) = start(&mut serve);
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut client = connect_when_up(grpc_port, deadline).await;
@@ -221,16 +257,8 @@ async fn an_operator_migrates_bootstraps_mints_a_token_serves_and_stops_the_serv
 
     // SIGTERM: the server stops accepting, finishes, and exits cleanly. The
     // client stays connected and answers the server's GOAWAY meanwhile.
-    Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::task::spawn_blocking(move || server.wait().unwrap())
-        .await
-        .unwrap();
+    let logs = terminate(server, logs).await;
     drop(client);
-    let logs = logs.join().unwrap();
-    assert!(status.success(), "{logs}");
     assert!(logs.contains("server stopped"), "{logs}");
     assert!(!logs.contains(&token), "the token was logged");
 }
@@ -296,31 +324,7 @@ async fn cancelled_accepts_cannot_balloon_the_server_s_memory() {
     use wowchat_users_api::v1 as proto;
 
     let scratch = Scratch::new();
-    assert!(scratch.run(&["migrate"]).status.success());
-    let stdout = String::from_utf8(
-        scratch
-            .run(&[
-                "bootstrap",
-                "--owner-email",
-                "owner@acme.test",
-                "--owner-password",
-                "owner password 1",
-            ])
-            .stdout,
-    )
-    .unwrap();
-    let (workspace_id, user_id) = (
-        printed_value(&stdout, "workspace_id"),
-        printed_value(&stdout, "user_id"),
-    );
-    let minted = scratch.run(&[
-        "token",
-        "--user-id",
-        user_id,
-        "--workspace-id",
-        workspace_id,
-    ]);
-    let bearer = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let bearer = scratch.owner_token();
 
     let (grpc_port, _) = free_ports();
     let mut server = scratch
@@ -484,7 +488,7 @@ async fn a_relay_on_its_own_serves_its_health_and_metrics_for_probes_and_scrapes
             format!("127.0.0.1:{health_port}"),
         )
         .env("WOWCHAT_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"));
-    let (mut relay, logs) = start(&mut command);
+    let (relay, logs) = start(&mut command);
 
     // Connected to RabbitMQ with nothing waiting: the relay serves.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -521,15 +525,7 @@ async fn a_relay_on_its_own_serves_its_health_and_metrics_for_probes_and_scrapes
     };
     assert!(metrics.contains("wowchat_relay_connected 1"), "{metrics}");
 
-    Command::new("kill")
-        .args(["-TERM", &relay.id().to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::task::spawn_blocking(move || relay.wait().unwrap())
-        .await
-        .unwrap();
-    let logs = logs.join().unwrap();
-    assert!(status.success(), "{logs}");
+    terminate(relay, logs).await;
 }
 
 /// An OTLP/gRPC collector on a free port: the trace export requests it
@@ -577,24 +573,7 @@ mod collector {
 async fn with_an_otlp_endpoint_set_the_server_exports_each_call_s_span_in_the_caller_s_trace() {
     let (collector, collector_port) = collector::start().await;
     let scratch = Scratch::new();
-    assert!(scratch.run(&["migrate"]).status.success());
-    let bootstrapped = scratch.run(&[
-        "bootstrap",
-        "--workspace-name",
-        "Traced",
-        "--owner-email",
-        "owner@traced.test",
-    ]);
-    assert!(bootstrapped.status.success());
-    let stdout = String::from_utf8(bootstrapped.stdout).unwrap();
-    let minted = scratch.run(&[
-        "token",
-        "--user-id",
-        printed_value(&stdout, "user_id"),
-        "--workspace-id",
-        printed_value(&stdout, "workspace_id"),
-    ]);
-    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let token = scratch.owner_token();
 
     let (grpc_port, _) = free_ports();
     let mut serve = scratch.command(&["serve"]);
@@ -604,7 +583,7 @@ async fn with_an_otlp_endpoint_set_the_server_exports_each_call_s_span_in_the_ca
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             format!("http://127.0.0.1:{collector_port}"),
         );
-    let (mut server, logs) = start(&mut serve);
+    let (server, logs) = start(&mut serve);
     let mut client = connect_when_up(grpc_port, Instant::now() + Duration::from_secs(30)).await;
 
     // The caller's trace, sampled, as a W3C traceparent.
@@ -620,15 +599,7 @@ async fn with_an_otlp_endpoint_set_the_server_exports_each_call_s_span_in_the_ca
     client.list_users(request).await.unwrap();
 
     // Stopping flushes what the exporter still holds.
-    Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::task::spawn_blocking(move || server.wait().unwrap())
-        .await
-        .unwrap();
-    let logs = logs.join().unwrap();
-    assert!(status.success(), "{logs}");
+    let logs = terminate(server, logs).await;
 
     let received = collector.received.lock().unwrap();
     let service_names: Vec<String> = received

@@ -221,29 +221,19 @@ pub async fn list(
     let filters = filter_digest(&format!("users|{order:?}|{filter:?}"));
     let after = decode_optional_page_token(&page.token, filters)?;
     let client = state.connection().await?;
-    let limit = page.size + 1;
+    let listing = Listing {
+        client: &client,
+        workspace_id: caller.workspace_id,
+        filter: &filter,
+        order,
+        after,
+        limit: page.size + 1,
+        exact_count_up_to,
+    };
     let (mut items, total_size) = if filter.query.is_some() {
-        search_page(
-            &client,
-            caller,
-            &filter,
-            order,
-            after,
-            limit,
-            exact_count_up_to,
-        )
-        .await?
+        listing.search().await?
     } else {
-        filtered_page(
-            &client,
-            caller,
-            &filter,
-            order,
-            after,
-            limit,
-            exact_count_up_to,
-        )
-        .await?
+        listing.filtered().await?
     };
     // One extra row was fetched to learn whether a next page exists.
     let size = usize::try_from(page.size).unwrap_or(usize::MAX);
@@ -263,84 +253,94 @@ pub async fn list(
     })
 }
 
-/// A listing by filters that index ranges serve: the planner's estimate of
-/// the matches goes out with the page (one round trip), and only a small
-/// count, when needed, takes another.
-async fn filtered_page(
-    client: &Client,
-    caller: &Caller,
-    filter: &UserFilter,
+/// One `ListUsers` page to read: `limit` is the page size + 1, the extra
+/// row telling whether a next page exists.
+struct Listing<'a> {
+    client: &'a Client,
+    workspace_id: Uuid,
+    filter: &'a UserFilter,
     order: UserOrder,
     after: Option<OptionalTimeCursor>,
     limit: i64,
     exact_count_up_to: i64,
-) -> Result<(Vec<User>, TotalSize), Error> {
-    let (items, estimate) = tokio::join!(
-        users::list(client, caller.workspace_id, filter, order, after, limit),
-        users::estimate(client, caller.workspace_id, filter)
-    );
-    let items = items?;
-    let total = match counted_by_the_page(after, &items, limit) {
-        Some(counted) => counted,
-        None => {
-            users::count(
-                client,
-                caller.workspace_id,
-                filter,
-                estimate?,
-                exact_count_up_to,
-            )
-            .await?
-        }
-    };
-    Ok((items, total))
 }
 
-/// A search: reading its matches (a trigram scan) is the cost, so a rare
-/// term's matches are read once for both its page and its count. The
-/// planner's estimate decides first whether the term is rare; a common
-/// term's page walks the order's index instead, and its total is the
-/// estimate.
-async fn search_page(
-    client: &Client,
-    caller: &Caller,
-    filter: &UserFilter,
-    order: UserOrder,
-    after: Option<OptionalTimeCursor>,
-    limit: i64,
-    exact_count_up_to: i64,
-) -> Result<(Vec<User>, TotalSize), Error> {
-    let workspace_id = caller.workspace_id;
-    let mut estimate = users::estimate(client, workspace_id, filter).await?;
-    if estimate <= exact_count_up_to {
-        let (items, matched) = users::list_and_count(
-            client,
-            workspace_id,
-            filter,
-            order,
-            after,
-            limit,
-            exact_count_up_to,
-        )
-        .await?;
-        if matched <= exact_count_up_to {
-            return Ok((items, TotalSize::Exact(matched)));
-        }
-        // The statistics were wrong: more match than the limit.
-        estimate = estimate.max(matched);
+impl Listing<'_> {
+    /// By filters that index ranges serve: the planner's estimate of the
+    /// matches goes out with the page (one round trip), and only a small
+    /// count, when needed, takes another.
+    async fn filtered(&self) -> Result<(Vec<User>, TotalSize), Error> {
+        let (items, estimate) = tokio::join!(
+            self.page(),
+            users::estimate(self.client, self.workspace_id, self.filter)
+        );
+        let items = items?;
+        let total = match self.counted_by(&items) {
+            Some(counted) => counted,
+            None => {
+                let estimate = estimate?;
+                let (client, filter) = (self.client, self.filter);
+                users::count(
+                    client,
+                    self.workspace_id,
+                    filter,
+                    estimate,
+                    self.exact_count_up_to,
+                )
+                .await?
+            }
+        };
+        Ok((items, total))
     }
-    let items = users::list(client, workspace_id, filter, order, after, limit).await?;
-    let total = counted_by_the_page(after, &items, limit).unwrap_or(TotalSize::Estimate(estimate));
-    Ok((items, total))
-}
 
-/// A first page that holds every match (fewer than the `limit` asked for)
-/// has counted them already.
-fn counted_by_the_page(
-    after: Option<OptionalTimeCursor>,
-    items: &[User],
-    limit: i64,
-) -> Option<TotalSize> {
-    let count = i64::try_from(items.len()).unwrap_or(i64::MAX);
-    (after.is_none() && count < limit).then_some(TotalSize::Exact(count))
+    /// A search: reading its matches (a trigram scan) is the cost, so a rare
+    /// term's matches are read once for both its page and its count. The
+    /// planner's estimate decides first whether the term is rare; a common
+    /// term's page walks the order's index instead, and its total is the
+    /// estimate.
+    async fn search(&self) -> Result<(Vec<User>, TotalSize), Error> {
+        let mut estimate = users::estimate(self.client, self.workspace_id, self.filter).await?;
+        if estimate <= self.exact_count_up_to {
+            let (items, matched) = users::list_and_count(
+                self.client,
+                self.workspace_id,
+                self.filter,
+                self.order,
+                self.after,
+                self.limit,
+                self.exact_count_up_to,
+            )
+            .await?;
+            if matched <= self.exact_count_up_to {
+                return Ok((items, TotalSize::Exact(matched)));
+            }
+            // The statistics were wrong: more match than the limit.
+            estimate = estimate.max(matched);
+        }
+        let items = self.page().await?;
+        let total = self
+            .counted_by(&items)
+            .unwrap_or(TotalSize::Estimate(estimate));
+        Ok((items, total))
+    }
+
+    async fn page(&self) -> Result<Vec<User>, Error> {
+        let (client, filter) = (self.client, self.filter);
+        users::list(
+            client,
+            self.workspace_id,
+            filter,
+            self.order,
+            self.after,
+            self.limit,
+        )
+        .await
+    }
+
+    /// A first page that holds every match (fewer than the `limit` asked
+    /// for) has counted them already.
+    fn counted_by(&self, items: &[User]) -> Option<TotalSize> {
+        let count = i64::try_from(items.len()).unwrap_or(i64::MAX);
+        (self.after.is_none() && count < self.limit).then_some(TotalSize::Exact(count))
+    }
 }

@@ -217,6 +217,14 @@ pub enum UserOrder {
 }
 
 impl UserOrder {
+    /// Its `ORDER BY` clause.
+    fn sql(self) -> &'static str {
+        match self {
+            UserOrder::CreateTime => BY_CREATION,
+            UserOrder::LastActiveTimeDesc => BY_LAST_ACTIVITY,
+        }
+    }
+
     /// The sort key of `user` in this order, for its page token.
     pub fn cursor(self, user: &User) -> OptionalTimeCursor {
         let time = match self {
@@ -280,6 +288,27 @@ impl Listing {
         sql
     }
 
+    /// The condition of the rows after `after` in `order`. In last-active
+    /// order after a time it is the earlier times only; the never-active
+    /// users that follow them are the caller's to add.
+    fn after(&mut self, order: UserOrder, after: OptionalTimeCursor) -> String {
+        let id = self.bind(after.id, Type::UUID);
+        match (order, after.time) {
+            (UserOrder::CreateTime, time) => {
+                let time = self.bind(time, Type::TIMESTAMPTZ);
+                format!("(created_at, id) > ({time}, {id})")
+            }
+            // After a never-active user come only never-active users with a smaller id.
+            (UserOrder::LastActiveTimeDesc, None) => {
+                format!("last_active_at IS NULL AND id < {id}")
+            }
+            (UserOrder::LastActiveTimeDesc, Some(time)) => {
+                let time = self.bind(time, Type::TIMESTAMPTZ);
+                format!("(last_active_at, id) < ({time}, {id})")
+            }
+        }
+    }
+
     /// Runs the statement. A search runs unnamed, so Postgres plans it with
     /// its term: a cached generic plan cannot know whether a term is rare
     /// (read its few matches through the trigram index) or common (walk the
@@ -330,38 +359,25 @@ pub async fn list(
     let mut q = Listing::new();
     let conditions = q.conditions(workspace_id, filter);
     let select = format!("SELECT {COLUMNS} FROM users WHERE {conditions}");
-    q.sql = match (order, after) {
-        (UserOrder::CreateTime, None) => format!("{select} {BY_CREATION}"),
-        (UserOrder::CreateTime, Some(after)) => {
-            let time = q.bind(after.time, Type::TIMESTAMPTZ);
-            let id = q.bind(after.id, Type::UUID);
-            format!("{select} AND (created_at, id) > ({time}, {id}) {BY_CREATION}")
-        }
-        (UserOrder::LastActiveTimeDesc, None) => format!("{select} {BY_LAST_ACTIVITY}"),
-        // After a never-active user come only never-active users with a smaller id.
-        (UserOrder::LastActiveTimeDesc, Some(OptionalTimeCursor { time: None, id })) => {
-            let id = q.bind(id, Type::UUID);
-            format!("{select} AND last_active_at IS NULL AND id < {id} {BY_LAST_ACTIVITY}")
-        }
+    let by = order.sql();
+    q.sql = match after {
+        None => format!("{select} {by}"),
         // After a time come the earlier times (a row comparison the index
         // ranges over), then every never-active user: two index ranges,
         // merged in order.
-        (
-            UserOrder::LastActiveTimeDesc,
-            Some(OptionalTimeCursor {
-                time: Some(time),
-                id,
-            }),
-        ) => {
-            let time = q.bind(time, Type::TIMESTAMPTZ);
-            let id = q.bind(id, Type::UUID);
+        Some(after @ OptionalTimeCursor { time: Some(_), .. })
+            if order == UserOrder::LastActiveTimeDesc =>
+        {
+            let earlier = q.after(order, after);
             let limit = q.bind(limit, Type::INT8);
             format!(
-                "({select} AND (last_active_at, id) < ({time}, {id}) {BY_LAST_ACTIVITY} \
-                 LIMIT {limit}) \
-                 UNION ALL ({select} AND last_active_at IS NULL {BY_LAST_ACTIVITY} LIMIT {limit}) \
-                 {BY_LAST_ACTIVITY}"
+                "({select} AND {earlier} {by} LIMIT {limit}) \
+                 UNION ALL ({select} AND last_active_at IS NULL {by} LIMIT {limit}) {by}"
             )
+        }
+        Some(after) => {
+            let after = q.after(order, after);
+            format!("{select} AND {after} {by}")
         }
     };
     let limit = q.bind(limit, Type::INT8);
@@ -387,33 +403,17 @@ pub async fn list_and_count(
     let mut q = Listing::new();
     let conditions = q.conditions(workspace_id, filter);
     let read_up_to = q.bind(count_up_to.saturating_add(1), Type::INT8);
-    let after = match (order, after) {
-        (_, None) => "true".to_owned(),
-        (UserOrder::CreateTime, Some(after)) => {
-            let time = q.bind(after.time, Type::TIMESTAMPTZ);
-            let id = q.bind(after.id, Type::UUID);
-            format!("(created_at, id) > ({time}, {id})")
+    let after = match after {
+        None => "true".to_owned(),
+        // The earlier times, then every never-active user.
+        Some(after @ OptionalTimeCursor { time: Some(_), .. })
+            if order == UserOrder::LastActiveTimeDesc =>
+        {
+            format!("({} OR last_active_at IS NULL)", q.after(order, after))
         }
-        (UserOrder::LastActiveTimeDesc, Some(OptionalTimeCursor { time: None, id })) => {
-            let id = q.bind(id, Type::UUID);
-            format!("last_active_at IS NULL AND id < {id}")
-        }
-        (
-            UserOrder::LastActiveTimeDesc,
-            Some(OptionalTimeCursor {
-                time: Some(time),
-                id,
-            }),
-        ) => {
-            let time = q.bind(time, Type::TIMESTAMPTZ);
-            let id = q.bind(id, Type::UUID);
-            format!("((last_active_at, id) < ({time}, {id}) OR last_active_at IS NULL)")
-        }
+        Some(after) => q.after(order, after),
     };
-    let by = match order {
-        UserOrder::CreateTime => BY_CREATION,
-        UserOrder::LastActiveTimeDesc => BY_LAST_ACTIVITY,
-    };
+    let by = order.sql();
     let limit = q.bind(limit, Type::INT8);
     // The count's row comes back even when the page after `after` is empty:
     // the page's columns are NULL then.
