@@ -19,7 +19,7 @@ use wowchat_mailer::amqp::{
 use wowchat_platform::amqp::quorum;
 use wowchat_users_api::topology::{Topology, results};
 use wowchat_users_server::retention::{Pruned, Retention, RetentionSettings};
-use wowchat_users_testkit::{TestApp, logs, queue_consumers, ready_messages, test_amqp_url};
+use wowchat_users_testkit::{TestApp, logs, ready_messages, test_amqp_url, until_consumed};
 
 use crate::support::eventually;
 
@@ -256,11 +256,7 @@ async fn consuming_results() -> (TestApp, Connection, Channel, String) {
     let queue = app.topology.delivery_results_queue();
     // Consuming, so its queue is bound too: a result published between the
     // queue's declaration and its bindings would be routed nowhere.
-    eventually("the results consumer consumes from its queue", || async {
-        let channel = connection.create_channel().await.unwrap();
-        queue_consumers(&channel, &queue).await.is_ok_and(|n| n > 0)
-    })
-    .await;
+    until_consumed(&queue).await;
     (app, connection, channel, queue)
 }
 

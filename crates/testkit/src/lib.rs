@@ -356,8 +356,8 @@ async fn passive_declare(
         .await
 }
 
-/// Waits, at most 30 s, until `queue` has a consumer.
-async fn until_consumed(queue: &str) {
+/// Waits, at most 30 s, until `queue` has a consumer (and so is bound).
+pub async fn until_consumed(queue: &str) {
     let connection =
         lapin::Connection::connect(&test_amqp_url(), lapin::ConnectionProperties::default())
             .await

@@ -278,13 +278,11 @@ impl Listing<'_> {
         let total = match self.counted_by(&items) {
             Some(counted) => counted,
             None => {
-                let estimate = estimate?;
-                let (client, filter) = (self.client, self.filter);
                 users::count(
-                    client,
+                    self.client,
                     self.workspace_id,
-                    filter,
-                    estimate,
+                    self.filter,
+                    estimate?,
                     self.exact_count_up_to,
                 )
                 .await?
@@ -325,11 +323,10 @@ impl Listing<'_> {
     }
 
     async fn page(&self) -> Result<Vec<User>, Error> {
-        let (client, filter) = (self.client, self.filter);
         users::list(
-            client,
+            self.client,
             self.workspace_id,
-            filter,
+            self.filter,
             self.order,
             self.after,
             self.limit,
