@@ -142,17 +142,3 @@ pub fn is_unique_violation(err: &tokio_postgres::Error, constraint: &str) -> boo
             && db.constraint() == Some(constraint)
     })
 }
-
-/// Escapes `%`, `_` and `\` so `text` matches literally inside a LIKE pattern.
-pub fn like_contains(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}

@@ -9,8 +9,7 @@ use uuid::Uuid;
 use wowchat_platform::statements;
 
 use super::{
-    Client, GenericClient, Lock, like_contains, query_one, query_one_unless_taken, query_opt,
-    query_value,
+    Client, GenericClient, Lock, query_one, query_one_unless_taken, query_opt, query_value,
 };
 use crate::domain::{
     Error,
@@ -244,6 +243,8 @@ struct Listing {
     /// Planned with its values each time, as a statement with a search term
     /// must be (see [`Listing::run`]), rather than prepared once.
     planned_per_call: bool,
+    /// For the planner's estimate of the matches only (see [`estimate`]).
+    estimating: bool,
 }
 
 impl Listing {
@@ -252,6 +253,7 @@ impl Listing {
             sql: String::new(),
             params: Vec::new(),
             planned_per_call: false,
+            estimating: false,
         }
     }
 
@@ -278,8 +280,16 @@ impl Listing {
         }
         if let Some(query) = &filter.query {
             self.planned_per_call = true;
-            let p = self.bind(like_contains(&query.to_lowercase()), Type::TEXT);
+            let term = query.to_lowercase();
+            let (pattern, exact) = trigram_pattern(&term);
+            let p = self.bind(pattern, Type::TEXT);
             sql.push_str(&format!(" AND {SEARCHED} LIKE {p}"));
+            // Not in an estimate: the planner cannot tell how selective it
+            // is and guesses a third, where the pattern's estimate is right.
+            if !exact && !self.estimating {
+                let t = self.bind(term, Type::TEXT);
+                sql.push_str(&format!(" AND strpos({SEARCHED}, {t}) > 0"));
+            }
         }
         if let Some(since) = filter.active_since {
             let p = self.bind(since, Type::TIMESTAMPTZ);
@@ -334,6 +344,29 @@ impl Listing {
             .collect();
         Ok(client.query(&statement, &params).await?)
     }
+}
+
+/// The LIKE pattern that finds `term` through the trigram index, and
+/// whether it matches exactly that. Each character but a letter or digit
+/// becomes `_` (any one character): pg_trgm splits words there and pads
+/// their ends, and padded trigrams (`"  t"`: every word starting with t)
+/// have the longest lists in the index. `linus.torv` read 0.68 ms of index
+/// and `linus_torv` 0.32 ms, for the same 135 rows. When a character was
+/// replaced, the exact match is the caller's to check.
+fn trigram_pattern(term: &str) -> (String, bool) {
+    let mut pattern = String::with_capacity(term.len() + 2);
+    let mut exact = true;
+    pattern.push('%');
+    for c in term.chars() {
+        if c.is_alphanumeric() {
+            pattern.push(c);
+        } else {
+            pattern.push('_');
+            exact = false;
+        }
+    }
+    pattern.push('%');
+    (pattern, exact)
 }
 
 /// What `query` searches: email and display name, as one stored text
@@ -458,6 +491,7 @@ pub async fn estimate(
     filter: &UserFilter,
 ) -> Result<i64, Error> {
     let mut q = Listing::new();
+    q.estimating = true;
     let conditions = q.conditions(workspace_id, filter);
     // Whatever the filters: a generic plan's estimate ignores their values.
     q.planned_per_call = true;
@@ -505,4 +539,24 @@ pub async fn count(
         // The statistics were wrong: more match than the limit.
         TotalSize::Estimate(counted.max(estimate))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trigram_pattern;
+
+    #[test]
+    fn a_term_of_letters_and_digits_is_its_own_exact_pattern() {
+        assert_eq!(trigram_pattern("zoë42"), ("%zoë42%".to_owned(), true));
+    }
+
+    #[test]
+    fn every_other_character_is_any_one_character_and_the_pattern_inexact() {
+        assert_eq!(
+            trigram_pattern("linus.torv"),
+            ("%linus_torv%".to_owned(), false)
+        );
+        // LIKE's own wildcards and escape are no longer special.
+        assert_eq!(trigram_pattern("1%_\\ b"), ("%1____b%".to_owned(), false));
+    }
 }
