@@ -28,11 +28,15 @@ use argon2::password_hash as password_hash_reexport;
 /// p99 of reads on two cores (2.2x); see [`yield_cpu_to_requests`].
 const HASHING_NICENESS: i32 = 19;
 
-/// Lowers the calling thread's priority to [`HASHING_NICENESS`] and marks
-/// it a batch thread (`SCHED_BATCH`): the scheduler then never lets it
-/// preempt a request worker that is running, and a worker that wakes takes
-/// the CPU from it at once. On Linux a thread id given to `setpriority`
-/// names that one thread, as 0 does to `sched_setscheduler`.
+/// Marks the calling thread an idle-priority thread (`SCHED_IDLE`, at
+/// [`HASHING_NICENESS`] should the policy be refused): it runs only on a
+/// CPU nothing else wants, a waking request worker takes the CPU from it at
+/// once, and the scheduler places waking threads on its CPU as on an idle
+/// one. `SCHED_BATCH` at niceness 19 let the hashing thread finish its time
+/// slice first: ListUsers' p99 during 50 accepts was 1.6-1.85x idle, and
+/// 1.4-1.7x with `SCHED_IDLE` (the `storm` benchmark, two cores). On Linux a
+/// thread id given to `setpriority` names that one thread, as 0 does to
+/// `sched_setscheduler`.
 fn yield_cpu_to_requests() {
     #[cfg(target_os = "linux")]
     {
@@ -41,9 +45,8 @@ fn yield_cpu_to_requests() {
         let failed = unsafe {
             let thread = libc::gettid();
             let param = libc::sched_param { sched_priority: 0 };
-            libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) != 0
-                || libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, HASHING_NICENESS)
-                    != 0
+            libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, HASHING_NICENESS) != 0
+                || libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0
         };
         if failed {
             tracing::debug!("could not lower the hashing thread's priority");
@@ -259,7 +262,7 @@ mod tests {
         assert!(
             scheduling
                 .iter()
-                .all(|&(nice, policy)| nice == HASHING_NICENESS && policy == libc::SCHED_BATCH),
+                .all(|&(nice, policy)| nice == HASHING_NICENESS && policy == libc::SCHED_IDLE),
             "{scheduling:?}"
         );
     }
