@@ -24,8 +24,11 @@ enum Command {
     Migrate,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    wowchat_platform::runtime::multi_thread()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let telemetry = telemetry::init(&cli.settings.log_format, "wowchat-mailer");
     let result = execute(cli).await;

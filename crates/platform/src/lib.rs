@@ -15,6 +15,7 @@
 //!   (and retries).
 //! - [`metrics`] — the process's Prometheus recorder, its HTTP endpoint,
 //!   and the Postgres pool gauges and checkout timing.
+//! - [`runtime`] — the Tokio runtime the binaries run on.
 //!
 //! What is specific to one deployable (its migrations, its queues, its
 //! settings) stays in that deployable; the functions here take it as input,
@@ -27,6 +28,7 @@ pub mod amqp;
 pub mod backoff;
 pub mod metrics;
 pub mod postgres;
+pub mod runtime;
 pub mod secret;
 pub mod shutdown;
 pub mod statements;

@@ -82,9 +82,7 @@ fn map_large_allocations() {}
 
 fn main() -> anyhow::Result<()> {
     map_large_allocations();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    wowchat_platform::runtime::multi_thread()
         .context("starting the runtime")?
         .block_on(run())
 }
