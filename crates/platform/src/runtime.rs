@@ -5,7 +5,8 @@
 /// may steal from: when the OS preempts the worker (on a machine it shares
 /// with Postgres and the callers), the task waits for a scheduler tick while
 /// the other workers idle. Reads at 32 in flight on two cores had a p99 of
-/// 4.35 ms with the slot, 2.45 ms without (the `reads` benchmark). The
+/// 4.35-4.44 ms with the slot, 2.45-4.2 ms without (the `reads` benchmark,
+/// paired runs of one build). The
 /// setting is in Tokio's unstable API (`--cfg tokio_unstable`, set in
 /// `.cargo/config.toml`); built without it, the slot stays on.
 pub fn multi_thread() -> std::io::Result<tokio::runtime::Runtime> {
