@@ -7,6 +7,7 @@ mod abuse;
 mod activity;
 mod authentication;
 mod caller_cache;
+mod edge;
 mod email_rendering;
 mod flow;
 mod health;

@@ -78,6 +78,7 @@ impl Rest {
         settings.gateway_upstream = app.address.clone();
         settings.gateway_key = Some(KEY.into());
         settings.gateway_body_limit_bytes = 64 * 1024;
+        settings.gateway_shutdown_delay_secs = 0;
         let gateway = Gateway::build(settings).await.expect("gateway builds");
         let base = format!("http://{}", gateway.address());
         // The gateway's clients connect from 127.0.0.2, the gateway and

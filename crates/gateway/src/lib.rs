@@ -9,24 +9,37 @@
 //! - `codec`: the tonic codec over dynamic messages;
 //! - `errors`: `google.rpc.Status` JSON and the HTTP mapping of gRPC codes;
 //! - `metrics`: per-route request counts, durations and requests in flight;
-//! - `openapi`: the OpenAPI 3.1 document of the same routes.
+//! - `openapi`: the OpenAPI 3.1 document of the same routes;
+//! - `listener`: the edge: connection cap, timeouts, PROXY protocol, drain;
+//! - `client_address`: the real client behind trusted proxies;
+//! - `proxy_protocol`: reading a balancer's PROXY protocol header;
+//! - `upstream`: the service's replicas, their health, which takes a call.
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod client_address;
 pub mod codec;
 pub mod errors;
+pub mod listener;
 pub mod metrics;
 pub mod openapi;
+pub mod proxy_protocol;
 pub mod routes;
 pub mod transcode;
+pub mod upstream;
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context;
 use axum::{
     Router,
     body::Bytes,
-    extract::{ConnectInfo, DefaultBodyLimit, Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -36,7 +49,6 @@ use tokio::net::TcpListener;
 use tonic::{
     Code, Status,
     metadata::{MetadataKey, MetadataValue},
-    transport::{Channel, Endpoint},
 };
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
@@ -50,11 +62,15 @@ use wowchat_platform::{
     telemetry::{self, SpanKind, TRACEPARENT, TRACESTATE},
 };
 
+pub use crate::client_address::ForwardedHeader;
 use crate::{
+    client_address::TrustedProxies,
     codec::DynamicCodec,
     errors::{error_response, gateway_status},
+    listener::{EdgeSettings, Readiness},
     metrics::GatewayMetrics,
     routes::{NoRoute, Routes},
+    upstream::{Replica, Upstreams},
 };
 
 /// A setting that is never printed, not even through `{:?}`.
@@ -106,13 +122,21 @@ pub struct GatewaySettings {
     )]
     pub gateway_listen_addr: SocketAddr,
 
-    /// The gRPC service the gateway forwards to.
+    /// The gRPC service the gateway forwards to: `http://host:port`, or
+    /// several comma-separated. Each name is resolved again every
+    /// `WOWCHAT_GATEWAY_UPSTREAM_RESOLVE_SECS` and every address it gives
+    /// is a replica that takes calls in turn (a Kubernetes headless
+    /// Service gives every ready pod).
     #[arg(
         long,
         env = "WOWCHAT_GATEWAY_UPSTREAM",
         default_value = "http://127.0.0.1:50051"
     )]
     pub gateway_upstream: String,
+
+    /// Seconds between two lookups of the upstream names.
+    #[arg(long, env = "WOWCHAT_GATEWAY_UPSTREAM_RESOLVE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub gateway_upstream_resolve_secs: u64,
 
     /// Shared with the service (its `WOWCHAT_GATEWAY_KEY`): with it the
     /// service believes the client address the gateway forwards. Unset: the
@@ -136,6 +160,61 @@ pub struct GatewaySettings {
     /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9465); off when unset.
     #[arg(long, env = "WOWCHAT_GATEWAY_METRICS_ADDR")]
     pub gateway_metrics_addr: Option<SocketAddr>,
+
+    /// Comma-separated networks (CIDRs, e.g. `10.0.0.0/8,192.0.2.7/32`) of
+    /// the proxies or balancers in front of the gateway. From a peer in
+    /// them, and only then, the client's address is read from the
+    /// forwarded header or the PROXY protocol header. Unset: the TCP peer
+    /// is the client, whatever it sends.
+    #[arg(long, env = "WOWCHAT_GATEWAY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub gateway_trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// The header trusted proxies write the client into: `x-forwarded-for`
+    /// or `forwarded` (RFC 7239). Read from the right, past every trusted proxy.
+    #[arg(
+        long,
+        env = "WOWCHAT_GATEWAY_CLIENT_ADDRESS_HEADER",
+        value_enum,
+        ignore_case = true,
+        default_value = "x-forwarded-for"
+    )]
+    pub gateway_client_address_header: ForwardedHeader,
+
+    /// Every connection opens with a PROXY protocol header (v1 or v2), as a
+    /// TCP balancer with haproxy's `send-proxy-v2` or an AWS NLB sends it;
+    /// a connection without one is closed. Needs the trusted proxies.
+    #[arg(long, env = "WOWCHAT_GATEWAY_PROXY_PROTOCOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub gateway_proxy_protocol: bool,
+
+    /// Seconds a client has to send a request's head (line and headers),
+    /// from its first byte; then the connection is closed.
+    #[arg(long, env = "WOWCHAT_GATEWAY_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub gateway_header_read_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's body; then 408.
+    #[arg(long, env = "WOWCHAT_GATEWAY_BODY_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub gateway_body_read_timeout_secs: u64,
+
+    /// Seconds a keep-alive connection may wait for its next request.
+    #[arg(long, env = "WOWCHAT_GATEWAY_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub gateway_idle_timeout_secs: u64,
+
+    /// Most open client connections; more wait in the listen backlog.
+    #[arg(long, env = "WOWCHAT_GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub gateway_max_connections: u64,
+
+    /// Seconds between the stop signal and closing the listener: `/readyz`
+    /// answers 503 meanwhile, so the balancer stops sending new requests.
+    #[arg(long, env = "WOWCHAT_GATEWAY_SHUTDOWN_DELAY_SECS", default_value_t = 5)]
+    pub gateway_shutdown_delay_secs: u64,
+
+    /// Seconds the requests in flight then have to finish.
+    #[arg(
+        long,
+        env = "WOWCHAT_GATEWAY_SHUTDOWN_DRAIN_SECS",
+        default_value_t = 20
+    )]
+    pub gateway_shutdown_drain_secs: u64,
 }
 
 impl GatewaySettings {
@@ -154,11 +233,15 @@ impl GatewaySettings {
 struct Shared {
     pool: DescriptorPool,
     routes: Routes,
-    channel: Channel,
+    upstreams: Arc<Upstreams>,
     gateway_key: Option<MetadataValue<tonic::metadata::Ascii>>,
     timeout: Duration,
     openapi: Bytes,
     metrics: GatewayMetrics,
+    trusted_proxies: Arc<TrustedProxies>,
+    body_limit: usize,
+    body_read_timeout: Duration,
+    readiness: Arc<Readiness>,
 }
 
 /// A bound gateway, ready to serve.
@@ -167,11 +250,26 @@ pub struct Gateway {
     address: SocketAddr,
     router: Router,
     metrics: Option<MetricsEndpoint>,
+    edge: EdgeSettings,
+    readiness: Arc<Readiness>,
 }
 
 impl Gateway {
     /// Reads the routes, connects (lazily) to the upstream and binds the listener.
     pub async fn build(settings: GatewaySettings) -> anyhow::Result<Gateway> {
+        if settings.gateway_proxy_protocol && settings.gateway_trusted_proxies.is_empty() {
+            anyhow::bail!(
+                "WOWCHAT_GATEWAY_PROXY_PROTOCOL=true needs WOWCHAT_GATEWAY_TRUSTED_PROXIES: \
+                 the networks of the balancers whose PROXY headers are believed"
+            );
+        }
+        if settings.gateway_key.is_none() {
+            tracing::warn!(
+                "WOWCHAT_GATEWAY_KEY is not set: the service cannot tell the gateway's clients \
+                 apart, so every REST client shares one sign-in and invitation attempt budget; \
+                 set the same key on the gateway and the service"
+            );
+        }
         // Before the routes' handles are resolved: earlier ones stay no-ops.
         let metrics = MetricsEndpoint::bind_if(
             settings.gateway_metrics_addr,
@@ -182,36 +280,57 @@ impl Gateway {
             .context("decoding the API's descriptor set")?;
         let routes = Routes::from_pool(&pool)?;
         let openapi = Bytes::from(openapi::document_json(&pool, &routes)?);
-        let channel = Endpoint::from_shared(settings.gateway_upstream.clone())
-            .context("WOWCHAT_GATEWAY_UPSTREAM")?
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
-            .connect_lazy();
+        let upstreams = Upstreams::start(
+            &settings.gateway_upstream,
+            Duration::from_secs(settings.gateway_upstream_resolve_secs),
+        )
+        .await?;
         let gateway_key = settings
             .gateway_key
             .as_ref()
             .map(|key| MetadataValue::try_from(key.expose()))
             .transpose()
             .context("WOWCHAT_GATEWAY_KEY must be visible ASCII")?;
+        let trusted_proxies = Arc::new(TrustedProxies::new(
+            settings.gateway_trusted_proxies.clone(),
+            settings.gateway_client_address_header,
+        ));
+        let readiness = Arc::new(Readiness::default());
         let shared = Arc::new(Shared {
             pool,
-            channel,
+            upstreams,
             gateway_key,
             timeout: Duration::from_secs(settings.gateway_timeout_secs.max(1)),
             openapi,
             metrics: GatewayMetrics::new(&routes),
             routes,
+            trusted_proxies: trusted_proxies.clone(),
+            body_limit: settings.gateway_body_limit_bytes,
+            body_read_timeout: Duration::from_secs(settings.gateway_body_read_timeout_secs),
+            readiness: readiness.clone(),
         });
         let router = router(shared, &settings)?;
         let listener = TcpListener::bind(settings.gateway_listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.gateway_listen_addr))?;
         let address = listener.local_addr()?;
+        let edge = EdgeSettings {
+            proxy_protocol: settings.gateway_proxy_protocol,
+            trusted_proxies,
+            header_read_timeout: Duration::from_secs(settings.gateway_header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(settings.gateway_idle_timeout_secs),
+            max_connections: usize::try_from(settings.gateway_max_connections)
+                .unwrap_or(usize::MAX),
+            shutdown_delay: Duration::from_secs(settings.gateway_shutdown_delay_secs),
+            shutdown_drain: Duration::from_secs(settings.gateway_shutdown_drain_secs),
+        };
         Ok(Gateway {
             listener,
             address,
             router,
             metrics,
+            edge,
+            readiness,
         })
     }
 
@@ -224,7 +343,8 @@ impl Gateway {
         self.metrics.as_ref().map(MetricsEndpoint::address)
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes; then reports not-ready, serves on
+    /// for the shutdown delay, and lets the requests in flight finish.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -233,18 +353,17 @@ impl Gateway {
         let metrics = self
             .metrics
             .map(|endpoint| endpoint.spawn(std::future::pending()));
-        let served = axum::serve(
+        listener::serve(
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            self.router,
+            self.edge,
+            self.readiness,
+            shutdown,
         )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving REST");
+        .await;
         if let Some(metrics) = metrics {
             metrics.abort();
         }
-        served?;
         tracing::info!("gateway stopped");
         Ok(())
     }
@@ -258,9 +377,11 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
         // For probes: the process answers HTTP (readiness of the service
         // behind it is the service's own probe).
         .route("/healthz", get(|| async { "ok" }))
+        // For the balancer: 503 from the stop signal on, while the gateway
+        // still serves (WOWCHAT_GATEWAY_SHUTDOWN_DELAY_SECS).
+        .route("/readyz", get(readyz))
         .fallback(transcode)
         .with_state(shared)
-        .layer(DefaultBodyLimit::max(settings.gateway_body_limit_bytes))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(move |request: &Request| {
@@ -283,16 +404,10 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
-    if !settings.gateway_cors_origins.is_empty() {
-        let origins = settings
-            .gateway_cors_origins
-            .iter()
-            .map(|origin| HeaderValue::from_str(origin.trim()))
-            .collect::<Result<Vec<_>, _>>()
-            .context("WOWCHAT_GATEWAY_CORS_ORIGINS")?;
+    if let Some(origins) = cors_origins(&settings.gateway_cors_origins)? {
         router = router.layer(
             CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
+                .allow_origin(origins)
                 .allow_methods([
                     Method::GET,
                     Method::POST,
@@ -313,6 +428,57 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
         );
     }
     Ok(router)
+}
+
+/// The CORS origins setting: a list of origins, or `*` alone for any origin
+/// (then without credentials, as the Fetch standard requires of `*`).
+fn cors_origins(setting: &[String]) -> anyhow::Result<Option<AllowOrigin>> {
+    let origins: Vec<&str> = setting
+        .iter()
+        .map(|origin| origin.trim())
+        .filter(|origin| !origin.is_empty())
+        .collect();
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    if origins.contains(&"*") {
+        if origins.len() > 1 {
+            anyhow::bail!(
+                "WOWCHAT_GATEWAY_CORS_ORIGINS: `*` (any origin) stands alone, not in a list"
+            );
+        }
+        return Ok(Some(AllowOrigin::any()));
+    }
+    let mut values = Vec::with_capacity(origins.len());
+    for origin in origins {
+        let value = origin
+            .parse::<axum::http::Uri>()
+            .ok()
+            .filter(|uri| {
+                uri.scheme().is_some()
+                    && uri.host().is_some()
+                    && uri
+                        .path_and_query()
+                        .is_none_or(|p| p.as_str() == "/" && !origin.ends_with('/'))
+            })
+            .and_then(|_| HeaderValue::from_str(origin).ok())
+            .with_context(|| {
+                format!(
+                    "WOWCHAT_GATEWAY_CORS_ORIGINS: `{origin}` is not an origin \
+                     (scheme://host[:port], e.g. https://app.example.com), nor `*`"
+                )
+            })?;
+        values.push(value);
+    }
+    Ok(Some(AllowOrigin::list(values)))
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.readiness.is_ready() {
+        "ok".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "stopping").into_response()
+    }
 }
 
 /// A request's span name: its method and route template (never the path,
@@ -342,7 +508,7 @@ async fn transcode(
     method: Method,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     let found = shared.routes.find(&method, uri.path());
     let series = match &found {
@@ -350,7 +516,8 @@ async fn transcode(
         Err(_) => &shared.metrics.unmatched,
     };
     let call = series.start();
-    let response = answer(&shared, found, peer, &method, &headers, &uri, body).await;
+    let client = shared.trusted_proxies.client(peer.ip(), &headers);
+    let response = answer(&shared, found, client, &method, &headers, &uri, body).await;
     call.finish(response.status());
     response
 }
@@ -359,11 +526,11 @@ async fn transcode(
 async fn answer(
     shared: &Shared,
     found: Result<routes::Matched<'_>, NoRoute>,
-    peer: SocketAddr,
+    client: IpAddr,
     method: &Method,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     let matched = match found {
         Ok(matched) => matched,
@@ -396,17 +563,10 @@ async fn answer(
             return response;
         }
     };
-    let body = match body {
+    let body = match read_body(shared, body).await {
         Ok(body) => body,
-        Err(rejection) => {
-            let http = rejection.status();
-            let code = if http == StatusCode::PAYLOAD_TOO_LARGE {
-                Code::InvalidArgument
-            } else {
-                Code::Unavailable
-            };
-            let status =
-                gateway_status(code, "BODY_UNREADABLE", rejection.body_text(), Some("body"));
+        Err((http, code, reason, text)) => {
+            let status = gateway_status(code, reason, text, Some("body"));
             return error_response(&status, &shared.pool, Some(http));
         }
     };
@@ -424,30 +584,26 @@ async fn answer(
         }
     };
     let route = matched.route;
-    let mut request = tonic::Request::new(message);
-    request.set_timeout(shared.timeout);
-    forward_metadata(
-        headers,
-        peer,
-        shared.gateway_key.as_ref(),
-        request.metadata_mut(),
-    );
-
-    let mut client = tonic::client::Grpc::new(shared.channel.clone());
-    let result = match client.ready().await {
-        Ok(()) => {
-            client
-                .unary(
-                    request,
-                    route.grpc_path.clone(),
-                    DynamicCodec::new(route.method.output()),
-                )
-                .await
-        }
-        Err(error) => Err(Status::unavailable(format!(
-            "the service is unreachable: {error}"
-        ))),
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    forward_metadata(headers, client, shared.gateway_key.as_ref(), &mut metadata);
+    // A call that a replica did not process may go to another: a read
+    // always, a mutation when its request id makes a second try harmless.
+    let retry_safe = *method == Method::GET || carries_request_id(&message);
+    let Some(first) = shared.upstreams.pick(None) else {
+        let status = Status::unavailable("no replica of the service is known");
+        return error_response(&status, &shared.pool, None);
     };
+    let mut result = call(shared, &first, route, message.clone(), metadata.clone()).await;
+    if let Err(status) = &result
+        && status.code() == Code::Unavailable
+        && (retry_safe || not_processed(status))
+    {
+        first.mark_down();
+        if let Some(second) = shared.upstreams.pick(Some(&first)) {
+            tracing::debug!(from = %first.address, to = %second.address, "retrying on another replica");
+            result = call(shared, &second, route, message, metadata).await;
+        }
+    }
     match result {
         Ok(response) => {
             let request_id = response.metadata().get(REQUEST_ID_HEADER).cloned();
@@ -488,12 +644,109 @@ async fn answer(
     }
 }
 
+/// One call to one replica.
+async fn call(
+    shared: &Shared,
+    replica: &Replica,
+    route: &routes::Route,
+    message: prost_reflect::DynamicMessage,
+    metadata: tonic::metadata::MetadataMap,
+) -> Result<tonic::Response<prost_reflect::DynamicMessage>, Status> {
+    let mut request = tonic::Request::from_parts(metadata, Default::default(), message);
+    request.set_timeout(shared.timeout);
+    let mut client = tonic::client::Grpc::new(replica.channel.clone());
+    let ready = tokio::time::timeout(shared.timeout, client.ready()).await;
+    match ready {
+        Ok(Ok(())) => {
+            client
+                .unary(
+                    request,
+                    route.grpc_path.clone(),
+                    DynamicCodec::new(route.method.output()),
+                )
+                .await
+        }
+        Ok(Err(error)) => Err(Status::unavailable(format!(
+            "the service is unreachable: {error}"
+        ))),
+        Err(_) => Err(Status::unavailable("the service did not get ready in time")),
+    }
+}
+
+/// A mutation with a non-empty `request_id`: the service answers a second
+/// try with the first one's result.
+fn carries_request_id(message: &prost_reflect::DynamicMessage) -> bool {
+    message
+        .get_field_by_name("request_id")
+        .is_some_and(|value| value.as_str().is_some_and(|id| !id.is_empty()))
+}
+
+/// Failures that prove the replica never ran the call: the connection was
+/// refused or could not be made, or HTTP/2 refused the stream (REFUSED_STREAM,
+/// as a replica that is going away does to streams past its GOAWAY).
+fn not_processed(status: &Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        if let Some(h2) = error.downcast_ref::<h2::Error>()
+            && h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// The whole body, within the size limit and the body-read timeout.
+async fn read_body(
+    shared: &Shared,
+    body: axum::body::Body,
+) -> Result<Bytes, (StatusCode, Code, &'static str, String)> {
+    let read = axum::body::to_bytes(body, shared.body_limit);
+    match tokio::time::timeout(shared.body_read_timeout, read).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            Code::DeadlineExceeded,
+            "BODY_READ_TIMEOUT",
+            format!(
+                "the request body did not arrive within {} s",
+                shared.body_read_timeout.as_secs()
+            ),
+        )),
+        Ok(Err(error)) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                Err((
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Code::InvalidArgument,
+                    "BODY_UNREADABLE",
+                    format!("the request body is over {} bytes", shared.body_limit),
+                ))
+            } else {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    Code::InvalidArgument,
+                    "BODY_UNREADABLE",
+                    format!("the request body could not be read: {error}"),
+                ))
+            }
+        }
+    }
+}
+
 /// The metadata a call carries: the caller's `authorization` and
 /// `x-request-id`, the trace context, and, with the gateway key, the
 /// client's address.
 fn forward_metadata(
     headers: &HeaderMap,
-    peer: SocketAddr,
+    client: IpAddr,
     gateway_key: Option<&MetadataValue<tonic::metadata::Ascii>>,
     metadata: &mut tonic::metadata::MetadataMap,
 ) {
@@ -521,7 +774,7 @@ fn forward_metadata(
     }
     if let Some(key) = gateway_key {
         metadata.insert(MetadataKey::from_static(GATEWAY_KEY_HEADER), key.clone());
-        if let Ok(address) = MetadataValue::try_from(peer.ip().to_string()) {
+        if let Ok(address) = MetadataValue::try_from(client.to_string()) {
             metadata.insert(MetadataKey::from_static(CLIENT_ADDRESS_HEADER), address);
         }
     }

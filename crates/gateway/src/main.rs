@@ -39,8 +39,13 @@ async fn run() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let telemetry = telemetry::init(&cli.log_format, "wowchat-gateway");
+            let deadline = std::time::Duration::from_secs(
+                cli.settings.gateway_shutdown_delay_secs
+                    + cli.settings.gateway_shutdown_drain_secs
+                    + 5,
+            );
             let served = match Gateway::build(cli.settings).await {
-                Ok(gateway) => gateway.run_until_stopped(shutdown_signal()).await,
+                Ok(gateway) => gateway.run_until_stopped(shutdown_signal(deadline)).await,
                 Err(error) => Err(error),
             };
             telemetry.shutdown().await;
@@ -59,30 +64,10 @@ async fn run() -> anyhow::Result<()> {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM; in-flight requests then have 30 seconds.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutdown requested: finishing in-flight requests");
-    tokio::spawn(async {
-        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-        tracing::warn!("in-flight requests still open after 30 s: exiting");
-        std::process::exit(1);
-    });
+/// Completes on Ctrl-C or SIGTERM; past the shutdown delay, the drain
+/// and a margin, the process exits whatever is still open.
+async fn shutdown_signal(deadline: std::time::Duration) {
+    wowchat_platform::shutdown::signal().await;
+    tracing::info!("shutdown requested");
+    wowchat_platform::shutdown::exit_after(deadline);
 }

@@ -192,6 +192,49 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
     pub max_concurrent_requests: usize,
 
+    /// Most open client connections; more wait in the listen backlog.
+    #[arg(long, env = "WOWCHAT_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
+    /// Seconds a new connection has to send its first bytes (the HTTP/2
+    /// preface); one that sends nothing is closed.
+    #[arg(long, env = "WOWCHAT_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub handshake_timeout_secs: u64,
+
+    /// Seconds between HTTP/2 pings on an idle connection; a peer that does
+    /// not answer within 10 s more is gone and its connection closed.
+    #[arg(long, env = "WOWCHAT_HTTP2_KEEPALIVE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http2_keepalive_secs: u64,
+
+    /// Seconds a client connection lives at most: then GOAWAY, so long-lived
+    /// clients reconnect and spread over replicas added since. 0: forever.
+    #[arg(long, env = "WOWCHAT_MAX_CONNECTION_AGE_SECS", default_value_t = 300)]
+    pub max_connection_age_secs: u64,
+
+    /// Seconds the calls open on an aged connection get to finish.
+    #[arg(
+        long,
+        env = "WOWCHAT_MAX_CONNECTION_AGE_GRACE_SECS",
+        default_value_t = 30
+    )]
+    pub max_connection_age_grace_secs: u64,
+
+    /// Seconds between the stop signal and closing the listener: health
+    /// reports NOT_SERVING meanwhile while calls are still served, so the
+    /// endpoints (and the gateway) move away before anything is refused.
+    #[arg(long, env = "WOWCHAT_SHUTDOWN_DELAY_SECS", default_value_t = 5)]
+    pub shutdown_delay_secs: u64,
+
+    /// Seconds the calls in flight then have to finish.
+    #[arg(long, env = "WOWCHAT_SHUTDOWN_DRAIN_SECS", default_value_t = 20)]
+    pub shutdown_drain_secs: u64,
+
+    /// `serve` creates the database and applies migrations at start. False
+    /// where a migration Job does that with its own role and the service's
+    /// role has no DDL rights.
+    #[arg(long, env = "WOWCHAT_MIGRATE_ON_START", default_value_t = true, action = ArgAction::Set)]
+    pub migrate_on_start: bool,
+
     /// Seconds a request may take before it fails with DEADLINE_EXCEEDED.
     #[arg(long, env = "WOWCHAT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -382,5 +425,11 @@ impl Settings {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// How long after the stop signal the process may still run: the
+    /// delay, the drain, and a margin for the background tasks.
+    pub fn shutdown_deadline(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs + self.shutdown_drain_secs + 5)
     }
 }

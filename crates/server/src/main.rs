@@ -100,8 +100,9 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     settings.apply_statement_mode();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            let deadline = settings.shutdown_deadline();
             let app = Application::build(settings).await?;
-            app.run_until_stopped(shutdown_signal()).await
+            app.run_until_stopped(shutdown_signal(deadline)).await
         }
         Command::Standalone { gateway } => standalone(settings, gateway).await,
         Command::Relay => relay(&settings).await,
@@ -157,6 +158,9 @@ async fn standalone(
     };
     settings.gateway_key = Some(key.as_str().into());
     gateway.gateway_key = Some(key.as_str().into());
+    let deadline = settings.shutdown_deadline().max(Duration::from_secs(
+        gateway.gateway_shutdown_delay_secs + gateway.gateway_shutdown_drain_secs + 5,
+    ));
     let app = Application::build(settings).await?;
     gateway.gateway_upstream = format!("http://{}", app.address());
     let gateway = wowchat_gateway::Gateway::build(gateway).await?;
@@ -164,7 +168,7 @@ async fn standalone(
     let shutdown = tokio_util::sync::CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        shutdown_signal(deadline).await;
         signal.cancel();
     });
     let (served, mailed, transcoded) = tokio::join!(
@@ -220,7 +224,7 @@ async fn relay(settings: &Settings) -> anyhow::Result<()> {
         "relay",
         wowchat_users_server::startup::POOL_SAMPLE,
     ));
-    shutdown_signal().await;
+    shutdown_signal(settings.shutdown_deadline()).await;
     shutdown.cancel();
     futures::future::join_all(tasks).await;
     gauges.abort();
@@ -283,9 +287,10 @@ fn random_password() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Completes on Ctrl-C or SIGTERM; the process then has 30 seconds to finish.
-async fn shutdown_signal() {
+/// Completes on Ctrl-C or SIGTERM; the process then has until `deadline`
+/// to finish.
+async fn shutdown_signal(deadline: Duration) {
     wowchat_platform::shutdown::signal().await;
-    tracing::info!("shutdown requested: finishing in-flight requests");
-    wowchat_platform::shutdown::exit_after(Duration::from_secs(30));
+    tracing::info!("shutdown requested");
+    wowchat_platform::shutdown::exit_after(deadline);
 }

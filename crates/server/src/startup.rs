@@ -6,10 +6,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::{
-    codegen::http,
-    transport::{Server, server::TcpIncoming},
-};
+use tonic::{codegen::http, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -33,8 +30,9 @@ use crate::{
     config::Settings,
     db,
     grpc::{
-        REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, gateway::TrustGatewayLayer,
-        metrics::MetricsLayer, overload::ShedLayer, roles::RoleServiceImpl,
+        REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, connections,
+        gateway::TrustGatewayLayer, metrics::MetricsLayer, overload::ShedLayer,
+        roles::RoleServiceImpl,
     },
     messaging::{relay::Relay, results::DeliveryResults},
     operations::AppState,
@@ -67,9 +65,11 @@ impl Application {
         let metrics =
             MetricsEndpoint::bind_if(settings.metrics_addr, "WOWCHAT_METRICS_ADDR").await?;
         settings.apply_statement_mode();
-        let direct = settings.database_direct_url().expose();
-        db::ensure_database(direct).await?;
-        db::migrate(direct).await?;
+        if settings.migrate_on_start {
+            let direct = settings.database_direct_url().expose();
+            db::ensure_database(direct).await?;
+            db::migrate(direct).await?;
+        }
         let url = settings.database_url.expose();
         let pool = db::pool(url, settings.db_pool_size)?;
         let health_pool = db::pool(url, 1)?;
@@ -113,7 +113,9 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes; then reports NOT_SERVING while
+    /// still serving for the shutdown delay, and lets the calls in flight
+    /// finish within the drain.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -124,6 +126,28 @@ impl Application {
             self.health_pool.clone(),
             Duration::from_millis(self.settings.health_interval_ms),
         ));
+        let listener_closed = CancellationToken::new();
+        let stopping = {
+            let health = health.abort_handle();
+            let reporter = reporter.clone();
+            let delay = Duration::from_secs(self.settings.shutdown_delay_secs);
+            let listener_closed = listener_closed.clone();
+            async move {
+                shutdown.await;
+                // Not serving from now on: the endpoints controller and the
+                // gateways stop sending calls while this replica still
+                // answers the ones on their way.
+                health.abort();
+                report(&reporter, ServingStatus::NotServing).await;
+                tracing::info!(
+                    ?delay,
+                    "stop requested: NOT_SERVING, serving on for the delay"
+                );
+                tokio::time::sleep(delay).await;
+                tracing::info!("closing the listener: finishing the calls in flight");
+                listener_closed.cancel();
+            }
+        };
         let background = CancellationToken::new();
         let metrics = self
             .metrics
@@ -189,11 +213,26 @@ impl Application {
 
         tracing::info!(address = %self.address, "serving gRPC");
         let request_id = http::HeaderName::from_static(REQUEST_ID_HEADER);
-        let result = Server::builder()
+        let mut server = Server::builder()
             .timeout(self.settings.request_timeout())
             // A client cannot open more calls on one connection than this; the
             // global limit below bounds all connections together.
             .max_concurrent_streams(self.settings.max_concurrent_streams.max(1))
+            // A peer that vanished without a FIN is found and its connection closed.
+            .http2_keepalive_interval(Some(Duration::from_secs(
+                self.settings.http2_keepalive_secs,
+            )))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)));
+        if self.settings.max_connection_age_secs > 0 {
+            // Long-lived clients (other services, gateways) reconnect now
+            // and then, and so spread over replicas added since.
+            server = server
+                .max_connection_age(Duration::from_secs(self.settings.max_connection_age_secs))
+                .max_connection_age_grace(Duration::from_secs(
+                    self.settings.max_connection_age_grace_secs,
+                ));
+        }
+        let serving = server
             // First: the gateway key goes before anything can log it.
             .layer(TrustGatewayLayer::new(
                 self.settings.gateway_key.as_ref().map(|key| key.expose()),
@@ -224,14 +263,26 @@ impl Application {
             .add_service(service)
             .add_service(roles)
             .add_service(auth)
-            // Without TCP_NODELAY a response's last frames wait for the
-            // client's delayed ACK: ~40 ms on calls that cost 1 ms.
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.listener).with_nodelay(Some(true)),
-                shutdown,
-            )
-            .await
-            .context("serving gRPC");
+                connections::accept(
+                    self.listener,
+                    usize::try_from(self.settings.max_connections).unwrap_or(usize::MAX),
+                    Duration::from_secs(self.settings.handshake_timeout_secs),
+                ),
+                stopping,
+            );
+        tokio::pin!(serving);
+        let drain = Duration::from_secs(self.settings.shutdown_drain_secs);
+        let result = tokio::select! {
+            served = &mut serving => served.context("serving gRPC"),
+            () = async {
+                listener_closed.cancelled().await;
+                tokio::time::sleep(drain).await;
+            } => {
+                tracing::warn!(?drain, "calls still open after the drain: stopping anyway");
+                Ok(())
+            }
+        };
         health.abort();
         for task in pool_gauges {
             task.abort();
@@ -316,11 +367,16 @@ async fn watch_database(reporter: HealthReporter, pool: Pool, every: Duration) {
             } else {
                 tracing::warn!("Postgres unreachable: not serving");
             }
-            let named = <UserServiceServer<UserServiceImpl> as tonic::server::NamedService>::NAME;
-            reporter.set_service_status("", status).await;
-            reporter.set_service_status(named, status).await;
+            report(&reporter, status).await;
             last = Some(status);
         }
         tokio::time::sleep(every).await;
     }
+}
+
+/// The replica's status, for the whole server and for the user service.
+async fn report(reporter: &HealthReporter, status: ServingStatus) {
+    let named = <UserServiceServer<UserServiceImpl> as tonic::server::NamedService>::NAME;
+    reporter.set_service_status("", status).await;
+    reporter.set_service_status(named, status).await;
 }

@@ -233,6 +233,8 @@ fn test_settings(database_url: &str, keys_dir: &std::path::Path) -> Settings {
     settings.dev_keys_dir = keys_dir.to_owned();
     settings.db_pool_size = 8;
     settings.health_interval_ms = 100;
+    // Nothing balances over a test server: stop at once when told.
+    settings.shutdown_delay_secs = 0;
     // Tests that need RabbitMQ turn the relay on; each gets its own names.
     settings.relay = false;
     settings.amqp_url = test_amqp_url().into();

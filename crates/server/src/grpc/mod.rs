@@ -2,6 +2,7 @@
 //! into domain values (`convert`), call an operation and convert the result.
 
 pub mod auth;
+pub mod connections;
 pub mod convert;
 pub mod gateway;
 pub mod metrics;
