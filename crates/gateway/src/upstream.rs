@@ -157,14 +157,21 @@ impl Upstreams {
         if count == 0 {
             return None;
         }
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let other = |replica: &Arc<Replica>| not.is_none_or(|not| replica.address != not.address);
-        let in_turn = (0..count).map(|offset| &replicas[(start + offset) % count]);
-        in_turn
-            .clone()
-            .find(|replica| replica.is_serving() && other(replica))
-            .or_else(|| in_turn.clone().find(|replica| other(replica)))
-            .or_else(|| in_turn.clone().next())
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        let other = |replica: &&Arc<Replica>| not.is_none_or(|not| replica.address != not.address);
+        // In turn among the serving ones, so a replica that is down does
+        // not hand its share to its neighbour.
+        let serving: Vec<&Arc<Replica>> = replicas
+            .iter()
+            .filter(|replica| replica.is_serving())
+            .filter(other)
+            .collect();
+        let others: Vec<&Arc<Replica>> = replicas.iter().filter(other).collect();
+        [serving, others]
+            .into_iter()
+            .find(|candidates| !candidates.is_empty())
+            .map(|candidates| candidates[turn % candidates.len()])
+            .or_else(|| replicas.get(turn % count))
             .cloned()
     }
 }
