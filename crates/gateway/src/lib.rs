@@ -145,7 +145,7 @@ pub struct GatewaySettings {
     pub gateway_key: Option<Secret>,
 
     /// Largest request body in bytes; larger is 413.
-    #[arg(long, env = "WOWCHAT_GATEWAY_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "WOWCHAT_GATEWAY_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024, value_parser = wowchat_platform::environment::at_least_one::<usize>)]
     pub gateway_body_limit_bytes: usize,
 
     /// Comma-separated origins allowed by CORS (e.g. `https://app.example.com`);
@@ -154,7 +154,7 @@ pub struct GatewaySettings {
     pub gateway_cors_origins: Vec<String>,
 
     /// Deadline of each forwarded call.
-    #[arg(long, env = "WOWCHAT_GATEWAY_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "WOWCHAT_GATEWAY_TIMEOUT_SECS", default_value_t = 30, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
     pub gateway_timeout_secs: u64,
 
     /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9465); off when unset.
@@ -215,6 +215,17 @@ pub struct GatewaySettings {
         default_value_t = 20
     )]
     pub gateway_shutdown_drain_secs: u64,
+
+    /// `development` or `production`: production refuses to start without
+    /// a gateway key.
+    #[arg(
+        long,
+        env = "WOWCHAT_ENVIRONMENT",
+        value_enum,
+        ignore_case = true,
+        default_value = "development"
+    )]
+    pub gateway_environment: wowchat_platform::environment::Environment,
 }
 
 impl GatewaySettings {
@@ -263,6 +274,10 @@ impl Gateway {
                  the networks of the balancers whose PROXY headers are believed"
             );
         }
+        settings.gateway_environment.refuse(
+            settings.gateway_key.is_none(),
+            "a missing WOWCHAT_GATEWAY_KEY (every REST client would share one attempt budget)",
+        )?;
         if settings.gateway_key.is_none() {
             tracing::warn!(
                 "WOWCHAT_GATEWAY_KEY is not set: the service cannot tell the gateway's clients \
@@ -300,7 +315,7 @@ impl Gateway {
             pool,
             upstreams,
             gateway_key,
-            timeout: Duration::from_secs(settings.gateway_timeout_secs.max(1)),
+            timeout: Duration::from_secs(settings.gateway_timeout_secs),
             openapi,
             metrics: GatewayMetrics::new(&routes),
             routes,

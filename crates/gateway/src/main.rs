@@ -4,6 +4,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use wowchat_gateway::{Gateway, GatewaySettings, openapi, routes::Routes};
+use wowchat_platform::environment;
 use wowchat_platform::telemetry;
 
 #[derive(Parser)]
@@ -16,7 +17,7 @@ struct Cli {
     #[command(flatten)]
     settings: GatewaySettings,
     /// `pretty` or `json`; the level from `RUST_LOG` (default `info`).
-    #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty")]
+    #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"], ignore_case = true)]
     log_format: String,
     #[command(subcommand)]
     command: Option<Command>,
@@ -31,14 +32,19 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    wowchat_platform::runtime::multi_thread()?.block_on(run())
+    // Before the runtime: no other thread may read the environment meanwhile.
+    environment::read_secret_files(environment::SECRETS)?;
+    let (cli, warnings) = environment::parse::<Cli>(&[], environment::SECRETS);
+    wowchat_platform::runtime::multi_thread()?.block_on(run(cli, warnings))
 }
 
-async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn run(cli: Cli, warnings: Vec<String>) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let telemetry = telemetry::init(&cli.log_format, "wowchat-gateway");
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
             let deadline = std::time::Duration::from_secs(
                 cli.settings.gateway_shutdown_delay_secs
                     + cli.settings.gateway_shutdown_drain_secs

@@ -138,13 +138,29 @@ pub struct MailerSettings {
     #[arg(
         long,
         env = "WOWCHAT_MAILER_RETENTION_INTERVAL_SECS",
-        default_value_t = 3600
-    )]
+        default_value_t = 3600, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
     pub retention_interval_secs: u64,
 
+    /// `development` or `production`: production refuses developer
+    /// defaults (`guest:guest`, a localhost link in the emails).
+    #[arg(
+        long,
+        env = "WOWCHAT_ENVIRONMENT",
+        value_enum,
+        ignore_case = true,
+        default_value = "development"
+    )]
+    pub environment: wowchat_platform::environment::Environment,
+
     /// Log format: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
-    #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty")]
+    #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"], ignore_case = true)]
     pub log_format: String,
+
+    /// The worker creates the database and applies its migrations at start.
+    /// False where a migration Job (`wowchat-mailer migrate`) does that with
+    /// its own role and the worker's role has no DDL rights.
+    #[arg(long, env = "WOWCHAT_MAILER_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate_on_start: bool,
 
     /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9466); off when unset.
     #[arg(long, env = "WOWCHAT_MAILER_METRICS_ADDR")]
@@ -170,6 +186,22 @@ impl MailerSettings {
 
     /// Parses every setting once; the errors name the setting, never its value.
     pub fn validate(&self) -> anyhow::Result<Config> {
+        self.environment.refuse(
+            wowchat_platform::environment::is_guest_amqp_url(self.amqp_url.expose()),
+            "RabbitMQ's guest:guest in WOWCHAT_AMQP_URL",
+        )?;
+        let local = |url: &str| {
+            Url::parse(url)
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_owned))
+                .is_some_and(|host| {
+                    host == "localhost" || host.starts_with("127.") || host == "[::1]"
+                })
+        };
+        self.environment.refuse(
+            local(&self.accept_url) || local(&self.users_url),
+            "a localhost link in the emails: set WOWCHAT_ACCEPT_URL and WOWCHAT_USERS_URL",
+        )?;
         let amqp_uri = amqp::parse_uri(self.amqp_url.expose(), "WOWCHAT_AMQP_URL")?;
         let mail_from: Mailbox = self
             .mail_from
@@ -207,7 +239,7 @@ impl MailerSettings {
             max_attempts: self.max_attempts,
             sent_retention: (self.retention_sent_secs > 0)
                 .then(|| Duration::from_secs(self.retention_sent_secs)),
-            retention_interval: Duration::from_secs(self.retention_interval_secs.max(1)),
+            retention_interval: Duration::from_secs(self.retention_interval_secs),
         })
     }
 }

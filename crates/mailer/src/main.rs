@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use wowchat_mailer::{Mailer, MailerSettings, db, telemetry};
+use wowchat_platform::environment;
 
 #[derive(Parser)]
 #[command(
@@ -25,12 +26,17 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    wowchat_platform::runtime::multi_thread()?.block_on(run())
+    // Before the runtime: no other thread may read the environment meanwhile.
+    environment::read_secret_files(environment::SECRETS)?;
+    let (cli, warnings) = environment::parse::<Cli>(&[], environment::SECRETS);
+    wowchat_platform::runtime::multi_thread()?.block_on(run(cli, warnings))
 }
 
-async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn run(cli: Cli, warnings: Vec<String>) -> anyhow::Result<()> {
     let telemetry = telemetry::init(&cli.settings.log_format, "wowchat-mailer");
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
     let result = execute(cli).await;
     telemetry.shutdown().await;
     result

@@ -69,13 +69,15 @@ impl Mailer {
         if !settings.database_statement_cache {
             wowchat_platform::statements::use_unnamed_statements();
         }
-        let direct = settings
-            .database_direct_url
-            .as_ref()
-            .unwrap_or(&settings.database_url)
-            .expose();
-        db::ensure_database(direct).await?;
-        db::migrate(direct).await?;
+        if settings.migrate_on_start {
+            let direct = settings
+                .database_direct_url
+                .as_ref()
+                .unwrap_or(&settings.database_url)
+                .expose();
+            db::ensure_database(direct).await?;
+            db::migrate(direct).await?;
+        }
         let url = settings.database_url.expose();
         // One connection per message in flight, plus room for bookkeeping.
         let pool = db::pool(url, usize::from(config.prefetch) + 4)?;

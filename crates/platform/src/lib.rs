@@ -26,6 +26,7 @@
 
 pub mod amqp;
 pub mod backoff;
+pub mod environment;
 pub mod metrics;
 pub mod postgres;
 pub mod runtime;

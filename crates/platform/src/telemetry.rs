@@ -56,9 +56,10 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
-    /// `json`, or anything else for pretty (the settings' historic leniency).
+    /// `json` in any case, else pretty (the settings accept only `pretty`
+    /// and `json`, in any case).
     pub fn parse(name: &str) -> Self {
-        if name == "json" {
+        if name.eq_ignore_ascii_case("json") {
             LogFormat::Json
         } else {
             LogFormat::Pretty

@@ -47,7 +47,7 @@ pub struct Settings {
     pub database_statement_cache: bool,
 
     /// Most Postgres connections held by the pool.
-    #[arg(long, env = "WOWCHAT_DB_POOL_SIZE", default_value_t = 16)]
+    #[arg(long, env = "WOWCHAT_DB_POOL_SIZE", default_value_t = 16, value_parser = wowchat_platform::environment::at_least_one::<usize>)]
     pub db_pool_size: usize,
 
     /// Address the gRPC server listens on (port 0 picks a free port).
@@ -87,7 +87,7 @@ pub struct Settings {
     pub resend_cooldown_secs: u64,
 
     /// Seconds an access token from SignIn is accepted.
-    #[arg(long, env = "WOWCHAT_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    #[arg(long, env = "WOWCHAT_ACCESS_TOKEN_TTL_SECS", default_value_t = 900, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
     pub access_token_ttl_secs: u64,
 
     /// Failed sign-ins per minute for one email from one client address (all replicas together); 0 turns the limit off.
@@ -164,7 +164,7 @@ pub struct Settings {
     /// 19 MiB); more threads than cores hash no faster. By default one core
     /// fewer than the machine has (at least one), so a burst of sign-ups
     /// and accepts always leaves a core to every other call.
-    #[arg(long, env = "WOWCHAT_HASH_CONCURRENCY", default_value_t = default_hash_concurrency())]
+    #[arg(long, env = "WOWCHAT_HASH_CONCURRENCY", default_value_t = default_hash_concurrency(), value_parser = wowchat_platform::environment::at_least_one::<usize>)]
     pub hash_concurrency: usize,
 
     /// Most password operations waiting for a hashing thread; past it a call
@@ -180,16 +180,16 @@ pub struct Settings {
 
     /// Most users (and, apart, verified bearer tokens) this replica's caller
     /// cache remembers.
-    #[arg(long, env = "WOWCHAT_CALLER_CACHE_SIZE", default_value_t = 50_000)]
+    #[arg(long, env = "WOWCHAT_CALLER_CACHE_SIZE", default_value_t = 50_000, value_parser = wowchat_platform::environment::at_least_one::<usize>)]
     pub caller_cache_size: usize,
 
     /// Most calls one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
-    #[arg(long, env = "WOWCHAT_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
+    #[arg(long, env = "WOWCHAT_MAX_CONCURRENT_STREAMS", default_value_t = 100, value_parser = wowchat_platform::environment::at_least_one::<u32>)]
     pub max_concurrent_streams: u32,
 
     /// Most calls handled at once by this replica, all connections together;
     /// more are refused at once with RESOURCE_EXHAUSTED (health checks never are).
-    #[arg(long, env = "WOWCHAT_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    #[arg(long, env = "WOWCHAT_MAX_CONCURRENT_REQUESTS", default_value_t = 256, value_parser = wowchat_platform::environment::at_least_one::<usize>)]
     pub max_concurrent_requests: usize,
 
     /// Most open client connections; more wait in the listen backlog.
@@ -236,7 +236,7 @@ pub struct Settings {
     pub migrate_on_start: bool,
 
     /// Seconds a request may take before it fails with DEADLINE_EXCEEDED.
-    #[arg(long, env = "WOWCHAT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "WOWCHAT_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
     pub request_timeout_secs: u64,
 
     /// ListUsers counts the matches exactly up to this many; above it
@@ -271,19 +271,19 @@ pub struct Settings {
     pub relay: bool,
 
     /// Most outbox rows the relay publishes per batch.
-    #[arg(long, env = "WOWCHAT_RELAY_BATCH_SIZE", default_value_t = 100)]
+    #[arg(long, env = "WOWCHAT_RELAY_BATCH_SIZE", default_value_t = 100, value_parser = wowchat_platform::environment::at_least_one::<i64>)]
     pub relay_batch_size: i64,
 
     /// Milliseconds between two looks at the outbox when no NOTIFY arrives.
-    #[arg(long, env = "WOWCHAT_RELAY_POLL_MS", default_value_t = 1000)]
+    #[arg(long, env = "WOWCHAT_RELAY_POLL_MS", default_value_t = 1000, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
     pub relay_poll_ms: u64,
 
     /// Seconds the relay waits for a publisher confirm before retrying the row.
-    #[arg(long, env = "WOWCHAT_RELAY_CONFIRM_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "WOWCHAT_RELAY_CONFIRM_TIMEOUT_SECS", default_value_t = 10, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
     pub relay_confirm_timeout_secs: u64,
 
     /// Longest delay between two tries of a row that failed to publish.
-    #[arg(long, env = "WOWCHAT_RELAY_RETRY_MAX_SECS", default_value_t = 60)]
+    #[arg(long, env = "WOWCHAT_RELAY_RETRY_MAX_SECS", default_value_t = 60, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
     pub relay_retry_max_secs: u64,
 
     /// The relay reports NOT_SERVING when the oldest unpublished row is older than this.
@@ -301,7 +301,7 @@ pub struct Settings {
     pub retention: bool,
 
     /// Seconds between two retention rounds.
-    #[arg(long, env = "WOWCHAT_RETENTION_INTERVAL_SECS", default_value_t = 600)]
+    #[arg(long, env = "WOWCHAT_RETENTION_INTERVAL_SECS", default_value_t = 600, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
     pub retention_interval_secs: u64,
 
     /// Seconds a stored result of an idempotent call is kept (a retry later
@@ -322,15 +322,26 @@ pub struct Settings {
     pub retention_published_outbox_secs: u64,
 
     /// Most rows one retention DELETE removes.
-    #[arg(long, env = "WOWCHAT_RETENTION_BATCH_SIZE", default_value_t = 1000)]
+    #[arg(long, env = "WOWCHAT_RETENTION_BATCH_SIZE", default_value_t = 1000, value_parser = wowchat_platform::environment::at_least_one::<i64>)]
     pub retention_batch_size: i64,
 
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); off when unset.
     #[arg(long, env = "WOWCHAT_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 
+    /// `development` or `production`: production refuses developer
+    /// defaults (generated JWT keys, `guest:guest`, no gateway key).
+    #[arg(
+        long,
+        env = "WOWCHAT_ENVIRONMENT",
+        value_enum,
+        ignore_case = true,
+        default_value = "development"
+    )]
+    pub environment: wowchat_platform::environment::Environment,
+
     /// Log format: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
-    #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty")]
+    #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"], ignore_case = true)]
     pub log_format: String,
 }
 
@@ -375,10 +386,10 @@ impl Settings {
             amqp_url: self.amqp_url.clone(),
             listen_url: self.database_direct_url().clone(),
             topology: wowchat_users_api::topology::Topology::new(self.amqp_prefix.clone()),
-            batch_size: self.relay_batch_size.max(1),
+            batch_size: self.relay_batch_size,
             poll_interval: Duration::from_millis(self.relay_poll_ms.max(10)),
-            confirm_timeout: Duration::from_secs(self.relay_confirm_timeout_secs.max(1)),
-            retry_max: Duration::from_secs(self.relay_retry_max_secs.max(1)),
+            confirm_timeout: Duration::from_secs(self.relay_confirm_timeout_secs),
+            retry_max: Duration::from_secs(self.relay_retry_max_secs),
             stall_after: Duration::from_secs(self.relay_stall_secs),
         }
     }
@@ -386,16 +397,16 @@ impl Settings {
     pub fn retention_settings(&self) -> crate::retention::RetentionSettings {
         let period = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
         crate::retention::RetentionSettings {
-            interval: Duration::from_secs(self.retention_interval_secs.max(1)),
+            interval: Duration::from_secs(self.retention_interval_secs),
             idempotency_keys: period(self.retention_idempotency_keys_secs),
             published_outbox: period(self.retention_published_outbox_secs),
-            batch_size: self.retention_batch_size.max(1),
+            batch_size: self.retention_batch_size,
         }
     }
 
     pub fn sign_in_settings(&self) -> crate::operations::sign_in::SignInSettings {
         crate::operations::sign_in::SignInSettings {
-            access_token_ttl: Duration::from_secs(self.access_token_ttl_secs.max(1)),
+            access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
             attempts_per_email_per_minute: self.sign_in_per_email_per_minute,
             attempts_per_address_per_minute: self.sign_in_per_address_per_minute,
             trust_forwarded_for: self.trust_forwarded_for,
@@ -419,12 +430,29 @@ impl Settings {
     pub fn caller_cache_settings(&self) -> crate::auth::cache::CacheSettings {
         crate::auth::cache::CacheSettings {
             max_age: Duration::from_secs(self.caller_cache_ttl_secs),
-            capacity: self.caller_cache_size.max(1),
+            capacity: self.caller_cache_size,
         }
     }
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// Refuses, in production, what only a developer's machine should have.
+    pub fn check_environment(&self) -> anyhow::Result<()> {
+        let environment = self.environment;
+        environment.refuse(
+            self.jwt_public_keys.is_empty() || self.jwt_private_key.is_none(),
+            "generated development JWT keys: set WOWCHAT_JWT_PUBLIC_KEYS and WOWCHAT_JWT_PRIVATE_KEY",
+        )?;
+        environment.refuse(
+            wowchat_platform::environment::is_guest_amqp_url(self.amqp_url.expose()),
+            "RabbitMQ's guest:guest in WOWCHAT_AMQP_URL",
+        )?;
+        environment.refuse(
+            self.gateway_key.is_none(),
+            "a missing WOWCHAT_GATEWAY_KEY (every REST client would share one attempt budget)",
+        )
     }
 
     /// How long after the stop signal the process may still run: the

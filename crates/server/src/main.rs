@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use uuid::Uuid;
+use wowchat_platform::environment;
 use wowchat_users_server::{
     auth::{JwtKeys, PasswordHasher},
     config::Settings,
@@ -82,14 +83,22 @@ fn map_large_allocations() {}
 
 fn main() -> anyhow::Result<()> {
     map_large_allocations();
+    // Before the runtime: no other thread may read the environment meanwhile.
+    environment::read_secret_files(environment::SECRETS)?;
+    // `standalone` reads the mailer's variables too.
+    let mailer =
+        <wowchat_mailer::MailerSettings as clap::Args>::augment_args(clap::Command::new("mailer"));
+    let (cli, warnings) = environment::parse::<Cli>(&[mailer], environment::SECRETS);
     wowchat_platform::runtime::multi_thread()
         .context("starting the runtime")?
-        .block_on(run())
+        .block_on(run(cli, warnings))
 }
 
-async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn run(cli: Cli, warnings: Vec<String>) -> anyhow::Result<()> {
     let telemetry = telemetry::init(&cli.settings.log_format, "wowchat-users");
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
     let result = execute(cli).await;
     telemetry.shutdown().await;
     result
@@ -183,12 +192,15 @@ async fn standalone(
 /// The serving commands bind the metrics endpoint (`Application::build`
 /// and here); one-off commands (`bootstrap` in a running pod) never do.
 async fn relay(settings: &Settings) -> anyhow::Result<()> {
+    settings.check_environment()?;
     let metrics = wowchat_platform::metrics::MetricsEndpoint::bind_if(
         settings.metrics_addr,
         "WOWCHAT_METRICS_ADDR",
     )
     .await?;
-    migrate(settings).await?;
+    if settings.migrate_on_start {
+        migrate(settings).await?;
+    }
     let pool = db::pool(
         settings.database_url.expose(),
         wowchat_users_server::messaging::relay::POOL_SIZE,

@@ -59,6 +59,7 @@ impl Application {
     /// Creates and migrates the database, connects the pool, loads the keys
     /// and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.check_environment()?;
         // Keys first: a bad key setting fails before anything touches Postgres.
         let keys = JwtKeys::load(&settings.key_settings()).context("loading JWT keys")?;
         // Before any metric handle is resolved: handles taken earlier stay no-ops.
@@ -217,7 +218,7 @@ impl Application {
             .timeout(self.settings.request_timeout())
             // A client cannot open more calls on one connection than this; the
             // global limit below bounds all connections together.
-            .max_concurrent_streams(self.settings.max_concurrent_streams.max(1))
+            .max_concurrent_streams(self.settings.max_concurrent_streams)
             // A peer that vanished without a FIN is found and its connection closed.
             .http2_keepalive_interval(Some(Duration::from_secs(
                 self.settings.http2_keepalive_secs,

@@ -642,3 +642,95 @@ async fn with_an_otlp_endpoint_set_the_server_exports_each_call_s_span_in_the_ca
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The configuration refuses mistakes by the name of the variable.
+#[test]
+fn an_invalid_variable_is_named_zero_is_refused_and_a_typo_is_reported() {
+    let scratch = Scratch::new();
+    let output = scratch
+        .command(&["migrate"])
+        .env("WOWCHAT_DB_POOL_SIZE", "0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("WOWCHAT_DB_POOL_SIZE"), "{stderr}");
+    assert!(stderr.contains("at least 1"), "{stderr}");
+
+    let output = scratch
+        .command(&["migrate"])
+        .env("WOWCHAT_LOG_FORMAT", "yaml")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "an unknown log format is refused");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("WOWCHAT_LOG_FORMAT"));
+
+    // Any case is the same format; a misspelt variable is reported.
+    let output = scratch
+        .command(&["migrate"])
+        .env("WOWCHAT_LOG_FORMAT", "JSON")
+        .env("WOWCHAT_DB_POOL_SIZ", "8")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|line| line.contains("WOWCHAT_DB_POOL_SIZ "))
+        .unwrap_or_else(|| panic!("no warning: {stderr}"));
+    assert!(warning.starts_with('{'), "JSON logs: {warning}");
+    assert!(
+        warning.contains("did you mean WOWCHAT_DB_POOL_SIZE"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn a_secret_is_read_from_its_file_and_not_from_both() {
+    let scratch = Scratch::new();
+    let file = scratch.dir.join("database-url");
+    std::fs::write(&file, format!("{}\n", scratch.database_url())).unwrap();
+    let output = scratch
+        .command(&["migrate"])
+        .env_remove("WOWCHAT_DATABASE_URL")
+        .env("WOWCHAT_DATABASE_URL_FILE", &file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let exists = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-tAc"])
+        .arg(format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{}'",
+            scratch.database
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&exists.stdout).trim(), "1");
+
+    let both = scratch
+        .command(&["migrate"])
+        .env("WOWCHAT_DATABASE_URL_FILE", &file)
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+    assert!(String::from_utf8_lossy(&both.stderr).contains("keep one"));
+}
+
+#[test]
+fn production_refuses_developer_defaults() {
+    let scratch = Scratch::new();
+    let output = scratch
+        .command(&["serve"])
+        .env("WOWCHAT_ENVIRONMENT", "Production")
+        .env("WOWCHAT_LISTEN_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("WOWCHAT_ENVIRONMENT=production refuses"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("WOWCHAT_JWT_PUBLIC_KEYS"), "{stderr}");
+}
