@@ -414,12 +414,71 @@ async fn cors_any_origin_works_and_a_bad_origin_is_refused_by_name() {
             "{error:#}"
         );
     }
-    let mut settings = GatewaySettings::defaults();
-    settings.gateway_listen_addr = "127.0.0.1:0".parse().unwrap();
-    settings.gateway_proxy_protocol = true;
-    let error = Gateway::build(settings).await.err().expect("refused");
+    let refused = |adjust: fn(&mut GatewaySettings), named: &'static str| async move {
+        let mut settings = GatewaySettings::defaults();
+        settings.gateway_listen_addr = "127.0.0.1:0".parse().unwrap();
+        adjust(&mut settings);
+        let error = Gateway::build(settings).await.err().expect("refused");
+        assert!(format!("{error:#}").contains(named), "{error:#}");
+    };
+    refused(
+        |s| s.gateway_proxy_protocol = true,
+        "WOWCHAT_GATEWAY_TRUSTED_PROXIES",
+    )
+    .await;
+    // A key shorter than 32 bytes, or none in production.
+    refused(
+        |s| s.gateway_key = Some("sixteen bytes ok".into()),
+        "at least 32",
+    )
+    .await;
+    refused(
+        |s| s.gateway_environment = wowchat_platform::environment::Environment::Production,
+        "WOWCHAT_ENVIRONMENT=production refuses a missing WOWCHAT_GATEWAY_KEY",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_service_refuses_a_short_gateway_key_and_ignores_a_wrong_one() {
+    let mut settings = wowchat_users_server::config::Settings::defaults();
+    settings.listen_addr = "127.0.0.1:0".parse().unwrap();
+    settings.gateway_key = Some("sixteen bytes ok".into());
+    let error = wowchat_users_server::startup::Application::build(settings)
+        .await
+        .err()
+        .expect("refused");
     assert!(
-        format!("{error:#}").contains("WOWCHAT_GATEWAY_TRUSTED_PROXIES"),
+        format!("{error:#}").contains("WOWCHAT_GATEWAY_KEY"),
         "{error:#}"
     );
+
+    // A wrong key is answered as no key: the claimed address is ignored,
+    // and the caller's own budget is the one spent.
+    let app = TestApp::spawn_with(|settings| {
+        settings.gateway_key = Some(KEY.into());
+        settings.sign_in_per_address_per_minute = 1;
+    })
+    .await;
+    let mut auth = app.auth().await;
+    for claimed in ["127.0.0.7", "127.0.0.8"] {
+        let mut request = tonic::Request::new(wowchat_users_api::v1::SignInRequest {
+            workspace_id: app.workspace_id.to_string(),
+            email: "stranger@example.com".into(),
+            password: "not the password".into(),
+        });
+        let metadata = request.metadata_mut();
+        metadata.insert(
+            "x-wowchat-gateway-key",
+            "a wrong key of the same length....".parse().unwrap(),
+        );
+        metadata.insert("x-wowchat-client-address", claimed.parse().unwrap());
+        let status = auth.sign_in(request).await.expect_err("refused");
+        let expected = if claimed == "127.0.0.7" {
+            tonic::Code::Unauthenticated
+        } else {
+            tonic::Code::ResourceExhausted
+        };
+        assert_eq!(status.code(), expected, "{status:?}");
+    }
 }

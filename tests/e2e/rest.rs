@@ -19,7 +19,7 @@ use wowchat_users_server::config::Settings;
 use wowchat_users_testkit::TestApp;
 
 /// The key this test's gateway and server share.
-const KEY: &str = "test gateway key";
+const KEY: &str = "test gateway key, at least 32 bytes long";
 /// Where the REST calls come from.
 const CLIENT_ADDRESS: &str = "127.0.0.2";
 

@@ -566,3 +566,40 @@ async fn users_are_listed_by_last_active_time_with_pagination_and_filtered_by_it
     );
     assert_eq!(violated_fields(&status), ["order_by"]);
 }
+
+/// Guessing one account from many addresses: 50 addresses, 5 wrong
+/// passwords each, get the account's 30 an hour in all, then a clear
+/// SIGN_IN_RATE_LIMITED with RetryInfo; the owner's usual address, which
+/// signed in before, still signs in.
+#[tokio::test]
+async fn an_account_s_wrong_passwords_are_limited_across_addresses_but_not_for_its_owner() {
+    let app = TestApp::spawn_with(|s| s.trust_forwarded_for = true).await;
+    let owner_address = "127.0.0.60";
+    sign_in_via(&app, owner_address, OWNER_EMAIL, PASSWORD)
+        .await
+        .unwrap();
+
+    let (mut wrong, mut limited) = (0, 0);
+    for n in 2..=51 {
+        let address = format!("127.0.0.{n}");
+        for _ in 0..5 {
+            match sign_in_via(&app, &address, OWNER_EMAIL, "not the password").await {
+                Err(status) if status.code() == tonic::Code::Unauthenticated => wrong += 1,
+                result => {
+                    let status = held_back(result);
+                    assert!(retry_delay(&status) > Duration::ZERO);
+                    limited += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(wrong, 30, "the account's budget, whatever the addresses");
+    assert_eq!(limited, 250 - 30);
+
+    // Its owner, from where they signed in before, is not locked out; a
+    // new address is, even with the right password.
+    sign_in_via(&app, owner_address, OWNER_EMAIL, PASSWORD)
+        .await
+        .unwrap();
+    held_back(sign_in_via(&app, "127.0.0.99", OWNER_EMAIL, PASSWORD).await);
+}

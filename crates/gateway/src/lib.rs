@@ -278,6 +278,15 @@ impl Gateway {
             settings.gateway_key.is_none(),
             "a missing WOWCHAT_GATEWAY_KEY (every REST client would share one attempt budget)",
         )?;
+        if let Some(key) = &settings.gateway_key
+            && key.expose().len() < 32
+        {
+            anyhow::bail!(
+                "WOWCHAT_GATEWAY_KEY is {} characters long; it must be at least 32 \
+                 (e.g. `openssl rand -base64 32`)",
+                key.expose().len()
+            );
+        }
         if settings.gateway_key.is_none() {
             tracing::warn!(
                 "WOWCHAT_GATEWAY_KEY is not set: the service cannot tell the gateway's clients \

@@ -106,6 +106,21 @@ pub struct Settings {
     )]
     pub sign_in_per_address_per_minute: u32,
 
+    /// Wrong passwords per hour at one account (workspace and email) from
+    /// every address together, except the addresses that signed in to it
+    /// in the last `WOWCHAT_SIGN_IN_KNOWN_ADDRESS_DAYS`; 0 turns the limit off.
+    #[arg(
+        long,
+        env = "WOWCHAT_SIGN_IN_FAILURES_PER_ACCOUNT_PER_HOUR",
+        default_value_t = 30
+    )]
+    pub sign_in_failures_per_account_per_hour: u32,
+
+    /// Days an address that signed in to an account successfully keeps its
+    /// own budget when the account's is spent.
+    #[arg(long, env = "WOWCHAT_SIGN_IN_KNOWN_ADDRESS_DAYS", default_value_t = 30, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
+    pub sign_in_known_address_days: u64,
+
     /// Invitation emails (invitations, batch rows, resends) per minute by one inviter (all replicas together); 0 turns the limit off.
     #[arg(
         long,
@@ -409,6 +424,8 @@ impl Settings {
             access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
             attempts_per_email_per_minute: self.sign_in_per_email_per_minute,
             attempts_per_address_per_minute: self.sign_in_per_address_per_minute,
+            failures_per_account_per_hour: self.sign_in_failures_per_account_per_hour,
+            known_address_window: Duration::from_secs(self.sign_in_known_address_days * 86_400),
             trust_forwarded_for: self.trust_forwarded_for,
             trusted_proxy_hops: self.trusted_proxy_hops,
         }
@@ -438,8 +455,10 @@ impl Settings {
         Duration::from_secs(self.request_timeout_secs)
     }
 
-    /// Refuses, in production, what only a developer's machine should have.
+    /// Refuses a weak gateway key, and, in production, what only a
+    /// developer's machine should have.
     pub fn check_environment(&self) -> anyhow::Result<()> {
+        crate::grpc::gateway::check_key(self.gateway_key.as_ref().map(Secret::expose))?;
         let environment = self.environment;
         environment.refuse(
             self.jwt_public_keys.is_empty() || self.jwt_private_key.is_none(),

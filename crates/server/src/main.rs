@@ -163,7 +163,7 @@ async fn standalone(
     let key = match (&settings.gateway_key, &gateway.gateway_key) {
         (Some(key), _) => key.expose().to_owned(),
         (None, Some(key)) => key.expose().to_owned(),
-        (None, None) => random_password(),
+        (None, None) => random_key(),
     };
     settings.gateway_key = Some(key.as_str().into());
     gateway.gateway_key = Some(key.as_str().into());
@@ -289,6 +289,15 @@ async fn bootstrap_workspace(
         println!("password={password}");
     }
     Ok(())
+}
+
+/// 32 random bytes, base64: as long as a gateway key must be.
+fn random_key() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn random_password() -> String {

@@ -70,21 +70,67 @@ where
         let headers = request.headers_mut();
         let key = headers.remove(GATEWAY_KEY_HEADER);
         let address = headers.remove(CLIENT_ADDRESS_HEADER);
-        let vouched = match (self.key_digest, key, address) {
-            (Some(expected), Some(key), Some(address))
-                if <[u8; 32]>::from(Sha256::digest(key.as_bytes())) == expected =>
-            {
-                address
-                    .to_str()
-                    .ok()
-                    .and_then(|text| text.trim().parse::<IpAddr>().ok())
+        let right_key = match (self.key_digest, &key) {
+            (Some(expected), Some(key)) => {
+                let right = <[u8; 32]>::from(Sha256::digest(key.as_bytes())) == expected;
+                if !right {
+                    wrong_key();
+                }
+                right
             }
-            _ => None,
+            // A key sent to a service without one is as wrong as a bad one.
+            (None, Some(_)) => {
+                wrong_key();
+                false
+            }
+            (_, None) => false,
         };
+        // A wrong key is answered exactly as no key: the claim is ignored.
+        let vouched = address
+            .filter(|_| right_key)
+            .and_then(|address| address.to_str().ok()?.trim().parse::<IpAddr>().ok());
         if let Some(address) = vouched {
             request.extensions_mut().insert(GatewayClient(address));
         }
         self.inner.call(request)
+    }
+}
+
+/// The gateway key must be at least this long: 32 random bytes' worth of
+/// guessing, e.g. `openssl rand -base64 32` (44 characters).
+pub const MIN_KEY_LENGTH: usize = 32;
+
+/// Refuses a gateway key too short to stand against guessing.
+pub fn check_key(key: Option<&str>) -> anyhow::Result<()> {
+    match key {
+        Some(key) if key.len() < MIN_KEY_LENGTH => anyhow::bail!(
+            "WOWCHAT_GATEWAY_KEY is {} characters long; it must be at least {MIN_KEY_LENGTH} \
+             (e.g. `openssl rand -base64 32`)",
+            key.len()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Counts a call with a wrong gateway key and says so in the log, at most
+/// once a minute per replica (a flood of guesses is one line a minute).
+fn wrong_key() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_LOGGED: AtomicU64 = AtomicU64::new(0);
+    metrics::counter!("wowchat_gateway_key_mismatches_total").increment(1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let last = LAST_LOGGED.load(Ordering::Relaxed);
+    if now >= last + 60
+        && LAST_LOGGED
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            "a call carried a wrong gateway key (counted in wowchat_gateway_key_mismatches_total; \
+             its claimed client address is ignored)"
+        );
     }
 }
 

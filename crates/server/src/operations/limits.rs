@@ -30,25 +30,39 @@ use crate::{
 
 pub use crate::store::rate_limits::Take;
 
-/// At most `per_minute` events a minute per key; 0 turns it off.
+/// At most `count` events per period (a minute, an hour) per key; 0 turns
+/// it off.
 #[derive(Debug, Clone, Copy)]
 pub struct Limit {
     /// Its name in the store: one bucket per name and key.
     name: &'static str,
-    per_minute: u32,
+    count: u32,
+    period_secs: f64,
 }
 
 impl Limit {
     pub const fn per_minute(name: &'static str, per_minute: u32) -> Self {
-        Limit { name, per_minute }
+        Limit {
+            name,
+            count: per_minute,
+            period_secs: 60.0,
+        }
+    }
+
+    pub const fn per_hour(name: &'static str, per_hour: u32) -> Self {
+        Limit {
+            name,
+            count: per_hour,
+            period_secs: 3600.0,
+        }
     }
 
     /// This limit when `on`, else the same turned off (a key that is not
     /// known, such as a client address the transport does not give).
     pub const fn only_if(self, on: bool) -> Self {
         Limit {
-            name: self.name,
-            per_minute: if on { self.per_minute } else { 0 },
+            count: if on { self.count } else { 0 },
+            ..self
         }
     }
 
@@ -57,16 +71,16 @@ impl Limit {
     }
 
     pub fn is_off(&self) -> bool {
-        self.per_minute == 0
+        self.count == 0
     }
 
     fn take(&self, key: [u8; 32]) -> Take {
-        let emission = 60.0 / f64::from(self.per_minute.max(1));
+        let emission = self.period_secs / f64::from(self.count.max(1));
         Take {
             limit: self.name,
             key,
             emission,
-            tolerance: emission * f64::from(self.per_minute.saturating_sub(1)),
+            tolerance: emission * f64::from(self.count.saturating_sub(1)),
         }
     }
 }
@@ -92,20 +106,29 @@ impl SharedLimits {
         if checks.iter().all(|(limit, _)| limit.is_off()) {
             return Ok(Vec::new());
         }
-        let mac = self
-            .mac
+        let mac = self.mac().await?;
+        Ok(checks
+            .iter()
+            .filter(|(limit, _)| !limit.is_off())
+            .map(|(limit, parts)| limit.take(key(mac.clone(), limit.name, parts)))
+            .collect())
+    }
+
+    /// The digest of `parts` under the installation's key, named `name`:
+    /// what the store keeps instead of an email or an address.
+    pub async fn digest(&self, name: &str, parts: &[&[u8]]) -> Result<[u8; 32], Error> {
+        Ok(key(self.mac().await?.clone(), name, parts))
+    }
+
+    async fn mac(&self) -> Result<&Hmac<Sha256>, Error> {
+        self.mac
             .get_or_try_init(|| async {
                 let client = self.pool.get().await?;
                 let secret = rate_limits::secret(&client).await?;
                 Hmac::<Sha256>::new_from_slice(&secret)
                     .map_err(|e| Error::Unexpected(anyhow::anyhow!("the rate limit key: {e}")))
             })
-            .await?;
-        Ok(checks
-            .iter()
-            .filter(|(limit, _)| !limit.is_off())
-            .map(|(limit, parts)| limit.take(key(mac.clone(), limit.name, parts)))
-            .collect())
+            .await
     }
 
     /// Takes one unit of each of `takes` in turn, stopping at the first
@@ -173,6 +196,8 @@ mod tests {
         assert_eq!(take.tolerance, 45.0);
         let one = Limit::per_minute("x", 1).take([0; 32]);
         assert_eq!((one.emission, one.tolerance), (60.0, 0.0));
+        let hourly = Limit::per_hour("x", 30).take([0; 32]);
+        assert_eq!((hourly.emission, hourly.tolerance), (120.0, 3480.0));
     }
 
     #[test]

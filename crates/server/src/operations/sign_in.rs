@@ -17,7 +17,14 @@
 //!   replicas, cannot all slip through) and gets it back unless its
 //!   credentials were wrong. Keyed by the address too, so guesses from
 //!   elsewhere cannot lock the owner of an email out, and a right password
-//!   never uses the budget.
+//!   never uses the budget;
+//! - per account (workspace and email), across every address, wrong
+//!   credentials count too (30 an hour by default), reserved the same way:
+//!   many addresses (a botnet, IPv6 /64s) get that many guesses in all, not
+//!   per address. An address that signed in to the account successfully
+//!   within the last 30 days is not held to it (OWASP's device cookie, keyed
+//!   by address), so the owner is never locked out by strangers; anyone
+//!   else over it gets SIGN_IN_RATE_LIMITED with RetryInfo.
 
 use std::{net::IpAddr, num::NonZeroU32, time::Duration};
 
@@ -38,7 +45,7 @@ use crate::{
         user::{Password, User, UserStatus},
     },
     events,
-    store::users,
+    store::{rate_limits, users},
 };
 
 /// A parsed `SignIn` request.
@@ -69,6 +76,11 @@ pub struct SignInSettings {
     pub attempts_per_email_per_minute: u32,
     /// Attempts per minute from one client address; 0 turns the limit off.
     pub attempts_per_address_per_minute: u32,
+    /// Failed attempts per hour at one account from every address but its
+    /// known ones; 0 turns the limit off.
+    pub failures_per_account_per_hour: u32,
+    /// How long an address that signed in successfully stays known.
+    pub known_address_window: Duration,
     /// Take the client address from `x-forwarded-for`: only behind proxies
     /// that append to it.
     pub trust_forwarded_for: bool,
@@ -92,6 +104,9 @@ pub struct SignInPolicy {
     failures: Limit,
     /// Every attempt per address (shared by every replica).
     by_address: Limit,
+    /// Failed attempts per account from unknown addresses (shared).
+    by_account: Limit,
+    known_address_window: Duration,
     /// One last-active write per user and minute from this replica: not a
     /// limit on anyone, a saving of writes, so it stays in memory (the
     /// write itself is skipped by Postgres when another replica did it).
@@ -113,38 +128,77 @@ impl SignInPolicy {
                 "sign_in.attempts_by_address",
                 settings.attempts_per_address_per_minute,
             ),
+            by_account: Limit::per_hour(
+                "sign_in.failures_by_account",
+                settings.failures_per_account_per_hour,
+            ),
+            known_address_window: settings.known_address_window,
             activity: RateLimiter::keyed(Quota::per_minute(NonZeroU32::MIN)),
             checks: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     /// Counts an attempt against the address limit and reserves a failure of
-    /// `email` from there; over either, refused with how long to wait. The
-    /// reservation, to give back unless the credentials were wrong.
+    /// `email` from there and, unless the address is known to the account,
+    /// of the account; over any, refused with how long to wait. The
+    /// reservations, to give back unless the credentials were wrong.
     async fn admit(
         &self,
         state: &AppState,
-        email: &str,
+        account: &Account<'_>,
         client: Option<IpAddr>,
-    ) -> Result<Option<Take>, Error> {
+    ) -> Result<Vec<Take>, Error> {
         let limits: &SharedLimits = &state.limits;
         let address = client.map(address_bytes);
         let by_address = self.by_address.only_if(address.is_some());
+        let known = match (&address, self.by_account.is_off()) {
+            (Some(address), false) => Some(account.address_key(limits, address).await?),
+            _ => None,
+        };
         let address = address.unwrap_or_default();
-        let takes = limits
+        let workspace = account.workspace_id.as_bytes().as_slice();
+        let email = account.email.as_bytes();
+        let mut takes = limits
             .takes(&[
                 (by_address, &[&address]),
-                (self.failures, &[email.as_bytes(), &address]),
+                (self.failures, &[email, &address]),
+                (self.by_account, &[workspace, email]),
             ])
             .await?;
         if takes.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let db = state.connection().await?;
+        if let Some(known) = known
+            && rate_limits::is_known_address(&db, &known, self.known_address_window).await?
+        {
+            takes.retain(|take| take.limit != self.by_account.name());
+        }
         limits.take(&db, &takes).await?.map_err(rate_limited)?;
+        let reserved = [self.failures.name(), self.by_account.name()];
         Ok(takes
             .into_iter()
-            .find(|take| !self.failures.is_off() && take.limit == self.failures.name()))
+            .filter(|take| reserved.contains(&take.limit))
+            .collect())
+    }
+
+    /// Notes that `client` signed in to the account: it is known from now on.
+    async fn remember(&self, state: &AppState, account: &Account<'_>, client: Option<IpAddr>) {
+        let Some(address) = client.map(address_bytes) else {
+            return;
+        };
+        if self.by_account.is_off() {
+            return;
+        }
+        let remembered = async {
+            let key = account.address_key(&state.limits, &address).await?;
+            let db = state.connection().await?;
+            rate_limits::remember_address(&db, &key).await
+        }
+        .await;
+        if let Err(error) = remembered {
+            tracing::warn!(error = ?error, "remembering a sign-in address");
+        }
     }
 
     /// True at most once a minute per user on this replica.
@@ -164,6 +218,24 @@ fn rate_limited(wait: Duration) -> Error {
         "too many sign-in attempts; retry later",
         wait,
     )
+}
+
+/// The account an attempt is at: a workspace and a normalized email.
+struct Account<'a> {
+    workspace_id: Uuid,
+    email: &'a str,
+}
+
+impl Account<'_> {
+    /// The digest of this account and an address, as the store keeps it.
+    async fn address_key(&self, limits: &SharedLimits, address: &[u8]) -> Result<[u8; 32], Error> {
+        limits
+            .digest(
+                "sign_in.known_address",
+                &[self.workspace_id.as_bytes(), self.email.as_bytes(), address],
+            )
+            .await
+    }
 }
 
 /// Gives a reserved failure back; when that fails, the unit comes back by
@@ -198,10 +270,11 @@ pub async fn sign_in(
         password,
         client,
     } = sign_in;
-    let reserved = state
-        .sign_in
-        .admit(state, email.normalized(), client)
-        .await?;
+    let account = Account {
+        workspace_id,
+        email: email.normalized(),
+    };
+    let reserved = state.sign_in.admit(state, &account, client).await?;
     let outcome = verify_and_sign_in(state, request_id, workspace_id, &email, password).await;
     // Only wrong credentials keep their reservation; a right password (even
     // a deactivated user's) or our own failure does not count against them.
@@ -212,8 +285,13 @@ pub async fn sign_in(
             ..
         })
     );
-    if let Some(reserved) = reserved.filter(|_| !wrong_credentials) {
-        give_back(state, &reserved).await;
+    if !wrong_credentials {
+        for reserved in &reserved {
+            give_back(state, reserved).await;
+        }
+    }
+    if outcome.is_ok() {
+        state.sign_in.remember(state, &account, client).await;
     }
     outcome
 }

@@ -61,3 +61,32 @@ pub async fn give_back(client: &impl GenericClient, take: &Take) -> Result<(), E
     .await?;
     Ok(())
 }
+
+/// Whether the address digest `key` signed in to its account successfully
+/// within `window` (V27): such an address is not held to the account's
+/// budget shared by every address.
+pub async fn is_known_address(
+    client: &impl GenericClient,
+    key: &[u8; 32],
+    window: Duration,
+) -> Result<bool, Error> {
+    query_value(
+        client,
+        "SELECT EXISTS (SELECT 1 FROM sign_in_known_addresses \
+         WHERE key = $1 AND last_success > now() - make_interval(secs => $2))",
+        &[&key.as_slice(), &window.as_secs_f64()],
+    )
+    .await
+}
+
+/// Notes a successful sign-in from the address digest `key`.
+pub async fn remember_address(client: &impl GenericClient, key: &[u8; 32]) -> Result<(), Error> {
+    execute(
+        client,
+        "INSERT INTO sign_in_known_addresses (key, last_success) VALUES ($1, now()) \
+         ON CONFLICT (key) DO UPDATE SET last_success = excluded.last_success",
+        &[&key.as_slice()],
+    )
+    .await?;
+    Ok(())
+}
