@@ -68,6 +68,14 @@ impl Rest {
     }
 
     pub(crate) async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Rest {
+        Self::spawn_with_gateway(adjust, |_| {}).await
+    }
+
+    /// A server and gateway as `adjust` and `adjust_gateway` set them.
+    pub(crate) async fn spawn_with_gateway(
+        adjust: impl FnOnce(&mut Settings),
+        adjust_gateway: impl FnOnce(&mut GatewaySettings),
+    ) -> Rest {
         let app = TestApp::spawn_with(|settings| {
             settings.gateway_key = Some(KEY.into());
             adjust(settings);
@@ -79,6 +87,7 @@ impl Rest {
         settings.gateway_key = Some(KEY.into());
         settings.gateway_body_limit_bytes = 64 * 1024;
         settings.gateway_shutdown_delay_secs = 0;
+        adjust_gateway(&mut settings);
         let gateway = Gateway::build(settings).await.expect("gateway builds");
         let base = format!("http://{}", gateway.address());
         // The gateway's clients connect from 127.0.0.2, the gateway and

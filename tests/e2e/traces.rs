@@ -35,7 +35,12 @@ fn assert_parent(child: &FinishedSpan, parent_span_id: &str, parent: &str) {
 
 #[tokio::test]
 async fn one_invitation_is_one_trace_from_the_gateway_to_the_recorded_delivery_result() {
-    let rest = Rest::spawn_with(|settings| settings.relay = true).await;
+    // A gateway that internal callers reach: it continues their traces.
+    let rest = Rest::spawn_with_gateway(
+        |settings| settings.relay = true,
+        |gateway| gateway.gateway_trust_traceparent = true,
+    )
+    .await;
     let smtp = SmtpServer::start().await;
     let _mailer = rest
         .app
@@ -116,4 +121,31 @@ async fn one_invitation_is_one_trace_from_the_gateway_to_the_recorded_delivery_r
             }
         }
     }
+}
+
+/// From the public edge (the default), a client's `traceparent` is not
+/// continued: it cannot choose the trace id nor force sampling. Here the
+/// sampler records only traces a caller started sampled (it is
+/// parent-based, off at the root): nothing of the call is in the client's
+/// trace, nor anywhere else.
+#[tokio::test]
+async fn the_public_gateway_does_not_continue_a_clients_trace() {
+    let rest = Rest::spawn_with(|_| {}).await;
+    let caller = CallerTrace::new();
+    let invitation = rest
+        .raw(
+            Method::POST,
+            "/v1/invitations",
+            rest.owner(),
+            &[("traceparent", &caller.traceparent)],
+            json!({"email": "untraced@example.com", "role": "agent"})
+                .to_string()
+                .into_bytes(),
+        )
+        .await
+        .ok();
+    assert!(invitation["invitation"]["id"].is_string(), "{invitation}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let spans = caller.spans();
+    assert!(spans.is_empty(), "the client's trace went on: {spans:#?}");
 }

@@ -216,6 +216,13 @@ pub struct GatewaySettings {
     )]
     pub gateway_shutdown_drain_secs: u64,
 
+    /// Continue the trace of a client's `traceparent`. Off (the default, for
+    /// a gateway facing the internet): each request starts a trace of its
+    /// own, linked to the client's, so outsiders cannot pick trace ids or
+    /// force sampling. On for a gateway only internal callers reach.
+    #[arg(long, env = "WOWCHAT_GATEWAY_TRUST_TRACEPARENT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub gateway_trust_traceparent: bool,
+
     /// `development` or `production`: production refuses to start without
     /// a gateway key.
     #[arg(
@@ -253,6 +260,8 @@ struct Shared {
     body_limit: usize,
     body_read_timeout: Duration,
     readiness: Arc<Readiness>,
+    /// Continue clients' traces (else each request starts its own).
+    trust_traceparent: bool,
 }
 
 /// A bound gateway, ready to serve.
@@ -332,6 +341,7 @@ impl Gateway {
             body_limit: settings.gateway_body_limit_bytes,
             body_read_timeout: Duration::from_secs(settings.gateway_body_read_timeout_secs),
             readiness: readiness.clone(),
+            trust_traceparent: settings.gateway_trust_traceparent,
         });
         let router = router(shared, &settings)?;
         let listener = TcpListener::bind(settings.gateway_listen_addr)
@@ -419,8 +429,13 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
                     "otel.name" = field::Empty,
                     "otel.kind" = field::Empty,
                 );
-                // The client's trace goes on here.
-                telemetry::continue_trace(&span, header(TRACEPARENT), header(TRACESTATE));
+                // The client's trace goes on here only when trusted; else
+                // this span roots a trace of its own, linked to the client's.
+                if traced.trust_traceparent {
+                    telemetry::continue_trace(&span, header(TRACEPARENT), header(TRACESTATE));
+                } else {
+                    telemetry::link_trace(&span, header(TRACEPARENT), header(TRACESTATE));
+                }
                 if telemetry::enabled() {
                     telemetry::describe_span(&span, SpanKind::Server, &span_name(&traced, request));
                 }
@@ -609,7 +624,13 @@ async fn answer(
     };
     let route = matched.route;
     let mut metadata = tonic::metadata::MetadataMap::new();
-    forward_metadata(headers, client, shared.gateway_key.as_ref(), &mut metadata);
+    forward_metadata(
+        headers,
+        client,
+        shared.gateway_key.as_ref(),
+        shared.trust_traceparent,
+        &mut metadata,
+    );
     // A call that a replica did not process may go to another: a read
     // always, a mutation when its request id makes a second try harmless.
     let retry_safe = *method == Method::GET || carries_request_id(&message);
@@ -772,11 +793,20 @@ fn forward_metadata(
     headers: &HeaderMap,
     client: IpAddr,
     gateway_key: Option<&MetadataValue<tonic::metadata::Ascii>>,
+    trust_traceparent: bool,
     metadata: &mut tonic::metadata::MetadataMap,
 ) {
-    // The client's trace context as it came, unless this gateway's own span
-    // (its child) takes its place below.
-    for name in ["authorization", REQUEST_ID_HEADER, TRACEPARENT, TRACESTATE] {
+    // A trusted client's trace context as it came, unless this gateway's own
+    // span (its child) takes its place below; an untrusted one's never.
+    let trace_headers: &[&str] = if trust_traceparent {
+        &[TRACEPARENT, TRACESTATE]
+    } else {
+        &[]
+    };
+    for &name in ["authorization", REQUEST_ID_HEADER]
+        .iter()
+        .chain(trace_headers)
+    {
         if let Some(value) = headers
             .get(name)
             .and_then(|v| MetadataValue::try_from(v.as_bytes()).ok())

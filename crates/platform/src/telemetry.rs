@@ -281,6 +281,27 @@ pub fn continue_trace(span: &Span, traceparent: Option<&str>, tracestate: Option
     }
 }
 
+/// Links `span` to the remote span a caller sent as `traceparent`, without
+/// continuing the caller's trace: for callers from outside, who must not
+/// choose trace ids or force sampling, yet whose trace stays findable.
+pub fn link_trace(span: &Span, traceparent: Option<&str>, tracestate: Option<&str>) {
+    let Some(traceparent) = traceparent else {
+        return;
+    };
+    if !enabled() {
+        return;
+    }
+    let carrier = Incoming {
+        traceparent,
+        tracestate,
+    };
+    let remote = TraceContextPropagator::new().extract_with_context(&Context::new(), &carrier);
+    let remote = remote.span().span_context().clone();
+    if remote.is_valid() {
+        span.add_link(remote);
+    }
+}
+
 /// The W3C trace context of `span`, to send along with what it causes.
 /// `None` while traces are off or when the span has no valid context.
 pub fn trace_context(span: &Span) -> Option<TraceContext> {
