@@ -121,6 +121,47 @@ async fn malformed_expired_and_wrongly_signed_tokens_are_refused() {
 }
 
 #[tokio::test]
+async fn a_token_meant_to_live_too_long_or_issued_in_the_future_is_refused() {
+    let app = TestApp::spawn().await;
+    let signer = &app.state.keys;
+    // The default most a token may live is a day: ten years is refused,
+    // and so is the largest expiry there is (no overflow anywhere).
+    for (iat, exp) in [
+        (now(), now() + 10 * 365 * 86_400),
+        (now(), u64::MAX),
+        (now() + 3600, now() + 7200),
+        (now(), now() - 1 + 86_400 * 2),
+    ] {
+        let token = signer
+            .sign(&Claims {
+                iat,
+                exp,
+                ..claims(&app)
+            })
+            .unwrap();
+        expect_unauthenticated(list_users_with(&app, &token).await, "TOKEN_INVALID");
+    }
+    // Nor will the server mint one.
+    assert!(
+        signer
+            .mint(
+                app.owner_id,
+                app.workspace_id,
+                Duration::from_secs(10 * 365 * 86_400)
+            )
+            .is_err()
+    );
+    let day = signer
+        .sign(&Claims {
+            iat: now(),
+            exp: now() + 86_400,
+            ..claims(&app)
+        })
+        .unwrap();
+    list_users_with(&app, &day).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_valid_token_naming_no_user_is_refused() {
     let app = TestApp::spawn().await;
     let nobody = app.token_for(uuid::Uuid::now_v7());

@@ -74,6 +74,11 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_JWT_PRIVATE_KEY")]
     pub jwt_private_key: Option<PathBuf>,
 
+    /// Seconds a bearer token may live at most (`exp - iat`): longer ones
+    /// are refused when verified and never minted (`token --ttl-secs`).
+    #[arg(long, env = "WOWCHAT_JWT_MAX_LIFETIME_SECS", default_value_t = 86_400, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
+    pub jwt_max_lifetime_secs: u64,
+
     /// Where development mode keeps its generated key pair when no keys are configured.
     #[arg(
         long,
@@ -393,6 +398,7 @@ impl Settings {
             public_keys: self.jwt_public_keys.clone(),
             private_key: self.jwt_private_key.clone(),
             dev_keys_dir: self.dev_keys_dir.clone(),
+            max_lifetime: Duration::from_secs(self.jwt_max_lifetime_secs),
         }
     }
 
@@ -459,6 +465,13 @@ impl Settings {
     /// developer's machine should have.
     pub fn check_environment(&self) -> anyhow::Result<()> {
         crate::grpc::gateway::check_key(self.gateway_key.as_ref().map(Secret::expose))?;
+        if self.access_token_ttl_secs > self.jwt_max_lifetime_secs {
+            anyhow::bail!(
+                "WOWCHAT_ACCESS_TOKEN_TTL_SECS ({}) is longer than WOWCHAT_JWT_MAX_LIFETIME_SECS ({})",
+                self.access_token_ttl_secs,
+                self.jwt_max_lifetime_secs
+            );
+        }
         let environment = self.environment;
         environment.refuse(
             self.jwt_public_keys.is_empty() || self.jwt_private_key.is_none(),

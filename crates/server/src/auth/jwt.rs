@@ -40,6 +40,9 @@ pub struct KeySettings {
     pub public_keys: Vec<PathBuf>,
     pub private_key: Option<PathBuf>,
     pub dev_keys_dir: PathBuf,
+    /// The longest a token may live (`exp - iat`): longer ones are refused
+    /// at verification and never minted.
+    pub max_lifetime: Duration,
 }
 
 /// Seconds a token is still accepted past its `exp` (clock skew).
@@ -58,6 +61,7 @@ pub struct VerifiedToken {
 pub struct JwtKeys {
     issuer: String,
     audience: String,
+    max_lifetime: u64,
     verifiers: Vec<(Algorithm, DecodingKey)>,
     signer: Option<EncodingKey>,
 }
@@ -97,6 +101,7 @@ impl JwtKeys {
         Ok(JwtKeys {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
+            max_lifetime: settings.max_lifetime.as_secs(),
             verifiers,
             signer,
         })
@@ -112,10 +117,20 @@ impl JwtKeys {
             let mut validation = Validation::new(*algorithm);
             validation.set_issuer(&[&self.issuer]);
             validation.set_audience(&[&self.audience]);
-            validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+            validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
             validation.leeway = LEEWAY_SECS;
+            // `nbf` when present; `iat` below.
+            validation.validate_nbf = true;
             match jsonwebtoken::decode::<Claims>(token, key, &validation) {
                 Ok(data) => {
+                    // Issued in the future, or meant to live longer than any
+                    // token may: refused, whatever its signature.
+                    let issued = data.claims.iat;
+                    let now = jsonwebtoken::get_current_timestamp();
+                    let lifetime = data.claims.exp.checked_sub(issued).ok_or_else(invalid)?;
+                    if issued > now.saturating_add(LEEWAY_SECS) || lifetime > self.max_lifetime {
+                        return Err(invalid());
+                    }
                     let user = Uuid::parse_str(&data.claims.sub).map_err(|_| invalid())?;
                     let workspace =
                         Uuid::parse_str(&data.claims.workspace_id).map_err(|_| invalid())?;
@@ -152,6 +167,13 @@ impl JwtKeys {
         workspace: Uuid,
         ttl: Duration,
     ) -> anyhow::Result<(String, u64)> {
+        if ttl.as_secs() > self.max_lifetime {
+            bail!(
+                "a token may live {} s at most (WOWCHAT_JWT_MAX_LIFETIME_SECS); {} s asked",
+                self.max_lifetime,
+                ttl.as_secs()
+            );
+        }
         let now = jsonwebtoken::get_current_timestamp();
         let exp = now + ttl.as_secs();
         let token = self.sign(&Claims {
