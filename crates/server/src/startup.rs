@@ -164,6 +164,7 @@ impl Application {
         let caller_listener = tokio::spawn(crate::auth::invalidation::run(
             self.state.callers.clone(),
             self.settings.database_direct_url().clone(),
+            self.state.pool.clone(),
             background.clone(),
         ));
         let messaging = self.settings.relay.then(|| {

@@ -610,3 +610,109 @@ async fn a_change_made_through_one_replica_is_seen_by_the_other_s_very_next_call
     denied_with(get_user(&b, &sue, &sue_id).await, "USER_DEACTIVATED");
     assert!(!check(&b, &owner, &sue_id, "users.read").await.allowed);
 }
+
+/// A replica whose only database URL goes through a transaction-pooling
+/// PgBouncer: its listener's LISTEN and its heartbeats land on server
+/// connections shared with others, so no notification comes back. Its
+/// caller cache never serves, and a deactivated user is refused on the
+/// very next call, as with the cache working.
+#[tokio::test]
+async fn behind_a_transaction_pooler_the_caller_cache_never_serves() {
+    let mut installation = Installation::new();
+    let (workspace_id, owner_id, owner) = bootstrapped(&installation);
+    let bouncer =
+        wowchat_users_testkit::pgbouncer::PgBouncer::start("127.0.0.1", 5432, "postgres", 10);
+    let (grpc, metrics) = (free_port(), free_port());
+    let server = installation
+        .command(&["serve"])
+        .env(
+            "WOWCHAT_DATABASE_URL",
+            bouncer.url("postgres", &installation.database),
+        )
+        .env("WOWCHAT_DATABASE_STATEMENT_CACHE", "false")
+        .env("WOWCHAT_MIGRATE_ON_START", "false")
+        .env("WOWCHAT_LISTEN_ADDR", format!("127.0.0.1:{grpc}"))
+        .env("WOWCHAT_METRICS_ADDR", format!("127.0.0.1:{metrics}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    installation.servers.push(server);
+    let channel = channel_when_up(grpc).await;
+
+    // A member, and calls as them for longer than a heartbeat's lease.
+    let invitation = UserServiceClient::new(channel.clone())
+        .invite_user(authed(
+            &owner,
+            proto::InviteUserRequest {
+                email: "sue@acme.test".into(),
+                role: "supervisor".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    let (db, connection) =
+        tokio_postgres::connect(&installation.database_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let payload: Vec<u8> = db
+        .query_one(
+            "SELECT payload FROM outbox WHERE routing_key = 'mail.invitation'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let token = wowchat_users_api::events::v1::SendInvitationEmail::decode(payload.as_slice())
+        .unwrap()
+        .token;
+    let sue_id = UserServiceClient::new(channel.clone())
+        .accept_invitation(proto::AcceptInvitationRequest {
+            token,
+            display_name: "Sue".into(),
+            password: "sue's password 1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap()
+        .id;
+    assert_eq!(invitation.email, "sue@acme.test");
+    let sue = installation.token(&sue_id, &workspace_id);
+    let until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < until {
+        get_user(&channel, &sue, &sue_id).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_ne!(
+        metric(metrics, "wowchat_caller_cache_listening").await,
+        Some(1.0),
+        "the listener vouched though no notification can reach it"
+    );
+    assert_eq!(
+        metric(metrics, "wowchat_caller_cache_hits_total")
+            .await
+            .unwrap_or(0.0),
+        0.0,
+        "a caller was served from memory"
+    );
+
+    // Deactivated (straight in Postgres): refused on the very next call.
+    manage(
+        &channel,
+        &owner,
+        &sue_id,
+        Action::Deactivate(manage::Deactivate {
+            reason: "left".into(),
+        }),
+    )
+    .await;
+    denied_with(get_user(&channel, &sue, &sue_id).await, "USER_DEACTIVATED");
+    let _ = owner_id;
+}

@@ -3,10 +3,17 @@
 //! Postgres connection of its own, outside the pool, that applies each
 //! notification to the [`CallerCache`] the moment it arrives.
 //!
-//! The cache serves only while this listener vouches for it: from the
-//! LISTEN (after emptying the cache) until a lease that every heartbeat
-//! renews. A connection that breaks, or a heartbeat unanswered, makes every
-//! call read Postgres until the listener is back, reconnecting with backoff.
+//! The cache serves only while this listener vouches for it: from its first
+//! heartbeat (after emptying the cache) until a lease that every heartbeat
+//! renews. A heartbeat is a NOTIFY on a channel only this listener hears,
+//! sent from another connection (the request pool, the way every change's
+//! notification is sent), and counts only once it arrives: that proves
+//! notifications reach the listener, not just that its connection answers.
+//! A listener behind a transaction-pooling PgBouncer, whose LISTEN stays on
+//! a server connection other clients borrow, never vouches (sent on its own
+//! connection, PgBouncer would hand the echo back and prove nothing). A connection that breaks, or a heartbeat that
+//! does not come back, makes every call read Postgres until the listener is
+//! back, reconnecting with backoff.
 
 use std::{sync::Arc, time::Duration};
 
@@ -17,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use wowchat_platform::{Backoff, Secret, postgres::ConnectConfig};
 
 use super::CallerCache;
+use crate::store::{self, Pool};
 
 /// The Postgres channel the V16 triggers notify, and `CallerCache::sync`.
 const CHANGED: &str = "caller_changed";
@@ -27,7 +35,7 @@ const SYNCED: &str = "caller_synced";
 /// The listener's `application_name`, so operators (and tests) can find it.
 pub const APPLICATION_NAME: &str = "wowchat-users caller listener";
 
-/// How often the listener proves its connection alive.
+/// How often the listener proves that notifications reach it.
 const HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// How long one answered heartbeat lets the cache serve: a connection that
@@ -43,12 +51,17 @@ const RECONNECT: Backoff = Backoff {
 /// Listens until `shutdown`, reconnecting whenever the connection is lost.
 /// `database_url` must reach Postgres directly (a session of its own), not
 /// through a transaction-pooling PgBouncer.
-pub async fn run(cache: Arc<CallerCache>, database_url: Secret, shutdown: CancellationToken) {
+pub async fn run(
+    cache: Arc<CallerCache>,
+    database_url: Secret,
+    pool: Pool,
+    shutdown: CancellationToken,
+) {
     let mut failures = 0u32;
     loop {
         let outcome = tokio::select! {
             _ = shutdown.cancelled() => break,
-            outcome = listen(&cache, &database_url, &mut failures) => outcome,
+            outcome = listen(&cache, &database_url, &pool, &mut failures) => outcome,
         };
         cache.disconnected();
         if let Err(error) = outcome {
@@ -67,11 +80,16 @@ pub async fn run(cache: Arc<CallerCache>, database_url: Secret, shutdown: Cancel
 async fn listen(
     cache: &Arc<CallerCache>,
     database_url: &Secret,
+    pool: &Pool,
     failures: &mut u32,
 ) -> anyhow::Result<()> {
     let config = ConnectConfig::parse(database_url.expose(), "WOWCHAT_DATABASE_DIRECT_URL")?
         .with_application_name(APPLICATION_NAME);
     let (client, mut connection) = config.connect().await?;
+    // A channel only this connection listens to: its own heartbeats.
+    let echo_channel = format!("caller_heartbeat_{}", uuid::Uuid::new_v4().simple());
+    let (echo_sender, mut echoes) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let own_channel = echo_channel.clone();
     // Notifications are applied here, in the order Postgres sent them, so
     // a heartbeat's answer comes after every notification sent before it,
     // and so does the acknowledgement of a sync.
@@ -84,6 +102,12 @@ async fn listen(
                 continue;
             };
             let payload = notification.payload();
+            if notification.channel() == own_channel {
+                if let Ok(beat) = payload.parse() {
+                    let _ = echo_sender.send(beat);
+                }
+                continue;
+            }
             match (notification.channel(), payload.strip_prefix("sync ")) {
                 (CHANGED, Some(token)) => {
                     let _ = sync_requests.send(token.to_owned());
@@ -97,13 +121,16 @@ async fn listen(
     });
     let result = async {
         client
-            .batch_execute(&format!("LISTEN {CHANGED}; LISTEN {SYNCED}"))
+            .batch_execute(&format!(
+                "LISTEN {CHANGED}; LISTEN {SYNCED}; LISTEN {echo_channel}"
+            ))
             .await?;
-        cache.connected((Instant::now() + LEASE).into_std());
-        *failures = 0;
-        tracing::info!("caller listener connected: the caller cache serves");
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The heartbeat sent last and not yet back, with when it was sent.
+        let mut awaited: Option<(u64, Instant)> = None;
+        let mut beats = 0u64;
+        let mut vouching = false;
         loop {
             tokio::select! {
                 ended = &mut driver => {
@@ -115,12 +142,46 @@ async fn listen(
                         .execute("SELECT pg_notify($1, $2)", &[&SYNCED, &token])
                         .await?;
                 }
+                Some(beat) = echoes.recv() => {
+                    let Some((expected, sent)) = awaited else { continue };
+                    if beat != expected {
+                        continue;
+                    }
+                    awaited = None;
+                    if vouching {
+                        cache.renew((sent + LEASE).into_std());
+                    } else {
+                        // Every notification sent before this one has been
+                        // applied: from here the cache may serve.
+                        cache.connected((sent + LEASE).into_std());
+                        vouching = true;
+                        *failures = 0;
+                        tracing::info!("caller listener connected: the caller cache serves");
+                    }
+                }
                 _ = heartbeat.tick() => {
-                    let sent = Instant::now();
-                    tokio::time::timeout(LEASE, client.simple_query(""))
+                    if let Some((_, sent)) = awaited
+                        && sent.elapsed() >= LEASE
+                    {
+                        anyhow::bail!(
+                            "a heartbeat notification did not come back: notifications do not \
+                             arrive on this connection (behind a transaction-pooling PgBouncer? \
+                             set WOWCHAT_DATABASE_DIRECT_URL)"
+                        );
+                    }
+                    if awaited.is_none() {
+                        beats += 1;
+                        let sent = Instant::now();
+                        let beat = beats.to_string();
+                        tokio::time::timeout(LEASE, async {
+                            let sender = pool.get().await?;
+                            store::notify(&sender, &echo_channel, &beat).await?;
+                            Ok::<_, anyhow::Error>(())
+                        })
                         .await
-                        .map_err(|_| anyhow::anyhow!("a heartbeat went unanswered"))??;
-                    cache.renew((sent + LEASE).into_std());
+                        .map_err(|_| anyhow::anyhow!("a heartbeat could not be sent"))??;
+                        awaited = Some((beats, sent));
+                    }
                 }
             }
         }

@@ -142,3 +142,14 @@ pub fn is_unique_violation(err: &tokio_postgres::Error, constraint: &str) -> boo
             && db.constraint() == Some(constraint)
     })
 }
+
+/// Sends `payload` on the Postgres notification `channel`, delivered to its
+/// listeners when the statement's transaction commits.
+pub async fn notify(
+    client: &impl GenericClient,
+    channel: &str,
+    payload: &str,
+) -> Result<(), Error> {
+    execute(client, "SELECT pg_notify($1, $2)", &[&channel, &payload]).await?;
+    Ok(())
+}
