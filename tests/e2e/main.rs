@@ -26,6 +26,7 @@ mod relay;
 mod rest;
 mod retention;
 mod roles;
+mod sessions;
 mod shared_limits;
 mod sign_in;
 mod startup;

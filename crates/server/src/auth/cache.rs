@@ -169,8 +169,9 @@ pub struct CallerCache {
     /// User records as GetUser returns them, keyed the same way.
     users: Option<ExpiringMap<(Uuid, Uuid), Arc<User>>>,
     max_age: Duration,
-    /// Verified bearer tokens: (user id, workspace id) until they expire.
-    tokens: ExpiringMap<Box<str>, (Uuid, Uuid)>,
+    /// Verified bearer tokens: (user id, workspace id, issued at) until
+    /// they expire.
+    tokens: ExpiringMap<Box<str>, (Uuid, Uuid, u64)>,
     /// Until when the listener vouches for the standings, in nanoseconds
     /// since `epoch`; 0 while it is not connected.
     trusted_until: AtomicU64,
@@ -270,15 +271,15 @@ impl CallerCache {
         Ok(value)
     }
 
-    /// (user id, workspace id) of a bearer token `verify` accepted before
-    /// and that has not expired since.
-    pub fn verified_token(&self, token: &str) -> Option<(Uuid, Uuid)> {
+    /// (user id, workspace id, issued at) of a bearer token `verify`
+    /// accepted before and that has not expired since.
+    pub fn verified_token(&self, token: &str) -> Option<(Uuid, Uuid, u64)> {
         self.tokens.get(token, Instant::now())
     }
 
     /// Remembers a token `verify` accepted until `accepted_until` (seconds
     /// since the Unix epoch).
-    pub fn remember_token(&self, token: &str, ids: (Uuid, Uuid), accepted_until: u64) {
+    pub fn remember_token(&self, token: &str, ids: (Uuid, Uuid, u64), accepted_until: u64) {
         let left = accepted_until.saturating_sub(jsonwebtoken::get_current_timestamp());
         if left == 0 {
             return;
@@ -456,6 +457,7 @@ mod tests {
             display_name: "Sue".into(),
             status: UserStatus::Active,
             role: Role::builtin("agent").expect("a built-in role"),
+            sessions_valid_after: None,
         })
     }
 

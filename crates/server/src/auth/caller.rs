@@ -62,11 +62,11 @@ pub async fn authenticate(
     metadata: &MetadataMap,
 ) -> Result<Caller, Error> {
     let token = bearer_token(metadata)?;
-    let (user_id, workspace_id) = match cache.verified_token(token) {
-        Some(ids) => ids,
+    let (user_id, workspace_id, issued_at) = match cache.verified_token(token) {
+        Some(verified) => verified,
         None => {
             let verified = keys.verify(token)?;
-            let ids = (verified.user_id, verified.workspace_id);
+            let ids = (verified.user_id, verified.workspace_id, verified.issued_at);
             cache.remember_token(token, ids, verified.accepted_until);
             ids
         }
@@ -75,6 +75,14 @@ pub async fn authenticate(
         .standing(pool, workspace_id, user_id)
         .await?
         .ok_or_else(unknown_caller)?;
+    if let Some(after) = standing.sessions_valid_after
+        && i64::try_from(issued_at).unwrap_or(i64::MAX) < after.unix_timestamp()
+    {
+        return Err(Error::unauthenticated(
+            Reason::SessionEnded,
+            "the session was ended; sign in again",
+        ));
+    }
     caller_of(&standing)
 }
 
@@ -102,6 +110,9 @@ pub async fn confirm(
         display_name: user.display_name,
         status: user.status,
         role,
+        // The caller's token was checked against it when the call was
+        // authenticated; this confirms role and status only.
+        sessions_valid_after: None,
     })
 }
 

@@ -56,6 +56,8 @@ pub struct VerifiedToken {
     /// Until when it is accepted: its `exp` plus the leeway, in seconds
     /// since the Unix epoch.
     pub accepted_until: u64,
+    /// `iat`: a session ended after it refuses the token.
+    pub issued_at: u64,
 }
 
 pub struct JwtKeys {
@@ -138,6 +140,7 @@ impl JwtKeys {
                         user_id: user,
                         workspace_id: workspace,
                         accepted_until: data.claims.exp.saturating_add(LEEWAY_SECS),
+                        issued_at: issued,
                     });
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => expired = true,

@@ -19,6 +19,8 @@ named_enum! {
         UserDeactivated = "user.deactivated",
         UserReactivated = "user.reactivated",
         UserSignedIn = "user.signed_in",
+        UserSignedOut = "user.signed_out",
+        UserSessionsEnded = "user.sessions_ended",
         RoleCreated = "role.created",
         RoleUpdated = "role.updated",
         RoleDeleted = "role.deleted",

@@ -35,6 +35,7 @@ named_enum! {
         TokenMissing = "TOKEN_MISSING",
         TokenInvalid = "TOKEN_INVALID",
         TokenExpired = "TOKEN_EXPIRED",
+        SessionEnded = "SESSION_ENDED",
         UnknownCaller = "UNKNOWN_CALLER",
         UserDeactivated = "USER_DEACTIVATED",
         PermissionMissing = "PERMISSION_MISSING",

@@ -93,6 +93,7 @@ pub enum UserAction {
     ClearReportingTo,
     Deactivate { reason: String },
     Reactivate,
+    EndSessions,
 }
 
 /// A parsed `ManageUser` request.

@@ -94,6 +94,19 @@ impl AuthService for AuthServiceImpl {
             user: Some(wire::user(&signed_in.user)),
         }))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn sign_out(
+        &self,
+        request: Request<proto::SignOutRequest>,
+    ) -> Result<Response<proto::SignOutResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = super::authenticated(&self.state, &request).await?;
+        let ended = operations::sign_in::sign_out(&self.state, &caller, &request_id).await?;
+        Ok(Response::new(proto::SignOutResponse {
+            sessions_ended_time: Some(wire::timestamp(ended)),
+        }))
+    }
 }
 
 #[cfg(test)]

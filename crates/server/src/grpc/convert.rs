@@ -297,8 +297,8 @@ impl TryFrom<proto::ManageUserRequest> for ManageUser {
 
     fn try_from(request: proto::ManageUserRequest) -> Result<Self, Error> {
         use proto::manage_user_request::{
-            Action as A, ChangeRole, ClearReportingTo, Deactivate, Reactivate, SetReportingTo,
-            UpdateProfile,
+            Action as A, ChangeRole, ClearReportingTo, Deactivate, EndSessions, Reactivate,
+            SetReportingTo, UpdateProfile,
         };
         let fingerprint = fingerprint_of(&request, |r| r.request_id.clear());
         let proto::ManageUserRequest {
@@ -351,6 +351,7 @@ impl TryFrom<proto::ManageUserRequest> for ManageUser {
                 .check("deactivate.reason", text::optional_text(&reason, 500))
                 .map(|reason| UserAction::Deactivate { reason }),
             Some(A::Reactivate(Reactivate {})) => Some(UserAction::Reactivate),
+            Some(A::EndSessions(EndSessions {})) => Some(UserAction::EndSessions),
         };
         v.finish()?;
         match (user_id, expected_version, idempotency, action) {

@@ -41,11 +41,11 @@ use crate::{
     auth::Caller,
     domain::{
         EmailAddress, Error, Reason,
-        activity::Action,
+        activity::{Action, FieldChange},
         user::{Password, User, UserStatus},
     },
     events,
-    store::{rate_limits, users},
+    store::{Lock, rate_limits, users},
 };
 
 /// A parsed `SignIn` request.
@@ -358,6 +358,50 @@ async fn verify_and_sign_in(
         expires_at,
         user,
     })
+}
+
+/// Signs the caller out everywhere: their tokens issued before this second
+/// are refused from the next call on, on every replica (the caller cache
+/// hears of it before this returns). When the sessions ended.
+pub async fn sign_out(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+) -> Result<OffsetDateTime, Error> {
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let ended = users::end_sessions(&tx, caller.workspace_id, caller.user_id)
+        .await?
+        .ok_or_else(Error::user_not_found)?;
+    let user = users::get(&tx, caller.workspace_id, caller.user_id, Lock::None)
+        .await?
+        .ok_or_else(Error::user_not_found)?;
+    let changes = vec![FieldChange::new(
+        "sessions_valid_after",
+        "",
+        ended
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    )];
+    let event = events::user_changed(Action::UserSignedOut, &user, user.id, &changes, request_id);
+    record(
+        &tx,
+        Record {
+            workspace_id: caller.workspace_id,
+            actor_id: Some(caller.user_id),
+            action: Action::UserSignedOut,
+            target_user_id: Some(caller.user_id),
+            target_invitation_id: None,
+            changes,
+            request_id,
+        },
+        event,
+    )
+    .await?;
+    commit_and_wake(state, tx).await?;
+    state.callers.sync(&state.pool).await;
+    tracing::info!(user_id = %caller.user_id, "signed out everywhere");
+    Ok(ended)
 }
 
 fn deactivated() -> Error {

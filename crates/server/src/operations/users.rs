@@ -55,6 +55,22 @@ pub async fn manage(
                 message: "the user changed since it was read; read it again".into(),
             });
         }
+        if command.action == UserAction::EndSessions {
+            // No field of the user changes: their tokens stop being accepted.
+            let ended = users::end_sessions(work.tx(), current.workspace_id, current.id)
+                .await?
+                .ok_or_else(Error::user_not_found)?;
+            let action = Action::UserSessionsEnded;
+            let ended = ended
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            let changes = vec![FieldChange::new("sessions_valid_after", "", ended)];
+            let event =
+                events::user_changed(action, &current, work.caller.user_id, &changes, request_id);
+            let recorded = work.record(action, Target::User(current.id), changes, event)?;
+            tracing::info!(user_id = %current.id, "ending the user's sessions");
+            return Ok(Outcome::Changed(current, recorded));
+        }
         let Some((action, next, changes)) =
             apply(work, &current, &current_role, command.action.clone()).await?
         else {
@@ -166,6 +182,8 @@ async fn apply(
             }
             Action::UserReactivated
         }
+        // Handled before `apply`: it changes no field of the user.
+        UserAction::EndSessions => Action::UserSessionsEnded,
     };
     Ok((!changes.is_empty()).then_some((recorded, next, changes)))
 }

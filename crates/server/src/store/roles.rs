@@ -174,6 +174,9 @@ pub struct Standing {
     pub display_name: String,
     pub status: UserStatus,
     pub role: Role,
+    /// Tokens issued before this (whole seconds) are refused: their
+    /// sessions were ended. `None`: never.
+    pub sessions_valid_after: Option<time::OffsetDateTime>,
 }
 
 /// The user's standing in ONE round trip: two primary-key lookups
@@ -188,7 +191,8 @@ pub async fn standing(
 ) -> Result<Option<Standing>, Error> {
     let Some(row) = statements::query_opt(
         client,
-        "SELECT u.email, u.display_name, u.status, u.role, r.permissions FROM users u \
+        "SELECT u.email, u.display_name, u.status, u.role, r.permissions, \
+             u.sessions_valid_after FROM users u \
              LEFT JOIN roles r ON r.workspace_id = u.workspace_id AND r.name = u.role \
              WHERE u.workspace_id = $1 AND u.id = $2",
         &[&workspace_id, &user_id],
@@ -214,5 +218,6 @@ pub async fn standing(
         display_name: row.try_get(1)?,
         status: UserStatus::from_db(row.try_get(2)?)?,
         role,
+        sessions_valid_after: row.try_get(5)?,
     }))
 }

@@ -193,6 +193,23 @@ pub async fn touch_last_active(
         == 1)
 }
 
+/// Ends every session of the user: tokens issued before this second are
+/// refused from now on (V28). When that is, or `None` for no such user.
+pub async fn end_sessions(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    id: Uuid,
+) -> Result<Option<OffsetDateTime>, Error> {
+    let row = statements::query_opt(
+        client,
+        "UPDATE users SET sessions_valid_after = date_trunc('second', now()) \
+         WHERE workspace_id = $1 AND id = $2 RETURNING sessions_valid_after",
+        &[&workspace_id, &id],
+    )
+    .await?;
+    Ok(row.map(|row| row.try_get(0)).transpose()?)
+}
+
 /// Filters of `ListUsers`; `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
