@@ -1,6 +1,9 @@
 //! Bad input gets a clear error (INVALID_ARGUMENT, an ErrorInfo reason and a
 //! field violation per bad field) and changes nothing.
 
+use std::ops::Range;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use prost_types::Timestamp;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
@@ -366,4 +369,142 @@ async fn a_manage_request_with_bad_fields_changes_nothing() {
         "deactivate.reason",
     );
     assert_eq!(row_counts(&app).await, before);
+}
+
+/// About 5000 BC: a time protobuf and the service's clock hold, Postgres not.
+const YEAR_MINUS_5000: i64 = -220_000_000_000;
+
+#[tokio::test]
+async fn times_postgres_cannot_store_are_field_violations_not_internal_errors() {
+    let app = TestApp::spawn().await;
+    let token = &app.owner_token;
+    let long_ago = Some(Timestamp {
+        seconds: YEAR_MINUS_5000,
+        nanos: 0,
+    });
+    let users = proto::ListUsersRequest {
+        active_since: long_ago,
+        ..Default::default()
+    };
+    let status = expect_invalid_argument(app.list_users_as(token, users).await, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), ["active_since"]);
+    let activity = proto::ListActivityRequest {
+        start_time: long_ago,
+        end_time: long_ago,
+        ..Default::default()
+    };
+    let status = expect_invalid_argument(
+        app.list_activity_as(token, activity).await,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(violated_fields(&status), ["start_time", "end_time"]);
+
+    // The first second of year 1 is a time Postgres stores.
+    let year_one = proto::ListUsersRequest {
+        active_since: Some(Timestamp {
+            seconds: -62_135_596_800,
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+    app.list_users_as(token, year_one).await.unwrap();
+}
+
+/// A real page token altered: each byte of its `cursor` bytes with one bit
+/// flipped, and its `time` bytes (Unix nanoseconds) set to about 5000 BC.
+fn altered(token: &str, cursor: Range<usize>, time: Range<usize>) -> Vec<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(token).unwrap();
+    let mut altered: Vec<Vec<u8>> = cursor
+        .enumerate()
+        .map(|(n, at)| {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 1 << (n % 8);
+            flipped
+        })
+        .collect();
+    let mut long_ago = bytes.clone();
+    long_ago[time].copy_from_slice(&(i128::from(YEAR_MINUS_5000) * 1_000_000_000).to_be_bytes());
+    altered.push(long_ago);
+    altered.iter().map(|b| URL_SAFE_NO_PAD.encode(b)).collect()
+}
+
+#[track_caller]
+fn expect_bad_token<T: std::fmt::Debug>(result: Result<T, tonic::Status>) {
+    let status = expect_invalid_argument(result, "INVALID_PAGE_TOKEN");
+    assert_eq!(violated_fields(&status), ["page_token"]);
+}
+
+#[tokio::test]
+async fn page_tokens_altered_in_any_bit_of_their_cursor_are_refused() {
+    let app = TestApp::spawn().await;
+    let token = &app.owner_token;
+    app.invite("a@example.com", "agent").await;
+    app.invite("b@example.com", "agent").await;
+
+    // ListUsers: a version byte, then whether a time is present, the time, the id.
+    app.member("c@example.com", "agent").await;
+    let users = proto::ListUsersRequest {
+        page_size: 1,
+        ..Default::default()
+    };
+    let first = app.list_users(users.clone()).await.next_page_token;
+    for page_token in altered(&first, 1..34, 2..18) {
+        let page = proto::ListUsersRequest {
+            page_token,
+            ..users.clone()
+        };
+        expect_bad_token(app.list_users_as(token, page).await);
+    }
+    let page = proto::ListUsersRequest {
+        page_token: first,
+        ..users
+    };
+    assert_eq!(app.list_users(page).await.users.len(), 1);
+
+    // ListInvitations and ListActivity: a version byte, then the time, the id.
+    let invitations = proto::ListInvitationsRequest {
+        page_size: 1,
+        ..Default::default()
+    };
+    let first = app
+        .list_invitations_as(token, invitations.clone())
+        .await
+        .unwrap()
+        .next_page_token;
+    for page_token in altered(&first, 1..33, 1..17) {
+        let page = proto::ListInvitationsRequest {
+            page_token,
+            ..invitations.clone()
+        };
+        expect_bad_token(app.list_invitations_as(token, page).await);
+    }
+    let page = proto::ListInvitationsRequest {
+        page_token: first,
+        ..invitations
+    };
+    let next = app.list_invitations_as(token, page).await.unwrap();
+    assert_eq!(next.invitations.len(), 1);
+
+    let activity = proto::ListActivityRequest {
+        page_size: 1,
+        ..Default::default()
+    };
+    let first = app
+        .list_activity_as(token, activity.clone())
+        .await
+        .unwrap()
+        .next_page_token;
+    for page_token in altered(&first, 1..33, 1..17) {
+        let page = proto::ListActivityRequest {
+            page_token,
+            ..activity.clone()
+        };
+        expect_bad_token(app.list_activity_as(token, page).await);
+    }
+    let page = proto::ListActivityRequest {
+        page_token: first,
+        ..activity
+    };
+    let next = app.list_activity_as(token, page).await.unwrap();
+    assert_eq!(next.entries.len(), 1);
 }

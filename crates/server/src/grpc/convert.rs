@@ -97,12 +97,15 @@ fn duration(input: Option<prost_types::Duration>) -> Result<Option<time::Duratio
         .transpose()
 }
 
+/// A time filter: a time Postgres stores ([`pagination::storable_time`]).
 fn optional_time(input: Option<Timestamp>) -> Result<Option<OffsetDateTime>, String> {
     input
         .map(|t| {
-            let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
-            OffsetDateTime::from_unix_timestamp_nanos(nanos)
-                .map_err(|_| "is out of range".to_string())
+            // google.protobuf.Timestamp keeps nanos within one second.
+            if !(0..1_000_000_000).contains(&t.nanos) {
+                return Err("nanos must be between 0 and 999,999,999".to_string());
+            }
+            pagination::storable_time(i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos))
         })
         .transpose()
 }

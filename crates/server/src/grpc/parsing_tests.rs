@@ -413,3 +413,50 @@ fn an_expiry_past_the_largest_duration_is_a_field_violation_not_a_panic() {
         other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
     }
 }
+
+/// The fields of an INVALID_ARGUMENT, or a panic naming what came instead.
+fn violated<T>(result: Result<T, Error>) -> Vec<String> {
+    match result {
+        Err(Error::InvalidArgument { violations, .. }) => {
+            violations.into_iter().map(|v| v.field).collect()
+        }
+        Err(other) => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        Ok(_) => panic!("expected INVALID_ARGUMENT, got a parsed request"),
+    }
+}
+
+#[test]
+fn times_postgres_cannot_store_are_field_violations() {
+    let at = |seconds: i64, nanos: i32| Some(prost_types::Timestamp { seconds, nanos });
+    // About 5000 BC, year 0, 10000 AD, and nanos outside one second.
+    for bad in [
+        at(-220_000_000_000, 0),
+        at(-62_135_596_801, 999_999_999),
+        at(253_402_300_800, 0),
+        at(0, -1),
+        at(0, 1_000_000_000),
+    ] {
+        let users = proto::ListUsersRequest {
+            active_since: bad,
+            ..Default::default()
+        };
+        assert_eq!(violated(convert::list_users(users)), ["active_since"]);
+        let activity = proto::ListActivityRequest {
+            start_time: bad,
+            end_time: bad,
+            ..Default::default()
+        };
+        assert_eq!(
+            violated(convert::list_activity(activity)),
+            ["start_time", "end_time"]
+        );
+    }
+    // The first and the last second of the years 1 to 9999 are fine.
+    for good in [at(-62_135_596_800, 0), at(253_402_300_799, 999_999_999)] {
+        let users = proto::ListUsersRequest {
+            active_since: good,
+            ..Default::default()
+        };
+        assert!(convert::list_users(users).is_ok());
+    }
+}

@@ -624,11 +624,12 @@ pub async fn list(
 ) -> Result<Page<Invitation>, Error> {
     caller.require(Permission::UsersInvite)?;
     let filters = filter_digest(&format!("invitations|{filter:?}"));
-    let after = page.cursor(filters)?;
+    let key = state.page_key().await?;
+    let after = page.cursor(key, filters)?;
     let client = state.connection().await?;
     let (items, total) =
         invitations::list(&client, caller.workspace_id, &filter, after, page.size + 1).await?;
-    Ok(page.page(items, total, filters, |i| Cursor {
+    Ok(page.page(items, total, key, filters, |i| Cursor {
         time: i.created_at,
         id: i.id,
     }))

@@ -24,7 +24,7 @@ use sha2::Sha256;
 use tokio::sync::OnceCell;
 
 use crate::{
-    domain::Error,
+    domain::{Error, pagination::PageKey},
     store::{GenericClient, Pool, rate_limits},
 };
 
@@ -118,6 +118,14 @@ impl SharedLimits {
     /// what the store keeps instead of an email or an address.
     pub async fn digest(&self, name: &str, parts: &[&[u8]]) -> Result<[u8; 32], Error> {
         Ok(key(self.mac().await?.clone(), name, parts))
+    }
+
+    /// The page-token key, HMAC(secret, "page-token"): the same on every
+    /// replica, and no limit's key (those begin with a length prefix).
+    pub async fn page_key(&self) -> Result<PageKey, Error> {
+        let mut mac = self.mac().await?.clone();
+        mac.update(b"page-token");
+        Ok(PageKey::new(&mac.finalize().into_bytes()))
     }
 
     async fn mac(&self) -> Result<&Hmac<Sha256>, Error> {

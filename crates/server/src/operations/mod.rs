@@ -16,6 +16,7 @@ pub mod workspace_settings;
 use std::sync::Arc;
 
 use serde::{Serialize, de::DeserializeOwned};
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::{
@@ -24,7 +25,7 @@ use crate::{
         Error,
         activity::{Action, ActivityEntry, FieldChange},
         idempotency::IdempotencyKey,
-        pagination::{self, Cursor},
+        pagination::{self, Cursor, PageKey},
     },
     store::{
         GenericClient, Pool, Transaction, activity as activity_store, idempotency, outbox,
@@ -47,6 +48,8 @@ pub struct AppState {
     pub limits: limits::SharedLimits,
     /// Told after each commit that wrote outbox rows.
     pub relay_wakeup: outbox::RelayWakeup,
+    /// The key page tokens are MAC'd under, derived on first use.
+    page_key: OnceCell<PageKey>,
     /// How long requests wait for a pooled connection; resolved once.
     pool_checkout: metrics::Histogram,
 }
@@ -72,6 +75,7 @@ impl AppState {
             hasher,
             sign_in: sign_in::SignInPolicy::new(sign_in),
             invitations: invitation_policy::InvitationPolicy::new(invitations),
+            page_key: OnceCell::new(),
             pool_checkout: wowchat_platform::metrics::checkout_histogram("requests"),
         }
     }
@@ -82,6 +86,13 @@ impl AppState {
         &self,
     ) -> Result<deadpool_postgres::Object, deadpool_postgres::PoolError> {
         wowchat_platform::metrics::checkout(&self.pool, &self.pool_checkout).await
+    }
+
+    /// The page-token key: one read of the installation's secret, then none.
+    pub async fn page_key(&self) -> Result<&PageKey, Error> {
+        self.page_key
+            .get_or_try_init(|| self.limits.page_key())
+            .await
     }
 }
 
@@ -184,8 +195,8 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    fn cursor(&self, filters: [u8; 8]) -> Result<Option<Cursor>, Error> {
-        pagination::decode_page_token(&self.token, filters)
+    fn cursor(&self, key: &PageKey, filters: [u8; 8]) -> Result<Option<Cursor>, Error> {
+        pagination::decode_page_token(key, &self.token, filters)
     }
 
     /// Trims the one extra row fetched to learn whether a next page exists.
@@ -193,15 +204,16 @@ impl PageRequest {
         &self,
         mut items: Vec<T>,
         total_size: i64,
+        key: &PageKey,
         filters: [u8; 8],
-        key: impl Fn(&T) -> Cursor,
+        cursor: impl Fn(&T) -> Cursor,
     ) -> Page<T> {
         let size = usize::try_from(self.size).unwrap_or(usize::MAX);
         let next_page_token = if items.len() > size {
             items.truncate(size);
             items
                 .last()
-                .map(|last| pagination::encode_page_token(key(last), filters))
+                .map(|last| pagination::encode_page_token(key, cursor(last), filters))
                 .unwrap_or_default()
         } else {
             String::new()

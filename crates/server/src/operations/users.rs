@@ -237,7 +237,8 @@ pub async fn list(
     // The order is part of what a token continues: its sort key means
     // nothing in another order.
     let filters = filter_digest(&format!("users|{order:?}|{filter:?}"));
-    let after = decode_optional_page_token(&page.token, filters)?;
+    let key = state.page_key().await?;
+    let after = decode_optional_page_token(key, &page.token, filters)?;
     let client = state.connection().await?;
     let listing = Listing {
         client: &client,
@@ -259,7 +260,7 @@ pub async fn list(
         items.truncate(size);
         items
             .last()
-            .map(|last| encode_optional_page_token(order.cursor(last), filters))
+            .map(|last| encode_optional_page_token(key, order.cursor(last), filters))
             .unwrap_or_default()
     } else {
         String::new()
