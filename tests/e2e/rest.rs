@@ -707,3 +707,39 @@ async fn reflection_describes_the_error_details_so_grpc_clients_decode_them() {
         "{shown:?}"
     );
 }
+
+/// Another service verifies a token with nothing but the published JWKS.
+#[tokio::test]
+async fn the_jwks_endpoint_publishes_the_key_tokens_are_verified_with() {
+    let rest = Rest::spawn().await;
+    let reply = rest
+        .call(Method::GET, "/.well-known/jwks.json", None, None)
+        .await
+        .ok();
+    let keys = reply["keys"].as_array().expect("a JWKS");
+    assert_eq!(keys.len(), 1, "{reply:#}");
+    let key = &keys[0];
+    assert_eq!(key["kty"], "OKP");
+    assert_eq!(key["crv"], "Ed25519");
+    assert_eq!(key["alg"], "EdDSA");
+    assert_eq!(key["use"], "sig");
+    assert!(key.get("n").is_none(), "no RSA fields on an OKP key: {key}");
+
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(reply.clone()).unwrap();
+    let token = rest.owner().unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let jwk = set
+        .find(header.kid.as_deref().expect("a kid"))
+        .expect("the token's key");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_audience(&["wowchat"]);
+    validation.set_issuer(&["wowchat-users"]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .expect("verified with the published key")
+    .claims;
+    assert_eq!(claims["sub"], rest.app.owner_id.to_string());
+}

@@ -15,7 +15,7 @@ use crate::routes::{Body, Route, Routes, variable_name};
 
 /// RPCs that take no bearer token: the token of an invitation or a password
 /// is their credential.
-pub const PUBLIC_METHODS: &[&str] = &["AcceptInvitation", "PreviewInvitation", "SignIn"];
+pub const PUBLIC_METHODS: &[&str] = &["AcceptInvitation", "GetJwks", "PreviewInvitation", "SignIn"];
 
 /// The document as pretty JSON with a final newline, as checked in.
 pub fn document_json(pool: &DescriptorPool, routes: &Routes) -> anyhow::Result<Vec<u8>> {

@@ -15,6 +15,35 @@ use crate::domain::{
     workspace::WorkspaceSettings,
 };
 
+/// A public key of `JwtKeys` as the JWKS message carries it.
+pub fn json_web_key(key: &jsonwebtoken::jwk::Jwk) -> proto::JsonWebKey {
+    use jsonwebtoken::jwk::{AlgorithmParameters, KeyAlgorithm};
+    let mut out = proto::JsonWebKey {
+        kid: key.common.key_id.clone().unwrap_or_default(),
+        r#use: "sig".into(),
+        alg: match key.common.key_algorithm {
+            Some(KeyAlgorithm::EdDSA) => "EdDSA".into(),
+            Some(KeyAlgorithm::RS256) => "RS256".into(),
+            _ => String::new(),
+        },
+        ..Default::default()
+    };
+    match &key.algorithm {
+        AlgorithmParameters::OctetKeyPair(okp) => {
+            out.kty = "OKP".into();
+            out.crv = "Ed25519".into();
+            out.x = okp.x.clone();
+        }
+        AlgorithmParameters::RSA(rsa) => {
+            out.kty = "RSA".into();
+            out.n = rsa.n.clone();
+            out.e = rsa.e.clone();
+        }
+        _ => {}
+    }
+    out
+}
+
 pub fn timestamp(t: OffsetDateTime) -> Timestamp {
     Timestamp {
         seconds: t.unix_timestamp(),

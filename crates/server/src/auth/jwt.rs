@@ -13,7 +13,11 @@ use ed25519_dalek::{
     SigningKey,
     pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding},
 };
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation,
+    errors::ErrorKind,
+    jwk::{Jwk, PublicKeyUse, ThumbprintHash},
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -64,6 +68,10 @@ pub struct JwtKeys {
     issuer: String,
     audience: String,
     max_lifetime: u64,
+    /// The public keys as JWKs, each with its thumbprint as `kid`.
+    jwks: Vec<Jwk>,
+    /// The `kid` of the signing key, in the header of every token minted.
+    signer_kid: Option<String>,
     verifiers: Vec<(Algorithm, DecodingKey)>,
     signer: Option<EncodingKey>,
 }
@@ -100,10 +108,29 @@ impl JwtKeys {
             (Some(_), Some(pem)) => Some(EncodingKey::from_ed_pem(pem.as_bytes())?),
             _ => None,
         };
+        let jwks = verifiers
+            .iter()
+            .map(|(algorithm, key)| jwk(key, *algorithm))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let signer_kid = signing
+            .as_ref()
+            .map(|key| {
+                let pem = key.verifying_key().to_public_key_pem(LineEnding::LF)?;
+                let public = DecodingKey::from_ed_pem(pem.as_bytes())?;
+                anyhow::Ok(
+                    jwk(&public, Algorithm::EdDSA)?
+                        .common
+                        .key_id
+                        .unwrap_or_default(),
+                )
+            })
+            .transpose()?;
         Ok(JwtKeys {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             max_lifetime: settings.max_lifetime.as_secs(),
+            jwks,
+            signer_kid,
             verifiers,
             signer,
         })
@@ -195,12 +222,25 @@ impl JwtKeys {
         let Some(signer) = &self.signer else {
             bail!("no private key configured (WOWCHAT_JWT_PRIVATE_KEY)");
         };
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::EdDSA),
-            claims,
-            signer,
-        )?)
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = self.signer_kid.clone();
+        Ok(jsonwebtoken::encode(&header, claims, signer)?)
     }
+}
+
+impl JwtKeys {
+    /// The public keys tokens are verified with (a JWKS's `keys`).
+    pub fn jwks(&self) -> &[Jwk] {
+        &self.jwks
+    }
+}
+
+/// A public key as a JWK, its RFC 7638 thumbprint as `kid`.
+fn jwk(key: &DecodingKey, algorithm: Algorithm) -> anyhow::Result<Jwk> {
+    let mut jwk = Jwk::from_decoding_key(key, Some(algorithm))?;
+    jwk.common.key_id = Some(jwk.thumbprint(ThumbprintHash::SHA256)?);
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    Ok(jwk)
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {

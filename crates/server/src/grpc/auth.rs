@@ -95,6 +95,20 @@ impl AuthService for AuthServiceImpl {
         }))
     }
 
+    async fn get_jwks(
+        &self,
+        _request: Request<proto::GetJwksRequest>,
+    ) -> Result<Response<proto::GetJwksResponse>, Status> {
+        let keys = self
+            .state
+            .keys
+            .jwks()
+            .iter()
+            .map(wire::json_web_key)
+            .collect();
+        Ok(Response::new(proto::GetJwksResponse { keys }))
+    }
+
     #[tracing::instrument(skip_all)]
     async fn sign_out(
         &self,
