@@ -545,3 +545,33 @@ async fn a_page_token_used_with_different_filters_is_refused() {
     assert_eq!(next.users.len(), 3);
     assert!(next.next_page_token.is_empty());
 }
+
+#[tokio::test]
+async fn a_page_token_continues_on_another_replica_but_not_in_another_installation() {
+    let app = TestApp::spawn().await;
+    app.member("a@example.com", "agent").await;
+    let replica = app.spawn_replica(|_| {}).await;
+    let first_page = proto::ListUsersRequest {
+        page_size: 1,
+        ..Default::default()
+    };
+    let first = app.list_users(first_page.clone()).await;
+    let next_page = proto::ListUsersRequest {
+        page_token: first.next_page_token,
+        ..first_page
+    };
+
+    // Every replica derives the same key from the installation's secret.
+    let next = replica.list_users(next_page.clone()).await;
+    assert_eq!(next.users.len(), 1);
+    assert_ne!(next.users, first.users);
+
+    // Another installation has another secret: the token is forged there.
+    let other = TestApp::spawn().await;
+    other.member("a@example.com", "agent").await;
+    let status = expect_invalid_argument(
+        other.list_users_as(&other.owner_token, next_page).await,
+        "INVALID_PAGE_TOKEN",
+    );
+    assert_eq!(violated_fields(&status), ["page_token"]);
+}
