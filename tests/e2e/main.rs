@@ -10,6 +10,7 @@ mod caller_cache;
 mod edge;
 mod email_rendering;
 mod flow;
+mod grpc_tls;
 mod health;
 mod invitation_policy;
 mod invitations;

@@ -17,13 +17,13 @@ use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{TestApp, authed};
 
 /// A CA: its certificate (PEM) and what signs with it.
-struct Ca {
-    pem: String,
+pub(crate) struct Ca {
+    pub(crate) pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
 impl Ca {
-    fn new(name: &str) -> Ca {
+    pub(crate) fn new(name: &str) -> Ca {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -40,7 +40,7 @@ impl Ca {
     }
 
     /// A server certificate for `names` and its private key, both PEM.
-    fn server(&self, names: &[&str]) -> (String, String) {
+    pub(crate) fn server(&self, names: &[&str]) -> (String, String) {
         let key = KeyPair::generate().unwrap();
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let params = CertificateParams::new(names).unwrap();

@@ -134,6 +134,21 @@ pub struct GatewaySettings {
     )]
     pub gateway_upstream: String,
 
+    /// PEM CA certificate of the service's TLS: with it the upstreams are
+    /// `https://` and the service's certificate must be signed by it and
+    /// name the upstream's host.
+    #[arg(long, env = "WOWCHAT_GATEWAY_UPSTREAM_CA")]
+    pub gateway_upstream_ca: Option<std::path::PathBuf>,
+
+    /// PEM client certificate (and `..._CLIENT_KEY`) the gateway presents
+    /// to a service that requires one (`WOWCHAT_TLS_CLIENT_CA`).
+    #[arg(long, env = "WOWCHAT_GATEWAY_UPSTREAM_CLIENT_CERT")]
+    pub gateway_upstream_client_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key of the client certificate.
+    #[arg(long, env = "WOWCHAT_GATEWAY_UPSTREAM_CLIENT_KEY")]
+    pub gateway_upstream_client_key: Option<std::path::PathBuf>,
+
     /// Seconds between two lookups of the upstream names.
     #[arg(long, env = "WOWCHAT_GATEWAY_UPSTREAM_RESOLVE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub gateway_upstream_resolve_secs: u64,
@@ -316,6 +331,7 @@ impl Gateway {
         let upstreams = Upstreams::start(
             &settings.gateway_upstream,
             Duration::from_secs(settings.gateway_upstream_resolve_secs),
+            upstream_tls(&settings)?,
         )
         .await?;
         let gateway_key = settings
@@ -467,6 +483,42 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
         );
     }
     Ok(router)
+}
+
+/// The TLS the gateway speaks to the service with, when given its CA.
+fn upstream_tls(
+    settings: &GatewaySettings,
+) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let read = |path: &std::path::PathBuf, variable: &str| {
+        std::fs::read(path).with_context(|| format!("{variable}: reading {}", path.display()))
+    };
+    let Some(ca) = &settings.gateway_upstream_ca else {
+        if settings.gateway_upstream_client_cert.is_some() {
+            anyhow::bail!("WOWCHAT_GATEWAY_UPSTREAM_CLIENT_CERT needs WOWCHAT_GATEWAY_UPSTREAM_CA");
+        }
+        return Ok(None);
+    };
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(
+        ca,
+        "WOWCHAT_GATEWAY_UPSTREAM_CA",
+    )?));
+    match (
+        &settings.gateway_upstream_client_cert,
+        &settings.gateway_upstream_client_key,
+    ) {
+        (None, None) => {}
+        (Some(cert), Some(key)) => {
+            tls = tls.identity(Identity::from_pem(
+                read(cert, "WOWCHAT_GATEWAY_UPSTREAM_CLIENT_CERT")?,
+                read(key, "WOWCHAT_GATEWAY_UPSTREAM_CLIENT_KEY")?,
+            ));
+        }
+        _ => anyhow::bail!(
+            "WOWCHAT_GATEWAY_UPSTREAM_CLIENT_CERT and WOWCHAT_GATEWAY_UPSTREAM_CLIENT_KEY go together"
+        ),
+    }
+    Ok(Some(tls))
 }
 
 /// The CORS origins setting: a list of origins, or `*` alone for any origin

@@ -22,7 +22,7 @@ use std::{
 use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint, Uri};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -58,6 +58,8 @@ impl Drop for Replica {
 /// Every replica of every configured upstream.
 pub struct Upstreams {
     targets: Vec<Uri>,
+    /// TLS to every replica, when the service serves it.
+    tls: Option<ClientTlsConfig>,
     replicas: RwLock<Vec<Arc<Replica>>>,
     next: AtomicUsize,
 }
@@ -65,14 +67,23 @@ pub struct Upstreams {
 impl Upstreams {
     /// Parses the upstream URLs (`http://host:port`, comma-separated),
     /// resolves them once and keeps resolving them every `resolve_every`.
-    pub async fn start(urls: &str, resolve_every: Duration) -> anyhow::Result<Arc<Upstreams>> {
+    pub async fn start(
+        urls: &str,
+        resolve_every: Duration,
+        tls: Option<ClientTlsConfig>,
+    ) -> anyhow::Result<Arc<Upstreams>> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let mut targets = Vec::new();
         for url in urls.split(',').map(str::trim).filter(|url| !url.is_empty()) {
             let uri: Uri = url.parse().with_context(|| {
                 format!("WOWCHAT_GATEWAY_UPSTREAM: `{url}` is not a URL (http://host:port)")
             })?;
-            if uri.scheme_str() != Some("http") || uri.host().is_none() {
-                anyhow::bail!("WOWCHAT_GATEWAY_UPSTREAM: `{url}` must be http://host:port");
+            if uri.scheme_str() != Some(scheme) || uri.host().is_none() {
+                anyhow::bail!(
+                    "WOWCHAT_GATEWAY_UPSTREAM: `{url}` must be {scheme}://host:port \
+                     ({scheme} since WOWCHAT_GATEWAY_UPSTREAM_CA is {})",
+                    if tls.is_some() { "set" } else { "not set" }
+                );
             }
             targets.push(uri);
         }
@@ -81,6 +92,7 @@ impl Upstreams {
         }
         let upstreams = Arc::new(Upstreams {
             targets,
+            tls,
             replicas: RwLock::new(Vec::new()),
             next: AtomicUsize::new(0),
         });
@@ -135,7 +147,7 @@ impl Upstreams {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         replicas.retain(|replica| found.contains_key(&replica.address));
         for (address, target) in added {
-            match Replica::connect(address, target) {
+            match Replica::connect(address, target, self.tls.as_ref()) {
                 Ok(replica) => replicas.push(replica),
                 Err(error) => tracing::warn!(%address, %error, "connecting to a replica"),
             }
@@ -177,8 +189,21 @@ impl Upstreams {
 }
 
 impl Replica {
-    fn connect(address: SocketAddr, target: &Uri) -> anyhow::Result<Arc<Replica>> {
-        let channel = Endpoint::from_shared(format!("http://{address}"))?
+    fn connect(
+        address: SocketAddr,
+        target: &Uri,
+        tls: Option<&ClientTlsConfig>,
+    ) -> anyhow::Result<Arc<Replica>> {
+        let mut endpoint = Endpoint::from_shared(format!(
+            "{}://{address}",
+            if tls.is_some() { "https" } else { "http" }
+        ))?;
+        if let Some(tls) = tls {
+            // Verified against the name the service was configured by.
+            let host = target.host().unwrap_or_default().trim_matches(['[', ']']);
+            endpoint = endpoint.tls_config(tls.clone().domain_name(host))?;
+        }
+        let channel = endpoint
             // The name the service was configured by, not the pod's address.
             .origin(target.clone())
             .tcp_nodelay(true)

@@ -50,6 +50,20 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_DB_POOL_SIZE", default_value_t = 16, value_parser = wowchat_platform::environment::at_least_one::<usize>)]
     pub db_pool_size: usize,
 
+    /// PEM certificate (chain) the gRPC server presents: with
+    /// `WOWCHAT_TLS_KEY`, it serves TLS only.
+    #[arg(long, env = "WOWCHAT_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `WOWCHAT_TLS_CERT`.
+    #[arg(long, env = "WOWCHAT_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA certificate(s): with it, every client must present a
+    /// certificate it signed (mutual TLS).
+    #[arg(long, env = "WOWCHAT_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+
     /// Address the gRPC server listens on (port 0 picks a free port).
     #[arg(long, env = "WOWCHAT_LISTEN_ADDR", default_value = "127.0.0.1:50051")]
     pub listen_addr: SocketAddr,
@@ -485,6 +499,39 @@ impl Settings {
             self.gateway_key.is_none(),
             "a missing WOWCHAT_GATEWAY_KEY (every REST client would share one attempt budget)",
         )
+    }
+
+    /// The TLS the gRPC server serves, if configured: certificate and key
+    /// both or neither, and a client CA only with them.
+    pub fn server_tls(&self) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+        use anyhow::Context;
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let read = |path: &PathBuf, variable: &str| {
+            std::fs::read(path).with_context(|| format!("{variable}: reading {}", path.display()))
+        };
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => {
+                if self.tls_client_ca.is_some() {
+                    anyhow::bail!(
+                        "WOWCHAT_TLS_CLIENT_CA needs WOWCHAT_TLS_CERT and WOWCHAT_TLS_KEY"
+                    );
+                }
+                Ok(None)
+            }
+            (Some(cert), Some(key)) => {
+                let identity = Identity::from_pem(
+                    read(cert, "WOWCHAT_TLS_CERT")?,
+                    read(key, "WOWCHAT_TLS_KEY")?,
+                );
+                let mut tls = ServerTlsConfig::new().identity(identity);
+                if let Some(ca) = &self.tls_client_ca {
+                    tls = tls
+                        .client_ca_root(Certificate::from_pem(read(ca, "WOWCHAT_TLS_CLIENT_CA")?));
+                }
+                Ok(Some(tls))
+            }
+            _ => anyhow::bail!("WOWCHAT_TLS_CERT and WOWCHAT_TLS_KEY go together"),
+        }
     }
 
     /// How long after the stop signal the process may still run: the

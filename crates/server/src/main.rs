@@ -34,7 +34,7 @@ enum Command {
     /// variables as `wowchat-mailer`; the gateway forwards to this server.
     Standalone {
         #[command(flatten)]
-        gateway: wowchat_gateway::GatewaySettings,
+        gateway: Box<wowchat_gateway::GatewaySettings>,
     },
     /// Run only the outbox relay and the delivery-result consumer.
     Relay,
@@ -113,7 +113,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal(deadline)).await
         }
-        Command::Standalone { gateway } => standalone(settings, gateway).await,
+        Command::Standalone { gateway } => standalone(settings, *gateway).await,
         Command::Relay => relay(&settings).await,
         Command::Migrate => migrate(&settings).await,
         Command::Bootstrap {

@@ -60,6 +60,8 @@ impl Application {
     /// and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.check_environment()?;
+        // A TLS setting that cannot work fails here, before anything else.
+        settings.server_tls()?;
         // Keys first: a bad key setting fails before anything touches Postgres.
         let keys = JwtKeys::load(&settings.key_settings()).context("loading JWT keys")?;
         // Before any metric handle is resolved: handles taken earlier stay no-ops.
@@ -225,6 +227,11 @@ impl Application {
                 self.settings.http2_keepalive_secs,
             )))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)));
+        if let Some(tls) = self.settings.server_tls()? {
+            server = server
+                .tls_config(tls)
+                .context("the TLS certificate and key (WOWCHAT_TLS_CERT, WOWCHAT_TLS_KEY)")?;
+        }
         if self.settings.max_connection_age_secs > 0 {
             // Long-lived clients (other services, gateways) reconnect now
             // and then, and so spread over replicas added since.

@@ -171,6 +171,13 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
             seen(convert::sign_in(r, Some(IpAddr::from([127, 0, 0, 1]))));
         }
     });
+    // Empty requests: nothing to parse beyond decoding.
+    parsers.insert("/wowchat.users.v1.AuthService/SignOut", |b| {
+        let _ = decode::<proto::SignOutRequest>(b);
+    });
+    parsers.insert("/wowchat.users.v1.AuthService/GetJwks", |b| {
+        let _ = decode::<proto::GetJwksRequest>(b);
+    });
     parsers
 }
 
