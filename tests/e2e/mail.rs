@@ -359,3 +359,88 @@ async fn no_broadcast_event_and_no_log_line_contains_a_token() {
         "no copy of a token stays in the outbox"
     );
 }
+
+/// The invitation token at rest: sealed for the mailer, it is found in no
+/// row of the database (a `pg_dump`) and in no queue, not even the
+/// dead-letter queue that keeps a failed email's command for days; the
+/// delivered email still carries a link that accepts.
+#[tokio::test]
+async fn an_invitation_token_is_found_nowhere_at_rest_not_even_in_the_dead_letter_queue() {
+    let app = with_relay().await;
+    let smtp = SmtpServer::start().await;
+    smtp.refuse("bounce@example.com");
+    let _mailer = app.start_mailer(app.mailer_settings(&smtp.url())).await;
+    // Everything routed to the commands exchange is copied here too.
+    let (_connection, channel, copies) = tap(
+        &app.topology.commands_exchange(),
+        ExchangeKind::Direct,
+        &[wowchat_users_api::topology::commands::SEND_INVITATION_EMAIL],
+    )
+    .await;
+
+    let delivered = invite(&app, "ok@example.com", "").await;
+    let failed = invite(&app, "bounce@example.com", "").await;
+    eventually("one email sent, one failed", || async {
+        app.invitation(&delivered.id).await.delivery_status() == proto::DeliveryStatus::Sent
+            && app.invitation(&failed.id).await.delivery_status() == proto::DeliveryStatus::Failed
+    })
+    .await;
+    let mail = smtp.messages_to("ok@example.com").remove(0);
+
+    // No row: the whole database as a backup would hold it.
+    let dump = std::process::Command::new("pg_dump")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "--data-only", "-d"])
+        .arg(&app.database_name)
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    assert!(dump.stdout.len() > 1000, "the dump holds the data");
+    // No queue: the copies of the commands and the dead letter.
+    let mut messages: Vec<Vec<u8>> = drain(&channel, &copies, 2, WAIT)
+        .await
+        .into_iter()
+        .map(|delivery| delivery.data)
+        .collect();
+    assert_eq!(messages.len(), 2);
+    let dead = drain(&channel, &app.topology.mailer_dead_letter_queue(), 1, WAIT).await;
+    assert_eq!(dead.len(), 1);
+    // The failed email's token, as only the mailer's key can open it.
+    let dead_command =
+        <wowchat_users_api::events::v1::SendInvitationEmail as prost::Message>::decode(
+            dead[0].data.as_slice(),
+        )
+        .unwrap();
+    assert!(dead_command.token.is_empty(), "a token in the clear");
+    let tokens = [
+        mail.token().expect("the email carries its token"),
+        wowchat_users_testkit::open_token(&dead_command),
+    ];
+    assert_eq!(tokens[1].len(), 43);
+    messages.extend(dead.into_iter().map(|delivery| delivery.data));
+    for token in &tokens {
+        let needle = token.as_bytes();
+        // pg_dump writes bytea (the outbox payload) as hex.
+        let hex: String = needle.iter().map(|b| format!("{b:02x}")).collect();
+        for form in [needle, hex.as_bytes()] {
+            assert!(
+                !dump.stdout.windows(form.len()).any(|w| w == form),
+                "the token is in the database"
+            );
+        }
+        for message in &messages {
+            assert!(
+                !message.windows(needle.len()).any(|w| w == needle),
+                "the token is in a queue"
+            );
+        }
+    }
+
+    // The delivered link still accepts.
+    app.accept_named(&tokens[0], "Ok")
+        .await
+        .expect("the emailed token accepts");
+}

@@ -546,6 +546,7 @@ async fn fill_mailer_queue(scratch: &Scratch, commands: usize) -> anyhow::Result
             workspace_name: "Acme Support".into(),
             inviter_display_name: "Olive Owner".into(),
             inviter_email: "olive.owner@acme-support.example.com".into(),
+            sealed_token: None,
         };
         let properties = Envelope {
             message_id: &message_id,

@@ -200,26 +200,31 @@ async fn fill(pool: &Pool, invitations: usize) -> anyhow::Result<()> {
         role: Role::builtin("owner").context("the owner role")?,
     };
     let mut client = pool.get().await?;
+    let token_keys = wowchat_platform::sealing::TokenKeys::parse(
+        &wowchat_platform::sealing::TokenKeys::generate_setting()?,
+    )?;
     let mut written = 0;
     while written < invitations {
         let chunk = FILL_CHUNK.min(invitations - written);
-        let messages: Vec<_> = (written..written + chunk)
-            .flat_map(|i| {
-                let invitation = invitation(workspace_id, inviter.user_id, i);
-                let request_id = Uuid::new_v4().to_string();
-                [
-                    events::invitation_created(&invitation, &request_id),
-                    events::send_invitation_email(
-                        Uuid::now_v7(),
-                        &invitation,
-                        &InvitationToken::generate(),
-                        "Acme Support",
-                        &inviter,
-                        &request_id,
-                    ),
-                ]
-            })
-            .collect();
+        let mut messages = Vec::with_capacity(2 * chunk);
+        for i in written..written + chunk {
+            let invitation = invitation(workspace_id, inviter.user_id, i);
+            let request_id = Uuid::new_v4().to_string();
+            messages.push(events::invitation_created(&invitation, &request_id));
+            // Sealed, as production writes it.
+            messages.push(
+                events::send_invitation_email(
+                    Uuid::now_v7(),
+                    &invitation,
+                    &InvitationToken::generate(),
+                    Some(&token_keys),
+                    "Acme Support",
+                    &inviter,
+                    &request_id,
+                )
+                .map_err(|e| anyhow::anyhow!("sealing a token: {e}"))?,
+            );
+        }
         let writes: Vec<_> = messages.into_iter().map(outbox::insert).collect();
         let tx = client.transaction().await?;
         // Issued together, so the client pipelines them on the connection.

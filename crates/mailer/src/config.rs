@@ -152,6 +152,11 @@ pub struct MailerSettings {
     )]
     pub environment: wowchat_platform::environment::Environment,
 
+    /// Keys that open the sealed invitation tokens of mail commands: the
+    /// service's `WOWCHAT_MAIL_TOKEN_KEYS` (`id:base64url`, comma-separated).
+    #[arg(long, env = "WOWCHAT_MAIL_TOKEN_KEYS", hide_env_values = true)]
+    pub mail_token_keys: Option<Secret>,
+
     /// Log format: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"], ignore_case = true)]
     pub log_format: String,
@@ -201,6 +206,10 @@ impl MailerSettings {
         self.environment.refuse(
             local(&self.accept_url) || local(&self.users_url),
             "a localhost link in the emails: set WOWCHAT_ACCEPT_URL and WOWCHAT_USERS_URL",
+        )?;
+        self.environment.refuse(
+            self.mail_token_keys.is_none(),
+            "a mailer without WOWCHAT_MAIL_TOKEN_KEYS (the service seals tokens in production)",
         )?;
         let amqp_uri = amqp::parse_uri(self.amqp_url.expose(), "WOWCHAT_AMQP_URL")?;
         let mail_from: Mailbox = self

@@ -15,6 +15,7 @@ use minijinja::{Environment, UndefinedBehavior, context};
 use serde::Serialize;
 use time::{OffsetDateTime, format_description::BorrowedFormatItem, macros::format_description};
 use url::Url;
+use wowchat_platform::sealing::{Sealed, TokenKeys};
 use wowchat_users_api::events::v1::{SendInvitationAcceptedEmail, SendInvitationEmail};
 
 use crate::headers;
@@ -101,6 +102,8 @@ pub struct Renderer {
     from: Mailbox,
     accept_url: Url,
     users_url: Url,
+    /// Open the sealed invitation tokens of mail commands.
+    token_keys: Option<TokenKeys>,
 }
 
 #[derive(Serialize)]
@@ -147,6 +150,7 @@ impl Renderer {
             from,
             accept_url,
             users_url,
+            token_keys: None,
         })
     }
 
@@ -159,6 +163,12 @@ impl Renderer {
             .pop_if_empty()
             .push(&id.to_string());
         Some(url.into())
+    }
+
+    /// Opens sealed invitation tokens with `keys` (`WOWCHAT_MAIL_TOKEN_KEYS`).
+    pub fn with_token_keys(mut self, keys: Option<TokenKeys>) -> Self {
+        self.token_keys = keys;
+        self
     }
 
     /// `<accept_url>?token=<token>` (appended to any query the URL has).
@@ -177,7 +187,26 @@ impl Renderer {
             .invitation
             .as_ref()
             .ok_or(RenderError::Invalid("no invitation"))?;
-        let token = command.token.trim();
+        let opened;
+        let token = match &command.sealed_token {
+            // Opened here and only here: the token exists in the clear only
+            // in this process's memory and in the email.
+            Some(sealed) => {
+                let keys = self.token_keys.as_ref().ok_or(RenderError::Invalid(
+                    "a sealed token, but no WOWCHAT_MAIL_TOKEN_KEYS",
+                ))?;
+                let sealed = Sealed {
+                    key_id: sealed.key_id.clone(),
+                    nonce: sealed.nonce.clone(),
+                    ciphertext: sealed.ciphertext.clone(),
+                };
+                opened = keys
+                    .open(&sealed, invitation.id.as_bytes())
+                    .ok_or(RenderError::Invalid("a sealed token that no key opens"))?;
+                opened.trim()
+            }
+            None => command.token.trim(),
+        };
         if token.is_empty() {
             return Err(RenderError::Invalid("no token"));
         }
@@ -442,7 +471,36 @@ mod tests {
             workspace_name: "Acme Support".into(),
             inviter_display_name: "Olive Owner".into(),
             inviter_email: "olive@acme.example".into(),
+            sealed_token: None,
         }
+    }
+
+    #[test]
+    fn a_sealed_token_is_opened_for_the_link_and_refused_without_the_key() {
+        let setting = TokenKeys::generate_setting().unwrap();
+        let keys = TokenKeys::parse(&setting).unwrap();
+        let mut sealed = command("");
+        let token = std::mem::take(&mut sealed.token);
+        let invitation_id = sealed.invitation.as_ref().unwrap().id.clone();
+        let seal = keys.seal(&token, invitation_id.as_bytes()).unwrap();
+        sealed.sealed_token = Some(wowchat_users_api::events::v1::SealedToken {
+            key_id: seal.key_id,
+            nonce: seal.nonce,
+            ciphertext: seal.ciphertext,
+        });
+        let opening = renderer().with_token_keys(Some(TokenKeys::parse(&setting).unwrap()));
+        let email = opening.render_invitation(&sealed).unwrap();
+        assert!(email.text.contains(&token), "{}", email.text);
+        assert!(matches!(
+            renderer().render_invitation(&sealed),
+            Err(RenderError::Invalid(_))
+        ));
+        // Moved to another invitation's command, it does not open.
+        sealed.invitation.as_mut().unwrap().id = "0196a7a0-0000-7000-8000-000000000009".into();
+        assert!(matches!(
+            opening.render_invitation(&sealed),
+            Err(RenderError::Invalid(_))
+        ));
     }
 
     const LINK: &str = "http://localhost:3000/accept-invitation?token=q1w2e3r4t5y6u7i8o9p0-_AbCdEfGhIjKlMnOpQrStUv";

@@ -86,7 +86,14 @@ impl Mailer {
             config.accept_url.clone(),
             config.users_url.clone(),
         )
-        .context("loading the email templates")?;
+        .context("loading the email templates")?
+        .with_token_keys(
+            settings
+                .mail_token_keys
+                .as_ref()
+                .map(|keys| wowchat_platform::sealing::TokenKeys::parse(keys.expose()))
+                .transpose()?,
+        );
         let transport = Transport::new(
             settings.smtp_url.as_ref(),
             &settings.mail_dir,

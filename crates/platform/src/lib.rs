@@ -30,6 +30,7 @@ pub mod environment;
 pub mod metrics;
 pub mod postgres;
 pub mod runtime;
+pub mod sealing;
 pub mod secret;
 pub mod shutdown;
 pub mod statements;

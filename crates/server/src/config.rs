@@ -88,6 +88,13 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_JWT_PRIVATE_KEY")]
     pub jwt_private_key: Option<PathBuf>,
 
+    /// Keys that seal invitation tokens for the mailer, `id:base64url`
+    /// (32 bytes each), comma-separated; the first seals, every one opens
+    /// (the mailer takes the same setting). Unset: tokens travel in the
+    /// clear (development; production refuses it).
+    #[arg(long, env = "WOWCHAT_MAIL_TOKEN_KEYS", hide_env_values = true)]
+    pub mail_token_keys: Option<Secret>,
+
     /// Seconds a bearer token may live at most (`exp - iat`): longer ones
     /// are refused when verified and never minted (`token --ttl-secs`).
     #[arg(long, env = "WOWCHAT_JWT_MAX_LIFETIME_SECS", default_value_t = 86_400, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
@@ -496,6 +503,10 @@ impl Settings {
             "RabbitMQ's guest:guest in WOWCHAT_AMQP_URL",
         )?;
         environment.refuse(
+            self.mail_token_keys.is_none(),
+            "invitation tokens in the clear on their way to the mailer: set WOWCHAT_MAIL_TOKEN_KEYS",
+        )?;
+        environment.refuse(
             self.gateway_key.is_none(),
             "a missing WOWCHAT_GATEWAY_KEY (every REST client would share one attempt budget)",
         )
@@ -532,6 +543,14 @@ impl Settings {
             }
             _ => anyhow::bail!("WOWCHAT_TLS_CERT and WOWCHAT_TLS_KEY go together"),
         }
+    }
+
+    /// The keys that seal invitation tokens, if set.
+    pub fn mail_tokens(&self) -> anyhow::Result<Option<wowchat_platform::sealing::TokenKeys>> {
+        self.mail_token_keys
+            .as_ref()
+            .map(|keys| wowchat_platform::sealing::TokenKeys::parse(keys.expose()))
+            .transpose()
     }
 
     /// How long after the stop signal the process may still run: the

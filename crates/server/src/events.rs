@@ -5,7 +5,7 @@
 
 use prost::Name;
 use uuid::Uuid;
-use wowchat_platform::telemetry;
+use wowchat_platform::{sealing::TokenKeys, telemetry};
 use wowchat_users_api::{events::v1 as events, topology::commands};
 
 use crate::{
@@ -149,27 +149,45 @@ pub fn role_changed(
 
 /// The command that carries the token to the mailer, and only to the mailer.
 /// `id` is the message id the mailer reports the delivery result under.
+/// With `seal` (the mail token keys) the token travels sealed, bound to
+/// the invitation id; without (development only), in the clear.
 pub fn send_invitation_email(
     id: Uuid,
     invitation: &Invitation,
     token: &InvitationToken,
+    seal: Option<&TokenKeys>,
     workspace_name: &str,
     inviter: &Caller,
     request_id: &str,
-) -> OutboxMessage {
-    message_with_id(
+) -> Result<OutboxMessage, crate::domain::Error> {
+    let (token, sealed_token) = match seal {
+        Some(keys) => {
+            let sealed = keys
+                .seal(token.expose(), invitation.id.to_string().as_bytes())
+                .map_err(crate::domain::Error::Unexpected)?;
+            let sealed = events::SealedToken {
+                key_id: sealed.key_id,
+                nonce: sealed.nonce,
+                ciphertext: sealed.ciphertext,
+            };
+            (String::new(), Some(sealed))
+        }
+        None => (token.expose().to_owned(), None),
+    };
+    Ok(message_with_id(
         id,
         invitation.workspace_id,
         commands::SEND_INVITATION_EMAIL,
         events::SendInvitationEmail {
             invitation: Some(wire::invitation(invitation)),
-            token: token.expose().to_owned(),
+            token,
             workspace_name: workspace_name.to_owned(),
             inviter_display_name: inviter.display_name.clone(),
             inviter_email: inviter.email.clone(),
+            sealed_token,
         },
         request_id,
-    )
+    ))
 }
 
 /// The command that tells the inviter their invitation was accepted.

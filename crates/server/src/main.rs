@@ -152,6 +152,14 @@ async fn standalone(
 ) -> anyhow::Result<()> {
     let mut mailer_settings = wowchat_mailer::MailerSettings::defaults();
     mailer_settings.amqp_url = settings.amqp_url.expose().into();
+    // The service seals invitation tokens and the mailer opens them: one
+    // key made up for this process unless one was given.
+    let token_keys = match (&settings.mail_token_keys, &mailer_settings.mail_token_keys) {
+        (Some(keys), _) | (None, Some(keys)) => keys.expose().to_owned(),
+        (None, None) => wowchat_platform::sealing::TokenKeys::generate_setting()?,
+    };
+    settings.mail_token_keys = Some(token_keys.as_str().into());
+    mailer_settings.mail_token_keys = Some(token_keys.as_str().into());
     mailer_settings.amqp_prefix = settings.amqp_prefix.clone();
     if std::env::var_os("WOWCHAT_MAILER_DATABASE_URL").is_none() {
         mailer_settings.database_url = settings.database_url.expose().into();

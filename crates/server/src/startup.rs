@@ -60,8 +60,15 @@ impl Application {
     /// and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.check_environment()?;
-        // A TLS setting that cannot work fails here, before anything else.
+        // A TLS or key setting that cannot work fails here, before anything else.
         settings.server_tls()?;
+        let mail_tokens = settings.mail_tokens()?;
+        if mail_tokens.is_none() {
+            tracing::warn!(
+                "WOWCHAT_MAIL_TOKEN_KEYS is not set: invitation tokens travel to the mailer in \
+                 the clear (outbox rows, queues, the dead-letter queue); development only"
+            );
+        }
         // Keys first: a bad key setting fails before anything touches Postgres.
         let keys = JwtKeys::load(&settings.key_settings()).context("loading JWT keys")?;
         // Before any metric handle is resolved: handles taken earlier stay no-ops.
@@ -76,14 +83,17 @@ impl Application {
         let url = settings.database_url.expose();
         let pool = db::pool(url, settings.db_pool_size)?;
         let health_pool = db::pool(url, 1)?;
-        let state = Arc::new(AppState::new(
-            pool,
-            Arc::new(keys),
-            settings.caller_cache_settings(),
-            PasswordHasher::owasp(settings.hash_concurrency, settings.hash_queue)?,
-            &settings.sign_in_settings(),
-            &settings.invitation_policy_settings(),
-        ));
+        let state = Arc::new(
+            AppState::new(
+                pool,
+                Arc::new(keys),
+                settings.caller_cache_settings(),
+                PasswordHasher::owasp(settings.hash_concurrency, settings.hash_queue)?,
+                &settings.sign_in_settings(),
+                &settings.invitation_policy_settings(),
+            )
+            .with_mail_tokens(mail_tokens),
+        );
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;

@@ -36,13 +36,17 @@ pub mod traces;
 
 pub use calls::OtherWorkspace;
 pub use proxy::TcpProxy;
-pub use records::OutboxRow;
+pub use records::{OutboxRow, open_token};
 pub use requests::*;
 pub use smtp::{ReceivedMail, SmtpServer};
 pub use wowchat_users_server;
 
 /// The password every test user gets.
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The key test servers seal invitation tokens with, and test mailers open
+/// them with (`WOWCHAT_MAIL_TOKEN_KEYS`).
+pub const MAIL_TOKEN_KEYS: &str = "test:d293Y2hhdCB0ZXN0IG1haWwgdG9rZW4ga2V5LCAzMiE";
 
 /// The RabbitMQ of the tests: `TEST_AMQP_URL`, default the local one.
 pub fn test_amqp_url() -> String {
@@ -233,6 +237,7 @@ fn test_settings(database_url: &str, keys_dir: &std::path::Path) -> Settings {
     settings.dev_keys_dir = keys_dir.to_owned();
     settings.db_pool_size = 8;
     settings.health_interval_ms = 100;
+    settings.mail_token_keys = Some(MAIL_TOKEN_KEYS.into());
     // Nothing balances over a test server: stop at once when told.
     settings.shutdown_delay_secs = 0;
     // Tests that need RabbitMQ turn the relay on; each gets its own names.
@@ -302,6 +307,7 @@ impl TestApp {
         settings.amqp_prefix = self.topology.prefix().to_owned();
         settings.database_url = self.database_url.clone().into();
         settings.smtp_url = Some(smtp_url.to_owned().into());
+        settings.mail_token_keys = Some(MAIL_TOKEN_KEYS.into());
         settings.retry_base_ms = 20;
         settings.retry_max_ms = 200;
         settings.max_attempts = 3;

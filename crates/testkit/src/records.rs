@@ -99,7 +99,7 @@ impl TestApp {
                     .as_ref()
                     .is_some_and(|i| i.id == invitation_id)
             })
-            .map(|mail| mail.token)
+            .map(|mail| open_token(&mail))
             .expect("a mail command for the invitation")
     }
 
@@ -127,4 +127,25 @@ impl TestApp {
         let updated = self.db().await.execute(sql, &[&id]).await.unwrap();
         assert_eq!(updated, 1);
     }
+}
+
+/// The invitation token of a mail command: opened with the test key when
+/// sealed (as the mailer does), else as it came.
+pub fn open_token(mail: &events::SendInvitationEmail) -> String {
+    let Some(sealed) = &mail.sealed_token else {
+        return mail.token.clone();
+    };
+    let keys = wowchat_platform::sealing::TokenKeys::parse(crate::MAIL_TOKEN_KEYS).unwrap();
+    let sealed = wowchat_platform::sealing::Sealed {
+        key_id: sealed.key_id.clone(),
+        nonce: sealed.nonce.clone(),
+        ciphertext: sealed.ciphertext.clone(),
+    };
+    let invitation_id = mail
+        .invitation
+        .as_ref()
+        .map(|i| i.id.clone())
+        .unwrap_or_default();
+    keys.open(&sealed, invitation_id.as_bytes())
+        .expect("the test key opens the token")
 }

@@ -175,7 +175,7 @@ pub async fn invite(
             changes,
             events::invitation_created(&invitation, request_id),
         )?;
-        send_invitation_email(work, &invitation, &token, mail_message_id).await?;
+        send_invitation_email(state, work, &invitation, &token, mail_message_id).await?;
         Ok(Outcome::Changed(invitation, recorded))
     })
     .await?;
@@ -185,6 +185,7 @@ pub async fn invite(
 
 /// Queues the email that carries the token, on the mailer's own route.
 async fn send_invitation_email(
+    state: &AppState,
     work: &Work<'_>,
     invitation: &Invitation,
     token: &InvitationToken,
@@ -195,10 +196,11 @@ async fn send_invitation_email(
         mail_message_id,
         invitation,
         token,
+        state.mail_tokens.as_deref(),
         &workspace_name,
         &work.caller,
         work.request_id,
-    ));
+    )?);
     Ok(())
 }
 
@@ -427,7 +429,7 @@ pub async fn resend(
             )],
             events::invitation_resent(&invitation, work.caller.user_id, request_id),
         )?;
-        send_invitation_email(work, &invitation, &token, mail_message_id).await?;
+        send_invitation_email(state, work, &invitation, &token, mail_message_id).await?;
         Ok(Outcome::Changed(invitation, recorded))
     })
     .await

@@ -48,6 +48,8 @@ pub struct AppState {
     pub limits: limits::SharedLimits,
     /// Told after each commit that wrote outbox rows.
     pub relay_wakeup: outbox::RelayWakeup,
+    /// Seal invitation tokens for the mailer; `None` in development only.
+    pub mail_tokens: Option<Arc<wowchat_platform::sealing::TokenKeys>>,
     /// The key page tokens are MAC'd under, derived on first use.
     page_key: OnceCell<PageKey>,
     /// How long requests wait for a pooled connection; resolved once.
@@ -76,8 +78,15 @@ impl AppState {
             sign_in: sign_in::SignInPolicy::new(sign_in),
             invitations: invitation_policy::InvitationPolicy::new(invitations),
             page_key: OnceCell::new(),
+            mail_tokens: None,
             pool_checkout: wowchat_platform::metrics::checkout_histogram("requests"),
         }
+    }
+
+    /// Seals the invitation tokens of mail commands with `keys`.
+    pub fn with_mail_tokens(mut self, keys: Option<wowchat_platform::sealing::TokenKeys>) -> Self {
+        self.mail_tokens = keys.map(Arc::new);
+        self
     }
 
     /// A connection from the request pool, its wait timed
