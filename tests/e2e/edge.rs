@@ -140,8 +140,10 @@ impl Proxy {
         std::fs::write(dir.join("proxy.conf"), text).unwrap();
         let child = Command::new(program)
             .args(args)
+            // Never the test's own output: a process that outlived the test
+            // holding it open would keep the runner's pipe from closing.
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("{program} runs (apt-get install {program}): {e}"));
         let proxy = Proxy { child, dir, port };
@@ -172,7 +174,7 @@ impl Proxy {
         Proxy::start("nginx", |dir, port| {
             let d = dir.display();
             let text = format!(
-                "daemon off;\nuser root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log stderr error;\n\
+                "daemon off;\nmaster_process off;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log error;\n\
                  events {{ worker_connections 256; }}\n\
                  http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
                  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
