@@ -261,6 +261,39 @@ async fn the_gateway_spreads_calls_over_every_replica_and_finds_a_new_one() {
 
     let client = http();
     let path = format!("/v1/users/{owner_id}");
+    let handled = |metrics: u16| async move {
+        metric_sum(
+            metrics,
+            "grpc_server_handled_total",
+            "grpc_method=\"GetUser\"",
+        )
+        .await
+    };
+    // The gateway sends calls to the replicas whose health it has heard say
+    // SERVING: on a loaded machine the first word can take a moment.
+    let started = Instant::now();
+    loop {
+        for _ in 0..10 {
+            let (status, body) = rest(&client, gateway, "GET", &path, &owner, None).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let mut all = true;
+        for (_, metrics) in &replicas {
+            all &= handled(*metrics).await > 0.0;
+        }
+        if all {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a replica never took a call"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut before = Vec::new();
+    for (_, metrics) in &replicas {
+        before.push(handled(*metrics).await);
+    }
     let calls = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::atomic::AtomicUsize::new(0);
     futures::future::join_all((0..16).map(|_| async {
@@ -275,14 +308,8 @@ async fn the_gateway_spreads_calls_over_every_replica_and_finds_a_new_one() {
     .await;
     assert_eq!(failures.into_inner(), 0, "failed calls");
     let mut shares = Vec::new();
-    for (_, metrics) in &replicas {
-        let handled = metric_sum(
-            *metrics,
-            "grpc_server_handled_total",
-            "grpc_method=\"GetUser\"",
-        )
-        .await;
-        shares.push(handled / 3000.0);
+    for ((_, metrics), before) in replicas.iter().zip(&before) {
+        shares.push((handled(*metrics).await - before) / 3000.0);
     }
     eprintln!("shares of 3,000 calls: {shares:?}");
     for share in &shares {
