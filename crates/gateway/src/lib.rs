@@ -251,6 +251,12 @@ pub struct GatewaySettings {
 }
 
 impl GatewaySettings {
+    /// How long after the stop signal the process may still run: the
+    /// delay, the drain, and a margin.
+    pub fn shutdown_deadline(&self) -> Duration {
+        Duration::from_secs(self.gateway_shutdown_delay_secs + self.gateway_shutdown_drain_secs + 5)
+    }
+
     /// The defaults, with the environment applied.
     pub fn defaults() -> Self {
         #[derive(clap::Parser)]
@@ -259,6 +265,23 @@ impl GatewaySettings {
             settings: GatewaySettings,
         }
         <Only as clap::Parser>::parse_from(["wowchat-gateway"]).settings
+    }
+}
+
+/// The gateway key must be at least this long: 32 random bytes' worth of
+/// guessing, e.g. `openssl rand -base64 32` (44 characters).
+pub const MIN_GATEWAY_KEY_LENGTH: usize = 32;
+
+/// Refuses a gateway key too short to stand against guessing; the gateway
+/// and the service hold the key to the same rule.
+pub fn check_gateway_key(key: Option<&str>) -> anyhow::Result<()> {
+    match key {
+        Some(key) if key.len() < MIN_GATEWAY_KEY_LENGTH => anyhow::bail!(
+            "WOWCHAT_GATEWAY_KEY is {} characters long; it must be at least \
+             {MIN_GATEWAY_KEY_LENGTH} (e.g. `openssl rand -base64 32`)",
+            key.len()
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -302,15 +325,7 @@ impl Gateway {
             settings.gateway_key.is_none(),
             "a missing WOWCHAT_GATEWAY_KEY (every REST client would share one attempt budget)",
         )?;
-        if let Some(key) = &settings.gateway_key
-            && key.expose().len() < 32
-        {
-            anyhow::bail!(
-                "WOWCHAT_GATEWAY_KEY is {} characters long; it must be at least 32 \
-                 (e.g. `openssl rand -base64 32`)",
-                key.expose().len()
-            );
-        }
+        check_gateway_key(settings.gateway_key.as_ref().map(Secret::expose))?;
         if settings.gateway_key.is_none() {
             tracing::warn!(
                 "WOWCHAT_GATEWAY_KEY is not set: the service cannot tell the gateway's clients \

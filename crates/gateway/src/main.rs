@@ -45,11 +45,7 @@ async fn run(cli: Cli, warnings: Vec<String>) -> anyhow::Result<()> {
             for warning in warnings {
                 tracing::warn!("{warning}");
             }
-            let deadline = std::time::Duration::from_secs(
-                cli.settings.gateway_shutdown_delay_secs
-                    + cli.settings.gateway_shutdown_drain_secs
-                    + 5,
-            );
+            let deadline = cli.settings.shutdown_deadline();
             let served = match Gateway::build(cli.settings).await {
                 Ok(gateway) => gateway.run_until_stopped(shutdown_signal(deadline)).await,
                 Err(error) => Err(error),

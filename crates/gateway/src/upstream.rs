@@ -172,19 +172,21 @@ impl Upstreams {
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
         let other = |replica: &&Arc<Replica>| not.is_none_or(|not| replica.address != not.address);
         // In turn among the serving ones, so a replica that is down does
-        // not hand its share to its neighbour.
-        let serving: Vec<&Arc<Replica>> = replicas
-            .iter()
-            .filter(|replica| replica.is_serving())
-            .filter(other)
-            .collect();
-        let others: Vec<&Arc<Replica>> = replicas.iter().filter(other).collect();
-        [serving, others]
-            .into_iter()
-            .find(|candidates| !candidates.is_empty())
-            .map(|candidates| candidates[turn % candidates.len()])
-            .or_else(|| replicas.get(turn % count))
-            .cloned()
+        // not hand its share to its neighbour; counted, then walked, so a
+        // call allocates nothing.
+        for only_serving in [true, false] {
+            let candidates = || {
+                replicas
+                    .iter()
+                    .filter(other)
+                    .filter(move |replica| !only_serving || replica.is_serving())
+            };
+            let eligible = candidates().count();
+            if eligible > 0 {
+                return candidates().nth(turn % eligible).cloned();
+            }
+        }
+        replicas.get(turn % count).cloned()
     }
 }
 

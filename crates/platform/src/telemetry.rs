@@ -263,11 +263,16 @@ where
 /// trace continues here. Nothing happens without a `traceparent` or while
 /// traces are off; an unreadable one starts a trace of its own.
 pub fn continue_trace(span: &Span, traceparent: Option<&str>, tracestate: Option<&str>) {
-    let Some(traceparent) = traceparent else {
-        return;
-    };
+    if let Some(parent) = remote_context(traceparent, tracestate) {
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// The remote span a caller sent, while traces are on and it is readable.
+fn remote_context(traceparent: Option<&str>, tracestate: Option<&str>) -> Option<Context> {
+    let traceparent = traceparent?;
     if !enabled() {
-        return;
+        return None;
     }
     let carrier = Incoming {
         traceparent,
@@ -275,30 +280,16 @@ pub fn continue_trace(span: &Span, traceparent: Option<&str>, tracestate: Option
     };
     // Against an empty context: an unreadable header must not make the
     // span a child of whatever happens to be current.
-    let parent = TraceContextPropagator::new().extract_with_context(&Context::new(), &carrier);
-    if parent.span().span_context().is_valid() {
-        let _ = span.set_parent(parent);
-    }
+    let remote = TraceContextPropagator::new().extract_with_context(&Context::new(), &carrier);
+    remote.span().span_context().is_valid().then_some(remote)
 }
 
 /// Links `span` to the remote span a caller sent as `traceparent`, without
 /// continuing the caller's trace: for callers from outside, who must not
 /// choose trace ids or force sampling, yet whose trace stays findable.
 pub fn link_trace(span: &Span, traceparent: Option<&str>, tracestate: Option<&str>) {
-    let Some(traceparent) = traceparent else {
-        return;
-    };
-    if !enabled() {
-        return;
-    }
-    let carrier = Incoming {
-        traceparent,
-        tracestate,
-    };
-    let remote = TraceContextPropagator::new().extract_with_context(&Context::new(), &carrier);
-    let remote = remote.span().span_context().clone();
-    if remote.is_valid() {
-        span.add_link(remote);
+    if let Some(remote) = remote_context(traceparent, tracestate) {
+        span.add_link(remote.span().span_context().clone());
     }
 }
 

@@ -485,7 +485,7 @@ impl Settings {
     /// Refuses a weak gateway key, and, in production, what only a
     /// developer's machine should have.
     pub fn check_environment(&self) -> anyhow::Result<()> {
-        crate::grpc::gateway::check_key(self.gateway_key.as_ref().map(Secret::expose))?;
+        wowchat_gateway::check_gateway_key(self.gateway_key.as_ref().map(Secret::expose))?;
         if self.access_token_ttl_secs > self.jwt_max_lifetime_secs {
             anyhow::bail!(
                 "WOWCHAT_ACCESS_TOKEN_TTL_SECS ({}) is longer than WOWCHAT_JWT_MAX_LIFETIME_SECS ({})",

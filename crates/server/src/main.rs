@@ -175,9 +175,9 @@ async fn standalone(
     };
     settings.gateway_key = Some(key.as_str().into());
     gateway.gateway_key = Some(key.as_str().into());
-    let deadline = settings.shutdown_deadline().max(Duration::from_secs(
-        gateway.gateway_shutdown_delay_secs + gateway.gateway_shutdown_drain_secs + 5,
-    ));
+    let deadline = settings
+        .shutdown_deadline()
+        .max(gateway.shutdown_deadline());
     let app = Application::build(settings).await?;
     gateway.gateway_upstream = format!("http://{}", app.address());
     let gateway = wowchat_gateway::Gateway::build(gateway).await?;

@@ -449,6 +449,53 @@ async fn a_rolling_restart_of_every_replica_under_load_fails_no_call() {
     }
 }
 
+/// Sue, invited by the owner as a supervisor and accepting with the token
+/// of her mail command (the replicas run without mail token keys, so it is
+/// in the clear): her user id.
+async fn join(installation: &Installation, channel: &Channel, owner: &str) -> String {
+    let invitation = UserServiceClient::new(channel.clone())
+        .invite_user(authed(
+            owner,
+            proto::InviteUserRequest {
+                email: "sue@acme.test".into(),
+                role: "supervisor".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let invitation = invitation.into_inner().invitation.expect("an invitation");
+    assert_eq!(invitation.email, "sue@acme.test");
+    let (db, connection) =
+        tokio_postgres::connect(&installation.database_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let payload: Vec<u8> = db
+        .query_one(
+            "SELECT payload FROM outbox WHERE routing_key = 'mail.invitation'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let token = wowchat_users_api::events::v1::SendInvitationEmail::decode(payload.as_slice())
+        .unwrap()
+        .token;
+    UserServiceClient::new(channel.clone())
+        .accept_invitation(proto::AcceptInvitationRequest {
+            token,
+            display_name: "Sue".into(),
+            password: "sue's password 1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap()
+        .id
+}
+
 async fn channel_when_up(port: u16) -> Channel {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -555,47 +602,7 @@ async fn a_change_made_through_one_replica_is_seen_by_the_other_s_very_next_call
     let (a, b) = (channel_when_up(port_a).await, channel_when_up(port_b).await);
 
     // Sue joins through A.
-    let invitation = UserServiceClient::new(a.clone())
-        .invite_user(authed(
-            &owner,
-            proto::InviteUserRequest {
-                email: "sue@acme.test".into(),
-                role: "supervisor".into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
-    assert!(invitation.into_inner().invitation.is_some());
-    let (db, connection) =
-        tokio_postgres::connect(&installation.database_url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    let payload: Vec<u8> = db
-        .query_one(
-            "SELECT payload FROM outbox WHERE routing_key = 'mail.invitation'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let invitation_token =
-        wowchat_users_api::events::v1::SendInvitationEmail::decode(payload.as_slice())
-            .unwrap()
-            .token;
-    let sue_id = UserServiceClient::new(a.clone())
-        .accept_invitation(proto::AcceptInvitationRequest {
-            token: invitation_token,
-            display_name: "Sue".into(),
-            password: "sue's password 1".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap()
-        .id;
+    let sue_id = join(&installation, &a, &owner).await;
     let sue = installation.token(&sue_id, &workspace_id);
 
     // B listens, and serves Sue (and what it knows of her) from memory.
@@ -668,49 +675,7 @@ async fn behind_a_transaction_pooler_the_caller_cache_never_serves() {
     let channel = channel_when_up(grpc).await;
 
     // A member, and calls as them for longer than a heartbeat's lease.
-    let invitation = UserServiceClient::new(channel.clone())
-        .invite_user(authed(
-            &owner,
-            proto::InviteUserRequest {
-                email: "sue@acme.test".into(),
-                role: "supervisor".into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
-    let (db, connection) =
-        tokio_postgres::connect(&installation.database_url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    let payload: Vec<u8> = db
-        .query_one(
-            "SELECT payload FROM outbox WHERE routing_key = 'mail.invitation'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let token = wowchat_users_api::events::v1::SendInvitationEmail::decode(payload.as_slice())
-        .unwrap()
-        .token;
-    let sue_id = UserServiceClient::new(channel.clone())
-        .accept_invitation(proto::AcceptInvitationRequest {
-            token,
-            display_name: "Sue".into(),
-            password: "sue's password 1".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap()
-        .id;
-    assert_eq!(invitation.email, "sue@acme.test");
+    let sue_id = join(&installation, &channel, &owner).await;
     let sue = installation.token(&sue_id, &workspace_id);
     let until = Instant::now() + Duration::from_secs(8);
     while Instant::now() < until {

@@ -44,6 +44,14 @@ impl FieldChange {
             new: new.to_string(),
         }
     }
+
+    /// A user's sessions ended at `at` (SignOut, ManageUser end_sessions).
+    pub fn sessions_ended(at: time::OffsetDateTime) -> Self {
+        let at = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        FieldChange::new("sessions_valid_after", "", at)
+    }
 }
 
 /// One entry of the append-only log.

@@ -96,22 +96,6 @@ where
     }
 }
 
-/// The gateway key must be at least this long: 32 random bytes' worth of
-/// guessing, e.g. `openssl rand -base64 32` (44 characters).
-pub const MIN_KEY_LENGTH: usize = 32;
-
-/// Refuses a gateway key too short to stand against guessing.
-pub fn check_key(key: Option<&str>) -> anyhow::Result<()> {
-    match key {
-        Some(key) if key.len() < MIN_KEY_LENGTH => anyhow::bail!(
-            "WOWCHAT_GATEWAY_KEY is {} characters long; it must be at least {MIN_KEY_LENGTH} \
-             (e.g. `openssl rand -base64 32`)",
-            key.len()
-        ),
-        _ => Ok(()),
-    }
-}
-
 /// Counts a call with a wrong gateway key and says so in the log, at most
 /// once a minute per replica (a flood of guesses is one line a minute).
 fn wrong_key() {

@@ -147,7 +147,7 @@ impl SignInPolicy {
         state: &AppState,
         account: &Account<'_>,
         client: Option<IpAddr>,
-    ) -> Result<Vec<Take>, Error> {
+    ) -> Result<Admitted, Error> {
         let limits: &SharedLimits = &state.limits;
         let address = client.map(address_bytes);
         let by_address = self.by_address.only_if(address.is_some());
@@ -166,32 +166,35 @@ impl SignInPolicy {
             ])
             .await?;
         if takes.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Admitted {
+                reserved: Vec::new(),
+                address_key: known,
+            });
         }
         let db = state.connection().await?;
-        if let Some(known) = known
-            && rate_limits::is_known_address(&db, &known, self.known_address_window).await?
+        if let Some(known) = &known
+            && rate_limits::is_known_address(&db, known, self.known_address_window).await?
         {
             takes.retain(|take| take.limit != self.by_account.name());
         }
         limits.take(&db, &takes).await?.map_err(rate_limited)?;
         let reserved = [self.failures.name(), self.by_account.name()];
-        Ok(takes
-            .into_iter()
-            .filter(|take| reserved.contains(&take.limit))
-            .collect())
+        Ok(Admitted {
+            reserved: takes
+                .into_iter()
+                .filter(|take| reserved.contains(&take.limit))
+                .collect(),
+            address_key: known,
+        })
     }
 
-    /// Notes that `client` signed in to the account: it is known from now on.
-    async fn remember(&self, state: &AppState, account: &Account<'_>, client: Option<IpAddr>) {
-        let Some(address) = client.map(address_bytes) else {
+    /// Notes that the address of `key` (from [`Admitted`]) signed in to its
+    /// account: it is known from now on.
+    async fn remember(&self, state: &AppState, key: Option<[u8; 32]>) {
+        let Some(key) = key else {
             return;
         };
-        if self.by_account.is_off() {
-            return;
-        }
         let remembered = async {
-            let key = account.address_key(&state.limits, &address).await?;
             let db = state.connection().await?;
             rate_limits::remember_address(&db, &key).await
         }
@@ -218,6 +221,14 @@ fn rate_limited(wait: Duration) -> Error {
         "too many sign-in attempts; retry later",
         wait,
     )
+}
+
+/// An attempt let through: the units to give back unless its credentials
+/// were wrong, and the digest of its account and address (when the
+/// per-account limit is on and the address known) to remember on success.
+struct Admitted {
+    reserved: Vec<Take>,
+    address_key: Option<[u8; 32]>,
 }
 
 /// The account an attempt is at: a workspace and a normalized email.
@@ -274,7 +285,10 @@ pub async fn sign_in(
         workspace_id,
         email: email.normalized(),
     };
-    let reserved = state.sign_in.admit(state, &account, client).await?;
+    let Admitted {
+        reserved,
+        address_key,
+    } = state.sign_in.admit(state, &account, client).await?;
     let outcome = verify_and_sign_in(state, request_id, workspace_id, &email, password).await;
     // Only wrong credentials keep their reservation; a right password (even
     // a deactivated user's) or our own failure does not count against them.
@@ -291,7 +305,7 @@ pub async fn sign_in(
         }
     }
     if outcome.is_ok() {
-        state.sign_in.remember(state, &account, client).await;
+        state.sign_in.remember(state, address_key).await;
     }
     outcome
 }
@@ -376,13 +390,7 @@ pub async fn sign_out(
     let user = users::get(&tx, caller.workspace_id, caller.user_id, Lock::None)
         .await?
         .ok_or_else(Error::user_not_found)?;
-    let changes = vec![FieldChange::new(
-        "sessions_valid_after",
-        "",
-        ended
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-    )];
+    let changes = vec![FieldChange::sessions_ended(ended)];
     let event = events::user_changed(Action::UserSignedOut, &user, user.id, &changes, request_id);
     record(
         &tx,

@@ -61,10 +61,7 @@ pub async fn manage(
                 .await?
                 .ok_or_else(Error::user_not_found)?;
             let action = Action::UserSessionsEnded;
-            let ended = ended
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
-            let changes = vec![FieldChange::new("sessions_valid_after", "", ended)];
+            let changes = vec![FieldChange::sessions_ended(ended)];
             let event =
                 events::user_changed(action, &current, work.caller.user_id, &changes, request_id);
             let recorded = work.record(action, Target::User(current.id), changes, event)?;
