@@ -198,6 +198,7 @@ async fn fill(pool: &Pool, invitations: usize) -> anyhow::Result<()> {
         email: "olive.owner@acme-support.example.com".into(),
         display_name: "Olive Owner".into(),
         role: Role::builtin("owner").context("the owner role")?,
+        directory_token_id: None,
     };
     let mut client = pool.get().await?;
     let token_keys = wowchat_platform::sealing::TokenKeys::parse(

@@ -13,7 +13,8 @@
 //! - `listener`: the edge: connection cap, timeouts, PROXY protocol, drain;
 //! - `client_address`: the real client behind trusted proxies;
 //! - `proxy_protocol`: reading a balancer's PROXY protocol header;
-//! - `upstream`: the service's replicas, their health, which takes a call.
+//! - `upstream`: the service's replicas, their health, which takes a call;
+//! - `scim`: SCIM 2.0 at `/scim/v2`, on the service's DirectoryService.
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod proxy_protocol;
 pub mod routes;
+pub mod scim;
 pub mod transcode;
 pub mod upstream;
 
@@ -238,6 +240,12 @@ pub struct GatewaySettings {
     #[arg(long, env = "WOWCHAT_GATEWAY_TRUST_TRACEPARENT", default_value_t = false, action = clap::ArgAction::Set)]
     pub gateway_trust_traceparent: bool,
 
+    /// The gateway's public URL (e.g. `https://users.example.com`), for the
+    /// SCIM resources' `meta.location`; unset: `http://` and the request's
+    /// Host header.
+    #[arg(long, env = "WOWCHAT_GATEWAY_PUBLIC_URL")]
+    pub gateway_public_url: Option<String>,
+
     /// `development` or `production`: production refuses to start without
     /// a gateway key.
     #[arg(
@@ -300,6 +308,9 @@ struct Shared {
     readiness: Arc<Readiness>,
     /// Continue clients' traces (else each request starts its own).
     trust_traceparent: bool,
+    /// The public URL of the gateway, for SCIM's `meta.location`; unset:
+    /// `http://` and the request's Host.
+    public_url: Option<String>,
 }
 
 /// A bound gateway, ready to serve.
@@ -373,6 +384,10 @@ impl Gateway {
             body_read_timeout: Duration::from_secs(settings.gateway_body_read_timeout_secs),
             readiness: readiness.clone(),
             trust_traceparent: settings.gateway_trust_traceparent,
+            public_url: settings
+                .gateway_public_url
+                .as_ref()
+                .map(|url| url.trim_end_matches('/').to_owned()),
         });
         let router = router(shared, &settings)?;
         let listener = TcpListener::bind(settings.gateway_listen_addr)
@@ -445,6 +460,8 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
         // For the balancer: 503 from the stop signal on, while the gateway
         // still serves (WOWCHAT_GATEWAY_SHUTDOWN_DELAY_SECS).
         .route("/readyz", get(readyz))
+        .route("/scim/v2", axum::routing::any(scim::serve))
+        .route("/scim/v2/{*path}", axum::routing::any(scim::serve))
         .fallback(transcode)
         .with_state(shared)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -782,6 +799,56 @@ async fn call(
             "the service is unreachable: {error}"
         ))),
         Err(_) => Err(Status::unavailable("the service did not get ready in time")),
+    }
+}
+
+/// One typed call to a replica, as `answer` makes a dynamic one: with the
+/// caller's metadata (see [`forward_metadata`]), under the gateway's
+/// deadline, tried once more on another replica when the first was gone
+/// and the call is `retry_safe` (or was not processed).
+async fn call_typed<T, F, Fut>(
+    shared: &Shared,
+    headers: &HeaderMap,
+    client: IpAddr,
+    retry_safe: bool,
+    call: F,
+) -> Result<T, Status>
+where
+    F: Fn(tonic::transport::Channel, tonic::metadata::MetadataMap) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+{
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    forward_metadata(
+        headers,
+        client,
+        shared.gateway_key.as_ref(),
+        shared.trust_traceparent,
+        &mut metadata,
+    );
+    let call = &call;
+    let attempt = |replica: Arc<Replica>, metadata| async move {
+        match tokio::time::timeout(shared.timeout, call(replica.channel.clone(), metadata)).await {
+            Ok(result) => result.map(tonic::Response::into_inner),
+            Err(_) => Err(Status::deadline_exceeded(
+                "the service did not answer in time",
+            )),
+        }
+    };
+    let Some(first) = shared.upstreams.pick(None) else {
+        return Err(Status::unavailable("no replica of the service is known"));
+    };
+    let result = attempt(first.clone(), metadata.clone()).await;
+    match result {
+        Err(status)
+            if status.code() == Code::Unavailable && (retry_safe || not_processed(&status)) =>
+        {
+            first.mark_down();
+            match shared.upstreams.pick(Some(&first)) {
+                Some(second) => attempt(second, metadata).await,
+                None => Err(status),
+            }
+        }
+        other => other,
     }
 }
 

@@ -14,6 +14,7 @@ pub const SERVICES: &[&str] = &[
     "wowchat.users.v1.UserService",
     "wowchat.users.v1.RoleService",
     "wowchat.users.v1.AuthService",
+    "wowchat.users.v1.DirectoryService",
 ];
 
 /// Where the HTTP body goes in the request message.

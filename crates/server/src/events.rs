@@ -17,7 +17,7 @@ use crate::{
         user::User,
         workspace::WorkspaceSettings,
     },
-    store::outbox::OutboxMessage,
+    store::{directory::DirectoryToken, outbox::OutboxMessage},
     wire,
 };
 
@@ -108,20 +108,70 @@ pub fn invitation_accepted(
     )
 }
 
+/// Who made a change: a person, or a directory with its token.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor {
+    pub user_id: Option<Uuid>,
+    pub directory_token_id: Option<Uuid>,
+}
+
+impl From<Uuid> for Actor {
+    fn from(user_id: Uuid) -> Self {
+        Actor {
+            user_id: Some(user_id),
+            directory_token_id: None,
+        }
+    }
+}
+
+impl From<&Caller> for Actor {
+    /// A directory's change is the directory's, not its minter's.
+    fn from(caller: &Caller) -> Self {
+        Actor {
+            user_id: caller
+                .directory_token_id
+                .is_none()
+                .then_some(caller.user_id),
+            directory_token_id: caller.directory_token_id,
+        }
+    }
+}
+
 pub fn user_changed(
     action: Action,
     user: &User,
-    actor: Uuid,
+    actor: impl Into<Actor>,
     changes: &[FieldChange],
     request_id: &str,
 ) -> OutboxMessage {
+    let actor = actor.into();
+    let id = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
     message(
         user.workspace_id,
         action.as_str(),
         events::UserChanged {
             user: Some(wire::user(user)),
-            actor_user_id: actor.to_string(),
+            actor_user_id: id(actor.user_id),
             changes: changes.iter().map(wire::field_change).collect(),
+            actor_directory_token_id: id(actor.directory_token_id),
+        },
+        request_id,
+    )
+}
+
+/// `directory.token_created` or `directory.token_revoked` (by `action`).
+pub fn directory_token_changed(
+    action: Action,
+    token: &DirectoryToken,
+    actor: Uuid,
+    request_id: &str,
+) -> OutboxMessage {
+    message(
+        token.workspace_id,
+        action.as_str(),
+        events::DirectoryTokenChanged {
+            token: Some(wire::directory_token(token)),
+            actor_user_id: actor.to_string(),
         },
         request_id,
     )

@@ -20,8 +20,8 @@ use wowchat_platform::{
 use wowchat_users_api::{
     FILE_DESCRIPTOR_SET,
     v1::{
-        auth_service_server::AuthServiceServer, role_service_server::RoleServiceServer,
-        user_service_server::UserServiceServer,
+        auth_service_server::AuthServiceServer, directory_service_server::DirectoryServiceServer,
+        role_service_server::RoleServiceServer, user_service_server::UserServiceServer,
     },
 };
 
@@ -31,8 +31,8 @@ use crate::{
     db,
     grpc::{
         REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, connections,
-        gateway::TrustGatewayLayer, metrics::MetricsLayer, overload::ShedLayer,
-        roles::RoleServiceImpl,
+        directory::DirectoryServiceImpl, gateway::TrustGatewayLayer, metrics::MetricsLayer,
+        overload::ShedLayer, roles::RoleServiceImpl,
     },
     messaging::{relay::Relay, results::DeliveryResults},
     operations::AppState,
@@ -224,6 +224,8 @@ impl Application {
             .max_decoding_message_size(1024 * 1024);
         let auth = AuthServiceServer::new(AuthServiceImpl::new(self.state.clone()))
             .max_decoding_message_size(64 * 1024);
+        let directory = DirectoryServiceServer::new(DirectoryServiceImpl::new(self.state.clone()))
+            .max_decoding_message_size(1024 * 1024);
 
         tracing::info!(address = %self.address, "serving gRPC");
         let request_id = http::HeaderName::from_static(REQUEST_ID_HEADER);
@@ -282,6 +284,7 @@ impl Application {
             .add_service(service)
             .add_service(roles)
             .add_service(auth)
+            .add_service(directory)
             .serve_with_incoming_shutdown(
                 connections::accept(
                     self.listener,

@@ -7,12 +7,16 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use wowchat_users_api::v1 as proto;
 
-use crate::domain::{
-    activity::{ActivityEntry, FieldChange},
-    invitation::{DeliveryStatus, Invitation, InvitationStatus},
-    permission::{CustomRole, PermissionSet, Role},
-    user::{User, UserStatus},
-    workspace::WorkspaceSettings,
+use crate::{
+    domain::{
+        activity::{ActivityEntry, FieldChange},
+        directory::{DirectoryEmail, DirectoryProfile, DirectoryState, name_of_display_name},
+        invitation::{DeliveryStatus, Invitation, InvitationStatus},
+        permission::{CustomRole, PermissionSet, Role},
+        user::{User, UserStatus},
+        workspace::WorkspaceSettings,
+    },
+    store::directory::{DirectoryMember, DirectoryToken},
 };
 
 /// A public key of `JwtKeys` as the JWKS message carries it.
@@ -137,6 +141,7 @@ pub fn activity_entry(entry: &ActivityEntry) -> proto::ActivityEntry {
         changes: entry.changes.iter().map(field_change).collect(),
         request_id: entry.request_id.clone(),
         create_time: Some(timestamp(entry.occurred_at)),
+        actor_directory_token_id: id(entry.actor_directory_token_id),
     }
 }
 
@@ -164,4 +169,69 @@ pub fn custom_role(custom: &CustomRole) -> proto::Role {
 
 fn names(permissions: PermissionSet) -> Vec<String> {
     permissions.names().into_iter().map(str::to_owned).collect()
+}
+
+pub fn directory_token(token: &DirectoryToken) -> proto::DirectoryToken {
+    proto::DirectoryToken {
+        id: token.id.to_string(),
+        display_name: token.display_name.clone(),
+        creator_user_id: token.created_by.to_string(),
+        create_time: Some(timestamp(token.created_at)),
+        last_use_time: token.last_used_at.map(timestamp),
+        revoke_time: token.revoked_at.map(timestamp),
+    }
+}
+
+/// A member as a directory sees it. A member no directory ever wrote shows
+/// its email as userName and as its one (primary, work) address, and a
+/// name made from its display name.
+pub fn directory_user(member: &DirectoryMember) -> proto::DirectoryUser {
+    let user = &member.user;
+    let written = member
+        .profile
+        .as_ref()
+        .filter(|_| member.state == Some(DirectoryState::Linked));
+    let profile = match written {
+        Some(profile) => profile.clone(),
+        None => DirectoryProfile {
+            name: Some(name_of_display_name(&user.display_name)),
+            display_name: Some(user.display_name.clone()),
+            emails: vec![DirectoryEmail {
+                value: user.email.clone(),
+                kind: Some("work".into()),
+                primary: Some(true),
+            }],
+        },
+    };
+    proto::DirectoryUser {
+        id: user.id.to_string(),
+        fields: Some(proto::DirectoryUserFields {
+            user_name: member
+                .user_name
+                .clone()
+                .unwrap_or_else(|| user.email.clone()),
+            external_id: member.external_id.clone(),
+            name: profile.name.map(|name| proto::DirectoryName {
+                given_name: name.given,
+                family_name: name.family,
+            }),
+            display_name: profile.display_name,
+            emails: profile
+                .emails
+                .into_iter()
+                .map(|email| proto::DirectoryEmail {
+                    value: email.value,
+                    r#type: email.kind,
+                    primary: email.primary,
+                })
+                .collect(),
+            active: user.status == UserStatus::Active,
+            manager_user_id: user.reporting_to.map(|id| id.to_string()),
+            password: None,
+        }),
+        role: user.role.clone(),
+        create_time: Some(timestamp(user.created_at)),
+        update_time: Some(timestamp(user.updated_at)),
+        etag: user.etag(),
+    }
 }

@@ -7,11 +7,12 @@ use super::{CallerCache, JwtKeys};
 use crate::{
     domain::{
         Error, Reason,
+        directory::DirectorySecret,
         permission::{Permission, Role},
         user::UserStatus,
     },
     store::{
-        GenericClient, Lock, Pool,
+        GenericClient, Lock, Pool, directory,
         roles::{self, Standing},
         users,
     },
@@ -24,6 +25,10 @@ pub struct Caller {
     pub email: String,
     pub display_name: String,
     pub role: Role,
+    /// Set when a directory calls with its token: it acts with the
+    /// authority of `user_id`, the owner who minted it, and the activity
+    /// log names the token.
+    pub directory_token_id: Option<Uuid>,
 }
 
 impl Caller {
@@ -62,6 +67,12 @@ pub async fn authenticate(
     metadata: &MetadataMap,
 ) -> Result<Caller, Error> {
     let token = bearer_token(metadata)?;
+    if DirectorySecret::claims(token) {
+        return Err(Error::unauthenticated(
+            Reason::TokenInvalid,
+            "a directory token works only for provisioning (SCIM)",
+        ));
+    }
     let (user_id, workspace_id, issued_at) = match cache.verified_token(token) {
         Some(verified) => verified,
         None => {
@@ -84,6 +95,41 @@ pub async fn authenticate(
         ));
     }
     caller_of(&standing)
+}
+
+/// Finds the directory whose token is the bearer token: it acts as the
+/// owner who minted the token, as that owner stands now. The token is read
+/// from Postgres on every call, so a revocation holds from the next call on
+/// every replica.
+pub async fn authenticate_directory(
+    pool: &Pool,
+    cache: &CallerCache,
+    metadata: &MetadataMap,
+) -> Result<Caller, Error> {
+    let refused = || {
+        Error::unauthenticated(
+            Reason::TokenInvalid,
+            "the directory token is unknown or revoked",
+        )
+    };
+    let secret = DirectorySecret::parse(bearer_token(metadata)?).ok_or_else(refused)?;
+    let client = pool.get().await?;
+    let token = directory::use_token(&client, &secret.hash())
+        .await?
+        .ok_or_else(refused)?;
+    drop(client);
+    let standing = cache
+        .standing(pool, token.workspace_id, token.created_by)
+        .await?
+        .ok_or_else(unknown_caller)?;
+    let mut caller = caller_of(&standing).map_err(|_| {
+        Error::denied(
+            Reason::UserDeactivated,
+            "the owner who minted this directory token is deactivated; mint another",
+        )
+    })?;
+    caller.directory_token_id = Some(token.id);
+    Ok(caller)
 }
 
 /// The caller as of now inside `tx`: a change that a concurrent demotion or
@@ -114,6 +160,10 @@ pub async fn confirm(
         // authenticated; this confirms role and status only.
         sessions_valid_after: None,
     })
+    .map(|confirmed| Caller {
+        directory_token_id: caller.directory_token_id,
+        ..confirmed
+    })
 }
 
 fn unknown_caller() -> Error {
@@ -134,6 +184,7 @@ fn caller_of(standing: &Standing) -> Result<Caller, Error> {
         email: standing.email.clone(),
         display_name: standing.display_name.clone(),
         role: standing.role.clone(),
+        directory_token_id: None,
     })
 }
 

@@ -67,7 +67,13 @@ const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 /// whose caller went away (a cancelled request) is skipped before it
 /// starts; and when the queue is full a call fails at once with
 /// RESOURCE_EXHAUSTED instead of waiting without bound.
+/// The stored hash of a member with no password (one a directory created
+/// without one): no password matches it, and signing in costs the same
+/// hashing work as for an unknown email.
+pub const NO_PASSWORD: &str = "!";
+
 #[derive(Clone)]
+
 pub struct PasswordHasher {
     params: Params,
     queue: mpsc::SyncSender<Job>,
@@ -208,14 +214,15 @@ impl PasswordHasher {
     }
 
     /// Verifies `password` against `phc`, or, when there is none (no such
-    /// user), against the dummy hash with the same parameters and answers
-    /// false: both cost one argon2id verification.
+    /// user, or a member with [`NO_PASSWORD`]), against the dummy hash with
+    /// the same parameters and answers false: both cost one argon2id
+    /// verification.
     pub async fn verify_or_dummy(
         &self,
         password: Password,
         phc: Option<String>,
     ) -> Result<bool, Error> {
-        match phc {
+        match phc.filter(|phc| phc != NO_PASSWORD) {
             Some(phc) => self.verify(password, phc).await,
             None => {
                 self.verify(password, self.dummy.to_string()).await?;

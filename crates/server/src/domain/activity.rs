@@ -21,6 +21,9 @@ named_enum! {
         UserSignedIn = "user.signed_in",
         UserSignedOut = "user.signed_out",
         UserSessionsEnded = "user.sessions_ended",
+        UserProvisioned = "user.provisioned",
+        DirectoryTokenCreated = "directory.token_created",
+        DirectoryTokenRevoked = "directory.token_revoked",
         RoleCreated = "role.created",
         RoleUpdated = "role.updated",
         RoleDeleted = "role.deleted",
@@ -60,6 +63,8 @@ pub struct ActivityEntry {
     pub id: Uuid,
     pub workspace_id: Uuid,
     pub actor_id: Option<Uuid>,
+    /// The directory token that made the change (SCIM), when one did.
+    pub actor_directory_token_id: Option<Uuid>,
     pub action: String,
     pub target_user_id: Option<Uuid>,
     pub target_invitation_id: Option<Uuid>,

@@ -41,6 +41,7 @@ macro_rules! named_enum {
 }
 
 pub mod activity;
+pub mod directory;
 pub mod email;
 pub mod error;
 pub mod idempotency;

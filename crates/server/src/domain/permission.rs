@@ -29,12 +29,13 @@ named_enum! {
         ReportsRead = "reports.read",
         KnowledgeBaseRead = "knowledge_base.read",
         KnowledgeBaseManage = "knowledge_base.manage",
+        ScimManage = "scim.manage",
     }
 }
 
 impl Permission {
     /// Bumped whenever the catalog changes.
-    pub const CATALOG_VERSION: u32 = 1;
+    pub const CATALOG_VERSION: u32 = 2;
 
     pub fn description(self) -> &'static str {
         match self {
@@ -53,6 +54,7 @@ impl Permission {
             Permission::ReportsRead => "See reports",
             Permission::KnowledgeBaseRead => "Read the knowledge base",
             Permission::KnowledgeBaseManage => "Write and publish knowledge-base articles",
+            Permission::ScimManage => "Connect a directory (SCIM): mint and revoke its tokens",
         }
     }
 

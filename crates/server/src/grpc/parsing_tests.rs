@@ -24,7 +24,7 @@ use prost_types::{
 use tonic::Status;
 use wowchat_users_api::{FILE_DESCRIPTOR_SET, v1 as proto};
 
-use super::{convert, roles::permission_field};
+use super::{convert, directory, roles::permission_field};
 use crate::domain::{
     Error,
     invitation::{InvitationUpdate, NewInvitation},
@@ -51,6 +51,72 @@ fn decode<M: Message + Default>(bytes: &[u8]) -> Option<M> {
 /// The parsing each handler does, by method path.
 fn parsers() -> HashMap<&'static str, fn(&[u8])> {
     let mut parsers: HashMap<&'static str, fn(&[u8])> = HashMap::new();
+    parsers.insert(
+        "/wowchat.users.v1.DirectoryService/CreateDirectoryToken",
+        |b| {
+            if let Some(proto::CreateDirectoryTokenRequest { display_name }) = decode(b) {
+                seen(directory::token_name(&display_name));
+            }
+        },
+    );
+    parsers.insert(
+        "/wowchat.users.v1.DirectoryService/ListDirectoryTokens",
+        |b| {
+            let _ = decode::<proto::ListDirectoryTokensRequest>(b);
+        },
+    );
+    parsers.insert(
+        "/wowchat.users.v1.DirectoryService/RevokeDirectoryToken",
+        |b| {
+            if let Some(proto::RevokeDirectoryTokenRequest { token_id }) = decode(b) {
+                seen(convert::id_field("token_id", &token_id));
+            }
+        },
+    );
+    parsers.insert(
+        "/wowchat.users.v1.DirectoryService/CreateDirectoryUser",
+        |b| {
+            if let Some(proto::CreateDirectoryUserRequest { fields }) = decode(b) {
+                seen(directory::fields(fields));
+            }
+        },
+    );
+    parsers.insert("/wowchat.users.v1.DirectoryService/GetDirectoryUser", |b| {
+        if let Some(proto::GetDirectoryUserRequest { user_id }) = decode(b) {
+            seen(directory::member_id(&user_id));
+        }
+    });
+    parsers.insert(
+        "/wowchat.users.v1.DirectoryService/ListDirectoryUsers",
+        |b| {
+            if let Some(r) = decode::<proto::ListDirectoryUsersRequest>(b) {
+                seen(directory::listing(r));
+            }
+        },
+    );
+    parsers.insert(
+        "/wowchat.users.v1.DirectoryService/ReplaceDirectoryUser",
+        |b| {
+            if let Some(proto::ReplaceDirectoryUserRequest {
+                user_id,
+                fields,
+                etag,
+            }) = decode(b)
+            {
+                seen(directory::member_id(&user_id));
+                seen(directory::expected_version(&etag));
+                seen(directory::fields(fields));
+            }
+        },
+    );
+    parsers.insert(
+        "/wowchat.users.v1.DirectoryService/DeleteDirectoryUser",
+        |b| {
+            if let Some(proto::DeleteDirectoryUserRequest { user_id }) = decode(b) {
+                seen(directory::member_id(&user_id));
+            }
+        },
+    );
     parsers.insert("/wowchat.users.v1.UserService/InviteUser", |b| {
         if let Some(r) = decode::<proto::InviteUserRequest>(b) {
             seen(NewInvitation::try_from(r));

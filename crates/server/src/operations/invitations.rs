@@ -329,6 +329,7 @@ pub async fn accept(
         Record {
             workspace_id,
             actor_id: Some(user.id),
+            actor_directory_token_id: None,
             action: Action::InvitationAccepted,
             target_user_id: Some(user.id),
             target_invitation_id: Some(invitation.id),

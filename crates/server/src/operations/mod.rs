@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod bootstrap;
+pub mod directory;
 pub mod invitation_policy;
 pub mod invitations;
 pub mod limits;
@@ -116,6 +117,7 @@ async fn commit_and_wake(state: &AppState, tx: Transaction<'_>) -> Result<(), Er
 struct Record<'a> {
     workspace_id: Uuid,
     actor_id: Option<Uuid>,
+    actor_directory_token_id: Option<Uuid>,
     action: Action,
     target_user_id: Option<Uuid>,
     target_invitation_id: Option<Uuid>,
@@ -129,6 +131,7 @@ fn activity_entry(record: Record<'_>) -> Result<Write, Error> {
         id: Uuid::now_v7(),
         workspace_id: record.workspace_id,
         actor_id: record.actor_id,
+        actor_directory_token_id: record.actor_directory_token_id,
         action: record.action.as_str().to_owned(),
         target_user_id: record.target_user_id,
         target_invitation_id: record.target_invitation_id,

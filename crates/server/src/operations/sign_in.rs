@@ -355,6 +355,7 @@ async fn verify_and_sign_in(
         Record {
             workspace_id,
             actor_id: Some(user.id),
+            actor_directory_token_id: None,
             action: Action::UserSignedIn,
             target_user_id: Some(user.id),
             target_invitation_id: None,
@@ -397,6 +398,7 @@ pub async fn sign_out(
         Record {
             workspace_id: caller.workspace_id,
             actor_id: Some(caller.user_id),
+            actor_directory_token_id: None,
             action: Action::UserSignedOut,
             target_user_id: Some(caller.user_id),
             target_invitation_id: None,

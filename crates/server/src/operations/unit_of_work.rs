@@ -218,7 +218,8 @@ impl Work<'_> {
         };
         self.write_at_commit(activity_entry(Record {
             workspace_id: self.caller.workspace_id,
-            actor_id: Some(self.caller.user_id),
+            actor_id: crate::events::Actor::from(&self.caller).user_id,
+            actor_directory_token_id: self.caller.directory_token_id,
             action,
             target_user_id,
             target_invitation_id,

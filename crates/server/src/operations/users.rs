@@ -14,6 +14,7 @@ use crate::{
     domain::{
         Error, Reason,
         activity::{Action, FieldChange},
+        directory::{DIRECTORY_OWNED_FIELDS, DirectoryState},
         pagination::{
             OptionalTimeCursor, decode_optional_page_token, encode_optional_page_token,
             filter_digest,
@@ -23,7 +24,7 @@ use crate::{
     },
     events,
     store::{
-        Client, GenericClient,
+        Client, GenericClient, directory,
         users::{self, TotalSize, UserFilter, UserOrder},
     },
 };
@@ -55,6 +56,7 @@ pub async fn manage(
                 message: "the user changed since it was read; read it again".into(),
             });
         }
+        ensure_not_directory_owned(work, &current, &command.action).await?;
         if command.action == UserAction::EndSessions {
             // No field of the user changes: their tokens stop being accepted.
             let ended = users::end_sessions(work.tx(), current.workspace_id, current.id)
@@ -183,6 +185,37 @@ async fn apply(
         UserAction::EndSessions => Action::UserSessionsEnded,
     };
     Ok((!changes.is_empty()).then_some((recorded, next, changes)))
+}
+
+/// Refuses a person's change of a field the directory owns (see
+/// [`DIRECTORY_OWNED_FIELDS`]) on a member it holds: the directory would
+/// undo it on its next sync.
+async fn ensure_not_directory_owned(
+    work: &Work<'_>,
+    current: &User,
+    action: &UserAction,
+) -> Result<(), Error> {
+    let touches_owned = matches!(
+        action,
+        UserAction::UpdateProfile {
+            display_name: Some(_)
+        } | UserAction::Deactivate { .. }
+            | UserAction::Reactivate
+    );
+    if touches_owned
+        && directory::state_of(work.tx(), current.workspace_id, current.id).await?
+            == Some(DirectoryState::Linked)
+    {
+        return Err(Error::precondition(
+            Reason::UserManagedByDirectory,
+            format!(
+                "the user is managed by the workspace's directory (SCIM), which owns: {}; \
+                 change them there",
+                DIRECTORY_OWNED_FIELDS.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn optional(id: Option<Uuid>) -> String {

@@ -13,7 +13,7 @@ use crate::domain::{
 };
 
 const COLUMNS: &str = "id, workspace_id, actor_id, action, target_user_id, target_invitation_id, \
-                       changes, request_id, occurred_at";
+                       changes, request_id, occurred_at, actor_directory_token_id";
 
 fn from_row(row: &Row) -> Result<ActivityEntry, Error> {
     let changes: serde_json::Value = row.try_get("changes")?;
@@ -21,6 +21,7 @@ fn from_row(row: &Row) -> Result<ActivityEntry, Error> {
         id: row.try_get("id")?,
         workspace_id: row.try_get("workspace_id")?,
         actor_id: row.try_get("actor_id")?,
+        actor_directory_token_id: row.try_get("actor_directory_token_id")?,
         action: row.try_get("action")?,
         target_user_id: row.try_get("target_user_id")?,
         target_invitation_id: row.try_get("target_invitation_id")?,
@@ -36,7 +37,9 @@ pub fn insert(entry: ActivityEntry) -> Result<Write, Error> {
     let changes = serde_json::to_value(&entry.changes)
         .map_err(|e| anyhow::Error::new(e).context("encoding activity changes"))?;
     Ok(Write::new(
-        format!("INSERT INTO activity ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())"),
+        format!(
+            "INSERT INTO activity ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9)"
+        ),
         vec![
             Box::new(entry.id),
             Box::new(entry.workspace_id),
@@ -46,6 +49,7 @@ pub fn insert(entry: ActivityEntry) -> Result<Write, Error> {
             Box::new(entry.target_invitation_id),
             Box::new(changes),
             Box::new(entry.request_id),
+            Box::new(entry.actor_directory_token_id),
         ],
     ))
 }

@@ -4,6 +4,7 @@
 //! is opaque.
 
 pub mod activity;
+pub mod directory;
 pub mod idempotency;
 pub mod invitations;
 pub mod outbox;

@@ -1,0 +1,545 @@
+//! Provisioning by a directory (SCIM): its tokens, and the members it
+//! creates, changes and lets go of, under every rule a person's change
+//! obeys (seats, email domains, the last owner, role rank, reporting
+//! cycles), each change with its activity entry and event.
+
+use uuid::Uuid;
+
+use super::{
+    AppState,
+    invitations::{ensure_active_manager, ensure_seat_free},
+    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Target, Work, unit_of_work},
+};
+use crate::{
+    auth::{Caller, password::NO_PASSWORD},
+    domain::{
+        EmailAddress, Error, Reason,
+        activity::{Action, FieldChange},
+        directory::{Condition, DirectoryFields, DirectorySecret, DirectoryState},
+        permission::Permission,
+        user::{User, UserStatus},
+    },
+    events,
+    store::{
+        Lock,
+        directory::{self, DirectoryMember, DirectoryToken, MemberWrite, NewMember},
+        users,
+    },
+};
+
+/// Why a member the directory let go of reads as deactivated.
+const DETACHED_REASON: &str = "removed by the directory";
+/// Why a member the directory deactivated reads as deactivated.
+const DEACTIVATED_REASON: &str = "deactivated by the directory";
+
+fn member_not_found() -> Error {
+    Error::user_not_found()
+}
+
+fn token_not_found() -> Error {
+    Error::not_found(Reason::DirectoryTokenNotFound, "directory token not found")
+}
+
+fn taken(what: &str) -> Error {
+    Error::AlreadyExists {
+        reason: Reason::DirectoryUserExists,
+        message: format!("a member the directory holds already has this {what}"),
+    }
+}
+
+fn mutation<'a>(
+    operation: &'static str,
+    request_id: &'a str,
+    first_lock: FirstLock<'a>,
+) -> Mutation<'a> {
+    Mutation {
+        operation,
+        permission: Permission::ScimManage,
+        request_id,
+        idempotency: None,
+        first_lock,
+        limits: Limits::NONE,
+    }
+}
+
+/// Mints a token; its secret is returned this once.
+pub async fn create_token(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    display_name: String,
+) -> Result<(DirectoryToken, DirectorySecret), Error> {
+    let secret = DirectorySecret::generate();
+    let hash = secret.hash();
+    let display_name = &display_name;
+    let mutation = mutation("CreateDirectoryToken", request_id, FirstLock::Nothing);
+    let token = unit_of_work!(state, caller, mutation, |work| {
+        let token = directory::insert_token(
+            work.tx(),
+            &DirectoryToken {
+                id: Uuid::now_v7(),
+                workspace_id: work.workspace_id(),
+                display_name: display_name.clone(),
+                created_by: work.caller.user_id,
+                created_at: time::OffsetDateTime::now_utc(),
+                last_used_at: None,
+                revoked_at: None,
+            },
+            &hash,
+        )
+        .await?;
+        let changes = vec![FieldChange::new("directory_token", "", token.id)];
+        let event = events::directory_token_changed(
+            Action::DirectoryTokenCreated,
+            &token,
+            work.caller.user_id,
+            request_id,
+        );
+        let recorded = work.record(
+            Action::DirectoryTokenCreated,
+            Target::Workspace,
+            changes,
+            event,
+        )?;
+        tracing::info!(token_id = %token.id, "minted a directory token");
+        Ok(Outcome::Changed(token, recorded))
+    })
+    .await?;
+    Ok((token, secret))
+}
+
+pub async fn list_tokens(state: &AppState, caller: &Caller) -> Result<Vec<DirectoryToken>, Error> {
+    caller.require(Permission::ScimManage)?;
+    let client = state.connection().await?;
+    directory::list_tokens(&client, caller.workspace_id).await
+}
+
+/// Revokes a token; revoking a revoked one changes nothing.
+pub async fn revoke_token(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    token_id: Uuid,
+) -> Result<DirectoryToken, Error> {
+    let mutation = mutation("RevokeDirectoryToken", request_id, FirstLock::Nothing);
+    unit_of_work!(state, caller, mutation, |work| {
+        let Some(token) = directory::revoke_token(work.tx(), work.workspace_id(), token_id).await?
+        else {
+            let token = directory::get_token(work.tx(), work.workspace_id(), token_id, Lock::None)
+                .await?
+                .ok_or_else(token_not_found)?;
+            return Ok(Outcome::Unchanged(token));
+        };
+        let changes = vec![FieldChange::new("directory_token", token.id, "")];
+        let event = events::directory_token_changed(
+            Action::DirectoryTokenRevoked,
+            &token,
+            work.caller.user_id,
+            request_id,
+        );
+        let recorded = work.record(
+            Action::DirectoryTokenRevoked,
+            Target::Workspace,
+            changes,
+            event,
+        )?;
+        tracing::info!(token_id = %token.id, "revoked a directory token");
+        Ok(Outcome::Changed(token, recorded))
+    })
+    .await
+}
+
+pub async fn get_user(
+    state: &AppState,
+    caller: &Caller,
+    user_id: Uuid,
+) -> Result<DirectoryMember, Error> {
+    caller.require(Permission::ScimManage)?;
+    let client = state.connection().await?;
+    directory::get_member(&client, caller.workspace_id, user_id, Lock::None)
+        .await?
+        .ok_or_else(member_not_found)
+}
+
+pub async fn list_users(
+    state: &AppState,
+    caller: &Caller,
+    conditions: &[Condition],
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<DirectoryMember>, i64), Error> {
+    caller.require(Permission::ScimManage)?;
+    let client = state.connection().await?;
+    directory::list_members(&client, caller.workspace_id, conditions, offset, limit).await
+}
+
+/// Creates a member, or takes over the member no directory holds that has
+/// the email.
+pub async fn create_user(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    mut fields: DirectoryFields,
+) -> Result<DirectoryMember, Error> {
+    caller.require(Permission::ScimManage)?;
+    let existing = {
+        let client = state.connection().await?;
+        directory::member_with_email(
+            &client,
+            caller.workspace_id,
+            fields.email.normalized(),
+            Lock::None,
+        )
+        .await?
+    };
+    if let Some(existing) = existing {
+        if existing.state == Some(DirectoryState::Linked) {
+            return Err(taken("email"));
+        }
+        return change_user(
+            state,
+            caller,
+            request_id,
+            "CreateDirectoryUser",
+            existing.user.id,
+            Change::TakeOver(fields),
+            None,
+        )
+        .await;
+    }
+    let password_hash = match fields.password.take() {
+        Some(password) => state.hasher.hash(password).await?,
+        None => NO_PASSWORD.to_owned(),
+    };
+    let fields = &fields;
+    let password_hash = &password_hash;
+    // Members are created side by side, as invitations are; with a seat
+    // limit, seat-taking changes take turns.
+    let mutation = mutation("CreateDirectoryUser", request_id, FirstLock::Seats);
+    let created = unit_of_work!(state, caller, mutation, |work| {
+        let workspace_id = work.workspace_id();
+        let default_role = directory::default_role(work.tx(), workspace_id).await?;
+        let role = work.grantable_role("default_role", &default_role).await?;
+        if let Some(manager_id) = fields.manager_id {
+            ensure_active_manager(
+                work.tx(),
+                workspace_id,
+                manager_id,
+                "fields.manager_user_id",
+            )
+            .await?;
+        }
+        let settings = work.settings().await?;
+        ensure_email_allowed(&settings, fields)?;
+        if fields.active {
+            ensure_seat_free(work.tx(), workspace_id, &settings).await?;
+        }
+        let member = directory::insert_member(
+            work.tx(),
+            &NewMember {
+                workspace_id,
+                id: Uuid::now_v7(),
+                email: fields.email.as_typed(),
+                email_normalized: fields.email.normalized(),
+                display_name: &fields.display_name,
+                role: &role.name,
+                reporting_to: fields.manager_id,
+                status: if fields.active {
+                    UserStatus::Active
+                } else {
+                    UserStatus::Deactivated
+                },
+                deactivation_reason: (!fields.active).then_some(DEACTIVATED_REASON),
+                password_hash,
+                user_name: &fields.user_name,
+                external_id: fields.external_id.as_deref(),
+                profile: &fields.profile,
+            },
+        )
+        .await?
+        .map_err(taken)?;
+        let changes = vec![
+            FieldChange::new("email", "", &member.user.email),
+            FieldChange::new("role", "", &member.user.role),
+            FieldChange::new("status", "", member.user.status.as_str()),
+            FieldChange::new("directory_user_name", "", &fields.user_name),
+        ];
+        let event = events::user_changed(
+            Action::UserProvisioned,
+            &member.user,
+            &work.caller,
+            &changes,
+            request_id,
+        );
+        let recorded = work.record(
+            Action::UserProvisioned,
+            Target::User(member.user.id),
+            changes,
+            event,
+        )?;
+        tracing::info!(user_id = %member.user.id, "the directory created a member");
+        Ok(Outcome::Changed(member, recorded))
+    })
+    .await?;
+    Ok(created)
+}
+
+/// Replaces what the directory holds of a member (and takes it over).
+pub async fn replace_user(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    user_id: Uuid,
+    fields: DirectoryFields,
+    expected_version: Option<i64>,
+) -> Result<DirectoryMember, Error> {
+    caller.require(Permission::ScimManage)?;
+    change_user(
+        state,
+        caller,
+        request_id,
+        "ReplaceDirectoryUser",
+        user_id,
+        Change::Replace(fields),
+        expected_version,
+    )
+    .await
+}
+
+/// Deactivates the member and lets go of it.
+pub async fn delete_user(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    user_id: Uuid,
+) -> Result<(), Error> {
+    caller.require(Permission::ScimManage)?;
+    change_user(
+        state,
+        caller,
+        request_id,
+        "DeleteDirectoryUser",
+        user_id,
+        Change::Detach,
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
+/// What a directory does to a member that exists.
+enum Change {
+    /// Replace, on a member it may already hold.
+    Replace(DirectoryFields),
+    /// Create, on a member with that email that no directory holds.
+    TakeOver(DirectoryFields),
+    /// Delete.
+    Detach,
+}
+
+async fn change_user(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    operation: &'static str,
+    user_id: Uuid,
+    mut change: Change,
+    expected_version: Option<i64>,
+) -> Result<DirectoryMember, Error> {
+    let password = match &mut change {
+        Change::Replace(fields) | Change::TakeOver(fields) => fields.password.take(),
+        Change::Detach => None,
+    };
+    let password_hash = match password {
+        Some(password) => Some(state.hasher.hash(password).await?),
+        None => None,
+    };
+    let change = &change;
+    let password_hash = password_hash.as_deref();
+    // The last-owner, seat and no-cycle rules read other users' rows.
+    let mutation = mutation(operation, request_id, FirstLock::Workspace);
+    let changed = unit_of_work!(state, caller, mutation, |work| {
+        let current = directory::get_member(work.tx(), work.workspace_id(), user_id, Lock::Update)
+            .await?
+            .ok_or_else(member_not_found)?;
+        let (_, current_role) = work.user(user_id).await?;
+        if let Some(expected) = expected_version
+            && expected != current.user.version
+        {
+            return Err(Error::Aborted {
+                reason: Reason::EtagMismatch,
+                message: "the user changed since it was read; read it again".into(),
+            });
+        }
+        let is_owner = current_role.is_owner();
+        let (next, write, mut changes) = match change {
+            Change::Detach => {
+                let mut next = current.user.clone();
+                next.status = UserStatus::Deactivated;
+                next.deactivation_reason = Some(DETACHED_REASON.into());
+                let write = MemberWrite {
+                    state: DirectoryState::Detached,
+                    user_name: None,
+                    external_id: None,
+                    profile: None,
+                    email: current.user.email.clone(),
+                    email_normalized: EmailAddress::normalize(&current.user.email),
+                    password_hash: None,
+                };
+                let was = current.state.map_or("", DirectoryState::as_str);
+                let changes = vec![FieldChange::new("directory_state", was, "DETACHED")];
+                (next, write, changes)
+            }
+            Change::Replace(fields) | Change::TakeOver(fields) => {
+                if matches!(change, Change::TakeOver(_)) && current.state == Some(DirectoryState::Linked) {
+                    return Err(taken("email"));
+                }
+                planned(work, &current, fields, password_hash).await?
+            }
+        };
+        if current.user.status == UserStatus::Active && next.status == UserStatus::Deactivated {
+            if is_owner && users::count_other_active_owners(work.tx(), current.user.workspace_id, current.user.id).await? == 0 {
+                return Err(Error::precondition(
+                    Reason::LastOwner,
+                    "the workspace's last active owner cannot be deactivated",
+                ));
+            }
+            changes.push(FieldChange::new("status", "ACTIVE", "DEACTIVATED"));
+        }
+        if current.user.status == UserStatus::Deactivated && next.status == UserStatus::Active {
+            ensure_seat_free(work.tx(), current.user.workspace_id, &work.settings().await?).await?;
+            changes.push(FieldChange::new("status", "DEACTIVATED", "ACTIVE"));
+        }
+        let unchanged = changes.is_empty()
+            && password_hash.is_none()
+            && current.state == Some(write.state)
+            && current.profile.as_ref() == write.profile.as_ref();
+        if unchanged {
+            return Ok(Outcome::Unchanged(current));
+        }
+        let member = directory::write_member(work.tx(), &next, &write)
+            .await?
+            .map_err(taken)?;
+        let action = match (current.user.status, member.user.status) {
+            (UserStatus::Active, UserStatus::Deactivated) => Action::UserDeactivated,
+            (UserStatus::Deactivated, UserStatus::Active) => Action::UserReactivated,
+            _ => Action::UserUpdated,
+        };
+        let event = events::user_changed(action, &member.user, &work.caller, &changes, request_id);
+        let recorded = work.record(action, Target::User(member.user.id), changes, event)?;
+        tracing::info!(user_id = %member.user.id, action = action.as_str(), "the directory changed a member");
+        Ok(Outcome::Changed(member, recorded))
+    })
+    .await?;
+    // A deactivation refuses the user's next call on every replica.
+    state.callers.sync(&state.pool).await;
+    Ok(changed)
+}
+
+/// The user, the directory's columns and the changes that `fields` make of
+/// `current`, checked against the rules that concern them alone.
+async fn planned(
+    work: &Work<'_>,
+    current: &DirectoryMember,
+    fields: &DirectoryFields,
+    password_hash: Option<&str>,
+) -> Result<(User, MemberWrite, Vec<FieldChange>), Error> {
+    let workspace_id = current.user.workspace_id;
+    let mut next = current.user.clone();
+    let mut changes = Vec::new();
+    if fields.display_name != current.user.display_name {
+        changes.push(FieldChange::new(
+            "display_name",
+            &current.user.display_name,
+            &fields.display_name,
+        ));
+        next.display_name = fields.display_name.clone();
+    }
+    if fields.email.normalized() != EmailAddress::normalize(&current.user.email) {
+        ensure_email_allowed(&work.settings().await?, fields)?;
+    }
+    if fields.email.as_typed() != current.user.email {
+        changes.push(FieldChange::new(
+            "email",
+            &current.user.email,
+            fields.email.as_typed(),
+        ));
+    }
+    if fields.manager_id != current.user.reporting_to {
+        if let Some(manager_id) = fields.manager_id {
+            if manager_id == current.user.id
+                || users::is_in_management_chain(
+                    work.tx(),
+                    workspace_id,
+                    manager_id,
+                    current.user.id,
+                )
+                .await?
+            {
+                return Err(Error::precondition(
+                    Reason::ReportingCycle,
+                    "the change would make a reporting cycle",
+                ));
+            }
+            ensure_active_manager(
+                work.tx(),
+                workspace_id,
+                manager_id,
+                "fields.manager_user_id",
+            )
+            .await?;
+        }
+        let id = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+        changes.push(FieldChange::new(
+            "reporting_to",
+            id(current.user.reporting_to),
+            id(fields.manager_id),
+        ));
+        next.reporting_to = fields.manager_id;
+    }
+    if current.user_name.as_deref() != Some(fields.user_name.as_str()) {
+        changes.push(FieldChange::new(
+            "directory_user_name",
+            current.user_name.as_deref().unwrap_or_default(),
+            &fields.user_name,
+        ));
+    }
+    if current.external_id != fields.external_id {
+        changes.push(FieldChange::new(
+            "directory_external_id",
+            current.external_id.as_deref().unwrap_or_default(),
+            fields.external_id.as_deref().unwrap_or_default(),
+        ));
+    }
+    if fields.active {
+        next.status = UserStatus::Active;
+        next.deactivation_reason = None;
+    } else if current.user.status == UserStatus::Active {
+        next.status = UserStatus::Deactivated;
+        next.deactivation_reason = Some(DEACTIVATED_REASON.into());
+    }
+    let write = MemberWrite {
+        state: DirectoryState::Linked,
+        user_name: Some(fields.user_name.clone()),
+        external_id: fields.external_id.clone(),
+        profile: Some(fields.profile.clone()),
+        email: fields.email.as_typed().to_owned(),
+        email_normalized: fields.email.normalized().to_owned(),
+        password_hash: password_hash.map(str::to_owned),
+    };
+    Ok((next, write, changes))
+}
+
+fn ensure_email_allowed(
+    settings: &crate::domain::workspace::WorkspaceSettings,
+    fields: &DirectoryFields,
+) -> Result<(), Error> {
+    if settings.allows_email(&fields.email) {
+        Ok(())
+    } else {
+        Err(Error::precondition(
+            Reason::EmailDomainNotAllowed,
+            "the workspace does not allow members with this email domain",
+        ))
+    }
+}
