@@ -27,6 +27,7 @@ mod relay;
 mod rest;
 mod retention;
 mod roles;
+mod scim;
 mod sessions;
 mod shared_limits;
 mod sign_in;

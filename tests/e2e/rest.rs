@@ -34,9 +34,9 @@ pub(crate) struct Rest {
 /// What a REST call answered.
 #[derive(Debug)]
 pub(crate) struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    json: Json,
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) json: Json,
 }
 
 impl Reply {
@@ -63,7 +63,7 @@ impl Reply {
 }
 
 impl Rest {
-    async fn spawn() -> Rest {
+    pub(crate) async fn spawn() -> Rest {
         Self::spawn_with(|_| {}).await
     }
 
@@ -106,7 +106,7 @@ impl Rest {
         }
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -143,8 +143,14 @@ impl Rest {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let json = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| panic!("{status}: not JSON: {}", String::from_utf8_lossy(&bytes)));
+        // A 204 has no body.
+        let json = if bytes.is_empty() {
+            Json::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!("{status}: not JSON: {}", String::from_utf8_lossy(&bytes))
+            })
+        };
         Reply {
             status,
             headers,
