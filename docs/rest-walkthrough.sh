@@ -92,3 +92,4 @@ expect .user.email alice@example.com "$ME"
 echo "REST walk-through: passed" >&2
 # For whoever runs more calls after this (CI's schemathesis run).
 echo "TOKEN=$TOKEN"
+echo "WORKSPACE_ID=$workspace_id"

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{LIST_SCHEMA, USER_SCHEMA};
+use super::{ENTERPRISE_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
 use crate::scim::MAX_COUNT;
 
 const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
@@ -100,9 +100,45 @@ pub fn user_schema(base: &str) -> Value {
     })
 }
 
+/// The enterprise extension (RFC 7643 §4.3): of it, the service keeps the
+/// manager (the member's reporting-to).
+pub fn enterprise_schema(base: &str) -> Value {
+    let manager = with(
+        attribute(
+            "manager",
+            "complex",
+            "The member's manager: a member of the workspace (the member's reporting-to).",
+        ),
+        "subAttributes",
+        json!([
+            attribute("value", "string", "The manager's id."),
+            with(
+                with(
+                    attribute("$ref", "reference", "The manager's URI."),
+                    "referenceTypes",
+                    json!(["User"]),
+                ),
+                "caseExact",
+                json!(true),
+            ),
+        ]),
+    );
+    json!({
+        "schemas": [SCHEMA_SCHEMA],
+        "id": ENTERPRISE_SCHEMA,
+        "name": "EnterpriseUser",
+        "description": "Enterprise User",
+        "attributes": [manager],
+        "meta": {
+            "resourceType": "Schema",
+            "location": format!("{base}/Schemas/{ENTERPRISE_SCHEMA}"),
+        },
+    })
+}
+
 /// Every schema, by id.
 pub fn schemas(base: &str) -> Vec<Value> {
-    vec![user_schema(base)]
+    vec![user_schema(base), enterprise_schema(base)]
 }
 
 /// Every resource type.
@@ -114,6 +150,7 @@ pub fn resource_types(base: &str) -> Vec<Value> {
         "endpoint": "/Users",
         "description": "The workspace's members.",
         "schema": USER_SCHEMA,
+        "schemaExtensions": [{"schema": ENTERPRISE_SCHEMA, "required": false}],
         "meta": {
             "resourceType": "ResourceType",
             "location": format!("{base}/ResourceTypes/User"),

@@ -130,6 +130,32 @@ fn apply_at(
     path: &str,
     value: Option<&Value>,
 ) -> Result<(), ScimError> {
+    // The extension whole, by its URN: each of its attributes.
+    if path.trim().eq_ignore_ascii_case(ENTERPRISE_SCHEMA) {
+        if op == Op::Remove {
+            let key = key_of(resource, ENTERPRISE_SCHEMA);
+            resource.remove(&key);
+            return Ok(());
+        }
+        let Some(Value::Object(extension)) = value else {
+            return Err(ScimError::invalid_value(
+                "the extension's value must be an object",
+            ));
+        };
+        if op == Op::Replace {
+            let key = key_of(resource, ENTERPRISE_SCHEMA);
+            resource.remove(&key);
+        }
+        for (sub, value) in extension {
+            apply_at(
+                resource,
+                op,
+                &format!("{ENTERPRISE_SCHEMA}:{sub}"),
+                Some(value),
+            )?;
+        }
+        return Ok(());
+    }
     let parsed: PatchPath = path
         .parse()
         .map_err(|e| ScimError::invalid_path(format!("the path {path:?} does not parse: {e}")))?;

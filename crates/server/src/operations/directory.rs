@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{
     AppState,
-    invitations::{ensure_active_manager, ensure_seat_free},
+    invitations::ensure_seat_free,
     unit_of_work::{FirstLock, Limits, Mutation, Outcome, Target, Work, unit_of_work},
 };
 use crate::{
@@ -221,13 +221,7 @@ pub async fn create_user(
         let default_role = directory::default_role(work.tx(), workspace_id).await?;
         let role = work.grantable_role("default_role", &default_role).await?;
         if let Some(manager_id) = fields.manager_id {
-            ensure_active_manager(
-                work.tx(),
-                workspace_id,
-                manager_id,
-                "fields.manager_user_id",
-            )
-            .await?;
+            ensure_manager(work.tx(), workspace_id, manager_id).await?;
         }
         let settings = work.settings().await?;
         ensure_email_allowed(&settings, fields)?;
@@ -481,13 +475,7 @@ async fn planned(
                     "the change would make a reporting cycle",
                 ));
             }
-            ensure_active_manager(
-                work.tx(),
-                workspace_id,
-                manager_id,
-                "fields.manager_user_id",
-            )
-            .await?;
+            ensure_manager(work.tx(), workspace_id, manager_id).await?;
         }
         let id = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
         changes.push(FieldChange::new(
@@ -528,6 +516,24 @@ async fn planned(
         password_hash: password_hash.map(str::to_owned),
     };
     Ok((next, write, changes))
+}
+
+/// A directory's manager is a member of the workspace, in whatever status:
+/// the directory is the source of truth, and a report of a manager who left
+/// still names them until the directory says otherwise.
+async fn ensure_manager(
+    tx: &impl crate::store::GenericClient,
+    workspace_id: Uuid,
+    manager_id: Uuid,
+) -> Result<(), Error> {
+    match users::get(tx, workspace_id, manager_id, Lock::None).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::invalid_with(
+            Reason::ReportingToNotFound,
+            "fields.manager_user_id",
+            "no such user in this workspace",
+        )),
+    }
 }
 
 fn ensure_email_allowed(
