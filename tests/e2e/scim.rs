@@ -495,6 +495,17 @@ async fn entra_requests_and_quirks_set_the_member_as_asked() {
     }
     assert!(entries.iter().any(|e| e.action == "user.provisioned"));
     assert!(entries.iter().any(|e| e.action == "user.deactivated"));
+
+    // Provisioned again (the person came back, with the address they had
+    // last): the same member, taken over and active, with what was sent.
+    let mut again = fixture("entra", "21-example2-provision-user", &[]);
+    again["emails"][0]["value"] = json!("joy.young@contoso.com");
+    let back = directory.create(again).await;
+    assert_eq!(back["id"], json!(joy_id));
+    assert_eq!(back["userName"], json!("jyoung@testuser.com"));
+    let member = directory.member(&joy_id).await;
+    assert_eq!(member.status(), proto::UserStatus::Active);
+    assert_eq!(member.email, "joy.young@contoso.com");
 }
 
 #[tokio::test]

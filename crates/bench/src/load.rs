@@ -117,6 +117,11 @@ impl Bearer {
         ))
     }
 
+    /// The `authorization` header's value: `Bearer <token>`.
+    pub fn header(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+
     pub fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
         request

@@ -3,7 +3,7 @@
 //! non-zero exit when a target is missed.
 //!
 //! `cargo run --release -p wowchat-bench -- all` (or one scenario: `relay`,
-//! `invite`, `reads`, `list`, `storm`). Measure with release builds only. `--quick` is a smoke run for CI: it checks that every
+//! `invite`, `reads`, `list`, `storm`, `email`, `scim`). Measure with release builds only. `--quick` is a smoke run for CI: it checks that every
 //! scenario works, and is too short to judge the targets, so it does not
 //! enforce them.
 
@@ -21,6 +21,7 @@ mod pgbench;
 mod reads;
 mod relay;
 mod report;
+mod scim;
 mod scratch;
 mod service;
 mod storm;
@@ -101,6 +102,9 @@ enum Scenario {
     Storm,
     /// InviteUser at a fixed rate, each email timed to the SMTP server's 250.
     Email(email::Args),
+    /// SCIM creates next to InviteUser through the gateway; the userName
+    /// lookup at 100,000 members.
+    Scim,
     /// Every scenario above, with its defaults.
     All,
     /// The no-op gRPC server the `reads` scenario starts as its ceiling.
@@ -123,6 +127,7 @@ async fn run(common: &Common, scenario: &Scenario) -> Runs {
         Scenario::List(args) => vec![("list", list::run(common, args).await)],
         Scenario::Storm => vec![("storm", storm::run(common).await)],
         Scenario::Email(args) => vec![("email", email::run(common, args).await.map(one))],
+        Scenario::Scim => vec![("scim", scim::run(common).await)],
         Scenario::All => {
             let mut runs = Vec::new();
             for scenario in [
@@ -132,6 +137,7 @@ async fn run(common: &Common, scenario: &Scenario) -> Runs {
                 Scenario::List(list::Args::default()),
                 Scenario::Storm,
                 Scenario::Email(email::Args::default()),
+                Scenario::Scim,
             ] {
                 runs.extend(Box::pin(run(common, &scenario)).await);
             }

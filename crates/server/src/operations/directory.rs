@@ -156,7 +156,7 @@ pub async fn get_user(
 ) -> Result<DirectoryMember, Error> {
     caller.require(Permission::ScimManage)?;
     let client = state.connection().await?;
-    directory::get_member(&client, caller.workspace_id, user_id, Lock::None)
+    directory::get_member(&client, caller.workspace_id, user_id, false, Lock::None)
         .await?
         .ok_or_else(member_not_found)
 }
@@ -182,43 +182,67 @@ pub async fn create_user(
     mut fields: DirectoryFields,
 ) -> Result<DirectoryMember, Error> {
     caller.require(Permission::ScimManage)?;
-    let existing = {
-        let client = state.connection().await?;
-        directory::member_with_email(
-            &client,
-            caller.workspace_id,
-            fields.email.normalized(),
-            Lock::None,
-        )
-        .await?
-    };
-    if let Some(existing) = existing {
-        if existing.state == Some(DirectoryState::Linked) {
-            return Err(taken("email"));
+    let password_hash = hash(state, &mut fields).await?;
+    match insert_user(state, caller, request_id, &fields, password_hash.as_deref()).await {
+        // A member has the email: taken over unless a directory holds it.
+        Err(Error::AlreadyExists {
+            reason: Reason::UserAlreadyMember,
+            ..
+        }) => {
+            let client = state.connection().await?;
+            let existing = directory::member_with_email(
+                &client,
+                caller.workspace_id,
+                fields.email.normalized(),
+                Lock::None,
+            )
+            .await?
+            .ok_or_else(|| taken("email"))?;
+            drop(client);
+            if existing.state == Some(DirectoryState::Linked) {
+                return Err(taken("email"));
+            }
+            change_user(
+                state,
+                caller,
+                request_id,
+                "CreateDirectoryUser",
+                existing.user.id,
+                Change::TakeOver(fields),
+                None,
+                password_hash,
+            )
+            .await
         }
-        return change_user(
-            state,
-            caller,
-            request_id,
-            "CreateDirectoryUser",
-            existing.user.id,
-            Change::TakeOver(fields),
-            None,
-        )
-        .await;
+        other => other,
     }
-    let password_hash = match fields.password.take() {
-        Some(password) => state.hasher.hash(password).await?,
-        None => NO_PASSWORD.to_owned(),
-    };
-    let fields = &fields;
-    let password_hash = &password_hash;
+}
+
+/// The hash of the password `fields` carry, if any (taken out of them).
+async fn hash(state: &AppState, fields: &mut DirectoryFields) -> Result<Option<String>, Error> {
+    match fields.password.take() {
+        Some(password) => Ok(Some(state.hasher.hash(password).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Inserts a new member the directory holds. A member who already has the
+/// email is `AlreadyExists` with USER_ALREADY_MEMBER (for `create_user`).
+async fn insert_user(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    fields: &DirectoryFields,
+    password_hash: Option<&str>,
+) -> Result<DirectoryMember, Error> {
+    let password_hash = password_hash.unwrap_or(NO_PASSWORD);
+    let workspace_id = caller.workspace_id;
     // Members are created side by side, as invitations are; with a seat
     // limit, seat-taking changes take turns.
     let mutation = mutation("CreateDirectoryUser", request_id, FirstLock::Seats);
-    let created = unit_of_work!(state, caller, mutation, |work| {
-        let workspace_id = work.workspace_id();
-        let default_role = directory::default_role(work.tx(), workspace_id).await?;
+    unit_of_work!(state, caller, mutation,
+        at_begin: |db| directory::default_role(db, workspace_id),
+        |work, default_role| {
         let role = work.grantable_role("default_role", &default_role).await?;
         if let Some(manager_id) = fields.manager_id {
             ensure_manager(work.tx(), workspace_id, manager_id).await?;
@@ -251,7 +275,13 @@ pub async fn create_user(
             },
         )
         .await?
-        .map_err(taken)?;
+        .map_err(|key| match key {
+            "email" => Error::AlreadyExists {
+                reason: Reason::UserAlreadyMember,
+                message: "a member of the workspace already has this email".into(),
+            },
+            key => taken(key),
+        })?;
         let changes = vec![
             FieldChange::new("email", "", &member.user.email),
             FieldChange::new("role", "", &member.user.role),
@@ -274,8 +304,7 @@ pub async fn create_user(
         tracing::info!(user_id = %member.user.id, "the directory created a member");
         Ok(Outcome::Changed(member, recorded))
     })
-    .await?;
-    Ok(created)
+    .await
 }
 
 /// Replaces what the directory holds of a member (and takes it over).
@@ -284,10 +313,11 @@ pub async fn replace_user(
     caller: &Caller,
     request_id: &str,
     user_id: Uuid,
-    fields: DirectoryFields,
+    mut fields: DirectoryFields,
     expected_version: Option<i64>,
 ) -> Result<DirectoryMember, Error> {
     caller.require(Permission::ScimManage)?;
+    let password_hash = hash(state, &mut fields).await?;
     change_user(
         state,
         caller,
@@ -296,6 +326,7 @@ pub async fn replace_user(
         user_id,
         Change::Replace(fields),
         expected_version,
+        password_hash,
     )
     .await
 }
@@ -315,6 +346,7 @@ pub async fn delete_user(
         "DeleteDirectoryUser",
         user_id,
         Change::Detach,
+        None,
         None,
     )
     .await?;
@@ -337,23 +369,18 @@ async fn change_user(
     request_id: &str,
     operation: &'static str,
     user_id: Uuid,
-    mut change: Change,
+    change: Change,
     expected_version: Option<i64>,
+    password_hash: Option<String>,
 ) -> Result<DirectoryMember, Error> {
-    let password = match &mut change {
-        Change::Replace(fields) | Change::TakeOver(fields) => fields.password.take(),
-        Change::Detach => None,
-    };
-    let password_hash = match password {
-        Some(password) => Some(state.hasher.hash(password).await?),
-        None => None,
-    };
     let change = &change;
     let password_hash = password_hash.as_deref();
     // The last-owner, seat and no-cycle rules read other users' rows.
     let mutation = mutation(operation, request_id, FirstLock::Workspace);
     let changed = unit_of_work!(state, caller, mutation, |work| {
-        let current = directory::get_member(work.tx(), work.workspace_id(), user_id, Lock::Update)
+        // A member the directory let go of is found again only by its email.
+        let detached = matches!(change, Change::TakeOver(_));
+        let current = directory::get_member(work.tx(), work.workspace_id(), user_id, detached, Lock::Update)
             .await?
             .ok_or_else(member_not_found)?;
         let (_, current_role) = work.user(user_id).await?;

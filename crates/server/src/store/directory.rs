@@ -168,16 +168,21 @@ fn member_from_row(row: &Row) -> Result<DirectoryMember, Error> {
     })
 }
 
-/// The member unless the directory let go of it.
+/// The member unless the directory let go of it; with `detached`, even then.
 pub async fn get_member(
     client: &impl GenericClient,
     workspace_id: Uuid,
     id: Uuid,
+    detached: bool,
     lock: Lock,
 ) -> Result<Option<DirectoryMember>, Error> {
+    let held = if detached {
+        ""
+    } else {
+        " AND directory_state IS DISTINCT FROM 'DETACHED'"
+    };
     let sql = format!(
-        "SELECT {MEMBER_COLUMNS} FROM users WHERE workspace_id = $1 AND id = $2 \
-         AND directory_state IS DISTINCT FROM 'DETACHED'{}",
+        "SELECT {MEMBER_COLUMNS} FROM users WHERE workspace_id = $1 AND id = $2{held}{}",
         lock.clause()
     );
     query_opt(client, &sql, &[&workspace_id, &id], member_from_row).await
