@@ -208,9 +208,8 @@ pub async fn create_user(
                 request_id,
                 "CreateDirectoryUser",
                 existing.user.id,
-                Change::TakeOver(fields),
+                Change::TakeOver(fields, password_hash),
                 None,
-                password_hash,
             )
             .await
         }
@@ -324,9 +323,8 @@ pub async fn replace_user(
         request_id,
         "ReplaceDirectoryUser",
         user_id,
-        Change::Replace(fields),
+        Change::Replace(fields, password_hash),
         expected_version,
-        password_hash,
     )
     .await
 }
@@ -347,18 +345,18 @@ pub async fn delete_user(
         user_id,
         Change::Detach,
         None,
-        None,
     )
     .await?;
     Ok(())
 }
 
-/// What a directory does to a member that exists.
+/// What a directory does to a member that exists; a new password's hash
+/// goes with the fields.
 enum Change {
     /// Replace, on a member it may already hold.
-    Replace(DirectoryFields),
+    Replace(DirectoryFields, Option<String>),
     /// Create, on a member with that email that no directory holds.
-    TakeOver(DirectoryFields),
+    TakeOver(DirectoryFields, Option<String>),
     /// Delete.
     Detach,
 }
@@ -371,15 +369,17 @@ async fn change_user(
     user_id: Uuid,
     change: Change,
     expected_version: Option<i64>,
-    password_hash: Option<String>,
 ) -> Result<DirectoryMember, Error> {
     let change = &change;
-    let password_hash = password_hash.as_deref();
+    let password_hash = match change {
+        Change::Replace(_, hash) | Change::TakeOver(_, hash) => hash.as_deref(),
+        Change::Detach => None,
+    };
     // The last-owner, seat and no-cycle rules read other users' rows.
     let mutation = mutation(operation, request_id, FirstLock::Workspace);
     let changed = unit_of_work!(state, caller, mutation, |work| {
         // A member the directory let go of is found again only by its email.
-        let detached = matches!(change, Change::TakeOver(_));
+        let detached = matches!(change, Change::TakeOver(..));
         let current = directory::get_member(work.tx(), work.workspace_id(), user_id, detached, Lock::Update)
             .await?
             .ok_or_else(member_not_found)?;
@@ -411,8 +411,8 @@ async fn change_user(
                 let changes = vec![FieldChange::new("directory_state", was, "DETACHED")];
                 (next, write, changes)
             }
-            Change::Replace(fields) | Change::TakeOver(fields) => {
-                if matches!(change, Change::TakeOver(_)) && current.state == Some(DirectoryState::Linked) {
+            Change::Replace(fields, _) | Change::TakeOver(fields, _) => {
+                if matches!(change, Change::TakeOver(..)) && current.state == Some(DirectoryState::Linked) {
                     return Err(taken("email"));
                 }
                 planned(work, &current, fields, password_hash).await?
