@@ -3,7 +3,7 @@
 //! same number of InviteUser calls through the same gateway (`POST
 //! /v1/invitations`) at the same concurrency; then `filter=userName eq "…"`
 //! at 100,000 members, the lookup Okta and Entra ID make before every
-//! create. The gateway runs in this process, the server in its own.
+//! create, at 8 in flight as the `list` scenario reads. The gateway runs in this process, the server in its own.
 
 use std::sync::{
     Arc,
@@ -32,6 +32,8 @@ use crate::{
 };
 
 const IN_FLIGHT: usize = 16;
+/// Lookups in flight: as the `list` scenario's reads.
+const LOOKUPS_IN_FLIGHT: usize = list::IN_FLIGHT;
 /// Members created by SCIM (and invitations sent beside them).
 const CREATES: u64 = 10_000;
 /// Members the userName lookup searches among.
@@ -88,7 +90,7 @@ pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
         })
         .await?;
 
-        eprintln!("scim: filter=userName eq at {MEMBERS} members");
+        eprintln!("scim: filter=userName eq at {MEMBERS} members, {LOOKUPS_IN_FLIGHT} in flight");
         let seeded = service.workspace("scim-lookup").await?;
         let db = service.db().await?;
         list::seed(&db, seeded.id, if common.quick { 5_000 } else { MEMBERS }).await?;
@@ -107,7 +109,7 @@ pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
         let bearer = format!("Bearer {secret}");
         let names = Arc::new(names);
         let lookup = common
-            .run(IN_FLIGHT)
+            .run(LOOKUPS_IN_FLIGHT)
             .measure(&channels, {
                 let (http, gateway) = (http.clone(), gateway.clone());
                 move |_, number| {

@@ -373,10 +373,11 @@ pub async fn list_members(
         sql.push_str(" AND ");
         sql.push_str(&condition_sql(condition, &mut params));
     }
-    let count_sql = format!("SELECT count(*) FROM users WHERE {sql}");
+    // The total rides along with the page (one statement); only a page
+    // past the end, which holds no row to carry it, counts on its own.
     let page_sql = format!(
-        "SELECT {MEMBER_COLUMNS} FROM users WHERE {sql} ORDER BY created_at, id \
-         LIMIT ${} OFFSET ${}",
+        "SELECT {MEMBER_COLUMNS}, count(*) OVER () AS matches FROM users WHERE {sql} \
+         ORDER BY created_at, id LIMIT ${} OFFSET ${}",
         params.len() + 1,
         params.len() + 2
     );
@@ -387,15 +388,21 @@ pub async fn list_members(
     let filter_values = values.len();
     values.push(&limit);
     values.push(&offset);
-    let (rows, total) = tokio::join!(
-        statements::query(client, &page_sql, &values),
-        statements::query_one(client, &count_sql, &values[..filter_values]),
-    );
-    let members = rows?
+    let rows = statements::query(client, &page_sql, &values).await?;
+    let total: i64 = match rows.first() {
+        Some(row) => row.try_get("matches")?,
+        None if offset == 0 => 0,
+        None => {
+            let count_sql = format!("SELECT count(*) FROM users WHERE {sql}");
+            statements::query_one(client, &count_sql, &values[..filter_values])
+                .await?
+                .try_get(0)?
+        }
+    };
+    let members = rows
         .iter()
         .map(member_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let total: i64 = total?.try_get(0)?;
     Ok((members, total))
 }
 
