@@ -10,6 +10,8 @@ use wowchat_users_testkit::{
     authed, expect_denied, expect_error, expect_permission_missing, manage_request,
 };
 
+use wowchat_users_server::config::Settings;
+
 use crate::rest::{Reply, Rest};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/scim");
@@ -35,7 +37,11 @@ struct Directory {
 
 impl Directory {
     async fn connect() -> Directory {
-        let rest = Rest::spawn().await;
+        Self::connect_with(|_| {}).await
+    }
+
+    async fn connect_with(adjust: impl FnOnce(&mut Settings)) -> Directory {
+        let rest = Rest::spawn_with(adjust).await;
         let minted = rest
             .call(
                 Method::POST,
@@ -724,4 +730,44 @@ async fn a_directory_obeys_the_workspace_rules_and_sees_no_other_workspace() {
         &directory.scim(Method::DELETE, "/Users", None).await,
         StatusCode::METHOD_NOT_ALLOWED,
     );
+}
+
+#[tokio::test]
+async fn a_directory_token_over_its_rate_gets_429_with_retry_after() {
+    let directory = Directory::connect_with(|settings| settings.scim_requests_per_minute = 3).await;
+    for _ in 0..3 {
+        let reply = directory.scim(Method::GET, "/Users?count=1", None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:#}", reply.json);
+    }
+    let limited = directory.scim(Method::GET, "/Users?count=1", None).await;
+    scim_error(&limited, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.json["scimType"], json!("tooMany"));
+    let retry_after: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    // Another token of the workspace has its own budget.
+    let other = directory
+        .rest
+        .call(
+            Method::POST,
+            "/v1/directoryTokens",
+            directory.rest.owner(),
+            Some(json!({"displayName": "Entra"})),
+        )
+        .await
+        .ok();
+    let reply = directory
+        .rest
+        .raw(
+            Method::GET,
+            "/scim/v2/Users?count=1",
+            other["secret"].as_str(),
+            &[],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
 }

@@ -234,7 +234,7 @@ pub struct Service {
 impl Service {
     /// Starts the server on `scratch` with the defaults a deployment has,
     /// except: no relay (its cost is the `relay` scenario's), no
-    /// invitation rate limits (policy, not speed), and `env` on top.
+    /// invitation or SCIM rate limits (policy, not speed), and `env` on top.
     pub async fn start(
         common: &Common,
         scratch: &Scratch,
@@ -265,6 +265,7 @@ impl Service {
             .env("WOWCHAT_INVITES_PER_MINUTE_PER_INVITER", "0")
             .env("WOWCHAT_INVITES_PER_MINUTE_PER_WORKSPACE", "0")
             .env("WOWCHAT_INVITATION_ATTEMPTS_PER_ADDRESS_PER_MINUTE", "0")
+            .env("WOWCHAT_SCIM_REQUESTS_PER_MINUTE", "0")
             // Keys from the caller's environment would not match the dev keys.
             .env_remove("WOWCHAT_JWT_PUBLIC_KEYS")
             .env_remove("WOWCHAT_JWT_PRIVATE_KEY")

@@ -147,6 +147,11 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_SIGN_IN_KNOWN_ADDRESS_DAYS", default_value_t = 30, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
     pub sign_in_known_address_days: u64,
 
+    /// SCIM requests per minute by one directory token, on each replica (a
+    /// burst of as many is let through); 0 turns the limit off.
+    #[arg(long, env = "WOWCHAT_SCIM_REQUESTS_PER_MINUTE", default_value_t = 6000)]
+    pub scim_requests_per_minute: u32,
+
     /// Invitation emails (invitations, batch rows, resends) per minute by one inviter (all replicas together); 0 turns the limit off.
     #[arg(
         long,

@@ -92,7 +92,8 @@ impl Application {
                 &settings.sign_in_settings(),
                 &settings.invitation_policy_settings(),
             )
-            .with_mail_tokens(mail_tokens),
+            .with_mail_tokens(mail_tokens)
+            .with_directory_limit(settings.scim_requests_per_minute),
         );
         let listener = TcpListener::bind(settings.listen_addr)
             .await

@@ -48,7 +48,7 @@ named_enum! {
         DirectoryUserExists = "DIRECTORY_USER_EXISTS",
         UserManagedByDirectory = "USER_MANAGED_BY_DIRECTORY",
         DirectoryTokenNotFound = "DIRECTORY_TOKEN_NOT_FOUND",
-        DirectoryTokenRevoked = "DIRECTORY_TOKEN_REVOKED",
+        DirectoryRateLimited = "DIRECTORY_RATE_LIMITED",
         ServiceUnavailable = "SERVICE_UNAVAILABLE",
         ServerOverloaded = "SERVER_OVERLOADED",
         Internal = "INTERNAL",

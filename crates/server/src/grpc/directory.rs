@@ -42,7 +42,11 @@ impl DirectoryServiceImpl {
     }
 
     async fn directory<T>(&self, request: &Request<T>) -> Result<Caller, Error> {
-        authenticate_directory(&self.state.pool, &self.state.callers, request.metadata()).await
+        let caller =
+            authenticate_directory(&self.state.pool, &self.state.callers, request.metadata())
+                .await?;
+        self.state.directory.admit(&caller)?;
+        Ok(caller)
     }
 }
 

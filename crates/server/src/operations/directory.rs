@@ -3,6 +3,12 @@
 //! obeys (seats, email domains, the last owner, role rank, reporting
 //! cycles), each change with its activity entry and event.
 
+use std::num::NonZeroU32;
+
+use governor::{
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+};
 use uuid::Uuid;
 
 use super::{
@@ -31,6 +37,41 @@ use crate::{
 const DETACHED_REASON: &str = "removed by the directory";
 /// Why a member the directory deactivated reads as deactivated.
 const DEACTIVATED_REASON: &str = "deactivated by the directory";
+
+/// Each directory token's requests on this replica, as a token bucket: a
+/// flood from one identity provider (or a leaked token) gets 429 with
+/// Retry-After and leaves the replica to everyone else. Kept in memory, not
+/// shared: a shared bucket would make every SCIM call a write on one row.
+pub struct DirectoryLimit {
+    limiter: Option<DefaultKeyedRateLimiter<Uuid>>,
+    clock: DefaultClock,
+}
+
+impl DirectoryLimit {
+    pub const DEFAULT_PER_MINUTE: u32 = 6000;
+
+    pub fn new(per_minute: u32) -> Self {
+        DirectoryLimit {
+            limiter: NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Admits one request of `caller`, a directory; refuses it when its
+    /// token's budget is spent.
+    pub fn admit(&self, caller: &Caller) -> Result<(), Error> {
+        let (Some(limiter), Some(token)) = (&self.limiter, caller.directory_token_id) else {
+            return Ok(());
+        };
+        limiter.check_key(&token).map_err(|not_until| {
+            Error::rate_limited(
+                Reason::DirectoryRateLimited,
+                "the directory token's requests per minute are spent; retry later",
+                not_until.wait_time_from(self.clock.now()),
+            )
+        })
+    }
+}
 
 fn member_not_found() -> Error {
     Error::user_not_found()

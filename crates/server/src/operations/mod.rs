@@ -49,6 +49,8 @@ pub struct AppState {
     pub limits: limits::SharedLimits,
     /// Told after each commit that wrote outbox rows.
     pub relay_wakeup: outbox::RelayWakeup,
+    /// Each directory token's SCIM requests, on this replica.
+    pub directory: directory::DirectoryLimit,
     /// Seal invitation tokens for the mailer; `None` in development only.
     pub mail_tokens: Option<Arc<wowchat_platform::sealing::TokenKeys>>,
     /// The key page tokens are MAC'd under, derived on first use.
@@ -79,6 +81,9 @@ impl AppState {
             sign_in: sign_in::SignInPolicy::new(sign_in),
             invitations: invitation_policy::InvitationPolicy::new(invitations),
             page_key: OnceCell::new(),
+            directory: directory::DirectoryLimit::new(
+                directory::DirectoryLimit::DEFAULT_PER_MINUTE,
+            ),
             mail_tokens: None,
             pool_checkout: wowchat_platform::metrics::checkout_histogram("requests"),
         }
@@ -87,6 +92,13 @@ impl AppState {
     /// Seals the invitation tokens of mail commands with `keys`.
     pub fn with_mail_tokens(mut self, keys: Option<wowchat_platform::sealing::TokenKeys>) -> Self {
         self.mail_tokens = keys.map(Arc::new);
+        self
+    }
+
+    /// Limits each directory token to `per_minute` SCIM requests on this
+    /// replica (0: no limit).
+    pub fn with_directory_limit(mut self, per_minute: u32) -> Self {
+        self.directory = directory::DirectoryLimit::new(per_minute);
         self
     }
 
