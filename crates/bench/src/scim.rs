@@ -90,10 +90,11 @@ pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
         })
         .await?;
 
-        eprintln!("scim: filter=userName eq at {MEMBERS} members, {LOOKUPS_IN_FLIGHT} in flight");
+        eprintln!("scim: filter=userName eq, {LOOKUPS_IN_FLIGHT} in flight");
         let seeded = service.workspace("scim-lookup").await?;
         let db = service.db().await?;
-        list::seed(&db, seeded.id, if common.quick { 5_000 } else { MEMBERS }).await?;
+        let members = if common.quick { 5_000 } else { MEMBERS };
+        list::seed(&db, seeded.id, members).await?;
         scratch.analyze().await?;
         let names: Vec<String> = db
             .query(
@@ -149,7 +150,7 @@ pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
                 CREATE_TARGET,
             ),
             Measurement::of_calls(
-                "scim: filter userName eq, 100,000 members",
+                format!("scim: filter userName eq, {members} members"),
                 &lookup,
                 None,
                 FILTER_TARGET,

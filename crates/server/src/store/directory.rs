@@ -7,7 +7,10 @@ use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{GenericClient, Lock, query_one, query_opt, query_value};
+use super::{
+    GenericClient, Lock, query_one, query_opt, query_value,
+    users::{self, COLUMNS},
+};
 use crate::domain::{
     Error,
     directory::{Condition, DirectoryProfile, DirectoryState, FilterAttribute, FilterOperator},
@@ -130,9 +133,9 @@ pub struct DirectoryMember {
     pub profile: Option<DirectoryProfile>,
 }
 
-const MEMBER_COLUMNS: &str = "id, workspace_id, email, display_name, role, reporting_to, status, \
-     deactivation_reason, created_at, updated_at, version, last_active_at, directory_state, \
-     directory_user_name, directory_external_id, directory_profile";
+/// The directory's columns of a member, read after the user's (`COLUMNS`).
+const DIRECTORY_COLUMNS: &str =
+    "directory_state, directory_user_name, directory_external_id, directory_profile";
 
 fn member_from_row(row: &Row) -> Result<DirectoryMember, Error> {
     let state: Option<&str> = row.try_get("directory_state")?;
@@ -147,20 +150,7 @@ fn member_from_row(row: &Row) -> Result<DirectoryMember, Error> {
         .transpose()
         .map_err(|e| anyhow::Error::new(e).context("decoding a directory profile"))?;
     Ok(DirectoryMember {
-        user: User {
-            id: row.try_get("id")?,
-            workspace_id: row.try_get("workspace_id")?,
-            email: row.try_get("email")?,
-            display_name: row.try_get("display_name")?,
-            role: row.try_get("role")?,
-            reporting_to: row.try_get("reporting_to")?,
-            status: UserStatus::from_db(row.try_get("status")?)?,
-            deactivation_reason: row.try_get("deactivation_reason")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            version: row.try_get("version")?,
-            last_active_at: row.try_get("last_active_at")?,
-        },
+        user: users::from_row(row)?,
         state,
         user_name: row.try_get("directory_user_name")?,
         external_id: row.try_get("directory_external_id")?,
@@ -182,7 +172,7 @@ pub async fn get_member(
         " AND directory_state IS DISTINCT FROM 'DETACHED'"
     };
     let sql = format!(
-        "SELECT {MEMBER_COLUMNS} FROM users WHERE workspace_id = $1 AND id = $2{held}{}",
+        "SELECT {COLUMNS}, {DIRECTORY_COLUMNS} FROM users WHERE workspace_id = $1 AND id = $2{held}{}",
         lock.clause()
     );
     query_opt(client, &sql, &[&workspace_id, &id], member_from_row).await
@@ -196,7 +186,7 @@ pub async fn member_with_email(
     lock: Lock,
 ) -> Result<Option<DirectoryMember>, Error> {
     let sql = format!(
-        "SELECT {MEMBER_COLUMNS} FROM users WHERE workspace_id = $1 AND email_normalized = $2{}",
+        "SELECT {COLUMNS}, {DIRECTORY_COLUMNS} FROM users WHERE workspace_id = $1 AND email_normalized = $2{}",
         lock.clause()
     );
     query_opt(
@@ -261,7 +251,7 @@ pub async fn write_member(
          directory_external_id = $10, directory_profile = $11, email = $12, \
          email_normalized = $13, password_hash = coalesce($14, password_hash), \
          updated_at = now(), version = version + 1 \
-         WHERE workspace_id = $1 AND id = $2 RETURNING {MEMBER_COLUMNS}"
+         WHERE workspace_id = $1 AND id = $2 RETURNING {COLUMNS}, {DIRECTORY_COLUMNS}"
     );
     let params: [&(dyn ToSql + Sync); 14] = [
         &user.workspace_id,
@@ -318,7 +308,7 @@ pub async fn insert_member(
          reporting_to, status, deactivation_reason, password_hash, created_at, updated_at, \
          directory_state, directory_user_name, directory_external_id, directory_profile) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now(), now(), 'LINKED', $11, $12, $13) \
-         RETURNING {MEMBER_COLUMNS}"
+         RETURNING {COLUMNS}, {DIRECTORY_COLUMNS}"
     );
     let params: [&(dyn ToSql + Sync); 13] = [
         &member.workspace_id,
@@ -376,7 +366,7 @@ pub async fn list_members(
     // The total rides along with the page (one statement); only a page
     // past the end, which holds no row to carry it, counts on its own.
     let page_sql = format!(
-        "SELECT {MEMBER_COLUMNS}, count(*) OVER () AS matches FROM users WHERE {sql} \
+        "SELECT {COLUMNS}, {DIRECTORY_COLUMNS}, count(*) OVER () AS matches FROM users WHERE {sql} \
          ORDER BY created_at, id LIMIT ${} OFFSET ${}",
         params.len() + 1,
         params.len() + 2

@@ -17,10 +17,11 @@ use crate::domain::{
     user::{User, UserStatus},
 };
 
-const COLUMNS: &str = "id, workspace_id, email, display_name, role, reporting_to, status, \
+pub(super) const COLUMNS: &str = "id, workspace_id, email, display_name, role, reporting_to, status, \
                        deactivation_reason, created_at, updated_at, version, last_active_at";
 
-fn from_row(row: &Row) -> Result<User, Error> {
+/// The user of a row holding (at least) [`COLUMNS`].
+pub(super) fn from_row(row: &Row) -> Result<User, Error> {
     Ok(User {
         id: row.try_get("id")?,
         workspace_id: row.try_get("workspace_id")?,
