@@ -771,3 +771,164 @@ async fn a_directory_token_over_its_rate_gets_429_with_retry_after() {
         .await;
     assert_eq!(reply.status, StatusCode::OK);
 }
+
+/// A fixture's body with the documentation's example ids replaced by ours.
+fn fixture_with_ids(provider: &str, name: &str, ids: &[(&str, &str)]) -> Json {
+    let mut text = fixture(provider, name, &[]).to_string();
+    for (example, ours) in ids {
+        text = text.replace(example, ours);
+    }
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn groups_named_as_roles_set_their_members_roles_as_okta_and_entra_change_them() {
+    let directory = Directory::connect().await;
+    let create = |name: &str| json!({"userName": format!("{name}@example.com"), "active": true});
+    let ann = directory.create(create("ann")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob = directory.create(create("bob")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(directory.member(&ann).await.role, "agent");
+
+    // Okta's group push: an empty group, then members by its PATCH.
+    let mut body = fixture("okta", "28-ref-create-group", &[]);
+    body["displayName"] = json!("Supervisor");
+    let created = directory.scim(Method::POST, "/Groups", Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:#}", created.json);
+    let group = created.json["id"].as_str().unwrap().to_owned();
+    let patched = directory
+        .scim(
+            Method::PATCH,
+            &format!("/Groups/{group}"),
+            Some(fixture_with_ids(
+                "okta",
+                "32-ref-patch-group-members-remove-add",
+                &[("23a35c27-23d3-4c03-b4c5-6443c09e7173", &ann)],
+            )),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{:#}", patched.json);
+    assert_eq!(patched.json["members"][0]["value"], json!(ann));
+    assert_eq!(directory.member(&ann).await.role, "supervisor");
+
+    // Entra adds Bob (`"$ref": null`), then removes Ann by a value list:
+    // only Ann leaves, and she gets the default role back.
+    let added = directory
+        .scim(
+            Method::PATCH,
+            &format!("/Groups/{group}"),
+            Some(fixture_with_ids(
+                "entra",
+                "14-patch-group-add-member",
+                &[("f648f8d5ea4e4cd38e9c", &bob)],
+            )),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{:#}", added.json);
+    assert_eq!(directory.member(&bob).await.role, "supervisor");
+    let removed = directory
+        .scim(
+            Method::PATCH,
+            &format!("/Groups/{group}"),
+            Some(fixture_with_ids(
+                "entra",
+                "36-quirk-remove-member-no-flag",
+                &[("u1091", &ann)],
+            )),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{:#}", removed.json);
+    assert_eq!(removed.json["members"].as_array().unwrap().len(), 1);
+    assert_eq!(directory.member(&ann).await.role, "agent");
+    assert_eq!(directory.member(&bob).await.role, "supervisor");
+
+    // Looked up by name (ignoring case), as Okta and Entra do; GET /Groups.
+    let found = directory
+        .scim(
+            Method::GET,
+            "/Groups?filter=displayName+eq+%22supervisor%22",
+            None,
+        )
+        .await;
+    assert_eq!(found.json["totalResults"], json!(1), "{:#}", found.json);
+    let all = directory.scim(Method::GET, "/Groups", None).await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(all.json["Resources"][0]["id"], json!(group));
+
+    // A group named as no role only holds its members.
+    let team = directory
+        .scim(
+            Method::POST,
+            "/Groups",
+            Some(json!({"displayName": "Support Team", "members": [{"value": ann}]})),
+        )
+        .await;
+    assert_eq!(team.status, StatusCode::CREATED, "{:#}", team.json);
+    assert_eq!(directory.member(&ann).await.role, "agent");
+
+    // The last active owner stays: a group that would demote them is refused.
+    let owner = directory.rest.app.owner_id.to_string();
+    let demote = directory
+        .scim(
+            Method::POST,
+            "/Groups",
+            Some(json!({"displayName": "agent", "members": [{"value": owner}]})),
+        )
+        .await;
+    scim_error(&demote, StatusCode::BAD_REQUEST);
+    assert_eq!(directory.member(&owner).await.role, "owner");
+    // Another workspace's member is no member.
+    let other = directory.rest.app.other_workspace().await;
+    let foreign = directory
+        .scim(
+            Method::POST,
+            "/Groups",
+            Some(json!({"displayName": "Foreign", "members": [{"value": other.owner_id}]})),
+        )
+        .await;
+    scim_error(&foreign, StatusCode::BAD_REQUEST);
+    // A name another group has: 409.
+    let twice = directory
+        .scim(
+            Method::POST,
+            "/Groups",
+            Some(json!({"displayName": "SUPERVISOR"})),
+        )
+        .await;
+    scim_error(&twice, StatusCode::CONFLICT);
+
+    // Deleting the group: its members leave it, Bob back to the default role.
+    let deleted = directory
+        .scim(Method::DELETE, &format!("/Groups/{group}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(directory.member(&bob).await.role, "agent");
+    scim_error(
+        &directory
+            .scim(Method::GET, &format!("/Groups/{group}"), None)
+            .await,
+        StatusCode::NOT_FOUND,
+    );
+
+    // Each role change is the directory's, in the activity log.
+    let changes = directory
+        .rest
+        .app
+        .activity(proto::ListActivityRequest {
+            target_user_id: bob.clone(),
+            action: "user.role_changed".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(
+        changes
+            .iter()
+            .all(|e| e.actor_directory_token_id == directory.token_id)
+    );
+}

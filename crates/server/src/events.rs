@@ -17,7 +17,7 @@ use crate::{
         user::User,
         workspace::WorkspaceSettings,
     },
-    store::{directory::DirectoryToken, outbox::OutboxMessage},
+    store::{directory::DirectoryToken, directory_groups::Group, outbox::OutboxMessage},
     wire,
 };
 
@@ -172,6 +172,30 @@ pub fn directory_token_changed(
         events::DirectoryTokenChanged {
             token: Some(wire::directory_token(token)),
             actor_user_id: actor.to_string(),
+        },
+        request_id,
+    )
+}
+
+/// `directory.group_created`, `directory.group_updated` or
+/// `directory.group_deleted` (by `action`).
+pub fn directory_group_changed(
+    action: Action,
+    group: &Group,
+    caller: &Caller,
+    changes: &[FieldChange],
+    request_id: &str,
+) -> OutboxMessage {
+    message(
+        group.workspace_id,
+        action.as_str(),
+        events::DirectoryGroupChanged {
+            group: Some(wire::directory_group(group, None)),
+            actor_directory_token_id: caller
+                .directory_token_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            changes: changes.iter().map(wire::field_change).collect(),
         },
         request_id,
     )

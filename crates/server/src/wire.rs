@@ -16,7 +16,10 @@ use crate::{
         user::{User, UserStatus},
         workspace::WorkspaceSettings,
     },
-    store::directory::{DirectoryMember, DirectoryToken},
+    store::{
+        directory::{DirectoryMember, DirectoryToken},
+        directory_groups::Group,
+    },
 };
 
 /// A public key of `JwtKeys` as the JWKS message carries it.
@@ -233,5 +236,21 @@ pub fn directory_user(member: &DirectoryMember) -> proto::DirectoryUser {
         create_time: Some(timestamp(user.created_at)),
         update_time: Some(timestamp(user.updated_at)),
         etag: user.etag(),
+    }
+}
+
+/// A group as a directory sees it; `role`, the role it gives, when known.
+pub fn directory_group(group: &Group, role: Option<&str>) -> proto::DirectoryGroup {
+    proto::DirectoryGroup {
+        id: group.id.to_string(),
+        fields: Some(proto::DirectoryGroupFields {
+            display_name: group.display_name.clone(),
+            external_id: group.external_id.clone(),
+            member_user_ids: group.members.iter().map(Uuid::to_string).collect(),
+        }),
+        role: role.unwrap_or_default().to_owned(),
+        create_time: Some(timestamp(group.created_at)),
+        update_time: Some(timestamp(group.updated_at)),
+        etag: group.etag(),
     }
 }

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{ENTERPRISE_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
+use super::{ENTERPRISE_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
 use crate::scim::MAX_COUNT;
 
 const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
@@ -136,26 +136,91 @@ pub fn enterprise_schema(base: &str) -> Value {
     })
 }
 
+/// The Group schema: a name and members (Users).
+pub fn group_schema(base: &str) -> Value {
+    let immutable = |attribute: Value| with(attribute, "mutability", json!("immutable"));
+    json!({
+        "schemas": [SCHEMA_SCHEMA],
+        "id": GROUP_SCHEMA,
+        "name": "Group",
+        "description": "A group of members; one named as a role gives its members that role.",
+        "attributes": [
+            with(
+                with(
+                    attribute("displayName", "string", "The group's name, unique in the workspace; a role's name makes it give that role."),
+                    "required",
+                    json!(true),
+                ),
+                "uniqueness",
+                json!("server"),
+            ),
+            with(
+                with(
+                    attribute("members", "complex", "The group's members."),
+                    "multiValued",
+                    json!(true),
+                ),
+                "subAttributes",
+                json!([
+                    immutable(attribute("value", "string", "The member's id.")),
+                    immutable(with(
+                        with(attribute("$ref", "reference", "The member's URI."), "referenceTypes", json!(["User"])),
+                        "caseExact",
+                        json!(true),
+                    )),
+                    immutable(with(
+                        attribute("type", "string", "The member's resource type."),
+                        "canonicalValues",
+                        json!(["User"]),
+                    )),
+                ]),
+            ),
+        ],
+        "meta": {
+            "resourceType": "Schema",
+            "location": format!("{base}/Schemas/{GROUP_SCHEMA}"),
+        },
+    })
+}
+
 /// Every schema, by id.
 pub fn schemas(base: &str) -> Vec<Value> {
-    vec![user_schema(base), enterprise_schema(base)]
+    vec![
+        user_schema(base),
+        enterprise_schema(base),
+        group_schema(base),
+    ]
 }
 
 /// Every resource type.
 pub fn resource_types(base: &str) -> Vec<Value> {
-    vec![json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
-        "id": "User",
-        "name": "User",
-        "endpoint": "/Users",
-        "description": "The workspace's members.",
-        "schema": USER_SCHEMA,
-        "schemaExtensions": [{"schema": ENTERPRISE_SCHEMA, "required": false}],
-        "meta": {
-            "resourceType": "ResourceType",
-            "location": format!("{base}/ResourceTypes/User"),
-        },
-    })]
+    vec![
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "User",
+            "name": "User",
+            "endpoint": "/Users",
+            "description": "The workspace's members.",
+            "schema": USER_SCHEMA,
+            "schemaExtensions": [{"schema": ENTERPRISE_SCHEMA, "required": false}],
+            "meta": {
+                "resourceType": "ResourceType",
+                "location": format!("{base}/ResourceTypes/User"),
+            },
+        }),
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "Group",
+            "name": "Group",
+            "endpoint": "/Groups",
+            "description": "The directory's groups; one named as a role gives its members that role.",
+            "schema": GROUP_SCHEMA,
+            "meta": {
+                "resourceType": "ResourceType",
+                "location": format!("{base}/ResourceTypes/Group"),
+            },
+        }),
+    ]
 }
 
 pub fn service_provider_config(base: &str) -> Value {

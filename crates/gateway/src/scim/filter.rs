@@ -158,6 +158,37 @@ fn condition(
     })
 }
 
+/// A Groups filter: `displayName eq "…"` and/or `externalId eq "…"`, what
+/// Okta and Entra ID look groups up by.
+pub fn group_conditions(filter: &str) -> Result<(Option<String>, Option<String>), ScimError> {
+    let parsed: Filter = filter
+        .parse()
+        .map_err(|e| ScimError::invalid_filter(format!("the filter does not parse: {e}")))?;
+    let terms: Vec<&Filter> = match &parsed {
+        Filter::And(operands) => operands.as_slice().iter().collect(),
+        single => vec![single],
+    };
+    let (mut display_name, mut external_id) = (None, None);
+    for term in terms {
+        let Filter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(value))) = term
+        else {
+            return Err(ScimError::invalid_filter(
+                "groups are found by displayName eq or externalId eq",
+            ));
+        };
+        match (path.name.to_ascii_lowercase().as_str(), &path.sub_attr) {
+            ("displayname", None) => display_name = Some(value.clone()),
+            ("externalid", None) => external_id = Some(value.clone()),
+            _ => {
+                return Err(ScimError::invalid_filter(
+                    "groups are found by displayName eq or externalId eq",
+                ));
+            }
+        }
+    }
+    Ok((display_name, external_id))
+}
+
 /// `emails[…].value` made `emails.value`; `None` when there is none.
 fn without_value_filter(filter: &str) -> Option<String> {
     let lower = filter.to_ascii_lowercase();

@@ -13,6 +13,7 @@
 pub mod discovery;
 pub mod errors;
 pub mod filter;
+pub mod group;
 pub mod patch;
 pub mod user;
 
@@ -35,6 +36,7 @@ use crate::{Shared, call_typed, read_body};
 pub const CONTENT_TYPE: &str = "application/scim+json";
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 /// Most resources one page holds (ServiceProviderConfig `filter.maxResults`).
 pub const MAX_COUNT: i32 = 200;
@@ -142,9 +144,47 @@ async fn route(
             let body = json_body(call, body).await?;
             create_user(call, &body).await
         }
-        [".search"] | ["Users", ".search"] if method == Method::POST => {
+        ["Users", ".search"] if method == Method::POST => {
             let body = json_body(call, body).await?;
             list_users(call, &Query::of_search(&body)?).await
+        }
+        [".search"] if method == Method::POST => {
+            let body = json_body(call, body).await?;
+            search_all(call, &Query::of_search(&body)?).await
+        }
+        ["Groups"] if method == Method::GET => list_groups(call, &query).await,
+        ["Groups"] if method == Method::POST => {
+            let body = json_body(call, body).await?;
+            let fields = group::fields(&body)?;
+            let group = create_group(call, fields).await?;
+            Ok(group_response(
+                StatusCode::CREATED,
+                &group,
+                &call.base,
+                &Query::default(),
+            ))
+        }
+        ["Groups", ".search"] if method == Method::POST => {
+            let body = json_body(call, body).await?;
+            list_groups(call, &Query::of_search(&body)?).await
+        }
+        ["Groups", id] if method == Method::GET => {
+            let group = get_group(call, id).await?;
+            Ok(group_response(StatusCode::OK, &group, &call.base, &query))
+        }
+        ["Groups", id] if method == Method::PUT => {
+            let body = json_body(call, body).await?;
+            let fields = group::fields(&body)?;
+            let group = replace_group(call, id, fields, if_match(call.headers)).await?;
+            Ok(group_response(StatusCode::OK, &group, &call.base, &query))
+        }
+        ["Groups", id] if method == Method::PATCH => {
+            let body = json_body(call, body).await?;
+            patch_group(call, id, &body, &query).await
+        }
+        ["Groups", id] if method == Method::DELETE => {
+            delete_group(call, id).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
         }
         ["Users", id] if method == Method::GET => {
             let user = get_user(call, id).await?;
@@ -164,9 +204,9 @@ async fn route(
             delete_user(call, id).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        ["Users"] | ["Users", _] | [".search"] => Err(ScimError::method_not_allowed(format!(
-            "{path} does not take {method}"
-        ))),
+        ["Users"] | ["Users", _] | ["Groups"] | ["Groups", _] | [".search"] => Err(
+            ScimError::method_not_allowed(format!("{path} does not take {method}")),
+        ),
         _ => Err(ScimError::not_found(format!("no SCIM endpoint at {path}"))),
     }
 }
@@ -212,7 +252,7 @@ fn if_match(headers: &HeaderMap) -> Option<String> {
 }
 
 /// A listing's parameters, from the query string or a SearchRequest.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Query {
     filter: Option<String>,
     start_index: Option<String>,
@@ -365,18 +405,65 @@ fn user_response(
     base: &str,
     query: &Query,
 ) -> Response {
-    let mut resource = user::resource(user, base);
+    let location = user::location(base, &user.id);
+    resource_response(
+        status,
+        user::resource(user, base),
+        &user.etag,
+        &location,
+        query,
+    )
+}
+
+fn group_response(
+    status: StatusCode,
+    group: &proto::DirectoryGroup,
+    base: &str,
+    query: &Query,
+) -> Response {
+    let location = group::location(base, &group.id);
+    resource_response(
+        status,
+        group::resource(group, base),
+        &group.etag,
+        &location,
+        query,
+    )
+}
+
+/// One resource, with its `ETag` (and, when created, its `Location`).
+fn resource_response(
+    status: StatusCode,
+    mut resource: Value,
+    etag: &str,
+    location: &str,
+    query: &Query,
+) -> Response {
     project(&mut resource, query);
     let mut response = scim_json(status, resource);
-    if let Ok(etag) = HeaderValue::from_str(&user.etag) {
+    if let Ok(etag) = HeaderValue::from_str(etag) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     if status == StatusCode::CREATED
-        && let Ok(location) = HeaderValue::from_str(&user::location(base, &user.id))
+        && let Ok(location) = HeaderValue::from_str(location)
     {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response
+}
+
+/// A ListResponse page.
+fn list_response(resources: Vec<Value>, total: i64, start_index: i32) -> Response {
+    scim_json(
+        StatusCode::OK,
+        json!({
+            "schemas": [LIST_SCHEMA],
+            "totalResults": total,
+            "startIndex": start_index,
+            "itemsPerPage": resources.len(),
+            "Resources": resources,
+        }),
+    )
 }
 
 // ---- calls to the service ----
@@ -424,6 +511,28 @@ async fn get_user(call: &Call<'_>, id: &str) -> Result<proto::DirectoryUser, Sci
 }
 
 async fn list_users(call: &Call<'_>, query: &Query) -> Result<Response, ScimError> {
+    let (start_index, _) = query.paging()?;
+    let (resources, total) = users_page(call, query).await?;
+    Ok(list_response(resources, total, start_index))
+}
+
+/// `POST /.search`: the users, then the groups (RFC 7644 §3.4.3).
+async fn search_all(call: &Call<'_>, query: &Query) -> Result<Response, ScimError> {
+    let (start_index, _) = query.paging()?;
+    let (mut resources, users) = users_page(call, query).await?;
+    let (groups_found, groups) = groups_page(
+        call,
+        &Query {
+            filter: None,
+            ..query.clone()
+        },
+    )
+    .await?;
+    resources.extend(groups_found);
+    Ok(list_response(resources, users + groups, start_index))
+}
+
+async fn users_page(call: &Call<'_>, query: &Query) -> Result<(Vec<Value>, i64), ScimError> {
     let conditions = match &query.filter {
         Some(text) if !text.trim().is_empty() => filter::conditions(text)?,
         _ => Vec::new(),
@@ -452,16 +561,163 @@ async fn list_users(call: &Call<'_>, query: &Query) -> Result<Response, ScimErro
             resource
         })
         .collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        json!({
-            "schemas": [LIST_SCHEMA],
-            "totalResults": response.total_results,
-            "startIndex": start_index,
-            "itemsPerPage": resources.len(),
-            "Resources": resources,
-        }),
-    ))
+    Ok((resources, i64::from(response.total_results)))
+}
+
+async fn list_groups(call: &Call<'_>, query: &Query) -> Result<Response, ScimError> {
+    let (start_index, _) = query.paging()?;
+    let (resources, total) = groups_page(call, query).await?;
+    Ok(list_response(resources, total, start_index))
+}
+
+async fn groups_page(call: &Call<'_>, query: &Query) -> Result<(Vec<Value>, i64), ScimError> {
+    let (display_name, external_id) = match &query.filter {
+        Some(text) if !text.trim().is_empty() => filter::group_conditions(text)?,
+        _ => (None, None),
+    };
+    let (start_index, count) = query.paging()?;
+    let message = proto::ListDirectoryGroupsRequest {
+        display_name,
+        external_id,
+        start_index,
+        count: Some(count),
+    };
+    let response = directory(call, true, |mut client, metadata| {
+        let message = message.clone();
+        async move {
+            client
+                .list_directory_groups(request(metadata, message))
+                .await
+        }
+    })
+    .await?;
+    let resources: Vec<Value> = response
+        .groups
+        .iter()
+        .map(|group| {
+            let mut resource = group::resource(group, &call.base);
+            project(&mut resource, query);
+            resource
+        })
+        .collect();
+    Ok((resources, i64::from(response.total_results)))
+}
+
+async fn get_group(call: &Call<'_>, id: &str) -> Result<proto::DirectoryGroup, ScimError> {
+    let message = proto::GetDirectoryGroupRequest {
+        group_id: id.to_owned(),
+    };
+    let response = directory(call, true, |mut client, metadata| {
+        let message = message.clone();
+        async move { client.get_directory_group(request(metadata, message)).await }
+    })
+    .await?;
+    response
+        .group
+        .ok_or_else(|| ScimError::not_found("no such group"))
+}
+
+async fn create_group(
+    call: &Call<'_>,
+    fields: proto::DirectoryGroupFields,
+) -> Result<proto::DirectoryGroup, ScimError> {
+    let message = proto::CreateDirectoryGroupRequest {
+        fields: Some(fields),
+    };
+    let response = directory(call, false, |mut client, metadata| {
+        let message = message.clone();
+        async move {
+            client
+                .create_directory_group(request(metadata, message))
+                .await
+        }
+    })
+    .await?;
+    response
+        .group
+        .ok_or_else(|| ScimError::not_found("no such group"))
+}
+
+async fn replace_group(
+    call: &Call<'_>,
+    id: &str,
+    fields: proto::DirectoryGroupFields,
+    etag: Option<String>,
+) -> Result<proto::DirectoryGroup, ScimError> {
+    let message = proto::ReplaceDirectoryGroupRequest {
+        group_id: id.to_owned(),
+        fields: Some(fields),
+        etag: etag.unwrap_or_default(),
+    };
+    let response = directory(call, false, |mut client, metadata| {
+        let message = message.clone();
+        async move {
+            client
+                .replace_directory_group(request(metadata, message))
+                .await
+        }
+    })
+    .await?;
+    response
+        .group
+        .ok_or_else(|| ScimError::not_found("no such group"))
+}
+
+/// As `patch_user`, for a group.
+async fn patch_group(
+    call: &Call<'_>,
+    id: &str,
+    body: &Value,
+    query: &Query,
+) -> Result<Response, ScimError> {
+    let expected = if_match(call.headers);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let current = get_group(call, id).await?;
+        if let Some(expected) = &expected
+            && *expected != current.etag
+        {
+            return Err(stale());
+        }
+        let Value::Object(mut resource) = group::resource(&current, &call.base) else {
+            return Err(ScimError::invalid_value("the group is no object"));
+        };
+        patch::apply(&mut resource, body)?;
+        let fields = group::fields(&Value::Object(resource))?;
+        match replace_group(call, id, fields, Some(current.etag.clone())).await {
+            Ok(group) => return Ok(group_response(StatusCode::OK, &group, &call.base, query)),
+            Err(error)
+                if error.status == StatusCode::PRECONDITION_FAILED
+                    && expected.is_none()
+                    && tries < PATCH_TRIES => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+async fn delete_group(call: &Call<'_>, id: &str) -> Result<(), ScimError> {
+    let message = proto::DeleteDirectoryGroupRequest {
+        group_id: id.to_owned(),
+    };
+    directory(call, false, |mut client, metadata| {
+        let message = message.clone();
+        async move {
+            client
+                .delete_directory_group(request(metadata, message))
+                .await
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+fn stale() -> ScimError {
+    ScimError::new(
+        StatusCode::PRECONDITION_FAILED,
+        None,
+        "the resource changed since that version; read it again",
+    )
 }
 
 async fn create_user(call: &Call<'_>, body: &Value) -> Result<Response, ScimError> {
@@ -531,11 +787,7 @@ async fn patch_user(
         if let Some(expected) = &expected
             && *expected != current.etag
         {
-            return Err(ScimError::new(
-                StatusCode::PRECONDITION_FAILED,
-                None,
-                "the user changed since that version; read it again",
-            ));
+            return Err(stale());
         }
         let Value::Object(mut resource) = user::resource(&current, &call.base) else {
             return Err(ScimError::invalid_value("the user is no object"));

@@ -58,12 +58,6 @@ pub fn resource(user: &proto::DirectoryUser, base: &str) -> Value {
             json!({"manager": {"value": manager, "$ref": format!("{base}/Users/{manager}")}}),
         );
     }
-    let time = |t: &Option<prost_types::Timestamp>| {
-        t.as_ref()
-            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
-            .and_then(|t| t.format(&Rfc3339).ok())
-            .unwrap_or_default()
-    };
     out.insert(
         "meta".into(),
         json!({
@@ -80,6 +74,14 @@ pub fn resource(user: &proto::DirectoryUser, base: &str) -> Value {
 
 pub fn location(base: &str, id: &str) -> String {
     format!("{base}/Users/{id}")
+}
+
+/// A time as SCIM's `meta` shows it (RFC 3339, whole seconds).
+pub fn time(t: &Option<prost_types::Timestamp>) -> String {
+    t.as_ref()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 /// The value of `key` in `object`, its name matched ignoring case.

@@ -201,6 +201,12 @@ impl DirectoryFields {
     }
 }
 
+/// A directory's required key (a group's name, an externalId): kept exactly
+/// as sent, 1 to 256 characters, no control characters.
+pub fn directory_key(input: &str) -> Result<String, String> {
+    key(input, true)
+}
+
 /// A directory's key (userName, externalId, an email's type): kept exactly
 /// as sent, 1 to 256 characters, no control characters.
 fn key(input: &str, required: bool) -> Result<String, String> {

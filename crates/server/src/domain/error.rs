@@ -46,6 +46,8 @@ named_enum! {
         InvitationSendLimit = "INVITATION_SEND_LIMIT",
         InviterNotAuthorized = "INVITER_NOT_AUTHORIZED",
         DirectoryUserExists = "DIRECTORY_USER_EXISTS",
+        DirectoryGroupExists = "DIRECTORY_GROUP_EXISTS",
+        DirectoryGroupNotFound = "DIRECTORY_GROUP_NOT_FOUND",
         UserManagedByDirectory = "USER_MANAGED_BY_DIRECTORY",
         DirectoryTokenNotFound = "DIRECTORY_TOKEN_NOT_FOUND",
         DirectoryRateLimited = "DIRECTORY_RATE_LIMITED",

@@ -14,14 +14,14 @@ use crate::{
         Error,
         directory::{
             Condition, DirectoryEmail, DirectoryFields, DirectoryProfile, FilterAttribute,
-            FilterOperator, PersonName, UncheckedFields,
+            FilterOperator, PersonName, UncheckedFields, directory_key,
         },
         error::Violations,
         permission::Permission,
         text,
         user::User,
     },
-    operations::{self, AppState},
+    operations::{self, AppState, directory_groups::GroupFields},
     wire,
 };
 
@@ -189,6 +189,101 @@ pub(super) fn member_id(input: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(input).map_err(|_| Error::user_not_found())
 }
 
+/// Most members one group holds.
+const MAX_GROUP_MEMBERS: usize = 10_000;
+
+pub(super) fn group_fields(
+    input: Option<proto::DirectoryGroupFields>,
+) -> Result<GroupFields, Error> {
+    let proto::DirectoryGroupFields {
+        display_name,
+        external_id,
+        member_user_ids,
+    } = input.unwrap_or_default();
+    let mut v = Violations::default();
+    let display_name = v.check("fields.display_name", directory_key(&display_name));
+    let external_id = match external_id {
+        Some(id) => v.check("fields.external_id", directory_key(&id)).map(Some),
+        None => Some(None),
+    };
+    if member_user_ids.len() > MAX_GROUP_MEMBERS {
+        v.push(
+            "fields.member_user_ids",
+            format!("must be at most {MAX_GROUP_MEMBERS}"),
+        );
+    }
+    let mut members = Vec::new();
+    for (i, id) in member_user_ids.iter().take(MAX_GROUP_MEMBERS).enumerate() {
+        if let Some(id) = v.check(
+            &format!("fields.member_user_ids[{i}]"),
+            Uuid::parse_str(id).map_err(|_| "must be a user id".to_string()),
+        ) && !members.contains(&id)
+        {
+            members.push(id);
+        }
+    }
+    v.finish()?;
+    match (display_name, external_id) {
+        (Some(display_name), Some(external_id)) => Ok(GroupFields {
+            display_name,
+            external_id,
+            members,
+        }),
+        _ => Err(Error::invalid("fields", "is invalid")),
+    }
+}
+
+/// A group id: one that is no UUID names no group.
+pub(super) fn group_id(input: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(input).map_err(|_| {
+        Error::not_found(
+            crate::domain::Reason::DirectoryGroupNotFound,
+            "group not found",
+        )
+    })
+}
+
+pub(super) struct GroupListing {
+    pub display_name: Option<String>,
+    pub external_id: Option<String>,
+    pub offset: i64,
+    pub count: i64,
+}
+
+pub(super) fn group_listing(
+    request: proto::ListDirectoryGroupsRequest,
+) -> Result<GroupListing, Error> {
+    let proto::ListDirectoryGroupsRequest {
+        display_name,
+        external_id,
+        start_index,
+        count,
+    } = request;
+    let mut v = Violations::default();
+    let count = count.unwrap_or(DEFAULT_PAGE);
+    if !(0..=MAX_PAGE).contains(&count) {
+        v.push("count", format!("must be from 0 to {MAX_PAGE}"));
+    }
+    if start_index < 0 {
+        v.push("start_index", "must not be negative");
+    }
+    for (field, value) in [
+        ("display_name", &display_name),
+        ("external_id", &external_id),
+    ] {
+        if let Some(value) = value {
+            v.check(field, directory_key(value));
+        }
+    }
+    v.finish()?;
+    Ok(GroupListing {
+        display_name,
+        external_id,
+        offset: i64::from(start_index.max(1)) - 1,
+        count: i64::from(count),
+    })
+}
+
 /// A member's etag as ReplaceDirectoryUser takes it: empty for none.
 pub(super) fn expected_version(etag: &str) -> Result<Option<i64>, Error> {
     if etag.is_empty() {
@@ -326,6 +421,103 @@ impl DirectoryService for DirectoryServiceImpl {
         Ok(Response::new(proto::ReplaceDirectoryUserResponse {
             user: Some(wire::directory_user(&member)),
         }))
+    }
+
+    async fn create_directory_group(
+        &self,
+        request: Request<proto::CreateDirectoryGroupRequest>,
+    ) -> Result<Response<proto::CreateDirectoryGroupResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = self.directory(&request).await?;
+        caller.require(Permission::ScimManage)?;
+        let proto::CreateDirectoryGroupRequest { fields } = request.into_inner();
+        let fields = group_fields(fields)?;
+        let group =
+            operations::directory_groups::create(&self.state, &caller, &request_id, fields).await?;
+        let (group, role) =
+            operations::directory_groups::get(&self.state, &caller, group.id).await?;
+        Ok(Response::new(proto::CreateDirectoryGroupResponse {
+            group: Some(wire::directory_group(&group, role.as_deref())),
+        }))
+    }
+
+    async fn get_directory_group(
+        &self,
+        request: Request<proto::GetDirectoryGroupRequest>,
+    ) -> Result<Response<proto::GetDirectoryGroupResponse>, Status> {
+        let caller = self.directory(&request).await?;
+        let proto::GetDirectoryGroupRequest { group_id: id } = request.into_inner();
+        let (group, role) =
+            operations::directory_groups::get(&self.state, &caller, group_id(&id)?).await?;
+        Ok(Response::new(proto::GetDirectoryGroupResponse {
+            group: Some(wire::directory_group(&group, role.as_deref())),
+        }))
+    }
+
+    async fn list_directory_groups(
+        &self,
+        request: Request<proto::ListDirectoryGroupsRequest>,
+    ) -> Result<Response<proto::ListDirectoryGroupsResponse>, Status> {
+        let caller = self.directory(&request).await?;
+        let listing = group_listing(request.into_inner())?;
+        let (groups, total) = operations::directory_groups::list(
+            &self.state,
+            &caller,
+            listing.display_name.as_deref(),
+            listing.external_id.as_deref(),
+            listing.offset,
+            listing.count,
+        )
+        .await?;
+        Ok(Response::new(proto::ListDirectoryGroupsResponse {
+            groups: groups
+                .iter()
+                .map(|(group, role)| wire::directory_group(group, role.as_deref()))
+                .collect(),
+            total_results: i32::try_from(total).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn replace_directory_group(
+        &self,
+        request: Request<proto::ReplaceDirectoryGroupRequest>,
+    ) -> Result<Response<proto::ReplaceDirectoryGroupResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = self.directory(&request).await?;
+        caller.require(Permission::ScimManage)?;
+        let proto::ReplaceDirectoryGroupRequest {
+            group_id: id,
+            fields,
+            etag,
+        } = request.into_inner();
+        let id = group_id(&id)?;
+        let expected = expected_version(&etag)?;
+        let fields = group_fields(fields)?;
+        operations::directory_groups::replace(
+            &self.state,
+            &caller,
+            &request_id,
+            id,
+            fields,
+            expected,
+        )
+        .await?;
+        let (group, role) = operations::directory_groups::get(&self.state, &caller, id).await?;
+        Ok(Response::new(proto::ReplaceDirectoryGroupResponse {
+            group: Some(wire::directory_group(&group, role.as_deref())),
+        }))
+    }
+
+    async fn delete_directory_group(
+        &self,
+        request: Request<proto::DeleteDirectoryGroupRequest>,
+    ) -> Result<Response<proto::DeleteDirectoryGroupResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = self.directory(&request).await?;
+        let proto::DeleteDirectoryGroupRequest { group_id: id } = request.into_inner();
+        operations::directory_groups::delete(&self.state, &caller, &request_id, group_id(&id)?)
+            .await?;
+        Ok(Response::new(proto::DeleteDirectoryGroupResponse {}))
     }
 
     async fn delete_directory_user(

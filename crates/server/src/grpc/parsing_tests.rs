@@ -117,6 +117,53 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
             }
         },
     );
+    parsers.insert(
+        "/wowchat.users.v1.DirectoryService/CreateDirectoryGroup",
+        |b| {
+            if let Some(proto::CreateDirectoryGroupRequest { fields }) = decode(b) {
+                seen(directory::group_fields(fields));
+            }
+        },
+    );
+    parsers.insert(
+        "/wowchat.users.v1.DirectoryService/GetDirectoryGroup",
+        |b| {
+            if let Some(proto::GetDirectoryGroupRequest { group_id }) = decode(b) {
+                seen(directory::group_id(&group_id));
+            }
+        },
+    );
+    parsers.insert(
+        "/wowchat.users.v1.DirectoryService/ListDirectoryGroups",
+        |b| {
+            if let Some(r) = decode::<proto::ListDirectoryGroupsRequest>(b) {
+                seen(directory::group_listing(r));
+            }
+        },
+    );
+    parsers.insert(
+        "/wowchat.users.v1.DirectoryService/ReplaceDirectoryGroup",
+        |b| {
+            if let Some(proto::ReplaceDirectoryGroupRequest {
+                group_id,
+                fields,
+                etag,
+            }) = decode(b)
+            {
+                seen(directory::group_id(&group_id));
+                seen(directory::expected_version(&etag));
+                seen(directory::group_fields(fields));
+            }
+        },
+    );
+    parsers.insert(
+        "/wowchat.users.v1.DirectoryService/DeleteDirectoryGroup",
+        |b| {
+            if let Some(proto::DeleteDirectoryGroupRequest { group_id }) = decode(b) {
+                seen(directory::group_id(&group_id));
+            }
+        },
+    );
     parsers.insert("/wowchat.users.v1.UserService/InviteUser", |b| {
         if let Some(r) = decode::<proto::InviteUserRequest>(b) {
             seen(NewInvitation::try_from(r));

@@ -29,7 +29,7 @@ use crate::{
     store::{
         Lock,
         directory::{self, DirectoryMember, DirectoryToken, MemberWrite, NewMember},
-        users,
+        directory_groups, users,
     },
 };
 
@@ -482,6 +482,13 @@ async fn change_user(
         let member = directory::write_member(work.tx(), &next, &write)
             .await?
             .map_err(taken)?;
+        if matches!(change, Change::Detach) {
+            // Let go of: out of the directory's groups too.
+            let workspace_id = member.user.workspace_id;
+            for group in directory_groups::remove_from_all(work.tx(), workspace_id, user_id).await? {
+                directory_groups::touch(work.tx(), workspace_id, group).await?;
+            }
+        }
         let action = match (current.user.status, member.user.status) {
             (UserStatus::Active, UserStatus::Deactivated) => Action::UserDeactivated,
             (UserStatus::Deactivated, UserStatus::Active) => Action::UserReactivated,

@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod bootstrap;
 pub mod directory;
+pub mod directory_groups;
 pub mod invitation_policy;
 pub mod invitations;
 pub mod limits;

@@ -223,7 +223,7 @@ fn optional(id: Option<Uuid>) -> String {
 }
 
 /// Refuses to leave the workspace without an active owner.
-async fn ensure_other_owner(tx: &impl GenericClient, user: &User) -> Result<(), Error> {
+pub(super) async fn ensure_other_owner(tx: &impl GenericClient, user: &User) -> Result<(), Error> {
     if user.status == UserStatus::Active
         && users::count_other_active_owners(tx, user.workspace_id, user.id).await? == 0
     {

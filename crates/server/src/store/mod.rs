@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod directory;
+pub mod directory_groups;
 pub mod idempotency;
 pub mod invitations;
 pub mod outbox;
