@@ -424,7 +424,13 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
     let app = TestApp::spawn().await;
     let mut client = app.client().await;
     let initial = app.settings_as(&app.owner_token).await.unwrap();
-    assert_eq!(initial, proto::WorkspaceSettings::default());
+    assert_eq!(
+        initial,
+        proto::WorkspaceSettings {
+            directory_default_role: "agent".into(),
+            ..Default::default()
+        }
+    );
 
     let set = app
         .update_settings(10, &["Example.COM", "example.com", "acme.io"])

@@ -932,3 +932,37 @@ async fn groups_named_as_roles_set_their_members_roles_as_okta_and_entra_change_
             .all(|e| e.actor_directory_token_id == directory.token_id)
     );
 }
+
+#[tokio::test]
+async fn the_workspace_chooses_the_role_its_directory_gives_by_default() {
+    let directory = Directory::connect().await;
+    let app = &directory.rest.app;
+    let settings = |role: &str| proto::UpdateWorkspaceSettingsRequest {
+        settings: Some(proto::WorkspaceSettings {
+            directory_default_role: role.into(),
+            ..Default::default()
+        }),
+    };
+    let refused = app
+        .client()
+        .await
+        .update_workspace_settings(authed(&app.owner_token, settings("no-such-role")))
+        .await;
+    expect_error(refused, tonic::Code::InvalidArgument, "ROLE_NOT_FOUND");
+    let updated = app
+        .client()
+        .await
+        .update_workspace_settings(authed(&app.owner_token, settings("supervisor")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        updated.settings.unwrap().directory_default_role,
+        "supervisor"
+    );
+    let created = directory
+        .create(json!({"userName": "sue@example.com"}))
+        .await;
+    let sue = created["id"].as_str().unwrap();
+    assert_eq!(directory.member(sue).await.role, "supervisor");
+}

@@ -121,6 +121,7 @@ pub fn workspace_settings(settings: &WorkspaceSettings) -> proto::WorkspaceSetti
     proto::WorkspaceSettings {
         seat_limit: i32::try_from(settings.seat_limit).unwrap_or(i32::MAX),
         allowed_email_domains: settings.allowed_email_domains.clone(),
+        directory_default_role: settings.directory_default_role.clone(),
     }
 }
 

@@ -364,6 +364,7 @@ impl TestApp {
         let settings = proto::WorkspaceSettings {
             seat_limit,
             allowed_email_domains: strings(allowed_email_domains),
+            ..Default::default()
         };
         let message = proto::UpdateWorkspaceSettingsRequest {
             settings: Some(settings),

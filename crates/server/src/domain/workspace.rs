@@ -12,6 +12,8 @@ pub struct WorkspaceSettings {
     pub seat_limit: u32,
     /// Lowercase domains, sorted and without duplicates; empty for any.
     pub allowed_email_domains: Vec<String>,
+    /// The role a directory gives when no group says otherwise.
+    pub directory_default_role: String,
 }
 
 impl WorkspaceSettings {
@@ -92,6 +94,7 @@ mod tests {
         let settings = WorkspaceSettings {
             seat_limit: 0,
             allowed_email_domains: vec!["example.com".into()],
+            directory_default_role: "agent".into(),
         };
         let email = |e: &str| EmailAddress::parse(e).expect("valid");
         assert!(settings.allows_email(&email("Ann@EXAMPLE.com")));
@@ -106,6 +109,7 @@ mod tests {
         let two = WorkspaceSettings {
             seat_limit: 2,
             allowed_email_domains: vec![],
+            directory_default_role: "agent".into(),
         };
         assert!(two.has_seat_for_one_more(1));
         assert!(!two.has_seat_for_one_more(2));

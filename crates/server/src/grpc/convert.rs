@@ -242,6 +242,7 @@ impl TryFrom<proto::UpdateWorkspaceSettingsRequest> for WorkspaceSettings {
         let Some(proto::WorkspaceSettings {
             seat_limit,
             allowed_email_domains,
+            directory_default_role,
         }) = settings
         else {
             return Err(Error::invalid("settings", "must be set"));
@@ -255,12 +256,23 @@ impl TryFrom<proto::UpdateWorkspaceSettingsRequest> for WorkspaceSettings {
             "settings.allowed_email_domains",
             WorkspaceSettings::parse_domains(&allowed_email_domains),
         );
+        let directory_default_role = if directory_default_role.is_empty() {
+            Some(crate::domain::permission::AGENT.to_owned())
+        } else {
+            v.check(
+                "settings.directory_default_role",
+                parse_role_name(&directory_default_role),
+            )
+        };
         v.finish()?;
-        match (seat_limit, allowed_email_domains) {
-            (Some(seat_limit), Some(allowed_email_domains)) => Ok(WorkspaceSettings {
-                seat_limit,
-                allowed_email_domains,
-            }),
+        match (seat_limit, allowed_email_domains, directory_default_role) {
+            (Some(seat_limit), Some(allowed_email_domains), Some(directory_default_role)) => {
+                Ok(WorkspaceSettings {
+                    seat_limit,
+                    allowed_email_domains,
+                    directory_default_role,
+                })
+            }
             _ => Err(unrecorded()),
         }
     }

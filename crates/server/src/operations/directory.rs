@@ -280,14 +280,15 @@ async fn insert_user(
     // Members are created side by side, as invitations are; with a seat
     // limit, seat-taking changes take turns.
     let mutation = mutation("CreateDirectoryUser", request_id, FirstLock::Seats);
-    unit_of_work!(state, caller, mutation,
-        at_begin: |db| directory::default_role(db, workspace_id),
-        |work, default_role| {
-        let role = work.grantable_role("default_role", &default_role).await?;
+    unit_of_work!(state, caller, mutation, |work| {
+        // Read with the workspace's lock: no round trip of its own.
+        let settings = work.settings().await?;
+        let role = work
+            .grantable_role("default_role", &settings.directory_default_role)
+            .await?;
         if let Some(manager_id) = fields.manager_id {
             ensure_manager(work.tx(), workspace_id, manager_id).await?;
         }
-        let settings = work.settings().await?;
         ensure_email_allowed(&settings, fields)?;
         if fields.active {
             ensure_seat_free(work.tx(), workspace_id, &settings).await?;

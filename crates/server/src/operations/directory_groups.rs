@@ -24,7 +24,7 @@ use crate::{
     events,
     store::{
         Lock,
-        directory::{self, get_member},
+        directory::get_member,
         directory_groups::{self as groups, Group},
         roles, users,
     },
@@ -385,7 +385,7 @@ async fn settle_role(work: &Work<'_>, user_id: Uuid, request_id: &str) -> Result
     let target = match best {
         Some(role) => role,
         None => {
-            let name = directory::default_role(work.tx(), workspace_id).await?;
+            let name = work.settings().await?.directory_default_role;
             work.grantable_role("default_role", &name).await?
         }
     };

@@ -57,6 +57,19 @@ pub async fn update(
                 new.seat_limit,
             ));
         }
+        if current.directory_default_role != new.directory_default_role {
+            // A role that exists and the caller could grant.
+            work.grantable_role(
+                "settings.directory_default_role",
+                &new.directory_default_role,
+            )
+            .await?;
+            changes.push(FieldChange::new(
+                "directory_default_role",
+                &current.directory_default_role,
+                &new.directory_default_role,
+            ));
+        }
         if current.allowed_email_domains != new.allowed_email_domains {
             changes.push(FieldChange::new(
                 "allowed_email_domains",

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use wowchat_platform::statements;
 
 use super::{
-    GenericClient, Lock, query_one, query_opt, query_value,
+    GenericClient, Lock, query_one, query_opt,
     users::{self, COLUMNS},
 };
 use crate::domain::{
@@ -434,17 +434,4 @@ fn condition_sql(condition: &Condition, params: &mut Vec<Box<dyn ToSql + Sync + 
     };
     params.push(Box::new(bound));
     format!("{column} {op} ${}", params.len())
-}
-
-/// The workspace's default role for members a directory creates.
-pub async fn default_role(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-) -> Result<String, Error> {
-    query_value(
-        client,
-        "SELECT directory_default_role FROM workspaces WHERE id = $1",
-        &[&workspace_id],
-    )
-    .await
 }

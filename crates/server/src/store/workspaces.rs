@@ -57,8 +57,8 @@ pub async fn lock(
         Lock::Share => Some("SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text, 1))"),
         Lock::Update => Some("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 1))"),
     };
-    let read =
-        "SELECT name, seat_limit, allowed_email_domains, now() FROM workspaces WHERE id = $1";
+    let read = "SELECT name, seat_limit, allowed_email_domains, now(), directory_default_role \
+         FROM workspaces WHERE id = $1";
     let row = match take {
         None => statements::query_one(client, read, &[&id]).await?,
         Some(take) => {
@@ -83,6 +83,7 @@ pub async fn lock(
         settings: WorkspaceSettings {
             seat_limit: u32::try_from(seat_limit).context("a negative seat limit")?,
             allowed_email_domains: row.try_get(2)?,
+            directory_default_role: row.try_get(4)?,
         },
         now: row.try_get(3)?,
     })
@@ -105,7 +106,8 @@ pub async fn serialize_seat_changes(client: &impl GenericClient, id: Uuid) -> Re
 pub async fn settings(client: &impl GenericClient, id: Uuid) -> Result<WorkspaceSettings, Error> {
     let row = statements::query_one(
         client,
-        "SELECT seat_limit, allowed_email_domains FROM workspaces WHERE id = $1",
+        "SELECT seat_limit, allowed_email_domains, directory_default_role FROM workspaces \
+         WHERE id = $1",
         &[&id],
     )
     .await?;
@@ -113,6 +115,7 @@ pub async fn settings(client: &impl GenericClient, id: Uuid) -> Result<Workspace
     Ok(WorkspaceSettings {
         seat_limit: u32::try_from(seat_limit).context("a negative seat limit")?,
         allowed_email_domains: row.try_get(1)?,
+        directory_default_role: row.try_get(2)?,
     })
 }
 
@@ -124,8 +127,14 @@ pub async fn set_settings(
     let seat_limit = i32::try_from(settings.seat_limit).context("seat limit out of range")?;
     statements::execute(
         client,
-        "UPDATE workspaces SET seat_limit = $2, allowed_email_domains = $3 WHERE id = $1",
-        &[&id, &seat_limit, &settings.allowed_email_domains],
+        "UPDATE workspaces SET seat_limit = $2, allowed_email_domains = $3, \
+         directory_default_role = $4 WHERE id = $1",
+        &[
+            &id,
+            &seat_limit,
+            &settings.allowed_email_domains,
+            &settings.directory_default_role,
+        ],
     )
     .await?;
     Ok(())
