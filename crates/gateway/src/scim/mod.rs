@@ -663,37 +663,23 @@ async fn replace_group(
         .ok_or_else(|| ScimError::not_found("no such group"))
 }
 
-/// As `patch_user`, for a group.
 async fn patch_group(
     call: &Call<'_>,
     id: &str,
     body: &Value,
     query: &Query,
 ) -> Result<Response, ScimError> {
-    let expected = if_match(call.headers);
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let current = get_group(call, id).await?;
-        if let Some(expected) = &expected
-            && *expected != current.etag
-        {
-            return Err(stale());
-        }
-        let Value::Object(mut resource) = group::resource(&current, &call.base) else {
-            return Err(ScimError::invalid_value("the group is no object"));
-        };
-        patch::apply(&mut resource, body)?;
-        let fields = group::fields(&Value::Object(resource))?;
-        match replace_group(call, id, fields, Some(current.etag.clone())).await {
-            Ok(group) => return Ok(group_response(StatusCode::OK, &group, &call.base, query)),
-            Err(error)
-                if error.status == StatusCode::PRECONDITION_FAILED
-                    && expected.is_none()
-                    && tries < PATCH_TRIES => {}
-            Err(error) => return Err(error),
-        }
-    }
+    let group = patched(
+        call,
+        body,
+        || get_group(call, id),
+        |group| (group::resource(group, &call.base), group.etag.clone()),
+        |resource, etag| async move {
+            replace_group(call, id, group::fields(&resource)?, Some(etag)).await
+        },
+    )
+    .await?;
+    Ok(group_response(StatusCode::OK, &group, &call.base, query))
 }
 
 async fn delete_group(call: &Call<'_>, id: &str) -> Result<(), ScimError> {
@@ -770,37 +756,60 @@ async fn replace_user(
         .ok_or_else(|| ScimError::not_found("no such user"))
 }
 
-/// Reads the member, applies the operations to its resource and replaces
-/// it with the result, on the version read: a change made meanwhile makes
-/// it read again (or, with `If-Match`, fail with 412).
 async fn patch_user(
     call: &Call<'_>,
     id: &str,
     body: &Value,
     query: &Query,
 ) -> Result<Response, ScimError> {
+    let user = patched(
+        call,
+        body,
+        || get_user(call, id),
+        |user| (user::resource(user, &call.base), user.etag.clone()),
+        |resource, etag| async move {
+            replace_user(call, id, user::fields(&resource)?, Some(etag)).await
+        },
+    )
+    .await?;
+    Ok(user_response(StatusCode::OK, &user, &call.base, query))
+}
+
+/// PATCH (RFC 7644 §3.5.2) as one rule for every resource: read it, apply
+/// the operations to its JSON, replace it whole on the version read. A
+/// change made meanwhile makes it read again (up to `PATCH_TRIES`), or,
+/// with `If-Match`, fail with 412.
+async fn patched<R, Read, Reading, Replace, Replacing>(
+    call: &Call<'_>,
+    body: &Value,
+    read: Read,
+    json_and_etag: impl Fn(&R) -> (Value, String),
+    replace: Replace,
+) -> Result<R, ScimError>
+where
+    Read: Fn() -> Reading,
+    Reading: Future<Output = Result<R, ScimError>>,
+    Replace: Fn(Value, String) -> Replacing,
+    Replacing: Future<Output = Result<R, ScimError>>,
+{
     let expected = if_match(call.headers);
     let mut tries = 0;
     loop {
         tries += 1;
-        let current = get_user(call, id).await?;
-        if let Some(expected) = &expected
-            && *expected != current.etag
-        {
+        let (resource, etag) = json_and_etag(&read().await?);
+        if expected.as_ref().is_some_and(|expected| *expected != etag) {
             return Err(stale());
         }
-        let Value::Object(mut resource) = user::resource(&current, &call.base) else {
-            return Err(ScimError::invalid_value("the user is no object"));
+        let Value::Object(mut resource) = resource else {
+            return Err(ScimError::invalid_value("the resource is no object"));
         };
         patch::apply(&mut resource, body)?;
-        let fields = user::fields(&Value::Object(resource))?;
-        match replace_user(call, id, fields, Some(current.etag.clone())).await {
-            Ok(user) => return Ok(user_response(StatusCode::OK, &user, &call.base, query)),
+        match replace(Value::Object(resource), etag).await {
             Err(error)
                 if error.status == StatusCode::PRECONDITION_FAILED
                     && expected.is_none()
                     && tries < PATCH_TRIES => {}
-            Err(error) => return Err(error),
+            done => return done,
         }
     }
 }
