@@ -7,7 +7,8 @@ use serde_json::{Value as Json, json};
 use tonic::codegen::http::{Method, StatusCode};
 use wowchat_users_api::v1::{self as proto, directory_service_client::DirectoryServiceClient};
 use wowchat_users_testkit::{
-    authed, expect_denied, expect_error, expect_permission_missing, manage_request,
+    authed, expect_denied, expect_error, expect_permission_missing, expect_unauthenticated,
+    manage_request,
 };
 
 use wowchat_users_server::config::Settings;
@@ -965,4 +966,75 @@ async fn the_workspace_chooses_the_role_its_directory_gives_by_default() {
         .await;
     let sue = created["id"].as_str().unwrap();
     assert_eq!(directory.member(sue).await.role, "supervisor");
+}
+
+#[tokio::test]
+async fn a_scim_deactivation_and_a_revocation_hold_at_once_on_every_replica() {
+    let directory = Directory::connect().await;
+    let app = &directory.rest.app;
+    let replica = app.spawn_replica(|_| {}).await;
+    let created = directory
+        .create(json!({"userName": "rita@example.com", "password": "rita password 1"}))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Signed in on the replica, whose caller cache then holds her.
+    let token = replica
+        .auth()
+        .await
+        .sign_in(proto::SignInRequest {
+            workspace_id: app.workspace_id.to_string(),
+            email: "rita@example.com".into(),
+            password: "rita password 1".into(),
+        })
+        .await
+        .expect("she signs in on the replica")
+        .into_inner()
+        .access_token;
+    let on_replica = || async {
+        replica
+            .roles()
+            .await
+            .list_permissions(authed(&token, proto::ListPermissionsRequest {}))
+            .await
+    };
+    on_replica().await.expect("her token works on the replica");
+    on_replica().await.expect("and again, from its cache");
+
+    // Deactivated by SCIM through the gateway of the first server: her next
+    // call on the replica is refused.
+    let reply = directory
+        .patch(
+            &id,
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:#}", reply.json);
+    expect_denied(on_replica().await, "USER_DEACTIVATED");
+
+    // The directory token works on the replica until it is revoked on the
+    // first server; then its next call there is refused.
+    let mut replica_directory = DirectoryServiceClient::new(replica.channel().await);
+    let get = proto::GetDirectoryUserRequest {
+        user_id: id.clone(),
+    };
+    replica_directory
+        .get_directory_user(authed(&directory.secret, get.clone()))
+        .await
+        .expect("the token works on the replica");
+    directory
+        .rest
+        .call(
+            Method::POST,
+            &format!("/v1/directoryTokens/{}:revoke", directory.token_id),
+            directory.rest.owner(),
+            Some(json!({})),
+        )
+        .await
+        .ok();
+    expect_unauthenticated(
+        replica_directory
+            .get_directory_user(authed(&directory.secret, get))
+            .await,
+        "TOKEN_INVALID",
+    );
 }
