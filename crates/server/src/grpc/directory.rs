@@ -432,10 +432,8 @@ impl DirectoryService for DirectoryServiceImpl {
         caller.require(Permission::ScimManage)?;
         let proto::CreateDirectoryGroupRequest { fields } = request.into_inner();
         let fields = group_fields(fields)?;
-        let group =
-            operations::directory_groups::create(&self.state, &caller, &request_id, fields).await?;
         let (group, role) =
-            operations::directory_groups::get(&self.state, &caller, group.id).await?;
+            operations::directory_groups::create(&self.state, &caller, &request_id, fields).await?;
         Ok(Response::new(proto::CreateDirectoryGroupResponse {
             group: Some(wire::directory_group(&group, role.as_deref())),
         }))
@@ -493,7 +491,7 @@ impl DirectoryService for DirectoryServiceImpl {
         let id = group_id(&id)?;
         let expected = expected_version(&etag)?;
         let fields = group_fields(fields)?;
-        operations::directory_groups::replace(
+        let (group, role) = operations::directory_groups::replace(
             &self.state,
             &caller,
             &request_id,
@@ -502,7 +500,6 @@ impl DirectoryService for DirectoryServiceImpl {
             expected,
         )
         .await?;
-        let (group, role) = operations::directory_groups::get(&self.state, &caller, id).await?;
         Ok(Response::new(proto::ReplaceDirectoryGroupResponse {
             group: Some(wire::directory_group(&group, role.as_deref())),
         }))

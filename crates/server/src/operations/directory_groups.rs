@@ -23,7 +23,7 @@ use crate::{
     },
     events,
     store::{
-        Lock,
+        GenericClient, Lock,
         directory::get_member,
         directory_groups::{self as groups, Group},
         roles, users,
@@ -62,31 +62,36 @@ fn mutation<'a>(operation: &'static str, request_id: &'a str) -> Mutation<'a> {
     }
 }
 
-/// The role a group of this name gives, if any.
-async fn role_of(work: &Work<'_>, display_name: &str) -> Result<Option<Role>, Error> {
-    roles::resolve(
-        work.tx(),
-        work.workspace_id(),
-        &display_name.to_lowercase(),
-        Lock::Share,
-    )
-    .await
+/// The role a group of this name gives, if any: the role of that name,
+/// ignoring case.
+async fn role_given_by(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    display_name: &str,
+    lock: Lock,
+) -> Result<Option<Role>, Error> {
+    roles::resolve(client, workspace_id, &display_name.to_lowercase(), lock).await
 }
 
-pub async fn get(
-    state: &AppState,
-    caller: &Caller,
-    id: Uuid,
-) -> Result<(Group, Option<String>), Error> {
+/// As [`role_given_by`], in a unit of work: share-locked, so a custom role
+/// cannot change under the request.
+async fn role_of(work: &Work<'_>, display_name: &str) -> Result<Option<Role>, Error> {
+    role_given_by(work.tx(), work.workspace_id(), display_name, Lock::Share).await
+}
+
+/// A group and the name of the role it gives, if any.
+pub type GroupAndRole = (Group, Option<String>);
+
+pub async fn get(state: &AppState, caller: &Caller, id: Uuid) -> Result<GroupAndRole, Error> {
     caller.require(Permission::ScimManage)?;
     let client = state.connection().await?;
     let group = groups::get(&client, caller.workspace_id, id, Lock::None)
         .await?
         .ok_or_else(group_not_found)?;
-    let role = roles::resolve(
+    let role = role_given_by(
         &client,
         caller.workspace_id,
-        &group.display_name.to_lowercase(),
+        &group.display_name,
         Lock::None,
     )
     .await?
@@ -101,7 +106,7 @@ pub async fn list(
     external_id: Option<&str>,
     offset: i64,
     limit: i64,
-) -> Result<(Vec<(Group, Option<String>)>, i64), Error> {
+) -> Result<(Vec<GroupAndRole>, i64), Error> {
     caller.require(Permission::ScimManage)?;
     let client = state.connection().await?;
     let (found, total) = groups::list(
@@ -115,10 +120,10 @@ pub async fn list(
     .await?;
     let mut out = Vec::with_capacity(found.len());
     for group in found {
-        let role = roles::resolve(
+        let role = role_given_by(
             &client,
             caller.workspace_id,
-            &group.display_name.to_lowercase(),
+            &group.display_name,
             Lock::None,
         )
         .await?
@@ -133,7 +138,7 @@ pub async fn create(
     caller: &Caller,
     request_id: &str,
     fields: GroupFields,
-) -> Result<Group, Error> {
+) -> Result<GroupAndRole, Error> {
     caller.require(Permission::ScimManage)?;
     let fields = &fields;
     let created = unit_of_work!(
@@ -151,12 +156,12 @@ pub async fn create(
             )
             .await?
             .map_err(taken)?;
-            let gives_role = role_of(work, &group.display_name).await?.is_some();
+            let role = role_of(work, &group.display_name).await?.map(|r| r.name);
             for (i, member) in fields.members.iter().enumerate() {
                 ensure_member(work, *member, i).await?;
                 groups::add_member(work.tx(), workspace_id, group.id, *member).await?;
             }
-            if gives_role {
+            if role.is_some() {
                 for member in &fields.members {
                     settle_role(work, *member, request_id).await?;
                 }
@@ -171,7 +176,7 @@ pub async fn create(
                 request_id,
             )?;
             tracing::info!(group_id = %group.id, "the directory created a group");
-            Ok(Outcome::Changed(group, recorded))
+            Ok(Outcome::Changed((group, role), recorded))
         }
     )
     .await?;
@@ -186,7 +191,7 @@ pub async fn replace(
     id: Uuid,
     fields: GroupFields,
     expected_version: Option<i64>,
-) -> Result<Group, Error> {
+) -> Result<GroupAndRole, Error> {
     caller.require(Permission::ScimManage)?;
     let fields = &fields;
     let replaced = unit_of_work!(
@@ -262,7 +267,7 @@ pub async fn replace(
                 }
             }
             if changes.is_empty() {
-                return Ok(Outcome::Unchanged(current));
+                return Ok(Outcome::Unchanged((current, role_before)));
             }
             // Whose role may change: everyone in it before or after when the
             // role it gives changed, else those who joined or left a group that
@@ -285,7 +290,7 @@ pub async fn replace(
                 changes,
                 request_id,
             )?;
-            Ok(Outcome::Changed(group, recorded))
+            Ok(Outcome::Changed((group, role_after), recorded))
         }
     )
     .await?;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use wowchat_platform::statements;
 
 use super::{
-    GenericClient, Lock, query_one, query_opt,
+    GenericClient, Lock, query_one, query_one_unless_any_taken, query_opt,
     users::{self, COLUMNS},
 };
 use crate::domain::{
@@ -217,25 +217,6 @@ const KEYS: [(&str, &str); 3] = [
     ("users_directory_external_id", "externalId"),
 ];
 
-/// Runs a statement that writes a member and returns it; `Err(key)` when
-/// another member has that key (the transaction is then aborted).
-async fn write_unless_taken(
-    client: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Result<DirectoryMember, &'static str>, Error> {
-    match statements::query_one(client, sql, params).await {
-        Ok(row) => member_from_row(&row).map(Ok),
-        Err(err) => match KEYS
-            .iter()
-            .find(|(index, _)| super::is_unique_violation(&err, index))
-        {
-            Some((_, key)) => Ok(Err(key)),
-            None => Err(err.into()),
-        },
-    }
-}
-
 /// Writes the directory's columns, the email and the password of `user`,
 /// with its other mutable fields as `users::update` does, and bumps its
 /// version.
@@ -269,7 +250,7 @@ pub async fn write_member(
         &write.email_normalized,
         &write.password_hash,
     ];
-    write_unless_taken(client, &sql, &params).await
+    query_one_unless_any_taken(client, &sql, &params, &KEYS, member_from_row).await
 }
 
 fn encode_profile(profile: Option<&DirectoryProfile>) -> Result<Option<serde_json::Value>, Error> {
@@ -325,7 +306,7 @@ pub async fn insert_member(
         &member.external_id,
         &profile,
     ];
-    write_unless_taken(client, &sql, &params).await
+    query_one_unless_any_taken(client, &sql, &params, &KEYS, member_from_row).await
 }
 
 /// Where the member stands with the directory; `None` for never touched

@@ -2,11 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tokio_postgres::{Row, types::ToSql};
+use tokio_postgres::Row;
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{GenericClient, Lock, execute, query_opt};
+use super::{GenericClient, Lock, execute, query_column, query_one_unless_any_taken, query_opt};
 use crate::domain::Error;
 
 /// A group, as stored, with its members in the order they were added.
@@ -52,23 +52,6 @@ const KEYS: [(&str, &str); 2] = [
     ("directory_groups_external_id", "externalId"),
 ];
 
-async fn write_unless_taken(
-    client: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Result<Group, &'static str>, Error> {
-    match statements::query_one(client, sql, params).await {
-        Ok(row) => from_row(&row).map(Ok),
-        Err(err) => match KEYS
-            .iter()
-            .find(|(index, _)| super::is_unique_violation(&err, index))
-        {
-            Some((_, key)) => Ok(Err(key)),
-            None => Err(err.into()),
-        },
-    }
-}
-
 /// Creates the group (without members); `Err(key)` when another group has
 /// that name or externalId.
 pub async fn insert(
@@ -82,10 +65,12 @@ pub async fn insert(
         "INSERT INTO directory_groups (workspace_id, id, display_name, external_id, created_at, \
          updated_at) VALUES ($1, $2, $3, $4, now(), now()) RETURNING {COLUMNS}"
     );
-    write_unless_taken(
+    query_one_unless_any_taken(
         client,
         &sql,
         &[&workspace_id, &id, &display_name, &external_id],
+        &KEYS,
+        from_row,
     )
     .await
 }
@@ -99,7 +84,7 @@ pub async fn update(
         "UPDATE directory_groups SET display_name = $3, external_id = $4, updated_at = now(), \
          version = version + 1 WHERE workspace_id = $1 AND id = $2 RETURNING {COLUMNS}"
     );
-    write_unless_taken(
+    query_one_unless_any_taken(
         client,
         &sql,
         &[
@@ -108,6 +93,8 @@ pub async fn update(
             &group.display_name,
             &group.external_id,
         ],
+        &KEYS,
+        from_row,
     )
     .await
 }
@@ -204,17 +191,13 @@ pub async fn members(
     workspace_id: Uuid,
     group_id: Uuid,
 ) -> Result<Vec<Uuid>, Error> {
-    let rows = statements::query(
+    query_column(
         client,
         "SELECT user_id FROM directory_group_members WHERE workspace_id = $1 AND group_id = $2 \
          ORDER BY added_at, user_id",
         &[&workspace_id, &group_id],
     )
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|row| row.try_get(0))
-        .collect::<Result<_, _>>()?)
+    .await
 }
 
 pub async fn add_member(
@@ -256,17 +239,13 @@ pub async fn remove_from_all(
     workspace_id: Uuid,
     user_id: Uuid,
 ) -> Result<Vec<Uuid>, Error> {
-    let rows = statements::query(
+    query_column(
         client,
         "DELETE FROM directory_group_members WHERE workspace_id = $1 AND user_id = $2 \
          RETURNING group_id",
         &[&workspace_id, &user_id],
     )
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|row| row.try_get(0))
-        .collect::<Result<_, _>>()?)
+    .await
 }
 
 /// The names of the groups the member is in.
@@ -275,16 +254,12 @@ pub async fn names_of_groups_of(
     workspace_id: Uuid,
     user_id: Uuid,
 ) -> Result<Vec<String>, Error> {
-    let rows = statements::query(
+    query_column(
         client,
         "SELECT g.display_name FROM directory_group_members m JOIN directory_groups g \
          ON g.workspace_id = m.workspace_id AND g.id = m.group_id \
          WHERE m.workspace_id = $1 AND m.user_id = $2",
         &[&workspace_id, &user_id],
     )
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|row| row.try_get(0))
-        .collect::<Result<_, _>>()?)
+    .await
 }

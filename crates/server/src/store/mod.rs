@@ -63,14 +63,49 @@ async fn query_one_unless_taken<T>(
     client: &impl GenericClient,
     sql: &str,
     params: Params<'_>,
-    constraint: &str,
+    constraint: &'static str,
     read: impl Fn(&Row) -> Result<T, Error>,
 ) -> Result<Option<T>, Error> {
+    Ok(
+        query_one_unless_any_taken(client, sql, params, &[(constraint, constraint)], read)
+            .await?
+            .ok(),
+    )
+}
+
+/// Like [`query_one`], but `Err(key)` when the statement would break one of
+/// the unique indexes of `keys`, `(index, what it keeps unique)` (the
+/// transaction is then aborted).
+async fn query_one_unless_any_taken<T>(
+    client: &impl GenericClient,
+    sql: &str,
+    params: Params<'_>,
+    keys: &[(&str, &'static str)],
+    read: impl Fn(&Row) -> Result<T, Error>,
+) -> Result<Result<T, &'static str>, Error> {
     match statements::query_one(client, sql, params).await {
-        Ok(row) => read(&row).map(Some),
-        Err(err) if is_unique_violation(&err, constraint) => Ok(None),
-        Err(err) => Err(err.into()),
+        Ok(row) => read(&row).map(Ok),
+        Err(err) => match keys
+            .iter()
+            .find(|(index, _)| is_unique_violation(&err, index))
+        {
+            Some((_, key)) => Ok(Err(key)),
+            None => Err(err.into()),
+        },
     }
+}
+
+/// The first column of every row `sql` returns (a list of ids).
+async fn query_column<T: FromSqlOwned>(
+    client: &impl GenericClient,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Vec<T>, Error> {
+    statements::query(client, sql, params)
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
 }
 
 /// Runs `sql` (prepared once per connection); how many rows it touched.
