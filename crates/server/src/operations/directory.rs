@@ -425,7 +425,8 @@ async fn change_user(
         let current = directory::get_member(work.tx(), work.workspace_id(), user_id, detached, Lock::Update)
             .await?
             .ok_or_else(member_not_found)?;
-        let (_, current_role) = work.user(user_id).await?;
+        // Read locked above: only its role is checked against the caller's.
+        let current_role = work.role_of_target(&current.user).await?;
         if let Some(expected) = expected_version
             && expected != current.user.version
         {

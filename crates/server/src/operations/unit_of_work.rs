@@ -279,9 +279,17 @@ impl Work<'_> {
         let user = users::get(self.tx(), self.workspace_id(), id, Lock::Update)
             .await?
             .ok_or_else(Error::user_not_found)?;
+        let role = self.role_of_target(&user).await?;
+        Ok((user, role))
+    }
+
+    /// The role `user`, a target the caller read locked for update itself,
+    /// holds; a holder of a role above the caller's is refused
+    /// (ROLE_ABOVE_CALLER), as by [`Work::user`].
+    pub async fn role_of_target(&self, user: &User) -> Result<Role, Error> {
         let role = roles::held(self.tx(), self.workspace_id(), &user.role, Lock::None).await?;
         self.require_not_below(&role)?;
-        Ok((user, role))
+        Ok(role)
     }
 
     /// The custom role taken by [`FirstLock::CustomRole`], checked not to be
