@@ -8,6 +8,8 @@ pub mod commands {
     pub const SEND_INVITATION_EMAIL: &str = "mail.invitation";
     /// Carries `SendInvitationAcceptedEmail` to the mailer only.
     pub const SEND_INVITATION_ACCEPTED_EMAIL: &str = "mail.invitation_accepted";
+    /// Carries `SendJoinRequestConfirmationEmail` (with the token) to the mailer only.
+    pub const SEND_JOIN_REQUEST_CONFIRMATION_EMAIL: &str = "mail.join_request_confirmation";
 }
 
 /// Routing keys of the events the mailer publishes.

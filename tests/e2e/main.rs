@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+mod access_expiry;
 mod activity;
 mod authentication;
 mod caller_cache;
@@ -14,6 +15,8 @@ mod grpc_tls;
 mod health;
 mod invitation_policy;
 mod invitations;
+mod invite_links;
+mod join_requests;
 mod list_users;
 mod mail;
 mod manage_actions;

@@ -126,6 +126,7 @@ async fn service_user_and_subject(
                 role,
                 reporting_to: Some(workspace.owner_id),
                 password_hash: "not used: nobody signs in",
+                access_expires_at: None,
             },
         )
         .await

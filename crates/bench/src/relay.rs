@@ -257,6 +257,7 @@ fn invitation(workspace_id: Uuid, inviter_id: Uuid, i: usize) -> Invitation {
         accepted_user_id: None,
         delivery_status: DeliveryStatus::Queued,
         delivery_failure_reason: None,
+        access_expires_at: None,
     }
 }
 

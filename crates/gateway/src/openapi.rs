@@ -13,9 +13,19 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::routes::{Body, Route, Routes, variable_name};
 
-/// RPCs that take no bearer token: the token of an invitation or a password
-/// is their credential.
-pub const PUBLIC_METHODS: &[&str] = &["AcceptInvitation", "GetJwks", "PreviewInvitation", "SignIn"];
+/// RPCs that take no bearer token: the token of an invitation or a join
+/// request, a link's secret or a password is their credential, or a
+/// stranger asks to join.
+pub const PUBLIC_METHODS: &[&str] = &[
+    "AcceptInvitation",
+    "ConfirmJoinRequest",
+    "CreateJoinRequest",
+    "GetJwks",
+    "PreviewInvitation",
+    "PreviewInviteLink",
+    "RedeemInviteLink",
+    "SignIn",
+];
 
 /// The document as pretty JSON with a final newline, as checked in.
 pub fn document_json(pool: &DescriptorPool, routes: &Routes) -> anyhow::Result<Vec<u8>> {

@@ -15,6 +15,7 @@ pub const SERVICES: &[&str] = &[
     "wowchat.users.v1.RoleService",
     "wowchat.users.v1.AuthService",
     "wowchat.users.v1.DirectoryService",
+    "wowchat.users.v1.JoinService",
 ];
 
 /// Where the HTTP body goes in the request message.

@@ -112,6 +112,7 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
     for routing_key in [
         topology::commands::SEND_INVITATION_EMAIL,
         topology::commands::SEND_INVITATION_ACCEPTED_EMAIL,
+        topology::commands::SEND_JOIN_REQUEST_CONFIRMATION_EMAIL,
     ] {
         channel
             .queue_bind(

@@ -99,6 +99,12 @@ pub struct MailerSettings {
     )]
     pub users_url: String,
 
+    /// The page that confirms a join request; the link is
+    /// `<this>?token=<token>`. Unset: `confirm-join-request` beside the
+    /// accept page.
+    #[arg(long, env = "WOWCHAT_JOIN_CONFIRM_URL")]
+    pub join_confirm_url: Option<String>,
+
     /// Most mail commands handled at once (the AMQP prefetch count). Each
     /// holds a Postgres connection (the pool has this many + 4) and an SMTP
     /// connection while it sends; up to this many SMTP connections stay open
@@ -204,8 +210,11 @@ impl MailerSettings {
                 })
         };
         self.environment.refuse(
-            local(&self.accept_url) || local(&self.users_url),
-            "a localhost link in the emails: set WOWCHAT_ACCEPT_URL and WOWCHAT_USERS_URL",
+            local(&self.accept_url)
+                || local(&self.users_url)
+                || self.join_confirm_url.as_deref().is_some_and(local),
+            "a localhost link in the emails: set WOWCHAT_ACCEPT_URL, WOWCHAT_USERS_URL \
+             (and WOWCHAT_JOIN_CONFIRM_URL if set)",
         )?;
         self.environment.refuse(
             self.mail_token_keys.is_none(),
@@ -224,6 +233,16 @@ impl MailerSettings {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
             .context("WOWCHAT_USERS_URL is not an http(s) URL")?;
+        let confirm_url = self
+            .join_confirm_url
+            .as_deref()
+            .map(|url| {
+                Url::parse(url)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .context("WOWCHAT_JOIN_CONFIRM_URL is not an http(s) URL")
+            })
+            .transpose()?;
         // Exchange and queue names are AMQP short strings: at most 255 bytes.
         if self.amqp_prefix.trim().is_empty() || self.amqp_prefix.len() > MAX_PREFIX_LEN {
             bail!("WOWCHAT_AMQP_PREFIX must have 1 to {MAX_PREFIX_LEN} bytes");
@@ -240,6 +259,7 @@ impl MailerSettings {
             mail_from,
             accept_url,
             users_url,
+            confirm_url,
             prefetch: self.prefetch,
             retry: Backoff {
                 base: Duration::from_millis(self.retry_base_ms),
@@ -261,6 +281,8 @@ pub struct Config {
     pub mail_from: Mailbox,
     pub accept_url: Url,
     pub users_url: Url,
+    /// The join request confirmation page, when set apart.
+    pub confirm_url: Option<Url>,
     pub prefetch: u16,
     pub retry: Backoff,
     pub max_attempts: u32,

@@ -16,7 +16,9 @@ use serde::Serialize;
 use time::{OffsetDateTime, format_description::BorrowedFormatItem, macros::format_description};
 use url::Url;
 use wowchat_platform::sealing::{Sealed, TokenKeys};
-use wowchat_users_api::events::v1::{SendInvitationAcceptedEmail, SendInvitationEmail};
+use wowchat_users_api::events::v1::{
+    SealedToken, SendInvitationAcceptedEmail, SendInvitationEmail, SendJoinRequestConfirmationEmail,
+};
 
 use crate::headers;
 
@@ -47,6 +49,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "invitation_accepted.html",
         include_str!("../templates/invitation_accepted.html"),
+    ),
+    (
+        "join_request_confirmation.subject.txt",
+        include_str!("../templates/join_request_confirmation.subject.txt"),
+    ),
+    (
+        "join_request_confirmation.txt",
+        include_str!("../templates/join_request_confirmation.txt"),
+    ),
+    (
+        "join_request_confirmation.html",
+        include_str!("../templates/join_request_confirmation.html"),
     ),
 ];
 
@@ -102,6 +116,8 @@ pub struct Renderer {
     from: Mailbox,
     accept_url: Url,
     users_url: Url,
+    /// The page that confirms a join request.
+    confirm_url: Url,
     /// Open the sealed invitation tokens of mail commands.
     token_keys: Option<TokenKeys>,
 }
@@ -116,6 +132,16 @@ struct InvitationView<'a> {
     accept_link: &'a str,
     accept_link_html: minijinja::Value,
     message_lines: Vec<String>,
+    expires: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ConfirmationView<'a> {
+    workspace_name: &'a str,
+    requester_name: &'a str,
+    requester_email: &'a str,
+    confirm_link: &'a str,
+    confirm_link_html: minijinja::Value,
     expires: Option<String>,
 }
 
@@ -145,11 +171,16 @@ impl Renderer {
         for (name, source) in TEMPLATES {
             env.add_template(name, source)?;
         }
+        // Beside the accept page unless set (`with_confirm_url`).
+        let confirm_url = accept_url
+            .join("confirm-join-request")
+            .unwrap_or_else(|_| accept_url.clone());
         Ok(Renderer {
             env,
             from,
             accept_url,
             users_url,
+            confirm_url,
             token_keys: None,
         })
     }
@@ -163,6 +194,15 @@ impl Renderer {
             .pop_if_empty()
             .push(&id.to_string());
         Some(url.into())
+    }
+
+    /// The page that confirms a join request, when set apart from the
+    /// accept page; the link is `<this>?token=<token>`.
+    pub fn with_confirm_url_if_set(mut self, url: Option<Url>) -> Self {
+        if let Some(url) = url {
+            self.confirm_url = url;
+        }
+        self
     }
 
     /// Opens sealed invitation tokens with `keys` (`WOWCHAT_MAIL_TOKEN_KEYS`).
@@ -187,30 +227,12 @@ impl Renderer {
             .invitation
             .as_ref()
             .ok_or(RenderError::Invalid("no invitation"))?;
-        let opened;
-        let token = match &command.sealed_token {
-            // Opened here and only here: the token exists in the clear only
-            // in this process's memory and in the email.
-            Some(sealed) => {
-                let keys = self.token_keys.as_ref().ok_or(RenderError::Invalid(
-                    "a sealed token, but no WOWCHAT_MAIL_TOKEN_KEYS",
-                ))?;
-                let sealed = Sealed {
-                    key_id: sealed.key_id.clone(),
-                    nonce: sealed.nonce.clone(),
-                    ciphertext: sealed.ciphertext.clone(),
-                };
-                opened = keys
-                    .open(&sealed, invitation.id.as_bytes())
-                    .ok_or(RenderError::Invalid("a sealed token that no key opens"))?;
-                opened.trim()
-            }
-            None => command.token.trim(),
-        };
-        if token.is_empty() {
-            return Err(RenderError::Invalid("no token"));
-        }
-        let link = self.accept_link(token);
+        let token = self.token(
+            &command.token,
+            command.sealed_token.as_ref(),
+            &invitation.id,
+        )?;
+        let link = self.accept_link(&token);
         let inviter_name = one_line(&command.inviter_display_name);
         let inviter_email = one_line(&command.inviter_email);
         let inviter_name = first_non_empty(&[&inviter_name, &inviter_email], "A colleague");
@@ -236,6 +258,86 @@ impl Renderer {
             expires,
         };
         self.render("invitation", &view)
+    }
+
+    /// A command's token: opened here and only here when sealed (bound to
+    /// `bound_to`, the invitation or request id), so it exists in the clear
+    /// only in this process's memory and in the email.
+    fn token(
+        &self,
+        clear: &str,
+        sealed: Option<&SealedToken>,
+        bound_to: &str,
+    ) -> Result<String, RenderError> {
+        let token = match sealed {
+            Some(sealed) => {
+                let keys = self.token_keys.as_ref().ok_or(RenderError::Invalid(
+                    "a sealed token, but no WOWCHAT_MAIL_TOKEN_KEYS",
+                ))?;
+                let sealed = Sealed {
+                    key_id: sealed.key_id.clone(),
+                    nonce: sealed.nonce.clone(),
+                    ciphertext: sealed.ciphertext.clone(),
+                };
+                keys.open(&sealed, bound_to.as_bytes())
+                    .ok_or(RenderError::Invalid("a sealed token that no key opens"))?
+                    .trim()
+                    .to_owned()
+            }
+            None => clear.trim().to_owned(),
+        };
+        if token.is_empty() {
+            return Err(RenderError::Invalid("no token"));
+        }
+        Ok(token)
+    }
+
+    /// The join request confirmation's subject and bodies.
+    pub fn render_join_request_confirmation(
+        &self,
+        command: &SendJoinRequestConfirmationEmail,
+    ) -> Result<RenderedEmail, RenderError> {
+        let request = command
+            .join_request
+            .as_ref()
+            .ok_or(RenderError::Invalid("no join request"))?;
+        let token = self.token(&command.token, command.sealed_token.as_ref(), &request.id)?;
+        let mut url = self.confirm_url.clone();
+        url.query_pairs_mut().append_pair("token", &token);
+        let link = String::from(url);
+        let workspace_name = one_line(&command.workspace_name);
+        let requester_email = one_line(&request.email);
+        let requester_name = one_line(&request.display_name);
+        let expires = request.expire_time.as_ref().and_then(|t| {
+            OffsetDateTime::from_unix_timestamp(t.seconds)
+                .ok()?
+                .format(EXPIRY_FORMAT)
+                .ok()
+        });
+        let view = ConfirmationView {
+            workspace_name: first_non_empty(&[&workspace_name], "a workspace"),
+            requester_name: first_non_empty(&[&requester_name], &requester_email),
+            requester_email: &requester_email,
+            confirm_link: &link,
+            confirm_link_html: html_safe_link(&link),
+            expires,
+        };
+        self.render("join_request_confirmation", &view)
+    }
+
+    /// The join request confirmation: to the requester.
+    pub fn join_request_confirmation_email(
+        &self,
+        command: &SendJoinRequestConfirmationEmail,
+        message_id: &str,
+    ) -> Result<Message, RenderError> {
+        let request = command
+            .join_request
+            .as_ref()
+            .ok_or(RenderError::Invalid("no join request"))?;
+        let to = Mailbox::new(None, address(&request.email, "invalid recipient address")?);
+        let rendered = self.render_join_request_confirmation(command)?;
+        self.compose(to, None, rendered, message_id)
     }
 
     /// The accepted notice's subject and bodies.
@@ -504,6 +606,74 @@ mod tests {
     }
 
     const LINK: &str = "http://localhost:3000/accept-invitation?token=q1w2e3r4t5y6u7i8o9p0-_AbCdEfGhIjKlMnOpQrStUv";
+
+    fn confirmation(display_name: &str) -> SendJoinRequestConfirmationEmail {
+        SendJoinRequestConfirmationEmail {
+            join_request: Some(wowchat_users_api::v1::JoinRequest {
+                id: "0196a7a0-0000-7000-8000-000000000003".into(),
+                email: "eve@example.com".into(),
+                display_name: display_name.into(),
+                expire_time: Some(Timestamp {
+                    seconds: 1_741_944_600,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }),
+            workspace_name: "Acme Support".into(),
+            token: String::new(),
+            sealed_token: None,
+        }
+    }
+
+    #[test]
+    fn a_join_request_confirmation_links_beside_the_accept_page_with_its_sealed_token() {
+        let setting = TokenKeys::generate_setting().unwrap();
+        let keys = TokenKeys::parse(&setting).unwrap();
+        let mut command = confirmation("Eve <b>Evening</b>");
+        let token = "z9y8x7w6v5u4t3s2r1q0-_ZyXwVuTsRqPoNmLkJiHgFe";
+        let seal = keys
+            .seal(token, b"0196a7a0-0000-7000-8000-000000000003")
+            .unwrap();
+        command.sealed_token = Some(wowchat_users_api::events::v1::SealedToken {
+            key_id: seal.key_id,
+            nonce: seal.nonce,
+            ciphertext: seal.ciphertext,
+        });
+        let opening = renderer().with_token_keys(Some(keys));
+        let email = opening.render_join_request_confirmation(&command).unwrap();
+        assert_eq!(
+            email.subject,
+            "Confirm your request to join Acme Support on WowChat"
+        );
+        let link = format!("http://localhost:3000/confirm-join-request?token={token}");
+        for body in [&email.text, &email.html] {
+            assert!(body.contains(&link), "no link in {body}");
+            assert!(body.contains("Friday, 14 March 2025 at 09:30 UTC"));
+        }
+        // The name is the requester's typing: escaped in HTML.
+        assert!(email.html.contains("Eve &lt;b&gt;Evening"));
+        assert!(!email.html.contains("<b>Evening"));
+        // Without the key, or moved to another request, it does not open.
+        assert!(
+            renderer()
+                .render_join_request_confirmation(&command)
+                .is_err()
+        );
+        command.join_request.as_mut().unwrap().id = "0196a7a0-0000-7000-8000-000000000009".into();
+        assert!(opening.render_join_request_confirmation(&command).is_err());
+        // A page of its own when configured.
+        let own = renderer()
+            .with_confirm_url_if_set(Some(Url::parse("https://app.example.com/join").unwrap()));
+        let mut clear = confirmation("");
+        clear.token = token.into();
+        let email = own.render_join_request_confirmation(&clear).unwrap();
+        assert!(
+            email
+                .text
+                .contains(&format!("https://app.example.com/join?token={token}"))
+        );
+        assert!(email.text.contains("on WowChat as eve@example.com."));
+    }
 
     #[test]
     fn the_subject_names_the_inviter_and_the_workspace() {

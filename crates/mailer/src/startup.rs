@@ -87,6 +87,7 @@ impl Mailer {
             config.users_url.clone(),
         )
         .context("loading the email templates")?
+        .with_confirm_url_if_set(config.confirm_url.clone())
         .with_token_keys(
             settings
                 .mail_token_keys

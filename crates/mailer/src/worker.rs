@@ -28,7 +28,7 @@ use wowchat_platform::{
 use wowchat_users_api::{
     events::v1::{
         InvitationDelivered, InvitationDeliveryFailed, SendInvitationAcceptedEmail,
-        SendInvitationEmail,
+        SendInvitationEmail, SendJoinRequestConfirmationEmail,
     },
     topology::{REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER, commands, results},
 };
@@ -57,6 +57,7 @@ enum Disposition {
 enum Command {
     Invitation(Box<SendInvitationEmail>),
     Accepted(Box<SendInvitationAcceptedEmail>),
+    JoinRequestConfirmation(Box<SendJoinRequestConfirmationEmail>),
 }
 
 /// The invitation a result event is about.
@@ -230,6 +231,9 @@ impl Job<'_> {
             Command::Invitation(command) => renderer.invitation_email(command, &self.message_id),
             Command::Accepted(command) => {
                 renderer.invitation_accepted_email(command, &self.message_id)
+            }
+            Command::JoinRequestConfirmation(command) => {
+                renderer.join_request_confirmation_email(command, &self.message_id)
             }
         }
     }
@@ -565,6 +569,8 @@ fn subject_of(command: &Command) -> Option<Subject> {
     let invitation = match command {
         Command::Invitation(command) => command.invitation.as_ref(),
         Command::Accepted(command) => command.invitation.as_ref(),
+        // A join request's confirmation reports no result.
+        Command::JoinRequestConfirmation(_) => None,
     }?;
     tracing::Span::current().record("invitation_id", invitation.id.as_str());
     match command {
@@ -572,7 +578,7 @@ fn subject_of(command: &Command) -> Option<Subject> {
             invitation_id: invitation.id.clone(),
             workspace_id: invitation.workspace_id.clone(),
         }),
-        Command::Accepted(_) => None,
+        Command::Accepted(_) | Command::JoinRequestConfirmation(_) => None,
     }
 }
 
@@ -584,6 +590,11 @@ fn decode(routing_key: &str, body: &[u8]) -> Result<Command, String> {
         commands::SEND_INVITATION_ACCEPTED_EMAIL => SendInvitationAcceptedEmail::decode(body)
             .map(|c| Command::Accepted(Box::new(c)))
             .map_err(|e| e.to_string()),
+        commands::SEND_JOIN_REQUEST_CONFIRMATION_EMAIL => {
+            SendJoinRequestConfirmationEmail::decode(body)
+                .map(|c| Command::JoinRequestConfirmation(Box::new(c)))
+                .map_err(|e| e.to_string())
+        }
         _ => Err("unknown routing key".into()),
     }
 }

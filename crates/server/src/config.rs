@@ -371,6 +371,55 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_RETENTION_BATCH_SIZE", default_value_t = 1000, value_parser = wowchat_platform::environment::at_least_one::<i64>)]
     pub retention_batch_size: i64,
 
+    /// Public calls of the ways in (an invite link's preview and redemption,
+    /// a join request, its confirmation) per client address per minute; 0 is off.
+    #[arg(
+        long,
+        env = "WOWCHAT_JOINING_ATTEMPTS_PER_ADDRESS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub joining_attempts_per_address_per_minute: u32,
+
+    /// Redemptions of one invite link per minute; 0 is off.
+    #[arg(
+        long,
+        env = "WOWCHAT_INVITE_LINK_REDEMPTIONS_PER_MINUTE",
+        default_value_t = 60
+    )]
+    pub invite_link_redemptions_per_minute: u32,
+
+    /// Join requests (and so confirmation emails) to one email address per
+    /// hour, across workspaces; 0 is off.
+    #[arg(
+        long,
+        env = "WOWCHAT_JOIN_REQUESTS_PER_EMAIL_PER_HOUR",
+        default_value_t = 5
+    )]
+    pub join_requests_per_email_per_hour: u32,
+
+    /// Most invite links of one workspace that work at once.
+    #[arg(long, env = "WOWCHAT_MAX_INVITE_LINKS", default_value_t = 50)]
+    pub max_invite_links: i64,
+
+    /// Most open (unconfirmed or pending) join requests of one workspace;
+    /// beyond it, requests are dropped unseen.
+    #[arg(long, env = "WOWCHAT_MAX_OPEN_JOIN_REQUESTS", default_value_t = 500)]
+    pub max_open_join_requests: i64,
+
+    /// Seconds after a denial during which a request from the same address
+    /// to the same workspace is dropped unseen.
+    #[arg(
+        long,
+        env = "WOWCHAT_JOIN_REQUEST_COOLDOWN_SECS",
+        default_value_t = 604_800
+    )]
+    pub join_request_cooldown_secs: u64,
+
+    /// Seconds between two sweeps that deactivate users whose access expiry
+    /// passed (their calls are refused from that moment regardless).
+    #[arg(long, env = "WOWCHAT_ACCESS_EXPIRY_SWEEP_SECS", default_value_t = 60, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
+    pub access_expiry_sweep_secs: u64,
+
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); off when unset.
     #[arg(long, env = "WOWCHAT_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -438,6 +487,19 @@ impl Settings {
             confirm_timeout: Duration::from_secs(self.relay_confirm_timeout_secs),
             retry_max: Duration::from_secs(self.relay_retry_max_secs),
             stall_after: Duration::from_secs(self.relay_stall_secs),
+        }
+    }
+
+    pub fn joining_policy_settings(
+        &self,
+    ) -> crate::operations::joining_policy::JoiningPolicySettings {
+        crate::operations::joining_policy::JoiningPolicySettings {
+            attempts_per_address_per_minute: self.joining_attempts_per_address_per_minute,
+            redemptions_per_link_per_minute: self.invite_link_redemptions_per_minute,
+            requests_per_email_per_hour: self.join_requests_per_email_per_hour,
+            max_usable_links: self.max_invite_links,
+            max_open_requests: self.max_open_join_requests,
+            request_cooldown: Duration::from_secs(self.join_request_cooldown_secs),
         }
     }
 

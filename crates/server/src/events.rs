@@ -13,6 +13,7 @@ use crate::{
     domain::{
         activity::{Action, FieldChange},
         invitation::{Invitation, InvitationToken},
+        joining::{InviteLink, JoinRequest},
         permission::CustomRole,
         user::User,
         workspace::WorkspaceSettings,
@@ -108,11 +109,19 @@ pub fn invitation_accepted(
     )
 }
 
-/// Who made a change: a person, or a directory with its token.
+/// Who made a change: a person, a directory with its token, or (neither)
+/// the service itself, as a rule set earlier said (an access expiry).
 #[derive(Debug, Clone, Copy)]
 pub struct Actor {
     pub user_id: Option<Uuid>,
     pub directory_token_id: Option<Uuid>,
+}
+
+impl Actor {
+    pub const SERVICE: Actor = Actor {
+        user_id: None,
+        directory_token_id: None,
+    };
 }
 
 impl From<Uuid> for Actor {
@@ -157,6 +166,92 @@ pub fn user_changed(
         },
         request_id,
     )
+}
+
+/// `invite_link.created`, `.revoked` or `.rotated` (by `action`).
+pub fn invite_link_changed(
+    action: Action,
+    link: &InviteLink,
+    actor: Uuid,
+    request_id: &str,
+) -> OutboxMessage {
+    message(
+        link.workspace_id,
+        action.as_str(),
+        events::InviteLinkChanged {
+            link: Some(wire::invite_link(link)),
+            actor_user_id: actor.to_string(),
+        },
+        request_id,
+    )
+}
+
+/// `join_request.received`, `.approved` or `.denied` (by `action`);
+/// `actor` is `None` when the requester's confirmation made it.
+pub fn join_request_changed(
+    action: Action,
+    request: &JoinRequest,
+    actor: Option<Uuid>,
+    request_id: &str,
+) -> OutboxMessage {
+    message(
+        request.workspace_id,
+        action.as_str(),
+        events::JoinRequestChanged {
+            join_request: Some(wire::join_request(request)),
+            actor_user_id: actor.map(|id| id.to_string()).unwrap_or_default(),
+        },
+        request_id,
+    )
+}
+
+/// The command that asks a requester to confirm their join request, with
+/// the token sealed as an invitation's is (bound to the request id).
+pub fn send_join_request_confirmation_email(
+    request: &JoinRequest,
+    token: &InvitationToken,
+    seal: Option<&TokenKeys>,
+    workspace_name: &str,
+    request_id: &str,
+) -> Result<OutboxMessage, crate::domain::Error> {
+    let (token, sealed_token) = sealed(token, seal, request.id)?;
+    Ok(message(
+        request.workspace_id,
+        commands::SEND_JOIN_REQUEST_CONFIRMATION_EMAIL,
+        events::SendJoinRequestConfirmationEmail {
+            join_request: Some(wire::join_request(request)),
+            workspace_name: workspace_name.to_owned(),
+            token,
+            sealed_token,
+        },
+        request_id,
+    ))
+}
+
+/// A token for the mailer: sealed under `seal` and bound to `bound_to`
+/// (the invitation or request id), or in the clear without keys
+/// (development only).
+fn sealed(
+    token: &InvitationToken,
+    seal: Option<&TokenKeys>,
+    bound_to: Uuid,
+) -> Result<(String, Option<events::SealedToken>), crate::domain::Error> {
+    match seal {
+        Some(keys) => {
+            let sealed = keys
+                .seal(token.expose(), bound_to.to_string().as_bytes())
+                .map_err(crate::domain::Error::Unexpected)?;
+            Ok((
+                String::new(),
+                Some(events::SealedToken {
+                    key_id: sealed.key_id,
+                    nonce: sealed.nonce,
+                    ciphertext: sealed.ciphertext,
+                }),
+            ))
+        }
+        None => Ok((token.expose().to_owned(), None)),
+    }
 }
 
 /// `directory.token_created` or `directory.token_revoked` (by `action`).
@@ -234,20 +329,7 @@ pub fn send_invitation_email(
     inviter: &Caller,
     request_id: &str,
 ) -> Result<OutboxMessage, crate::domain::Error> {
-    let (token, sealed_token) = match seal {
-        Some(keys) => {
-            let sealed = keys
-                .seal(token.expose(), invitation.id.to_string().as_bytes())
-                .map_err(crate::domain::Error::Unexpected)?;
-            let sealed = events::SealedToken {
-                key_id: sealed.key_id,
-                nonce: sealed.nonce,
-                ciphertext: sealed.ciphertext,
-            };
-            (String::new(), Some(sealed))
-        }
-        None => (token.expose().to_owned(), None),
-    };
+    let (token, sealed_token) = sealed(token, seal, invitation.id)?;
     Ok(message_with_id(
         id,
         invitation.workspace_id,

@@ -21,7 +21,8 @@ use wowchat_users_api::{
     FILE_DESCRIPTOR_SET,
     v1::{
         auth_service_server::AuthServiceServer, directory_service_server::DirectoryServiceServer,
-        role_service_server::RoleServiceServer, user_service_server::UserServiceServer,
+        join_service_server::JoinServiceServer, role_service_server::RoleServiceServer,
+        user_service_server::UserServiceServer,
     },
 };
 
@@ -31,8 +32,8 @@ use crate::{
     db,
     grpc::{
         REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, connections,
-        directory::DirectoryServiceImpl, gateway::TrustGatewayLayer, metrics::MetricsLayer,
-        overload::ShedLayer, roles::RoleServiceImpl,
+        directory::DirectoryServiceImpl, gateway::TrustGatewayLayer, joining::JoinServiceImpl,
+        metrics::MetricsLayer, overload::ShedLayer, roles::RoleServiceImpl,
     },
     messaging::{relay::Relay, results::DeliveryResults},
     operations::AppState,
@@ -93,7 +94,8 @@ impl Application {
                 &settings.invitation_policy_settings(),
             )
             .with_mail_tokens(mail_tokens)
-            .with_directory_limit(settings.scim_requests_per_minute),
+            .with_directory_limit(settings.scim_requests_per_minute)
+            .with_joining(&settings.joining_policy_settings()),
         );
         let listener = TcpListener::bind(settings.listen_addr)
             .await
@@ -194,6 +196,11 @@ impl Application {
                     .run(background.clone()),
             )
         });
+        let access_expiry = tokio::spawn(crate::operations::access_expiry::run(
+            self.state.clone(),
+            Duration::from_secs(self.settings.access_expiry_sweep_secs),
+            background.clone(),
+        ));
         // Both reflection versions: many clients (grpcurl before 1.9) speak only v1alpha.
         let (reflection, reflection_alpha) = if self.settings.reflection {
             let builder = || {
@@ -227,6 +234,8 @@ impl Application {
             .max_decoding_message_size(64 * 1024);
         let directory = DirectoryServiceServer::new(DirectoryServiceImpl::new(self.state.clone()))
             .max_decoding_message_size(1024 * 1024);
+        let joining = JoinServiceServer::new(JoinServiceImpl::new(self.state.clone()))
+            .max_decoding_message_size(64 * 1024);
 
         tracing::info!(address = %self.address, "serving gRPC");
         let request_id = http::HeaderName::from_static(REQUEST_ID_HEADER);
@@ -286,6 +295,7 @@ impl Application {
             .add_service(roles)
             .add_service(auth)
             .add_service(directory)
+            .add_service(joining)
             .serve_with_incoming_shutdown(
                 connections::accept(
                     self.listener,
@@ -317,7 +327,7 @@ impl Application {
             .into_iter()
             .flatten()
             .chain(retention)
-            .chain([caller_listener]);
+            .chain([caller_listener, access_expiry]);
         let _ =
             tokio::time::timeout(Duration::from_secs(15), futures::future::join_all(tasks)).await;
         // Last: the final numbers stay readable until everything stopped.

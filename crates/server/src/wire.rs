@@ -12,6 +12,7 @@ use crate::{
         activity::{ActivityEntry, FieldChange},
         directory::{DirectoryEmail, DirectoryProfile, DirectoryState, name_of_display_name},
         invitation::{DeliveryStatus, Invitation, InvitationStatus},
+        joining::{InviteLink, InviteLinkState, JoinRequest, JoinRequestStatus},
         permission::{CustomRole, PermissionSet, Role},
         user::{User, UserStatus},
         workspace::WorkspaceSettings,
@@ -75,6 +76,7 @@ pub fn user(user: &User) -> proto::User {
         update_time: Some(timestamp(user.updated_at)),
         etag: user.etag(),
         last_active_time: user.last_active_at.map(timestamp),
+        access_expire_time: user.access_expires_at.map(timestamp),
     }
 }
 
@@ -114,6 +116,61 @@ pub fn invitation(invitation: &Invitation) -> proto::Invitation {
             .delivery_failure_reason
             .clone()
             .unwrap_or_default(),
+        access_expire_time: invitation.access_expires_at.map(timestamp),
+    }
+}
+
+pub fn invite_link(link: &InviteLink) -> proto::InviteLink {
+    proto::InviteLink {
+        id: link.id.to_string(),
+        workspace_id: link.workspace_id.to_string(),
+        role: link.role.clone(),
+        reporting_to_user_id: link.reporting_to.map(|id| id.to_string()),
+        creator_user_id: link.creator_id.to_string(),
+        requires_approval: link.requires_approval,
+        max_uses: link.max_uses,
+        use_count: link.use_count,
+        state: invite_link_state(link.state) as i32,
+        expire_time: Some(timestamp(link.expires_at)),
+        create_time: Some(timestamp(link.created_at)),
+        update_time: Some(timestamp(link.updated_at)),
+    }
+}
+
+pub fn invite_link_state(state: InviteLinkState) -> proto::InviteLinkState {
+    match state {
+        InviteLinkState::Active => proto::InviteLinkState::Active,
+        InviteLinkState::Expired => proto::InviteLinkState::Expired,
+        InviteLinkState::Revoked => proto::InviteLinkState::Revoked,
+        InviteLinkState::Exhausted => proto::InviteLinkState::Exhausted,
+    }
+}
+
+pub fn join_request(request: &JoinRequest) -> proto::JoinRequest {
+    let id = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    proto::JoinRequest {
+        id: request.id.to_string(),
+        workspace_id: request.workspace_id.to_string(),
+        email: request.email.clone(),
+        display_name: request.display_name.clone(),
+        message: request.message.clone(),
+        state: match request.status {
+            // Nobody sees an unconfirmed request; its mail command says so.
+            JoinRequestStatus::Unconfirmed => proto::JoinRequestState::Unspecified,
+            JoinRequestStatus::Pending => proto::JoinRequestState::Pending,
+            JoinRequestStatus::Approved => proto::JoinRequestState::Approved,
+            JoinRequestStatus::Denied => proto::JoinRequestState::Denied,
+            JoinRequestStatus::Expired => proto::JoinRequestState::Expired,
+        } as i32,
+        invite_link_id: id(request.invite_link_id),
+        create_time: Some(timestamp(request.created_at)),
+        confirm_time: request.confirmed_at.map(timestamp),
+        expire_time: Some(timestamp(request.expires_at)),
+        decide_time: request.decided_at.map(timestamp),
+        decided_by_user_id: id(request.decided_by),
+        denial_reason: request.denial_reason.clone(),
+        invitation_id: id(request.invitation_id),
+        proposed_role: request.proposed_role.clone().unwrap_or_default(),
     }
 }
 
@@ -122,6 +179,7 @@ pub fn workspace_settings(settings: &WorkspaceSettings) -> proto::WorkspaceSetti
         seat_limit: i32::try_from(settings.seat_limit).unwrap_or(i32::MAX),
         allowed_email_domains: settings.allowed_email_domains.clone(),
         directory_default_role: settings.directory_default_role.clone(),
+        accept_join_requests: settings.accept_join_requests,
     }
 }
 

@@ -8,7 +8,8 @@ use tonic::{Status, transport::Channel};
 use uuid::Uuid;
 use wowchat_users_api::v1::{
     self as proto, auth_service_client::AuthServiceClient, batch_invite_result::Outcome,
-    manage_user_request::Action, role_service_client::RoleServiceClient,
+    join_service_client::JoinServiceClient, manage_user_request::Action,
+    role_service_client::RoleServiceClient,
 };
 use wowchat_users_server::{
     domain::{EmailAddress, user::Password},
@@ -31,6 +32,10 @@ impl TestApp {
 
     pub async fn auth(&self) -> AuthServiceClient<Channel> {
         AuthServiceClient::new(self.channel().await)
+    }
+
+    pub async fn joining(&self) -> JoinServiceClient<Channel> {
+        JoinServiceClient::new(self.channel().await)
     }
 
     // ---- users ----

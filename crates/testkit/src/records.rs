@@ -103,6 +103,37 @@ impl TestApp {
             .expect("a mail command for the invitation")
     }
 
+    /// The invitation mail commands sent to `email`, oldest first.
+    pub async fn invitation_mails_to(&self, email: &str) -> Vec<events::SendInvitationEmail> {
+        self.outbox_payloads("mail.invitation")
+            .await
+            .iter()
+            .map(|payload| events::SendInvitationEmail::decode(payload.as_slice()).unwrap())
+            .filter(|mail| mail.invitation.as_ref().is_some_and(|i| i.email == email))
+            .collect()
+    }
+
+    /// The confirmation tokens sent to `email` for join requests, oldest
+    /// first, opened as the mailer would.
+    pub async fn join_confirmation_tokens(&self, email: &str) -> Vec<String> {
+        self.outbox_payloads("mail.join_request_confirmation")
+            .await
+            .iter()
+            .map(|payload| {
+                events::SendJoinRequestConfirmationEmail::decode(payload.as_slice()).unwrap()
+            })
+            .filter(|mail| mail.join_request.as_ref().is_some_and(|r| r.email == email))
+            .map(|mail| {
+                let id = mail
+                    .join_request
+                    .as_ref()
+                    .map(|r| r.id.clone())
+                    .unwrap_or_default();
+                open_sealed(&mail.token, mail.sealed_token.as_ref(), &id)
+            })
+            .collect()
+    }
+
     /// Waits until `n` queries of this test's database wait for a lock.
     pub async fn wait_for_lock_waiters(&self, n: i64) {
         let sql = "SELECT count(*) FROM pg_stat_activity \
@@ -132,8 +163,19 @@ impl TestApp {
 /// The invitation token of a mail command: opened with the test key when
 /// sealed (as the mailer does), else as it came.
 pub fn open_token(mail: &events::SendInvitationEmail) -> String {
-    let Some(sealed) = &mail.sealed_token else {
-        return mail.token.clone();
+    let invitation_id = mail
+        .invitation
+        .as_ref()
+        .map(|i| i.id.clone())
+        .unwrap_or_default();
+    open_sealed(&mail.token, mail.sealed_token.as_ref(), &invitation_id)
+}
+
+/// A token as a mail command carries it: opened with the test key when
+/// sealed (bound to `bound_to`), else as it came.
+fn open_sealed(clear: &str, sealed: Option<&events::SealedToken>, bound_to: &str) -> String {
+    let Some(sealed) = sealed else {
+        return clear.to_owned();
     };
     let keys = wowchat_platform::sealing::TokenKeys::parse(crate::MAIL_TOKEN_KEYS).unwrap();
     let sealed = wowchat_platform::sealing::Sealed {
@@ -141,11 +183,6 @@ pub fn open_token(mail: &events::SendInvitationEmail) -> String {
         nonce: sealed.nonce.clone(),
         ciphertext: sealed.ciphertext.clone(),
     };
-    let invitation_id = mail
-        .invitation
-        .as_ref()
-        .map(|i| i.id.clone())
-        .unwrap_or_default();
-    keys.open(&sealed, invitation_id.as_bytes())
+    keys.open(&sealed, bound_to.as_bytes())
         .expect("the test key opens the token")
 }

@@ -55,6 +55,30 @@ pub fn reactivate() -> Action {
     Action::Reactivate(manage::Reactivate {})
 }
 
+/// Access that ends `seconds` from now (in the past for a negative count).
+pub fn access_ends_in(seconds: f64) -> Action {
+    Action::SetAccessExpiry(manage::SetAccessExpiry {
+        expire_time: Some(timestamp_in(seconds)),
+    })
+}
+
+pub fn access_never_ends() -> Action {
+    Action::ClearAccessExpiry(manage::ClearAccessExpiry {})
+}
+
+/// The time `seconds` from now, as a protobuf timestamp.
+pub fn timestamp_in(seconds: f64) -> prost_types::Timestamp {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64()
+        + seconds;
+    prost_types::Timestamp {
+        seconds: at.floor() as i64,
+        nanos: (at.fract() * 1e9) as i32,
+    }
+}
+
 /// A change as the activity log and the events list it.
 pub fn field_change(field: &str, old: &str, new: &str) -> proto::FieldChange {
     proto::FieldChange {

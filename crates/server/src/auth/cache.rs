@@ -458,6 +458,7 @@ mod tests {
             status: UserStatus::Active,
             role: Role::builtin("agent").expect("a built-in role"),
             sessions_valid_after: None,
+            access_expires_at: None,
         })
     }
 

@@ -132,6 +132,22 @@ pub async fn authenticate_directory(
     Ok(caller)
 }
 
+/// The caller a grant made earlier acts as (an invite link acts as its
+/// creator): `user_id` as they stand now, refused like an authenticated
+/// caller when deactivated or their access has ended.
+pub async fn acting_as(
+    pool: &Pool,
+    cache: &CallerCache,
+    workspace_id: Uuid,
+    user_id: Uuid,
+) -> Result<Caller, Error> {
+    let standing = cache
+        .standing(pool, workspace_id, user_id)
+        .await?
+        .ok_or_else(unknown_caller)?;
+    caller_of(&standing)
+}
+
 /// The caller as of now inside `tx`: a change that a concurrent demotion or
 /// deactivation of the caller would forbid is refused, however long the
 /// request waited for its locks. Their row is read with `user_lock`: `Share`
@@ -157,8 +173,9 @@ pub async fn confirm(
         status: user.status,
         role,
         // The caller's token was checked against it when the call was
-        // authenticated; this confirms role and status only.
+        // authenticated; this confirms role, status and access only.
         sessions_valid_after: None,
+        access_expires_at: user.access_expires_at,
     })
     .map(|confirmed| Caller {
         directory_token_id: caller.directory_token_id,
@@ -170,12 +187,20 @@ fn unknown_caller() -> Error {
     Error::unauthenticated(Reason::UnknownCaller, "the bearer token names no user")
 }
 
-/// The caller a user's standing makes: none when they are deactivated.
+/// The caller a user's standing makes: none when they are deactivated or
+/// their access has ended (compared with the clock at every call, so it
+/// holds on every replica from the very moment, before any sweep).
 fn caller_of(standing: &Standing) -> Result<Caller, Error> {
     if standing.status != UserStatus::Active {
         return Err(Error::denied(
             Reason::UserDeactivated,
             "the caller is deactivated",
+        ));
+    }
+    if !standing.is_active_at(time::OffsetDateTime::now_utc()) {
+        return Err(Error::denied(
+            Reason::UserAccessExpired,
+            "the caller's access has ended; an administrator may extend it",
         ));
     }
     Ok(Caller {

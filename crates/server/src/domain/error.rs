@@ -38,6 +38,7 @@ named_enum! {
         SessionEnded = "SESSION_ENDED",
         UnknownCaller = "UNKNOWN_CALLER",
         UserDeactivated = "USER_DEACTIVATED",
+        UserAccessExpired = "USER_ACCESS_EXPIRED",
         PermissionMissing = "PERMISSION_MISSING",
         RoleAboveCaller = "ROLE_ABOVE_CALLER",
         ConcurrentChange = "CONCURRENT_CHANGE",
@@ -51,6 +52,12 @@ named_enum! {
         UserManagedByDirectory = "USER_MANAGED_BY_DIRECTORY",
         DirectoryTokenNotFound = "DIRECTORY_TOKEN_NOT_FOUND",
         DirectoryRateLimited = "DIRECTORY_RATE_LIMITED",
+        InviteLinkNotFound = "INVITE_LINK_NOT_FOUND",
+        InviteLinkLimitReached = "INVITE_LINK_LIMIT_REACHED",
+        InviteLinkRevoked = "INVITE_LINK_REVOKED",
+        JoinRequestNotFound = "JOIN_REQUEST_NOT_FOUND",
+        JoinRequestClosed = "JOIN_REQUEST_CLOSED",
+        JoiningRateLimited = "JOINING_RATE_LIMITED",
         ServiceUnavailable = "SERVICE_UNAVAILABLE",
         ServerOverloaded = "SERVER_OVERLOADED",
         Internal = "INTERNAL",
@@ -189,6 +196,19 @@ impl Error {
 
     pub fn invitation_not_found() -> Self {
         Error::not_found(Reason::InvitationNotFound, "invitation not found")
+    }
+
+    /// Unknown, expired, revoked, exhausted or rotated: one answer, so a
+    /// secret's holder learns nothing more.
+    pub fn invite_link_not_found() -> Self {
+        Error::not_found(
+            Reason::InviteLinkNotFound,
+            "this invite link does not work; ask for a new one",
+        )
+    }
+
+    pub fn join_request_not_found() -> Self {
+        Error::not_found(Reason::JoinRequestNotFound, "join request not found")
     }
 }
 

@@ -21,12 +21,6 @@ named_enum! {
     }
 }
 
-impl InvitationStatus {
-    pub fn from_db(value: &str) -> anyhow::Result<Self> {
-        Self::parse(value).ok_or_else(|| anyhow::anyhow!("unknown invitation status {value:?}"))
-    }
-}
-
 named_enum! {
     /// Where the email of an invitation's latest send is.
     #[derive(Serialize, Deserialize, Default)]
@@ -35,12 +29,6 @@ named_enum! {
         Queued = "QUEUED",
         Sent = "SENT",
         Failed = "FAILED",
-    }
-}
-
-impl DeliveryStatus {
-    pub fn from_db(value: &str) -> anyhow::Result<Self> {
-        Self::parse(value).ok_or_else(|| anyhow::anyhow!("unknown delivery status {value:?}"))
     }
 }
 
@@ -70,6 +58,9 @@ pub struct Invitation {
     pub delivery_status: DeliveryStatus,
     #[serde(default)]
     pub delivery_failure_reason: Option<String>,
+    /// When the access of the user it makes ends; `None`: never.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub access_expires_at: Option<OffsetDateTime>,
 }
 
 /// The acceptance token: 256 random bits, URL-safe base64. Only its SHA-256
@@ -139,6 +130,8 @@ pub struct NewInvitation {
     pub reporting_to: Option<Uuid>,
     pub message: String,
     pub valid_for: Duration,
+    /// When the access of the user it makes ends; `None`: never.
+    pub access_expires_at: Option<OffsetDateTime>,
     pub idempotency: Option<IdempotencyKey>,
 }
 

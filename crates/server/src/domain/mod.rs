@@ -36,6 +36,13 @@ macro_rules! named_enum {
                     _ => None,
                 }
             }
+
+            /// The variant a column holds; another value is a broken row.
+            pub fn from_db(value: &str) -> anyhow::Result<Self> {
+                Self::parse(value).ok_or_else(|| {
+                    anyhow::anyhow!(concat!("unknown ", stringify!($name), " {:?}"), value)
+                })
+            }
         }
     };
 }
@@ -46,6 +53,7 @@ pub mod email;
 pub mod error;
 pub mod idempotency;
 pub mod invitation;
+pub mod joining;
 pub mod pagination;
 pub mod permission;
 pub mod text;

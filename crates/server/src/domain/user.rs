@@ -15,12 +15,6 @@ named_enum! {
     }
 }
 
-impl UserStatus {
-    pub fn from_db(value: &str) -> anyhow::Result<Self> {
-        Self::parse(value).ok_or_else(|| anyhow::anyhow!("unknown user status {value:?}"))
-    }
-}
-
 /// A member of one workspace, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -41,9 +35,19 @@ pub struct User {
     /// minute; `None` for never. Not part of the version.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub last_active_at: Option<OffsetDateTime>,
+    /// When the user's access ends by itself; `None`: never. From that
+    /// moment every call of theirs is refused (USER_ACCESS_EXPIRED), and
+    /// the expiry sweep deactivates them.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub access_expires_at: Option<OffsetDateTime>,
 }
 
 impl User {
+    /// Whether the user's access has ended by `now` (their expiry passed).
+    pub fn access_expired_at(&self, now: OffsetDateTime) -> bool {
+        access_ended(self.access_expires_at, now)
+    }
+
     /// The entity tag of this version of the user.
     pub fn etag(&self) -> String {
         format!("W/\"{}\"", self.version)
@@ -53,6 +57,15 @@ impl User {
     pub fn version_of_etag(etag: &str) -> Option<i64> {
         etag.strip_prefix("W/\"")?.strip_suffix('"')?.parse().ok()
     }
+}
+
+/// Why the expiry sweep deactivated a user: extending their access
+/// reactivates them (a deactivation for any other reason stays).
+pub const ACCESS_EXPIRED_REASON: &str = "access expired";
+
+/// The one rule of access expiry: access ends at the expiry itself.
+pub fn access_ended(expires_at: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
+    expires_at.is_some_and(|at| at <= now)
 }
 
 /// A password as typed by its owner: 8 to 128 characters. Never printed.
@@ -87,13 +100,25 @@ impl std::fmt::Debug for Password {
 /// One management action of `ManageUser`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserAction {
-    UpdateProfile { display_name: Option<String> },
-    ChangeRole { role: String },
-    SetReportingTo { manager_id: Uuid },
+    UpdateProfile {
+        display_name: Option<String>,
+    },
+    ChangeRole {
+        role: String,
+    },
+    SetReportingTo {
+        manager_id: Uuid,
+    },
     ClearReportingTo,
-    Deactivate { reason: String },
+    Deactivate {
+        reason: String,
+    },
     Reactivate,
     EndSessions,
+    /// Sets (`Some`) or clears (`None`) when the user's access ends.
+    SetAccessExpiry {
+        expires_at: Option<OffsetDateTime>,
+    },
 }
 
 /// A parsed `ManageUser` request.

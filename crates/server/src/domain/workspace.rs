@@ -14,6 +14,9 @@ pub struct WorkspaceSettings {
     pub allowed_email_domains: Vec<String>,
     /// The role a directory gives when no group says otherwise.
     pub directory_default_role: String,
+    /// Whether anyone may ask to join directly.
+    #[serde(default)]
+    pub accept_join_requests: bool,
 }
 
 impl WorkspaceSettings {
@@ -95,6 +98,7 @@ mod tests {
             seat_limit: 0,
             allowed_email_domains: vec!["example.com".into()],
             directory_default_role: "agent".into(),
+            accept_join_requests: false,
         };
         let email = |e: &str| EmailAddress::parse(e).expect("valid");
         assert!(settings.allows_email(&email("Ann@EXAMPLE.com")));
@@ -110,6 +114,7 @@ mod tests {
             seat_limit: 2,
             allowed_email_domains: vec![],
             directory_default_role: "agent".into(),
+            accept_join_requests: false,
         };
         assert!(two.has_seat_for_one_more(1));
         assert!(!two.has_seat_for_one_more(2));

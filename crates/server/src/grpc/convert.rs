@@ -60,7 +60,7 @@ pub fn batch_invite_result(outcome: Result<Invitation, Error>) -> proto::BatchIn
 // ---- wire to domain ----
 
 /// A required UUID field.
-fn uuid(input: &str) -> Result<Uuid, String> {
+pub(super) fn uuid(input: &str) -> Result<Uuid, String> {
     if input.is_empty() {
         return Err("must not be empty".into());
     }
@@ -68,7 +68,7 @@ fn uuid(input: &str) -> Result<Uuid, String> {
 }
 
 /// An optional UUID field: empty means unset.
-fn optional_uuid(input: &str) -> Result<Option<Uuid>, String> {
+pub(super) fn optional_uuid(input: &str) -> Result<Option<Uuid>, String> {
     if input.is_empty() {
         Ok(None)
     } else {
@@ -81,7 +81,9 @@ pub fn id_field(field: &str, input: &str) -> Result<Uuid, Error> {
     uuid(input).map_err(|description| Error::invalid(field, description))
 }
 
-fn duration(input: Option<prost_types::Duration>) -> Result<Option<time::Duration>, String> {
+pub(super) fn duration(
+    input: Option<prost_types::Duration>,
+) -> Result<Option<time::Duration>, String> {
     input
         .map(|d| {
             if d.seconds < 0 || d.nanos < 0 {
@@ -110,6 +112,15 @@ fn optional_time(input: Option<Timestamp>) -> Result<Option<OffsetDateTime>, Str
         .transpose()
 }
 
+/// An access expiry: a storable time in the future, or none.
+fn access_expiry(input: Option<Timestamp>) -> Result<Option<OffsetDateTime>, String> {
+    let at = optional_time(input)?;
+    match at {
+        Some(at) if at <= OffsetDateTime::now_utc() => Err("must be in the future".to_string()),
+        _ => Ok(at),
+    }
+}
+
 /// The bytes a request id fingerprints: the request without its request id.
 pub(super) fn fingerprint_of<M: Message + Clone>(
     request: &M,
@@ -132,6 +143,7 @@ impl TryFrom<proto::InviteUserRequest> for NewInvitation {
             message,
             expires_in,
             request_id,
+            access_expire_time,
         } = request;
         let mut v = Violations::default();
         let email = v.check("email", EmailAddress::parse(&email));
@@ -142,18 +154,28 @@ impl TryFrom<proto::InviteUserRequest> for NewInvitation {
         );
         let message = v.check("message", text::personal_message(&message));
         let valid_for = v.check("expires_in", duration(expires_in).and_then(Validity::parse));
+        let access_expires_at = v.check("access_expire_time", access_expiry(access_expire_time));
         let idempotency = v.check(
             "request_id",
             IdempotencyKey::parse(&request_id, &fingerprint),
         );
         v.finish()?;
-        match (email, role, reporting_to, message, valid_for, idempotency) {
+        match (
+            email,
+            role,
+            reporting_to,
+            message,
+            valid_for,
+            access_expires_at,
+            idempotency,
+        ) {
             (
                 Some(email),
                 Some(role),
                 Some(reporting_to),
                 Some(message),
                 Some(valid_for),
+                Some(access_expires_at),
                 Some(idempotency),
             ) => Ok(NewInvitation {
                 email,
@@ -161,6 +183,7 @@ impl TryFrom<proto::InviteUserRequest> for NewInvitation {
                 reporting_to,
                 message,
                 valid_for,
+                access_expires_at,
                 idempotency,
             }),
             _ => Err(unrecorded()),
@@ -243,6 +266,7 @@ impl TryFrom<proto::UpdateWorkspaceSettingsRequest> for WorkspaceSettings {
             seat_limit,
             allowed_email_domains,
             directory_default_role,
+            accept_join_requests,
         }) = settings
         else {
             return Err(Error::invalid("settings", "must be set"));
@@ -271,6 +295,7 @@ impl TryFrom<proto::UpdateWorkspaceSettingsRequest> for WorkspaceSettings {
                     seat_limit,
                     allowed_email_domains,
                     directory_default_role,
+                    accept_join_requests,
                 })
             }
             _ => Err(unrecorded()),
@@ -312,8 +337,8 @@ impl TryFrom<proto::ManageUserRequest> for ManageUser {
 
     fn try_from(request: proto::ManageUserRequest) -> Result<Self, Error> {
         use proto::manage_user_request::{
-            Action as A, ChangeRole, ClearReportingTo, Deactivate, EndSessions, Reactivate,
-            SetReportingTo, UpdateProfile,
+            Action as A, ChangeRole, ClearAccessExpiry, ClearReportingTo, Deactivate, EndSessions,
+            Reactivate, SetAccessExpiry, SetReportingTo, UpdateProfile,
         };
         let fingerprint = fingerprint_of(&request, |r| r.request_id.clear());
         let proto::ManageUserRequest {
@@ -367,6 +392,18 @@ impl TryFrom<proto::ManageUserRequest> for ManageUser {
                 .map(|reason| UserAction::Deactivate { reason }),
             Some(A::Reactivate(Reactivate {})) => Some(UserAction::Reactivate),
             Some(A::EndSessions(EndSessions {})) => Some(UserAction::EndSessions),
+            Some(A::SetAccessExpiry(SetAccessExpiry { expire_time })) => {
+                if expire_time.is_none() {
+                    v.push("set_access_expiry.expire_time", "is required");
+                    None
+                } else {
+                    v.check("set_access_expiry.expire_time", access_expiry(expire_time))
+                        .map(|expires_at| UserAction::SetAccessExpiry { expires_at })
+                }
+            }
+            Some(A::ClearAccessExpiry(ClearAccessExpiry {})) => {
+                Some(UserAction::SetAccessExpiry { expires_at: None })
+            }
         };
         v.finish()?;
         match (user_id, expected_version, idempotency, action) {
@@ -383,7 +420,7 @@ impl TryFrom<proto::ManageUserRequest> for ManageUser {
     }
 }
 
-fn page(v: &mut Violations, page_size: i32, page_token: String) -> Option<PageRequest> {
+pub(super) fn page(v: &mut Violations, page_size: i32, page_token: String) -> Option<PageRequest> {
     v.check("page_size", pagination::page_size(page_size))
         .map(|size| PageRequest {
             size,
@@ -391,7 +428,7 @@ fn page(v: &mut Violations, page_size: i32, page_token: String) -> Option<PageRe
         })
 }
 
-fn unrecorded() -> Error {
+pub(super) fn unrecorded() -> Error {
     Error::Unexpected(anyhow::anyhow!("violations recorded but not reported"))
 }
 
@@ -407,6 +444,7 @@ pub fn list_users(
         query,
         order_by,
         active_since,
+        access_expires_before,
     } = request;
     let mut v = Violations::default();
     let page = page(&mut v, page_size, page_token);
@@ -431,8 +469,21 @@ pub fn list_users(
     let query = v.check("query", text::optional_text(&query, 200));
     let order = v.check("order_by", user_order(&order_by));
     let active_since = v.check("active_since", optional_time(active_since));
+    let access_expires_before = v.check(
+        "access_expires_before",
+        optional_time(access_expires_before),
+    );
     v.finish()?;
-    match (page, status, role, reporting_to, query, order, active_since) {
+    match (
+        page,
+        status,
+        role,
+        reporting_to,
+        query,
+        order,
+        active_since,
+        access_expires_before,
+    ) {
         (
             Some(page),
             Some(status),
@@ -441,6 +492,7 @@ pub fn list_users(
             Some(query),
             Some(order),
             Some(active_since),
+            Some(access_expires_before),
         ) => Ok((
             UserFilter {
                 status,
@@ -448,6 +500,7 @@ pub fn list_users(
                 reporting_to,
                 query: (!query.is_empty()).then_some(query),
                 active_since,
+                access_expires_before,
             },
             order,
             page,

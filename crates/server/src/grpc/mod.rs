@@ -6,6 +6,7 @@ pub mod connections;
 pub mod convert;
 pub mod directory;
 pub mod gateway;
+pub mod joining;
 pub mod metrics;
 pub mod overload;
 pub mod roles;

@@ -24,10 +24,11 @@ use prost_types::{
 use tonic::Status;
 use wowchat_users_api::{FILE_DESCRIPTOR_SET, v1 as proto};
 
-use super::{convert, directory, roles::permission_field};
+use super::{convert, directory, joining, roles::permission_field};
 use crate::domain::{
     Error,
-    invitation::{InvitationUpdate, NewInvitation},
+    invitation::{InvitationToken, InvitationUpdate, NewInvitation},
+    joining::LinkSecret,
     permission::{NewRole, RoleDeletion, RoleUpdate},
     user::{AcceptInvitation, ManageUser},
     workspace::WorkspaceSettings,
@@ -164,6 +165,73 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
             }
         },
     );
+    parsers.insert("/wowchat.users.v1.JoinService/CreateInviteLink", |b| {
+        if let Some(r) = decode::<proto::CreateInviteLinkRequest>(b) {
+            seen(joining::new_link(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/ListInviteLinks", |b| {
+        if let Some(r) = decode::<proto::ListInviteLinksRequest>(b) {
+            seen(joining::link_state(r.state));
+            seen(joining::list_page(r.page_size, r.page_token));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/GetInviteLink", |b| {
+        if let Some(proto::GetInviteLinkRequest { link_id }) = decode(b) {
+            seen(convert::id_field("link_id", &link_id));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/RevokeInviteLink", |b| {
+        if let Some(proto::RevokeInviteLinkRequest { link_id }) = decode(b) {
+            seen(convert::id_field("link_id", &link_id));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/RotateInviteLink", |b| {
+        if let Some(proto::RotateInviteLinkRequest { link_id }) = decode(b) {
+            seen(convert::id_field("link_id", &link_id));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/PreviewInviteLink", |b| {
+        if let Some(proto::PreviewInviteLinkRequest { secret }) = decode(b) {
+            let _ = LinkSecret::parse(&secret);
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/RedeemInviteLink", |b| {
+        if let Some(r) = decode::<proto::RedeemInviteLinkRequest>(b) {
+            seen(joining::redemption(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/CreateJoinRequest", |b| {
+        if let Some(r) = decode::<proto::CreateJoinRequestRequest>(b) {
+            seen(joining::new_join_request(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/ConfirmJoinRequest", |b| {
+        if let Some(proto::ConfirmJoinRequestRequest { token }) = decode(b) {
+            let _ = InvitationToken::parse(&token);
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/ListJoinRequests", |b| {
+        if let Some(r) = decode::<proto::ListJoinRequestsRequest>(b) {
+            seen(joining::request_state(r.state));
+            seen(joining::list_page(r.page_size, r.page_token));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/GetJoinRequest", |b| {
+        if let Some(proto::GetJoinRequestRequest { join_request_id }) = decode(b) {
+            seen(convert::id_field("join_request_id", &join_request_id));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/ApproveJoinRequest", |b| {
+        if let Some(r) = decode::<proto::ApproveJoinRequestRequest>(b) {
+            seen(joining::approval(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/DenyJoinRequest", |b| {
+        if let Some(r) = decode::<proto::DenyJoinRequestRequest>(b) {
+            seen(joining::denial(r));
+        }
+    });
     parsers.insert("/wowchat.users.v1.UserService/InviteUser", |b| {
         if let Some(r) = decode::<proto::InviteUserRequest>(b) {
             seen(NewInvitation::try_from(r));

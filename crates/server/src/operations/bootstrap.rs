@@ -38,6 +38,7 @@ pub async fn bootstrap(
             role: OWNER,
             reporting_to: None,
             password_hash: &password_hash,
+            access_expires_at: None,
         },
     )
     .await?

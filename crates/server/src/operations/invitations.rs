@@ -10,7 +10,7 @@ use super::{
     AppState, Page, PageRequest, Record, commit_and_wake,
     invitation_policy::sends_refused,
     record,
-    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Target, Work, unit_of_work},
+    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Recorded, Target, Work, unit_of_work},
 };
 use crate::{
     auth::Caller,
@@ -30,7 +30,7 @@ use crate::{
     store::{
         GenericClient, Lock,
         invitations::{self, InvitationFilter, NewInvitationRow},
-        outbox, roles, users, workspaces,
+        invite_links, outbox, roles, users, workspaces,
     },
 };
 
@@ -97,6 +97,18 @@ pub async fn invite(
     request_id: &str,
     new: NewInvitation,
 ) -> Result<Invitation, Error> {
+    invite_via(state, caller, request_id, new, None).await
+}
+
+/// Invites as `caller`; through an invite link (`link_id`), taking one of
+/// its uses in the same transaction, so a refused invitation gives it back.
+pub(super) async fn invite_via(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    new: NewInvitation,
+    link_id: Option<Uuid>,
+) -> Result<Invitation, Error> {
     let new = &new;
     // A caller without the permission takes no unit of anyone's limits.
     caller.require(Permission::UsersInvite)?;
@@ -125,62 +137,88 @@ pub async fn invite(
     let invitation = unit_of_work!(state, caller, mutation,
         at_begin: |db| invitations::clear_stale_and_find_member(db, workspace_id, email),
         |work, already_a_member| {
-        let role = work.grantable_role("role", &new.role).await?;
-        if let Some(manager_id) = new.reporting_to {
-            ensure_active_manager(work.tx(), workspace_id, manager_id, "reporting_to_user_id")
-                .await?;
+        if let Some(link_id) = link_id {
+            invite_links::take_use(work.tx(), workspace_id, link_id)
+                .await?
+                .ok_or_else(Error::invite_link_not_found)?;
         }
-        let settings = work.settings().await?;
-        if !settings.allows_email(&new.email) {
-            return Err(Error::precondition(
-                Reason::EmailDomainNotAllowed,
-                "the workspace does not allow invitations to this email domain",
-            ));
-        }
-        if already_a_member {
-            return Err(already_member());
-        }
-        ensure_seat_free(work.tx(), workspace_id, &settings).await?;
-        let token = InvitationToken::generate();
-        let mail_message_id = Uuid::now_v7();
-        let (invitation, insert) = invitations::insert(
-            &NewInvitationRow {
-                workspace_id,
-                id: Uuid::now_v7(),
-                email: new.email.as_typed(),
-                email_normalized: new.email.normalized(),
-                role: &role.name,
-                reporting_to: new.reporting_to,
-                inviter_id: work.caller.user_id,
-                message: &new.message,
-                token_hash: token.hash(),
-                valid_for: new.valid_for,
-                mail_message_id,
-            },
-            work.now().await?,
-            already_pending,
-        );
-        work.write_at_commit(insert);
-
-        let mut changes = vec![
-            FieldChange::new("email", "", &invitation.email),
-            FieldChange::new("role", "", &invitation.role),
-        ];
-        if let Some(manager) = invitation.reporting_to {
-            changes.push(FieldChange::new("reporting_to", "", manager));
-        }
-        let recorded = work.record(
-            Action::InvitationCreated,
-            Target::Invitation(invitation.id),
-            changes,
-            events::invitation_created(&invitation, request_id),
-        )?;
-        send_invitation_email(state, work, &invitation, &token, mail_message_id).await?;
+        let (invitation, recorded) =
+            create_invitation(state, work, new, link_id, already_a_member).await?;
         Ok(Outcome::Changed(invitation, recorded))
     })
     .await?;
     tracing::info!(invitation_id = %invitation.id, "invitation created");
     Ok(invitation)
+}
+
+/// Creates and sends an invitation inside `work` with every rule of
+/// InviteUser: the role not above the caller's, an active manager, the
+/// allowed domains, not a member yet (`already_a_member`, asked under the
+/// workspace lock), a free seat, one pending invitation per email.
+pub(super) async fn create_invitation(
+    state: &AppState,
+    work: &Work<'_>,
+    new: &NewInvitation,
+    link_id: Option<Uuid>,
+    already_a_member: bool,
+) -> Result<(Invitation, Recorded), Error> {
+    let workspace_id = work.workspace_id();
+    let role = work.grantable_role("role", &new.role).await?;
+    if let Some(manager_id) = new.reporting_to {
+        ensure_active_manager(work.tx(), workspace_id, manager_id, "reporting_to_user_id").await?;
+    }
+    let settings = work.settings().await?;
+    if !settings.allows_email(&new.email) {
+        return Err(Error::precondition(
+            Reason::EmailDomainNotAllowed,
+            "the workspace does not allow invitations to this email domain",
+        ));
+    }
+    if already_a_member {
+        return Err(already_member());
+    }
+    ensure_seat_free(work.tx(), workspace_id, &settings).await?;
+    let token = InvitationToken::generate();
+    let mail_message_id = Uuid::now_v7();
+    let (invitation, insert) = invitations::insert(
+        &NewInvitationRow {
+            workspace_id,
+            id: Uuid::now_v7(),
+            email: new.email.as_typed(),
+            email_normalized: new.email.normalized(),
+            role: &role.name,
+            reporting_to: new.reporting_to,
+            inviter_id: work.caller.user_id,
+            message: &new.message,
+            token_hash: token.hash(),
+            valid_for: new.valid_for,
+            access_expires_at: new.access_expires_at,
+            invite_link_id: link_id,
+            mail_message_id,
+        },
+        work.now().await?,
+        already_pending,
+    );
+    work.write_at_commit(insert);
+
+    let mut changes = vec![
+        FieldChange::new("email", "", &invitation.email),
+        FieldChange::new("role", "", &invitation.role),
+    ];
+    if let Some(manager) = invitation.reporting_to {
+        changes.push(FieldChange::new("reporting_to", "", manager));
+    }
+    if let Some(link_id) = link_id {
+        changes.push(FieldChange::new("invite_link_id", "", link_id));
+    }
+    let recorded = work.record(
+        Action::InvitationCreated,
+        Target::Invitation(invitation.id),
+        changes,
+        events::invitation_created(&invitation, work.request_id),
+    )?;
+    send_invitation_email(state, work, &invitation, &token, mail_message_id).await?;
+    Ok((invitation, recorded))
 }
 
 /// Queues the email that carries the token, on the mailer's own route.
@@ -300,6 +338,15 @@ pub async fn accept(
     // Locked: of concurrent accepts of one token, the first wins and the rest see it accepted.
     let (invitation, inviter) = usable_invitation(&tx, token_hash, Lock::Update).await?;
     let workspace_id = invitation.workspace_id;
+    if crate::domain::user::access_ended(
+        invitation.access_expires_at,
+        time::OffsetDateTime::now_utc(),
+    ) {
+        return Err(Error::precondition(
+            Reason::UserAccessExpired,
+            "the access this invitation grants has already ended; ask for a new invitation",
+        ));
+    }
     // A manager deactivated since the invitation was sent is not kept.
     let reporting_to = match invitation.reporting_to {
         Some(manager_id) => users::get(&tx, workspace_id, manager_id, Lock::None)
@@ -319,6 +366,7 @@ pub async fn accept(
             role: &invitation.role,
             reporting_to,
             password_hash: &password_hash,
+            access_expires_at: invitation.access_expires_at,
         },
     )
     .await?

@@ -2,12 +2,16 @@
 //! domain rules and writes the change, its activity entry and its events in
 //! one Postgres transaction. Handlers in `grpc` call these with parsed input.
 
+pub mod access_expiry;
 pub mod activity;
 pub mod bootstrap;
 pub mod directory;
 pub mod directory_groups;
 pub mod invitation_policy;
 pub mod invitations;
+pub mod invite_links;
+pub mod join_requests;
+pub mod joining_policy;
 pub mod limits;
 pub mod roles;
 pub mod sign_in;
@@ -50,6 +54,8 @@ pub struct AppState {
     pub limits: limits::SharedLimits,
     /// Told after each commit that wrote outbox rows.
     pub relay_wakeup: outbox::RelayWakeup,
+    /// The limits and caps of invite links and join requests.
+    pub joining: joining_policy::JoiningPolicy,
     /// Each directory token's SCIM requests, on this replica.
     pub directory: directory::DirectoryLimit,
     /// Seal invitation tokens for the mailer; `None` in development only.
@@ -82,6 +88,9 @@ impl AppState {
             sign_in: sign_in::SignInPolicy::new(sign_in),
             invitations: invitation_policy::InvitationPolicy::new(invitations),
             page_key: OnceCell::new(),
+            joining: joining_policy::JoiningPolicy::new(
+                &joining_policy::JoiningPolicySettings::default(),
+            ),
             directory: directory::DirectoryLimit::new(
                 directory::DirectoryLimit::DEFAULT_PER_MINUTE,
             ),
@@ -93,6 +102,12 @@ impl AppState {
     /// Seals the invitation tokens of mail commands with `keys`.
     pub fn with_mail_tokens(mut self, keys: Option<wowchat_platform::sealing::TokenKeys>) -> Self {
         self.mail_tokens = keys.map(Arc::new);
+        self
+    }
+
+    /// The limits and caps of invite links and join requests.
+    pub fn with_joining(mut self, settings: &joining_policy::JoiningPolicySettings) -> Self {
+        self.joining = joining_policy::JoiningPolicy::new(settings);
         self
     }
 

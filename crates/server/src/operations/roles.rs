@@ -20,7 +20,6 @@ use crate::{
             BUILT_IN, CustomRole, NewRole, Permission, PermissionSet, Role, RoleDeletion,
             RoleUpdate,
         },
-        user::UserStatus,
     },
     events,
     store::roles,
@@ -243,7 +242,7 @@ pub async fn check_permission(
         .await?
         .ok_or_else(Error::user_not_found)?;
     Ok(PermissionCheck {
-        allowed: subject.status == UserStatus::Active
+        allowed: subject.is_active_at(time::OffsetDateTime::now_utc())
             && subject.role.permissions.contains(permission),
         role: subject.role.name.clone(),
     })

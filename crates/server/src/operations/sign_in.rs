@@ -337,6 +337,9 @@ async fn verify_and_sign_in(
     if user.status != UserStatus::Active {
         return Err(deactivated());
     }
+    if user.access_expired_at(OffsetDateTime::now_utc()) {
+        return Err(access_expired());
+    }
     let (access_token, exp) = state
         .keys
         .mint_expiring(user.id, workspace_id, state.sign_in.access_token_ttl)
@@ -416,6 +419,13 @@ pub async fn sign_out(
 
 fn deactivated() -> Error {
     Error::denied(Reason::UserDeactivated, "the user is deactivated")
+}
+
+fn access_expired() -> Error {
+    Error::denied(
+        Reason::UserAccessExpired,
+        "the user's access has ended; an administrator may extend it",
+    )
 }
 
 /// Notes that the caller is active: at most one write a minute per user, and

@@ -20,7 +20,7 @@ use crate::{
             filter_digest,
         },
         permission::{Permission, Role},
-        user::{ManageUser, User, UserAction, UserStatus},
+        user::{ACCESS_EXPIRED_REASON, ManageUser, User, UserAction, UserStatus},
     },
     events,
     store::{
@@ -173,6 +173,12 @@ async fn apply(
         }
         UserAction::Reactivate => {
             if current.status == UserStatus::Deactivated {
+                if current.access_expired_at(time::OffsetDateTime::now_utc()) {
+                    return Err(Error::precondition(
+                        Reason::UserAccessExpired,
+                        "the user's access has ended; extend or clear its expiry instead",
+                    ));
+                }
                 // A reactivated user takes a seat again.
                 ensure_seat_free(work.tx(), current.workspace_id, &work.settings().await?).await?;
                 changes.push(FieldChange::new("status", "DEACTIVATED", "ACTIVE"));
@@ -180,6 +186,32 @@ async fn apply(
                 next.deactivation_reason = None;
             }
             Action::UserReactivated
+        }
+        UserAction::SetAccessExpiry { expires_at } => {
+            if expires_at.is_some() && current_role.is_owner() {
+                // An owner whose access lapses must not be the last one.
+                ensure_other_owner(work.tx(), current).await?;
+            }
+            if expires_at != current.access_expires_at {
+                changes.push(FieldChange::new(
+                    "access_expire_time",
+                    optional_time(current.access_expires_at),
+                    optional_time(expires_at),
+                ));
+                next.access_expires_at = expires_at;
+            }
+            // Access that lapsed comes back when it is extended: the sweep's
+            // deactivation is undone (any other deactivation stays).
+            if current.status == UserStatus::Deactivated
+                && current.deactivation_reason.as_deref() == Some(ACCESS_EXPIRED_REASON)
+                && !next.access_expired_at(time::OffsetDateTime::now_utc())
+            {
+                ensure_seat_free(work.tx(), current.workspace_id, &work.settings().await?).await?;
+                changes.push(FieldChange::new("status", "DEACTIVATED", "ACTIVE"));
+                next.status = UserStatus::Active;
+                next.deactivation_reason = None;
+            }
+            Action::UserAccessExpiryChanged
         }
         // Handled before `apply`: it changes no field of the user.
         UserAction::EndSessions => Action::UserSessionsEnded,
@@ -220,6 +252,14 @@ async fn ensure_not_directory_owned(
 
 fn optional(id: Option<Uuid>) -> String {
     id.map(|id| id.to_string()).unwrap_or_default()
+}
+
+fn optional_time(at: Option<time::OffsetDateTime>) -> String {
+    at.and_then(|at| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
+    .unwrap_or_default()
 }
 
 /// Refuses to leave the workspace without an active owner.

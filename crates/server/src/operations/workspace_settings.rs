@@ -70,6 +70,13 @@ pub async fn update(
                 &new.directory_default_role,
             ));
         }
+        if current.accept_join_requests != new.accept_join_requests {
+            changes.push(FieldChange::new(
+                "accept_join_requests",
+                current.accept_join_requests,
+                new.accept_join_requests,
+            ));
+        }
         if current.allowed_email_domains != new.allowed_email_domains {
             changes.push(FieldChange::new(
                 "allowed_email_domains",

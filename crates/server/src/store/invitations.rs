@@ -25,7 +25,7 @@ fn columns() -> String {
     format!(
         "id, workspace_id, email, role, reporting_to, inviter_id, message, {STATUS} AS status, \
          expires_at, created_at, updated_at, last_sent_at, resend_count, accepted_user_id, \
-         delivery_status, delivery_failure_reason"
+         delivery_status, delivery_failure_reason, access_expires_at"
     )
 }
 
@@ -47,6 +47,7 @@ fn from_row(row: &Row) -> Result<Invitation, Error> {
         accepted_user_id: row.try_get("accepted_user_id")?,
         delivery_status: DeliveryStatus::from_db(row.try_get("delivery_status")?)?,
         delivery_failure_reason: row.try_get("delivery_failure_reason")?,
+        access_expires_at: row.try_get("access_expires_at")?,
     })
 }
 
@@ -62,6 +63,10 @@ pub struct NewInvitationRow<'a> {
     pub message: &'a str,
     pub token_hash: TokenHash,
     pub valid_for: Duration,
+    /// When the access of the user it makes ends; `None`: never.
+    pub access_expires_at: Option<OffsetDateTime>,
+    /// The invite link it came through.
+    pub invite_link_id: Option<Uuid>,
     /// The outbox id of the mail command that sends it.
     pub mail_message_id: Uuid,
 }
@@ -107,12 +112,13 @@ pub fn insert(
         accepted_user_id: None,
         delivery_status: DeliveryStatus::Queued,
         delivery_failure_reason: None,
+        access_expires_at: new.access_expires_at,
     };
     let write = Write::new(
         "INSERT INTO invitations (workspace_id, id, email, email_normalized, role, reporting_to, \
          inviter_id, message, status, token_hash, expires_at, last_sent_at, created_at, updated_at, \
-         mail_message_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', $9, $10, $11, $11, $11, $12)",
+         mail_message_id, access_expires_at, invite_link_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', $9, $10, $11, $11, $11, $12, $13, $14)",
         vec![
             Box::new(new.workspace_id),
             Box::new(new.id),
@@ -126,6 +132,8 @@ pub fn insert(
             Box::new(invitation.expires_at),
             Box::new(now),
             Box::new(new.mail_message_id),
+            Box::new(new.access_expires_at),
+            Box::new(new.invite_link_id),
         ],
     )
     .unless_taken(ONE_PENDING, pending);
@@ -238,6 +246,22 @@ pub async fn record_delivery(
         )
         .await?;
     Ok(updated == 1)
+}
+
+/// The pending invitation to an email, locked as `lock` says.
+pub async fn pending_for_email(
+    client: &impl GenericClient,
+    workspace_id: Uuid,
+    email_normalized: &str,
+    lock: Lock,
+) -> Result<Option<Invitation>, Error> {
+    let sql = format!(
+        "SELECT {} FROM invitations WHERE workspace_id = $1 AND email_normalized = $2 \
+         AND status = 'PENDING' AND expires_at > now(){}",
+        columns(),
+        lock.clause()
+    );
+    query_opt(client, &sql, &[&workspace_id, &email_normalized], from_row).await
 }
 
 /// Filters of `ListInvitations`; `None` matches everything.

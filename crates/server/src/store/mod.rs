@@ -8,6 +8,8 @@ pub mod directory;
 pub mod directory_groups;
 pub mod idempotency;
 pub mod invitations;
+pub mod invite_links;
+pub mod join_requests;
 pub mod outbox;
 pub mod pipeline;
 pub mod rate_limits;

@@ -9,7 +9,7 @@ use super::{GenericClient, Lock};
 use crate::domain::{
     Error,
     permission::{CustomRole, PermissionSet, Role},
-    user::UserStatus,
+    user::{UserStatus, access_ended},
 };
 
 const COLUMNS: &str = "workspace_id, name, permissions, created_at, updated_at, version";
@@ -177,6 +177,15 @@ pub struct Standing {
     /// Tokens issued before this (whole seconds) are refused: their
     /// sessions were ended. `None`: never.
     pub sessions_valid_after: Option<time::OffsetDateTime>,
+    /// When the user's access ends by itself; `None`: never.
+    pub access_expires_at: Option<time::OffsetDateTime>,
+}
+
+impl Standing {
+    /// Whether the user may act at `now`: active, and their access not ended.
+    pub fn is_active_at(&self, now: time::OffsetDateTime) -> bool {
+        self.status == UserStatus::Active && !access_ended(self.access_expires_at, now)
+    }
 }
 
 /// The user's standing in ONE round trip: two primary-key lookups
@@ -192,7 +201,7 @@ pub async fn standing(
     let Some(row) = statements::query_opt(
         client,
         "SELECT u.email, u.display_name, u.status, u.role, r.permissions, \
-             u.sessions_valid_after FROM users u \
+             u.sessions_valid_after, u.access_expires_at FROM users u \
              LEFT JOIN roles r ON r.workspace_id = u.workspace_id AND r.name = u.role \
              WHERE u.workspace_id = $1 AND u.id = $2",
         &[&workspace_id, &user_id],
@@ -219,5 +228,6 @@ pub async fn standing(
         status: UserStatus::from_db(row.try_get(2)?)?,
         role,
         sessions_valid_after: row.try_get(5)?,
+        access_expires_at: row.try_get(6)?,
     }))
 }

@@ -18,7 +18,8 @@ use crate::domain::{
 };
 
 pub(super) const COLUMNS: &str = "id, workspace_id, email, display_name, role, reporting_to, status, \
-                       deactivation_reason, created_at, updated_at, version, last_active_at";
+                       deactivation_reason, created_at, updated_at, version, last_active_at, \
+                       access_expires_at";
 
 /// The user of a row holding (at least) [`COLUMNS`].
 pub(super) fn from_row(row: &Row) -> Result<User, Error> {
@@ -35,6 +36,7 @@ pub(super) fn from_row(row: &Row) -> Result<User, Error> {
         updated_at: row.try_get("updated_at")?,
         version: row.try_get("version")?,
         last_active_at: row.try_get("last_active_at")?,
+        access_expires_at: row.try_get("access_expires_at")?,
     })
 }
 
@@ -48,6 +50,7 @@ pub struct NewUser<'a> {
     pub role: &'a str,
     pub reporting_to: Option<Uuid>,
     pub password_hash: &'a str,
+    pub access_expires_at: Option<OffsetDateTime>,
 }
 
 /// Creates the user; `None` when the workspace already has a member with
@@ -58,10 +61,10 @@ pub async fn insert(
 ) -> Result<Option<User>, Error> {
     let sql = format!(
         "INSERT INTO users (workspace_id, id, email, email_normalized, display_name, role, \
-         reporting_to, status, password_hash, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'ACTIVE', $8, now(), now()) RETURNING {COLUMNS}"
+         reporting_to, status, password_hash, created_at, updated_at, access_expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'ACTIVE', $8, now(), now(), $9) RETURNING {COLUMNS}"
     );
-    let params: [&(dyn ToSql + Sync); 8] = [
+    let params: [&(dyn ToSql + Sync); 9] = [
         &user.workspace_id,
         &user.id,
         &user.email,
@@ -70,6 +73,7 @@ pub async fn insert(
         &user.role,
         &user.reporting_to,
         &user.password_hash,
+        &user.access_expires_at,
     ];
     query_one_unless_taken(client, &sql, &params, "users_email_per_workspace", from_row).await
 }
@@ -102,10 +106,10 @@ pub async fn exists_with_email(
 pub async fn update(client: &impl GenericClient, user: &User) -> Result<User, Error> {
     let sql = format!(
         "UPDATE users SET display_name = $3, role = $4, reporting_to = $5, status = $6, \
-         deactivation_reason = $7, updated_at = now(), version = version + 1 \
-         WHERE workspace_id = $1 AND id = $2 RETURNING {COLUMNS}"
+         deactivation_reason = $7, access_expires_at = $8, updated_at = now(), \
+         version = version + 1 WHERE workspace_id = $1 AND id = $2 RETURNING {COLUMNS}"
     );
-    let params: [&(dyn ToSql + Sync); 7] = [
+    let params: [&(dyn ToSql + Sync); 8] = [
         &user.workspace_id,
         &user.id,
         &user.display_name,
@@ -113,6 +117,7 @@ pub async fn update(client: &impl GenericClient, user: &User) -> Result<User, Er
         &user.reporting_to,
         &user.status.as_str(),
         &user.deactivation_reason,
+        &user.access_expires_at,
     ];
     query_one(client, &sql, &params, from_row).await
 }
@@ -220,6 +225,8 @@ pub struct UserFilter {
     pub query: Option<String>,
     /// Only users active at or after this time.
     pub active_since: Option<OffsetDateTime>,
+    /// Only users whose access ends before this time.
+    pub access_expires_before: Option<OffsetDateTime>,
 }
 
 /// The order of `ListUsers`.
@@ -312,6 +319,10 @@ impl Listing {
         if let Some(since) = filter.active_since {
             let p = self.bind(since, Type::TIMESTAMPTZ);
             sql.push_str(&format!(" AND last_active_at >= {p}"));
+        }
+        if let Some(before) = filter.access_expires_before {
+            let p = self.bind(before, Type::TIMESTAMPTZ);
+            sql.push_str(&format!(" AND access_expires_at < {p}"));
         }
         sql
     }
@@ -557,6 +568,27 @@ pub async fn count(
         // The statistics were wrong: more match than the limit.
         TotalSize::Estimate(counted.max(estimate))
     })
+}
+
+/// Deactivates up to `batch` active users whose access has ended, in any
+/// workspace, and returns them as they now are. Rows another transaction
+/// holds are skipped (the next round takes them), so sweeps on several
+/// replicas never wait on each other or on a ManageUser.
+pub async fn deactivate_expired_access(
+    client: &impl GenericClient,
+    reason: &str,
+    batch: i64,
+) -> Result<Vec<User>, Error> {
+    let sql = format!(
+        "UPDATE users SET status = 'DEACTIVATED', deactivation_reason = $1, \
+         updated_at = now(), version = version + 1 \
+         WHERE (workspace_id, id) IN (SELECT workspace_id, id FROM users \
+           WHERE status = 'ACTIVE' AND access_expires_at <= now() \
+           ORDER BY access_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING {COLUMNS}"
+    );
+    let rows = statements::query(client, &sql, &[&reason, &batch]).await?;
+    rows.iter().map(from_row).collect()
 }
 
 #[cfg(test)]

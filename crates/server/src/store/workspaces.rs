@@ -57,8 +57,8 @@ pub async fn lock(
         Lock::Share => Some("SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text, 1))"),
         Lock::Update => Some("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 1))"),
     };
-    let read = "SELECT name, seat_limit, allowed_email_domains, now(), directory_default_role \
-         FROM workspaces WHERE id = $1";
+    let read = "SELECT name, seat_limit, allowed_email_domains, now(), directory_default_role, \
+         accept_join_requests FROM workspaces WHERE id = $1";
     let row = match take {
         None => statements::query_one(client, read, &[&id]).await?,
         Some(take) => {
@@ -84,6 +84,7 @@ pub async fn lock(
             seat_limit: u32::try_from(seat_limit).context("a negative seat limit")?,
             allowed_email_domains: row.try_get(2)?,
             directory_default_role: row.try_get(4)?,
+            accept_join_requests: row.try_get(5)?,
         },
         now: row.try_get(3)?,
     })
@@ -106,8 +107,8 @@ pub async fn serialize_seat_changes(client: &impl GenericClient, id: Uuid) -> Re
 pub async fn settings(client: &impl GenericClient, id: Uuid) -> Result<WorkspaceSettings, Error> {
     let row = statements::query_one(
         client,
-        "SELECT seat_limit, allowed_email_domains, directory_default_role FROM workspaces \
-         WHERE id = $1",
+        "SELECT seat_limit, allowed_email_domains, directory_default_role, accept_join_requests \
+         FROM workspaces WHERE id = $1",
         &[&id],
     )
     .await?;
@@ -116,6 +117,7 @@ pub async fn settings(client: &impl GenericClient, id: Uuid) -> Result<Workspace
         seat_limit: u32::try_from(seat_limit).context("a negative seat limit")?,
         allowed_email_domains: row.try_get(1)?,
         directory_default_role: row.try_get(2)?,
+        accept_join_requests: row.try_get(3)?,
     })
 }
 
@@ -128,12 +130,13 @@ pub async fn set_settings(
     statements::execute(
         client,
         "UPDATE workspaces SET seat_limit = $2, allowed_email_domains = $3, \
-         directory_default_role = $4 WHERE id = $1",
+         directory_default_role = $4, accept_join_requests = $5 WHERE id = $1",
         &[
             &id,
             &seat_limit,
             &settings.allowed_email_domains,
             &settings.directory_default_role,
+            &settings.accept_join_requests,
         ],
     )
     .await?;
@@ -151,4 +154,20 @@ pub async fn seats_used(client: &impl GenericClient, id: Uuid) -> Result<i64, Er
     )
     .await?
     .try_get(0)?)
+}
+
+/// The name of a workspace that takes join requests directly; `None` when
+/// it does not, or does not exist (the caller cannot tell which).
+pub async fn taking_join_requests(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<String>, Error> {
+    Ok(statements::query_opt(
+        client,
+        "SELECT name FROM workspaces WHERE id = $1 AND accept_join_requests",
+        &[&id],
+    )
+    .await?
+    .map(|row| row.try_get(0))
+    .transpose()?)
 }

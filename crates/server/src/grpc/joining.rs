@@ -1,0 +1,433 @@
+//! `JoinService`: invite links and join requests. The public calls (a
+//! link's preview and redemption, a request and its confirmation) take no
+//! bearer token; the rest need `users.invite`.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+use wowchat_users_api::v1::{self as proto, join_service_server::JoinService};
+
+use super::{
+    auth::client_address,
+    authenticated,
+    convert::{duration, id_field, optional_uuid, page, unrecorded},
+    request_id,
+};
+use crate::{
+    domain::{
+        EmailAddress, Error, Violations,
+        invitation::{InvitationToken, Validity},
+        joining::{
+            InviteLinkState, JoinRequestStatus, LinkSecret, LinkUses, NewInviteLink,
+            NewJoinRequest, Redemption,
+        },
+        permission::parse_role_name,
+        text,
+    },
+    operations::{self, AppState, join_requests::Approval},
+    wire,
+};
+
+pub struct JoinServiceImpl {
+    state: Arc<AppState>,
+}
+
+impl JoinServiceImpl {
+    pub fn new(state: Arc<AppState>) -> Self {
+        JoinServiceImpl { state }
+    }
+}
+
+// ---- wire to domain ----
+
+pub(super) fn new_link(request: proto::CreateInviteLinkRequest) -> Result<NewInviteLink, Error> {
+    let proto::CreateInviteLinkRequest {
+        role,
+        reporting_to_user_id,
+        expires_in,
+        max_uses,
+        requires_approval,
+    } = request;
+    let mut v = Violations::default();
+    let role = v.check("role", parse_role_name(&role));
+    let reporting_to = v.check(
+        "reporting_to_user_id",
+        optional_uuid(reporting_to_user_id.as_deref().unwrap_or_default()),
+    );
+    let valid_for = v.check("expires_in", duration(expires_in).and_then(Validity::parse));
+    let max_uses = v.check("max_uses", LinkUses::parse(max_uses));
+    v.finish()?;
+    match (role, reporting_to, valid_for, max_uses) {
+        (Some(role), Some(reporting_to), Some(valid_for), Some(max_uses)) => Ok(NewInviteLink {
+            role,
+            reporting_to,
+            valid_for,
+            max_uses,
+            requires_approval,
+            idempotency: None,
+        }),
+        _ => Err(unrecorded()),
+    }
+}
+
+pub(super) fn link_state(state: i32) -> Result<Option<InviteLinkState>, Error> {
+    use proto::InviteLinkState as S;
+    match S::try_from(state) {
+        Ok(S::Unspecified) => Ok(None),
+        Ok(S::Active) => Ok(Some(InviteLinkState::Active)),
+        Ok(S::Expired) => Ok(Some(InviteLinkState::Expired)),
+        Ok(S::Revoked) => Ok(Some(InviteLinkState::Revoked)),
+        Ok(S::Exhausted) => Ok(Some(InviteLinkState::Exhausted)),
+        Err(_) => Err(Error::invalid("state", "is not an invite link state")),
+    }
+}
+
+pub(super) fn request_state(state: i32) -> Result<Option<JoinRequestStatus>, Error> {
+    use proto::JoinRequestState as S;
+    match S::try_from(state) {
+        Ok(S::Unspecified) => Ok(None),
+        Ok(S::Pending) => Ok(Some(JoinRequestStatus::Pending)),
+        Ok(S::Approved) => Ok(Some(JoinRequestStatus::Approved)),
+        Ok(S::Denied) => Ok(Some(JoinRequestStatus::Denied)),
+        Ok(S::Expired) => Ok(Some(JoinRequestStatus::Expired)),
+        Err(_) => Err(Error::invalid("state", "is not a join request state")),
+    }
+}
+
+pub(super) fn list_page(
+    page_size: i32,
+    page_token: String,
+) -> Result<operations::PageRequest, Error> {
+    let mut v = Violations::default();
+    let page = page(&mut v, page_size, page_token);
+    v.finish()?;
+    page.ok_or_else(unrecorded)
+}
+
+/// What a stranger tells the administrators: their name and a message.
+fn introduction(
+    v: &mut Violations,
+    display_name: &str,
+    message: &str,
+) -> (Option<String>, Option<String>) {
+    (
+        v.check("display_name", text::display_name(display_name)),
+        v.check("message", text::personal_message(message)),
+    )
+}
+
+pub(super) fn redemption(request: proto::RedeemInviteLinkRequest) -> Result<Redemption, Error> {
+    let proto::RedeemInviteLinkRequest {
+        secret,
+        email,
+        display_name,
+        message,
+    } = request;
+    let mut v = Violations::default();
+    let email = v.check("email", EmailAddress::parse(&email));
+    // Only a link that requires approval reads them; an empty name stands
+    // for the address then.
+    let (display_name, message) = if display_name.is_empty() && message.is_empty() {
+        (Some(String::new()), Some(String::new()))
+    } else {
+        introduction(&mut v, &display_name, &message)
+    };
+    v.finish()?;
+    let secret = LinkSecret::parse(&secret).ok_or_else(Error::invite_link_not_found)?;
+    match (email, display_name, message) {
+        (Some(email), Some(display_name), Some(message)) => Ok(Redemption {
+            secret,
+            display_name: if display_name.is_empty() {
+                email.as_typed().to_owned()
+            } else {
+                display_name
+            },
+            email,
+            message,
+        }),
+        _ => Err(unrecorded()),
+    }
+}
+
+pub(super) fn new_join_request(
+    request: proto::CreateJoinRequestRequest,
+) -> Result<NewJoinRequest, Error> {
+    let proto::CreateJoinRequestRequest {
+        workspace_id,
+        email,
+        display_name,
+        message,
+    } = request;
+    let mut v = Violations::default();
+    let workspace_id = v.check("workspace_id", super::convert::uuid(&workspace_id));
+    let email = v.check("email", EmailAddress::parse(&email));
+    let (display_name, message) = introduction(&mut v, &display_name, &message);
+    v.finish()?;
+    match (workspace_id, email, display_name, message) {
+        (Some(workspace_id), Some(email), Some(display_name), Some(message)) => {
+            Ok(NewJoinRequest {
+                workspace_id,
+                email,
+                display_name,
+                message,
+            })
+        }
+        _ => Err(unrecorded()),
+    }
+}
+
+pub(super) fn approval(request: proto::ApproveJoinRequestRequest) -> Result<Approval, Error> {
+    let proto::ApproveJoinRequestRequest {
+        join_request_id,
+        role,
+        reporting_to_user_id,
+    } = request;
+    let mut v = Violations::default();
+    let join_request_id = v.check("join_request_id", super::convert::uuid(&join_request_id));
+    let role = if role.is_empty() {
+        Some(String::new())
+    } else {
+        v.check("role", parse_role_name(&role))
+    };
+    let reporting_to = v.check(
+        "reporting_to_user_id",
+        optional_uuid(reporting_to_user_id.as_deref().unwrap_or_default()),
+    );
+    v.finish()?;
+    match (join_request_id, role, reporting_to) {
+        (Some(join_request_id), Some(role), Some(reporting_to)) => Ok(Approval {
+            join_request_id,
+            role,
+            reporting_to,
+        }),
+        _ => Err(unrecorded()),
+    }
+}
+
+pub(super) fn denial(request: proto::DenyJoinRequestRequest) -> Result<(Uuid, String), Error> {
+    let proto::DenyJoinRequestRequest {
+        join_request_id,
+        reason,
+    } = request;
+    let mut v = Violations::default();
+    let join_request_id = v.check("join_request_id", super::convert::uuid(&join_request_id));
+    let reason = v.check("reason", text::optional_text(&reason, 500));
+    v.finish()?;
+    match (join_request_id, reason) {
+        (Some(id), Some(reason)) => Ok((id, reason)),
+        _ => Err(unrecorded()),
+    }
+}
+
+#[tonic::async_trait]
+impl JoinService for JoinServiceImpl {
+    async fn create_invite_link(
+        &self,
+        request: Request<proto::CreateInviteLinkRequest>,
+    ) -> Result<Response<proto::CreateInviteLinkResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = authenticated(&self.state, &request).await?;
+        let new = new_link(request.into_inner())?;
+        let created =
+            operations::invite_links::create(&self.state, &caller, &request_id, new).await?;
+        Ok(Response::new(proto::CreateInviteLinkResponse {
+            link: Some(wire::invite_link(&created.link)),
+            secret: created.secret,
+        }))
+    }
+
+    async fn list_invite_links(
+        &self,
+        request: Request<proto::ListInviteLinksRequest>,
+    ) -> Result<Response<proto::ListInviteLinksResponse>, Status> {
+        let caller = authenticated(&self.state, &request).await?;
+        let proto::ListInviteLinksRequest {
+            page_size,
+            page_token,
+            state,
+        } = request.into_inner();
+        let filter = link_state(state)?;
+        let page = list_page(page_size, page_token)?;
+        let page = operations::invite_links::list(&self.state, &caller, filter, page).await?;
+        Ok(Response::new(proto::ListInviteLinksResponse {
+            links: page.items.iter().map(wire::invite_link).collect(),
+            next_page_token: page.next_page_token,
+            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn get_invite_link(
+        &self,
+        request: Request<proto::GetInviteLinkRequest>,
+    ) -> Result<Response<proto::GetInviteLinkResponse>, Status> {
+        let caller = authenticated(&self.state, &request).await?;
+        let proto::GetInviteLinkRequest { link_id } = request.into_inner();
+        let link_id = id_field("link_id", &link_id)?;
+        let link = operations::invite_links::get(&self.state, &caller, link_id).await?;
+        Ok(Response::new(proto::GetInviteLinkResponse {
+            link: Some(wire::invite_link(&link)),
+        }))
+    }
+
+    async fn revoke_invite_link(
+        &self,
+        request: Request<proto::RevokeInviteLinkRequest>,
+    ) -> Result<Response<proto::RevokeInviteLinkResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = authenticated(&self.state, &request).await?;
+        let proto::RevokeInviteLinkRequest { link_id } = request.into_inner();
+        let link_id = id_field("link_id", &link_id)?;
+        let link =
+            operations::invite_links::revoke(&self.state, &caller, &request_id, link_id).await?;
+        Ok(Response::new(proto::RevokeInviteLinkResponse {
+            link: Some(wire::invite_link(&link)),
+        }))
+    }
+
+    async fn rotate_invite_link(
+        &self,
+        request: Request<proto::RotateInviteLinkRequest>,
+    ) -> Result<Response<proto::RotateInviteLinkResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = authenticated(&self.state, &request).await?;
+        let proto::RotateInviteLinkRequest { link_id } = request.into_inner();
+        let link_id = id_field("link_id", &link_id)?;
+        let rotated =
+            operations::invite_links::rotate(&self.state, &caller, &request_id, link_id).await?;
+        Ok(Response::new(proto::RotateInviteLinkResponse {
+            link: Some(wire::invite_link(&rotated.link)),
+            secret: rotated.secret,
+        }))
+    }
+
+    async fn preview_invite_link(
+        &self,
+        request: Request<proto::PreviewInviteLinkRequest>,
+    ) -> Result<Response<proto::PreviewInviteLinkResponse>, Status> {
+        let client = client_address(&request, &self.state.sign_in);
+        let proto::PreviewInviteLinkRequest { secret } = request.into_inner();
+        let preview =
+            operations::invite_links::preview(&self.state, LinkSecret::parse(&secret), client)
+                .await?;
+        Ok(Response::new(proto::PreviewInviteLinkResponse {
+            workspace_name: preview.workspace_name,
+            role: preview.link.role,
+            creator_display_name: preview.creator_display_name,
+            requires_approval: preview.link.requires_approval,
+            expire_time: Some(wire::timestamp(preview.link.expires_at)),
+        }))
+    }
+
+    async fn redeem_invite_link(
+        &self,
+        request: Request<proto::RedeemInviteLinkRequest>,
+    ) -> Result<Response<proto::RedeemInviteLinkResponse>, Status> {
+        let request_id = request_id(&request);
+        let client = client_address(&request, &self.state.sign_in);
+        let redemption = redemption(request.into_inner())?;
+        let requires_approval =
+            operations::invite_links::redeem(&self.state, &request_id, redemption, client).await?;
+        Ok(Response::new(proto::RedeemInviteLinkResponse {
+            requires_approval,
+        }))
+    }
+
+    async fn create_join_request(
+        &self,
+        request: Request<proto::CreateJoinRequestRequest>,
+    ) -> Result<Response<proto::CreateJoinRequestResponse>, Status> {
+        let request_id = request_id(&request);
+        let client = client_address(&request, &self.state.sign_in);
+        let new = new_join_request(request.into_inner())?;
+        operations::join_requests::create(&self.state, &request_id, new, client).await?;
+        Ok(Response::new(proto::CreateJoinRequestResponse {}))
+    }
+
+    async fn confirm_join_request(
+        &self,
+        request: Request<proto::ConfirmJoinRequestRequest>,
+    ) -> Result<Response<proto::ConfirmJoinRequestResponse>, Status> {
+        let request_id = request_id(&request);
+        let client = client_address(&request, &self.state.sign_in);
+        let proto::ConfirmJoinRequestRequest { token } = request.into_inner();
+        let workspace_name = operations::join_requests::confirm(
+            &self.state,
+            &request_id,
+            InvitationToken::parse(&token),
+            client,
+        )
+        .await?;
+        Ok(Response::new(proto::ConfirmJoinRequestResponse {
+            workspace_name,
+        }))
+    }
+
+    async fn list_join_requests(
+        &self,
+        request: Request<proto::ListJoinRequestsRequest>,
+    ) -> Result<Response<proto::ListJoinRequestsResponse>, Status> {
+        let caller = authenticated(&self.state, &request).await?;
+        let proto::ListJoinRequestsRequest {
+            page_size,
+            page_token,
+            state,
+        } = request.into_inner();
+        let filter = request_state(state)?;
+        let page = list_page(page_size, page_token)?;
+        let page = operations::join_requests::list(&self.state, &caller, filter, page).await?;
+        Ok(Response::new(proto::ListJoinRequestsResponse {
+            join_requests: page.items.iter().map(wire::join_request).collect(),
+            next_page_token: page.next_page_token,
+            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn get_join_request(
+        &self,
+        request: Request<proto::GetJoinRequestRequest>,
+    ) -> Result<Response<proto::GetJoinRequestResponse>, Status> {
+        let caller = authenticated(&self.state, &request).await?;
+        let proto::GetJoinRequestRequest { join_request_id } = request.into_inner();
+        let join_request_id = id_field("join_request_id", &join_request_id)?;
+        let found = operations::join_requests::get(&self.state, &caller, join_request_id).await?;
+        Ok(Response::new(proto::GetJoinRequestResponse {
+            join_request: Some(wire::join_request(&found)),
+        }))
+    }
+
+    async fn approve_join_request(
+        &self,
+        request: Request<proto::ApproveJoinRequestRequest>,
+    ) -> Result<Response<proto::ApproveJoinRequestResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = authenticated(&self.state, &request).await?;
+        let approval = approval(request.into_inner())?;
+        let (decided, invitation) =
+            operations::join_requests::approve(&self.state, &caller, &request_id, approval).await?;
+        Ok(Response::new(proto::ApproveJoinRequestResponse {
+            join_request: Some(wire::join_request(&decided)),
+            invitation: Some(wire::invitation(&invitation)),
+        }))
+    }
+
+    async fn deny_join_request(
+        &self,
+        request: Request<proto::DenyJoinRequestRequest>,
+    ) -> Result<Response<proto::DenyJoinRequestResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = authenticated(&self.state, &request).await?;
+        let (join_request_id, reason) = denial(request.into_inner())?;
+        let decided = operations::join_requests::deny(
+            &self.state,
+            &caller,
+            &request_id,
+            join_request_id,
+            reason,
+        )
+        .await?;
+        Ok(Response::new(proto::DenyJoinRequestResponse {
+            join_request: Some(wire::join_request(&decided)),
+        }))
+    }
+}
