@@ -14,7 +14,7 @@
 set -euo pipefail
 GATEWAY=${GATEWAY:-http://127.0.0.1:8080}
 MAIL_DIR=${MAIL_DIR:-.wowchat/mail}
-: "${TOKEN:?the owner's access token}" "${WORKSPACE_ID:?the workspace id}"
+: "${TOKEN:?an owner access token}" "${WORKSPACE_ID:?the workspace id}"
 here=$(dirname "$0")
 
 step() { echo "== $*" >&2; }
