@@ -8,6 +8,9 @@
 #   MAIL_DIR      where the mailer writes  (default .wowchat/mail)
 #   TOKEN         the owner's access token (required)
 #   WORKSPACE_ID  the workspace            (required)
+#   PUBLISH_TXT   a command that publishes a TXT record: `$PUBLISH_TXT NAME
+#                 VALUE` (CI: .ci/dnsmasq-txt, the resolver the service
+#                 asks); unset, the verified-domain steps are skipped
 #
 # Prints each step; exits non-zero at the first answer that is not as the
 # guide says.
@@ -90,5 +93,24 @@ expect .user.accessExpireTime "$EXPIRES" "$MANAGED"
 SOON=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)
 LEAVING=$(call "$GATEWAY/v1/users?accessExpiresBefore=$SOON" "${AUTH[@]}")
 expect '.users | map(.id) | join(",")' "$DANA" "$LEAVING"
+
+if [ -z "${PUBLISH_TXT:-}" ]; then
+  echo "PUBLISH_TXT is unset: the verified-domain steps are skipped" >&2
+  echo "ways-in walk-through: passed" >&2
+  exit 0
+fi
+
+step "7. the workspace claims acme.test; the claim names the TXT record to publish"
+CLAIM=$(call -X POST "$GATEWAY/v1/domains" "${AUTH[@]}" -d '{"domain":"acme.test"}')
+DOMAIN_ID=$(jq -r .domain.id <<<"$CLAIM")
+expect .domain.recordName _wowchat-verification.acme.test "$CLAIM"
+$PUBLISH_TXT "$(jq -r .domain.recordName <<<"$CLAIM")" "$(jq -r .domain.recordValue <<<"$CLAIM")"
+
+step "8. verified through DNS; anyone at acme.test who asks now gets an invitation as an agent"
+expect .domain.state DOMAIN_STATE_VERIFIED "$(call -X POST "$GATEWAY/v1/domains/$DOMAIN_ID:verify" "${AUTH[@]}" -d '{}')"
+call -X PATCH "$GATEWAY/v1/domains/$DOMAIN_ID" "${AUTH[@]}" \
+  -d '{"enrollmentMode":"ENROLLMENT_MODE_INVITE","defaultRole":"agent"}' >/dev/null
+call -X POST "$GATEWAY/v1/domains:join" -d '{"email":"finn@acme.test"}' >/dev/null
+link_token finn@acme.test >/dev/null
 
 echo "ways-in walk-through: passed" >&2

@@ -8,6 +8,7 @@ mod access_expiry;
 mod activity;
 mod authentication;
 mod caller_cache;
+mod domains;
 mod edge;
 mod email_rendering;
 mod flow;

@@ -21,6 +21,7 @@ pub const PUBLIC_METHODS: &[&str] = &[
     "ConfirmJoinRequest",
     "CreateJoinRequest",
     "GetJwks",
+    "JoinByEmail",
     "PreviewInvitation",
     "PreviewInviteLink",
     "RedeemInviteLink",

@@ -415,6 +415,16 @@ pub struct Settings {
     )]
     pub join_request_cooldown_secs: u64,
 
+    /// The DNS server domain verification asks for TXT records (e.g.
+    /// 10.0.0.2:53); unset: the system's (/etc/resolv.conf).
+    #[arg(long, env = "WOWCHAT_DNS_RESOLVER")]
+    pub dns_resolver: Option<SocketAddr>,
+
+    /// Seconds after which a verified domain's record is looked up again;
+    /// a domain whose record went lapses.
+    #[arg(long, env = "WOWCHAT_DOMAIN_RECHECK_SECS", default_value_t = 3600, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
+    pub domain_recheck_secs: u64,
+
     /// Seconds between two sweeps that deactivate users whose access expiry
     /// passed (their calls are refused from that moment regardless).
     #[arg(long, env = "WOWCHAT_ACCESS_EXPIRY_SWEEP_SECS", default_value_t = 60, value_parser = wowchat_platform::environment::at_least_one::<u64>)]

@@ -14,6 +14,7 @@ use crate::{
         activity::{Action, FieldChange},
         invitation::{Invitation, InvitationToken},
         joining::{InviteLink, JoinRequest},
+        mail_domain::MailDomain,
         permission::CustomRole,
         user::User,
         workspace::WorkspaceSettings,
@@ -181,6 +182,25 @@ pub fn invite_link_changed(
         events::InviteLinkChanged {
             link: Some(wire::invite_link(link)),
             actor_user_id: actor.to_string(),
+        },
+        request_id,
+    )
+}
+
+/// `domain.added`, `.verified`, `.updated`, `.removed` or `.lapsed` (by
+/// `action`); `actor` is `None` when a re-check lapsed it.
+pub fn domain_changed(
+    action: Action,
+    domain: &MailDomain,
+    actor: Option<Uuid>,
+    request_id: &str,
+) -> OutboxMessage {
+    message(
+        domain.workspace_id,
+        action.as_str(),
+        events::DomainChanged {
+            domain: Some(wire::mail_domain(domain)),
+            actor_user_id: actor.map(|id| id.to_string()).unwrap_or_default(),
         },
         request_id,
     )

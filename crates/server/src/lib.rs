@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod dns;
 pub mod domain;
 pub mod events;
 pub mod grpc;

@@ -95,7 +95,11 @@ impl Application {
             )
             .with_mail_tokens(mail_tokens)
             .with_directory_limit(settings.scim_requests_per_minute)
-            .with_joining(&settings.joining_policy_settings()),
+            .with_joining(&settings.joining_policy_settings())
+            .with_dns(
+                crate::dns::TxtResolver::new(settings.dns_resolver)
+                    .context("the DNS resolver (WOWCHAT_DNS_RESOLVER)")?,
+            ),
         );
         let listener = TcpListener::bind(settings.listen_addr)
             .await
@@ -199,6 +203,11 @@ impl Application {
         let access_expiry = tokio::spawn(crate::operations::access_expiry::run(
             self.state.clone(),
             Duration::from_secs(self.settings.access_expiry_sweep_secs),
+            background.clone(),
+        ));
+        let domain_rechecks = tokio::spawn(crate::operations::mail_domains::run_rechecks(
+            self.state.clone(),
+            Duration::from_secs(self.settings.domain_recheck_secs),
             background.clone(),
         ));
         // Both reflection versions: many clients (grpcurl before 1.9) speak only v1alpha.
@@ -323,11 +332,11 @@ impl Application {
         // The relay finishes its batch: what was committed before the stop
         // goes out now or with the next start.
         background.cancel();
-        let tasks = messaging
-            .into_iter()
-            .flatten()
-            .chain(retention)
-            .chain([caller_listener, access_expiry]);
+        let tasks = messaging.into_iter().flatten().chain(retention).chain([
+            caller_listener,
+            access_expiry,
+            domain_rechecks,
+        ]);
         let _ =
             tokio::time::timeout(Duration::from_secs(15), futures::future::join_all(tasks)).await;
         // Last: the final numbers stay readable until everything stopped.

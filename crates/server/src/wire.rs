@@ -13,6 +13,7 @@ use crate::{
         directory::{DirectoryEmail, DirectoryProfile, DirectoryState, name_of_display_name},
         invitation::{DeliveryStatus, Invitation, InvitationStatus},
         joining::{InviteLink, InviteLinkState, JoinRequest, JoinRequestStatus},
+        mail_domain::{DomainStatus, EnrollmentMode, MailDomain},
         permission::{CustomRole, PermissionSet, Role},
         user::{User, UserStatus},
         workspace::WorkspaceSettings,
@@ -171,6 +172,33 @@ pub fn join_request(request: &JoinRequest) -> proto::JoinRequest {
         denial_reason: request.denial_reason.clone(),
         invitation_id: id(request.invitation_id),
         proposed_role: request.proposed_role.clone().unwrap_or_default(),
+    }
+}
+
+pub fn mail_domain(domain: &MailDomain) -> proto::Domain {
+    proto::Domain {
+        id: domain.id.to_string(),
+        workspace_id: domain.workspace_id.to_string(),
+        domain: domain.domain.clone(),
+        state: match domain.status {
+            DomainStatus::Pending => proto::DomainState::Pending,
+            DomainStatus::Verified => proto::DomainState::Verified,
+            DomainStatus::Lapsed => proto::DomainState::Lapsed,
+            DomainStatus::Expired => proto::DomainState::Expired,
+        } as i32,
+        record_name: domain.record_name(),
+        record_value: domain.record_value(),
+        enrollment_mode: match domain.enrollment_mode {
+            EnrollmentMode::Manual => proto::EnrollmentMode::Manual,
+            EnrollmentMode::Invite => proto::EnrollmentMode::Invite,
+            EnrollmentMode::Suggest => proto::EnrollmentMode::Suggest,
+        } as i32,
+        default_role: domain.default_role.clone(),
+        created_by_user_id: domain.created_by.to_string(),
+        create_time: Some(timestamp(domain.created_at)),
+        expire_time: Some(timestamp(domain.expires_at)),
+        verify_time: domain.verified_at.map(timestamp),
+        check_time: domain.checked_at.map(timestamp),
     }
 }
 

@@ -24,6 +24,7 @@ use wowchat_users_server::{
 
 pub mod browser;
 mod calls;
+pub mod dnsmasq;
 pub mod logs;
 pub mod metrics;
 pub mod pgbouncer;

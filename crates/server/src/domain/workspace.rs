@@ -38,21 +38,7 @@ impl WorkspaceSettings {
         }
         let mut domains = input
             .iter()
-            .map(|raw| {
-                let domain = raw.trim().to_lowercase();
-                let labels_ok = domain.split('.').all(|label| {
-                    !label.is_empty()
-                        && label.len() <= 63
-                        && !label.starts_with('-')
-                        && !label.ends_with('-')
-                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                });
-                if domain.len() <= 253 && domain.contains('.') && labels_ok {
-                    Ok(domain)
-                } else {
-                    Err(format!("{raw:?} is not a domain name like example.com"))
-                }
-            })
+            .map(|raw| super::mail_domain::parse_domain_name(raw))
             .collect::<Result<Vec<_>, _>>()?;
         domains.sort();
         domains.dedup();

@@ -22,6 +22,7 @@ use crate::{
             InviteLinkState, JoinRequestStatus, LinkSecret, LinkUses, NewInviteLink,
             NewJoinRequest, Redemption,
         },
+        mail_domain::{DomainUpdate, EnrollmentMode, JoinByEmail, parse_domain_name},
         permission::parse_role_name,
         text,
     },
@@ -216,6 +217,67 @@ pub(super) fn denial(request: proto::DenyJoinRequestRequest) -> Result<(Uuid, St
     v.finish()?;
     match (join_request_id, reason) {
         (Some(id), Some(reason)) => Ok((id, reason)),
+        _ => Err(unrecorded()),
+    }
+}
+
+pub(super) fn domain_update(request: proto::UpdateDomainRequest) -> Result<DomainUpdate, Error> {
+    let proto::UpdateDomainRequest {
+        domain_id,
+        enrollment_mode,
+        default_role,
+    } = request;
+    let mut v = Violations::default();
+    let id = v.check("domain_id", super::convert::uuid(&domain_id));
+    let enrollment_mode = v.check(
+        "enrollment_mode",
+        match proto::EnrollmentMode::try_from(enrollment_mode) {
+            Ok(proto::EnrollmentMode::Unspecified) => Ok(None),
+            Ok(proto::EnrollmentMode::Manual) => Ok(Some(EnrollmentMode::Manual)),
+            Ok(proto::EnrollmentMode::Invite) => Ok(Some(EnrollmentMode::Invite)),
+            Ok(proto::EnrollmentMode::Suggest) => Ok(Some(EnrollmentMode::Suggest)),
+            Err(_) => Err("is not an enrollment mode".to_string()),
+        },
+    );
+    let default_role = v.check(
+        "default_role",
+        default_role.as_deref().map(parse_role_name).transpose(),
+    );
+    v.finish()?;
+    match (id, enrollment_mode, default_role) {
+        (Some(id), Some(enrollment_mode), Some(default_role)) => Ok(DomainUpdate {
+            id,
+            enrollment_mode,
+            default_role,
+        }),
+        _ => Err(unrecorded()),
+    }
+}
+
+pub(super) fn join_by_email(request: proto::JoinByEmailRequest) -> Result<JoinByEmail, Error> {
+    let proto::JoinByEmailRequest {
+        email,
+        display_name,
+        message,
+    } = request;
+    let mut v = Violations::default();
+    let email = v.check("email", EmailAddress::parse(&email));
+    let (display_name, message) = if display_name.is_empty() && message.is_empty() {
+        (Some(String::new()), Some(String::new()))
+    } else {
+        introduction(&mut v, &display_name, &message)
+    };
+    v.finish()?;
+    match (email, display_name, message) {
+        (Some(email), Some(display_name), Some(message)) => Ok(JoinByEmail {
+            display_name: if display_name.is_empty() {
+                email.as_typed().to_owned()
+            } else {
+                display_name
+            },
+            email,
+            message,
+        }),
         _ => Err(unrecorded()),
     }
 }
@@ -429,5 +491,106 @@ impl JoinService for JoinServiceImpl {
         Ok(Response::new(proto::DenyJoinRequestResponse {
             join_request: Some(wire::join_request(&decided)),
         }))
+    }
+
+    async fn add_domain(
+        &self,
+        request: Request<proto::AddDomainRequest>,
+    ) -> Result<Response<proto::AddDomainResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = authenticated(&self.state, &request).await?;
+        let proto::AddDomainRequest { domain } = request.into_inner();
+        let domain = parse_domain_name(&domain).map_err(|why| Error::invalid("domain", why))?;
+        let claimed =
+            operations::mail_domains::add(&self.state, &caller, &request_id, domain).await?;
+        Ok(Response::new(proto::AddDomainResponse {
+            domain: Some(wire::mail_domain(&claimed)),
+        }))
+    }
+
+    async fn list_domains(
+        &self,
+        request: Request<proto::ListDomainsRequest>,
+    ) -> Result<Response<proto::ListDomainsResponse>, Status> {
+        let caller = authenticated(&self.state, &request).await?;
+        let proto::ListDomainsRequest {
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let page = list_page(page_size, page_token)?;
+        let page = operations::mail_domains::list(&self.state, &caller, page).await?;
+        Ok(Response::new(proto::ListDomainsResponse {
+            domains: page.items.iter().map(wire::mail_domain).collect(),
+            next_page_token: page.next_page_token,
+            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn get_domain(
+        &self,
+        request: Request<proto::GetDomainRequest>,
+    ) -> Result<Response<proto::GetDomainResponse>, Status> {
+        let caller = authenticated(&self.state, &request).await?;
+        let proto::GetDomainRequest { domain_id } = request.into_inner();
+        let domain_id = id_field("domain_id", &domain_id)?;
+        let found = operations::mail_domains::get(&self.state, &caller, domain_id).await?;
+        Ok(Response::new(proto::GetDomainResponse {
+            domain: Some(wire::mail_domain(&found)),
+        }))
+    }
+
+    async fn verify_domain(
+        &self,
+        request: Request<proto::VerifyDomainRequest>,
+    ) -> Result<Response<proto::VerifyDomainResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = authenticated(&self.state, &request).await?;
+        let proto::VerifyDomainRequest { domain_id } = request.into_inner();
+        let domain_id = id_field("domain_id", &domain_id)?;
+        let verified =
+            operations::mail_domains::verify(&self.state, &caller, &request_id, domain_id).await?;
+        Ok(Response::new(proto::VerifyDomainResponse {
+            domain: Some(wire::mail_domain(&verified)),
+        }))
+    }
+
+    async fn update_domain(
+        &self,
+        request: Request<proto::UpdateDomainRequest>,
+    ) -> Result<Response<proto::UpdateDomainResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = authenticated(&self.state, &request).await?;
+        let update = domain_update(request.into_inner())?;
+        let updated =
+            operations::mail_domains::update(&self.state, &caller, &request_id, update).await?;
+        Ok(Response::new(proto::UpdateDomainResponse {
+            domain: Some(wire::mail_domain(&updated)),
+        }))
+    }
+
+    async fn remove_domain(
+        &self,
+        request: Request<proto::RemoveDomainRequest>,
+    ) -> Result<Response<proto::RemoveDomainResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = authenticated(&self.state, &request).await?;
+        let proto::RemoveDomainRequest { domain_id } = request.into_inner();
+        let domain_id = id_field("domain_id", &domain_id)?;
+        let removed =
+            operations::mail_domains::remove(&self.state, &caller, &request_id, domain_id).await?;
+        Ok(Response::new(proto::RemoveDomainResponse {
+            domain: Some(wire::mail_domain(&removed)),
+        }))
+    }
+
+    async fn join_by_email(
+        &self,
+        request: Request<proto::JoinByEmailRequest>,
+    ) -> Result<Response<proto::JoinByEmailResponse>, Status> {
+        let request_id = request_id(&request);
+        let client = client_address(&request, &self.state.sign_in);
+        let join = join_by_email(request.into_inner())?;
+        operations::mail_domains::join_by_email(&self.state, &request_id, join, client).await?;
+        Ok(Response::new(proto::JoinByEmailResponse {}))
     }
 }

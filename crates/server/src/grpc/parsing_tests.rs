@@ -232,6 +232,41 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
             seen(joining::denial(r));
         }
     });
+    parsers.insert("/wowchat.users.v1.JoinService/AddDomain", |b| {
+        if let Some(proto::AddDomainRequest { domain }) = decode(b) {
+            let _ = crate::domain::mail_domain::parse_domain_name(&domain);
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/ListDomains", |b| {
+        if let Some(r) = decode::<proto::ListDomainsRequest>(b) {
+            seen(joining::list_page(r.page_size, r.page_token));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/GetDomain", |b| {
+        if let Some(proto::GetDomainRequest { domain_id }) = decode(b) {
+            seen(convert::id_field("domain_id", &domain_id));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/VerifyDomain", |b| {
+        if let Some(proto::VerifyDomainRequest { domain_id }) = decode(b) {
+            seen(convert::id_field("domain_id", &domain_id));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/UpdateDomain", |b| {
+        if let Some(r) = decode::<proto::UpdateDomainRequest>(b) {
+            seen(joining::domain_update(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/RemoveDomain", |b| {
+        if let Some(proto::RemoveDomainRequest { domain_id }) = decode(b) {
+            seen(convert::id_field("domain_id", &domain_id));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.JoinService/JoinByEmail", |b| {
+        if let Some(r) = decode::<proto::JoinByEmailRequest>(b) {
+            seen(joining::join_by_email(r));
+        }
+    });
     parsers.insert("/wowchat.users.v1.UserService/InviteUser", |b| {
         if let Some(r) = decode::<proto::InviteUserRequest>(b) {
             seen(NewInvitation::try_from(r));

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::{
     AppState, Page, PageRequest,
     invitations::{ensure_active_manager, invite_via},
-    join_requests,
+    join_requests::{self, Source},
     unit_of_work::{FirstLock, Limits, Mutation, Outcome, Target, Work, unit_of_work},
 };
 use crate::{
@@ -303,7 +303,7 @@ pub async fn redeem(
                 display_name: redemption.display_name,
                 message: redemption.message,
             },
-            Some(&link),
+            Source::Link(&link),
         )
         .await?;
         return Ok(true);

@@ -30,6 +30,7 @@ use crate::{
             CONFIRMATION_VALIDITY, DECISION_VALIDITY, InviteLink, JoinRequest, JoinRequestStatus,
             NewJoinRequest,
         },
+        mail_domain::MailDomain,
         pagination::{Cursor, filter_digest},
         permission::Permission,
     },
@@ -56,25 +57,43 @@ pub async fn create(
             .admit(&state.limits, &client, client_address, None)
             .await?;
     }
-    ask(state, request_id, new, None).await
+    ask(state, request_id, new, Source::Direct).await
+}
+
+/// Where a request comes from.
+#[derive(Clone, Copy)]
+pub(super) enum Source<'a> {
+    /// CreateJoinRequest: only to a workspace that takes requests.
+    Direct,
+    /// An invite link that requires approval: takes one of its uses, and
+    /// proposes its role.
+    Link(&'a InviteLink),
+    /// An address at a verified domain in `SUGGEST` mode: proposes the
+    /// domain's default role.
+    Domain(&'a MailDomain),
 }
 
 /// Makes an unconfirmed request and sends its confirmation email, unless
 /// anything stands in the way (then nothing happens, and the answer is the
-/// same). Through `link`, the request takes one of the link's uses.
+/// same).
 pub(super) async fn ask(
     state: &AppState,
     request_id: &str,
     new: NewJoinRequest,
-    link: Option<&InviteLink>,
+    source: Source<'_>,
 ) -> Result<(), Error> {
     let workspace_id = new.workspace_id;
     let email = new.email.normalized();
+    let (link, proposed_role) = match source {
+        Source::Direct => (None, None),
+        Source::Link(link) => (Some(link), Some(link.role.as_str())),
+        Source::Domain(domain) => (None, Some(domain.default_role.as_str())),
+    };
     let mut client = state.connection().await?;
     let tx = client.transaction().await?;
-    let workspace_name = match link {
-        Some(_) => Some(workspaces::name(&tx, workspace_id).await?),
-        None => workspaces::taking_join_requests(&tx, workspace_id).await?,
+    let workspace_name = match source {
+        Source::Direct => workspaces::taking_join_requests(&tx, workspace_id).await?,
+        Source::Link(_) | Source::Domain(_) => Some(workspaces::name(&tx, workspace_id).await?),
     };
     let Some(workspace_name) = workspace_name else {
         return Ok(());
@@ -118,7 +137,7 @@ pub(super) async fn ask(
             display_name: &new.display_name,
             message: &new.message,
             invite_link_id: link.map(|link| link.id),
-            proposed_role: link.map(|link| link.role.as_str()),
+            proposed_role,
             confirm_token_hash: token.hash(),
             valid_for: CONFIRMATION_VALIDITY,
         },

@@ -13,6 +13,7 @@ pub mod invite_links;
 pub mod join_requests;
 pub mod joining_policy;
 pub mod limits;
+pub mod mail_domains;
 pub mod roles;
 pub mod sign_in;
 mod unit_of_work;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub relay_wakeup: outbox::RelayWakeup,
     /// The limits and caps of invite links and join requests.
     pub joining: joining_policy::JoiningPolicy,
+    /// TXT lookups for domain verification.
+    pub dns: crate::dns::TxtResolver,
     /// Each directory token's SCIM requests, on this replica.
     pub directory: directory::DirectoryLimit,
     /// Seal invitation tokens for the mailer; `None` in development only.
@@ -88,6 +91,7 @@ impl AppState {
             sign_in: sign_in::SignInPolicy::new(sign_in),
             invitations: invitation_policy::InvitationPolicy::new(invitations),
             page_key: OnceCell::new(),
+            dns: crate::dns::TxtResolver::unconfigured(),
             joining: joining_policy::JoiningPolicy::new(
                 &joining_policy::JoiningPolicySettings::default(),
             ),
@@ -108,6 +112,12 @@ impl AppState {
     /// The limits and caps of invite links and join requests.
     pub fn with_joining(mut self, settings: &joining_policy::JoiningPolicySettings) -> Self {
         self.joining = joining_policy::JoiningPolicy::new(settings);
+        self
+    }
+
+    /// Looks TXT records up through `dns` (domain verification).
+    pub fn with_dns(mut self, dns: crate::dns::TxtResolver) -> Self {
+        self.dns = dns;
         self
     }
 

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod invitations;
 pub mod invite_links;
 pub mod join_requests;
+pub mod mail_domains;
 pub mod outbox;
 pub mod pipeline;
 pub mod rate_limits;
