@@ -187,11 +187,29 @@ async fn consumer_and_disposable_domains_are_refused_and_only_owners_claim() {
     assert_eq!(violated_fields(&status), ["domain"]);
     let (_, admin_token) = app.member("admin@example.com", "admin").await;
     expect_permission_missing(add(&app, &admin_token, "acme.test").await);
-    add(&app, &app.owner_token, "acme.test").await.unwrap();
+    let claim = add(&app, &app.owner_token, "acme.test").await.unwrap();
     let twice = add(&app, &app.owner_token, "acme.test").await;
     assert_eq!(
         twice.expect_err("claimed once").code(),
         tonic::Code::AlreadyExists
+    );
+    // A claim left unverified past its week expires.
+    let id: uuid::Uuid = claim.id.parse().unwrap();
+    app.db()
+        .await
+        .execute(
+            "UPDATE workspace_domains SET expires_at = now() - interval '1 second' WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&app, &claim.id).await.state,
+        proto::DomainState::Expired as i32
+    );
+    expect_refused(
+        verify(&app, &app.owner_token, &claim.id).await,
+        "DOMAIN_CLAIM_EXPIRED",
     );
 }
 

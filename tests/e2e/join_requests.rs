@@ -68,6 +68,17 @@ async fn approve(
     id: &str,
     role: &str,
 ) -> Result<proto::ApproveJoinRequestResponse, Status> {
+    approve_once(app, bearer, id, role, "").await
+}
+
+/// ApproveJoinRequest with a request id (retries answer the first result).
+async fn approve_once(
+    app: &TestApp,
+    bearer: &str,
+    id: &str,
+    role: &str,
+    request_id: &str,
+) -> Result<proto::ApproveJoinRequestResponse, Status> {
     Ok(app
         .joining()
         .await
@@ -77,6 +88,7 @@ async fn approve(
                 join_request_id: id.into(),
                 role: role.into(),
                 reporting_to_user_id: None,
+                request_id: request_id.into(),
             },
         ))
         .await?
@@ -92,6 +104,7 @@ async fn deny(app: &TestApp, id: &str, reason: &str) -> Result<proto::JoinReques
             proto::DenyJoinRequestRequest {
                 join_request_id: id.into(),
                 reason: reason.into(),
+                request_id: String::new(),
             },
         ))
         .await?
@@ -137,9 +150,14 @@ async fn a_request_is_seen_once_confirmed_and_its_approval_sends_an_ordinary_inv
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["role"]);
-    let approved = approve(&app, &app.owner_token, &request.id, "agent")
+    let approved = approve_once(&app, &app.owner_token, &request.id, "agent", "approve-bob")
         .await
         .unwrap();
+    // A retry with the same request id answers the first result.
+    let retried = approve_once(&app, &app.owner_token, &request.id, "agent", "approve-bob")
+        .await
+        .unwrap();
+    assert_eq!(retried.invitation, approved.invitation);
     let decided = approved.join_request.unwrap();
     let invitation = approved.invitation.unwrap();
     assert_eq!(decided.state, proto::JoinRequestState::Approved as i32);
@@ -308,4 +326,87 @@ async fn a_link_that_requires_approval_makes_requests_with_its_role() {
         used.use_count, 1,
         "the request took one use, its approval none"
     );
+}
+
+#[tokio::test]
+async fn an_approval_reuses_a_pending_invitation_and_requests_expire_and_stay_in_their_workspace() {
+    let app = TestApp::spawn_with(|s| s.max_open_join_requests = 2).await;
+    open_requests(&app).await;
+    let workspace = app.workspace_id.to_string();
+    ask(&app, &workspace, "gil@example.com").await.unwrap();
+    let token = app
+        .join_confirmation_tokens("gil@example.com")
+        .await
+        .remove(0);
+    confirm(&app, &token).await.unwrap();
+    let request = requests(&app, &app.owner_token).await.remove(0);
+    // Invited directly meanwhile: the approval keeps that invitation.
+    let invited = app.invite("gil@example.com", "supervisor").await;
+    let approved = approve(&app, &app.owner_token, &request.id, "agent")
+        .await
+        .unwrap();
+    assert_eq!(approved.invitation.unwrap().id, invited.id);
+    assert_eq!(app.invitation_mails_to("gil@example.com").await.len(), 1);
+
+    // Another workspace's owner sees nothing of it.
+    let other = app.other_workspace().await;
+    let status = app
+        .joining()
+        .await
+        .get_join_request(authed(
+            &other.owner_token,
+            proto::GetJoinRequestRequest {
+                join_request_id: request.id.clone(),
+            },
+        ))
+        .await;
+    expect_not_found(status, "JOIN_REQUEST_NOT_FOUND");
+    expect_not_found(
+        approve(&app, &other.owner_token, &request.id, "agent").await,
+        "JOIN_REQUEST_NOT_FOUND",
+    );
+
+    // At most two open requests: the third address is dropped unseen.
+    ask(&app, &workspace, "h1@example.com").await.unwrap();
+    ask(&app, &workspace, "h2@example.com").await.unwrap();
+    ask(&app, &workspace, "h3@example.com").await.unwrap();
+    assert_eq!(
+        app.join_confirmation_tokens("h1@example.com").await.len(),
+        1
+    );
+    assert_eq!(
+        app.join_confirmation_tokens("h2@example.com").await.len(),
+        1
+    );
+    assert!(
+        app.join_confirmation_tokens("h3@example.com")
+            .await
+            .is_empty()
+    );
+
+    // A confirmed request nobody decided in time expires.
+    let token = app
+        .join_confirmation_tokens("h1@example.com")
+        .await
+        .remove(0);
+    confirm(&app, &token).await.unwrap();
+    let db = app.db().await;
+    db.execute(
+        "UPDATE join_requests SET expires_at = now() - interval '1 second' WHERE email = 'h1@example.com'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let h1 = requests(&app, &app.owner_token)
+        .await
+        .into_iter()
+        .find(|r| r.email == "h1@example.com")
+        .unwrap();
+    assert_eq!(h1.state, proto::JoinRequestState::Expired as i32);
+    expect_refused(
+        approve(&app, &app.owner_token, &h1.id, "agent").await,
+        "JOIN_REQUEST_CLOSED",
+    );
+    // Its confirmation token no longer works either.
+    expect_not_found(confirm(&app, &token).await, "JOIN_REQUEST_NOT_FOUND");
 }

@@ -5,18 +5,18 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 use wowchat_users_api::v1::{self as proto, join_service_server::JoinService};
 
 use super::{
     auth::client_address,
     authenticated,
-    convert::{duration, id_field, optional_uuid, page, unrecorded},
+    convert::{duration, fingerprint_of, id_field, optional_uuid, page, unrecorded},
     request_id,
 };
 use crate::{
     domain::{
         EmailAddress, Error, Violations,
+        idempotency::IdempotencyKey,
         invitation::{InvitationToken, Validity},
         joining::{
             InviteLinkState, JoinRequestStatus, LinkSecret, LinkUses, NewInviteLink,
@@ -26,7 +26,10 @@ use crate::{
         permission::parse_role_name,
         text,
     },
-    operations::{self, AppState, join_requests::Approval},
+    operations::{
+        self, AppState,
+        join_requests::{Approval, Denial},
+    },
     wire,
 };
 
@@ -179,12 +182,18 @@ pub(super) fn new_join_request(
 }
 
 pub(super) fn approval(request: proto::ApproveJoinRequestRequest) -> Result<Approval, Error> {
+    let fingerprint = fingerprint_of(&request, |r| r.request_id.clear());
     let proto::ApproveJoinRequestRequest {
         join_request_id,
         role,
         reporting_to_user_id,
+        request_id,
     } = request;
     let mut v = Violations::default();
+    let idempotency = v.check(
+        "request_id",
+        IdempotencyKey::parse(&request_id, &fingerprint),
+    );
     let join_request_id = v.check("join_request_id", super::convert::uuid(&join_request_id));
     let role = if role.is_empty() {
         Some(String::new())
@@ -196,27 +205,40 @@ pub(super) fn approval(request: proto::ApproveJoinRequestRequest) -> Result<Appr
         optional_uuid(reporting_to_user_id.as_deref().unwrap_or_default()),
     );
     v.finish()?;
-    match (join_request_id, role, reporting_to) {
-        (Some(join_request_id), Some(role), Some(reporting_to)) => Ok(Approval {
-            join_request_id,
-            role,
-            reporting_to,
-        }),
+    match (join_request_id, role, reporting_to, idempotency) {
+        (Some(join_request_id), Some(role), Some(reporting_to), Some(idempotency)) => {
+            Ok(Approval {
+                join_request_id,
+                role,
+                reporting_to,
+                idempotency,
+            })
+        }
         _ => Err(unrecorded()),
     }
 }
 
-pub(super) fn denial(request: proto::DenyJoinRequestRequest) -> Result<(Uuid, String), Error> {
+pub(super) fn denial(request: proto::DenyJoinRequestRequest) -> Result<Denial, Error> {
+    let fingerprint = fingerprint_of(&request, |r| r.request_id.clear());
     let proto::DenyJoinRequestRequest {
         join_request_id,
         reason,
+        request_id,
     } = request;
     let mut v = Violations::default();
     let join_request_id = v.check("join_request_id", super::convert::uuid(&join_request_id));
     let reason = v.check("reason", text::optional_text(&reason, 500));
+    let idempotency = v.check(
+        "request_id",
+        IdempotencyKey::parse(&request_id, &fingerprint),
+    );
     v.finish()?;
-    match (join_request_id, reason) {
-        (Some(id), Some(reason)) => Ok((id, reason)),
+    match (join_request_id, reason, idempotency) {
+        (Some(join_request_id), Some(reason), Some(idempotency)) => Ok(Denial {
+            join_request_id,
+            reason,
+            idempotency,
+        }),
         _ => Err(unrecorded()),
     }
 }
@@ -479,15 +501,9 @@ impl JoinService for JoinServiceImpl {
     ) -> Result<Response<proto::DenyJoinRequestResponse>, Status> {
         let request_id = request_id(&request);
         let caller = authenticated(&self.state, &request).await?;
-        let (join_request_id, reason) = denial(request.into_inner())?;
-        let decided = operations::join_requests::deny(
-            &self.state,
-            &caller,
-            &request_id,
-            join_request_id,
-            reason,
-        )
-        .await?;
+        let denial = denial(request.into_inner())?;
+        let decided =
+            operations::join_requests::deny(&self.state, &caller, &request_id, denial).await?;
         Ok(Response::new(proto::DenyJoinRequestResponse {
             join_request: Some(wire::join_request(&decided)),
         }))

@@ -25,6 +25,7 @@ use crate::{
     domain::{
         EmailAddress, Error, Reason,
         activity::{Action, FieldChange},
+        idempotency::IdempotencyKey,
         invitation::{Invitation, InvitationToken, NewInvitation, Validity},
         joining::{
             CONFIRMATION_VALIDITY, DECISION_VALIDITY, InviteLink, JoinRequest, JoinRequestStatus,
@@ -274,6 +275,14 @@ pub struct Approval {
     pub join_request_id: Uuid,
     pub role: String,
     pub reporting_to: Option<Uuid>,
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// How a denial is asked: the reason, for the administrators.
+pub struct Denial {
+    pub join_request_id: Uuid,
+    pub reason: String,
+    pub idempotency: Option<IdempotencyKey>,
 }
 
 /// Approves a pending request: the pending invitation to its email is kept,
@@ -295,7 +304,7 @@ pub async fn approve(
         operation: "ApproveJoinRequest",
         permission: Permission::UsersInvite,
         request_id,
-        idempotency: None,
+        idempotency: approval.idempotency.as_ref(),
         // An invitation takes a seat: as InviteUser does.
         first_lock: FirstLock::Seats,
         limits: Limits {
@@ -388,15 +397,14 @@ pub async fn deny(
     state: &AppState,
     caller: &Caller,
     request_id: &str,
-    join_request_id: Uuid,
-    reason: String,
+    denial: Denial,
 ) -> Result<JoinRequest, Error> {
-    let reason = &reason;
+    let (join_request_id, reason) = (denial.join_request_id, &denial.reason);
     let mutation = Mutation {
         operation: "DenyJoinRequest",
         permission: Permission::UsersInvite,
         request_id,
-        idempotency: None,
+        idempotency: denial.idempotency.as_ref(),
         first_lock: FirstLock::Nothing,
         limits: Limits::NONE,
     };
