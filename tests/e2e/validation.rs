@@ -240,7 +240,20 @@ async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
         expect_invalid(app.manage_as(token, reactivation).await, "user_id");
     }
 
-    for page_size in [-1, 201, 10_000, i32::MAX, i32::MIN] {
+    // AIP-158: more than the maximum is served as the maximum.
+    for page_size in [201, 10_000, i32::MAX] {
+        let page = proto::ListUsersRequest {
+            page_size,
+            ..Default::default()
+        };
+        users(page).await.expect("a larger page size is coerced");
+        let page = proto::ListActivityRequest {
+            page_size,
+            ..Default::default()
+        };
+        activity(page).await.expect("a larger page size is coerced");
+    }
+    for page_size in [-1, i32::MIN] {
         let page = proto::ListUsersRequest {
             page_size,
             ..Default::default()

@@ -11,7 +11,10 @@ use prost_reflect::{DescriptorPool, EnumDescriptor, FieldDescriptor, Kind, Messa
 use prost_types::FileDescriptorProto;
 use serde_json::{Map, Value as Json, json};
 
-use crate::routes::{Body, Route, Routes, variable_name};
+use crate::{
+    routes::{Body, Route, Routes, variable_name},
+    transcode::SPARSE_RESPONSES,
+};
 
 /// RPCs that take no bearer token: the token of an invitation or a join
 /// request, a link's secret or a password is their credential, or a
@@ -37,7 +40,7 @@ pub fn document_json(pool: &DescriptorPool, routes: &Routes) -> anyhow::Result<V
 
 /// The OpenAPI document of `routes`.
 pub fn document(pool: &DescriptorPool, routes: &Routes) -> Json {
-    let mut schemas = Schemas::default();
+    let mut schemas = Schemas::new(pool, routes);
     let mut paths: BTreeMap<String, Map<String, Json>> = BTreeMap::new();
     let mut tags = BTreeSet::new();
     for route in routes.iter() {
@@ -80,6 +83,17 @@ pub fn document(pool: &DescriptorPool, routes: &Routes) -> Json {
                 the HTTP status follows the gRPC code (429 carries Retry-After).",
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
+        "servers": [
+            {
+                "url": "http://127.0.0.1:8080",
+                "description": "`wowchat-users standalone` on this machine",
+            },
+            {
+                "url": "https://{gateway}",
+                "description": "A deployed gateway (WOWCHAT_GATEWAY_PUBLIC_URL)",
+                "variables": {"gateway": {"default": "users.example.com"}},
+            },
+        ],
         "tags": tags,
         "paths": paths,
         "components": {
@@ -115,12 +129,7 @@ fn operation(route: &Route, schemas: &mut Schemas) -> Json {
     let input = method.input();
     let file = method.parent_file();
     let description = comment(file.file_descriptor_proto(), method.path());
-    let summary = description
-        .split_terminator(['.', '\n'])
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
+    let summary = first_sentence(&description);
     let mut parameters = Vec::new();
     let path_fields: Vec<&[FieldDescriptor]> = route.template.variables().collect();
     for fields in &path_fields {
@@ -191,6 +200,88 @@ fn operation(route: &Route, schemas: &mut Schemas) -> Json {
     operation
 }
 
+/// The first sentence of a comment, its lines joined: up to the first
+/// period that ends a word (`e.g.` and the like aside).
+fn first_sentence(text: &str) -> String {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut end = joined.len();
+    for (at, _) in joined.match_indices(". ") {
+        let word = joined[..at].rsplit(' ').next().unwrap_or_default();
+        if !matches!(word, "e.g" | "i.e" | "etc") {
+            end = at + 1;
+            break;
+        }
+    }
+    joined[..end].trim().to_owned()
+}
+
+/// AIP-203's field behaviors (`google.api.field_behavior`), as numbered in
+/// google/api/field_behavior.proto.
+const REQUIRED: i32 = 2;
+const OUTPUT_ONLY: i32 = 3;
+
+fn behaviors(field: &FieldDescriptor) -> Vec<i32> {
+    let Some(extension) = field
+        .parent_pool()
+        .get_extension_by_name("google.api.field_behavior")
+    else {
+        return Vec::new();
+    };
+    let options = field.options();
+    if !options.has_extension(&extension) {
+        return Vec::new();
+    }
+    match options.get_extension(&extension).as_ref() {
+        prost_reflect::Value::List(values) => {
+            values.iter().filter_map(|v| v.as_enum_number()).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the JSON mapping writes a field in every response (no presence:
+/// not a message, not `optional`, not a oneof member; see
+/// `transcode::response_json`).
+fn always_written(field: &FieldDescriptor) -> bool {
+    !field.supports_presence()
+}
+
+/// The format a string field's values have, by its name: emails are
+/// emails; ids are UUIDs where one is always there (a resource's own id, its
+/// workspace, a list of ids, an id a request requires), not where the
+/// JSON mapping writes `""` for none (`targetUserId` of an entry about an
+/// invitation); a request id or a directory's externalId is no UUID.
+fn string_format(field: &FieldDescriptor, behaviors: &[i32]) -> Option<&'static str> {
+    if !matches!(field.kind(), Kind::String) {
+        return None;
+    }
+    let name = field.name();
+    if name == "email" || name.ends_with("_email") {
+        return Some("email");
+    }
+    let always_an_id = matches!(name, "id" | "workspace_id")
+        || name.ends_with("_ids")
+        || (name.ends_with("_id") && behaviors.contains(&REQUIRED));
+    (always_an_id && !matches!(name, "request_id" | "external_id")).then_some("uuid")
+}
+
+/// The messages reachable from `roots` through message fields.
+fn reachable(roots: impl IntoIterator<Item = MessageDescriptor>) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<MessageDescriptor> = roots.into_iter().collect();
+    while let Some(message) = stack.pop() {
+        if !seen.insert(message.full_name().to_owned()) {
+            continue;
+        }
+        for field in message.fields() {
+            if let Kind::Message(inner) = field.kind() {
+                stack.push(inner);
+            }
+        }
+    }
+    seen
+}
+
 /// Whether a field can be sent as a query parameter: a scalar, an enum,
 /// a string-like well-known type, or a list of those.
 fn query_friendly(field: &FieldDescriptor) -> bool {
@@ -211,12 +302,38 @@ fn reference(full_name: &str) -> Json {
 }
 
 /// The component schemas, each message and enum once.
-#[derive(Default)]
 struct Schemas {
     done: BTreeMap<String, Json>,
+    /// Messages a request may carry.
+    in_requests: BTreeSet<String>,
+    /// Messages a response may carry.
+    in_responses: BTreeSet<String>,
+    /// Messages a response writes every field of (`transcode::response_json`).
+    in_dense_responses: BTreeSet<String>,
 }
 
 impl Schemas {
+    fn new(pool: &DescriptorPool, routes: &Routes) -> Self {
+        let status = pool.get_message_by_name("google.rpc.Status");
+        Schemas {
+            done: BTreeMap::new(),
+            in_requests: reachable(routes.iter().map(|r| r.method.input())),
+            in_responses: reachable(
+                routes
+                    .iter()
+                    .map(|r| r.method.output())
+                    .chain(status.clone()),
+            ),
+            in_dense_responses: reachable(
+                routes
+                    .iter()
+                    .map(|r| r.method.output())
+                    .filter(|output| !SPARSE_RESPONSES.contains(&output.full_name()))
+                    .chain(status),
+            ),
+        }
+    }
+
     /// A `$ref` to `message`'s schema (or the inline schema of a well-known type).
     fn message(&mut self, message: &MessageDescriptor) -> Json {
         if let Some(known) = well_known(message.full_name()) {
@@ -240,24 +357,53 @@ impl Schemas {
         self.object(message, skip)
     }
 
+    /// A message's schema. A message only requests carry is strict (no
+    /// unknown property); one a response may carry is open, so a client
+    /// generated today still reads a response that gains a field. Required:
+    /// what AIP-203 marks REQUIRED, and in a message only responses carry,
+    /// every field the JSON mapping always writes. OUTPUT_ONLY is readOnly.
     fn object(&mut self, message: &MessageDescriptor, skip: &[&FieldDescriptor]) -> Json {
+        let name = message.full_name();
+        let response_only =
+            !self.in_requests.contains(name) && self.in_dense_responses.contains(name);
+        let request_only = !self.in_responses.contains(name);
         let mut properties = Map::new();
+        let mut required = Vec::new();
         for field in message.fields() {
             if skip.contains(&&field) {
                 continue;
             }
+            let behaviors = behaviors(&field);
             let mut schema = self.field(&field);
+            if let Some(format) = string_format(&field, &behaviors) {
+                if field.is_list() {
+                    schema["items"]["format"] = json!(format);
+                } else {
+                    schema["format"] = json!(format);
+                }
+            }
+            if behaviors.contains(&OUTPUT_ONLY) {
+                schema["readOnly"] = json!(true);
+            }
             let description = field_comment(&field);
             if !description.is_empty() {
                 schema = with_description(schema, description);
+            }
+            if behaviors.contains(&REQUIRED) || (response_only && always_written(&field)) {
+                required.push(json!(field.json_name()));
             }
             properties.insert(field.json_name().to_owned(), schema);
         }
         let mut schema = json!({
             "type": "object",
             "properties": properties,
-            "additionalProperties": false,
         });
+        if request_only {
+            schema["additionalProperties"] = json!(false);
+        }
+        if !required.is_empty() {
+            schema["required"] = Json::Array(required);
+        }
         let description = comment(message.parent_file_descriptor_proto(), message.path());
         if !description.is_empty() {
             schema["description"] = json!(description);

@@ -206,12 +206,21 @@ fn insert(root: &mut Map<String, Json>, fields: &[FieldDescriptor], value: Json,
     }
 }
 
-/// The proto3 JSON of `message`, or of its `response_body` field.
+/// Responses in a standard's own shape, where a member is absent rather
+/// than empty: a JSON Web Key Set (RFC 7517).
+pub const SPARSE_RESPONSES: &[&str] = &["wowchat.users.v1.GetJwksResponse"];
+
+/// The proto3 JSON of `message`, or of its `response_body` field. Every
+/// field without presence is written, at its default too (`""`, `0`, `[]`),
+/// so a response's shape is fixed and the OpenAPI document can list those
+/// fields as required; unset messages and `optional` fields stay out (and,
+/// in [`SPARSE_RESPONSES`], fields at their defaults).
 pub fn response_json(
     message: &DynamicMessage,
     response_body: Option<&FieldDescriptor>,
 ) -> Result<Vec<u8>, String> {
-    let options = SerializeOptions::new();
+    let sparse = SPARSE_RESPONSES.contains(&message.descriptor().full_name());
+    let options = SerializeOptions::new().skip_default_fields(sparse);
     let mut out = Vec::with_capacity(256);
     let mut serializer = serde_json::Serializer::new(&mut out);
     match response_body {
@@ -256,8 +265,16 @@ mod tests {
         f(&matched)
     }
 
+    /// The fields a request set, as JSON.
     fn json(message: &DynamicMessage) -> Json {
-        serde_json::from_slice(&response_json(message, None).unwrap()).unwrap()
+        let mut out = Vec::new();
+        message
+            .serialize_with_options(
+                &mut serde_json::Serializer::new(&mut out),
+                &SerializeOptions::new(),
+            )
+            .unwrap();
+        serde_json::from_slice(&out).unwrap()
     }
 
     #[test]

@@ -18,12 +18,14 @@ use super::{Error, Reason};
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 200;
 
-/// 0 means the default; negative or above the maximum is refused.
+/// 0 means the default; above the maximum is the maximum (AIP-158: a
+/// client asking for more is served a full page, not refused); negative is
+/// refused.
 pub fn page_size(requested: i32) -> Result<i64, String> {
     match i64::from(requested) {
         0 => Ok(DEFAULT_PAGE_SIZE),
-        n if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-        _ => Err(format!("must be between 0 and {MAX_PAGE_SIZE}")),
+        n if n < 0 => Err("must not be negative".to_string()),
+        n => Ok(n.min(MAX_PAGE_SIZE)),
     }
 }
 
@@ -215,7 +217,9 @@ mod tests {
         assert_eq!(page_size(0), Ok(DEFAULT_PAGE_SIZE));
         assert_eq!(page_size(200), Ok(200));
         assert!(page_size(-1).is_err());
-        assert!(page_size(i32::MAX).is_err());
+        assert!(page_size(i32::MIN).is_err());
+        assert_eq!(page_size(201), Ok(MAX_PAGE_SIZE));
+        assert_eq!(page_size(i32::MAX), Ok(MAX_PAGE_SIZE));
     }
 
     fn key() -> PageKey {

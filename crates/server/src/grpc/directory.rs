@@ -168,10 +168,9 @@ pub(super) fn listing(
         .enumerate()
         .filter_map(|(i, c)| v.check(&format!("conditions[{i}]"), condition(c)))
         .collect();
-    let count = count.unwrap_or(DEFAULT_PAGE);
-    if !(0..=MAX_PAGE).contains(&count) {
-        v.push("count", format!("must be from 0 to {MAX_PAGE}"));
-    }
+    // RFC 7644 3.4.2.4: a negative count is 0; past the most a page holds,
+    // a page holds the most (as AIP-158 does for page_size).
+    let count = count.unwrap_or(DEFAULT_PAGE).clamp(0, MAX_PAGE);
     if start_index < 0 {
         v.push("start_index", "must not be negative");
     }
@@ -260,10 +259,9 @@ pub(super) fn group_listing(
         count,
     } = request;
     let mut v = Violations::default();
-    let count = count.unwrap_or(DEFAULT_PAGE);
-    if !(0..=MAX_PAGE).contains(&count) {
-        v.push("count", format!("must be from 0 to {MAX_PAGE}"));
-    }
+    // RFC 7644 3.4.2.4: a negative count is 0; past the most a page holds,
+    // a page holds the most (as AIP-158 does for page_size).
+    let count = count.unwrap_or(DEFAULT_PAGE).clamp(0, MAX_PAGE);
     if start_index < 0 {
         v.push("start_index", "must not be negative");
     }
