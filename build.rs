@@ -23,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 PathBuf::from("proto/wowchat/users/v1/auth.proto"),
                 PathBuf::from("proto/wowchat/users/v1/directory.proto"),
                 PathBuf::from("proto/wowchat/users/v1/joining.proto"),
+                PathBuf::from("proto/wowchat/users/v1/errors.proto"),
                 PathBuf::from("proto/wowchat/users/events/v1/events.proto"),
                 // Compiled for the descriptor set: reflection then describes
                 // the error details every status carries, and the gateway

@@ -6,6 +6,11 @@
 
 pub mod topology;
 
+/// The `google.rpc.ErrorInfo` domain of every error the service and its
+/// gateway return (AIP-193: the service's name). Each reason is a value of
+/// `v1::ErrorReason`.
+pub const ERROR_DOMAIN: &str = "users.wowchat.dev";
+
 /// `wowchat.users.v1`: the service and its resources.
 pub use wowchat::users::v1;
 

@@ -446,7 +446,7 @@ async fn errors_are_google_rpc_statuses_under_their_http_status() {
     assert_eq!(reply.reason(), "INVITATION_PENDING");
     assert_eq!(
         reply.detail("google.rpc.ErrorInfo")["domain"],
-        "users.wowchat.v1"
+        "users.wowchat.dev"
     );
 
     // 429: resent within the cooldown, with Retry-After and RetryInfo.

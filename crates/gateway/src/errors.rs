@@ -13,8 +13,9 @@ use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions, Value};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-/// The ErrorInfo domain of the errors the gateway makes itself.
-pub const DOMAIN: &str = "users.wowchat.v1";
+/// The ErrorInfo domain of the errors the gateway makes itself: the
+/// service's own.
+pub const DOMAIN: &str = wowchat_users_api::ERROR_DOMAIN;
 
 /// The HTTP status of a gRPC code, as `google/rpc/code.proto` maps them.
 pub fn http_status(code: Code) -> StatusCode {

@@ -719,7 +719,12 @@ async fn answer(
     // always, a mutation when its request id makes a second try harmless.
     let retry_safe = *method == Method::GET || carries_request_id(&message);
     let Some(first) = shared.upstreams.pick(None) else {
-        let status = Status::unavailable("no replica of the service is known");
+        let status = gateway_status(
+            Code::Unavailable,
+            "SERVICE_UNAVAILABLE",
+            "no replica of the service is known".into(),
+            None,
+        );
         return error_response(&status, &shared.pool, None);
     };
     let mut result = call(shared, &first, route, message.clone(), metadata.clone()).await;
@@ -795,10 +800,18 @@ async fn call(
                 )
                 .await
         }
-        Ok(Err(error)) => Err(Status::unavailable(format!(
-            "the service is unreachable: {error}"
-        ))),
-        Err(_) => Err(Status::unavailable("the service did not get ready in time")),
+        Ok(Err(error)) => Err(gateway_status(
+            Code::Unavailable,
+            "SERVICE_UNAVAILABLE",
+            format!("the service is unreachable: {error}"),
+            None,
+        )),
+        Err(_) => Err(gateway_status(
+            Code::Unavailable,
+            "SERVICE_UNAVAILABLE",
+            "the service did not get ready in time".into(),
+            None,
+        )),
     }
 }
 
@@ -835,7 +848,12 @@ where
         }
     };
     let Some(first) = shared.upstreams.pick(None) else {
-        return Err(Status::unavailable("no replica of the service is known"));
+        return Err(gateway_status(
+            Code::Unavailable,
+            "SERVICE_UNAVAILABLE",
+            "no replica of the service is known".into(),
+            None,
+        ));
     };
     let result = attempt(first.clone(), metadata.clone()).await;
     match result {

@@ -55,6 +55,10 @@ pub fn document(pool: &DescriptorPool, routes: &Routes) -> Json {
     if let Some(status) = pool.get_message_by_name("google.rpc.Status") {
         schemas.message(&status);
     }
+    // The reasons are part of the contract: listed, each with its meaning.
+    if let Some(reasons) = pool.get_enum_by_name("wowchat.users.v1.ErrorReason") {
+        schemas.enumeration(&reasons);
+    }
     let tags: Vec<Json> = tags
         .into_iter()
         .filter_map(|name| {
@@ -108,8 +112,10 @@ pub fn document(pool: &DescriptorPool, routes: &Routes) -> Json {
             },
             "responses": {
                 "Error": {
-                    "description": "The call failed: a google.rpc.Status whose details say why \
-                        (ErrorInfo reason, BadRequest field violations, RetryInfo).",
+                    "description": "The call failed: a google.rpc.Status whose details say why: \
+                        a google.rpc.ErrorInfo whose domain is `users.wowchat.dev` and whose \
+                        reason is one of `wowchat.users.v1.ErrorReason` (see its schema), \
+                        BadRequest field violations, RetryInfo.",
                     "headers": {
                         "Retry-After": {
                             "description": "With 429: seconds until a retry may succeed.",

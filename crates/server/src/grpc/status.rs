@@ -12,8 +12,7 @@ use wowchat_users_api::v1 as proto;
 
 use crate::domain::{Error, Reason};
 
-/// The `ErrorInfo` domain of every error this service returns.
-pub const ERROR_DOMAIN: &str = "users.wowchat.v1";
+pub use wowchat_users_api::ERROR_DOMAIN;
 
 /// The code, reason and message the caller sees for `err`; unexpected
 /// detail is logged here and never shown.
@@ -121,5 +120,39 @@ impl From<Error> for Status {
             _ => {}
         }
         Status::with_error_details(code, message, details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_in_the_contract_and_the_contract_names_no_other_of_the_service() {
+        for reason in Reason::ALL {
+            assert!(
+                proto::ErrorReason::from_str_name(reason.as_str()).is_some(),
+                "{} is missing from ErrorReason (proto/wowchat/users/v1/errors.proto)",
+                reason.as_str()
+            );
+        }
+        // The contract's others are the gateway's own refusals.
+        let gateway = [
+            "INVALID_REQUEST",
+            "BODY_UNREADABLE",
+            "ROUTE_NOT_FOUND",
+            "METHOD_NOT_ALLOWED",
+            "BODY_READ_TIMEOUT",
+        ];
+        for number in 1.. {
+            let Ok(value) = proto::ErrorReason::try_from(number) else {
+                break;
+            };
+            let name = value.as_str_name();
+            assert!(
+                Reason::parse(name).is_some() || gateway.contains(&name),
+                "ErrorReason {name} is given by nothing"
+            );
+        }
     }
 }
