@@ -59,6 +59,19 @@ pub fn document(pool: &DescriptorPool, routes: &Routes) -> Json {
     if let Some(reasons) = pool.get_enum_by_name("wowchat.users.v1.ErrorReason") {
         schemas.enumeration(&reasons);
     }
+    // Every request body and answer gets an example, made from its schema.
+    for operation in paths.values_mut().flat_map(|methods| methods.values_mut()) {
+        for pointer in [
+            "/requestBody/content/application~1json",
+            "/responses/200/content/application~1json",
+        ] {
+            if let Some(media) = operation.pointer_mut(pointer) {
+                let whole = pointer.starts_with("/responses");
+                let example = example(&media["schema"], &schemas.done, whole, 0);
+                media["example"] = example;
+            }
+        }
+    }
     let tags: Vec<Json> = tags
         .into_iter()
         .filter_map(|name| {
@@ -204,6 +217,67 @@ fn operation(route: &Route, schemas: &mut Schemas) -> Json {
         operation["security"] = json!([]);
     }
     operation
+}
+
+/// A value `schema` accepts, as documentation: every property of an answer
+/// (`whole`), the required ones of a request; ids and times in their
+/// formats, an enum's first real value, one item per list.
+fn example(schema: &Json, done: &BTreeMap<String, Json>, whole: bool, depth: usize) -> Json {
+    if depth > 6 {
+        return json!({});
+    }
+    if let Some(name) = schema["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+    {
+        return done
+            .get(name)
+            .map(|target| example(target, done, whole, depth + 1))
+            .unwrap_or(json!({}));
+    }
+    if let Some(values) = schema["enum"].as_array() {
+        return values
+            .iter()
+            .find(|v| !v.as_str().is_some_and(|s| s.ends_with("_UNSPECIFIED")))
+            .or(values.first())
+            .cloned()
+            .unwrap_or(Json::Null);
+    }
+    match schema["type"].as_str() {
+        Some("object") => {
+            let properties = schema["properties"].as_object();
+            let wanted: Vec<&str> = match schema["required"].as_array() {
+                Some(required) => required.iter().filter_map(Json::as_str).collect(),
+                None => Vec::new(),
+            };
+            let mut out = Map::new();
+            for (name, property) in properties.into_iter().flatten() {
+                if whole || wanted.contains(&name.as_str()) {
+                    out.insert(name.clone(), example(property, done, whole, depth + 1));
+                }
+            }
+            Json::Object(out)
+        }
+        Some("array") => json!([example(&schema["items"], done, whole, depth + 1)]),
+        Some("boolean") => json!(false),
+        Some("integer") => json!(1),
+        Some("number") => json!(1.0),
+        Some("string") => match schema["format"].as_str() {
+            Some("uuid") => json!("0196a7a0-0000-7000-8000-000000000001"),
+            Some("email") => json!("alice@example.com"),
+            Some("date-time") => json!("2026-12-07T09:30:00Z"),
+            Some("int64") => json!("1"),
+            // A Duration: digits then `s`.
+            _ if schema["pattern"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("s$")) =>
+            {
+                json!("3600s")
+            }
+            _ => json!("string"),
+        },
+        _ => json!({}),
+    }
 }
 
 /// The first sentence of a comment, its lines joined: up to the first
