@@ -160,6 +160,7 @@ async fn a_pending_invitation_changes_role_manager_and_expiry_with_activity_and_
                     seconds: 2 * 3600,
                     nanos: 0,
                 }),
+                etag: String::new(),
             },
         )
         .await
@@ -310,6 +311,7 @@ async fn updating_an_invitation_applies_the_invite_checks() {
             &app.owner_token,
             proto::RevokeInvitationRequest {
                 invitation_id: invitation.id.clone(),
+                etag: String::new(),
             },
         ))
         .await
@@ -382,6 +384,7 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
             &app.owner_token,
             proto::RevokeInvitationRequest {
                 invitation_id: revoked.id.clone(),
+                etag: String::new(),
             },
         ))
         .await
@@ -428,6 +431,7 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
         initial,
         proto::WorkspaceSettings {
             directory_default_role: "agent".into(),
+            etag: "W/\"1\"".into(),
             ..Default::default()
         }
     );
@@ -540,6 +544,7 @@ async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_r
     let resend = proto::ResendInvitationRequest {
         invitation_id: first.id.clone(),
         expires_in: None,
+        etag: String::new(),
     };
     expect_refused(
         client
@@ -554,6 +559,7 @@ async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_r
             proto::ResendInvitationRequest {
                 invitation_id: second.id.clone(),
                 expires_in: None,
+                etag: String::new(),
             },
         ))
         .await

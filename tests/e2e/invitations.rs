@@ -9,7 +9,7 @@ use tonic_types::StatusExt;
 use uuid::Uuid;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    PASSWORD, TestApp, authed, deactivate, expect_above_caller, expect_exists,
+    PASSWORD, TestApp, authed, deactivate, expect_above_caller, expect_error, expect_exists,
     expect_invalid_argument, expect_limited, expect_not_found, expect_permission_missing,
     expect_refused, expires_in, invitation_request, violated_fields,
 };
@@ -564,6 +564,7 @@ async fn resending_rotates_the_token_renews_the_expiry_and_counts() {
             proto::ResendInvitationRequest {
                 invitation_id: invitation.id.clone(),
                 expires_in: expires_in(2 * HOUR),
+                etag: String::new(),
             },
         ))
         .await
@@ -1070,4 +1071,92 @@ async fn an_invitation_of_another_workspace_is_not_found() {
         .unwrap();
     assert_eq!(read.status(), proto::InvitationStatus::Pending);
     assert_eq!(read.resend_count, 0);
+}
+
+#[tokio::test]
+async fn an_invitation_and_the_settings_refuse_a_change_made_on_a_stale_etag() {
+    let app = TestApp::spawn().await;
+    let invitation = app.invite("etag@example.com", "agent").await;
+    assert_eq!(invitation.etag, "W/\"1\"");
+    let update = |etag: &str, role: &str| proto::UpdateInvitationRequest {
+        invitation_id: invitation.id.clone(),
+        role: Some(role.into()),
+        etag: etag.into(),
+        ..Default::default()
+    };
+    // Two administrators read version 1; the first change wins ...
+    let changed = app
+        .update_invitation_as(&app.owner_token, update(&invitation.etag, "supervisor"))
+        .await
+        .unwrap();
+    assert_eq!(changed.etag, "W/\"2\"");
+    // ... and the second, made on what it read, is refused and changes nothing.
+    let stale = app
+        .update_invitation_as(&app.owner_token, update(&invitation.etag, "admin"))
+        .await;
+    expect_error(stale, Code::Aborted, "ETAG_MISMATCH");
+    let revoking = |etag: &str| proto::RevokeInvitationRequest {
+        invitation_id: invitation.id.clone(),
+        etag: etag.into(),
+    };
+    let stale = app
+        .client()
+        .await
+        .revoke_invitation(authed(&app.owner_token, revoking(&invitation.etag)))
+        .await;
+    expect_error(stale, Code::Aborted, "ETAG_MISMATCH");
+    assert_eq!(app.invitation(&invitation.id).await.role, "supervisor");
+    let revoked = app
+        .client()
+        .await
+        .revoke_invitation(authed(&app.owner_token, revoking(&changed.etag)))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    assert_eq!(revoked.status, proto::InvitationStatus::Revoked as i32);
+    let malformed = app
+        .update_invitation_as(&app.owner_token, update("7", "agent"))
+        .await;
+    assert_eq!(
+        violated_fields(&expect_invalid_argument(malformed, "INVALID_ARGUMENT")),
+        ["etag"]
+    );
+
+    // The settings: read, changed by someone else, then a change on what
+    // was read is refused; without an etag it goes through.
+    let read = app.settings_as(&app.owner_token).await.unwrap();
+    let put = |etag: &str, seat_limit: i32| proto::UpdateWorkspaceSettingsRequest {
+        settings: Some(proto::WorkspaceSettings {
+            seat_limit,
+            etag: etag.into(),
+            ..Default::default()
+        }),
+    };
+    let first = app
+        .client()
+        .await
+        .update_workspace_settings(authed(&app.owner_token, put(&read.etag, 50)))
+        .await
+        .unwrap()
+        .into_inner()
+        .settings
+        .unwrap();
+    assert_ne!(first.etag, read.etag);
+    let second = app
+        .client()
+        .await
+        .update_workspace_settings(authed(&app.owner_token, put(&read.etag, 5)))
+        .await;
+    expect_error(second, Code::Aborted, "ETAG_MISMATCH");
+    assert_eq!(
+        app.settings_as(&app.owner_token).await.unwrap().seat_limit,
+        50
+    );
+    app.client()
+        .await
+        .update_workspace_settings(authed(&app.owner_token, put("", 5)))
+        .await
+        .unwrap();
 }

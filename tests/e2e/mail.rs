@@ -299,6 +299,7 @@ async fn no_broadcast_event_and_no_log_line_contains_a_token() {
             proto::ResendInvitationRequest {
                 invitation_id: carol.id.clone(),
                 expires_in: None,
+                etag: String::new(),
             },
         ))
         .await

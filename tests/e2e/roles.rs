@@ -371,6 +371,7 @@ async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
             &app.owner_token,
             proto::RevokeInvitationRequest {
                 invitation_id: invitation.id,
+                etag: String::new(),
             },
         ))
         .await

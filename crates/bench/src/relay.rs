@@ -258,6 +258,7 @@ fn invitation(workspace_id: Uuid, inviter_id: Uuid, i: usize) -> Invitation {
         delivery_status: DeliveryStatus::Queued,
         delivery_failure_reason: None,
         access_expires_at: None,
+        version: 1,
     }
 }
 

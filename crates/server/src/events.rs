@@ -411,6 +411,7 @@ pub fn invitation_updated(
 pub fn workspace_settings_updated(
     workspace_id: Uuid,
     settings: &WorkspaceSettings,
+    version: i64,
     actor: Uuid,
     changes: &[FieldChange],
     request_id: &str,
@@ -420,7 +421,7 @@ pub fn workspace_settings_updated(
         Action::WorkspaceSettingsUpdated.as_str(),
         events::WorkspaceSettingsUpdated {
             workspace_id: workspace_id.to_string(),
-            settings: Some(wire::workspace_settings(settings)),
+            settings: Some(wire::workspace_settings(settings, version)),
             actor_user_id: actor.to_string(),
             changes: changes.iter().map(wire::field_change).collect(),
         },

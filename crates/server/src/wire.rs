@@ -118,6 +118,7 @@ pub fn invitation(invitation: &Invitation) -> proto::Invitation {
             .clone()
             .unwrap_or_default(),
         access_expire_time: invitation.access_expires_at.map(timestamp),
+        etag: invitation.etag(),
     }
 }
 
@@ -202,12 +203,13 @@ pub fn mail_domain(domain: &MailDomain) -> proto::Domain {
     }
 }
 
-pub fn workspace_settings(settings: &WorkspaceSettings) -> proto::WorkspaceSettings {
+pub fn workspace_settings(settings: &WorkspaceSettings, version: i64) -> proto::WorkspaceSettings {
     proto::WorkspaceSettings {
         seat_limit: i32::try_from(settings.seat_limit).unwrap_or(i32::MAX),
         allowed_email_domains: settings.allowed_email_domains.clone(),
         directory_default_role: settings.directory_default_role.clone(),
         accept_join_requests: settings.accept_join_requests,
+        etag: crate::domain::etag(version),
     }
 }
 

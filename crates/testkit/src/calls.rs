@@ -257,6 +257,7 @@ impl TestApp {
         let message = proto::ResendInvitationRequest {
             invitation_id: invitation_id.into(),
             expires_in: None,
+            etag: String::new(),
         };
         let response = self
             .client()
@@ -274,6 +275,7 @@ impl TestApp {
     ) -> Result<proto::Invitation, Status> {
         let message = proto::RevokeInvitationRequest {
             invitation_id: invitation_id.into(),
+            etag: String::new(),
         };
         let response = self
             .client()

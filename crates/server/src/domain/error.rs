@@ -200,6 +200,18 @@ impl Error {
         Error::not_found(Reason::UserNotFound, "user not found")
     }
 
+    /// Refuses a change sent with the etag of an older `version` than
+    /// `current` (AIP-154): the `what` changed since the caller read it.
+    pub fn unless_current(expected: Option<i64>, current: i64, what: &str) -> Result<(), Error> {
+        match expected {
+            Some(expected) if expected != current => Err(Error::Aborted {
+                reason: Reason::EtagMismatch,
+                message: format!("the {what} changed since it was read; read it again"),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     pub fn invitation_not_found() -> Self {
         Error::not_found(Reason::InvitationNotFound, "invitation not found")
     }

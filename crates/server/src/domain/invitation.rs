@@ -61,6 +61,16 @@ pub struct Invitation {
     /// When the access of the user it makes ends; `None`: never.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub access_expires_at: Option<OffsetDateTime>,
+    /// Bumped by every change a person makes (not by a delivery result).
+    #[serde(default)]
+    pub version: i64,
+}
+
+impl Invitation {
+    /// The entity tag of this version of the invitation.
+    pub fn etag(&self) -> String {
+        super::etag(self.version)
+    }
 }
 
 /// The acceptance token: 256 random bits, URL-safe base64. Only its SHA-256
@@ -139,6 +149,8 @@ pub struct NewInvitation {
 #[derive(Debug, Clone)]
 pub struct InvitationUpdate {
     pub id: Uuid,
+    /// Refused (ABORTED) unless the invitation is at this version.
+    pub expected_version: Option<i64>,
     pub role: Option<String>,
     /// `Some(None)` makes the invitee report to nobody.
     pub reporting_to: Option<Option<Uuid>>,

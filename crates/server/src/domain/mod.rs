@@ -62,4 +62,14 @@ pub mod user;
 pub mod workspace;
 
 pub use email::EmailAddress;
+
+/// The weak entity tag of a record's version (AIP-154): `W/"7"`.
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// The version an etag names; `None` for a malformed etag.
+pub fn version_of_etag(etag: &str) -> Option<i64> {
+    etag.strip_prefix("W/\"")?.strip_suffix('"')?.parse().ok()
+}
 pub use error::{Error, FieldViolation, Reason, Violations};

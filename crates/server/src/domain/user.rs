@@ -50,12 +50,12 @@ impl User {
 
     /// The entity tag of this version of the user.
     pub fn etag(&self) -> String {
-        format!("W/\"{}\"", self.version)
+        super::etag(self.version)
     }
 
     /// The version an etag names; `None` for a malformed etag.
     pub fn version_of_etag(etag: &str) -> Option<i64> {
-        etag.strip_prefix("W/\"")?.strip_suffix('"')?.parse().ok()
+        super::version_of_etag(etag)
     }
 }
 

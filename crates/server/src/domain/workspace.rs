@@ -19,6 +19,14 @@ pub struct WorkspaceSettings {
     pub accept_join_requests: bool,
 }
 
+/// A parsed UpdateWorkspaceSettings: the new settings, and the version the
+/// caller read them at (their etag), if it sent one.
+#[derive(Debug, Clone)]
+pub struct SettingsUpdate {
+    pub settings: WorkspaceSettings,
+    pub expected_version: Option<i64>,
+}
+
 impl WorkspaceSettings {
     pub const MAX_SEATS: u32 = 1_000_000;
     pub const MAX_DOMAINS: usize = 100;

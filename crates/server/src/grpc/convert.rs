@@ -23,8 +23,8 @@ use crate::{
         pagination,
         permission::parse_role_name,
         text,
-        user::{AcceptInvitation, ManageUser, Password, User, UserAction, UserStatus},
-        workspace::WorkspaceSettings,
+        user::{AcceptInvitation, ManageUser, Password, UserAction, UserStatus},
+        workspace::{SettingsUpdate, WorkspaceSettings},
     },
     operations::{PageRequest, invitations::InvitationPreview, sign_in::SignIn},
     store::{
@@ -77,6 +77,11 @@ pub(super) fn optional_uuid(input: &str) -> Result<Option<Uuid>, String> {
 }
 
 /// Parses a lone id field of a Get/Resend/Revoke request.
+/// An `etag` field alone, as a handler parses it.
+pub fn etag_field(etag: &str) -> Result<Option<i64>, Error> {
+    expected_version(etag).map_err(|why| Error::invalid("etag", why))
+}
+
 pub fn id_field(field: &str, input: &str) -> Result<Uuid, Error> {
     uuid(input).map_err(|description| Error::invalid(field, description))
 }
@@ -110,6 +115,16 @@ fn optional_time(input: Option<Timestamp>) -> Result<Option<OffsetDateTime>, Str
             pagination::storable_time(i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos))
         })
         .transpose()
+}
+
+/// The version an `etag` field names; empty: no check.
+pub(super) fn expected_version(etag: &str) -> Result<Option<i64>, String> {
+    if etag.is_empty() {
+        return Ok(None);
+    }
+    crate::domain::version_of_etag(etag)
+        .map(Some)
+        .ok_or_else(|| "is not an etag of this service".to_string())
 }
 
 /// An access expiry: a storable time in the future, or none.
@@ -217,9 +232,11 @@ impl TryFrom<proto::UpdateInvitationRequest> for InvitationUpdate {
             role,
             reporting_to_user_id,
             expires_in,
+            etag,
         } = request;
         let mut v = Violations::default();
         let id = v.check("invitation_id", uuid(&invitation_id));
+        let expected_version = v.check("etag", expected_version(&etag));
         if role.is_none() && reporting_to_user_id.is_none() && expires_in.is_none() {
             v.push(
                 "role",
@@ -239,13 +256,16 @@ impl TryFrom<proto::UpdateInvitationRequest> for InvitationUpdate {
             duration(expires_in).and_then(|d| d.map(|d| Validity::parse(Some(d))).transpose()),
         );
         v.finish()?;
-        match (id, role, reporting_to, valid_for) {
-            (Some(id), Some(role), Some(reporting_to), Some(valid_for)) => Ok(InvitationUpdate {
-                id,
-                role,
-                reporting_to,
-                valid_for,
-            }),
+        match (id, role, reporting_to, valid_for, expected_version) {
+            (Some(id), Some(role), Some(reporting_to), Some(valid_for), Some(expected_version)) => {
+                Ok(InvitationUpdate {
+                    id,
+                    expected_version,
+                    role,
+                    reporting_to,
+                    valid_for,
+                })
+            }
             _ => Err(unrecorded()),
         }
     }
@@ -257,7 +277,7 @@ pub fn preview_token(request: proto::PreviewInvitationRequest) -> Option<Invitat
     InvitationToken::parse(&token)
 }
 
-impl TryFrom<proto::UpdateWorkspaceSettingsRequest> for WorkspaceSettings {
+impl TryFrom<proto::UpdateWorkspaceSettingsRequest> for SettingsUpdate {
     type Error = Error;
 
     fn try_from(request: proto::UpdateWorkspaceSettingsRequest) -> Result<Self, Error> {
@@ -267,11 +287,13 @@ impl TryFrom<proto::UpdateWorkspaceSettingsRequest> for WorkspaceSettings {
             allowed_email_domains,
             directory_default_role,
             accept_join_requests,
+            etag,
         }) = settings
         else {
             return Err(Error::invalid("settings", "must be set"));
         };
         let mut v = Violations::default();
+        let expected_version = v.check("settings.etag", expected_version(&etag));
         let seat_limit = v.check(
             "settings.seat_limit",
             WorkspaceSettings::parse_seat_limit(seat_limit),
@@ -289,15 +311,26 @@ impl TryFrom<proto::UpdateWorkspaceSettingsRequest> for WorkspaceSettings {
             )
         };
         v.finish()?;
-        match (seat_limit, allowed_email_domains, directory_default_role) {
-            (Some(seat_limit), Some(allowed_email_domains), Some(directory_default_role)) => {
-                Ok(WorkspaceSettings {
+        match (
+            seat_limit,
+            allowed_email_domains,
+            directory_default_role,
+            expected_version,
+        ) {
+            (
+                Some(seat_limit),
+                Some(allowed_email_domains),
+                Some(directory_default_role),
+                Some(expected_version),
+            ) => Ok(SettingsUpdate {
+                settings: WorkspaceSettings {
                     seat_limit,
                     allowed_email_domains,
                     directory_default_role,
                     accept_join_requests,
-                })
-            }
+                },
+                expected_version,
+            }),
             _ => Err(unrecorded()),
         }
     }
@@ -349,16 +382,7 @@ impl TryFrom<proto::ManageUserRequest> for ManageUser {
         } = request;
         let mut v = Violations::default();
         let user_id = v.check("user_id", uuid(&user_id));
-        let expected_version = v.check(
-            "etag",
-            if etag.is_empty() {
-                Ok(None)
-            } else {
-                User::version_of_etag(&etag)
-                    .map(Some)
-                    .ok_or_else(|| "is not an etag of this service".to_string())
-            },
-        );
+        let expected_version = v.check("etag", expected_version(&etag));
         let idempotency = v.check(
             "request_id",
             IdempotencyKey::parse(&request_id, &fingerprint),

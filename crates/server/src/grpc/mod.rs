@@ -26,7 +26,7 @@ use crate::{
         Error,
         invitation::{InvitationUpdate, NewInvitation},
         user::{AcceptInvitation, ManageUser},
-        workspace::WorkspaceSettings,
+        workspace::SettingsUpdate,
     },
     operations::{self, AppState},
     store::users::TotalSize,
@@ -201,15 +201,18 @@ impl UserService for UserServiceImpl {
         let proto::ResendInvitationRequest {
             invitation_id,
             expires_in,
+            etag,
         } = request.into_inner();
         let invitation_id = convert::id_field("invitation_id", &invitation_id)?;
         let valid_for = convert::resend_validity(expires_in)?;
+        let expected_version = convert::etag_field(&etag)?;
         let invitation = operations::invitations::resend(
             &self.state,
             &caller,
             &request_id,
             invitation_id,
             valid_for,
+            expected_version,
         )
         .await?;
         Ok(Response::new(proto::ResendInvitationResponse {
@@ -223,11 +226,20 @@ impl UserService for UserServiceImpl {
     ) -> Result<Response<proto::RevokeInvitationResponse>, Status> {
         let request_id = request_id(&request);
         let caller = self.caller(&request).await?;
-        let proto::RevokeInvitationRequest { invitation_id } = request.into_inner();
+        let proto::RevokeInvitationRequest {
+            invitation_id,
+            etag,
+        } = request.into_inner();
         let invitation_id = convert::id_field("invitation_id", &invitation_id)?;
-        let invitation =
-            operations::invitations::revoke(&self.state, &caller, &request_id, invitation_id)
-                .await?;
+        let expected_version = convert::etag_field(&etag)?;
+        let invitation = operations::invitations::revoke(
+            &self.state,
+            &caller,
+            &request_id,
+            invitation_id,
+            expected_version,
+        )
+        .await?;
         Ok(Response::new(proto::RevokeInvitationResponse {
             invitation: Some(wire::invitation(&invitation)),
         }))
@@ -280,9 +292,9 @@ impl UserService for UserServiceImpl {
     ) -> Result<Response<proto::GetWorkspaceSettingsResponse>, Status> {
         let caller = self.caller(&request).await?;
         let proto::GetWorkspaceSettingsRequest {} = request.into_inner();
-        let settings = operations::workspace_settings::get(&self.state, &caller).await?;
+        let (settings, version) = operations::workspace_settings::get(&self.state, &caller).await?;
         Ok(Response::new(proto::GetWorkspaceSettingsResponse {
-            settings: Some(wire::workspace_settings(&settings)),
+            settings: Some(wire::workspace_settings(&settings, version)),
         }))
     }
 
@@ -292,11 +304,12 @@ impl UserService for UserServiceImpl {
     ) -> Result<Response<proto::UpdateWorkspaceSettingsResponse>, Status> {
         let request_id = request_id(&request);
         let caller = self.caller(&request).await?;
-        let new = WorkspaceSettings::try_from(request.into_inner())?;
-        let settings =
-            operations::workspace_settings::update(&self.state, &caller, &request_id, new).await?;
+        let update = SettingsUpdate::try_from(request.into_inner())?;
+        let (settings, version) =
+            operations::workspace_settings::update(&self.state, &caller, &request_id, update)
+                .await?;
         Ok(Response::new(proto::UpdateWorkspaceSettingsResponse {
-            settings: Some(wire::workspace_settings(&settings)),
+            settings: Some(wire::workspace_settings(&settings, version)),
         }))
     }
 

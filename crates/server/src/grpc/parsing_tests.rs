@@ -31,7 +31,7 @@ use crate::domain::{
     joining::LinkSecret,
     permission::{NewRole, RoleDeletion, RoleUpdate},
     user::{AcceptInvitation, ManageUser},
-    workspace::WorkspaceSettings,
+    workspace::SettingsUpdate,
 };
 
 /// Nesting below this depth is left empty, so strategies stay finite.
@@ -306,15 +306,22 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
         if let Some(proto::ResendInvitationRequest {
             invitation_id,
             expires_in,
+            etag,
         }) = decode(b)
         {
             seen(convert::id_field("invitation_id", &invitation_id));
             seen(convert::resend_validity(expires_in));
+            seen(convert::etag_field(&etag));
         }
     });
     parsers.insert("/wowchat.users.v1.UserService/RevokeInvitation", |b| {
-        if let Some(proto::RevokeInvitationRequest { invitation_id }) = decode(b) {
+        if let Some(proto::RevokeInvitationRequest {
+            invitation_id,
+            etag,
+        }) = decode(b)
+        {
             seen(convert::id_field("invitation_id", &invitation_id));
+            seen(convert::etag_field(&etag));
         }
     });
     parsers.insert(
@@ -342,7 +349,7 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
         "/wowchat.users.v1.UserService/UpdateWorkspaceSettings",
         |b| {
             if let Some(r) = decode::<proto::UpdateWorkspaceSettingsRequest>(b) {
-                seen(WorkspaceSettings::try_from(r));
+                seen(SettingsUpdate::try_from(r));
             }
         },
     );

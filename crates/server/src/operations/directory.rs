@@ -427,14 +427,7 @@ async fn change_user(
             .ok_or_else(member_not_found)?;
         // Read locked above: only its role is checked against the caller's.
         let current_role = work.role_of_target(&current.user).await?;
-        if let Some(expected) = expected_version
-            && expected != current.user.version
-        {
-            return Err(Error::Aborted {
-                reason: Reason::EtagMismatch,
-                message: "the user changed since it was read; read it again".into(),
-            });
-        }
+        Error::unless_current(expected_version, current.user.version, "user")?;
         let is_owner = current_role.is_owner();
         let (next, write, mut changes) = match change {
             Change::Detach => {

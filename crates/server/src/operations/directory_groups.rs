@@ -203,14 +203,7 @@ pub async fn replace(
             let current = groups::get(work.tx(), workspace_id, id, Lock::Update)
                 .await?
                 .ok_or_else(group_not_found)?;
-            if let Some(expected) = expected_version
-                && expected != current.version
-            {
-                return Err(Error::Aborted {
-                    reason: Reason::EtagMismatch,
-                    message: "the group changed since it was read; read it again".into(),
-                });
-            }
+            Error::unless_current(expected_version, current.version, "group")?;
             let mut changes = Vec::new();
             let renamed = fields.display_name != current.display_name;
             if renamed {

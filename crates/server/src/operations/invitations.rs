@@ -411,6 +411,7 @@ pub async fn resend(
     request_id: &str,
     invitation_id: Uuid,
     valid_for: time::Duration,
+    expected_version: Option<i64>,
 ) -> Result<Invitation, Error> {
     let mutation = Mutation {
         operation: "ResendInvitation",
@@ -424,6 +425,7 @@ pub async fn resend(
     unit_of_work!(state, caller, mutation, |work| {
         let workspace_id = work.workspace_id();
         let current = work.invitation(invitation_id).await?;
+        Error::unless_current(expected_version, current.version, "invitation")?;
         if current.status != InvitationStatus::Expired {
             refuse_closed(&current)?;
         }
@@ -525,6 +527,7 @@ pub async fn update(
         let workspace_id = work.workspace_id();
         // Nobody changes an invitation to a role above their own.
         let current = work.invitation(update.id).await?;
+        Error::unless_current(update.expected_version, current.version, "invitation")?;
         refuse_closed(&current)?;
         let role = match &update.role {
             Some(name) => work.grantable_role("role", name).await?.name,
@@ -622,6 +625,7 @@ pub async fn revoke(
     caller: &Caller,
     request_id: &str,
     invitation_id: Uuid,
+    expected_version: Option<i64>,
 ) -> Result<Invitation, Error> {
     let mutation = Mutation {
         operation: "RevokeInvitation",
@@ -633,6 +637,7 @@ pub async fn revoke(
     };
     unit_of_work!(state, caller, mutation, |work| {
         let current = work.invitation(invitation_id).await?;
+        Error::unless_current(expected_version, current.version, "invitation")?;
         match current.status {
             InvitationStatus::Revoked => return Ok(Outcome::Unchanged(current)),
             InvitationStatus::Accepted => refuse_closed(&current)?,

@@ -111,14 +111,7 @@ pub async fn update(
     let updated = unit_of_work!(state, caller, mutation, |work| {
         // Neither the role as it is nor as it becomes may be above the caller.
         let current = work.locked_role()?.clone();
-        if let Some(expected) = update.expected_version
-            && expected != current.version
-        {
-            return Err(Error::Aborted {
-                reason: Reason::EtagMismatch,
-                message: "the role changed since it was read; read it again".into(),
-            });
-        }
+        Error::unless_current(update.expected_version, current.version, "role")?;
         require_holds(work, &update.name, update.permissions)?;
         if update.permissions == current.role.permissions {
             return Ok(Outcome::Unchanged(current));

@@ -48,14 +48,7 @@ pub async fn manage(
     };
     let managed = unit_of_work!(state, caller, mutation, |work| {
         let (current, current_role) = work.user(command.user_id).await?;
-        if let Some(expected) = command.expected_version
-            && expected != current.version
-        {
-            return Err(Error::Aborted {
-                reason: Reason::EtagMismatch,
-                message: "the user changed since it was read; read it again".into(),
-            });
-        }
+        Error::unless_current(command.expected_version, current.version, "user")?;
         ensure_not_directory_owned(work, &current, &command.action).await?;
         if command.action == UserAction::EndSessions {
             // No field of the user changes: their tokens stop being accepted.

@@ -11,16 +11,17 @@ use crate::{
         Error,
         activity::{Action, FieldChange},
         permission::Permission,
-        workspace::WorkspaceSettings,
+        workspace::{SettingsUpdate, WorkspaceSettings},
     },
     events,
     store::workspaces,
 };
 
-pub async fn get(state: &AppState, caller: &Caller) -> Result<WorkspaceSettings, Error> {
+/// The settings and their version (their etag's).
+pub async fn get(state: &AppState, caller: &Caller) -> Result<(WorkspaceSettings, i64), Error> {
     caller.require(Permission::WorkspaceManage)?;
     let client = state.connection().await?;
-    workspaces::settings(&client, caller.workspace_id).await
+    workspaces::versioned_settings(&client, caller.workspace_id).await
 }
 
 /// Replaces the settings; setting what is already set changes and records
@@ -29,9 +30,9 @@ pub async fn update(
     state: &AppState,
     caller: &Caller,
     request_id: &str,
-    new: WorkspaceSettings,
-) -> Result<WorkspaceSettings, Error> {
-    let new = &new;
+    update: SettingsUpdate,
+) -> Result<(WorkspaceSettings, i64), Error> {
+    let (new, expected_version) = (&update.settings, update.expected_version);
     let mutation = Mutation {
         operation: "UpdateWorkspaceSettings",
         permission: Permission::WorkspaceManage,
@@ -44,11 +45,12 @@ pub async fn update(
     };
     unit_of_work!(state, caller, mutation, |work| {
         let workspace_id = work.workspace_id();
-        let current = work.settings().await?;
+        let (current, version) = workspaces::versioned_settings(work.tx(), workspace_id).await?;
+        Error::unless_current(expected_version, version, "settings")?;
         if current == *new {
-            return Ok(Outcome::Unchanged(current));
+            return Ok(Outcome::Unchanged((current, version)));
         }
-        workspaces::set_settings(work.tx(), workspace_id, new).await?;
+        let version = workspaces::set_settings(work.tx(), workspace_id, new).await?;
         let mut changes = Vec::new();
         if current.seat_limit != new.seat_limit {
             changes.push(FieldChange::new(
@@ -87,6 +89,7 @@ pub async fn update(
         let event = events::workspace_settings_updated(
             workspace_id,
             new,
+            version,
             work.caller.user_id,
             &changes,
             request_id,
@@ -98,7 +101,7 @@ pub async fn update(
             event,
         )?;
         tracing::info!(%workspace_id, "updating the workspace settings");
-        Ok(Outcome::Changed(new.clone(), recorded))
+        Ok(Outcome::Changed((new.clone(), version), recorded))
     })
     .await
 }

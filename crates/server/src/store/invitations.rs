@@ -25,7 +25,7 @@ fn columns() -> String {
     format!(
         "id, workspace_id, email, role, reporting_to, inviter_id, message, {STATUS} AS status, \
          expires_at, created_at, updated_at, last_sent_at, resend_count, accepted_user_id, \
-         delivery_status, delivery_failure_reason, access_expires_at"
+         delivery_status, delivery_failure_reason, access_expires_at, version"
     )
 }
 
@@ -48,6 +48,7 @@ fn from_row(row: &Row) -> Result<Invitation, Error> {
         delivery_status: DeliveryStatus::from_db(row.try_get("delivery_status")?)?,
         delivery_failure_reason: row.try_get("delivery_failure_reason")?,
         access_expires_at: row.try_get("access_expires_at")?,
+        version: row.try_get("version")?,
     })
 }
 
@@ -113,6 +114,7 @@ pub fn insert(
         delivery_status: DeliveryStatus::Queued,
         delivery_failure_reason: None,
         access_expires_at: new.access_expires_at,
+        version: 1,
     };
     let write = Write::new(
         "INSERT INTO invitations (workspace_id, id, email, email_normalized, role, reporting_to, \
@@ -176,7 +178,8 @@ pub async fn mark_accepted(
     user_id: Uuid,
 ) -> Result<Invitation, Error> {
     let sql = format!(
-        "UPDATE invitations SET status = 'ACCEPTED', accepted_user_id = $3, updated_at = now() \
+        "UPDATE invitations SET status = 'ACCEPTED', accepted_user_id = $3, updated_at = now(), \
+         version = version + 1 \
          WHERE workspace_id = $1 AND id = $2 RETURNING {}",
         columns()
     );
@@ -189,7 +192,7 @@ pub async fn mark_revoked(
     id: Uuid,
 ) -> Result<Invitation, Error> {
     let sql = format!(
-        "UPDATE invitations SET status = 'REVOKED', updated_at = now() \
+        "UPDATE invitations SET status = 'REVOKED', updated_at = now(), version = version + 1 \
          WHERE workspace_id = $1 AND id = $2 RETURNING {}",
         columns()
     );
@@ -210,7 +213,7 @@ pub async fn mark_resent(
     let sql = format!(
         "UPDATE invitations SET status = 'PENDING', token_hash = $3, \
          expires_at = now() + make_interval(secs => $4), last_sent_at = now(), \
-         resend_count = resend_count + 1, updated_at = now(), \
+         resend_count = resend_count + 1, updated_at = now(), version = version + 1, \
          delivery_status = 'QUEUED', delivery_failure_reason = NULL, mail_message_id = $5 \
          WHERE workspace_id = $1 AND id = $2 RETURNING {}",
         columns()
@@ -330,7 +333,7 @@ pub async fn update(
     let sql = format!(
         "UPDATE invitations SET role = $3, reporting_to = $4, \
          expires_at = COALESCE(now() + make_interval(secs => $5), expires_at), \
-         updated_at = now() \
+         updated_at = now(), version = version + 1 \
          WHERE workspace_id = $1 AND id = $2 RETURNING {}",
         columns()
     );

@@ -6,7 +6,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{GenericClient, Lock};
+use super::{GenericClient, Lock, query_value};
 use crate::domain::{Error, workspace::WorkspaceSettings};
 
 pub async fn insert(client: &impl GenericClient, id: Uuid, name: &str) -> Result<(), Error> {
@@ -105,32 +105,45 @@ pub async fn serialize_seat_changes(client: &impl GenericClient, id: Uuid) -> Re
 
 /// The workspace's invitation settings.
 pub async fn settings(client: &impl GenericClient, id: Uuid) -> Result<WorkspaceSettings, Error> {
+    Ok(versioned_settings(client, id).await?.0)
+}
+
+/// The settings and their version (their etag's).
+pub async fn versioned_settings(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<(WorkspaceSettings, i64), Error> {
     let row = statements::query_one(
         client,
-        "SELECT seat_limit, allowed_email_domains, directory_default_role, accept_join_requests \
-         FROM workspaces WHERE id = $1",
+        "SELECT seat_limit, allowed_email_domains, directory_default_role, accept_join_requests, \
+         settings_version FROM workspaces WHERE id = $1",
         &[&id],
     )
     .await?;
     let seat_limit: i32 = row.try_get(0)?;
-    Ok(WorkspaceSettings {
-        seat_limit: u32::try_from(seat_limit).context("a negative seat limit")?,
-        allowed_email_domains: row.try_get(1)?,
-        directory_default_role: row.try_get(2)?,
-        accept_join_requests: row.try_get(3)?,
-    })
+    Ok((
+        WorkspaceSettings {
+            seat_limit: u32::try_from(seat_limit).context("a negative seat limit")?,
+            allowed_email_domains: row.try_get(1)?,
+            directory_default_role: row.try_get(2)?,
+            accept_join_requests: row.try_get(3)?,
+        },
+        row.try_get(4)?,
+    ))
 }
 
+/// Replaces the settings; their new version.
 pub async fn set_settings(
     client: &impl GenericClient,
     id: Uuid,
     settings: &WorkspaceSettings,
-) -> Result<(), Error> {
+) -> Result<i64, Error> {
     let seat_limit = i32::try_from(settings.seat_limit).context("seat limit out of range")?;
-    statements::execute(
+    query_value(
         client,
         "UPDATE workspaces SET seat_limit = $2, allowed_email_domains = $3, \
-         directory_default_role = $4, accept_join_requests = $5 WHERE id = $1",
+         directory_default_role = $4, accept_join_requests = $5, \
+         settings_version = settings_version + 1 WHERE id = $1 RETURNING settings_version",
         &[
             &id,
             &seat_limit,
@@ -139,8 +152,7 @@ pub async fn set_settings(
             &settings.accept_join_requests,
         ],
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// The seats taken: active users plus pending invitations not yet expired.

@@ -229,6 +229,7 @@ class Invitation(_message.Message):
     DELIVERY_STATUS_FIELD_NUMBER: _builtins.int
     DELIVERY_FAILURE_REASON_FIELD_NUMBER: _builtins.int
     ACCESS_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The invitation id (a UUID)."""
     workspace_id: _builtins.str
@@ -253,6 +254,12 @@ class Invitation(_message.Message):
     """Where the email of the latest send is."""
     delivery_failure_reason: _builtins.str
     """Why the latest send failed; empty unless FAILED."""
+    etag: _builtins.str
+    """Changes with every change an administrator or the invitee makes (not
+    with a delivery result); send it back in UpdateInvitation,
+    ResendInvitation or RevokeInvitation to refuse a change made on stale
+    data (ABORTED).
+    """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """When the token stops working."""
@@ -288,10 +295,11 @@ class Invitation(_message.Message):
         delivery_status: Global___DeliveryStatus.ValueType = ...,
         delivery_failure_reason: _builtins.str = ...,
         access_expire_time: _timestamp_pb2.Timestamp | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "access_expire_time", b"access_expire_time", "create_time", b"create_time", "expire_time", b"expire_time", "reporting_to_user_id", b"reporting_to_user_id", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "accepted_user_id", b"accepted_user_id", "access_expire_time", b"access_expire_time", "create_time", b"create_time", "delivery_failure_reason", b"delivery_failure_reason", "delivery_status", b"delivery_status", "email", b"email", "expire_time", b"expire_time", "id", b"id", "inviter_user_id", b"inviter_user_id", "message", b"message", "reporting_to_user_id", b"reporting_to_user_id", "resend_count", b"resend_count", "role", b"role", "status", b"status", "update_time", b"update_time", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "accepted_user_id", b"accepted_user_id", "access_expire_time", b"access_expire_time", "create_time", b"create_time", "delivery_failure_reason", b"delivery_failure_reason", "delivery_status", b"delivery_status", "email", b"email", "etag", b"etag", "expire_time", b"expire_time", "id", b"id", "inviter_user_id", b"inviter_user_id", "message", b"message", "reporting_to_user_id", b"reporting_to_user_id", "resend_count", b"resend_count", "role", b"role", "status", b"status", "update_time", b"update_time", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__reporting_to_user_id: _TypeAlias = _typing.Literal["reporting_to_user_id"]  # noqa: Y015
     _WhichOneofArgType__reporting_to_user_id: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id"]  # noqa: Y015
@@ -1087,8 +1095,13 @@ class ResendInvitationRequest(_message.Message):
 
     INVITATION_ID_FIELD_NUMBER: _builtins.int
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     invitation_id: _builtins.str
     """The invitation id."""
+    etag: _builtins.str
+    """When set, the resend is refused (ABORTED) unless the invitation's etag
+    matches.
+    """
     @_builtins.property
     def expires_in(self) -> _duration_pb2.Duration:
         """The new validity: default 7 days, from 1 hour to 30 days."""
@@ -1098,10 +1111,11 @@ class ResendInvitationRequest(_message.Message):
         *,
         invitation_id: _builtins.str = ...,
         expires_in: _duration_pb2.Duration | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expires_in", b"expires_in"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_in", b"expires_in", "invitation_id", b"invitation_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "expires_in", b"expires_in", "invitation_id", b"invitation_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1138,16 +1152,22 @@ class RevokeInvitationRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     INVITATION_ID_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     invitation_id: _builtins.str
     """The invitation id."""
+    etag: _builtins.str
+    """When set, the revocation is refused (ABORTED) unless the invitation's
+    etag matches.
+    """
     def __init__(
         self,
         *,
         invitation_id: _builtins.str = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation_id", b"invitation_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "invitation_id", b"invitation_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1395,6 +1415,7 @@ class UpdateInvitationRequest(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     REPORTING_TO_USER_ID_FIELD_NUMBER: _builtins.int
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     invitation_id: _builtins.str
     """The invitation id."""
     role: _builtins.str
@@ -1402,6 +1423,10 @@ class UpdateInvitationRequest(_message.Message):
     reporting_to_user_id: _builtins.str
     """The new manager, an active user. Unset: unchanged; the empty string:
     nobody.
+    """
+    etag: _builtins.str
+    """When set, the change is refused (ABORTED) unless the invitation's etag
+    matches: two administrators never silently overwrite each other.
     """
     @_builtins.property
     def expires_in(self) -> _duration_pb2.Duration:
@@ -1414,10 +1439,11 @@ class UpdateInvitationRequest(_message.Message):
         role: _builtins.str | None = ...,
         reporting_to_user_id: _builtins.str | None = ...,
         expires_in: _duration_pb2.Duration | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "_role", b"_role", "expires_in", b"expires_in", "reporting_to_user_id", b"reporting_to_user_id", "role", b"role"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "_role", b"_role", "expires_in", b"expires_in", "invitation_id", b"invitation_id", "reporting_to_user_id", b"reporting_to_user_id", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "_role", b"_role", "etag", b"etag", "expires_in", b"expires_in", "invitation_id", b"invitation_id", "reporting_to_user_id", b"reporting_to_user_id", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__reporting_to_user_id: _TypeAlias = _typing.Literal["reporting_to_user_id"]  # noqa: Y015
     _WhichOneofArgType__reporting_to_user_id: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id"]  # noqa: Y015
@@ -1526,6 +1552,7 @@ class WorkspaceSettings(_message.Message):
     ALLOWED_EMAIL_DOMAINS_FIELD_NUMBER: _builtins.int
     DIRECTORY_DEFAULT_ROLE_FIELD_NUMBER: _builtins.int
     ACCEPT_JOIN_REQUESTS_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     seat_limit: _builtins.int
     """The most seats: active users plus pending invitations; 0 for no limit."""
     directory_default_role: _builtins.str
@@ -1537,6 +1564,11 @@ class WorkspaceSettings(_message.Message):
     """Whether anyone may ask to join directly (JoinService.CreateJoinRequest);
     each request still waits for an administrator. Requests through an
     invite link that requires approval do not need it.
+    """
+    etag: _builtins.str
+    """Changes with every update. GetWorkspaceSettings gives it; sent back in
+    UpdateWorkspaceSettings, the update is refused (ABORTED) unless the
+    settings are still at it. Empty: no check.
     """
     @_builtins.property
     def allowed_email_domains(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -1551,10 +1583,11 @@ class WorkspaceSettings(_message.Message):
         allowed_email_domains: _abc.Iterable[_builtins.str] | None = ...,
         directory_default_role: _builtins.str = ...,
         accept_join_requests: _builtins.bool = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept_join_requests", b"accept_join_requests", "allowed_email_domains", b"allowed_email_domains", "directory_default_role", b"directory_default_role", "seat_limit", b"seat_limit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept_join_requests", b"accept_join_requests", "allowed_email_domains", b"allowed_email_domains", "directory_default_role", b"directory_default_role", "etag", b"etag", "seat_limit", b"seat_limit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
