@@ -11,12 +11,12 @@ pub use wowchat_platform::Secret;
 use crate::auth::jwt::KeySettings;
 
 /// Above this many matches ListUsers estimates `total_size`: an exact count
-/// reads every match, ~1 ms per thousand on a small machine.
+/// reads every match, so its cost grows with the matches.
 pub const DEFAULT_LIST_EXACT_COUNT_LIMIT: i64 = 1000;
 
 /// One hashing thread fewer than the cores this process may use, at least
-/// one: on two cores a storm of 50 accepts then raised the p99 of reads
-/// 1.6-1.8x, against 1.9-2.1x with a thread per core.
+/// one: a core stays for the requests during a burst of accepts (the
+/// `storm` benchmark, docs/performance.md).
 pub fn default_hash_concurrency() -> usize {
     std::thread::available_parallelism().map_or(1, |cores| cores.get().saturating_sub(1).max(1))
 }

@@ -24,8 +24,9 @@ use argon2::password_hash as password_hash_reexport;
 /// The niceness of the hashing threads: under CPU contention the request
 /// workers (and Postgres) come first, so a burst of sign-ups slows the
 /// sign-ups, not every other call; alone on the CPU hashing runs at full
-/// speed. The lowest niceness: at 10, 50 accepts at once still doubled the
-/// p99 of reads on two cores (2.2x); see [`yield_cpu_to_requests`].
+/// speed. The lowest niceness: a milder one still let a burst of accepts
+/// raise the tail latency of reads (docs/performance.md); see
+/// [`yield_cpu_to_requests`].
 const HASHING_NICENESS: i32 = 19;
 
 /// Marks the calling thread an idle-priority thread (`SCHED_IDLE`, at
@@ -33,8 +34,8 @@ const HASHING_NICENESS: i32 = 19;
 /// CPU nothing else wants, a waking request worker takes the CPU from it at
 /// once, and the scheduler places waking threads on its CPU as on an idle
 /// one. `SCHED_BATCH` at niceness 19 let the hashing thread finish its time
-/// slice first: ListUsers' p99 during 50 accepts was 1.6-1.85x idle, and
-/// 1.4-1.7x with `SCHED_IDLE` (the `storm` benchmark, two cores). On Linux a
+/// slice first, which the `storm` benchmark shows in ListUsers' tail
+/// latency during a burst of accepts (docs/performance.md). On Linux a
 /// thread id given to `setpriority` names that one thread, as 0 does to
 /// `sched_setscheduler`.
 fn yield_cpu_to_requests() {

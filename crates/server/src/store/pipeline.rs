@@ -6,8 +6,8 @@
 //! `Transaction` cannot join in: it waits for BEGIN's answer before anything
 //! else is sent, and sends COMMIT alone, so every mutation paid two round
 //! trips for them. Round trips, not statements, are what a short transaction
-//! costs here: pgbench of an invitation's statements ran at 0.44x the rate of
-//! one statement doing the same, and at ~1.0x with them all in one pipeline.
+//! costs here: pgbench of an invitation's statements one by one against all
+//! of them in one pipeline shows it (docs/performance.md).
 
 use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;

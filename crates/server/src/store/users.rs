@@ -379,8 +379,8 @@ impl Listing {
 /// whether it matches exactly that. Each character but a letter or digit
 /// becomes `_` (any one character): pg_trgm splits words there and pads
 /// their ends, and padded trigrams (`"  t"`: every word starting with t)
-/// have the longest lists in the index. `linus.torv` read 0.68 ms of index
-/// and `linus_torv` 0.32 ms, for the same 135 rows. When a character was
+/// have the longest lists in the index, so a term with `_` reads a fraction
+/// of the index its punctuated spelling would. When a character was
 /// replaced, the exact match is the caller's to check.
 fn trigram_pattern(term: &str) -> (String, bool) {
     let mut pattern = String::with_capacity(term.len() + 2);
