@@ -656,3 +656,67 @@ async fn check_permission_about_a_user_of_another_workspace_is_not_found() {
         "USER_NOT_FOUND",
     );
 }
+
+#[tokio::test]
+async fn roles_are_listed_a_page_at_a_time_without_repeats_or_gaps() {
+    let app = TestApp::spawn().await;
+    for name in ["reviewer", "billing", "night-shift"] {
+        app.create_role(name, &["reports.read"]).await;
+    }
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = app
+            .roles()
+            .await
+            .list_roles(authed(
+                &app.owner_token,
+                proto::ListRolesRequest {
+                    page_size: 2,
+                    page_token: token.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.total_size >= 7, "{}", page.total_size);
+        assert!(page.roles.len() <= 2);
+        seen.extend(page.roles.into_iter().map(|r| r.name));
+        pages += 1;
+        // A role made between two pages appears once, in its place.
+        if pages == 2 {
+            app.create_role("auditor", &["reports.read"]).await;
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(
+        seen,
+        [
+            "owner",
+            "admin",
+            "supervisor",
+            "agent",
+            "auditor",
+            "billing",
+            "night-shift",
+            "reviewer"
+        ]
+    );
+    // A token from another listing is refused.
+    let foreign = app
+        .client()
+        .await
+        .list_users(authed(
+            &app.owner_token,
+            proto::ListUsersRequest {
+                page_token: token,
+                ..Default::default()
+            },
+        ))
+        .await;
+    assert!(foreign.is_err());
+}

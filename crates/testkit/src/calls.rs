@@ -461,7 +461,7 @@ impl TestApp {
 
     /// ListRoles as the holder of `bearer`.
     pub async fn list_roles_as(&self, bearer: &str) -> Result<Vec<proto::Role>, Status> {
-        let request = authed(bearer, proto::ListRolesRequest {});
+        let request = authed(bearer, proto::ListRolesRequest::default());
         let response = self.roles().await.list_roles(request).await?;
         Ok(response.into_inner().roles)
     }

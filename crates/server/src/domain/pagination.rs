@@ -161,6 +161,35 @@ pub fn decode_page_token(
     }))
 }
 
+/// A role name as a page's last key (roles sort by it, built-in ones
+/// first): its length, then its bytes (at most 64), zero-padded. 5.
+const NAME_TOKEN_VERSION: u8 = 5;
+const NAME_CURSOR_LEN: usize = 65;
+
+pub fn encode_name_page_token(key: &PageKey, name: &str, filters: [u8; 8]) -> String {
+    let mut bytes = [0u8; NAME_CURSOR_LEN];
+    let name = &name.as_bytes()[..name.len().min(NAME_CURSOR_LEN - 1)];
+    bytes[0] = u8::try_from(name.len()).unwrap_or(0);
+    bytes[1..=name.len()].copy_from_slice(name);
+    encode_token(key, NAME_TOKEN_VERSION, &bytes, filters)
+}
+
+/// `None` for an empty token (the first page).
+pub fn decode_name_page_token(
+    key: &PageKey,
+    token: &str,
+    filters: [u8; 8],
+) -> Result<Option<String>, Error> {
+    let Some(bytes) = decode_token::<NAME_CURSOR_LEN>(key, token, NAME_TOKEN_VERSION, filters)?
+    else {
+        return Ok(None);
+    };
+    let len = usize::from(bytes[0]).min(NAME_CURSOR_LEN - 1);
+    String::from_utf8(bytes[1..=len].to_vec())
+        .map(Some)
+        .map_err(|_| invalid_token())
+}
+
 /// The sort key of the last row of a page sorted by a time that may be
 /// absent (a user never active): `None` stands for SQL NULL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,5 +388,25 @@ mod tests {
             decode_page_token(&key, &token, filters).ok(),
             Some(Some(cursor))
         );
+    }
+
+    #[test]
+    fn a_role_name_token_round_trips_and_refuses_another_listing_or_an_edit() {
+        let key = PageKey::new(b"test key");
+        let filters = filter_digest("roles");
+        let token = encode_name_page_token(&key, "night-shift", filters);
+        assert_eq!(
+            decode_name_page_token(&key, &token, filters).expect("its own token"),
+            Some("night-shift".to_owned())
+        );
+        assert_eq!(
+            decode_name_page_token(&key, "", filters).expect("the first page"),
+            None
+        );
+        assert!(decode_name_page_token(&key, &token, filter_digest("users")).is_err());
+        let mut edited = token.into_bytes();
+        edited[5] = if edited[5] == b'A' { b'B' } else { b'A' };
+        let edited = String::from_utf8(edited).expect("base64 stays ASCII");
+        assert!(decode_name_page_token(&key, &edited, filters).is_err());
     }
 }

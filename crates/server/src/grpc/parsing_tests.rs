@@ -362,7 +362,9 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
         let _: Option<proto::ListPermissionsRequest> = decode(b);
     });
     parsers.insert("/wowchat.users.v1.RoleService/ListRoles", |b| {
-        let _: Option<proto::ListRolesRequest> = decode(b);
+        if let Some(r) = decode::<proto::ListRolesRequest>(b) {
+            seen(joining::list_page(r.page_size, r.page_token));
+        }
     });
     parsers.insert("/wowchat.users.v1.RoleService/CreateRole", |b| {
         if let Some(r) = decode::<proto::CreateRoleRequest>(b) {

@@ -185,15 +185,23 @@ impl RoleService for RoleServiceImpl {
         request: Request<proto::ListRolesRequest>,
     ) -> Result<Response<proto::ListRolesResponse>, Status> {
         let caller = self.caller(&request).await?;
-        let proto::ListRolesRequest {} = request.into_inner();
-        let roles = operations::roles::list(&self.state, &caller).await?;
+        let proto::ListRolesRequest {
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let page = super::joining::list_page(page_size, page_token)?;
+        let page = operations::roles::list(&self.state, &caller, page).await?;
         Ok(Response::new(proto::ListRolesResponse {
-            roles: roles
-                .built_in
+            roles: page
+                .items
                 .iter()
-                .map(wire::built_in_role)
-                .chain(roles.custom.iter().map(wire::custom_role))
+                .map(|role| match role {
+                    operations::roles::ListedRole::BuiltIn(role) => wire::built_in_role(role),
+                    operations::roles::ListedRole::Custom(custom) => wire::custom_role(custom),
+                })
                 .collect(),
+            next_page_token: page.next_page_token,
+            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
         }))
     }
 

@@ -8,7 +8,7 @@
 use uuid::Uuid;
 
 use super::{
-    AppState,
+    AppState, Page, PageRequest,
     unit_of_work::{FirstLock, Limits, Mutation, Outcome, Recorded, Target, Work, unit_of_work},
 };
 use crate::{
@@ -16,6 +16,7 @@ use crate::{
     domain::{
         Error, Reason,
         activity::{Action, FieldChange},
+        pagination::{decode_name_page_token, encode_name_page_token, filter_digest},
         permission::{
             BUILT_IN, CustomRole, NewRole, Permission, PermissionSet, Role, RoleDeletion,
             RoleUpdate,
@@ -25,10 +26,29 @@ use crate::{
     store::roles,
 };
 
-/// Every role usable in a workspace.
-pub struct Roles {
-    pub built_in: Vec<Role>,
-    pub custom: Vec<CustomRole>,
+/// One role of a listing.
+pub enum ListedRole {
+    BuiltIn(Role),
+    Custom(CustomRole),
+}
+
+impl ListedRole {
+    pub fn name(&self) -> &str {
+        match self {
+            ListedRole::BuiltIn(role) => &role.name,
+            ListedRole::Custom(custom) => &custom.role.name,
+        }
+    }
+}
+
+/// Where a role name stands in a listing: the built-in roles first, in
+/// their order, then the custom ones by name.
+fn listing_order(name: &str) -> (usize, &str) {
+    let rank = BUILT_IN
+        .iter()
+        .position(|builtin| *builtin == name)
+        .unwrap_or(BUILT_IN.len());
+    (rank, name)
 }
 
 /// The answer of `CheckPermission`.
@@ -200,7 +220,14 @@ async fn write_record(
 
 /// The built-in roles, then the workspace's custom roles by name. Whoever
 /// assigns roles (invites, manages users) or manages them may list them.
-pub async fn list(state: &AppState, caller: &Caller) -> Result<Roles, Error> {
+/// A page of the roles (AIP-158): built-in first, then custom by name; the
+/// token names the last role shown, so a role made or deleted between two
+/// pages neither repeats nor hides another.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    page: PageRequest,
+) -> Result<Page<ListedRole>, Error> {
     let may_list = [
         Permission::RolesManage,
         Permission::UsersInvite,
@@ -211,11 +238,41 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Roles, Error> {
     if !may_list {
         caller.require(Permission::RolesManage)?;
     }
+    let filters = filter_digest("roles");
+    let key = state.page_key().await?;
+    let after = decode_name_page_token(key, &page.token, filters)?;
     let client = state.connection().await?;
     let custom = roles::list(&client, caller.workspace_id).await?;
-    Ok(Roles {
-        built_in: BUILT_IN.into_iter().filter_map(Role::builtin).collect(),
-        custom,
+    let all: Vec<ListedRole> = BUILT_IN
+        .into_iter()
+        .filter_map(Role::builtin)
+        .map(ListedRole::BuiltIn)
+        .chain(custom.into_iter().map(ListedRole::Custom))
+        .collect();
+    let total_size = i64::try_from(all.len()).unwrap_or(i64::MAX);
+    let size = usize::try_from(page.size).unwrap_or(usize::MAX);
+    let mut items: Vec<ListedRole> = all
+        .into_iter()
+        .filter(|role| {
+            after
+                .as_deref()
+                .is_none_or(|last| listing_order(role.name()) > listing_order(last))
+        })
+        .take(size.saturating_add(1))
+        .collect();
+    let next_page_token = if items.len() > size {
+        items.truncate(size);
+        items
+            .last()
+            .map(|last| encode_name_page_token(key, last.name(), filters))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok(Page {
+        items,
+        next_page_token,
+        total_size,
     })
 }
 
