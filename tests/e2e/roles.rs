@@ -55,7 +55,7 @@ async fn list_permissions_returns_the_whole_catalog_with_descriptions() {
     let catalog = app
         .roles()
         .await
-        .list_permissions(authed(&agent, proto::ListPermissionsRequest {}))
+        .list_permissions(authed(&agent, proto::ListPermissionsRequest::default()))
         .await
         .unwrap()
         .into_inner();
@@ -97,7 +97,7 @@ async fn list_permissions_returns_the_whole_catalog_with_descriptions() {
     expect_unauthenticated(
         app.roles()
             .await
-            .list_permissions(proto::ListPermissionsRequest {})
+            .list_permissions(proto::ListPermissionsRequest::default())
             .await,
         "TOKEN_MISSING",
     );
@@ -719,4 +719,45 @@ async fn roles_are_listed_a_page_at_a_time_without_repeats_or_gaps() {
         ))
         .await;
     assert!(foreign.is_err());
+}
+
+#[tokio::test]
+async fn the_permission_catalog_is_listed_a_page_at_a_time_in_its_order() {
+    let app = TestApp::spawn().await;
+    let whole = app
+        .roles()
+        .await
+        .list_permissions(authed(
+            &app.owner_token,
+            proto::ListPermissionsRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(whole.next_page_token.is_empty());
+    assert_eq!(whole.total_size as usize, whole.permissions.len());
+    let mut paged = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = app
+            .roles()
+            .await
+            .list_permissions(authed(
+                &app.owner_token,
+                proto::ListPermissionsRequest {
+                    page_size: 3,
+                    page_token: token,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.permissions.len() <= 3);
+        paged.extend(page.permissions);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(paged, whole.permissions);
 }

@@ -282,7 +282,7 @@ async fn okta_deactivates_by_patch_and_by_put_and_a_scim_user_signs_in_until_the
     let list_permissions = || async {
         app.roles()
             .await
-            .list_permissions(authed(&token, proto::ListPermissionsRequest {}))
+            .list_permissions(authed(&token, proto::ListPermissionsRequest::default()))
             .await
     };
     list_permissions().await.expect("the member's token works");
@@ -547,12 +547,39 @@ async fn directory_tokens_are_for_owners_shown_once_and_revocable() {
     let listed = tokens
         .list_directory_tokens(authed(
             &app.owner_token,
-            proto::ListDirectoryTokensRequest {},
+            proto::ListDirectoryTokensRequest::default(),
         ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(listed.tokens.len(), 2);
+    assert_eq!(listed.total_size, 2);
+    // A page at a time, newest first.
+    let first_page = tokens
+        .list_directory_tokens(authed(
+            &app.owner_token,
+            proto::ListDirectoryTokensRequest {
+                page_size: 1,
+                page_token: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first_page.tokens[0].id, listed.tokens[0].id);
+    let second_page = tokens
+        .list_directory_tokens(authed(
+            &app.owner_token,
+            proto::ListDirectoryTokensRequest {
+                page_size: 1,
+                page_token: first_page.next_page_token,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second_page.tokens[0].id, listed.tokens[1].id);
+    assert!(second_page.next_page_token.is_empty());
     let listed_text = format!("{listed:?}");
     assert!(!listed_text.contains(&directory.secret));
     assert!(!listed_text.contains(&second.secret));
@@ -994,7 +1021,7 @@ async fn a_scim_deactivation_and_a_revocation_hold_at_once_on_every_replica() {
         replica
             .roles()
             .await
-            .list_permissions(authed(&token, proto::ListPermissionsRequest {}))
+            .list_permissions(authed(&token, proto::ListPermissionsRequest::default()))
             .await
     };
     on_replica().await.expect("her token works on the replica");

@@ -319,10 +319,16 @@ impl DirectoryService for DirectoryServiceImpl {
         request: Request<proto::ListDirectoryTokensRequest>,
     ) -> Result<Response<proto::ListDirectoryTokensResponse>, Status> {
         let caller = authenticated(&self.state, &request).await?;
-        let proto::ListDirectoryTokensRequest {} = request.into_inner();
-        let tokens = operations::directory::list_tokens(&self.state, &caller).await?;
+        let proto::ListDirectoryTokensRequest {
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let page = super::joining::list_page(page_size, page_token)?;
+        let page = operations::directory::list_tokens(&self.state, &caller, page).await?;
         Ok(Response::new(proto::ListDirectoryTokensResponse {
-            tokens: tokens.iter().map(wire::directory_token).collect(),
+            tokens: page.items.iter().map(wire::directory_token).collect(),
+            next_page_token: page.next_page_token,
+            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
         }))
     }
 

@@ -63,7 +63,9 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
     parsers.insert(
         "/wowchat.users.v1.DirectoryService/ListDirectoryTokens",
         |b| {
-            let _ = decode::<proto::ListDirectoryTokensRequest>(b);
+            if let Some(r) = decode::<proto::ListDirectoryTokensRequest>(b) {
+                seen(joining::list_page(r.page_size, r.page_token));
+            }
         },
     );
     parsers.insert(
@@ -359,7 +361,9 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
         }
     });
     parsers.insert("/wowchat.users.v1.RoleService/ListPermissions", |b| {
-        let _: Option<proto::ListPermissionsRequest> = decode(b);
+        if let Some(r) = decode::<proto::ListPermissionsRequest>(b) {
+            seen(joining::list_page(r.page_size, r.page_token));
+        }
     });
     parsers.insert("/wowchat.users.v1.RoleService/ListRoles", |b| {
         if let Some(r) = decode::<proto::ListRolesRequest>(b) {

@@ -167,9 +167,15 @@ impl RoleService for RoleServiceImpl {
         request: Request<proto::ListPermissionsRequest>,
     ) -> Result<Response<proto::ListPermissionsResponse>, Status> {
         self.caller(&request).await?;
-        let proto::ListPermissionsRequest {} = request.into_inner();
+        let proto::ListPermissionsRequest {
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let page = super::joining::list_page(page_size, page_token)?;
+        let page = operations::roles::list_permissions(&self.state, page).await?;
         Ok(Response::new(proto::ListPermissionsResponse {
-            permissions: Permission::ALL
+            permissions: page
+                .items
                 .into_iter()
                 .map(|p| proto::Permission {
                     name: p.as_str().to_owned(),
@@ -177,6 +183,8 @@ impl RoleService for RoleServiceImpl {
                 })
                 .collect(),
             catalog_version: i32::try_from(Permission::CATALOG_VERSION).unwrap_or(i32::MAX),
+            next_page_token: page.next_page_token,
+            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
         }))
     }
 

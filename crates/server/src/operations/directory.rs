@@ -12,7 +12,7 @@ use governor::{
 use uuid::Uuid;
 
 use super::{
-    AppState,
+    AppState, Page, PageRequest,
     invitations::ensure_seat_free,
     unit_of_work::{FirstLock, Limits, Mutation, Outcome, Target, Work, unit_of_work},
 };
@@ -22,6 +22,7 @@ use crate::{
         EmailAddress, Error, Reason,
         activity::{Action, FieldChange},
         directory::{Condition, DirectoryFields, DirectorySecret, DirectoryState},
+        pagination::{Cursor, filter_digest},
         permission::Permission,
         user::{User, UserStatus},
     },
@@ -149,10 +150,22 @@ pub async fn create_token(
     Ok((token, secret))
 }
 
-pub async fn list_tokens(state: &AppState, caller: &Caller) -> Result<Vec<DirectoryToken>, Error> {
+pub async fn list_tokens(
+    state: &AppState,
+    caller: &Caller,
+    page: PageRequest,
+) -> Result<Page<DirectoryToken>, Error> {
     caller.require(Permission::ScimManage)?;
+    let filters = filter_digest("directory_tokens");
+    let key = state.page_key().await?;
+    let after = page.cursor(key, filters)?;
     let client = state.connection().await?;
-    directory::list_tokens(&client, caller.workspace_id).await
+    let (items, total) =
+        directory::list_tokens(&client, caller.workspace_id, after, page.size + 1).await?;
+    Ok(page.page(items, total, key, filters, |token| Cursor {
+        time: token.created_at,
+        id: token.id,
+    }))
 }
 
 /// Revokes a token; revoking a revoked one changes nothing.

@@ -43,12 +43,12 @@ impl ListedRole {
 
 /// Where a role name stands in a listing: the built-in roles first, in
 /// their order, then the custom ones by name.
-fn listing_order(name: &str) -> (usize, &str) {
+fn listing_order(name: &str) -> (usize, String) {
     let rank = BUILT_IN
         .iter()
         .position(|builtin| *builtin == name)
         .unwrap_or(BUILT_IN.len());
-    (rank, name)
+    (rank, name.to_owned())
 }
 
 /// The answer of `CheckPermission`.
@@ -238,25 +238,68 @@ pub async fn list(
     if !may_list {
         caller.require(Permission::RolesManage)?;
     }
-    let filters = filter_digest("roles");
-    let key = state.page_key().await?;
-    let after = decode_name_page_token(key, &page.token, filters)?;
     let client = state.connection().await?;
     let custom = roles::list(&client, caller.workspace_id).await?;
-    let all: Vec<ListedRole> = BUILT_IN
+    let all = BUILT_IN
         .into_iter()
         .filter_map(Role::builtin)
         .map(ListedRole::BuiltIn)
-        .chain(custom.into_iter().map(ListedRole::Custom))
-        .collect();
+        .chain(custom.into_iter().map(ListedRole::Custom));
+    page_by_name(
+        state,
+        "roles",
+        all,
+        page,
+        |role| role.name().to_owned(),
+        listing_order,
+    )
+    .await
+}
+
+/// The permission catalog, in its order, a page at a time.
+pub async fn list_permissions(
+    state: &AppState,
+    page: PageRequest,
+) -> Result<Page<Permission>, Error> {
+    page_by_name(
+        state,
+        "permissions",
+        Permission::ALL.into_iter(),
+        page,
+        |p| p.as_str().to_owned(),
+        |name| {
+            Permission::ALL
+                .iter()
+                .position(|p| p.as_str() == name)
+                .unwrap_or(usize::MAX)
+        },
+    )
+    .await
+}
+
+/// A page of `all` (in the order `order` gives their names) after the item
+/// a token names: the token holds the last item's name (MAC'd), so an item
+/// added or removed between two pages neither repeats nor hides another.
+async fn page_by_name<T, K: Ord>(
+    state: &AppState,
+    listing: &str,
+    all: impl Iterator<Item = T>,
+    page: PageRequest,
+    name: impl Fn(&T) -> String,
+    order: impl Fn(&str) -> K,
+) -> Result<Page<T>, Error> {
+    let filters = filter_digest(listing);
+    let key = state.page_key().await?;
+    let after = decode_name_page_token(key, &page.token, filters)?;
+    let all: Vec<T> = all.collect();
     let total_size = i64::try_from(all.len()).unwrap_or(i64::MAX);
     let size = usize::try_from(page.size).unwrap_or(usize::MAX);
-    let mut items: Vec<ListedRole> = all
+    let mut items: Vec<T> = all
         .into_iter()
-        .filter(|role| {
+        .filter(|item| {
             after
                 .as_deref()
-                .is_none_or(|last| listing_order(role.name()) > listing_order(last))
+                .is_none_or(|last| order(&name(item)) > order(last))
         })
         .take(size.saturating_add(1))
         .collect();
@@ -264,7 +307,7 @@ pub async fn list(
         items.truncate(size);
         items
             .last()
-            .map(|last| encode_name_page_token(key, last.name(), filters))
+            .map(|last| encode_name_page_token(key, &name(last), filters))
             .unwrap_or_default()
     } else {
         String::new()

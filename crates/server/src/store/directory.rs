@@ -8,12 +8,13 @@ use uuid::Uuid;
 use wowchat_platform::statements;
 
 use super::{
-    GenericClient, Lock, query_one, query_one_unless_any_taken, query_opt,
+    GenericClient, Lock, query_one, query_one_unless_any_taken, query_opt, query_value,
     users::{self, COLUMNS},
 };
 use crate::domain::{
     Error,
     directory::{Condition, DirectoryProfile, DirectoryState, FilterAttribute, FilterOperator},
+    pagination::Cursor,
     user::{User, UserStatus},
 };
 
@@ -66,16 +67,37 @@ pub async fn insert_token(
     query_one(client, &sql, &params, token_from_row).await
 }
 
+/// One page of the workspace's tokens, newest first, after `after`; and how
+/// many it has in all.
 pub async fn list_tokens(
     client: &impl GenericClient,
     workspace_id: Uuid,
-) -> Result<Vec<DirectoryToken>, Error> {
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<(Vec<DirectoryToken>, i64), Error> {
+    let (after_time, after_id) = (after.map(|c| c.time), after.map(|c| c.id));
     let sql = format!(
         "SELECT {TOKEN_COLUMNS} FROM directory_tokens WHERE workspace_id = $1 \
-         ORDER BY created_at DESC, id DESC LIMIT 1000"
+         AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
     );
-    let rows = statements::query(client, &sql, &[&workspace_id]).await?;
-    rows.iter().map(token_from_row).collect()
+    let rows = statements::query(
+        client,
+        &sql,
+        &[&workspace_id, &after_time, &after_id, &limit],
+    )
+    .await?;
+    let tokens = rows
+        .iter()
+        .map(token_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let total: i64 = query_value(
+        client,
+        "SELECT count(*) FROM directory_tokens WHERE workspace_id = $1",
+        &[&workspace_id],
+    )
+    .await?;
+    Ok((tokens, total))
 }
 
 pub async fn get_token(

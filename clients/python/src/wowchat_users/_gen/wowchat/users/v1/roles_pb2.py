@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cwowchat/users/v1/roles.proto\x12\x10wowchat.users.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\nPermission\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\xc9\x01\n\x04Role\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x05\x12\x13\n\x0bpermissions\x18\x02 \x03(\t\x12\x16\n\x08\x62uilt_in\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\"\x18\n\x16ListPermissionsRequest\"e\n\x17ListPermissionsResponse\x12\x31\n\x0bpermissions\x18\x01 \x03(\x0b\x32\x1c.wowchat.users.v1.Permission\x12\x17\n\x0f\x63\x61talog_version\x18\x02 \x01(\x05\"9\n\x10ListRolesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"g\n\x11ListRolesResponse\x12%\n\x05roles\x18\x01 \x03(\x0b\x32\x16.wowchat.users.v1.Role\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"P\n\x11\x43reateRoleRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0bpermissions\x18\x02 \x03(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\":\n\x12\x43reateRoleResponse\x12$\n\x04role\x18\x01 \x01(\x0b\x32\x16.wowchat.users.v1.Role\"^\n\x11UpdateRoleRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0bpermissions\x18\x02 \x03(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\":\n\x12UpdateRoleResponse\x12$\n\x04role\x18\x01 \x01(\x0b\x32\x16.wowchat.users.v1.Role\";\n\x11\x44\x65leteRoleRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\":\n\x12\x44\x65leteRoleResponse\x12$\n\x04role\x18\x01 \x01(\x0b\x32\x16.wowchat.users.v1.Role\"I\n\x16\x43heckPermissionRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\npermission\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"8\n\x17\x43heckPermissionResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0c\n\x04role\x18\x02 \x01(\t2\xe5\x05\n\x0bRoleService\x12\x7f\n\x0fListPermissions\x12(.wowchat.users.v1.ListPermissionsRequest\x1a).wowchat.users.v1.ListPermissionsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/permissions\x12g\n\tListRoles\x12\".wowchat.users.v1.ListRolesRequest\x1a#.wowchat.users.v1.ListRolesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/roles\x12m\n\nCreateRole\x12#.wowchat.users.v1.CreateRoleRequest\x1a$.wowchat.users.v1.CreateRoleResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/v1/roles:\x01*\x12t\n\nUpdateRole\x12#.wowchat.users.v1.UpdateRoleRequest\x1a$.wowchat.users.v1.UpdateRoleResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x32\x10/v1/roles/{name}:\x01*\x12q\n\nDeleteRole\x12#.wowchat.users.v1.DeleteRoleRequest\x1a$.wowchat.users.v1.DeleteRoleResponse\"\x18\x82\xd3\xe4\x93\x02\x12*\x10/v1/roles/{name}\x12\x93\x01\n\x0f\x43heckPermission\x12(.wowchat.users.v1.CheckPermissionRequest\x1a).wowchat.users.v1.CheckPermissionResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/users/{user_id}:checkPermissionB^\n\x14\x63om.wowchat.users.v1P\x01Z1wowchat.dev/users/gen/go/wowchat/users/v1;usersv1\xaa\x02\x10WowChat.Users.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cwowchat/users/v1/roles.proto\x12\x10wowchat.users.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\nPermission\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\xc9\x01\n\x04Role\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x05\x12\x13\n\x0bpermissions\x18\x02 \x03(\t\x12\x16\n\x08\x62uilt_in\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\"?\n\x16ListPermissionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\x92\x01\n\x17ListPermissionsResponse\x12\x31\n\x0bpermissions\x18\x01 \x03(\x0b\x32\x1c.wowchat.users.v1.Permission\x12\x17\n\x0f\x63\x61talog_version\x18\x02 \x01(\x05\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\x12\x12\n\ntotal_size\x18\x04 \x01(\x05\"9\n\x10ListRolesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"g\n\x11ListRolesResponse\x12%\n\x05roles\x18\x01 \x03(\x0b\x32\x16.wowchat.users.v1.Role\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"P\n\x11\x43reateRoleRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0bpermissions\x18\x02 \x03(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\":\n\x12\x43reateRoleResponse\x12$\n\x04role\x18\x01 \x01(\x0b\x32\x16.wowchat.users.v1.Role\"^\n\x11UpdateRoleRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0bpermissions\x18\x02 \x03(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\":\n\x12UpdateRoleResponse\x12$\n\x04role\x18\x01 \x01(\x0b\x32\x16.wowchat.users.v1.Role\";\n\x11\x44\x65leteRoleRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\":\n\x12\x44\x65leteRoleResponse\x12$\n\x04role\x18\x01 \x01(\x0b\x32\x16.wowchat.users.v1.Role\"I\n\x16\x43heckPermissionRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\npermission\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"8\n\x17\x43heckPermissionResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0c\n\x04role\x18\x02 \x01(\t2\xe5\x05\n\x0bRoleService\x12\x7f\n\x0fListPermissions\x12(.wowchat.users.v1.ListPermissionsRequest\x1a).wowchat.users.v1.ListPermissionsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/permissions\x12g\n\tListRoles\x12\".wowchat.users.v1.ListRolesRequest\x1a#.wowchat.users.v1.ListRolesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/roles\x12m\n\nCreateRole\x12#.wowchat.users.v1.CreateRoleRequest\x1a$.wowchat.users.v1.CreateRoleResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/v1/roles:\x01*\x12t\n\nUpdateRole\x12#.wowchat.users.v1.UpdateRoleRequest\x1a$.wowchat.users.v1.UpdateRoleResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x32\x10/v1/roles/{name}:\x01*\x12q\n\nDeleteRole\x12#.wowchat.users.v1.DeleteRoleRequest\x1a$.wowchat.users.v1.DeleteRoleResponse\"\x18\x82\xd3\xe4\x93\x02\x12*\x10/v1/roles/{name}\x12\x93\x01\n\x0f\x43heckPermission\x12(.wowchat.users.v1.CheckPermissionRequest\x1a).wowchat.users.v1.CheckPermissionResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/users/{user_id}:checkPermissionB^\n\x14\x63om.wowchat.users.v1P\x01Z1wowchat.dev/users/gen/go/wowchat/users/v1;usersv1\xaa\x02\x10WowChat.Users.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -72,29 +72,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROLE']._serialized_start=196
   _globals['_ROLE']._serialized_end=397
   _globals['_LISTPERMISSIONSREQUEST']._serialized_start=399
-  _globals['_LISTPERMISSIONSREQUEST']._serialized_end=423
-  _globals['_LISTPERMISSIONSRESPONSE']._serialized_start=425
-  _globals['_LISTPERMISSIONSRESPONSE']._serialized_end=526
-  _globals['_LISTROLESREQUEST']._serialized_start=528
-  _globals['_LISTROLESREQUEST']._serialized_end=585
-  _globals['_LISTROLESRESPONSE']._serialized_start=587
-  _globals['_LISTROLESRESPONSE']._serialized_end=690
-  _globals['_CREATEROLEREQUEST']._serialized_start=692
-  _globals['_CREATEROLEREQUEST']._serialized_end=772
-  _globals['_CREATEROLERESPONSE']._serialized_start=774
-  _globals['_CREATEROLERESPONSE']._serialized_end=832
-  _globals['_UPDATEROLEREQUEST']._serialized_start=834
-  _globals['_UPDATEROLEREQUEST']._serialized_end=928
-  _globals['_UPDATEROLERESPONSE']._serialized_start=930
-  _globals['_UPDATEROLERESPONSE']._serialized_end=988
-  _globals['_DELETEROLEREQUEST']._serialized_start=990
-  _globals['_DELETEROLEREQUEST']._serialized_end=1049
-  _globals['_DELETEROLERESPONSE']._serialized_start=1051
-  _globals['_DELETEROLERESPONSE']._serialized_end=1109
-  _globals['_CHECKPERMISSIONREQUEST']._serialized_start=1111
-  _globals['_CHECKPERMISSIONREQUEST']._serialized_end=1184
-  _globals['_CHECKPERMISSIONRESPONSE']._serialized_start=1186
-  _globals['_CHECKPERMISSIONRESPONSE']._serialized_end=1242
-  _globals['_ROLESERVICE']._serialized_start=1245
-  _globals['_ROLESERVICE']._serialized_end=1986
+  _globals['_LISTPERMISSIONSREQUEST']._serialized_end=462
+  _globals['_LISTPERMISSIONSRESPONSE']._serialized_start=465
+  _globals['_LISTPERMISSIONSRESPONSE']._serialized_end=611
+  _globals['_LISTROLESREQUEST']._serialized_start=613
+  _globals['_LISTROLESREQUEST']._serialized_end=670
+  _globals['_LISTROLESRESPONSE']._serialized_start=672
+  _globals['_LISTROLESRESPONSE']._serialized_end=775
+  _globals['_CREATEROLEREQUEST']._serialized_start=777
+  _globals['_CREATEROLEREQUEST']._serialized_end=857
+  _globals['_CREATEROLERESPONSE']._serialized_start=859
+  _globals['_CREATEROLERESPONSE']._serialized_end=917
+  _globals['_UPDATEROLEREQUEST']._serialized_start=919
+  _globals['_UPDATEROLEREQUEST']._serialized_end=1013
+  _globals['_UPDATEROLERESPONSE']._serialized_start=1015
+  _globals['_UPDATEROLERESPONSE']._serialized_end=1073
+  _globals['_DELETEROLEREQUEST']._serialized_start=1075
+  _globals['_DELETEROLEREQUEST']._serialized_end=1134
+  _globals['_DELETEROLERESPONSE']._serialized_start=1136
+  _globals['_DELETEROLERESPONSE']._serialized_end=1194
+  _globals['_CHECKPERMISSIONREQUEST']._serialized_start=1196
+  _globals['_CHECKPERMISSIONREQUEST']._serialized_end=1269
+  _globals['_CHECKPERMISSIONRESPONSE']._serialized_start=1271
+  _globals['_CHECKPERMISSIONRESPONSE']._serialized_end=1327
+  _globals['_ROLESERVICE']._serialized_start=1330
+  _globals['_ROLESERVICE']._serialized_end=2071
 # @@protoc_insertion_point(module_scope)
