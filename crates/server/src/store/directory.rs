@@ -8,7 +8,7 @@ use uuid::Uuid;
 use wowchat_platform::statements;
 
 use super::{
-    GenericClient, Lock, query_one, query_one_unless_any_taken, query_opt, query_value,
+    GenericClient, Lock, newest_first, query_one, query_one_unless_any_taken, query_opt,
     users::{self, COLUMNS},
 };
 use crate::domain::{
@@ -75,29 +75,18 @@ pub async fn list_tokens(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<(Vec<DirectoryToken>, i64), Error> {
-    let (after_time, after_id) = (after.map(|c| c.time), after.map(|c| c.id));
-    let sql = format!(
-        "SELECT {TOKEN_COLUMNS} FROM directory_tokens WHERE workspace_id = $1 \
-         AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid)) \
-         ORDER BY created_at DESC, id DESC LIMIT $4"
-    );
-    let rows = statements::query(
+    let params: [&(dyn ToSql + Sync); 1] = [&workspace_id];
+    newest_first(
         client,
-        &sql,
-        &[&workspace_id, &after_time, &after_id, &limit],
+        "directory_tokens",
+        TOKEN_COLUMNS,
+        "workspace_id = $1",
+        &params,
+        after,
+        limit,
+        token_from_row,
     )
-    .await?;
-    let tokens = rows
-        .iter()
-        .map(token_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let total: i64 = query_value(
-        client,
-        "SELECT count(*) FROM directory_tokens WHERE workspace_id = $1",
-        &[&workspace_id],
-    )
-    .await?;
-    Ok((tokens, total))
+    .await
 }
 
 pub async fn get_token(

@@ -7,7 +7,8 @@ use uuid::Uuid;
 use wowchat_platform::statements;
 
 use super::{
-    GenericClient, Lock, pipeline::Write, query_one, query_one_unless_taken, query_opt, query_value,
+    GenericClient, Lock, newest_first, pipeline::Write, query_one, query_one_unless_taken,
+    query_opt, query_value,
 };
 use crate::domain::{
     Error,
@@ -283,41 +284,23 @@ pub async fn list(
     limit: i64,
 ) -> Result<(Vec<Invitation>, i64), Error> {
     let status = filter.status.map(InvitationStatus::as_str);
-    let (after_time, after_id): (Option<OffsetDateTime>, Option<Uuid>) =
-        (after.map(|c| c.time), after.map(|c| c.id));
     let filter_sql = format!(
         "workspace_id = $1 AND ($2::text IS NULL OR {STATUS} = $2) \
          AND ($3::text IS NULL OR email_normalized = $3)"
     );
-    let page_sql = format!(
-        "SELECT {} FROM invitations WHERE {filter_sql} \
-         AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid)) \
-         ORDER BY created_at DESC, id DESC LIMIT $6",
-        columns()
-    );
-    let rows = statements::query(
+    let columns = columns();
+    let params: [&(dyn ToSql + Sync); 3] = [&workspace_id, &status, &filter.email_normalized];
+    newest_first(
         client,
-        &page_sql,
-        &[
-            &workspace_id,
-            &status,
-            &filter.email_normalized,
-            &after_time,
-            &after_id,
-            &limit,
-        ],
+        "invitations",
+        &columns,
+        &filter_sql,
+        &params,
+        after,
+        limit,
+        from_row,
     )
-    .await?;
-    let invitations = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-
-    let count_sql = format!("SELECT count(*) FROM invitations WHERE {filter_sql}");
-    let total: i64 = query_value(
-        client,
-        &count_sql,
-        &[&workspace_id, &status, &filter.email_normalized],
-    )
-    .await?;
-    Ok((invitations, total))
+    .await
 }
 
 /// Sets a pending invitation's role, manager and (when `valid_for` is set)

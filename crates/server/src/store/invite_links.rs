@@ -1,12 +1,11 @@
 //! Invite links. A link's state is read through the one expression below,
 //! so a link past its expiry or out of uses reads as such everywhere.
 
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
-use wowchat_platform::statements;
 
-use super::{GenericClient, Lock, query_one, query_opt, query_value};
+use super::{GenericClient, Lock, newest_first, query_one, query_opt, query_value};
 use crate::domain::{
     Error,
     invitation::TokenHash,
@@ -176,23 +175,18 @@ pub async fn list(
     limit: i64,
 ) -> Result<(Vec<InviteLink>, i64), Error> {
     let state = state.map(InviteLinkState::as_str);
-    let (after_time, after_id): (Option<OffsetDateTime>, Option<Uuid>) =
-        (after.map(|c| c.time), after.map(|c| c.id));
-    let filter_sql = format!("workspace_id = $1 AND ($2::text IS NULL OR {STATE} = $2)");
-    let page_sql = format!(
-        "SELECT {} FROM invite_links WHERE {filter_sql} \
-         AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid)) \
-         ORDER BY created_at DESC, id DESC LIMIT $5",
-        columns()
-    );
-    let rows = statements::query(
+    let filter = format!("workspace_id = $1 AND ($2::text IS NULL OR {STATE} = $2)");
+    let columns = columns();
+    let params: [&(dyn ToSql + Sync); 2] = [&workspace_id, &state];
+    newest_first(
         client,
-        &page_sql,
-        &[&workspace_id, &state, &after_time, &after_id, &limit],
+        "invite_links",
+        &columns,
+        &filter,
+        &params,
+        after,
+        limit,
+        from_row,
     )
-    .await?;
-    let links = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-    let count_sql = format!("SELECT count(*) FROM invite_links WHERE {filter_sql}");
-    let total: i64 = query_value(client, &count_sql, &[&workspace_id, &state]).await?;
-    Ok((links, total))
+    .await
 }

@@ -7,7 +7,7 @@ use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{GenericClient, Lock, query_one, query_one_unless_taken, query_opt, query_value};
+use super::{GenericClient, Lock, newest_first, query_one, query_one_unless_taken, query_opt};
 use crate::domain::{
     Error,
     invitation::TokenHash,
@@ -222,25 +222,20 @@ pub async fn list(
     limit: i64,
 ) -> Result<(Vec<JoinRequest>, i64), Error> {
     let status = status.map(JoinRequestStatus::as_str);
-    let (after_time, after_id): (Option<OffsetDateTime>, Option<Uuid>) =
-        (after.map(|c| c.time), after.map(|c| c.id));
-    let filter_sql = format!(
+    let filter = format!(
         "workspace_id = $1 AND status <> 'UNCONFIRMED' AND ($2::text IS NULL OR {STATUS} = $2)"
     );
-    let page_sql = format!(
-        "SELECT {} FROM join_requests WHERE {filter_sql} \
-         AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid)) \
-         ORDER BY created_at DESC, id DESC LIMIT $5",
-        columns()
-    );
-    let rows = statements::query(
+    let columns = columns();
+    let params: [&(dyn ToSql + Sync); 2] = [&workspace_id, &status];
+    newest_first(
         client,
-        &page_sql,
-        &[&workspace_id, &status, &after_time, &after_id, &limit],
+        "join_requests",
+        &columns,
+        &filter,
+        &params,
+        after,
+        limit,
+        from_row,
     )
-    .await?;
-    let requests = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-    let count_sql = format!("SELECT count(*) FROM join_requests WHERE {filter_sql}");
-    let total: i64 = query_value(client, &count_sql, &[&workspace_id, &status]).await?;
-    Ok((requests, total))
+    .await
 }

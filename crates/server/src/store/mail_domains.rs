@@ -6,7 +6,7 @@ use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{GenericClient, Lock, query_one, query_one_unless_any_taken, query_opt, query_value};
+use super::{GenericClient, Lock, newest_first, query_one, query_one_unless_any_taken, query_opt};
 use crate::domain::{
     Error,
     mail_domain::{CLAIM_VALIDITY, DomainStatus, EnrollmentMode, MailDomain},
@@ -96,30 +96,19 @@ pub async fn list(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<(Vec<MailDomain>, i64), Error> {
-    let (after_time, after_id): (Option<OffsetDateTime>, Option<Uuid>) =
-        (after.map(|c| c.time), after.map(|c| c.id));
-    let sql = format!(
-        "SELECT {} FROM workspace_domains WHERE workspace_id = $1 \
-         AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid)) \
-         ORDER BY created_at DESC, id DESC LIMIT $4",
-        columns()
-    );
-    let domains = statements::query(
+    let columns = columns();
+    let params: [&(dyn ToSql + Sync); 1] = [&workspace_id];
+    newest_first(
         client,
-        &sql,
-        &[&workspace_id, &after_time, &after_id, &limit],
+        "workspace_domains",
+        &columns,
+        "workspace_id = $1",
+        &params,
+        after,
+        limit,
+        from_row,
     )
-    .await?
-    .iter()
-    .map(from_row)
-    .collect::<Result<Vec<_>, _>>()?;
-    let total: i64 = query_value(
-        client,
-        "SELECT count(*) FROM workspace_domains WHERE workspace_id = $1",
-        &[&workspace_id],
-    )
-    .await?;
-    Ok((domains, total))
+    .await
 }
 
 /// The verified claim on `domain`, in any workspace.

@@ -31,7 +31,7 @@ use tokio_postgres::{
     types::{FromSqlOwned, ToSql},
 };
 
-use crate::domain::Error;
+use crate::domain::{Error, pagination::Cursor};
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -96,6 +96,40 @@ async fn query_one_unless_any_taken<T>(
             None => Err(err.into()),
         },
     }
+}
+
+/// One page of `table`'s rows where `filter` holds (its parameters, `$1`
+/// on, are `params`), newest first (`created_at DESC, id DESC`, keyset)
+/// after `after`, at most `limit`; and how many rows match in all. The one
+/// listing of the resources a workspace makes over time.
+#[allow(clippy::too_many_arguments)]
+async fn newest_first<T>(
+    client: &impl GenericClient,
+    table: &str,
+    columns: &str,
+    filter: &str,
+    params: Params<'_>,
+    after: Option<Cursor>,
+    limit: i64,
+    read: impl Fn(&Row) -> Result<T, Error>,
+) -> Result<(Vec<T>, i64), Error> {
+    let (time, id, count) = (params.len() + 1, params.len() + 2, params.len() + 3);
+    let page_sql = format!(
+        "SELECT {columns} FROM {table} WHERE {filter} \
+         AND (${time}::timestamptz IS NULL OR (created_at, id) < (${time}, ${id}::uuid)) \
+         ORDER BY created_at DESC, id DESC LIMIT ${count}"
+    );
+    let (after_time, after_id) = (after.map(|c| c.time), after.map(|c| c.id));
+    let mut page_params = params.to_vec();
+    page_params.extend([&after_time as &(dyn ToSql + Sync), &after_id, &limit]);
+    let items = statements::query(client, &page_sql, &page_params)
+        .await?
+        .iter()
+        .map(read)
+        .collect::<Result<Vec<_>, _>>()?;
+    let count_sql = format!("SELECT count(*) FROM {table} WHERE {filter}");
+    let total = query_value(client, &count_sql, params).await?;
+    Ok((items, total))
 }
 
 /// The first column of every row `sql` returns (a list of ids).
