@@ -58,11 +58,7 @@ impl WorkspaceSettings {
         if self.allowed_email_domains.is_empty() {
             return true;
         }
-        let domain = email
-            .normalized()
-            .rsplit_once('@')
-            .map(|(_, domain)| domain)
-            .unwrap_or_default();
+        let domain = super::mail_domain::domain_of(email);
         self.allowed_email_domains.iter().any(|d| d == domain)
     }
 

@@ -452,6 +452,14 @@ pub(super) fn page(v: &mut Violations, page_size: i32, page_token: String) -> Op
         })
 }
 
+/// The page of a List request that has no other field to check.
+pub(super) fn list_page(page_size: i32, page_token: String) -> Result<PageRequest, Error> {
+    let mut v = Violations::default();
+    let page = page(&mut v, page_size, page_token);
+    v.finish()?;
+    page.ok_or_else(unrecorded)
+}
+
 pub(super) fn unrecorded() -> Error {
     Error::Unexpected(anyhow::anyhow!("violations recorded but not reported"))
 }

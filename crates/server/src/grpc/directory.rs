@@ -323,7 +323,7 @@ impl DirectoryService for DirectoryServiceImpl {
             page_size,
             page_token,
         } = request.into_inner();
-        let page = super::joining::list_page(page_size, page_token)?;
+        let page = convert::list_page(page_size, page_token)?;
         let page = operations::directory::list_tokens(&self.state, &caller, page).await?;
         Ok(Response::new(proto::ListDirectoryTokensResponse {
             tokens: page.items.iter().map(wire::directory_token).collect(),

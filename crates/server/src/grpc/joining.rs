@@ -10,7 +10,7 @@ use wowchat_users_api::v1::{self as proto, join_service_server::JoinService};
 use super::{
     auth::client_address,
     authenticated,
-    convert::{duration, fingerprint_of, id_field, optional_uuid, page, unrecorded},
+    convert::{self, duration, fingerprint_of, id_field, optional_uuid, unrecorded},
     request_id,
 };
 use crate::{
@@ -99,16 +99,6 @@ pub(super) fn request_state(state: i32) -> Result<Option<JoinRequestStatus>, Err
     }
 }
 
-pub(super) fn list_page(
-    page_size: i32,
-    page_token: String,
-) -> Result<operations::PageRequest, Error> {
-    let mut v = Violations::default();
-    let page = page(&mut v, page_size, page_token);
-    v.finish()?;
-    page.ok_or_else(unrecorded)
-}
-
 /// What a stranger tells the administrators: their name and a message.
 fn introduction(
     v: &mut Violations,
@@ -121,6 +111,34 @@ fn introduction(
     )
 }
 
+/// An address, and the name and message a stranger may give with it (read
+/// only when a join request follows: an empty name stands for the address).
+fn address_with_introduction(
+    email: &str,
+    display_name: &str,
+    message: &str,
+) -> Result<(EmailAddress, String, String), Error> {
+    let mut v = Violations::default();
+    let email = v.check("email", EmailAddress::parse(email));
+    let (display_name, message) = if display_name.is_empty() && message.is_empty() {
+        (Some(String::new()), Some(String::new()))
+    } else {
+        introduction(&mut v, display_name, message)
+    };
+    v.finish()?;
+    match (email, display_name, message) {
+        (Some(email), Some(display_name), Some(message)) => {
+            let display_name = if display_name.is_empty() {
+                email.as_typed().to_owned()
+            } else {
+                display_name
+            };
+            Ok((email, display_name, message))
+        }
+        _ => Err(unrecorded()),
+    }
+}
+
 pub(super) fn redemption(request: proto::RedeemInviteLinkRequest) -> Result<Redemption, Error> {
     let proto::RedeemInviteLinkRequest {
         secret,
@@ -128,30 +146,15 @@ pub(super) fn redemption(request: proto::RedeemInviteLinkRequest) -> Result<Rede
         display_name,
         message,
     } = request;
-    let mut v = Violations::default();
-    let email = v.check("email", EmailAddress::parse(&email));
-    // Only a link that requires approval reads them; an empty name stands
-    // for the address then.
-    let (display_name, message) = if display_name.is_empty() && message.is_empty() {
-        (Some(String::new()), Some(String::new()))
-    } else {
-        introduction(&mut v, &display_name, &message)
-    };
-    v.finish()?;
+    let (email, display_name, message) =
+        address_with_introduction(&email, &display_name, &message)?;
     let secret = LinkSecret::parse(&secret).ok_or_else(Error::invite_link_not_found)?;
-    match (email, display_name, message) {
-        (Some(email), Some(display_name), Some(message)) => Ok(Redemption {
-            secret,
-            display_name: if display_name.is_empty() {
-                email.as_typed().to_owned()
-            } else {
-                display_name
-            },
-            email,
-            message,
-        }),
-        _ => Err(unrecorded()),
-    }
+    Ok(Redemption {
+        secret,
+        email,
+        display_name,
+        message,
+    })
 }
 
 pub(super) fn new_join_request(
@@ -282,26 +285,13 @@ pub(super) fn join_by_email(request: proto::JoinByEmailRequest) -> Result<JoinBy
         display_name,
         message,
     } = request;
-    let mut v = Violations::default();
-    let email = v.check("email", EmailAddress::parse(&email));
-    let (display_name, message) = if display_name.is_empty() && message.is_empty() {
-        (Some(String::new()), Some(String::new()))
-    } else {
-        introduction(&mut v, &display_name, &message)
-    };
-    v.finish()?;
-    match (email, display_name, message) {
-        (Some(email), Some(display_name), Some(message)) => Ok(JoinByEmail {
-            display_name: if display_name.is_empty() {
-                email.as_typed().to_owned()
-            } else {
-                display_name
-            },
-            email,
-            message,
-        }),
-        _ => Err(unrecorded()),
-    }
+    let (email, display_name, message) =
+        address_with_introduction(&email, &display_name, &message)?;
+    Ok(JoinByEmail {
+        email,
+        display_name,
+        message,
+    })
 }
 
 #[tonic::async_trait]
@@ -332,7 +322,7 @@ impl JoinService for JoinServiceImpl {
             state,
         } = request.into_inner();
         let filter = link_state(state)?;
-        let page = list_page(page_size, page_token)?;
+        let page = convert::list_page(page_size, page_token)?;
         let page = operations::invite_links::list(&self.state, &caller, filter, page).await?;
         Ok(Response::new(proto::ListInviteLinksResponse {
             links: page.items.iter().map(wire::invite_link).collect(),
@@ -458,7 +448,7 @@ impl JoinService for JoinServiceImpl {
             state,
         } = request.into_inner();
         let filter = request_state(state)?;
-        let page = list_page(page_size, page_token)?;
+        let page = convert::list_page(page_size, page_token)?;
         let page = operations::join_requests::list(&self.state, &caller, filter, page).await?;
         Ok(Response::new(proto::ListJoinRequestsResponse {
             join_requests: page.items.iter().map(wire::join_request).collect(),
@@ -533,7 +523,7 @@ impl JoinService for JoinServiceImpl {
             page_size,
             page_token,
         } = request.into_inner();
-        let page = list_page(page_size, page_token)?;
+        let page = convert::list_page(page_size, page_token)?;
         let page = operations::mail_domains::list(&self.state, &caller, page).await?;
         Ok(Response::new(proto::ListDomainsResponse {
             domains: page.items.iter().map(wire::mail_domain).collect(),

@@ -64,7 +64,7 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
         "/wowchat.users.v1.DirectoryService/ListDirectoryTokens",
         |b| {
             if let Some(r) = decode::<proto::ListDirectoryTokensRequest>(b) {
-                seen(joining::list_page(r.page_size, r.page_token));
+                seen(convert::list_page(r.page_size, r.page_token));
             }
         },
     );
@@ -175,7 +175,7 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
     parsers.insert("/wowchat.users.v1.JoinService/ListInviteLinks", |b| {
         if let Some(r) = decode::<proto::ListInviteLinksRequest>(b) {
             seen(joining::link_state(r.state));
-            seen(joining::list_page(r.page_size, r.page_token));
+            seen(convert::list_page(r.page_size, r.page_token));
         }
     });
     parsers.insert("/wowchat.users.v1.JoinService/GetInviteLink", |b| {
@@ -216,7 +216,7 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
     parsers.insert("/wowchat.users.v1.JoinService/ListJoinRequests", |b| {
         if let Some(r) = decode::<proto::ListJoinRequestsRequest>(b) {
             seen(joining::request_state(r.state));
-            seen(joining::list_page(r.page_size, r.page_token));
+            seen(convert::list_page(r.page_size, r.page_token));
         }
     });
     parsers.insert("/wowchat.users.v1.JoinService/GetJoinRequest", |b| {
@@ -241,7 +241,7 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
     });
     parsers.insert("/wowchat.users.v1.JoinService/ListDomains", |b| {
         if let Some(r) = decode::<proto::ListDomainsRequest>(b) {
-            seen(joining::list_page(r.page_size, r.page_token));
+            seen(convert::list_page(r.page_size, r.page_token));
         }
     });
     parsers.insert("/wowchat.users.v1.JoinService/GetDomain", |b| {
@@ -362,12 +362,12 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
     });
     parsers.insert("/wowchat.users.v1.RoleService/ListPermissions", |b| {
         if let Some(r) = decode::<proto::ListPermissionsRequest>(b) {
-            seen(joining::list_page(r.page_size, r.page_token));
+            seen(convert::list_page(r.page_size, r.page_token));
         }
     });
     parsers.insert("/wowchat.users.v1.RoleService/ListRoles", |b| {
         if let Some(r) = decode::<proto::ListRolesRequest>(b) {
-            seen(joining::list_page(r.page_size, r.page_token));
+            seen(convert::list_page(r.page_size, r.page_token));
         }
     });
     parsers.insert("/wowchat.users.v1.RoleService/CreateRole", |b| {

@@ -171,7 +171,7 @@ impl RoleService for RoleServiceImpl {
             page_size,
             page_token,
         } = request.into_inner();
-        let page = super::joining::list_page(page_size, page_token)?;
+        let page = convert::list_page(page_size, page_token)?;
         let page = operations::roles::list_permissions(&self.state, page).await?;
         Ok(Response::new(proto::ListPermissionsResponse {
             permissions: page
@@ -197,7 +197,7 @@ impl RoleService for RoleServiceImpl {
             page_size,
             page_token,
         } = request.into_inner();
-        let page = super::joining::list_page(page_size, page_token)?;
+        let page = convert::list_page(page_size, page_token)?;
         let page = operations::roles::list(&self.state, &caller, page).await?;
         Ok(Response::new(proto::ListRolesResponse {
             roles: page

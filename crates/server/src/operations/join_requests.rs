@@ -101,24 +101,25 @@ pub(super) async fn ask(
     };
     let denied_since = time::OffsetDateTime::now_utc() - state.joining.request_cooldown;
     let standing = join_requests::standing(&tx, workspace_id, email, denied_since).await?;
-    let quiet = |why: &'static str| {
-        tracing::info!(%workspace_id, why, "join request dropped");
-    };
-    if standing.member_or_invited {
-        quiet("a member or invited");
-        return commit_and_wake(state, tx).await;
-    }
-    if standing.denied_recently {
-        quiet("denied within the cool-down");
-        return commit_and_wake(state, tx).await;
-    }
-    if standing.open_requests >= state.joining.max_open_requests {
+    let dropped = if standing.member_or_invited {
+        Some("a member or invited")
+    } else if standing.denied_recently {
+        Some("denied within the cool-down")
+    } else if standing.open_requests >= state.joining.max_open_requests {
         tracing::warn!(%workspace_id, "the workspace holds the most open join requests it may");
-        return commit_and_wake(state, tx).await;
-    }
-    if !state.joining.may_email(&state.limits, &tx, email).await? {
-        quiet("the address's hourly limit");
-        return commit_and_wake(state, tx).await;
+        Some("the workspace's cap of open requests")
+    } else if !state.joining.may_email(&state.limits, &tx, email).await? {
+        // Asked last: only a request that would be made takes a unit.
+        Some("the address's hourly limit")
+    } else {
+        None
+    };
+    if let Some(why) = dropped {
+        tracing::info!(%workspace_id, why, "join request dropped");
+        // What the checks wrote holds (an expired request marked, a unit of
+        // the address's limit taken); nothing went to the outbox.
+        tx.commit().await?;
+        return Ok(());
     }
     if let Some(link) = link
         && invite_links::take_use(&tx, workspace_id, link.id)
@@ -147,7 +148,7 @@ pub(super) async fn ask(
     let Some(request) = inserted else {
         // One is open already (its email is on its way): nothing more, and
         // the use taken above goes back with the rollback.
-        quiet("a request is open");
+        tracing::info!(%workspace_id, why = "a request is open", "join request dropped");
         return Ok(());
     };
     crate::store::outbox::insert(events::send_join_request_confirmation_email(

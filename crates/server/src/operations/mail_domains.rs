@@ -308,17 +308,15 @@ pub async fn join_by_email(
     };
     match outcome {
         Ok(()) => Ok(()),
+        // A lost database, or the stranger's own limit: theirs to know.
+        Err(
+            err @ (Error::Unavailable(_)
+            | Error::ResourceExhausted {
+                reason: Reason::JoiningRateLimited,
+                ..
+            }),
+        ) => Err(err),
         // Told to nobody: what they would say belongs to the workspace.
-        Err(Error::Unavailable(e)) => Err(Error::Unavailable(e)),
-        Err(Error::ResourceExhausted {
-            reason: Reason::JoiningRateLimited,
-            message,
-            retry_after,
-        }) => Err(Error::ResourceExhausted {
-            reason: Reason::JoiningRateLimited,
-            message,
-            retry_after,
-        }),
         Err(quiet) => {
             tracing::info!(domain_id = %domain.id, reason = %quiet, "join by email: nothing sent");
             Ok(())
