@@ -29,7 +29,7 @@ use crate::{
     operations::{PageRequest, invitations::InvitationPreview, sign_in::SignIn},
     store::{
         invitations::InvitationFilter,
-        users::{UserFilter, UserOrder},
+        user_listing::{UserFilter, UserOrder},
     },
     wire,
 };

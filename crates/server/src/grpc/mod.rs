@@ -29,7 +29,7 @@ use crate::{
         workspace::SettingsUpdate,
     },
     operations::{self, AppState},
-    store::users::TotalSize,
+    store::user_listing::TotalSize,
     wire,
 };
 

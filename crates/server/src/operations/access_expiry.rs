@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{AppState, Record, commit_and_wake, record};
+use super::{
+    AppState, Record,
+    unit_of_work::{UnitOfWork, retrying},
+};
 use crate::{
     domain::{
         Error,
@@ -43,34 +46,37 @@ pub async fn run(state: std::sync::Arc<AppState>, interval: Duration, shutdown: 
 pub async fn sweep_once(state: &AppState) -> Result<usize, Error> {
     let mut swept = 0;
     loop {
-        let mut client = state.connection().await?;
-        let tx = client.transaction().await?;
-        let expired = users::deactivate_expired_access(&tx, ACCESS_EXPIRED_REASON, BATCH).await?;
-        for user in &expired {
-            let changes = vec![
-                FieldChange::new("status", "ACTIVE", "DEACTIVATED"),
-                FieldChange::new("deactivation_reason", "", ACCESS_EXPIRED_REASON),
-            ];
-            let action = Action::UserAccessExpired;
-            // No actor: the service did it, as the user's expiry said.
-            let event = events::user_changed(action, user, events::Actor::SERVICE, &changes, "");
-            record(
-                &tx,
-                Record {
-                    workspace_id: user.workspace_id,
-                    actor_id: None,
-                    actor_directory_token_id: None,
-                    action,
-                    target_user_id: Some(user.id),
-                    target_invitation_id: None,
-                    changes,
-                    request_id: "",
-                },
-                event,
-            )
-            .await?;
-        }
-        commit_and_wake(state, tx).await?;
+        let expired = retrying(|| async {
+            let unit = UnitOfWork::begin(state).await?;
+            let expired =
+                users::deactivate_expired_access(unit.tx(), ACCESS_EXPIRED_REASON, BATCH).await?;
+            for user in &expired {
+                let changes = vec![
+                    FieldChange::new("status", "ACTIVE", "DEACTIVATED"),
+                    FieldChange::new("deactivation_reason", "", ACCESS_EXPIRED_REASON),
+                ];
+                let action = Action::UserAccessExpired;
+                // No actor: the service did it, as the user's expiry said.
+                let event =
+                    events::user_changed(action, user, events::Actor::SERVICE, &changes, "");
+                unit.record(
+                    Record {
+                        workspace_id: user.workspace_id,
+                        actor_id: None,
+                        actor_directory_token_id: None,
+                        action,
+                        target_user_id: Some(user.id),
+                        target_invitation_id: None,
+                        changes,
+                        request_id: "",
+                    },
+                    event,
+                )?;
+            }
+            unit.commit().await?;
+            Ok(expired)
+        })
+        .await?;
         swept += expired.len();
         if expired.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
             break;

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::{
     AppState, Page, PageRequest,
-    invitations::ensure_seat_free,
-    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Target, Work, unit_of_work},
+    rules::ensure_seat_free,
+    unit_of_work::{Begun, FirstLock, Limits, Mutation, Outcome, Target, Work, retrying},
 };
 use crate::{
     auth::{Caller, password::NO_PASSWORD},
@@ -115,7 +115,11 @@ pub async fn create_token(
     let hash = secret.hash();
     let display_name = &display_name;
     let mutation = mutation("CreateDirectoryToken", request_id, FirstLock::Nothing);
-    let token = unit_of_work!(state, caller, mutation, |work| {
+    let token = retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         let token = directory::insert_token(
             work.tx(),
             &DirectoryToken {
@@ -144,7 +148,7 @@ pub async fn create_token(
             event,
         )?;
         tracing::info!(token_id = %token.id, "minted a directory token");
-        Ok(Outcome::Changed(token, recorded))
+        work.finish(Outcome::Changed(token, recorded)).await
     })
     .await?;
     Ok((token, secret))
@@ -176,13 +180,17 @@ pub async fn revoke_token(
     token_id: Uuid,
 ) -> Result<DirectoryToken, Error> {
     let mutation = mutation("RevokeDirectoryToken", request_id, FirstLock::Nothing);
-    unit_of_work!(state, caller, mutation, |work| {
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         let Some(token) = directory::revoke_token(work.tx(), work.workspace_id(), token_id).await?
         else {
             let token = directory::get_token(work.tx(), work.workspace_id(), token_id, Lock::None)
                 .await?
                 .ok_or_else(token_not_found)?;
-            return Ok(Outcome::Unchanged(token));
+            return work.finish(Outcome::Unchanged(token)).await;
         };
         let changes = vec![FieldChange::new("directory_token", token.id, "")];
         let event = events::directory_token_changed(
@@ -198,7 +206,7 @@ pub async fn revoke_token(
             event,
         )?;
         tracing::info!(token_id = %token.id, "revoked a directory token");
-        Ok(Outcome::Changed(token, recorded))
+        work.finish(Outcome::Changed(token, recorded)).await
     })
     .await
 }
@@ -293,7 +301,11 @@ async fn insert_user(
     // Members are created side by side, as invitations are; with a seat
     // limit, seat-taking changes take turns.
     let mutation = mutation("CreateDirectoryUser", request_id, FirstLock::Seats);
-    unit_of_work!(state, caller, mutation, |work| {
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         // Read with the workspace's lock: no round trip of its own.
         let settings = work.settings().await?;
         let role = work
@@ -356,7 +368,7 @@ async fn insert_user(
             event,
         )?;
         tracing::info!(user_id = %member.user.id, "the directory created a member");
-        Ok(Outcome::Changed(member, recorded))
+        work.finish(Outcome::Changed(member, recorded)).await
     })
     .await
 }
@@ -432,7 +444,11 @@ async fn change_user(
     };
     // The last-owner, seat and no-cycle rules read other users' rows.
     let mutation = mutation(operation, request_id, FirstLock::Workspace);
-    let changed = unit_of_work!(state, caller, mutation, |work| {
+    let changed = retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         // A member the directory let go of is found again only by its email.
         let detached = matches!(change, Change::TakeOver(..));
         let current = directory::get_member(work.tx(), work.workspace_id(), user_id, detached, Lock::Update)
@@ -464,7 +480,7 @@ async fn change_user(
                 if matches!(change, Change::TakeOver(..)) && current.state == Some(DirectoryState::Linked) {
                     return Err(taken("email"));
                 }
-                planned(work, &current, fields, password_hash).await?
+                planned(&work, &current, fields, password_hash).await?
             }
         };
         if current.user.status == UserStatus::Active && next.status == UserStatus::Deactivated {
@@ -485,7 +501,7 @@ async fn change_user(
             && current.state == Some(write.state)
             && current.profile.as_ref() == write.profile.as_ref();
         if unchanged {
-            return Ok(Outcome::Unchanged(current));
+            return work.finish(Outcome::Unchanged(current)).await;
         }
         let member = directory::write_member(work.tx(), &next, &write)
             .await?
@@ -505,7 +521,7 @@ async fn change_user(
         let event = events::user_changed(action, &member.user, &work.caller, &changes, request_id);
         let recorded = work.record(action, Target::User(member.user.id), changes, event)?;
         tracing::info!(user_id = %member.user.id, action = action.as_str(), "the directory changed a member");
-        Ok(Outcome::Changed(member, recorded))
+        work.finish(Outcome::Changed(member, recorded)).await
     })
     .await?;
     // A deactivation refuses the user's next call on every replica.

@@ -7,10 +7,13 @@ use std::net::IpAddr;
 use uuid::Uuid;
 
 use super::{
-    AppState, Page, PageRequest, Record, commit_and_wake,
+    AppState, Page, PageRequest, Record,
     invitation_policy::sends_refused,
-    record,
-    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Recorded, Target, Work, unit_of_work},
+    rules::{ensure_active_manager, ensure_seat_free},
+    unit_of_work::{
+        self, Begun, FirstLock, Limits, Mutation, Outcome, Recorded, Target, UnitOfWork, Work,
+        retrying,
+    },
 };
 use crate::{
     auth::Caller,
@@ -24,13 +27,14 @@ use crate::{
         pagination::{Cursor, filter_digest},
         permission::Permission,
         user::{AcceptInvitation, User, UserStatus},
-        workspace::WorkspaceSettings,
     },
     events,
     store::{
         GenericClient, Lock,
         invitations::{self, InvitationFilter, NewInvitationRow},
-        invite_links, outbox, roles, users, workspaces,
+        invite_links,
+        pipeline::PipelinedTransaction,
+        roles, users, workspaces,
     },
 };
 
@@ -45,49 +49,6 @@ fn already_pending() -> Error {
     Error::AlreadyExists {
         reason: Reason::InvitationPending,
         message: "an invitation to this email is already pending".into(),
-    }
-}
-
-/// Refuses one more pending invitation when the seats are taken; called
-/// under the workspace lock.
-pub(super) async fn ensure_seat_free(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    settings: &WorkspaceSettings,
-) -> Result<(), Error> {
-    if settings.seat_limit == 0
-        || settings.has_seat_for_one_more(workspaces::seats_used(client, workspace_id).await?)
-    {
-        Ok(())
-    } else {
-        Err(Error::precondition(
-            Reason::SeatLimitReached,
-            format!(
-                "the workspace's {} seats are taken by active users and pending invitations",
-                settings.seat_limit
-            ),
-        ))
-    }
-}
-
-/// Refuses a manager who is not an active user of the workspace.
-pub(super) async fn ensure_active_manager(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    manager_id: Uuid,
-    field: &str,
-) -> Result<(), Error> {
-    match users::get(client, workspace_id, manager_id, Lock::None).await? {
-        None => Err(Error::invalid_with(
-            Reason::ReportingToNotFound,
-            field,
-            "no such user in this workspace",
-        )),
-        Some(manager) if manager.status != UserStatus::Active => Err(Error::precondition(
-            Reason::ReportingToInactive,
-            "the manager is deactivated",
-        )),
-        Some(_) => Ok(()),
     }
 }
 
@@ -134,17 +95,25 @@ pub(super) async fn invite_via(
     let email = new.email.normalized();
     // Whether a member has that email is asked beside the beginning (under
     // the workspace lock), which saves InviteUser a round trip.
-    let invitation = unit_of_work!(state, caller, mutation,
-        at_begin: |db| invitations::clear_stale_and_find_member(db, workspace_id, email),
-        |work, already_a_member| {
+    let invitation = retrying(|| async move {
+        let tx = PipelinedTransaction::new(state.connection().await?);
+        let (begun, already_a_member) = tokio::join!(
+            unit_of_work::begin(&tx, caller, mutation),
+            invitations::clear_stale_and_find_member(tx.client(), workspace_id, email),
+        );
+        let work = match begun? {
+            Begun::Fresh(opened) => opened.with(state, tx),
+            Begun::Replayed(first) => return Ok(first),
+        };
+        let already_a_member = already_a_member?;
         if let Some(link_id) = link_id {
             invite_links::take_use(work.tx(), workspace_id, link_id)
                 .await?
                 .ok_or_else(Error::invite_link_not_found)?;
         }
         let (invitation, recorded) =
-            create_invitation(state, work, new, link_id, already_a_member).await?;
-        Ok(Outcome::Changed(invitation, recorded))
+            create_invitation(state, &work, new, link_id, already_a_member).await?;
+        work.finish(Outcome::Changed(invitation, recorded)).await
     })
     .await?;
     tracing::info!(invitation_id = %invitation.id, "invitation created");
@@ -333,71 +302,74 @@ pub async fn accept(
     }
     let password_hash = state.hasher.hash(accept.password).await?;
 
-    let mut client = state.connection().await?;
-    let tx = client.transaction().await?;
-    // Locked: of concurrent accepts of one token, the first wins and the rest see it accepted.
-    let (invitation, inviter) = usable_invitation(&tx, token_hash, Lock::Update).await?;
-    let workspace_id = invitation.workspace_id;
-    if crate::domain::user::access_ended(
-        invitation.access_expires_at,
-        time::OffsetDateTime::now_utc(),
-    ) {
-        return Err(Error::precondition(
-            Reason::UserAccessExpired,
-            "the access this invitation grants has already ended; ask for a new invitation",
-        ));
-    }
-    // A manager deactivated since the invitation was sent is not kept.
-    let reporting_to = match invitation.reporting_to {
-        Some(manager_id) => users::get(&tx, workspace_id, manager_id, Lock::None)
-            .await?
-            .filter(|m| m.status == UserStatus::Active)
-            .map(|m| m.id),
-        None => None,
-    };
-    let user = users::insert(
-        &tx,
-        &users::NewUser {
-            workspace_id,
-            id: Uuid::now_v7(),
-            email: &invitation.email,
-            email_normalized: &crate::domain::EmailAddress::normalize(&invitation.email),
-            display_name: &accept.display_name,
-            role: &invitation.role,
-            reporting_to,
-            password_hash: &password_hash,
-            access_expires_at: invitation.access_expires_at,
-        },
-    )
-    .await?
-    .ok_or_else(already_member)?;
-    let invitation = invitations::mark_accepted(&tx, workspace_id, invitation.id, user.id).await?;
-    record(
-        &tx,
-        Record {
-            workspace_id,
-            actor_id: Some(user.id),
-            actor_directory_token_id: None,
-            action: Action::InvitationAccepted,
-            target_user_id: Some(user.id),
-            target_invitation_id: Some(invitation.id),
-            changes: vec![FieldChange::new("status", "PENDING", "ACCEPTED")],
+    let (password_hash, display_name) = (&password_hash, &accept.display_name);
+    let (invitation, user) = retrying(|| async move {
+        let unit = UnitOfWork::begin(state).await?;
+        let tx = unit.tx();
+        // Locked: of concurrent accepts of one token, the first wins and the rest see it accepted.
+        let (invitation, inviter) = usable_invitation(tx, token_hash, Lock::Update).await?;
+        let workspace_id = invitation.workspace_id;
+        if crate::domain::user::access_ended(
+            invitation.access_expires_at,
+            time::OffsetDateTime::now_utc(),
+        ) {
+            return Err(Error::precondition(
+                Reason::UserAccessExpired,
+                "the access this invitation grants has already ended; ask for a new invitation",
+            ));
+        }
+        // A manager deactivated since the invitation was sent is not kept.
+        let reporting_to = match invitation.reporting_to {
+            Some(manager_id) => users::get(tx, workspace_id, manager_id, Lock::None)
+                .await?
+                .filter(|m| m.status == UserStatus::Active)
+                .map(|m| m.id),
+            None => None,
+        };
+        let user = users::insert(
+            tx,
+            &users::NewUser {
+                workspace_id,
+                id: Uuid::now_v7(),
+                email: &invitation.email,
+                email_normalized: &crate::domain::EmailAddress::normalize(&invitation.email),
+                display_name,
+                role: &invitation.role,
+                reporting_to,
+                password_hash,
+                access_expires_at: invitation.access_expires_at,
+            },
+        )
+        .await?
+        .ok_or_else(already_member)?;
+        let invitation =
+            invitations::mark_accepted(tx, workspace_id, invitation.id, user.id).await?;
+        // The new member accepted: they are the actor.
+        let recorded = unit.record(
+            Record {
+                workspace_id,
+                actor_id: Some(user.id),
+                actor_directory_token_id: None,
+                action: Action::InvitationAccepted,
+                target_user_id: Some(user.id),
+                target_invitation_id: Some(invitation.id),
+                changes: vec![FieldChange::new("status", "PENDING", "ACCEPTED")],
+                request_id,
+            },
+            events::invitation_accepted(&invitation, &user, request_id),
+        )?;
+        let workspace_name = workspaces::name(tx, workspace_id).await?;
+        unit.send(events::send_invitation_accepted_email(
+            &invitation,
+            &user,
+            &workspace_name,
+            &inviter,
             request_id,
-        },
-        events::invitation_accepted(&invitation, &user, request_id),
-    )
+        ));
+        unit.finish(Outcome::Changed((invitation, user), recorded))
+            .await
+    })
     .await?;
-    let workspace_name = workspaces::name(&tx, workspace_id).await?;
-    outbox::insert(events::send_invitation_accepted_email(
-        &invitation,
-        &user,
-        &workspace_name,
-        &inviter,
-        request_id,
-    ))
-    .run(&tx)
-    .await?;
-    commit_and_wake(state, tx).await?;
     tracing::info!(invitation_id = %invitation.id, user_id = %user.id, "invitation accepted");
     Ok(user)
 }
@@ -422,7 +394,11 @@ pub async fn resend(
         first_lock: FirstLock::Seats,
         limits: Limits::NONE,
     };
-    unit_of_work!(state, caller, mutation, |work| {
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         let workspace_id = work.workspace_id();
         let current = work.invitation(invitation_id).await?;
         Error::unless_current(expected_version, current.version, "invitation")?;
@@ -480,8 +456,8 @@ pub async fn resend(
             )],
             events::invitation_resent(&invitation, work.caller.user_id, request_id),
         )?;
-        send_invitation_email(state, work, &invitation, &token, mail_message_id).await?;
-        Ok(Outcome::Changed(invitation, recorded))
+        send_invitation_email(state, &work, &invitation, &token, mail_message_id).await?;
+        work.finish(Outcome::Changed(invitation, recorded)).await
     })
     .await
 }
@@ -523,7 +499,11 @@ pub async fn update(
         first_lock: FirstLock::Nothing,
         limits: Limits::NONE,
     };
-    unit_of_work!(state, caller, mutation, |work| {
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         let workspace_id = work.workspace_id();
         // Nobody changes an invitation to a role above their own.
         let current = work.invitation(update.id).await?;
@@ -579,7 +559,7 @@ pub async fn update(
             changes,
             event,
         )?;
-        Ok(Outcome::Changed(invitation, recorded))
+        work.finish(Outcome::Changed(invitation, recorded)).await
     })
     .await
 }
@@ -635,11 +615,15 @@ pub async fn revoke(
         first_lock: FirstLock::Nothing,
         limits: Limits::NONE,
     };
-    unit_of_work!(state, caller, mutation, |work| {
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         let current = work.invitation(invitation_id).await?;
         Error::unless_current(expected_version, current.version, "invitation")?;
         match current.status {
-            InvitationStatus::Revoked => return Ok(Outcome::Unchanged(current)),
+            InvitationStatus::Revoked => return work.finish(Outcome::Unchanged(current)).await,
             InvitationStatus::Accepted => refuse_closed(&current)?,
             InvitationStatus::Pending | InvitationStatus::Expired => {}
         }
@@ -655,7 +639,7 @@ pub async fn revoke(
             )],
             events::invitation_revoked(&invitation, work.caller.user_id, request_id),
         )?;
-        Ok(Outcome::Changed(invitation, recorded))
+        work.finish(Outcome::Changed(invitation, recorded)).await
     })
     .await
 }

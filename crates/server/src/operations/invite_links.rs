@@ -16,9 +16,10 @@ use uuid::Uuid;
 
 use super::{
     AppState, Page, PageRequest,
-    invitations::{ensure_active_manager, invite_via},
+    invitations::invite_via,
     join_requests::{self, Source},
-    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Target, Work, unit_of_work},
+    rules::ensure_active_manager,
+    unit_of_work::{Begun, FirstLock, Limits, Mutation, Outcome, Target, Work, retrying},
 };
 use crate::{
     auth::{Caller, caller::acting_as},
@@ -55,7 +56,11 @@ pub async fn create(
         first_lock: FirstLock::Workspace,
         limits: Limits::NONE,
     };
-    let created = unit_of_work!(state, caller, mutation, |work| {
+    let created = retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         let workspace_id = work.workspace_id();
         let role = work.grantable_role("role", &new.role).await?;
         if let Some(manager_id) = new.reporting_to {
@@ -94,14 +99,15 @@ pub async fn create(
             FieldChange::new("max_uses", "", link.max_uses),
             FieldChange::new("requires_approval", "", link.requires_approval),
         ];
-        let recorded = record(work, Action::InviteLinkCreated, &link, changes)?;
-        Ok(Outcome::Changed(
+        let recorded = record(&work, Action::InviteLinkCreated, &link, changes)?;
+        work.finish(Outcome::Changed(
             CreatedLink {
                 link,
                 secret: secret.expose().to_owned(),
             },
             recorded,
         ))
+        .await
     })
     .await?;
     tracing::info!(invite_link_id = %created.link.id, "invite link created");
@@ -144,18 +150,22 @@ pub async fn revoke(
         first_lock: FirstLock::Nothing,
         limits: Limits::NONE,
     };
-    unit_of_work!(state, caller, mutation, |work| {
-        let current = locked_link(work, link_id).await?;
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
+        let current = locked_link(&work, link_id).await?;
         if current.state == InviteLinkState::Revoked {
-            return Ok(Outcome::Unchanged(current));
+            return work.finish(Outcome::Unchanged(current)).await;
         }
         let link = invite_links::revoke(work.tx(), work.workspace_id(), link_id).await?;
         let changes = vec![
             FieldChange::new("invite_link_id", "", link.id),
             FieldChange::new("state", current.state.as_str(), "REVOKED"),
         ];
-        let recorded = record(work, Action::InviteLinkRevoked, &link, changes)?;
-        Ok(Outcome::Changed(link, recorded))
+        let recorded = record(&work, Action::InviteLinkRevoked, &link, changes)?;
+        work.finish(Outcome::Changed(link, recorded)).await
     })
     .await
 }
@@ -174,8 +184,12 @@ pub async fn rotate(
         first_lock: FirstLock::Nothing,
         limits: Limits::NONE,
     };
-    unit_of_work!(state, caller, mutation, |work| {
-        let current = locked_link(work, link_id).await?;
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
+        let current = locked_link(&work, link_id).await?;
         if current.state == InviteLinkState::Revoked {
             return Err(Error::precondition(
                 Reason::InviteLinkRevoked,
@@ -186,14 +200,15 @@ pub async fn rotate(
         let link =
             invite_links::rotate(work.tx(), work.workspace_id(), link_id, secret.hash()).await?;
         let changes = vec![FieldChange::new("invite_link_id", "", link.id)];
-        let recorded = record(work, Action::InviteLinkRotated, &link, changes)?;
-        Ok(Outcome::Changed(
+        let recorded = record(&work, Action::InviteLinkRotated, &link, changes)?;
+        work.finish(Outcome::Changed(
             CreatedLink {
                 link,
                 secret: secret.expose().to_owned(),
             },
             recorded,
         ))
+        .await
     })
     .await
 }

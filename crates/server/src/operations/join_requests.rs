@@ -14,11 +14,12 @@ use std::net::IpAddr;
 use uuid::Uuid;
 
 use super::{
-    AppState, Page, PageRequest, Record, commit_and_wake,
+    AppState, Page, PageRequest, Record,
     invitation_policy::sends_refused,
     invitations::create_invitation,
-    record,
-    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Target, Work, unit_of_work},
+    unit_of_work::{
+        Begun, FirstLock, Limits, Mutation, Outcome, Target, UnitOfWork, Work, retrying,
+    },
 };
 use crate::{
     auth::Caller,
@@ -90,77 +91,81 @@ pub(super) async fn ask(
         Source::Link(link) => (Some(link), Some(link.role.as_str())),
         Source::Domain(domain) => (None, Some(domain.default_role.as_str())),
     };
-    let mut client = state.connection().await?;
-    let tx = client.transaction().await?;
-    let workspace_name = match source {
-        Source::Direct => workspaces::taking_join_requests(&tx, workspace_id).await?,
-        Source::Link(_) | Source::Domain(_) => Some(workspaces::name(&tx, workspace_id).await?),
-    };
-    let Some(workspace_name) = workspace_name else {
-        return Ok(());
-    };
-    let denied_since = time::OffsetDateTime::now_utc() - state.joining.request_cooldown;
-    let standing = join_requests::standing(&tx, workspace_id, email, denied_since).await?;
-    let dropped = if standing.member_or_invited {
-        Some("a member or invited")
-    } else if standing.denied_recently {
-        Some("denied within the cool-down")
-    } else if standing.open_requests >= state.joining.max_open_requests {
-        tracing::warn!(%workspace_id, "the workspace holds the most open join requests it may");
-        Some("the workspace's cap of open requests")
-    } else if !state.joining.may_email(&state.limits, &tx, email).await? {
-        // Asked last: only a request that would be made takes a unit.
-        Some("the address's hourly limit")
-    } else {
-        None
-    };
-    if let Some(why) = dropped {
-        tracing::info!(%workspace_id, why, "join request dropped");
-        // What the checks wrote holds (an expired request marked, a unit of
-        // the address's limit taken); nothing went to the outbox.
-        tx.commit().await?;
-        return Ok(());
-    }
-    if let Some(link) = link
-        && invite_links::take_use(&tx, workspace_id, link.id)
-            .await?
-            .is_none()
-    {
-        return Err(Error::invite_link_not_found());
-    }
-    let token = InvitationToken::generate();
-    let inserted = join_requests::insert(
-        &tx,
-        &NewRequestRow {
-            workspace_id,
-            id: Uuid::now_v7(),
-            email: new.email.as_typed(),
-            email_normalized: email,
-            display_name: &new.display_name,
-            message: &new.message,
-            invite_link_id: link.map(|link| link.id),
-            proposed_role,
-            confirm_token_hash: token.hash(),
-            valid_for: CONFIRMATION_VALIDITY,
-        },
-    )
+    let new = &new;
+    let made = retrying(|| async move {
+        let unit = UnitOfWork::begin(state).await?;
+        let tx = unit.tx();
+        let workspace_name = match source {
+            Source::Direct => workspaces::taking_join_requests(tx, workspace_id).await?,
+            Source::Link(_) | Source::Domain(_) => Some(workspaces::name(tx, workspace_id).await?),
+        };
+        let Some(workspace_name) = workspace_name else {
+            return Ok(None);
+        };
+        let denied_since = time::OffsetDateTime::now_utc() - state.joining.request_cooldown;
+        let standing = join_requests::standing(tx, workspace_id, email, denied_since).await?;
+        let dropped = if standing.member_or_invited {
+            Some("a member or invited")
+        } else if standing.denied_recently {
+            Some("denied within the cool-down")
+        } else if standing.open_requests >= state.joining.max_open_requests {
+            tracing::warn!(%workspace_id, "the workspace holds the most open join requests it may");
+            Some("the workspace's cap of open requests")
+        } else if !state.joining.may_email(&state.limits, tx, email).await? {
+            // Asked last: only a request that would be made takes a unit.
+            Some("the address's hourly limit")
+        } else {
+            None
+        };
+        if let Some(why) = dropped {
+            tracing::info!(%workspace_id, why, "join request dropped");
+            // What the checks wrote holds (an expired request marked, a unit of
+            // the address's limit taken); nothing went to the outbox.
+            unit.commit().await?;
+            return Ok(None);
+        }
+        if let Some(link) = link
+            && invite_links::take_use(tx, workspace_id, link.id)
+                .await?
+                .is_none()
+        {
+            return Err(Error::invite_link_not_found());
+        }
+        let token = InvitationToken::generate();
+        let inserted = join_requests::insert(
+            tx,
+            &NewRequestRow {
+                workspace_id,
+                id: Uuid::now_v7(),
+                email: new.email.as_typed(),
+                email_normalized: email,
+                display_name: &new.display_name,
+                message: &new.message,
+                invite_link_id: link.map(|link| link.id),
+                proposed_role,
+                confirm_token_hash: token.hash(),
+                valid_for: CONFIRMATION_VALIDITY,
+            },
+        )
+        .await?;
+        let Some(request) = inserted else {
+            // One is open already (its email is on its way): nothing more, and
+            // the use taken above goes back with the rollback.
+            tracing::info!(%workspace_id, why = "a request is open", "join request dropped");
+            return Ok(None);
+        };
+        unit.send(events::send_join_request_confirmation_email(
+            &request,
+            &token,
+            state.mail_tokens.as_deref(),
+            &workspace_name,
+            request_id,
+        )?);
+        unit.commit().await?;
+        Ok(Some(request))
+    })
     .await?;
-    let Some(request) = inserted else {
-        // One is open already (its email is on its way): nothing more, and
-        // the use taken above goes back with the rollback.
-        tracing::info!(%workspace_id, why = "a request is open", "join request dropped");
-        return Ok(());
-    };
-    crate::store::outbox::insert(events::send_join_request_confirmation_email(
-        &request,
-        &token,
-        state.mail_tokens.as_deref(),
-        &workspace_name,
-        request_id,
-    )?)
-    .run(&tx)
-    .await?;
-    commit_and_wake(state, tx).await?;
+    let Some(request) = made else { return Ok(()) };
     tracing::info!(join_request_id = %request.id, "join request made; confirmation sent");
     Ok(())
 }
@@ -174,45 +179,54 @@ pub async fn confirm(
     token: Option<InvitationToken>,
     client_address: Option<IpAddr>,
 ) -> Result<String, Error> {
-    let mut client = state.connection().await?;
-    state
-        .joining
-        .admit(&state.limits, &client, client_address, None)
-        .await?;
-    let token = token.ok_or_else(Error::join_request_not_found)?;
-    let tx = client.transaction().await?;
-    let request = join_requests::find_by_token(&tx, token.hash(), Lock::Update)
-        .await?
-        .ok_or_else(Error::join_request_not_found)?;
-    let workspace_name = workspaces::name(&tx, request.workspace_id).await?;
-    match request.status {
-        JoinRequestStatus::Pending => return Ok(workspace_name),
-        JoinRequestStatus::Unconfirmed => {}
-        _ => return Err(Error::join_request_not_found()),
+    {
+        let client = state.connection().await?;
+        state
+            .joining
+            .admit(&state.limits, &client, client_address, None)
+            .await?;
     }
-    let request =
-        join_requests::confirm(&tx, request.workspace_id, request.id, DECISION_VALIDITY).await?;
-    let changes = vec![
-        FieldChange::new("join_request_id", "", request.id),
-        FieldChange::new("email", "", &request.email),
-    ];
-    record(
-        &tx,
-        Record {
-            workspace_id: request.workspace_id,
-            // The requester is nobody in the workspace yet.
-            actor_id: None,
-            actor_directory_token_id: None,
-            action: Action::JoinRequestReceived,
-            target_user_id: None,
-            target_invitation_id: None,
-            changes,
-            request_id,
-        },
-        events::join_request_changed(Action::JoinRequestReceived, &request, None, request_id),
-    )
+    let token = token.ok_or_else(Error::join_request_not_found)?;
+    let token = &token;
+    let (request, workspace_name) = retrying(|| async move {
+        let unit = UnitOfWork::begin(state).await?;
+        let tx = unit.tx();
+        let request = join_requests::find_by_token(tx, token.hash(), Lock::Update)
+            .await?
+            .ok_or_else(Error::join_request_not_found)?;
+        let workspace_name = workspaces::name(tx, request.workspace_id).await?;
+        match request.status {
+            JoinRequestStatus::Pending => return Ok((None, workspace_name)),
+            JoinRequestStatus::Unconfirmed => {}
+            _ => return Err(Error::join_request_not_found()),
+        }
+        let request =
+            join_requests::confirm(tx, request.workspace_id, request.id, DECISION_VALIDITY).await?;
+        let changes = vec![
+            FieldChange::new("join_request_id", "", request.id),
+            FieldChange::new("email", "", &request.email),
+        ];
+        let recorded = unit.record(
+            Record {
+                workspace_id: request.workspace_id,
+                // The requester is nobody in the workspace yet.
+                actor_id: None,
+                actor_directory_token_id: None,
+                action: Action::JoinRequestReceived,
+                target_user_id: None,
+                target_invitation_id: None,
+                changes,
+                request_id,
+            },
+            events::join_request_changed(Action::JoinRequestReceived, &request, None, request_id),
+        )?;
+        unit.finish(Outcome::Changed((Some(request), workspace_name), recorded))
+            .await
+    })
     .await?;
-    commit_and_wake(state, tx).await?;
+    let Some(request) = request else {
+        return Ok(workspace_name);
+    };
     tracing::info!(join_request_id = %request.id, "join request confirmed");
     Ok(workspace_name)
 }
@@ -313,9 +327,13 @@ pub async fn approve(
             refused: sends_refused,
         },
     };
-    unit_of_work!(state, caller, mutation, |work| {
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         let workspace_id = work.workspace_id();
-        let request = pending_request(work, approval.join_request_id).await?;
+        let request = pending_request(&work, approval.join_request_id).await?;
         let role = match (approval.role.as_str(), &request.proposed_role) {
             ("", Some(proposed)) => proposed.clone(),
             ("", None) => {
@@ -356,7 +374,7 @@ pub async fn approve(
                     access_expires_at: None,
                     idempotency: None,
                 };
-                create_invitation(state, work, &new, request.invite_link_id, false)
+                create_invitation(state, &work, &new, request.invite_link_id, false)
                     .await?
                     .0
             }
@@ -387,7 +405,8 @@ pub async fn approve(
             changes,
             event,
         )?;
-        Ok(Outcome::Changed((decided, invitation), recorded))
+        work.finish(Outcome::Changed((decided, invitation), recorded))
+            .await
     })
     .await
 }
@@ -409,8 +428,12 @@ pub async fn deny(
         first_lock: FirstLock::Nothing,
         limits: Limits::NONE,
     };
-    unit_of_work!(state, caller, mutation, |work| {
-        let request = pending_request(work, join_request_id).await?;
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
+        let request = pending_request(&work, join_request_id).await?;
         let decided = join_requests::decide(
             work.tx(),
             work.workspace_id(),
@@ -433,7 +456,7 @@ pub async fn deny(
             request_id,
         );
         let recorded = work.record(Action::JoinRequestDenied, Target::Workspace, changes, event)?;
-        Ok(Outcome::Changed(decided, recorded))
+        work.finish(Outcome::Changed(decided, recorded)).await
     })
     .await
 }

@@ -12,11 +12,12 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{
-    AppState, Page, PageRequest, Record, commit_and_wake,
+    AppState, Page, PageRequest, Record,
     invitations::invite_via,
     join_requests::{self, Source},
-    record,
-    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Recorded, Target, Work, unit_of_work},
+    unit_of_work::{
+        Begun, FirstLock, Limits, Mutation, Outcome, Recorded, Target, UnitOfWork, Work, retrying,
+    },
 };
 use crate::{
     auth::{Caller, caller::acting_as},
@@ -80,7 +81,11 @@ pub async fn add(
         ));
     }
     let domain = &domain;
-    unit_of_work!(state, caller, mutation("AddDomain", request_id), |work| {
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation("AddDomain", request_id)).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         let claimed = mail_domains::insert(
             work.tx(),
             work.workspace_id(),
@@ -94,8 +99,8 @@ pub async fn add(
             reason: Reason::DomainExists,
             message: format!("the workspace already claimed {domain}"),
         })?;
-        let recorded = record_change(work, Action::DomainAdded, &claimed, vec![])?;
-        Ok(Outcome::Changed(claimed, recorded))
+        let recorded = record_change(&work, Action::DomainAdded, &claimed, vec![])?;
+        work.finish(Outcome::Changed(claimed, recorded)).await
     })
     .await
 }
@@ -133,35 +138,33 @@ pub async fn verify(
             ),
         ));
     }
-    unit_of_work!(
-        state,
-        caller,
-        mutation("VerifyDomain", request_id),
-        |work| {
-            let current =
-                mail_domains::get(work.tx(), work.workspace_id(), domain_id, Lock::Update)
-                    .await?
-                    .ok_or_else(not_found)?;
-            if current.status == DomainStatus::Verified {
-                return Ok(Outcome::Unchanged(current));
-            }
-            let verified = mail_domains::mark_verified(work.tx(), work.workspace_id(), domain_id)
-                .await?
-                .map_err(|_| {
-                    Error::precondition(
-                        Reason::DomainVerifiedElsewhere,
-                        "another workspace has verified this domain",
-                    )
-                })?;
-            let changes = vec![FieldChange::new(
-                "status",
-                current.status.as_str(),
-                "VERIFIED",
-            )];
-            let recorded = record_change(work, Action::DomainVerified, &verified, changes)?;
-            Ok(Outcome::Changed(verified, recorded))
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation("VerifyDomain", request_id)).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
+        let current = mail_domains::get(work.tx(), work.workspace_id(), domain_id, Lock::Update)
+            .await?
+            .ok_or_else(not_found)?;
+        if current.status == DomainStatus::Verified {
+            return work.finish(Outcome::Unchanged(current)).await;
         }
-    )
+        let verified = mail_domains::mark_verified(work.tx(), work.workspace_id(), domain_id)
+            .await?
+            .map_err(|_| {
+                Error::precondition(
+                    Reason::DomainVerifiedElsewhere,
+                    "another workspace has verified this domain",
+                )
+            })?;
+        let changes = vec![FieldChange::new(
+            "status",
+            current.status.as_str(),
+            "VERIFIED",
+        )];
+        let recorded = record_change(&work, Action::DomainVerified, &verified, changes)?;
+        work.finish(Outcome::Changed(verified, recorded)).await
+    })
     .await
 }
 
@@ -172,46 +175,43 @@ pub async fn update(
     update: DomainUpdate,
 ) -> Result<MailDomain, Error> {
     let update = &update;
-    unit_of_work!(
-        state,
-        caller,
-        mutation("UpdateDomain", request_id),
-        |work| {
-            let current =
-                mail_domains::get(work.tx(), work.workspace_id(), update.id, Lock::Update)
-                    .await?
-                    .ok_or_else(not_found)?;
-            let mode = update.enrollment_mode.unwrap_or(current.enrollment_mode);
-            let role = match &update.default_role {
-                // Nobody lets strangers in with a role above their own.
-                Some(name) => work.grantable_role("default_role", name).await?.name,
-                None => current.default_role.clone(),
-            };
-            if mode == current.enrollment_mode && role == current.default_role {
-                return Ok(Outcome::Unchanged(current));
-            }
-            let updated =
-                mail_domains::update(work.tx(), work.workspace_id(), update.id, mode, &role)
-                    .await?;
-            let mut changes = Vec::new();
-            if mode != current.enrollment_mode {
-                changes.push(FieldChange::new(
-                    "enrollment_mode",
-                    current.enrollment_mode.as_str(),
-                    mode.as_str(),
-                ));
-            }
-            if role != current.default_role {
-                changes.push(FieldChange::new(
-                    "default_role",
-                    &current.default_role,
-                    &role,
-                ));
-            }
-            let recorded = record_change(work, Action::DomainUpdated, &updated, changes)?;
-            Ok(Outcome::Changed(updated, recorded))
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation("UpdateDomain", request_id)).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
+        let current = mail_domains::get(work.tx(), work.workspace_id(), update.id, Lock::Update)
+            .await?
+            .ok_or_else(not_found)?;
+        let mode = update.enrollment_mode.unwrap_or(current.enrollment_mode);
+        let role = match &update.default_role {
+            // Nobody lets strangers in with a role above their own.
+            Some(name) => work.grantable_role("default_role", name).await?.name,
+            None => current.default_role.clone(),
+        };
+        if mode == current.enrollment_mode && role == current.default_role {
+            return work.finish(Outcome::Unchanged(current)).await;
         }
-    )
+        let updated =
+            mail_domains::update(work.tx(), work.workspace_id(), update.id, mode, &role).await?;
+        let mut changes = Vec::new();
+        if mode != current.enrollment_mode {
+            changes.push(FieldChange::new(
+                "enrollment_mode",
+                current.enrollment_mode.as_str(),
+                mode.as_str(),
+            ));
+        }
+        if role != current.default_role {
+            changes.push(FieldChange::new(
+                "default_role",
+                &current.default_role,
+                &role,
+            ));
+        }
+        let recorded = record_change(&work, Action::DomainUpdated, &updated, changes)?;
+        work.finish(Outcome::Changed(updated, recorded)).await
+    })
     .await
 }
 
@@ -221,20 +221,18 @@ pub async fn remove(
     request_id: &str,
     domain_id: Uuid,
 ) -> Result<MailDomain, Error> {
-    unit_of_work!(
-        state,
-        caller,
-        mutation("RemoveDomain", request_id),
-        |work| {
-            let current =
-                mail_domains::get(work.tx(), work.workspace_id(), domain_id, Lock::Update)
-                    .await?
-                    .ok_or_else(not_found)?;
-            mail_domains::delete(work.tx(), work.workspace_id(), domain_id).await?;
-            let recorded = record_change(work, Action::DomainRemoved, &current, vec![])?;
-            Ok(Outcome::Changed(current, recorded))
-        }
-    )
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation("RemoveDomain", request_id)).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
+        let current = mail_domains::get(work.tx(), work.workspace_id(), domain_id, Lock::Update)
+            .await?
+            .ok_or_else(not_found)?;
+        mail_domains::delete(work.tx(), work.workspace_id(), domain_id).await?;
+        let recorded = record_change(&work, Action::DomainRemoved, &current, vec![])?;
+        work.finish(Outcome::Changed(current, recorded)).await
+    })
     .await
 }
 
@@ -377,47 +375,64 @@ pub async fn recheck_due(state: &AppState, interval: Duration) -> Result<usize, 
     let due_before =
         time::OffsetDateTime::now_utc() - time::Duration::try_from(interval).unwrap_or_default();
     loop {
-        let mut client = state.connection().await?;
-        let tx = client.transaction().await?;
-        let Some(domain) = mail_domains::due_for_recheck(&tx, due_before, 1)
-            .await?
-            .pop()
-        else {
-            return Ok(lapsed);
-        };
-        let present = match state.dns.txt(&domain.record_name()).await {
-            Ok(TxtAnswer::Found(values)) => domain.is_proved_by(&values),
-            Ok(TxtAnswer::Missing) => false,
-            Err(failed) => {
-                // Not a no: checked again at the next round.
-                tracing::warn!(error = %failed, domain_id = %domain.id, "domain re-check lookup failed");
-                true
-            }
-        };
-        let checked =
-            mail_domains::mark_checked(&tx, domain.workspace_id, domain.id, present).await?;
-        if !present {
-            let changes = vec![
-                FieldChange::new("domain", "", &checked.domain),
-                FieldChange::new("status", "VERIFIED", "LAPSED"),
-            ];
-            record(
-                &tx,
-                Record {
-                    workspace_id: checked.workspace_id,
-                    actor_id: None,
-                    actor_directory_token_id: None,
-                    action: Action::DomainLapsed,
-                    target_user_id: None,
-                    target_invitation_id: None,
-                    changes,
-                    request_id: "",
-                },
-                events::domain_changed(Action::DomainLapsed, &checked, None, ""),
-            )
-            .await?;
-            lapsed += 1;
+        match retrying(|| recheck_one(state, due_before)).await? {
+            None => return Ok(lapsed),
+            Some(Recheck::Lapsed) => lapsed += 1,
+            Some(Recheck::Held) => {}
         }
-        commit_and_wake(state, tx).await?;
     }
+}
+
+/// What re-checking one domain found.
+enum Recheck {
+    Held,
+    Lapsed,
+}
+
+/// Re-checks the domain due longest, if any, in a transaction of its own.
+async fn recheck_one(
+    state: &AppState,
+    due_before: time::OffsetDateTime,
+) -> Result<Option<Recheck>, Error> {
+    let unit = UnitOfWork::begin(state).await?;
+    let Some(domain) = mail_domains::due_for_recheck(unit.tx(), due_before, 1)
+        .await?
+        .pop()
+    else {
+        return Ok(None);
+    };
+    let present = match state.dns.txt(&domain.record_name()).await {
+        Ok(TxtAnswer::Found(values)) => domain.is_proved_by(&values),
+        Ok(TxtAnswer::Missing) => false,
+        Err(failed) => {
+            // Not a no: checked again at the next round.
+            tracing::warn!(error = %failed, domain_id = %domain.id, "domain re-check lookup failed");
+            true
+        }
+    };
+    let checked =
+        mail_domains::mark_checked(unit.tx(), domain.workspace_id, domain.id, present).await?;
+    if present {
+        unit.commit().await?;
+        return Ok(Some(Recheck::Held));
+    }
+    let changes = vec![
+        FieldChange::new("domain", "", &checked.domain),
+        FieldChange::new("status", "VERIFIED", "LAPSED"),
+    ];
+    let recorded = unit.record(
+        Record {
+            workspace_id: checked.workspace_id,
+            actor_id: None,
+            actor_directory_token_id: None,
+            action: Action::DomainLapsed,
+            target_user_id: None,
+            target_invitation_id: None,
+            changes,
+            request_id: "",
+        },
+        events::domain_changed(Action::DomainLapsed, &checked, None, ""),
+    )?;
+    unit.finish(Outcome::Changed(Some(Recheck::Lapsed), recorded))
+        .await
 }

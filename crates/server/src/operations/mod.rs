@@ -15,6 +15,7 @@ pub mod joining_policy;
 pub mod limits;
 pub mod mail_domains;
 pub mod roles;
+mod rules;
 pub mod sign_in;
 mod unit_of_work;
 pub mod users;
@@ -35,8 +36,7 @@ use crate::{
         pagination::{self, Cursor, PageKey},
     },
     store::{
-        GenericClient, Pool, Transaction, activity as activity_store, idempotency, outbox,
-        pipeline::Write,
+        GenericClient, Pool, activity as activity_store, idempotency, outbox, pipeline::Write,
     },
 };
 
@@ -144,13 +144,6 @@ impl AppState {
     }
 }
 
-/// Commits a transaction that wrote outbox rows, then wakes the relays.
-async fn commit_and_wake(state: &AppState, tx: Transaction<'_>) -> Result<(), Error> {
-    tx.commit().await?;
-    state.relay_wakeup.after_commit();
-    Ok(())
-}
-
 /// Who did what to whom, in the request's transaction.
 struct Record<'a> {
     workspace_id: Uuid,
@@ -177,20 +170,6 @@ fn activity_entry(record: Record<'_>) -> Result<Write, Error> {
         request_id: record.request_id.to_owned(),
         occurred_at: time::OffsetDateTime::now_utc(),
     })
-}
-
-/// Appends the activity entry and the outbox event announcing it now, sent
-/// together (tokio-postgres pipelines them on the one connection).
-async fn record(
-    tx: &Transaction<'_>,
-    record: Record<'_>,
-    event: outbox::OutboxMessage,
-) -> Result<(), Error> {
-    let (activity, event) = (activity_entry(record)?, outbox::insert(event));
-    let (activity, event) = tokio::join!(activity.run(tx), event.run(tx));
-    // In sending order: when the first fails, the second only says the
-    // transaction is aborted.
-    activity.and(event)
 }
 
 /// The first result of a retried request, if this is a retry.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     AppState, Page, PageRequest,
-    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Recorded, Target, Work, unit_of_work},
+    unit_of_work::{Begun, FirstLock, Limits, Mutation, Outcome, Recorded, Target, Work, retrying},
 };
 use crate::{
     auth::Caller,
@@ -92,8 +92,12 @@ pub async fn create(
         first_lock: FirstLock::Nothing,
         limits: Limits::NONE,
     };
-    let created = unit_of_work!(state, caller, mutation, |work| {
-        require_holds(work, &new.name, new.permissions)?;
+    let created = retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
+        require_holds(&work, &new.name, new.permissions)?;
         let role = Role {
             name: new.name.clone(),
             permissions: new.permissions,
@@ -105,8 +109,8 @@ pub async fn create(
             FieldChange::new("name", "", &created.role.name),
             FieldChange::new("permissions", "", created.role.permissions),
         ];
-        let recorded = write_record(work, Action::RoleCreated, &created, changes).await?;
-        Ok(Outcome::Changed(created, recorded))
+        let recorded = write_record(&work, Action::RoleCreated, &created, changes).await?;
+        work.finish(Outcome::Changed(created, recorded)).await
     })
     .await?;
     tracing::info!(role = %created.role.name, "role created");
@@ -128,13 +132,17 @@ pub async fn update(
         first_lock: FirstLock::CustomRole(&update.name),
         limits: Limits::NONE,
     };
-    let updated = unit_of_work!(state, caller, mutation, |work| {
+    let updated = retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         // Neither the role as it is nor as it becomes may be above the caller.
         let current = work.locked_role()?.clone();
         Error::unless_current(update.expected_version, current.version, "role")?;
-        require_holds(work, &update.name, update.permissions)?;
+        require_holds(&work, &update.name, update.permissions)?;
         if update.permissions == current.role.permissions {
-            return Ok(Outcome::Unchanged(current));
+            return work.finish(Outcome::Unchanged(current)).await;
         }
         let next = Role {
             name: current.role.name.clone(),
@@ -146,9 +154,9 @@ pub async fn update(
             current.role.permissions,
             updated.role.permissions,
         )];
-        let recorded = write_record(work, Action::RoleUpdated, &updated, changes).await?;
+        let recorded = write_record(&work, Action::RoleUpdated, &updated, changes).await?;
         tracing::info!(role = %updated.role.name, "updating the role");
-        Ok(Outcome::Changed(updated, recorded))
+        work.finish(Outcome::Changed(updated, recorded)).await
     })
     .await?;
     // Its holders' very next call, on any replica, knows.
@@ -174,7 +182,11 @@ pub async fn delete(
         first_lock: FirstLock::CustomRole(&deletion.name),
         limits: Limits::NONE,
     };
-    let deleted = unit_of_work!(state, caller, mutation, |work| {
+    let deleted = retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         let current = work.locked_role()?.clone();
         match roles::holders(work.tx(), work.workspace_id(), &current.role.name).await? {
             (false, false) => {}
@@ -198,9 +210,9 @@ pub async fn delete(
             FieldChange::new("name", &current.role.name, ""),
             FieldChange::new("permissions", current.role.permissions, ""),
         ];
-        let recorded = write_record(work, Action::RoleDeleted, &current, changes).await?;
+        let recorded = write_record(&work, Action::RoleDeleted, &current, changes).await?;
         tracing::info!(role = %current.role.name, "deleting the role");
-        Ok(Outcome::Changed(current, recorded))
+        work.finish(Outcome::Changed(current, recorded)).await
     })
     .await?;
     state.callers.sync(&state.pool).await;

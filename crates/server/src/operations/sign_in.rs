@@ -33,9 +33,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    AppState, Record, commit_and_wake,
+    AppState, Record,
     limits::{Limit, SharedLimits, Take, address_bytes},
-    record,
+    unit_of_work::{Outcome, UnitOfWork, retrying},
 };
 use crate::{
     auth::Caller,
@@ -347,28 +347,28 @@ async fn verify_and_sign_in(
     let expires_at = OffsetDateTime::from_unix_timestamp(i64::try_from(exp).unwrap_or(i64::MAX))
         .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("token expiry")))?;
 
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    // Deactivated meanwhile: refused like above.
-    let user = users::mark_signed_in(&tx, workspace_id, user.id)
-        .await?
-        .ok_or_else(deactivated)?;
-    record(
-        &tx,
-        Record {
-            workspace_id,
-            actor_id: Some(user.id),
-            actor_directory_token_id: None,
-            action: Action::UserSignedIn,
-            target_user_id: Some(user.id),
-            target_invitation_id: None,
-            changes: Vec::new(),
-            request_id,
-        },
-        events::user_changed(Action::UserSignedIn, &user, user.id, &[], request_id),
-    )
+    let user = retrying(|| async {
+        let unit = UnitOfWork::begin(state).await?;
+        // Deactivated meanwhile: refused like above.
+        let user = users::mark_signed_in(unit.tx(), workspace_id, user.id)
+            .await?
+            .ok_or_else(deactivated)?;
+        let recorded = unit.record(
+            Record {
+                workspace_id,
+                actor_id: Some(user.id),
+                actor_directory_token_id: None,
+                action: Action::UserSignedIn,
+                target_user_id: Some(user.id),
+                target_invitation_id: None,
+                changes: Vec::new(),
+                request_id,
+            },
+            events::user_changed(Action::UserSignedIn, &user, user.id, &[], request_id),
+        )?;
+        unit.finish(Outcome::Changed(user, recorded)).await
+    })
     .await?;
-    commit_and_wake(state, tx).await?;
     state.callers.forget_record(workspace_id, user.id);
     tracing::info!(user_id = %user.id, "signed in");
     Ok(SignedIn {
@@ -386,32 +386,34 @@ pub async fn sign_out(
     caller: &Caller,
     request_id: &str,
 ) -> Result<OffsetDateTime, Error> {
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let ended = users::end_sessions(&tx, caller.workspace_id, caller.user_id)
-        .await?
-        .ok_or_else(Error::user_not_found)?;
-    let user = users::get(&tx, caller.workspace_id, caller.user_id, Lock::None)
-        .await?
-        .ok_or_else(Error::user_not_found)?;
-    let changes = vec![FieldChange::sessions_ended(ended)];
-    let event = events::user_changed(Action::UserSignedOut, &user, user.id, &changes, request_id);
-    record(
-        &tx,
-        Record {
-            workspace_id: caller.workspace_id,
-            actor_id: Some(caller.user_id),
-            actor_directory_token_id: None,
-            action: Action::UserSignedOut,
-            target_user_id: Some(caller.user_id),
-            target_invitation_id: None,
-            changes,
-            request_id,
-        },
-        event,
-    )
+    let ended = retrying(|| async {
+        let unit = UnitOfWork::begin(state).await?;
+        let ended = users::end_sessions(unit.tx(), caller.workspace_id, caller.user_id)
+            .await?
+            .ok_or_else(Error::user_not_found)?;
+        let user = users::get(unit.tx(), caller.workspace_id, caller.user_id, Lock::None)
+            .await?
+            .ok_or_else(Error::user_not_found)?;
+        let changes = vec![FieldChange::sessions_ended(ended)];
+        let event =
+            events::user_changed(Action::UserSignedOut, &user, user.id, &changes, request_id);
+        // Any signed-in caller may sign themselves out: no permission to check.
+        let recorded = unit.record(
+            Record {
+                workspace_id: caller.workspace_id,
+                actor_id: Some(caller.user_id),
+                actor_directory_token_id: None,
+                action: Action::UserSignedOut,
+                target_user_id: Some(caller.user_id),
+                target_invitation_id: None,
+                changes,
+                request_id,
+            },
+            event,
+        )?;
+        unit.finish(Outcome::Changed(ended, recorded)).await
+    })
     .await?;
-    commit_and_wake(state, tx).await?;
     state.callers.sync(&state.pool).await;
     tracing::info!(user_id = %caller.user_id, "signed out everywhere");
     Ok(ended)

@@ -1,20 +1,35 @@
-//! The one transaction skeleton of every mutation made by an authenticated
-//! caller, so that no operation can skip a step:
+//! The one transaction skeleton of every change the service makes, so that
+//! no operation can skip a step.
 //!
-//! begin → replay by request id → take the first lock → re-read the caller
-//! and check the permission → the change (targets read through [`Work`],
-//! which checks role rank) → activity entry + outbox event → remember the
-//! result → commit.
+//! A caller's mutation: begin → replay by request id → take the first lock
+//! → re-read the caller and check the permission → the change (targets read
+//! through [`Work`], which checks role rank) → activity entry + outbox event
+//! → remember the result → commit. Written as plain calls:
+//!
+//! ```text
+//! retrying(|| async move {
+//!     let work = match Work::begin(state, caller, mutation).await? {
+//!         Begun::Fresh(work) => work,
+//!         Begun::Replayed(first) => return Ok(first),
+//!     };
+//!     let changed = …;                                   // reads and writes through work.tx()
+//!     let recorded = work.record(action, target, changes, event)?;
+//!     work.finish(Outcome::Changed(changed, recorded)).await
+//! })
+//! ```
+//!
+//! An internal change (one no caller's permission governs: AcceptInvitation,
+//! SignIn, SignOut, bootstrap, join requests, the sweeps) opens a bare
+//! [`UnitOfWork`] and records who acted itself, in the same transaction
+//! with the same writes kept for the commit and the same retry.
 //!
 //! Round trips are what a short transaction costs, so BEGIN, the replay
 //! check, the first lock and the caller's re-read go out together, and the
 //! writes nothing reads back (activity, outbox, the remembered result, an
-//! invitation) wait to go out with the COMMIT (`store::pipeline`).
-//!
-//! An operation writes it as `unit_of_work!(state, caller, mutation, |work|
-//! { … Ok(Outcome::Changed(result, work.record(..).await?)) })`: a deadlock
-//! or serialization failure runs the whole unit once more; a second one
-//! reaches the caller as ABORTED, never INTERNAL.
+//! invitation) wait to go out with the COMMIT (`store::pipeline`). A
+//! deadlock or serialization failure runs the whole unit once more
+//! ([`retrying`]); a second one reaches the caller as ABORTED, never
+//! INTERNAL.
 
 use std::{future::Future, sync::Mutex, time::Duration};
 
@@ -24,7 +39,7 @@ use tracing::{Instrument, Span, field};
 use uuid::Uuid;
 use wowchat_platform::telemetry::{self, SpanKind};
 
-use super::{Record, activity_entry, limits::Take, remember, replayed};
+use super::{AppState, Record, activity_entry, limits::Take, remember, replayed};
 use crate::{
     auth::{Caller, caller::confirm},
     domain::{
@@ -43,53 +58,6 @@ use crate::{
         workspaces::{self, LockedWorkspace},
     },
 };
-
-/// Runs `$body`, which evaluates to a `Result<Outcome<T>, Error>` with
-/// `$work: &Work` in scope, as the unit of work of `$mutation`; evaluates to
-/// a future of `Result<T, Error>`. A macro rather than a function taking a
-/// closure: the compiler cannot yet prove such a closure's future `Send`
-/// for every lifetime of its `&Work` argument.
-///
-/// `at_begin: |db| read` sends one more read (a future on `db`, the
-/// transaction's connection) in the same round trip as the beginning, after
-/// the first lock: its result is `$read` in the body, once the caller is
-/// confirmed.
-macro_rules! unit_of_work {
-    ($state:expr, $caller:expr, $mutation:expr, |$work:ident| $body:block) => {
-        $crate::operations::unit_of_work::unit_of_work!(
-            $state,
-            $caller,
-            $mutation,
-            at_begin: |_db| async { Ok::<(), $crate::domain::Error>(()) },
-            |$work, _nothing| $body
-        )
-    };
-    ($state:expr, $caller:expr, $mutation:expr, at_begin: |$db:ident| $read_at_begin:expr,
-     |$work:ident, $read:pat_param| $body:block) => {
-        $crate::operations::unit_of_work::retrying(|| async move {
-            let tx = $crate::store::pipeline::PipelinedTransaction::new($state.connection().await?);
-            let (begun, read_at_begin) = {
-                let $db = tx.client();
-                tokio::join!(
-                    $crate::operations::unit_of_work::begin(&tx, $caller, $mutation),
-                    $read_at_begin
-                )
-            };
-            let work = match begun? {
-                $crate::operations::unit_of_work::Begun::Fresh(opened) => opened.with(tx),
-                $crate::operations::unit_of_work::Begun::Replayed(first) => return Ok(first),
-            };
-            let $read = read_at_begin?;
-            let outcome: Result<_, $crate::domain::Error> = async {
-                let $work = &work;
-                $body
-            }
-            .await;
-            work.finish(outcome?, &$state.relay_wakeup).await
-        })
-    };
-}
-pub(super) use unit_of_work;
 
 /// What a mutation is, as the unit of work needs to know it.
 #[derive(Clone, Copy)]
@@ -152,6 +120,20 @@ pub(super) enum Outcome<T> {
     Unchanged(T),
 }
 
+impl<T> Outcome<T> {
+    fn result(&self) -> &T {
+        match self {
+            Outcome::Changed(result, Recorded(())) | Outcome::Unchanged(result) => result,
+        }
+    }
+
+    fn into_result(self) -> T {
+        match self {
+            Outcome::Changed(result, Recorded(())) | Outcome::Unchanged(result) => result,
+        }
+    }
+}
+
 /// Whom an activity entry is about.
 pub(super) enum Target {
     User(Uuid),
@@ -160,34 +142,38 @@ pub(super) enum Target {
     Workspace,
 }
 
-/// The open transaction of one mutation, with the caller as of now.
-pub(super) struct Work<'a> {
+/// An open transaction and the writes kept for its commit: what every
+/// change goes through, a caller's ([`Work`]) or an internal one.
+pub(super) struct UnitOfWork<'a> {
     tx: PipelinedTransaction,
-    pub caller: Caller,
-    pub request_id: &'a str,
-    operation: &'static str,
-    idempotency: Option<&'a IdempotencyKey>,
-    locked_workspace: Option<LockedWorkspace>,
-    locked_role: Option<CustomRole>,
+    relay_wakeup: &'a outbox::RelayWakeup,
     /// Sent with the COMMIT, in this order.
     writes: Mutex<Vec<Write>>,
     /// Sent with the COMMIT after `writes`, as one statement.
     outbox: Mutex<Vec<outbox::OutboxMessage>>,
 }
 
-impl Work<'_> {
+impl<'a> UnitOfWork<'a> {
+    /// Begins an internal change: one no caller's permission governs, so
+    /// nothing is replayed, locked or checked first.
+    pub async fn begin(state: &'a AppState) -> Result<Self, Error> {
+        let unit = Self::over(state, PipelinedTransaction::new(state.connection().await?));
+        unit.tx.begin().await?;
+        Ok(unit)
+    }
+
+    fn over(state: &'a AppState, tx: PipelinedTransaction) -> Self {
+        UnitOfWork {
+            tx,
+            relay_wakeup: &state.relay_wakeup,
+            writes: Mutex::new(Vec::new()),
+            outbox: Mutex::new(Vec::new()),
+        }
+    }
+
     /// The connection, inside the transaction.
     pub fn tx(&self) -> &Client {
         self.tx.client()
-    }
-
-    /// What `now()` is in this transaction: read with the workspace when
-    /// it was locked, else asked for.
-    pub async fn now(&self) -> Result<OffsetDateTime, Error> {
-        match &self.locked_workspace {
-            Some(locked) => Ok(locked.now),
-            None => self.tx.now().await,
-        }
     }
 
     /// Keeps `write` to go out with the COMMIT; a failure fails the commit.
@@ -198,12 +184,119 @@ impl Work<'_> {
             .push(write);
     }
 
+    /// Queues a message for other services (an event, an email to send),
+    /// written with the COMMIT.
+    pub fn send(&self, message: outbox::OutboxMessage) {
+        self.outbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(message);
+    }
+
+    /// Appends the activity entry `record` and the `event` announcing the
+    /// change (at the commit).
+    pub fn record(
+        &self,
+        record: Record<'_>,
+        event: outbox::OutboxMessage,
+    ) -> Result<Recorded, Error> {
+        self.write_at_commit(activity_entry(record)?);
+        self.send(event);
+        Ok(Recorded(()))
+    }
+
+    /// Commits with every write kept for the commit; a change (its proof
+    /// says it recorded itself) answers its result.
+    pub async fn finish<T>(self, outcome: Outcome<T>) -> Result<T, Error> {
+        self.commit_with(outcome.into_result(), None).await
+    }
+
+    /// Commits what was written, recorded or not (a check that took a rate
+    /// limit's unit, a confirmation email sent before anything is recorded).
+    pub async fn commit(self) -> Result<(), Error> {
+        self.commit_with((), None).await
+    }
+
+    /// Commits with `last` after the kept writes; when outbox rows went out
+    /// with it, then wakes the relays.
+    async fn commit_with<T>(self, result: T, last: Option<Write>) -> Result<T, Error> {
+        let mut writes = self
+            .writes
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let messages = self
+            .outbox
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let sends = !messages.is_empty();
+        if sends {
+            writes.push(outbox::insert_all(messages));
+        }
+        writes.extend(last);
+        self.tx.commit(writes).await?;
+        if sends {
+            self.relay_wakeup.after_commit();
+        }
+        Ok(result)
+    }
+}
+
+/// The open transaction of one caller's mutation, with the caller as of now.
+pub(super) struct Work<'a> {
+    unit: UnitOfWork<'a>,
+    pub caller: Caller,
+    pub request_id: &'a str,
+    operation: &'static str,
+    idempotency: Option<&'a IdempotencyKey>,
+    locked_workspace: Option<LockedWorkspace>,
+    locked_role: Option<CustomRole>,
+}
+
+impl<'a> Work<'a> {
+    /// Begins the unit of work of `mutation` by `caller`: a retry of a
+    /// request already done gets its first result instead.
+    pub async fn begin<T: DeserializeOwned>(
+        state: &'a AppState,
+        caller: &Caller,
+        mutation: Mutation<'a>,
+    ) -> Result<Begun<Self, T>, Error> {
+        let tx = PipelinedTransaction::new(state.connection().await?);
+        Ok(match begin(&tx, caller, mutation).await? {
+            Begun::Fresh(opened) => Begun::Fresh(opened.with(state, tx)),
+            Begun::Replayed(first) => Begun::Replayed(first),
+        })
+    }
+
+    /// The connection, inside the transaction.
+    pub fn tx(&self) -> &Client {
+        self.unit.tx()
+    }
+
+    /// What `now()` is in this transaction: read with the workspace when
+    /// it was locked, else asked for.
+    pub async fn now(&self) -> Result<OffsetDateTime, Error> {
+        match &self.locked_workspace {
+            Some(locked) => Ok(locked.now),
+            None => self.unit.tx.now().await,
+        }
+    }
+
+    /// Keeps `write` to go out with the COMMIT; a failure fails the commit.
+    pub fn write_at_commit(&self, write: Write) {
+        self.unit.write_at_commit(write);
+    }
+
+    /// Queues a message for other services, written with the COMMIT.
+    pub fn send(&self, message: outbox::OutboxMessage) {
+        self.unit.send(message);
+    }
+
     pub fn workspace_id(&self) -> Uuid {
         self.caller.workspace_id
     }
 
-    /// Appends the activity entry and the event announcing the change (at
-    /// the commit).
+    /// Appends the activity entry of the caller's change and the event
+    /// announcing it (at the commit).
     pub fn record(
         &self,
         action: Action,
@@ -216,27 +309,19 @@ impl Work<'_> {
             Target::Invitation(id) => (None, Some(id)),
             Target::Workspace => (None, None),
         };
-        self.write_at_commit(activity_entry(Record {
-            workspace_id: self.caller.workspace_id,
-            actor_id: crate::events::Actor::from(&self.caller).user_id,
-            actor_directory_token_id: self.caller.directory_token_id,
-            action,
-            target_user_id,
-            target_invitation_id,
-            changes,
-            request_id: self.request_id,
-        })?);
-        self.send(event);
-        Ok(Recorded(()))
-    }
-
-    /// Queues a message for other services (an event, an email to send),
-    /// written with the COMMIT.
-    pub fn send(&self, message: outbox::OutboxMessage) {
-        self.outbox
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(message);
+        self.unit.record(
+            Record {
+                workspace_id: self.caller.workspace_id,
+                actor_id: crate::events::Actor::from(&self.caller).user_id,
+                actor_directory_token_id: self.caller.directory_token_id,
+                action,
+                target_user_id,
+                target_invitation_id,
+                changes,
+                request_id: self.request_id,
+            },
+            event,
+        )
     }
 
     /// Refuses to grant, or act on a holder of, a role above the caller's.
@@ -321,16 +406,16 @@ impl Work<'_> {
     }
 }
 
-/// What beginning a unit of work found.
-pub(super) enum Begun<'a, T> {
+/// What beginning a caller's unit of work found.
+pub(super) enum Begun<W, T> {
+    /// A new request: its unit of work, the caller confirmed.
+    Fresh(W),
     /// A retry of a request already done: its first result.
     Replayed(T),
-    /// A new request, its transaction open and the caller confirmed.
-    Fresh(Box<Opened<'a>>),
 }
 
-/// A unit of work begun, before it takes its transaction back from the
-/// reads sent beside the beginning.
+/// A unit of work begun on a transaction, before it takes the transaction
+/// back from reads sent beside the beginning (InviteUser's).
 pub(super) struct Opened<'a> {
     caller: Caller,
     mutation: Mutation<'a>,
@@ -339,17 +424,15 @@ pub(super) struct Opened<'a> {
 }
 
 impl<'a> Opened<'a> {
-    pub fn with(self: Box<Self>, tx: PipelinedTransaction) -> Work<'a> {
+    pub fn with(self, state: &'a AppState, tx: PipelinedTransaction) -> Work<'a> {
         Work {
-            tx,
+            unit: UnitOfWork::over(state, tx),
             caller: self.caller,
             request_id: self.mutation.request_id,
             operation: self.mutation.operation,
             idempotency: self.mutation.idempotency,
             locked_workspace: self.locked_workspace,
             locked_role: self.locked_role,
-            writes: Mutex::new(Vec::new()),
-            outbox: Mutex::new(Vec::new()),
         }
     }
 }
@@ -393,7 +476,7 @@ pub(super) async fn begin<'a, T: DeserializeOwned>(
     tx: &PipelinedTransaction,
     caller: &Caller,
     mutation: Mutation<'a>,
-) -> Result<Begun<'a, T>, Error> {
+) -> Result<Begun<Opened<'a>, T>, Error> {
     // A caller without the permission costs no database work.
     caller.require(mutation.permission)?;
     if let FirstLock::CustomRole(name) = mutation.first_lock
@@ -434,12 +517,12 @@ pub(super) async fn begin<'a, T: DeserializeOwned>(
     {
         workspaces::serialize_seat_changes(db, caller.workspace_id).await?;
     }
-    Ok(Begun::Fresh(Box::new(Opened {
+    Ok(Begun::Fresh(Opened {
         caller: confirmed,
         mutation,
         locked_workspace,
         locked_role,
-    })))
+    }))
 }
 
 /// Takes a unit of each limit, if any: no statement when there are none.
@@ -483,38 +566,16 @@ async fn take_first_lock(
 
 impl Work<'_> {
     /// Remembers the result for retries and commits, with every write kept
-    /// for the commit; a change (it wrote its event, as its proof shows)
-    /// then wakes the relays.
-    pub async fn finish<T: Serialize>(
-        self,
-        outcome: Outcome<T>,
-        relay_wakeup: &outbox::RelayWakeup,
-    ) -> Result<T, Error> {
-        let (result, changed) = match outcome {
-            Outcome::Changed(result, Recorded(())) => (result, true),
-            Outcome::Unchanged(result) => (result, false),
-        };
-        let mut writes = self
-            .writes
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let messages = self
-            .outbox
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !messages.is_empty() {
-            writes.push(outbox::insert_all(messages));
-        }
-        writes.extend(remember(
+    /// for the commit.
+    pub async fn finish<T: Serialize>(self, outcome: Outcome<T>) -> Result<T, Error> {
+        let remembered = remember(
             &self.caller,
             self.operation,
             self.idempotency,
-            &result,
-        )?);
-        self.tx.commit(writes).await?;
-        if changed {
-            relay_wakeup.after_commit();
-        }
-        Ok(result)
+            outcome.result(),
+        )?;
+        self.unit
+            .commit_with(outcome.into_result(), remembered)
+            .await
     }
 }

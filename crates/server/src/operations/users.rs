@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::{
     AppState, PageRequest,
-    invitations::{ensure_active_manager, ensure_seat_free},
-    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Target, Work, unit_of_work},
+    rules::{ensure_active_manager, ensure_other_owner, ensure_seat_free},
+    unit_of_work::{Begun, FirstLock, Limits, Mutation, Outcome, Target, Work, retrying},
 };
 use crate::{
     auth::Caller,
@@ -15,17 +15,15 @@ use crate::{
         Error, Reason,
         activity::{Action, FieldChange},
         directory::{DIRECTORY_OWNED_FIELDS, DirectoryState},
-        pagination::{
-            OptionalTimeCursor, decode_optional_page_token, encode_optional_page_token,
-            filter_digest,
-        },
+        pagination::{decode_optional_page_token, encode_optional_page_token, filter_digest},
         permission::{Permission, Role},
         user::{ACCESS_EXPIRED_REASON, ManageUser, User, UserAction, UserStatus},
     },
     events,
     store::{
-        Client, GenericClient, directory,
-        users::{self, TotalSize, UserFilter, UserOrder},
+        directory,
+        user_listing::{self, PageQuery, TotalSize, UserFilter, UserOrder},
+        users,
     },
 };
 
@@ -46,10 +44,14 @@ pub async fn manage(
         first_lock: FirstLock::Workspace,
         limits: Limits::NONE,
     };
-    let managed = unit_of_work!(state, caller, mutation, |work| {
+    let managed = retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         let (current, current_role) = work.user(command.user_id).await?;
         Error::unless_current(command.expected_version, current.version, "user")?;
-        ensure_not_directory_owned(work, &current, &command.action).await?;
+        ensure_not_directory_owned(&work, &current, &command.action).await?;
         if command.action == UserAction::EndSessions {
             // No field of the user changes: their tokens stop being accepted.
             let ended = users::end_sessions(work.tx(), current.workspace_id, current.id)
@@ -61,20 +63,20 @@ pub async fn manage(
                 events::user_changed(action, &current, work.caller.user_id, &changes, request_id);
             let recorded = work.record(action, Target::User(current.id), changes, event)?;
             tracing::info!(user_id = %current.id, "ending the user's sessions");
-            return Ok(Outcome::Changed(current, recorded));
+            return work.finish(Outcome::Changed(current, recorded)).await;
         }
         let Some((action, next, changes)) =
-            apply(work, &current, &current_role, command.action.clone()).await?
+            apply(&work, &current, &current_role, command.action.clone()).await?
         else {
             // Nothing to change: the user already is as asked.
-            return Ok(Outcome::Unchanged(current));
+            return work.finish(Outcome::Unchanged(current)).await;
         };
         let updated = users::update(work.tx(), &next).await?;
         let event =
             events::user_changed(action, &updated, work.caller.user_id, &changes, request_id);
         let recorded = work.record(action, Target::User(updated.id), changes, event)?;
         tracing::info!(user_id = %updated.id, action = action.as_str(), "changing the user");
-        Ok(Outcome::Changed(updated, recorded))
+        work.finish(Outcome::Changed(updated, recorded)).await
     })
     .await?;
     // The user (and maybe a caller) changed: every replica's cache knows
@@ -255,19 +257,6 @@ fn optional_time(at: Option<time::OffsetDateTime>) -> String {
     .unwrap_or_default()
 }
 
-/// Refuses to leave the workspace without an active owner.
-pub(super) async fn ensure_other_owner(tx: &impl GenericClient, user: &User) -> Result<(), Error> {
-    if user.status == UserStatus::Active
-        && users::count_other_active_owners(tx, user.workspace_id, user.id).await? == 0
-    {
-        return Err(Error::precondition(
-            Reason::LastOwner,
-            "the workspace's last active owner cannot be demoted or deactivated",
-        ));
-    }
-    Ok(())
-}
-
 /// The user as of now, from the replica's cache while it is trusted (see
 /// `auth::cache`).
 pub async fn get(state: &AppState, caller: &Caller, user_id: Uuid) -> Result<Arc<User>, Error> {
@@ -303,20 +292,18 @@ pub async fn list(
     let key = state.page_key().await?;
     let after = decode_optional_page_token(key, &page.token, filters)?;
     let client = state.connection().await?;
-    let listing = Listing {
-        client: &client,
-        workspace_id: caller.workspace_id,
-        filter: &filter,
-        order,
-        after,
-        limit: page.size + 1,
-        exact_count_up_to,
-    };
-    let (mut items, total_size) = if filter.query.is_some() {
-        listing.search().await?
-    } else {
-        listing.filtered().await?
-    };
+    let (mut items, total_size) = user_listing::page_and_total(
+        &client,
+        &PageQuery {
+            workspace_id: caller.workspace_id,
+            filter: &filter,
+            order,
+            after,
+            limit: page.size + 1,
+            exact_count_up_to,
+        },
+    )
+    .await?;
     // One extra row was fetched to learn whether a next page exists.
     let size = usize::try_from(page.size).unwrap_or(usize::MAX);
     let next_page_token = if items.len() > size {
@@ -333,93 +320,4 @@ pub async fn list(
         next_page_token,
         total_size,
     })
-}
-
-/// One `ListUsers` page to read: `limit` is the page size + 1, the extra
-/// row telling whether a next page exists.
-struct Listing<'a> {
-    client: &'a Client,
-    workspace_id: Uuid,
-    filter: &'a UserFilter,
-    order: UserOrder,
-    after: Option<OptionalTimeCursor>,
-    limit: i64,
-    exact_count_up_to: i64,
-}
-
-impl Listing<'_> {
-    /// By filters that index ranges serve: the planner's estimate of the
-    /// matches goes out with the page (one round trip), and only a small
-    /// count, when needed, takes another.
-    async fn filtered(&self) -> Result<(Vec<User>, TotalSize), Error> {
-        let (items, estimate) = tokio::join!(
-            self.page(),
-            users::estimate(self.client, self.workspace_id, self.filter)
-        );
-        let items = items?;
-        let total = match self.counted_by(&items) {
-            Some(counted) => counted,
-            None => {
-                users::count(
-                    self.client,
-                    self.workspace_id,
-                    self.filter,
-                    estimate?,
-                    self.exact_count_up_to,
-                )
-                .await?
-            }
-        };
-        Ok((items, total))
-    }
-
-    /// A search: reading its matches (a trigram scan) is the cost, so a rare
-    /// term's matches are read once for both its page and its count. The
-    /// planner's estimate decides first whether the term is rare; a common
-    /// term's page walks the order's index instead, and its total is the
-    /// estimate.
-    async fn search(&self) -> Result<(Vec<User>, TotalSize), Error> {
-        let mut estimate = users::estimate(self.client, self.workspace_id, self.filter).await?;
-        if estimate <= self.exact_count_up_to {
-            let (items, matched) = users::list_and_count(
-                self.client,
-                self.workspace_id,
-                self.filter,
-                self.order,
-                self.after,
-                self.limit,
-                self.exact_count_up_to,
-            )
-            .await?;
-            if matched <= self.exact_count_up_to {
-                return Ok((items, TotalSize::Exact(matched)));
-            }
-            // The statistics were wrong: more match than the limit.
-            estimate = estimate.max(matched);
-        }
-        let items = self.page().await?;
-        let total = self
-            .counted_by(&items)
-            .unwrap_or(TotalSize::Estimate(estimate));
-        Ok((items, total))
-    }
-
-    async fn page(&self) -> Result<Vec<User>, Error> {
-        users::list(
-            self.client,
-            self.workspace_id,
-            self.filter,
-            self.order,
-            self.after,
-            self.limit,
-        )
-        .await
-    }
-
-    /// A first page that holds every match (fewer than the `limit` asked
-    /// for) has counted them already.
-    fn counted_by(&self, items: &[User]) -> Option<TotalSize> {
-        let count = i64::try_from(items.len()).unwrap_or(i64::MAX);
-        (self.after.is_none() && count < self.limit).then_some(TotalSize::Exact(count))
-    }
 }

@@ -3,7 +3,7 @@
 
 use super::{
     AppState,
-    unit_of_work::{FirstLock, Limits, Mutation, Outcome, Target, unit_of_work},
+    unit_of_work::{Begun, FirstLock, Limits, Mutation, Outcome, Target, Work, retrying},
 };
 use crate::{
     auth::Caller,
@@ -43,12 +43,16 @@ pub async fn update(
         first_lock: FirstLock::Workspace,
         limits: Limits::NONE,
     };
-    unit_of_work!(state, caller, mutation, |work| {
+    retrying(|| async move {
+        let work = match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => work,
+            Begun::Replayed(first) => return Ok(first),
+        };
         let workspace_id = work.workspace_id();
         let (current, version) = workspaces::versioned_settings(work.tx(), workspace_id).await?;
         Error::unless_current(expected_version, version, "settings")?;
         if current == *new {
-            return Ok(Outcome::Unchanged((current, version)));
+            return work.finish(Outcome::Unchanged((current, version))).await;
         }
         let version = workspaces::set_settings(work.tx(), workspace_id, new).await?;
         let mut changes = Vec::new();
@@ -101,7 +105,8 @@ pub async fn update(
             event,
         )?;
         tracing::info!(%workspace_id, "updating the workspace settings");
-        Ok(Outcome::Changed((new.clone(), version), recorded))
+        work.finish(Outcome::Changed((new.clone(), version), recorded))
+            .await
     })
     .await
 }
