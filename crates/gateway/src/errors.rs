@@ -2,20 +2,189 @@
 //! transcoder see them: the `google.rpc.Status` JSON (`code`, `message`,
 //! `details` with each detail decoded and named by `@type`) under the HTTP
 //! status of its gRPC code, `Retry-After` from a `RetryInfo`.
+//!
+//! [`GatewayError`] is every way a REST call can fail, each turned into its
+//! response here and nowhere else (axum's error-handling example), so the
+//! gateway's handler is a chain of `?`.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::LazyLock};
 
 use axum::{
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions, Value};
+use prost_reflect::{DescriptorError, DescriptorPool, DynamicMessage, SerializeOptions, Value};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::{routes::NoRoute, transcode::BadInput};
 
 /// The ErrorInfo domain of the errors the gateway makes itself: the
 /// service's own.
 pub const DOMAIN: &str = wowchat_users_api::ERROR_DOMAIN;
+
+/// The API's descriptors, decoded once for the process: the routes'
+/// messages, and the `google.rpc` details an error body names by `@type`.
+/// One static pool because an error's response is written where no
+/// handler state reaches ([`IntoResponse`] takes the error alone).
+pub fn descriptors() -> Result<&'static DescriptorPool, &'static DescriptorError> {
+    static DESCRIPTORS: LazyLock<Result<DescriptorPool, DescriptorError>> =
+        LazyLock::new(|| DescriptorPool::decode(wowchat_users_api::FILE_DESCRIPTOR_SET));
+    DESCRIPTORS.as_ref()
+}
+
+/// Why a REST call got no answer from the service.
+#[derive(Debug)]
+pub enum GatewayError {
+    /// No route's template matches the path.
+    NoRoute { method: Method, path: String },
+    /// Templates match the path, with other methods: 405 with `Allow`.
+    MethodNotAllowed {
+        method: Method,
+        path: String,
+        allowed: Vec<Method>,
+    },
+    /// The request body was over the limit, too slow or unreadable.
+    Body(BodyError),
+    /// The path, query or body does not make the request message.
+    BadInput(BadInput),
+    /// No replica of the service is known.
+    NoReplica,
+    /// The call failed: the service's status, or the gateway's own when
+    /// no replica could take it.
+    Call(Status),
+    /// The service's answer could not be written as JSON.
+    Encoding(String),
+}
+
+impl GatewayError {
+    /// A request no route takes.
+    pub fn no_route(why: NoRoute, method: &Method, path: &str) -> Self {
+        let (method, path) = (method.clone(), path.to_owned());
+        match why {
+            NoRoute::NotFound => GatewayError::NoRoute { method, path },
+            NoRoute::MethodNotAllowed(allowed) => GatewayError::MethodNotAllowed {
+                method,
+                path,
+                allowed,
+            },
+        }
+    }
+
+    /// The HTTP status, where it is not the one of the gRPC code.
+    fn http_status(&self) -> Option<StatusCode> {
+        match self {
+            GatewayError::MethodNotAllowed { .. } => Some(StatusCode::METHOD_NOT_ALLOWED),
+            GatewayError::Body(body) => Some(body.http),
+            _ => None,
+        }
+    }
+
+    /// The `google.rpc.Status` the client reads. Failed calls the service
+    /// (or its absence) is to blame for are logged here, once.
+    fn into_status(self) -> Status {
+        match self {
+            GatewayError::NoRoute { method, path } => gateway_status(
+                Code::NotFound,
+                "ROUTE_NOT_FOUND",
+                format!("no route for {method} {path}"),
+                None,
+            ),
+            GatewayError::MethodNotAllowed { method, path, .. } => gateway_status(
+                Code::Unimplemented,
+                "METHOD_NOT_ALLOWED",
+                format!("{path} does not take {method}"),
+                None,
+            ),
+            GatewayError::Body(body) => {
+                gateway_status(body.code, body.reason, body.detail, Some("body"))
+            }
+            GatewayError::BadInput(bad) => gateway_status(
+                Code::InvalidArgument,
+                "INVALID_REQUEST",
+                format!("{}: {}", bad.field, bad.description),
+                Some(&bad.field),
+            ),
+            GatewayError::NoReplica => no_replica(),
+            GatewayError::Call(status) => {
+                if matches!(
+                    status.code(),
+                    Code::Unavailable | Code::Unknown | Code::Internal
+                ) {
+                    tracing::warn!(code = ?status.code(), message = status.message(), "call failed");
+                }
+                status
+            }
+            GatewayError::Encoding(error) => {
+                tracing::error!(%error, "encoding a response as JSON");
+                Status::internal("the response could not be encoded")
+            }
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let http = self.http_status();
+        let allow = match &self {
+            GatewayError::MethodNotAllowed { allowed, .. } => {
+                let allowed: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+                HeaderValue::from_str(&allowed.join(", ")).ok()
+            }
+            _ => None,
+        };
+        let status = self.into_status();
+        // The pool was decoded at startup (`Gateway::build` fails without
+        // it); an empty one would still give a body, without details.
+        let mut response = match descriptors() {
+            Ok(pool) => error_response(&status, pool, http),
+            Err(_) => error_response(&status, &DescriptorPool::new(), http),
+        };
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        response
+    }
+}
+
+impl From<BodyError> for GatewayError {
+    fn from(error: BodyError) -> Self {
+        GatewayError::Body(error)
+    }
+}
+
+impl From<BadInput> for GatewayError {
+    fn from(error: BadInput) -> Self {
+        GatewayError::BadInput(error)
+    }
+}
+
+impl From<Status> for GatewayError {
+    fn from(status: Status) -> Self {
+        GatewayError::Call(status)
+    }
+}
+
+/// A request body the gateway could not take, REST's and SCIM's alike.
+#[derive(Debug)]
+pub struct BodyError {
+    /// 413, 408 or 400.
+    pub http: StatusCode,
+    pub code: Code,
+    /// The ErrorInfo reason.
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+/// The status of a call no replica could take: none is known.
+pub fn no_replica() -> Status {
+    gateway_status(
+        Code::Unavailable,
+        "SERVICE_UNAVAILABLE",
+        "no replica of the service is known".into(),
+        None,
+    )
+}
 
 /// The HTTP status of a gRPC code, as `google/rpc/code.proto` maps them.
 pub fn http_status(code: Code) -> StatusCode {

@@ -7,7 +7,8 @@
 //! - `routes`: the route table and path-template matching;
 //! - `transcode`: request message from path, query and body; response JSON;
 //! - `codec`: the tonic codec over dynamic messages;
-//! - `errors`: `google.rpc.Status` JSON and the HTTP mapping of gRPC codes;
+//! - `errors`: `GatewayError`, every way a REST call fails, as
+//!   `google.rpc.Status` JSON under the HTTP status of its gRPC code;
 //! - `metrics`: per-route request counts, durations and requests in flight;
 //! - `openapi`: the OpenAPI 3.1 document of the same routes;
 //! - `listener`: the edge: connection cap, timeouts, PROXY protocol, drain;
@@ -46,7 +47,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
 use tonic::{
     Code, Status,
@@ -61,6 +61,7 @@ use tower_http::{
 use tracing::field;
 use wowchat_platform::{
     metrics::MetricsEndpoint,
+    secret::Secret,
     telemetry::{self, SpanKind, TRACEPARENT, TRACESTATE},
 };
 
@@ -68,41 +69,12 @@ pub use crate::client_address::ForwardedHeader;
 use crate::{
     client_address::TrustedProxies,
     codec::DynamicCodec,
-    errors::{error_response, gateway_status},
+    errors::{BodyError, GatewayError, descriptors, gateway_status, no_replica},
     listener::{EdgeSettings, Readiness},
     metrics::GatewayMetrics,
     routes::{NoRoute, Routes},
     upstream::{Replica, Upstreams},
 };
-
-/// A setting that is never printed, not even through `{:?}`.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Secret(s.to_owned())
-    }
-}
 
 /// The request id header, in and out.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -295,7 +267,6 @@ pub fn check_gateway_key(key: Option<&str>) -> anyhow::Result<()> {
 
 /// What every request handler shares.
 struct Shared {
-    pool: DescriptorPool,
     routes: Routes,
     upstreams: Arc<Upstreams>,
     gateway_key: Option<MetadataValue<tonic::metadata::Ascii>>,
@@ -326,84 +297,21 @@ pub struct Gateway {
 impl Gateway {
     /// Reads the routes, connects (lazily) to the upstream and binds the listener.
     pub async fn build(settings: GatewaySettings) -> anyhow::Result<Gateway> {
-        if settings.gateway_proxy_protocol && settings.gateway_trusted_proxies.is_empty() {
-            anyhow::bail!(
-                "WOWCHAT_GATEWAY_PROXY_PROTOCOL=true needs WOWCHAT_GATEWAY_TRUSTED_PROXIES: \
-                 the networks of the balancers whose PROXY headers are believed"
-            );
-        }
-        settings.gateway_environment.refuse(
-            settings.gateway_key.is_none(),
-            "a missing WOWCHAT_GATEWAY_KEY (every REST client would share one attempt budget)",
-        )?;
-        check_gateway_key(settings.gateway_key.as_ref().map(Secret::expose))?;
-        if settings.gateway_key.is_none() {
-            tracing::warn!(
-                "WOWCHAT_GATEWAY_KEY is not set: the service cannot tell the gateway's clients \
-                 apart, so every REST client shares one sign-in and invitation attempt budget; \
-                 set the same key on the gateway and the service"
-            );
-        }
+        check_settings(&settings)?;
         // Before the routes' handles are resolved: earlier ones stay no-ops.
         let metrics = MetricsEndpoint::bind_if(
             settings.gateway_metrics_addr,
             "WOWCHAT_GATEWAY_METRICS_ADDR",
         )
         .await?;
-        let pool = DescriptorPool::decode(wowchat_users_api::FILE_DESCRIPTOR_SET)
-            .context("decoding the API's descriptor set")?;
-        let routes = Routes::from_pool(&pool)?;
-        let openapi = Bytes::from(openapi::document_json(&pool, &routes)?);
-        let upstreams = Upstreams::start(
-            &settings.gateway_upstream,
-            Duration::from_secs(settings.gateway_upstream_resolve_secs),
-            upstream_tls(&settings)?,
-        )
-        .await?;
-        let gateway_key = settings
-            .gateway_key
-            .as_ref()
-            .map(|key| MetadataValue::try_from(key.expose()))
-            .transpose()
-            .context("WOWCHAT_GATEWAY_KEY must be visible ASCII")?;
-        let trusted_proxies = Arc::new(TrustedProxies::new(
-            settings.gateway_trusted_proxies.clone(),
-            settings.gateway_client_address_header,
-        ));
-        let readiness = Arc::new(Readiness::default());
-        let shared = Arc::new(Shared {
-            pool,
-            upstreams,
-            gateway_key,
-            timeout: Duration::from_secs(settings.gateway_timeout_secs),
-            openapi,
-            metrics: GatewayMetrics::new(&routes),
-            routes,
-            trusted_proxies: trusted_proxies.clone(),
-            body_limit: settings.gateway_body_limit_bytes,
-            body_read_timeout: Duration::from_secs(settings.gateway_body_read_timeout_secs),
-            readiness: readiness.clone(),
-            trust_traceparent: settings.gateway_trust_traceparent,
-            public_url: settings
-                .gateway_public_url
-                .as_ref()
-                .map(|url| url.trim_end_matches('/').to_owned()),
-        });
+        let shared = Arc::new(Shared::new(&settings).await?);
+        let edge = edge_settings(&settings, shared.trusted_proxies.clone());
+        let readiness = shared.readiness.clone();
         let router = router(shared, &settings)?;
         let listener = TcpListener::bind(settings.gateway_listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.gateway_listen_addr))?;
         let address = listener.local_addr()?;
-        let edge = EdgeSettings {
-            proxy_protocol: settings.gateway_proxy_protocol,
-            trusted_proxies,
-            header_read_timeout: Duration::from_secs(settings.gateway_header_read_timeout_secs),
-            idle_timeout: Duration::from_secs(settings.gateway_idle_timeout_secs),
-            max_connections: usize::try_from(settings.gateway_max_connections)
-                .unwrap_or(usize::MAX),
-            shutdown_delay: Duration::from_secs(settings.gateway_shutdown_delay_secs),
-            shutdown_drain: Duration::from_secs(settings.gateway_shutdown_drain_secs),
-        };
         Ok(Gateway {
             listener,
             address,
@@ -449,6 +357,85 @@ impl Gateway {
     }
 }
 
+/// Refuses settings that cannot work together, and warns of a missing key.
+fn check_settings(settings: &GatewaySettings) -> anyhow::Result<()> {
+    if settings.gateway_proxy_protocol && settings.gateway_trusted_proxies.is_empty() {
+        anyhow::bail!(
+            "WOWCHAT_GATEWAY_PROXY_PROTOCOL=true needs WOWCHAT_GATEWAY_TRUSTED_PROXIES: \
+             the networks of the balancers whose PROXY headers are believed"
+        );
+    }
+    settings.gateway_environment.refuse(
+        settings.gateway_key.is_none(),
+        "a missing WOWCHAT_GATEWAY_KEY (every REST client would share one attempt budget)",
+    )?;
+    check_gateway_key(settings.gateway_key.as_ref().map(Secret::expose))?;
+    if settings.gateway_key.is_none() {
+        tracing::warn!(
+            "WOWCHAT_GATEWAY_KEY is not set: the service cannot tell the gateway's clients \
+             apart, so every REST client shares one sign-in and invitation attempt budget; \
+             set the same key on the gateway and the service"
+        );
+    }
+    Ok(())
+}
+
+impl Shared {
+    /// The routes and their document from the API's descriptors, the
+    /// upstream replicas (resolved, then watched), and the settings every
+    /// request reads.
+    async fn new(settings: &GatewaySettings) -> anyhow::Result<Shared> {
+        let pool = descriptors().context("decoding the API's descriptor set")?;
+        let routes = Routes::from_pool(pool)?;
+        let openapi = Bytes::from(openapi::document_json(pool, &routes)?);
+        let upstreams = Upstreams::start(
+            &settings.gateway_upstream,
+            Duration::from_secs(settings.gateway_upstream_resolve_secs),
+            upstream_tls(settings)?,
+        )
+        .await?;
+        let gateway_key = settings
+            .gateway_key
+            .as_ref()
+            .map(|key| MetadataValue::try_from(key.expose()))
+            .transpose()
+            .context("WOWCHAT_GATEWAY_KEY must be visible ASCII")?;
+        Ok(Shared {
+            upstreams,
+            gateway_key,
+            timeout: Duration::from_secs(settings.gateway_timeout_secs),
+            openapi,
+            metrics: GatewayMetrics::new(&routes),
+            routes,
+            trusted_proxies: Arc::new(TrustedProxies::new(
+                settings.gateway_trusted_proxies.clone(),
+                settings.gateway_client_address_header,
+            )),
+            body_limit: settings.gateway_body_limit_bytes,
+            body_read_timeout: Duration::from_secs(settings.gateway_body_read_timeout_secs),
+            readiness: Arc::new(Readiness::default()),
+            trust_traceparent: settings.gateway_trust_traceparent,
+            public_url: settings
+                .gateway_public_url
+                .as_ref()
+                .map(|url| url.trim_end_matches('/').to_owned()),
+        })
+    }
+}
+
+/// How the listener treats connections, from the settings.
+fn edge_settings(settings: &GatewaySettings, trusted_proxies: Arc<TrustedProxies>) -> EdgeSettings {
+    EdgeSettings {
+        proxy_protocol: settings.gateway_proxy_protocol,
+        trusted_proxies,
+        header_read_timeout: Duration::from_secs(settings.gateway_header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(settings.gateway_idle_timeout_secs),
+        max_connections: usize::try_from(settings.gateway_max_connections).unwrap_or(usize::MAX),
+        shutdown_delay: Duration::from_secs(settings.gateway_shutdown_delay_secs),
+        shutdown_drain: Duration::from_secs(settings.gateway_shutdown_drain_secs),
+    }
+}
+
 fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Router> {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let traced = shared.clone();
@@ -466,55 +453,63 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
         .with_state(shared)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
-            TraceLayer::new_for_http().make_span_with(move |request: &Request| {
-                let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-                // The path only: a query may hold an email or a token.
-                let span = tracing::info_span!(
-                    "http",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id = %header(REQUEST_ID_HEADER).unwrap_or_default(),
-                    "otel.name" = field::Empty,
-                    "otel.kind" = field::Empty,
-                );
-                // The client's trace goes on here only when trusted; else
-                // this span roots a trace of its own, linked to the client's.
-                if traced.trust_traceparent {
-                    telemetry::continue_trace(&span, header(TRACEPARENT), header(TRACESTATE));
-                } else {
-                    telemetry::link_trace(&span, header(TRACEPARENT), header(TRACESTATE));
-                }
-                if telemetry::enabled() {
-                    telemetry::describe_span(&span, SpanKind::Server, &span_name(&traced, request));
-                }
-                span
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(move |request: &Request| request_span(&traced, request)),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
     if let Some(origins) = cors_origins(&settings.gateway_cors_origins)? {
-        router = router.layer(
-            CorsLayer::new()
-                .allow_origin(origins)
-                .allow_methods([
-                    Method::GET,
-                    Method::POST,
-                    Method::PUT,
-                    Method::PATCH,
-                    Method::DELETE,
-                ])
-                .allow_headers([
-                    header::AUTHORIZATION,
-                    header::CONTENT_TYPE,
-                    HeaderName::from_static(REQUEST_ID_HEADER),
-                ])
-                .expose_headers([
-                    HeaderName::from_static(REQUEST_ID_HEADER),
-                    header::RETRY_AFTER,
-                ])
-                .max_age(Duration::from_secs(600)),
-        );
+        router = router.layer(cors(origins));
     }
     Ok(router)
+}
+
+/// The span of one request, with the client's trace continued or linked.
+fn request_span(shared: &Shared, request: &Request) -> tracing::Span {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    // The path only: a query may hold an email or a token.
+    let span = tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %header(REQUEST_ID_HEADER).unwrap_or_default(),
+        "otel.name" = field::Empty,
+        "otel.kind" = field::Empty,
+    );
+    // The client's trace goes on here only when trusted; else
+    // this span roots a trace of its own, linked to the client's.
+    if shared.trust_traceparent {
+        telemetry::continue_trace(&span, header(TRACEPARENT), header(TRACESTATE));
+    } else {
+        telemetry::link_trace(&span, header(TRACEPARENT), header(TRACESTATE));
+    }
+    if telemetry::enabled() {
+        telemetry::describe_span(&span, SpanKind::Server, &span_name(shared, request));
+    }
+    span
+}
+
+/// CORS for the allowed origins: the API's methods, and the headers a
+/// browser client sends and reads.
+fn cors(origins: AllowOrigin) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(REQUEST_ID_HEADER),
+        ])
+        .expose_headers([
+            HeaderName::from_static(REQUEST_ID_HEADER),
+            header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(600))
 }
 
 /// The TLS the gateway speaks to the service with, when given its CA.
@@ -640,12 +635,15 @@ async fn transcode(
     };
     let call = series.start();
     let client = shared.trusted_proxies.client(peer.ip(), &headers);
-    let response = answer(&shared, found, client, &method, &headers, &uri, body).await;
+    let response = answer(&shared, found, client, &method, &headers, &uri, body)
+        .await
+        .into_response();
     call.finish(response.status());
     response
 }
 
-/// Match, build the request message, call, answer.
+/// Match, build the request message, call, answer. Each step's failure is
+/// a [`GatewayError`], which makes its own response.
 async fn answer(
     shared: &Shared,
     found: Result<routes::Matched<'_>, NoRoute>,
@@ -654,141 +652,56 @@ async fn answer(
     headers: &HeaderMap,
     uri: &axum::http::Uri,
     body: axum::body::Body,
-) -> Response {
-    let matched = match found {
-        Ok(matched) => matched,
-        Err(NoRoute::NotFound) => {
-            let status = gateway_status(
-                Code::NotFound,
-                "ROUTE_NOT_FOUND",
-                format!("no route for {method} {}", uri.path()),
-                None,
-            );
-            return error_response(&status, &shared.pool, None);
-        }
-        Err(NoRoute::MethodNotAllowed(allowed)) => {
-            let status = gateway_status(
-                Code::Unimplemented,
-                "METHOD_NOT_ALLOWED",
-                format!("{} does not take {method}", uri.path()),
-                None,
-            );
-            let mut response =
-                error_response(&status, &shared.pool, Some(StatusCode::METHOD_NOT_ALLOWED));
-            let allow = allowed
-                .iter()
-                .map(Method::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
-            if let Ok(value) = HeaderValue::from_str(&allow) {
-                response.headers_mut().insert(header::ALLOW, value);
-            }
-            return response;
-        }
-    };
-    let body = match read_body(shared, body).await {
-        Ok(body) => body,
-        Err((http, code, reason, text)) => {
-            let status = gateway_status(code, reason, text, Some("body"));
-            return error_response(&status, &shared.pool, Some(http));
-        }
-    };
-    let message = match transcode::request_message(&matched, uri.query(), &body) {
-        Ok(message) => message,
-        Err(bad) => {
-            let text = format!("{}: {}", bad.field, bad.description);
-            let status = gateway_status(
-                Code::InvalidArgument,
-                "INVALID_REQUEST",
-                text,
-                Some(&bad.field),
-            );
-            return error_response(&status, &shared.pool, None);
-        }
-    };
+) -> Result<Response, GatewayError> {
+    let matched = found.map_err(|why| GatewayError::no_route(why, method, uri.path()))?;
+    let body = read_body(shared, body).await?;
+    let message = transcode::request_message(&matched, uri.query(), &body)?;
     let route = matched.route;
-    let mut metadata = tonic::metadata::MetadataMap::new();
-    forward_metadata(
-        headers,
-        client,
-        shared.gateway_key.as_ref(),
-        shared.trust_traceparent,
-        &mut metadata,
-    );
+    let metadata = forward_metadata(shared, headers, client);
     // A call that a replica did not process may go to another: a read
     // always, a mutation when its request id makes a second try harmless.
     let retry_safe = *method == Method::GET || carries_request_id(&message);
-    let Some(first) = shared.upstreams.pick(None) else {
-        let status = gateway_status(
-            Code::Unavailable,
-            "SERVICE_UNAVAILABLE",
-            "no replica of the service is known".into(),
-            None,
-        );
-        return error_response(&status, &shared.pool, None);
-    };
-    let mut result = call(shared, &first, route, message.clone(), metadata.clone()).await;
-    if let Err(status) = &result
-        && status.code() == Code::Unavailable
-        && (retry_safe || not_processed(status))
-    {
-        first.mark_down();
-        if let Some(second) = shared.upstreams.pick(Some(&first)) {
-            tracing::debug!(from = %first.address, to = %second.address, "retrying on another replica");
-            result = call(shared, &second, route, message, metadata).await;
-        }
+    let first = shared.upstreams.pick(None).ok_or(GatewayError::NoReplica)?;
+    let response = with_failover(shared, first, retry_safe, |channel| {
+        call(shared, channel, route, message.clone(), metadata.clone())
+    })
+    .await?;
+    let request_id = response.metadata().get(REQUEST_ID_HEADER).cloned();
+    let json = transcode::response_json(&response.into_inner(), route.response_body.as_ref())
+        .map_err(GatewayError::Encoding)?;
+    Ok(json_response(json, request_id))
+}
+
+/// A call's answer: its JSON, and the request id the service gave it.
+fn json_response(
+    json: Vec<u8>,
+    request_id: Option<MetadataValue<tonic::metadata::Ascii>>,
+) -> Response {
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response();
+    if let Some(id) = request_id.and_then(|id| HeaderValue::from_bytes(id.as_bytes()).ok()) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, id);
     }
-    match result {
-        Ok(response) => {
-            let request_id = response.metadata().get(REQUEST_ID_HEADER).cloned();
-            let message = response.into_inner();
-            match transcode::response_json(&message, route.response_body.as_ref()) {
-                Ok(json) => {
-                    let mut response = (
-                        [(
-                            header::CONTENT_TYPE,
-                            HeaderValue::from_static("application/json"),
-                        )],
-                        json,
-                    )
-                        .into_response();
-                    if let Some(id) =
-                        request_id.and_then(|id| HeaderValue::from_bytes(id.as_bytes()).ok())
-                    {
-                        response.headers_mut().insert(REQUEST_ID_HEADER, id);
-                    }
-                    response
-                }
-                Err(error) => {
-                    tracing::error!(%error, "encoding a response as JSON");
-                    let status = Status::internal("the response could not be encoded");
-                    error_response(&status, &shared.pool, None)
-                }
-            }
-        }
-        Err(status) => {
-            if matches!(
-                status.code(),
-                Code::Unavailable | Code::Unknown | Code::Internal
-            ) {
-                tracing::warn!(code = ?status.code(), message = status.message(), "call failed");
-            }
-            error_response(&status, &shared.pool, None)
-        }
-    }
+    response
 }
 
 /// One call to one replica.
 async fn call(
     shared: &Shared,
-    replica: &Replica,
+    channel: tonic::transport::Channel,
     route: &routes::Route,
     message: prost_reflect::DynamicMessage,
     metadata: tonic::metadata::MetadataMap,
 ) -> Result<tonic::Response<prost_reflect::DynamicMessage>, Status> {
     let mut request = tonic::Request::from_parts(metadata, Default::default(), message);
     request.set_timeout(shared.timeout);
-    let mut client = tonic::client::Grpc::new(replica.channel.clone());
+    let mut client = tonic::client::Grpc::new(channel);
     let ready = tokio::time::timeout(shared.timeout, client.ready()).await;
     match ready {
         Ok(Ok(())) => {
@@ -830,39 +743,45 @@ where
     F: Fn(tonic::transport::Channel, tonic::metadata::MetadataMap) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, Status>>,
 {
-    let mut metadata = tonic::metadata::MetadataMap::new();
-    forward_metadata(
-        headers,
-        client,
-        shared.gateway_key.as_ref(),
-        shared.trust_traceparent,
-        &mut metadata,
-    );
-    let call = &call;
-    let attempt = |replica: Arc<Replica>, metadata| async move {
-        match tokio::time::timeout(shared.timeout, call(replica.channel.clone(), metadata)).await {
-            Ok(result) => result.map(tonic::Response::into_inner),
-            Err(_) => Err(Status::deadline_exceeded(
-                "the service did not answer in time",
-            )),
+    let metadata = forward_metadata(shared, headers, client);
+    let first = shared.upstreams.pick(None).ok_or_else(no_replica)?;
+    with_failover(shared, first, retry_safe, |channel| {
+        let call = call(channel, metadata.clone());
+        async move {
+            match tokio::time::timeout(shared.timeout, call).await {
+                Ok(result) => result.map(tonic::Response::into_inner),
+                Err(_) => Err(Status::deadline_exceeded(
+                    "the service did not answer in time",
+                )),
+            }
         }
-    };
-    let Some(first) = shared.upstreams.pick(None) else {
-        return Err(gateway_status(
-            Code::Unavailable,
-            "SERVICE_UNAVAILABLE",
-            "no replica of the service is known".into(),
-            None,
-        ));
-    };
-    let result = attempt(first.clone(), metadata.clone()).await;
-    match result {
+    })
+    .await
+}
+
+/// Runs `attempt` on the replica `first`, and once more on another when
+/// the first was gone (UNAVAILABLE) and the call is `retry_safe` or was
+/// provably not processed. The first is marked down for the picks after.
+async fn with_failover<T, F, Fut>(
+    shared: &Shared,
+    first: Arc<Replica>,
+    retry_safe: bool,
+    attempt: F,
+) -> Result<T, Status>
+where
+    F: Fn(tonic::transport::Channel) -> Fut,
+    Fut: Future<Output = Result<T, Status>>,
+{
+    match attempt(first.channel.clone()).await {
         Err(status)
             if status.code() == Code::Unavailable && (retry_safe || not_processed(&status)) =>
         {
             first.mark_down();
             match shared.upstreams.pick(Some(&first)) {
-                Some(second) => attempt(second, metadata).await,
+                Some(second) => {
+                    tracing::debug!(from = %first.address, to = %second.address, "retrying on another replica");
+                    attempt(second.channel.clone()).await
+                }
                 None => Err(status),
             }
         }
@@ -900,39 +819,36 @@ fn not_processed(status: &Status) -> bool {
 }
 
 /// The whole body, within the size limit and the body-read timeout.
-async fn read_body(
-    shared: &Shared,
-    body: axum::body::Body,
-) -> Result<Bytes, (StatusCode, Code, &'static str, String)> {
+async fn read_body(shared: &Shared, body: axum::body::Body) -> Result<Bytes, BodyError> {
     let read = axum::body::to_bytes(body, shared.body_limit);
     match tokio::time::timeout(shared.body_read_timeout, read).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        Err(_) => Err((
-            StatusCode::REQUEST_TIMEOUT,
-            Code::DeadlineExceeded,
-            "BODY_READ_TIMEOUT",
-            format!(
+        Err(_) => Err(BodyError {
+            http: StatusCode::REQUEST_TIMEOUT,
+            code: Code::DeadlineExceeded,
+            reason: "BODY_READ_TIMEOUT",
+            detail: format!(
                 "the request body did not arrive within {} s",
                 shared.body_read_timeout.as_secs()
             ),
-        )),
+        }),
         Ok(Err(error)) => {
             let too_large = std::error::Error::source(&error)
                 .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
             if too_large {
-                Err((
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    Code::InvalidArgument,
-                    "BODY_UNREADABLE",
-                    format!("the request body is over {} bytes", shared.body_limit),
-                ))
+                Err(BodyError {
+                    http: StatusCode::PAYLOAD_TOO_LARGE,
+                    code: Code::InvalidArgument,
+                    reason: "BODY_UNREADABLE",
+                    detail: format!("the request body is over {} bytes", shared.body_limit),
+                })
             } else {
-                Err((
-                    StatusCode::BAD_REQUEST,
-                    Code::InvalidArgument,
-                    "BODY_UNREADABLE",
-                    format!("the request body could not be read: {error}"),
-                ))
+                Err(BodyError {
+                    http: StatusCode::BAD_REQUEST,
+                    code: Code::InvalidArgument,
+                    reason: "BODY_UNREADABLE",
+                    detail: format!("the request body could not be read: {error}"),
+                })
             }
         }
     }
@@ -942,15 +858,14 @@ async fn read_body(
 /// `x-request-id`, the trace context, and, with the gateway key, the
 /// client's address.
 fn forward_metadata(
+    shared: &Shared,
     headers: &HeaderMap,
     client: IpAddr,
-    gateway_key: Option<&MetadataValue<tonic::metadata::Ascii>>,
-    trust_traceparent: bool,
-    metadata: &mut tonic::metadata::MetadataMap,
-) {
+) -> tonic::metadata::MetadataMap {
+    let mut metadata = tonic::metadata::MetadataMap::new();
     // A trusted client's trace context as it came, unless this gateway's own
     // span (its child) takes its place below; an untrusted one's never.
-    let trace_headers: &[&str] = if trust_traceparent {
+    let trace_headers: &[&str] = if shared.trust_traceparent {
         &[TRACEPARENT, TRACESTATE]
     } else {
         &[]
@@ -978,10 +893,11 @@ fn forward_metadata(
             };
         }
     }
-    if let Some(key) = gateway_key {
+    if let Some(key) = &shared.gateway_key {
         metadata.insert(MetadataKey::from_static(GATEWAY_KEY_HEADER), key.clone());
         if let Ok(address) = MetadataValue::try_from(client.to_string()) {
             metadata.insert(MetadataKey::from_static(CLIENT_ADDRESS_HEADER), address);
         }
     }
+    metadata
 }

@@ -132,9 +132,15 @@ pub async fn serve(
     }
     drop(listener);
     draining.cancel();
+    drain(connections, edge.shutdown_drain).await;
+}
+
+/// Waits up to `deadline` for the open connections to finish; those still
+/// open then are dropped with the process.
+async fn drain(connections: TaskTracker, deadline: Duration) {
     connections.close();
-    tracing::info!(open = connections.len(), drain = ?edge.shutdown_drain, "draining connections");
-    if tokio::time::timeout(edge.shutdown_drain, connections.wait())
+    tracing::info!(open = connections.len(), drain = ?deadline, "draining connections");
+    if tokio::time::timeout(deadline, connections.wait())
         .await
         .is_err()
     {
@@ -154,30 +160,14 @@ async fn serve_connection(
     keep_alive: bool,
 ) {
     let activity = Arc::new(Activity::new());
-    let mut client = peer;
-    let mut prefix = bytes::Bytes::new();
-    if edge.proxy_protocol {
-        let header =
-            tokio::time::timeout(edge.header_read_timeout, proxy_protocol::read(&mut stream)).await;
-        match header {
-            Ok(Ok(header)) => {
-                // Believed from a trusted balancer only; its health checks
-                // (LOCAL) are the balancer itself.
-                if edge.trusted_proxies.trusts(peer.ip()) {
-                    client = header.source.unwrap_or(peer);
-                }
-                prefix = header.rest;
-            }
-            Ok(Err(error)) => {
-                tracing::debug!(%peer, %error, "connection refused");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "no PROXY protocol header in time");
-                return;
-            }
+    let (client, prefix) = if edge.proxy_protocol {
+        match read_proxy_header(&mut stream, peer, edge).await {
+            Some(read) => read,
+            None => return,
         }
-    }
+    } else {
+        (peer, bytes::Bytes::new())
+    };
     if !prefix.is_empty() {
         activity.head_started();
     }
@@ -238,6 +228,36 @@ async fn serve_connection(
                 connection.as_mut().graceful_shutdown();
                 closing = true;
             }
+        }
+    }
+}
+
+/// The client a PROXY protocol header names (believed from a trusted
+/// balancer only), and the bytes read past it; `None` closes the
+/// connection: no valid header within the head deadline.
+async fn read_proxy_header(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    edge: &EdgeSettings,
+) -> Option<(SocketAddr, bytes::Bytes)> {
+    let header = tokio::time::timeout(edge.header_read_timeout, proxy_protocol::read(stream)).await;
+    match header {
+        Ok(Ok(header)) => {
+            // A trusted balancer's health checks (LOCAL) are the balancer itself.
+            let client = if edge.trusted_proxies.trusts(peer.ip()) {
+                header.source.unwrap_or(peer)
+            } else {
+                peer
+            };
+            Some((client, header.rest))
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "connection refused");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "no PROXY protocol header in time");
+            None
         }
     }
 }

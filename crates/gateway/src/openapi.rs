@@ -59,33 +59,8 @@ pub fn document(pool: &DescriptorPool, routes: &Routes) -> Json {
     if let Some(reasons) = pool.get_enum_by_name("wowchat.users.v1.ErrorReason") {
         schemas.enumeration(&reasons);
     }
-    // Every request body and answer gets an example, made from its schema.
-    for operation in paths.values_mut().flat_map(|methods| methods.values_mut()) {
-        for pointer in [
-            "/requestBody/content/application~1json",
-            "/responses/200/content/application~1json",
-        ] {
-            if let Some(media) = operation.pointer_mut(pointer) {
-                let whole = pointer.starts_with("/responses");
-                let example = example(&media["schema"], &schemas.done, whole, 0);
-                media["example"] = example;
-            }
-        }
-    }
-    let tags: Vec<Json> = tags
-        .into_iter()
-        .filter_map(|name| {
-            let service = routes
-                .iter()
-                .map(|r| r.method.parent_service())
-                .find(|s| s.name() == name)?;
-            let description = comment(
-                service.parent_file().file_descriptor_proto(),
-                service.path(),
-            );
-            Some(json!({"name": name, "description": description}))
-        })
-        .collect();
+    add_examples(&mut paths, &schemas.done);
+    let tags = service_tags(routes, tags);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -143,46 +118,51 @@ pub fn document(pool: &DescriptorPool, routes: &Routes) -> Json {
     })
 }
 
+/// Every request body and answer gets an example, made from its schema.
+fn add_examples(paths: &mut BTreeMap<String, Map<String, Json>>, done: &BTreeMap<String, Json>) {
+    for operation in paths.values_mut().flat_map(|methods| methods.values_mut()) {
+        for pointer in [
+            "/requestBody/content/application~1json",
+            "/responses/200/content/application~1json",
+        ] {
+            if let Some(media) = operation.pointer_mut(pointer) {
+                let whole = pointer.starts_with("/responses");
+                let example = example(&media["schema"], done, whole, 0);
+                media["example"] = example;
+            }
+        }
+    }
+}
+
+/// A tag per service, described by the service's comment.
+fn service_tags(routes: &Routes, names: BTreeSet<String>) -> Vec<Json> {
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let service = routes
+                .iter()
+                .map(|r| r.method.parent_service())
+                .find(|s| s.name() == name)?;
+            let description = comment(
+                service.parent_file().file_descriptor_proto(),
+                service.path(),
+            );
+            Some(json!({"name": name, "description": description}))
+        })
+        .collect()
+}
+
 fn operation(route: &Route, schemas: &mut Schemas) -> Json {
     let method = &route.method;
     let input = method.input();
     let file = method.parent_file();
     let description = comment(file.file_descriptor_proto(), method.path());
     let summary = first_sentence(&description);
-    let mut parameters = Vec::new();
     let path_fields: Vec<&[FieldDescriptor]> = route.template.variables().collect();
-    for fields in &path_fields {
-        let Some(field) = fields.last() else { continue };
-        parameters.push(json!({
-            "name": variable_name(fields),
-            "in": "path",
-            "required": true,
-            "description": field_comment(field),
-            "schema": schemas.scalar_or_field(field),
-        }));
-    }
+    let mut parameters = path_parameters(&path_fields, schemas);
     let path_top: Vec<&FieldDescriptor> = path_fields.iter().filter_map(|f| f.first()).collect();
     if !matches!(route.body, Body::Whole) {
-        for field in input.fields() {
-            if path_top.contains(&&field)
-                || matches!(&route.body, Body::Field(body) if *body == field)
-                || !query_friendly(&field)
-            {
-                continue;
-            }
-            let mut parameter = json!({
-                "name": field.json_name(),
-                "in": "query",
-                "required": false,
-                "description": field_comment(&field),
-                "schema": schemas.field(&field),
-            });
-            if field.is_list() {
-                parameter["explode"] = json!(true);
-                parameter["style"] = json!("form");
-            }
-            parameters.push(parameter);
-        }
+        parameters.extend(query_parameters(route, &path_top, schemas));
     }
     let request_body = match &route.body {
         Body::None => None,
@@ -217,6 +197,53 @@ fn operation(route: &Route, schemas: &mut Schemas) -> Json {
         operation["security"] = json!([]);
     }
     operation
+}
+
+/// The path's variables, each named by its field path.
+fn path_parameters(path_fields: &[&[FieldDescriptor]], schemas: &mut Schemas) -> Vec<Json> {
+    let mut parameters = Vec::new();
+    for fields in path_fields {
+        let Some(field) = fields.last() else { continue };
+        parameters.push(json!({
+            "name": variable_name(fields),
+            "in": "path",
+            "required": true,
+            "description": field_comment(field),
+            "schema": schemas.scalar_or_field(field),
+        }));
+    }
+    parameters
+}
+
+/// The input's fields a query string carries: those neither in the path
+/// (`path_top`) nor the body, of a type a query can hold.
+fn query_parameters(
+    route: &Route,
+    path_top: &[&FieldDescriptor],
+    schemas: &mut Schemas,
+) -> Vec<Json> {
+    let mut parameters = Vec::new();
+    for field in route.method.input().fields() {
+        if path_top.contains(&&field)
+            || matches!(&route.body, Body::Field(body) if *body == field)
+            || !query_friendly(&field)
+        {
+            continue;
+        }
+        let mut parameter = json!({
+            "name": field.json_name(),
+            "in": "query",
+            "required": false,
+            "description": field_comment(&field),
+            "schema": schemas.field(&field),
+        });
+        if field.is_list() {
+            parameter["explode"] = json!(true);
+            parameter["style"] = json!("form");
+        }
+        parameters.push(parameter);
+    }
+    parameters
 }
 
 /// A value `schema` accepts, as documentation: every property of an answer

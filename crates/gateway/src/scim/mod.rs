@@ -7,6 +7,8 @@
 //! - `discovery`: ServiceProviderConfig, ResourceTypes, Schemas;
 //! - `user`: a member as a SCIM User and back;
 //! - `filter`: `filter=` as the service's conditions;
+//! - `group`: a directory's group as a SCIM Group and back;
+//! - `resource`: Users and Groups as one trait: each kind's JSON and RPCs;
 //! - `patch`: PatchOp applied to a resource's JSON;
 //! - `errors`: the SCIM Error body of every failure.
 
@@ -15,6 +17,7 @@ pub mod errors;
 pub mod filter;
 pub mod group;
 pub mod patch;
+mod resource;
 pub mod user;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -26,10 +29,13 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::{Map, Value, json};
-use tonic::{Code, Status};
-use wowchat_users_api::v1::{self as proto, directory_service_client::DirectoryServiceClient};
+use tonic::Code;
+use wowchat_users_api::v1 as proto;
 
-use self::errors::ScimError;
+use self::{
+    errors::ScimError,
+    resource::{Client, Reply, Resource},
+};
 use crate::{Shared, call_typed, read_body};
 
 /// The media type of SCIM (RFC 7644 §8.1).
@@ -139,74 +145,80 @@ async fn route(
             only_get(method)?;
             one_of(discovery::schemas(&call.base), id, "schema")
         }
-        ["Users"] if method == Method::GET => list_users(call, &query).await,
-        ["Users"] if method == Method::POST => {
-            let body = json_body(call, body).await?;
-            create_user(call, &body).await
+        ["Users", rest @ ..] => {
+            route_kind::<proto::DirectoryUser>(call, method, rest, path, &query, body).await
         }
-        ["Users", ".search"] if method == Method::POST => {
-            let body = json_body(call, body).await?;
-            list_users(call, &Query::of_search(&body)?).await
+        ["Groups", rest @ ..] => {
+            route_kind::<proto::DirectoryGroup>(call, method, rest, path, &query, body).await
         }
         [".search"] if method == Method::POST => {
             let body = json_body(call, body).await?;
             search_all(call, &Query::of_search(&body)?).await
         }
-        ["Groups"] if method == Method::GET => list_groups(call, &query).await,
-        ["Groups"] if method == Method::POST => {
+        [".search"] => Err(ScimError::method_not_allowed(format!(
+            "{path} does not take {method}"
+        ))),
+        _ => Err(ScimError::not_found(format!("no SCIM endpoint at {path}"))),
+    }
+}
+
+/// `/Users…` or `/Groups…` (`rest` is what follows): the same endpoints on
+/// either kind.
+async fn route_kind<R: Resource>(
+    call: &Call<'_>,
+    method: &Method,
+    rest: &[&str],
+    path: &str,
+    query: &Query,
+    body: axum::body::Body,
+) -> Result<Response, ScimError> {
+    match rest {
+        [] if method == Method::GET => list::<R>(call, query).await,
+        [] if method == Method::POST => {
             let body = json_body(call, body).await?;
-            let fields = group::fields(&body)?;
-            let group = create_group(call, fields).await?;
-            Ok(group_response(
+            let created: R = create(call, R::fields(&body)?).await?;
+            Ok(resource_response(
                 StatusCode::CREATED,
-                &group,
+                &created,
                 &call.base,
                 &Query::default(),
             ))
         }
-        ["Groups", ".search"] if method == Method::POST => {
+        [".search"] if method == Method::POST => {
             let body = json_body(call, body).await?;
-            list_groups(call, &Query::of_search(&body)?).await
+            list::<R>(call, &Query::of_search(&body)?).await
         }
-        ["Groups", id] if method == Method::GET => {
-            let group = get_group(call, id).await?;
-            Ok(group_response(StatusCode::OK, &group, &call.base, &query))
+        [id] if method == Method::GET => {
+            let found: R = get(call, id).await?;
+            Ok(resource_response(StatusCode::OK, &found, &call.base, query))
         }
-        ["Groups", id] if method == Method::PUT => {
+        [id] if method == Method::PUT => {
             let body = json_body(call, body).await?;
-            let fields = group::fields(&body)?;
-            let group = replace_group(call, id, fields, if_match(call.headers)).await?;
-            Ok(group_response(StatusCode::OK, &group, &call.base, &query))
+            let replaced: R = replace(call, id, R::fields(&body)?, if_match(call.headers)).await?;
+            Ok(resource_response(
+                StatusCode::OK,
+                &replaced,
+                &call.base,
+                query,
+            ))
         }
-        ["Groups", id] if method == Method::PATCH => {
+        [id] if method == Method::PATCH => {
             let body = json_body(call, body).await?;
-            patch_group(call, id, &body, &query).await
+            let patched: R = patched(call, id, &body).await?;
+            Ok(resource_response(
+                StatusCode::OK,
+                &patched,
+                &call.base,
+                query,
+            ))
         }
-        ["Groups", id] if method == Method::DELETE => {
-            delete_group(call, id).await?;
+        [id] if method == Method::DELETE => {
+            delete::<R>(call, id).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        ["Users", id] if method == Method::GET => {
-            let user = get_user(call, id).await?;
-            Ok(user_response(StatusCode::OK, &user, &call.base, &query))
-        }
-        ["Users", id] if method == Method::PUT => {
-            let body = json_body(call, body).await?;
-            let fields = user::fields(&body)?;
-            let user = replace_user(call, id, fields, if_match(call.headers)).await?;
-            Ok(user_response(StatusCode::OK, &user, &call.base, &query))
-        }
-        ["Users", id] if method == Method::PATCH => {
-            let body = json_body(call, body).await?;
-            patch_user(call, id, &body, &query).await
-        }
-        ["Users", id] if method == Method::DELETE => {
-            delete_user(call, id).await?;
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        ["Users"] | ["Users", _] | ["Groups"] | ["Groups", _] | [".search"] => Err(
-            ScimError::method_not_allowed(format!("{path} does not take {method}")),
-        ),
+        [] | [_] => Err(ScimError::method_not_allowed(format!(
+            "{path} does not take {method}"
+        ))),
         _ => Err(ScimError::not_found(format!("no SCIM endpoint at {path}"))),
     }
 }
@@ -236,7 +248,7 @@ fn scim_json(status: StatusCode, body: Value) -> Response {
 async fn json_body(call: &Call<'_>, body: axum::body::Body) -> Result<Value, ScimError> {
     let bytes: Bytes = read_body(call.shared, body)
         .await
-        .map_err(|(status, _, _, detail)| ScimError::new(status, None, detail))?;
+        .map_err(|error| ScimError::new(error.http, None, error.detail))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ScimError::invalid_syntax(format!("the body is not JSON: {e}")))
 }
@@ -399,53 +411,21 @@ fn project(resource: &mut Value, query: &Query) {
     }
 }
 
-fn user_response(
-    status: StatusCode,
-    user: &proto::DirectoryUser,
-    base: &str,
-    query: &Query,
-) -> Response {
-    let location = user::location(base, &user.id);
-    resource_response(
-        status,
-        user::resource(user, base),
-        &user.etag,
-        &location,
-        query,
-    )
-}
-
-fn group_response(
-    status: StatusCode,
-    group: &proto::DirectoryGroup,
-    base: &str,
-    query: &Query,
-) -> Response {
-    let location = group::location(base, &group.id);
-    resource_response(
-        status,
-        group::resource(group, base),
-        &group.etag,
-        &location,
-        query,
-    )
-}
-
 /// One resource, with its `ETag` (and, when created, its `Location`).
-fn resource_response(
+fn resource_response<R: Resource>(
     status: StatusCode,
-    mut resource: Value,
-    etag: &str,
-    location: &str,
+    resource: &R,
+    base: &str,
     query: &Query,
 ) -> Response {
-    project(&mut resource, query);
-    let mut response = scim_json(status, resource);
-    if let Ok(etag) = HeaderValue::from_str(etag) {
+    let mut json = resource.json(base);
+    project(&mut json, query);
+    let mut response = scim_json(status, json);
+    if let Ok(etag) = HeaderValue::from_str(resource.etag()) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     if status == StatusCode::CREATED
-        && let Ok(location) = HeaderValue::from_str(location)
+        && let Ok(location) = HeaderValue::from_str(&resource.location(base))
     {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -470,15 +450,15 @@ fn list_response(resources: Vec<Value>, total: i64, start_index: i32) -> Respons
 
 async fn directory<T, F, Fut>(call: &Call<'_>, retry_safe: bool, f: F) -> Result<T, ScimError>
 where
-    F: Fn(DirectoryServiceClient<tonic::transport::Channel>, tonic::metadata::MetadataMap) -> Fut,
-    Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    F: Fn(Client, tonic::metadata::MetadataMap) -> Fut,
+    Fut: Future<Output = Reply<T>>,
 {
     call_typed(
         call.shared,
         call.headers,
         call.client,
         retry_safe,
-        |channel, metadata| f(DirectoryServiceClient::new(channel), metadata),
+        |channel, metadata| f(Client::new(channel), metadata),
     )
     .await
     .map_err(|status| {
@@ -492,35 +472,60 @@ where
     })
 }
 
-fn request<T>(metadata: tonic::metadata::MetadataMap, message: T) -> tonic::Request<T> {
-    tonic::Request::from_parts(metadata, Default::default(), message)
-}
-
-async fn get_user(call: &Call<'_>, id: &str) -> Result<proto::DirectoryUser, ScimError> {
-    let message = proto::GetDirectoryUserRequest {
-        user_id: id.to_owned(),
-    };
-    let response = directory(call, true, |mut client, metadata| {
-        let message = message.clone();
-        async move { client.get_directory_user(request(metadata, message)).await }
+async fn get<R: Resource>(call: &Call<'_>, id: &str) -> Result<R, ScimError> {
+    directory(call, true, |client, metadata| {
+        R::get(client, metadata, id.to_owned())
     })
-    .await?;
-    response
-        .user
-        .ok_or_else(|| ScimError::not_found("no such user"))
+    .await?
+    .ok_or_else(|| ScimError::not_found(R::MISSING))
 }
 
-async fn list_users(call: &Call<'_>, query: &Query) -> Result<Response, ScimError> {
+async fn create<R: Resource>(call: &Call<'_>, fields: R::Fields) -> Result<R, ScimError> {
+    directory(call, false, |client, metadata| {
+        R::create(client, metadata, fields.clone())
+    })
+    .await?
+    .ok_or_else(|| ScimError::not_found(R::MISSING))
+}
+
+async fn replace<R: Resource>(
+    call: &Call<'_>,
+    id: &str,
+    fields: R::Fields,
+    etag: Option<String>,
+) -> Result<R, ScimError> {
+    let etag = etag.unwrap_or_default();
+    directory(call, false, |client, metadata| {
+        R::replace(
+            client,
+            metadata,
+            id.to_owned(),
+            fields.clone(),
+            etag.clone(),
+        )
+    })
+    .await?
+    .ok_or_else(|| ScimError::not_found(R::MISSING))
+}
+
+async fn delete<R: Resource>(call: &Call<'_>, id: &str) -> Result<(), ScimError> {
+    directory(call, false, |client, metadata| {
+        R::delete(client, metadata, id.to_owned())
+    })
+    .await
+}
+
+async fn list<R: Resource>(call: &Call<'_>, query: &Query) -> Result<Response, ScimError> {
     let (start_index, _) = query.paging()?;
-    let (resources, total) = users_page(call, query).await?;
+    let (resources, total) = page::<R>(call, query).await?;
     Ok(list_response(resources, total, start_index))
 }
 
 /// `POST /.search`: the users, then the groups (RFC 7644 §3.4.3).
 async fn search_all(call: &Call<'_>, query: &Query) -> Result<Response, ScimError> {
     let (start_index, _) = query.paging()?;
-    let (mut resources, users) = users_page(call, query).await?;
-    let (groups_found, groups) = groups_page(
+    let (mut resources, users) = page::<proto::DirectoryUser>(call, query).await?;
+    let (groups_found, groups) = page::<proto::DirectoryGroup>(
         call,
         &Query {
             filter: None,
@@ -532,170 +537,26 @@ async fn search_all(call: &Call<'_>, query: &Query) -> Result<Response, ScimErro
     Ok(list_response(resources, users + groups, start_index))
 }
 
-async fn users_page(call: &Call<'_>, query: &Query) -> Result<(Vec<Value>, i64), ScimError> {
-    let conditions = match &query.filter {
-        Some(text) if !text.trim().is_empty() => filter::conditions(text)?,
-        _ => Vec::new(),
+/// One page of a kind, as projected resources, and how many match in all.
+async fn page<R: Resource>(call: &Call<'_>, query: &Query) -> Result<(Vec<Value>, i64), ScimError> {
+    let filter = match &query.filter {
+        Some(text) if !text.trim().is_empty() => R::filter(text)?,
+        _ => R::Filter::default(),
     };
     let (start_index, count) = query.paging()?;
-    let message = proto::ListDirectoryUsersRequest {
-        conditions,
-        start_index,
-        count: Some(count),
-    };
-    let response = directory(call, true, |mut client, metadata| {
-        let message = message.clone();
-        async move {
-            client
-                .list_directory_users(request(metadata, message))
-                .await
-        }
+    let (found, total) = directory(call, true, |client, metadata| {
+        R::list(client, metadata, filter.clone(), start_index, count)
     })
     .await?;
-    let resources: Vec<Value> = response
-        .users
+    let resources: Vec<Value> = found
         .iter()
-        .map(|user| {
-            let mut resource = user::resource(user, &call.base);
-            project(&mut resource, query);
-            resource
+        .map(|resource| {
+            let mut json = resource.json(&call.base);
+            project(&mut json, query);
+            json
         })
         .collect();
-    Ok((resources, i64::from(response.total_results)))
-}
-
-async fn list_groups(call: &Call<'_>, query: &Query) -> Result<Response, ScimError> {
-    let (start_index, _) = query.paging()?;
-    let (resources, total) = groups_page(call, query).await?;
-    Ok(list_response(resources, total, start_index))
-}
-
-async fn groups_page(call: &Call<'_>, query: &Query) -> Result<(Vec<Value>, i64), ScimError> {
-    let (display_name, external_id) = match &query.filter {
-        Some(text) if !text.trim().is_empty() => filter::group_conditions(text)?,
-        _ => (None, None),
-    };
-    let (start_index, count) = query.paging()?;
-    let message = proto::ListDirectoryGroupsRequest {
-        display_name,
-        external_id,
-        start_index,
-        count: Some(count),
-    };
-    let response = directory(call, true, |mut client, metadata| {
-        let message = message.clone();
-        async move {
-            client
-                .list_directory_groups(request(metadata, message))
-                .await
-        }
-    })
-    .await?;
-    let resources: Vec<Value> = response
-        .groups
-        .iter()
-        .map(|group| {
-            let mut resource = group::resource(group, &call.base);
-            project(&mut resource, query);
-            resource
-        })
-        .collect();
-    Ok((resources, i64::from(response.total_results)))
-}
-
-async fn get_group(call: &Call<'_>, id: &str) -> Result<proto::DirectoryGroup, ScimError> {
-    let message = proto::GetDirectoryGroupRequest {
-        group_id: id.to_owned(),
-    };
-    let response = directory(call, true, |mut client, metadata| {
-        let message = message.clone();
-        async move { client.get_directory_group(request(metadata, message)).await }
-    })
-    .await?;
-    response
-        .group
-        .ok_or_else(|| ScimError::not_found("no such group"))
-}
-
-async fn create_group(
-    call: &Call<'_>,
-    fields: proto::DirectoryGroupFields,
-) -> Result<proto::DirectoryGroup, ScimError> {
-    let message = proto::CreateDirectoryGroupRequest {
-        fields: Some(fields),
-    };
-    let response = directory(call, false, |mut client, metadata| {
-        let message = message.clone();
-        async move {
-            client
-                .create_directory_group(request(metadata, message))
-                .await
-        }
-    })
-    .await?;
-    response
-        .group
-        .ok_or_else(|| ScimError::not_found("no such group"))
-}
-
-async fn replace_group(
-    call: &Call<'_>,
-    id: &str,
-    fields: proto::DirectoryGroupFields,
-    etag: Option<String>,
-) -> Result<proto::DirectoryGroup, ScimError> {
-    let message = proto::ReplaceDirectoryGroupRequest {
-        group_id: id.to_owned(),
-        fields: Some(fields),
-        etag: etag.unwrap_or_default(),
-    };
-    let response = directory(call, false, |mut client, metadata| {
-        let message = message.clone();
-        async move {
-            client
-                .replace_directory_group(request(metadata, message))
-                .await
-        }
-    })
-    .await?;
-    response
-        .group
-        .ok_or_else(|| ScimError::not_found("no such group"))
-}
-
-async fn patch_group(
-    call: &Call<'_>,
-    id: &str,
-    body: &Value,
-    query: &Query,
-) -> Result<Response, ScimError> {
-    let group = patched(
-        call,
-        body,
-        || get_group(call, id),
-        |group| (group::resource(group, &call.base), group.etag.clone()),
-        |resource, etag| async move {
-            replace_group(call, id, group::fields(&resource)?, Some(etag)).await
-        },
-    )
-    .await?;
-    Ok(group_response(StatusCode::OK, &group, &call.base, query))
-}
-
-async fn delete_group(call: &Call<'_>, id: &str) -> Result<(), ScimError> {
-    let message = proto::DeleteDirectoryGroupRequest {
-        group_id: id.to_owned(),
-    };
-    directory(call, false, |mut client, metadata| {
-        let message = message.clone();
-        async move {
-            client
-                .delete_directory_group(request(metadata, message))
-                .await
-        }
-    })
-    .await?;
-    Ok(())
+    Ok((resources, i64::from(total)))
 }
 
 fn stale() -> ScimError {
@@ -706,105 +567,29 @@ fn stale() -> ScimError {
     )
 }
 
-async fn create_user(call: &Call<'_>, body: &Value) -> Result<Response, ScimError> {
-    let fields = user::fields(body)?;
-    let message = proto::CreateDirectoryUserRequest {
-        fields: Some(fields),
-    };
-    let response = directory(call, false, |mut client, metadata| {
-        let message = message.clone();
-        async move {
-            client
-                .create_directory_user(request(metadata, message))
-                .await
-        }
-    })
-    .await?;
-    let user = response
-        .user
-        .ok_or_else(|| ScimError::not_found("no such user"))?;
-    Ok(user_response(
-        StatusCode::CREATED,
-        &user,
-        &call.base,
-        &Query::default(),
-    ))
-}
-
-async fn replace_user(
-    call: &Call<'_>,
-    id: &str,
-    fields: proto::DirectoryUserFields,
-    etag: Option<String>,
-) -> Result<proto::DirectoryUser, ScimError> {
-    let message = proto::ReplaceDirectoryUserRequest {
-        user_id: id.to_owned(),
-        fields: Some(fields),
-        etag: etag.unwrap_or_default(),
-    };
-    let response = directory(call, false, |mut client, metadata| {
-        let message = message.clone();
-        async move {
-            client
-                .replace_directory_user(request(metadata, message))
-                .await
-        }
-    })
-    .await?;
-    response
-        .user
-        .ok_or_else(|| ScimError::not_found("no such user"))
-}
-
-async fn patch_user(
-    call: &Call<'_>,
-    id: &str,
-    body: &Value,
-    query: &Query,
-) -> Result<Response, ScimError> {
-    let user = patched(
-        call,
-        body,
-        || get_user(call, id),
-        |user| (user::resource(user, &call.base), user.etag.clone()),
-        |resource, etag| async move {
-            replace_user(call, id, user::fields(&resource)?, Some(etag)).await
-        },
-    )
-    .await?;
-    Ok(user_response(StatusCode::OK, &user, &call.base, query))
-}
-
 /// PATCH (RFC 7644 §3.5.2) as one rule for every resource: read it, apply
 /// the operations to its JSON, replace it whole on the version read. A
 /// change made meanwhile makes it read again (up to `PATCH_TRIES`), or,
 /// with `If-Match`, fail with 412.
-async fn patched<R, Read, Reading, Replace, Replacing>(
-    call: &Call<'_>,
-    body: &Value,
-    read: Read,
-    json_and_etag: impl Fn(&R) -> (Value, String),
-    replace: Replace,
-) -> Result<R, ScimError>
-where
-    Read: Fn() -> Reading,
-    Reading: Future<Output = Result<R, ScimError>>,
-    Replace: Fn(Value, String) -> Replacing,
-    Replacing: Future<Output = Result<R, ScimError>>,
-{
+async fn patched<R: Resource>(call: &Call<'_>, id: &str, body: &Value) -> Result<R, ScimError> {
     let expected = if_match(call.headers);
     let mut tries = 0;
     loop {
         tries += 1;
-        let (resource, etag) = json_and_etag(&read().await?);
+        let current: R = get(call, id).await?;
+        let etag = current.etag().to_owned();
         if expected.as_ref().is_some_and(|expected| *expected != etag) {
             return Err(stale());
         }
-        let Value::Object(mut resource) = resource else {
+        let Value::Object(mut resource) = current.json(&call.base) else {
             return Err(ScimError::invalid_value("the resource is no object"));
         };
         patch::apply(&mut resource, body)?;
-        match replace(Value::Object(resource), etag).await {
+        let replaced = match R::fields(&Value::Object(resource)) {
+            Ok(fields) => replace(call, id, fields, Some(etag)).await,
+            Err(error) => Err(error),
+        };
+        match replaced {
             Err(error)
                 if error.status == StatusCode::PRECONDITION_FAILED
                     && expected.is_none()
@@ -812,20 +597,4 @@ where
             done => return done,
         }
     }
-}
-
-async fn delete_user(call: &Call<'_>, id: &str) -> Result<(), ScimError> {
-    let message = proto::DeleteDirectoryUserRequest {
-        user_id: id.to_owned(),
-    };
-    directory(call, false, |mut client, metadata| {
-        let message = message.clone();
-        async move {
-            client
-                .delete_directory_user(request(metadata, message))
-                .await
-        }
-    })
-    .await?;
-    Ok(())
 }

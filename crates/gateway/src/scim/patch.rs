@@ -42,52 +42,74 @@ pub fn apply(resource: &mut Map<String, Value>, body: &Value) -> Result<(), Scim
                 "each operation must be an object",
             ));
         };
-        let op = match get(operation, "op").and_then(Value::as_str) {
-            Some(op) if op.eq_ignore_ascii_case("add") => Op::Add,
-            Some(op) if op.eq_ignore_ascii_case("replace") => Op::Replace,
-            Some(op) if op.eq_ignore_ascii_case("remove") => Op::Remove,
-            _ => {
-                return Err(ScimError::invalid_syntax(
-                    "op must be add, replace or remove",
-                ));
-            }
-        };
+        let op = op_of(operation)?;
         let value = get(operation, "value");
         match get(operation, "path").and_then(Value::as_str) {
             Some(path) => apply_at(resource, op, path, value)?,
-            None => {
-                if op == Op::Remove {
-                    return Err(ScimError::new(
-                        axum::http::StatusCode::BAD_REQUEST,
-                        Some("noTarget"),
-                        "remove needs a path",
-                    ));
-                }
-                let Some(Value::Object(values)) = value else {
-                    return Err(ScimError::invalid_value(
-                        "an operation without a path needs an object value",
-                    ));
-                };
-                for (key, value) in values {
-                    if key.eq_ignore_ascii_case(ENTERPRISE_SCHEMA) {
-                        // The extension whole: each of its attributes.
-                        if let Value::Object(extension) = value {
-                            for (sub, value) in extension {
-                                apply_at(
-                                    resource,
-                                    op,
-                                    &format!("{ENTERPRISE_SCHEMA}:{sub}"),
-                                    Some(value),
-                                )?;
-                            }
-                        }
-                        continue;
-                    }
-                    // A key may be a path of its own (Entra: "name.givenName").
-                    apply_at(resource, op, key, Some(value))?;
-                }
-            }
+            None => apply_without_path(resource, op, value)?,
         }
+    }
+    Ok(())
+}
+
+/// An operation's `op`, in any case (Entra writes `"Replace"`).
+fn op_of(operation: &Map<String, Value>) -> Result<Op, ScimError> {
+    match get(operation, "op").and_then(Value::as_str) {
+        Some(op) if op.eq_ignore_ascii_case("add") => Ok(Op::Add),
+        Some(op) if op.eq_ignore_ascii_case("replace") => Ok(Op::Replace),
+        Some(op) if op.eq_ignore_ascii_case("remove") => Ok(Op::Remove),
+        _ => Err(ScimError::invalid_syntax(
+            "op must be add, replace or remove",
+        )),
+    }
+}
+
+/// An operation without a path: its value's keys are the paths.
+fn apply_without_path(
+    resource: &mut Map<String, Value>,
+    op: Op,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
+    if op == Op::Remove {
+        return Err(ScimError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            Some("noTarget"),
+            "remove needs a path",
+        ));
+    }
+    let Some(Value::Object(values)) = value else {
+        return Err(ScimError::invalid_value(
+            "an operation without a path needs an object value",
+        ));
+    };
+    for (key, value) in values {
+        if key.eq_ignore_ascii_case(ENTERPRISE_SCHEMA) {
+            // The extension whole: each of its attributes. Unlike a path
+            // naming the extension, it is merged in, not replaced.
+            if let Value::Object(extension) = value {
+                apply_each_of_extension(resource, op, extension)?;
+            }
+            continue;
+        }
+        // A key may be a path of its own (Entra: "name.givenName").
+        apply_at(resource, op, key, Some(value))?;
+    }
+    Ok(())
+}
+
+/// Each attribute of an enterprise extension's value, at its own path.
+fn apply_each_of_extension(
+    resource: &mut Map<String, Value>,
+    op: Op,
+    extension: &Map<String, Value>,
+) -> Result<(), ScimError> {
+    for (sub, value) in extension {
+        apply_at(
+            resource,
+            op,
+            &format!("{ENTERPRISE_SCHEMA}:{sub}"),
+            Some(value),
+        )?;
     }
     Ok(())
 }
@@ -146,15 +168,7 @@ fn apply_at(
             let key = key_of(resource, ENTERPRISE_SCHEMA);
             resource.remove(&key);
         }
-        for (sub, value) in extension {
-            apply_at(
-                resource,
-                op,
-                &format!("{ENTERPRISE_SCHEMA}:{sub}"),
-                Some(value),
-            )?;
-        }
-        return Ok(());
+        return apply_each_of_extension(resource, op, extension);
     }
     let parsed: PatchPath = path
         .parse()
@@ -197,27 +211,7 @@ fn apply_plain(
     value: Option<Value>,
 ) -> Result<(), ScimError> {
     if let Some(sub) = sub {
-        let parent = object
-            .entry(key.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        let Value::Object(parent) = parent else {
-            return Err(ScimError::invalid_path(format!(
-                "{key} has no sub-attributes"
-            )));
-        };
-        let sub_key = key_of(parent, sub);
-        match op {
-            Op::Remove => {
-                parent.remove(&sub_key);
-            }
-            Op::Add | Op::Replace => {
-                parent.insert(sub_key, required(value)?);
-            }
-        }
-        if parent.is_empty() {
-            object.remove(key);
-        }
-        return Ok(());
+        return apply_to_sub_attribute(object, key, sub, op, value);
     }
     match op {
         Op::Remove => match (object.get_mut(key), value) {
@@ -232,34 +226,68 @@ fn apply_plain(
         Op::Replace => {
             object.insert(key.to_owned(), required(value)?);
         }
-        Op::Add => {
-            let value = required(value)?;
-            match (object.get_mut(key), value) {
-                (Some(Value::Array(items)), Value::Array(new)) => {
-                    for item in new {
-                        if !items.contains(&item) {
-                            items.push(item);
-                        }
-                    }
-                }
-                (Some(Value::Array(items)), item) => {
-                    if !items.contains(&item) {
-                        items.push(item);
-                    }
-                }
-                (Some(Value::Object(existing)), Value::Object(new)) => {
-                    for (k, v) in new {
-                        let k = key_of(existing, &k);
-                        existing.insert(k, v);
-                    }
-                }
-                (_, value) => {
-                    object.insert(key.to_owned(), value);
+        Op::Add => add(object, key, required(value)?),
+    }
+    Ok(())
+}
+
+/// `attr.sub`; an object left empty goes.
+fn apply_to_sub_attribute(
+    object: &mut Map<String, Value>,
+    key: &str,
+    sub: &str,
+    op: Op,
+    value: Option<Value>,
+) -> Result<(), ScimError> {
+    let parent = object
+        .entry(key.to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(parent) = parent else {
+        return Err(ScimError::invalid_path(format!(
+            "{key} has no sub-attributes"
+        )));
+    };
+    let sub_key = key_of(parent, sub);
+    match op {
+        Op::Remove => {
+            parent.remove(&sub_key);
+        }
+        Op::Add | Op::Replace => {
+            parent.insert(sub_key, required(value)?);
+        }
+    }
+    if parent.is_empty() {
+        object.remove(key);
+    }
+    Ok(())
+}
+
+/// `add` at `attr` (RFC 7644 §3.5.2.1): a list gains the items it lacks,
+/// an object the attributes given; anything else is set.
+fn add(object: &mut Map<String, Value>, key: &str, value: Value) {
+    match (object.get_mut(key), value) {
+        (Some(Value::Array(items)), Value::Array(new)) => {
+            for item in new {
+                if !items.contains(&item) {
+                    items.push(item);
                 }
             }
         }
+        (Some(Value::Array(items)), item) => {
+            if !items.contains(&item) {
+                items.push(item);
+            }
+        }
+        (Some(Value::Object(existing)), Value::Object(new)) => {
+            for (k, v) in new {
+                let k = key_of(existing, &k);
+                existing.insert(k, v);
+            }
+        }
+        (_, value) => {
+            object.insert(key.to_owned(), value);
+        }
     }
-    Ok(())
 }
 
 /// `attr[filter]` or `attr[filter].sub`. An add or replace that matches
@@ -317,21 +345,31 @@ fn apply_filtered(
     }
     *items = kept;
     if !matched && op != Op::Remove {
-        let mut element = Map::new();
-        equalities(filter, &mut element);
-        match (sub, required(value)?) {
-            (Some(sub), value) => {
-                element.insert(sub.to_owned(), value);
-            }
-            (None, Value::Object(new)) => element.extend(new),
-            (None, _) => return Err(ScimError::invalid_value("the value must be an object")),
-        }
-        items.push(Value::Object(element));
+        items.push(element_from_filter(filter, sub, value)?);
     }
     if items.is_empty() {
         object.remove(key);
     }
     Ok(())
+}
+
+/// The element an add or replace that matched none makes: the filter's
+/// `eq` terms, and the value (at `sub`, or merged in).
+fn element_from_filter(
+    filter: &ValFilter,
+    sub: Option<&str>,
+    value: Option<Value>,
+) -> Result<Value, ScimError> {
+    let mut element = Map::new();
+    equalities(filter, &mut element);
+    match (sub, required(value)?) {
+        (Some(sub), value) => {
+            element.insert(sub.to_owned(), value);
+        }
+        (None, Value::Object(new)) => element.extend(new),
+        (None, _) => return Err(ScimError::invalid_value("the value must be an object")),
+    }
+    Ok(Value::Object(element))
 }
 
 fn required(value: Option<Value>) -> Result<Value, ScimError> {
