@@ -26,16 +26,15 @@ use std::{
     },
     time::{Duration, Instant},
 };
-use wowchat_platform::statements;
 
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::invalidation::{APPLICATION_NAME, LEASE};
+use super::invalidation::{APPLICATION_NAME, CHANGED, LEASE};
 use crate::{
     domain::{Error, user::User},
     store::{
-        Lock, Pool,
+        Lock, Pool, notifications,
         roles::{self, Standing},
         users,
     },
@@ -343,15 +342,13 @@ impl CallerCache {
         self.lock_syncs().insert(token, acknowledged);
         let sent = async {
             let client = pool.get().await?;
-            let row = statements::query_one(
+            notifications::notify_and_count_listeners(
                 &client,
-                "SELECT (SELECT count(*) FROM pg_stat_activity \
-                             WHERE datname = current_database() AND application_name = $1), \
-                            pg_notify('caller_changed', 'sync ' || $2)",
-                &[&APPLICATION_NAME, &token.to_string()],
+                CHANGED,
+                &format!("sync {token}"),
+                APPLICATION_NAME,
             )
-            .await?;
-            Ok::<i64, Error>(row.try_get(0)?)
+            .await
         }
         .await;
         match sent {

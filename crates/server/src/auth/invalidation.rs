@@ -24,10 +24,10 @@ use tokio_util::sync::CancellationToken;
 use wowchat_platform::{Backoff, Secret, postgres::ConnectConfig};
 
 use super::CallerCache;
-use crate::store::{self, Pool};
+use crate::store::{Pool, notifications};
 
 /// The Postgres channel the V16 triggers notify, and `CallerCache::sync`.
-const CHANGED: &str = "caller_changed";
+pub(super) const CHANGED: &str = "caller_changed";
 
 /// Where listeners acknowledge a sync.
 const SYNCED: &str = "caller_synced";
@@ -120,11 +120,7 @@ async fn listen(
         Ok::<_, tokio_postgres::Error>(())
     });
     let result = async {
-        client
-            .batch_execute(&format!(
-                "LISTEN {CHANGED}; LISTEN {SYNCED}; LISTEN {echo_channel}"
-            ))
-            .await?;
+        notifications::listen(&client, &[CHANGED, SYNCED, &echo_channel]).await?;
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The heartbeat sent last and not yet back, with when it was sent.
@@ -138,9 +134,7 @@ async fn listen(
                     anyhow::bail!("the connection closed");
                 }
                 Some(token) = syncs.recv() => {
-                    client
-                        .execute("SELECT pg_notify($1, $2)", &[&SYNCED, &token])
-                        .await?;
+                    notifications::notify_from(&client, SYNCED, &token).await?;
                 }
                 Some(beat) = echoes.recv() => {
                     let Some((expected, sent)) = awaited else { continue };
@@ -175,7 +169,7 @@ async fn listen(
                         let beat = beats.to_string();
                         tokio::time::timeout(LEASE, async {
                             let sender = pool.get().await?;
-                            store::notify(&sender, &echo_channel, &beat).await?;
+                            notifications::notify(&sender, &echo_channel, &beat).await?;
                             Ok::<_, anyhow::Error>(())
                         })
                         .await

@@ -18,7 +18,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use futures::{StreamExt, future::join_all, stream::FuturesUnordered};
 use lapin::{
-    BasicProperties, Channel, Confirmation,
+    BasicProperties, Channel, Confirmation, PublisherConfirm,
     options::{BasicPublishOptions, ConfirmSelectOptions},
 };
 use tokio::sync::{Notify, oneshot};
@@ -38,7 +38,7 @@ use super::{APP_ID, RECONNECT, connect, declare_topology};
 use crate::{
     config::Secret,
     store::{
-        Pool,
+        Pool, notifications,
         outbox::{self, PendingMessage},
     },
 };
@@ -302,67 +302,15 @@ impl Relay {
         metrics::histogram!("wowchat_relay_batch_size").record(rows.len() as f64);
         let confirming = std::time::Instant::now();
 
-        // A basic.return is matched to its row by message id, not by which
-        // confirm it came with: the client may hand a return to a
-        // neighbouring confirm when acks for several messages arrive at once.
-        let deadline = tokio::time::Instant::now() + self.settings.confirm_timeout;
-        let mut broker_error = None;
-        let mut acked = Vec::new();
-        let mut failed = Vec::new();
-        let mut returned = HashSet::new();
-        for (row, sent) in rows.iter().zip(sent) {
-            let confirm = match sent {
-                Ok(confirm) => confirm,
-                Err(err) => {
-                    failed.push(row.id);
-                    broker_error.get_or_insert(err);
-                    continue;
-                }
-            };
-            match tokio::time::timeout_at(deadline, confirm).await {
-                Ok(Ok(Confirmation::Ack(bounce))) => {
-                    if let Some(bounce) = bounce {
-                        returned.insert(returned_id(&bounce).unwrap_or(row.id));
-                    }
-                    acked.push(row);
-                }
-                Ok(Ok(Confirmation::Nack(bounce))) => {
-                    if let Some(bounce) = bounce {
-                        returned.insert(returned_id(&bounce).unwrap_or(row.id));
-                    }
-                    tracing::warn!(message_id = %row.id, "broker refused the message; will retry");
-                    failed.push(row.id);
-                }
-                Ok(Ok(Confirmation::NotRequested)) => {
-                    tracing::warn!(message_id = %row.id, "broker did not confirm the message; will retry");
-                    failed.push(row.id);
-                }
-                Ok(Err(err)) => {
-                    failed.push(row.id);
-                    broker_error.get_or_insert(err);
-                }
-                Err(_) => {
-                    tracing::warn!(message_id = %row.id, "no confirm in time; will retry");
-                    failed.push(row.id);
-                }
-            }
-        }
+        let answers = self.await_confirms(&rows, sent).await;
         // From the batch written to its last confirm (or the deadline).
         metrics::histogram!("wowchat_relay_confirm_seconds")
             .record(confirming.elapsed().as_secs_f64());
-        let mut marked = Vec::with_capacity(acked.len());
-        for row in acked {
-            if returned.contains(&row.id) {
-                tracing::warn!(
-                    message_id = %row.id,
-                    routing_key = %row.routing_key,
-                    "broker returned the message: nothing is bound to receive it; will retry"
-                );
-                failed.push(row.id);
-            } else {
-                marked.push(row.id);
-            }
-        }
+        let Settlement {
+            published: marked,
+            retry: failed,
+            broker_error,
+        } = settle(answers);
         outbox::mark_published(&tx, &marked).await?;
         outbox::schedule_retry(&tx, &failed, self.settings.retry_max).await?;
         tx.commit().await?;
@@ -376,6 +324,41 @@ impl Relay {
             None => Ok(()),
         }
     }
+    /// What the broker answered for each row published, waiting for the
+    /// confirms until the batch's deadline.
+    async fn await_confirms<'r>(
+        &self,
+        rows: &'r [PendingMessage],
+        sent: Vec<Result<PublisherConfirm, lapin::Error>>,
+    ) -> Vec<Answer<'r, lapin::Error>> {
+        let deadline = tokio::time::Instant::now() + self.settings.confirm_timeout;
+        let mut answers = Vec::with_capacity(rows.len());
+        for (row, sent) in rows.iter().zip(sent) {
+            // A basic.return is matched to its row by message id, not by
+            // which confirm it came with: the client may hand a return to a
+            // neighbouring confirm when acks for several arrive at once.
+            let returned = |bounce: Option<lapin::message::BasicReturnMessage>| {
+                bounce.map(|bounce| returned_id(&bounce).unwrap_or(row.id))
+            };
+            let heard = match sent {
+                Err(err) => Heard::Failed(err),
+                Ok(confirm) => match tokio::time::timeout_at(deadline, confirm).await {
+                    Ok(Ok(Confirmation::Ack(bounce))) => Heard::Ack(returned(bounce)),
+                    Ok(Ok(Confirmation::Nack(bounce))) => Heard::Nack(returned(bounce)),
+                    Ok(Ok(Confirmation::NotRequested)) => Heard::NotConfirmed,
+                    Ok(Err(err)) => Heard::Failed(err),
+                    Err(_) => Heard::TimedOut,
+                },
+            };
+            answers.push(Answer {
+                id: row.id,
+                routing_key: &row.routing_key,
+                heard,
+            });
+        }
+        answers
+    }
+
     async fn report_backlog(&self) {
         let Ok(client) = self.pool.get().await else {
             return;
@@ -400,6 +383,93 @@ impl Relay {
             health.set_service_status(HEALTH_SERVICE, status).await;
         }
     }
+}
+
+/// What the broker said of one published row.
+#[derive(Debug)]
+enum Heard<E> {
+    /// Confirmed; with the id of a message returned beside the confirm
+    /// (unroutable), if any.
+    Ack(Option<Uuid>),
+    /// Refused; likewise.
+    Nack(Option<Uuid>),
+    /// The channel was not in confirm mode.
+    NotConfirmed,
+    /// Publishing or confirming failed: the channel is broken.
+    Failed(E),
+    /// No confirm by the batch's deadline.
+    TimedOut,
+}
+
+/// One row's answer.
+struct Answer<'r, E> {
+    id: Uuid,
+    routing_key: &'r str,
+    heard: Heard<E>,
+}
+
+/// What a batch's answers mean for its rows.
+#[derive(Debug)]
+struct Settlement<E> {
+    /// Confirmed and not returned: done.
+    published: Vec<Uuid>,
+    /// Anything else: published again later.
+    retry: Vec<Uuid>,
+    /// The first failure of the channel, which ends its use.
+    broker_error: Option<E>,
+}
+
+/// Decides what a batch's confirms mean: a row is published only when
+/// acked and returned by no answer of the batch (a return may arrive with
+/// a neighbour's confirm); every other row is retried.
+fn settle<E>(answers: Vec<Answer<'_, E>>) -> Settlement<E> {
+    let returned: HashSet<Uuid> = answers
+        .iter()
+        .filter_map(|answer| match answer.heard {
+            Heard::Ack(returned) | Heard::Nack(returned) => returned,
+            _ => None,
+        })
+        .collect();
+    let mut settlement = Settlement {
+        published: Vec::with_capacity(answers.len()),
+        retry: Vec::new(),
+        broker_error: None,
+    };
+    for Answer {
+        id,
+        routing_key,
+        heard,
+    } in answers
+    {
+        match heard {
+            Heard::Ack(_) if returned.contains(&id) => {
+                tracing::warn!(
+                    message_id = %id,
+                    routing_key,
+                    "broker returned the message: nothing is bound to receive it; will retry"
+                );
+                settlement.retry.push(id);
+            }
+            Heard::Ack(_) => settlement.published.push(id),
+            Heard::Nack(_) => {
+                tracing::warn!(message_id = %id, "broker refused the message; will retry");
+                settlement.retry.push(id);
+            }
+            Heard::NotConfirmed => {
+                tracing::warn!(message_id = %id, "broker did not confirm the message; will retry");
+                settlement.retry.push(id);
+            }
+            Heard::TimedOut => {
+                tracing::warn!(message_id = %id, "no confirm in time; will retry");
+                settlement.retry.push(id);
+            }
+            Heard::Failed(err) => {
+                settlement.broker_error.get_or_insert(err);
+                settlement.retry.push(id);
+            }
+        }
+    }
+    settlement
 }
 
 /// The outbox id a returned message was published under.
@@ -484,8 +554,68 @@ async fn listen(url: &Secret, wake: &Arc<Notify>) -> anyhow::Result<()> {
             }
         }
     });
-    client.batch_execute("LISTEN outbox").await?;
+    notifications::listen(&client, &["outbox"]).await?;
     // A relay that missed notifications while away catches up now.
     driver.await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(id: Uuid, heard: Heard<&'static str>) -> Answer<'static, &'static str> {
+        Answer {
+            id,
+            routing_key: "user.invited",
+            heard,
+        }
+    }
+
+    #[test]
+    fn acked_rows_are_published_and_every_other_answer_is_retried() {
+        let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+        let settlement = settle(vec![
+            answer(ids[0], Heard::Ack(None)),
+            answer(ids[1], Heard::Nack(None)),
+            answer(ids[2], Heard::NotConfirmed),
+            answer(ids[3], Heard::TimedOut),
+            answer(ids[4], Heard::Ack(None)),
+        ]);
+        assert_eq!(settlement.published, vec![ids[0], ids[4]]);
+        assert_eq!(settlement.retry, vec![ids[1], ids[2], ids[3]]);
+        assert!(settlement.broker_error.is_none());
+    }
+
+    #[test]
+    fn a_return_retries_the_row_it_names_even_when_it_came_with_a_neighbours_ack() {
+        let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+        // The client handed the second row's return to the first's confirm.
+        let settlement = settle(vec![
+            answer(first, Heard::Ack(Some(second))),
+            answer(second, Heard::Ack(None)),
+        ]);
+        assert_eq!(settlement.published, vec![first]);
+        assert_eq!(settlement.retry, vec![second]);
+    }
+
+    #[test]
+    fn the_first_channel_failure_is_kept_and_its_rows_retried() {
+        let (first, second, third) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let settlement = settle(vec![
+            answer(first, Heard::Failed("channel closed")),
+            answer(second, Heard::Ack(None)),
+            answer(third, Heard::Failed("later")),
+        ]);
+        assert_eq!(settlement.published, vec![second]);
+        assert_eq!(settlement.retry, vec![first, third]);
+        assert_eq!(settlement.broker_error, Some("channel closed"));
+    }
+
+    #[test]
+    fn an_empty_batch_settles_to_nothing() {
+        let settlement = settle::<&str>(Vec::new());
+        assert!(settlement.published.is_empty() && settlement.retry.is_empty());
+        assert!(settlement.broker_error.is_none());
+    }
 }

@@ -11,6 +11,7 @@ pub mod invitations;
 pub mod invite_links;
 pub mod join_requests;
 pub mod mail_domains;
+pub mod notifications;
 pub mod outbox;
 pub mod pipeline;
 pub mod rate_limits;
@@ -133,17 +134,27 @@ async fn newest_first<T>(
     Ok((items, total))
 }
 
+/// Every row `sql` returns, each read with `read`.
+async fn query_all<T>(
+    client: &impl GenericClient,
+    sql: &str,
+    params: Params<'_>,
+    read: impl Fn(&Row) -> Result<T, Error>,
+) -> Result<Vec<T>, Error> {
+    statements::query(client, sql, params)
+        .await?
+        .iter()
+        .map(read)
+        .collect()
+}
+
 /// The first column of every row `sql` returns (a list of ids).
 async fn query_column<T: FromSqlOwned>(
     client: &impl GenericClient,
     sql: &str,
     params: Params<'_>,
 ) -> Result<Vec<T>, Error> {
-    statements::query(client, sql, params)
-        .await?
-        .iter()
-        .map(|row| Ok(row.try_get(0)?))
-        .collect()
+    query_all(client, sql, params, |row| Ok(row.try_get(0)?)).await
 }
 
 /// Runs `sql` (prepared once per connection); how many rows it touched.
@@ -216,15 +227,4 @@ pub fn is_unique_violation(err: &tokio_postgres::Error, constraint: &str) -> boo
         db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION
             && db.constraint() == Some(constraint)
     })
-}
-
-/// Sends `payload` on the Postgres notification `channel`, delivered to its
-/// listeners when the statement's transaction commits.
-pub async fn notify(
-    client: &impl GenericClient,
-    channel: &str,
-    payload: &str,
-) -> Result<(), Error> {
-    execute(client, "SELECT pg_notify($1, $2)", &[&channel, &payload]).await?;
-    Ok(())
 }

@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{GenericClient, Lock};
+use super::{GenericClient, Lock, execute, query_all, query_one, query_opt};
 use crate::domain::{
     Error,
     permission::{CustomRole, PermissionSet, Role},
@@ -36,11 +36,7 @@ pub async fn get(
 ) -> Result<Option<CustomRole>, Error> {
     let suffix = lock.clause();
     let sql = format!("SELECT {COLUMNS} FROM roles WHERE workspace_id = $1 AND name = $2{suffix}");
-    statements::query_opt(client, &sql, &[&workspace_id, &name])
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    query_opt(client, &sql, &[&workspace_id, &name], from_row).await
 }
 
 /// The role of that name in the workspace: a built-in role from code, else
@@ -83,11 +79,7 @@ pub async fn list(
     workspace_id: Uuid,
 ) -> Result<Vec<CustomRole>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM roles WHERE workspace_id = $1 ORDER BY name");
-    statements::query(client, &sql, &[&workspace_id])
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    query_all(client, &sql, &[&workspace_id], from_row).await
 }
 
 /// Creates the role; `None` when the workspace already has one of that name.
@@ -101,15 +93,13 @@ pub async fn insert(
          VALUES ($1, $2, $3, now(), now()) ON CONFLICT (workspace_id, name) DO NOTHING \
          RETURNING {COLUMNS}"
     );
-    statements::query_opt(
+    query_opt(
         client,
         &sql,
         &[&workspace_id, &role.name, &role.permissions.names()],
+        from_row,
     )
-    .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    .await
 }
 
 /// Replaces the role's permissions and bumps its version.
@@ -122,13 +112,13 @@ pub async fn update(
         "UPDATE roles SET permissions = $3, updated_at = now(), version = version + 1 \
          WHERE workspace_id = $1 AND name = $2 RETURNING {COLUMNS}"
     );
-    let row = statements::query_one(
+    query_one(
         client,
         &sql,
         &[&workspace_id, &role.name, &role.permissions.names()],
+        from_row,
     )
-    .await?;
-    from_row(&row)
+    .await
 }
 
 pub async fn delete(
@@ -136,7 +126,7 @@ pub async fn delete(
     workspace_id: Uuid,
     name: &str,
 ) -> Result<(), Error> {
-    statements::execute(
+    execute(
         client,
         "DELETE FROM roles WHERE workspace_id = $1 AND name = $2",
         &[&workspace_id, &name],
@@ -152,15 +142,15 @@ pub async fn holders(
     workspace_id: Uuid,
     name: &str,
 ) -> Result<(bool, bool), Error> {
-    let row = statements::query_one(
+    query_one(
         client,
         "SELECT EXISTS (SELECT 1 FROM users WHERE workspace_id = $1 AND role = $2), \
              EXISTS (SELECT 1 FROM invitations WHERE workspace_id = $1 AND role = $2 \
                      AND status = 'PENDING')",
         &[&workspace_id, &name],
+        |row| Ok((row.try_get(0)?, row.try_get(1)?)),
     )
-    .await?;
-    Ok((row.try_get(0)?, row.try_get(1)?))
+    .await
 }
 
 /// A user as authentication and permission checks see them: who they are,

@@ -2,15 +2,15 @@
 
 use anyhow::Context;
 use time::OffsetDateTime;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{GenericClient, Lock, query_value};
+use super::{GenericClient, Lock, execute, query_one, query_opt, query_value};
 use crate::domain::{Error, workspace::WorkspaceSettings};
 
 pub async fn insert(client: &impl GenericClient, id: Uuid, name: &str) -> Result<(), Error> {
-    statements::execute(
+    execute(
         client,
         "INSERT INTO workspaces (id, name) VALUES ($1, $2)",
         &[&id, &name],
@@ -20,9 +20,19 @@ pub async fn insert(client: &impl GenericClient, id: Uuid, name: &str) -> Result
 }
 
 pub async fn name(client: &impl GenericClient, id: Uuid) -> Result<String, Error> {
-    let row =
-        statements::query_one(client, "SELECT name FROM workspaces WHERE id = $1", &[&id]).await?;
-    Ok(row.try_get(0)?)
+    query_value(client, "SELECT name FROM workspaces WHERE id = $1", &[&id]).await
+}
+
+/// The settings of a row holding `seat_limit, allowed_email_domains,
+/// directory_default_role, accept_join_requests` from column `first` on.
+fn settings_from(row: &Row, first: usize) -> Result<WorkspaceSettings, Error> {
+    let seat_limit: i32 = row.try_get(first)?;
+    Ok(WorkspaceSettings {
+        seat_limit: u32::try_from(seat_limit).context("a negative seat limit")?,
+        allowed_email_domains: row.try_get(first + 1)?,
+        directory_default_role: row.try_get(first + 2)?,
+        accept_join_requests: row.try_get(first + 3)?,
+    })
 }
 
 /// A workspace row read under a lock: what a mutation needs of it.
@@ -57,7 +67,7 @@ pub async fn lock(
         Lock::Share => Some("SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text, 1))"),
         Lock::Update => Some("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 1))"),
     };
-    let read = "SELECT name, seat_limit, allowed_email_domains, now(), directory_default_role, \
+    let read = "SELECT name, now(), seat_limit, allowed_email_domains, directory_default_role, \
          accept_join_requests FROM workspaces WHERE id = $1";
     let row = match take {
         None => statements::query_one(client, read, &[&id]).await?,
@@ -77,16 +87,10 @@ pub async fn lock(
             row?
         }
     };
-    let seat_limit: i32 = row.try_get(1)?;
     Ok(LockedWorkspace {
         name: row.try_get(0)?,
-        settings: WorkspaceSettings {
-            seat_limit: u32::try_from(seat_limit).context("a negative seat limit")?,
-            allowed_email_domains: row.try_get(2)?,
-            directory_default_role: row.try_get(4)?,
-            accept_join_requests: row.try_get(5)?,
-        },
-        now: row.try_get(3)?,
+        now: row.try_get(1)?,
+        settings: settings_from(&row, 2)?,
     })
 }
 
@@ -94,7 +98,7 @@ pub async fn lock(
 /// ends (a transaction-scoped advisory lock), so concurrent invitations
 /// cannot overshoot a seat limit while holding only a share lock.
 pub async fn serialize_seat_changes(client: &impl GenericClient, id: Uuid) -> Result<(), Error> {
-    statements::execute(
+    execute(
         client,
         "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))",
         &[&id.to_string()],
@@ -113,23 +117,14 @@ pub async fn versioned_settings(
     client: &impl GenericClient,
     id: Uuid,
 ) -> Result<(WorkspaceSettings, i64), Error> {
-    let row = statements::query_one(
+    query_one(
         client,
         "SELECT seat_limit, allowed_email_domains, directory_default_role, accept_join_requests, \
          settings_version FROM workspaces WHERE id = $1",
         &[&id],
+        |row| Ok((settings_from(row, 0)?, row.try_get(4)?)),
     )
-    .await?;
-    let seat_limit: i32 = row.try_get(0)?;
-    Ok((
-        WorkspaceSettings {
-            seat_limit: u32::try_from(seat_limit).context("a negative seat limit")?,
-            allowed_email_domains: row.try_get(1)?,
-            directory_default_role: row.try_get(2)?,
-            accept_join_requests: row.try_get(3)?,
-        },
-        row.try_get(4)?,
-    ))
+    .await
 }
 
 /// Replaces the settings; their new version.
@@ -157,15 +152,14 @@ pub async fn set_settings(
 
 /// The seats taken: active users plus pending invitations not yet expired.
 pub async fn seats_used(client: &impl GenericClient, id: Uuid) -> Result<i64, Error> {
-    Ok(statements::query_one(
+    query_value(
         client,
         "SELECT (SELECT count(*) FROM users WHERE workspace_id = $1 AND status = 'ACTIVE') \
              + (SELECT count(*) FROM invitations WHERE workspace_id = $1 \
                 AND status = 'PENDING' AND expires_at > now())",
         &[&id],
     )
-    .await?
-    .try_get(0)?)
+    .await
 }
 
 /// The name of a workspace that takes join requests directly; `None` when
@@ -174,12 +168,11 @@ pub async fn taking_join_requests(
     client: &impl GenericClient,
     id: Uuid,
 ) -> Result<Option<String>, Error> {
-    Ok(statements::query_opt(
+    query_opt(
         client,
         "SELECT name FROM workspaces WHERE id = $1 AND accept_join_requests",
         &[&id],
+        |row| Ok(row.try_get(0)?),
     )
-    .await?
-    .map(|row| row.try_get(0))
-    .transpose()?)
+    .await
 }
