@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{
     AppState, Page, PageRequest,
     rules::ensure_seat_free,
-    unit_of_work::{Begun, FirstLock, Limits, Mutation, Outcome, Target, Work, retrying},
+    unit_of_work::{self, FirstLock, Limits, Mutation, Outcome, Target, Work},
 };
 use crate::{
     auth::{Caller, password::NO_PASSWORD},
@@ -115,11 +115,7 @@ pub async fn create_token(
     let hash = secret.hash();
     let display_name = &display_name;
     let mutation = mutation("CreateDirectoryToken", request_id, FirstLock::Nothing);
-    let token = retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    let token = unit_of_work::run(state, caller, mutation, |work| async move {
         let token = directory::insert_token(
             work.tx(),
             &DirectoryToken {
@@ -180,11 +176,7 @@ pub async fn revoke_token(
     token_id: Uuid,
 ) -> Result<DirectoryToken, Error> {
     let mutation = mutation("RevokeDirectoryToken", request_id, FirstLock::Nothing);
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    unit_of_work::run(state, caller, mutation, |work| async move {
         let Some(token) = directory::revoke_token(work.tx(), work.workspace_id(), token_id).await?
         else {
             let token = directory::get_token(work.tx(), work.workspace_id(), token_id, Lock::None)
@@ -301,11 +293,7 @@ async fn insert_user(
     // Members are created side by side, as invitations are; with a seat
     // limit, seat-taking changes take turns.
     let mutation = mutation("CreateDirectoryUser", request_id, FirstLock::Seats);
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    unit_of_work::run(state, caller, mutation, |work| async move {
         // Read with the workspace's lock: no round trip of its own.
         let settings = work.settings().await?;
         let role = work
@@ -444,11 +432,7 @@ async fn change_user(
     };
     // The last-owner, seat and no-cycle rules read other users' rows.
     let mutation = mutation(operation, request_id, FirstLock::Workspace);
-    let changed = retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    let changed = unit_of_work::run(state, caller, mutation, |work| async move {
         // A member the directory let go of is found again only by its email.
         let detached = matches!(change, Change::TakeOver(..));
         let current = directory::get_member(work.tx(), work.workspace_id(), user_id, detached, Lock::Update)

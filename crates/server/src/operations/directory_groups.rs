@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{
     AppState,
     rules::ensure_other_owner,
-    unit_of_work::{Begun, FirstLock, Limits, Mutation, Outcome, Target, Work, retrying},
+    unit_of_work::{self, FirstLock, Limits, Mutation, Outcome, Target, Work},
 };
 use crate::{
     auth::Caller,
@@ -141,44 +141,44 @@ pub async fn create(
 ) -> Result<GroupAndRole, Error> {
     caller.require(Permission::ScimManage)?;
     let fields = &fields;
-    let created = retrying(|| async move {
-        let work =
-            match Work::begin(state, caller, mutation("CreateDirectoryGroup", request_id)).await? {
-                Begun::Fresh(work) => work,
-                Begun::Replayed(first) => return Ok(first),
-            };
-        let workspace_id = work.workspace_id();
-        let group = groups::insert(
-            work.tx(),
-            workspace_id,
-            Uuid::now_v7(),
-            &fields.display_name,
-            fields.external_id.as_deref(),
-        )
-        .await?
-        .map_err(taken)?;
-        let role = role_of(&work, &group.display_name).await?.map(|r| r.name);
-        for (i, member) in fields.members.iter().enumerate() {
-            ensure_member(&work, *member, i).await?;
-            groups::add_member(work.tx(), workspace_id, group.id, *member).await?;
-        }
-        if role.is_some() {
-            for member in &fields.members {
-                settle_role(&work, *member, request_id).await?;
+    let created = unit_of_work::run(
+        state,
+        caller,
+        mutation("CreateDirectoryGroup", request_id),
+        |work| async move {
+            let workspace_id = work.workspace_id();
+            let group = groups::insert(
+                work.tx(),
+                workspace_id,
+                Uuid::now_v7(),
+                &fields.display_name,
+                fields.external_id.as_deref(),
+            )
+            .await?
+            .map_err(taken)?;
+            let role = role_of(&work, &group.display_name).await?.map(|r| r.name);
+            for (i, member) in fields.members.iter().enumerate() {
+                ensure_member(&work, *member, i).await?;
+                groups::add_member(work.tx(), workspace_id, group.id, *member).await?;
             }
-        }
-        let group = reread(&work, group.id).await?;
-        let changes = vec![FieldChange::new("display_name", "", &group.display_name)];
-        let recorded = record(
-            &work,
-            Action::DirectoryGroupCreated,
-            &group,
-            changes,
-            request_id,
-        )?;
-        tracing::info!(group_id = %group.id, "the directory created a group");
-        work.finish(Outcome::Changed((group, role), recorded)).await
-    })
+            if role.is_some() {
+                for member in &fields.members {
+                    settle_role(&work, *member, request_id).await?;
+                }
+            }
+            let group = reread(&work, group.id).await?;
+            let changes = vec![FieldChange::new("display_name", "", &group.display_name)];
+            let recorded = record(
+                &work,
+                Action::DirectoryGroupCreated,
+                &group,
+                changes,
+                request_id,
+            )?;
+            tracing::info!(group_id = %group.id, "the directory created a group");
+            work.finish(Outcome::Changed((group, role), recorded)).await
+        },
+    )
     .await?;
     state.callers.sync(&state.pool).await;
     Ok(created)
@@ -194,102 +194,101 @@ pub async fn replace(
 ) -> Result<GroupAndRole, Error> {
     caller.require(Permission::ScimManage)?;
     let fields = &fields;
-    let replaced = retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation("ReplaceDirectoryGroup", request_id))
-            .await?
-        {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
-        let workspace_id = work.workspace_id();
-        let current = groups::get(work.tx(), workspace_id, id, Lock::Update)
-            .await?
-            .ok_or_else(group_not_found)?;
-        Error::unless_current(expected_version, current.version, "group")?;
-        let mut changes = Vec::new();
-        let renamed = fields.display_name != current.display_name;
-        if renamed {
-            changes.push(FieldChange::new(
-                "display_name",
-                &current.display_name,
-                &fields.display_name,
-            ));
-        }
-        if fields.external_id != current.external_id {
-            changes.push(FieldChange::new(
-                "external_id",
-                current.external_id.as_deref().unwrap_or_default(),
-                fields.external_id.as_deref().unwrap_or_default(),
-            ));
-        }
-        let role_before = role_of(&work, &current.display_name).await?.map(|r| r.name);
-        if !changes.is_empty() {
-            let next = Group {
-                display_name: fields.display_name.clone(),
-                external_id: fields.external_id.clone(),
-                ..current.clone()
+    let replaced = unit_of_work::run(
+        state,
+        caller,
+        mutation("ReplaceDirectoryGroup", request_id),
+        |work| async move {
+            let workspace_id = work.workspace_id();
+            let current = groups::get(work.tx(), workspace_id, id, Lock::Update)
+                .await?
+                .ok_or_else(group_not_found)?;
+            Error::unless_current(expected_version, current.version, "group")?;
+            let mut changes = Vec::new();
+            let renamed = fields.display_name != current.display_name;
+            if renamed {
+                changes.push(FieldChange::new(
+                    "display_name",
+                    &current.display_name,
+                    &fields.display_name,
+                ));
+            }
+            if fields.external_id != current.external_id {
+                changes.push(FieldChange::new(
+                    "external_id",
+                    current.external_id.as_deref().unwrap_or_default(),
+                    fields.external_id.as_deref().unwrap_or_default(),
+                ));
+            }
+            let role_before = role_of(&work, &current.display_name).await?.map(|r| r.name);
+            if !changes.is_empty() {
+                let next = Group {
+                    display_name: fields.display_name.clone(),
+                    external_id: fields.external_id.clone(),
+                    ..current.clone()
+                };
+                groups::update(work.tx(), &next).await?.map_err(taken)?;
+            }
+            let role_after = role_of(&work, &fields.display_name).await?.map(|r| r.name);
+            let before: HashSet<Uuid> = current.members.iter().copied().collect();
+            let after: HashSet<Uuid> = fields.members.iter().copied().collect();
+            let added: Vec<Uuid> = fields
+                .members
+                .iter()
+                .copied()
+                .filter(|m| !before.contains(m))
+                .collect();
+            let removed: Vec<Uuid> = current
+                .members
+                .iter()
+                .copied()
+                .filter(|m| !after.contains(m))
+                .collect();
+            for (i, member) in fields.members.iter().enumerate() {
+                if added.contains(member) {
+                    ensure_member(&work, *member, i).await?;
+                    groups::add_member(work.tx(), workspace_id, id, *member).await?;
+                }
+            }
+            for member in &removed {
+                groups::remove_member(work.tx(), workspace_id, id, *member).await?;
+            }
+            if !added.is_empty() || !removed.is_empty() {
+                changes.push(FieldChange::new("members", before.len(), after.len()));
+                if changes.len() == 1 {
+                    groups::touch(work.tx(), workspace_id, id).await?;
+                }
+            }
+            if changes.is_empty() {
+                return work
+                    .finish(Outcome::Unchanged((current, role_before)))
+                    .await;
+            }
+            // Whose role may change: everyone in it before or after when the
+            // role it gives changed, else those who joined or left a group that
+            // gives one.
+            let settle: Vec<Uuid> = if role_before != role_after {
+                current.members.iter().chain(&added).copied().collect()
+            } else if role_after.is_some() {
+                added.iter().chain(&removed).copied().collect()
+            } else {
+                Vec::new()
             };
-            groups::update(work.tx(), &next).await?.map_err(taken)?;
-        }
-        let role_after = role_of(&work, &fields.display_name).await?.map(|r| r.name);
-        let before: HashSet<Uuid> = current.members.iter().copied().collect();
-        let after: HashSet<Uuid> = fields.members.iter().copied().collect();
-        let added: Vec<Uuid> = fields
-            .members
-            .iter()
-            .copied()
-            .filter(|m| !before.contains(m))
-            .collect();
-        let removed: Vec<Uuid> = current
-            .members
-            .iter()
-            .copied()
-            .filter(|m| !after.contains(m))
-            .collect();
-        for (i, member) in fields.members.iter().enumerate() {
-            if added.contains(member) {
-                ensure_member(&work, *member, i).await?;
-                groups::add_member(work.tx(), workspace_id, id, *member).await?;
+            for member in settle {
+                settle_role(&work, member, request_id).await?;
             }
-        }
-        for member in &removed {
-            groups::remove_member(work.tx(), workspace_id, id, *member).await?;
-        }
-        if !added.is_empty() || !removed.is_empty() {
-            changes.push(FieldChange::new("members", before.len(), after.len()));
-            if changes.len() == 1 {
-                groups::touch(work.tx(), workspace_id, id).await?;
-            }
-        }
-        if changes.is_empty() {
-            return work
-                .finish(Outcome::Unchanged((current, role_before)))
-                .await;
-        }
-        // Whose role may change: everyone in it before or after when the
-        // role it gives changed, else those who joined or left a group that
-        // gives one.
-        let settle: Vec<Uuid> = if role_before != role_after {
-            current.members.iter().chain(&added).copied().collect()
-        } else if role_after.is_some() {
-            added.iter().chain(&removed).copied().collect()
-        } else {
-            Vec::new()
-        };
-        for member in settle {
-            settle_role(&work, member, request_id).await?;
-        }
-        let group = reread(&work, id).await?;
-        let recorded = record(
-            &work,
-            Action::DirectoryGroupUpdated,
-            &group,
-            changes,
-            request_id,
-        )?;
-        work.finish(Outcome::Changed((group, role_after), recorded))
-            .await
-    })
+            let group = reread(&work, id).await?;
+            let recorded = record(
+                &work,
+                Action::DirectoryGroupUpdated,
+                &group,
+                changes,
+                request_id,
+            )?;
+            work.finish(Outcome::Changed((group, role_after), recorded))
+                .await
+        },
+    )
     .await?;
     state.callers.sync(&state.pool).await;
     Ok(replaced)
@@ -302,33 +301,33 @@ pub async fn delete(
     id: Uuid,
 ) -> Result<(), Error> {
     caller.require(Permission::ScimManage)?;
-    retrying(|| async move {
-        let work =
-            match Work::begin(state, caller, mutation("DeleteDirectoryGroup", request_id)).await? {
-                Begun::Fresh(work) => work,
-                Begun::Replayed(first) => return Ok(first),
-            };
-        let workspace_id = work.workspace_id();
-        let group = groups::get(work.tx(), workspace_id, id, Lock::Update)
-            .await?
-            .ok_or_else(group_not_found)?;
-        let gave_role = role_of(&work, &group.display_name).await?.is_some();
-        groups::delete(work.tx(), workspace_id, id).await?;
-        if gave_role {
-            for member in &group.members {
-                settle_role(&work, *member, request_id).await?;
+    unit_of_work::run(
+        state,
+        caller,
+        mutation("DeleteDirectoryGroup", request_id),
+        |work| async move {
+            let workspace_id = work.workspace_id();
+            let group = groups::get(work.tx(), workspace_id, id, Lock::Update)
+                .await?
+                .ok_or_else(group_not_found)?;
+            let gave_role = role_of(&work, &group.display_name).await?.is_some();
+            groups::delete(work.tx(), workspace_id, id).await?;
+            if gave_role {
+                for member in &group.members {
+                    settle_role(&work, *member, request_id).await?;
+                }
             }
-        }
-        let changes = vec![FieldChange::new("display_name", &group.display_name, "")];
-        let recorded = record(
-            &work,
-            Action::DirectoryGroupDeleted,
-            &group,
-            changes,
-            request_id,
-        )?;
-        work.finish(Outcome::Changed((), recorded)).await
-    })
+            let changes = vec![FieldChange::new("display_name", &group.display_name, "")];
+            let recorded = record(
+                &work,
+                Action::DirectoryGroupDeleted,
+                &group,
+                changes,
+                request_id,
+            )?;
+            work.finish(Outcome::Changed((), recorded)).await
+        },
+    )
     .await?;
     state.callers.sync(&state.pool).await;
     Ok(())

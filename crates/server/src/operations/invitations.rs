@@ -394,11 +394,7 @@ pub async fn resend(
         first_lock: FirstLock::Seats,
         limits: Limits::NONE,
     };
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    unit_of_work::run(state, caller, mutation, |work| async move {
         let workspace_id = work.workspace_id();
         let current = work.invitation(invitation_id).await?;
         Error::unless_current(expected_version, current.version, "invitation")?;
@@ -499,11 +495,7 @@ pub async fn update(
         first_lock: FirstLock::Nothing,
         limits: Limits::NONE,
     };
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    unit_of_work::run(state, caller, mutation, |work| async move {
         let workspace_id = work.workspace_id();
         // Nobody changes an invitation to a role above their own.
         let current = work.invitation(update.id).await?;
@@ -615,11 +607,7 @@ pub async fn revoke(
         first_lock: FirstLock::Nothing,
         limits: Limits::NONE,
     };
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    unit_of_work::run(state, caller, mutation, |work| async move {
         let current = work.invitation(invitation_id).await?;
         Error::unless_current(expected_version, current.version, "invitation")?;
         match current.status {

@@ -19,7 +19,7 @@ use super::{
     invitations::invite_via,
     join_requests::{self, Source},
     rules::ensure_active_manager,
-    unit_of_work::{Begun, FirstLock, Limits, Mutation, Outcome, Target, Work, retrying},
+    unit_of_work::{self, FirstLock, Limits, Mutation, Outcome, Target, Work},
 };
 use crate::{
     auth::{Caller, caller::acting_as},
@@ -56,11 +56,7 @@ pub async fn create(
         first_lock: FirstLock::Workspace,
         limits: Limits::NONE,
     };
-    let created = retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    let created = unit_of_work::run(state, caller, mutation, |work| async move {
         let workspace_id = work.workspace_id();
         let role = work.grantable_role("role", &new.role).await?;
         if let Some(manager_id) = new.reporting_to {
@@ -150,11 +146,7 @@ pub async fn revoke(
         first_lock: FirstLock::Nothing,
         limits: Limits::NONE,
     };
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    unit_of_work::run(state, caller, mutation, |work| async move {
         let current = locked_link(&work, link_id).await?;
         if current.state == InviteLinkState::Revoked {
             return work.finish(Outcome::Unchanged(current)).await;
@@ -184,11 +176,7 @@ pub async fn rotate(
         first_lock: FirstLock::Nothing,
         limits: Limits::NONE,
     };
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    unit_of_work::run(state, caller, mutation, |work| async move {
         let current = locked_link(&work, link_id).await?;
         if current.state == InviteLinkState::Revoked {
             return Err(Error::precondition(

@@ -18,7 +18,7 @@ use super::{
     invitation_policy::sends_refused,
     invitations::create_invitation,
     unit_of_work::{
-        Begun, FirstLock, Limits, Mutation, Outcome, Target, UnitOfWork, Work, retrying,
+        self, FirstLock, Limits, Mutation, Outcome, Target, UnitOfWork, Work, retrying,
     },
 };
 use crate::{
@@ -327,11 +327,7 @@ pub async fn approve(
             refused: sends_refused,
         },
     };
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    unit_of_work::run(state, caller, mutation, |work| async move {
         let workspace_id = work.workspace_id();
         let request = pending_request(&work, approval.join_request_id).await?;
         let role = match (approval.role.as_str(), &request.proposed_role) {
@@ -428,11 +424,7 @@ pub async fn deny(
         first_lock: FirstLock::Nothing,
         limits: Limits::NONE,
     };
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    unit_of_work::run(state, caller, mutation, |work| async move {
         let request = pending_request(&work, join_request_id).await?;
         let decided = join_requests::decide(
             work.tx(),

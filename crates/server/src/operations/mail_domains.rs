@@ -16,7 +16,7 @@ use super::{
     invitations::invite_via,
     join_requests::{self, Source},
     unit_of_work::{
-        Begun, FirstLock, Limits, Mutation, Outcome, Recorded, Target, UnitOfWork, Work, retrying,
+        self, FirstLock, Limits, Mutation, Outcome, Recorded, Target, UnitOfWork, Work, retrying,
     },
 };
 use crate::{
@@ -81,27 +81,28 @@ pub async fn add(
         ));
     }
     let domain = &domain;
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation("AddDomain", request_id)).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
-        let claimed = mail_domains::insert(
-            work.tx(),
-            work.workspace_id(),
-            Uuid::now_v7(),
-            domain,
-            &verification_code(),
-            work.caller.user_id,
-        )
-        .await?
-        .map_err(|_| Error::AlreadyExists {
-            reason: Reason::DomainExists,
-            message: format!("the workspace already claimed {domain}"),
-        })?;
-        let recorded = record_change(&work, Action::DomainAdded, &claimed, vec![])?;
-        work.finish(Outcome::Changed(claimed, recorded)).await
-    })
+    unit_of_work::run(
+        state,
+        caller,
+        mutation("AddDomain", request_id),
+        |work| async move {
+            let claimed = mail_domains::insert(
+                work.tx(),
+                work.workspace_id(),
+                Uuid::now_v7(),
+                domain,
+                &verification_code(),
+                work.caller.user_id,
+            )
+            .await?
+            .map_err(|_| Error::AlreadyExists {
+                reason: Reason::DomainExists,
+                message: format!("the workspace already claimed {domain}"),
+            })?;
+            let recorded = record_change(&work, Action::DomainAdded, &claimed, vec![])?;
+            work.finish(Outcome::Changed(claimed, recorded)).await
+        },
+    )
     .await
 }
 
@@ -138,33 +139,35 @@ pub async fn verify(
             ),
         ));
     }
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation("VerifyDomain", request_id)).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
-        let current = mail_domains::get(work.tx(), work.workspace_id(), domain_id, Lock::Update)
-            .await?
-            .ok_or_else(not_found)?;
-        if current.status == DomainStatus::Verified {
-            return work.finish(Outcome::Unchanged(current)).await;
-        }
-        let verified = mail_domains::mark_verified(work.tx(), work.workspace_id(), domain_id)
-            .await?
-            .map_err(|_| {
-                Error::precondition(
-                    Reason::DomainVerifiedElsewhere,
-                    "another workspace has verified this domain",
-                )
-            })?;
-        let changes = vec![FieldChange::new(
-            "status",
-            current.status.as_str(),
-            "VERIFIED",
-        )];
-        let recorded = record_change(&work, Action::DomainVerified, &verified, changes)?;
-        work.finish(Outcome::Changed(verified, recorded)).await
-    })
+    unit_of_work::run(
+        state,
+        caller,
+        mutation("VerifyDomain", request_id),
+        |work| async move {
+            let current =
+                mail_domains::get(work.tx(), work.workspace_id(), domain_id, Lock::Update)
+                    .await?
+                    .ok_or_else(not_found)?;
+            if current.status == DomainStatus::Verified {
+                return work.finish(Outcome::Unchanged(current)).await;
+            }
+            let verified = mail_domains::mark_verified(work.tx(), work.workspace_id(), domain_id)
+                .await?
+                .map_err(|_| {
+                    Error::precondition(
+                        Reason::DomainVerifiedElsewhere,
+                        "another workspace has verified this domain",
+                    )
+                })?;
+            let changes = vec![FieldChange::new(
+                "status",
+                current.status.as_str(),
+                "VERIFIED",
+            )];
+            let recorded = record_change(&work, Action::DomainVerified, &verified, changes)?;
+            work.finish(Outcome::Changed(verified, recorded)).await
+        },
+    )
     .await
 }
 
@@ -175,43 +178,46 @@ pub async fn update(
     update: DomainUpdate,
 ) -> Result<MailDomain, Error> {
     let update = &update;
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation("UpdateDomain", request_id)).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
-        let current = mail_domains::get(work.tx(), work.workspace_id(), update.id, Lock::Update)
-            .await?
-            .ok_or_else(not_found)?;
-        let mode = update.enrollment_mode.unwrap_or(current.enrollment_mode);
-        let role = match &update.default_role {
-            // Nobody lets strangers in with a role above their own.
-            Some(name) => work.grantable_role("default_role", name).await?.name,
-            None => current.default_role.clone(),
-        };
-        if mode == current.enrollment_mode && role == current.default_role {
-            return work.finish(Outcome::Unchanged(current)).await;
-        }
-        let updated =
-            mail_domains::update(work.tx(), work.workspace_id(), update.id, mode, &role).await?;
-        let mut changes = Vec::new();
-        if mode != current.enrollment_mode {
-            changes.push(FieldChange::new(
-                "enrollment_mode",
-                current.enrollment_mode.as_str(),
-                mode.as_str(),
-            ));
-        }
-        if role != current.default_role {
-            changes.push(FieldChange::new(
-                "default_role",
-                &current.default_role,
-                &role,
-            ));
-        }
-        let recorded = record_change(&work, Action::DomainUpdated, &updated, changes)?;
-        work.finish(Outcome::Changed(updated, recorded)).await
-    })
+    unit_of_work::run(
+        state,
+        caller,
+        mutation("UpdateDomain", request_id),
+        |work| async move {
+            let current =
+                mail_domains::get(work.tx(), work.workspace_id(), update.id, Lock::Update)
+                    .await?
+                    .ok_or_else(not_found)?;
+            let mode = update.enrollment_mode.unwrap_or(current.enrollment_mode);
+            let role = match &update.default_role {
+                // Nobody lets strangers in with a role above their own.
+                Some(name) => work.grantable_role("default_role", name).await?.name,
+                None => current.default_role.clone(),
+            };
+            if mode == current.enrollment_mode && role == current.default_role {
+                return work.finish(Outcome::Unchanged(current)).await;
+            }
+            let updated =
+                mail_domains::update(work.tx(), work.workspace_id(), update.id, mode, &role)
+                    .await?;
+            let mut changes = Vec::new();
+            if mode != current.enrollment_mode {
+                changes.push(FieldChange::new(
+                    "enrollment_mode",
+                    current.enrollment_mode.as_str(),
+                    mode.as_str(),
+                ));
+            }
+            if role != current.default_role {
+                changes.push(FieldChange::new(
+                    "default_role",
+                    &current.default_role,
+                    &role,
+                ));
+            }
+            let recorded = record_change(&work, Action::DomainUpdated, &updated, changes)?;
+            work.finish(Outcome::Changed(updated, recorded)).await
+        },
+    )
     .await
 }
 
@@ -221,18 +227,20 @@ pub async fn remove(
     request_id: &str,
     domain_id: Uuid,
 ) -> Result<MailDomain, Error> {
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation("RemoveDomain", request_id)).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
-        let current = mail_domains::get(work.tx(), work.workspace_id(), domain_id, Lock::Update)
-            .await?
-            .ok_or_else(not_found)?;
-        mail_domains::delete(work.tx(), work.workspace_id(), domain_id).await?;
-        let recorded = record_change(&work, Action::DomainRemoved, &current, vec![])?;
-        work.finish(Outcome::Changed(current, recorded)).await
-    })
+    unit_of_work::run(
+        state,
+        caller,
+        mutation("RemoveDomain", request_id),
+        |work| async move {
+            let current =
+                mail_domains::get(work.tx(), work.workspace_id(), domain_id, Lock::Update)
+                    .await?
+                    .ok_or_else(not_found)?;
+            mail_domains::delete(work.tx(), work.workspace_id(), domain_id).await?;
+            let recorded = record_change(&work, Action::DomainRemoved, &current, vec![])?;
+            work.finish(Outcome::Changed(current, recorded)).await
+        },
+    )
     .await
 }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     AppState, Page, PageRequest,
-    unit_of_work::{Begun, FirstLock, Limits, Mutation, Outcome, Recorded, Target, Work, retrying},
+    unit_of_work::{self, FirstLock, Limits, Mutation, Outcome, Recorded, Target, Work},
 };
 use crate::{
     auth::Caller,
@@ -92,11 +92,7 @@ pub async fn create(
         first_lock: FirstLock::Nothing,
         limits: Limits::NONE,
     };
-    let created = retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    let created = unit_of_work::run(state, caller, mutation, |work| async move {
         require_holds(&work, &new.name, new.permissions)?;
         let role = Role {
             name: new.name.clone(),
@@ -132,11 +128,7 @@ pub async fn update(
         first_lock: FirstLock::CustomRole(&update.name),
         limits: Limits::NONE,
     };
-    let updated = retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    let updated = unit_of_work::run(state, caller, mutation, |work| async move {
         // Neither the role as it is nor as it becomes may be above the caller.
         let current = work.locked_role()?.clone();
         Error::unless_current(update.expected_version, current.version, "role")?;
@@ -182,11 +174,7 @@ pub async fn delete(
         first_lock: FirstLock::CustomRole(&deletion.name),
         limits: Limits::NONE,
     };
-    let deleted = retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    let deleted = unit_of_work::run(state, caller, mutation, |work| async move {
         let current = work.locked_role()?.clone();
         match roles::holders(work.tx(), work.workspace_id(), &current.role.name).await? {
             (false, false) => {}

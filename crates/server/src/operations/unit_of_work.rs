@@ -7,15 +7,21 @@
 //! → remember the result → commit. Written as plain calls:
 //!
 //! ```text
-//! retrying(|| async move {
-//!     let work = match Work::begin(state, caller, mutation).await? {
-//!         Begun::Fresh(work) => work,
-//!         Begun::Replayed(first) => return Ok(first),
-//!     };
+//! unit_of_work::run(state, caller, mutation, |work| async move {
 //!     let changed = …;                                   // reads and writes through work.tx()
 //!     let recorded = work.record(action, target, changes, event)?;
 //!     work.finish(Outcome::Changed(changed, recorded)).await
 //! })
+//! ```
+//!
+//! [`run`] begins the unit ([`Work::begin`] answers `Fresh` work or the
+//! `Replayed` first result of a retried request), hands fresh work to the
+//! change, and runs it all once more after a deadlock. InviteUser calls
+//! [`begin`] on its transaction itself, to send one more read beside it:
+//!
+//! ```text
+//! let (begun, read) = tokio::join!(begin(&tx, caller, mutation), read(tx.client()));
+//! let work = match begun? { Begun::Fresh(opened) => opened.with(state, tx), Begun::Replayed(first) => return Ok(first) };
 //! ```
 //!
 //! An internal change (one no caller's permission governs: AcceptInvitation,
@@ -435,6 +441,31 @@ impl<'a> Opened<'a> {
             locked_role: self.locked_role,
         }
     }
+}
+
+/// Runs `change` as the unit of work of `mutation` by `caller`: begins it
+/// (a retry of a request already done answers its first result instead),
+/// hands the fresh [`Work`] to `change`, which ends with
+/// [`Work::finish`]; all of it once more after a deadlock or serialization
+/// failure.
+pub(super) async fn run<'a, T, F, Fut>(
+    state: &'a AppState,
+    caller: &'a Caller,
+    mutation: Mutation<'a>,
+    change: F,
+) -> Result<T, Error>
+where
+    T: DeserializeOwned,
+    F: Fn(Work<'a>) -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    retrying(|| async {
+        match Work::begin(state, caller, mutation).await? {
+            Begun::Fresh(work) => change(work).await,
+            Begun::Replayed(first) => Ok(first),
+        }
+    })
+    .await
 }
 
 /// Runs `attempt` (one whole unit of work), once more after a deadlock or

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{
     AppState, PageRequest,
     rules::{ensure_active_manager, ensure_other_owner, ensure_seat_free},
-    unit_of_work::{Begun, FirstLock, Limits, Mutation, Outcome, Target, Work, retrying},
+    unit_of_work::{self, FirstLock, Limits, Mutation, Outcome, Target, Work},
 };
 use crate::{
     auth::Caller,
@@ -44,11 +44,7 @@ pub async fn manage(
         first_lock: FirstLock::Workspace,
         limits: Limits::NONE,
     };
-    let managed = retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    let managed = unit_of_work::run(state, caller, mutation, |work| async move {
         let (current, current_role) = work.user(command.user_id).await?;
         Error::unless_current(command.expected_version, current.version, "user")?;
         ensure_not_directory_owned(&work, &current, &command.action).await?;

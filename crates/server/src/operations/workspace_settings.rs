@@ -3,7 +3,7 @@
 
 use super::{
     AppState,
-    unit_of_work::{Begun, FirstLock, Limits, Mutation, Outcome, Target, Work, retrying},
+    unit_of_work::{self, FirstLock, Limits, Mutation, Outcome, Target},
 };
 use crate::{
     auth::Caller,
@@ -43,11 +43,7 @@ pub async fn update(
         first_lock: FirstLock::Workspace,
         limits: Limits::NONE,
     };
-    retrying(|| async move {
-        let work = match Work::begin(state, caller, mutation).await? {
-            Begun::Fresh(work) => work,
-            Begun::Replayed(first) => return Ok(first),
-        };
+    unit_of_work::run(state, caller, mutation, |work| async move {
         let workspace_id = work.workspace_id();
         let (current, version) = workspaces::versioned_settings(work.tx(), workspace_id).await?;
         Error::unless_current(expected_version, version, "settings")?;
