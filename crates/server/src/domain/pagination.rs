@@ -36,6 +36,12 @@ pub struct Cursor {
     pub id: Uuid,
 }
 
+impl Cursor {
+    pub fn new(time: OffsetDateTime, id: Uuid) -> Self {
+        Cursor { time, id }
+    }
+}
+
 /// Digests a list call's filters, so a token only continues the same listing.
 pub fn filter_digest(filters: &str) -> [u8; 8] {
     let digest = Sha256::digest(filters.as_bytes());

@@ -6,7 +6,7 @@ use crate::{
     domain::{
         Error,
         activity::{ActivityEntry, ActivityFilter},
-        pagination::{Cursor, filter_digest},
+        pagination::Cursor,
         permission::Permission,
     },
     store::activity,
@@ -19,14 +19,16 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<ActivityEntry>, Error> {
     caller.require(Permission::ActivityRead)?;
-    let filters = filter_digest(&format!("activity|{filter:?}"));
-    let key = state.page_key().await?;
-    let after = page.cursor(key, filters)?;
+    let page = page.open(state, &format!("activity|{filter:?}")).await?;
     let client = state.connection().await?;
-    let items = activity::list(&client, caller.workspace_id, &filter, after, page.size + 1).await?;
+    let items = activity::list(
+        &client,
+        caller.workspace_id,
+        &filter,
+        page.after,
+        page.limit(),
+    )
+    .await?;
     // The log is unbounded: it reports no total.
-    Ok(page.page(items, 0, key, filters, |e| Cursor {
-        time: e.occurred_at,
-        id: e.id,
-    }))
+    Ok(page.page(items, 0, |e| Cursor::new(e.occurred_at, e.id)))
 }

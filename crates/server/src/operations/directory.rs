@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{
     AppState, Page, PageRequest,
     rules::ensure_seat_free,
-    unit_of_work::{self, FirstLock, Limits, Mutation, Outcome, Target, Work},
+    unit_of_work::{self, FirstLock, Mutation, Outcome, Target, Work},
 };
 use crate::{
     auth::{Caller, password::NO_PASSWORD},
@@ -22,7 +22,7 @@ use crate::{
         EmailAddress, Error, Reason,
         activity::{Action, FieldChange},
         directory::{Condition, DirectoryFields, DirectorySecret, DirectoryState},
-        pagination::{Cursor, filter_digest},
+        pagination::Cursor,
         permission::Permission,
         user::{User, UserStatus},
     },
@@ -94,14 +94,7 @@ fn mutation<'a>(
     request_id: &'a str,
     first_lock: FirstLock<'a>,
 ) -> Mutation<'a> {
-    Mutation {
-        operation,
-        permission: Permission::ScimManage,
-        request_id,
-        idempotency: None,
-        first_lock,
-        limits: Limits::NONE,
-    }
+    Mutation::new(operation, Permission::ScimManage, request_id).locking(first_lock)
 }
 
 /// Mints a token; its secret is returned this once.
@@ -156,15 +149,12 @@ pub async fn list_tokens(
     page: PageRequest,
 ) -> Result<Page<DirectoryToken>, Error> {
     caller.require(Permission::ScimManage)?;
-    let filters = filter_digest("directory_tokens");
-    let key = state.page_key().await?;
-    let after = page.cursor(key, filters)?;
+    let page = page.open(state, "directory_tokens").await?;
     let client = state.connection().await?;
     let (items, total) =
-        directory::list_tokens(&client, caller.workspace_id, after, page.size + 1).await?;
-    Ok(page.page(items, total, key, filters, |token| Cursor {
-        time: token.created_at,
-        id: token.id,
+        directory::list_tokens(&client, caller.workspace_id, page.after, page.limit()).await?;
+    Ok(page.page(items, total, |token| {
+        Cursor::new(token.created_at, token.id)
     }))
 }
 

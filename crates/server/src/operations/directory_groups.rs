@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{
     AppState,
     rules::ensure_other_owner,
-    unit_of_work::{self, FirstLock, Limits, Mutation, Outcome, Target, Work},
+    unit_of_work::{self, FirstLock, Mutation, Outcome, Target, Work},
 };
 use crate::{
     auth::Caller,
@@ -51,15 +51,9 @@ fn taken(key: &str) -> Error {
 }
 
 fn mutation<'a>(operation: &'static str, request_id: &'a str) -> Mutation<'a> {
-    Mutation {
-        operation,
-        permission: Permission::ScimManage,
-        request_id,
-        idempotency: None,
+    Mutation::new(operation, Permission::ScimManage, request_id)
         // Role changes span users: the last-owner rule reads other rows.
-        first_lock: FirstLock::Workspace,
-        limits: Limits::NONE,
-    }
+        .locking(FirstLock::Workspace)
 }
 
 /// The role a group of this name gives, if any: the role of that name,

@@ -24,7 +24,7 @@ use crate::{
             Invitation, InvitationStatus, InvitationToken, InvitationUpdate, NewInvitation,
             TokenHash,
         },
-        pagination::{Cursor, filter_digest},
+        pagination::Cursor,
         permission::Permission,
         user::{AcceptInvitation, User, UserStatus},
     },
@@ -77,20 +77,16 @@ pub(super) async fn invite_via(
         .invitations
         .send_takes(&state.limits, caller.workspace_id, caller.user_id)
         .await?;
-    let mutation = Mutation {
-        operation: "InviteUser",
-        permission: Permission::UsersInvite,
-        request_id,
-        idempotency: new.idempotency.as_ref(),
+    let mutation = Mutation::new("InviteUser", Permission::UsersInvite, request_id)
+        .idempotent(new.idempotency.as_ref())
         // Invitations run side by side; with a seat limit they take turns,
         // so concurrent ones cannot overshoot it.
-        first_lock: FirstLock::Seats,
+        .locking(FirstLock::Seats)
         // Sent with BEGIN: no round trip of its own.
-        limits: Limits {
+        .limited(Limits {
             takes: &takes,
             refused: sends_refused,
-        },
-    };
+        });
     let workspace_id = caller.workspace_id;
     let email = new.email.normalized();
     // Whether a member has that email is asked beside the beginning (under
@@ -385,15 +381,9 @@ pub async fn resend(
     valid_for: time::Duration,
     expected_version: Option<i64>,
 ) -> Result<Invitation, Error> {
-    let mutation = Mutation {
-        operation: "ResendInvitation",
-        permission: Permission::UsersInvite,
-        request_id,
-        idempotency: None,
+    let mutation = Mutation::new("ResendInvitation", Permission::UsersInvite, request_id)
         // An expired invitation sent again takes a seat.
-        first_lock: FirstLock::Seats,
-        limits: Limits::NONE,
-    };
+        .locking(FirstLock::Seats);
     unit_of_work::run(state, caller, mutation, |work| async move {
         let workspace_id = work.workspace_id();
         let current = work.invitation(invitation_id).await?;
@@ -487,14 +477,7 @@ pub async fn update(
     update: InvitationUpdate,
 ) -> Result<Invitation, Error> {
     let update = &update;
-    let mutation = Mutation {
-        operation: "UpdateInvitation",
-        permission: Permission::UsersInvite,
-        request_id,
-        idempotency: None,
-        first_lock: FirstLock::Nothing,
-        limits: Limits::NONE,
-    };
+    let mutation = Mutation::new("UpdateInvitation", Permission::UsersInvite, request_id);
     unit_of_work::run(state, caller, mutation, |work| async move {
         let workspace_id = work.workspace_id();
         // Nobody changes an invitation to a role above their own.
@@ -599,14 +582,7 @@ pub async fn revoke(
     invitation_id: Uuid,
     expected_version: Option<i64>,
 ) -> Result<Invitation, Error> {
-    let mutation = Mutation {
-        operation: "RevokeInvitation",
-        permission: Permission::UsersInvite,
-        request_id,
-        idempotency: None,
-        first_lock: FirstLock::Nothing,
-        limits: Limits::NONE,
-    };
+    let mutation = Mutation::new("RevokeInvitation", Permission::UsersInvite, request_id);
     unit_of_work::run(state, caller, mutation, |work| async move {
         let current = work.invitation(invitation_id).await?;
         Error::unless_current(expected_version, current.version, "invitation")?;
@@ -651,14 +627,15 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Invitation>, Error> {
     caller.require(Permission::UsersInvite)?;
-    let filters = filter_digest(&format!("invitations|{filter:?}"));
-    let key = state.page_key().await?;
-    let after = page.cursor(key, filters)?;
+    let page = page.open(state, &format!("invitations|{filter:?}")).await?;
     let client = state.connection().await?;
-    let (items, total) =
-        invitations::list(&client, caller.workspace_id, &filter, after, page.size + 1).await?;
-    Ok(page.page(items, total, key, filters, |i| Cursor {
-        time: i.created_at,
-        id: i.id,
-    }))
+    let (items, total) = invitations::list(
+        &client,
+        caller.workspace_id,
+        &filter,
+        page.after,
+        page.limit(),
+    )
+    .await?;
+    Ok(page.page(items, total, |i| Cursor::new(i.created_at, i.id)))
 }

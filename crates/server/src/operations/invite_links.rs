@@ -19,7 +19,7 @@ use super::{
     invitations::invite_via,
     join_requests::{self, Source},
     rules::ensure_active_manager,
-    unit_of_work::{self, FirstLock, Limits, Mutation, Outcome, Target, Work},
+    unit_of_work::{self, FirstLock, Mutation, Outcome, Target, Work},
 };
 use crate::{
     auth::{Caller, caller::acting_as},
@@ -30,7 +30,7 @@ use crate::{
         joining::{
             CreatedLink, InviteLink, InviteLinkState, LinkSecret, NewJoinRequest, Redemption,
         },
-        pagination::{Cursor, filter_digest},
+        pagination::Cursor,
         permission::Permission,
         user::UserStatus,
     },
@@ -45,17 +45,9 @@ pub async fn create(
     new: crate::domain::joining::NewInviteLink,
 ) -> Result<CreatedLink, Error> {
     let new = &new;
-    let mutation = Mutation {
-        operation: "CreateInviteLink",
-        permission: Permission::UsersInvite,
-        request_id,
-        // The secret is shown once: a retry must not be answered from a
-        // stored copy of it.
-        idempotency: None,
+    let mutation = Mutation::new("CreateInviteLink", Permission::UsersInvite, request_id)
         // Links are counted against the cap one creation at a time.
-        first_lock: FirstLock::Workspace,
-        limits: Limits::NONE,
-    };
+        .locking(FirstLock::Workspace);
     let created = unit_of_work::run(state, caller, mutation, |work| async move {
         let workspace_id = work.workspace_id();
         let role = work.grantable_role("role", &new.role).await?;
@@ -138,14 +130,7 @@ pub async fn revoke(
     request_id: &str,
     link_id: Uuid,
 ) -> Result<InviteLink, Error> {
-    let mutation = Mutation {
-        operation: "RevokeInviteLink",
-        permission: Permission::UsersInvite,
-        request_id,
-        idempotency: None,
-        first_lock: FirstLock::Nothing,
-        limits: Limits::NONE,
-    };
+    let mutation = Mutation::new("RevokeInviteLink", Permission::UsersInvite, request_id);
     unit_of_work::run(state, caller, mutation, |work| async move {
         let current = locked_link(&work, link_id).await?;
         if current.state == InviteLinkState::Revoked {
@@ -168,14 +153,7 @@ pub async fn rotate(
     request_id: &str,
     link_id: Uuid,
 ) -> Result<CreatedLink, Error> {
-    let mutation = Mutation {
-        operation: "RotateInviteLink",
-        permission: Permission::UsersInvite,
-        request_id,
-        idempotency: None,
-        first_lock: FirstLock::Nothing,
-        limits: Limits::NONE,
-    };
+    let mutation = Mutation::new("RotateInviteLink", Permission::UsersInvite, request_id);
     unit_of_work::run(state, caller, mutation, |work| async move {
         let current = locked_link(&work, link_id).await?;
         if current.state == InviteLinkState::Revoked {
@@ -216,16 +194,19 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<InviteLink>, Error> {
     caller.require(Permission::UsersInvite)?;
-    let filters = filter_digest(&format!("invite_links|{filter:?}"));
-    let key = state.page_key().await?;
-    let after = page.cursor(key, filters)?;
+    let page = page
+        .open(state, &format!("invite_links|{filter:?}"))
+        .await?;
     let client = state.connection().await?;
-    let (items, total) =
-        invite_links::list(&client, caller.workspace_id, filter, after, page.size + 1).await?;
-    Ok(page.page(items, total, key, filters, |link| Cursor {
-        time: link.created_at,
-        id: link.id,
-    }))
+    let (items, total) = invite_links::list(
+        &client,
+        caller.workspace_id,
+        filter,
+        page.after,
+        page.limit(),
+    )
+    .await?;
+    Ok(page.page(items, total, |link| Cursor::new(link.created_at, link.id)))
 }
 
 /// What a join page shows about a link.

@@ -33,7 +33,7 @@ use crate::{
             NewJoinRequest,
         },
         mail_domain::MailDomain,
-        pagination::{Cursor, filter_digest},
+        pagination::Cursor,
         permission::Permission,
     },
     events,
@@ -250,15 +250,20 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<JoinRequest>, Error> {
     caller.require(Permission::UsersInvite)?;
-    let filters = filter_digest(&format!("join_requests|{filter:?}"));
-    let key = state.page_key().await?;
-    let after = page.cursor(key, filters)?;
+    let page = page
+        .open(state, &format!("join_requests|{filter:?}"))
+        .await?;
     let client = state.connection().await?;
-    let (items, total) =
-        join_requests::list(&client, caller.workspace_id, filter, after, page.size + 1).await?;
-    Ok(page.page(items, total, key, filters, |request| Cursor {
-        time: request.created_at,
-        id: request.id,
+    let (items, total) = join_requests::list(
+        &client,
+        caller.workspace_id,
+        filter,
+        page.after,
+        page.limit(),
+    )
+    .await?;
+    Ok(page.page(items, total, |request| {
+        Cursor::new(request.created_at, request.id)
     }))
 }
 
@@ -315,18 +320,14 @@ pub async fn approve(
         .invitations
         .send_takes(&state.limits, caller.workspace_id, caller.user_id)
         .await?;
-    let mutation = Mutation {
-        operation: "ApproveJoinRequest",
-        permission: Permission::UsersInvite,
-        request_id,
-        idempotency: approval.idempotency.as_ref(),
+    let mutation = Mutation::new("ApproveJoinRequest", Permission::UsersInvite, request_id)
+        .idempotent(approval.idempotency.as_ref())
         // An invitation takes a seat: as InviteUser does.
-        first_lock: FirstLock::Seats,
-        limits: Limits {
+        .locking(FirstLock::Seats)
+        .limited(Limits {
             takes: &takes,
             refused: sends_refused,
-        },
-    };
+        });
     unit_of_work::run(state, caller, mutation, |work| async move {
         let workspace_id = work.workspace_id();
         let request = pending_request(&work, approval.join_request_id).await?;
@@ -416,14 +417,8 @@ pub async fn deny(
     denial: Denial,
 ) -> Result<JoinRequest, Error> {
     let (join_request_id, reason) = (denial.join_request_id, &denial.reason);
-    let mutation = Mutation {
-        operation: "DenyJoinRequest",
-        permission: Permission::UsersInvite,
-        request_id,
-        idempotency: denial.idempotency.as_ref(),
-        first_lock: FirstLock::Nothing,
-        limits: Limits::NONE,
-    };
+    let mutation = Mutation::new("DenyJoinRequest", Permission::UsersInvite, request_id)
+        .idempotent(denial.idempotency.as_ref());
     unit_of_work::run(state, caller, mutation, |work| async move {
         let request = pending_request(&work, join_request_id).await?;
         let decided = join_requests::decide(

@@ -15,9 +15,7 @@ use super::{
     AppState, Page, PageRequest, Record,
     invitations::invite_via,
     join_requests::{self, Source},
-    unit_of_work::{
-        self, FirstLock, Limits, Mutation, Outcome, Recorded, Target, UnitOfWork, Work, retrying,
-    },
+    unit_of_work::{self, Mutation, Outcome, Recorded, Target, UnitOfWork, Work, retrying},
 };
 use crate::{
     auth::{Caller, caller::acting_as},
@@ -31,7 +29,7 @@ use crate::{
             DomainStatus, DomainUpdate, EnrollmentMode, JoinByEmail, MailDomain, domain_of,
             is_free_mail, verification_code,
         },
-        pagination::{Cursor, filter_digest},
+        pagination::Cursor,
         permission::Permission,
     },
     events,
@@ -54,14 +52,7 @@ fn record_change(
 }
 
 fn mutation<'a>(operation: &'static str, request_id: &'a str) -> Mutation<'a> {
-    Mutation {
-        operation,
-        permission: Permission::WorkspaceManage,
-        request_id,
-        idempotency: None,
-        first_lock: FirstLock::Nothing,
-        limits: Limits::NONE,
-    }
+    Mutation::new(operation, Permission::WorkspaceManage, request_id)
 }
 
 /// Claims `domain` (already a valid name) for the caller's workspace: the
@@ -258,15 +249,12 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<MailDomain>, Error> {
     caller.require(Permission::WorkspaceManage)?;
-    let filters = filter_digest("mail_domains");
-    let key = state.page_key().await?;
-    let after = page.cursor(key, filters)?;
+    let page = page.open(state, "mail_domains").await?;
     let client = state.connection().await?;
     let (items, total) =
-        mail_domains::list(&client, caller.workspace_id, after, page.size + 1).await?;
-    Ok(page.page(items, total, key, filters, |domain| Cursor {
-        time: domain.created_at,
-        id: domain.id,
+        mail_domains::list(&client, caller.workspace_id, page.after, page.limit()).await?;
+    Ok(page.page(items, total, |domain| {
+        Cursor::new(domain.created_at, domain.id)
     }))
 }
 

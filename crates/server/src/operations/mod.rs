@@ -33,7 +33,7 @@ use crate::{
         Error,
         activity::{Action, ActivityEntry, FieldChange},
         idempotency::IdempotencyKey,
-        pagination::{self, Cursor, PageKey},
+        pagination::{self, Cursor, PageKey, filter_digest},
     },
     store::{
         GenericClient, Pool, activity as activity_store, idempotency, outbox, pipeline::Write,
@@ -224,25 +224,46 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    fn cursor(&self, key: &PageKey, filters: [u8; 8]) -> Result<Option<Cursor>, Error> {
-        pagination::decode_page_token(key, &self.token, filters)
+    /// Opens the page of a listing named with its filters by `listing` (a
+    /// token continues only the listing it came from): the cursor it
+    /// continues from, and how many rows to read.
+    async fn open<'s>(self, state: &'s AppState, listing: &str) -> Result<OpenPage<'s>, Error> {
+        let filters = filter_digest(listing);
+        let key = state.page_key().await?;
+        let after = pagination::decode_page_token(key, &self.token, filters)?;
+        Ok(OpenPage {
+            size: self.size,
+            key,
+            filters,
+            after,
+        })
+    }
+}
+
+/// A page being read: rows after `after`, at most [`OpenPage::limit`].
+struct OpenPage<'s> {
+    size: i64,
+    key: &'s PageKey,
+    filters: [u8; 8],
+    after: Option<Cursor>,
+}
+
+impl OpenPage<'_> {
+    /// The rows to read: one more than the page holds, to learn whether a
+    /// next page exists.
+    fn limit(&self) -> i64 {
+        self.size + 1
     }
 
-    /// Trims the one extra row fetched to learn whether a next page exists.
-    fn page<T>(
-        &self,
-        mut items: Vec<T>,
-        total_size: i64,
-        key: &PageKey,
-        filters: [u8; 8],
-        cursor: impl Fn(&T) -> Cursor,
-    ) -> Page<T> {
+    /// The page of `items` (read with [`Self::limit`]), its token naming the
+    /// `cursor` of its last row.
+    fn page<T>(self, mut items: Vec<T>, total_size: i64, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
         let size = usize::try_from(self.size).unwrap_or(usize::MAX);
         let next_page_token = if items.len() > size {
             items.truncate(size);
             items
                 .last()
-                .map(|last| pagination::encode_page_token(key, cursor(last), filters))
+                .map(|last| pagination::encode_page_token(self.key, cursor(last), self.filters))
                 .unwrap_or_default()
         } else {
             String::new()

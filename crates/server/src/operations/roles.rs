@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     AppState, Page, PageRequest,
-    unit_of_work::{self, FirstLock, Limits, Mutation, Outcome, Recorded, Target, Work},
+    unit_of_work::{self, FirstLock, Mutation, Outcome, Recorded, Target, Work},
 };
 use crate::{
     auth::Caller,
@@ -84,14 +84,8 @@ pub async fn create(
         return Err(role_exists(&new.name));
     }
     let new = &new;
-    let mutation = Mutation {
-        operation: "CreateRole",
-        permission: Permission::RolesManage,
-        request_id,
-        idempotency: new.idempotency.as_ref(),
-        first_lock: FirstLock::Nothing,
-        limits: Limits::NONE,
-    };
+    let mutation = Mutation::new("CreateRole", Permission::RolesManage, request_id)
+        .idempotent(new.idempotency.as_ref());
     let created = unit_of_work::run(state, caller, mutation, |work| async move {
         require_holds(&work, &new.name, new.permissions)?;
         let role = Role {
@@ -120,14 +114,9 @@ pub async fn update(
     update: RoleUpdate,
 ) -> Result<CustomRole, Error> {
     let update = &update;
-    let mutation = Mutation {
-        operation: "UpdateRole",
-        permission: Permission::RolesManage,
-        request_id,
-        idempotency: update.idempotency.as_ref(),
-        first_lock: FirstLock::CustomRole(&update.name),
-        limits: Limits::NONE,
-    };
+    let mutation = Mutation::new("UpdateRole", Permission::RolesManage, request_id)
+        .idempotent(update.idempotency.as_ref())
+        .locking(FirstLock::CustomRole(&update.name));
     let updated = unit_of_work::run(state, caller, mutation, |work| async move {
         // Neither the role as it is nor as it becomes may be above the caller.
         let current = work.locked_role()?.clone();
@@ -163,17 +152,12 @@ pub async fn delete(
     deletion: RoleDeletion,
 ) -> Result<CustomRole, Error> {
     let deletion = &deletion;
-    let mutation = Mutation {
-        operation: "DeleteRole",
-        permission: Permission::RolesManage,
-        request_id,
-        idempotency: deletion.idempotency.as_ref(),
+    let mutation = Mutation::new("DeleteRole", Permission::RolesManage, request_id)
+        .idempotent(deletion.idempotency.as_ref())
         // Locked first: an assignment of the role (which share-locks it)
         // either committed before, and is seen below, or waits and then
         // finds no role.
-        first_lock: FirstLock::CustomRole(&deletion.name),
-        limits: Limits::NONE,
-    };
+        .locking(FirstLock::CustomRole(&deletion.name));
     let deleted = unit_of_work::run(state, caller, mutation, |work| async move {
         let current = work.locked_role()?.clone();
         match roles::holders(work.tx(), work.workspace_id(), &current.role.name).await? {

@@ -79,6 +79,39 @@ pub(super) struct Mutation<'a> {
     pub limits: Limits<'a>,
 }
 
+impl<'a> Mutation<'a> {
+    /// `operation` by a caller holding `permission`: no idempotency key, no
+    /// first lock, no rate limit, unless said otherwise.
+    pub fn new(operation: &'static str, permission: Permission, request_id: &'a str) -> Self {
+        Mutation {
+            operation,
+            permission,
+            request_id,
+            idempotency: None,
+            first_lock: FirstLock::Nothing,
+            limits: Limits::NONE,
+        }
+    }
+
+    /// Replays a retry that carries the same `key`.
+    pub fn idempotent(self, key: Option<&'a IdempotencyKey>) -> Self {
+        Mutation {
+            idempotency: key,
+            ..self
+        }
+    }
+
+    /// Takes `first_lock` before the caller is re-read.
+    pub fn locking(self, first_lock: FirstLock<'a>) -> Self {
+        Mutation { first_lock, ..self }
+    }
+
+    /// Takes the units of `limits` with BEGIN.
+    pub fn limited(self, limits: Limits<'a>) -> Self {
+        Mutation { limits, ..self }
+    }
+}
+
 /// Rate limit units a change takes in its transaction (so they come back
 /// if it rolls back), and the error of a refusal.
 #[derive(Clone, Copy)]

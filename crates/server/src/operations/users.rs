@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{
     AppState, PageRequest,
     rules::{ensure_active_manager, ensure_other_owner, ensure_seat_free},
-    unit_of_work::{self, FirstLock, Limits, Mutation, Outcome, Target, Work},
+    unit_of_work::{self, FirstLock, Mutation, Outcome, Target, Work},
 };
 use crate::{
     auth::Caller,
@@ -34,16 +34,11 @@ pub async fn manage(
     command: ManageUser,
 ) -> Result<User, Error> {
     let command = &command;
-    let mutation = Mutation {
-        operation: "ManageUser",
-        permission: Permission::UsersManage,
-        request_id,
-        idempotency: command.idempotency.as_ref(),
+    let mutation = Mutation::new("ManageUser", Permission::UsersManage, request_id)
+        .idempotent(command.idempotency.as_ref())
         // One membership change at a time per workspace: the last-owner,
         // seat and no-cycle rules read other users' rows.
-        first_lock: FirstLock::Workspace,
-        limits: Limits::NONE,
-    };
+        .locking(FirstLock::Workspace);
     let managed = unit_of_work::run(state, caller, mutation, |work| async move {
         let (current, current_role) = work.user(command.user_id).await?;
         Error::unless_current(command.expected_version, current.version, "user")?;

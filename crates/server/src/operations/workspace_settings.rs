@@ -3,7 +3,7 @@
 
 use super::{
     AppState,
-    unit_of_work::{self, FirstLock, Limits, Mutation, Outcome, Target},
+    unit_of_work::{self, FirstLock, Mutation, Outcome, Target},
 };
 use crate::{
     auth::Caller,
@@ -33,16 +33,14 @@ pub async fn update(
     update: SettingsUpdate,
 ) -> Result<(WorkspaceSettings, i64), Error> {
     let (new, expected_version) = (&update.settings, update.expected_version);
-    let mutation = Mutation {
-        operation: "UpdateWorkspaceSettings",
-        permission: Permission::WorkspaceManage,
+    let mutation = Mutation::new(
+        "UpdateWorkspaceSettings",
+        Permission::WorkspaceManage,
         request_id,
-        idempotency: None,
-        // The lock invitations take, so none is checked against old
-        // settings once the new ones commit.
-        first_lock: FirstLock::Workspace,
-        limits: Limits::NONE,
-    };
+    )
+    // The lock invitations take, so none is checked against old
+    // settings once the new ones commit.
+    .locking(FirstLock::Workspace);
     unit_of_work::run(state, caller, mutation, |work| async move {
         let workspace_id = work.workspace_id();
         let (current, version) = workspaces::versioned_settings(work.tx(), workspace_id).await?;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use wowchat_platform::statements;
 
 use super::{
-    GenericClient, Lock, newest_first, query_one, query_one_unless_any_taken, query_opt,
+    GenericClient, Lock, get_by_id, newest_first, query_one, query_one_unless_any_taken, query_opt,
     users::{self, COLUMNS},
 };
 use crate::domain::{
@@ -95,11 +95,16 @@ pub async fn get_token(
     id: Uuid,
     lock: Lock,
 ) -> Result<Option<DirectoryToken>, Error> {
-    let sql = format!(
-        "SELECT {TOKEN_COLUMNS} FROM directory_tokens WHERE workspace_id = $1 AND id = $2{}",
-        lock.clause()
-    );
-    query_opt(client, &sql, &[&workspace_id, &id], token_from_row).await
+    get_by_id(
+        client,
+        "directory_tokens",
+        TOKEN_COLUMNS,
+        workspace_id,
+        id,
+        lock,
+        token_from_row,
+    )
+    .await
 }
 
 /// Revokes the token now; `None` when it was revoked already.

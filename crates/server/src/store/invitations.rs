@@ -7,8 +7,8 @@ use uuid::Uuid;
 use wowchat_platform::statements;
 
 use super::{
-    GenericClient, Lock, newest_first, pipeline::Write, query_one, query_one_unless_taken,
-    query_opt, query_value,
+    GenericClient, Lock, get_by_id, newest_first, pipeline::Write, query_one,
+    query_one_unless_taken, query_opt, query_value,
 };
 use crate::domain::{
     Error,
@@ -150,12 +150,16 @@ pub async fn get(
     id: Uuid,
     lock: Lock,
 ) -> Result<Option<Invitation>, Error> {
-    let sql = format!(
-        "SELECT {} FROM invitations WHERE workspace_id = $1 AND id = $2{}",
-        columns(),
-        lock.clause()
-    );
-    query_opt(client, &sql, &[&workspace_id, &id], from_row).await
+    get_by_id(
+        client,
+        "invitations",
+        &columns(),
+        workspace_id,
+        id,
+        lock,
+        from_row,
+    )
+    .await
 }
 
 /// The invitation a token belongs to, in any workspace.

@@ -5,7 +5,7 @@ use time::Duration;
 use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 
-use super::{GenericClient, Lock, newest_first, query_one, query_opt, query_value};
+use super::{GenericClient, Lock, get_by_id, newest_first, query_one, query_opt, query_value};
 use crate::domain::{
     Error,
     invitation::TokenHash,
@@ -95,12 +95,16 @@ pub async fn get(
     id: Uuid,
     lock: Lock,
 ) -> Result<Option<InviteLink>, Error> {
-    let sql = format!(
-        "SELECT {} FROM invite_links WHERE workspace_id = $1 AND id = $2{}",
-        columns(),
-        lock.clause()
-    );
-    query_opt(client, &sql, &[&workspace_id, &id], from_row).await
+    get_by_id(
+        client,
+        "invite_links",
+        &columns(),
+        workspace_id,
+        id,
+        lock,
+        from_row,
+    )
+    .await
 }
 
 /// The link a secret opens, in any workspace, if it works now.

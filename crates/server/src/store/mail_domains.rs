@@ -6,7 +6,9 @@ use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{GenericClient, Lock, newest_first, query_one, query_one_unless_any_taken, query_opt};
+use super::{
+    GenericClient, Lock, get_by_id, newest_first, query_one, query_one_unless_any_taken, query_opt,
+};
 use crate::domain::{
     Error,
     mail_domain::{CLAIM_VALIDITY, DomainStatus, EnrollmentMode, MailDomain},
@@ -80,12 +82,16 @@ pub async fn get(
     id: Uuid,
     lock: Lock,
 ) -> Result<Option<MailDomain>, Error> {
-    let sql = format!(
-        "SELECT {} FROM workspace_domains WHERE workspace_id = $1 AND id = $2{}",
-        columns(),
-        lock.clause()
-    );
-    query_opt(client, &sql, &[&workspace_id, &id], from_row).await
+    get_by_id(
+        client,
+        "workspace_domains",
+        &columns(),
+        workspace_id,
+        id,
+        lock,
+        from_row,
+    )
+    .await
 }
 
 /// One page of the workspace's domains, newest first, after `after`; and

@@ -52,6 +52,24 @@ async fn query_opt<T>(
         .transpose()
 }
 
+/// The row of `table` with that `id` in the workspace, its `columns` read
+/// with `read`, locked as `lock` says until the transaction ends.
+async fn get_by_id<T>(
+    client: &impl GenericClient,
+    table: &str,
+    columns: &str,
+    workspace_id: uuid::Uuid,
+    id: uuid::Uuid,
+    lock: Lock,
+    read: impl Fn(&Row) -> Result<T, Error>,
+) -> Result<Option<T>, Error> {
+    let sql = format!(
+        "SELECT {columns} FROM {table} WHERE workspace_id = $1 AND id = $2{}",
+        lock.clause()
+    );
+    query_opt(client, &sql, &[&workspace_id, &id], read).await
+}
+
 /// Like [`query_opt`] for a statement that always returns one row.
 async fn query_one<T>(
     client: &impl GenericClient,

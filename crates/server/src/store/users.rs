@@ -5,7 +5,9 @@ use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{GenericClient, Lock, query_one, query_one_unless_taken, query_opt, query_value};
+use super::{
+    GenericClient, Lock, get_by_id, query_one, query_one_unless_taken, query_opt, query_value,
+};
 use crate::domain::{
     Error,
     user::{User, UserStatus},
@@ -79,11 +81,7 @@ pub async fn get(
     id: Uuid,
     lock: Lock,
 ) -> Result<Option<User>, Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND id = $2{}",
-        lock.clause()
-    );
-    query_opt(client, &sql, &[&workspace_id, &id], from_row).await
+    get_by_id(client, "users", COLUMNS, workspace_id, id, lock, from_row).await
 }
 
 pub async fn exists_with_email(
