@@ -14,7 +14,7 @@ use clap::Args;
 use lapin::uri::AMQPUri;
 use lettre::message::Mailbox;
 use url::Url;
-use wowchat_platform::amqp;
+use wowchat_platform::{amqp, telemetry::LogArgs};
 use wowchat_users_api::topology::Topology;
 
 pub use wowchat_platform::{Backoff, Secret};
@@ -163,9 +163,8 @@ pub struct MailerSettings {
     #[arg(long, env = "WOWCHAT_MAIL_TOKEN_KEYS", hide_env_values = true)]
     pub mail_token_keys: Option<Secret>,
 
-    /// Log format: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
-    #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"], ignore_case = true)]
-    pub log_format: String,
+    #[command(flatten)]
+    pub log: LogArgs,
 
     /// The worker creates the database and applies its migrations at start.
     /// False where a migration Job (`wowchat-mailer migrate`) does that with
@@ -185,63 +184,34 @@ pub struct MailerSettings {
 }
 
 impl MailerSettings {
-    /// The defaults, as if no flag or variable were given.
+    /// The settings as if no flag were given: the defaults, and the
+    /// variables that are set.
     pub fn defaults() -> Self {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            settings: MailerSettings,
-        }
-        <Only as clap::Parser>::parse_from(["wowchat-mailer"]).settings
+        wowchat_platform::environment::defaults("wowchat-mailer")
+    }
+
+    /// Where the database is created and migrated: the direct URL, else
+    /// the database URL.
+    pub fn database_direct_url(&self) -> &Secret {
+        self.database_direct_url
+            .as_ref()
+            .unwrap_or(&self.database_url)
     }
 
     /// Parses every setting once; the errors name the setting, never its value.
     pub fn validate(&self) -> anyhow::Result<Config> {
-        self.environment.refuse(
-            wowchat_platform::environment::is_guest_amqp_url(self.amqp_url.expose()),
-            "RabbitMQ's guest:guest in WOWCHAT_AMQP_URL",
-        )?;
-        let local = |url: &str| {
-            Url::parse(url)
-                .ok()
-                .and_then(|url| url.host_str().map(str::to_owned))
-                .is_some_and(|host| {
-                    host == "localhost" || host.starts_with("127.") || host == "[::1]"
-                })
-        };
-        self.environment.refuse(
-            local(&self.accept_url)
-                || local(&self.users_url)
-                || self.join_confirm_url.as_deref().is_some_and(local),
-            "a localhost link in the emails: set WOWCHAT_ACCEPT_URL, WOWCHAT_USERS_URL \
-             (and WOWCHAT_JOIN_CONFIRM_URL if set)",
-        )?;
-        self.environment.refuse(
-            self.mail_token_keys.is_none(),
-            "a mailer without WOWCHAT_MAIL_TOKEN_KEYS (the service seals tokens in production)",
-        )?;
+        self.refuse_developer_defaults()?;
         let amqp_uri = amqp::parse_uri(self.amqp_url.expose(), "WOWCHAT_AMQP_URL")?;
         let mail_from: Mailbox = self
             .mail_from
             .parse()
             .context("WOWCHAT_MAIL_FROM is not an email address like `Name <name@example.com>`")?;
-        let accept_url = Url::parse(&self.accept_url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .context("WOWCHAT_ACCEPT_URL is not an http(s) URL")?;
-        let users_url = Url::parse(&self.users_url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
-            .context("WOWCHAT_USERS_URL is not an http(s) URL")?;
+        let accept_url = http_url(&self.accept_url, "WOWCHAT_ACCEPT_URL")?;
+        let users_url = http_url(&self.users_url, "WOWCHAT_USERS_URL")?;
         let confirm_url = self
             .join_confirm_url
             .as_deref()
-            .map(|url| {
-                Url::parse(url)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .context("WOWCHAT_JOIN_CONFIRM_URL is not an http(s) URL")
-            })
+            .map(|url| http_url(url, "WOWCHAT_JOIN_CONFIRM_URL"))
             .transpose()?;
         // Exchange and queue names are AMQP short strings: at most 255 bytes.
         if self.amqp_prefix.trim().is_empty() || self.amqp_prefix.len() > MAX_PREFIX_LEN {
@@ -271,6 +241,44 @@ impl MailerSettings {
             retention_interval: Duration::from_secs(self.retention_interval_secs),
         })
     }
+
+    /// In production: no `guest:guest`, no localhost link, no tokens in the clear.
+    fn refuse_developer_defaults(&self) -> anyhow::Result<()> {
+        self.environment.refuse(
+            wowchat_platform::environment::is_guest_amqp_url(self.amqp_url.expose()),
+            "RabbitMQ's guest:guest in WOWCHAT_AMQP_URL",
+        )?;
+        self.environment.refuse(
+            is_localhost_link(&self.accept_url)
+                || is_localhost_link(&self.users_url)
+                || self
+                    .join_confirm_url
+                    .as_deref()
+                    .is_some_and(is_localhost_link),
+            "a localhost link in the emails: set WOWCHAT_ACCEPT_URL, WOWCHAT_USERS_URL \
+             (and WOWCHAT_JOIN_CONFIRM_URL if set)",
+        )?;
+        self.environment.refuse(
+            self.mail_token_keys.is_none(),
+            "a mailer without WOWCHAT_MAIL_TOKEN_KEYS (the service seals tokens in production)",
+        )
+    }
+}
+
+/// `url` (read from `variable`) as an http(s) URL that paths can be added to.
+fn http_url(url: &str, variable: &str) -> anyhow::Result<Url> {
+    Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
+        .with_context(|| format!("{variable} is not an http(s) URL"))
+}
+
+/// A link to `localhost` or `127.*` (or `[::1]`), which no recipient can follow.
+fn is_localhost_link(url: &str) -> bool {
+    Url::parse(url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .is_some_and(|host| host == "localhost" || host.starts_with("127.") || host == "[::1]")
 }
 
 /// The settings the worker runs on, parsed.
@@ -332,6 +340,22 @@ fn is_development_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_two_settings_share_a_flag_or_a_variable() {
+        use clap::{Args, Command};
+        let command = MailerSettings::augment_args(Command::new("wowchat-mailer"));
+        let mut variables: Vec<_> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .collect();
+        let declared = variables.len();
+        variables.sort();
+        variables.dedup();
+        assert_eq!(variables.len(), declared);
+        // Ids and flags, the shared groups' included.
+        command.debug_assert();
+    }
 
     #[test]
     fn the_defaults_are_valid() {

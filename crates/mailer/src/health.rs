@@ -9,6 +9,7 @@ use deadpool_postgres::Pool;
 use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
+use wowchat_platform::postgres;
 
 /// How often Postgres is checked, and how long a check may take.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -32,14 +33,7 @@ pub fn serve(listener: TcpListener) -> (HealthReporter, impl Future<Output = ()>
 pub async fn watch(reporter: HealthReporter, pool: Pool, mut consuming: watch::Receiver<bool>) {
     let mut last = None;
     loop {
-        let database = tokio::time::timeout(CHECK_EVERY, async {
-            let client = pool.get().await.ok()?;
-            client.simple_query("SELECT 1").await.ok()
-        })
-        .await
-        .ok()
-        .flatten()
-        .is_some();
+        let database = postgres::reachable(&pool, CHECK_EVERY).await;
         let broker = *consuming.borrow_and_update();
         let status = if database && broker {
             ServingStatus::Serving

@@ -29,17 +29,13 @@ fn main() -> anyhow::Result<()> {
     // Before the runtime: no other thread may read the environment meanwhile.
     environment::read_secret_files(environment::SECRETS)?;
     let (cli, warnings) = environment::parse::<Cli>(&[], environment::SECRETS);
-    wowchat_platform::runtime::multi_thread()?.block_on(run(cli, warnings))
-}
-
-async fn run(cli: Cli, warnings: Vec<String>) -> anyhow::Result<()> {
-    let telemetry = telemetry::init(&cli.settings.log_format, "wowchat-mailer");
-    for warning in warnings {
-        tracing::warn!("{warning}");
-    }
-    let result = execute(cli).await;
-    telemetry.shutdown().await;
-    result
+    let format = cli.settings.log.log_format.clone();
+    wowchat_platform::runtime::multi_thread()?.block_on(telemetry::run_logged(
+        &format,
+        "wowchat-mailer",
+        warnings,
+        execute(cli),
+    ))
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<()> {
@@ -50,13 +46,9 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             mailer.run_until_stopped(shutdown_signal()).await
         }
         Command::Migrate => {
-            let url = settings
-                .database_direct_url
-                .as_ref()
-                .unwrap_or(&settings.database_url)
-                .expose();
-            db::ensure_database(url).await?;
-            db::migrate(url).await
+            db::SCHEMA
+                .create_and_migrate(settings.database_direct_url().expose())
+                .await
         }
     }
 }

@@ -14,18 +14,19 @@ use anyhow::{Context, anyhow};
 use deadpool_postgres::Pool;
 use futures::StreamExt;
 use lapin::{
-    Connection,
+    Channel, Connection, Consumer,
     options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions},
     types::FieldTable,
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use wowchat_platform::metrics::MetricsEndpoint;
 use wowchat_users_api::topology::Topology;
 
 use crate::{
     amqp::{self, Publisher},
-    config::{Backoff, MailerSettings},
+    config::{Backoff, Config, MailerSettings},
     db, health,
     metrics::MailerMetrics,
     render::Renderer,
@@ -41,6 +42,8 @@ const HEALTH_CHECK: Duration = Duration::from_secs(2);
 pub struct Mailer {
     worker: Arc<Worker>,
     reconnect: Backoff,
+    /// Whether a consumer is attached to the mailer queue: state the health
+    /// endpoint and tests read, not a shutdown signal.
     consuming: watch::Sender<bool>,
     /// The Prometheus endpoint, when `WOWCHAT_MAILER_METRICS_ADDR` asks for one.
     metrics: Option<MetricsEndpoint>,
@@ -58,43 +61,19 @@ impl Mailer {
         // Before any metric handle is resolved: earlier ones stay no-ops.
         let metrics =
             MetricsEndpoint::bind_if(settings.metrics_addr, "WOWCHAT_MAILER_METRICS_ADDR").await?;
-        let health = match settings.health_addr {
-            Some(address) => Some(
-                TcpListener::bind(address)
-                    .await
-                    .with_context(|| format!("WOWCHAT_MAILER_HEALTH_ADDR: binding {address}"))?,
-            ),
-            None => None,
-        };
+        let health = bind_health(settings.health_addr).await?;
         if !settings.database_statement_cache {
             wowchat_platform::statements::use_unnamed_statements();
         }
         if settings.migrate_on_start {
-            let direct = settings
-                .database_direct_url
-                .as_ref()
-                .unwrap_or(&settings.database_url)
-                .expose();
-            db::ensure_database(direct).await?;
-            db::migrate(direct).await?;
+            db::SCHEMA
+                .create_and_migrate(settings.database_direct_url().expose())
+                .await?;
         }
         let url = settings.database_url.expose();
         // One connection per message in flight, plus room for bookkeeping.
         let pool = db::pool(url, usize::from(config.prefetch) + 4)?;
-        let renderer = Renderer::new(
-            config.mail_from.clone(),
-            config.accept_url.clone(),
-            config.users_url.clone(),
-        )
-        .context("loading the email templates")?
-        .with_confirm_url_if_set(config.confirm_url.clone())
-        .with_token_keys(
-            settings
-                .mail_token_keys
-                .as_ref()
-                .map(|keys| wowchat_platform::sealing::TokenKeys::parse(keys.expose()))
-                .transpose()?,
-        );
+        let renderer = renderer(&settings, &config)?;
         let transport = Transport::new(
             settings.smtp_url.as_ref(),
             &settings.mail_dir,
@@ -105,14 +84,7 @@ impl Mailer {
         .await?;
         // Files stay on this machine; over SMTP, strangers get these emails.
         if settings.smtp_url.is_some() {
-            let settings = config.development_values();
-            if !settings.is_empty() {
-                tracing::warn!(
-                    settings = settings.join(", "),
-                    "emails go out over SMTP with a development sender or link \
-                     (localhost or a test domain): set these for real recipients"
-                );
-            }
+            warn_of_development_values(&config);
         }
         tracing::info!(
             emails_to = %transport.describe(settings.smtp_url.as_ref()),
@@ -169,22 +141,15 @@ impl Mailer {
         mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_tx, mut stop) = watch::channel(false);
-        let signal = tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
+        let stop = CancellationToken::new();
+        let signal = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                shutdown.await;
+                stop.cancel();
+            }
         });
-        let metrics = self
-            .metrics
-            .take()
-            .map(|endpoint| endpoint.spawn(std::future::pending()));
-        let health = self.health.take().map(|(listener, pool)| {
-            let (reporter, serving) = health::serve(listener);
-            [
-                tokio::spawn(health::watch(reporter, pool, self.consuming.subscribe())),
-                tokio::spawn(serving),
-            ]
-        });
+        let endpoints = self.spawn_endpoints();
         let pruning = self.worker.config.sent_retention.map(|max_age| {
             tokio::spawn(prune(
                 self.worker.store.clone(),
@@ -193,55 +158,150 @@ impl Mailer {
                 stop.clone(),
             ))
         });
-        let mut failures = 0u32;
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            let mut consumed = false;
-            match self.session(&mut stop, &mut consumed).await {
-                Ok(()) => break,
-                Err(e) => {
-                    self.consuming.send_replace(false);
-                    // A session that got as far as consuming starts the backoff over.
-                    failures = if consumed {
-                        1
-                    } else {
-                        failures.saturating_add(1)
-                    };
-                    let delay = self.reconnect.delay(failures);
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                        "no RabbitMQ connection: reconnecting"
-                    );
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = stop.wait_for(|s| *s) => break,
-                    }
-                }
-            }
-        }
+        self.reconnect_until(&stop).await;
         signal.abort();
-        if let Some(pruning) = pruning {
-            pruning.abort();
-        }
         self.consuming.send_replace(false);
         self.worker.metrics.consuming.set(0.0);
-        for task in health.into_iter().flatten().chain(metrics) {
+        for task in endpoints.into_iter().chain(pruning) {
             task.abort();
         }
         tracing::info!("mailer stopped");
         Ok(())
     }
 
-    /// One connection's life. Ok when stopped by shutdown, Err when lost.
-    async fn session(
+    /// Starts serving metrics and health, where configured; they serve
+    /// until their tasks are aborted, once the mailer has stopped.
+    fn spawn_endpoints(&mut self) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        if let Some(endpoint) = self.metrics.take() {
+            tasks.push(endpoint.spawn(std::future::pending()));
+        }
+        if let Some((listener, pool)) = self.health.take() {
+            let (reporter, serving) = health::serve(listener);
+            tasks.push(tokio::spawn(health::watch(
+                reporter,
+                pool,
+                self.consuming.subscribe(),
+            )));
+            tasks.push(tokio::spawn(serving));
+        }
+        tasks
+    }
+
+    /// Runs one session after another until `stop`: a lost connection is
+    /// retried after the backoff, which starts over once a session got as
+    /// far as consuming.
+    async fn reconnect_until(&self, stop: &CancellationToken) {
+        let mut failures = 0u32;
+        while !stop.is_cancelled() {
+            let mut consumed = false;
+            let Err(e) = self.session(stop, &mut consumed).await else {
+                break;
+            };
+            self.consuming.send_replace(false);
+            failures = if consumed {
+                1
+            } else {
+                failures.saturating_add(1)
+            };
+            let delay = self.reconnect.delay(failures);
+            tracing::warn!(
+                error = format!("{e:#}"),
+                retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "no RabbitMQ connection: reconnecting"
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.cancelled() => break,
+            }
+        }
+    }
+
+    /// One connection's life. Ok when stopped by `stop`, Err when lost.
+    async fn session(&self, stop: &CancellationToken, consumed: &mut bool) -> anyhow::Result<()> {
+        let mut session = Session::open(&self.worker.config).await?;
+        self.consuming.send_replace(true);
+        self.worker.metrics.consuming.set(1.0);
+        *consumed = true;
+
+        // Tells the handlers to stop waiting between retries: once this
+        // connection is lost and their acks can no longer land, or on
+        // shutdown. Not a child of `stop`, which would tell them at once:
+        // on shutdown the consumer is cancelled first (below).
+        let handlers_stop = CancellationToken::new();
+        let mut handlers = JoinSet::new();
+        let ended = self
+            .consume(&mut session, stop, &handlers_stop, &mut handlers)
+            .await;
+        self.consuming.send_replace(false);
+        self.worker.metrics.consuming.set(0.0);
+        if ended.is_ok() {
+            tracing::info!(
+                in_flight = handlers.len(),
+                "shutting down: finishing the commands in flight"
+            );
+            // First no new deliveries, then the handlers may give theirs back:
+            // a requeued command is not redelivered to this consumer.
+            session.cancel_consumer().await;
+        }
+        handlers_stop.cancel();
+        while let Some(joined) = handlers.join_next().await {
+            report(joined);
+        }
+        // A lost connection has nothing to close; one left open by a closed
+        // channel is closed here rather than leaked until the drop.
+        if session.connection.status().connected() {
+            close(&session.connection).await;
+        }
+        ended
+    }
+
+    /// Hands each delivery to a handler of its own until `stop` (Ok) or
+    /// until the connection, a channel or the consumer is lost (Err).
+    async fn consume(
         &self,
-        shutdown: &mut watch::Receiver<bool>,
-        consumed: &mut bool,
+        session: &mut Session,
+        stop: &CancellationToken,
+        handlers_stop: &CancellationToken,
+        handlers: &mut JoinSet<()>,
     ) -> anyhow::Result<()> {
-        let config = &self.worker.config;
+        let mut health = tokio::time::interval(HEALTH_CHECK);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                next = session.consumer.next() => match next {
+                    Some(Ok(delivery)) => {
+                        handlers.spawn(self.worker.clone().handle(
+                            delivery,
+                            session.publisher.clone(),
+                            handlers_stop.clone(),
+                        ));
+                    }
+                    Some(Err(e)) => return Err(anyhow!(e).context("consuming")),
+                    None => return Err(anyhow!("the broker cancelled the consumer")),
+                },
+                Some(joined) = handlers.join_next(), if !handlers.is_empty() => report(joined),
+                _ = health.tick() => session.check()?,
+            }
+        }
+    }
+}
+
+/// One RabbitMQ connection, consuming the mailer queue on one channel and
+/// publishing results on another.
+struct Session {
+    connection: Connection,
+    consume: Channel,
+    publisher: Publisher,
+    consumer: Consumer,
+    /// The consumer tag, to cancel it by.
+    tag: String,
+}
+
+impl Session {
+    /// Connects, declares the topology, sets the prefetch and starts
+    /// consuming with manual acks.
+    async fn open(config: &Config) -> anyhow::Result<Session> {
         let topology = &config.topology;
         let connection = wowchat_platform::amqp::connect(&config.amqp_uri, amqp::APP_ID).await?;
         let consume = connection
@@ -264,7 +324,7 @@ impl Mailer {
         )
         .await?;
         let tag = format!("{}-{}", amqp::APP_ID, Uuid::new_v4().simple());
-        let mut consumer = consume
+        let consumer = consume
             .basic_consume(
                 topology.mailer_queue().into(),
                 tag.as_str().into(),
@@ -274,66 +334,75 @@ impl Mailer {
             .await
             .context("consuming the mailer queue")?;
         tracing::info!(queue = %topology.mailer_queue(), prefetch = config.prefetch, "consuming");
-        self.consuming.send_replace(true);
-        self.worker.metrics.consuming.set(1.0);
-        *consumed = true;
+        Ok(Session {
+            connection,
+            consume,
+            publisher,
+            consumer,
+            tag,
+        })
+    }
 
-        // Tells the handlers to stop waiting between retries: on shutdown, or
-        // once this connection is lost and their acks can no longer land.
-        let (stop_tasks, tasks_stop) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        let mut health = tokio::time::interval(HEALTH_CHECK);
-        let ended = loop {
-            tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => break Ok(()),
-                next = consumer.next() => match next {
-                    Some(Ok(delivery)) => {
-                        tasks.spawn(self.worker.clone().handle(
-                            delivery,
-                            publisher.clone(),
-                            tasks_stop.clone(),
-                        ));
-                    }
-                    Some(Err(e)) => break Err(anyhow!(e).context("consuming")),
-                    None => break Err(anyhow!("the broker cancelled the consumer")),
-                },
-                Some(joined) = tasks.join_next(), if !tasks.is_empty() => report(joined),
-                _ = health.tick() => {
-                    if !connection.status().connected() {
-                        break Err(anyhow!("the connection is closed"));
-                    }
-                    if !publisher.is_open() || !consume.status().connected() {
-                        break Err(anyhow!("a channel was closed"));
-                    }
-                }
-            }
-        };
-        self.consuming.send_replace(false);
-        self.worker.metrics.consuming.set(0.0);
-        if ended.is_ok() {
-            tracing::info!(
-                in_flight = tasks.len(),
-                "shutting down: finishing the commands in flight"
-            );
-            // First no new deliveries, then the handlers may give theirs back:
-            // a requeued command is not redelivered to this consumer.
-            if let Err(e) = consume
-                .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-                .await
-            {
-                tracing::warn!(error = %e, "could not cancel the consumer");
-            }
+    /// Err once the connection or one of the channels is closed.
+    fn check(&self) -> anyhow::Result<()> {
+        if !self.connection.status().connected() {
+            return Err(anyhow!("the connection is closed"));
         }
-        let _ = stop_tasks.send(true);
-        while let Some(joined) = tasks.join_next().await {
-            report(joined);
+        if !self.publisher.is_open() || !self.consume.status().connected() {
+            return Err(anyhow!("a channel was closed"));
         }
-        // A lost connection has nothing to close; one left open by a closed
-        // channel is closed here rather than leaked until the drop.
-        if connection.status().connected() {
-            close(&connection).await;
+        Ok(())
+    }
+
+    /// Asks the broker for no more deliveries; a failure is only logged.
+    async fn cancel_consumer(&self) {
+        if let Err(e) = self
+            .consume
+            .basic_cancel(self.tag.as_str().into(), BasicCancelOptions::default())
+            .await
+        {
+            tracing::warn!(error = %e, "could not cancel the consumer");
         }
-        ended
+    }
+}
+
+/// The health endpoint's listener, when `WOWCHAT_MAILER_HEALTH_ADDR` asks for one.
+async fn bind_health(address: Option<SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
+    let Some(address) = address else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("WOWCHAT_MAILER_HEALTH_ADDR: binding {address}"))?;
+    Ok(Some(listener))
+}
+
+/// The email templates, with the links and the keys that open the tokens.
+fn renderer(settings: &MailerSettings, config: &Config) -> anyhow::Result<Renderer> {
+    let renderer = Renderer::new(
+        config.mail_from.clone(),
+        config.accept_url.clone(),
+        config.users_url.clone(),
+    )
+    .context("loading the email templates")?
+    .with_confirm_url_if_set(config.confirm_url.clone());
+    let token_keys = settings
+        .mail_token_keys
+        .as_ref()
+        .map(|keys| wowchat_platform::sealing::TokenKeys::parse(keys.expose()))
+        .transpose()?;
+    Ok(renderer.with_token_keys(token_keys))
+}
+
+/// Warns when real emails would carry a development sender or link.
+fn warn_of_development_values(config: &Config) {
+    let settings = config.development_values();
+    if !settings.is_empty() {
+        tracing::warn!(
+            settings = settings.join(", "),
+            "emails go out over SMTP with a development sender or link \
+             (localhost or a test domain): set these for real recipients"
+        );
     }
 }
 
@@ -353,9 +422,9 @@ async fn close(connection: &Connection) {
     }
 }
 
-/// Prunes the dedupe table every `every` until stopped; the first round runs
+/// Prunes the dedupe table every `every` until `stop`; the first round runs
 /// at start. A failed round is logged and tried again at the next.
-async fn prune(store: Store, max_age: Duration, every: Duration, mut stop: watch::Receiver<bool>) {
+async fn prune(store: Store, max_age: Duration, every: Duration, stop: CancellationToken) {
     loop {
         match store.prune_sent(max_age, PRUNE_BATCH).await {
             Ok(Some(deleted)) if deleted > 0 => {
@@ -366,7 +435,7 @@ async fn prune(store: Store, max_age: Duration, every: Duration, mut stop: watch
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.cancelled() => return,
         }
     }
 }

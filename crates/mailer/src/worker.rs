@@ -18,8 +18,8 @@ use lapin::{
 };
 use lettre::Message;
 use prost::Message as _;
-use tokio::sync::watch;
-use tracing::{Instrument, field};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, Span, field};
 use uuid::Uuid;
 use wowchat_platform::{
     amqp::header,
@@ -78,7 +78,7 @@ pub struct Worker {
 struct Job<'a> {
     worker: &'a Worker,
     publisher: &'a Publisher,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
     message_id: String,
     routing_key: String,
     headers: Option<&'a FieldTable>,
@@ -97,55 +97,19 @@ impl Worker {
             )
     }
 
-    /// Handles one delivery to the end. `stop` turns true on shutdown or when
-    /// the connection is lost: waits between retries end early then, and the
-    /// delivery is requeued; a send already under way is finished.
+    /// Handles one delivery to the end. `stop` is cancelled on shutdown or
+    /// when the connection is lost: waits between retries end early then,
+    /// and the delivery is requeued; a send already under way is finished.
     pub async fn handle(
         self: Arc<Self>,
         delivery: Delivery,
         publisher: Publisher,
-        stop: watch::Receiver<bool>,
+        stop: CancellationToken,
     ) {
         let headers = delivery.properties.headers().as_ref();
-        let message_id = delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(|id| id.as_str().trim().to_owned())
-            // A control character (NUL above all) could never be stored, so
-            // such a command would come back forever: treat it as missing.
-            .filter(|id| !id.is_empty() && !id.chars().any(char::is_control));
-        let span = tracing::info_span!(
-            "mail",
-            routing_key = %delivery.routing_key,
-            message_id = message_id.as_deref().unwrap_or(""),
-            request_id = header_text(headers, REQUEST_ID_HEADER).unwrap_or_default(),
-            invitation_id = field::Empty,
-            redelivered = delivery.redelivered,
-            "otel.name" = field::Empty,
-            "otel.kind" = field::Empty,
-        );
-        // The relay's publish span is this one's parent: the change's trace goes on.
-        telemetry::continue_trace(
-            &span,
-            header(headers, TRACEPARENT_HEADER),
-            header(headers, TRACESTATE_HEADER),
-        );
-        if telemetry::enabled() {
-            telemetry::describe_span(
-                &span,
-                SpanKind::Consumer,
-                &format!("process {}", delivery.routing_key),
-            );
-        }
-        // The result continues this span's trace; without traces here, the
-        // command's context passes on as it came.
-        let trace = telemetry::trace_context(&span).or_else(|| {
-            Some(TraceContext {
-                traceparent: header(headers, TRACEPARENT_HEADER)?.to_owned(),
-                tracestate: header(headers, TRACESTATE_HEADER).map(str::to_owned),
-            })
-        });
+        let message_id = message_id_of(&delivery);
+        let span = mail_span(&delivery, message_id.as_deref(), headers);
+        let trace = result_trace(&span, headers);
         async {
             let disposition = match message_id {
                 None => {
@@ -174,6 +138,57 @@ impl Worker {
         .instrument(span)
         .await
     }
+}
+
+/// The delivery's message id, trimmed; none when missing or unusable.
+fn message_id_of(delivery: &Delivery) -> Option<String> {
+    delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|id| id.as_str().trim().to_owned())
+        // A control character (NUL above all) could never be stored, so
+        // such a command would come back forever: treat it as missing.
+        .filter(|id| !id.is_empty() && !id.chars().any(char::is_control))
+}
+
+/// The span of one delivery's handling, continuing the trace of the relay's
+/// publish span: the change's trace goes on.
+fn mail_span(delivery: &Delivery, message_id: Option<&str>, headers: Option<&FieldTable>) -> Span {
+    let span = tracing::info_span!(
+        "mail",
+        routing_key = %delivery.routing_key,
+        message_id = message_id.unwrap_or(""),
+        request_id = header_text(headers, REQUEST_ID_HEADER).unwrap_or_default(),
+        invitation_id = field::Empty,
+        redelivered = delivery.redelivered,
+        "otel.name" = field::Empty,
+        "otel.kind" = field::Empty,
+    );
+    telemetry::continue_trace(
+        &span,
+        header(headers, TRACEPARENT_HEADER),
+        header(headers, TRACESTATE_HEADER),
+    );
+    if telemetry::enabled() {
+        telemetry::describe_span(
+            &span,
+            SpanKind::Consumer,
+            &format!("process {}", delivery.routing_key),
+        );
+    }
+    span
+}
+
+/// The trace a result event continues: `span`'s; without traces here, the
+/// command's context passes on as it came.
+fn result_trace(span: &Span, headers: Option<&FieldTable>) -> Option<TraceContext> {
+    telemetry::trace_context(span).or_else(|| {
+        Some(TraceContext {
+            traceparent: header(headers, TRACEPARENT_HEADER)?.to_owned(),
+            tracestate: header(headers, TRACESTATE_HEADER).map(str::to_owned),
+        })
+    })
 }
 
 /// How the sending step ended.
@@ -243,74 +258,117 @@ impl Job<'_> {
     /// result is reported.
     async fn send(&self, email: &Message, has_result: bool) -> Sending {
         let result_message_id = Uuid::now_v7();
-        let store = &self.worker.store;
-        let transport = &self.worker.transport;
-        let metrics = &self.worker.metrics;
         let sent = self
             .retrying(
                 |attempt| async move {
-                    let outcome = store
-                        .send_once(
-                            &self.message_id,
-                            &self.routing_key,
-                            has_result,
-                            result_message_id,
-                            || async {
-                                let started = std::time::Instant::now();
-                                let sent = transport
-                                    .send(email.clone())
-                                    .instrument(sending_span(attempt))
-                                    .await;
-                                metrics.smtp_seconds.record(started.elapsed().as_secs_f64());
-                                sent
-                            },
-                        )
-                        .await;
-                    match outcome {
-                        Ok(Ok(done)) => Ok((done, attempt)),
-                        Ok(Err(failure)) => Err(SendError::Refused(failure)),
-                        Err(e) => {
-                            // Nothing was sent; the database is the problem, not the email.
-                            tracing::warn!(
-                                error = format!("{e:#}"),
-                                attempt,
-                                "could not check whether it was sent"
-                            );
-                            Err(SendError::Database)
-                        }
-                    }
+                    let done = self
+                        .try_send(email, has_result, result_message_id, attempt)
+                        .await?;
+                    Ok((done, attempt))
                 },
-                |error| match error {
-                    SendError::Database => true,
-                    SendError::Refused(failure) => !failure.permanent,
-                },
-                |error, delay| {
-                    metrics.retries.increment(1);
-                    if let SendError::Refused(failure) = error {
-                        tracing::warn!(
-                            reason = %failure.reason,
-                            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                            "sending failed: will retry"
-                        );
-                    }
-                },
+                SendError::is_transient,
+                |error, delay| self.note_send_retry(error, delay),
             )
             .await;
         match sent {
-            Ok((
-                SendOnce::AlreadySent {
-                    result_published,
-                    result_message_id: stored_id,
+            Ok((done, attempt)) => {
+                self.sent(done, attempt, has_result, result_message_id)
+                    .await
+            }
+            Err(Halt::Failed(SendError::Refused(failure))) => {
+                tracing::warn!(
+                    permanent = failure.permanent,
+                    reason = %failure.reason,
+                    "sending failed for good: dead-lettering it"
+                );
+                Sending::Undeliverable(failure.reason)
+            }
+            Err(Halt::Failed(SendError::Database) | Halt::Stopped) => Sending::Later,
+        }
+    }
+
+    /// One try at sending (`attempt`, from 1): hands the email over unless
+    /// its message id was sent before, in the transaction that records it
+    /// ([`Store::send_once`]). Says what happened; whether to try again is
+    /// [`Job::send`]'s to decide.
+    async fn try_send(
+        &self,
+        email: &Message,
+        has_result: bool,
+        result_message_id: Uuid,
+        attempt: u32,
+    ) -> Result<SendOnce<Sent>, SendError> {
+        let transport = &self.worker.transport;
+        let metrics = &self.worker.metrics;
+        let outcome = self
+            .worker
+            .store
+            .send_once(
+                &self.message_id,
+                &self.routing_key,
+                has_result,
+                result_message_id,
+                || async {
+                    let started = std::time::Instant::now();
+                    let sent = transport
+                        .send(email.clone())
+                        .instrument(sending_span(attempt))
+                        .await;
+                    metrics.smtp_seconds.record(started.elapsed().as_secs_f64());
+                    sent
                 },
-                _,
-            )) => {
+            )
+            .await;
+        match outcome {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(failure)) => Err(SendError::Refused(failure)),
+            Err(e) => {
+                // Nothing was sent; the database is the problem, not the email.
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    attempt,
+                    "could not check whether it was sent"
+                );
+                Err(SendError::Database)
+            }
+        }
+    }
+
+    /// Counts a retry of the send; a refusal's reason is logged with it.
+    fn note_send_retry(&self, error: &SendError, delay: Duration) {
+        self.worker.metrics.retries.increment(1);
+        if let SendError::Refused(failure) = error {
+            tracing::warn!(
+                reason = %failure.reason,
+                retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "sending failed: will retry"
+            );
+        }
+    }
+
+    /// The email went out, now (on try `attempt`) or before: counts and
+    /// logs it, records a send whose commit failed, and says under which id
+    /// its result is still to be published.
+    async fn sent(
+        &self,
+        done: SendOnce<Sent>,
+        attempt: u32,
+        has_result: bool,
+        result_message_id: Uuid,
+    ) -> Sending {
+        let metrics = &self.worker.metrics;
+        match done {
+            SendOnce::AlreadySent {
+                result_published,
+                result_message_id: stored_id,
+            } => {
                 tracing::info!("sent before: not sending it again");
                 metrics.deduplicated.increment(1);
                 Sending::Done {
                     unreported: (!result_published).then(|| stored_id.unwrap_or(result_message_id)),
                 }
             }
-            Ok((SendOnce::Sent { sent, recorded }, attempt)) => {
+            SendOnce::Sent { sent, recorded } => {
                 metrics.sent.increment(1);
                 match &sent {
                     Sent::File(path) => {
@@ -327,15 +385,6 @@ impl Job<'_> {
                     unreported: has_result.then_some(result_message_id),
                 }
             }
-            Err(Halt::Failed(SendError::Refused(failure))) => {
-                tracing::warn!(
-                    permanent = failure.permanent,
-                    reason = %failure.reason,
-                    "sending failed for good: dead-lettering it"
-                );
-                Sending::Undeliverable(failure.reason)
-            }
-            Err(Halt::Failed(SendError::Database) | Halt::Stopped) => Sending::Later,
         }
     }
 
@@ -502,7 +551,7 @@ impl Job<'_> {
         let attempts = (|| {
             attempt += 1;
             // Only a wait is cut short: the first attempt always runs.
-            let stopped = attempt > 1 && *stop.borrow();
+            let stopped = attempt > 1 && stop.is_cancelled();
             let run = step(attempt);
             async move {
                 if stopped {
@@ -532,6 +581,16 @@ enum SendError {
     Refused(SendFailure),
 }
 
+impl SendError {
+    /// Worth another try: the database, or a refusal that may pass.
+    fn is_transient(&self) -> bool {
+        match self {
+            SendError::Database => true,
+            SendError::Refused(failure) => !failure.permanent,
+        }
+    }
+}
+
 /// The span of one try at handing the email over (to the SMTP server, or
 /// to a file); none while traces are off.
 fn sending_span(attempt: u32) -> tracing::Span {
@@ -548,16 +607,16 @@ fn sending_span(attempt: u32) -> tracing::Span {
     span
 }
 
-/// Sleeps for the delay asked, or until `stop` turns true.
+/// Sleeps for the delay asked, or until `stop` is cancelled.
 fn until_stopped(
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> impl Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static {
     move |delay| {
-        let mut stop = stop.clone();
+        let stop = stop.clone();
         Box::pin(async move {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                Ok(_) = stop.wait_for(|stop| *stop) => {}
+                _ = stop.cancelled() => {}
             }
         })
     }
@@ -636,5 +695,18 @@ mod tests {
         ));
         assert!(decode("mail.unknown", &body).is_err());
         assert!(decode(commands::SEND_INVITATION_EMAIL, &[0xff, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn a_send_is_tried_again_after_a_database_error_or_a_transient_refusal_only() {
+        let refused = |permanent| {
+            SendError::Refused(SendFailure {
+                permanent,
+                reason: "451 try later".into(),
+            })
+        };
+        assert!(SendError::Database.is_transient());
+        assert!(refused(false).is_transient());
+        assert!(!refused(true).is_transient());
     }
 }

@@ -116,6 +116,19 @@ pub fn parse<C: clap::Parser>(also: &[clap::Command], secrets: &[&str]) -> (C, V
     (parsed, warnings)
 }
 
+/// The settings `A` as the program `name` reads them when given no flag:
+/// each setting's default, or its variable where one is set. What a
+/// program's `Settings::defaults()` returns, for tests and for the settings
+/// one program builds for another (`standalone`).
+pub fn defaults<A: clap::Args + clap::FromArgMatches>(name: &'static str) -> A {
+    #[derive(clap::Parser)]
+    struct Only<A: clap::Args + clap::FromArgMatches> {
+        #[command(flatten)]
+        settings: A,
+    }
+    <Only<A> as clap::Parser>::parse_from([name]).settings
+}
+
 /// Every environment variable `command` and its subcommands read.
 fn env_names(command: &clap::Command, names: &mut Vec<String>) {
     for arg in command.get_arguments() {

@@ -3,10 +3,13 @@
 //!
 //! - [`secret`] — [`Secret`], a string (a URL with a password) never printed.
 //! - [`telemetry`] — the process's log subscriber, and the filter that keeps
-//!   the AMQP client from logging message bodies.
+//!   the AMQP client from logging message bodies; the log format setting
+//!   ([`telemetry::LogArgs`]) and a binary's work run under the subscriber
+//!   ([`telemetry::run_logged`]).
 //! - [`postgres`] — the connection pool, creating the database when missing,
-//!   and running a crate's embedded migrations under an advisory lock; TLS
-//!   (rustls) as the URL's `sslmode` asks.
+//!   and running a crate's embedded migrations under an advisory lock
+//!   ([`postgres::Schema`]); TLS (rustls) as the URL's `sslmode` asks; the
+//!   health probe's `SELECT 1` ([`postgres::reachable`]).
 //! - [`statements`] — how every query reaches Postgres: prepared and cached
 //!   per connection, or unnamed for a transaction-pooling PgBouncer.
 //! - [`amqp`] — connecting to RabbitMQ, declaring the shared exchanges, and

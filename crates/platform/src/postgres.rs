@@ -1,7 +1,8 @@
 //! Postgres: the connection pool, creating the database when it does not
 //! exist, and bringing a schema up to date with a crate's embedded refinery
 //! migrations under an advisory lock, so replicas starting together take
-//! turns.
+//! turns. Each deployable declares its own [`Schema`] once; [`reachable`]
+//! is the probe its health endpoint runs.
 //!
 //! The URL holds a password: errors name the variable it came from
 //! (`variable`, e.g. `WOWCHAT_DATABASE_URL`), never the URL itself.
@@ -337,6 +338,67 @@ pub async fn migrate(
         tracing::info!(migration = %migration, "applied migration");
     }
     Ok(())
+}
+
+/// One deployable's schema in Postgres: the variable its URL is read from
+/// (for errors), its embedded migrations, the advisory lock its replicas
+/// take turns on, and its history table (refinery's default when `None`).
+/// A deployable declares it once; its pool, creation and migration follow
+/// from it.
+#[derive(Clone, Copy)]
+pub struct Schema {
+    /// Where the database URL comes from, e.g. `WOWCHAT_DATABASE_URL`.
+    pub variable: &'static str,
+    /// The crate's `refinery::embed_migrations!` runner.
+    pub migrations: fn() -> Runner,
+    /// Any constant every replica of the deployable agrees on, and no
+    /// other deployable uses.
+    pub lock: i64,
+    pub history_table: Option<&'static str>,
+}
+
+impl Schema {
+    /// A pool of at most `max_size` connections to `url`.
+    pub fn pool(&self, url: &str, max_size: usize) -> anyhow::Result<Pool> {
+        pool(url, max_size, self.variable)
+    }
+
+    /// Creates the database named in `url` when it does not exist yet.
+    pub async fn ensure_database(&self, url: &str) -> anyhow::Result<()> {
+        ensure_database(url, self.variable).await
+    }
+
+    /// Brings the schema up to date; safe when several replicas start at once.
+    pub async fn migrate(&self, url: &str) -> anyhow::Result<()> {
+        migrate(
+            url,
+            self.variable,
+            (self.migrations)(),
+            self.lock,
+            self.history_table,
+        )
+        .await
+    }
+
+    /// Creates the database if needed, then migrates it: what a migration
+    /// command, or a start with migrations on, does with the direct URL.
+    pub async fn create_and_migrate(&self, url: &str) -> anyhow::Result<()> {
+        self.ensure_database(url).await?;
+        self.migrate(url).await
+    }
+}
+
+/// Whether `pool` answers a `SELECT 1` within `within` (a connection
+/// checked out, or opened, included): what a health probe asks.
+pub async fn reachable(pool: &Pool, within: Duration) -> bool {
+    tokio::time::timeout(within, async {
+        let client = pool.get().await.ok()?;
+        client.simple_query("SELECT 1").await.ok()
+    })
+    .await
+    .ok()
+    .flatten()
+    .is_some()
 }
 
 #[cfg(test)]

@@ -67,6 +67,17 @@ impl LogFormat {
     }
 }
 
+// The log format setting, as every program that flattens it declares it
+// (`#[command(flatten)] log: LogArgs`). A plain comment rather than a doc
+// comment: clap makes a flattened struct's doc comment the `about` of the
+// command it lands in.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Log format: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"], ignore_case = true)]
+    pub log_format: String,
+}
+
 /// The exporter of a process that traces; flush it with [`Telemetry::shutdown`]
 /// before exiting, or the last spans are lost.
 #[must_use = "shut it down at exit, so the last spans are exported"]
@@ -112,6 +123,24 @@ pub fn init(format: &str, service_name: &'static str) -> Telemetry {
         tracing::error!(error = %error, "OTLP exporter not built: traces are off");
     }
     Telemetry { provider }
+}
+
+/// A binary's `work`, logged and traced: installs the subscriber ([`init`]),
+/// logs the `warnings` gathered before logging was up (settings that look
+/// misspelt), runs `work`, then exports the last spans whatever it returned.
+pub async fn run_logged<T>(
+    format: &str,
+    service_name: &'static str,
+    warnings: Vec<String>,
+    work: impl Future<Output = T>,
+) -> T {
+    let telemetry = init(format, service_name);
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let result = work.await;
+    telemetry.shutdown().await;
+    result
 }
 
 /// The one place the subscriber is built: logs in `format` to `writer`,

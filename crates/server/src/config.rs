@@ -7,6 +7,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{ArgAction, Args};
 
 pub use wowchat_platform::Secret;
+use wowchat_platform::telemetry::LogArgs;
 
 use crate::auth::jwt::KeySettings;
 
@@ -445,20 +446,15 @@ pub struct Settings {
     )]
     pub environment: wowchat_platform::environment::Environment,
 
-    /// Log format: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
-    #[arg(long, env = "WOWCHAT_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"], ignore_case = true)]
-    pub log_format: String,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 impl Settings {
-    /// The defaults, as if no flag or variable were given.
+    /// The settings as if no flag were given: the defaults, and the
+    /// variables that are set.
     pub fn defaults() -> Self {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            settings: Settings,
-        }
-        <Only as clap::Parser>::parse_from(["wowchat-users"]).settings
+        wowchat_platform::environment::defaults("wowchat-users")
     }
 
     /// Where sessions of their own connect: the direct URL, else the database URL.
@@ -634,5 +630,27 @@ impl Settings {
     /// delay, the drain, and a margin for the background tasks.
     pub fn shutdown_deadline(&self) -> Duration {
         Duration::from_secs(self.shutdown_delay_secs + self.shutdown_drain_secs + 5)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args, Command};
+
+    use super::*;
+
+    #[test]
+    fn no_two_settings_share_a_flag_or_a_variable() {
+        let command = Settings::augment_args(Command::new("wowchat-users"));
+        let mut variables: Vec<_> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .collect();
+        let declared = variables.len();
+        variables.sort();
+        variables.dedup();
+        assert_eq!(variables.len(), declared);
+        // Ids and flags, the shared groups' included.
+        command.debug_assert();
     }
 }

@@ -3,35 +3,31 @@
 //! together take turns. The plumbing is [`wowchat_platform::postgres`].
 
 use deadpool_postgres::Pool;
-use wowchat_platform::postgres;
+use wowchat_platform::postgres::Schema;
 
 mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
-/// Where the database URL comes from, as errors name it.
-const DATABASE_URL: &str = "WOWCHAT_DATABASE_URL";
-
-/// Any constant both replicas agree on: "wowchat-users migrations".
-const MIGRATION_LOCK: i64 = 0x7775_6d69_6772_6174;
+/// The service's schema, in refinery's default history table.
+pub const SCHEMA: Schema = Schema {
+    variable: "WOWCHAT_DATABASE_URL",
+    migrations: embedded::migrations::runner,
+    // "wowchat-users migrations".
+    lock: 0x7775_6d69_6772_6174,
+    history_table: None,
+};
 
 pub fn pool(url: &str, max_size: usize) -> anyhow::Result<Pool> {
-    postgres::pool(url, max_size, DATABASE_URL)
+    SCHEMA.pool(url, max_size)
 }
 
 /// Creates the database named in `url` when it does not exist yet.
 pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
-    postgres::ensure_database(url, DATABASE_URL).await
+    SCHEMA.ensure_database(url).await
 }
 
 /// Brings the schema up to date; safe when several replicas start at once.
 pub async fn migrate(url: &str) -> anyhow::Result<()> {
-    postgres::migrate(
-        url,
-        DATABASE_URL,
-        embedded::migrations::runner(),
-        MIGRATION_LOCK,
-        None,
-    )
-    .await
+    SCHEMA.migrate(url).await
 }

@@ -89,19 +89,15 @@ fn main() -> anyhow::Result<()> {
     let mailer =
         <wowchat_mailer::MailerSettings as clap::Args>::augment_args(clap::Command::new("mailer"));
     let (cli, warnings) = environment::parse::<Cli>(&[mailer], environment::SECRETS);
+    let format = cli.settings.log.log_format.clone();
     wowchat_platform::runtime::multi_thread()
         .context("starting the runtime")?
-        .block_on(run(cli, warnings))
-}
-
-async fn run(cli: Cli, warnings: Vec<String>) -> anyhow::Result<()> {
-    let telemetry = telemetry::init(&cli.settings.log_format, "wowchat-users");
-    for warning in warnings {
-        tracing::warn!("{warning}");
-    }
-    let result = execute(cli).await;
-    telemetry.shutdown().await;
-    result
+        .block_on(telemetry::run_logged(
+            &format,
+            "wowchat-users",
+            warnings,
+            execute(cli),
+        ))
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<()> {
@@ -252,9 +248,9 @@ async fn relay(settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let url = settings.database_direct_url().expose();
-    db::ensure_database(url).await?;
-    db::migrate(url).await
+    db::SCHEMA
+        .create_and_migrate(settings.database_direct_url().expose())
+        .await
 }
 
 /// The first owner as given on the command line.
