@@ -390,14 +390,8 @@ pub fn spawn_messaging(
 async fn watch_database(reporter: HealthReporter, pool: Pool, every: Duration) {
     let mut last = None;
     loop {
-        let reachable = tokio::time::timeout(every.max(Duration::from_secs(1)), async {
-            let client = pool.get().await.ok()?;
-            client.simple_query("SELECT 1").await.ok()
-        })
-        .await
-        .ok()
-        .flatten()
-        .is_some();
+        let reachable =
+            wowchat_platform::postgres::reachable(&pool, every.max(Duration::from_secs(1))).await;
         let status = if reachable {
             ServingStatus::Serving
         } else {
