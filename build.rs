@@ -5,7 +5,10 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     // SAFETY: build scripts are single-threaded; prost-build reads PROTOC from the environment.
-    unsafe { std::env::set_var("PROTOC", protoc) };
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("PROTOC", protoc)
+    };
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let well_known = protoc_bin_vendored::include_path()?;
 

@@ -2,8 +2,6 @@
 //! the `UserService` client other Rust services call it with, and the server
 //! trait the service implements.
 
-#![deny(clippy::unwrap_used)]
-
 pub mod topology;
 
 /// The `google.rpc.ErrorInfo` domain of every error the service and its

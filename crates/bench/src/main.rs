@@ -7,8 +7,6 @@
 //! scenario works, and is too short to judge the targets, so it does not
 //! enforce them.
 
-#![deny(clippy::unwrap_used)]
-
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};

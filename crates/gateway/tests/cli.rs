@@ -2,6 +2,7 @@
 //! `cargo test --workspace` build it for the fleet test, which runs it as a
 //! process of its own.)
 
+// Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;

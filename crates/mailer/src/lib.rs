@@ -20,8 +20,6 @@
 //! The plumbing shared with the service (secrets, logging, Postgres and
 //! RabbitMQ connections, backoff) is [`wowchat_platform`].
 
-#![deny(clippy::unwrap_used)]
-
 pub mod amqp;
 pub mod config;
 pub mod db;

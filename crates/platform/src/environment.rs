@@ -71,7 +71,10 @@ pub fn read_secret_files(secrets: &[&str]) -> anyhow::Result<()> {
         let value = value.strip_suffix('\r').unwrap_or(value);
         // SAFETY: called before the runtime starts, while this is the
         // process's only thread, so nothing reads the environment meanwhile.
-        unsafe { std::env::set_var(name, value) };
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var(name, value)
+        };
     }
     Ok(())
 }

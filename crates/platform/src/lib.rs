@@ -25,8 +25,6 @@
 //! including the name of the variable a URL came from, so their errors can
 //! point at the setting without quoting its value.
 
-#![deny(clippy::unwrap_used)]
-
 pub mod amqp;
 pub mod backoff;
 pub mod environment;

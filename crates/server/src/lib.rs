@@ -9,8 +9,6 @@
 //! The plumbing shared with the mailer (secrets, logging, Postgres, RabbitMQ)
 //! is `wowchat_platform`.
 
-#![deny(clippy::unwrap_used)]
-
 pub mod auth;
 pub mod config;
 pub mod db;

@@ -70,6 +70,7 @@ enum Command {
 /// thread's arena then keeps its blocks: memory that grows with load, not
 /// with the hashes running.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
 fn map_large_allocations() {
     // SAFETY: mallopt only sets an allocator parameter; called before any
     // other thread exists.

@@ -38,6 +38,7 @@ const HASHING_NICENESS: i32 = 19;
 /// latency during a burst of accepts (docs/performance.md). On Linux a
 /// thread id given to `setpriority` names that one thread, as 0 does to
 /// `sched_setscheduler`.
+#[allow(unsafe_code)]
 fn yield_cpu_to_requests() {
     #[cfg(target_os = "linux")]
     {
