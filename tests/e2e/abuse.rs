@@ -10,8 +10,8 @@ use tonic_types::StatusExt;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
     TestApp, change_role, deactivate, expect_above_caller, expect_invalid_argument, expect_limited,
-    expect_not_found, expect_permission_missing, expect_refused, invitation_request, reactivate,
-    wowchat_users_server,
+    expect_not_found, expect_permission_missing, expect_refused, invitation_request, new_role,
+    reactivate, resend_request, revoke_request, role_update, wowchat_users_server,
 };
 
 #[tokio::test]
@@ -21,16 +21,21 @@ async fn resends_count_towards_the_inviters_rate_limit() {
         s.invites_per_minute_per_inviter = 3;
     })
     .await;
+    let mut owner = app.as_owner().users;
     let invitation = app.invite("target@example.com", "agent").await;
-    app.resend_as(&app.owner_token, &invitation.id)
+    owner
+        .resend_invitation(resend_request(&invitation.id))
         .await
         .expect("second send");
-    app.resend_as(&app.owner_token, &invitation.id)
+    owner
+        .resend_invitation(resend_request(&invitation.id))
         .await
         .expect("third send");
 
     let status = expect_limited(
-        app.resend_as(&app.owner_token, &invitation.id).await,
+        owner
+            .resend_invitation(resend_request(&invitation.id))
+            .await,
         "INVITATION_RATE_LIMITED",
     );
     assert!(status.get_details_retry_info().is_some());
@@ -44,14 +49,18 @@ async fn an_invitation_is_sent_at_most_the_configured_number_of_times() {
         s.max_sends_per_invitation = 3;
     })
     .await;
+    let mut owner = app.as_owner().users;
     let invitation = app.invite("target@example.com", "agent").await;
     for _ in 0..2 {
-        app.resend_as(&app.owner_token, &invitation.id)
+        owner
+            .resend_invitation(resend_request(&invitation.id))
             .await
             .expect("within the cap");
     }
     expect_refused(
-        app.resend_as(&app.owner_token, &invitation.id).await,
+        owner
+            .resend_invitation(resend_request(&invitation.id))
+            .await,
         "INVITATION_SEND_LIMIT",
     );
     assert_eq!(app.invitation(&invitation.id).await.resend_count, 2);
@@ -60,27 +69,47 @@ async fn an_invitation_is_sent_at_most_the_configured_number_of_times() {
 #[tokio::test]
 async fn revoking_or_resending_an_invitation_for_a_role_above_the_caller_is_denied() {
     let app = TestApp::spawn_with(|s| s.resend_cooldown_secs = 0).await;
-    app.create_role_as(&app.owner_token, "inviter", &["users.invite"])
+    let mut owner = app.as_owner();
+    owner
+        .roles
+        .create_role(new_role("inviter", &["users.invite"]))
         .await
         .expect("role created");
     let (_, inviter) = app.member("inviter@example.com", "inviter").await;
     let for_admin = app.invite("admin@example.com", "admin").await;
 
-    expect_above_caller(app.revoke_as(&inviter, &for_admin.id).await);
-    expect_above_caller(app.resend_as(&inviter, &for_admin.id).await);
+    expect_above_caller(
+        app.as_(&inviter)
+            .users
+            .revoke_invitation(revoke_request(&for_admin.id))
+            .await,
+    );
+    expect_above_caller(
+        app.as_(&inviter)
+            .users
+            .resend_invitation(resend_request(&for_admin.id))
+            .await,
+    );
     let unchanged = app.invitation(&for_admin.id).await;
     assert_eq!(unchanged.status(), proto::InvitationStatus::Pending);
     assert_eq!(unchanged.resend_count, 0);
 
     // An invitation for the inviter's own role is theirs to manage.
     let for_peer = app
-        .invite_as(&inviter, invitation_request("peer@example.com", "inviter"))
+        .as_(&inviter)
+        .users
+        .invite_user(invitation_request("peer@example.com", "inviter"))
         .await;
-    let for_peer = for_peer.expect("invites a peer");
-    app.resend_as(&inviter, &for_peer.id)
+    let for_peer = for_peer.expect("invites a peer").into_inner();
+    let for_peer = for_peer.invitation.unwrap();
+    app.as_(&inviter)
+        .users
+        .resend_invitation(resend_request(&for_peer.id))
         .await
         .expect("resends it");
-    app.revoke_as(&inviter, &for_peer.id)
+    app.as_(&inviter)
+        .users
+        .revoke_invitation(revoke_request(&for_peer.id))
         .await
         .expect("revokes it");
 }
@@ -107,12 +136,14 @@ async fn an_invitation_stops_working_while_its_inviter_is_deactivated() {
     let app = TestApp::spawn().await;
     let (admin, admin_token) = app.member("admin@example.com", "admin").await;
     let accomplice = app
-        .invite_as(
-            &admin_token,
-            invitation_request("accomplice@example.com", "admin"),
-        )
+        .as_(&admin_token)
+        .users
+        .invite_user(invitation_request("accomplice@example.com", "admin"))
         .await
-        .expect("the admin invites");
+        .expect("the admin invites")
+        .into_inner()
+        .invitation
+        .unwrap();
     let token = app.invitation_token(&accomplice.id).await;
     app.manage(&admin.id, deactivate("left"))
         .await
@@ -202,6 +233,7 @@ async fn a_duration_that_would_overflow_is_invalid_not_a_crash() {
 #[tokio::test]
 async fn role_changes_check_the_permission_before_the_input_and_cap_the_violations() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner();
     let (_, agent) = app.member("agent@example.com", "agent").await;
     let junk: Vec<String> = (0..10_000)
         .map(|n| format!("bogus.permission.{n}"))
@@ -209,12 +241,22 @@ async fn role_changes_check_the_permission_before_the_input_and_cap_the_violatio
     let junk: Vec<&str> = junk.iter().map(String::as_str).collect();
 
     // Someone who may not manage roles learns nothing about the input.
-    expect_permission_missing(app.create_role_as(&agent, "junk", &junk).await);
-    expect_permission_missing(app.update_role_as(&agent, "junk", &junk).await);
+    expect_permission_missing(
+        app.as_(&agent)
+            .roles
+            .create_role(new_role("junk", &junk))
+            .await,
+    );
+    expect_permission_missing(
+        app.as_(&agent)
+            .roles
+            .update_role(role_update("junk", &junk))
+            .await,
+    );
 
     // Someone who may gets a bounded answer.
     let status = expect_invalid_argument(
-        app.create_role_as(&app.owner_token, "junk", &junk).await,
+        owner.roles.create_role(new_role("junk", &junk)).await,
         "INVALID_ARGUMENT",
     );
     let violations = status.get_details_bad_request().unwrap().field_violations;
@@ -257,7 +299,10 @@ async fn a_deadlock_reads_as_a_concurrency_conflict_never_internal() {
 #[tokio::test]
 async fn role_updates_racing_user_management_never_fail_as_internal() {
     let app = TestApp::spawn().await;
-    app.create_role_as(&app.owner_token, "helper", &["users.read"])
+    let mut owner = app.as_owner();
+    owner
+        .roles
+        .create_role(new_role("helper", &["users.read"]))
         .await
         .expect("role created");
     let (user, _) = app.member("u@example.com", "helper").await;
@@ -270,7 +315,8 @@ async fn role_updates_racing_user_management_never_fail_as_internal() {
             } else {
                 &["users.read"]
             };
-            let role_change = app.update_role_as(&app.owner_token, "helper", permissions);
+            let mut roles = app.as_owner().roles;
+            let role_change = roles.update_role(role_update("helper", permissions));
             let role = if n % 2 == 0 { "agent" } else { "helper" };
             let user_change = app.manage(&user_id, change_role(role));
             let (a, b) = tokio::join!(role_change, user_change);

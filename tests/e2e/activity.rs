@@ -140,7 +140,9 @@ async fn the_activity_log_filters_by_actor_target_action_and_time() {
     let (bob, _) = app.member("bob@example.com", "agent").await;
     let owner = app.owner_id.to_string();
 
-    app.manage_as(&admin_token, on(&ann.id, rename("Ann by Admin")))
+    app.as_(&admin_token)
+        .users
+        .manage_user(on(&ann.id, rename("Ann by Admin")))
         .await
         .unwrap();
     app.manage(&bob.id, deactivate("Left")).await.unwrap();
@@ -264,6 +266,7 @@ async fn the_invitee_accepting_is_logged_as_their_own_act() {
 #[tokio::test]
 async fn activity_pages_walk_every_entry_once_newest_first() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let (ann, _) = app.member("ann@example.com", "agent").await;
     let (bob, _) = app.member("bob@example.com", "agent").await;
     for name in ["Ann 1", "Ann 2", "Ann 3"] {
@@ -275,17 +278,15 @@ async fn activity_pages_walk_every_entry_once_newest_first() {
     let mut token = String::new();
     let mut pages = 0;
     loop {
-        let page = app
-            .list_activity_as(
-                &app.owner_token,
-                proto::ListActivityRequest {
-                    page_size: 3,
-                    page_token: token.clone(),
-                    ..Default::default()
-                },
-            )
+        let page = owner
+            .list_activity(proto::ListActivityRequest {
+                page_size: 3,
+                page_token: token.clone(),
+                ..Default::default()
+            })
             .await
-            .unwrap();
+            .unwrap()
+            .into_inner();
         assert!(page.entries.len() <= 3);
         walked.extend(page.entries);
         pages += 1;

@@ -5,49 +5,46 @@
 //! reads Postgres.
 
 use futures::StreamExt;
-use tonic::{Code, Status};
+use tonic::{Code, Response, Status};
 use uuid::Uuid;
-use wowchat_users_api::v1::{
-    self as proto,
-    manage_user_request::{self as manage, Action},
-    role_service_client::RoleServiceClient,
-};
+use wowchat_users_api::v1::{self as proto, manage_user_request::Action};
 use wowchat_users_testkit::{
-    TestApp, authed, expect_error, manage_request, wowchat_users_server::auth::invalidation,
+    TestApp, change_role, deactivate, expect_error, get_user_request, permission_check, rename,
+    role_update, wowchat_users_server::auth::invalidation,
 };
 
 use crate::support::eventually;
 
-async fn get_user_as(app: &TestApp, token: &str, user_id: &str) -> Result<proto::User, Status> {
-    app.client()
-        .await
-        .get_user(authed(
-            token,
-            proto::GetUserRequest {
-                user_id: user_id.into(),
-            },
-        ))
-        .await
-        .map(|r| r.into_inner().user.expect("a user"))
-}
-
-async fn check_as(
+/// GetUser of `user_id` as the holder of `token`.
+async fn get_user(
     app: &TestApp,
     token: &str,
     user_id: &str,
+) -> Result<Response<proto::GetUserResponse>, Status> {
+    let request = get_user_request(user_id);
+    app.as_(token).users.get_user(request).await
+}
+
+/// CheckPermission of `user_id` for `permission`, asked by the owner.
+async fn check_by_owner(
+    app: &TestApp,
+    user_id: &str,
     permission: &str,
 ) -> proto::CheckPermissionResponse {
-    RoleServiceClient::new(app.channel().await)
-        .check_permission(authed(
-            token,
-            proto::CheckPermissionRequest {
-                user_id: user_id.into(),
-                permission: permission.into(),
-            },
-        ))
-        .await
-        .expect("CheckPermission answers")
-        .into_inner()
+    let request = permission_check(user_id, permission);
+    let answer = app.as_owner().roles.check_permission(request).await;
+    answer.expect("CheckPermission answers").into_inner()
+}
+
+/// `action` applied to `user_id` by the owner: the very next call of the
+/// holder of `token` is refused for `reason`.
+async fn refused_at_once(app: &TestApp, token: &str, user_id: &str, action: Action, reason: &str) {
+    app.manage(user_id, action).await.unwrap();
+    expect_error(
+        get_user(app, token, user_id).await,
+        Code::PermissionDenied,
+        reason,
+    );
 }
 
 async fn cache_serves(app: &TestApp) {
@@ -60,9 +57,9 @@ async fn cache_serves(app: &TestApp) {
 /// GetUser of themselves as `token`, twice: the second call's caller comes
 /// from memory.
 async fn cached(app: &TestApp, token: &str, user_id: &str) {
-    get_user_as(app, token, user_id).await.unwrap();
+    get_user(app, token, user_id).await.unwrap();
     let hits = app.state.callers.hits();
-    get_user_as(app, token, user_id).await.unwrap();
+    get_user(app, token, user_id).await.unwrap();
     assert!(
         app.state.callers.hits() > hits,
         "the caller was served from memory"
@@ -80,35 +77,12 @@ async fn a_deactivated_user_is_refused_on_the_very_next_call_though_they_were_ca
     cache_serves(&app).await;
     cached(&app, &token, &user.id).await;
     for _ in 0..2 {
-        assert!(
-            check_as(&app, &app.owner_token, &user.id, "users.read")
-                .await
-                .allowed
-        );
+        assert!(check_by_owner(&app, &user.id, "users.read").await.allowed);
     }
 
-    app.manage_as(
-        &app.owner_token,
-        manage_request(
-            &user.id,
-            Action::Deactivate(manage::Deactivate {
-                reason: "left".into(),
-            }),
-        ),
-    )
-    .await
-    .unwrap();
-
-    expect_error(
-        get_user_as(&app, &token, &user.id).await,
-        Code::PermissionDenied,
-        "USER_DEACTIVATED",
-    );
-    assert!(
-        !check_as(&app, &app.owner_token, &user.id, "users.read")
-            .await
-            .allowed
-    );
+    let left = deactivate("left");
+    refused_at_once(&app, &token, &user.id, left, "USER_DEACTIVATED").await;
+    assert!(!check_by_owner(&app, &user.id, "users.read").await.allowed);
 }
 
 #[tokio::test]
@@ -117,26 +91,11 @@ async fn a_changed_role_applies_to_a_cached_caller_on_the_very_next_call() {
     let (user, token) = app.member("sue@example.com", "supervisor").await;
     cache_serves(&app).await;
     cached(&app, &token, &user.id).await;
-    check_as(&app, &app.owner_token, &user.id, "users.read").await;
+    check_by_owner(&app, &user.id, "users.read").await;
 
-    app.manage_as(
-        &app.owner_token,
-        manage_request(
-            &user.id,
-            Action::ChangeRole(manage::ChangeRole {
-                role: "agent".into(),
-            }),
-        ),
-    )
-    .await
-    .unwrap();
-
-    expect_error(
-        get_user_as(&app, &token, &user.id).await,
-        Code::PermissionDenied,
-        "PERMISSION_MISSING",
-    );
-    let check = check_as(&app, &app.owner_token, &user.id, "users.read").await;
+    let to_agent = change_role("agent");
+    refused_at_once(&app, &token, &user.id, to_agent, "PERMISSION_MISSING").await;
+    let check = check_by_owner(&app, &user.id, "users.read").await;
     assert!(!check.allowed);
     assert_eq!(check.role, "agent");
 }
@@ -144,32 +103,25 @@ async fn a_changed_role_applies_to_a_cached_caller_on_the_very_next_call() {
 #[tokio::test]
 async fn a_custom_role_s_new_permissions_apply_to_its_cached_holders_at_once() {
     let app = TestApp::spawn().await;
-    app.create_role_as(&app.owner_token, "reader", &["users.read"])
-        .await
-        .unwrap();
+    let mut owner = app.as_owner();
+    app.create_role("reader", &["users.read"]).await;
     let (user, token) = app.member("rea@example.com", "reader").await;
     cache_serves(&app).await;
     cached(&app, &token, &user.id).await;
-    assert!(
-        !check_as(&app, &app.owner_token, &user.id, "reports.read")
-            .await
-            .allowed
-    );
+    assert!(!check_by_owner(&app, &user.id, "reports.read").await.allowed);
 
-    app.update_role_as(&app.owner_token, "reader", &["reports.read"])
+    owner
+        .roles
+        .update_role(role_update("reader", &["reports.read"]))
         .await
         .unwrap();
 
     expect_error(
-        get_user_as(&app, &token, &user.id).await,
+        get_user(&app, &token, &user.id).await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
-    assert!(
-        check_as(&app, &app.owner_token, &user.id, "reports.read")
-            .await
-            .allowed
-    );
+    assert!(check_by_owner(&app, &user.id, "reports.read").await.allowed);
 }
 
 /// Changes made outside this replica reach it only through Postgres's
@@ -179,9 +131,7 @@ async fn a_custom_role_s_new_permissions_apply_to_its_cached_holders_at_once() {
 #[tokio::test]
 async fn changes_made_in_postgres_by_anyone_reach_the_cache_through_notifications() {
     let app = TestApp::spawn().await;
-    app.create_role_as(&app.owner_token, "reader", &["users.read"])
-        .await
-        .unwrap();
+    app.create_role("reader", &["users.read"]).await;
     let (reader, reader_token) = app.member("rea@example.com", "reader").await;
     let (sue, sue_token) = app.member("sue@example.com", "supervisor").await;
     cache_serves(&app).await;
@@ -198,7 +148,7 @@ async fn changes_made_in_postgres_by_anyone_reach_the_cache_through_notification
     .unwrap();
     app.state.callers.sync(&app.state.pool).await;
     expect_error(
-        get_user_as(&app, &reader_token, &reader.id).await,
+        get_user(&app, &reader_token, &reader.id).await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
@@ -211,7 +161,7 @@ async fn changes_made_in_postgres_by_anyone_reach_the_cache_through_notification
     .unwrap();
     app.state.callers.sync(&app.state.pool).await;
     expect_error(
-        get_user_as(&app, &sue_token, &sue.id).await,
+        get_user(&app, &sue_token, &sue.id).await,
         Code::PermissionDenied,
         "USER_DEACTIVATED",
     );
@@ -326,11 +276,11 @@ async fn while_the_listener_is_down_every_call_reads_postgres_and_once_back_the_
     .unwrap();
     let hits = app.state.callers.hits();
     expect_error(
-        get_user_as(&app, &token, &sue.id).await,
+        get_user(&app, &token, &sue.id).await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
-    let check = check_as(&app, &app.owner_token, &sue.id, "users.read").await;
+    let check = check_by_owner(&app, &sue.id, "users.read").await;
     assert_eq!(check.role, "agent");
     assert_eq!(app.state.callers.hits(), hits, "nothing came from memory");
 
@@ -339,7 +289,7 @@ async fn while_the_listener_is_down_every_call_reads_postgres_and_once_back_the_
     cache_serves(&app).await;
     assert!(app.state.callers.connections() > connections);
     cached(&app, &app.owner_token, &app.owner_id.to_string()).await;
-    let check = check_as(&app, &app.owner_token, &sue.id, "users.read").await;
+    let check = check_by_owner(&app, &sue.id, "users.read").await;
     assert_eq!(check.role, "agent");
 }
 
@@ -348,9 +298,9 @@ async fn get_user_answers_from_memory_yet_reads_every_change_to_the_user() {
     let app = TestApp::spawn().await;
     let (user, _) = app.member("sue@example.com", "supervisor").await;
     cache_serves(&app).await;
-    get_user_as(&app, &app.owner_token, &user.id).await.unwrap();
+    get_user(&app, &app.owner_token, &user.id).await.unwrap();
     let hits = app.state.callers.hits();
-    get_user_as(&app, &app.owner_token, &user.id).await.unwrap();
+    get_user(&app, &app.owner_token, &user.id).await.unwrap();
     assert_eq!(
         app.state.callers.hits(),
         hits + 2,
@@ -358,15 +308,15 @@ async fn get_user_answers_from_memory_yet_reads_every_change_to_the_user() {
     );
 
     // Through the API: the answer comes after every replica dropped it.
-    app.manage_as(
-        &app.owner_token,
-        manage_request(&user.id, wowchat_users_testkit::rename("Sue Renamed")),
-    )
-    .await
-    .unwrap();
-    let renamed = get_user_as(&app, &app.owner_token, &user.id).await.unwrap();
+    app.manage(&user.id, rename("Sue Renamed")).await.unwrap();
+    let renamed = get_user(&app, &app.owner_token, &user.id)
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
     assert_eq!(renamed.display_name, "Sue Renamed");
-    get_user_as(&app, &app.owner_token, &user.id).await.unwrap();
+    get_user(&app, &app.owner_token, &user.id).await.unwrap();
 
     // Behind the service's back, in a column no caller is made of: the
     // notification drops it all the same.
@@ -380,8 +330,11 @@ async fn get_user_answers_from_memory_yet_reads_every_change_to_the_user() {
         .unwrap();
     let owner_id = app.owner_id.to_string();
     eventually("GetUser shows the new manager", || async {
-        get_user_as(&app, &app.owner_token, &user.id)
+        get_user(&app, &app.owner_token, &user.id)
             .await
+            .unwrap()
+            .into_inner()
+            .user
             .unwrap()
             .reporting_to_user_id
             .is_some_and(|manager| manager == owner_id)

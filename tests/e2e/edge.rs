@@ -18,13 +18,11 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use serde_json::json;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    sync::oneshot,
-};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::DropGuard;
 use tonic::codegen::http::{self, StatusCode};
 use wowchat_gateway::{Gateway, GatewaySettings};
-use wowchat_users_testkit::{PASSWORD, TestApp, processes::free_port};
+use wowchat_users_testkit::{PASSWORD, TestApp, processes::free_port, run_until_dropped};
 
 const KEY: &str = "edge test gateway key, long enough";
 const CLIENT_A: &str = "127.0.0.2";
@@ -35,7 +33,7 @@ const CLIENT_B: &str = "127.0.0.3";
 struct Edge {
     app: TestApp,
     gateway: SocketAddr,
-    _stop: oneshot::Sender<()>,
+    _stop: DropGuard,
 }
 
 impl Edge {
@@ -53,10 +51,7 @@ impl Edge {
         adjust(&mut settings);
         let gateway = Gateway::build(settings).await.expect("gateway builds");
         let address = gateway.address();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(gateway.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
+        let stop = run_until_dropped(|stop| gateway.run_until_stopped(stop));
         Edge {
             app,
             gateway: address,

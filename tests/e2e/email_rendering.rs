@@ -16,7 +16,7 @@ use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
     ReceivedMail, SmtpServer, TestApp,
     browser::{Browser, Viewport},
-    invitation_request, rename,
+    invitation_request, rename, without_invitation_limits,
 };
 
 use crate::support::eventually;
@@ -164,8 +164,7 @@ async fn every_email_holds_up_in_a_real_browser_at_phone_and_desktop_width_for_e
  {
     let app = TestApp::spawn_with(|settings| {
         settings.relay = true;
-        settings.invites_per_minute_per_inviter = 0;
-        settings.invites_per_minute_per_workspace = 0;
+        without_invitation_limits(settings);
     })
     .await;
     let smtp = SmtpServer::start().await;

@@ -99,10 +99,7 @@ async fn the_service_serves_mutual_tls_and_the_gateway_reaches_it_with_the_ca() 
     settings.gateway_shutdown_delay_secs = 0;
     let gateway = Gateway::build(settings).await.expect("the gateway builds");
     let base = format!("http://{}", gateway.address());
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gateway.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let _stop = wowchat_users_testkit::run_until_dropped(|stop| gateway.run_until_stopped(stop));
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(hyper_util::client::legacy::connect::HttpConnector::new());
     let request = tonic::codegen::http::Request::get(format!("{base}/v1/users"))

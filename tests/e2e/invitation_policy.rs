@@ -12,6 +12,14 @@ use wowchat_users_testkit::{
     violated_fields,
 };
 
+/// Each row's outcome of a BatchInviteUsers answer.
+fn outcomes(response: tonic::Response<proto::BatchInviteUsersResponse>) -> Vec<Outcome> {
+    let results = response.into_inner().results.into_iter();
+    results
+        .map(|result| result.outcome.expect("an outcome"))
+        .collect()
+}
+
 /// Asserts a batch row was refused with `code` and `reason`.
 #[track_caller]
 fn assert_refused_with(outcome: &Outcome, code: Code, reason: &str) {
@@ -42,9 +50,10 @@ async fn a_batch_refuses_rows_for_their_own_reasons_and_creates_the_good_ones() 
 
     let mut client = app.client().await;
     let results = app
-        .batch_invite_as(
-            &admin,
-            vec![
+        .as_(&admin)
+        .users
+        .batch_invite_users(proto::BatchInviteUsersRequest {
+            requests: vec![
                 invitation_request("new1@example.com", "agent"),
                 invitation_request("MEMBER@example.com", "agent"),
                 invitation_request("pending@example.com", "agent"),
@@ -55,8 +64,9 @@ async fn a_batch_refuses_rows_for_their_own_reasons_and_creates_the_good_ones() 
                 invitation_request("new2@EXAMPLE.COM", "agent"),
                 invitation_request("new3@example.com", "agent"),
             ],
-        )
+        })
         .await
+        .map(outcomes)
         .unwrap();
 
     assert_eq!(results.len(), 9);
@@ -112,31 +122,41 @@ async fn a_batch_refuses_rows_for_their_own_reasons_and_creates_the_good_ones() 
 async fn a_batch_holds_one_to_a_hundred_rows_and_needs_the_invite_permission() {
     // A hundred rows are a hundred invitations: over the default per-inviter rate.
     let app = TestApp::spawn_with(|s| s.invites_per_minute_per_inviter = 0).await;
+    let mut owner = app.as_owner().users;
     let too_many = (0..101)
         .map(|i| invitation_request(&format!("p{i}@example.com"), "agent"))
         .collect();
     let status = expect_invalid_argument(
-        app.batch_invite_as(&app.owner_token, too_many).await,
+        owner
+            .batch_invite_users(proto::BatchInviteUsersRequest { requests: too_many })
+            .await,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["requests"]);
     expect_invalid_argument(
-        app.batch_invite_as(&app.owner_token, vec![]).await,
+        owner
+            .batch_invite_users(proto::BatchInviteUsersRequest { requests: vec![] })
+            .await,
         "INVALID_ARGUMENT",
     );
     let hundred = (0..100)
         .map(|i| invitation_request(&format!("p{i}@example.com"), "agent"))
         .collect();
-    let results = app
-        .batch_invite_as(&app.owner_token, hundred)
+    let results = owner
+        .batch_invite_users(proto::BatchInviteUsersRequest { requests: hundred })
         .await
+        .map(outcomes)
         .unwrap();
     assert_eq!(results.len(), 100);
     assert!(results.iter().all(|r| matches!(r, Outcome::Invitation(_))));
 
     let (_, agent) = app.member("agent@example.com", "agent").await;
     expect_permission_missing(
-        app.batch_invite_as(&agent, vec![invitation_request("q@example.com", "agent")])
+        app.as_(&agent)
+            .users
+            .batch_invite_users(proto::BatchInviteUsersRequest {
+                requests: vec![invitation_request("q@example.com", "agent")],
+            })
             .await,
     );
 }
@@ -146,24 +166,25 @@ async fn a_batch_holds_one_to_a_hundred_rows_and_needs_the_invite_permission() {
 #[tokio::test]
 async fn a_pending_invitation_changes_role_manager_and_expiry_with_activity_and_event() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let (manager, _) = app.member("manager@example.com", "agent").await;
     let invitation = app.invite("ann@example.com", "agent").await;
 
-    let updated = app
-        .update_invitation_as(
-            &app.owner_token,
-            proto::UpdateInvitationRequest {
-                invitation_id: invitation.id.clone(),
-                role: Some("admin".into()),
-                reporting_to_user_id: Some(manager.id.clone()),
-                expires_in: Some(prost_types::Duration {
-                    seconds: 2 * 3600,
-                    nanos: 0,
-                }),
-                etag: String::new(),
-            },
-        )
+    let updated = owner
+        .update_invitation(proto::UpdateInvitationRequest {
+            invitation_id: invitation.id.clone(),
+            role: Some("admin".into()),
+            reporting_to_user_id: Some(manager.id.clone()),
+            expires_in: Some(prost_types::Duration {
+                seconds: 2 * 3600,
+                nanos: 0,
+            }),
+            etag: String::new(),
+        })
         .await
+        .unwrap()
+        .into_inner()
+        .invitation
         .unwrap();
     assert_eq!(updated.role, "admin");
     assert_eq!(
@@ -181,16 +202,16 @@ async fn a_pending_invitation_changes_role_manager_and_expiry_with_activity_and_
     );
 
     // Only the manager, cleared: the rest stays.
-    let cleared = app
-        .update_invitation_as(
-            &app.owner_token,
-            proto::UpdateInvitationRequest {
-                invitation_id: invitation.id.clone(),
-                reporting_to_user_id: Some(String::new()),
-                ..Default::default()
-            },
-        )
+    let cleared = owner
+        .update_invitation(proto::UpdateInvitationRequest {
+            invitation_id: invitation.id.clone(),
+            reporting_to_user_id: Some(String::new()),
+            ..Default::default()
+        })
         .await
+        .unwrap()
+        .into_inner()
+        .invitation
         .unwrap();
     assert_eq!(cleared.reporting_to_user_id, None);
     assert_eq!(cleared.role, "admin");
@@ -233,76 +254,78 @@ async fn updating_an_invitation_applies_the_invite_checks() {
     };
 
     expect_above_caller(
-        app.update_invitation_as(&admin, change(Some("owner")))
+        app.as_(&admin)
+            .users
+            .update_invitation(change(Some("owner")))
             .await,
     );
     expect_invalid_argument(
-        app.update_invitation_as(&admin, change(Some("no-such-role")))
+        app.as_(&admin)
+            .users
+            .update_invitation(change(Some("no-such-role")))
             .await,
         "ROLE_NOT_FOUND",
     );
     expect_permission_missing(
-        app.update_invitation_as(&agent, change(Some("agent")))
+        app.as_(&agent)
+            .users
+            .update_invitation(change(Some("agent")))
             .await,
     );
     let status = expect_invalid_argument(
-        app.update_invitation_as(&admin, change(None)).await,
+        app.as_(&admin).users.update_invitation(change(None)).await,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["role"]);
     let status = expect_invalid_argument(
-        app.update_invitation_as(
-            &admin,
-            proto::UpdateInvitationRequest {
+        app.as_(&admin)
+            .users
+            .update_invitation(proto::UpdateInvitationRequest {
                 invitation_id: invitation.id.clone(),
                 expires_in: Some(prost_types::Duration {
                     seconds: 31 * 86_400,
                     nanos: 0,
                 }),
                 ..Default::default()
-            },
-        )
-        .await,
+            })
+            .await,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["expires_in"]);
     expect_invalid_argument(
-        app.update_invitation_as(
-            &admin,
-            proto::UpdateInvitationRequest {
+        app.as_(&admin)
+            .users
+            .update_invitation(proto::UpdateInvitationRequest {
                 invitation_id: invitation.id.clone(),
                 reporting_to_user_id: Some(uuid::Uuid::new_v4().to_string()),
                 ..Default::default()
-            },
-        )
-        .await,
+            })
+            .await,
         "REPORTING_TO_NOT_FOUND",
     );
     expect_not_found(
-        app.update_invitation_as(
-            &admin,
-            proto::UpdateInvitationRequest {
+        app.as_(&admin)
+            .users
+            .update_invitation(proto::UpdateInvitationRequest {
                 invitation_id: uuid::Uuid::new_v4().to_string(),
                 role: Some("agent".into()),
                 ..Default::default()
-            },
-        )
-        .await,
+            })
+            .await,
         "INVITATION_NOT_FOUND",
     );
 
     // An owner's invitation is out of an admin's reach.
     let owners = app.invite("boss@example.com", "owner").await;
     expect_above_caller(
-        app.update_invitation_as(
-            &admin,
-            proto::UpdateInvitationRequest {
+        app.as_(&admin)
+            .users
+            .update_invitation(proto::UpdateInvitationRequest {
                 invitation_id: owners.id.clone(),
                 role: Some("agent".into()),
                 ..Default::default()
-            },
-        )
-        .await,
+            })
+            .await,
     );
 
     app.client()
@@ -317,7 +340,9 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         .await
         .unwrap();
     expect_refused(
-        app.update_invitation_as(&admin, change(Some("agent")))
+        app.as_(&admin)
+            .users
+            .update_invitation(change(Some("agent")))
             .await,
         "INVITATION_REVOKED",
     );
@@ -333,15 +358,14 @@ async fn updating_an_invitation_applies_the_invite_checks() {
         .unwrap()
         .get(0);
     expect_refused(
-        app.update_invitation_as(
-            &admin,
-            proto::UpdateInvitationRequest {
+        app.as_(&admin)
+            .users
+            .update_invitation(proto::UpdateInvitationRequest {
                 invitation_id: accepted_invitation,
                 role: Some("agent".into()),
                 ..Default::default()
-            },
-        )
-        .await,
+            })
+            .await,
         "INVITATION_ALREADY_ACCEPTED",
     );
     assert!(
@@ -426,7 +450,7 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
 async fn owners_read_and_change_the_settings_with_activity_and_event() {
     let app = TestApp::spawn().await;
     let mut client = app.client().await;
-    let initial = app.settings_as(&app.owner_token).await.unwrap();
+    let initial = app.workspace_settings().await;
     assert_eq!(
         initial,
         proto::WorkspaceSettings {
@@ -442,7 +466,7 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
         .unwrap();
     assert_eq!(set.seat_limit, 10);
     assert_eq!(set.allowed_email_domains, ["acme.io", "example.com"]);
-    let read = app.settings_as(&app.owner_token).await.unwrap();
+    let read = app.workspace_settings().await;
     assert_eq!(read, set);
     // The same settings again change nothing.
     app.update_settings(10, &["acme.io", "example.com"])
@@ -479,7 +503,12 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
     );
 
     let (_, admin) = app.member("admin@example.com", "admin").await;
-    expect_permission_missing(app.settings_as(&admin).await);
+    expect_permission_missing(
+        app.as_(&admin)
+            .users
+            .get_workspace_settings(proto::GetWorkspaceSettingsRequest {})
+            .await,
+    );
     expect_permission_missing(
         client
             .update_workspace_settings(authed(
@@ -615,11 +644,15 @@ async fn invitations_are_limited_per_inviter_and_per_workspace_with_retry_info()
     assert!(retry_delay(&status) > std::time::Duration::ZERO);
 
     // Another inviter has their own budget, within the workspace's.
-    app.invite_as(&admin, invitation_request("d@example.com", "agent"))
+    app.as_(&admin)
+        .users
+        .invite_user(invitation_request("d@example.com", "agent"))
         .await
         .unwrap();
     let status = expect_limited(
-        app.invite_as(&admin, invitation_request("e@example.com", "agent"))
+        app.as_(&admin)
+            .users
+            .invite_user(invitation_request("e@example.com", "agent"))
             .await,
         "INVITATION_RATE_LIMITED",
     );
@@ -633,16 +666,17 @@ async fn each_batch_row_counts_as_one_invitation_against_the_rate_limits() {
         s.invites_per_minute_per_workspace = 0;
     })
     .await;
-    let results = app
-        .batch_invite_as(
-            &app.owner_token,
-            vec![
+    let mut owner = app.as_owner().users;
+    let results = owner
+        .batch_invite_users(proto::BatchInviteUsersRequest {
+            requests: vec![
                 invitation_request("a@example.com", "agent"),
                 invitation_request("b@example.com", "agent"),
                 invitation_request("c@example.com", "agent"),
             ],
-        )
+        })
         .await
+        .map(outcomes)
         .unwrap();
     created(&results[0]);
     created(&results[1]);

@@ -11,7 +11,8 @@ use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
     PASSWORD, TestApp, authed, deactivate, expect_above_caller, expect_error, expect_exists,
     expect_invalid_argument, expect_limited, expect_not_found, expect_permission_missing,
-    expect_refused, expires_in, invitation_request, violated_fields,
+    expect_refused, expires_in, get_invitation_request, invitation_request, resend_request,
+    revoke_request, violated_fields,
 };
 
 const HOUR: i64 = 3_600;
@@ -57,6 +58,7 @@ async fn inviting_another_spelling_of_a_pending_email_fails_and_the_email_stays_
 #[tokio::test]
 async fn inviting_a_current_member_fails_with_user_already_member() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
 
     expect_exists(
         app.try_invite(invitation_request("OWNER@example.com", "agent"))
@@ -71,16 +73,14 @@ async fn inviting_a_current_member_fails_with_user_already_member() {
         "USER_ALREADY_MEMBER",
     );
 
-    let pending = app
-        .list_invitations_as(
-            &app.owner_token,
-            proto::ListInvitationsRequest {
-                status: proto::InvitationStatus::Pending as i32,
-                ..Default::default()
-            },
-        )
+    let pending = owner
+        .list_invitations(proto::ListInvitationsRequest {
+            status: proto::InvitationStatus::Pending as i32,
+            ..Default::default()
+        })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     assert_eq!(pending.total_size, 0, "{pending:?}");
 }
 
@@ -209,6 +209,7 @@ async fn retrying_an_invitation_with_its_request_id_returns_the_first_one() {
 #[tokio::test]
 async fn an_expired_invitation_does_not_block_a_new_one_to_the_same_email() {
     let app = TestApp::spawn_with(|s| s.resend_cooldown_secs = 0).await;
+    let mut owner = app.as_owner().users;
     let old = app.invite("alice@example.com", "agent").await;
     let old_token = app.invitation_token(&old.id).await;
     app.expire_invitation(&old.id).await;
@@ -223,7 +224,7 @@ async fn an_expired_invitation_does_not_block_a_new_one_to_the_same_email() {
 
     // The old one cannot come back while the new one is pending.
     expect_exists(
-        app.resend_as(&app.owner_token, &old.id).await,
+        owner.resend_invitation(resend_request(&old.id)).await,
         "INVITATION_PENDING",
     );
     expect_refused(app.accept(&old_token).await, "INVITATION_EXPIRED");
@@ -408,9 +409,11 @@ async fn accepting_an_expired_invitation_fails_and_it_reads_expired() {
 #[tokio::test]
 async fn accepting_a_revoked_invitation_fails_with_invitation_revoked() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
-    app.revoke_as(&app.owner_token, &invitation.id)
+    owner
+        .revoke_invitation(revoke_request(&invitation.id))
         .await
         .unwrap();
 
@@ -539,14 +542,18 @@ async fn an_accepted_invitee_is_listed_active_with_the_invited_role_and_manager(
 #[tokio::test]
 async fn resending_rotates_the_token_renews_the_expiry_and_counts() {
     let app = TestApp::spawn_with(|s| s.resend_cooldown_secs = 0).await;
+    let mut owner = app.as_owner().users;
     let mut client = app.client().await;
     let invitation = app.invite("alice@example.com", "agent").await;
     let first_token = app.invitation_token(&invitation.id).await;
     app.expire_invitation(&invitation.id).await;
 
-    let resent = app
-        .resend_as(&app.owner_token, &invitation.id)
+    let resent = owner
+        .resend_invitation(resend_request(&invitation.id))
         .await
+        .unwrap()
+        .into_inner()
+        .invitation
         .unwrap();
     assert_eq!(resent.status(), proto::InvitationStatus::Pending);
     assert_eq!(resent.resend_count, 1);
@@ -597,11 +604,14 @@ async fn resending_rotates_the_token_renews_the_expiry_and_counts() {
 #[tokio::test]
 async fn resending_within_the_cooldown_is_refused_with_retry_info() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
 
     let status = expect_limited(
-        app.resend_as(&app.owner_token, &invitation.id).await,
+        owner
+            .resend_invitation(resend_request(&invitation.id))
+            .await,
         "RESEND_COOLDOWN",
     );
     let retry = status
@@ -625,19 +635,23 @@ async fn resending_within_the_cooldown_is_refused_with_retry_info() {
 #[tokio::test]
 async fn resending_an_accepted_or_revoked_invitation_fails() {
     let app = TestApp::spawn_with(|s| s.resend_cooldown_secs = 0).await;
+    let mut owner = app.as_owner().users;
 
     let accepted = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&accepted.id).await;
     app.accept(&token).await.unwrap();
     expect_refused(
-        app.resend_as(&app.owner_token, &accepted.id).await,
+        owner.resend_invitation(resend_request(&accepted.id)).await,
         "INVITATION_ALREADY_ACCEPTED",
     );
 
     let revoked = app.invite("bob@example.com", "agent").await;
-    app.revoke_as(&app.owner_token, &revoked.id).await.unwrap();
+    owner
+        .revoke_invitation(revoke_request(&revoked.id))
+        .await
+        .unwrap();
     expect_refused(
-        app.resend_as(&app.owner_token, &revoked.id).await,
+        owner.resend_invitation(resend_request(&revoked.id)).await,
         "INVITATION_REVOKED",
     );
 
@@ -650,18 +664,25 @@ async fn resending_an_accepted_or_revoked_invitation_fails() {
 #[tokio::test]
 async fn revoking_a_pending_invitation_revokes_it_and_revoking_again_changes_nothing() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let invitation = app.invite("alice@example.com", "agent").await;
 
-    let revoked = app
-        .revoke_as(&app.owner_token, &invitation.id)
+    let revoked = owner
+        .revoke_invitation(revoke_request(&invitation.id))
         .await
+        .unwrap()
+        .into_inner()
+        .invitation
         .unwrap();
     assert_eq!(revoked.status(), proto::InvitationStatus::Revoked);
     assert_eq!(revoked.id, invitation.id);
 
-    let again = app
-        .revoke_as(&app.owner_token, &invitation.id)
+    let again = owner
+        .revoke_invitation(revoke_request(&invitation.id))
         .await
+        .unwrap()
+        .into_inner()
+        .invitation
         .unwrap();
     assert_eq!(again, revoked, "revoking again returns it unchanged");
     assert_eq!(app.outbox_count("invitation.revoked").await, 1);
@@ -673,12 +694,15 @@ async fn revoking_a_pending_invitation_revokes_it_and_revoking_again_changes_not
 #[tokio::test]
 async fn revoking_an_accepted_invitation_fails() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
     let user = app.accept(&token).await.unwrap();
 
     expect_refused(
-        app.revoke_as(&app.owner_token, &invitation.id).await,
+        owner
+            .revoke_invitation(revoke_request(&invitation.id))
+            .await,
         "INVITATION_ALREADY_ACCEPTED",
     );
     let read = app.invitation(&invitation.id).await;
@@ -690,9 +714,13 @@ async fn revoking_an_accepted_invitation_fails() {
 #[tokio::test]
 async fn a_revoked_invitation_frees_its_email_for_a_new_one() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let old = app.invite("alice@example.com", "agent").await;
     let old_token = app.invitation_token(&old.id).await;
-    app.revoke_as(&app.owner_token, &old.id).await.unwrap();
+    owner
+        .revoke_invitation(revoke_request(&old.id))
+        .await
+        .unwrap();
 
     let new = app
         .try_invite(invitation_request("Alice@Example.com", "supervisor"))
@@ -714,27 +742,29 @@ async fn a_revoked_invitation_frees_its_email_for_a_new_one() {
 #[tokio::test]
 async fn invitations_are_filtered_by_status_and_by_email_ignoring_case() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let pending = app.invite("Pat@Example.com", "agent").await;
     let revoked = app.invite("rex@example.com", "agent").await;
-    app.revoke_as(&app.owner_token, &revoked.id).await.unwrap();
+    owner
+        .revoke_invitation(revoke_request(&revoked.id))
+        .await
+        .unwrap();
     let accepted = app.invite("ace@example.com", "agent").await;
     let token = app.invitation_token(&accepted.id).await;
     app.accept(&token).await.unwrap();
     let expired = app.invite("exa@example.com", "agent").await;
     app.expire_invitation(&expired.id).await;
 
-    let ids = async |status: proto::InvitationStatus, email: &str| {
-        let page = app
-            .list_invitations_as(
-                &app.owner_token,
-                proto::ListInvitationsRequest {
-                    status: status as i32,
-                    email: email.into(),
-                    ..Default::default()
-                },
-            )
+    let mut ids = async |status: proto::InvitationStatus, email: &str| {
+        let page = owner
+            .list_invitations(proto::ListInvitationsRequest {
+                status: status as i32,
+                email: email.into(),
+                ..Default::default()
+            })
             .await
-            .unwrap();
+            .unwrap()
+            .into_inner();
         assert_eq!(
             usize::try_from(page.total_size).unwrap(),
             page.invitations.len(),
@@ -768,6 +798,7 @@ async fn invitations_are_filtered_by_status_and_by_email_ignoring_case() {
 #[tokio::test]
 async fn listing_two_at_a_time_walks_every_invitation_exactly_once() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let mut created = Vec::new();
     for i in 0..5 {
         created.push(app.invite(&format!("p{i}@example.com"), "agent").await.id);
@@ -777,17 +808,15 @@ async fn listing_two_at_a_time_walks_every_invitation_exactly_once() {
     let mut page_token = String::new();
     let mut pages = 0;
     loop {
-        let page = app
-            .list_invitations_as(
-                &app.owner_token,
-                proto::ListInvitationsRequest {
-                    page_size: 2,
-                    page_token: page_token.clone(),
-                    ..Default::default()
-                },
-            )
+        let page = owner
+            .list_invitations(proto::ListInvitationsRequest {
+                page_size: 2,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
             .await
-            .unwrap();
+            .unwrap()
+            .into_inner();
         pages += 1;
         assert!(page.invitations.len() <= 2, "{page:?}");
         assert_eq!(page.total_size, 5);
@@ -807,19 +836,18 @@ async fn listing_two_at_a_time_walks_every_invitation_exactly_once() {
 #[tokio::test]
 async fn a_page_token_used_with_other_filters_is_refused() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     for i in 0..3 {
         app.invite(&format!("p{i}@example.com"), "agent").await;
     }
-    let first = app
-        .list_invitations_as(
-            &app.owner_token,
-            proto::ListInvitationsRequest {
-                page_size: 1,
-                ..Default::default()
-            },
-        )
+    let first = owner
+        .list_invitations(proto::ListInvitationsRequest {
+            page_size: 1,
+            ..Default::default()
+        })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     assert!(!first.next_page_token.is_empty());
 
     for request in [
@@ -833,45 +861,39 @@ async fn a_page_token_used_with_other_filters_is_refused() {
         },
     ] {
         let status = expect_invalid_argument(
-            app.list_invitations_as(
-                &app.owner_token,
-                proto::ListInvitationsRequest {
+            owner
+                .list_invitations(proto::ListInvitationsRequest {
                     page_size: 1,
                     page_token: first.next_page_token.clone(),
                     ..request
-                },
-            )
-            .await,
+                })
+                .await,
             "INVALID_PAGE_TOKEN",
         );
         assert_eq!(violated_fields(&status), ["page_token"]);
     }
 
     let status = expect_invalid_argument(
-        app.list_invitations_as(
-            &app.owner_token,
-            proto::ListInvitationsRequest {
+        owner
+            .list_invitations(proto::ListInvitationsRequest {
                 page_token: "garbage".into(),
                 ..Default::default()
-            },
-        )
-        .await,
+            })
+            .await,
         "INVALID_PAGE_TOKEN",
     );
     assert_eq!(violated_fields(&status), ["page_token"]);
 
     // The same filters still continue.
-    let second = app
-        .list_invitations_as(
-            &app.owner_token,
-            proto::ListInvitationsRequest {
-                page_size: 1,
-                page_token: first.next_page_token.clone(),
-                ..Default::default()
-            },
-        )
+    let second = owner
+        .list_invitations(proto::ListInvitationsRequest {
+            page_size: 1,
+            page_token: first.next_page_token.clone(),
+            ..Default::default()
+        })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     assert_eq!(second.invitations.len(), 1);
     assert_ne!(second.invitations[0].id, first.invitations[0].id);
 }
@@ -919,13 +941,15 @@ async fn inviting_writes_a_created_event_without_the_token_and_a_mail_command_wi
 #[tokio::test]
 async fn revoking_and_accepting_write_their_events() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let to_revoke = app.invite("rex@example.com", "agent").await;
     let revoked_token = app.invitation_token(&to_revoke.id).await;
     let to_accept = app.invite("ace@example.com", "agent").await;
     let accepted_token = app.invitation_token(&to_accept.id).await;
     assert_eq!(app.count("SELECT count(*) FROM outbox", &[]).await, 4);
 
-    app.revoke_as(&app.owner_token, &to_revoke.id)
+    owner
+        .revoke_invitation(revoke_request(&to_revoke.id))
         .await
         .unwrap();
     assert_eq!(app.count("SELECT count(*) FROM outbox", &[]).await, 5);
@@ -967,6 +991,7 @@ async fn revoking_and_accepting_write_their_events() {
 #[tokio::test]
 async fn a_refused_invitation_change_writes_no_event() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
     let before = app.count("SELECT count(*) FROM outbox", &[]).await;
@@ -977,7 +1002,9 @@ async fn a_refused_invitation_change_writes_no_event() {
         "INVITATION_PENDING",
     );
     expect_limited(
-        app.resend_as(&app.owner_token, &invitation.id).await,
+        owner
+            .resend_invitation(resend_request(&invitation.id))
+            .await,
         "RESEND_COOLDOWN",
     );
     app.accept(&token).await.unwrap();
@@ -989,7 +1016,9 @@ async fn a_refused_invitation_change_writes_no_event() {
     );
     expect_refused(app.accept(&token).await, "INVITATION_ALREADY_ACCEPTED");
     expect_refused(
-        app.revoke_as(&app.owner_token, &invitation.id).await,
+        owner
+            .revoke_invitation(revoke_request(&invitation.id))
+            .await,
         "INVITATION_ALREADY_ACCEPTED",
     );
     assert_eq!(
@@ -1007,13 +1036,35 @@ async fn an_agent_cannot_invite_or_see_invitations() {
     let (_, agent) = app.member("a@example.com", "agent").await;
 
     expect_permission_missing(
-        app.invite_as(&agent, invitation_request("x@example.com", "agent"))
+        app.as_(&agent)
+            .users
+            .invite_user(invitation_request("x@example.com", "agent"))
             .await,
     );
-    expect_permission_missing(app.get_invitation_as(&agent, &invitation.id).await);
-    expect_permission_missing(app.list_invitations_as(&agent, Default::default()).await);
-    expect_permission_missing(app.resend_as(&agent, &invitation.id).await);
-    expect_permission_missing(app.revoke_as(&agent, &invitation.id).await);
+    expect_permission_missing(
+        app.as_(&agent)
+            .users
+            .get_invitation(get_invitation_request(&invitation.id))
+            .await,
+    );
+    expect_permission_missing(
+        app.as_(&agent)
+            .users
+            .list_invitations(proto::ListInvitationsRequest::default())
+            .await,
+    );
+    expect_permission_missing(
+        app.as_(&agent)
+            .users
+            .resend_invitation(resend_request(&invitation.id))
+            .await,
+    );
+    expect_permission_missing(
+        app.as_(&agent)
+            .users
+            .revoke_invitation(revoke_request(&invitation.id))
+            .await,
+    );
     let read = app.invitation(&invitation.id).await;
     assert_eq!(read.status(), proto::InvitationStatus::Pending);
 }
@@ -1024,50 +1075,68 @@ async fn an_admin_cannot_invite_an_owner() {
     let (_, admin) = app.member("adam@example.com", "admin").await;
 
     expect_above_caller(
-        app.invite_as(&admin, invitation_request("x@example.com", "owner"))
+        app.as_(&admin)
+            .users
+            .invite_user(invitation_request("x@example.com", "owner"))
             .await,
     );
     let peer = app
-        .invite_as(&admin, invitation_request("y@example.com", "admin"))
+        .as_(&admin)
+        .users
+        .invite_user(invitation_request("y@example.com", "admin"))
         .await
-        .expect("an admin may invite an admin");
+        .expect("an admin may invite an admin")
+        .into_inner()
+        .invitation
+        .unwrap();
     assert_eq!(peer.role, "admin");
 }
 
 #[tokio::test]
 async fn an_invitation_of_another_workspace_is_not_found() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let other_owner = app.other_workspace().await.owner_token;
     let foreign = app
-        .invite_as(
-            &other_owner,
-            invitation_request("alice@example.com", "agent"),
-        )
+        .as_(&other_owner)
+        .users
+        .invite_user(invitation_request("alice@example.com", "agent"))
         .await
+        .unwrap()
+        .into_inner()
+        .invitation
         .unwrap();
 
     expect_not_found(
-        app.get_invitation_as(&app.owner_token, &foreign.id).await,
+        owner
+            .get_invitation(get_invitation_request(&foreign.id))
+            .await,
         "INVITATION_NOT_FOUND",
     );
     expect_not_found(
-        app.resend_as(&app.owner_token, &foreign.id).await,
+        owner.resend_invitation(resend_request(&foreign.id)).await,
         "INVITATION_NOT_FOUND",
     );
     expect_not_found(
-        app.revoke_as(&app.owner_token, &foreign.id).await,
+        owner.revoke_invitation(revoke_request(&foreign.id)).await,
         "INVITATION_NOT_FOUND",
     );
-    let listed = app
-        .list_invitations_as(&app.owner_token, Default::default())
+    let listed = owner
+        .list_invitations(proto::ListInvitationsRequest::default())
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     assert_eq!(listed.total_size, 0, "{listed:?}");
 
     // Untouched in its own workspace.
     let read = app
-        .get_invitation_as(&other_owner, &foreign.id)
+        .as_(&other_owner)
+        .users
+        .get_invitation(get_invitation_request(&foreign.id))
         .await
+        .unwrap()
+        .into_inner()
+        .invitation
         .unwrap();
     assert_eq!(read.status(), proto::InvitationStatus::Pending);
     assert_eq!(read.resend_count, 0);
@@ -1076,6 +1145,7 @@ async fn an_invitation_of_another_workspace_is_not_found() {
 #[tokio::test]
 async fn an_invitation_and_the_settings_refuse_a_change_made_on_a_stale_etag() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let invitation = app.invite("etag@example.com", "agent").await;
     assert_eq!(invitation.etag, "W/\"1\"");
     let update = |etag: &str, role: &str| proto::UpdateInvitationRequest {
@@ -1085,14 +1155,17 @@ async fn an_invitation_and_the_settings_refuse_a_change_made_on_a_stale_etag() {
         ..Default::default()
     };
     // Two administrators read version 1; the first change wins ...
-    let changed = app
-        .update_invitation_as(&app.owner_token, update(&invitation.etag, "supervisor"))
+    let changed = owner
+        .update_invitation(update(&invitation.etag, "supervisor"))
         .await
+        .unwrap()
+        .into_inner()
+        .invitation
         .unwrap();
     assert_eq!(changed.etag, "W/\"2\"");
     // ... and the second, made on what it read, is refused and changes nothing.
-    let stale = app
-        .update_invitation_as(&app.owner_token, update(&invitation.etag, "admin"))
+    let stale = owner
+        .update_invitation(update(&invitation.etag, "admin"))
         .await;
     expect_error(stale, Code::Aborted, "ETAG_MISMATCH");
     let revoking = |etag: &str| proto::RevokeInvitationRequest {
@@ -1116,9 +1189,7 @@ async fn an_invitation_and_the_settings_refuse_a_change_made_on_a_stale_etag() {
         .invitation
         .unwrap();
     assert_eq!(revoked.status, proto::InvitationStatus::Revoked as i32);
-    let malformed = app
-        .update_invitation_as(&app.owner_token, update("7", "agent"))
-        .await;
+    let malformed = owner.update_invitation(update("7", "agent")).await;
     assert_eq!(
         violated_fields(&expect_invalid_argument(malformed, "INVALID_ARGUMENT")),
         ["etag"]
@@ -1126,7 +1197,7 @@ async fn an_invitation_and_the_settings_refuse_a_change_made_on_a_stale_etag() {
 
     // The settings: read, changed by someone else, then a change on what
     // was read is refused; without an etag it goes through.
-    let read = app.settings_as(&app.owner_token).await.unwrap();
+    let read = app.workspace_settings().await;
     let put = |etag: &str, seat_limit: i32| proto::UpdateWorkspaceSettingsRequest {
         settings: Some(proto::WorkspaceSettings {
             seat_limit,
@@ -1150,10 +1221,7 @@ async fn an_invitation_and_the_settings_refuse_a_change_made_on_a_stale_etag() {
         .update_workspace_settings(authed(&app.owner_token, put(&read.etag, 5)))
         .await;
     expect_error(second, Code::Aborted, "ETAG_MISMATCH");
-    assert_eq!(
-        app.settings_as(&app.owner_token).await.unwrap().seat_limit,
-        50
-    );
+    assert_eq!(app.workspace_settings().await.seat_limit, 50);
     app.client()
         .await
         .update_workspace_settings(authed(&app.owner_token, put("", 5)))

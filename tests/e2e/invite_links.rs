@@ -10,7 +10,7 @@ use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
     TestApp, authed, change_role, deactivate, expect_above_caller, expect_invalid_argument,
     expect_limited, expect_not_found, expect_permission_missing, expect_refused, expires_in,
-    violated_fields,
+    violated_fields, without_invitation_limits,
 };
 
 /// A link request for `role`, `max_uses` uses (0: the default).
@@ -316,8 +316,7 @@ async fn fifty_concurrent_redemptions_make_exactly_max_uses_invitations() {
     let app = TestApp::spawn_with(|s| {
         s.joining_attempts_per_address_per_minute = 0;
         s.invite_link_redemptions_per_minute = 0;
-        s.invites_per_minute_per_inviter = 0;
-        s.invites_per_minute_per_workspace = 0;
+        without_invitation_limits(s);
     })
     .await;
     let created = create_link(&app, &app.owner_token, link_request("agent", 10))

@@ -4,13 +4,14 @@
 use uuid::Uuid;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    TestApp, deactivate, expect_invalid_argument, expect_not_found, id_set, rename, report_to,
-    user_ids, violated_fields,
+    TestApp, deactivate, expect_invalid_argument, expect_not_found, get_user_request, id_set,
+    rename, report_to, user_ids, violated_fields,
 };
 
 #[tokio::test]
 async fn get_user_returns_the_user_as_listed() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let (ann, _) = app.member("Ann.Lee@Example.com", "agent").await;
 
     let read = app.user(&ann.id).await;
@@ -22,12 +23,13 @@ async fn get_user_returns_the_user_as_listed() {
     assert!(listed.users.contains(&read));
 
     expect_not_found(
-        app.get_user_as(&app.owner_token, &Uuid::now_v7().to_string())
+        owner
+            .get_user(get_user_request(&Uuid::now_v7().to_string()))
             .await,
         "USER_NOT_FOUND",
     );
     let status = expect_invalid_argument(
-        app.get_user_as(&app.owner_token, "nope").await,
+        owner.get_user(get_user_request("nope")).await,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["user_id"]);
@@ -463,6 +465,7 @@ async fn search_pages_walk_every_match_once_in_both_orders_with_their_count() {
 #[tokio::test]
 async fn a_page_token_used_with_different_filters_is_refused() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     app.member("a@example.com", "agent").await;
     app.member("b@example.com", "agent").await;
     app.member("c@example.com", "supervisor").await;
@@ -494,42 +497,36 @@ async fn a_page_token_used_with_different_filters_is_refused() {
         },
     ] {
         let status = expect_invalid_argument(
-            app.list_users_as(
-                &app.owner_token,
-                proto::ListUsersRequest {
+            owner
+                .list_users(proto::ListUsersRequest {
                     page_size: 1,
                     page_token: first.next_page_token.clone(),
                     ..different.clone()
-                },
-            )
-            .await,
+                })
+                .await,
             "INVALID_PAGE_TOKEN",
         );
         assert_eq!(violated_fields(&status), ["page_token"], "{different:?}");
     }
 
     // A token of another listing, or a made-up one, is refused too.
-    let log = app
-        .list_activity_as(
-            &app.owner_token,
-            proto::ListActivityRequest {
-                page_size: 1,
-                ..Default::default()
-            },
-        )
+    let log = owner
+        .list_activity(proto::ListActivityRequest {
+            page_size: 1,
+            ..Default::default()
+        })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     for token in [log.next_page_token, "not-a-token".to_owned()] {
         expect_invalid_argument(
-            app.list_users_as(
-                &app.owner_token,
-                proto::ListUsersRequest {
+            owner
+                .list_users(proto::ListUsersRequest {
                     page_size: 1,
                     page_token: token,
                     ..Default::default()
-                },
-            )
-            .await,
+                })
+                .await,
             "INVALID_PAGE_TOKEN",
         );
     }
@@ -570,7 +567,7 @@ async fn a_page_token_continues_on_another_replica_but_not_in_another_installati
     let other = TestApp::spawn().await;
     other.member("a@example.com", "agent").await;
     let status = expect_invalid_argument(
-        other.list_users_as(&other.owner_token, next_page).await,
+        other.as_owner().users.list_users(next_page).await,
         "INVALID_PAGE_TOKEN",
     );
     assert_eq!(violated_fields(&status), ["page_token"]);

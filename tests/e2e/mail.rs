@@ -12,6 +12,7 @@ use wowchat_users_api::v1 as proto;
 use wowchat_users_server::messaging::relay::HEALTH_SERVICE as RELAY_HEALTH;
 use wowchat_users_testkit::{
     PASSWORD, SmtpServer, TcpProxy, TestApp, authed, invitation_request, logs,
+    without_invitation_limits,
 };
 
 use crate::{
@@ -97,8 +98,7 @@ async fn with_rabbitmq_unreachable_every_invitation_succeeds_and_each_email_arri
         settings.relay = true;
         settings.amqp_url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f").into();
         // 200 invitations by one inviter: over the invitation rate limits.
-        settings.invites_per_minute_per_inviter = 0;
-        settings.invites_per_minute_per_workspace = 0;
+        without_invitation_limits(settings);
     })
     .await;
     let smtp = SmtpServer::start().await;

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
     TestApp, authed, change_role, clear_manager, deactivate, expect_above_caller, expect_denied,
-    expect_invalid_argument, expect_not_found, expect_permission_missing, id_set,
+    expect_invalid_argument, expect_not_found, expect_permission_missing, get_user_request, id_set,
     manage_request as on, reactivate, rename, report_to, user_ids,
 };
 
@@ -17,7 +17,9 @@ async fn an_admin_cannot_make_anyone_an_owner() {
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
     expect_above_caller(
-        app.manage_as(&admin_token, on(&agent.id, change_role("owner")))
+        app.as_(&admin_token)
+            .users
+            .manage_user(on(&agent.id, change_role("owner")))
             .await,
     );
     assert_eq!(app.user(&agent.id).await.role, "agent");
@@ -37,7 +39,12 @@ async fn an_admin_cannot_manage_the_owner() {
         report_to(&owner),
         clear_manager(),
     ] {
-        expect_above_caller(app.manage_as(&admin_token, on(&owner, action)).await);
+        expect_above_caller(
+            app.as_(&admin_token)
+                .users
+                .manage_user(on(&owner, action))
+                .await,
+        );
     }
     let after = app.user(&owner).await;
     assert_eq!(after.etag, before.etag);
@@ -56,8 +63,18 @@ async fn agents_and_supervisors_cannot_manage_users() {
         (&supervisor_token, &agent.id),
         (&supervisor_token, &supervisor.id),
     ] {
-        expect_permission_missing(app.manage_as(token, on(target, rename("Hacked"))).await);
-        expect_permission_missing(app.manage_as(token, on(target, deactivate("Hacked"))).await);
+        expect_permission_missing(
+            app.as_(token)
+                .users
+                .manage_user(on(target, rename("Hacked")))
+                .await,
+        );
+        expect_permission_missing(
+            app.as_(token)
+                .users
+                .manage_user(on(target, deactivate("Hacked")))
+                .await,
+        );
     }
     assert_eq!(app.user(&agent.id).await.etag, agent.etag);
 }
@@ -68,14 +85,23 @@ async fn an_agent_cannot_read_the_activity_log_or_the_users() {
     let (agent, agent_token) = app.member("ann@example.com", "agent").await;
 
     expect_permission_missing(
-        app.list_activity_as(&agent_token, proto::ListActivityRequest::default())
+        app.as_(&agent_token)
+            .users
+            .list_activity(proto::ListActivityRequest::default())
             .await,
     );
     expect_permission_missing(
-        app.list_users_as(&agent_token, proto::ListUsersRequest::default())
+        app.as_(&agent_token)
+            .users
+            .list_users(proto::ListUsersRequest::default())
             .await,
     );
-    expect_permission_missing(app.get_user_as(&agent_token, &agent.id).await);
+    expect_permission_missing(
+        app.as_(&agent_token)
+            .users
+            .get_user(get_user_request(&agent.id))
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -84,14 +110,20 @@ async fn a_supervisor_can_read_the_users_and_the_activity_log() {
     let (_, supervisor_token) = app.member("sue@example.com", "supervisor").await;
 
     let users = app
-        .list_users_as(&supervisor_token, proto::ListUsersRequest::default())
+        .as_(&supervisor_token)
+        .users
+        .list_users(proto::ListUsersRequest::default())
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     assert_eq!(users.total_size, 2);
     let log = app
-        .list_activity_as(&supervisor_token, proto::ListActivityRequest::default())
+        .as_(&supervisor_token)
+        .users
+        .list_activity(proto::ListActivityRequest::default())
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     assert!(!log.entries.is_empty());
 }
 
@@ -102,8 +134,13 @@ async fn an_admin_can_make_an_agent_a_supervisor() {
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
     let promoted = app
-        .manage_as(&admin_token, on(&agent.id, change_role("supervisor")))
+        .as_(&admin_token)
+        .users
+        .manage_user(on(&agent.id, change_role("supervisor")))
         .await
+        .unwrap()
+        .into_inner()
+        .user
         .unwrap();
     assert_eq!(promoted.role, "supervisor");
     let entries = app.activity_about(&agent.id, "user.role_changed").await;
@@ -116,7 +153,9 @@ async fn a_deactivated_users_token_is_refused_at_once_and_works_again_after_reac
     let app = TestApp::spawn().await;
     let (admin, admin_token) = app.member("adam@example.com", "admin").await;
     let (agent, _) = app.member("ann@example.com", "agent").await;
-    app.list_users_as(&admin_token, proto::ListUsersRequest::default())
+    app.as_(&admin_token)
+        .users
+        .list_users(proto::ListUsersRequest::default())
         .await
         .expect("the admin's token works");
 
@@ -125,17 +164,23 @@ async fn a_deactivated_users_token_is_refused_at_once_and_works_again_after_reac
         .unwrap();
 
     expect_denied(
-        app.list_users_as(&admin_token, proto::ListUsersRequest::default())
+        app.as_(&admin_token)
+            .users
+            .list_users(proto::ListUsersRequest::default())
             .await,
         "USER_DEACTIVATED",
     );
     expect_denied(
-        app.manage_as(&admin_token, on(&agent.id, deactivate("Revenge")))
+        app.as_(&admin_token)
+            .users
+            .manage_user(on(&agent.id, deactivate("Revenge")))
             .await,
         "USER_DEACTIVATED",
     );
     expect_denied(
-        app.manage_as(&admin_token, on(&admin.id, reactivate()))
+        app.as_(&admin_token)
+            .users
+            .manage_user(on(&admin.id, reactivate()))
             .await,
         "USER_DEACTIVATED",
     );
@@ -146,9 +191,12 @@ async fn a_deactivated_users_token_is_refused_at_once_and_works_again_after_reac
 
     app.manage(&admin.id, reactivate()).await.unwrap();
     let listed = app
-        .list_users_as(&admin_token, proto::ListUsersRequest::default())
+        .as_(&admin_token)
+        .users
+        .list_users(proto::ListUsersRequest::default())
         .await
-        .expect("the same token works again");
+        .expect("the same token works again")
+        .into_inner();
     assert_eq!(listed.total_size, 3);
 }
 
@@ -209,7 +257,10 @@ async fn users_of_another_workspace_are_invisible_and_untouchable() {
 
     // This workspace's owner cannot see or touch the other workspace's owner.
     expect_not_found(
-        app.get_user_as(&app.owner_token, &other_owner).await,
+        app.as_owner()
+            .users
+            .get_user(get_user_request(&other_owner))
+            .await,
         "USER_NOT_FOUND",
     );
     expect_not_found(
@@ -224,41 +275,54 @@ async fn users_of_another_workspace_are_invisible_and_untouchable() {
     // And the other way round.
     for target in [&owner, &agent.id] {
         expect_not_found(
-            app.get_user_as(&other_token, target).await,
-            "USER_NOT_FOUND",
-        );
-        expect_not_found(
-            app.manage_as(&other_token, on(target, deactivate("Mine now")))
+            app.as_(&other_token)
+                .users
+                .get_user(get_user_request(target))
                 .await,
             "USER_NOT_FOUND",
         );
         expect_not_found(
-            app.manage_as(&other_token, on(target, rename("Mine now")))
+            app.as_(&other_token)
+                .users
+                .manage_user(on(target, deactivate("Mine now")))
+                .await,
+            "USER_NOT_FOUND",
+        );
+        expect_not_found(
+            app.as_(&other_token)
+                .users
+                .manage_user(on(target, rename("Mine now")))
                 .await,
             "USER_NOT_FOUND",
         );
     }
     let theirs = app
-        .list_users_as(&other_token, proto::ListUsersRequest::default())
+        .as_(&other_token)
+        .users
+        .list_users(proto::ListUsersRequest::default())
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     assert_eq!(user_ids(&theirs.users), id_set(&[&other_owner]));
     assert_eq!(theirs.total_size, 1);
     let searched = app
-        .list_users_as(
-            &other_token,
-            proto::ListUsersRequest {
-                query: "example.com".into(),
-                ..Default::default()
-            },
-        )
+        .as_(&other_token)
+        .users
+        .list_users(proto::ListUsersRequest {
+            query: "example.com".into(),
+            ..Default::default()
+        })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     assert_eq!(user_ids(&searched.users), id_set(&[&other_owner]));
     let their_log = app
-        .list_activity_as(&other_token, proto::ListActivityRequest::default())
+        .as_(&other_token)
+        .users
+        .list_activity(proto::ListActivityRequest::default())
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     assert!(
         their_log
             .entries
@@ -275,7 +339,15 @@ async fn users_of_another_workspace_are_invisible_and_untouchable() {
             .iter()
             .all(|u| u.status() == proto::UserStatus::Active)
     );
-    let other_after = app.get_user_as(&other_token, &other_owner).await.unwrap();
+    let other_after = app
+        .as_(&other_token)
+        .users
+        .get_user(get_user_request(&other_owner))
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
     assert_eq!(other_after.status(), proto::UserStatus::Active);
     assert_eq!(other_after.display_name, "Other Owner");
 }

@@ -19,24 +19,18 @@ async fn a_manage_request_with_the_current_etag_succeeds() {
     let (agent, _) = app.member("ann@example.com", "agent").await;
 
     let renamed = app
-        .manage_as(
-            &app.owner_token,
-            proto::ManageUserRequest {
-                etag: agent.etag.clone(),
-                ..on(&agent.id, rename("Ann Lee"))
-            },
-        )
+        .try_manage(proto::ManageUserRequest {
+            etag: agent.etag.clone(),
+            ..on(&agent.id, rename("Ann Lee"))
+        })
         .await
         .unwrap();
     assert_eq!(renamed.display_name, "Ann Lee");
     let promoted = app
-        .manage_as(
-            &app.owner_token,
-            proto::ManageUserRequest {
-                etag: renamed.etag.clone(),
-                ..on(&agent.id, change_role("supervisor"))
-            },
-        )
+        .try_manage(proto::ManageUserRequest {
+            etag: renamed.etag.clone(),
+            ..on(&agent.id, change_role("supervisor"))
+        })
         .await
         .unwrap();
     assert_eq!(promoted.role, "supervisor");
@@ -50,13 +44,10 @@ async fn a_stale_etag_is_aborted_and_changes_nothing() {
 
     for action in [change_role("admin"), deactivate("Stale"), rename("Stale")] {
         expect_error(
-            app.manage_as(
-                &app.owner_token,
-                proto::ManageUserRequest {
-                    etag: agent.etag.clone(),
-                    ..on(&agent.id, action)
-                },
-            )
+            app.try_manage(proto::ManageUserRequest {
+                etag: agent.etag.clone(),
+                ..on(&agent.id, action)
+            })
             .await,
             Code::Aborted,
             "ETAG_MISMATCH",
@@ -73,13 +64,10 @@ async fn a_malformed_etag_is_invalid_on_etag() {
 
     for bad in ["garbage", "W/\"x\"", "\"1\""] {
         let status = expect_invalid_argument(
-            app.manage_as(
-                &app.owner_token,
-                proto::ManageUserRequest {
-                    etag: bad.into(),
-                    ..on(&agent.id, rename("Ann Lee"))
-                },
-            )
+            app.try_manage(proto::ManageUserRequest {
+                etag: bad.into(),
+                ..on(&agent.id, rename("Ann Lee"))
+            })
             .await,
             "INVALID_ARGUMENT",
         );
@@ -98,20 +86,14 @@ async fn a_retried_manage_request_returns_the_first_result_and_records_once() {
         ..on(&agent.id, change_role("supervisor"))
     };
 
-    let first = app
-        .manage_as(&app.owner_token, retried.clone())
-        .await
-        .unwrap();
-    let second = app
-        .manage_as(&app.owner_token, retried.clone())
-        .await
-        .unwrap();
+    let first = app.try_manage(retried.clone()).await.unwrap();
+    let second = app.try_manage(retried.clone()).await.unwrap();
     assert_eq!(second, first);
     assert_eq!(second.role, "supervisor");
 
     // Even after another change, the retry still answers with the first result.
     app.manage(&agent.id, rename("Ann Lee")).await.unwrap();
-    let third = app.manage_as(&app.owner_token, retried).await.unwrap();
+    let third = app.try_manage(retried).await.unwrap();
     assert_eq!(third.etag, first.etag);
 
     let target = agent.id.parse::<Uuid>().unwrap();
@@ -194,13 +176,10 @@ async fn reusing_a_request_id_for_another_request_is_refused() {
     let (agent, _) = app.member("ann@example.com", "agent").await;
     let (other, _) = app.member("bob@example.com", "agent").await;
 
-    app.manage_as(
-        &app.owner_token,
-        proto::ManageUserRequest {
-            request_id: "shared-id".into(),
-            ..on(&agent.id, change_role("supervisor"))
-        },
-    )
+    app.try_manage(proto::ManageUserRequest {
+        request_id: "shared-id".into(),
+        ..on(&agent.id, change_role("supervisor"))
+    })
     .await
     .unwrap();
     for different in [
@@ -213,13 +192,10 @@ async fn reusing_a_request_id_for_another_request_is_refused() {
         },
     ] {
         let status = expect_invalid_argument(
-            app.manage_as(
-                &app.owner_token,
-                proto::ManageUserRequest {
-                    request_id: "shared-id".into(),
-                    ..different
-                },
-            )
+            app.try_manage(proto::ManageUserRequest {
+                request_id: "shared-id".into(),
+                ..different
+            })
             .await,
             "REQUEST_ID_REUSED",
         );

@@ -128,23 +128,29 @@ async fn with_a_second_active_owner_the_first_can_be_demoted() {
     assert_eq!(second.role, "owner");
 
     let demoted = app
-        .manage_as(
-            &second_token,
-            on(&app.owner_id.to_string(), change_role("admin")),
-        )
+        .as_(&second_token)
+        .users
+        .manage_user(on(&app.owner_id.to_string(), change_role("admin")))
         .await
+        .unwrap()
+        .into_inner()
+        .user
         .unwrap();
     assert_eq!(demoted.role, "admin");
     assert_eq!(app.active_owners().await, 1);
 
     // Now the second owner is the last one.
     expect_refused(
-        app.manage_as(&second_token, on(&second.id, change_role("admin")))
+        app.as_(&second_token)
+            .users
+            .manage_user(on(&second.id, change_role("admin")))
             .await,
         "LAST_OWNER",
     );
     expect_refused(
-        app.manage_as(&second_token, on(&second.id, deactivate("Bye")))
+        app.as_(&second_token)
+            .users
+            .manage_user(on(&second.id, deactivate("Bye")))
             .await,
         "LAST_OWNER",
     );
@@ -156,8 +162,13 @@ async fn an_owner_may_deactivate_themselves_while_another_owner_is_active() {
     let (second, second_token) = app.member("second@example.com", "owner").await;
 
     let gone = app
-        .manage_as(&second_token, on(&second.id, deactivate("Sabbatical")))
+        .as_(&second_token)
+        .users
+        .manage_user(on(&second.id, deactivate("Sabbatical")))
         .await
+        .unwrap()
+        .into_inner()
+        .user
         .unwrap();
     assert_eq!(gone.status(), proto::UserStatus::Deactivated);
     assert_eq!(app.active_owners().await, 1);
@@ -218,15 +229,16 @@ async fn race_two_owners(action: fn() -> Action, restore: fn() -> Action) {
         // The survivor (the winner) puts the loser back for the next round.
         let winner = wins[0];
         let loser = 1 - winner;
-        app.manage_as(&owners[winner].1, on(&owners[loser].0, restore()))
+        app.as_(&owners[winner].1)
+            .users
+            .manage_user(on(&owners[loser].0, restore()))
             .await
             .unwrap();
-        app.manage_as(
-            &owners[winner].1,
-            on(&owners[loser].0, change_role("owner")),
-        )
-        .await
-        .unwrap();
+        app.as_(&owners[winner].1)
+            .users
+            .manage_user(on(&owners[loser].0, change_role("owner")))
+            .await
+            .unwrap();
         assert_eq!(app.active_owners().await, 2);
     }
 }

@@ -56,10 +56,9 @@ async fn every_grpc_call_is_counted_and_timed_by_method_and_code() {
 
     for n in 0..2 {
         let refused = app
-            .invite_as(
-                &agent_token,
-                invitation_request(&format!("x{n}@example.com"), "agent"),
-            )
+            .as_(&agent_token)
+            .users
+            .invite_user(invitation_request(&format!("x{n}@example.com"), "agent"))
             .await;
         assert_eq!(refused.unwrap_err().code(), Code::PermissionDenied);
     }
@@ -180,10 +179,7 @@ async fn every_rest_route_is_counted_by_template_method_and_status() {
     let metrics = gateway
         .metrics_address()
         .expect("the gateway serves metrics");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gateway.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let stop = wowchat_users_testkit::run_until_dropped(|stop| gateway.run_until_stopped(stop));
 
     let get = |path: String, token: Option<String>| async move {
         let mut request =

@@ -12,11 +12,11 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use serde_json::{Value as Json, json};
-use tokio::sync::oneshot;
+use tokio_util::sync::DropGuard;
 use tonic::codegen::http::{self, HeaderMap, Method, StatusCode};
 use wowchat_gateway::{Gateway, GatewaySettings};
 use wowchat_users_server::config::Settings;
-use wowchat_users_testkit::TestApp;
+use wowchat_users_testkit::{TestApp, run_until_dropped};
 
 /// The key this test's gateway and server share.
 const KEY: &str = "test gateway key, at least 32 bytes long";
@@ -28,7 +28,7 @@ pub(crate) struct Rest {
     pub(crate) app: TestApp,
     base: String,
     client: Client<HttpConnector, Full<Bytes>>,
-    _stop: oneshot::Sender<()>,
+    _stop: DropGuard,
 }
 
 /// What a REST call answered.
@@ -94,10 +94,7 @@ impl Rest {
         // the tests' gRPC clients from 127.0.0.1: the service can tell them apart.
         let mut connector = HttpConnector::new();
         connector.set_local_address(Some(CLIENT_ADDRESS.parse().unwrap()));
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(gateway.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
+        let stop = run_until_dropped(|stop| gateway.run_until_stopped(stop));
         Rest {
             app,
             base,

@@ -7,22 +7,47 @@ use prost::Message;
 use tonic::Code;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    TestApp, authed, change_role, deactivate, expect_above_caller, expect_error, expect_exists,
-    expect_invalid_argument, expect_not_found, expect_permission_missing, expect_refused,
-    expect_unauthenticated, invitation_request, violated_fields,
+    TestApp, authed, change_role, deactivate, delete_role_request, expect_above_caller,
+    expect_denied, expect_error, expect_exists, expect_invalid_argument, expect_not_found,
+    expect_permission_missing, expect_refused, expect_unauthenticated, get_user_request,
+    invitation_request, new_role, permission_check, role_update, strings, violated_fields,
 };
 
 // ---- helpers ----
 
-fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| (*s).to_owned()).collect()
+/// CheckPermission of `user_id` for `permission`, asked by the holder of `bearer`.
+async fn check(
+    app: &TestApp,
+    bearer: &str,
+    user_id: &str,
+    permission: &str,
+) -> proto::CheckPermissionResponse {
+    let request = permission_check(user_id, permission);
+    let answer = app.as_(bearer).roles.check_permission(request).await;
+    answer.expect("CheckPermission answers").into_inner()
 }
 
 /// Whether CheckPermission, asked by the holder of `bearer`, allows
 /// `permission` to `user_id`.
 async fn is_allowed(app: &TestApp, bearer: &str, user_id: &str, permission: &str) -> bool {
-    let answer = app.check_permission_as(bearer, user_id, permission).await;
-    answer.expect("CheckPermission answers").allowed
+    check(app, bearer, user_id, permission).await.allowed
+}
+
+/// The holder of `bearer` is denied (PERMISSION_DENIED for `reason`) the
+/// creation of `new`, and emptying or deleting `existing`.
+async fn every_role_change_denied(
+    app: &TestApp,
+    bearer: &str,
+    new: proto::CreateRoleRequest,
+    existing: &str,
+    reason: &str,
+) {
+    let mut roles = app.as_(bearer).roles;
+    expect_denied(roles.create_role(new).await, reason);
+    let emptied = role_update(existing, &[]);
+    expect_denied(roles.update_role(emptied).await, reason);
+    let deleted = delete_role_request(existing);
+    expect_denied(roles.delete_role(deleted).await, reason);
 }
 
 /// The `RoleChanged` events in the outbox, with their routing keys, oldest first.
@@ -112,7 +137,7 @@ async fn list_roles_shows_the_built_in_roles_then_the_workspace_s_custom_roles()
     app.create_role("auditor", &["activity.read", "users.read"])
         .await;
 
-    let listed = app.list_roles_as(&app.owner_token).await.unwrap();
+    let listed = app.listed_roles().await;
     let names: Vec<&str> = listed.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names,
@@ -139,7 +164,12 @@ async fn list_roles_shows_the_built_in_roles_then_the_workspace_s_custom_roles()
 
     // An inviter sees them too (to choose one); an agent does not.
     let (_, supervisor) = app.member("sue@example.com", "supervisor").await;
-    expect_permission_missing(app.list_roles_as(&supervisor).await);
+    expect_permission_missing(
+        app.as_(&supervisor)
+            .roles
+            .list_roles(proto::ListRolesRequest::default())
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -179,19 +209,24 @@ async fn creating_a_role_records_activity_and_a_role_created_event() {
 #[tokio::test]
 async fn a_role_named_like_a_built_in_or_an_existing_role_is_refused() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner();
     expect_exists(
-        app.create_role_as(&app.owner_token, "admin", &["users.read"])
+        owner
+            .roles
+            .create_role(new_role("admin", &["users.read"]))
             .await,
         "ROLE_EXISTS",
     );
     app.create_role("reviewer", &["reports.read"]).await;
     expect_exists(
-        app.create_role_as(&app.owner_token, "reviewer", &["users.read"])
+        owner
+            .roles
+            .create_role(new_role("reviewer", &["users.read"]))
             .await,
         "ROLE_EXISTS",
     );
     // The first one is untouched.
-    let listed = app.list_roles_as(&app.owner_token).await.unwrap();
+    let listed = app.listed_roles().await;
     let reviewer = listed.iter().find(|r| r.name == "reviewer").unwrap();
     assert_eq!(reviewer.permissions, ["reports.read"]);
 }
@@ -199,13 +234,15 @@ async fn a_role_named_like_a_built_in_or_an_existing_role_is_refused() {
 #[tokio::test]
 async fn unknown_permissions_and_bad_names_are_invalid_with_field_violations() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner();
     let status = expect_invalid_argument(
-        app.create_role_as(
-            &app.owner_token,
-            "Bad Name",
-            &["users.read", "users.fly", "users.read"],
-        )
-        .await,
+        owner
+            .roles
+            .create_role(new_role(
+                "Bad Name",
+                &["users.read", "users.fly", "users.read"],
+            ))
+            .await,
         "INVALID_ARGUMENT",
     );
     let mut fields = violated_fields(&status);
@@ -214,7 +251,9 @@ async fn unknown_permissions_and_bad_names_are_invalid_with_field_violations() {
 
     app.create_role("reviewer", &["reports.read"]).await;
     let status = expect_invalid_argument(
-        app.update_role_as(&app.owner_token, "reviewer", &["reports.write"])
+        owner
+            .roles
+            .update_role(role_update("reviewer", &["reports.write"]))
             .await,
         "INVALID_ARGUMENT",
     );
@@ -228,14 +267,17 @@ async fn unknown_permissions_and_bad_names_are_invalid_with_field_violations() {
 #[tokio::test]
 async fn built_in_roles_cannot_be_changed_or_deleted() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner();
     for name in ["owner", "admin", "supervisor", "agent"] {
         expect_refused(
-            app.update_role_as(&app.owner_token, name, &["users.read"])
+            owner
+                .roles
+                .update_role(role_update(name, &["users.read"]))
                 .await,
             "ROLE_BUILT_IN",
         );
         expect_refused(
-            app.delete_role_as(&app.owner_token, name).await,
+            owner.roles.delete_role(delete_role_request(name)).await,
             "ROLE_BUILT_IN",
         );
     }
@@ -247,17 +289,13 @@ async fn managing_roles_needs_roles_manage() {
     let app = TestApp::spawn().await;
     app.create_role("reviewer", &["reports.read"]).await;
     let (_, supervisor) = app.member("sue@example.com", "supervisor").await;
-    expect_permission_missing(
-        app.create_role_as(&supervisor, "helper", &["reports.read"])
-            .await,
-    );
-    expect_permission_missing(app.update_role_as(&supervisor, "reviewer", &[]).await);
-    expect_permission_missing(app.delete_role_as(&supervisor, "reviewer").await);
+    let helper = new_role("helper", &["reports.read"]);
+    let missing = "PERMISSION_MISSING";
+    every_role_change_denied(&app, &supervisor, helper, "reviewer", missing).await;
     // An admin holds roles.manage.
     let (_, admin) = app.member("ada@example.com", "admin").await;
-    app.create_role_as(&admin, "helper", &["reports.read"])
-        .await
-        .unwrap();
+    let helper = new_role("helper", &["reports.read"]);
+    app.as_(&admin).roles.create_role(helper).await.unwrap();
 }
 
 #[tokio::test]
@@ -273,31 +311,25 @@ async fn an_admin_like_custom_role_without_users_manage_cannot_grant_it() {
     app.create_role("role-admin", &admin_like).await;
     app.create_role("reviewer", &["reports.read"]).await;
     let (_, role_admin) = app.member("ra@example.com", "role-admin").await;
+    let mut role_admin = app.as_(&role_admin);
 
     // Not in a new role...
-    expect_above_caller(
-        app.create_role_as(&role_admin, "manager", &["users.read", "users.manage"])
-            .await,
-    );
-    // ...nor by adding it to an existing one...
-    expect_above_caller(
-        app.update_role_as(&role_admin, "reviewer", &["reports.read", "users.manage"])
-            .await,
-    );
-    // ...nor by giving their own role more.
-    expect_above_caller(
-        app.update_role_as(&role_admin, "role-admin", &["roles.manage", "users.manage"])
-            .await,
-    );
+    let manager = new_role("manager", &["users.read", "users.manage"]);
+    expect_above_caller(role_admin.roles.create_role(manager).await);
+    // ...nor by adding it to an existing one, nor by giving their own role more.
+    for (role, permissions) in [
+        ("reviewer", ["reports.read", "users.manage"]),
+        ("role-admin", ["roles.manage", "users.manage"]),
+    ] {
+        let more = role_update(role, &permissions);
+        expect_above_caller(role_admin.roles.update_role(more).await);
+    }
     // Nor by inviting someone as admin.
-    expect_above_caller(
-        app.invite_as(&role_admin, invitation_request("x@example.com", "admin"))
-            .await,
-    );
+    let admin = invitation_request("x@example.com", "admin");
+    expect_above_caller(role_admin.users.invite_user(admin).await);
     // Within their own permissions they may.
-    app.create_role_as(&role_admin, "reader", &["users.read", "reports.read"])
-        .await
-        .unwrap();
+    let reader = new_role("reader", &["users.read", "reports.read"]);
+    role_admin.roles.create_role(reader).await.unwrap();
     assert_eq!(role_events(&app).await.len(), 3);
 }
 
@@ -309,44 +341,33 @@ async fn a_role_manager_lacking_activity_read_cannot_create_or_touch_a_role_hold
     app.create_role("auditor", &["activity.read"]).await;
     let (_, keeper) = app.member("kim@example.com", "role-keeper").await;
 
-    expect_above_caller(
-        app.create_role_as(&keeper, "snoop", &["activity.read"])
-            .await,
-    );
-    // A role above the caller is not theirs to shrink or delete either.
-    expect_above_caller(app.update_role_as(&keeper, "auditor", &[]).await);
-    expect_above_caller(app.delete_role_as(&keeper, "auditor").await);
-    app.create_role_as(&keeper, "reader", &["users.read"])
-        .await
-        .unwrap();
+    // A role above the caller is not theirs to create, nor to shrink or
+    // delete either.
+    let snoop = new_role("snoop", &["activity.read"]);
+    let above = "ROLE_ABOVE_CALLER";
+    every_role_change_denied(&app, &keeper, snoop, "auditor", above).await;
+    let reader = new_role("reader", &["users.read"]);
+    app.as_(&keeper).roles.create_role(reader).await.unwrap();
 }
 
 #[tokio::test]
 async fn a_role_held_by_a_user_cannot_be_deleted() {
     let app = TestApp::spawn().await;
+    let mut roles = app.as_owner().roles;
+    let mut delete = async || roles.delete_role(delete_role_request("reviewer")).await;
     app.create_role("reviewer", &["reports.read"]).await;
     let (user, _) = app.member("rita@example.com", "reviewer").await;
-    expect_refused(
-        app.delete_role_as(&app.owner_token, "reviewer").await,
-        "ROLE_IN_USE",
-    );
+    expect_refused(delete().await, "ROLE_IN_USE");
     // Deactivated holders still hold it: they may be reactivated.
     app.manage(&user.id, deactivate("left")).await.unwrap();
-    expect_refused(
-        app.delete_role_as(&app.owner_token, "reviewer").await,
-        "ROLE_IN_USE",
-    );
+    expect_refused(delete().await, "ROLE_IN_USE");
     // Once nobody holds it, it goes.
     app.manage(&user.id, change_role("agent")).await.unwrap();
-    let deleted = app
-        .delete_role_as(&app.owner_token, "reviewer")
-        .await
-        .unwrap();
+    let deleted = delete().await.unwrap().into_inner().role.unwrap();
     assert_eq!(deleted.name, "reviewer");
     let names: Vec<String> = app
-        .list_roles_as(&app.owner_token)
+        .listed_roles()
         .await
-        .unwrap()
         .into_iter()
         .map(|r| r.name)
         .collect();
@@ -359,10 +380,14 @@ async fn a_role_held_by_a_user_cannot_be_deleted() {
 #[tokio::test]
 async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner();
     app.create_role("reviewer", &["reports.read"]).await;
     let invitation = app.invite("pat@example.com", "reviewer").await;
     expect_refused(
-        app.delete_role_as(&app.owner_token, "reviewer").await,
+        owner
+            .roles
+            .delete_role(delete_role_request("reviewer"))
+            .await,
         "ROLE_IN_USE",
     );
     app.client()
@@ -376,7 +401,9 @@ async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
         ))
         .await
         .unwrap();
-    app.delete_role_as(&app.owner_token, "reviewer")
+    owner
+        .roles
+        .delete_role(delete_role_request("reviewer"))
         .await
         .unwrap();
     // Gone: it can no longer be granted, changed or deleted.
@@ -386,11 +413,14 @@ async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
         "ROLE_NOT_FOUND",
     );
     expect_not_found(
-        app.update_role_as(&app.owner_token, "reviewer", &[]).await,
+        owner.roles.update_role(role_update("reviewer", &[])).await,
         "ROLE_NOT_FOUND",
     );
     expect_not_found(
-        app.delete_role_as(&app.owner_token, "reviewer").await,
+        owner
+            .roles
+            .delete_role(delete_role_request("reviewer"))
+            .await,
         "ROLE_NOT_FOUND",
     );
 }
@@ -417,15 +447,19 @@ async fn custom_roles_work_in_invite_user_and_manage_user() {
     // A custom-role holder invites within their role's permissions.
     let recruiter = app.token_for(agent.id.parse().unwrap());
     let invited = app
-        .invite_as(
-            &recruiter,
-            invitation_request("new@example.com", "reviewer"),
-        )
+        .as_(&recruiter)
+        .users
+        .invite_user(invitation_request("new@example.com", "reviewer"))
         .await
+        .unwrap()
+        .into_inner()
+        .invitation
         .unwrap();
     assert_eq!(invited.role, "reviewer");
     expect_above_caller(
-        app.invite_as(&recruiter, invitation_request("new2@example.com", "agent"))
+        app.as_(&recruiter)
+            .users
+            .invite_user(invitation_request("new2@example.com", "agent"))
             .await,
     );
     // An unknown role is still refused.
@@ -441,7 +475,9 @@ async fn a_custom_role_of_another_workspace_does_not_exist_here() {
     let app = TestApp::spawn().await;
     let other = app.other_workspace().await;
     let other_token = other.owner_token.clone();
-    app.create_role_as(&other_token, "reviewer", &["reports.read"])
+    app.as_(&other_token)
+        .roles
+        .create_role(new_role("reviewer", &["reports.read"]))
         .await
         .unwrap();
 
@@ -451,9 +487,8 @@ async fn a_custom_role_of_another_workspace_does_not_exist_here() {
         "ROLE_NOT_FOUND",
     );
     assert!(
-        !app.list_roles_as(&app.owner_token)
+        !app.listed_roles()
             .await
-            .unwrap()
             .iter()
             .any(|r| r.name == "reviewer")
     );
@@ -464,25 +499,42 @@ async fn a_custom_role_of_another_workspace_does_not_exist_here() {
 #[tokio::test]
 async fn a_changed_role_takes_effect_on_its_holders_very_next_call() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner();
     app.create_role("reviewer", &["reports.read"]).await;
     let (user, token) = app.member("rita@example.com", "reviewer").await;
-    expect_permission_missing(app.get_user_as(&token, &user.id).await);
+    expect_permission_missing(
+        app.as_(&token)
+            .users
+            .get_user(get_user_request(&user.id))
+            .await,
+    );
 
-    let updated = app
-        .update_role_as(
-            &app.owner_token,
-            "reviewer",
-            &["reports.read", "users.read"],
-        )
+    let updated = owner
+        .roles
+        .update_role(role_update("reviewer", &["reports.read", "users.read"]))
         .await
+        .unwrap()
+        .into_inner()
+        .role
         .unwrap();
     assert_eq!(updated.permissions, ["users.read", "reports.read"]);
-    app.get_user_as(&token, &user.id).await.unwrap();
-
-    app.update_role_as(&app.owner_token, "reviewer", &["reports.read"])
+    app.as_(&token)
+        .users
+        .get_user(get_user_request(&user.id))
         .await
         .unwrap();
-    expect_permission_missing(app.get_user_as(&token, &user.id).await);
+
+    owner
+        .roles
+        .update_role(role_update("reviewer", &["reports.read"]))
+        .await
+        .unwrap();
+    expect_permission_missing(
+        app.as_(&token)
+            .users
+            .get_user(get_user_request(&user.id))
+            .await,
+    );
 
     let entries = role_activity(&app).await;
     assert_eq!(entries[0].action, "role.updated");
@@ -503,6 +555,7 @@ async fn a_changed_role_takes_effect_on_its_holders_very_next_call() {
 #[tokio::test]
 async fn an_update_with_a_stale_etag_is_aborted_and_one_without_changes_nothing_twice() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner();
     let created = app.create_role("reviewer", &["reports.read"]).await;
     let request = |etag: &str| proto::UpdateRoleRequest {
         name: "reviewer".into(),
@@ -529,9 +582,13 @@ async fn an_update_with_a_stale_etag_is_aborted_and_one_without_changes_nothing_
         "ETAG_MISMATCH",
     );
     // The same permissions again change nothing and record nothing.
-    let same = app
-        .update_role_as(&app.owner_token, "reviewer", &["users.read"])
+    let same = owner
+        .roles
+        .update_role(role_update("reviewer", &["users.read"]))
         .await
+        .unwrap()
+        .into_inner()
+        .role
         .unwrap();
     assert_eq!(same.etag, updated.etag);
     assert_eq!(role_events(&app).await.len(), 2);
@@ -575,23 +632,19 @@ async fn check_permission_answers_from_the_user_s_role_built_in_or_custom() {
     let (agent, _) = app.member("ann@example.com", "agent").await;
     let (reviewer, _) = app.member("rita@example.com", "reviewer").await;
 
-    let allowed = app
-        .check_permission_as(&service, &agent.id, "conversations.reply")
-        .await
-        .unwrap();
+    let allowed = check(&app, &service, &agent.id, "conversations.reply").await;
     assert!(allowed.allowed);
     assert_eq!(allowed.role, "agent");
     assert!(!is_allowed(&app, &service, &agent.id, "users.manage").await);
-    let custom = app
-        .check_permission_as(&service, &reviewer.id, "reports.read")
-        .await
-        .unwrap();
+    let custom = check(&app, &service, &reviewer.id, "reports.read").await;
     assert!(custom.allowed);
     assert_eq!(custom.role, "reviewer");
     assert!(!is_allowed(&app, &service, &reviewer.id, "conversations.read").await);
 
     // A change to the custom role answers at once.
-    app.update_role_as(&app.owner_token, "reviewer", &["conversations.read"])
+    app.as_owner()
+        .roles
+        .update_role(role_update("reviewer", &["conversations.read"]))
         .await
         .unwrap();
     assert!(is_allowed(&app, &service, &reviewer.id, "conversations.read").await);
@@ -607,10 +660,7 @@ async fn check_permission_says_no_for_a_deactivated_user() {
     let (admin, _) = app.member("ada@example.com", "admin").await;
     assert!(is_allowed(&app, &app.owner_token, &admin.id, "users.read").await);
     app.manage(&admin.id, deactivate("left")).await.unwrap();
-    let answer = app
-        .check_permission_as(&app.owner_token, &admin.id, "users.read")
-        .await
-        .unwrap();
+    let answer = check(&app, &app.owner_token, &admin.id, "users.read").await;
     assert!(!answer.allowed);
     assert_eq!(answer.role, "admin");
 }
@@ -618,30 +668,38 @@ async fn check_permission_says_no_for_a_deactivated_user() {
 #[tokio::test]
 async fn check_permission_needs_users_read_and_valid_input() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner();
     let (agent, agent_token) = app.member("ann@example.com", "agent").await;
     expect_permission_missing(
-        app.check_permission_as(&agent_token, &agent.id, "conversations.read")
+        app.as_(&agent_token)
+            .roles
+            .check_permission(permission_check(&agent.id, "conversations.read"))
             .await,
     );
     let status = expect_invalid_argument(
-        app.check_permission_as(&app.owner_token, &agent.id, "conversations.fly")
+        owner
+            .roles
+            .check_permission(permission_check(&agent.id, "conversations.fly"))
             .await,
         "PERMISSION_NOT_FOUND",
     );
     assert_eq!(violated_fields(&status), ["permission"]);
     let status = expect_invalid_argument(
-        app.check_permission_as(&app.owner_token, "not-a-uuid", "conversations.read")
+        owner
+            .roles
+            .check_permission(permission_check("not-a-uuid", "conversations.read"))
             .await,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["user_id"]);
     expect_not_found(
-        app.check_permission_as(
-            &app.owner_token,
-            &uuid::Uuid::new_v4().to_string(),
-            "users.read",
-        )
-        .await,
+        owner
+            .roles
+            .check_permission(permission_check(
+                &uuid::Uuid::new_v4().to_string(),
+                "users.read",
+            ))
+            .await,
         "USER_NOT_FOUND",
     );
 }
@@ -649,9 +707,12 @@ async fn check_permission_needs_users_read_and_valid_input() {
 #[tokio::test]
 async fn check_permission_about_a_user_of_another_workspace_is_not_found() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner();
     let other = app.other_workspace().await;
     expect_not_found(
-        app.check_permission_as(&app.owner_token, &other.owner_id.to_string(), "users.read")
+        owner
+            .roles
+            .check_permission(permission_check(&other.owner_id.to_string(), "users.read"))
             .await,
         "USER_NOT_FOUND",
     );

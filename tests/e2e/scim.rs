@@ -8,7 +8,7 @@ use tonic::codegen::http::{Method, StatusCode};
 use wowchat_users_api::v1::{self as proto, directory_service_client::DirectoryServiceClient};
 use wowchat_users_testkit::{
     authed, expect_denied, expect_error, expect_permission_missing, expect_unauthenticated,
-    manage_request,
+    get_user_request,
 };
 
 use wowchat_users_server::config::Settings;
@@ -612,7 +612,9 @@ async fn directory_tokens_are_for_owners_shown_once_and_revocable() {
 
     // A directory token works for SCIM only.
     expect_error(
-        app.get_user_as(&second.secret, &app.owner_id.to_string())
+        app.as_(&second.secret)
+            .users
+            .get_user(get_user_request(&app.owner_id.to_string()))
             .await,
         tonic::Code::Unauthenticated,
         "TOKEN_INVALID",
@@ -717,16 +719,11 @@ async fn a_directory_obeys_the_workspace_rules_and_sees_no_other_workspace() {
         "{status:?}"
     );
     // Its role stays the workspace's to change.
-    app.manage_as(
-        &app.owner_token,
-        manage_request(
-            dave_id,
-            proto::manage_user_request::Action::ChangeRole(
-                proto::manage_user_request::ChangeRole {
-                    role: "supervisor".into(),
-                },
-            ),
-        ),
+    app.manage(
+        dave_id,
+        proto::manage_user_request::Action::ChangeRole(proto::manage_user_request::ChangeRole {
+            role: "supervisor".into(),
+        }),
     )
     .await
     .expect("the role is not the directory's");

@@ -79,22 +79,21 @@ async fn an_administrator_ends_a_members_sessions_and_an_agent_cannot() {
 
     // An agent may not manage users.
     expect_error(
-        app.manage_as(
-            &agent_token,
-            manage_request(&supervisor.id, Action::EndSessions(Default::default())),
-        )
-        .await,
+        app.as_(&agent_token)
+            .users
+            .manage_user(manage_request(
+                &supervisor.id,
+                Action::EndSessions(Default::default()),
+            ))
+            .await,
         Code::PermissionDenied,
         "PERMISSION_MISSING",
     );
     list_users(&app, &supervisor_token).await.unwrap();
 
-    app.manage_as(
-        &app.owner_token,
-        manage_request(&supervisor.id, Action::EndSessions(Default::default())),
-    )
-    .await
-    .expect("the owner ends the supervisor's sessions");
+    app.manage(&supervisor.id, Action::EndSessions(Default::default()))
+        .await
+        .expect("the owner ends the supervisor's sessions");
     expect_unauthenticated(list_users(&app, &supervisor_token).await, "SESSION_ENDED");
     // Nobody else's.
     list_users(&app, &app.owner_token).await.unwrap();

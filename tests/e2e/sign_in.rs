@@ -89,9 +89,12 @@ async fn signing_in_returns_a_token_that_works_and_expires_as_configured() {
 
     // The same kind of token every other RPC accepts.
     let users = app
-        .list_users_as(&signed_in.access_token, Default::default())
+        .as_(&signed_in.access_token)
+        .users
+        .list_users(proto::ListUsersRequest::default())
         .await
-        .expect("the signed-in token works on ListUsers");
+        .expect("the signed-in token works on ListUsers")
+        .into_inner();
     assert_eq!(users.total_size, 2);
 }
 
@@ -421,7 +424,9 @@ async fn signing_in_and_calling_set_the_last_active_time_at_most_once_a_minute()
 
     // An authenticated call sets it too, once a minute at most.
     assert_eq!(app.user(&bob.id).await.last_active_time, None);
-    app.list_users_as(&bob_token, Default::default())
+    app.as_(&bob_token)
+        .users
+        .list_users(proto::ListUsersRequest::default())
         .await
         .unwrap();
     let first = app
@@ -429,7 +434,9 @@ async fn signing_in_and_calling_set_the_last_active_time_at_most_once_a_minute()
         .await
         .last_active_time
         .expect("set by an authenticated call");
-    app.list_users_as(&bob_token, Default::default())
+    app.as_(&bob_token)
+        .users
+        .list_users(proto::ListUsersRequest::default())
         .await
         .unwrap();
     assert_eq!(app.user(&bob.id).await.last_active_time, Some(first));
@@ -448,6 +455,7 @@ fn ids(users: &[proto::User]) -> Vec<String> {
 #[tokio::test]
 async fn users_are_listed_by_last_active_time_with_pagination_and_filtered_by_it() {
     let app = TestApp::spawn().await;
+    let mut owner = app.as_owner().users;
     let mut members = Vec::new();
     for name in ["a", "b", "c", "d", "e"] {
         members.push(app.member(&format!("{name}@example.com"), "agent").await.0);
@@ -542,26 +550,22 @@ async fn users_are_listed_by_last_active_time_with_pagination_and_filtered_by_it
     // A token continues only the order it was made in.
     let first = app.list_users(by_activity.clone()).await;
     expect_invalid_argument(
-        app.list_users_as(
-            &app.owner_token,
-            proto::ListUsersRequest {
+        owner
+            .list_users(proto::ListUsersRequest {
                 page_size: 2,
                 page_token: first.next_page_token,
                 ..Default::default()
-            },
-        )
-        .await,
+            })
+            .await,
         "INVALID_PAGE_TOKEN",
     );
     let status = expect_invalid_argument(
-        app.list_users_as(
-            &app.owner_token,
-            proto::ListUsersRequest {
+        owner
+            .list_users(proto::ListUsersRequest {
                 order_by: "email".into(),
                 ..Default::default()
-            },
-        )
-        .await,
+            })
+            .await,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["order_by"]);

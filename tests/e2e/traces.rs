@@ -33,6 +33,24 @@ fn assert_parent(child: &FinishedSpan, parent_span_id: &str, parent: &str) {
     );
 }
 
+/// The owner invites `email` as an agent through the gateway, the call
+/// carrying the `traceparent` of `caller`.
+async fn invite_in_trace(rest: &Rest, caller: &CallerTrace, email: &str) {
+    let invitation = rest
+        .raw(
+            Method::POST,
+            "/v1/invitations",
+            rest.owner(),
+            &[("traceparent", &caller.traceparent)],
+            json!({"email": email, "role": "agent"})
+                .to_string()
+                .into_bytes(),
+        )
+        .await
+        .ok();
+    assert!(invitation["invitation"]["id"].is_string(), "{invitation}");
+}
+
 #[tokio::test]
 async fn one_invitation_is_one_trace_from_the_gateway_to_the_recorded_delivery_result() {
     // A gateway that internal callers reach: it continues their traces.
@@ -48,19 +66,7 @@ async fn one_invitation_is_one_trace_from_the_gateway_to_the_recorded_delivery_r
         .await;
     let caller = CallerTrace::new();
 
-    let invitation = rest
-        .raw(
-            Method::POST,
-            "/v1/invitations",
-            rest.owner(),
-            &[("traceparent", &caller.traceparent)],
-            json!({"email": "traced@example.com", "role": "agent"})
-                .to_string()
-                .into_bytes(),
-        )
-        .await
-        .ok();
-    assert!(invitation["invitation"]["id"].is_string(), "{invitation}");
+    invite_in_trace(&rest, &caller, "traced@example.com").await;
     let mail = smtp.wait_for(1, WAIT).await.remove(0);
     // The trace is whole once the delivery result's span has ended.
     eventually("the delivery result is recorded in the trace", || async {
@@ -132,19 +138,7 @@ async fn one_invitation_is_one_trace_from_the_gateway_to_the_recorded_delivery_r
 async fn the_public_gateway_does_not_continue_a_clients_trace() {
     let rest = Rest::spawn_with(|_| {}).await;
     let caller = CallerTrace::new();
-    let invitation = rest
-        .raw(
-            Method::POST,
-            "/v1/invitations",
-            rest.owner(),
-            &[("traceparent", &caller.traceparent)],
-            json!({"email": "untraced@example.com", "role": "agent"})
-                .to_string()
-                .into_bytes(),
-        )
-        .await
-        .ok();
-    assert!(invitation["invitation"]["id"].is_string(), "{invitation}");
+    invite_in_trace(&rest, &caller, "untraced@example.com").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let spans = caller.spans();
     assert!(spans.is_empty(), "the client's trace went on: {spans:#?}");

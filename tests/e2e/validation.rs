@@ -7,8 +7,9 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use prost_types::Timestamp;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    TestApp, authed, expect_invalid_argument, expect_not_found, manage_request, reactivate,
-    violated_fields,
+    TestApp, authed, change_role, deactivate, expect_invalid_argument, expect_not_found,
+    get_invitation_request, get_user_request, manage_request, reactivate, rename, report_to,
+    revoke_request, violated_fields,
 };
 
 /// Rows of every table a change writes to, to show bad input wrote nothing.
@@ -223,9 +224,18 @@ async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
     let token = &app.owner_token;
     let before = row_counts(&app).await;
     let owner = &app;
-    let users = move |request| owner.list_users_as(token, request);
-    let invitations = move |request| owner.list_invitations_as(token, request);
-    let activity = move |request| owner.list_activity_as(token, request);
+    let users = move |request: proto::ListUsersRequest| {
+        let mut users = owner.as_(token).users;
+        async move { users.list_users(request).await }
+    };
+    let invitations = move |request: proto::ListInvitationsRequest| {
+        let mut users = owner.as_(token).users;
+        async move { users.list_invitations(request).await }
+    };
+    let activity = move |request: proto::ListActivityRequest| {
+        let mut users = owner.as_(token).users;
+        async move { users.list_activity(request).await }
+    };
 
     for id in [
         "",
@@ -233,11 +243,29 @@ async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
         "not-a-uuid",
         "00000000-0000-0000-0000-00000000000g",
     ] {
-        expect_invalid(app.get_user_as(token, id).await, "user_id");
-        expect_invalid(app.get_invitation_as(token, id).await, "invitation_id");
-        expect_invalid(app.revoke_as(token, id).await, "invitation_id");
+        expect_invalid(
+            app.as_(token).users.get_user(get_user_request(id)).await,
+            "user_id",
+        );
+        expect_invalid(
+            app.as_(token)
+                .users
+                .get_invitation(get_invitation_request(id))
+                .await,
+            "invitation_id",
+        );
+        expect_invalid(
+            app.as_(token)
+                .users
+                .revoke_invitation(revoke_request(id))
+                .await,
+            "invitation_id",
+        );
         let reactivation = manage_request(id, reactivate());
-        expect_invalid(app.manage_as(token, reactivation).await, "user_id");
+        expect_invalid(
+            app.as_(token).users.manage_user(reactivation).await,
+            "user_id",
+        );
     }
 
     // AIP-158: more than the maximum is served as the maximum.
@@ -326,60 +354,20 @@ async fn bad_ids_page_sizes_page_tokens_and_filters_are_refused() {
 #[tokio::test]
 async fn a_manage_request_with_bad_fields_changes_nothing() {
     let app = TestApp::spawn().await;
-    let mut client = app.client().await;
     let (agent, _) = app.member("agent@example.com", "agent").await;
     let before = row_counts(&app).await;
-    use proto::manage_user_request::{
-        Action, ChangeRole, Deactivate, SetReportingTo, UpdateProfile,
-    };
-    let manage = |action: Action| {
-        authed(
-            &app.owner_token,
-            proto::ManageUserRequest {
-                user_id: agent.id.clone(),
-                action: Some(action),
-                ..Default::default()
-            },
-        )
-    };
 
-    expect_invalid(
-        client
-            .manage_user(manage(Action::UpdateProfile(UpdateProfile {
-                display_name: Some(" ".into()),
-            })))
-            .await,
-        "update_profile.display_name",
-    );
-    expect_invalid(
-        client
-            .manage_user(manage(Action::ChangeRole(ChangeRole { role: "".into() })))
-            .await,
-        "change_role.role",
-    );
+    for (action, field) in [
+        (rename(" "), "update_profile.display_name"),
+        (change_role(""), "change_role.role"),
+        (report_to("x"), "set_reporting_to.reporting_to_user_id"),
+        (deactivate(&"r".repeat(501)), "deactivate.reason"),
+    ] {
+        expect_invalid(app.manage(&agent.id, action).await, field);
+    }
     expect_invalid_argument(
-        client
-            .manage_user(manage(Action::ChangeRole(ChangeRole {
-                role: "wizard".into(),
-            })))
-            .await,
+        app.manage(&agent.id, change_role("wizard")).await,
         "ROLE_NOT_FOUND",
-    );
-    expect_invalid(
-        client
-            .manage_user(manage(Action::SetReportingTo(SetReportingTo {
-                reporting_to_user_id: "x".into(),
-            })))
-            .await,
-        "set_reporting_to.reporting_to_user_id",
-    );
-    expect_invalid(
-        client
-            .manage_user(manage(Action::Deactivate(Deactivate {
-                reason: "r".repeat(501),
-            })))
-            .await,
-        "deactivate.reason",
     );
     assert_eq!(row_counts(&app).await, before);
 }
@@ -399,7 +387,10 @@ async fn times_postgres_cannot_store_are_field_violations_not_internal_errors() 
         active_since: long_ago,
         ..Default::default()
     };
-    let status = expect_invalid_argument(app.list_users_as(token, users).await, "INVALID_ARGUMENT");
+    let status = expect_invalid_argument(
+        app.as_(token).users.list_users(users).await,
+        "INVALID_ARGUMENT",
+    );
     assert_eq!(violated_fields(&status), ["active_since"]);
     let activity = proto::ListActivityRequest {
         start_time: long_ago,
@@ -407,7 +398,7 @@ async fn times_postgres_cannot_store_are_field_violations_not_internal_errors() 
         ..Default::default()
     };
     let status = expect_invalid_argument(
-        app.list_activity_as(token, activity).await,
+        app.as_(token).users.list_activity(activity).await,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["start_time", "end_time"]);
@@ -420,7 +411,7 @@ async fn times_postgres_cannot_store_are_field_violations_not_internal_errors() 
         }),
         ..Default::default()
     };
-    app.list_users_as(token, year_one).await.unwrap();
+    app.as_(token).users.list_users(year_one).await.unwrap();
 }
 
 /// A real page token altered: each byte of its `cursor` bytes with one bit
@@ -447,77 +438,51 @@ fn expect_bad_token<T: std::fmt::Debug>(result: Result<T, tonic::Status>) {
     assert_eq!(violated_fields(&status), ["page_token"]);
 }
 
+/// A page of one of the owner's `$list` (answering `$request`, listing
+/// `$items`) after a page token: its next page token and its size.
+macro_rules! one_per_page {
+    ($app:expr, $list:ident, $request:ident, $items:ident) => {
+        async |page_token: String| {
+            let request = proto::$request {
+                page_size: 1,
+                page_token,
+                ..Default::default()
+            };
+            let page = $app.as_owner().users.$list(request).await?.into_inner();
+            Ok::<_, tonic::Status>((page.next_page_token, page.$items.len()))
+        }
+    };
+}
+
+/// The real token to a listing's second page, [`altered`] in `cursor` and
+/// `time`, is refused each time; as it came, it reads that page.
+async fn refuses_altered_tokens(
+    list: impl AsyncFn(String) -> Result<(String, usize), tonic::Status>,
+    cursor: Range<usize>,
+    time: Range<usize>,
+) {
+    let (first, _) = list(String::new()).await.unwrap();
+    for page_token in altered(&first, cursor, time) {
+        expect_bad_token(list(page_token).await);
+    }
+    let (_, size) = list(first).await.unwrap();
+    assert_eq!(size, 1);
+}
+
 #[tokio::test]
 async fn page_tokens_altered_in_any_bit_of_their_cursor_are_refused() {
     let app = TestApp::spawn().await;
-    let token = &app.owner_token;
     app.invite("a@example.com", "agent").await;
     app.invite("b@example.com", "agent").await;
+    app.member("c@example.com", "agent").await;
 
     // ListUsers: a version byte, then whether a time is present, the time, the id.
-    app.member("c@example.com", "agent").await;
-    let users = proto::ListUsersRequest {
-        page_size: 1,
-        ..Default::default()
-    };
-    let first = app.list_users(users.clone()).await.next_page_token;
-    for page_token in altered(&first, 1..34, 2..18) {
-        let page = proto::ListUsersRequest {
-            page_token,
-            ..users.clone()
-        };
-        expect_bad_token(app.list_users_as(token, page).await);
-    }
-    let page = proto::ListUsersRequest {
-        page_token: first,
-        ..users
-    };
-    assert_eq!(app.list_users(page).await.users.len(), 1);
+    let users = one_per_page!(app, list_users, ListUsersRequest, users);
+    refuses_altered_tokens(users, 1..34, 2..18).await;
 
     // ListInvitations and ListActivity: a version byte, then the time, the id.
-    let invitations = proto::ListInvitationsRequest {
-        page_size: 1,
-        ..Default::default()
-    };
-    let first = app
-        .list_invitations_as(token, invitations.clone())
-        .await
-        .unwrap()
-        .next_page_token;
-    for page_token in altered(&first, 1..33, 1..17) {
-        let page = proto::ListInvitationsRequest {
-            page_token,
-            ..invitations.clone()
-        };
-        expect_bad_token(app.list_invitations_as(token, page).await);
-    }
-    let page = proto::ListInvitationsRequest {
-        page_token: first,
-        ..invitations
-    };
-    let next = app.list_invitations_as(token, page).await.unwrap();
-    assert_eq!(next.invitations.len(), 1);
-
-    let activity = proto::ListActivityRequest {
-        page_size: 1,
-        ..Default::default()
-    };
-    let first = app
-        .list_activity_as(token, activity.clone())
-        .await
-        .unwrap()
-        .next_page_token;
-    for page_token in altered(&first, 1..33, 1..17) {
-        let page = proto::ListActivityRequest {
-            page_token,
-            ..activity.clone()
-        };
-        expect_bad_token(app.list_activity_as(token, page).await);
-    }
-    let page = proto::ListActivityRequest {
-        page_token: first,
-        ..activity
-    };
-    let next = app.list_activity_as(token, page).await.unwrap();
-    assert_eq!(next.entries.len(), 1);
+    let invitations = one_per_page!(app, list_invitations, ListInvitationsRequest, invitations);
+    refuses_altered_tokens(invitations, 1..33, 1..17).await;
+    let activity = one_per_page!(app, list_activity, ListActivityRequest, entries);
+    refuses_altered_tokens(activity, 1..33, 1..17).await;
 }

@@ -4,58 +4,36 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    io::Read,
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Output},
     time::{Duration, Instant},
 };
 
 use wowchat_users_api::v1::{ListUsersRequest, user_service_client::UserServiceClient};
-use wowchat_users_testkit::processes::printed_value;
+use wowchat_users_testkit::{
+    Services, invitation_request,
+    processes::{
+        Installation, Process, free_port, free_ports, http_get, mailed_invitation_token,
+        printed_value, serving,
+    },
+};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_wowchat-users");
 
-/// A fresh database name and a scratch folder, both removed afterwards.
-struct Scratch {
-    database: String,
-    dir: std::path::PathBuf,
-}
+/// A fresh database and a scratch folder, both removed afterwards; the
+/// binary's logs in the pretty format at info.
+struct Scratch(Installation);
 
 impl Scratch {
     fn new() -> Scratch {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let dir = std::env::temp_dir().join(format!("wowchat-cli-{id}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch {
-            database: format!("wowchat_test_{id}"),
-            dir,
-        }
+        Scratch(Installation::new("cli", BINARY))
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BINARY);
+        let mut command = self.0.command(args);
         command
-            .args(args)
-            .current_dir(&self.dir)
-            .env("WOWCHAT_DATABASE_URL", self.database_url())
-            .env("WOWCHAT_AMQP_PREFIX", format!("cli-{}", self.database))
             .env("WOWCHAT_LOG_FORMAT", "pretty")
-            .env("RUST_LOG", "info")
-            .env_remove("WOWCHAT_JWT_PUBLIC_KEYS")
-            .env_remove("WOWCHAT_JWT_PRIVATE_KEY");
+            .env("RUST_LOG", "info");
         command
-    }
-
-    fn database_url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.database)
-    }
-
-    /// A connection to the scratch database, for assertions.
-    async fn db(&self) -> tokio_postgres::Client {
-        let (db, connection) = tokio_postgres::connect(&self.database_url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        db
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -64,112 +42,16 @@ impl Scratch {
 
     /// Migrates, bootstraps a workspace and returns a token of its owner.
     fn owner_token(&self) -> String {
-        assert!(self.run(&["migrate"]).status.success());
-        let bootstrapped = self.run(&[
-            "bootstrap",
-            "--owner-email",
-            "owner@acme.test",
-            "--owner-password",
-            "owner password 1",
-        ]);
-        assert!(bootstrapped.status.success());
-        let stdout = String::from_utf8(bootstrapped.stdout).unwrap();
-        let minted = self.run(&[
-            "token",
-            "--user-id",
-            printed_value(&stdout, "user_id"),
-            "--workspace-id",
-            printed_value(&stdout, "workspace_id"),
-        ]);
-        String::from_utf8(minted.stdout).unwrap().trim().to_owned()
+        self.0.bootstrap("owner@acme.test").token
     }
 }
 
-/// Starts `command`, its logs collected until it ends.
-fn start(command: &mut Command) -> (Child, std::thread::JoinHandle<String>) {
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let logs = drain_stderr(&mut child);
-    (child, logs)
-}
+impl std::ops::Deref for Scratch {
+    type Target = Installation;
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let topology = wowchat_users_api::topology::Topology::new(format!("cli-{}", self.database));
-        wowchat_users_testkit::clean_up(&self.database, Some(topology));
+    fn deref(&self) -> &Installation {
+        &self.0
     }
-}
-
-/// SIGTERM to `child`, which must exit cleanly: its logs.
-async fn terminate(mut child: Child, logs: std::thread::JoinHandle<String>) -> String {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    let logs = logs.join().unwrap();
-    assert!(status.success(), "{logs}");
-    logs
-}
-
-/// Two distinct free ports (both listeners are held until both are known).
-fn free_ports() -> (u16, u16) {
-    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
-}
-
-/// The child's stderr, read on a thread as it comes (so a chatty process
-/// never blocks on a full pipe) and returned whole once it exits.
-fn drain_stderr(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
-    let mut stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        let mut logs = String::new();
-        let _ = stderr.read_to_string(&mut logs);
-        logs
-    })
-}
-
-/// A client of the server on `port`, once it accepts connections (by `deadline`).
-async fn connect_when_up(
-    port: u16,
-    deadline: Instant,
-) -> UserServiceClient<tonic::transport::Channel> {
-    loop {
-        if let Ok(client) = UserServiceClient::connect(format!("http://127.0.0.1:{port}")).await {
-            return client;
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn http_get(port: u16, path: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut body = Vec::new();
-        stream.read_to_end(&mut body).await.ok()?;
-        Some(String::from_utf8_lossy(&body).into_owned())
-    };
-    tokio::time::timeout(Duration::from_secs(2), exchange)
-        .await
-        .ok()
-        .flatten()
 }
 
 #[tokio::test]
@@ -225,19 +107,16 @@ async fn an_operator_migrates_bootstraps_mints_a_token_serves_and_stops_the_serv
         );
     }
 
-    let (grpc_port, metrics_port) = free_ports();
+    let [grpc_port, metrics_port] = free_ports();
     let mut serve = scratch.command(&["serve"]);
     serve
         .env("WOWCHAT_LISTEN_ADDR", format!("127.0.0.1:{grpc_port}"))
         .env("WOWCHAT_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"));
-    let (server, logs) = start(&mut serve);
+    let server = Process::start_logged(&mut serve);
 
+    let mut client = Services::on(serving(grpc_port, "").await, &token).users;
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut client = connect_when_up(grpc_port, deadline).await;
-    let mut request = tonic::Request::new(ListUsersRequest::default());
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let request = ListUsersRequest::default();
     let users = client.list_users(request).await.unwrap().into_inner().users;
     assert_eq!(users.len(), 1);
     assert_eq!(users[0].email, "owner@acme.test");
@@ -257,7 +136,7 @@ async fn an_operator_migrates_bootstraps_mints_a_token_serves_and_stops_the_serv
 
     // SIGTERM: the server stops accepting, finishes, and exits cleanly. The
     // client stays connected and answers the server's GOAWAY meanwhile.
-    let logs = terminate(server, logs).await;
+    let logs = server.stop().await;
     drop(client);
     assert!(logs.contains("server stopped"), "{logs}");
     assert!(!logs.contains(&token), "the token was logged");
@@ -307,61 +186,34 @@ fn one_off_commands_leave_the_metrics_port_to_the_running_server() {
     }
 }
 
-/// A line of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
-fn memory_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in {status}"))
-}
-
 #[tokio::test]
 async fn cancelled_accepts_cannot_balloon_the_server_s_memory() {
     use futures::StreamExt;
-    use prost::Message;
     use wowchat_users_api::v1 as proto;
 
     let scratch = Scratch::new();
     let bearer = scratch.owner_token();
 
-    let (grpc_port, _) = free_ports();
-    let mut server = scratch
-        .command(&["serve"])
-        .env("WOWCHAT_LISTEN_ADDR", format!("127.0.0.1:{grpc_port}"))
-        .env("WOWCHAT_RELAY", "false")
-        // The attempt limits would refuse most of the flood before any
-        // hashing; off, the hashing queue alone must hold memory down.
-        .env("WOWCHAT_INVITATION_ATTEMPTS_PER_TOKEN_PER_MINUTE", "0")
-        .env("WOWCHAT_INVITATION_ATTEMPTS_PER_ADDRESS_PER_MINUTE", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut client = connect_when_up(grpc_port, deadline).await;
-    let mut invite = tonic::Request::new(proto::InviteUserRequest {
-        email: "invitee@example.com".into(),
-        role: "agent".into(),
-        ..Default::default()
-    });
-    invite
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {bearer}").parse().unwrap());
-    client.invite_user(invite).await.expect("invited");
-    let db = scratch.db().await;
-    let payload: Vec<u8> = db
-        .query_one(
-            "SELECT payload FROM outbox WHERE routing_key = 'mail.invitation'",
-            &[],
-        )
+    let grpc_port = free_port();
+    let mut server = Process::start(
+        scratch
+            .command(&["serve"])
+            .env("WOWCHAT_LISTEN_ADDR", format!("127.0.0.1:{grpc_port}"))
+            .env("WOWCHAT_RELAY", "false")
+            // The attempt limits would refuse most of the flood before any
+            // hashing; off, the hashing queue alone must hold memory down.
+            .env("WOWCHAT_INVITATION_ATTEMPTS_PER_TOKEN_PER_MINUTE", "0")
+            .env("WOWCHAT_INVITATION_ATTEMPTS_PER_ADDRESS_PER_MINUTE", "0"),
+    );
+    let channel = serving(grpc_port, "").await;
+    let invite = invitation_request("invitee@example.com", "agent");
+    Services::on(channel.clone(), &bearer)
+        .users
+        .invite_user(invite)
         .await
-        .unwrap()
-        .get(0);
-    let token = wowchat_users_api::events::v1::SendInvitationEmail::decode(payload.as_slice())
-        .unwrap()
-        .token;
+        .expect("invited");
+    let mut client = UserServiceClient::new(channel);
+    let token = mailed_invitation_token(&scratch.db().await).await;
     let accept = |password: &str| proto::AcceptInvitationRequest {
         token: token.clone(),
         display_name: "Invitee".into(),
@@ -371,7 +223,7 @@ async fn cancelled_accepts_cannot_balloon_the_server_s_memory() {
     // Resets the peak (VmHWM) to the current size, so the peak read below
     // is the flood's, not the start's.
     std::fs::write(format!("/proc/{}/clear_refs", server.id()), "5").unwrap();
-    let before = memory_kib(server.id(), "VmRSS");
+    let before = server.memory_kib("VmRSS");
     // 400 accepts, each given up by the client after 30 ms, 20 at a time.
     let flood = (0..400).map(|_| {
         let mut client = client.clone();
@@ -411,9 +263,8 @@ async fn cancelled_accepts_cannot_balloon_the_server_s_memory() {
             Err(status) => panic!("{status:?}"),
         }
     }
-    let peak = memory_kib(server.id(), "VmHWM");
-    let _ = server.kill();
-    let _ = server.wait();
+    let peak = server.memory_kib("VmHWM");
+    server.kill();
     let growth_mib = peak.saturating_sub(before) / 1024;
     eprintln!("peak growth under 400 cancelled accepts: {growth_mib} MiB");
     assert!(
@@ -448,24 +299,17 @@ async fn a_relay_with_a_backlog_exits_within_two_seconds_of_sigterm() {
         .get::<_, i64>(0)
     };
 
-    let (mut relay, logs) = start(&mut scratch.command(&["relay"]));
+    let relay = Process::start_logged(&mut scratch.command(&["relay"]));
     let deadline = Instant::now() + Duration::from_secs(30);
     while published().await == 0 {
         assert!(Instant::now() < deadline, "the relay published nothing");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    Command::new("kill")
-        .args(["-TERM", &relay.id().to_string()])
-        .status()
-        .unwrap();
+    relay.send_sigterm();
     let signalled = Instant::now();
-    let status = tokio::task::spawn_blocking(move || relay.wait().unwrap())
-        .await
-        .unwrap();
+    let logs = relay.exits_cleanly().await;
     let took = signalled.elapsed();
-    let logs = logs.join().unwrap();
-    assert!(status.success(), "{logs}");
     assert!(
         took < Duration::from_secs(2),
         "took {took:?} to exit: {logs}"
@@ -476,11 +320,8 @@ async fn a_relay_with_a_backlog_exits_within_two_seconds_of_sigterm() {
 
 #[tokio::test]
 async fn a_relay_on_its_own_serves_its_health_and_metrics_for_probes_and_scrapes() {
-    use tonic_health::pb::{
-        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-    };
     let scratch = Scratch::new();
-    let (health_port, metrics_port) = free_ports();
+    let [health_port, metrics_port] = free_ports();
     let mut command = scratch.command(&["relay"]);
     command
         .env(
@@ -488,31 +329,11 @@ async fn a_relay_on_its_own_serves_its_health_and_metrics_for_probes_and_scrapes
             format!("127.0.0.1:{health_port}"),
         )
         .env("WOWCHAT_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"));
-    let (relay, logs) = start(&mut command);
+    let relay = Process::start_logged(&mut command);
 
     // Connected to RabbitMQ with nothing waiting: the relay serves.
+    serving(health_port, "wowchat.users.v1.OutboxRelay").await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = async {
-            let channel =
-                tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{health_port}"))
-                    .ok()?
-                    .connect()
-                    .await
-                    .ok()?;
-            let mut client = HealthClient::new(channel);
-            let request = HealthCheckRequest {
-                service: "wowchat.users.v1.OutboxRelay".into(),
-            };
-            Some(client.check(request).await.ok()?.into_inner().status())
-        }
-        .await;
-        if status == Some(ServingStatus::Serving) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "relay health: {status:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let metrics = loop {
         let body = http_get(metrics_port, "/metrics").await.unwrap_or_default();
         if body.contains(r#"wowchat_db_pool_connections{pool="relay"}"#)
@@ -525,7 +346,7 @@ async fn a_relay_on_its_own_serves_its_health_and_metrics_for_probes_and_scrapes
     };
     assert!(metrics.contains("wowchat_relay_connected 1"), "{metrics}");
 
-    terminate(relay, logs).await;
+    relay.stop().await;
 }
 
 /// An OTLP/gRPC collector on a free port: the trace export requests it
@@ -575,7 +396,7 @@ async fn with_an_otlp_endpoint_set_the_server_exports_each_call_s_span_in_the_ca
     let scratch = Scratch::new();
     let token = scratch.owner_token();
 
-    let (grpc_port, _) = free_ports();
+    let grpc_port = free_port();
     let mut serve = scratch.command(&["serve"]);
     serve
         .env("WOWCHAT_LISTEN_ADDR", format!("127.0.0.1:{grpc_port}"))
@@ -583,23 +404,21 @@ async fn with_an_otlp_endpoint_set_the_server_exports_each_call_s_span_in_the_ca
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             format!("http://127.0.0.1:{collector_port}"),
         );
-    let (server, logs) = start(&mut serve);
-    let mut client = connect_when_up(grpc_port, Instant::now() + Duration::from_secs(30)).await;
+    let server = Process::start_logged(&mut serve);
+    let mut client = Services::on(serving(grpc_port, "").await, &token).users;
 
     // The caller's trace, sampled, as a W3C traceparent.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
     let mut request = tonic::Request::new(ListUsersRequest::default());
-    let metadata = request.metadata_mut();
-    metadata.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    metadata.insert(
+    request.metadata_mut().insert(
         "traceparent",
         format!("00-{trace_id}-{caller_span}-01").parse().unwrap(),
     );
     client.list_users(request).await.unwrap();
 
     // Stopping flushes what the exporter still holds.
-    let logs = terminate(server, logs).await;
+    let logs = server.stop().await;
 
     let received = collector.received.lock().unwrap();
     let service_names: Vec<String> = received

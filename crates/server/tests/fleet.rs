@@ -26,8 +26,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -37,16 +36,14 @@ use std::{
 
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt;
-use wowchat_users_api::v1::{
-    self as proto,
-    auth_service_client::AuthServiceClient,
-    manage_user_request::{self as manage, Action},
-    user_service_client::UserServiceClient,
-};
+use wowchat_users_api::v1::{self as proto, auth_service_client::AuthServiceClient};
 use wowchat_users_testkit::{
-    SmtpServer, authed,
+    Services, SmtpServer, deactivate, manage_request,
     pgbouncer::PgBouncer,
-    processes::{free_port, printed_value},
+    processes::{
+        self, Installation, Process, accept_invitation, accepting, free_port, printed_value,
+        serving,
+    },
 };
 
 /// Invitations per fleet run: the 1,000.
@@ -64,83 +61,54 @@ const SIGN_IN_LIMIT: usize = 6;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_wowchat-users");
 
-fn mailer_binary() -> PathBuf {
-    let path = std::path::Path::new(SERVER).with_file_name("wowchat-mailer");
-    assert!(
-        path.exists(),
-        "{} is missing: cargo build -p wowchat-mailer",
-        path.display()
-    );
-    path
-}
-
-fn gateway_binary() -> PathBuf {
-    let path = std::path::Path::new(SERVER).with_file_name("wowchat-gateway");
-    assert!(
-        path.exists(),
-        "{} is missing: cargo build -p wowchat-gateway",
-        path.display()
-    );
-    path
-}
-
-/// One installation: its database, RabbitMQ prefix, folder (the shared
-/// development keys), SMTP server, optional PgBouncer and processes.
+/// One installation (its database, RabbitMQ names and folder with the
+/// shared development keys), its SMTP server, optional PgBouncer and
+/// processes; the processes go first when it is dropped.
 struct Fleet {
-    database: String,
-    prefix: String,
-    dir: PathBuf,
-    smtp: SmtpServer,
-    bouncer: Option<PgBouncer>,
-    services: Vec<(u16, Child)>,
-    relays: Vec<Child>,
-    mailers: Vec<Child>,
+    services: Vec<(u16, Process)>,
+    relays: Vec<Process>,
+    mailers: Vec<Process>,
     /// The REST gateway's port and process.
-    gateway: Option<(u16, Child)>,
+    gateway: Option<(u16, Process)>,
+    bouncer: Option<PgBouncer>,
+    smtp: SmtpServer,
+    installation: Installation,
 }
 
 impl Fleet {
     async fn new(through_bouncer: bool) -> Fleet {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let dir = std::env::temp_dir().join(format!("wowchat-fleet-{id}"));
-        std::fs::create_dir_all(&dir).unwrap();
         Fleet {
-            database: format!("wowchat_test_{id}"),
-            prefix: format!("test-{id}"),
-            dir,
-            smtp: SmtpServer::start().await,
-            bouncer: through_bouncer.then(|| PgBouncer::start("127.0.0.1", 5432, "postgres", 30)),
             services: Vec::new(),
             relays: Vec::new(),
             mailers: Vec::new(),
             gateway: None,
+            bouncer: through_bouncer.then(|| PgBouncer::start("127.0.0.1", 5432, "postgres", 30)),
+            smtp: SmtpServer::start().await,
+            installation: Installation::new("fleet", SERVER),
         }
     }
 
     fn direct_url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.database)
+        self.installation.database_url()
     }
 
     /// The URL pools use: through PgBouncer when there is one.
     fn pooled_url(&self) -> String {
         match &self.bouncer {
-            Some(bouncer) => bouncer.url("postgres", &self.database),
+            Some(bouncer) => bouncer.url("postgres", &self.installation.database),
             None => self.direct_url(),
         }
     }
 
     fn server(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(SERVER);
+        let mut command = self.installation.command(args);
         command
-            .args(args)
-            .current_dir(&self.dir)
             .env("WOWCHAT_DATABASE_URL", self.pooled_url())
             .env("WOWCHAT_DATABASE_DIRECT_URL", self.direct_url())
             .env(
                 "WOWCHAT_DATABASE_STATEMENT_CACHE",
                 (self.bouncer.is_none()).to_string(),
             )
-            .env("WOWCHAT_AMQP_PREFIX", &self.prefix)
             .env("WOWCHAT_DB_POOL_SIZE", "8")
             .env("WOWCHAT_RELAY", "false")
             .env("WOWCHAT_RELAY_POLL_MS", "200")
@@ -151,71 +119,53 @@ impl Fleet {
                 "WOWCHAT_SIGN_IN_PER_ADDRESS_PER_MINUTE",
                 SIGN_IN_LIMIT.to_string(),
             )
-            .env("RUST_LOG", "warn")
-            .env_remove("WOWCHAT_JWT_PUBLIC_KEYS")
-            .env_remove("WOWCHAT_JWT_PRIVATE_KEY");
+            .env("RUST_LOG", "warn");
         command
     }
 
     fn output(&self, args: &[&str]) -> String {
-        let output = self.server(args).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        processes::output(&mut self.server(args))
     }
 
-    fn spawn(mut command: Command) -> Child {
-        let quiet = std::env::var_os("TEST_LOG").is_none();
-        if quiet {
-            command.stdout(Stdio::null()).stderr(Stdio::null());
-        }
-        command.spawn().unwrap()
-    }
-
-    fn start_service(&self, port: u16) -> Child {
+    fn start_service(&self, port: u16) -> Process {
         let mut command = self.server(&["serve"]);
         command.env("WOWCHAT_LISTEN_ADDR", format!("127.0.0.1:{port}"));
-        Self::spawn(command)
+        Process::start(&mut command)
     }
 
-    fn start_relay(&self) -> Child {
-        Self::spawn(self.server(&["relay"]))
+    fn start_relay(&self) -> Process {
+        Process::start(&mut self.server(&["relay"]))
     }
 
-    fn start_mailer(&self) -> Child {
-        let mut command = Command::new(mailer_binary());
+    fn start_mailer(&self) -> Process {
+        let mut command = self.installation.binary("wowchat-mailer");
         command
-            .current_dir(&self.dir)
             .env("WOWCHAT_MAILER_DATABASE_URL", self.pooled_url())
             .env("WOWCHAT_MAILER_DATABASE_DIRECT_URL", self.direct_url())
             .env(
                 "WOWCHAT_MAILER_DATABASE_STATEMENT_CACHE",
                 (self.bouncer.is_none()).to_string(),
             )
-            .env("WOWCHAT_AMQP_PREFIX", &self.prefix)
+            .env("WOWCHAT_AMQP_PREFIX", &self.installation.prefix)
             .env("WOWCHAT_SMTP_URL", self.smtp.url())
             .env("WOWCHAT_MAILER_PREFETCH", MAILER_PREFETCH.to_string())
             .env("WOWCHAT_MAILER_RETRY_BASE_MS", "50")
             .env("WOWCHAT_MAILER_RETRY_MAX_MS", "500")
             .env("RUST_LOG", "warn");
-        Self::spawn(command)
+        Process::start(&mut command)
     }
 
     /// The gateway on `port`, forwarding to the service on `upstream`.
-    fn start_gateway(&self, port: u16, upstream: u16) -> Child {
-        let mut command = Command::new(gateway_binary());
+    fn start_gateway(&self, port: u16, upstream: u16) -> Process {
+        let mut command = self.installation.binary("wowchat-gateway");
         command
-            .current_dir(&self.dir)
             .env("WOWCHAT_GATEWAY_LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env(
                 "WOWCHAT_GATEWAY_UPSTREAM",
                 format!("http://127.0.0.1:{upstream}"),
             )
             .env("RUST_LOG", "warn");
-        Self::spawn(command)
+        Process::start(&mut command)
     }
 
     /// One REST call through the gateway: the status and the whole response.
@@ -239,61 +189,6 @@ impl Fleet {
             .and_then(|code| code.parse().ok())
             .unwrap_or_else(|| panic!("no status in {response:?}"));
         (status, response)
-    }
-
-    async fn db(&self) -> tokio_postgres::Client {
-        let (client, connection) =
-            tokio_postgres::connect(&self.direct_url(), tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        tokio::spawn(connection);
-        client
-    }
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        let children = self
-            .services
-            .iter_mut()
-            .map(|(_, child)| child)
-            .chain(&mut self.relays)
-            .chain(&mut self.mailers)
-            .chain(self.gateway.as_mut().map(|(_, child)| child));
-        for child in children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.bouncer = None;
-        let _ = std::fs::remove_dir_all(&self.dir);
-        wowchat_users_testkit::clean_up(
-            &self.database,
-            Some(wowchat_users_api::topology::Topology::new(
-                self.prefix.clone(),
-            )),
-        );
-    }
-}
-
-async fn wait_until_serving(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let endpoint = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
-    loop {
-        if let Ok(channel) = endpoint.connect().await {
-            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-            let serving = health
-                .check(tonic_health::pb::HealthCheckRequest::default())
-                .await
-                .is_ok_and(|r| r.into_inner().status == 1);
-            if serving {
-                return;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the service on {port} did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -329,8 +224,9 @@ async fn invite_until_answered(
             request_id: request_id.clone(),
             ..Default::default()
         };
-        match UserServiceClient::new(channel)
-            .invite_user(authed(owner, request))
+        match Services::on(channel, owner)
+            .users
+            .invite_user(request)
             .await
         {
             Ok(response) => return Ok(response.into_inner().invitation.unwrap().id),
@@ -351,16 +247,7 @@ async fn run_fleet(through_bouncer: bool) {
     let bootstrapped = fleet.output(&["bootstrap", "--owner-email", "owner@fleet.test"]);
     let workspace_id = printed_value(&bootstrapped, "workspace_id").to_owned();
     let owner_id = printed_value(&bootstrapped, "user_id").to_owned();
-    let owner = fleet
-        .output(&[
-            "token",
-            "--user-id",
-            &owner_id,
-            "--workspace-id",
-            &workspace_id,
-        ])
-        .trim()
-        .to_owned();
+    let owner = fleet.installation.token(&owner_id, &workspace_id);
 
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     for &port in &ports {
@@ -374,20 +261,13 @@ async fn run_fleet(through_bouncer: bool) {
         fleet.mailers.push(mailer);
     }
     for &port in &ports {
-        wait_until_serving(port).await;
+        serving(port, "").await;
     }
     // The gateway in front of a replica that lives through the kills.
     let gateway_port = free_port();
     let gateway = fleet.start_gateway(gateway_port, ports[2]);
     fleet.gateway = Some((gateway_port, gateway));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while tokio::net::TcpStream::connect(("127.0.0.1", gateway_port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the gateway did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    accepting(gateway_port).await;
     let channels: Vec<Channel> = ports
         .iter()
         .map(|port| {
@@ -428,14 +308,10 @@ async fn run_fleet(through_bouncer: bool) {
     while done.load(Ordering::Relaxed) < INVITATIONS / 3 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (port, service) = &mut fleet.services[0];
-    service.kill().unwrap();
-    service.wait().unwrap();
-    let port = *port;
-    fleet.mailers[0].kill().unwrap();
-    fleet.mailers[0].wait().unwrap();
-    fleet.relays[0].kill().unwrap();
-    fleet.relays[0].wait().unwrap();
+    let port = fleet.services[0].0;
+    fleet.services[0].1.kill();
+    fleet.mailers[0].kill();
+    fleet.relays[0].kill();
     tokio::time::sleep(Duration::from_millis(500)).await;
     fleet.services[0].1 = fleet.start_service(port);
     fleet.mailers[0] = fleet.start_mailer();
@@ -460,7 +336,7 @@ async fn run_fleet(through_bouncer: bool) {
         .await;
     assert_eq!(status, 200, "{response}");
     assert!(response.contains("rest@fleet.test"), "{response}");
-    let db = fleet.db().await;
+    let db = fleet.installation.db().await;
     let (rows, emails): (i64, i64) = {
         let row = db
             .query_one(
@@ -570,50 +446,23 @@ async fn run_fleet(through_bouncer: bool) {
         .into_iter()
         .next()
         .expect("Sue's invitation");
-    let sue = UserServiceClient::new(channels[1].clone())
-        .accept_invitation(proto::AcceptInvitationRequest {
-            token: sue_mail.token().expect("a token in the email"),
-            display_name: "Sue".into(),
-            password: "sue's password 1".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap();
+    let token = sue_mail.token().expect("a token in the email");
+    let sue = accept_invitation(channels[1].clone(), token, "Sue", "sue's password 1").await;
     let _ = sue_invitation;
-    let sue_token = fleet
-        .output(&[
-            "token",
-            "--user-id",
-            &sue.id,
-            "--workspace-id",
-            &workspace_id,
-        ])
-        .trim()
-        .to_owned();
+    let sue_token = fleet.installation.token(&sue.id, &workspace_id);
     let get_sue = || {
         let channel = channels[2].clone();
         let (token, id) = (sue_token.clone(), sue.id.clone());
         async move {
-            UserServiceClient::new(channel)
-                .get_user(authed(&token, proto::GetUserRequest { user_id: id }))
-                .await
+            let request = proto::GetUserRequest { user_id: id };
+            Services::on(channel, &token).users.get_user(request).await
         }
     };
     // Supervisors read users; the first call caches her on replica 2.
     get_sue().await.unwrap();
-    UserServiceClient::new(channels[0].clone())
-        .manage_user(authed(
-            &owner,
-            proto::ManageUserRequest {
-                user_id: sue.id.clone(),
-                action: Some(Action::Deactivate(manage::Deactivate {
-                    reason: "left".into(),
-                })),
-                ..Default::default()
-            },
-        ))
+    Services::on(channels[0].clone(), &owner)
+        .users
+        .manage_user(manage_request(&sue.id, deactivate("left")))
         .await
         .unwrap();
     let refused = get_sue().await.expect_err("deactivated");

@@ -6,8 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    io::Read,
-    process::{Child, Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -21,6 +19,7 @@ use tonic_health::pb::{
 };
 use tonic_types::StatusExt;
 use wowchat_users_api::v1::{PreviewInvitationRequest, user_service_client::UserServiceClient};
+use wowchat_users_testkit::processes::{Installation, Process, free_port, serving};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_wowchat-users");
 const CONNECTIONS: usize = 10;
@@ -31,50 +30,30 @@ const TOKEN_BYTES: usize = 64 * 1024;
 
 /// The server process with its own database, both gone afterwards.
 struct Server {
-    child: Child,
-    database: String,
-    dir: std::path::PathBuf,
+    process: Process,
     port: u16,
+    _installation: Installation,
 }
 
 impl Server {
     fn start() -> Server {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let database = format!("wowchat_test_{id}");
-        let dir = std::env::temp_dir().join(format!("wowchat-overload-{id}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(BINARY)
-            .arg("serve")
-            .current_dir(&dir)
-            .env(
-                "WOWCHAT_DATABASE_URL",
-                format!("postgres://postgres@127.0.0.1:5432/{database}"),
-            )
+        let installation = Installation::new("overload", BINARY);
+        let port = free_port();
+        let mut command = installation.command(&["serve"]);
+        command
             .env("WOWCHAT_LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("WOWCHAT_RELAY", "false")
             .env("WOWCHAT_HEALTH_INTERVAL_MS", "100")
             .env("WOWCHAT_LOG_FORMAT", "pretty")
             // A line per refused call would measure the logger, not the server.
             .env("RUST_LOG", "warn")
-            .env_remove("WOWCHAT_JWT_PUBLIC_KEYS")
-            .env_remove("WOWCHAT_JWT_PRIVATE_KEY")
             .env_remove("WOWCHAT_MAX_CONCURRENT_REQUESTS")
             .env_remove("WOWCHAT_MAX_CONCURRENT_STREAMS")
-            .env_remove("WOWCHAT_DB_POOL_SIZE")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .env_remove("WOWCHAT_DB_POOL_SIZE");
         Server {
-            child,
-            database,
-            dir,
+            process: Process::start_logged(&mut command),
             port,
+            _installation: installation,
         }
     }
 
@@ -88,25 +67,6 @@ impl Server {
             .connect()
             .await
             .unwrap()
-    }
-
-    /// A figure of `/proc/<pid>/status`, in KiB.
-    fn memory_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{field}:")))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in {status}"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-        wowchat_users_testkit::clean_up(&self.database, None);
     }
 }
 
@@ -124,29 +84,7 @@ async fn health(channel: Channel) -> Option<ServingStatus> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_concurrent_unauthenticated_calls_leave_health_serving_and_memory_bounded() {
     let mut server = Server::start();
-    let mut stderr = server.child.stderr.take().unwrap();
-    let logs = std::thread::spawn(move || {
-        let mut logs = String::new();
-        let _ = stderr.read_to_string(&mut logs);
-        logs
-    });
-
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(channel) = Channel::from_shared(server.address())
-            .unwrap()
-            .connect()
-            .await
-            && health(channel).await == Some(ServingStatus::Serving)
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not start serving"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    serving(server.port, "").await;
 
     let mut channels = Vec::new();
     for _ in 0..CONNECTIONS {
@@ -163,7 +101,7 @@ async fn five_thousand_concurrent_unauthenticated_calls_leave_health_serving_and
     for (n, channel) in channels.iter().enumerate() {
         let _ = call(channel.clone(), n).await;
     }
-    let baseline = server.memory_kib("VmHWM");
+    let baseline = server.process.memory_kib("VmHWM");
 
     // The health probe keeps asking while the flood runs, as a kubelet would:
     // on a connection and a thread of its own, so the flooding client's busy
@@ -203,7 +141,7 @@ async fn five_thousand_concurrent_unauthenticated_calls_leave_health_serving_and
     tokio::time::sleep(Duration::from_millis(500)).await;
     flooding.store(false, Ordering::Relaxed);
     let seen = watcher.join().unwrap();
-    let peak = server.memory_kib("VmHWM");
+    let peak = server.process.memory_kib("VmHWM");
 
     let mut shed = 0;
     let mut answered = 0;
@@ -224,8 +162,8 @@ async fn five_thousand_concurrent_unauthenticated_calls_leave_health_serving_and
             },
         }
     }
-    let _ = server.child.kill();
-    let logs = logs.join().unwrap();
+    server.process.kill();
+    let logs = server.process.logs();
     eprintln!(
         "{} calls in {flood_time:?}: {answered} answered, {shed} refused; peak RSS {} MiB -> {} MiB",
         CONNECTIONS * CALLS_PER_CONNECTION,

@@ -6,95 +6,57 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use prost::Message;
-use tonic::{Code, transport::Channel};
-use wowchat_users_api::v1::{
-    self as proto,
-    manage_user_request::{self as manage, Action},
-    role_service_client::RoleServiceClient,
-    user_service_client::UserServiceClient,
-};
+use tokio_util::sync::DropGuard;
+use tonic::transport::Channel;
+use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    authed,
-    processes::{free_port, printed_value},
+    Services, change_role, deactivate, expect_denied, invitation_request, manage_request,
+    permission_check,
+    processes::{
+        Installation, Owner, Process, accept_invitation, free_ports, http_get,
+        mailed_invitation_token, serving,
+    },
+    run_until_dropped,
 };
 
 const BINARY: &str = env!("CARGO_BIN_EXE_wowchat-users");
 
-/// A database and a folder (the shared development keys) of this test.
-struct Installation {
-    database: String,
-    dir: std::path::PathBuf,
-    servers: Vec<Child>,
+/// The replicas of one installation; they stop before it is dropped.
+struct Replicas {
+    servers: Vec<Process>,
+    installation: Installation,
 }
 
-impl Installation {
-    fn new() -> Installation {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let dir = std::env::temp_dir().join(format!("wowchat-replicas-{id}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        Installation {
-            database: format!("wowchat_test_{id}"),
-            dir,
+impl Replicas {
+    fn new() -> Replicas {
+        Replicas {
             servers: Vec::new(),
+            installation: Installation::new("replicas", BINARY),
         }
     }
 
-    fn database_url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.database)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BINARY);
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = self.installation.command(args);
         command
-            .args(args)
-            .current_dir(&self.dir)
-            .env("WOWCHAT_DATABASE_URL", self.database_url())
             .env("WOWCHAT_RELAY", "false")
             .env("WOWCHAT_RETENTION", "false")
-            .env("RUST_LOG", "warn")
-            .env_remove("WOWCHAT_JWT_PUBLIC_KEYS")
-            .env_remove("WOWCHAT_JWT_PRIVATE_KEY");
+            .env("RUST_LOG", "warn");
         command
-    }
-
-    fn output(&self, args: &[&str]) -> String {
-        let output = self.command(args).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    fn token(&self, user_id: &str, workspace_id: &str) -> String {
-        self.output(&[
-            "token",
-            "--user-id",
-            user_id,
-            "--workspace-id",
-            workspace_id,
-        ])
-        .trim()
-        .to_owned()
     }
 
     /// Starts a replica serving gRPC and metrics; returns its two ports.
     fn serve(&mut self) -> (u16, u16) {
-        let (grpc, metrics) = (free_port(), free_port());
+        let [grpc, metrics] = free_ports();
         let server = self.spawn_replica(grpc, metrics);
         self.servers.push(server);
         (grpc, metrics)
     }
 
-    fn spawn_replica(&self, grpc: u16, metrics: u16) -> Child {
-        self.command(&["serve"])
+    fn spawn_replica(&self, grpc: u16, metrics: u16) -> Process {
+        let mut command = self.command(&["serve"]);
+        command
             .env("WOWCHAT_LISTEN_ADDR", format!("127.0.0.1:{grpc}"))
             .env("WOWCHAT_METRICS_ADDR", format!("127.0.0.1:{metrics}"))
             .env("WOWCHAT_GATEWAY_KEY", GATEWAY_KEY)
@@ -103,71 +65,66 @@ impl Installation {
             .env("WOWCHAT_SHUTDOWN_DRAIN_SECS", "10")
             // The rolling restart's load invites far beyond a person's pace.
             .env("WOWCHAT_INVITES_PER_MINUTE_PER_INVITER", "1000000")
-            .env("WOWCHAT_INVITES_PER_MINUTE_PER_WORKSPACE", "1000000")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+            .env("WOWCHAT_INVITES_PER_MINUTE_PER_WORKSPACE", "1000000");
+        Process::start(&mut command)
+    }
+
+    /// A bootstrapped installation with `n` replicas serving: its owner
+    /// and the replicas' ports.
+    async fn started(n: usize) -> (Replicas, Owner, Vec<(u16, u16)>) {
+        let mut replicas = Replicas::new();
+        let owner = replicas.bootstrap();
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| replicas.serve()).collect();
+        for (grpc, _) in &ports {
+            serving(*grpc, "").await;
+        }
+        (replicas, owner, ports)
     }
 
     /// SIGTERM to replica `index`, which must exit cleanly, then the same
     /// replica again on the same ports.
     async fn restart(&mut self, index: usize, grpc: u16, metrics: u16) {
-        let mut old = self.servers.remove(index);
-        Command::new("kill")
-            .args(["-TERM", &old.id().to_string()])
-            .status()
-            .unwrap();
-        let status = tokio::task::spawn_blocking(move || old.wait().unwrap())
-            .await
-            .unwrap();
-        assert!(status.success(), "replica {index} exited with {status}");
+        self.servers.remove(index).stop().await;
         let new = self.spawn_replica(grpc, metrics);
         self.servers.insert(index, new);
-        channel_when_up(grpc).await;
+        serving(grpc, "").await;
+    }
+
+    /// Migrates and bootstraps: the owner of the workspace.
+    fn bootstrap(&self) -> Owner {
+        self.installation.bootstrap("owner@acme.test")
+    }
+}
+
+impl std::ops::Deref for Replicas {
+    type Target = Installation;
+
+    fn deref(&self) -> &Installation {
+        &self.installation
     }
 }
 
 /// The key the gateway and the replicas share.
 const GATEWAY_KEY: &str = "replicas test gateway key of 32+ bytes";
 
-impl Drop for Installation {
-    fn drop(&mut self) {
-        for server in &mut self.servers {
-            let _ = server.kill();
-            let _ = server.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc"])
-            .arg(format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.database
-            ))
-            .output();
-    }
+/// What the replica serves on its metrics `port` (nothing when it does not answer).
+async fn metrics(port: u16) -> String {
+    http_get(port, "/metrics").await.unwrap_or_default()
 }
 
 /// The sum of the series of `name` whose labels contain `label`.
 async fn metric_sum(port: u16, name: &str, label: &str) -> f64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return 0.0;
-    };
-    let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    if stream.write_all(request.as_bytes()).await.is_err() {
-        return 0.0;
-    }
-    let mut body = String::new();
-    let _ = stream.read_to_string(&mut body).await;
-    body.lines()
+    metrics(port)
+        .await
+        .lines()
         .filter(|line| line.starts_with(&format!("{name}{{")) && line.contains(label))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
 
-/// The gateway, in this process, in front of `upstreams`.
-async fn gateway(upstreams: &[u16]) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+/// The gateway, in this process, in front of `upstreams`, until the guard
+/// is dropped.
+async fn gateway(upstreams: &[u16]) -> (std::net::SocketAddr, DropGuard) {
     let mut settings = wowchat_gateway::GatewaySettings::defaults();
     settings.gateway_listen_addr = "127.0.0.1:0".parse().unwrap();
     settings.gateway_upstream = upstreams
@@ -180,11 +137,10 @@ async fn gateway(upstreams: &[u16]) -> (std::net::SocketAddr, tokio::sync::onesh
     settings.gateway_shutdown_delay_secs = 0;
     let gateway = wowchat_gateway::Gateway::build(settings).await.unwrap();
     let address = gateway.address();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gateway.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    (address, stop)
+    (
+        address,
+        run_until_dropped(|stop| gateway.run_until_stopped(stop)),
+    )
 }
 
 type Http = hyper_util::client::legacy::Client<
@@ -229,32 +185,12 @@ async fn rest(
     }
 }
 
-/// A migrated database with an owner: its workspace, owner id and token.
-fn bootstrapped(installation: &Installation) -> (String, String, String) {
-    installation.output(&["migrate"]);
-    let bootstrapped = installation.output(&[
-        "bootstrap",
-        "--owner-email",
-        "owner@acme.test",
-        "--owner-password",
-        "owner password 1",
-    ]);
-    let workspace_id = printed_value(&bootstrapped, "workspace_id").to_owned();
-    let owner_id = printed_value(&bootstrapped, "user_id").to_owned();
-    let owner = installation.token(&owner_id, &workspace_id);
-    (workspace_id, owner_id, owner)
-}
-
 #[tokio::test]
 async fn the_gateway_spreads_calls_over_every_replica_and_finds_a_new_one() {
-    let mut installation = Installation::new();
-    let (_, owner_id, owner) = bootstrapped(&installation);
-    let replicas: Vec<(u16, u16)> = (0..3).map(|_| installation.serve()).collect();
-    for (grpc, _) in &replicas {
-        channel_when_up(*grpc).await;
-    }
+    let (mut installation, owner, replicas) = Replicas::started(3).await;
+    let (owner_id, owner) = (owner.user_id, owner.token);
     // A fourth is configured but not yet running.
-    let (late_grpc, late_metrics) = (free_port(), free_port());
+    let [late_grpc, late_metrics] = free_ports();
     let mut upstreams: Vec<u16> = replicas.iter().map(|(grpc, _)| *grpc).collect();
     upstreams.push(late_grpc);
     let (gateway, _stop) = gateway(&upstreams).await;
@@ -322,7 +258,7 @@ async fn the_gateway_spreads_calls_over_every_replica_and_finds_a_new_one() {
     // The fourth starts: within 30 s it takes calls too.
     let late = installation.spawn_replica(late_grpc, late_metrics);
     installation.servers.push(late);
-    channel_when_up(late_grpc).await;
+    serving(late_grpc, "").await;
     let started = Instant::now();
     loop {
         for _ in 0..20 {
@@ -352,12 +288,8 @@ async fn the_gateway_spreads_calls_over_every_replica_and_finds_a_new_one() {
 
 #[tokio::test]
 async fn a_rolling_restart_of_every_replica_under_load_fails_no_call() {
-    let mut installation = Installation::new();
-    let (_, owner_id, owner) = bootstrapped(&installation);
-    let replicas: Vec<(u16, u16)> = (0..3).map(|_| installation.serve()).collect();
-    for (grpc, _) in &replicas {
-        channel_when_up(*grpc).await;
-    }
+    let (mut installation, owner, replicas) = Replicas::started(3).await;
+    let (owner_id, owner) = (owner.user_id, owner.token);
     let upstreams: Vec<u16> = replicas.iter().map(|(grpc, _)| *grpc).collect();
     let (gateway, _stop) = gateway(&upstreams).await;
 
@@ -431,11 +363,7 @@ async fn a_rolling_restart_of_every_replica_under_load_fails_no_call() {
         invited.len()
     );
 
-    let (db, connection) =
-        tokio_postgres::connect(&installation.database_url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
+    let db = installation.db().await;
     for email in invited {
         let count: i64 = db
             .query_one(
@@ -453,75 +381,25 @@ async fn a_rolling_restart_of_every_replica_under_load_fails_no_call() {
 /// of her mail command (the replicas run without mail token keys, so it is
 /// in the clear): her user id.
 async fn join(installation: &Installation, channel: &Channel, owner: &str) -> String {
-    let invitation = UserServiceClient::new(channel.clone())
-        .invite_user(authed(
-            owner,
-            proto::InviteUserRequest {
-                email: "sue@acme.test".into(),
-                role: "supervisor".into(),
-                ..Default::default()
-            },
-        ))
+    let request = invitation_request("sue@acme.test", "supervisor");
+    let invitation = Services::on(channel.clone(), owner)
+        .users
+        .invite_user(request)
         .await
         .unwrap();
     let invitation = invitation.into_inner().invitation.expect("an invitation");
     assert_eq!(invitation.email, "sue@acme.test");
-    let (db, connection) =
-        tokio_postgres::connect(&installation.database_url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    let payload: Vec<u8> = db
-        .query_one(
-            "SELECT payload FROM outbox WHERE routing_key = 'mail.invitation'",
-            &[],
-        )
+    let token = mailed_invitation_token(&installation.db().await).await;
+    accept_invitation(channel.clone(), token, "Sue", "sue's password 1")
         .await
-        .unwrap()
-        .get(0);
-    let token = wowchat_users_api::events::v1::SendInvitationEmail::decode(payload.as_slice())
-        .unwrap()
-        .token;
-    UserServiceClient::new(channel.clone())
-        .accept_invitation(proto::AcceptInvitationRequest {
-            token,
-            display_name: "Sue".into(),
-            password: "sue's password 1".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap()
         .id
-}
-
-async fn channel_when_up(port: u16) -> Channel {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .unwrap()
-            .connect()
-            .await
-        {
-            return channel;
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The value of the metric `name` the replica serves on `port`, if any.
 async fn metric(port: u16, name: &str) -> Option<f64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    metrics(port)
         .await
-        .ok()?;
-    let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.ok()?;
-    body.lines()
+        .lines()
         .find_map(|line| line.strip_prefix(&format!("{name} ")))
         .and_then(|value| value.trim().parse().ok())
 }
@@ -530,16 +408,14 @@ async fn get_user(
     channel: &Channel,
     token: &str,
     user_id: &str,
-) -> Result<proto::User, tonic::Status> {
-    UserServiceClient::new(channel.clone())
-        .get_user(authed(
-            token,
-            proto::GetUserRequest {
-                user_id: user_id.into(),
-            },
-        ))
+) -> Result<tonic::Response<proto::GetUserResponse>, tonic::Status> {
+    let request = proto::GetUserRequest {
+        user_id: user_id.into(),
+    };
+    Services::on(channel.clone(), token)
+        .users
+        .get_user(request)
         .await
-        .map(|r| r.into_inner().user.unwrap())
 }
 
 async fn check(
@@ -548,58 +424,38 @@ async fn check(
     user_id: &str,
     permission: &str,
 ) -> proto::CheckPermissionResponse {
-    RoleServiceClient::new(channel.clone())
-        .check_permission(authed(
-            token,
-            proto::CheckPermissionRequest {
-                user_id: user_id.into(),
-                permission: permission.into(),
-            },
-        ))
+    Services::on(channel.clone(), token)
+        .roles
+        .check_permission(permission_check(user_id, permission))
         .await
         .unwrap()
         .into_inner()
 }
 
-async fn manage(channel: &Channel, token: &str, user_id: &str, action: Action) {
-    UserServiceClient::new(channel.clone())
-        .manage_user(authed(
-            token,
-            proto::ManageUserRequest {
-                user_id: user_id.into(),
-                action: Some(action),
-                ..Default::default()
-            },
-        ))
+async fn manage(
+    channel: &Channel,
+    token: &str,
+    user_id: &str,
+    action: proto::manage_user_request::Action,
+) {
+    Services::on(channel.clone(), token)
+        .users
+        .manage_user(manage_request(user_id, action))
         .await
         .unwrap();
 }
 
-fn denied_with(result: Result<proto::User, tonic::Status>, reason: &str) {
-    use tonic_types::StatusExt;
-    let status = result.expect_err("refused");
-    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
-    let info = status.get_details_error_info().expect("an ErrorInfo");
-    assert_eq!(info.reason, reason, "{status:?}");
-}
-
 #[tokio::test]
 async fn a_change_made_through_one_replica_is_seen_by_the_other_s_very_next_call() {
-    let mut installation = Installation::new();
-    installation.output(&["migrate"]);
-    let bootstrapped = installation.output(&[
-        "bootstrap",
-        "--owner-email",
-        "owner@acme.test",
-        "--owner-password",
-        "owner password 1",
-    ]);
-    let workspace_id = printed_value(&bootstrapped, "workspace_id").to_owned();
-    let owner_id = printed_value(&bootstrapped, "user_id").to_owned();
-    let owner = installation.token(&owner_id, &workspace_id);
+    let mut installation = Replicas::new();
+    let Owner {
+        workspace_id,
+        token: owner,
+        ..
+    } = installation.bootstrap();
     let (port_a, _) = installation.serve();
     let (port_b, metrics_b) = installation.serve();
-    let (a, b) = (channel_when_up(port_a).await, channel_when_up(port_b).await);
+    let (a, b) = (serving(port_a, "").await, serving(port_b, "").await);
 
     // Sue joins through A.
     let sue_id = join(&installation, &a, &owner).await;
@@ -621,27 +477,18 @@ async fn a_change_made_through_one_replica_is_seen_by_the_other_s_very_next_call
     assert!(hits >= 4.0, "B served callers from memory: {hits}");
 
     // Demoted through A: B's very next call knows.
-    let change_role = Action::ChangeRole(manage::ChangeRole {
-        role: "agent".into(),
-    });
-    manage(&a, &owner, &sue_id, change_role).await;
-    denied_with(get_user(&b, &sue, &sue_id).await, "PERMISSION_MISSING");
+    manage(&a, &owner, &sue_id, change_role("agent")).await;
+    expect_denied(get_user(&b, &sue, &sue_id).await, "PERMISSION_MISSING");
     let answer = check(&b, &owner, &sue_id, "users.read").await;
     assert!(!answer.allowed);
     assert_eq!(answer.role, "agent");
 
     // Promoted again and cached again on B, then deactivated through A.
-    let change_role = Action::ChangeRole(manage::ChangeRole {
-        role: "supervisor".into(),
-    });
-    manage(&a, &owner, &sue_id, change_role).await;
+    manage(&a, &owner, &sue_id, change_role("supervisor")).await;
     get_user(&b, &sue, &sue_id).await.unwrap();
     get_user(&b, &sue, &sue_id).await.unwrap();
-    let deactivate = Action::Deactivate(manage::Deactivate {
-        reason: "left".into(),
-    });
-    manage(&a, &owner, &sue_id, deactivate).await;
-    denied_with(get_user(&b, &sue, &sue_id).await, "USER_DEACTIVATED");
+    manage(&a, &owner, &sue_id, deactivate("left")).await;
+    expect_denied(get_user(&b, &sue, &sue_id).await, "USER_DEACTIVATED");
     assert!(!check(&b, &owner, &sue_id, "users.read").await.allowed);
 }
 
@@ -652,13 +499,17 @@ async fn a_change_made_through_one_replica_is_seen_by_the_other_s_very_next_call
 /// very next call, as with the cache working.
 #[tokio::test]
 async fn behind_a_transaction_pooler_the_caller_cache_never_serves() {
-    let mut installation = Installation::new();
-    let (workspace_id, owner_id, owner) = bootstrapped(&installation);
+    let mut installation = Replicas::new();
+    let Owner {
+        workspace_id,
+        token: owner,
+        ..
+    } = installation.bootstrap();
     let bouncer =
         wowchat_users_testkit::pgbouncer::PgBouncer::start("127.0.0.1", 5432, "postgres", 10);
-    let (grpc, metrics) = (free_port(), free_port());
-    let server = installation
-        .command(&["serve"])
+    let [grpc, metrics] = free_ports();
+    let mut command = installation.command(&["serve"]);
+    command
         .env(
             "WOWCHAT_DATABASE_URL",
             bouncer.url("postgres", &installation.database),
@@ -666,13 +517,9 @@ async fn behind_a_transaction_pooler_the_caller_cache_never_serves() {
         .env("WOWCHAT_DATABASE_STATEMENT_CACHE", "false")
         .env("WOWCHAT_MIGRATE_ON_START", "false")
         .env("WOWCHAT_LISTEN_ADDR", format!("127.0.0.1:{grpc}"))
-        .env("WOWCHAT_METRICS_ADDR", format!("127.0.0.1:{metrics}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    installation.servers.push(server);
-    let channel = channel_when_up(grpc).await;
+        .env("WOWCHAT_METRICS_ADDR", format!("127.0.0.1:{metrics}"));
+    installation.servers.push(Process::start(&mut command));
+    let channel = serving(grpc, "").await;
 
     // A member, and calls as them for longer than a heartbeat's lease.
     let sue_id = join(&installation, &channel, &owner).await;
@@ -696,15 +543,6 @@ async fn behind_a_transaction_pooler_the_caller_cache_never_serves() {
     );
 
     // Deactivated (straight in Postgres): refused on the very next call.
-    manage(
-        &channel,
-        &owner,
-        &sue_id,
-        Action::Deactivate(manage::Deactivate {
-            reason: "left".into(),
-        }),
-    )
-    .await;
-    denied_with(get_user(&channel, &sue, &sue_id).await, "USER_DEACTIVATED");
-    let _ = owner_id;
+    manage(&channel, &owner, &sue_id, deactivate("left")).await;
+    expect_denied(get_user(&channel, &sue, &sue_id).await, "USER_DEACTIVATED");
 }

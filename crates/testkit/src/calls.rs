@@ -1,22 +1,80 @@
-//! The RPCs as a test makes them: `…_as(bearer, …)` as the holder of a
-//! token, the short forms as the owner. Each answers with what the call
-//! returns, unwrapped from its response message.
+//! The RPCs as a test makes them. `app.as_(bearer)` is every service as
+//! the holder of a token: any RPC, new ones included, is called on it with
+//! its plain request message, e.g. `app.as_(&sue).users.get_user(request)`,
+//! and answers as the generated client does. The short forms (`user`,
+//! `invite`, `create_role`, …) are the owner's everyday calls, unwrapped
+//! from their response messages.
 
 use std::time::Duration;
 
-use tonic::{Status, transport::Channel};
+use tonic::{
+    Request, Status,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
 use uuid::Uuid;
 use wowchat_users_api::v1::{
-    self as proto, auth_service_client::AuthServiceClient, batch_invite_result::Outcome,
-    join_service_client::JoinServiceClient, manage_user_request::Action,
-    role_service_client::RoleServiceClient,
+    self as proto, auth_service_client::AuthServiceClient,
+    directory_service_client::DirectoryServiceClient, join_service_client::JoinServiceClient,
+    manage_user_request::Action, role_service_client::RoleServiceClient,
+    user_service_client::UserServiceClient,
 };
 use wowchat_users_server::{
     domain::{EmailAddress, user::Password},
     operations::bootstrap::bootstrap,
 };
 
-use crate::{PASSWORD, TestApp, authed, invitation_request, manage_request};
+use crate::{
+    PASSWORD, TestApp, get_invitation_request, get_user_request, invitation_request,
+    manage_request, new_role, strings,
+};
+
+/// Gives every request it passes `authorization: Bearer <token>`.
+#[derive(Clone)]
+pub struct Bearer(MetadataValue<Ascii>);
+
+impl Bearer {
+    pub fn new(token: &str) -> Bearer {
+        let value = format!("Bearer {token}");
+        Bearer(value.try_into().expect("a token fit for a header"))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A channel whose every call carries one bearer token.
+pub type Authorized = InterceptedService<Channel, Bearer>;
+
+/// Every service as the holder of one bearer token.
+pub struct Services {
+    pub users: UserServiceClient<Authorized>,
+    pub roles: RoleServiceClient<Authorized>,
+    pub joining: JoinServiceClient<Authorized>,
+    pub auth: AuthServiceClient<Authorized>,
+    pub directory: DirectoryServiceClient<Authorized>,
+}
+
+impl Services {
+    /// The services of `channel`, each call as the holder of `bearer`.
+    pub fn on(channel: Channel, bearer: &str) -> Services {
+        let bearer = Bearer::new(bearer);
+        Services {
+            users: UserServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            roles: RoleServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            joining: JoinServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            auth: AuthServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            directory: DirectoryServiceClient::with_interceptor(channel, bearer),
+        }
+    }
+}
 
 /// A second workspace on the same server.
 pub struct OtherWorkspace {
@@ -26,6 +84,20 @@ pub struct OtherWorkspace {
 }
 
 impl TestApp {
+    /// Every service of this server as the holder of `bearer`, on a
+    /// connection of its own (made at the first call).
+    pub fn as_(&self, bearer: &str) -> Services {
+        let channel = Channel::from_shared(self.address.clone())
+            .expect("the server's address")
+            .connect_lazy();
+        Services::on(channel, bearer)
+    }
+
+    /// Every service as the workspace's owner.
+    pub fn as_owner(&self) -> Services {
+        self.as_(&self.owner_token)
+    }
+
     pub async fn roles(&self) -> RoleServiceClient<Channel> {
         RoleServiceClient::new(self.channel().await)
     }
@@ -40,64 +112,32 @@ impl TestApp {
 
     // ---- users ----
 
-    /// GetUser as the holder of `bearer`.
-    pub async fn get_user_as(&self, bearer: &str, user_id: &str) -> Result<proto::User, Status> {
-        let request = authed(
-            bearer,
-            proto::GetUserRequest {
-                user_id: user_id.into(),
-            },
-        );
-        let response = self.client().await.get_user(request).await?;
-        Ok(response.into_inner().user.expect("a user in the response"))
-    }
-
     /// The user as the owner reads it now.
     pub async fn user(&self, user_id: &str) -> proto::User {
-        self.get_user_as(&self.owner_token, user_id)
-            .await
-            .expect("GetUser succeeds")
-    }
-
-    /// ManageUser as the holder of `bearer`.
-    pub async fn manage_as(
-        &self,
-        bearer: &str,
-        request: proto::ManageUserRequest,
-    ) -> Result<proto::User, Status> {
-        let response = self
-            .client()
-            .await
-            .manage_user(authed(bearer, request))
-            .await?;
-        Ok(response.into_inner().user.expect("a user in the response"))
+        let request = get_user_request(user_id);
+        let response = self.as_owner().users.get_user(request).await;
+        let user = response.expect("GetUser succeeds").into_inner().user;
+        user.expect("a user in the response")
     }
 
     /// ManageUser of `user_id` with `action`, as the owner.
     pub async fn manage(&self, user_id: &str, action: Action) -> Result<proto::User, Status> {
-        self.manage_as(&self.owner_token, manage_request(user_id, action))
-            .await
+        self.try_manage(manage_request(user_id, action)).await
     }
 
-    /// ListUsers as the holder of `bearer`.
-    pub async fn list_users_as(
+    /// ManageUser of `request` as the owner, answered as the call answers.
+    pub async fn try_manage(
         &self,
-        bearer: &str,
-        request: proto::ListUsersRequest,
-    ) -> Result<proto::ListUsersResponse, Status> {
-        let response = self
-            .client()
-            .await
-            .list_users(authed(bearer, request))
-            .await?;
-        Ok(response.into_inner())
+        request: proto::ManageUserRequest,
+    ) -> Result<proto::User, Status> {
+        let response = self.as_owner().users.manage_user(request).await?;
+        Ok(response.into_inner().user.expect("a user in the response"))
     }
 
     /// One page of ListUsers as the owner.
     pub async fn list_users(&self, request: proto::ListUsersRequest) -> proto::ListUsersResponse {
-        self.list_users_as(&self.owner_token, request)
-            .await
-            .expect("ListUsers succeeds")
+        let response = self.as_owner().users.list_users(request).await;
+        response.expect("ListUsers succeeds").into_inner()
     }
 
     /// Every page of ListUsers for `filter` as the owner, following the
@@ -130,20 +170,6 @@ impl TestApp {
         }
     }
 
-    /// ListActivity as the holder of `bearer`.
-    pub async fn list_activity_as(
-        &self,
-        bearer: &str,
-        request: proto::ListActivityRequest,
-    ) -> Result<proto::ListActivityResponse, Status> {
-        let response = self
-            .client()
-            .await
-            .list_activity(authed(bearer, request))
-            .await?;
-        Ok(response.into_inner())
-    }
-
     /// The activity entries matching `filter`, newest first, read by the
     /// owner in one page.
     pub async fn activity(&self, filter: proto::ListActivityRequest) -> Vec<proto::ActivityEntry> {
@@ -151,10 +177,8 @@ impl TestApp {
             page_size: 200,
             ..filter
         };
-        let page = self
-            .list_activity_as(&self.owner_token, request)
-            .await
-            .expect("ListActivity succeeds");
+        let response = self.as_owner().users.list_activity(request).await;
+        let page = response.expect("ListActivity succeeds").into_inner();
         assert!(page.next_page_token.is_empty(), "expected one page");
         page.entries
     }
@@ -177,7 +201,7 @@ impl TestApp {
 
     /// Invites `email` as `role` as the owner.
     pub async fn invite(&self, email: &str, role: &str) -> proto::Invitation {
-        self.invite_as(&self.owner_token, invitation_request(email, role))
+        self.try_invite(invitation_request(email, role))
             .await
             .expect("invite succeeds")
     }
@@ -187,20 +211,7 @@ impl TestApp {
         &self,
         request: proto::InviteUserRequest,
     ) -> Result<proto::Invitation, Status> {
-        self.invite_as(&self.owner_token, request).await
-    }
-
-    /// InviteUser as the holder of `bearer`.
-    pub async fn invite_as(
-        &self,
-        bearer: &str,
-        request: proto::InviteUserRequest,
-    ) -> Result<proto::Invitation, Status> {
-        let response = self
-            .client()
-            .await
-            .invite_user(authed(bearer, request))
-            .await?;
+        let response = self.as_owner().users.invite_user(request).await?;
         Ok(response.into_inner().invitation.expect("an invitation"))
     }
 
@@ -216,111 +227,12 @@ impl TestApp {
         (user, bearer)
     }
 
-    /// BatchInviteUsers of `rows` as the holder of `bearer`: each row's outcome.
-    pub async fn batch_invite_as(
-        &self,
-        bearer: &str,
-        rows: Vec<proto::InviteUserRequest>,
-    ) -> Result<Vec<Outcome>, Status> {
-        let message = proto::BatchInviteUsersRequest { requests: rows };
-        let response = self
-            .client()
-            .await
-            .batch_invite_users(authed(bearer, message))
-            .await?;
-        let results = response.into_inner().results.into_iter();
-        Ok(results
-            .map(|result| result.outcome.expect("an outcome"))
-            .collect())
-    }
-
-    /// UpdateInvitation as the holder of `bearer`.
-    pub async fn update_invitation_as(
-        &self,
-        bearer: &str,
-        request: proto::UpdateInvitationRequest,
-    ) -> Result<proto::Invitation, Status> {
-        let response = self
-            .client()
-            .await
-            .update_invitation(authed(bearer, request))
-            .await?;
-        Ok(response.into_inner().invitation.expect("an invitation"))
-    }
-
-    /// ResendInvitation (default validity) as the holder of `bearer`.
-    pub async fn resend_as(
-        &self,
-        bearer: &str,
-        invitation_id: &str,
-    ) -> Result<proto::Invitation, Status> {
-        let message = proto::ResendInvitationRequest {
-            invitation_id: invitation_id.into(),
-            expires_in: None,
-            etag: String::new(),
-        };
-        let response = self
-            .client()
-            .await
-            .resend_invitation(authed(bearer, message))
-            .await?;
-        Ok(response.into_inner().invitation.expect("an invitation"))
-    }
-
-    /// RevokeInvitation as the holder of `bearer`.
-    pub async fn revoke_as(
-        &self,
-        bearer: &str,
-        invitation_id: &str,
-    ) -> Result<proto::Invitation, Status> {
-        let message = proto::RevokeInvitationRequest {
-            invitation_id: invitation_id.into(),
-            etag: String::new(),
-        };
-        let response = self
-            .client()
-            .await
-            .revoke_invitation(authed(bearer, message))
-            .await?;
-        Ok(response.into_inner().invitation.expect("an invitation"))
-    }
-
-    /// GetInvitation as the holder of `bearer`.
-    pub async fn get_invitation_as(
-        &self,
-        bearer: &str,
-        invitation_id: &str,
-    ) -> Result<proto::Invitation, Status> {
-        let message = proto::GetInvitationRequest {
-            invitation_id: invitation_id.into(),
-        };
-        let response = self
-            .client()
-            .await
-            .get_invitation(authed(bearer, message))
-            .await?;
-        Ok(response.into_inner().invitation.expect("an invitation"))
-    }
-
     /// The invitation as the owner reads it now.
     pub async fn invitation(&self, invitation_id: &str) -> proto::Invitation {
-        self.get_invitation_as(&self.owner_token, invitation_id)
-            .await
-            .expect("get invitation")
-    }
-
-    /// ListInvitations as the holder of `bearer`.
-    pub async fn list_invitations_as(
-        &self,
-        bearer: &str,
-        request: proto::ListInvitationsRequest,
-    ) -> Result<proto::ListInvitationsResponse, Status> {
-        let response = self
-            .client()
-            .await
-            .list_invitations(authed(bearer, request))
-            .await?;
-        Ok(response.into_inner())
+        let request = get_invitation_request(invitation_id);
+        let response = self.as_owner().users.get_invitation(request).await;
+        let invitation = response.expect("get invitation").into_inner().invitation;
+        invitation.expect("an invitation")
     }
 
     /// AcceptInvitation with `token`, as the invitee.
@@ -352,14 +264,14 @@ impl TestApp {
         Ok(response.into_inner())
     }
 
-    /// GetWorkspaceSettings as the holder of `bearer`.
-    pub async fn settings_as(&self, bearer: &str) -> Result<proto::WorkspaceSettings, Status> {
-        let request = authed(bearer, proto::GetWorkspaceSettingsRequest {});
-        let response = self.client().await.get_workspace_settings(request).await?;
-        Ok(response
-            .into_inner()
-            .settings
-            .expect("settings in the response"))
+    /// The workspace's settings as the owner reads them now.
+    pub async fn workspace_settings(&self) -> proto::WorkspaceSettings {
+        let request = proto::GetWorkspaceSettingsRequest {};
+        let response = self.as_owner().users.get_workspace_settings(request).await;
+        let settings = response
+            .expect("GetWorkspaceSettings succeeds")
+            .into_inner();
+        settings.settings.expect("settings in the response")
     }
 
     /// UpdateWorkspaceSettings as the owner.
@@ -373,13 +285,13 @@ impl TestApp {
             allowed_email_domains: strings(allowed_email_domains),
             ..Default::default()
         };
-        let message = proto::UpdateWorkspaceSettingsRequest {
+        let request = proto::UpdateWorkspaceSettingsRequest {
             settings: Some(settings),
         };
         let response = self
-            .client()
-            .await
-            .update_workspace_settings(authed(&self.owner_token, message))
+            .as_owner()
+            .users
+            .update_workspace_settings(request)
             .await?;
         Ok(response
             .into_inner()
@@ -396,93 +308,20 @@ impl TestApp {
 
     // ---- roles ----
 
-    /// CreateRole as the holder of `bearer`.
-    pub async fn create_role_as(
-        &self,
-        bearer: &str,
-        name: &str,
-        permissions: &[&str],
-    ) -> Result<proto::Role, Status> {
-        let permissions = strings(permissions);
-        let message = proto::CreateRoleRequest {
-            name: name.into(),
-            permissions,
-            request_id: String::new(),
-        };
-        let response = self
-            .roles()
-            .await
-            .create_role(authed(bearer, message))
-            .await?;
-        Ok(response.into_inner().role.expect("a role in the response"))
-    }
-
     /// CreateRole as the owner.
     pub async fn create_role(&self, name: &str, permissions: &[&str]) -> proto::Role {
-        self.create_role_as(&self.owner_token, name, permissions)
-            .await
-            .expect("CreateRole succeeds")
+        let request = new_role(name, permissions);
+        let response = self.as_owner().roles.create_role(request).await;
+        let role = response.expect("CreateRole succeeds").into_inner().role;
+        role.expect("a role in the response")
     }
 
-    /// UpdateRole (no etag) as the holder of `bearer`.
-    pub async fn update_role_as(
-        &self,
-        bearer: &str,
-        name: &str,
-        permissions: &[&str],
-    ) -> Result<proto::Role, Status> {
-        let permissions = strings(permissions);
-        let message = proto::UpdateRoleRequest {
-            name: name.into(),
-            permissions,
-            ..Default::default()
-        };
-        let response = self
-            .roles()
-            .await
-            .update_role(authed(bearer, message))
-            .await?;
-        Ok(response.into_inner().role.expect("a role in the response"))
-    }
-
-    /// DeleteRole as the holder of `bearer`.
-    pub async fn delete_role_as(&self, bearer: &str, name: &str) -> Result<proto::Role, Status> {
-        let message = proto::DeleteRoleRequest {
-            name: name.into(),
-            request_id: String::new(),
-        };
-        let response = self
-            .roles()
-            .await
-            .delete_role(authed(bearer, message))
-            .await?;
-        Ok(response.into_inner().role.expect("a role in the response"))
-    }
-
-    /// ListRoles as the holder of `bearer`.
-    pub async fn list_roles_as(&self, bearer: &str) -> Result<Vec<proto::Role>, Status> {
-        let request = authed(bearer, proto::ListRolesRequest::default());
-        let response = self.roles().await.list_roles(request).await?;
-        Ok(response.into_inner().roles)
-    }
-
-    /// CheckPermission of `user_id` for `permission`, as the holder of `bearer`.
-    pub async fn check_permission_as(
-        &self,
-        bearer: &str,
-        user_id: &str,
-        permission: &str,
-    ) -> Result<proto::CheckPermissionResponse, Status> {
-        let message = proto::CheckPermissionRequest {
-            user_id: user_id.into(),
-            permission: permission.into(),
-        };
-        let response = self
-            .roles()
-            .await
-            .check_permission(authed(bearer, message))
-            .await?;
-        Ok(response.into_inner())
+    /// The roles as the owner lists them: the built-in ones, then the
+    /// workspace's own.
+    pub async fn listed_roles(&self) -> Vec<proto::Role> {
+        let request = proto::ListRolesRequest::default();
+        let response = self.as_owner().roles.list_roles(request).await;
+        response.expect("ListRoles succeeds").into_inner().roles
     }
 
     // ---- another workspace ----
@@ -511,8 +350,4 @@ impl TestApp {
             owner_token,
         }
     }
-}
-
-fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|item| (*item).to_owned()).collect()
 }

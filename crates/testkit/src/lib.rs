@@ -9,7 +9,8 @@
 
 use std::{collections::HashSet, path::PathBuf, sync::Arc, time::Duration};
 
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard, WaitForCancellationFutureOwned};
 use tonic::{Code, Status, transport::Channel};
 use tonic_types::StatusExt;
 use uuid::Uuid;
@@ -35,7 +36,7 @@ mod requests;
 pub mod smtp;
 pub mod traces;
 
-pub use calls::OtherWorkspace;
+pub use calls::{Authorized, Bearer, OtherWorkspace, Services};
 pub use proxy::TcpProxy;
 pub use records::{OutboxRow, open_token};
 pub use requests::*;
@@ -78,7 +79,7 @@ pub struct TestApp {
     /// False for a replica (`spawn_replica`): the first server's drop
     /// deletes the database, keys and RabbitMQ names.
     owns_installation: bool,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -106,10 +107,8 @@ impl TestApp {
         let address = format!("http://{}", app.address());
         let metrics_address = app.metrics_address();
         let state = app.state();
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until_stopped(async {
-            let _ = shutdown_rx.await;
-        }));
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.run_until_stopped(shutdown.clone().cancelled_owned()));
 
         let owner_email = EmailAddress::parse("owner@example.com").unwrap();
         let created = bootstrap(
@@ -142,7 +141,7 @@ impl TestApp {
             amqp_url,
             keys_dir,
             owns_installation: true,
-            shutdown: Some(shutdown_tx),
+            shutdown,
             server: Some(server),
         }
     }
@@ -159,10 +158,8 @@ impl TestApp {
         let address = format!("http://{}", app.address());
         let metrics_address = app.metrics_address();
         let state = app.state();
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until_stopped(async {
-            let _ = shutdown_rx.await;
-        }));
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.run_until_stopped(shutdown.clone().cancelled_owned()));
         TestApp {
             address,
             database_name: self.database_name.clone(),
@@ -176,7 +173,7 @@ impl TestApp {
             keys_dir: self.keys_dir.clone(),
             metrics_address,
             owns_installation: false,
-            shutdown: Some(shutdown_tx),
+            shutdown,
             server: Some(server),
         }
     }
@@ -205,9 +202,7 @@ impl TestApp {
 
     /// Stops the server, waiting for in-flight requests to finish.
     pub async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.shutdown.cancel();
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         }
@@ -216,9 +211,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.shutdown.cancel();
         if let Some(server) = self.server.take() {
             server.abort();
         }
@@ -227,6 +220,13 @@ impl Drop for TestApp {
             clean_up(&self.database_name, Some(self.topology.clone()));
         }
     }
+}
+
+/// Turns the invitation rate limits (per inviter and per workspace) off,
+/// for a test that invites faster than people do.
+pub fn without_invitation_limits(settings: &mut Settings) {
+    settings.invites_per_minute_per_inviter = 0;
+    settings.invites_per_minute_per_workspace = 0;
 }
 
 /// The settings of a test server on `database_url`: port 0, the
@@ -247,6 +247,18 @@ fn test_settings(database_url: &str, keys_dir: &std::path::Path) -> Settings {
     settings.relay_poll_ms = 100;
     settings.relay_retry_max_secs = 1;
     settings
+}
+
+/// Runs a server in this process on a task of its own until the returned
+/// guard is dropped: `run` is given the future its `run_until_stopped`
+/// waits on, e.g. `run_until_dropped(|stop| gateway.run_until_stopped(stop))`.
+pub fn run_until_dropped<F>(run: impl FnOnce(WaitForCancellationFutureOwned) -> F) -> DropGuard
+where
+    F: Future<Output: Send + 'static> + Send + 'static,
+{
+    let stop = CancellationToken::new();
+    tokio::spawn(run(stop.clone().cancelled_owned()));
+    stop.drop_guard()
 }
 
 /// Deletes what a test made outside its process: the RabbitMQ names of
@@ -280,22 +292,27 @@ pub struct MailerHandle {
     /// Its Prometheus endpoint and gRPC health endpoint, when asked for.
     pub metrics_address: Option<std::net::SocketAddr>,
     pub health_address: Option<std::net::SocketAddr>,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl MailerHandle {
     /// Stops it gracefully: the message in hand is finished first.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
     }
 
     /// Kills it where it stands, as a crash would.
     pub fn kill(self) {
         self.task.abort();
+    }
+}
+
+/// Dropped, it stops as [`MailerHandle::stop`] would, without waiting.
+impl Drop for MailerHandle {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }
 
@@ -325,15 +342,13 @@ impl TestApp {
             .expect("mailer builds");
         let metrics_address = mailer.metrics_address();
         let health_address = mailer.health_address();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(mailer.run_until_stopped(async {
-            let _ = rx.await;
-        }));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(mailer.run_until_stopped(shutdown.clone().cancelled_owned()));
         until_consumed(&queue).await;
         MailerHandle {
             metrics_address,
             health_address,
-            shutdown: Some(tx),
+            shutdown,
             task,
         }
     }
@@ -487,17 +502,35 @@ pub fn expect_error<T: std::fmt::Debug>(
     status
 }
 
-/// Asserts the call was refused by a rule of the current state
-/// (FAILED_PRECONDITION) for `reason`, and returns the status.
-#[track_caller]
-pub fn expect_refused<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
-    expect_error(result, Code::FailedPrecondition, reason)
+/// The `expect_…` assertions of one status code each: the call failed with
+/// that code and `reason`, and they return the status.
+macro_rules! expect_code {
+    ($($(#[$doc:meta])* $name:ident => $code:ident;)*) => {$(
+        $(#[$doc])*
+        #[track_caller]
+        pub fn $name<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
+            expect_error(result, Code::$code, reason)
+        }
+    )*};
 }
 
-/// Asserts the caller was not allowed (PERMISSION_DENIED) for `reason`.
-#[track_caller]
-pub fn expect_denied<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
-    expect_error(result, Code::PermissionDenied, reason)
+expect_code! {
+    /// Asserts the call was refused by a rule of the current state
+    /// (FAILED_PRECONDITION) for `reason`.
+    expect_refused => FailedPrecondition;
+    /// Asserts the caller was not allowed (PERMISSION_DENIED) for `reason`.
+    expect_denied => PermissionDenied;
+    /// Asserts what the call names does not exist for the caller (NOT_FOUND).
+    expect_not_found => NotFound;
+    /// Asserts the caller was not recognised (UNAUTHENTICATED) for `reason`.
+    expect_unauthenticated => Unauthenticated;
+    /// Asserts the call was held back by a limit (RESOURCE_EXHAUSTED) for `reason`.
+    expect_limited => ResourceExhausted;
+    /// Asserts the request was refused as invalid input (INVALID_ARGUMENT)
+    /// for `reason` (the returned status holds its field violations).
+    expect_invalid_argument => InvalidArgument;
+    /// Asserts what the call would create already exists (ALREADY_EXISTS).
+    expect_exists => AlreadyExists;
 }
 
 /// Asserts the caller lacks the permission the call needs.
@@ -510,41 +543,4 @@ pub fn expect_permission_missing<T: std::fmt::Debug>(result: Result<T, Status>) 
 #[track_caller]
 pub fn expect_above_caller<T: std::fmt::Debug>(result: Result<T, Status>) -> Status {
     expect_denied(result, "ROLE_ABOVE_CALLER")
-}
-
-/// Asserts what the call names does not exist for the caller (NOT_FOUND).
-#[track_caller]
-pub fn expect_not_found<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
-    expect_error(result, Code::NotFound, reason)
-}
-
-/// Asserts the caller was not recognised (UNAUTHENTICATED) for `reason`.
-#[track_caller]
-pub fn expect_unauthenticated<T: std::fmt::Debug>(
-    result: Result<T, Status>,
-    reason: &str,
-) -> Status {
-    expect_error(result, Code::Unauthenticated, reason)
-}
-
-/// Asserts the call was held back by a limit (RESOURCE_EXHAUSTED) for `reason`.
-#[track_caller]
-pub fn expect_limited<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
-    expect_error(result, Code::ResourceExhausted, reason)
-}
-
-/// Asserts the request was refused as invalid input (INVALID_ARGUMENT) for
-/// `reason`, and returns the status (its field violations).
-#[track_caller]
-pub fn expect_invalid_argument<T: std::fmt::Debug>(
-    result: Result<T, Status>,
-    reason: &str,
-) -> Status {
-    expect_error(result, Code::InvalidArgument, reason)
-}
-
-/// Asserts what the call would create already exists (ALREADY_EXISTS).
-#[track_caller]
-pub fn expect_exists<T: std::fmt::Debug>(result: Result<T, Status>, reason: &str) -> Status {
-    expect_error(result, Code::AlreadyExists, reason)
 }

@@ -25,6 +25,75 @@ pub fn manage_request(user_id: &str, action: Action) -> proto::ManageUserRequest
     }
 }
 
+/// A GetUser request for `user_id`.
+pub fn get_user_request(user_id: &str) -> proto::GetUserRequest {
+    proto::GetUserRequest {
+        user_id: user_id.into(),
+    }
+}
+
+/// A GetInvitation request for `invitation_id`.
+pub fn get_invitation_request(invitation_id: &str) -> proto::GetInvitationRequest {
+    proto::GetInvitationRequest {
+        invitation_id: invitation_id.into(),
+    }
+}
+
+/// A ResendInvitation request for `invitation_id`: the default validity, no etag.
+pub fn resend_request(invitation_id: &str) -> proto::ResendInvitationRequest {
+    proto::ResendInvitationRequest {
+        invitation_id: invitation_id.into(),
+        ..Default::default()
+    }
+}
+
+/// A RevokeInvitation request for `invitation_id`, without etag.
+pub fn revoke_request(invitation_id: &str) -> proto::RevokeInvitationRequest {
+    proto::RevokeInvitationRequest {
+        invitation_id: invitation_id.into(),
+        ..Default::default()
+    }
+}
+
+/// A CreateRole request for `name` holding `permissions`.
+pub fn new_role(name: &str, permissions: &[&str]) -> proto::CreateRoleRequest {
+    proto::CreateRoleRequest {
+        name: name.into(),
+        permissions: strings(permissions),
+        ..Default::default()
+    }
+}
+
+/// An UpdateRole request (no etag) giving `name` exactly `permissions`.
+pub fn role_update(name: &str, permissions: &[&str]) -> proto::UpdateRoleRequest {
+    proto::UpdateRoleRequest {
+        name: name.into(),
+        permissions: strings(permissions),
+        ..Default::default()
+    }
+}
+
+/// A DeleteRole request for `name`, without request id.
+pub fn delete_role_request(name: &str) -> proto::DeleteRoleRequest {
+    proto::DeleteRoleRequest {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// A CheckPermission request: does `user_id` hold `permission`?
+pub fn permission_check(user_id: &str, permission: &str) -> proto::CheckPermissionRequest {
+    proto::CheckPermissionRequest {
+        user_id: user_id.into(),
+        permission: permission.into(),
+    }
+}
+
+/// `items` as owned strings, as repeated string fields take them.
+pub fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|item| (*item).to_owned()).collect()
+}
+
 pub fn rename(display_name: &str) -> Action {
     Action::UpdateProfile(manage::UpdateProfile {
         display_name: Some(display_name.into()),
