@@ -96,7 +96,7 @@ async fn with_rabbitmq_unreachable_every_invitation_succeeds_and_each_email_arri
     let port = proxy.port();
     let app = TestApp::spawn_with(|settings| {
         settings.relay = true;
-        settings.amqp_url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f").into();
+        settings.amqp.url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f").into();
         // 200 invitations by one inviter: over the invitation rate limits.
         without_invitation_limits(settings);
     })
@@ -178,7 +178,7 @@ async fn a_mailer_killed_after_sending_but_before_acking_sends_nothing_more() {
     let smtp = SmtpServer::start().await;
     let proxy = std::sync::Arc::new(TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await);
     let mut settings = app.mailer_settings(&smtp.url());
-    settings.amqp_url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port()).into();
+    settings.amqp.url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port()).into();
     let first = app.start_mailer(settings).await;
     // The moment the email is handed over, the mailer loses RabbitMQ: it can
     // record the send but can neither report it nor ack the command.

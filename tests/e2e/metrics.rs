@@ -297,7 +297,7 @@ async fn mailer_health_is_not_serving_while_rabbitmq_or_postgres_is_unreachable(
     let rabbitmq = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let postgres = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let mut settings = app.mailer_settings(&smtp.url());
-    settings.amqp_url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", rabbitmq.port()).into();
+    settings.amqp.url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", rabbitmq.port()).into();
     settings.database_url = format!(
         "postgres://postgres@127.0.0.1:{}/{}",
         postgres.port(),

@@ -121,8 +121,8 @@ fn header(delivery: &Delivery, name: &str) -> Option<String> {
 fn relay_settings(app: &TestApp, batch_size: i64) -> RelaySettings {
     let mut settings = wowchat_users_server::config::Settings::defaults();
     settings.database_url = app.database_url.clone().into();
-    settings.amqp_url = test_amqp_url().into();
-    settings.amqp_prefix = app.topology.prefix().to_owned();
+    settings.amqp.url = test_amqp_url().into();
+    settings.amqp.prefix = app.topology.prefix().to_owned();
     settings.relay_poll_ms = 20;
     settings.relay_batch_size = batch_size;
     settings.relay_retry_max_secs = 1;

@@ -90,8 +90,8 @@ async fn measure(
         settings.relay_batch_size = batch_size;
     }
     settings.database_url = scratch.database_url.clone().into();
-    settings.amqp_url = common.amqp_url.clone().into();
-    settings.amqp_prefix = scratch.topology.prefix().to_owned();
+    settings.amqp.url = common.amqp_url.clone().into();
+    settings.amqp.prefix = scratch.topology.prefix().to_owned();
     let relay_settings = settings.relay_settings();
     let batch_size = usize::try_from(relay_settings.batch_size).unwrap_or(1);
 

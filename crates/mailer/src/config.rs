@@ -24,19 +24,8 @@ const MAX_PREFIX_LEN: usize = 200;
 
 #[derive(Debug, Clone, Args)]
 pub struct MailerSettings {
-    /// RabbitMQ URL (`amqp://` or `amqps://`).
-    #[arg(
-        long,
-        env = "WOWCHAT_AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
-        hide_env_values = true,
-        hide_default_value = true
-    )]
-    pub amqp_url: Secret,
-
-    /// Prefix of every exchange and queue name, shared with the service.
-    #[arg(long, env = "WOWCHAT_AMQP_PREFIX", default_value = "wowchat")]
-    pub amqp_prefix: String,
+    #[command(flatten)]
+    pub amqp: wowchat_platform::amqp::AmqpArgs,
 
     /// Postgres URL of the mailer's own tables (which messages were sent).
     /// The database is created if it does not exist.
@@ -109,8 +98,8 @@ pub struct MailerSettings {
     /// holds a Postgres connection (the pool has this many + 4) and an SMTP
     /// connection while it sends; up to this many SMTP connections stay open
     /// between emails. Sending is mostly waiting (commits, SMTP replies,
-    /// broker confirms), so throughput grows with it: on 2 busy cores 16
-    /// drained ~250 emails/s, 64 ~600/s.
+    /// broker confirms), so throughput grows with it (docs/performance.md,
+    /// "Why the code is as it is").
     #[arg(long, env = "WOWCHAT_MAILER_PREFETCH", default_value_t = 64)]
     pub prefetch: u16,
 
@@ -201,7 +190,7 @@ impl MailerSettings {
     /// Parses every setting once; the errors name the setting, never its value.
     pub fn validate(&self) -> anyhow::Result<Config> {
         self.refuse_developer_defaults()?;
-        let amqp_uri = amqp::parse_uri(self.amqp_url.expose(), "WOWCHAT_AMQP_URL")?;
+        let amqp_uri = amqp::parse_uri(self.amqp.url.expose(), "WOWCHAT_AMQP_URL")?;
         let mail_from: Mailbox = self
             .mail_from
             .parse()
@@ -214,7 +203,7 @@ impl MailerSettings {
             .map(|url| http_url(url, "WOWCHAT_JOIN_CONFIRM_URL"))
             .transpose()?;
         // Exchange and queue names are AMQP short strings: at most 255 bytes.
-        if self.amqp_prefix.trim().is_empty() || self.amqp_prefix.len() > MAX_PREFIX_LEN {
+        if self.amqp.prefix.trim().is_empty() || self.amqp.prefix.len() > MAX_PREFIX_LEN {
             bail!("WOWCHAT_AMQP_PREFIX must have 1 to {MAX_PREFIX_LEN} bytes");
         }
         if self.prefetch == 0 {
@@ -225,7 +214,7 @@ impl MailerSettings {
         }
         Ok(Config {
             amqp_uri,
-            topology: Topology::new(self.amqp_prefix.clone()),
+            topology: Topology::new(self.amqp.prefix.clone()),
             mail_from,
             accept_url,
             users_url,
@@ -245,7 +234,7 @@ impl MailerSettings {
     /// In production: no `guest:guest`, no localhost link, no tokens in the clear.
     fn refuse_developer_defaults(&self) -> anyhow::Result<()> {
         self.environment.refuse(
-            wowchat_platform::environment::is_guest_amqp_url(self.amqp_url.expose()),
+            wowchat_platform::environment::is_guest_amqp_url(self.amqp.url.expose()),
             "RabbitMQ's guest:guest in WOWCHAT_AMQP_URL",
         )?;
         self.environment.refuse(
@@ -360,7 +349,7 @@ mod tests {
     #[test]
     fn the_defaults_are_valid() {
         let settings = MailerSettings::defaults();
-        assert_eq!(settings.amqp_prefix, "wowchat");
+        assert_eq!(settings.amqp.prefix, "wowchat");
         assert!(settings.smtp_url.is_none());
         let config = settings.validate().expect("defaults validate");
         assert_eq!(config.topology.mailer_queue(), "wowchat.mailer");
@@ -403,7 +392,7 @@ mod tests {
     #[test]
     fn an_invalid_amqp_url_is_reported_without_its_text() {
         let mut settings = MailerSettings::defaults();
-        settings.amqp_url = "nonsense://user:hunter2@".into();
+        settings.amqp.url = "nonsense://user:hunter2@".into();
         let error = format!("{:#}", settings.validate().err().expect("rejected"));
         assert!(error.contains("WOWCHAT_AMQP_URL"));
         assert!(!error.contains("hunter2"));

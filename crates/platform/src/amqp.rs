@@ -20,7 +20,39 @@ use wowchat_users_api::topology::{
     Topology, WORKSPACE_HEADER,
 };
 
+use crate::secret::Secret;
 use crate::telemetry::TraceContext;
+
+// The broker settings the service and its mailers share, flattened into
+// each one's settings (`#[command(flatten)] amqp: AmqpArgs`): one name, one
+// default, one help text. A plain comment, not a doc comment: clap would
+// make it the `about` of the command it lands in.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AmqpArgs {
+    /// RabbitMQ URL (`amqp://` or `amqps://`): where the service publishes
+    /// its events and mail commands and the mailers consume them.
+    #[arg(
+        id = "amqp_url",
+        long = "amqp-url",
+        value_name = "AMQP_URL",
+        env = "WOWCHAT_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub url: Secret,
+
+    /// Prefix of every exchange and queue name, the same for the service
+    /// and its mailers, so installations can share a broker.
+    #[arg(
+        id = "amqp_prefix",
+        long = "amqp-prefix",
+        value_name = "AMQP_PREFIX",
+        env = "WOWCHAT_AMQP_PREFIX",
+        default_value = "wowchat"
+    )]
+    pub prefix: String,
+}
 
 /// Longest wait for the broker to open a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -299,19 +299,8 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_HEALTH_INTERVAL_MS", default_value_t = 1000)]
     pub health_interval_ms: u64,
 
-    /// RabbitMQ URL the relay publishes to and results are consumed from.
-    #[arg(
-        long,
-        env = "WOWCHAT_AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
-        hide_env_values = true,
-        hide_default_value = true
-    )]
-    pub amqp_url: Secret,
-
-    /// Prefix of every exchange and queue name, so installations can share a broker.
-    #[arg(long, env = "WOWCHAT_AMQP_PREFIX", default_value = "wowchat")]
-    pub amqp_prefix: String,
+    #[command(flatten)]
+    pub amqp: wowchat_platform::amqp::AmqpArgs,
 
     /// Run the outbox relay and the delivery-result consumer inside `serve`.
     #[arg(long, env = "WOWCHAT_RELAY", default_value_t = true, action = ArgAction::Set)]
@@ -485,9 +474,9 @@ impl Settings {
 
     pub fn relay_settings(&self) -> crate::messaging::relay::RelaySettings {
         crate::messaging::relay::RelaySettings {
-            amqp_url: self.amqp_url.clone(),
+            amqp_url: self.amqp.url.clone(),
             listen_url: self.database_direct_url().clone(),
-            topology: wowchat_users_api::topology::Topology::new(self.amqp_prefix.clone()),
+            topology: wowchat_users_api::topology::Topology::new(self.amqp.prefix.clone()),
             batch_size: self.relay_batch_size,
             poll_interval: Duration::from_millis(self.relay_poll_ms.max(10)),
             confirm_timeout: Duration::from_secs(self.relay_confirm_timeout_secs),
@@ -572,7 +561,7 @@ impl Settings {
             "generated development JWT keys: set WOWCHAT_JWT_PUBLIC_KEYS and WOWCHAT_JWT_PRIVATE_KEY",
         )?;
         environment.refuse(
-            wowchat_platform::environment::is_guest_amqp_url(self.amqp_url.expose()),
+            wowchat_platform::environment::is_guest_amqp_url(self.amqp.url.expose()),
             "RabbitMQ's guest:guest in WOWCHAT_AMQP_URL",
         )?;
         environment.refuse(

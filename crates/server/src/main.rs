@@ -148,7 +148,8 @@ async fn standalone(
     mut gateway: wowchat_gateway::GatewaySettings,
 ) -> anyhow::Result<()> {
     let mut mailer_settings = wowchat_mailer::MailerSettings::defaults();
-    mailer_settings.amqp_url = settings.amqp_url.expose().into();
+    // One broker and one prefix for the service and its mailer.
+    mailer_settings.amqp = settings.amqp.clone();
     // The service seals invitation tokens and the mailer opens them: one
     // key made up for this process unless one was given.
     let token_keys = match (&settings.mail_token_keys, &mailer_settings.mail_token_keys) {
@@ -157,7 +158,6 @@ async fn standalone(
     };
     settings.mail_token_keys = Some(token_keys.as_str().into());
     mailer_settings.mail_token_keys = Some(token_keys.as_str().into());
-    mailer_settings.amqp_prefix = settings.amqp_prefix.clone();
     if std::env::var_os("WOWCHAT_MAILER_DATABASE_URL").is_none() {
         mailer_settings.database_url = settings.database_url.expose().into();
         mailer_settings.database_direct_url = settings.database_direct_url.clone();

@@ -376,7 +376,7 @@ pub fn spawn_messaging(
     let relay_settings = settings.relay_settings();
     let results = DeliveryResults::new(
         pool.clone(),
-        settings.amqp_url.clone(),
+        settings.amqp.url.clone(),
         relay_settings.topology.clone(),
     );
     vec![

@@ -98,10 +98,10 @@ impl TestApp {
         let keys_dir = std::env::temp_dir().join(&database_name);
 
         let mut settings = test_settings(&database_url, &keys_dir);
-        settings.amqp_prefix = format!("test-{}", Uuid::new_v4().simple());
+        settings.amqp.prefix = format!("test-{}", Uuid::new_v4().simple());
         adjust(&mut settings);
-        let topology = Topology::new(settings.amqp_prefix.clone());
-        let amqp_url = settings.amqp_url.expose().to_owned();
+        let topology = Topology::new(settings.amqp.prefix.clone());
+        let amqp_url = settings.amqp.url.expose().to_owned();
 
         let app = Application::build(settings).await.expect("server builds");
         let address = format!("http://{}", app.address());
@@ -152,7 +152,7 @@ impl TestApp {
     /// this server's; dropping it leaves the installation to this one.
     pub async fn spawn_replica(&self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let mut settings = test_settings(&self.database_url, &self.keys_dir);
-        settings.amqp_prefix = self.topology.prefix().to_owned();
+        settings.amqp.prefix = self.topology.prefix().to_owned();
         adjust(&mut settings);
         let app = Application::build(settings).await.expect("replica builds");
         let address = format!("http://{}", app.address());
@@ -243,7 +243,7 @@ fn test_settings(database_url: &str, keys_dir: &std::path::Path) -> Settings {
     settings.shutdown_delay_secs = 0;
     // Tests that need RabbitMQ turn the relay on; each gets its own names.
     settings.relay = false;
-    settings.amqp_url = test_amqp_url().into();
+    settings.amqp.url = test_amqp_url().into();
     settings.relay_poll_ms = 100;
     settings.relay_retry_max_secs = 1;
     settings
@@ -321,8 +321,8 @@ impl TestApp {
     /// sending through `smtp_url`, retrying fast.
     pub fn mailer_settings(&self, smtp_url: &str) -> wowchat_mailer::MailerSettings {
         let mut settings = wowchat_mailer::MailerSettings::defaults();
-        settings.amqp_url = test_amqp_url().into();
-        settings.amqp_prefix = self.topology.prefix().to_owned();
+        settings.amqp.url = test_amqp_url().into();
+        settings.amqp.prefix = self.topology.prefix().to_owned();
         settings.database_url = self.database_url.clone().into();
         settings.smtp_url = Some(smtp_url.to_owned().into());
         settings.mail_token_keys = Some(MAIL_TOKEN_KEYS.into());
@@ -336,7 +336,7 @@ impl TestApp {
     /// Returns once the mailer consumes its queue, which is then bound: a
     /// command the relay publishes from then on is routed, not returned.
     pub async fn start_mailer(&self, settings: wowchat_mailer::MailerSettings) -> MailerHandle {
-        let queue = Topology::new(settings.amqp_prefix.clone()).mailer_queue();
+        let queue = Topology::new(settings.amqp.prefix.clone()).mailer_queue();
         let mailer = wowchat_mailer::Mailer::build(settings)
             .await
             .expect("mailer builds");
