@@ -332,18 +332,7 @@ mod tests {
 
     #[test]
     fn no_two_settings_share_a_flag_or_a_variable() {
-        use clap::{Args, Command};
-        let command = MailerSettings::augment_args(Command::new("wowchat-mailer"));
-        let mut variables: Vec<_> = command
-            .get_arguments()
-            .filter_map(|arg| arg.get_env())
-            .collect();
-        let declared = variables.len();
-        variables.sort();
-        variables.dedup();
-        assert_eq!(variables.len(), declared);
-        // Ids and flags, the shared groups' included.
-        command.debug_assert();
+        wowchat_platform::environment::assert_distinct_settings::<MailerSettings>("wowchat-mailer");
     }
 
     #[test]

@@ -132,6 +132,27 @@ pub fn defaults<A: clap::Args + clap::FromArgMatches>(name: &'static str) -> A {
     <Only<A> as clap::Parser>::parse_from([name]).settings
 }
 
+/// Panics unless the settings `A` of the program `name` give every setting
+/// its own variable, flag and id, the flattened shared groups' included: a
+/// test each program's settings run.
+pub fn assert_distinct_settings<A: clap::Args>(name: &'static str) {
+    let command = A::augment_args(clap::Command::new(name));
+    let mut variables: Vec<_> = command
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .collect();
+    let declared = variables.len();
+    variables.sort();
+    variables.dedup();
+    assert_eq!(
+        variables.len(),
+        declared,
+        "two settings of {name} share a variable"
+    );
+    // Ids and flags.
+    command.debug_assert();
+}
+
 /// Every environment variable `command` and its subcommands read.
 fn env_names(command: &clap::Command, names: &mut Vec<String>) {
     for arg in command.get_arguments() {

@@ -624,22 +624,10 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
-    use clap::{Args, Command};
-
     use super::*;
 
     #[test]
     fn no_two_settings_share_a_flag_or_a_variable() {
-        let command = Settings::augment_args(Command::new("wowchat-users"));
-        let mut variables: Vec<_> = command
-            .get_arguments()
-            .filter_map(|arg| arg.get_env())
-            .collect();
-        let declared = variables.len();
-        variables.sort();
-        variables.dedup();
-        assert_eq!(variables.len(), declared);
-        // Ids and flags, the shared groups' included.
-        command.debug_assert();
+        wowchat_platform::environment::assert_distinct_settings::<Settings>("wowchat-users");
     }
 }

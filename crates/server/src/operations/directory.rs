@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{
     AppState, Page, PageRequest,
     rules::ensure_seat_free,
-    unit_of_work::{self, FirstLock, Mutation, Outcome, Target, Work},
+    unit_of_work::{self, FirstLock, Mutation, Outcome, Recorded, Target, Work},
 };
 use crate::{
     auth::{Caller, password::NO_PASSWORD},
@@ -124,18 +124,7 @@ pub async fn create_token(
         )
         .await?;
         let changes = vec![FieldChange::new("directory_token", "", token.id)];
-        let event = events::directory_token_changed(
-            Action::DirectoryTokenCreated,
-            &token,
-            work.caller.user_id,
-            request_id,
-        );
-        let recorded = work.record(
-            Action::DirectoryTokenCreated,
-            Target::Workspace,
-            changes,
-            event,
-        )?;
+        let recorded = record_token(&work, Action::DirectoryTokenCreated, &token, changes)?;
         tracing::info!(token_id = %token.id, "minted a directory token");
         work.finish(Outcome::Changed(token, recorded)).await
     })
@@ -175,18 +164,7 @@ pub async fn revoke_token(
             return work.finish(Outcome::Unchanged(token)).await;
         };
         let changes = vec![FieldChange::new("directory_token", token.id, "")];
-        let event = events::directory_token_changed(
-            Action::DirectoryTokenRevoked,
-            &token,
-            work.caller.user_id,
-            request_id,
-        );
-        let recorded = work.record(
-            Action::DirectoryTokenRevoked,
-            Target::Workspace,
-            changes,
-            event,
-        )?;
+        let recorded = record_token(&work, Action::DirectoryTokenRevoked, &token, changes)?;
         tracing::info!(token_id = %token.id, "revoked a directory token");
         work.finish(Outcome::Changed(token, recorded)).await
     })
@@ -621,4 +599,16 @@ fn ensure_email_allowed(
             "the workspace does not allow members with this email domain",
         ))
     }
+}
+
+/// Records a change of `token` (the workspace's activity, and its event).
+fn record_token(
+    work: &Work<'_>,
+    action: Action,
+    token: &DirectoryToken,
+    changes: Vec<FieldChange>,
+) -> Result<Recorded, Error> {
+    let event =
+        events::directory_token_changed(action, token, work.caller.user_id, work.request_id);
+    work.record(action, Target::Workspace, changes, event)
 }

@@ -133,7 +133,6 @@ pub async fn create(
     request_id: &str,
     fields: GroupFields,
 ) -> Result<GroupAndRole, Error> {
-    caller.require(Permission::ScimManage)?;
     let fields = &fields;
     let created = unit_of_work::run(
         state,
@@ -186,7 +185,6 @@ pub async fn replace(
     fields: GroupFields,
     expected_version: Option<i64>,
 ) -> Result<GroupAndRole, Error> {
-    caller.require(Permission::ScimManage)?;
     let fields = &fields;
     let replaced = unit_of_work::run(
         state,
@@ -294,7 +292,6 @@ pub async fn delete(
     request_id: &str,
     id: Uuid,
 ) -> Result<(), Error> {
-    caller.require(Permission::ScimManage)?;
     unit_of_work::run(
         state,
         caller,

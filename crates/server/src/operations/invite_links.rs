@@ -88,14 +88,8 @@ pub async fn create(
             FieldChange::new("requires_approval", "", link.requires_approval),
         ];
         let recorded = record(&work, Action::InviteLinkCreated, &link, changes)?;
-        work.finish(Outcome::Changed(
-            CreatedLink {
-                link,
-                secret: secret.expose().to_owned(),
-            },
-            recorded,
-        ))
-        .await
+        let created = shown_once(link, &secret);
+        work.finish(Outcome::Changed(created, recorded)).await
     })
     .await?;
     tracing::info!(invite_link_id = %created.link.id, "invite link created");
@@ -167,14 +161,8 @@ pub async fn rotate(
             invite_links::rotate(work.tx(), work.workspace_id(), link_id, secret.hash()).await?;
         let changes = vec![FieldChange::new("invite_link_id", "", link.id)];
         let recorded = record(&work, Action::InviteLinkRotated, &link, changes)?;
-        work.finish(Outcome::Changed(
-            CreatedLink {
-                link,
-                secret: secret.expose().to_owned(),
-            },
-            recorded,
-        ))
-        .await
+        let created = shown_once(link, &secret);
+        work.finish(Outcome::Changed(created, recorded)).await
     })
     .await
 }
@@ -323,5 +311,14 @@ pub async fn redeem(
         // The creator lost the right meanwhile: the link is dead.
         Err(Error::PermissionDenied { .. }) => Err(Error::invite_link_not_found()),
         Err(other) => Err(other),
+    }
+}
+
+/// The answer of a creation or rotation: the link and its secret, in the
+/// clear this once.
+fn shown_once(link: InviteLink, secret: &LinkSecret) -> CreatedLink {
+    CreatedLink {
+        link,
+        secret: secret.expose().to_owned(),
     }
 }

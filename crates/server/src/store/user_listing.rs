@@ -215,14 +215,15 @@ const BY_LAST_ACTIVITY: &str = "ORDER BY last_active_at DESC NULLS LAST, id DESC
 /// One page of users in `order`, after `after`: a range scan of the index of
 /// that order (`users_by_creation`, `users_by_role_and_creation`,
 /// `users_by_last_activity`), never a count or a sort of every match.
-pub async fn list(
-    client: &Client,
-    workspace_id: Uuid,
-    filter: &UserFilter,
-    order: UserOrder,
-    after: Option<OptionalTimeCursor>,
-    limit: i64,
-) -> Result<Vec<User>, Error> {
+async fn list(client: &Client, query: &PageQuery<'_>) -> Result<Vec<User>, Error> {
+    let PageQuery {
+        workspace_id,
+        filter,
+        order,
+        after,
+        limit,
+        ..
+    } = *query;
     let mut q = Statement::new();
     let conditions = q.conditions(workspace_id, filter);
     let select = format!("SELECT {COLUMNS} FROM users WHERE {conditions}");
@@ -258,15 +259,15 @@ pub async fn list(
 /// sort of them. Reads at most `count_up_to + 1` matches: a count above
 /// `count_up_to` means more match, and the page is then not theirs to give
 /// (it is empty; list with [`list`] instead).
-pub async fn list_and_count(
-    client: &Client,
-    workspace_id: Uuid,
-    filter: &UserFilter,
-    order: UserOrder,
-    after: Option<OptionalTimeCursor>,
-    limit: i64,
-    count_up_to: i64,
-) -> Result<(Vec<User>, i64), Error> {
+async fn list_and_count(client: &Client, query: &PageQuery<'_>) -> Result<(Vec<User>, i64), Error> {
+    let PageQuery {
+        workspace_id,
+        filter,
+        order,
+        after,
+        limit,
+        exact_count_up_to: count_up_to,
+    } = *query;
     let mut q = Statement::new();
     let conditions = q.conditions(workspace_id, filter);
     let read_up_to = q.bind(count_up_to.saturating_add(1), Type::INT8);
@@ -319,11 +320,7 @@ pub enum TotalSize {
 
 /// How many users match `filter` as the planner expects (see [`count`]):
 /// it costs a plan, no rows.
-pub async fn estimate(
-    client: &Client,
-    workspace_id: Uuid,
-    filter: &UserFilter,
-) -> Result<i64, Error> {
+async fn estimate(client: &Client, workspace_id: Uuid, filter: &UserFilter) -> Result<i64, Error> {
     let mut q = Statement::new();
     q.estimating = true;
     let conditions = q.conditions(workspace_id, filter);
@@ -345,7 +342,7 @@ pub async fn estimate(
 /// counted exactly only when that is at most `exact_up_to`, as a count
 /// reads every match; above, the estimate stands in. The count reads at
 /// most `exact_up_to + 1` rows however wrong the estimate.
-pub async fn count(
+async fn count(
     client: &Client,
     workspace_id: Uuid,
     filter: &UserFilter,
@@ -378,6 +375,7 @@ pub async fn count(
 /// One `ListUsers` page to read: `limit` is the page size + 1, the extra
 /// row telling whether a next page exists; above `exact_count_up_to`
 /// matches the total is an estimate.
+#[derive(Clone, Copy)]
 pub struct PageQuery<'a> {
     pub workspace_id: Uuid,
     pub filter: &'a UserFilter,
@@ -442,16 +440,7 @@ impl Planner<'_> {
         let mut estimate =
             estimate(self.client, self.query.workspace_id, self.query.filter).await?;
         if estimate <= self.query.exact_count_up_to {
-            let (items, matched) = list_and_count(
-                self.client,
-                self.query.workspace_id,
-                self.query.filter,
-                self.query.order,
-                self.query.after,
-                self.query.limit,
-                self.query.exact_count_up_to,
-            )
-            .await?;
+            let (items, matched) = list_and_count(self.client, self.query).await?;
             if matched <= self.query.exact_count_up_to {
                 return Ok((items, TotalSize::Exact(matched)));
             }
@@ -466,15 +455,7 @@ impl Planner<'_> {
     }
 
     async fn page(&self) -> Result<Vec<User>, Error> {
-        list(
-            self.client,
-            self.query.workspace_id,
-            self.query.filter,
-            self.query.order,
-            self.query.after,
-            self.query.limit,
-        )
-        .await
+        list(self.client, self.query).await
     }
 
     /// A first page that holds every match (fewer than the `limit` asked
