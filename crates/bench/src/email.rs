@@ -28,8 +28,7 @@ use std::{
 use anyhow::{Context, ensure};
 use lapin::{
     Confirmation,
-    options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions},
-    types::FieldTable,
+    options::{BasicPublishOptions, ConfirmSelectOptions, QueuePurgeOptions},
 };
 use prost::Message as _;
 use tokio::{
@@ -52,7 +51,7 @@ use wowchat_users_server::{
     domain::{EmailAddress, user::Password},
     operations::{AppState, bootstrap::bootstrap},
 };
-use wowchat_users_testkit::SmtpServer;
+use wowchat_users_testkit::{SmtpServer, queue_consumers, ready_messages};
 
 use crate::{
     Common,
@@ -495,18 +494,9 @@ impl Progress {
             )
             .await
             .map_or(-1, |row| row.get(0));
-        let queued = self
-            .channel
-            .queue_declare(
-                scratch.topology.mailer_queue().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
+        let queued = ready_messages(&self.channel, &scratch.topology.mailer_queue())
             .await
-            .map_or(-1, |queue| i64::from(queue.message_count()));
+            .map_or(-1, i64::from);
         eprintln!(
             "email: {:>3} s: {answered} answered, {} emails, outbox backlog {outbox}, \
              mailer queue {queued}",
@@ -611,17 +601,8 @@ async fn wait_for_mailer(scratch: &Scratch) -> anyhow::Result<()> {
     loop {
         // A passive declare of a missing queue closes the channel: one per try.
         let channel = connection.create_channel().await?;
-        let declared = channel
-            .queue_declare(
-                scratch.topology.mailer_queue().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await;
-        if declared.is_ok_and(|queue| queue.consumer_count() > 0) {
+        let consumers = queue_consumers(&channel, &scratch.topology.mailer_queue()).await;
+        if consumers.is_ok_and(|consumers| consumers > 0) {
             let _ = channel.close(200, "ready".into()).await;
             break;
         }

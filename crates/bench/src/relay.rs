@@ -16,8 +16,7 @@ use anyhow::{Context, bail, ensure};
 use futures::future::join_all;
 use lapin::{
     Channel, Confirmation,
-    options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions},
-    types::FieldTable,
+    options::{BasicPublishOptions, ConfirmSelectOptions, QueuePurgeOptions},
 };
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +27,7 @@ use wowchat_users_server::{
     config::Settings,
     db,
     domain::{
-        invitation::{DeliveryStatus, Invitation, InvitationStatus, InvitationToken},
+        invitation::{Invitation, InvitationToken},
         permission::Role,
     },
     events,
@@ -38,10 +37,11 @@ use wowchat_users_server::{
         outbox::{self, PendingMessage},
     },
 };
+use wowchat_users_testkit::ready_messages;
 
 use crate::{
     Common,
-    report::{Ceiling, Measurement, Target},
+    report::{Measurement, Target},
     scratch::Scratch,
 };
 
@@ -177,15 +177,7 @@ async fn measure(
     let _ = channel.close(200, "benchmark done".into()).await;
     let _ = connection.close(200, "benchmark done".into()).await;
 
-    Ok(Measurement {
-        scenario: "relay".into(),
-        unit: "rows/s",
-        throughput,
-        p50: None,
-        p99: None,
-        ceiling: Some(Ceiling::Throughput(ceiling)),
-        target: TARGET,
-    })
+    Ok(Measurement::of_rows("relay", throughput, ceiling, TARGET))
 }
 
 /// Writes `invitations` invitations' outbox rows as `InviteUser` does: the
@@ -239,26 +231,18 @@ async fn fill(pool: &Pool, invitations: usize) -> anyhow::Result<()> {
 }
 
 fn invitation(workspace_id: Uuid, inviter_id: Uuid, i: usize) -> Invitation {
-    let now = OffsetDateTime::now_utc();
     Invitation {
-        id: Uuid::now_v7(),
-        workspace_id,
-        email: format!("new.colleague.{i}@customer-{}.example.com", i % 97),
-        role: "agent".into(),
         reporting_to: Some(inviter_id),
-        inviter_id,
         message: "Welcome aboard! You will be answering the support inbox with us.".into(),
-        status: InvitationStatus::Pending,
-        expires_at: now + time::Duration::days(7),
-        created_at: now,
-        updated_at: now,
-        last_sent_at: now,
-        resend_count: 0,
-        accepted_user_id: None,
-        delivery_status: DeliveryStatus::Queued,
-        delivery_failure_reason: None,
-        access_expires_at: None,
-        version: 1,
+        ..Invitation::pending(
+            Uuid::now_v7(),
+            workspace_id,
+            inviter_id,
+            format!("new.colleague.{i}@customer-{}.example.com", i % 97),
+            "agent".into(),
+            OffsetDateTime::now_utc(),
+            time::Duration::days(7),
+        )
     }
 }
 
@@ -316,17 +300,7 @@ async fn queued(channel: &Channel, scratch: &Scratch) -> anyhow::Result<usize> {
         scratch.topology.events_archive_queue(),
         scratch.topology.mailer_queue(),
     ] {
-        let declared = channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        total += declared.message_count() as usize;
+        total += ready_messages(channel, &queue).await? as usize;
     }
     Ok(total)
 }

@@ -72,6 +72,25 @@ impl Measurement {
         }
     }
 
+    /// The row for rows moved (`rows/s`), with no latencies, beside the
+    /// throughput a bare client reaches.
+    pub fn of_rows(
+        scenario: impl Into<String>,
+        throughput: f64,
+        ceiling: f64,
+        target: Target,
+    ) -> Measurement {
+        Measurement {
+            scenario: scenario.into(),
+            unit: "rows/s",
+            throughput,
+            p50: None,
+            p99: None,
+            ceiling: Some(Ceiling::Throughput(ceiling)),
+            target,
+        }
+    }
+
     pub fn ratio(&self) -> Option<f64> {
         match self.ceiling? {
             Ceiling::Throughput(ceiling) if ceiling > 0.0 => Some(self.throughput / ceiling),
@@ -193,19 +212,16 @@ mod tests {
     use super::*;
 
     fn relay(throughput: f64, ceiling: f64) -> Measurement {
-        Measurement {
-            scenario: "relay".into(),
-            unit: "rows/s",
+        Measurement::of_rows(
+            "relay",
             throughput,
-            p50: None,
-            p99: None,
-            ceiling: Some(Ceiling::Throughput(ceiling)),
-            target: Target {
+            ceiling,
+            Target {
                 min_ratio: Some(0.7),
                 min_throughput: Some(5000.0),
                 ..Target::default()
             },
-        }
+        )
     }
 
     #[test]

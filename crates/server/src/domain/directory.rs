@@ -2,41 +2,28 @@
 //! checked once, and the one rule that turns it into the member's email and
 //! display name.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use rand::RngCore;
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{EmailAddress, Violations, text, user::Password};
+use super::{EmailAddress, Violations, secret::Secret, text, user::Password};
 
 /// The secret of a directory token: `wcdir_` and 32 random bytes
 /// (base64url). The prefix tells it from a JWT at a glance, and lets secret
 /// scanners find a leaked one.
-pub struct DirectorySecret(SecretString);
+#[derive(Debug)]
+pub struct DirectorySecret(Secret);
 
 impl DirectorySecret {
     const PREFIX: &'static str = "wcdir_";
-    const BYTES: usize = 32;
 
     pub fn generate() -> Self {
-        let mut bytes = [0u8; Self::BYTES];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        DirectorySecret(SecretString::from(format!(
-            "{}{}",
-            Self::PREFIX,
-            URL_SAFE_NO_PAD.encode(bytes)
-        )))
+        DirectorySecret(Secret::generate(Self::PREFIX))
     }
 
     /// A bearer token shaped like a directory secret; whether it works is
     /// for the store to say.
     pub fn parse(bearer: &str) -> Option<Self> {
-        let encoded = bearer.strip_prefix(Self::PREFIX)?;
-        let decoded = URL_SAFE_NO_PAD.decode(encoded).ok()?;
-        (decoded.len() == Self::BYTES)
-            .then(|| DirectorySecret(SecretString::from(bearer.to_owned())))
+        Secret::parse(bearer, Self::PREFIX).map(DirectorySecret)
     }
 
     /// True when `bearer` claims to be a directory secret (not a JWT).
@@ -46,17 +33,11 @@ impl DirectorySecret {
 
     /// The SHA-256 of the secret, the only form the database holds.
     pub fn hash(&self) -> [u8; 32] {
-        Sha256::digest(self.0.expose_secret().as_bytes()).into()
+        self.0.sha256()
     }
 
     pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl std::fmt::Debug for DirectorySecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DirectorySecret(<redacted>)")
+        self.0.expose()
     }
 }
 

@@ -1,15 +1,11 @@
 //! Invitations: the record, its status, the acceptance token and a parsed
 //! request to invite someone.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use rand::RngCore;
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{EmailAddress, idempotency::IdempotencyKey};
+use super::{EmailAddress, idempotency::IdempotencyKey, secret::Secret};
 
 named_enum! {
     #[derive(Serialize, Deserialize)]
@@ -67,6 +63,40 @@ pub struct Invitation {
 }
 
 impl Invitation {
+    /// A new invitation as sent at `now`: pending for `valid_for`, its email
+    /// queued, at version 1. It has no manager, no message and gives access
+    /// without end until the caller sets those (struct update syntax).
+    pub fn pending(
+        id: Uuid,
+        workspace_id: Uuid,
+        inviter_id: Uuid,
+        email: String,
+        role: String,
+        now: OffsetDateTime,
+        valid_for: Duration,
+    ) -> Self {
+        Invitation {
+            id,
+            workspace_id,
+            email,
+            role,
+            reporting_to: None,
+            inviter_id,
+            message: String::new(),
+            status: InvitationStatus::Pending,
+            expires_at: now + valid_for,
+            created_at: now,
+            updated_at: now,
+            last_sent_at: now,
+            resend_count: 0,
+            accepted_user_id: None,
+            delivery_status: DeliveryStatus::Queued,
+            delivery_failure_reason: None,
+            access_expires_at: None,
+            version: 1,
+        }
+    }
+
     /// The entity tag of this version of the invitation.
     pub fn etag(&self) -> String {
         super::etag(self.version)
@@ -75,42 +105,29 @@ impl Invitation {
 
 /// The acceptance token: 256 random bits, URL-safe base64. Only its SHA-256
 /// is stored; the token itself goes to the invitee's email and nowhere else.
-pub struct InvitationToken(SecretString);
+#[derive(Debug)]
+pub struct InvitationToken(Secret);
 
 /// The SHA-256 of a token, the only form the database holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenHash(pub [u8; 32]);
 
 impl InvitationToken {
-    const BYTES: usize = 32;
-    const ENCODED_LEN: usize = 43;
-
     pub fn generate() -> Self {
-        let mut bytes = [0u8; Self::BYTES];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        InvitationToken(SecretString::from(URL_SAFE_NO_PAD.encode(bytes)))
+        InvitationToken(Secret::generate(""))
     }
 
     /// Accepts anything shaped like a token; whether it exists is for the store to say.
     pub fn parse(input: &str) -> Option<Self> {
-        let input = input.trim();
-        let decoded = URL_SAFE_NO_PAD.decode(input).ok()?;
-        (input.len() == Self::ENCODED_LEN && decoded.len() == Self::BYTES)
-            .then(|| InvitationToken(SecretString::from(input.to_owned())))
+        Secret::parse(input.trim(), "").map(InvitationToken)
     }
 
     pub fn hash(&self) -> TokenHash {
-        TokenHash(Sha256::digest(self.0.expose_secret().as_bytes()).into())
+        TokenHash(self.0.sha256())
     }
 
     pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl std::fmt::Debug for InvitationToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("InvitationToken(<redacted>)")
+        self.0.expose()
     }
 }
 

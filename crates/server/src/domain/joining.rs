@@ -2,57 +2,37 @@
 //! and requests to join an administrator approves. Both end in an ordinary
 //! invitation to a proved address.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use rand::RngCore;
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{EmailAddress, idempotency::IdempotencyKey, invitation::TokenHash};
+use super::{EmailAddress, idempotency::IdempotencyKey, invitation::TokenHash, secret::Secret};
 
 /// The secret of an invite link: `wclink_` and 32 random bytes (base64url).
 /// The prefix lets secret scanners find a leaked one.
-pub struct LinkSecret(SecretString);
+#[derive(Debug)]
+pub struct LinkSecret(Secret);
 
 impl LinkSecret {
     const PREFIX: &'static str = "wclink_";
-    const BYTES: usize = 32;
 
     pub fn generate() -> Self {
-        let mut bytes = [0u8; Self::BYTES];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        LinkSecret(SecretString::from(format!(
-            "{}{}",
-            Self::PREFIX,
-            URL_SAFE_NO_PAD.encode(bytes)
-        )))
+        LinkSecret(Secret::generate(Self::PREFIX))
     }
 
     /// Anything shaped like a link secret; whether it works is for the
     /// store to say.
     pub fn parse(input: &str) -> Option<Self> {
-        let input = input.trim();
-        let decoded = URL_SAFE_NO_PAD
-            .decode(input.strip_prefix(Self::PREFIX)?)
-            .ok()?;
-        (decoded.len() == Self::BYTES).then(|| LinkSecret(SecretString::from(input.to_owned())))
+        Secret::parse(input.trim(), Self::PREFIX).map(LinkSecret)
     }
 
     /// The SHA-256 of the secret, the only form the database holds.
     pub fn hash(&self) -> TokenHash {
-        TokenHash(Sha256::digest(self.0.expose_secret().as_bytes()).into())
+        TokenHash(self.0.sha256())
     }
 
     pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl std::fmt::Debug for LinkSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LinkSecret(<redacted>)")
+        self.0.expose()
     }
 }
 

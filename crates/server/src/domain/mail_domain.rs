@@ -2,8 +2,6 @@
 //! record, then lets anyone with an address there join or ask to join, by
 //! the domain's enrollment mode.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -127,9 +125,7 @@ impl MailDomain {
 
 /// A fresh verification code: 128 random bits, base64url.
 pub fn verification_code() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    super::secret::random_base64url(16)
 }
 
 /// How long a claim waits for its record.

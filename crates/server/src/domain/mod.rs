@@ -57,6 +57,7 @@ pub mod joining;
 pub mod mail_domain;
 pub mod pagination;
 pub mod permission;
+pub mod secret;
 pub mod text;
 pub mod user;
 pub mod workspace;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use wowchat_platform::statements;
 
 use super::{
-    GenericClient, Lock, get_by_id, newest_first, query_one, query_one_unless_any_taken, query_opt,
+    GenericClient, Lock, Table, query_one, query_one_unless_any_taken, query_opt,
     users::{self, COLUMNS},
 };
 use crate::domain::{
@@ -35,6 +35,12 @@ pub struct DirectoryToken {
 
 const TOKEN_COLUMNS: &str =
     "id, workspace_id, display_name, created_by, created_at, last_used_at, revoked_at";
+
+const TOKENS: Table<DirectoryToken> = Table {
+    name: "directory_tokens",
+    columns: || TOKEN_COLUMNS.to_owned(),
+    read: token_from_row,
+};
 
 fn token_from_row(row: &Row) -> Result<DirectoryToken, Error> {
     Ok(DirectoryToken {
@@ -75,18 +81,9 @@ pub async fn list_tokens(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<(Vec<DirectoryToken>, i64), Error> {
-    let params: [&(dyn ToSql + Sync); 1] = [&workspace_id];
-    newest_first(
-        client,
-        "directory_tokens",
-        TOKEN_COLUMNS,
-        "workspace_id = $1",
-        &params,
-        after,
-        limit,
-        token_from_row,
-    )
-    .await
+    TOKENS
+        .newest_first(client, "workspace_id = $1", &[&workspace_id], after, limit)
+        .await
 }
 
 pub async fn get_token(
@@ -95,16 +92,7 @@ pub async fn get_token(
     id: Uuid,
     lock: Lock,
 ) -> Result<Option<DirectoryToken>, Error> {
-    get_by_id(
-        client,
-        "directory_tokens",
-        TOKEN_COLUMNS,
-        workspace_id,
-        id,
-        lock,
-        token_from_row,
-    )
-    .await
+    TOKENS.get(client, workspace_id, id, lock).await
 }
 
 /// Revokes the token now; `None` when it was revoked already.

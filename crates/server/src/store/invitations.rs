@@ -7,8 +7,8 @@ use uuid::Uuid;
 use wowchat_platform::statements;
 
 use super::{
-    GenericClient, Lock, get_by_id, newest_first, pipeline::Write, query_one,
-    query_one_unless_taken, query_opt, query_value,
+    GenericClient, Lock, Table, pipeline::Write, query_one, query_one_unless_taken, query_opt,
+    query_value,
 };
 use crate::domain::{
     Error,
@@ -29,6 +29,12 @@ fn columns() -> String {
          delivery_status, delivery_failure_reason, access_expires_at, version"
     )
 }
+
+const INVITATIONS: Table<Invitation> = Table {
+    name: "invitations",
+    columns,
+    read: from_row,
+};
 
 fn from_row(row: &Row) -> Result<Invitation, Error> {
     Ok(Invitation {
@@ -98,24 +104,18 @@ pub fn insert(
     pending: fn() -> Error,
 ) -> (Invitation, Write) {
     let invitation = Invitation {
-        id: new.id,
-        workspace_id: new.workspace_id,
-        email: new.email.to_owned(),
-        role: new.role.to_owned(),
         reporting_to: new.reporting_to,
-        inviter_id: new.inviter_id,
         message: new.message.to_owned(),
-        status: InvitationStatus::Pending,
-        expires_at: now + new.valid_for,
-        created_at: now,
-        updated_at: now,
-        last_sent_at: now,
-        resend_count: 0,
-        accepted_user_id: None,
-        delivery_status: DeliveryStatus::Queued,
-        delivery_failure_reason: None,
         access_expires_at: new.access_expires_at,
-        version: 1,
+        ..Invitation::pending(
+            new.id,
+            new.workspace_id,
+            new.inviter_id,
+            new.email.to_owned(),
+            new.role.to_owned(),
+            now,
+            new.valid_for,
+        )
     };
     let write = Write::new(
         "INSERT INTO invitations (workspace_id, id, email, email_normalized, role, reporting_to, \
@@ -150,16 +150,7 @@ pub async fn get(
     id: Uuid,
     lock: Lock,
 ) -> Result<Option<Invitation>, Error> {
-    get_by_id(
-        client,
-        "invitations",
-        &columns(),
-        workspace_id,
-        id,
-        lock,
-        from_row,
-    )
-    .await
+    INVITATIONS.get(client, workspace_id, id, lock).await
 }
 
 /// The invitation a token belongs to, in any workspace.
@@ -292,19 +283,10 @@ pub async fn list(
         "workspace_id = $1 AND ($2::text IS NULL OR {STATUS} = $2) \
          AND ($3::text IS NULL OR email_normalized = $3)"
     );
-    let columns = columns();
     let params: [&(dyn ToSql + Sync); 3] = [&workspace_id, &status, &filter.email_normalized];
-    newest_first(
-        client,
-        "invitations",
-        &columns,
-        &filter_sql,
-        &params,
-        after,
-        limit,
-        from_row,
-    )
-    .await
+    INVITATIONS
+        .newest_first(client, &filter_sql, &params, after, limit)
+        .await
 }
 
 /// Sets a pending invitation's role, manager and (when `valid_for` is set)

@@ -5,7 +5,7 @@ use time::Duration;
 use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 
-use super::{GenericClient, Lock, get_by_id, newest_first, query_one, query_opt, query_value};
+use super::{GenericClient, Lock, Table, query_one, query_opt, query_value};
 use crate::domain::{
     Error,
     invitation::TokenHash,
@@ -26,6 +26,12 @@ fn columns() -> String {
          use_count, {STATE} AS state, expires_at, created_at, updated_at"
     )
 }
+
+const INVITE_LINKS: Table<InviteLink> = Table {
+    name: "invite_links",
+    columns,
+    read: from_row,
+};
 
 fn from_row(row: &Row) -> Result<InviteLink, Error> {
     Ok(InviteLink {
@@ -95,16 +101,7 @@ pub async fn get(
     id: Uuid,
     lock: Lock,
 ) -> Result<Option<InviteLink>, Error> {
-    get_by_id(
-        client,
-        "invite_links",
-        &columns(),
-        workspace_id,
-        id,
-        lock,
-        from_row,
-    )
-    .await
+    INVITE_LINKS.get(client, workspace_id, id, lock).await
 }
 
 /// The link a secret opens, in any workspace, if it works now.
@@ -180,17 +177,8 @@ pub async fn list(
 ) -> Result<(Vec<InviteLink>, i64), Error> {
     let state = state.map(InviteLinkState::as_str);
     let filter = format!("workspace_id = $1 AND ($2::text IS NULL OR {STATE} = $2)");
-    let columns = columns();
     let params: [&(dyn ToSql + Sync); 2] = [&workspace_id, &state];
-    newest_first(
-        client,
-        "invite_links",
-        &columns,
-        &filter,
-        &params,
-        after,
-        limit,
-        from_row,
-    )
-    .await
+    INVITE_LINKS
+        .newest_first(client, &filter, &params, after, limit)
+        .await
 }

@@ -7,7 +7,7 @@ use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{GenericClient, Lock, newest_first, query_one, query_one_unless_taken, query_opt};
+use super::{GenericClient, Lock, Table, query_one, query_one_unless_taken, query_opt};
 use crate::domain::{
     Error,
     invitation::TokenHash,
@@ -28,6 +28,12 @@ fn columns() -> String {
          denial_reason, invitation_id"
     )
 }
+
+const JOIN_REQUESTS: Table<JoinRequest> = Table {
+    name: "join_requests",
+    columns,
+    read: from_row,
+};
 
 fn from_row(row: &Row) -> Result<JoinRequest, Error> {
     Ok(JoinRequest {
@@ -225,17 +231,8 @@ pub async fn list(
     let filter = format!(
         "workspace_id = $1 AND status <> 'UNCONFIRMED' AND ($2::text IS NULL OR {STATUS} = $2)"
     );
-    let columns = columns();
     let params: [&(dyn ToSql + Sync); 2] = [&workspace_id, &status];
-    newest_first(
-        client,
-        "join_requests",
-        &columns,
-        &filter,
-        &params,
-        after,
-        limit,
-        from_row,
-    )
-    .await
+    JOIN_REQUESTS
+        .newest_first(client, &filter, &params, after, limit)
+        .await
 }

@@ -6,9 +6,7 @@ use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{
-    GenericClient, Lock, get_by_id, newest_first, query_one, query_one_unless_any_taken, query_opt,
-};
+use super::{GenericClient, Lock, Table, query_one, query_one_unless_any_taken, query_opt};
 use crate::domain::{
     Error,
     mail_domain::{CLAIM_VALIDITY, DomainStatus, EnrollmentMode, MailDomain},
@@ -29,6 +27,12 @@ fn columns() -> String {
          default_role, created_by, created_at, updated_at, expires_at, verified_at, checked_at"
     )
 }
+
+const DOMAINS: Table<MailDomain> = Table {
+    name: "workspace_domains",
+    columns,
+    read: from_row,
+};
 
 fn from_row(row: &Row) -> Result<MailDomain, Error> {
     Ok(MailDomain {
@@ -82,16 +86,7 @@ pub async fn get(
     id: Uuid,
     lock: Lock,
 ) -> Result<Option<MailDomain>, Error> {
-    get_by_id(
-        client,
-        "workspace_domains",
-        &columns(),
-        workspace_id,
-        id,
-        lock,
-        from_row,
-    )
-    .await
+    DOMAINS.get(client, workspace_id, id, lock).await
 }
 
 /// One page of the workspace's domains, newest first, after `after`; and
@@ -102,19 +97,9 @@ pub async fn list(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<(Vec<MailDomain>, i64), Error> {
-    let columns = columns();
-    let params: [&(dyn ToSql + Sync); 1] = [&workspace_id];
-    newest_first(
-        client,
-        "workspace_domains",
-        &columns,
-        "workspace_id = $1",
-        &params,
-        after,
-        limit,
-        from_row,
-    )
-    .await
+    DOMAINS
+        .newest_first(client, "workspace_id = $1", &[&workspace_id], after, limit)
+        .await
 }
 
 /// The verified claim on `domain`, in any workspace.

@@ -52,24 +52,6 @@ async fn query_opt<T>(
         .transpose()
 }
 
-/// The row of `table` with that `id` in the workspace, its `columns` read
-/// with `read`, locked as `lock` says until the transaction ends.
-async fn get_by_id<T>(
-    client: &impl GenericClient,
-    table: &str,
-    columns: &str,
-    workspace_id: uuid::Uuid,
-    id: uuid::Uuid,
-    lock: Lock,
-    read: impl Fn(&Row) -> Result<T, Error>,
-) -> Result<Option<T>, Error> {
-    let sql = format!(
-        "SELECT {columns} FROM {table} WHERE workspace_id = $1 AND id = $2{}",
-        lock.clause()
-    );
-    query_opt(client, &sql, &[&workspace_id, &id], read).await
-}
-
 /// Like [`query_opt`] for a statement that always returns one row.
 async fn query_one<T>(
     client: &impl GenericClient,
@@ -118,38 +100,60 @@ async fn query_one_unless_any_taken<T>(
     }
 }
 
-/// One page of `table`'s rows where `filter` holds (its parameters, `$1`
-/// on, are `params`), newest first (`created_at DESC, id DESC`, keyset)
-/// after `after`, at most `limit`; and how many rows match in all. The one
-/// listing of the resources a workspace makes over time.
-#[allow(clippy::too_many_arguments)]
-async fn newest_first<T>(
-    client: &impl GenericClient,
-    table: &str,
-    columns: &str,
-    filter: &str,
-    params: Params<'_>,
-    after: Option<Cursor>,
-    limit: i64,
-    read: impl Fn(&Row) -> Result<T, Error>,
-) -> Result<(Vec<T>, i64), Error> {
-    let (time, id, count) = (params.len() + 1, params.len() + 2, params.len() + 3);
-    let page_sql = format!(
-        "SELECT {columns} FROM {table} WHERE {filter} \
-         AND (${time}::timestamptz IS NULL OR (created_at, id) < (${time}, ${id}::uuid)) \
-         ORDER BY created_at DESC, id DESC LIMIT ${count}"
-    );
-    let (after_time, after_id) = (after.map(|c| c.time), after.map(|c| c.id));
-    let mut page_params = params.to_vec();
-    page_params.extend([&after_time as &(dyn ToSql + Sync), &after_id, &limit]);
-    let items = statements::query(client, &page_sql, &page_params)
-        .await?
-        .iter()
-        .map(read)
-        .collect::<Result<Vec<_>, _>>()?;
-    let count_sql = format!("SELECT count(*) FROM {table} WHERE {filter}");
-    let total = query_value(client, &count_sql, params).await?;
-    Ok((items, total))
+/// A table a store module reads whole records from: its name, the columns
+/// a record is read from, and how a row holding them reads.
+struct Table<T> {
+    name: &'static str,
+    columns: fn() -> String,
+    read: fn(&Row) -> Result<T, Error>,
+}
+
+impl<T> Table<T> {
+    /// The row with that `id` in the workspace, locked as `lock` says until
+    /// the transaction ends.
+    async fn get(
+        &self,
+        client: &impl GenericClient,
+        workspace_id: uuid::Uuid,
+        id: uuid::Uuid,
+        lock: Lock,
+    ) -> Result<Option<T>, Error> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE workspace_id = $1 AND id = $2{}",
+            (self.columns)(),
+            self.name,
+            lock.clause()
+        );
+        query_opt(client, &sql, &[&workspace_id, &id], self.read).await
+    }
+
+    /// One page of the rows where `filter` holds (its parameters, `$1` on,
+    /// are `params`), newest first (`created_at DESC, id DESC`, keyset)
+    /// after `after`, at most `limit`; and how many rows match in all. The
+    /// one listing of the resources a workspace makes over time.
+    async fn newest_first(
+        &self,
+        client: &impl GenericClient,
+        filter: &str,
+        params: Params<'_>,
+        after: Option<Cursor>,
+        limit: i64,
+    ) -> Result<(Vec<T>, i64), Error> {
+        let (table, columns) = (self.name, (self.columns)());
+        let (time, id, count) = (params.len() + 1, params.len() + 2, params.len() + 3);
+        let page_sql = format!(
+            "SELECT {columns} FROM {table} WHERE {filter} \
+             AND (${time}::timestamptz IS NULL OR (created_at, id) < (${time}, ${id}::uuid)) \
+             ORDER BY created_at DESC, id DESC LIMIT ${count}"
+        );
+        let (after_time, after_id) = (after.map(|c| c.time), after.map(|c| c.id));
+        let mut page_params = params.to_vec();
+        page_params.extend([&after_time as &(dyn ToSql + Sync), &after_id, &limit]);
+        let items = query_all(client, &page_sql, &page_params, self.read).await?;
+        let count_sql = format!("SELECT count(*) FROM {table} WHERE {filter}");
+        let total = query_value(client, &count_sql, params).await?;
+        Ok((items, total))
+    }
 }
 
 /// Every row `sql` returns, each read with `read`.

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use wowchat_platform::statements;
 
 use super::{
-    GenericClient, Lock, get_by_id, query_one, query_one_unless_taken, query_opt, query_value,
+    GenericClient, Lock, Table, query_one, query_one_unless_taken, query_opt, query_value,
 };
 use crate::domain::{
     Error,
@@ -16,6 +16,12 @@ use crate::domain::{
 pub(super) const COLUMNS: &str = "id, workspace_id, email, display_name, role, reporting_to, status, \
                        deactivation_reason, created_at, updated_at, version, last_active_at, \
                        access_expires_at";
+
+const USERS: Table<User> = Table {
+    name: "users",
+    columns: || COLUMNS.to_owned(),
+    read: from_row,
+};
 
 /// The user of a row holding (at least) [`COLUMNS`].
 pub(super) fn from_row(row: &Row) -> Result<User, Error> {
@@ -81,7 +87,7 @@ pub async fn get(
     id: Uuid,
     lock: Lock,
 ) -> Result<Option<User>, Error> {
-    get_by_id(client, "users", COLUMNS, workspace_id, id, lock, from_row).await
+    USERS.get(client, workspace_id, id, lock).await
 }
 
 pub async fn exists_with_email(
