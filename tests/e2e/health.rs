@@ -128,3 +128,36 @@ async fn reflection_lists_the_service_and_can_be_turned_off() {
     let status = reflected_services(&quiet).await.unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
 }
+
+/// What a caller reads when Postgres ends a connection: an administrator's
+/// `pg_terminate_backend` (as a restart or failover does, `57P01`) in the
+/// middle of a query, and the next query on that connection.
+#[tokio::test]
+async fn a_connection_the_database_ends_reads_as_unavailable_never_internal() {
+    let app = TestApp::spawn().await;
+    let victim = app.db().await;
+    let admin = app.db().await;
+    let pid: i32 = victim
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let cut = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        admin
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .unwrap();
+    };
+    let (during, ()) = tokio::join!(victim.query_one("SELECT pg_sleep(30)", &[]), cut);
+    let during = during.unwrap_err();
+    let after = victim.query_one("SELECT 1", &[]).await.unwrap_err();
+    for (when, error) in [("during a query", during), ("after it", after)] {
+        let status = tonic::Status::from(wowchat_users_server::domain::Error::from(error));
+        assert_eq!(status.code(), Code::Unavailable, "{when}: {status:?}");
+        assert!(
+            !status.message().contains("terminat"),
+            "{when}: the database's words stay in the log: {status:?}"
+        );
+    }
+}

@@ -197,13 +197,19 @@ impl From<tokio_postgres::Error> for Error {
     fn from(err: tokio_postgres::Error) -> Self {
         // A closed connection or an I/O failure means the database is out of reach.
         let io_failure = std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>());
+        // So does Postgres ending the connection itself (class 57P: a
+        // shutdown, a restart, an administrator's termination, as a failover
+        // makes) or failing it (class 08): the call may be retried.
+        let ended_by_postgres = err
+            .code()
+            .is_some_and(|code| code.code().starts_with("57P") || code.code().starts_with("08"));
         let conflict = err.code().is_some_and(|code| {
             code == &tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
                 || code == &tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
         });
         if conflict {
             Error::concurrency_conflict()
-        } else if err.is_closed() || io_failure {
+        } else if err.is_closed() || io_failure || ended_by_postgres {
             Error::Unavailable(anyhow::Error::new(err).context("database connection"))
         } else {
             Error::Unexpected(anyhow::Error::new(err).context("database query"))
