@@ -26,7 +26,7 @@ use crate::{
         user::{AcceptInvitation, ManageUser, Password, UserAction, UserStatus},
         workspace::{SettingsUpdate, WorkspaceSettings},
     },
-    operations::{PageRequest, invitations::InvitationPreview, sign_in::SignIn},
+    operations::{Page, PageRequest, invitations::InvitationPreview, sign_in::SignIn},
     store::{
         invitations::InvitationFilter,
         user_listing::{UserFilter, UserOrder},
@@ -57,6 +57,26 @@ pub fn batch_invite_result(outcome: Result<Invitation, Error>) -> proto::BatchIn
     }
 }
 
+/// A page of a List response as its message holds it: the items as
+/// messages, the token of the next page and the total size.
+pub(super) fn listed<T, M>(page: Page<T>, to_wire: impl FnMut(&T) -> M) -> (Vec<M>, String, i32) {
+    let Page {
+        items,
+        next_page_token,
+        total_size,
+    } = page;
+    (
+        items.iter().map(to_wire).collect(),
+        next_page_token,
+        count(total_size),
+    )
+}
+
+/// A count as an `int32` field holds it: past `i32::MAX`, `i32::MAX`.
+pub(super) fn count(n: i64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 // ---- wire to domain ----
 
 /// A required UUID field.
@@ -76,14 +96,27 @@ pub(super) fn optional_uuid(input: &str) -> Result<Option<Uuid>, String> {
     }
 }
 
-/// Parses a lone id field of a Get/Resend/Revoke request.
 /// An `etag` field alone, as a handler parses it.
 pub fn etag_field(etag: &str) -> Result<Option<i64>, Error> {
     expected_version(etag).map_err(|why| Error::invalid("etag", why))
 }
 
+/// Parses a lone id field of a Get/Resend/Revoke request.
 pub fn id_field(field: &str, input: &str) -> Result<Uuid, Error> {
     uuid(input).map_err(|description| Error::invalid(field, description))
+}
+
+/// A proto enum field whose `UNSPECIFIED` means none: `to_domain` maps the
+/// values the proto knows (`None` for unspecified); a number it does not
+/// know is refused with `not_known`.
+pub(super) fn optional_enum<P: TryFrom<i32>, D>(
+    value: i32,
+    not_known: &str,
+    to_domain: impl FnOnce(P) -> Option<D>,
+) -> Result<Option<D>, String> {
+    P::try_from(value)
+        .map(to_domain)
+        .map_err(|_| not_known.to_string())
 }
 
 pub(super) fn duration(
@@ -175,34 +208,19 @@ impl TryFrom<proto::InviteUserRequest> for NewInvitation {
             IdempotencyKey::parse(&request_id, &fingerprint),
         );
         v.finish()?;
-        match (
-            email,
-            role,
-            reporting_to,
-            message,
-            valid_for,
-            access_expires_at,
-            idempotency,
-        ) {
-            (
-                Some(email),
-                Some(role),
-                Some(reporting_to),
-                Some(message),
-                Some(valid_for),
-                Some(access_expires_at),
-                Some(idempotency),
-            ) => Ok(NewInvitation {
-                email,
-                role,
-                reporting_to,
-                message,
-                valid_for,
-                access_expires_at,
-                idempotency,
-            }),
-            _ => Err(unrecorded()),
-        }
+        // No violation: every field is parsed.
+        let parsed = || {
+            Some(NewInvitation {
+                email: email?,
+                role: role?,
+                reporting_to: reporting_to?,
+                message: message?,
+                valid_for: valid_for?,
+                access_expires_at: access_expires_at?,
+                idempotency: idempotency?,
+            })
+        };
+        parsed().ok_or_else(unrecorded)
     }
 }
 
@@ -480,15 +498,7 @@ pub fn list_users(
     } = request;
     let mut v = Violations::default();
     let page = page(&mut v, page_size, page_token);
-    let status = v.check(
-        "status",
-        match proto::UserStatus::try_from(status) {
-            Ok(proto::UserStatus::Unspecified) => Ok(None),
-            Ok(proto::UserStatus::Active) => Ok(Some(UserStatus::Active)),
-            Ok(proto::UserStatus::Deactivated) => Ok(Some(UserStatus::Deactivated)),
-            Err(_) => Err("is not a user status".to_string()),
-        },
-    );
+    let status = v.check("status", user_status(status));
     let role = v.check(
         "role",
         if role.is_empty() {
@@ -541,6 +551,16 @@ pub fn list_users(
     }
 }
 
+/// The `status` filter of ListUsers.
+fn user_status(status: i32) -> Result<Option<UserStatus>, String> {
+    use proto::UserStatus as S;
+    optional_enum(status, "is not a user status", |s| match s {
+        S::Unspecified => None,
+        S::Active => Some(UserStatus::Active),
+        S::Deactivated => Some(UserStatus::Deactivated),
+    })
+}
+
 /// `order_by` of ListUsers (AIP-132 syntax, spaces and case aside).
 fn user_order(input: &str) -> Result<UserOrder, String> {
     let words: Vec<String> = input
@@ -589,17 +609,7 @@ pub fn list_invitations(
     } = request;
     let mut v = Violations::default();
     let page = page(&mut v, page_size, page_token);
-    let status = v.check(
-        "status",
-        match proto::InvitationStatus::try_from(status) {
-            Ok(proto::InvitationStatus::Unspecified) => Ok(None),
-            Ok(proto::InvitationStatus::Pending) => Ok(Some(InvitationStatus::Pending)),
-            Ok(proto::InvitationStatus::Accepted) => Ok(Some(InvitationStatus::Accepted)),
-            Ok(proto::InvitationStatus::Revoked) => Ok(Some(InvitationStatus::Revoked)),
-            Ok(proto::InvitationStatus::Expired) => Ok(Some(InvitationStatus::Expired)),
-            Err(_) => Err("is not an invitation status".to_string()),
-        },
-    );
+    let status = v.check("status", invitation_status(status));
     let email = v.check(
         "email",
         if email.trim().is_empty() {
@@ -621,6 +631,18 @@ pub fn list_invitations(
         )),
         _ => Err(unrecorded()),
     }
+}
+
+/// The `status` filter of ListInvitations.
+fn invitation_status(status: i32) -> Result<Option<InvitationStatus>, String> {
+    use proto::InvitationStatus as S;
+    optional_enum(status, "is not an invitation status", |s| match s {
+        S::Unspecified => None,
+        S::Pending => Some(InvitationStatus::Pending),
+        S::Accepted => Some(InvitationStatus::Accepted),
+        S::Revoked => Some(InvitationStatus::Revoked),
+        S::Expired => Some(InvitationStatus::Expired),
+    })
 }
 
 pub fn list_activity(

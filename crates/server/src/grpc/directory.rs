@@ -325,10 +325,11 @@ impl DirectoryService for DirectoryServiceImpl {
         } = request.into_inner();
         let page = convert::list_page(page_size, page_token)?;
         let page = operations::directory::list_tokens(&self.state, &caller, page).await?;
+        let (tokens, next_page_token, total_size) = convert::listed(page, wire::directory_token);
         Ok(Response::new(proto::ListDirectoryTokensResponse {
-            tokens: page.items.iter().map(wire::directory_token).collect(),
-            next_page_token: page.next_page_token,
-            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+            tokens,
+            next_page_token,
+            total_size,
         }))
     }
 
@@ -394,7 +395,7 @@ impl DirectoryService for DirectoryServiceImpl {
         .await?;
         Ok(Response::new(proto::ListDirectoryUsersResponse {
             users: members.iter().map(wire::directory_user).collect(),
-            total_results: i32::try_from(total).unwrap_or(i32::MAX),
+            total_results: convert::count(total),
         }))
     }
 
@@ -476,7 +477,7 @@ impl DirectoryService for DirectoryServiceImpl {
                 .iter()
                 .map(|(group, role)| wire::directory_group(group, role.as_deref()))
                 .collect(),
-            total_results: i32::try_from(total).unwrap_or(i32::MAX),
+            total_results: convert::count(total),
         }))
     }
 

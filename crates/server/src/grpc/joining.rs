@@ -10,7 +10,7 @@ use wowchat_users_api::v1::{self as proto, join_service_server::JoinService};
 use super::{
     auth::client_address,
     authenticated,
-    convert::{self, duration, fingerprint_of, id_field, optional_uuid, unrecorded},
+    convert::{self, duration, fingerprint_of, id_field, optional_enum, optional_uuid, unrecorded},
     request_id,
 };
 use crate::{
@@ -77,26 +77,37 @@ pub(super) fn new_link(request: proto::CreateInviteLinkRequest) -> Result<NewInv
 
 pub(super) fn link_state(state: i32) -> Result<Option<InviteLinkState>, Error> {
     use proto::InviteLinkState as S;
-    match S::try_from(state) {
-        Ok(S::Unspecified) => Ok(None),
-        Ok(S::Active) => Ok(Some(InviteLinkState::Active)),
-        Ok(S::Expired) => Ok(Some(InviteLinkState::Expired)),
-        Ok(S::Revoked) => Ok(Some(InviteLinkState::Revoked)),
-        Ok(S::Exhausted) => Ok(Some(InviteLinkState::Exhausted)),
-        Err(_) => Err(Error::invalid("state", "is not an invite link state")),
-    }
+    optional_enum(state, "is not an invite link state", |s| match s {
+        S::Unspecified => None,
+        S::Active => Some(InviteLinkState::Active),
+        S::Expired => Some(InviteLinkState::Expired),
+        S::Revoked => Some(InviteLinkState::Revoked),
+        S::Exhausted => Some(InviteLinkState::Exhausted),
+    })
+    .map_err(|why| Error::invalid("state", why))
 }
 
 pub(super) fn request_state(state: i32) -> Result<Option<JoinRequestStatus>, Error> {
     use proto::JoinRequestState as S;
-    match S::try_from(state) {
-        Ok(S::Unspecified) => Ok(None),
-        Ok(S::Pending) => Ok(Some(JoinRequestStatus::Pending)),
-        Ok(S::Approved) => Ok(Some(JoinRequestStatus::Approved)),
-        Ok(S::Denied) => Ok(Some(JoinRequestStatus::Denied)),
-        Ok(S::Expired) => Ok(Some(JoinRequestStatus::Expired)),
-        Err(_) => Err(Error::invalid("state", "is not a join request state")),
-    }
+    optional_enum(state, "is not a join request state", |s| match s {
+        S::Unspecified => None,
+        S::Pending => Some(JoinRequestStatus::Pending),
+        S::Approved => Some(JoinRequestStatus::Approved),
+        S::Denied => Some(JoinRequestStatus::Denied),
+        S::Expired => Some(JoinRequestStatus::Expired),
+    })
+    .map_err(|why| Error::invalid("state", why))
+}
+
+/// The `enrollment_mode` of UpdateDomain: unspecified leaves it as it is.
+fn new_enrollment_mode(mode: i32) -> Result<Option<EnrollmentMode>, String> {
+    use proto::EnrollmentMode as M;
+    optional_enum(mode, "is not an enrollment mode", |m| match m {
+        M::Unspecified => None,
+        M::Manual => Some(EnrollmentMode::Manual),
+        M::Invite => Some(EnrollmentMode::Invite),
+        M::Suggest => Some(EnrollmentMode::Suggest),
+    })
 }
 
 /// What a stranger tells the administrators: their name and a message.
@@ -113,17 +124,18 @@ fn introduction(
 
 /// An address, and the name and message a stranger may give with it (read
 /// only when a join request follows: an empty name stands for the address).
+/// It takes the fields as the requests' destructuring hands them over.
 fn address_with_introduction(
-    email: &str,
-    display_name: &str,
-    message: &str,
+    email: String,
+    display_name: String,
+    message: String,
 ) -> Result<(EmailAddress, String, String), Error> {
     let mut v = Violations::default();
-    let email = v.check("email", EmailAddress::parse(email));
+    let email = v.check("email", EmailAddress::parse(&email));
     let (display_name, message) = if display_name.is_empty() && message.is_empty() {
         (Some(String::new()), Some(String::new()))
     } else {
-        introduction(&mut v, display_name, message)
+        introduction(&mut v, &display_name, &message)
     };
     v.finish()?;
     match (email, display_name, message) {
@@ -146,8 +158,7 @@ pub(super) fn redemption(request: proto::RedeemInviteLinkRequest) -> Result<Rede
         display_name,
         message,
     } = request;
-    let (email, display_name, message) =
-        address_with_introduction(&email, &display_name, &message)?;
+    let (email, display_name, message) = address_with_introduction(email, display_name, message)?;
     let secret = LinkSecret::parse(&secret).ok_or_else(Error::invite_link_not_found)?;
     Ok(Redemption {
         secret,
@@ -254,16 +265,7 @@ pub(super) fn domain_update(request: proto::UpdateDomainRequest) -> Result<Domai
     } = request;
     let mut v = Violations::default();
     let id = v.check("domain_id", super::convert::uuid(&domain_id));
-    let enrollment_mode = v.check(
-        "enrollment_mode",
-        match proto::EnrollmentMode::try_from(enrollment_mode) {
-            Ok(proto::EnrollmentMode::Unspecified) => Ok(None),
-            Ok(proto::EnrollmentMode::Manual) => Ok(Some(EnrollmentMode::Manual)),
-            Ok(proto::EnrollmentMode::Invite) => Ok(Some(EnrollmentMode::Invite)),
-            Ok(proto::EnrollmentMode::Suggest) => Ok(Some(EnrollmentMode::Suggest)),
-            Err(_) => Err("is not an enrollment mode".to_string()),
-        },
-    );
+    let enrollment_mode = v.check("enrollment_mode", new_enrollment_mode(enrollment_mode));
     let default_role = v.check(
         "default_role",
         default_role.as_deref().map(parse_role_name).transpose(),
@@ -285,8 +287,7 @@ pub(super) fn join_by_email(request: proto::JoinByEmailRequest) -> Result<JoinBy
         display_name,
         message,
     } = request;
-    let (email, display_name, message) =
-        address_with_introduction(&email, &display_name, &message)?;
+    let (email, display_name, message) = address_with_introduction(email, display_name, message)?;
     Ok(JoinByEmail {
         email,
         display_name,
@@ -324,10 +325,11 @@ impl JoinService for JoinServiceImpl {
         let filter = link_state(state)?;
         let page = convert::list_page(page_size, page_token)?;
         let page = operations::invite_links::list(&self.state, &caller, filter, page).await?;
+        let (links, next_page_token, total_size) = convert::listed(page, wire::invite_link);
         Ok(Response::new(proto::ListInviteLinksResponse {
-            links: page.items.iter().map(wire::invite_link).collect(),
-            next_page_token: page.next_page_token,
-            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+            links,
+            next_page_token,
+            total_size,
         }))
     }
 
@@ -450,10 +452,12 @@ impl JoinService for JoinServiceImpl {
         let filter = request_state(state)?;
         let page = convert::list_page(page_size, page_token)?;
         let page = operations::join_requests::list(&self.state, &caller, filter, page).await?;
+        let (join_requests, next_page_token, total_size) =
+            convert::listed(page, wire::join_request);
         Ok(Response::new(proto::ListJoinRequestsResponse {
-            join_requests: page.items.iter().map(wire::join_request).collect(),
-            next_page_token: page.next_page_token,
-            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+            join_requests,
+            next_page_token,
+            total_size,
         }))
     }
 
@@ -525,10 +529,11 @@ impl JoinService for JoinServiceImpl {
         } = request.into_inner();
         let page = convert::list_page(page_size, page_token)?;
         let page = operations::mail_domains::list(&self.state, &caller, page).await?;
+        let (domains, next_page_token, total_size) = convert::listed(page, wire::mail_domain);
         Ok(Response::new(proto::ListDomainsResponse {
-            domains: page.items.iter().map(wire::mail_domain).collect(),
-            next_page_token: page.next_page_token,
-            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+            domains,
+            next_page_token,
+            total_size,
         }))
     }
 

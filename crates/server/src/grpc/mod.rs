@@ -160,7 +160,7 @@ impl UserService for UserServiceImpl {
         Ok(Response::new(proto::ListUsersResponse {
             users: page.items.iter().map(wire::user).collect(),
             next_page_token: page.next_page_token,
-            total_size: i32::try_from(total_size).unwrap_or(i32::MAX),
+            total_size: convert::count(total_size),
             total_size_is_estimate,
         }))
     }
@@ -185,10 +185,11 @@ impl UserService for UserServiceImpl {
         let caller = self.caller(&request).await?;
         let (filter, page) = convert::list_invitations(request.into_inner())?;
         let page = operations::invitations::list(&self.state, &caller, filter, page).await?;
+        let (invitations, next_page_token, total_size) = convert::listed(page, wire::invitation);
         Ok(Response::new(proto::ListInvitationsResponse {
-            invitations: page.items.iter().map(wire::invitation).collect(),
-            next_page_token: page.next_page_token,
-            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+            invitations,
+            next_page_token,
+            total_size,
         }))
     }
 

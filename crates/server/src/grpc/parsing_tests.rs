@@ -696,3 +696,87 @@ fn times_postgres_cannot_store_are_field_violations() {
         assert!(convert::list_users(users).is_ok());
     }
 }
+
+/// The field and description of the one violation of an INVALID_ARGUMENT.
+fn violation<T>(result: Result<T, Error>) -> (String, String) {
+    match result {
+        Err(Error::InvalidArgument { mut violations, .. }) if violations.len() == 1 => {
+            let v = violations.remove(0);
+            (v.field, v.description)
+        }
+        Err(other) => panic!("expected one violation, got {other:?}"),
+        Ok(_) => panic!("expected INVALID_ARGUMENT, got a parsed request"),
+    }
+}
+
+#[test]
+fn an_enum_number_the_contract_does_not_know_is_a_violation_of_its_field() {
+    let unknown = 99;
+    let expected = |field: &str, description: &str| (field.to_owned(), description.to_owned());
+    let users = proto::ListUsersRequest {
+        status: unknown,
+        ..Default::default()
+    };
+    assert_eq!(
+        violation(convert::list_users(users)),
+        expected("status", "is not a user status")
+    );
+    let invitations = proto::ListInvitationsRequest {
+        status: unknown,
+        ..Default::default()
+    };
+    assert_eq!(
+        violation(convert::list_invitations(invitations)),
+        expected("status", "is not an invitation status")
+    );
+    assert_eq!(
+        violation(joining::link_state(unknown)),
+        expected("state", "is not an invite link state")
+    );
+    assert_eq!(
+        violation(joining::request_state(unknown)),
+        expected("state", "is not a join request state")
+    );
+    let update = proto::UpdateDomainRequest {
+        domain_id: uuid::Uuid::nil().to_string(),
+        enrollment_mode: unknown,
+        default_role: None,
+    };
+    assert_eq!(
+        violation(joining::domain_update(update)),
+        expected("enrollment_mode", "is not an enrollment mode")
+    );
+}
+
+#[test]
+fn an_unspecified_enum_filters_nothing_and_a_known_one_filters_by_its_value() {
+    use crate::domain::joining::{InviteLinkState, JoinRequestStatus};
+    assert!(matches!(joining::link_state(0), Ok(None)));
+    assert!(matches!(
+        joining::link_state(proto::InviteLinkState::Exhausted as i32),
+        Ok(Some(InviteLinkState::Exhausted))
+    ));
+    assert!(matches!(joining::request_state(0), Ok(None)));
+    assert!(matches!(
+        joining::request_state(proto::JoinRequestState::Denied as i32),
+        Ok(Some(JoinRequestStatus::Denied))
+    ));
+    let users = proto::ListUsersRequest {
+        status: proto::UserStatus::Deactivated as i32,
+        ..Default::default()
+    };
+    let (filter, _, _) = convert::list_users(users).unwrap();
+    assert!(matches!(
+        filter.status,
+        Some(crate::domain::user::UserStatus::Deactivated)
+    ));
+    let invitations = proto::ListInvitationsRequest {
+        status: proto::InvitationStatus::Revoked as i32,
+        ..Default::default()
+    };
+    let (filter, _) = convert::list_invitations(invitations).unwrap();
+    assert!(matches!(
+        filter.status,
+        Some(crate::domain::invitation::InvitationStatus::Revoked)
+    ));
+}

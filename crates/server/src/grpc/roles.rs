@@ -173,18 +173,16 @@ impl RoleService for RoleServiceImpl {
         } = request.into_inner();
         let page = convert::list_page(page_size, page_token)?;
         let page = operations::roles::list_permissions(&self.state, page).await?;
+        let (permissions, next_page_token, total_size) =
+            convert::listed(page, |p| proto::Permission {
+                name: p.as_str().to_owned(),
+                description: p.description().to_owned(),
+            });
         Ok(Response::new(proto::ListPermissionsResponse {
-            permissions: page
-                .items
-                .into_iter()
-                .map(|p| proto::Permission {
-                    name: p.as_str().to_owned(),
-                    description: p.description().to_owned(),
-                })
-                .collect(),
+            permissions,
             catalog_version: i32::try_from(Permission::CATALOG_VERSION).unwrap_or(i32::MAX),
-            next_page_token: page.next_page_token,
-            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+            next_page_token,
+            total_size,
         }))
     }
 
@@ -199,17 +197,14 @@ impl RoleService for RoleServiceImpl {
         } = request.into_inner();
         let page = convert::list_page(page_size, page_token)?;
         let page = operations::roles::list(&self.state, &caller, page).await?;
+        let (roles, next_page_token, total_size) = convert::listed(page, |role| match role {
+            operations::roles::ListedRole::BuiltIn(role) => wire::built_in_role(role),
+            operations::roles::ListedRole::Custom(custom) => wire::custom_role(custom),
+        });
         Ok(Response::new(proto::ListRolesResponse {
-            roles: page
-                .items
-                .iter()
-                .map(|role| match role {
-                    operations::roles::ListedRole::BuiltIn(role) => wire::built_in_role(role),
-                    operations::roles::ListedRole::Custom(custom) => wire::custom_role(custom),
-                })
-                .collect(),
-            next_page_token: page.next_page_token,
-            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+            roles,
+            next_page_token,
+            total_size,
         }))
     }
 
