@@ -293,8 +293,11 @@ async fn the_service_and_the_mailer_use_a_postgres_that_requires_tls_with_requir
 
     // The mailer creates and migrates its database over verify-full.
     let mail_db = cluster.verify_full("wowchat_mailer_tls");
-    wowchat_mailer::db::ensure_database(&mail_db).await.unwrap();
-    wowchat_mailer::db::migrate(&mail_db).await.unwrap();
+    wowchat_mailer::db::SCHEMA
+        .ensure_database(&mail_db)
+        .await
+        .unwrap();
+    wowchat_mailer::db::SCHEMA.migrate(&mail_db).await.unwrap();
 
     // The whole service over verify-full: create, migrate, serve a call.
     let url = cluster.verify_full("wowchat_users_tls");
@@ -312,7 +315,10 @@ async fn the_service_and_the_mailer_use_a_postgres_that_requires_tls_with_requir
 
     // And with require, over the same database.
     let require = cluster.url("wowchat_users_tls", "sslmode=require");
-    wowchat_users_server::db::migrate(&require).await.unwrap();
+    wowchat_users_server::db::SCHEMA
+        .migrate(&require)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -332,7 +338,8 @@ async fn verify_full_refuses_a_certificate_of_another_ca_or_for_another_name() {
         "another CA's certificate must be refused"
     );
     assert!(
-        wowchat_users_server::db::ensure_database(&wrong_ca)
+        wowchat_users_server::db::SCHEMA
+            .ensure_database(&wrong_ca)
             .await
             .is_err()
     );

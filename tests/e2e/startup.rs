@@ -9,8 +9,8 @@ async fn several_replicas_migrating_one_new_database_at_once_all_succeed() {
     let replicas = (0..4).map(|_| {
         let url = url.clone();
         tokio::spawn(async move {
-            db::ensure_database(&url).await?;
-            db::migrate(&url).await
+            db::SCHEMA.ensure_database(&url).await?;
+            db::SCHEMA.migrate(&url).await
         })
     });
     let results = futures::future::join_all(replicas).await;

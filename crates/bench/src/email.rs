@@ -241,7 +241,7 @@ async fn bootstrap_workspaces(
     settings.dev_keys_dir = keys_dir.to_path_buf();
     let keys = Arc::new(JwtKeys::load(&settings.key_settings())?);
     let state = AppState::new(
-        db::pool(&scratch.database_url, 2)?,
+        db::SCHEMA.pool(&scratch.database_url, 2)?,
         keys.clone(),
         settings.caller_cache_settings(),
         PasswordHasher::owasp(1, 1)?,

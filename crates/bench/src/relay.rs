@@ -102,7 +102,7 @@ async fn measure(
     wowchat_mailer::amqp::declare_topology(&channel, &scratch.topology).await?;
     messaging::declare_topology(&channel, &scratch.topology).await?;
 
-    let pool = db::pool(&scratch.database_url, messaging::relay::POOL_SIZE)?;
+    let pool = db::SCHEMA.pool(&scratch.database_url, messaging::relay::POOL_SIZE)?;
     let invitations = rows / 2;
     eprintln!("relay: writing {} outbox rows", invitations * 2);
     fill(&pool, invitations).await?;

@@ -51,7 +51,7 @@ impl Scratch {
         let amqp_uri = amqp::parse_uri(&common.amqp_url, "--amqp-url")?;
         let dir = std::env::temp_dir().join(&database_name);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        db::ensure_database(&database_url).await?;
+        db::SCHEMA.ensure_database(&database_url).await?;
         let scratch = Scratch {
             database_url,
             topology: Topology::new(format!("bench-{suffix}")),
@@ -60,7 +60,7 @@ impl Scratch {
             database_name,
             admin,
         };
-        if let Err(err) = db::migrate(&scratch.database_url).await {
+        if let Err(err) = db::SCHEMA.migrate(&scratch.database_url).await {
             scratch.remove().await;
             return Err(err);
         }

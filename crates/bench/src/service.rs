@@ -245,7 +245,7 @@ impl Service {
         // Generates the development key pair the server then loads.
         let keys = JwtKeys::load(&settings.key_settings())?;
         let state = Arc::new(AppState::new(
-            db::pool(&scratch.database_url, 2)?,
+            db::SCHEMA.pool(&scratch.database_url, 2)?,
             Arc::new(keys),
             settings.caller_cache_settings(),
             PasswordHasher::owasp(1, 16)?,

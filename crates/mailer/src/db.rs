@@ -4,7 +4,6 @@
 //! it can share a database with the service without either one seeing the
 //! other's history. The plumbing is [`wowchat_platform::postgres`].
 
-use deadpool_postgres::Pool;
 use wowchat_platform::postgres::Schema;
 
 mod embedded {
@@ -22,17 +21,3 @@ pub const SCHEMA: Schema = Schema {
     lock: 0x6d61_696c_6572_6d67,
     history_table: Some(MIGRATION_TABLE),
 };
-
-pub fn pool(url: &str, max_size: usize) -> anyhow::Result<Pool> {
-    SCHEMA.pool(url, max_size)
-}
-
-/// Creates the database named in `url` when it does not exist yet.
-pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
-    SCHEMA.ensure_database(url).await
-}
-
-/// Brings the mailer's tables up to date; safe when several replicas start at once.
-pub async fn migrate(url: &str) -> anyhow::Result<()> {
-    SCHEMA.migrate(url).await
-}

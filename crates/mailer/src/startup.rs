@@ -72,7 +72,7 @@ impl Mailer {
         }
         let url = settings.database_url.expose();
         // One connection per message in flight, plus room for bookkeeping.
-        let pool = db::pool(url, usize::from(config.prefetch) + 4)?;
+        let pool = db::SCHEMA.pool(url, usize::from(config.prefetch) + 4)?;
         let renderer = renderer(&settings, &config)?;
         let transport = Transport::new(
             settings.smtp_url.as_ref(),
@@ -93,7 +93,7 @@ impl Mailer {
         );
         let reconnect = config.retry;
         let health = match health {
-            Some(listener) => Some((listener, db::pool(url, 1)?)),
+            Some(listener) => Some((listener, db::SCHEMA.pool(url, 1)?)),
             None => None,
         };
         Ok(Mailer {

@@ -206,7 +206,7 @@ async fn relay(settings: &Settings) -> anyhow::Result<()> {
     if settings.migrate_on_start {
         migrate(settings).await?;
     }
-    let pool = db::pool(
+    let pool = db::SCHEMA.pool(
         settings.database_url.expose(),
         wowchat_users_server::messaging::relay::POOL_SIZE,
     )?;
@@ -277,7 +277,7 @@ async fn bootstrap_workspace(
     let parsed = Password::parse(&password).map_err(|e| anyhow::anyhow!("--owner-password {e}"))?;
     migrate(settings).await?;
     let state = AppState::new(
-        db::pool(settings.database_url.expose(), 2)?,
+        db::SCHEMA.pool(settings.database_url.expose(), 2)?,
         std::sync::Arc::new(JwtKeys::load(&settings.key_settings())?),
         settings.caller_cache_settings(),
         PasswordHasher::owasp(1, 1)?,

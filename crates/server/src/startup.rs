@@ -78,12 +78,12 @@ impl Application {
         settings.apply_statement_mode();
         if settings.migrate_on_start {
             let direct = settings.database_direct_url().expose();
-            db::ensure_database(direct).await?;
-            db::migrate(direct).await?;
+            db::SCHEMA.ensure_database(direct).await?;
+            db::SCHEMA.migrate(direct).await?;
         }
         let url = settings.database_url.expose();
-        let pool = db::pool(url, settings.db_pool_size)?;
-        let health_pool = db::pool(url, 1)?;
+        let pool = db::SCHEMA.pool(url, settings.db_pool_size)?;
+        let health_pool = db::SCHEMA.pool(url, 1)?;
         let state = Arc::new(
             AppState::new(
                 pool,

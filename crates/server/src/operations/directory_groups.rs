@@ -82,14 +82,14 @@ pub async fn get(state: &AppState, caller: &Caller, id: Uuid) -> Result<GroupAnd
     let group = groups::get(&client, caller.workspace_id, id, Lock::None)
         .await?
         .ok_or_else(group_not_found)?;
-    let role = role_given_by(
-        &client,
-        caller.workspace_id,
-        &group.display_name,
-        Lock::None,
-    )
-    .await?
-    .map(|role| role.name);
+    with_role(&client, group).await
+}
+
+/// The group with the name of the role it gives, if any.
+async fn with_role(client: &impl GenericClient, group: Group) -> Result<GroupAndRole, Error> {
+    let role = role_given_by(client, group.workspace_id, &group.display_name, Lock::None)
+        .await?
+        .map(|role| role.name);
     Ok((group, role))
 }
 
@@ -114,15 +114,7 @@ pub async fn list(
     .await?;
     let mut out = Vec::with_capacity(found.len());
     for group in found {
-        let role = role_given_by(
-            &client,
-            caller.workspace_id,
-            &group.display_name,
-            Lock::None,
-        )
-        .await?
-        .map(|role| role.name);
-        out.push((group, role));
+        out.push(with_role(&client, group).await?);
     }
     Ok((out, total))
 }

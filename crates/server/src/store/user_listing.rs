@@ -87,6 +87,14 @@ impl Statement {
         }
     }
 
+    /// A statement over the users `query`'s filters match, and its `WHERE`
+    /// conditions.
+    fn matching(query: &PageQuery<'_>) -> (Self, String) {
+        let mut statement = Statement::new();
+        let conditions = statement.conditions(query.workspace_id, query.filter);
+        (statement, conditions)
+    }
+
     /// Adds a parameter and returns its placeholder.
     fn bind(&mut self, value: impl ToSql + Sync + Send + 'static, ty: Type) -> String {
         self.params.push((Box::new(value), ty));
@@ -217,15 +225,12 @@ const BY_LAST_ACTIVITY: &str = "ORDER BY last_active_at DESC NULLS LAST, id DESC
 /// `users_by_last_activity`), never a count or a sort of every match.
 async fn list(client: &Client, query: &PageQuery<'_>) -> Result<Vec<User>, Error> {
     let PageQuery {
-        workspace_id,
-        filter,
         order,
         after,
         limit,
         ..
     } = *query;
-    let mut q = Statement::new();
-    let conditions = q.conditions(workspace_id, filter);
+    let (mut q, conditions) = Statement::matching(query);
     let select = format!("SELECT {COLUMNS} FROM users WHERE {conditions}");
     let by = order.sql();
     q.sql = match after {
@@ -261,15 +266,13 @@ async fn list(client: &Client, query: &PageQuery<'_>) -> Result<Vec<User>, Error
 /// (it is empty; list with [`list`] instead).
 async fn list_and_count(client: &Client, query: &PageQuery<'_>) -> Result<(Vec<User>, i64), Error> {
     let PageQuery {
-        workspace_id,
-        filter,
         order,
         after,
         limit,
         exact_count_up_to: count_up_to,
+        ..
     } = *query;
-    let mut q = Statement::new();
-    let conditions = q.conditions(workspace_id, filter);
+    let (mut q, conditions) = Statement::matching(query);
     let read_up_to = q.bind(count_up_to.saturating_add(1), Type::INT8);
     let after = match after {
         None => "true".to_owned(),
