@@ -8,8 +8,8 @@ use tonic_types::StatusExt;
 use wowchat_users_api::v1::{self as proto, batch_invite_result::Outcome};
 use wowchat_users_testkit::{
     TestApp, authed, expect_above_caller, expect_invalid_argument, expect_limited,
-    expect_not_found, expect_permission_missing, expect_refused, invitation_request, retry_delay,
-    violated_fields,
+    expect_not_found, expect_permission_missing, expect_refused, invitation_request,
+    resend_request, retry_delay, revoke_request, violated_fields,
 };
 
 /// Each row's outcome of a BatchInviteUsers answer.
@@ -690,4 +690,67 @@ async fn each_batch_row_counts_as_one_invitation_against_the_rate_limits() {
     };
     let delay = limited.retry_delay.expect("a retry delay");
     assert!(delay.seconds > 0 || delay.nanos > 0);
+}
+
+// ---- Per recipient ----
+
+/// No address gets more than its invitation emails a day, whoever sends
+/// them: one owner inviting and revoking an address again and again, and
+/// another workspace inviting it, share its limit; past it InviteUser and
+/// ResendInvitation are refused with a reason the inviter sees, and nothing
+/// is sent or written.
+#[tokio::test]
+async fn an_address_gets_at_most_its_daily_invitation_emails_from_every_workspace_together() {
+    let app = TestApp::spawn_with(|s| {
+        s.invites_per_day_per_recipient = 3;
+        s.resend_cooldown_secs = 0;
+    })
+    .await;
+    let mut owner = app.as_owner().users;
+    let other = app.other_workspace().await;
+    let mut other_owner = app.as_(&other.owner_token).users;
+
+    for email in ["pat@example.com", "PAT@Example.com"] {
+        let invitation = app.invite(email, "agent").await;
+        owner
+            .revoke_invitation(revoke_request(&invitation.id))
+            .await
+            .unwrap();
+    }
+    let elsewhere = other_owner
+        .invite_user(invitation_request("pat@example.com", "agent"))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    assert_eq!(app.outbox_count("mail.invitation").await, 3);
+
+    let refused = expect_limited(
+        app.try_invite(invitation_request("pat@example.com", "agent"))
+            .await,
+        "RECIPIENT_RATE_LIMITED",
+    );
+    assert!(!retry_delay(&refused).is_zero(), "{refused:?}");
+    assert!(refused.message().contains("any workspace"), "{refused:?}");
+    expect_limited(
+        other_owner
+            .resend_invitation(resend_request(&elsewhere.id))
+            .await,
+        "RECIPIENT_RATE_LIMITED",
+    );
+    assert_eq!(app.outbox_count("mail.invitation").await, 3);
+    let pending_here = owner
+        .list_invitations(proto::ListInvitationsRequest {
+            status: proto::InvitationStatus::Pending.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .invitations;
+    assert!(pending_here.is_empty(), "{pending_here:?}");
+
+    // Another address has its own limit.
+    app.invite("quinn@example.com", "agent").await;
 }

@@ -169,6 +169,16 @@ pub struct Settings {
     )]
     pub invites_per_minute_per_workspace: u32,
 
+    /// Invitation emails (invitations, batch rows, resends) one address
+    /// receives per day, whoever sends them and from whichever workspace (all
+    /// replicas together); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "WOWCHAT_INVITES_PER_DAY_PER_RECIPIENT",
+        default_value_t = 10
+    )]
+    pub invites_per_day_per_recipient: u32,
+
     /// How many times one invitation may be sent, the first send included; 0 for no cap.
     #[arg(long, env = "WOWCHAT_MAX_SENDS_PER_INVITATION", default_value_t = 5)]
     pub max_sends_per_invitation: u32,
@@ -528,6 +538,7 @@ impl Settings {
             max_sends_per_invitation: self.max_sends_per_invitation,
             sends_per_inviter_per_minute: self.invites_per_minute_per_inviter,
             sends_per_workspace_per_minute: self.invites_per_minute_per_workspace,
+            sends_per_recipient_per_day: self.invites_per_day_per_recipient,
             attempts_per_token_per_minute: self.invitation_attempts_per_token_per_minute,
             attempts_per_address_per_minute: self.invitation_attempts_per_address_per_minute,
         }

@@ -222,11 +222,12 @@ impl Drop for TestApp {
     }
 }
 
-/// Turns the invitation rate limits (per inviter and per workspace) off,
-/// for a test that invites faster than people do.
+/// Turns the invitation rate limits (per inviter, per workspace and per
+/// recipient) off, for a test that invites faster than people do.
 pub fn without_invitation_limits(settings: &mut Settings) {
     settings.invites_per_minute_per_inviter = 0;
     settings.invites_per_minute_per_workspace = 0;
+    settings.invites_per_day_per_recipient = 0;
 }
 
 /// The settings of a test server on `database_url`: port 0, the

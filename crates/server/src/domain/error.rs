@@ -30,6 +30,7 @@ named_enum! {
         InvalidCredentials = "INVALID_CREDENTIALS",
         SignInRateLimited = "SIGN_IN_RATE_LIMITED",
         InvitationRateLimited = "INVITATION_RATE_LIMITED",
+        RecipientRateLimited = "RECIPIENT_RATE_LIMITED",
         SeatLimitReached = "SEAT_LIMIT_REACHED",
         EmailDomainNotAllowed = "EMAIL_DOMAIN_NOT_ALLOWED",
         TokenMissing = "TOKEN_MISSING",

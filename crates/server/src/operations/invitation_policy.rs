@@ -23,6 +23,9 @@ pub struct InvitationPolicySettings {
     pub max_sends_per_invitation: u32,
     pub sends_per_inviter_per_minute: u32,
     pub sends_per_workspace_per_minute: u32,
+    /// Invitation emails one address receives per day, from every inviter
+    /// and workspace together.
+    pub sends_per_recipient_per_day: u32,
     /// Accept and preview attempts per token.
     pub attempts_per_token_per_minute: u32,
     /// Accept and preview attempts per client address.
@@ -35,6 +38,7 @@ pub struct InvitationPolicy {
     pub max_sends_per_invitation: u32,
     sends_by_inviter: Limit,
     sends_by_workspace: Limit,
+    sends_to_recipient: Limit,
     attempts_by_token: Limit,
     attempts_by_address: Limit,
 }
@@ -52,6 +56,10 @@ impl InvitationPolicy {
             sends_by_workspace: Limit::per_minute(
                 "invitations.sends_by_workspace",
                 settings.sends_per_workspace_per_minute,
+            ),
+            sends_to_recipient: Limit::per_day(
+                "invitations.sends_to_recipient",
+                settings.sends_per_recipient_per_day,
             ),
             attempts_by_token: Limit::per_minute(
                 "invitations.attempts_by_token",
@@ -78,6 +86,19 @@ impl InvitationPolicy {
                 (self.sends_by_inviter, &[inviter.as_bytes()]),
                 (self.sends_by_workspace, &[workspace.as_bytes()]),
             ])
+            .await
+    }
+
+    /// The unit one email to the address `email_normalized` takes from its
+    /// daily limit, which every inviter and workspace share (none when the
+    /// limit is off). Refused with [`recipient_refused`].
+    pub async fn recipient_takes(
+        &self,
+        limits: &SharedLimits,
+        email_normalized: &str,
+    ) -> Result<Vec<Take>, Error> {
+        limits
+            .takes(&[(self.sends_to_recipient, &[email_normalized.as_bytes()])])
             .await
     }
 
@@ -132,6 +153,17 @@ pub fn sends_refused(wait: Duration) -> Error {
     )
 }
 
+/// An email refused because its address has had its invitation emails
+/// for now.
+pub fn recipient_refused(wait: Duration) -> Error {
+    Error::rate_limited(
+        Reason::RecipientRateLimited,
+        "this address has received the most invitation emails it may for now, from any \
+         workspace; try again later",
+        wait,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +173,7 @@ mod tests {
             resend_cooldown: Duration::ZERO,
             max_sends_per_invitation: max_sends,
             sends_per_inviter_per_minute: 0,
+            sends_per_recipient_per_day: 0,
             sends_per_workspace_per_minute: 0,
             attempts_per_token_per_minute: 0,
             attempts_per_address_per_minute: 0,

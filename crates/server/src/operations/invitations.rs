@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     AppState, Page, PageRequest, Record,
-    invitation_policy::sends_refused,
+    invitation_policy::{recipient_refused, sends_refused},
     rules::{ensure_active_manager, ensure_seat_free},
     unit_of_work::{
         self, Begun, FirstLock, Limits, Mutation, Outcome, Recorded, Target, UnitOfWork, Work,
@@ -89,18 +89,25 @@ pub(super) async fn invite_via(
         });
     let workspace_id = caller.workspace_id;
     let email = new.email.normalized();
-    // Whether a member has that email is asked beside the beginning (under
-    // the workspace lock), which saves InviteUser a round trip.
+    let recipient = &state
+        .invitations
+        .recipient_takes(&state.limits, email)
+        .await?;
+    // Whether a member has that email, and a unit of the address's own
+    // limit, are asked beside the beginning (under the workspace lock),
+    // which saves InviteUser round trips.
     let invitation = retrying(|| async move {
         let tx = PipelinedTransaction::new(state.connection().await?);
-        let (begun, already_a_member) = tokio::join!(
+        let (begun, already_a_member, admitted) = tokio::join!(
             unit_of_work::begin(&tx, caller, mutation),
             invitations::clear_stale_and_find_member(tx.client(), workspace_id, email),
+            state.limits.take(tx.client(), recipient),
         );
         let work = match begun? {
             Begun::Fresh(opened) => opened.with(state, tx),
             Begun::Replayed(first) => return Ok(first),
         };
+        admitted?.map_err(recipient_refused)?;
         let already_a_member = already_a_member?;
         if let Some(link_id) = link_id {
             invite_links::take_use(work.tx(), workspace_id, link_id)
@@ -403,16 +410,22 @@ pub async fn resend(
         state
             .invitations
             .ensure_may_send_again(1 + i64::from(current.resend_count))?;
+        let email = crate::domain::EmailAddress::normalize(&current.email);
         let takes = state
             .invitations
             .send_takes(&state.limits, workspace_id, work.caller.user_id)
             .await?;
-        state
-            .limits
-            .take(work.tx(), &takes)
-            .await?
-            .map_err(sends_refused)?;
-        let email = crate::domain::EmailAddress::normalize(&current.email);
+        let recipient = state
+            .invitations
+            .recipient_takes(&state.limits, &email)
+            .await?;
+        // Sent together: one round trip.
+        let (sends, admitted) = tokio::join!(
+            state.limits.take(work.tx(), &takes),
+            state.limits.take(work.tx(), &recipient),
+        );
+        sends?.map_err(sends_refused)?;
+        admitted?.map_err(recipient_refused)?;
         if users::exists_with_email(work.tx(), workspace_id, &email).await? {
             return Err(already_member());
         }

@@ -57,6 +57,14 @@ impl Limit {
         }
     }
 
+    pub const fn per_day(name: &'static str, per_day: u32) -> Self {
+        Limit {
+            name,
+            count: per_day,
+            period_secs: 86_400.0,
+        }
+    }
+
     /// This limit when `on`, else the same turned off (a key that is not
     /// known, such as a client address the transport does not give).
     pub const fn only_if(self, on: bool) -> Self {

@@ -247,6 +247,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The client sent the request's body too slowly for the gateway
     (WOWCHAT_GATEWAY_BODY_READ_TIMEOUT_SECS). (DEADLINE_EXCEEDED, HTTP 408)
     """
+    RECIPIENT_RATE_LIMITED: _ErrorReason.ValueType  # 67
+    """The address has received the most invitation emails it may for now
+    (WOWCHAT_INVITES_PER_DAY_PER_RECIPIENT), whoever sent them and from
+    whichever workspace. (RESOURCE_EXHAUSTED, with RetryInfo)
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a call failed: the `reason` of its google.rpc.ErrorInfo."""
@@ -469,5 +474,10 @@ METHOD_NOT_ALLOWED: ErrorReason.ValueType  # 65
 BODY_READ_TIMEOUT: ErrorReason.ValueType  # 66
 """The client sent the request's body too slowly for the gateway
 (WOWCHAT_GATEWAY_BODY_READ_TIMEOUT_SECS). (DEADLINE_EXCEEDED, HTTP 408)
+"""
+RECIPIENT_RATE_LIMITED: ErrorReason.ValueType  # 67
+"""The address has received the most invitation emails it may for now
+(WOWCHAT_INVITES_PER_DAY_PER_RECIPIENT), whoever sent them and from
+whichever workspace. (RESOURCE_EXHAUSTED, with RetryInfo)
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
