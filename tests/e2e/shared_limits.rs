@@ -65,6 +65,7 @@ async fn a_restarted_replica_remembers_what_the_limit_has_taken() {
     let limited = |s: &mut Settings| {
         s.invites_per_minute_per_inviter = 0;
         s.invites_per_minute_per_workspace = 2;
+        s.invites_per_day_per_recipient = 0;
     };
     let app = TestApp::spawn_with(limited).await;
     let mut replica = app.spawn_replica(limited).await;
@@ -204,6 +205,7 @@ async fn full_buckets_are_pruned_and_busy_ones_kept() {
         s.retention = false;
         s.invites_per_minute_per_inviter = 10;
         s.invites_per_minute_per_workspace = 0;
+        s.invites_per_day_per_recipient = 0;
     })
     .await;
     app.invite("a@example.com", "agent").await;

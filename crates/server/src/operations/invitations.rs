@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{
     AppState, Page, PageRequest, Record,
     invitation_policy::{recipient_refused, sends_refused},
+    limits::Take,
     rules::{ensure_active_manager, ensure_seat_free},
     unit_of_work::{
         self, Begun, FirstLock, Limits, Mutation, Outcome, Recorded, Target, UnitOfWork, Work,
@@ -73,10 +74,18 @@ pub(super) async fn invite_via(
     let new = &new;
     // A caller without the permission takes no unit of anyone's limits.
     caller.require(Permission::UsersInvite)?;
-    let takes = state
+    let email = new.email.normalized();
+    let recipient = state
+        .invitations
+        .recipient_takes(&state.limits, email)
+        .await?;
+    // The address's own limit last, in the same statement: the inviter's
+    // and the workspace's are asked first.
+    let mut takes = state
         .invitations
         .send_takes(&state.limits, caller.workspace_id, caller.user_id)
         .await?;
+    takes.extend(recipient.iter().cloned());
     let mutation = Mutation::new("InviteUser", Permission::UsersInvite, request_id)
         .idempotent(new.idempotency.as_ref())
         // Invitations run side by side; with a seat limit they take turns,
@@ -88,26 +97,18 @@ pub(super) async fn invite_via(
             refused: sends_refused,
         });
     let workspace_id = caller.workspace_id;
-    let email = new.email.normalized();
-    let recipient = &state
-        .invitations
-        .recipient_takes(&state.limits, email)
-        .await?;
-    // Whether a member has that email, and a unit of the address's own
-    // limit, are asked beside the beginning (under the workspace lock),
-    // which saves InviteUser round trips.
-    let invitation = retrying(|| async move {
+    // Whether a member has that email is asked beside the beginning (under
+    // the workspace lock), which saves InviteUser a round trip.
+    let invited = retrying(|| async move {
         let tx = PipelinedTransaction::new(state.connection().await?);
-        let (begun, already_a_member, admitted) = tokio::join!(
+        let (begun, already_a_member) = tokio::join!(
             unit_of_work::begin(&tx, caller, mutation),
             invitations::clear_stale_and_find_member(tx.client(), workspace_id, email),
-            state.limits.take(tx.client(), recipient),
         );
         let work = match begun? {
             Begun::Fresh(opened) => opened.with(state, tx),
             Begun::Replayed(first) => return Ok(first),
         };
-        admitted?.map_err(recipient_refused)?;
         let already_a_member = already_a_member?;
         if let Some(link_id) = link_id {
             invite_links::take_use(work.tx(), workspace_id, link_id)
@@ -118,9 +119,37 @@ pub(super) async fn invite_via(
             create_invitation(state, &work, new, link_id, already_a_member).await?;
         work.finish(Outcome::Changed(invitation, recorded)).await
     })
-    .await?;
+    .await;
+    let invitation = match invited {
+        Err(refused @ Error::ResourceExhausted { .. }) => {
+            return Err(name_recipient_refusal(state, refused, &recipient).await);
+        }
+        other => other?,
+    };
     tracing::info!(invitation_id = %invitation.id, "invitation created");
     Ok(invitation)
+}
+
+/// A send refused by its rate limits as the address's own refusal when the
+/// address's limit is the one spent (it is asked last, so a refusal is
+/// its own or an earlier one's: only a refusal pays for this read).
+async fn name_recipient_refusal(state: &AppState, refused: Error, recipient: &[Take]) -> Error {
+    let Error::ResourceExhausted {
+        reason: Reason::InvitationRateLimited,
+        retry_after,
+        ..
+    } = refused
+    else {
+        return refused;
+    };
+    let Some(take) = recipient.first() else {
+        return refused;
+    };
+    match state.limits.exhausted(take).await {
+        Ok(true) => recipient_refused(retry_after),
+        // Unknown: the refusal stands as it was.
+        Ok(false) | Err(_) => refused,
+    }
 }
 
 /// Creates and sends an invitation inside `work` with every rule of

@@ -160,6 +160,13 @@ impl SharedLimits {
         rate_limits::take(client, takes).await
     }
 
+    /// Whether `take`'s bucket is empty now (read on a connection of its
+    /// own, nothing taken): which of a refused check's limits refused it.
+    pub async fn exhausted(&self, take: &Take) -> Result<bool, Error> {
+        let client = self.pool.get().await?;
+        rate_limits::exhausted(&client, take).await
+    }
+
     /// Gives a unit taken by [`Self::take`] back.
     pub async fn give_back(&self, client: &impl GenericClient, take: &Take) -> Result<(), Error> {
         rate_limits::give_back(client, take).await

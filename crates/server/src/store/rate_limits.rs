@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{GenericClient, execute, query_value};
+use super::{GenericClient, execute, query_opt, query_value};
 use crate::domain::Error;
 
 /// One unit of one limit for one key (a digest: never a raw email or
@@ -48,6 +48,19 @@ pub async fn take(
             .unwrap_or_default()
             .max(Duration::from_millis(1))),
     })
+}
+
+/// Whether `take`'s bucket has no unit left now (read, nothing taken).
+pub async fn exhausted(client: &impl GenericClient, take: &Take) -> Result<bool, Error> {
+    Ok(query_opt(
+        client,
+        "SELECT tat > clock_timestamp() + make_interval(secs => $3) FROM rate_limits \
+         WHERE name = $1 AND key = $2",
+        &[&take.limit, &take.key.as_slice(), &take.tolerance],
+        |row| Ok(row.try_get::<_, bool>(0)?),
+    )
+    .await?
+    .unwrap_or(false))
 }
 
 /// Gives back the unit `take` took.
