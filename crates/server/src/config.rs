@@ -171,11 +171,12 @@ pub struct Settings {
 
     /// Invitation emails (invitations, batch rows, resends) one address
     /// receives per day, whoever sends them and from whichever workspace (all
-    /// replicas together); 0 turns the limit off.
+    /// replicas together); 0, the default, turns the limit off. Each
+    /// invitation then writes one more rate-limit row (docs/performance.md).
     #[arg(
         long,
         env = "WOWCHAT_INVITES_PER_DAY_PER_RECIPIENT",
-        default_value_t = 10
+        default_value_t = 0
     )]
     pub invites_per_day_per_recipient: u32,
 
