@@ -3,7 +3,6 @@
 
 use tokio_postgres::Row;
 use uuid::Uuid;
-use wowchat_platform::statements;
 
 use super::{GenericClient, Lock, execute, query_all, query_one, query_opt};
 use crate::domain::{
@@ -188,36 +187,35 @@ pub async fn standing(
     workspace_id: Uuid,
     user_id: Uuid,
 ) -> Result<Option<Standing>, Error> {
-    let Some(row) = statements::query_opt(
+    query_opt(
         client,
         "SELECT u.email, u.display_name, u.status, u.role, r.permissions, \
              u.sessions_valid_after, u.access_expires_at FROM users u \
              LEFT JOIN roles r ON r.workspace_id = u.workspace_id AND r.name = u.role \
              WHERE u.workspace_id = $1 AND u.id = $2",
         &[&workspace_id, &user_id],
+        |row| {
+            let name: String = row.try_get(3)?;
+            let custom: Option<Vec<String>> = row.try_get(4)?;
+            // Built-in first, as `resolve` does; a role that no longer
+            // resolves grants nothing.
+            let role = Role::builtin(&name).unwrap_or_else(|| Role {
+                permissions: custom
+                    .map(|names| PermissionSet::from_names(&names))
+                    .unwrap_or_default(),
+                name,
+            });
+            Ok(Standing {
+                user_id,
+                workspace_id,
+                email: row.try_get(0)?,
+                display_name: row.try_get(1)?,
+                status: UserStatus::from_db(row.try_get(2)?)?,
+                role,
+                sessions_valid_after: row.try_get(5)?,
+                access_expires_at: row.try_get(6)?,
+            })
+        },
     )
-    .await?
-    else {
-        return Ok(None);
-    };
-    let name: String = row.try_get(3)?;
-    let custom: Option<Vec<String>> = row.try_get(4)?;
-    // Built-in first, as `resolve` does; a role that no longer resolves
-    // grants nothing.
-    let role = Role::builtin(&name).unwrap_or_else(|| Role {
-        permissions: custom
-            .map(|names| PermissionSet::from_names(&names))
-            .unwrap_or_default(),
-        name,
-    });
-    Ok(Some(Standing {
-        user_id,
-        workspace_id,
-        email: row.try_get(0)?,
-        display_name: row.try_get(1)?,
-        status: UserStatus::from_db(row.try_get(2)?)?,
-        role,
-        sessions_valid_after: row.try_get(5)?,
-        access_expires_at: row.try_get(6)?,
-    }))
+    .await
 }
