@@ -5,7 +5,7 @@
 //! start: `publish` restarts it on the same port with the new set.
 
 use std::{
-    net::{SocketAddr, UdpSocket},
+    net::{SocketAddr, TcpListener, UdpSocket},
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -18,24 +18,35 @@ pub struct Dnsmasq {
 }
 
 impl Dnsmasq {
-    /// Starts one answering `records` (`(name, value)` TXT records).
+    /// Starts one answering `records` (`(name, value)` TXT records), on a
+    /// port free for both UDP and TCP (dnsmasq takes both); another port
+    /// when a parallel test took that one first.
     pub fn start(records: &[(&str, &str)]) -> Dnsmasq {
-        // A port free for UDP (dnsmasq takes TCP on it too).
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = Dnsmasq {
-            address: SocketAddr::from(([127, 0, 0, 1], port)),
-            child: None,
-        };
-        server.publish(records);
-        server
+        for _ in 0..20 {
+            let mut server = Dnsmasq {
+                address: SocketAddr::from(([127, 0, 0, 1], free_port())),
+                child: None,
+            };
+            if server.launch(records) {
+                return server;
+            }
+        }
+        panic!("dnsmasq did not listen on any of 20 ports");
     }
 
-    /// Answers exactly `records` from now on (a restart on the same port).
+    /// Answers exactly `records` from now on (a restart on the same port,
+    /// which the server under test was told of).
     pub fn publish(&mut self, records: &[(&str, &str)]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.launch(records) {
+            assert!(Instant::now() < deadline, "dnsmasq did not listen again");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// (Re)starts dnsmasq on this port; false when it exited instead of
+    /// listening (the port is taken).
+    fn launch(&mut self, records: &[(&str, &str)]) -> bool {
         self.stop();
         let mut command = Command::new(binary());
         command.args([
@@ -57,17 +68,22 @@ impl Dnsmasq {
         for (name, value) in records {
             command.arg(format!("--txt-record={name},{value}"));
         }
-        let child = command
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("dnsmasq starts (apt-get install dnsmasq-base)");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(self.address).is_err() {
-            assert!(Instant::now() < deadline, "dnsmasq did not listen");
+            if child.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.child = Some(child);
+        true
     }
 
     fn stop(&mut self) {
@@ -81,6 +97,17 @@ impl Dnsmasq {
 impl Drop for Dnsmasq {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A port of 127.0.0.1 free for both TCP and UDP as of now.
+fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
     }
 }
 
