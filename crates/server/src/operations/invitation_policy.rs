@@ -102,6 +102,19 @@ impl InvitationPolicy {
             .await
     }
 
+    /// Takes, in `db`'s transaction, the unit one email to the address
+    /// `email_normalized` takes from its daily limit (nothing when the
+    /// limit is off); refused with [`recipient_refused`].
+    pub async fn admit_recipient(
+        &self,
+        limits: &SharedLimits,
+        db: &impl GenericClient,
+        email_normalized: &str,
+    ) -> Result<(), Error> {
+        let takes = self.recipient_takes(limits, email_normalized).await?;
+        limits.take(db, &takes).await?.map_err(recipient_refused)
+    }
+
     /// Refuses one more send of an invitation already sent `sent` times.
     pub fn ensure_may_send_again(&self, sent: i64) -> Result<(), Error> {
         if self.max_sends_per_invitation == 0 || sent < i64::from(self.max_sends_per_invitation) {

@@ -444,17 +444,15 @@ pub async fn resend(
             .invitations
             .send_takes(&state.limits, workspace_id, work.caller.user_id)
             .await?;
-        let recipient = state
-            .invitations
-            .recipient_takes(&state.limits, &email)
-            .await?;
         // Sent together: one round trip.
         let (sends, admitted) = tokio::join!(
             state.limits.take(work.tx(), &takes),
-            state.limits.take(work.tx(), &recipient),
+            state
+                .invitations
+                .admit_recipient(&state.limits, work.tx(), &email),
         );
         sends?.map_err(sends_refused)?;
-        admitted?.map_err(recipient_refused)?;
+        admitted?;
         if users::exists_with_email(work.tx(), workspace_id, &email).await? {
             return Err(already_member());
         }

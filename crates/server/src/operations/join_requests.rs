@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{
     AppState, Page, PageRequest, Record,
-    invitation_policy::{recipient_refused, sends_refused},
+    invitation_policy::sends_refused,
     invitations::create_invitation,
     unit_of_work::{
         self, FirstLock, Limits, Mutation, Outcome, Target, UnitOfWork, Work, retrying,
@@ -371,15 +371,10 @@ pub async fn approve(
                     access_expires_at: None,
                     idempotency: None,
                 };
-                let recipient = state
-                    .invitations
-                    .recipient_takes(&state.limits, new.email.normalized())
-                    .await?;
                 state
-                    .limits
-                    .take(work.tx(), &recipient)
-                    .await?
-                    .map_err(recipient_refused)?;
+                    .invitations
+                    .admit_recipient(&state.limits, work.tx(), new.email.normalized())
+                    .await?;
                 create_invitation(state, &work, &new, request.invite_link_id, false)
                     .await?
                     .0

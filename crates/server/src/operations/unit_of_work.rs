@@ -69,14 +69,14 @@ use crate::{
 #[derive(Clone, Copy)]
 pub(super) struct Mutation<'a> {
     /// The RPC's name: the namespace of its request ids.
-    pub operation: &'static str,
+    operation: &'static str,
     /// Checked before any work, and again against the caller as of now.
-    pub permission: Permission,
-    pub request_id: &'a str,
-    pub idempotency: Option<&'a IdempotencyKey>,
-    pub first_lock: FirstLock<'a>,
+    permission: Permission,
+    request_id: &'a str,
+    idempotency: Option<&'a IdempotencyKey>,
+    first_lock: FirstLock<'a>,
     /// Rate limit units the change takes, sent with BEGIN.
-    pub limits: Limits<'a>,
+    limits: Limits<'a>,
 }
 
 impl<'a> Mutation<'a> {
