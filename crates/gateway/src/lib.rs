@@ -15,7 +15,8 @@
 //! - `client_address`: the real client behind trusted proxies;
 //! - `proxy_protocol`: reading a balancer's PROXY protocol header;
 //! - `upstream`: the service's replicas, their health, which takes a call;
-//! - `scim`: SCIM 2.0 at `/scim/v2`, on the service's DirectoryService.
+//! - `scim`: SCIM 2.0 at `/scim/v2`, on the service's DirectoryService;
+//! - `invite_page`: the invitation page at `/invite`, which the email links to.
 
 // The edge never panics on a request: no `expect` either (`unwrap` is denied
 // for the whole workspace).
@@ -24,6 +25,7 @@
 pub mod client_address;
 pub mod codec;
 pub mod errors;
+pub mod invite_page;
 pub mod listener;
 pub mod metrics;
 pub mod openapi;
@@ -219,6 +221,15 @@ pub struct GatewaySettings {
     /// Host header.
     #[arg(long, env = "WOWCHAT_GATEWAY_PUBLIC_URL")]
     pub gateway_public_url: Option<String>,
+
+    /// Where the invitation page (`/invite`) sends a new member once they
+    /// accepted, and one who already has an account: the "Open WowChat" link.
+    #[arg(
+        long,
+        env = "WOWCHAT_GATEWAY_APP_URL",
+        default_value = "http://localhost:3000/"
+    )]
+    pub gateway_app_url: String,
 
     /// `development` or `production`: production refuses to start without
     /// a gateway key.
@@ -451,6 +462,7 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
         .route("/readyz", get(readyz))
         .route("/scim/v2", axum::routing::any(scim::serve))
         .route("/scim/v2/{*path}", axum::routing::any(scim::serve))
+        .merge(invite_page::router(&settings.gateway_app_url)?)
         .fallback(transcode)
         .with_state(shared)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
