@@ -283,6 +283,7 @@ async fn a_delivery_result_the_database_refuses_is_dropped_not_requeued_forever(
         invitation_id: invitation_id.to_string(),
         mail_message_id: Uuid::new_v4().to_string(),
         reason: "bad\0reason".into(),
+        hard_bounce: false,
     };
     channel
         .confirm_select(ConfirmSelectOptions::default())
@@ -351,6 +352,7 @@ async fn results_arriving_together_are_all_recorded_and_a_refused_one_among_them
         invitation_id: poison_id.to_string(),
         mail_message_id: Uuid::new_v4().to_string(),
         reason: "bad\0reason".into(),
+        hard_bounce: false,
     };
     messages.insert(
         INVITATIONS / 2,

@@ -16,7 +16,8 @@
 //! - `proxy_protocol`: reading a balancer's PROXY protocol header;
 //! - `upstream`: the service's replicas, their health, which takes a call;
 //! - `scim`: SCIM 2.0 at `/scim/v2`, on the service's DirectoryService;
-//! - `invite_page`: the invitation page at `/invite`, which the email links to.
+//! - `invite_page`: the invitation page at `/invite`, which the email links to;
+//! - `unsubscribe`: RFC 8058 one-click unsubscribe at `/unsubscribe`.
 
 // The edge never panics on a request: no `expect` either (`unwrap` is denied
 // for the whole workspace).
@@ -33,6 +34,7 @@ pub mod proxy_protocol;
 pub mod routes;
 pub mod scim;
 pub mod transcode;
+mod unsubscribe;
 pub mod upstream;
 
 use std::{
@@ -462,6 +464,11 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
         .route("/readyz", get(readyz))
         .route("/scim/v2", axum::routing::any(scim::serve))
         .route("/scim/v2/{*path}", axum::routing::any(scim::serve))
+        // RFC 8058 one-click unsubscribe: a GET shows, only a POST acts.
+        .route(
+            "/unsubscribe",
+            get(unsubscribe::page).post(unsubscribe::submit),
+        )
         .merge(invite_page::router(&settings.gateway_app_url)?)
         .fallback(transcode)
         .with_state(shared)

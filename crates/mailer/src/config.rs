@@ -94,6 +94,16 @@ pub struct MailerSettings {
     #[arg(long, env = "WOWCHAT_JOIN_CONFIRM_URL")]
     pub join_confirm_url: Option<String>,
 
+    /// The one-click unsubscribe page of every invitation email (the
+    /// gateway's `/unsubscribe`): the footer link and the `List-Unsubscribe`
+    /// header are `<this>?token=<token>` (RFC 8058).
+    #[arg(
+        long,
+        env = "WOWCHAT_UNSUBSCRIBE_URL",
+        default_value = "http://localhost:8080/unsubscribe"
+    )]
+    pub unsubscribe_url: String,
+
     /// Most mail commands handled at once (the AMQP prefetch count). Each
     /// holds a Postgres connection (the pool has this many + 4) and an SMTP
     /// connection while it sends; up to this many SMTP connections stay open
@@ -197,6 +207,7 @@ impl MailerSettings {
             .context("WOWCHAT_MAIL_FROM is not an email address like `Name <name@example.com>`")?;
         let accept_url = http_url(&self.accept_url, "WOWCHAT_ACCEPT_URL")?;
         let users_url = http_url(&self.users_url, "WOWCHAT_USERS_URL")?;
+        let unsubscribe_url = http_url(&self.unsubscribe_url, "WOWCHAT_UNSUBSCRIBE_URL")?;
         let confirm_url = self
             .join_confirm_url
             .as_deref()
@@ -219,6 +230,7 @@ impl MailerSettings {
             accept_url,
             users_url,
             confirm_url,
+            unsubscribe_url,
             prefetch: self.prefetch,
             retry: Backoff {
                 base: Duration::from_millis(self.retry_base_ms),
@@ -246,6 +258,11 @@ impl MailerSettings {
                     .is_some_and(is_localhost_link),
             "a localhost link in the emails: set WOWCHAT_ACCEPT_URL, WOWCHAT_USERS_URL \
              (and WOWCHAT_JOIN_CONFIRM_URL if set)",
+        )?;
+        self.environment.refuse(
+            is_localhost_link(&self.unsubscribe_url),
+            "a localhost unsubscribe link in the emails: set WOWCHAT_UNSUBSCRIBE_URL to the \
+             gateway's public /unsubscribe",
         )?;
         self.environment.refuse(
             self.mail_token_keys.is_none(),
@@ -280,6 +297,8 @@ pub struct Config {
     pub users_url: Url,
     /// The join request confirmation page, when set apart.
     pub confirm_url: Option<Url>,
+    /// The one-click unsubscribe page (RFC 8058).
+    pub unsubscribe_url: Url,
     pub prefetch: u16,
     pub retry: Backoff,
     pub max_attempts: u32,
@@ -300,6 +319,7 @@ impl Config {
         for (setting, url) in [
             ("WOWCHAT_ACCEPT_URL", &self.accept_url),
             ("WOWCHAT_USERS_URL", &self.users_url),
+            ("WOWCHAT_UNSUBSCRIBE_URL", &self.unsubscribe_url),
         ] {
             if url.host_str().is_none_or(is_development_host) {
                 found.push(setting);
@@ -352,12 +372,14 @@ mod tests {
             [
                 "WOWCHAT_MAIL_FROM",
                 "WOWCHAT_ACCEPT_URL",
-                "WOWCHAT_USERS_URL"
+                "WOWCHAT_USERS_URL",
+                "WOWCHAT_UNSUBSCRIBE_URL"
             ]
         );
         let mut settings = MailerSettings::defaults();
         settings.mail_from = "WowChat <no-reply@wowchat.com>".into();
         settings.accept_url = "https://app.wowchat.com/accept-invitation".into();
+        settings.unsubscribe_url = "https://users.wowchat.com/unsubscribe".into();
         settings.users_url = "http://127.0.0.1:3000/users".into();
         let config = settings.validate().expect("valid");
         assert_eq!(config.development_values(), ["WOWCHAT_USERS_URL"]);
@@ -368,6 +390,29 @@ mod tests {
             assert!(!is_development_host(host), "{host}");
         }
     }
+
+    #[test]
+    fn production_refuses_a_localhost_unsubscribe_link() {
+        let mut settings = MailerSettings::defaults();
+        settings.environment = wowchat_platform::environment::Environment::Production;
+        settings.amqp.url = "amqp://mailer:s3cret@rabbit.internal:5672/%2f".into();
+        settings.accept_url = "https://app.wowchat.com/accept-invitation".into();
+        settings.users_url = "https://app.wowchat.com/users".into();
+        settings.mail_token_keys = Some(MAIL_TOKEN_KEYS.into());
+        let error = format!("{:#}", settings.validate().err().expect("refused"));
+        assert!(error.contains("WOWCHAT_UNSUBSCRIBE_URL"), "{error}");
+        settings.unsubscribe_url = "https://users.wowchat.com/unsubscribe".into();
+        let config = settings.validate().expect("valid");
+        assert_eq!(
+            config.unsubscribe_url.as_str(),
+            "https://users.wowchat.com/unsubscribe"
+        );
+        settings.unsubscribe_url = "mailto:unsubscribe@wowchat.com".into();
+        assert!(settings.validate().is_err(), "an http(s) page, not mailto");
+    }
+
+    /// A well-formed key setting (not a real key).
+    const MAIL_TOKEN_KEYS: &str = "k:d293Y2hhdCB0ZXN0IG1haWwgdG9rZW4ga2V5LCAzMiE";
 
     #[test]
     fn secrets_are_redacted_in_debug_output() {

@@ -120,7 +120,13 @@ pub struct Renderer {
     confirm_url: Url,
     /// Open the sealed invitation tokens of mail commands.
     token_keys: Option<TokenKeys>,
+    /// The one-click unsubscribe page: `<this>?token=<token>` (RFC 8058).
+    unsubscribe_url: Url,
 }
+
+/// The gateway's unsubscribe page on a developer's machine, until
+/// [`Renderer::with_unsubscribe_url`] says otherwise.
+const DEFAULT_UNSUBSCRIBE_URL: &str = "http://localhost:8080/unsubscribe";
 
 #[derive(Serialize)]
 struct InvitationView<'a> {
@@ -133,6 +139,9 @@ struct InvitationView<'a> {
     accept_link_html: minijinja::Value,
     message_lines: Vec<String>,
     expires: Option<String>,
+    /// The one-click unsubscribe link; empty for a command without a token.
+    unsubscribe_link: &'a str,
+    unsubscribe_link_html: minijinja::Value,
 }
 
 #[derive(Serialize)]
@@ -182,7 +191,27 @@ impl Renderer {
             users_url,
             confirm_url,
             token_keys: None,
+            unsubscribe_url: Url::parse(DEFAULT_UNSUBSCRIBE_URL)
+                .map_err(|_| RenderError::Invalid("the default unsubscribe URL"))?,
         })
+    }
+
+    /// The one-click unsubscribe page (`WOWCHAT_UNSUBSCRIBE_URL`).
+    pub fn with_unsubscribe_url(mut self, url: Url) -> Self {
+        self.unsubscribe_url = url;
+        self
+    }
+
+    /// `<unsubscribe_url>?token=<token>`: the footer link and the
+    /// `List-Unsubscribe` header; none for an empty token.
+    pub fn unsubscribe_link(&self, token: &str) -> Option<String> {
+        let token = token.trim();
+        if token.is_empty() {
+            return None;
+        }
+        let mut url = self.unsubscribe_url.clone();
+        url.query_pairs_mut().append_pair("token", token);
+        Some(url.into())
     }
 
     /// `<users_url>/<user id>`, for an id that is a UUID.
@@ -246,6 +275,9 @@ impl Renderer {
                 .format(EXPIRY_FORMAT)
                 .ok()
         });
+        let unsubscribe_link = self
+            .unsubscribe_link(&command.unsubscribe_token)
+            .unwrap_or_default();
         let view = InvitationView {
             inviter_name,
             inviter_email: &inviter_email,
@@ -256,6 +288,8 @@ impl Renderer {
             accept_link_html: html_safe_link(&link),
             message_lines: message_lines(&invitation.message),
             expires,
+            unsubscribe_link_html: html_safe_link(&unsubscribe_link),
+            unsubscribe_link: &unsubscribe_link,
         };
         self.render("invitation", &view)
     }
@@ -389,7 +423,14 @@ impl Renderer {
             .ok()
             .map(|a| Mailbox::new(non_empty(one_line(&command.inviter_display_name)), a));
         let rendered = self.render_invitation(command)?;
-        self.compose(to, reply_to, rendered, message_id)
+        let mut message = self.compose(to, reply_to, rendered, message_id)?;
+        // RFC 8058 one-click: the same link as the footer's.
+        if let Some(link) = self.unsubscribe_link(&command.unsubscribe_token) {
+            let headers = message.headers_mut();
+            headers.insert_raw(headers::list_unsubscribe(&link));
+            headers.insert_raw(headers::list_unsubscribe_post());
+        }
+        Ok(message)
     }
 
     /// The accepted notice: to the inviter.
@@ -574,6 +615,7 @@ mod tests {
             inviter_display_name: "Olive Owner".into(),
             inviter_email: "olive@acme.example".into(),
             sealed_token: None,
+            unsubscribe_token: String::new(),
         }
     }
 
@@ -1072,6 +1114,44 @@ mod tests {
             html.contains("&lt;b&gt;Owner&lt;&#x2f;b&gt; &amp; Co"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn an_invitation_carries_one_click_unsubscribe_headers_and_the_same_link_in_both_parts() {
+        let renderer = renderer()
+            .with_unsubscribe_url(Url::parse("https://users.example.com/unsubscribe").unwrap());
+        let mut with_token = command("");
+        with_token.unsubscribe_token = "AQID-_x".into();
+        let email = renderer
+            .invitation_email(&with_token, "0196a7a0-0000-7000-8000-0000000000aa")
+            .unwrap();
+        let raw = String::from_utf8(email.formatted()).unwrap();
+        let link = "https://users.example.com/unsubscribe?token=AQID-_x";
+        assert!(
+            raw.contains(&format!("List-Unsubscribe: <{link}>\r\n")),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"),
+            "{raw}"
+        );
+        let rendered = renderer.render_invitation(&with_token).unwrap();
+        assert!(rendered.text.contains(link), "{}", rendered.text);
+        assert!(
+            rendered.html.contains(&format!("href=\"{link}\"")),
+            "{}",
+            rendered.html
+        );
+        assert_same_content(&rendered);
+
+        // A command of a service that signs no token: no link, no headers.
+        let without = renderer.render_invitation(&command("")).unwrap();
+        assert!(!without.text.contains("unsubscribe?"), "{}", without.text);
+        let email = renderer
+            .invitation_email(&command(""), "0196a7a0-0000-7000-8000-0000000000ab")
+            .unwrap();
+        let raw = String::from_utf8(email.formatted()).unwrap();
+        assert!(!raw.contains("List-Unsubscribe"), "{raw}");
     }
 
     #[test]

@@ -385,7 +385,8 @@ fn renderer(settings: &MailerSettings, config: &Config) -> anyhow::Result<Render
         config.users_url.clone(),
     )
     .context("loading the email templates")?
-    .with_confirm_url_if_set(config.confirm_url.clone());
+    .with_confirm_url_if_set(config.confirm_url.clone())
+    .with_unsubscribe_url(config.unsubscribe_url.clone());
     let token_keys = settings
         .mail_token_keys
         .as_ref()

@@ -16,6 +16,7 @@ use crate::{
         joining::{InviteLink, JoinRequest},
         mail_domain::MailDomain,
         permission::CustomRole,
+        suppression::EmailSuppression,
         user::User,
         workspace::WorkspaceSettings,
     },
@@ -340,6 +341,8 @@ pub fn role_changed(
 /// `id` is the message id the mailer reports the delivery result under.
 /// With `seal` (the mail token keys) the token travels sealed, bound to
 /// the invitation id; without (development only), in the clear.
+/// `unsubscribe_token` makes the email's unsubscribe link.
+#[allow(clippy::too_many_arguments)]
 pub fn send_invitation_email(
     id: Uuid,
     invitation: &Invitation,
@@ -347,6 +350,7 @@ pub fn send_invitation_email(
     seal: Option<&TokenKeys>,
     workspace_name: &str,
     inviter: &Caller,
+    unsubscribe_token: String,
     request_id: &str,
 ) -> Result<OutboxMessage, crate::domain::Error> {
     let (token, sealed_token) = sealed(token, seal, invitation.id)?;
@@ -361,9 +365,33 @@ pub fn send_invitation_email(
             inviter_display_name: inviter.display_name.clone(),
             inviter_email: inviter.email.clone(),
             sealed_token,
+            unsubscribe_token,
         },
         request_id,
     ))
+}
+
+/// `email.unsubscribed` (no actor; `invitation_id`: whose email carried
+/// the link) or `email.suppression_cleared` (by `actor`), in `workspace_id`.
+pub fn email_suppression_changed(
+    workspace_id: Uuid,
+    action: Action,
+    suppression: &EmailSuppression,
+    actor: Option<Uuid>,
+    invitation_id: Option<Uuid>,
+    request_id: &str,
+) -> OutboxMessage {
+    let text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    message(
+        workspace_id,
+        action.as_str(),
+        events::EmailSuppressionChanged {
+            suppression: Some(wire::email_suppression(suppression)),
+            actor_user_id: text(actor),
+            invitation_id: text(invitation_id),
+        },
+        request_id,
+    )
 }
 
 /// The command that tells the inviter their invitation was accepted.

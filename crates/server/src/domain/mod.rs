@@ -58,6 +58,7 @@ pub mod mail_domain;
 pub mod pagination;
 pub mod permission;
 pub mod secret;
+pub mod suppression;
 pub mod text;
 pub mod user;
 pub mod workspace;

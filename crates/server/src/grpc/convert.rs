@@ -701,3 +701,35 @@ pub fn resend_validity(expires_in: Option<prost_types::Duration>) -> Result<time
         .and_then(Validity::parse)
         .map_err(|description| Error::invalid("expires_in", description))
 }
+
+/// The address of GetEmailSuppression.
+pub fn suppressed_email(request: proto::GetEmailSuppressionRequest) -> Result<EmailAddress, Error> {
+    let proto::GetEmailSuppressionRequest { email } = request;
+    EmailAddress::parse(&email).map_err(|description| Error::invalid("email", description))
+}
+
+/// The address of ClearEmailSuppression, and its request id.
+pub fn clear_email_suppression(
+    request: proto::ClearEmailSuppressionRequest,
+) -> Result<(EmailAddress, Option<IdempotencyKey>), Error> {
+    let fingerprint = fingerprint_of(&request, |r| r.request_id.clear());
+    let proto::ClearEmailSuppressionRequest { email, request_id } = request;
+    let mut v = Violations::default();
+    let email = v.check("email", EmailAddress::parse(&email));
+    let idempotency = v.check(
+        "request_id",
+        IdempotencyKey::parse(&request_id, &fingerprint),
+    );
+    v.finish()?;
+    email.zip(idempotency).ok_or_else(unrecorded)
+}
+
+/// The token of Unsubscribe: required; checked by the operation.
+pub fn unsubscribe_token(request: proto::UnsubscribeRequest) -> Result<String, Error> {
+    let proto::UnsubscribeRequest { token } = request;
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(Error::invalid("token", "is required"));
+    }
+    Ok(token.to_owned())
+}

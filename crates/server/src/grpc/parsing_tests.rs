@@ -344,6 +344,29 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
             let _ = convert::preview_token(r);
         }
     });
+    parsers.insert("/wowchat.users.v1.UserService/GetEmailSuppression", |b| {
+        if let Some(r) = decode::<proto::GetEmailSuppressionRequest>(b) {
+            seen(convert::suppressed_email(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/ClearEmailSuppression", |b| {
+        if let Some(r) = decode::<proto::ClearEmailSuppressionRequest>(b) {
+            seen(convert::clear_email_suppression(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/Unsubscribe", |b| {
+        if let Some(r) = decode::<proto::UnsubscribeRequest>(b) {
+            // The operation checks the token itself: as it would, under a key.
+            if let Ok(token) = convert::unsubscribe_token(r) {
+                let key = crate::domain::suppression::UnsubscribeKey::new(b"key").unwrap();
+                seen(crate::domain::suppression::Unsubscription::verify(
+                    &key,
+                    &token,
+                    time::OffsetDateTime::now_utc(),
+                ));
+            }
+        }
+    });
     parsers.insert("/wowchat.users.v1.UserService/GetWorkspaceSettings", |b| {
         let _: Option<proto::GetWorkspaceSettingsRequest> = decode(b);
     });

@@ -11,6 +11,7 @@ use super::{
     invitation_policy::{recipient_refused, sends_refused},
     limits::Take,
     rules::{ensure_active_manager, ensure_seat_free},
+    suppressions::{refuse_suppressed, unsubscribe_token},
     unit_of_work::{
         self, Begun, FirstLock, Limits, Mutation, Outcome, Recorded, Target, UnitOfWork, Work,
         retrying,
@@ -27,6 +28,7 @@ use crate::{
         },
         pagination::Cursor,
         permission::Permission,
+        suppression::SuppressionCause,
         user::{AcceptInvitation, User, UserStatus},
     },
     events,
@@ -35,7 +37,7 @@ use crate::{
         invitations::{self, InvitationFilter, NewInvitationRow},
         invite_links,
         pipeline::PipelinedTransaction,
-        roles, users, workspaces,
+        roles, suppressions, users, workspaces,
     },
 };
 
@@ -97,26 +99,28 @@ pub(super) async fn invite_via(
             refused: sends_refused,
         });
     let workspace_id = caller.workspace_id;
-    // Whether a member has that email is asked beside the beginning (under
-    // the workspace lock), which saves InviteUser a round trip.
+    // Whether a member has that email, and whether the address is
+    // suppressed, are asked beside the beginning (under the workspace
+    // lock), which saves InviteUser two round trips.
     let invited = retrying(|| async move {
         let tx = PipelinedTransaction::new(state.connection().await?);
-        let (begun, already_a_member) = tokio::join!(
+        let (begun, already_a_member, suppression) = tokio::join!(
             unit_of_work::begin(&tx, caller, mutation),
             invitations::clear_stale_and_find_member(tx.client(), workspace_id, email),
+            suppressions::cause(tx.client(), email),
         );
         let work = match begun? {
             Begun::Fresh(opened) => opened.with(state, tx),
             Begun::Replayed(first) => return Ok(first),
         };
-        let already_a_member = already_a_member?;
+        let (already_a_member, suppression) = (already_a_member?, suppression?);
         if let Some(link_id) = link_id {
             invite_links::take_use(work.tx(), workspace_id, link_id)
                 .await?
                 .ok_or_else(Error::invite_link_not_found)?;
         }
         let (invitation, recorded) =
-            create_invitation(state, &work, new, link_id, already_a_member).await?;
+            create_invitation(state, &work, new, link_id, already_a_member, suppression).await?;
         work.finish(Outcome::Changed(invitation, recorded)).await
     })
     .await;
@@ -155,13 +159,15 @@ async fn name_recipient_refusal(state: &AppState, refused: Error, recipient: &[T
 /// Creates and sends an invitation inside `work` with every rule of
 /// InviteUser: the role not above the caller's, an active manager, the
 /// allowed domains, not a member yet (`already_a_member`, asked under the
-/// workspace lock), a free seat, one pending invitation per email.
+/// workspace lock), an address not suppressed (`suppression`, as read in
+/// the transaction), a free seat, one pending invitation per email.
 pub(super) async fn create_invitation(
     state: &AppState,
     work: &Work<'_>,
     new: &NewInvitation,
     link_id: Option<Uuid>,
     already_a_member: bool,
+    suppression: Option<SuppressionCause>,
 ) -> Result<(Invitation, Recorded), Error> {
     let workspace_id = work.workspace_id();
     let role = work.grantable_role("role", &new.role).await?;
@@ -178,6 +184,7 @@ pub(super) async fn create_invitation(
     if already_a_member {
         return Err(already_member());
     }
+    refuse_suppressed(suppression)?;
     ensure_seat_free(work.tx(), workspace_id, &settings).await?;
     let token = InvitationToken::generate();
     let mail_message_id = Uuid::now_v7();
@@ -238,6 +245,7 @@ async fn send_invitation_email(
         state.mail_tokens.as_deref(),
         &workspace_name,
         &work.caller,
+        unsubscribe_token(state, invitation).await?,
         work.request_id,
     )?);
     Ok(())
@@ -445,14 +453,16 @@ pub async fn resend(
             .send_takes(&state.limits, workspace_id, work.caller.user_id)
             .await?;
         // Sent together: one round trip.
-        let (sends, admitted) = tokio::join!(
+        let (sends, admitted, suppression) = tokio::join!(
             state.limits.take(work.tx(), &takes),
             state
                 .invitations
                 .admit_recipient(&state.limits, work.tx(), &email),
+            suppressions::cause(work.tx(), &email),
         );
         sends?.map_err(sends_refused)?;
         admitted?;
+        refuse_suppressed(suppression?)?;
         if users::exists_with_email(work.tx(), workspace_id, &email).await? {
             return Err(already_member());
         }

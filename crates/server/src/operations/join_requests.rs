@@ -40,7 +40,7 @@ use crate::{
     store::{
         Lock, invitations, invite_links,
         join_requests::{self, NewRequestRow},
-        workspaces,
+        suppressions, workspaces,
     },
 };
 
@@ -375,9 +375,17 @@ pub async fn approve(
                     .invitations
                     .admit_recipient(&state.limits, work.tx(), new.email.normalized())
                     .await?;
-                create_invitation(state, &work, &new, request.invite_link_id, false)
-                    .await?
-                    .0
+                let suppression = suppressions::cause(work.tx(), new.email.normalized()).await?;
+                create_invitation(
+                    state,
+                    &work,
+                    &new,
+                    request.invite_link_id,
+                    false,
+                    suppression,
+                )
+                .await?
+                .0
             }
         };
         let decided = join_requests::decide(

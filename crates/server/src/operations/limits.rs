@@ -24,7 +24,7 @@ use sha2::Sha256;
 use tokio::sync::OnceCell;
 
 use crate::{
-    domain::{Error, pagination::PageKey},
+    domain::{Error, pagination::PageKey, suppression::UnsubscribeKey},
     store::{GenericClient, Pool, rate_limits},
 };
 
@@ -134,6 +134,15 @@ impl SharedLimits {
         let mut mac = self.mac().await?.clone();
         mac.update(b"page-token");
         Ok(PageKey::new(&mac.finalize().into_bytes()))
+    }
+
+    /// The unsubscribe-token key, HMAC(secret, "unsubscribe-token"): the
+    /// same on every replica, and no other key (a limit's begins with a
+    /// length prefix, the page-token key is another label).
+    pub async fn unsubscribe_key(&self) -> Result<UnsubscribeKey, Error> {
+        let mut mac = self.mac().await?.clone();
+        mac.update(b"unsubscribe-token");
+        UnsubscribeKey::new(&mac.finalize().into_bytes())
     }
 
     async fn mac(&self) -> Result<&Hmac<Sha256>, Error> {

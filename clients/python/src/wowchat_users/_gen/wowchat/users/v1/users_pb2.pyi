@@ -34,6 +34,38 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _SuppressionReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SuppressionReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SuppressionReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SUPPRESSION_REASON_UNSPECIFIED: _SuppressionReason.ValueType  # 0
+    """Not set."""
+    SUPPRESSION_REASON_BOUNCED: _SuppressionReason.ValueType  # 1
+    """The mail server refused an invitation email to it for good (a 5xx
+    reply: a hard bounce). An administrator may clear it.
+    """
+    SUPPRESSION_REASON_UNSUBSCRIBED: _SuppressionReason.ValueType  # 2
+    """Its owner unsubscribed from WowChat invitation emails. Nobody but the
+    owner decides that: no administrator can clear it.
+    """
+
+class SuppressionReason(_SuppressionReason, metaclass=_SuppressionReasonEnumTypeWrapper):
+    """Why no invitation email goes to an address."""
+
+SUPPRESSION_REASON_UNSPECIFIED: SuppressionReason.ValueType  # 0
+"""Not set."""
+SUPPRESSION_REASON_BOUNCED: SuppressionReason.ValueType  # 1
+"""The mail server refused an invitation email to it for good (a 5xx
+reply: a hard bounce). An administrator may clear it.
+"""
+SUPPRESSION_REASON_UNSUBSCRIBED: SuppressionReason.ValueType  # 2
+"""Its owner unsubscribed from WowChat invitation emails. Nobody but the
+owner decides that: no administrator can clear it.
+"""
+Global___SuppressionReason: _TypeAlias = SuppressionReason  # noqa: Y015
+
 class _UserStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -117,6 +149,44 @@ DELIVERY_STATUS_SENT: DeliveryStatus.ValueType  # 2
 DELIVERY_STATUS_FAILED: DeliveryStatus.ValueType  # 3
 """Could not be delivered: see `delivery_failure_reason`."""
 Global___DeliveryStatus: _TypeAlias = DeliveryStatus  # noqa: Y015
+
+@_typing.final
+class EmailSuppression(_message.Message):
+    """An address no invitation email goes to, from any workspace of the
+    installation.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The address, as the service compares it (trimmed, lower case)."""
+    reason: Global___SuppressionReason.ValueType
+    """Bounced or unsubscribed."""
+    detail: _builtins.str
+    """For a bounce, what the mail server answered; empty otherwise."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the address was suppressed."""
+
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        reason: Global___SuppressionReason.ValueType = ...,
+        detail: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "detail", b"detail", "email", b"email", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EmailSuppression: _TypeAlias = EmailSuppression  # noqa: Y015
 
 @_typing.final
 class User(_message.Message):
@@ -1681,3 +1751,145 @@ class UpdateWorkspaceSettingsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateWorkspaceSettingsResponse: _TypeAlias = UpdateWorkspaceSettingsResponse  # noqa: Y015
+
+@_typing.final
+class GetEmailSuppressionRequest(_message.Message):
+    """Request of GetEmailSuppression."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The address (compared ignoring case)."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEmailSuppressionRequest: _TypeAlias = GetEmailSuppressionRequest  # noqa: Y015
+
+@_typing.final
+class GetEmailSuppressionResponse(_message.Message):
+    """Response of GetEmailSuppression."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUPPRESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def suppression(self) -> Global___EmailSuppression:
+        """The suppression."""
+
+    def __init__(
+        self,
+        *,
+        suppression: Global___EmailSuppression | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["suppression", b"suppression"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["suppression", b"suppression"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEmailSuppressionResponse: _TypeAlias = GetEmailSuppressionResponse  # noqa: Y015
+
+@_typing.final
+class ClearEmailSuppressionRequest(_message.Message):
+    """Request of ClearEmailSuppression."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The address (compared ignoring case)."""
+    request_id: _builtins.str
+    """Makes retries safe: the same id returns the first result."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearEmailSuppressionRequest: _TypeAlias = ClearEmailSuppressionRequest  # noqa: Y015
+
+@_typing.final
+class ClearEmailSuppressionResponse(_message.Message):
+    """Response of ClearEmailSuppression."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLEARED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def cleared(self) -> Global___EmailSuppression:
+        """The bounce suppression that was cleared; unset when the address was not
+        suppressed.
+        """
+
+    def __init__(
+        self,
+        *,
+        cleared: Global___EmailSuppression | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cleared", b"cleared"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cleared", b"cleared"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearEmailSuppressionResponse: _TypeAlias = ClearEmailSuppressionResponse  # noqa: Y015
+
+@_typing.final
+class UnsubscribeRequest(_message.Message):
+    """Request of Unsubscribe."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """The token of the unsubscribe link of an invitation email."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnsubscribeRequest: _TypeAlias = UnsubscribeRequest  # noqa: Y015
+
+@_typing.final
+class UnsubscribeResponse(_message.Message):
+    """Response of Unsubscribe."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The address that no longer receives invitation emails."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnsubscribeResponse: _TypeAlias = UnsubscribeResponse  # noqa: Y015
