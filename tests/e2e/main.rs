@@ -37,5 +37,6 @@ mod shared_limits;
 mod sign_in;
 mod startup;
 mod support;
+mod suppression;
 mod traces;
 mod validation;
