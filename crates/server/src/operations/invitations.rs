@@ -245,7 +245,7 @@ async fn send_invitation_email(
         state.mail_tokens.as_deref(),
         &workspace_name,
         &work.caller,
-        unsubscribe_token(state, invitation).await?,
+        unsubscribe_token(state, work.tx(), invitation).await?,
         work.request_id,
     )?);
     Ok(())

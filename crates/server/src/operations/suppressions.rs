@@ -22,7 +22,7 @@ use crate::{
         suppression::{EmailSuppression, SuppressionCause, Unsubscription},
     },
     events,
-    store::{Lock, suppressions},
+    store::{GenericClient, Lock, suppressions},
 };
 
 /// Refuses an invitation email to an address suppressed for `cause`.
@@ -33,9 +33,14 @@ pub fn refuse_suppressed(cause: Option<SuppressionCause>) -> Result<(), Error> {
     }
 }
 
-/// The token of the unsubscribe link of `invitation`'s email, sent now.
-pub async fn unsubscribe_token(state: &AppState, invitation: &Invitation) -> Result<String, Error> {
-    let key = state.limits.unsubscribe_key().await?;
+/// The token of the unsubscribe link of `invitation`'s email, sent now,
+/// by a change holding `client`.
+pub async fn unsubscribe_token(
+    state: &AppState,
+    client: &impl GenericClient,
+    invitation: &Invitation,
+) -> Result<String, Error> {
+    let key = state.limits.unsubscribe_key(client).await?;
     Ok(Unsubscription::token(
         &key,
         &invitation.email,
@@ -120,7 +125,10 @@ pub async fn clear(
 /// the address. A bad token is INVALID_UNSUBSCRIBE_TOKEN and changes
 /// nothing; unsubscribing again changes nothing.
 pub async fn unsubscribe(state: &AppState, request_id: &str, token: &str) -> Result<String, Error> {
-    let key = state.limits.unsubscribe_key().await?;
+    let key = {
+        let client = state.connection().await?;
+        state.limits.unsubscribe_key(&client).await?
+    };
     let unsubscription = Unsubscription::verify(&key, token, OffsetDateTime::now_utc())?;
     let unsubscription = &unsubscription;
     let changed = retrying(|| async move {
