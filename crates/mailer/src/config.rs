@@ -19,6 +19,8 @@ use wowchat_users_api::topology::Topology;
 
 pub use wowchat_platform::{Backoff, Secret};
 
+pub use crate::render::TokenIn;
+
 /// Leaves room for the longest suffix (`.users.delivery-results`) in 255 bytes.
 const MAX_PREFIX_LEN: usize = 200;
 
@@ -71,13 +73,29 @@ pub struct MailerSettings {
     )]
     pub mail_from: String,
 
-    /// The page that accepts invitations; the link is `<this>?token=<token>`.
+    /// The page that accepts invitations: by default the gateway's own
+    /// (`/invite`, the gateway listening on 127.0.0.1:8080). The link is
+    /// `<this>#token=<token>`, or `<this>?token=<token>` as
+    /// `WOWCHAT_ACCEPT_TOKEN_IN` says.
     #[arg(
         long,
         env = "WOWCHAT_ACCEPT_URL",
-        default_value = "http://localhost:3000/accept-invitation"
+        default_value = "http://127.0.0.1:8080/invite"
     )]
     pub accept_url: String,
+
+    /// Where the accept link carries the token: `fragment` (`#token=…`,
+    /// never sent to a server, so it reaches no log, proxy or `Referer`;
+    /// what the gateway's page reads) or `query` (`?token=…`, for a page
+    /// built on the older form).
+    #[arg(
+        long,
+        env = "WOWCHAT_ACCEPT_TOKEN_IN",
+        value_enum,
+        ignore_case = true,
+        default_value = "fragment"
+    )]
+    pub accept_token_in: TokenIn,
 
     /// The workspace's user list in the app; the accepted notice links to
     /// it and to `<this>/<user id>`, the new member's page.
@@ -228,6 +246,7 @@ impl MailerSettings {
             topology: Topology::new(self.amqp.prefix.clone()),
             mail_from,
             accept_url,
+            accept_token_in: self.accept_token_in,
             users_url,
             confirm_url,
             unsubscribe_url,
@@ -294,6 +313,8 @@ pub struct Config {
     pub topology: Topology,
     pub mail_from: Mailbox,
     pub accept_url: Url,
+    /// Where the accept link carries the token.
+    pub accept_token_in: TokenIn,
     pub users_url: Url,
     /// The join request confirmation page, when set apart.
     pub confirm_url: Option<Url>,
@@ -392,6 +413,19 @@ mod tests {
     }
 
     #[test]
+    fn the_default_accept_link_is_the_gateways_page_with_the_token_in_the_fragment() {
+        let config = MailerSettings::defaults().validate().expect("defaults");
+        assert_eq!(config.accept_url.as_str(), "http://127.0.0.1:8080/invite");
+        assert_eq!(config.accept_token_in, TokenIn::Fragment);
+        let mut settings = MailerSettings::defaults();
+        settings.accept_token_in =
+            <TokenIn as clap::ValueEnum>::from_str("QUERY", true).expect("query");
+        assert_eq!(
+            settings.validate().expect("valid").accept_token_in,
+            TokenIn::Query
+        );
+    }
+
     fn production_refuses_a_localhost_unsubscribe_link() {
         let mut settings = MailerSettings::defaults();
         settings.environment = wowchat_platform::environment::Environment::Production;

@@ -111,10 +111,23 @@ pub struct RenderedEmail {
     pub html: String,
 }
 
+/// Where the accept link carries the invitation token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TokenIn {
+    /// `<accept url>#token=<token>`: a browser never sends the fragment, so
+    /// the token reaches no server log, proxy or `Referer`.
+    #[default]
+    Fragment,
+    /// `<accept url>?token=<token>`, the older form.
+    Query,
+}
+
 pub struct Renderer {
     env: Environment<'static>,
     from: Mailbox,
     accept_url: Url,
+    /// Where the accept link carries the token.
+    token_in: TokenIn,
     users_url: Url,
     /// The page that confirms a join request.
     confirm_url: Url,
@@ -188,6 +201,7 @@ impl Renderer {
             env,
             from,
             accept_url,
+            token_in: TokenIn::default(),
             users_url,
             confirm_url,
             token_keys: None,
@@ -240,10 +254,28 @@ impl Renderer {
         self
     }
 
-    /// `<accept_url>?token=<token>` (appended to any query the URL has).
+    /// Puts the token of the accept link in the fragment (the default) or
+    /// the query (`WOWCHAT_ACCEPT_TOKEN_IN`).
+    pub fn with_token_in(mut self, token_in: TokenIn) -> Self {
+        self.token_in = token_in;
+        self
+    }
+
+    /// `<accept_url>#token=<token>` (in place of any fragment the URL has),
+    /// or `<accept_url>?token=<token>` (appended to any query it has).
     pub fn accept_link(&self, token: &str) -> String {
         let mut url = self.accept_url.clone();
-        url.query_pairs_mut().append_pair("token", token);
+        match self.token_in {
+            TokenIn::Fragment => {
+                let fragment = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("token", token)
+                    .finish();
+                url.set_fragment(Some(&fragment));
+            }
+            TokenIn::Query => {
+                url.query_pairs_mut().append_pair("token", token);
+            }
+        }
         url.into()
     }
 
@@ -647,7 +679,7 @@ mod tests {
         ));
     }
 
-    const LINK: &str = "http://localhost:3000/accept-invitation?token=q1w2e3r4t5y6u7i8o9p0-_AbCdEfGhIjKlMnOpQrStUv";
+    const LINK: &str = "http://localhost:3000/accept-invitation#token=q1w2e3r4t5y6u7i8o9p0-_AbCdEfGhIjKlMnOpQrStUv";
 
     fn confirmation(display_name: &str) -> SendJoinRequestConfirmationEmail {
         SendJoinRequestConfirmationEmail {
@@ -795,13 +827,37 @@ mod tests {
     }
 
     #[test]
-    fn the_token_is_appended_to_an_accept_url_with_a_query() {
+    fn the_token_goes_in_the_fragment_by_default_and_replaces_any_fragment() {
+        let renderer = Renderer::new(
+            "WowChat <no-reply@wowchat.localhost>".parse().unwrap(),
+            Url::parse("https://app.example.com/invite?lang=en#old").unwrap(),
+            Url::parse("https://app.example.com/users").unwrap(),
+        )
+        .unwrap();
+        let link = "https://app.example.com/invite?lang=en#token=abc-_123";
+        assert_eq!(renderer.accept_link("abc-_123"), link);
+        let mut command = command("");
+        command.token = "abc-_123".into();
+        let email = renderer.render_invitation(&command).unwrap();
+        assert!(email.text.contains(link), "{}", email.text);
+        assert!(
+            email
+                .html
+                .contains("href=\"https://app.example.com/invite?lang=en#token=abc-_123\""),
+            "{}",
+            email.html
+        );
+    }
+
+    #[test]
+    fn the_token_is_appended_to_an_accept_url_with_a_query_in_the_query_form() {
         let renderer = Renderer::new(
             "WowChat <no-reply@wowchat.localhost>".parse().unwrap(),
             Url::parse("https://app.example.com/accept?lang=en").unwrap(),
             Url::parse("https://app.example.com/users").unwrap(),
         )
-        .unwrap();
+        .unwrap()
+        .with_token_in(TokenIn::Query);
         assert_eq!(
             renderer.accept_link("abc-_123"),
             "https://app.example.com/accept?lang=en&token=abc-_123"
