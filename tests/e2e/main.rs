@@ -19,6 +19,7 @@ mod invitations;
 mod invite_links;
 mod join_requests;
 mod list_users;
+mod locales;
 mod mail;
 mod manage_actions;
 mod manage_permissions;

@@ -14,6 +14,7 @@ use crate::{
         activity::{Action, FieldChange},
         invitation::{Invitation, InvitationToken},
         joining::{InviteLink, JoinRequest},
+        locale::Locale,
         mail_domain::MailDomain,
         permission::CustomRole,
         suppression::EmailSuppression,
@@ -227,12 +228,14 @@ pub fn join_request_changed(
 }
 
 /// The command that asks a requester to confirm their join request, with
-/// the token sealed as an invitation's is (bound to the request id).
+/// the token sealed as an invitation's is (bound to the request id), in
+/// `locale` (the workspace's default).
 pub fn send_join_request_confirmation_email(
     request: &JoinRequest,
     token: &InvitationToken,
     seal: Option<&TokenKeys>,
     workspace_name: &str,
+    locale: Locale,
     request_id: &str,
 ) -> Result<OutboxMessage, crate::domain::Error> {
     let (token, sealed_token) = sealed(token, seal, request.id)?;
@@ -244,6 +247,7 @@ pub fn send_join_request_confirmation_email(
             workspace_name: workspace_name.to_owned(),
             token,
             sealed_token,
+            locale: locale.tag().to_owned(),
         },
         request_id,
     ))
@@ -366,6 +370,7 @@ pub fn send_invitation_email(
             inviter_email: inviter.email.clone(),
             sealed_token,
             unsubscribe_token,
+            locale: invitation.locale.tag().to_owned(),
         },
         request_id,
     ))
@@ -394,12 +399,14 @@ pub fn email_suppression_changed(
     )
 }
 
-/// The command that tells the inviter their invitation was accepted.
+/// The command that tells the inviter their invitation was accepted, in
+/// `locale` (the workspace's default).
 pub fn send_invitation_accepted_email(
     invitation: &Invitation,
     user: &User,
     workspace_name: &str,
     inviter: &User,
+    locale: Locale,
     request_id: &str,
 ) -> OutboxMessage {
     message(
@@ -411,12 +418,14 @@ pub fn send_invitation_accepted_email(
             workspace_name: workspace_name.to_owned(),
             inviter_display_name: inviter.display_name.clone(),
             inviter_email: inviter.email.clone(),
+            locale: locale.tag().to_owned(),
         },
         request_id,
     )
 }
 
-/// `invitation.updated`: a pending invitation's role, manager or expiry changed.
+/// `invitation.updated`: a pending invitation's role, manager, expiry or
+/// language changed.
 pub fn invitation_updated(
     invitation: &Invitation,
     actor: Uuid,

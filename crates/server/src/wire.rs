@@ -134,6 +134,7 @@ pub fn invitation(invitation: &Invitation) -> proto::Invitation {
             .unwrap_or_default(),
         access_expire_time: invitation.access_expires_at.map(timestamp),
         etag: invitation.etag(),
+        locale: invitation.locale.tag().to_owned(),
     }
 }
 
@@ -225,6 +226,7 @@ pub fn workspace_settings(settings: &WorkspaceSettings, version: i64) -> proto::
         directory_default_role: settings.directory_default_role.clone(),
         accept_join_requests: settings.accept_join_requests,
         etag: crate::domain::etag(version),
+        default_locale: settings.default_locale.tag().to_owned(),
     }
 }
 

@@ -54,6 +54,7 @@ pub mod error;
 pub mod idempotency;
 pub mod invitation;
 pub mod joining;
+pub mod locale;
 pub mod mail_domain;
 pub mod pagination;
 pub mod permission;

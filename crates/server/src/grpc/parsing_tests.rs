@@ -803,3 +803,39 @@ fn an_unspecified_enum_filters_nothing_and_a_known_one_filters_by_its_value() {
         Some(crate::domain::invitation::InvitationStatus::Revoked)
     ));
 }
+
+#[test]
+fn a_locale_is_taken_in_any_case_and_an_unsupported_one_is_a_violation_of_its_field() {
+    let invite = |locale: &str| proto::InviteUserRequest {
+        email: "ann@example.com".into(),
+        role: "agent".into(),
+        locale: locale.into(),
+        ..Default::default()
+    };
+    let parsed = NewInvitation::try_from(invite("PT-br")).unwrap();
+    assert_eq!(parsed.locale.map(|l| l.tag()), Some("pt-BR"));
+    assert_eq!(NewInvitation::try_from(invite("")).unwrap().locale, None);
+    let (field, description) = violation(NewInvitation::try_from(invite("xx")));
+    assert_eq!(field, "locale");
+    assert!(description.contains("en, de, fr, es, pt-BR, ja, ar"), "{description}");
+
+    let update = proto::UpdateInvitationRequest {
+        invitation_id: uuid::Uuid::nil().to_string(),
+        locale: Some("klingon".into()),
+        ..Default::default()
+    };
+    assert_eq!(violation(InvitationUpdate::try_from(update)).0, "locale");
+
+    let settings = |default_locale: &str| proto::UpdateWorkspaceSettingsRequest {
+        settings: Some(proto::WorkspaceSettings {
+            default_locale: default_locale.into(),
+            ..Default::default()
+        }),
+    };
+    let parsed = SettingsUpdate::try_from(settings("JA")).unwrap();
+    assert_eq!(parsed.settings.default_locale.tag(), "ja");
+    let parsed = SettingsUpdate::try_from(settings("")).unwrap();
+    assert_eq!(parsed.settings.default_locale.tag(), "en");
+    let (field, _) = violation(SettingsUpdate::try_from(settings("xx")));
+    assert_eq!(field, "settings.default_locale");
+}

@@ -186,6 +186,8 @@ pub(super) async fn create_invitation(
     }
     refuse_suppressed(suppression)?;
     ensure_seat_free(work.tx(), workspace_id, &settings).await?;
+    // The language asked for, else the workspace's default.
+    let locale = new.locale.unwrap_or(settings.default_locale);
     let token = InvitationToken::generate();
     let mail_message_id = Uuid::now_v7();
     let (invitation, insert) = invitations::insert(
@@ -203,6 +205,7 @@ pub(super) async fn create_invitation(
             access_expires_at: new.access_expires_at,
             invite_link_id: link_id,
             mail_message_id,
+            locale,
         },
         work.now().await?,
         already_pending,
@@ -398,12 +401,14 @@ pub async fn accept(
             },
             events::invitation_accepted(&invitation, &user, request_id),
         )?;
-        let workspace_name = workspaces::name(tx, workspace_id).await?;
+        // The inviter is told in the workspace's language.
+        let (workspace_name, locale) = workspaces::name_and_locale(tx, workspace_id).await?;
         unit.send(events::send_invitation_accepted_email(
             &invitation,
             &user,
             &workspace_name,
             &inviter,
+            locale,
             request_id,
         ));
         unit.finish(Outcome::Changed((invitation, user), recorded))
@@ -518,8 +523,8 @@ pub async fn batch_invite(
     Ok(results)
 }
 
-/// Changes a pending invitation's role, manager or expiry, with the checks
-/// of `invite`.
+/// Changes a pending invitation's role, manager, expiry or language, with
+/// the checks of `invite`.
 pub async fn update(
     state: &AppState,
     caller: &Caller,
@@ -554,6 +559,7 @@ pub async fn update(
             &role,
             reporting_to,
             update.valid_for,
+            update.locale.unwrap_or(current.locale),
         )
         .await?;
 
@@ -574,6 +580,13 @@ pub async fn update(
                 "expire_time",
                 rfc3339(current.expires_at),
                 rfc3339(invitation.expires_at),
+            ));
+        }
+        if invitation.locale != current.locale {
+            changes.push(FieldChange::new(
+                "locale",
+                current.locale.tag(),
+                invitation.locale.tag(),
             ));
         }
         let event =

@@ -299,6 +299,7 @@ pub async fn redeem(
         valid_for: Validity::DEFAULT,
         access_expires_at: None,
         idempotency: None,
+        locale: None,
     };
     match invite_via(state, &creator, request_id, new, Some(link.id)).await {
         Ok(invitation) => {
