@@ -63,7 +63,10 @@ fn invitation_subject(locale: Locale) -> String {
         .unwrap()
 }
 
-async fn set_settings(app: &TestApp, settings: proto::WorkspaceSettings) -> proto::WorkspaceSettings {
+async fn set_settings(
+    app: &TestApp,
+    settings: proto::WorkspaceSettings,
+) -> proto::WorkspaceSettings {
     app.as_owner()
         .users
         .update_workspace_settings(proto::UpdateWorkspaceSettingsRequest {
@@ -136,7 +139,11 @@ async fn a_locale_is_taken_in_any_case_and_an_unsupported_one_creates_nothing() 
     );
     assert_eq!(app.outbox_count("invitation.created").await, 2);
     assert_eq!(app.activity_count("invitation.created").await, 2);
-    assert!(app.invitation_mails_to("xavier@example.com").await.is_empty());
+    assert!(
+        app.invitation_mails_to("xavier@example.com")
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -181,7 +188,10 @@ async fn the_workspace_default_writes_invitations_without_a_locale_and_the_accep
         .iter()
         .find(|c| c.field == "default_locale")
         .expect("the locale's change");
-    assert_eq!((change.old_value.as_str(), change.new_value.as_str()), ("en", "ja"));
+    assert_eq!(
+        (change.old_value.as_str(), change.new_value.as_str()),
+        ("en", "ja")
+    );
     let payloads = app.outbox_payloads("workspace.settings_updated").await;
     let event = events::WorkspaceSettingsUpdated::decode(payloads[0].as_slice()).unwrap();
     assert_eq!(event.settings.unwrap().default_locale, "ja");
@@ -234,7 +244,10 @@ async fn a_pending_invitation_s_locale_changes_and_its_resend_is_written_in_it()
         ..Default::default()
     };
     let status = expect_invalid_argument(
-        app.as_owner().users.update_invitation(update("fr-XX")).await,
+        app.as_owner()
+            .users
+            .update_invitation(update("fr-XX"))
+            .await,
         "INVALID_ARGUMENT",
     );
     assert_eq!(violated_fields(&status), ["locale"]);
@@ -385,7 +398,12 @@ async fn over_rest_the_default_and_the_locale_are_json_fields_and_a_bad_one_is_a
             Some(json!({"email": "x@example.com", "role": "agent", "locale": "xx"})),
         )
         .await;
-    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{:#}", refused.json);
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{:#}",
+        refused.json
+    );
     let violations = refused.json["details"]
         .as_array()
         .and_then(|details| {

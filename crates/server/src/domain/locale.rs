@@ -58,7 +58,10 @@ mod tests {
         assert_eq!(parse("DE").map(Locale::tag), Ok("de"));
         assert_eq!(parse_optional(""), Ok(None));
         let refused = parse("xx").expect_err("not supported");
-        assert!(refused.contains("en, de, fr, es, pt-BR, ja, ar"), "{refused}");
+        assert!(
+            refused.contains("en, de, fr, es, pt-BR, ja, ar"),
+            "{refused}"
+        );
         assert!(parse("de-AT").is_err(), "only what the mailer renders");
         assert_eq!(from_stored("gone"), Locale::English);
     }

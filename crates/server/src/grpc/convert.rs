@@ -282,10 +282,7 @@ impl TryFrom<proto::UpdateInvitationRequest> for InvitationUpdate {
             "expires_in",
             duration(expires_in).and_then(|d| d.map(|d| Validity::parse(Some(d))).transpose()),
         );
-        let locale = v.check(
-            "locale",
-            locale.as_deref().map(locale::parse).transpose(),
-        );
+        let locale = v.check("locale", locale.as_deref().map(locale::parse).transpose());
         v.finish()?;
         match (id, role, reporting_to, valid_for, expected_version, locale) {
             (

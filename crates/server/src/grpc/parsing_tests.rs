@@ -817,7 +817,10 @@ fn a_locale_is_taken_in_any_case_and_an_unsupported_one_is_a_violation_of_its_fi
     assert_eq!(NewInvitation::try_from(invite("")).unwrap().locale, None);
     let (field, description) = violation(NewInvitation::try_from(invite("xx")));
     assert_eq!(field, "locale");
-    assert!(description.contains("en, de, fr, es, pt-BR, ja, ar"), "{description}");
+    assert!(
+        description.contains("en, de, fr, es, pt-BR, ja, ar"),
+        "{description}"
+    );
 
     let update = proto::UpdateInvitationRequest {
         invitation_id: uuid::Uuid::nil().to_string(),

@@ -316,7 +316,6 @@ pub async fn update(
     );
     let secs = valid_for.map(|d| d.as_seconds_f64());
     let tag = locale.tag();
-    let params: [&(dyn ToSql + Sync); 6] =
-        [&workspace_id, &id, &role, &reporting_to, &secs, &tag];
+    let params: [&(dyn ToSql + Sync); 6] = [&workspace_id, &id, &role, &reporting_to, &secs, &tag];
     query_one(client, &sql, &params, from_row).await
 }
