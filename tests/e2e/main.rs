@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+mod accept_page;
 mod access_expiry;
 mod activity;
 mod authentication;
