@@ -46,8 +46,8 @@ type UserServiceClient interface {
 	// refused row does not stop the others. The results follow the order of
 	// the requests. Needs permission `users.invite`.
 	BatchInviteUsers(ctx context.Context, in *BatchInviteUsersRequest, opts ...grpc.CallOption) (*BatchInviteUsersResponse, error)
-	// Changes the role, the manager or the expiry of a pending invitation,
-	// with the checks of InviteUser. Needs permission `users.invite`.
+	// Changes the role, the manager, the expiry or the language of a pending
+	// invitation, with the checks of InviteUser. Needs permission `users.invite`.
 	UpdateInvitation(ctx context.Context, in *UpdateInvitationRequest, opts ...grpc.CallOption) (*UpdateInvitationResponse, error)
 	// Shows what an accept page needs about the invitation of a token. The
 	// token is the credential: no bearer token is needed. A token that matches
@@ -283,8 +283,8 @@ type UserServiceServer interface {
 	// refused row does not stop the others. The results follow the order of
 	// the requests. Needs permission `users.invite`.
 	BatchInviteUsers(context.Context, *BatchInviteUsersRequest) (*BatchInviteUsersResponse, error)
-	// Changes the role, the manager or the expiry of a pending invitation,
-	// with the checks of InviteUser. Needs permission `users.invite`.
+	// Changes the role, the manager, the expiry or the language of a pending
+	// invitation, with the checks of InviteUser. Needs permission `users.invite`.
 	UpdateInvitation(context.Context, *UpdateInvitationRequest) (*UpdateInvitationResponse, error)
 	// Shows what an accept page needs about the invitation of a token. The
 	// token is the credential: no bearer token is needed. A token that matches

@@ -211,8 +211,8 @@ class UserServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateInvitation(self, request, context):
-        """Changes the role, the manager or the expiry of a pending invitation,
-        with the checks of InviteUser. Needs permission `users.invite`.
+        """Changes the role, the manager, the expiry or the language of a pending
+        invitation, with the checks of InviteUser. Needs permission `users.invite`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -81,8 +81,8 @@ class UserServiceStub:
     the requests. Needs permission `users.invite`.
     """
     UpdateInvitation: _grpc.UnaryUnaryMultiCallable[_users_pb2.UpdateInvitationRequest, _users_pb2.UpdateInvitationResponse]
-    """Changes the role, the manager or the expiry of a pending invitation,
-    with the checks of InviteUser. Needs permission `users.invite`.
+    """Changes the role, the manager, the expiry or the language of a pending
+    invitation, with the checks of InviteUser. Needs permission `users.invite`.
     """
     PreviewInvitation: _grpc.UnaryUnaryMultiCallable[_users_pb2.PreviewInvitationRequest, _users_pb2.PreviewInvitationResponse]
     """Shows what an accept page needs about the invitation of a token. The
@@ -160,8 +160,8 @@ class UserServiceAsyncStub(UserServiceStub):
     the requests. Needs permission `users.invite`.
     """
     UpdateInvitation: _aio.UnaryUnaryMultiCallable[_users_pb2.UpdateInvitationRequest, _users_pb2.UpdateInvitationResponse]  # type: ignore[assignment]
-    """Changes the role, the manager or the expiry of a pending invitation,
-    with the checks of InviteUser. Needs permission `users.invite`.
+    """Changes the role, the manager, the expiry or the language of a pending
+    invitation, with the checks of InviteUser. Needs permission `users.invite`.
     """
     PreviewInvitation: _aio.UnaryUnaryMultiCallable[_users_pb2.PreviewInvitationRequest, _users_pb2.PreviewInvitationResponse]  # type: ignore[assignment]
     """Shows what an accept page needs about the invitation of a token. The
@@ -302,8 +302,8 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _users_pb2.UpdateInvitationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_users_pb2.UpdateInvitationResponse, _abc.Awaitable[_users_pb2.UpdateInvitationResponse]]:
-        """Changes the role, the manager or the expiry of a pending invitation,
-        with the checks of InviteUser. Needs permission `users.invite`.
+        """Changes the role, the manager, the expiry or the language of a pending
+        invitation, with the checks of InviteUser. Needs permission `users.invite`.
         """
 
     @_abc_1.abstractmethod

@@ -195,6 +195,7 @@ class SendInvitationEmail(_message.Message):
     INVITER_EMAIL_FIELD_NUMBER: _builtins.int
     SEALED_TOKEN_FIELD_NUMBER: _builtins.int
     UNSUBSCRIBE_TOKEN_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
     token: _builtins.str
     """The acceptance token in the clear: only when the service has no mail
     token keys (development); else empty, and `sealed_token` holds it.
@@ -209,6 +210,10 @@ class SendInvitationEmail(_message.Message):
     """The signed token of the email's unsubscribe link and `List-Unsubscribe`
     header (UserService.Unsubscribe): it can only stop invitation emails to
     this invitation's address. Empty from a service before it.
+    """
+    locale: _builtins.str
+    """The language of the email: a BCP 47 tag of a supported locale (`en`,
+    `de`, `fr`, `es`, `pt-BR`, `ja`, `ar`); empty or unknown: English.
     """
     @_builtins.property
     def invitation(self) -> _users_pb2.Invitation:
@@ -230,10 +235,11 @@ class SendInvitationEmail(_message.Message):
         inviter_email: _builtins.str = ...,
         sealed_token: Global___SealedToken | None = ...,
         unsubscribe_token: _builtins.str = ...,
+        locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "sealed_token", b"sealed_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "inviter_display_name", b"inviter_display_name", "inviter_email", b"inviter_email", "sealed_token", b"sealed_token", "token", b"token", "unsubscribe_token", b"unsubscribe_token", "workspace_name", b"workspace_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "inviter_display_name", b"inviter_display_name", "inviter_email", b"inviter_email", "locale", b"locale", "sealed_token", b"sealed_token", "token", b"token", "unsubscribe_token", b"unsubscribe_token", "workspace_name", b"workspace_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -282,12 +288,17 @@ class SendInvitationAcceptedEmail(_message.Message):
     WORKSPACE_NAME_FIELD_NUMBER: _builtins.int
     INVITER_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     INVITER_EMAIL_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
     workspace_name: _builtins.str
     """The workspace's name."""
     inviter_display_name: _builtins.str
     """Who to tell: the inviter's display name."""
     inviter_email: _builtins.str
     """Who to tell: the inviter's email."""
+    locale: _builtins.str
+    """The language of the email (the workspace's default locale), as in
+    SendInvitationEmail.
+    """
     @_builtins.property
     def invitation(self) -> _users_pb2.Invitation:
         """The accepted invitation."""
@@ -304,10 +315,11 @@ class SendInvitationAcceptedEmail(_message.Message):
         workspace_name: _builtins.str = ...,
         inviter_display_name: _builtins.str = ...,
         inviter_email: _builtins.str = ...,
+        locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "user", b"user"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "inviter_display_name", b"inviter_display_name", "inviter_email", b"inviter_email", "user", b"user", "workspace_name", b"workspace_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "inviter_display_name", b"inviter_display_name", "inviter_email", b"inviter_email", "locale", b"locale", "user", b"user", "workspace_name", b"workspace_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -634,12 +646,17 @@ class SendJoinRequestConfirmationEmail(_message.Message):
     WORKSPACE_NAME_FIELD_NUMBER: _builtins.int
     TOKEN_FIELD_NUMBER: _builtins.int
     SEALED_TOKEN_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
     workspace_name: _builtins.str
     """The workspace's name."""
     token: _builtins.str
     """The confirmation token in the clear: only when the service has no mail
     token keys (development); else empty, and `sealed_token` holds it,
     bound to the request id.
+    """
+    locale: _builtins.str
+    """The language of the email (the workspace's default locale), as in
+    SendInvitationEmail.
     """
     @_builtins.property
     def join_request(self) -> _joining_pb2.JoinRequest:
@@ -656,10 +673,11 @@ class SendJoinRequestConfirmationEmail(_message.Message):
         workspace_name: _builtins.str = ...,
         token: _builtins.str = ...,
         sealed_token: Global___SealedToken | None = ...,
+        locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["join_request", b"join_request", "sealed_token", b"sealed_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["join_request", b"join_request", "sealed_token", b"sealed_token", "token", b"token", "workspace_name", b"workspace_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["join_request", b"join_request", "locale", b"locale", "sealed_token", b"sealed_token", "token", b"token", "workspace_name", b"workspace_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
