@@ -540,6 +540,7 @@ async fn fill_mailer_queue(scratch: &Scratch, commands: usize) -> anyhow::Result
             // As long as a real one: the email carries its link twice and
             // its headers.
             unsubscribe_token: "u".repeat(104),
+            ..Default::default()
         };
         let properties = Envelope {
             message_id: &message_id,

@@ -42,7 +42,8 @@ invitation-expires = تنتهي صلاحية الدعوة في { $expires } (UTC
 invitation-footer = وصلتك هذه الرسالة بسبب دعوة من { $inviter } إلى { $invitee } للانضمام إلى { $workspace } على WowChat. إذا لم تكن تتوقعها، فيمكنك تجاهلها: لن يحدث شيء ما لم تقبل الدعوة.
 invitation-footer-reply = ألديك أسئلة؟ يمكنك الرد على هذه الرسالة للتواصل مع { $inviter }.
 unsubscribe-link = لا أرغب في تلقي دعوات WowChat
-unsubscribe-text = لا ترغب في تلقي دعوات WowChat؟ يمكنك إلغاء الاشتراك:
+unsubscribe-scope = (من أي مساحة عمل)
+unsubscribe-text = لا أرغب في تلقي دعوات WowChat (من أي مساحة عمل):
 
 ## The accepted notice (to the one who invited)
 

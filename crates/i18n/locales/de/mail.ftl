@@ -42,7 +42,8 @@ invitation-expires = Die Einladung läuft am { $expires } (UTC) ab.
 invitation-footer = Sie erhalten diese E-Mail, weil { $inviter } { $invitee } zu { $workspace } auf WowChat eingeladen hat. Falls Sie sie nicht erwartet haben, können Sie sie ignorieren: Ohne Ihre Zustimmung passiert nichts.
 invitation-footer-reply = Fragen? { $inviter } erreichen Sie, indem Sie auf diese E-Mail antworten.
 unsubscribe-link = Keine WowChat-Einladungen mehr erhalten
-unsubscribe-text = Sie möchten keine WowChat-Einladungen erhalten? Hier abmelden:
+unsubscribe-scope = (aus keinem Arbeitsbereich)
+unsubscribe-text = Keine WowChat-Einladungen mehr erhalten (aus keinem Arbeitsbereich):
 
 ## The accepted notice (to the one who invited)
 

@@ -42,7 +42,8 @@ invitation-expires = The invitation expires on { $expires } (UTC).
 invitation-footer = You received this email because { $inviter } invited { $invitee } to { $workspace } on WowChat. If you did not expect it, you can ignore it: nothing happens unless you accept.
 invitation-footer-reply = Questions? Reply to this email to reach { $inviter }.
 unsubscribe-link = Don't send me WowChat invitations
-unsubscribe-text = Don't want WowChat invitations? Unsubscribe:
+unsubscribe-scope = (from any workspace)
+unsubscribe-text = Don't send me WowChat invitations (from any workspace):
 
 ## The accepted notice (to the one who invited)
 

@@ -42,7 +42,8 @@ invitation-expires = La invitación expira el { $expires } (UTC).
 invitation-footer = Recibe este correo porque { $inviter } invitó a { $invitee } a unirse a { $workspace } en WowChat. Si no lo esperaba, puede ignorarlo: no pasará nada a menos que acepte.
 invitation-footer-reply = ¿Tiene preguntas? Responda a este correo para comunicarse con { $inviter }.
 unsubscribe-link = No quiero recibir invitaciones de WowChat
-unsubscribe-text = ¿No quiere recibir invitaciones de WowChat? Cancele la suscripción:
+unsubscribe-scope = (de ningún espacio de trabajo)
+unsubscribe-text = No quiero recibir invitaciones de WowChat (de ningún espacio de trabajo):
 
 ## The accepted notice (to the one who invited)
 

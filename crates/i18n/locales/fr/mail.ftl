@@ -42,7 +42,8 @@ invitation-expires = L’invitation expire le { $expires } (UTC).
 invitation-footer = Vous recevez cet e-mail car { $inviter } a invité { $invitee } à rejoindre { $workspace } sur WowChat. Si vous ne vous y attendiez pas, vous pouvez l’ignorer : rien ne se passe tant que vous n’acceptez pas.
 invitation-footer-reply = Des questions ? Répondez à cet e-mail pour contacter { $inviter }.
 unsubscribe-link = Ne plus recevoir d’invitations WowChat
-unsubscribe-text = Vous ne souhaitez plus recevoir d’invitations WowChat ? Désabonnez-vous :
+unsubscribe-scope = (d’aucun espace de travail)
+unsubscribe-text = Ne plus recevoir d’invitations WowChat (d’aucun espace de travail) :
 
 ## The accepted notice (to the one who invited)
 

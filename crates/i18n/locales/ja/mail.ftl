@@ -42,7 +42,8 @@ invitation-expires = この招待の有効期限は{ $expires }（UTC）です�
 invitation-footer = このメールは、{ $inviter }が{ $invitee }をWowChatの{ $workspace }に招待したため送信されました。心当たりがない場合は、無視していただいて構いません。招待を承諾しない限り、何も起こりません。
 invitation-footer-reply = ご質問があれば、このメールに返信すると{ $inviter }に届きます。
 unsubscribe-link = WowChatからの招待メールを受け取らない
-unsubscribe-text = WowChatからの招待メールが不要な場合は、配信を停止できます：
+unsubscribe-scope = （すべてのワークスペースから）
+unsubscribe-text = WowChatからの招待メールを受け取らない（すべてのワークスペースから）：
 
 ## The accepted notice (to the one who invited)
 

@@ -42,7 +42,8 @@ invitation-expires = O convite expira em { $expires } (UTC).
 invitation-footer = Você recebeu este e-mail porque { $inviter } convidou { $invitee } para participar de { $workspace } no WowChat. Se você não esperava este e-mail, pode ignorá-lo: nada acontece a menos que você aceite.
 invitation-footer-reply = Dúvidas? Responda a este e-mail para falar com { $inviter }.
 unsubscribe-link = Não quero receber convites do WowChat
-unsubscribe-text = Não quer receber convites do WowChat? Cancele a inscrição:
+unsubscribe-scope = (de nenhum espaço de trabalho)
+unsubscribe-text = Não quero receber convites do WowChat (de nenhum espaço de trabalho):
 
 ## The accepted notice (to the one who invited)
 
