@@ -426,6 +426,7 @@ mod tests {
         );
     }
 
+    #[test]
     fn production_refuses_a_localhost_unsubscribe_link() {
         let mut settings = MailerSettings::defaults();
         settings.environment = wowchat_platform::environment::Environment::Production;
