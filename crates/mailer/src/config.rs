@@ -107,8 +107,8 @@ pub struct MailerSettings {
     pub users_url: String,
 
     /// The page that confirms a join request; the link is
-    /// `<this>?token=<token>`. Unset: `confirm-join-request` beside the
-    /// accept page.
+    /// `<this>?token=<token>`. Unset: `/confirm-join-request` on the app's
+    /// origin (`WOWCHAT_USERS_URL`'s).
     #[arg(long, env = "WOWCHAT_JOIN_CONFIRM_URL")]
     pub join_confirm_url: Option<String>,
 
