@@ -27,7 +27,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use wowchat_i18n::{Args, Catalog, Locale, Part};
+use wowchat_i18n::{Args, Catalog, Locale, Part, escape_html};
 
 /// Where the page is served; its assets are under `/invite/`.
 pub const PATH: &str = "/invite";
@@ -151,21 +151,6 @@ pub fn check_app_url(url: &str) -> anyhow::Result<&str> {
         );
     }
     Ok(url)
-}
-
-fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
 }
 
 fn respond(content_type: &'static str, body: String) -> Response {

@@ -20,6 +20,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use tonic::Code;
+use wowchat_i18n::escape_html;
 use wowchat_users_api::v1::{self as proto, user_service_client::UserServiceClient};
 
 use crate::{Shared, call_typed, read_body};
@@ -196,7 +197,7 @@ fn confirmation(token: &str) -> String {
              <input type=\"hidden\" name=\"{ONE_CLICK_KEY}\" value=\"{ONE_CLICK_VALUE}\">\n\
              <button type=\"submit\">Don't send me WowChat invitations</button>\n\
              </form>\n",
-            escape(&action)
+            escape_html(&action)
         ),
     )
 }
@@ -207,7 +208,7 @@ fn unsubscribed(email: &str) -> String {
         &format!(
             "<p>WowChat will not send invitation emails to <strong>{}</strong> again, from any \
              workspace.</p>\n<p>You can close this page.</p>\n",
-            escape(email)
+            escape_html(email)
         ),
     )
 }
@@ -243,16 +244,6 @@ fn try_later() -> String {
         "<p>WowChat could not record your request just now; nothing changed. Please try \
          again in a few minutes.</p>\n",
     )
-}
-
-/// Text for HTML: the five characters that could start markup or end an
-/// attribute.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#x27;")
 }
 
 #[cfg(test)]

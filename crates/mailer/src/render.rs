@@ -15,7 +15,7 @@ use minijinja::{AutoEscape, Environment, State, UndefinedBehavior, Value, contex
 use serde::Serialize;
 use time::OffsetDateTime;
 use url::Url;
-use wowchat_i18n::{Args, Catalog, Locale, Part, dates};
+use wowchat_i18n::{Args, Catalog, Locale, Part, dates, escape_html};
 use wowchat_platform::sealing::{Sealed, TokenKeys};
 use wowchat_users_api::events::v1::{
     SealedToken, SendInvitationAcceptedEmail, SendInvitationEmail, SendJoinRequestConfirmationEmail,
@@ -668,21 +668,6 @@ fn strong(value: &Value) -> Value {
         "<strong>{}</strong>",
         escape_html(&value.to_string())
     ))
-}
-
-fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#x27;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
 }
 
 /// Plain ASCII text goes as 7bit (RFC 5322 allows lines up to 998

@@ -6,7 +6,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Client, execute, query_one, query_value};
+use super::{Client, Transaction, execute, query_one, query_value};
 use crate::domain::Error;
 
 /// The lock's key: any constant no other code of this database uses.
@@ -48,6 +48,19 @@ impl Prunable {
     }
 }
 
+/// A transaction holding the retention lock, or `None` when another
+/// replica holds it.
+async fn locked(client: &mut Client) -> Result<Option<Transaction<'_>>, Error> {
+    let tx = client.transaction().await?;
+    let locked: bool = query_value(
+        &tx,
+        "SELECT pg_try_advisory_xact_lock($1)",
+        &[&RETENTION_LOCK],
+    )
+    .await?;
+    Ok(locked.then_some(tx))
+}
+
 /// Deletes up to `limit` rows of `what` older than `max_age_secs`, under
 /// the retention lock; how many went, or `None` when another replica holds
 /// the lock.
@@ -57,16 +70,9 @@ pub async fn delete_batch(
     max_age_secs: f64,
     limit: i64,
 ) -> Result<Option<u64>, Error> {
-    let tx = client.transaction().await?;
-    let locked: bool = query_value(
-        &tx,
-        "SELECT pg_try_advisory_xact_lock($1)",
-        &[&RETENTION_LOCK],
-    )
-    .await?;
-    if !locked {
+    let Some(tx) = locked(client).await? else {
         return Ok(None);
-    }
+    };
     let deleted = execute(&tx, what.delete_batch_sql(), &[&max_age_secs, &limit]).await?;
     tx.commit().await?;
     Ok(Some(deleted))
@@ -83,16 +89,9 @@ pub async fn maintain_activity_partitions(
     ahead_months: i32,
     at: OffsetDateTime,
 ) -> Result<Option<(i32, i32)>, Error> {
-    let tx = client.transaction().await?;
-    let locked: bool = query_value(
-        &tx,
-        "SELECT pg_try_advisory_xact_lock($1)",
-        &[&RETENTION_LOCK],
-    )
-    .await?;
-    if !locked {
+    let Some(tx) = locked(client).await? else {
         return Ok(None);
-    }
+    };
     let kept = query_one(
         &tx,
         "SELECT created, dropped FROM activity_maintain($1, $2, $3)",
