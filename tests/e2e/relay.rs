@@ -120,7 +120,7 @@ fn header(delivery: &Delivery, name: &str) -> Option<String> {
 /// Settings of a relay of the test's own on `app`'s outbox and names.
 fn relay_settings(app: &TestApp, batch_size: i64) -> RelaySettings {
     let mut settings = wowchat_users_server::config::Settings::defaults();
-    settings.database_url = app.database_url.clone().into();
+    settings.database.url = app.database_url.clone().into();
     settings.amqp.url = test_amqp_url().into();
     settings.amqp.prefix = app.topology.prefix().to_owned();
     settings.relay_poll_ms = 20;
