@@ -5,7 +5,12 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{EmailAddress, idempotency::IdempotencyKey, secret::Secret};
+use super::{
+    EmailAddress,
+    idempotency::IdempotencyKey,
+    pagination::{Cursor, Listed},
+    secret::Secret,
+};
 
 named_enum! {
     #[derive(Serialize, Deserialize)]
@@ -60,6 +65,12 @@ pub struct Invitation {
     /// Bumped by every change a person makes (not by a delivery result).
     #[serde(default)]
     pub version: i64,
+}
+
+impl Listed for Invitation {
+    fn cursor(&self) -> Cursor {
+        Cursor::new(self.created_at, self.id)
+    }
 }
 
 impl Invitation {

@@ -42,6 +42,12 @@ impl Cursor {
     }
 }
 
+/// A record a listing reads newest first by its creation time and id: the
+/// cursor a page after it starts from.
+pub trait Listed {
+    fn cursor(&self) -> Cursor;
+}
+
 /// Digests a list call's filters, so a token only continues the same listing.
 pub fn filter_digest(filters: &str) -> [u8; 8] {
     let digest = Sha256::digest(filters.as_bytes());

@@ -18,9 +18,10 @@ pub async fn list(
     filter: ActivityFilter,
     page: PageRequest,
 ) -> Result<Page<ActivityEntry>, Error> {
-    caller.require(Permission::ActivityRead)?;
-    let page = page.open(state, &format!("activity|{filter:?}")).await?;
-    let client = state.connection().await?;
+    let listing = &format!("activity|{filter:?}");
+    let (page, client) = page
+        .open(state, caller, Permission::ActivityRead, listing)
+        .await?;
     let items = activity::list(
         &client,
         caller.workspace_id,

@@ -30,10 +30,12 @@ fn columns() -> String {
     )
 }
 
-const INVITATIONS: Table<Invitation> = Table {
+/// Invitations, read by id with `INVITATIONS.get` (the one way to).
+pub(crate) const INVITATIONS: Table<Invitation> = Table {
     name: "invitations",
     columns,
     read: from_row,
+    shown: None,
 };
 
 fn from_row(row: &Row) -> Result<Invitation, Error> {
@@ -141,16 +143,6 @@ pub fn insert(
     )
     .unless_taken(ONE_PENDING, pending);
     (invitation, write)
-}
-
-/// Reads the row, locked as `lock` says until the transaction ends.
-pub async fn get(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    id: Uuid,
-    lock: Lock,
-) -> Result<Option<Invitation>, Error> {
-    INVITATIONS.get(client, workspace_id, id, lock).await
 }
 
 /// The invitation a token belongs to, in any workspace.

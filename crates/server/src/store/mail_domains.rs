@@ -6,7 +6,7 @@ use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{GenericClient, Lock, Table, query_one, query_one_unless_any_taken, query_opt};
+use super::{GenericClient, Table, query_one, query_one_unless_any_taken, query_opt};
 use crate::domain::{
     Error,
     mail_domain::{CLAIM_VALIDITY, DomainStatus, EnrollmentMode, MailDomain},
@@ -28,10 +28,12 @@ fn columns() -> String {
     )
 }
 
-const DOMAINS: Table<MailDomain> = Table {
+/// Mail domains, read by id with `DOMAINS.get` (the one way to).
+pub(crate) const DOMAINS: Table<MailDomain> = Table {
     name: "workspace_domains",
     columns,
     read: from_row,
+    shown: None,
 };
 
 fn from_row(row: &Row) -> Result<MailDomain, Error> {
@@ -78,15 +80,6 @@ pub async fn insert(
         &CLAIM_VALIDITY.as_seconds_f64(),
     ];
     query_one_unless_any_taken(client, &sql, &params, &[(ONE_CLAIM, ONE_CLAIM)], from_row).await
-}
-
-pub async fn get(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    id: Uuid,
-    lock: Lock,
-) -> Result<Option<MailDomain>, Error> {
-    DOMAINS.get(client, workspace_id, id, lock).await
 }
 
 /// One page of the workspace's domains, newest first, after `after`; and
