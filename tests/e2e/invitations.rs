@@ -11,8 +11,8 @@ use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
     PASSWORD, TestApp, authed, deactivate, expect_above_caller, expect_error, expect_exists,
     expect_invalid_argument, expect_limited, expect_not_found, expect_permission_missing,
-    expect_refused, expires_in, get_invitation_request, invitation_request, resend_request,
-    revoke_request, violated_fields,
+    expect_refused, expires_in, get_invitation_request, invitation_reporting_to,
+    invitation_request, resend_request, revoke_request, violated_fields,
 };
 
 const HOUR: i64 = 3_600;
@@ -96,35 +96,24 @@ async fn inviting_with_an_unknown_role_fails_with_role_not_found() {
     assert_eq!(violated_fields(&status), ["role"]);
 }
 
+/// Inviting Carol to report to `manager_id` is refused: no such member here.
+async fn expect_unknown_manager(app: &TestApp, manager_id: &str) {
+    let request = invitation_reporting_to("carol@example.com", "agent", manager_id);
+    let status = expect_invalid_argument(app.try_invite(request).await, "REPORTING_TO_NOT_FOUND");
+    assert_eq!(violated_fields(&status), ["reporting_to_user_id"]);
+}
+
 #[tokio::test]
 async fn inviting_with_an_unknown_manager_fails_with_reporting_to_not_found() {
     let app = TestApp::spawn().await;
-
-    let status = expect_invalid_argument(
-        app.try_invite(proto::InviteUserRequest {
-            reporting_to_user_id: Some(Uuid::new_v4().to_string()),
-            ..invitation_request("carol@example.com", "agent")
-        })
-        .await,
-        "REPORTING_TO_NOT_FOUND",
-    );
-    assert_eq!(violated_fields(&status), ["reporting_to_user_id"]);
+    expect_unknown_manager(&app, &Uuid::new_v4().to_string()).await;
 }
 
 #[tokio::test]
 async fn a_manager_from_another_workspace_reads_as_unknown() {
     let app = TestApp::spawn().await;
     let other_owner_id = app.other_workspace().await.owner_id;
-
-    let status = expect_invalid_argument(
-        app.try_invite(proto::InviteUserRequest {
-            reporting_to_user_id: Some(other_owner_id.to_string()),
-            ..invitation_request("carol@example.com", "agent")
-        })
-        .await,
-        "REPORTING_TO_NOT_FOUND",
-    );
-    assert_eq!(violated_fields(&status), ["reporting_to_user_id"]);
+    expect_unknown_manager(&app, &other_owner_id.to_string()).await;
 }
 
 #[tokio::test]
@@ -136,10 +125,11 @@ async fn inviting_with_a_deactivated_manager_fails_with_reporting_to_inactive() 
         .expect("deactivate succeeds");
 
     expect_refused(
-        app.try_invite(proto::InviteUserRequest {
-            reporting_to_user_id: Some(manager.id.clone()),
-            ..invitation_request("carol@example.com", "agent")
-        })
+        app.try_invite(invitation_reporting_to(
+            "carol@example.com",
+            "agent",
+            &manager.id,
+        ))
         .await,
         "REPORTING_TO_INACTIVE",
     );
@@ -409,13 +399,9 @@ async fn accepting_an_expired_invitation_fails_and_it_reads_expired() {
 #[tokio::test]
 async fn accepting_a_revoked_invitation_fails_with_invitation_revoked() {
     let app = TestApp::spawn().await;
-    let mut owner = app.as_owner().users;
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
-    owner
-        .revoke_invitation(revoke_request(&invitation.id))
-        .await
-        .unwrap();
+    app.revoke(&invitation.id).await;
 
     expect_refused(app.accept(&token).await, "INVITATION_REVOKED");
 }
@@ -489,10 +475,11 @@ async fn an_accepted_invitee_is_listed_active_with_the_invited_role_and_manager(
     let (manager, _) = app.member("sam@example.com", "supervisor").await;
 
     let invitation = app
-        .try_invite(proto::InviteUserRequest {
-            reporting_to_user_id: Some(manager.id.clone()),
-            ..invitation_request("Ivy@Example.com", "agent")
-        })
+        .try_invite(invitation_reporting_to(
+            "Ivy@Example.com",
+            "agent",
+            &manager.id,
+        ))
         .await
         .unwrap();
     let token = app.invitation_token(&invitation.id).await;
@@ -646,10 +633,7 @@ async fn resending_an_accepted_or_revoked_invitation_fails() {
     );
 
     let revoked = app.invite("bob@example.com", "agent").await;
-    owner
-        .revoke_invitation(revoke_request(&revoked.id))
-        .await
-        .unwrap();
+    app.revoke(&revoked.id).await;
     expect_refused(
         owner.resend_invitation(resend_request(&revoked.id)).await,
         "INVITATION_REVOKED",
@@ -714,13 +698,9 @@ async fn revoking_an_accepted_invitation_fails() {
 #[tokio::test]
 async fn a_revoked_invitation_frees_its_email_for_a_new_one() {
     let app = TestApp::spawn().await;
-    let mut owner = app.as_owner().users;
     let old = app.invite("alice@example.com", "agent").await;
     let old_token = app.invitation_token(&old.id).await;
-    owner
-        .revoke_invitation(revoke_request(&old.id))
-        .await
-        .unwrap();
+    app.revoke(&old.id).await;
 
     let new = app
         .try_invite(invitation_request("Alice@Example.com", "supervisor"))
@@ -745,10 +725,7 @@ async fn invitations_are_filtered_by_status_and_by_email_ignoring_case() {
     let mut owner = app.as_owner().users;
     let pending = app.invite("Pat@Example.com", "agent").await;
     let revoked = app.invite("rex@example.com", "agent").await;
-    owner
-        .revoke_invitation(revoke_request(&revoked.id))
-        .await
-        .unwrap();
+    app.revoke(&revoked.id).await;
     let accepted = app.invite("ace@example.com", "agent").await;
     let token = app.invitation_token(&accepted.id).await;
     app.accept(&token).await.unwrap();
@@ -941,17 +918,13 @@ async fn inviting_writes_a_created_event_without_the_token_and_a_mail_command_wi
 #[tokio::test]
 async fn revoking_and_accepting_write_their_events() {
     let app = TestApp::spawn().await;
-    let mut owner = app.as_owner().users;
     let to_revoke = app.invite("rex@example.com", "agent").await;
     let revoked_token = app.invitation_token(&to_revoke.id).await;
     let to_accept = app.invite("ace@example.com", "agent").await;
     let accepted_token = app.invitation_token(&to_accept.id).await;
     assert_eq!(app.count("SELECT count(*) FROM outbox", &[]).await, 4);
 
-    owner
-        .revoke_invitation(revoke_request(&to_revoke.id))
-        .await
-        .unwrap();
+    app.revoke(&to_revoke.id).await;
     assert_eq!(app.count("SELECT count(*) FROM outbox", &[]).await, 5);
     let revoked = app.outbox_payloads("invitation.revoked").await;
     assert_eq!(revoked.len(), 1);

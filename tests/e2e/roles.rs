@@ -72,6 +72,12 @@ async fn role_activity(app: &TestApp) -> Vec<proto::ActivityEntry> {
 
 // ---- the catalog ----
 
+/// Inviting `email` as `role` is refused: no role of that name here.
+async fn expect_no_role(app: &TestApp, email: &str, role: &str) {
+    let refused = app.try_invite(invitation_request(email, role)).await;
+    expect_invalid_argument(refused, "ROLE_NOT_FOUND");
+}
+
 #[tokio::test]
 async fn list_permissions_returns_the_whole_catalog_with_descriptions() {
     let app = TestApp::spawn().await;
@@ -407,11 +413,7 @@ async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
         .await
         .unwrap();
     // Gone: it can no longer be granted, changed or deleted.
-    expect_invalid_argument(
-        app.try_invite(invitation_request("pat@example.com", "reviewer"))
-            .await,
-        "ROLE_NOT_FOUND",
-    );
+    expect_no_role(&app, "pat@example.com", "reviewer").await;
     expect_not_found(
         owner.roles.update_role(role_update("reviewer", &[])).await,
         "ROLE_NOT_FOUND",
@@ -481,11 +483,7 @@ async fn a_custom_role_of_another_workspace_does_not_exist_here() {
         .await
         .unwrap();
 
-    expect_invalid_argument(
-        app.try_invite(invitation_request("x@example.com", "reviewer"))
-            .await,
-        "ROLE_NOT_FOUND",
-    );
+    expect_no_role(&app, "x@example.com", "reviewer").await;
     assert!(
         !app.listed_roles()
             .await

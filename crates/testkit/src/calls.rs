@@ -27,7 +27,7 @@ use wowchat_users_server::{
 
 use crate::{
     PASSWORD, TestApp, get_invitation_request, get_user_request, invitation_request,
-    manage_request, new_role, strings,
+    manage_request, new_role, revoke_request, strings,
 };
 
 /// Gives every request it passes `authorization: Bearer <token>`.
@@ -204,6 +204,17 @@ impl TestApp {
         self.try_invite(invitation_request(email, role))
             .await
             .expect("invite succeeds")
+    }
+
+    /// Revokes the invitation as the owner: the revoked invitation.
+    pub async fn revoke(&self, invitation_id: &str) -> proto::Invitation {
+        let response = self
+            .as_owner()
+            .users
+            .revoke_invitation(revoke_request(invitation_id))
+            .await
+            .expect("revoke succeeds");
+        response.into_inner().invitation.expect("an invitation")
     }
 
     /// InviteUser of `request` as the owner, answered as the call answers.
