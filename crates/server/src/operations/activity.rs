@@ -22,14 +22,7 @@ pub async fn list(
     let (page, client) = page
         .open(state, caller, Permission::ActivityRead, listing)
         .await?;
-    let items = activity::list(
-        &client,
-        caller.workspace_id,
-        &filter,
-        page.after,
-        page.limit(),
-    )
-    .await?;
+    let items = activity::list(&client, caller.workspace_id, &filter, page.window()).await?;
     // The log is unbounded: it reports no total.
     Ok(page.page(items, 0, |e| Cursor::new(e.occurred_at, e.id)))
 }

@@ -142,7 +142,7 @@ pub async fn list_tokens(
         .open(state, caller, Permission::ScimManage, "directory_tokens")
         .await?;
     let (items, total) =
-        directory::list_tokens(&client, caller.workspace_id, page.after, page.limit()).await?;
+        directory::list_tokens(&client, caller.workspace_id, page.window()).await?;
     Ok(page.page(items, total, |token| {
         Cursor::new(token.created_at, token.id)
     }))

@@ -654,5 +654,5 @@ pub(crate) const READS: Reads<Invitation, InvitationFilter> = Reads {
     permission: Permission::UsersInvite,
     table: &invitations::INVITATIONS,
     not_found: Error::invitation_not_found,
-    list: |c, w, f, after, limit| Box::pin(invitations::list(c, w, f, after, limit)),
+    list: |c, w, filter, window| Box::pin(invitations::list(c, w, filter, window)),
 };

@@ -172,7 +172,7 @@ pub(crate) const READS: Reads<InviteLink, Option<InviteLinkState>> = Reads {
     permission: Permission::UsersInvite,
     table: &invite_links::INVITE_LINKS,
     not_found: Error::invite_link_not_found,
-    list: |c, w, f, after, limit| Box::pin(invite_links::list(c, w, *f, after, limit)),
+    list: |c, w, filter, window| Box::pin(invite_links::list(c, w, *filter, window)),
 };
 
 /// What a join page shows about a link.

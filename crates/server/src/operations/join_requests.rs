@@ -235,7 +235,7 @@ pub(crate) const READS: Reads<JoinRequest, Option<JoinRequestStatus>> = Reads {
     permission: Permission::UsersInvite,
     table: &join_requests::JOIN_REQUESTS,
     not_found: Error::join_request_not_found,
-    list: |c, w, f, after, limit| Box::pin(join_requests::list(c, w, *f, after, limit)),
+    list: |c, w, filter, window| Box::pin(join_requests::list(c, w, *filter, window)),
 };
 
 /// The request to decide, locked until commit; refused unless pending.

@@ -252,8 +252,7 @@ pub async fn list(
     let (page, client) = page
         .open(state, caller, Permission::WorkspaceManage, "mail_domains")
         .await?;
-    let (items, total) =
-        mail_domains::list(&client, caller.workspace_id, page.after, page.limit()).await?;
+    let (items, total) = mail_domains::list(&client, caller.workspace_id, page.window()).await?;
     Ok(page.page(items, total, |domain| {
         Cursor::new(domain.created_at, domain.id)
     }))

@@ -34,7 +34,7 @@ use crate::{
         Error,
         activity::{Action, ActivityEntry, FieldChange},
         idempotency::IdempotencyKey,
-        pagination::{self, Cursor, Listed, PageKey, filter_digest},
+        pagination::{self, Cursor, Listed, PageKey, Window, filter_digest},
         permission::Permission,
     },
     store::{
@@ -231,8 +231,7 @@ pub(crate) type ListFn<T, F> = for<'c> fn(
     &'c deadpool_postgres::Object,
     Uuid,
     &'c F,
-    Option<Cursor>,
-    i64,
+    Window,
 ) -> BoxFuture<'c, Result<(Vec<T>, i64), Error>>;
 
 impl<T: Listed, F: std::fmt::Debug> Reads<T, F> {
@@ -261,14 +260,8 @@ impl<T: Listed, F: std::fmt::Debug> Reads<T, F> {
     ) -> Result<Page<T>, Error> {
         let listing = format!("{}|{filter:?}", self.table.name);
         let (page, client) = page.open(state, caller, self.permission, &listing).await?;
-        let (items, total) = (self.list)(
-            &client,
-            caller.workspace_id,
-            &filter,
-            page.after,
-            page.limit(),
-        )
-        .await?;
+        let window = page.window();
+        let (items, total) = (self.list)(&client, caller.workspace_id, &filter, window).await?;
         Ok(page.page(items, total, T::cursor))
     }
 }
@@ -313,7 +306,7 @@ impl PageRequest {
     }
 }
 
-/// A page being read: rows after `after`, at most [`OpenPage::limit`].
+/// A page being read: rows after `after`, at most [`OpenPage::window`]'s limit.
 struct OpenPage<'s> {
     size: i64,
     key: &'s PageKey,
@@ -322,13 +315,16 @@ struct OpenPage<'s> {
 }
 
 impl OpenPage<'_> {
-    /// The rows to read: one more than the page holds, to learn whether a
-    /// next page exists.
-    fn limit(&self) -> i64 {
-        self.size + 1
+    /// The rows to read: after the cursor, one more than the page holds, to
+    /// learn whether a next page exists.
+    fn window(&self) -> Window {
+        Window {
+            after: self.after,
+            limit: self.size + 1,
+        }
     }
 
-    /// The page of `items` (read with [`Self::limit`]), its token naming the
+    /// The page of `items` (read in [`Self::window`]), its token naming the
     /// `cursor` of its last row.
     fn page<T>(self, mut items: Vec<T>, total_size: i64, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
         let size = usize::try_from(self.size).unwrap_or(usize::MAX);

@@ -14,7 +14,7 @@ use super::{
 use crate::domain::{
     Error,
     directory::{Condition, DirectoryProfile, DirectoryState, FilterAttribute, FilterOperator},
-    pagination::Cursor,
+    pagination::Window,
     user::{User, UserStatus},
 };
 
@@ -80,11 +80,10 @@ pub async fn insert_token(
 pub async fn list_tokens(
     client: &impl GenericClient,
     workspace_id: Uuid,
-    after: Option<Cursor>,
-    limit: i64,
+    window: Window,
 ) -> Result<(Vec<DirectoryToken>, i64), Error> {
     TOKENS
-        .newest_first(client, "workspace_id = $1", &[&workspace_id], after, limit)
+        .newest_first(client, "workspace_id = $1", &[&workspace_id], window)
         .await
 }
 

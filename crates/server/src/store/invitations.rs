@@ -13,7 +13,7 @@ use super::{
 use crate::domain::{
     Error,
     invitation::{DeliveryStatus, Invitation, InvitationStatus, TokenHash},
-    pagination::Cursor,
+    pagination::Window,
 };
 
 /// The unique index that keeps one pending invitation per email.
@@ -267,8 +267,7 @@ pub async fn list(
     client: &impl GenericClient,
     workspace_id: Uuid,
     filter: &InvitationFilter,
-    after: Option<Cursor>,
-    limit: i64,
+    window: Window,
 ) -> Result<(Vec<Invitation>, i64), Error> {
     let status = filter.status.map(InvitationStatus::as_str);
     let filter_sql = format!(
@@ -277,7 +276,7 @@ pub async fn list(
     );
     let params: [&(dyn ToSql + Sync); 3] = [&workspace_id, &status, &filter.email_normalized];
     INVITATIONS
-        .newest_first(client, &filter_sql, &params, after, limit)
+        .newest_first(client, &filter_sql, &params, window)
         .await
 }
 

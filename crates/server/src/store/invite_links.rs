@@ -10,7 +10,7 @@ use crate::domain::{
     Error,
     invitation::TokenHash,
     joining::{InviteLink, InviteLinkState},
-    pagination::Cursor,
+    pagination::Window,
 };
 
 const STATE: &str = "CASE WHEN revoked_at IS NOT NULL THEN 'REVOKED' \
@@ -164,13 +164,12 @@ pub async fn list(
     client: &impl GenericClient,
     workspace_id: Uuid,
     state: Option<InviteLinkState>,
-    after: Option<Cursor>,
-    limit: i64,
+    window: Window,
 ) -> Result<(Vec<InviteLink>, i64), Error> {
     let state = state.map(InviteLinkState::as_str);
     let filter = format!("workspace_id = $1 AND ($2::text IS NULL OR {STATE} = $2)");
     let params: [&(dyn ToSql + Sync); 2] = [&workspace_id, &state];
     INVITE_LINKS
-        .newest_first(client, &filter, &params, after, limit)
+        .newest_first(client, &filter, &params, window)
         .await
 }

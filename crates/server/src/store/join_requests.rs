@@ -12,7 +12,7 @@ use crate::domain::{
     Error,
     invitation::TokenHash,
     joining::{JoinRequest, JoinRequestStatus},
-    pagination::Cursor,
+    pagination::Window,
 };
 
 /// The unique index that keeps one open request per email and workspace.
@@ -210,13 +210,12 @@ pub async fn list(
     client: &impl GenericClient,
     workspace_id: Uuid,
     status: Option<JoinRequestStatus>,
-    after: Option<Cursor>,
-    limit: i64,
+    window: Window,
 ) -> Result<(Vec<JoinRequest>, i64), Error> {
     let status = status.map(JoinRequestStatus::as_str);
     let filter = format!("workspace_id = $1 AND ($2::text IS NULL OR {STATUS} = $2)");
     let params: [&(dyn ToSql + Sync); 2] = [&workspace_id, &status];
     JOIN_REQUESTS
-        .newest_first(client, &filter, &params, after, limit)
+        .newest_first(client, &filter, &params, window)
         .await
 }

@@ -10,7 +10,7 @@ use super::{GenericClient, Table, query_one, query_one_unless_any_taken, query_o
 use crate::domain::{
     Error,
     mail_domain::{CLAIM_VALIDITY, DomainStatus, EnrollmentMode, MailDomain},
-    pagination::Cursor,
+    pagination::Window,
 };
 
 /// A workspace claims a domain once.
@@ -87,11 +87,10 @@ pub async fn insert(
 pub async fn list(
     client: &impl GenericClient,
     workspace_id: Uuid,
-    after: Option<Cursor>,
-    limit: i64,
+    window: Window,
 ) -> Result<(Vec<MailDomain>, i64), Error> {
     DOMAINS
-        .newest_first(client, "workspace_id = $1", &[&workspace_id], after, limit)
+        .newest_first(client, "workspace_id = $1", &[&workspace_id], window)
         .await
 }
 

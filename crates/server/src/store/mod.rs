@@ -33,7 +33,7 @@ use tokio_postgres::{
     types::{FromSqlOwned, ToSql},
 };
 
-use crate::domain::{Error, pagination::Cursor};
+use crate::domain::{Error, pagination::Window};
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -142,15 +142,14 @@ impl<T> Table<T> {
 
     /// One page of the rows where `filter` holds (its parameters, `$1` on,
     /// are `params`), newest first (`created_at DESC, id DESC`, keyset)
-    /// after `after`, at most `limit`; and how many rows match in all. The
+    /// in `window`; and how many rows match in all. The
     /// one listing of the resources a workspace makes over time.
     async fn newest_first(
         &self,
         client: &impl GenericClient,
         filter: &str,
         params: Params<'_>,
-        after: Option<Cursor>,
-        limit: i64,
+        window: Window,
     ) -> Result<(Vec<T>, i64), Error> {
         let (table, columns, shown) = (self.name, (self.columns)(), self.shown_clause());
         let (time, id, count) = (params.len() + 1, params.len() + 2, params.len() + 3);
@@ -159,9 +158,9 @@ impl<T> Table<T> {
              AND (${time}::timestamptz IS NULL OR (created_at, id) < (${time}, ${id}::uuid)) \
              ORDER BY created_at DESC, id DESC LIMIT ${count}"
         );
-        let (after_time, after_id) = (after.map(|c| c.time), after.map(|c| c.id));
+        let (after_time, after_id) = window.after_time_and_id();
         let mut page_params = params.to_vec();
-        page_params.extend([&after_time as &(dyn ToSql + Sync), &after_id, &limit]);
+        page_params.extend([&after_time as &(dyn ToSql + Sync), &after_id, &window.limit]);
         let items = query_all(client, &page_sql, &page_params, self.read).await?;
         let count_sql = format!("SELECT count(*) FROM {table} WHERE {filter}{shown}");
         let total = query_value(client, &count_sql, params).await?;
