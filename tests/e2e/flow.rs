@@ -2,7 +2,8 @@
 
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    PASSWORD, TestApp, authed, change_role, expect_refused, invitation_reporting_to,
+    InvitationAnswer, PASSWORD, TestApp, authed, change_role, expect_refused,
+    invitation_reporting_to,
 };
 
 #[tokio::test]
@@ -75,10 +76,7 @@ async fn an_invited_person_accepts_and_appears_in_the_users_list() {
             },
         ))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(accepted.status(), proto::InvitationStatus::Accepted);
     assert_eq!(accepted.accepted_user_id, user.id);
 

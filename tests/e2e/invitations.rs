@@ -9,10 +9,10 @@ use tonic_types::StatusExt;
 use uuid::Uuid;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    PASSWORD, TestApp, authed, deactivate, expect_above_caller, expect_error, expect_exists,
-    expect_invalid_argument, expect_limited, expect_not_found, expect_permission_missing,
-    expect_refused, expires_in, get_invitation_request, invitation_reporting_to,
-    invitation_request, resend_request, revoke_request, violated_fields,
+    InvitationAnswer, PASSWORD, TestApp, authed, deactivate, expect_above_caller, expect_error,
+    expect_exists, expect_invalid_argument, expect_limited, expect_not_found,
+    expect_permission_missing, expect_refused, expires_in, get_invitation_request,
+    invitation_reporting_to, invitation_request, resend_request, revoke_request, violated_fields,
 };
 
 const HOUR: i64 = 3_600;
@@ -36,10 +36,7 @@ fn lifetime(invitation: &proto::Invitation, from: &Option<prost_types::Timestamp
 async fn inviting_another_spelling_of_a_pending_email_fails_and_the_email_stays_as_typed() {
     let app = TestApp::spawn().await;
 
-    let first = app
-        .try_invite(invitation_request("Alice@Example.com", "agent"))
-        .await
-        .unwrap();
+    let first = app.invite("Alice@Example.com", "agent").await;
     assert_eq!(first.email, "Alice@Example.com");
 
     expect_exists(
@@ -228,10 +225,7 @@ async fn an_expired_invitation_does_not_block_a_new_one_to_the_same_email() {
 async fn an_invitation_is_valid_for_seven_days_unless_told_otherwise() {
     let app = TestApp::spawn().await;
 
-    let default = app
-        .try_invite(invitation_request("a@example.com", "agent"))
-        .await
-        .unwrap();
+    let default = app.invite("a@example.com", "agent").await;
     let days = lifetime(&default, &default.create_time);
     assert!(
         (7 * DAY - 5..=7 * DAY + 5).contains(&days),
@@ -538,10 +532,7 @@ async fn resending_rotates_the_token_renews_the_expiry_and_counts() {
     let resent = owner
         .resend_invitation(resend_request(&invitation.id))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(resent.status(), proto::InvitationStatus::Pending);
     assert_eq!(resent.resend_count, 1);
     let renewed = lifetime(&resent, &resent.update_time);
@@ -562,10 +553,7 @@ async fn resending_rotates_the_token_renews_the_expiry_and_counts() {
             },
         ))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(again.resend_count, 2);
     let renewed = lifetime(&again, &again.update_time);
     assert!(
@@ -654,20 +642,14 @@ async fn revoking_a_pending_invitation_revokes_it_and_revoking_again_changes_not
     let revoked = owner
         .revoke_invitation(revoke_request(&invitation.id))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(revoked.status(), proto::InvitationStatus::Revoked);
     assert_eq!(revoked.id, invitation.id);
 
     let again = owner
         .revoke_invitation(revoke_request(&invitation.id))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(again, revoked, "revoking again returns it unchanged");
     assert_eq!(app.outbox_count("invitation.revoked").await, 1);
 
@@ -702,10 +684,7 @@ async fn a_revoked_invitation_frees_its_email_for_a_new_one() {
     let old_token = app.invitation_token(&old.id).await;
     app.revoke(&old.id).await;
 
-    let new = app
-        .try_invite(invitation_request("Alice@Example.com", "supervisor"))
-        .await
-        .unwrap();
+    let new = app.invite("Alice@Example.com", "supervisor").await;
     assert_ne!(new.id, old.id);
     assert_eq!(new.status(), proto::InvitationStatus::Pending);
     let new_token = app.invitation_token(&new.id).await;
@@ -1008,36 +987,15 @@ async fn an_agent_cannot_invite_or_see_invitations() {
     let invitation = app.invite("alice@example.com", "agent").await;
     let (_, agent) = app.member("a@example.com", "agent").await;
 
-    expect_permission_missing(
-        app.as_(&agent)
-            .users
-            .invite_user(invitation_request("x@example.com", "agent"))
-            .await,
-    );
-    expect_permission_missing(
-        app.as_(&agent)
-            .users
-            .get_invitation(get_invitation_request(&invitation.id))
-            .await,
-    );
-    expect_permission_missing(
-        app.as_(&agent)
-            .users
-            .list_invitations(proto::ListInvitationsRequest::default())
-            .await,
-    );
-    expect_permission_missing(
-        app.as_(&agent)
-            .users
-            .resend_invitation(resend_request(&invitation.id))
-            .await,
-    );
-    expect_permission_missing(
-        app.as_(&agent)
-            .users
-            .revoke_invitation(revoke_request(&invitation.id))
-            .await,
-    );
+    let mut users = app.as_(&agent).users;
+    let id = &invitation.id;
+    let invite = invitation_request("x@example.com", "agent");
+    expect_permission_missing(users.invite_user(invite).await);
+    expect_permission_missing(users.get_invitation(get_invitation_request(id)).await);
+    let list = proto::ListInvitationsRequest::default();
+    expect_permission_missing(users.list_invitations(list).await);
+    expect_permission_missing(users.resend_invitation(resend_request(id)).await);
+    expect_permission_missing(users.revoke_invitation(revoke_request(id)).await);
     let read = app.invitation(&invitation.id).await;
     assert_eq!(read.status(), proto::InvitationStatus::Pending);
 }
@@ -1075,10 +1033,7 @@ async fn an_invitation_of_another_workspace_is_not_found() {
         .users
         .invite_user(invitation_request("alice@example.com", "agent"))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
 
     expect_not_found(
         owner
@@ -1107,10 +1062,7 @@ async fn an_invitation_of_another_workspace_is_not_found() {
         .users
         .get_invitation(get_invitation_request(&foreign.id))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(read.status(), proto::InvitationStatus::Pending);
     assert_eq!(read.resend_count, 0);
 }
@@ -1131,10 +1083,7 @@ async fn an_invitation_and_the_settings_refuse_a_change_made_on_a_stale_etag() {
     let changed = owner
         .update_invitation(update(&invitation.etag, "supervisor"))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(changed.etag, "W/\"2\"");
     // ... and the second, made on what it read, is refused and changes nothing.
     let stale = owner
@@ -1157,10 +1106,7 @@ async fn an_invitation_and_the_settings_refuse_a_change_made_on_a_stale_etag() {
         .await
         .revoke_invitation(authed(&app.owner_token, revoking(&changed.etag)))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(revoked.status, proto::InvitationStatus::Revoked as i32);
     let malformed = owner.update_invitation(update("7", "agent")).await;
     assert_eq!(

@@ -7,10 +7,11 @@ use prost::Message;
 use tonic::Code;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    TestApp, authed, change_role, deactivate, delete_role_request, expect_above_caller,
-    expect_denied, expect_error, expect_exists, expect_invalid_argument, expect_not_found,
-    expect_permission_missing, expect_refused, expect_unauthenticated, get_user_request,
-    invitation_request, new_role, permission_check, role_update, strings, violated_fields,
+    InvitationAnswer, TestApp, authed, change_role, deactivate, delete_role_request,
+    expect_above_caller, expect_denied, expect_error, expect_exists, expect_invalid_argument,
+    expect_not_found, expect_permission_missing, expect_refused, expect_unauthenticated,
+    get_user_request, invitation_request, new_role, permission_check, role_update, strings,
+    violated_fields,
 };
 
 // ---- helpers ----
@@ -453,10 +454,7 @@ async fn custom_roles_work_in_invite_user_and_manage_user() {
         .users
         .invite_user(invitation_request("new@example.com", "reviewer"))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(invited.role, "reviewer");
     expect_above_caller(
         app.as_(&recruiter)
@@ -600,20 +598,13 @@ async fn a_retried_create_role_returns_the_first_result() {
         permissions: strings(&["reports.read"]),
         request_id: "create-reviewer-1".into(),
     };
-    let first = app
-        .roles()
-        .await
-        .create_role(authed(&app.owner_token, request()))
-        .await
-        .unwrap()
-        .into_inner();
-    let retried = app
-        .roles()
-        .await
-        .create_role(authed(&app.owner_token, request()))
-        .await
-        .unwrap()
-        .into_inner();
+    let create = async || {
+        let mut roles = app.roles().await;
+        let answer = roles.create_role(authed(&app.owner_token, request())).await;
+        answer.unwrap().into_inner()
+    };
+    let first = create().await;
+    let retried = create().await;
     assert_eq!(first, retried);
     assert_eq!(role_events(&app).await.len(), 1);
 }

@@ -30,6 +30,42 @@ use crate::{
     manage_request, new_role, revoke_request, strings,
 };
 
+/// A response carrying the invitation its call made, read or changed.
+pub trait CarriesInvitation {
+    fn into_invitation(self) -> Option<proto::Invitation>;
+}
+
+macro_rules! carries_invitation {
+    ($($response:ident),+) => {$(
+        impl CarriesInvitation for proto::$response {
+            fn into_invitation(self) -> Option<proto::Invitation> {
+                self.invitation
+            }
+        }
+    )+};
+}
+
+carries_invitation!(
+    InviteUserResponse,
+    GetInvitationResponse,
+    UpdateInvitationResponse,
+    ResendInvitationResponse,
+    RevokeInvitationResponse
+);
+
+/// The invitation in a call's answer (`.await.invitation()`); panics,
+/// as `unwrap` would, when the call failed.
+pub trait InvitationAnswer {
+    fn invitation(self) -> proto::Invitation;
+}
+
+impl<R: CarriesInvitation> InvitationAnswer for Result<tonic::Response<R>, Status> {
+    fn invitation(self) -> proto::Invitation {
+        let response = self.expect("the call succeeds").into_inner();
+        response.into_invitation().expect("an invitation")
+    }
+}
+
 /// Gives every request it passes `authorization: Bearer <token>`.
 #[derive(Clone)]
 pub struct Bearer(MetadataValue<Ascii>);

@@ -36,7 +36,9 @@ mod requests;
 pub mod smtp;
 pub mod traces;
 
-pub use calls::{Authorized, Bearer, OtherWorkspace, Services};
+pub use calls::{
+    Authorized, Bearer, CarriesInvitation, InvitationAnswer, OtherWorkspace, Services,
+};
 pub use proxy::TcpProxy;
 pub use records::{OutboxRow, open_token};
 pub use requests::*;
