@@ -34,7 +34,9 @@ def main(argv):
         body = message.get_body(preferencelist=("plain",))
         if body is None:
             continue
-        match = re.search(r"\S+[?&]token=[A-Za-z0-9_-]+", body.get_content())
+        # `#token=` (the default) or `?token=` (WOWCHAT_ACCEPT_TOKEN_IN=query,
+        # and the join request confirmation's link).
+        match = re.search(r"\S+[?&#]token=[A-Za-z0-9_-]+", body.get_content())
         if match is None:
             continue
         sent = path.stat().st_mtime
@@ -43,7 +45,9 @@ def main(argv):
     if newest is None:
         sys.exit(f"no invitation email to {address} in {mail_dir}")
     link = newest[1]
-    print(parse_qs(urlparse(link).query)["token"][0] if token_only else link)
+    parts = urlparse(link)
+    token = (parse_qs(parts.fragment) or parse_qs(parts.query))["token"][0]
+    print(token if token_only else link)
 
 
 if __name__ == "__main__":

@@ -432,3 +432,124 @@ fn look_in_the_browser(received: &[Received], dir: &Path) -> anyhow::Result<Vec<
 fn at_most(a: f64, b: f64) -> bool {
     a <= b
 }
+
+/// What a locale's email must show of its language and direction.
+const LANGUAGE: &str = r#"(() => {
+  const root = document.documentElement;
+  const card = document.querySelector('.card');
+  const button = document.querySelector('a.button');
+  const box = button ? button.getBoundingClientRect() : null;
+  const all = [...document.querySelectorAll('*')];
+  const outside = e => { const r = e.getBoundingClientRect();
+                         return r.right > window.innerWidth + 0.5 || r.left < -0.5; };
+  return {
+    lang: root.lang,
+    dir: root.dir,
+    cardDirection: card ? getComputedStyle(card).direction : null,
+    cardAlign: card ? getComputedStyle(card).textAlign : null,
+    scrollWidth: root.scrollWidth,
+    innerWidth: window.innerWidth,
+    button: box && { left: box.left, right: box.right, bottom: box.bottom, width: box.width },
+    outside: all.filter(outside).map(e => e.tagName.toLowerCase()).slice(0, 5),
+  };
+})()"#;
+
+/// Every locale's invitation, sent through the whole system and drawn in
+/// Chromium at a phone's width: it says `lang` and `dir` (Arabic right to
+/// left, its text starting on the right), nothing overflows on either
+/// side, the button is on screen, and the subject is the catalog's.
+#[tokio::test]
+async fn every_locale_s_invitation_reads_in_its_language_and_direction_at_phone_width() {
+    use wowchat_i18n::{Args, Catalog, Locale};
+
+    let app = TestApp::spawn_with(|settings| {
+        settings.relay = true;
+        without_invitation_limits(settings);
+    })
+    .await;
+    let smtp = SmtpServer::start().await;
+    let _mailer = app.start_mailer(app.mailer_settings(&smtp.url())).await;
+    let mut emails = Vec::new();
+    for locale in Locale::ALL {
+        let email = format!("reader-{}@example.com", locale.tag().to_lowercase());
+        app.try_invite(proto::InviteUserRequest {
+            message: "Bienvenue — ようこそ — أهلا".into(),
+            locale: locale.tag().into(),
+            ..invitation_request(&email, "supervisor")
+        })
+        .await
+        .expect("the invitation is allowed");
+        emails.push((locale, arrived(&smtp, &email, 1).await));
+    }
+
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory")
+        .join("email-screenshots-locales");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let failures = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+        let mut browser = Browser::launch(&dir.join("chromium.log"))?;
+        let mut failures = Vec::new();
+        for (locale, mail) in &emails {
+            let parsed = MessageParser::default()
+                .parse(mail.data.as_bytes())
+                .ok_or_else(|| anyhow::anyhow!("{locale}: does not parse"))?;
+            let subject = Catalog::mail().format(
+                *locale,
+                "invitation-subject",
+                &Args::new()
+                    .text("inviter", "Olive Owner")
+                    .text("workspace", "Acme Support"),
+            )?;
+            if parsed.subject() != Some(subject.as_str()) {
+                failures.push(format!("{locale}: subject {:?}, not {subject:?}", parsed.subject()));
+            }
+            let html = parsed
+                .body_html(0)
+                .ok_or_else(|| anyhow::anyhow!("{locale}: no HTML part"))?;
+            let file = dir.join(format!("invitation-{locale}.html"));
+            std::fs::write(&file, html.as_bytes())?;
+            let mut page = browser.open(PHONE)?;
+            browser.load(&mut page, &file)?;
+            let seen = browser.evaluate(&page, LANGUAGE)?;
+            browser.screenshot(&page, &dir.join(format!("invitation-{locale}-phone.png")))?;
+            browser.close(page)?;
+            let mut fail = |what: String| failures.push(format!("{locale} on a phone: {what}"));
+            let (direction, align) = if locale.is_right_to_left() {
+                ("rtl", "right")
+            } else {
+                ("ltr", "left")
+            };
+            if seen["lang"] != locale.tag() || seen["dir"] != direction {
+                fail(format!("lang {} dir {}", seen["lang"], seen["dir"]));
+            }
+            if seen["cardDirection"] != direction || seen["cardAlign"] != align {
+                fail(format!(
+                    "the card runs {} aligned {}",
+                    seen["cardDirection"], seen["cardAlign"]
+                ));
+            }
+            let number = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+            if !at_most(number(&seen["scrollWidth"]), number(&seen["innerWidth"])) {
+                fail(format!("scrolls sideways: {}", seen["scrollWidth"]));
+            }
+            if seen["outside"].as_array().is_none_or(|a| !a.is_empty()) {
+                fail(format!("cut off at an edge: {}", seen["outside"]));
+            }
+            let button = &seen["button"];
+            if !(at_most(0.0, number(&button["left"]))
+                && at_most(number(&button["right"]), number(&seen["innerWidth"]))
+                && at_most(1.0, number(&button["width"]))
+                && at_most(number(&button["bottom"]), PHONE_FOLD))
+            {
+                fail(format!("the button is not in view: {button}"));
+            }
+        }
+        Ok(failures)
+    })
+    .await
+    .unwrap()
+    .expect("the browser runs");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

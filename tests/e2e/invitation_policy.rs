@@ -180,6 +180,7 @@ async fn a_pending_invitation_changes_role_manager_and_expiry_with_activity_and_
                 nanos: 0,
             }),
             etag: String::new(),
+            locale: None,
         })
         .await
         .invitation();
@@ -450,6 +451,7 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
         proto::WorkspaceSettings {
             directory_default_role: "agent".into(),
             etag: "W/\"1\"".into(),
+            default_locale: "en".into(),
             ..Default::default()
         }
     );

@@ -64,7 +64,11 @@ async fn an_invited_person_receives_an_email_whose_link_accepts_and_the_inviter_
     assert!(subject.contains("Olive Owner"), "{subject}");
     assert!(subject.contains("Acme Support"), "{subject}");
     let body = mail.decoded();
-    assert!(body.contains("http://localhost:3000/accept-invitation?token="));
+    // The default link: the gateway's page, the token in the fragment.
+    assert!(
+        body.contains("http://127.0.0.1:8080/invite#token="),
+        "{body}"
+    );
     assert!(body.contains("Welcome to the support team!"));
     assert!(body.contains("agent"));
     assert_eq!(

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+mod accept_page;
 mod access_expiry;
 mod activity;
 mod authentication;
@@ -19,6 +20,7 @@ mod invitations;
 mod invite_links;
 mod join_requests;
 mod list_users;
+mod locales;
 mod mail;
 mod manage_actions;
 mod manage_permissions;
@@ -37,5 +39,6 @@ mod shared_limits;
 mod sign_in;
 mod startup;
 mod support;
+mod suppression;
 mod traces;
 mod validation;

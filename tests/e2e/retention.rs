@@ -122,6 +122,7 @@ async fn one_replica_prunes_at_a_time_under_the_advisory_lock() {
             idempotency_keys: Some(Duration::from_secs(3600)),
             published_outbox: Some(Duration::from_secs(3600)),
             batch_size: 2,
+            activity_months: None,
         },
     );
     let stop = CancellationToken::new();
@@ -283,6 +284,7 @@ async fn a_delivery_result_the_database_refuses_is_dropped_not_requeued_forever(
         invitation_id: invitation_id.to_string(),
         mail_message_id: Uuid::new_v4().to_string(),
         reason: "bad\0reason".into(),
+        hard_bounce: false,
     };
     channel
         .confirm_select(ConfirmSelectOptions::default())
@@ -351,6 +353,7 @@ async fn results_arriving_together_are_all_recorded_and_a_refused_one_among_them
         invitation_id: poison_id.to_string(),
         mail_message_id: Uuid::new_v4().to_string(),
         reason: "bad\0reason".into(),
+        hard_bounce: false,
     };
     messages.insert(
         INVITATIONS / 2,
@@ -431,4 +434,110 @@ async fn the_mailer_prunes_old_dedupe_rows_and_keeps_recent_ones() {
     })
     .await;
     assert_eq!(left(recent.clone()).await, 1, "a recent dedupe row stays");
+}
+
+/// The activity log is partitioned by month: the entries written before
+/// partitioning live in the first partition, retention makes the coming
+/// months ahead and drops a whole month once it is past keeping, and the
+/// log reads the same throughout.
+#[tokio::test]
+async fn the_activity_log_is_kept_by_the_month_and_old_months_are_dropped_whole() {
+    let app = TestApp::spawn_with(|s| s.retention = false).await;
+    let db = app.db().await;
+    app.invite("kept@example.com", "agent").await;
+    let before = activity_partitions(&db).await;
+    for expected in ["activity_until_partitioning", "activity_unplanned"] {
+        assert!(
+            before.iter().any(|p| p == expected),
+            "{expected} in {before:?}"
+        );
+    }
+    assert_eq!(entries(&db, app.workspace_id).await, 1, "the invitation");
+
+    let keeping = |months| {
+        Retention::new(
+            app.state.pool.clone(),
+            RetentionSettings {
+                interval: Duration::from_secs(60),
+                idempotency_keys: None,
+                published_outbox: None,
+                batch_size: 100,
+                activity_months: months,
+            },
+        )
+    };
+    let now = time::OffsetDateTime::now_utc();
+    // Today: at most the third month ahead is made (the migration made
+    // two), nothing goes.
+    let (made, dropped) = keeping(Some(13))
+        .keep_activity_partitions(now)
+        .await
+        .unwrap()
+        .expect("the lock is free");
+    assert!(made <= 1, "{made}");
+    assert_eq!(dropped, 0);
+
+    // Fifteen months on, keeping everything: every month up to three past
+    // that one is made, none dropped.
+    let later = now + time::Duration::days(15 * 31);
+    let (made, dropped) = keeping(None)
+        .keep_activity_partitions(later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(made >= 15, "{made}");
+    assert_eq!(dropped, 0);
+    assert!(entries(&db, app.workspace_id).await >= 1);
+
+    // Keeping 13 months: the first partition, with every entry of today,
+    // goes whole.
+    let (_, dropped) = keeping(Some(13))
+        .keep_activity_partitions(later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(dropped >= 1);
+    let after = activity_partitions(&db).await;
+    assert!(
+        !after.iter().any(|p| p == "activity_until_partitioning"),
+        "{after:?}"
+    );
+    let later_month = format!(
+        "activity_{:04}_{:02}",
+        later.year(),
+        u8::from(later.month())
+    );
+    assert!(after.contains(&later_month), "{later_month} in {after:?}");
+    assert_eq!(entries(&db, app.workspace_id).await, 0);
+
+    // The log still takes entries and lists them.
+    app.invite("after@example.com", "agent").await;
+    let listed = app
+        .as_owner()
+        .users
+        .list_activity(wowchat_users_api::v1::ListActivityRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.entries.len(), 1);
+    assert_eq!(entries(&db, app.workspace_id).await, 1);
+}
+
+async fn activity_partitions(db: &tokio_postgres::Client) -> Vec<String> {
+    db.query("SELECT name FROM activity_partitions() ORDER BY name", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+async fn entries(db: &tokio_postgres::Client, workspace: Uuid) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM activity WHERE workspace_id = $1",
+        &[&workspace],
+    )
+    .await
+    .unwrap()
+    .get(0)
 }

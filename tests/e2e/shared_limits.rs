@@ -221,6 +221,7 @@ async fn full_buckets_are_pruned_and_busy_ones_kept() {
             idempotency_keys: None,
             published_outbox: None,
             batch_size: 100,
+            activity_months: None,
         },
     );
     let pruned = retention

@@ -537,6 +537,10 @@ async fn fill_mailer_queue(scratch: &Scratch, commands: usize) -> anyhow::Result
             inviter_display_name: "Olive Owner".into(),
             inviter_email: "olive.owner@acme-support.example.com".into(),
             sealed_token: None,
+            // As long as a real one: the email carries its link twice and
+            // its headers.
+            unsubscribe_token: "u".repeat(104),
+            ..Default::default()
         };
         let properties = Envelope {
             message_id: &message_id,

@@ -11,6 +11,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 
+mod activity;
 mod email;
 mod invite;
 mod list;
@@ -96,6 +97,8 @@ enum Scenario {
     Reads,
     /// ListUsers at 100,000 users in one workspace.
     List(list::Args),
+    /// ListActivity at 10,000,000 entries in one workspace.
+    Activity(activity::Args),
     /// ListUsers while 50 AcceptInvitation hash passwords, next to idle.
     Storm,
     /// InviteUser at a fixed rate, each email timed to the SMTP server's 250.
@@ -123,6 +126,7 @@ async fn run(common: &Common, scenario: &Scenario) -> Runs {
         Scenario::Invite => vec![("invite", invite::run(common).await)],
         Scenario::Reads => vec![("reads", reads::run(common).await)],
         Scenario::List(args) => vec![("list", list::run(common, args).await)],
+        Scenario::Activity(args) => vec![("activity", activity::run(common, args).await)],
         Scenario::Storm => vec![("storm", storm::run(common).await)],
         Scenario::Email(args) => vec![("email", email::run(common, args).await.map(one))],
         Scenario::Scim => vec![("scim", scim::run(common).await)],
@@ -133,6 +137,7 @@ async fn run(common: &Common, scenario: &Scenario) -> Runs {
                 Scenario::Invite,
                 Scenario::Reads,
                 Scenario::List(list::Args::default()),
+                Scenario::Activity(activity::Args::default()),
                 Scenario::Storm,
                 Scenario::Email(email::Args::default()),
                 Scenario::Scim,

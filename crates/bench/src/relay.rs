@@ -213,6 +213,8 @@ async fn fill(pool: &Pool, invitations: usize) -> anyhow::Result<()> {
                     Some(&token_keys),
                     "Acme Support",
                     &inviter,
+                    // As long as a real unsubscribe token.
+                    "u".repeat(104),
                     &request_id,
                 )
                 .map_err(|e| anyhow::anyhow!("sealing a token: {e}"))?,

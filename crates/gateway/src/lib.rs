@@ -15,7 +15,9 @@
 //! - `client_address`: the real client behind trusted proxies;
 //! - `proxy_protocol`: reading a balancer's PROXY protocol header;
 //! - `upstream`: the service's replicas, their health, which takes a call;
-//! - `scim`: SCIM 2.0 at `/scim/v2`, on the service's DirectoryService.
+//! - `scim`: SCIM 2.0 at `/scim/v2`, on the service's DirectoryService;
+//! - `invite_page`: the invitation page at `/invite`, which the email links to;
+//! - `unsubscribe`: RFC 8058 one-click unsubscribe at `/unsubscribe`.
 
 // The edge never panics on a request: no `expect` either (`unwrap` is denied
 // for the whole workspace).
@@ -24,6 +26,7 @@
 pub mod client_address;
 pub mod codec;
 pub mod errors;
+pub mod invite_page;
 pub mod listener;
 pub mod metrics;
 pub mod openapi;
@@ -31,6 +34,7 @@ pub mod proxy_protocol;
 pub mod routes;
 pub mod scim;
 pub mod transcode;
+mod unsubscribe;
 pub mod upstream;
 
 use std::{
@@ -234,6 +238,15 @@ pub struct GatewaySettings {
     /// Host header.
     #[arg(long, env = "WOWCHAT_GATEWAY_PUBLIC_URL")]
     pub gateway_public_url: Option<String>,
+
+    /// Where the invitation page (`/invite`) sends a new member once they
+    /// accepted, and one who already has an account: the "Open WowChat" link.
+    #[arg(
+        long,
+        env = "WOWCHAT_GATEWAY_APP_URL",
+        default_value = "http://localhost:3000/"
+    )]
+    pub gateway_app_url: String,
 
     #[command(flatten)]
     pub gateway_environment: EnvironmentArgs<GatewayVariables>,
@@ -449,6 +462,12 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> anyhow::Result<Rou
         .route("/readyz", get(readyz))
         .route("/scim/v2", axum::routing::any(scim::serve))
         .route("/scim/v2/{*path}", axum::routing::any(scim::serve))
+        // RFC 8058 one-click unsubscribe: a GET shows, only a POST acts.
+        .route(
+            "/unsubscribe",
+            get(unsubscribe::page).post(unsubscribe::submit),
+        )
+        .merge(invite_page::router(&settings.gateway_app_url)?)
         .fallback(transcode)
         .with_state(shared)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -29,6 +29,7 @@ pub const PUBLIC_METHODS: &[&str] = &[
     "PreviewInviteLink",
     "RedeemInviteLink",
     "SignIn",
+    "Unsubscribe",
 ];
 
 /// The document as pretty JSON with a final newline, as checked in.

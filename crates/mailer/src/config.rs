@@ -25,6 +25,8 @@ use wowchat_users_api::topology::Topology;
 
 pub use wowchat_platform::{Backoff, Secret};
 
+pub use crate::render::TokenIn;
+
 /// Leaves room for the longest suffix (`.users.delivery-results`) in 255 bytes.
 const MAX_PREFIX_LEN: usize = 200;
 
@@ -73,13 +75,29 @@ pub struct MailerSettings {
     )]
     pub mail_from: String,
 
-    /// The page that accepts invitations; the link is `<this>?token=<token>`.
+    /// The page that accepts invitations: by default the gateway's own
+    /// (`/invite`, the gateway listening on 127.0.0.1:8080). The link is
+    /// `<this>#token=<token>`, or `<this>?token=<token>` as
+    /// `WOWCHAT_ACCEPT_TOKEN_IN` says.
     #[arg(
         long,
         env = "WOWCHAT_ACCEPT_URL",
-        default_value = "http://localhost:3000/accept-invitation"
+        default_value = "http://127.0.0.1:8080/invite"
     )]
     pub accept_url: String,
+
+    /// Where the accept link carries the token: `fragment` (`#token=…`,
+    /// never sent to a server, so it reaches no log, proxy or `Referer`;
+    /// what the gateway's page reads) or `query` (`?token=…`, for a page
+    /// built on the older form).
+    #[arg(
+        long,
+        env = "WOWCHAT_ACCEPT_TOKEN_IN",
+        value_enum,
+        ignore_case = true,
+        default_value = "fragment"
+    )]
+    pub accept_token_in: TokenIn,
 
     /// The workspace's user list in the app; the accepted notice links to
     /// it and to `<this>/<user id>`, the new member's page.
@@ -95,6 +113,16 @@ pub struct MailerSettings {
     /// accept page.
     #[arg(long, env = "WOWCHAT_JOIN_CONFIRM_URL")]
     pub join_confirm_url: Option<String>,
+
+    /// The one-click unsubscribe page of every invitation email (the
+    /// gateway's `/unsubscribe`): the footer link and the `List-Unsubscribe`
+    /// header are `<this>?token=<token>` (RFC 8058).
+    #[arg(
+        long,
+        env = "WOWCHAT_UNSUBSCRIBE_URL",
+        default_value = "http://localhost:8080/unsubscribe"
+    )]
+    pub unsubscribe_url: String,
 
     /// Most mail commands handled at once (the AMQP prefetch count). Each
     /// holds a Postgres connection (the pool has this many + 4) and an SMTP
@@ -182,6 +210,7 @@ impl MailerSettings {
             .context("WOWCHAT_MAIL_FROM is not an email address like `Name <name@example.com>`")?;
         let accept_url = http_url(&self.accept_url, "WOWCHAT_ACCEPT_URL")?;
         let users_url = http_url(&self.users_url, "WOWCHAT_USERS_URL")?;
+        let unsubscribe_url = http_url(&self.unsubscribe_url, "WOWCHAT_UNSUBSCRIBE_URL")?;
         let confirm_url = self
             .join_confirm_url
             .as_deref()
@@ -202,8 +231,10 @@ impl MailerSettings {
             topology: Topology::new(self.amqp.prefix.clone()),
             mail_from,
             accept_url,
+            accept_token_in: self.accept_token_in,
             users_url,
             confirm_url,
+            unsubscribe_url,
             prefetch: self.prefetch,
             retry: Backoff {
                 base: Duration::from_millis(self.retry_base_ms),
@@ -231,6 +262,11 @@ impl MailerSettings {
                     .is_some_and(is_localhost_link),
             "a localhost link in the emails: set WOWCHAT_ACCEPT_URL, WOWCHAT_USERS_URL \
              (and WOWCHAT_JOIN_CONFIRM_URL if set)",
+        )?;
+        self.environment.refuse(
+            is_localhost_link(&self.unsubscribe_url),
+            "a localhost unsubscribe link in the emails: set WOWCHAT_UNSUBSCRIBE_URL to the \
+             gateway's public /unsubscribe",
         )?;
         self.environment.refuse(
             self.mail_token_keys.is_none(),
@@ -262,9 +298,13 @@ pub struct Config {
     pub topology: Topology,
     pub mail_from: Mailbox,
     pub accept_url: Url,
+    /// Where the accept link carries the token.
+    pub accept_token_in: TokenIn,
     pub users_url: Url,
     /// The join request confirmation page, when set apart.
     pub confirm_url: Option<Url>,
+    /// The one-click unsubscribe page (RFC 8058).
+    pub unsubscribe_url: Url,
     pub prefetch: u16,
     pub retry: Backoff,
     pub max_attempts: u32,
@@ -285,6 +325,7 @@ impl Config {
         for (setting, url) in [
             ("WOWCHAT_ACCEPT_URL", &self.accept_url),
             ("WOWCHAT_USERS_URL", &self.users_url),
+            ("WOWCHAT_UNSUBSCRIBE_URL", &self.unsubscribe_url),
         ] {
             if url.host_str().is_none_or(is_development_host) {
                 found.push(setting);
@@ -337,12 +378,14 @@ mod tests {
             [
                 "WOWCHAT_MAIL_FROM",
                 "WOWCHAT_ACCEPT_URL",
-                "WOWCHAT_USERS_URL"
+                "WOWCHAT_USERS_URL",
+                "WOWCHAT_UNSUBSCRIBE_URL"
             ]
         );
         let mut settings = MailerSettings::defaults();
         settings.mail_from = "WowChat <no-reply@wowchat.com>".into();
         settings.accept_url = "https://app.wowchat.com/accept-invitation".into();
+        settings.unsubscribe_url = "https://users.wowchat.com/unsubscribe".into();
         settings.users_url = "http://127.0.0.1:3000/users".into();
         let config = settings.validate().expect("valid");
         assert_eq!(config.development_values(), ["WOWCHAT_USERS_URL"]);
@@ -353,6 +396,42 @@ mod tests {
             assert!(!is_development_host(host), "{host}");
         }
     }
+
+    #[test]
+    fn the_default_accept_link_is_the_gateways_page_with_the_token_in_the_fragment() {
+        let config = MailerSettings::defaults().validate().expect("defaults");
+        assert_eq!(config.accept_url.as_str(), "http://127.0.0.1:8080/invite");
+        assert_eq!(config.accept_token_in, TokenIn::Fragment);
+        let mut settings = MailerSettings::defaults();
+        settings.accept_token_in =
+            <TokenIn as clap::ValueEnum>::from_str("QUERY", true).expect("query");
+        assert_eq!(
+            settings.validate().expect("valid").accept_token_in,
+            TokenIn::Query
+        );
+    }
+
+    fn production_refuses_a_localhost_unsubscribe_link() {
+        let mut settings = MailerSettings::defaults();
+        settings.environment.environment = wowchat_platform::environment::Environment::Production;
+        settings.amqp.url = "amqp://mailer:s3cret@rabbit.internal:5672/%2f".into();
+        settings.accept_url = "https://app.wowchat.com/accept-invitation".into();
+        settings.users_url = "https://app.wowchat.com/users".into();
+        settings.mail_token_keys = Some(MAIL_TOKEN_KEYS.into());
+        let error = format!("{:#}", settings.validate().err().expect("refused"));
+        assert!(error.contains("WOWCHAT_UNSUBSCRIBE_URL"), "{error}");
+        settings.unsubscribe_url = "https://users.wowchat.com/unsubscribe".into();
+        let config = settings.validate().expect("valid");
+        assert_eq!(
+            config.unsubscribe_url.as_str(),
+            "https://users.wowchat.com/unsubscribe"
+        );
+        settings.unsubscribe_url = "mailto:unsubscribe@wowchat.com".into();
+        assert!(settings.validate().is_err(), "an http(s) page, not mailto");
+    }
+
+    /// A well-formed key setting (not a real key).
+    const MAIL_TOKEN_KEYS: &str = "k:d293Y2hhdCB0ZXN0IG1haWwgdG9rZW4ga2V5LCAzMiE";
 
     #[test]
     fn secrets_are_redacted_in_debug_output() {

@@ -25,6 +25,28 @@ pub fn auto_submitted() -> HeaderValue {
     )
 }
 
+/// `List-Unsubscribe: <url>` (RFC 2369) for the one-click unsubscribe URL
+/// (RFC 8058), as is: a serialized URL is ASCII without spaces or `<>`.
+/// The operator's MTA must sign it with DKIM (RFC 8058 §4).
+pub fn list_unsubscribe(url: &str) -> HeaderValue {
+    let value = format!("<{url}>");
+    HeaderValue::dangerous_new_pre_encoded(
+        HeaderName::new_from_ascii_str("List-Unsubscribe"),
+        value.clone(),
+        value,
+    )
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058 §3.1):
+/// a mail client may unsubscribe with one POST of that body to the
+/// `List-Unsubscribe` URL.
+pub fn list_unsubscribe_post() -> HeaderValue {
+    HeaderValue::new(
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+        "List-Unsubscribe=One-Click".to_owned(),
+    )
+}
+
 /// The `Subject`, encoded whole when it could read as an encoded word.
 pub fn subject(text: &str) -> HeaderValue {
     let name = HeaderName::new_from_ascii_str("Subject");

@@ -11,10 +11,11 @@ use lettre::{
     Address, Message,
     message::{Body, Mailbox, MultiPart, SinglePart, header::ContentTransferEncoding},
 };
-use minijinja::{Environment, UndefinedBehavior, context};
+use minijinja::{AutoEscape, Environment, State, UndefinedBehavior, Value, context, value::Kwargs};
 use serde::Serialize;
-use time::{OffsetDateTime, format_description::BorrowedFormatItem, macros::format_description};
+use time::OffsetDateTime;
 use url::Url;
+use wowchat_i18n::{Args, Catalog, Locale, Part, dates};
 use wowchat_platform::sealing::{Sealed, TokenKeys};
 use wowchat_users_api::events::v1::{
     SealedToken, SendInvitationAcceptedEmail, SendInvitationEmail, SendJoinRequestConfirmationEmail,
@@ -24,8 +25,7 @@ use crate::headers;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../templates/layout.html")),
-    ("role.html", include_str!("../templates/role.html")),
-    ("role.txt", include_str!("../templates/role.txt")),
+    ("button.html", include_str!("../templates/button.html")),
     (
         "invitation.subject.txt",
         include_str!("../templates/invitation.subject.txt"),
@@ -63,11 +63,6 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/join_request_confirmation.html"),
     ),
 ];
-
-/// e.g. "Friday, 14 March 2025 at 09:30 UTC".
-const EXPIRY_FORMAT: &[BorrowedFormatItem<'static>] = format_description!(
-    "[weekday], [day padding:none] [month repr:long] [year] at [hour]:[minute] UTC"
-);
 
 /// Why a command cannot become an email. Both kinds are permanent: sending
 /// the same command again would fail the same way.
@@ -111,32 +106,85 @@ pub struct RenderedEmail {
     pub html: String,
 }
 
+/// Where the accept link carries the invitation token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TokenIn {
+    /// `<accept url>#token=<token>`: a browser never sends the fragment, so
+    /// the token reaches no server log, proxy or `Referer`.
+    #[default]
+    Fragment,
+    /// `<accept url>?token=<token>`, the older form.
+    Query,
+}
+
 pub struct Renderer {
     env: Environment<'static>,
     from: Mailbox,
     accept_url: Url,
+    /// Where the accept link carries the token.
+    token_in: TokenIn,
     users_url: Url,
     /// The page that confirms a join request.
     confirm_url: Url,
     /// Open the sealed invitation tokens of mail commands.
     token_keys: Option<TokenKeys>,
+    /// The one-click unsubscribe page: `<this>?token=<token>` (RFC 8058).
+    unsubscribe_url: Url,
 }
+
+/// The language an email is written in, as its templates need it.
+#[derive(Serialize)]
+struct Language {
+    /// The BCP 47 tag: HTML's `lang`, and the catalog `t` reads.
+    locale: &'static str,
+    /// HTML's `dir`: `rtl` for Arabic.
+    dir: &'static str,
+    /// The side text starts on, for `text-align` and borders.
+    start: &'static str,
+}
+
+impl Language {
+    fn of(locale: Locale) -> Language {
+        Language {
+            locale: locale.tag(),
+            dir: locale.direction(),
+            start: if locale.is_right_to_left() {
+                "right"
+            } else {
+                "left"
+            },
+        }
+    }
+}
+/// The gateway's unsubscribe page on a developer's machine, until
+/// [`Renderer::with_unsubscribe_url`] says otherwise.
+const DEFAULT_UNSUBSCRIBE_URL: &str = "http://localhost:8080/unsubscribe";
 
 #[derive(Serialize)]
 struct InvitationView<'a> {
+    #[serde(flatten)]
+    language: Language,
     inviter_name: &'a str,
     inviter_email: &'a str,
     invitee_email: &'a str,
     workspace_name: &'a str,
     role: &'a str,
+    /// The catalog's phrase for the role (`role` is the role's name in it);
+    /// none for no role.
+    role_id: Option<&'static str>,
     accept_link: &'a str,
     accept_link_html: minijinja::Value,
     message_lines: Vec<String>,
     expires: Option<String>,
+    /// The one-click unsubscribe link; empty for a command without a token.
+    unsubscribe_link: &'a str,
+    unsubscribe_link_html: minijinja::Value,
 }
 
 #[derive(Serialize)]
 struct ConfirmationView<'a> {
+    #[serde(flatten)]
+    language: Language,
     workspace_name: &'a str,
     requester_name: &'a str,
     requester_email: &'a str,
@@ -147,11 +195,14 @@ struct ConfirmationView<'a> {
 
 #[derive(Serialize)]
 struct AcceptedView<'a> {
+    #[serde(flatten)]
+    language: Language,
     inviter_name: &'a str,
     user_name: &'a str,
     user_email: &'a str,
     workspace_name: &'a str,
     role: &'a str,
+    role_id: Option<&'static str>,
     /// The new member's page, when the command names a user id.
     member_link: Option<String>,
     member_link_html: Option<minijinja::Value>,
@@ -171,6 +222,8 @@ impl Renderer {
         for (name, source) in TEMPLATES {
             env.add_template(name, source)?;
         }
+        env.add_function("t", translate);
+        env.add_filter("strong", strong);
         // Beside the accept page unless set (`with_confirm_url`).
         let confirm_url = accept_url
             .join("confirm-join-request")
@@ -179,10 +232,31 @@ impl Renderer {
             env,
             from,
             accept_url,
+            token_in: TokenIn::default(),
             users_url,
             confirm_url,
             token_keys: None,
+            unsubscribe_url: Url::parse(DEFAULT_UNSUBSCRIBE_URL)
+                .map_err(|_| RenderError::Invalid("the default unsubscribe URL"))?,
         })
+    }
+
+    /// The one-click unsubscribe page (`WOWCHAT_UNSUBSCRIBE_URL`).
+    pub fn with_unsubscribe_url(mut self, url: Url) -> Self {
+        self.unsubscribe_url = url;
+        self
+    }
+
+    /// `<unsubscribe_url>?token=<token>`: the footer link and the
+    /// `List-Unsubscribe` header; none for an empty token.
+    pub fn unsubscribe_link(&self, token: &str) -> Option<String> {
+        let token = token.trim();
+        if token.is_empty() {
+            return None;
+        }
+        let mut url = self.unsubscribe_url.clone();
+        url.query_pairs_mut().append_pair("token", token);
+        Some(url.into())
     }
 
     /// `<users_url>/<user id>`, for an id that is a UUID.
@@ -211,10 +285,28 @@ impl Renderer {
         self
     }
 
-    /// `<accept_url>?token=<token>` (appended to any query the URL has).
+    /// Puts the token of the accept link in the fragment (the default) or
+    /// the query (`WOWCHAT_ACCEPT_TOKEN_IN`).
+    pub fn with_token_in(mut self, token_in: TokenIn) -> Self {
+        self.token_in = token_in;
+        self
+    }
+
+    /// `<accept_url>#token=<token>` (in place of any fragment the URL has),
+    /// or `<accept_url>?token=<token>` (appended to any query it has).
     pub fn accept_link(&self, token: &str) -> String {
         let mut url = self.accept_url.clone();
-        url.query_pairs_mut().append_pair("token", token);
+        match self.token_in {
+            TokenIn::Fragment => {
+                let fragment = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("token", token)
+                    .finish();
+                url.set_fragment(Some(&fragment));
+            }
+            TokenIn::Query => {
+                url.query_pairs_mut().append_pair("token", token);
+            }
+        }
         url.into()
     }
 
@@ -233,29 +325,33 @@ impl Renderer {
             &invitation.id,
         )?;
         let link = self.accept_link(&token);
+        let locale = locale_of(&command.locale);
         let inviter_name = one_line(&command.inviter_display_name);
         let inviter_email = one_line(&command.inviter_email);
-        let inviter_name = first_non_empty(&[&inviter_name, &inviter_email], "A colleague");
+        let colleague = word(locale, "fallback-inviter")?;
+        let inviter_name = first_non_empty(&[&inviter_name, &inviter_email], &colleague);
         let workspace_name = one_line(&command.workspace_name);
-        let workspace_name = first_non_empty(&[&workspace_name], "a workspace");
-        let role = one_line(&invitation.role);
+        let a_workspace = word(locale, "fallback-workspace")?;
+        let workspace_name = first_non_empty(&[&workspace_name], &a_workspace);
+        let (role_id, role) = role_words(locale, &one_line(&invitation.role))?;
         let invitee_email = one_line(&invitation.email);
-        let expires = invitation.expire_time.as_ref().and_then(|t| {
-            OffsetDateTime::from_unix_timestamp(t.seconds)
-                .ok()?
-                .format(EXPIRY_FORMAT)
-                .ok()
-        });
+        let unsubscribe_link = self
+            .unsubscribe_link(&command.unsubscribe_token)
+            .unwrap_or_default();
         let view = InvitationView {
+            language: Language::of(locale),
             inviter_name,
             inviter_email: &inviter_email,
             invitee_email: &invitee_email,
             workspace_name,
+            role_id,
             role: &role,
             accept_link: &link,
             accept_link_html: html_safe_link(&link),
             message_lines: message_lines(&invitation.message),
-            expires,
+            expires: expiry(locale, invitation.expire_time.as_ref().map(|t| t.seconds)),
+            unsubscribe_link_html: html_safe_link(&unsubscribe_link),
+            unsubscribe_link: &unsubscribe_link,
         };
         self.render("invitation", &view)
     }
@@ -308,19 +404,16 @@ impl Renderer {
         let workspace_name = one_line(&command.workspace_name);
         let requester_email = one_line(&request.email);
         let requester_name = one_line(&request.display_name);
-        let expires = request.expire_time.as_ref().and_then(|t| {
-            OffsetDateTime::from_unix_timestamp(t.seconds)
-                .ok()?
-                .format(EXPIRY_FORMAT)
-                .ok()
-        });
+        let locale = locale_of(&command.locale);
+        let a_workspace = word(locale, "fallback-workspace")?;
         let view = ConfirmationView {
-            workspace_name: first_non_empty(&[&workspace_name], "a workspace"),
+            language: Language::of(locale),
+            workspace_name: first_non_empty(&[&workspace_name], &a_workspace),
             requester_name: first_non_empty(&[&requester_name], &requester_email),
             requester_email: &requester_email,
             confirm_link: &link,
             confirm_link_html: html_safe_link(&link),
-            expires,
+            expires: expiry(locale, request.expire_time.as_ref().map(|t| t.seconds)),
         };
         self.render("join_request_confirmation", &view)
     }
@@ -353,14 +446,20 @@ impl Renderer {
         let user_name = one_line(&user.display_name);
         let user_email = one_line(&user.email);
         let workspace_name = one_line(&command.workspace_name);
-        let role = one_line(&user.role);
         let member_link = self.member_link(&user.id);
         let users_link = String::from(self.users_url.clone());
+        let locale = locale_of(&command.locale);
+        let there = word(locale, "fallback-greeting-name")?;
+        let someone = word(locale, "fallback-someone")?;
+        let your_workspace = word(locale, "fallback-your-workspace")?;
+        let (role_id, role) = role_words(locale, &one_line(&user.role))?;
         let view = AcceptedView {
-            inviter_name: first_non_empty(&[&inviter_name], "there"),
-            user_name: first_non_empty(&[&user_name, &user_email], "Someone"),
+            language: Language::of(locale),
+            inviter_name: first_non_empty(&[&inviter_name], &there),
+            user_name: first_non_empty(&[&user_name, &user_email], &someone),
             user_email: &user_email,
-            workspace_name: first_non_empty(&[&workspace_name], "your workspace"),
+            workspace_name: first_non_empty(&[&workspace_name], &your_workspace),
+            role_id,
             role: &role,
             member_link_html: member_link.as_deref().map(html_safe_link),
             member_link,
@@ -389,7 +488,14 @@ impl Renderer {
             .ok()
             .map(|a| Mailbox::new(non_empty(one_line(&command.inviter_display_name)), a));
         let rendered = self.render_invitation(command)?;
-        self.compose(to, reply_to, rendered, message_id)
+        let mut message = self.compose(to, reply_to, rendered, message_id)?;
+        // RFC 8058 one-click: the same link as the footer's.
+        if let Some(link) = self.unsubscribe_link(&command.unsubscribe_token) {
+            let headers = message.headers_mut();
+            headers.insert_raw(headers::list_unsubscribe(&link));
+            headers.insert_raw(headers::list_unsubscribe_post());
+        }
+        Ok(message)
     }
 
     /// The accepted notice: to the inviter.
@@ -467,6 +573,114 @@ impl Renderer {
         }
         Ok(message)
     }
+}
+
+/// The locale a command names; English for none, or one it cannot be.
+fn locale_of(tag: &str) -> Locale {
+    Locale::from_tag(tag).unwrap_or_default()
+}
+
+/// A message of the mail catalog without placeholders.
+fn word(locale: Locale, id: &str) -> Result<String, RenderError> {
+    Catalog::mail()
+        .format(locale, id, &Args::new())
+        .map_err(|e| RenderError::Template(e.to_string()))
+}
+
+/// The catalog's phrase for a role (`role_id`) and the role's name in it
+/// (`role`): a built-in role's name translated, any other as the workspace
+/// named it; neither for no role.
+fn role_words(locale: Locale, role: &str) -> Result<(Option<&'static str>, String), RenderError> {
+    let built_in = match role {
+        "" => return Ok((None, String::new())),
+        "owner" => ("role-owner", "role-name-owner"),
+        "admin" => ("role-admin", "role-name-admin"),
+        "supervisor" => ("role-supervisor", "role-name-supervisor"),
+        "agent" => ("role-agent", "role-name-agent"),
+        custom => return Ok((Some("role-custom"), custom.to_owned())),
+    };
+    Ok((Some(built_in.0), word(locale, built_in.1)?))
+}
+
+/// When an invitation or a link expires, as the locale writes it.
+fn expiry(locale: Locale, seconds: Option<i64>) -> Option<String> {
+    let at = OffsetDateTime::from_unix_timestamp(seconds?).ok()?;
+    Some(dates::long_date_time(locale, at))
+}
+
+/// The templates' `t("id", name=value, …)`: the catalog's message in the
+/// email's locale (its `locale` variable). In a text template the result
+/// is plain text. In an HTML template the catalog's words are escaped and
+/// each value is escaped too, unless it is markup the template made
+/// itself (a safe value: `|strong`, a `set` block): a translator's file
+/// can never inject markup, nor can a name.
+fn translate(state: &State, id: &str, kwargs: Kwargs) -> Result<Value, minijinja::Error> {
+    let locale = state
+        .lookup("locale")
+        .and_then(|tag| tag.as_str().and_then(Locale::from_tag))
+        .unwrap_or_default();
+    let names: Vec<&str> = kwargs.args().collect();
+    let mut values = Vec::with_capacity(names.len());
+    for name in &names {
+        values.push((*name, kwargs.get::<Value>(name)?));
+    }
+    kwargs.assert_all_used()?;
+    let args = values.iter().fold(Args::new(), |args, (name, value)| {
+        match i64::try_from(value.clone()) {
+            Ok(number) if value.is_number() => args.number(name, number),
+            _ => args.text(name, value.to_string()),
+        }
+    });
+    let failed = |e: wowchat_i18n::FormatError| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+    };
+    if matches!(state.auto_escape(), AutoEscape::None) {
+        return Catalog::mail()
+            .format(locale, id, &args)
+            .map(Value::from)
+            .map_err(failed);
+    }
+    let mut html = String::new();
+    for part in Catalog::mail()
+        .format_parts(locale, id, &args)
+        .map_err(failed)?
+    {
+        match part {
+            Part::Words(words) => html.push_str(&escape_html(&words)),
+            Part::Value(name) => {
+                let value = values.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
+                match value {
+                    Some(value) if value.is_safe() => html.push_str(&value.to_string()),
+                    Some(value) => html.push_str(&escape_html(&value.to_string())),
+                    None => {}
+                }
+            }
+        }
+    }
+    Ok(Value::from_safe_string(html))
+}
+
+/// `{{ name|strong }}`: the value in bold, escaped.
+fn strong(value: &Value) -> Value {
+    Value::from_safe_string(format!(
+        "<strong>{}</strong>",
+        escape_html(&value.to_string())
+    ))
+}
+
+fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#x27;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 /// Plain ASCII text goes as 7bit (RFC 5322 allows lines up to 998
@@ -574,6 +788,7 @@ mod tests {
             inviter_display_name: "Olive Owner".into(),
             inviter_email: "olive@acme.example".into(),
             sealed_token: None,
+            ..Default::default()
         }
     }
 
@@ -605,7 +820,7 @@ mod tests {
         ));
     }
 
-    const LINK: &str = "http://localhost:3000/accept-invitation?token=q1w2e3r4t5y6u7i8o9p0-_AbCdEfGhIjKlMnOpQrStUv";
+    const LINK: &str = "http://localhost:3000/accept-invitation#token=q1w2e3r4t5y6u7i8o9p0-_AbCdEfGhIjKlMnOpQrStUv";
 
     fn confirmation(display_name: &str) -> SendJoinRequestConfirmationEmail {
         SendJoinRequestConfirmationEmail {
@@ -622,6 +837,7 @@ mod tests {
             workspace_name: "Acme Support".into(),
             token: String::new(),
             sealed_token: None,
+            ..Default::default()
         }
     }
 
@@ -648,7 +864,10 @@ mod tests {
         let link = format!("http://localhost:3000/confirm-join-request?token={token}");
         for body in [&email.text, &email.html] {
             assert!(body.contains(&link), "no link in {body}");
-            assert!(body.contains("Friday, 14 March 2025 at 09:30 UTC"));
+            assert!(
+                body.contains("Friday, March 14, 2025 at 9:30\u{202f}AM (UTC)"),
+                "{body}"
+            );
         }
         // The name is the requester's typing: escaped in HTML.
         assert!(email.html.contains("Eve &lt;b&gt;Evening"));
@@ -694,7 +913,10 @@ mod tests {
             assert!(body.contains("supervisor"));
             assert!(body.contains("Welcome aboard!"));
             assert!(body.contains("See you Monday."));
-            assert!(body.contains("Friday, 14 March 2025 at 09:30 UTC"));
+            assert!(
+                body.contains("Friday, March 14, 2025 at 9:30\u{202f}AM (UTC)"),
+                "{body}"
+            );
             assert!(body.contains("Olive Owner added a message:"));
             assert!(body.contains("This message was written by Olive Owner, not by WowChat."));
         }
@@ -753,13 +975,37 @@ mod tests {
     }
 
     #[test]
-    fn the_token_is_appended_to_an_accept_url_with_a_query() {
+    fn the_token_goes_in_the_fragment_by_default_and_replaces_any_fragment() {
+        let renderer = Renderer::new(
+            "WowChat <no-reply@wowchat.localhost>".parse().unwrap(),
+            Url::parse("https://app.example.com/invite?lang=en#old").unwrap(),
+            Url::parse("https://app.example.com/users").unwrap(),
+        )
+        .unwrap();
+        let link = "https://app.example.com/invite?lang=en#token=abc-_123";
+        assert_eq!(renderer.accept_link("abc-_123"), link);
+        let mut command = command("");
+        command.token = "abc-_123".into();
+        let email = renderer.render_invitation(&command).unwrap();
+        assert!(email.text.contains(link), "{}", email.text);
+        assert!(
+            email
+                .html
+                .contains("href=\"https://app.example.com/invite?lang=en#token=abc-_123\""),
+            "{}",
+            email.html
+        );
+    }
+
+    #[test]
+    fn the_token_is_appended_to_an_accept_url_with_a_query_in_the_query_form() {
         let renderer = Renderer::new(
             "WowChat <no-reply@wowchat.localhost>".parse().unwrap(),
             Url::parse("https://app.example.com/accept?lang=en").unwrap(),
             Url::parse("https://app.example.com/users").unwrap(),
         )
-        .unwrap();
+        .unwrap()
+        .with_token_in(TokenIn::Query);
         assert_eq!(
             renderer.accept_link("abc-_123"),
             "https://app.example.com/accept?lang=en&token=abc-_123"
@@ -825,6 +1071,7 @@ mod tests {
             workspace_name: "Acme Support".into(),
             inviter_display_name: "Olive Owner".into(),
             inviter_email: "olive@acme.example".into(),
+            ..Default::default()
         };
         let renderer = renderer();
         let email = renderer.render_invitation_accepted(&command).unwrap();
@@ -888,6 +1135,81 @@ mod tests {
             workspace_name: "Acme Support".into(),
             inviter_display_name: "Olive Owner".into(),
             inviter_email: "olive@acme.example".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_locale_writes_all_three_emails_in_its_own_words_and_direction() {
+        let renderer = renderer();
+        let english = renderer.render_invitation(&command("Hallo")).unwrap();
+        for locale in Locale::ALL {
+            let mut invitation = command("Hallo");
+            invitation.locale = locale.tag().into();
+            let email = renderer.render_invitation(&invitation).unwrap();
+            let html_tag = format!(
+                "<html lang=\"{}\" dir=\"{}\">",
+                locale.tag(),
+                locale.direction()
+            );
+            assert!(
+                email.html.contains(&html_tag),
+                "{locale}: {}",
+                &email.html[..200]
+            );
+            // Names, the link and the personal message stay as typed.
+            for body in [&email.text, &email.html] {
+                assert!(body.contains(LINK), "{locale}: no link");
+                assert!(
+                    body.contains("Olive Owner") && body.contains("Acme Support"),
+                    "{locale}"
+                );
+                assert!(body.contains("Hallo"), "{locale}: the message");
+            }
+            assert_same_content(&email);
+            let mut notice = accepted("Ivy", "admin");
+            notice.locale = locale.tag().into();
+            let notice = renderer.render_invitation_accepted(&notice).unwrap();
+            let mut request = confirmation("Eve");
+            request.locale = locale.tag().into();
+            request.token = "tok".into();
+            let confirmation = renderer.render_join_request_confirmation(&request).unwrap();
+            for rendered in [&notice, &confirmation] {
+                assert!(rendered.html.contains(&html_tag), "{locale}");
+            }
+            if locale != Locale::English {
+                assert_ne!(email.subject, english.subject, "{locale}: not translated");
+                assert_ne!(email.text, english.text, "{locale}: not translated");
+            }
+        }
+        let mut german = command("");
+        german.locale = "de".into();
+        let german = renderer.render_invitation(&german).unwrap();
+        assert!(german.text.contains("März 2025"), "{}", german.text);
+        assert!(
+            german.html.contains("<strong>Supervisor</strong>"),
+            "{}",
+            german.html
+        );
+        // An unknown or empty locale is English.
+        let mut unknown = command("Hallo");
+        unknown.locale = "tlh".into();
+        assert_eq!(renderer.render_invitation(&unknown).unwrap(), english);
+    }
+
+    #[test]
+    fn a_translation_cannot_inject_markup_and_names_stay_escaped_in_every_locale() {
+        for locale in Locale::ALL {
+            let mut invitation = command("<b>hi</b>");
+            invitation.locale = locale.tag().into();
+            invitation.workspace_name = "<i>Acme</i> & Co".into();
+            let email = renderer().render_invitation(&invitation).unwrap();
+            assert!(!email.html.contains("<i>Acme"), "{locale}");
+            assert!(
+                email.html.contains("&lt;i&gt;Acme&lt;/i&gt; &amp; Co"),
+                "{locale}"
+            );
+            assert!(!email.html.contains("<b>hi"), "{locale}");
         }
     }
 
@@ -929,7 +1251,9 @@ mod tests {
         let seen = visible_text(&email.html);
         for line in email.text.lines() {
             let line = line.trim_start_matches('>').trim();
-            if line.is_empty() || line == "--" || line.ends_with(':') {
+            // A line that leads in to a link stands only in the text part
+            // (Japanese ends it with a full-width colon).
+            if line.is_empty() || line == "--" || line.ends_with([':', '：']) {
                 continue;
             }
             if line.starts_with("http") {
@@ -1072,6 +1396,44 @@ mod tests {
             html.contains("&lt;b&gt;Owner&lt;&#x2f;b&gt; &amp; Co"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn an_invitation_carries_one_click_unsubscribe_headers_and_the_same_link_in_both_parts() {
+        let renderer = renderer()
+            .with_unsubscribe_url(Url::parse("https://users.example.com/unsubscribe").unwrap());
+        let mut with_token = command("");
+        with_token.unsubscribe_token = "AQID-_x".into();
+        let email = renderer
+            .invitation_email(&with_token, "0196a7a0-0000-7000-8000-0000000000aa")
+            .unwrap();
+        let raw = String::from_utf8(email.formatted()).unwrap();
+        let link = "https://users.example.com/unsubscribe?token=AQID-_x";
+        assert!(
+            raw.contains(&format!("List-Unsubscribe: <{link}>\r\n")),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"),
+            "{raw}"
+        );
+        let rendered = renderer.render_invitation(&with_token).unwrap();
+        assert!(rendered.text.contains(link), "{}", rendered.text);
+        assert!(
+            rendered.html.contains(&format!("href=\"{link}\"")),
+            "{}",
+            rendered.html
+        );
+        assert_same_content(&rendered);
+
+        // A command of a service that signs no token: no link, no headers.
+        let without = renderer.render_invitation(&command("")).unwrap();
+        assert!(!without.text.contains("unsubscribe?"), "{}", without.text);
+        let email = renderer
+            .invitation_email(&command(""), "0196a7a0-0000-7000-8000-0000000000ab")
+            .unwrap();
+        let raw = String::from_utf8(email.formatted()).unwrap();
+        assert!(!raw.contains("List-Unsubscribe"), "{raw}");
     }
 
     #[test]

@@ -382,7 +382,9 @@ fn renderer(settings: &MailerSettings, config: &Config) -> anyhow::Result<Render
         config.users_url.clone(),
     )
     .context("loading the email templates")?
-    .with_confirm_url_if_set(config.confirm_url.clone());
+    .with_token_in(config.accept_token_in)
+    .with_confirm_url_if_set(config.confirm_url.clone())
+    .with_unsubscribe_url(config.unsubscribe_url.clone());
     let token_keys = settings
         .mail_token_keys
         .as_ref()

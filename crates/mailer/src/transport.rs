@@ -44,6 +44,10 @@ pub enum Sent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendFailure {
     pub permanent: bool,
+    /// The SMTP server refused it for good with a 5xx reply: a hard bounce,
+    /// whose address the service suppresses. Not a refusal of the client's
+    /// own (an address lettre will not send to), nor a file that failed.
+    pub hard_bounce: bool,
     /// The server's reply or what went wrong; never the message or credentials.
     pub reason: String,
 }
@@ -123,6 +127,7 @@ impl FileDrop {
         // A full or read-only disk may be fixed by an operator: worth retrying.
         let failed = |what: &str, e: &dyn std::fmt::Display| SendFailure {
             permanent: false,
+            hard_bounce: false,
             reason: truncate(format!("{what}: {e}")),
         };
         let id = self
@@ -141,11 +146,12 @@ impl FileDrop {
 
 /// Transient: a 4xx reply, or the server could not be reached, timed out or
 /// hung up. Permanent: a 5xx reply (a refused recipient, a rejected message)
-/// or an email the client itself refuses to send.
+/// or an email the client itself refuses to send. A hard bounce: the 5xx.
 pub fn classify(error: &smtp::Error) -> SendFailure {
     let permanent = error.is_permanent() || error.is_client();
     SendFailure {
         permanent,
+        hard_bounce: error.is_permanent(),
         reason: truncate(error.to_string()),
     }
 }
@@ -263,6 +269,7 @@ mod tests {
             smtp(&fake_smtp("550 5.1.1 <ivy@example.com>: Recipient address rejected").await).await;
         let failure = transport.send(message()).await.unwrap_err();
         assert!(failure.permanent);
+        assert!(failure.hard_bounce, "a 5xx reply is a hard bounce");
         assert!(failure.reason.contains("550"), "{}", failure.reason);
         assert!(failure.reason.contains("Recipient address rejected"));
     }
@@ -272,6 +279,7 @@ mod tests {
         let transport = smtp(&fake_smtp("451 4.7.1 Greylisted, try again later").await).await;
         let failure = transport.send(message()).await.unwrap_err();
         assert!(!failure.permanent);
+        assert!(!failure.hard_bounce);
         assert!(failure.reason.contains("451"), "{}", failure.reason);
     }
 
@@ -283,6 +291,7 @@ mod tests {
         let transport = smtp(&format!("smtp://127.0.0.1:{port}")).await;
         let failure = transport.send(message()).await.unwrap_err();
         assert!(!failure.permanent, "{}", failure.reason);
+        assert!(!failure.hard_bounce);
     }
 
     #[tokio::test]

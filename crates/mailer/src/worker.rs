@@ -196,8 +196,9 @@ enum Sending {
     /// The email went out, now or before. `unreported` is the id to publish
     /// its result under, while that is still to do.
     Done { unreported: Option<Uuid> },
-    /// It will not go out: the reason, for the result event.
-    Undeliverable(String),
+    /// It will not go out: the reason, for the result event, and whether the
+    /// mail server refused it for good (a hard bounce).
+    Undeliverable { reason: String, hard_bounce: bool },
     /// Not now (the database, or a stop): the command goes back to the queue.
     Later,
 }
@@ -225,12 +226,15 @@ impl Job<'_> {
             Ok(email) => email,
             Err(e) => {
                 tracing::error!(error = %e, "no email can be made of this command");
-                return self.give_up(subject.as_ref(), e.to_string()).await;
+                return self.give_up(subject.as_ref(), e.to_string(), false).await;
             }
         };
         match self.send(&email, subject.is_some()).await {
             Sending::Later => Disposition::Requeue,
-            Sending::Undeliverable(reason) => self.give_up(subject.as_ref(), reason).await,
+            Sending::Undeliverable {
+                reason,
+                hard_bounce,
+            } => self.give_up(subject.as_ref(), reason, hard_bounce).await,
             Sending::Done { unreported } => match (&subject, unreported) {
                 (Some(subject), Some(result_message_id)) => {
                     self.report_delivered(subject, result_message_id).await
@@ -278,10 +282,14 @@ impl Job<'_> {
             Err(Halt::Failed(SendError::Refused(failure))) => {
                 tracing::warn!(
                     permanent = failure.permanent,
+                    hard_bounce = failure.hard_bounce,
                     reason = %failure.reason,
                     "sending failed for good: dead-lettering it"
                 );
-                Sending::Undeliverable(failure.reason)
+                Sending::Undeliverable {
+                    reason: failure.reason,
+                    hard_bounce: failure.hard_bounce,
+                }
             }
             Err(Halt::Failed(SendError::Database) | Halt::Stopped) => Sending::Later,
         }
@@ -455,8 +463,15 @@ impl Job<'_> {
     }
 
     /// Dead-letters the command, after publishing `invitation.delivery_failed`
-    /// for an invitation; if that cannot be published, requeues it instead.
-    async fn give_up(&self, subject: Option<&Subject>, reason: String) -> Disposition {
+    /// for an invitation (`hard_bounce`: refused for good by the mail
+    /// server, so the service suppresses the address); if that cannot be
+    /// published, requeues it instead.
+    async fn give_up(
+        &self,
+        subject: Option<&Subject>,
+        reason: String,
+        hard_bounce: bool,
+    ) -> Disposition {
         self.worker.metrics.failed.increment(1);
         let Some(subject) = subject else {
             return Disposition::DeadLetter;
@@ -466,6 +481,7 @@ impl Job<'_> {
             workspace_id: subject.workspace_id.clone(),
             mail_message_id: self.message_id.clone(),
             reason,
+            hard_bounce,
         };
         let published = self
             .publish(
@@ -702,6 +718,7 @@ mod tests {
         let refused = |permanent| {
             SendError::Refused(SendFailure {
                 permanent,
+                hard_bounce: false,
                 reason: "451 try later".into(),
             })
         };

@@ -362,6 +362,11 @@ pub struct Settings {
     )]
     pub retention_published_outbox_secs: u64,
 
+    /// Whole months of the activity log kept before the current month;
+    /// older months are dropped a partition at a time. 0 keeps them all.
+    #[arg(long, env = "WOWCHAT_RETENTION_ACTIVITY_MONTHS", default_value_t = 13)]
+    pub retention_activity_months: u32,
+
     /// Most rows one retention DELETE removes.
     #[arg(long, env = "WOWCHAT_RETENTION_BATCH_SIZE", default_value_t = 1000, value_parser = wowchat_platform::environment::at_least_one::<i64>)]
     pub retention_batch_size: i64,
@@ -486,6 +491,8 @@ impl Settings {
             idempotency_keys: period(self.retention_idempotency_keys_secs),
             published_outbox: period(self.retention_published_outbox_secs),
             batch_size: self.retention_batch_size,
+            activity_months: (self.retention_activity_months > 0)
+                .then_some(self.retention_activity_months),
         }
     }
 

@@ -14,8 +14,10 @@ use crate::{
         activity::{Action, FieldChange},
         invitation::{Invitation, InvitationToken},
         joining::{InviteLink, JoinRequest},
+        locale::Locale,
         mail_domain::MailDomain,
         permission::CustomRole,
+        suppression::EmailSuppression,
         user::User,
         workspace::WorkspaceSettings,
     },
@@ -226,12 +228,14 @@ pub fn join_request_changed(
 }
 
 /// The command that asks a requester to confirm their join request, with
-/// the token sealed as an invitation's is (bound to the request id).
+/// the token sealed as an invitation's is (bound to the request id), in
+/// `locale` (the workspace's default).
 pub fn send_join_request_confirmation_email(
     request: &JoinRequest,
     token: &InvitationToken,
     seal: Option<&TokenKeys>,
     workspace_name: &str,
+    locale: Locale,
     request_id: &str,
 ) -> Result<OutboxMessage, crate::domain::Error> {
     let (token, sealed_token) = sealed(token, seal, request.id)?;
@@ -243,6 +247,7 @@ pub fn send_join_request_confirmation_email(
             workspace_name: workspace_name.to_owned(),
             token,
             sealed_token,
+            locale: locale.tag().to_owned(),
         },
         request_id,
     ))
@@ -340,6 +345,8 @@ pub fn role_changed(
 /// `id` is the message id the mailer reports the delivery result under.
 /// With `seal` (the mail token keys) the token travels sealed, bound to
 /// the invitation id; without (development only), in the clear.
+/// `unsubscribe_token` makes the email's unsubscribe link.
+#[allow(clippy::too_many_arguments)]
 pub fn send_invitation_email(
     id: Uuid,
     invitation: &Invitation,
@@ -347,6 +354,7 @@ pub fn send_invitation_email(
     seal: Option<&TokenKeys>,
     workspace_name: &str,
     inviter: &Caller,
+    unsubscribe_token: String,
     request_id: &str,
 ) -> Result<OutboxMessage, crate::domain::Error> {
     let (token, sealed_token) = sealed(token, seal, invitation.id)?;
@@ -361,17 +369,44 @@ pub fn send_invitation_email(
             inviter_display_name: inviter.display_name.clone(),
             inviter_email: inviter.email.clone(),
             sealed_token,
+            unsubscribe_token,
+            locale: invitation.locale.tag().to_owned(),
         },
         request_id,
     ))
 }
 
-/// The command that tells the inviter their invitation was accepted.
+/// `email.unsubscribed` (no actor; `invitation_id`: whose email carried
+/// the link) or `email.suppression_cleared` (by `actor`), in `workspace_id`.
+pub fn email_suppression_changed(
+    workspace_id: Uuid,
+    action: Action,
+    suppression: &EmailSuppression,
+    actor: Option<Uuid>,
+    invitation_id: Option<Uuid>,
+    request_id: &str,
+) -> OutboxMessage {
+    let text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    message(
+        workspace_id,
+        action.as_str(),
+        events::EmailSuppressionChanged {
+            suppression: Some(wire::email_suppression(suppression)),
+            actor_user_id: text(actor),
+            invitation_id: text(invitation_id),
+        },
+        request_id,
+    )
+}
+
+/// The command that tells the inviter their invitation was accepted, in
+/// `locale` (the workspace's default).
 pub fn send_invitation_accepted_email(
     invitation: &Invitation,
     user: &User,
     workspace_name: &str,
     inviter: &User,
+    locale: Locale,
     request_id: &str,
 ) -> OutboxMessage {
     message(
@@ -383,12 +418,14 @@ pub fn send_invitation_accepted_email(
             workspace_name: workspace_name.to_owned(),
             inviter_display_name: inviter.display_name.clone(),
             inviter_email: inviter.email.clone(),
+            locale: locale.tag().to_owned(),
         },
         request_id,
     )
 }
 
-/// `invitation.updated`: a pending invitation's role, manager or expiry changed.
+/// `invitation.updated`: a pending invitation's role, manager, expiry or
+/// language changed.
 pub fn invitation_updated(
     invitation: &Invitation,
     actor: Uuid,

@@ -1,11 +1,13 @@
 //! Retention: deletes what the service no longer needs (stored results of
 //! idempotent calls, outbox rows already published, rate limit buckets
-//! that are full again) so those tables stay
-//! bounded. Every replica runs the loop; a Postgres advisory lock lets one
+//! that are full again, months of the activity log past their keeping) so
+//! those tables stay bounded, and makes the activity log's coming months'
+//! partitions. Every replica runs the loop; a Postgres advisory lock lets one
 //! of them prune at a time, the others skip that round.
 
 use std::time::Duration;
 
+use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -26,7 +28,15 @@ pub struct RetentionSettings {
     pub published_outbox: Option<Duration>,
     /// Rows per DELETE, so no statement holds many row locks or runs long.
     pub batch_size: i64,
+    /// Whole months of the activity log kept before the current one; older
+    /// months' partitions are dropped. `None` keeps them all.
+    pub activity_months: Option<u32>,
 }
+
+/// Months of activity partitions made before they are needed, so a round
+/// that does not run for a while costs nothing (the default partition
+/// would catch rows meanwhile).
+const ACTIVITY_MONTHS_AHEAD: i32 = 3;
 
 /// What one round deleted.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +72,16 @@ impl Retention {
                 Ok(Some(_)) => {}
                 Ok(None) => tracing::debug!("another replica holds the retention lock"),
                 Err(err) => tracing::warn!(error = %err, "retention round failed"),
+            }
+            match self
+                .keep_activity_partitions(OffsetDateTime::now_utc())
+                .await
+            {
+                Ok(Some((made, dropped))) if made > 0 || dropped > 0 => {
+                    tracing::info!(made, dropped, "activity log partitions made and dropped");
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "activity partition upkeep failed"),
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -104,6 +124,23 @@ impl Retention {
             None => return Ok(round.started.then_some(pruned)),
         }
         Ok(Some(pruned))
+    }
+}
+
+impl Retention {
+    /// Makes the activity log's partitions for the months ahead of `at`'s
+    /// and drops the months past keeping: (made, dropped), or `None` when
+    /// another replica holds the lock.
+    pub async fn keep_activity_partitions(
+        &self,
+        at: OffsetDateTime,
+    ) -> Result<Option<(i32, i32)>, Error> {
+        let mut client = self.pool.get().await?;
+        let keep = self
+            .settings
+            .activity_months
+            .map_or(0, |months| i32::try_from(months).unwrap_or(i32::MAX));
+        retention::maintain_activity_partitions(&mut client, keep, ACTIVITY_MONTHS_AHEAD, at).await
     }
 }
 

@@ -15,6 +15,7 @@ use crate::{
         joining::{InviteLink, InviteLinkState, JoinRequest, JoinRequestStatus},
         mail_domain::{DomainStatus, EnrollmentMode, MailDomain},
         permission::{CustomRole, PermissionSet, Role},
+        suppression::{EmailSuppression, SuppressionCause},
         user::{User, UserStatus},
         workspace::WorkspaceSettings,
     },
@@ -57,6 +58,20 @@ pub fn timestamp(t: OffsetDateTime) -> Timestamp {
     Timestamp {
         seconds: t.unix_timestamp(),
         nanos: i32::try_from(t.nanosecond()).unwrap_or(0),
+    }
+}
+
+/// A suppressed address. Where it came from (the workspace, the
+/// invitation) is never shown: the list is the installation's.
+pub fn email_suppression(suppression: &EmailSuppression) -> proto::EmailSuppression {
+    proto::EmailSuppression {
+        email: suppression.email.clone(),
+        reason: match suppression.cause {
+            SuppressionCause::Bounced => proto::SuppressionReason::Bounced,
+            SuppressionCause::Unsubscribed => proto::SuppressionReason::Unsubscribed,
+        } as i32,
+        detail: suppression.detail.clone(),
+        create_time: Some(timestamp(suppression.created_at)),
     }
 }
 
@@ -119,6 +134,7 @@ pub fn invitation(invitation: &Invitation) -> proto::Invitation {
             .unwrap_or_default(),
         access_expire_time: invitation.access_expires_at.map(timestamp),
         etag: invitation.etag(),
+        locale: invitation.locale.tag().to_owned(),
     }
 }
 
@@ -210,6 +226,7 @@ pub fn workspace_settings(settings: &WorkspaceSettings, version: i64) -> proto::
         directory_default_role: settings.directory_default_role.clone(),
         accept_join_requests: settings.accept_join_requests,
         etag: crate::domain::etag(version),
+        default_locale: settings.default_locale.tag().to_owned(),
     }
 }
 

@@ -2,8 +2,9 @@
 //! Chrome DevTools Protocol (CDP) on a loopback WebSocket.
 //!
 //! Only the handful of CDP calls the tests need (open a page at a viewport,
-//! load a file, evaluate an expression, take a screenshot, list the requests
-//! the page made), so a small WebSocket crate is the whole dependency rather
+//! load a file or a URL, evaluate an expression (awaiting its promise), wait
+//! for one to hold, type and press keys, take a screenshot, list the
+//! requests the page made), so a small WebSocket crate is the whole dependency rather
 //! than a CDP client generated from the full protocol. Blocking: run it on a
 //! blocking thread (`tokio::task::spawn_blocking`).
 //!
@@ -189,6 +190,11 @@ impl Browser {
     /// Loads `file` into `page` and waits for its load event.
     pub fn load(&mut self, page: &mut Page, file: &Path) -> anyhow::Result<()> {
         let url = format!("file://{}", file.canonicalize()?.display());
+        self.navigate(page, &url)
+    }
+
+    /// Loads `url` into `page` and waits for its load event.
+    pub fn navigate(&mut self, page: &mut Page, url: &str) -> anyhow::Result<()> {
         self.events.retain(|e| !for_session(e, &page.session_id));
         page.requests.clear();
         let session = Some(page.session_id.as_str());
@@ -223,6 +229,104 @@ impl Browser {
             .pointer("/result/value")
             .cloned()
             .unwrap_or(Value::Null))
+    }
+
+    /// Evaluates `expression` and, when it is a promise, waits for it:
+    /// its JSON value.
+    pub fn evaluate_awaited(&mut self, page: &Page, expression: &str) -> anyhow::Result<Value> {
+        let result = self.call(
+            Some(&page.session_id),
+            "Runtime.evaluate",
+            json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+        )?;
+        if let Some(exception) = result.get("exceptionDetails") {
+            bail!("evaluating {}…: {exception}", prefix(expression));
+        }
+        Ok(result
+            .pointer("/result/value")
+            .cloned()
+            .unwrap_or(Value::Null))
+    }
+
+    /// Evaluates `expression` until its value is truthy (not `null`,
+    /// `false`, `0` or `""`), for at most `timeout`: that value.
+    pub fn wait_until(
+        &mut self,
+        page: &Page,
+        expression: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.evaluate(page, expression)?;
+            let truthy = match &value {
+                Value::Null | Value::Bool(false) => false,
+                Value::Number(n) => n.as_f64() != Some(0.0),
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            };
+            if truthy {
+                return Ok(value);
+            }
+            if Instant::now() > deadline {
+                bail!("`{expression}` did not hold within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Types `text` into the focused element, as a keyboard would.
+    pub fn insert_text(&mut self, page: &Page, text: &str) -> anyhow::Result<()> {
+        self.call(
+            Some(&page.session_id),
+            "Input.insertText",
+            json!({ "text": text }),
+        )?;
+        Ok(())
+    }
+
+    /// Presses and releases `key`: `Enter` or `Tab`.
+    pub fn press(&mut self, page: &Page, key: &str) -> anyhow::Result<()> {
+        let (code, text) = match key {
+            "Enter" => (13, "\r"),
+            "Tab" => (9, ""),
+            _ => bail!("no key code for {key}"),
+        };
+        for kind in ["keyDown", "keyUp"] {
+            let mut event = json!({
+                "type": kind,
+                "key": key,
+                "code": key,
+                "windowsVirtualKeyCode": code,
+                "nativeVirtualKeyCode": code,
+            });
+            if kind == "keyDown" && !text.is_empty() {
+                event["text"] = json!(text);
+            }
+            self.call(Some(&page.session_id), "Input.dispatchKeyEvent", event)?;
+        }
+        Ok(())
+    }
+
+    /// Every URL `page` requested since it was loaded, its own included,
+    /// up to now (later requests of its script too).
+    pub fn requests_so_far(&mut self, page: &Page) -> anyhow::Result<Vec<String>> {
+        // One round trip brings along the events sent before its answer.
+        self.call(
+            Some(&page.session_id),
+            "Runtime.evaluate",
+            json!({ "expression": "0" }),
+        )?;
+        Ok(self
+            .events
+            .iter()
+            .filter(|e| {
+                for_session(e, &page.session_id)
+                    && e.get("method").and_then(Value::as_str) == Some("Network.requestWillBeSent")
+            })
+            .filter_map(|e| e.pointer("/params/request/url").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect())
     }
 
     /// A PNG of the whole page (not only the viewport) into `path`.
@@ -329,6 +433,15 @@ impl Drop for Browser {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// The start of a long expression, for an error message.
+fn prefix(expression: &str) -> &str {
+    let end = expression
+        .char_indices()
+        .nth(80)
+        .map_or(expression.len(), |(at, _)| at);
+    &expression[..end]
 }
 
 fn for_session(event: &Value, session: &str) -> bool {

@@ -43,15 +43,18 @@ impl ReceivedMail {
         self.data.replace("=\r\n", "").replace("=3D", "=")
     }
 
-    /// The invitation token of the accept link (`token=` and 43 URL-safe characters).
+    /// The invitation token of the accept link (`token=` and 43 URL-safe
+    /// characters): the first such, past the unsubscribe link's longer
+    /// token (`List-Unsubscribe` comes first, in the headers).
     pub fn token(&self) -> Option<String> {
         let decoded = self.decoded();
-        let start = decoded.find("token=")? + "token=".len();
-        let token: String = decoded[start..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .collect();
-        (token.len() == 43).then_some(token)
+        decoded.match_indices("token=").find_map(|(at, found)| {
+            let token: String = decoded[at + found.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            (token.len() == 43).then_some(token)
+        })
     }
 }
 

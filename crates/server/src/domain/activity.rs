@@ -44,6 +44,8 @@ named_enum! {
         RoleUpdated = "role.updated",
         RoleDeleted = "role.deleted",
         WorkspaceSettingsUpdated = "workspace.settings_updated",
+        EmailUnsubscribed = "email.unsubscribed",
+        EmailSuppressionCleared = "email.suppression_cleared",
     }
 }
 

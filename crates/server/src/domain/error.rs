@@ -31,6 +31,10 @@ named_enum! {
         SignInRateLimited = "SIGN_IN_RATE_LIMITED",
         InvitationRateLimited = "INVITATION_RATE_LIMITED",
         RecipientRateLimited = "RECIPIENT_RATE_LIMITED",
+        RecipientSuppressed = "RECIPIENT_SUPPRESSED",
+        EmailSuppressionNotFound = "EMAIL_SUPPRESSION_NOT_FOUND",
+        RecipientUnsubscribed = "RECIPIENT_UNSUBSCRIBED",
+        InvalidUnsubscribeToken = "INVALID_UNSUBSCRIBE_TOKEN",
         SeatLimitReached = "SEAT_LIMIT_REACHED",
         EmailDomainNotAllowed = "EMAIL_DOMAIN_NOT_ALLOWED",
         TokenMissing = "TOKEN_MISSING",
@@ -102,6 +106,10 @@ pub enum Error {
     FailedPrecondition { reason: Reason, message: String },
     #[error("{message}")]
     Aborted { reason: Reason, message: String },
+    /// FAILED_PRECONDITION RECIPIENT_SUPPRESSED: no invitation email goes
+    /// to the address, for the cause its ErrorInfo metadata names.
+    #[error("invitation emails to this address are suppressed ({0})")]
+    RecipientSuppressed(crate::domain::suppression::SuppressionCause),
     #[error("{message}")]
     ResourceExhausted {
         reason: Reason,

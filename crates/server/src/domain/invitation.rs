@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{
     EmailAddress,
     idempotency::IdempotencyKey,
+    locale::Locale,
     pagination::{Cursor, Listed},
     secret::Secret,
 };
@@ -65,6 +66,9 @@ pub struct Invitation {
     /// Bumped by every change a person makes (not by a delivery result).
     #[serde(default)]
     pub version: i64,
+    /// The language of its email and page.
+    #[serde(default, with = "super::locale::by_tag")]
+    pub locale: Locale,
 }
 
 impl Listed for Invitation {
@@ -75,8 +79,9 @@ impl Listed for Invitation {
 
 impl Invitation {
     /// A new invitation as sent at `now`: pending for `valid_for`, its email
-    /// queued, at version 1. It has no manager, no message and gives access
-    /// without end until the caller sets those (struct update syntax).
+    /// queued, at version 1. It has no manager, no message, is in English
+    /// and gives access without end until the caller sets those (struct
+    /// update syntax).
     pub fn pending(
         id: Uuid,
         workspace_id: Uuid,
@@ -105,6 +110,7 @@ impl Invitation {
             delivery_failure_reason: None,
             access_expires_at: None,
             version: 1,
+            locale: Locale::English,
         }
     }
 
@@ -171,6 +177,8 @@ pub struct NewInvitation {
     /// When the access of the user it makes ends; `None`: never.
     pub access_expires_at: Option<OffsetDateTime>,
     pub idempotency: Option<IdempotencyKey>,
+    /// The language; `None`: the workspace's default.
+    pub locale: Option<Locale>,
 }
 
 /// A parsed `UpdateInvitation` request: `None` keeps a field as it is.
@@ -184,6 +192,8 @@ pub struct InvitationUpdate {
     pub reporting_to: Option<Option<Uuid>>,
     /// The new validity, counted from now.
     pub valid_for: Option<Duration>,
+    /// The new language.
+    pub locale: Option<Locale>,
 }
 
 #[cfg(test)]

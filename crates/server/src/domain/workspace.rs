@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::EmailAddress;
+use super::{EmailAddress, locale::Locale};
 
 /// The settings as stored and as set, already valid.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +17,10 @@ pub struct WorkspaceSettings {
     /// Whether anyone may ask to join directly.
     #[serde(default)]
     pub accept_join_requests: bool,
+    /// The language of invitations sent without one, and of the emails
+    /// that have no invitation to take it from.
+    #[serde(default, with = "super::locale::by_tag")]
+    pub default_locale: Locale,
 }
 
 /// A parsed UpdateWorkspaceSettings: the new settings, and the version the
@@ -89,6 +93,7 @@ mod tests {
             allowed_email_domains: vec!["example.com".into()],
             directory_default_role: "agent".into(),
             accept_join_requests: false,
+            default_locale: Locale::English,
         };
         let email = |e: &str| EmailAddress::parse(e).expect("valid");
         assert!(settings.allows_email(&email("Ann@EXAMPLE.com")));
@@ -105,6 +110,7 @@ mod tests {
             allowed_email_domains: vec![],
             directory_default_role: "agent".into(),
             accept_join_requests: false,
+            default_locale: Locale::English,
         };
         assert!(two.has_seat_for_one_more(1));
         assert!(!two.has_seat_for_one_more(2));

@@ -20,7 +20,7 @@ use crate::{
             Invitation, InvitationStatus, InvitationToken, InvitationUpdate, NewInvitation,
             Validity,
         },
-        pagination,
+        locale, pagination,
         permission::parse_role_name,
         text,
         user::{AcceptInvitation, ManageUser, Password, UserAction, UserStatus},
@@ -43,6 +43,7 @@ pub fn invitation_preview(preview: &InvitationPreview) -> proto::PreviewInvitati
         role: preview.invitation.role.clone(),
         expire_time: Some(wire::timestamp(preview.invitation.expires_at)),
         email: preview.invitation.email.clone(),
+        locale: preview.invitation.locale.tag().to_owned(),
     }
 }
 
@@ -192,6 +193,7 @@ impl TryFrom<proto::InviteUserRequest> for NewInvitation {
             expires_in,
             request_id,
             access_expire_time,
+            locale,
         } = request;
         let mut v = Violations::default();
         let email = v.check("email", EmailAddress::parse(&email));
@@ -203,6 +205,7 @@ impl TryFrom<proto::InviteUserRequest> for NewInvitation {
         let message = v.check("message", text::personal_message(&message));
         let valid_for = v.check("expires_in", duration(expires_in).and_then(Validity::parse));
         let access_expires_at = v.check("access_expire_time", access_expiry(access_expire_time));
+        let locale = v.check("locale", locale::parse_optional(&locale));
         let idempotency = v.check(
             "request_id",
             IdempotencyKey::parse(&request_id, &fingerprint),
@@ -218,6 +221,7 @@ impl TryFrom<proto::InviteUserRequest> for NewInvitation {
                 valid_for: valid_for?,
                 access_expires_at: access_expires_at?,
                 idempotency: idempotency?,
+                locale: locale?,
             })
         };
         parsed().ok_or_else(unrecorded)
@@ -251,14 +255,19 @@ impl TryFrom<proto::UpdateInvitationRequest> for InvitationUpdate {
             reporting_to_user_id,
             expires_in,
             etag,
+            locale,
         } = request;
         let mut v = Violations::default();
         let id = v.check("invitation_id", uuid(&invitation_id));
         let expected_version = v.check("etag", expected_version(&etag));
-        if role.is_none() && reporting_to_user_id.is_none() && expires_in.is_none() {
+        if role.is_none()
+            && reporting_to_user_id.is_none()
+            && expires_in.is_none()
+            && locale.is_none()
+        {
             v.push(
                 "role",
-                "at least one of role, reporting_to_user_id and expires_in must be set",
+                "at least one of role, reporting_to_user_id, expires_in and locale must be set",
             );
         }
         let role = v.check("role", role.as_deref().map(parse_role_name).transpose());
@@ -273,17 +282,24 @@ impl TryFrom<proto::UpdateInvitationRequest> for InvitationUpdate {
             "expires_in",
             duration(expires_in).and_then(|d| d.map(|d| Validity::parse(Some(d))).transpose()),
         );
+        let locale = v.check("locale", locale.as_deref().map(locale::parse).transpose());
         v.finish()?;
-        match (id, role, reporting_to, valid_for, expected_version) {
-            (Some(id), Some(role), Some(reporting_to), Some(valid_for), Some(expected_version)) => {
-                Ok(InvitationUpdate {
-                    id,
-                    expected_version,
-                    role,
-                    reporting_to,
-                    valid_for,
-                })
-            }
+        match (id, role, reporting_to, valid_for, expected_version, locale) {
+            (
+                Some(id),
+                Some(role),
+                Some(reporting_to),
+                Some(valid_for),
+                Some(expected_version),
+                Some(locale),
+            ) => Ok(InvitationUpdate {
+                id,
+                expected_version,
+                role,
+                reporting_to,
+                valid_for,
+                locale,
+            }),
             _ => Err(unrecorded()),
         }
     }
@@ -306,6 +322,7 @@ impl TryFrom<proto::UpdateWorkspaceSettingsRequest> for SettingsUpdate {
             directory_default_role,
             accept_join_requests,
             etag,
+            default_locale,
         }) = settings
         else {
             return Err(Error::invalid("settings", "must be set"));
@@ -319,6 +336,10 @@ impl TryFrom<proto::UpdateWorkspaceSettingsRequest> for SettingsUpdate {
         let allowed_email_domains = v.check(
             "settings.allowed_email_domains",
             WorkspaceSettings::parse_domains(&allowed_email_domains),
+        );
+        let default_locale = v.check(
+            "settings.default_locale",
+            locale::parse_optional(&default_locale).map(Option::unwrap_or_default),
         );
         let directory_default_role = if directory_default_role.is_empty() {
             Some(crate::domain::permission::AGENT.to_owned())
@@ -334,18 +355,21 @@ impl TryFrom<proto::UpdateWorkspaceSettingsRequest> for SettingsUpdate {
             allowed_email_domains,
             directory_default_role,
             expected_version,
+            default_locale,
         ) {
             (
                 Some(seat_limit),
                 Some(allowed_email_domains),
                 Some(directory_default_role),
                 Some(expected_version),
+                Some(default_locale),
             ) => Ok(SettingsUpdate {
                 settings: WorkspaceSettings {
                     seat_limit,
                     allowed_email_domains,
                     directory_default_role,
                     accept_join_requests,
+                    default_locale,
                 },
                 expected_version,
             }),
@@ -700,4 +724,36 @@ pub fn resend_validity(expires_in: Option<prost_types::Duration>) -> Result<time
     duration(expires_in)
         .and_then(Validity::parse)
         .map_err(|description| Error::invalid("expires_in", description))
+}
+
+/// The address of GetEmailSuppression.
+pub fn suppressed_email(request: proto::GetEmailSuppressionRequest) -> Result<EmailAddress, Error> {
+    let proto::GetEmailSuppressionRequest { email } = request;
+    EmailAddress::parse(&email).map_err(|description| Error::invalid("email", description))
+}
+
+/// The address of ClearEmailSuppression, and its request id.
+pub fn clear_email_suppression(
+    request: proto::ClearEmailSuppressionRequest,
+) -> Result<(EmailAddress, Option<IdempotencyKey>), Error> {
+    let fingerprint = fingerprint_of(&request, |r| r.request_id.clear());
+    let proto::ClearEmailSuppressionRequest { email, request_id } = request;
+    let mut v = Violations::default();
+    let email = v.check("email", EmailAddress::parse(&email));
+    let idempotency = v.check(
+        "request_id",
+        IdempotencyKey::parse(&request_id, &fingerprint),
+    );
+    v.finish()?;
+    email.zip(idempotency).ok_or_else(unrecorded)
+}
+
+/// The token of Unsubscribe: required; checked by the operation.
+pub fn unsubscribe_token(request: proto::UnsubscribeRequest) -> Result<String, Error> {
+    let proto::UnsubscribeRequest { token } = request;
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(Error::invalid("token", "is required"));
+    }
+    Ok(token.to_owned())
 }

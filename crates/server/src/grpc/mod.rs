@@ -330,4 +330,46 @@ impl UserService for UserServiceImpl {
             next_page_token: page.next_page_token,
         }))
     }
+
+    async fn get_email_suppression(
+        &self,
+        request: Request<proto::GetEmailSuppressionRequest>,
+    ) -> Result<Response<proto::GetEmailSuppressionResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let email = convert::suppressed_email(request.into_inner())?;
+        let suppression = operations::suppressions::get(&self.state, &caller, &email).await?;
+        Ok(Response::new(proto::GetEmailSuppressionResponse {
+            suppression: Some(wire::email_suppression(&suppression)),
+        }))
+    }
+
+    async fn clear_email_suppression(
+        &self,
+        request: Request<proto::ClearEmailSuppressionRequest>,
+    ) -> Result<Response<proto::ClearEmailSuppressionResponse>, Status> {
+        let request_id = request_id(&request);
+        let caller = self.caller(&request).await?;
+        let (email, idempotency) = convert::clear_email_suppression(request.into_inner())?;
+        let cleared = operations::suppressions::clear(
+            &self.state,
+            &caller,
+            &request_id,
+            &email,
+            idempotency.as_ref(),
+        )
+        .await?;
+        Ok(Response::new(proto::ClearEmailSuppressionResponse {
+            cleared: cleared.as_ref().map(wire::email_suppression),
+        }))
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: Request<proto::UnsubscribeRequest>,
+    ) -> Result<Response<proto::UnsubscribeResponse>, Status> {
+        let request_id = request_id(&request);
+        let token = convert::unsubscribe_token(request.into_inner())?;
+        let email = operations::suppressions::unsubscribe(&self.state, &request_id, &token).await?;
+        Ok(Response::new(proto::UnsubscribeResponse { email }))
+    }
 }

@@ -344,6 +344,29 @@ fn parsers() -> HashMap<&'static str, fn(&[u8])> {
             let _ = convert::preview_token(r);
         }
     });
+    parsers.insert("/wowchat.users.v1.UserService/GetEmailSuppression", |b| {
+        if let Some(r) = decode::<proto::GetEmailSuppressionRequest>(b) {
+            seen(convert::suppressed_email(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/ClearEmailSuppression", |b| {
+        if let Some(r) = decode::<proto::ClearEmailSuppressionRequest>(b) {
+            seen(convert::clear_email_suppression(r));
+        }
+    });
+    parsers.insert("/wowchat.users.v1.UserService/Unsubscribe", |b| {
+        if let Some(r) = decode::<proto::UnsubscribeRequest>(b) {
+            // The operation checks the token itself: as it would, under a key.
+            if let Ok(token) = convert::unsubscribe_token(r) {
+                let key = crate::domain::suppression::UnsubscribeKey::new(b"key").unwrap();
+                seen(crate::domain::suppression::Unsubscription::verify(
+                    &key,
+                    &token,
+                    time::OffsetDateTime::now_utc(),
+                ));
+            }
+        }
+    });
     parsers.insert("/wowchat.users.v1.UserService/GetWorkspaceSettings", |b| {
         let _: Option<proto::GetWorkspaceSettingsRequest> = decode(b);
     });
@@ -779,4 +802,43 @@ fn an_unspecified_enum_filters_nothing_and_a_known_one_filters_by_its_value() {
         filter.status,
         Some(crate::domain::invitation::InvitationStatus::Revoked)
     ));
+}
+
+#[test]
+fn a_locale_is_taken_in_any_case_and_an_unsupported_one_is_a_violation_of_its_field() {
+    let invite = |locale: &str| proto::InviteUserRequest {
+        email: "ann@example.com".into(),
+        role: "agent".into(),
+        locale: locale.into(),
+        ..Default::default()
+    };
+    let parsed = NewInvitation::try_from(invite("PT-br")).unwrap();
+    assert_eq!(parsed.locale.map(|l| l.tag()), Some("pt-BR"));
+    assert_eq!(NewInvitation::try_from(invite("")).unwrap().locale, None);
+    let (field, description) = violation(NewInvitation::try_from(invite("xx")));
+    assert_eq!(field, "locale");
+    assert!(
+        description.contains("en, de, fr, es, pt-BR, ja, ar"),
+        "{description}"
+    );
+
+    let update = proto::UpdateInvitationRequest {
+        invitation_id: uuid::Uuid::nil().to_string(),
+        locale: Some("klingon".into()),
+        ..Default::default()
+    };
+    assert_eq!(violation(InvitationUpdate::try_from(update)).0, "locale");
+
+    let settings = |default_locale: &str| proto::UpdateWorkspaceSettingsRequest {
+        settings: Some(proto::WorkspaceSettings {
+            default_locale: default_locale.into(),
+            ..Default::default()
+        }),
+    };
+    let parsed = SettingsUpdate::try_from(settings("JA")).unwrap();
+    assert_eq!(parsed.settings.default_locale.tag(), "ja");
+    let parsed = SettingsUpdate::try_from(settings("")).unwrap();
+    assert_eq!(parsed.settings.default_locale.tag(), "en");
+    let (field, _) = violation(SettingsUpdate::try_from(settings("xx")));
+    assert_eq!(field, "settings.default_locale");
 }

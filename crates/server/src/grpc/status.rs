@@ -27,6 +27,11 @@ fn parts(err: &Error) -> (Code, Reason, String) {
             (Code::FailedPrecondition, *reason, message.clone())
         }
         Error::Aborted { reason, message } => (Code::Aborted, *reason, message.clone()),
+        Error::RecipientSuppressed(cause) => (
+            Code::FailedPrecondition,
+            Reason::RecipientSuppressed,
+            cause.refusal_message().to_owned(),
+        ),
         Error::ResourceExhausted {
             reason, message, ..
         } => {
@@ -106,8 +111,15 @@ pub fn refusal(err: Error) -> proto::InviteRefusal {
 impl From<Error> for Status {
     fn from(err: Error) -> Status {
         let (code, reason, message) = parts(&err);
-        let mut details =
-            ErrorDetails::with_error_info(reason.as_str(), ERROR_DOMAIN, HashMap::new());
+        let metadata = match &err {
+            // Which suppression: `bounced` (an administrator may clear it)
+            // or `unsubscribed` (nobody but the recipient decides).
+            Error::RecipientSuppressed(cause) => {
+                HashMap::from([("suppression".to_owned(), cause.as_str().to_owned())])
+            }
+            _ => HashMap::new(),
+        };
+        let mut details = ErrorDetails::with_error_info(reason.as_str(), ERROR_DOMAIN, metadata);
         match err {
             Error::InvalidArgument { violations, .. } => {
                 for violation in violations {

@@ -33,7 +33,7 @@ use super::{APP_ID, RECONNECT, connect, declare_topology};
 use crate::{
     config::Secret,
     domain::{Error, invitation::DeliveryStatus},
-    store::{Pool, invitations, pipeline::PipelinedTransaction},
+    store::{GenericClient, Pool, invitations, pipeline::PipelinedTransaction, suppressions},
 };
 
 /// A delivery result, parsed.
@@ -43,6 +43,8 @@ struct DeliveryResult {
     mail_message_id: Uuid,
     status: DeliveryStatus,
     reason: Option<String>,
+    /// A 5xx reply: the invitation's address goes on the suppression list.
+    hard_bounce: bool,
 }
 
 /// Deliveries of one result before the broker drops it.
@@ -261,16 +263,7 @@ impl DeliveryResults {
     async fn record_all(&self, results: &[&DeliveryResult]) -> Result<Vec<bool>, Error> {
         let tx = PipelinedTransaction::new(self.pool.get().await?);
         let client = tx.client();
-        let updates = results.iter().map(|result| {
-            invitations::record_delivery(
-                client,
-                result.workspace_id,
-                result.invitation_id,
-                result.mail_message_id,
-                result.status,
-                result.reason.as_deref(),
-            )
-        });
+        let updates = results.iter().map(|result| record_one(client, result));
         let (begun, updated) = tokio::join!(tx.begin(), join_all(updates));
         begun?;
         let updated = updated.into_iter().collect::<Result<Vec<bool>, Error>>()?;
@@ -280,16 +273,39 @@ impl DeliveryResults {
 
     async fn record(&self, result: &DeliveryResult) -> Result<bool, Error> {
         let client = self.pool.get().await?;
-        invitations::record_delivery(
-            &client,
+        record_one(&client, result).await
+    }
+}
+
+/// Records `result` on its invitation (whether it was about the latest
+/// send); a hard bounce also suppresses the invitation's address, whichever
+/// send bounced.
+async fn record_one(client: &impl GenericClient, result: &DeliveryResult) -> Result<bool, Error> {
+    let current = invitations::record_delivery(
+        client,
+        result.workspace_id,
+        result.invitation_id,
+        result.mail_message_id,
+        result.status,
+        result.reason.as_deref(),
+    )
+    .await?;
+    if result.hard_bounce {
+        let added = suppressions::record_bounce(
+            client,
             result.workspace_id,
             result.invitation_id,
-            result.mail_message_id,
-            result.status,
-            result.reason.as_deref(),
+            result.reason.as_deref().unwrap_or_default(),
         )
-        .await
+        .await?;
+        if added {
+            tracing::info!(
+                invitation_id = %result.invitation_id,
+                "hard bounce: the address is suppressed"
+            );
+        }
     }
+    Ok(current)
 }
 
 /// Back to the queue, for the next consumer (or this one, restarted).
@@ -374,6 +390,7 @@ fn parse(routing_key: &str, body: &[u8]) -> Option<DeliveryResult> {
                 mail_message_id: uuid(&event.mail_message_id)?,
                 status: DeliveryStatus::Sent,
                 reason: None,
+                hard_bounce: false,
             })
         }
         results::INVITATION_DELIVERY_FAILED => {
@@ -384,6 +401,7 @@ fn parse(routing_key: &str, body: &[u8]) -> Option<DeliveryResult> {
                 mail_message_id: uuid(&event.mail_message_id)?,
                 status: DeliveryStatus::Failed,
                 reason: Some(event.reason.chars().take(1000).collect()),
+                hard_bounce: event.hard_bounce,
             })
         }
         _ => None,

@@ -11,6 +11,7 @@ use super::{
     invitation_policy::{recipient_refused, sends_refused},
     limits::Take,
     rules::{ensure_active_manager, ensure_seat_free},
+    suppressions::{refuse_suppressed, unsubscribe_token},
     unit_of_work::{
         self, Begun, FirstLock, Limits, Mutation, Outcome, Recorded, Target, UnitOfWork, Work,
         retrying,
@@ -26,6 +27,7 @@ use crate::{
             TokenHash,
         },
         permission::Permission,
+        suppression::SuppressionCause,
         user::{AcceptInvitation, User, UserStatus},
     },
     events,
@@ -34,7 +36,7 @@ use crate::{
         invitations::{self, InvitationFilter, NewInvitationRow},
         invite_links,
         pipeline::PipelinedTransaction,
-        roles, users, workspaces,
+        roles, suppressions, users, workspaces,
     },
 };
 
@@ -96,26 +98,28 @@ pub(super) async fn invite_via(
             refused: sends_refused,
         });
     let workspace_id = caller.workspace_id;
-    // Whether a member has that email is asked beside the beginning (under
-    // the workspace lock), which saves InviteUser a round trip.
+    // Whether a member has that email, and whether the address is
+    // suppressed, are asked beside the beginning (under the workspace
+    // lock), which saves InviteUser two round trips.
     let invited = retrying(|| async move {
         let tx = PipelinedTransaction::new(state.connection().await?);
-        let (begun, already_a_member) = tokio::join!(
+        let (begun, already_a_member, suppression) = tokio::join!(
             unit_of_work::begin(&tx, caller, mutation),
             invitations::clear_stale_and_find_member(tx.client(), workspace_id, email),
+            suppressions::cause(tx.client(), email),
         );
         let work = match begun? {
             Begun::Fresh(opened) => opened.with(state, tx),
             Begun::Replayed(first) => return Ok(first),
         };
-        let already_a_member = already_a_member?;
+        let (already_a_member, suppression) = (already_a_member?, suppression?);
         if let Some(link_id) = link_id {
             invite_links::take_use(work.tx(), workspace_id, link_id)
                 .await?
                 .ok_or_else(Error::invite_link_not_found)?;
         }
         let (invitation, recorded) =
-            create_invitation(state, &work, new, link_id, already_a_member).await?;
+            create_invitation(state, &work, new, link_id, already_a_member, suppression).await?;
         work.finish(Outcome::Changed(invitation, recorded)).await
     })
     .await;
@@ -154,13 +158,15 @@ async fn name_recipient_refusal(state: &AppState, refused: Error, recipient: &[T
 /// Creates and sends an invitation inside `work` with every rule of
 /// InviteUser: the role not above the caller's, an active manager, the
 /// allowed domains, not a member yet (`already_a_member`, asked under the
-/// workspace lock), a free seat, one pending invitation per email.
+/// workspace lock), an address not suppressed (`suppression`, as read in
+/// the transaction), a free seat, one pending invitation per email.
 pub(super) async fn create_invitation(
     state: &AppState,
     work: &Work<'_>,
     new: &NewInvitation,
     link_id: Option<Uuid>,
     already_a_member: bool,
+    suppression: Option<SuppressionCause>,
 ) -> Result<(Invitation, Recorded), Error> {
     let workspace_id = work.workspace_id();
     let role = work.grantable_role("role", &new.role).await?;
@@ -177,7 +183,10 @@ pub(super) async fn create_invitation(
     if already_a_member {
         return Err(already_member());
     }
+    refuse_suppressed(suppression)?;
     ensure_seat_free(work.tx(), workspace_id, &settings).await?;
+    // The language asked for, else the workspace's default.
+    let locale = new.locale.unwrap_or(settings.default_locale);
     let token = InvitationToken::generate();
     let mail_message_id = Uuid::now_v7();
     let (invitation, insert) = invitations::insert(
@@ -195,6 +204,7 @@ pub(super) async fn create_invitation(
             access_expires_at: new.access_expires_at,
             invite_link_id: link_id,
             mail_message_id,
+            locale,
         },
         work.now().await?,
         already_pending,
@@ -237,6 +247,7 @@ async fn send_invitation_email(
         state.mail_tokens.as_deref(),
         &workspace_name,
         &work.caller,
+        unsubscribe_token(state, work.tx(), invitation).await?,
         work.request_id,
     )?);
     Ok(())
@@ -391,12 +402,14 @@ pub async fn accept(
             },
             events::invitation_accepted(&invitation, &user, request_id),
         )?;
-        let workspace_name = workspaces::name(tx, workspace_id).await?;
+        // The inviter is told in the workspace's language.
+        let (workspace_name, locale) = workspaces::name_and_locale(tx, workspace_id).await?;
         unit.send(events::send_invitation_accepted_email(
             &invitation,
             &user,
             &workspace_name,
             &inviter,
+            locale,
             request_id,
         ));
         unit.finish(Outcome::Changed((invitation, user), recorded))
@@ -446,14 +459,16 @@ pub async fn resend(
             .send_takes(&state.limits, workspace_id, work.caller.user_id)
             .await?;
         // Sent together: one round trip.
-        let (sends, admitted) = tokio::join!(
+        let (sends, admitted, suppression) = tokio::join!(
             state.limits.take(work.tx(), &takes),
             state
                 .invitations
                 .admit_recipient(&state.limits, work.tx(), &email),
+            suppressions::cause(work.tx(), &email),
         );
         sends?.map_err(sends_refused)?;
         admitted?;
+        refuse_suppressed(suppression?)?;
         if users::exists_with_email(work.tx(), workspace_id, &email).await? {
             return Err(already_member());
         }
@@ -509,8 +524,8 @@ pub async fn batch_invite(
     Ok(results)
 }
 
-/// Changes a pending invitation's role, manager or expiry, with the checks
-/// of `invite`.
+/// Changes a pending invitation's role, manager, expiry or language, with
+/// the checks of `invite`.
 pub async fn update(
     state: &AppState,
     caller: &Caller,
@@ -545,6 +560,7 @@ pub async fn update(
             &role,
             reporting_to,
             update.valid_for,
+            update.locale.unwrap_or(current.locale),
         )
         .await?;
 
@@ -565,6 +581,13 @@ pub async fn update(
                 "expire_time",
                 rfc3339(current.expires_at),
                 rfc3339(invitation.expires_at),
+            ));
+        }
+        if invitation.locale != current.locale {
+            changes.push(FieldChange::new(
+                "locale",
+                current.locale.tag(),
+                invitation.locale.tag(),
             ));
         }
         let event =

@@ -278,6 +278,7 @@ pub async fn redeem(
         valid_for: Validity::DEFAULT,
         access_expires_at: None,
         idempotency: None,
+        locale: None,
     };
     match invite_via(state, &creator, request_id, new, Some(link.id)).await {
         Ok(invitation) => {
@@ -285,8 +286,9 @@ pub async fn redeem(
             Ok(false)
         }
         // Said the same as a new invitation: a stranger learns nothing of
-        // who is a member or invited.
-        Err(Error::AlreadyExists { .. }) => Ok(false),
+        // who is a member or invited, or whose address takes no invitation
+        // email (and none is sent).
+        Err(Error::AlreadyExists { .. } | Error::RecipientSuppressed(_)) => Ok(false),
         // The creator lost the right meanwhile: the link is dead.
         Err(Error::PermissionDenied { .. }) => Err(Error::invite_link_not_found()),
         Err(other) => Err(other),

@@ -39,7 +39,7 @@ use crate::{
     store::{
         Lock, invitations, invite_links,
         join_requests::{self, NewRequestRow},
-        workspaces,
+        suppressions, workspaces,
     },
 };
 
@@ -94,11 +94,14 @@ pub(super) async fn ask(
     let made = retrying(|| async move {
         let unit = UnitOfWork::begin(state).await?;
         let tx = unit.tx();
-        let workspace_name = match source {
+        let workspace = match source {
             Source::Direct => workspaces::taking_join_requests(tx, workspace_id).await?,
-            Source::Link(_) | Source::Domain(_) => Some(workspaces::name(tx, workspace_id).await?),
+            Source::Link(_) | Source::Domain(_) => {
+                Some(workspaces::name_and_locale(tx, workspace_id).await?)
+            }
         };
-        let Some(workspace_name) = workspace_name else {
+        // The confirmation is written in the workspace's default locale.
+        let Some((workspace_name, locale)) = workspace else {
             return Ok(None);
         };
         let denied_since = time::OffsetDateTime::now_utc() - state.joining.request_cooldown;
@@ -158,6 +161,7 @@ pub(super) async fn ask(
             &token,
             state.mail_tokens.as_deref(),
             &workspace_name,
+            locale,
             request_id,
         )?);
         unit.commit().await?;
@@ -342,14 +346,23 @@ pub async fn approve(
                     valid_for: Validity::DEFAULT,
                     access_expires_at: None,
                     idempotency: None,
+                    locale: None,
                 };
                 state
                     .invitations
                     .admit_recipient(&state.limits, work.tx(), new.email.normalized())
                     .await?;
-                create_invitation(state, &work, &new, request.invite_link_id, false)
-                    .await?
-                    .0
+                let suppression = suppressions::cause(work.tx(), new.email.normalized()).await?;
+                create_invitation(
+                    state,
+                    &work,
+                    &new,
+                    request.invite_link_id,
+                    false,
+                    suppression,
+                )
+                .await?
+                .0
             }
         };
         let decided = join_requests::decide(

@@ -24,7 +24,7 @@ use sha2::Sha256;
 use tokio::sync::OnceCell;
 
 use crate::{
-    domain::{Error, pagination::PageKey},
+    domain::{Error, pagination::PageKey, suppression::UnsubscribeKey},
     store::{GenericClient, Pool, rate_limits},
 };
 
@@ -136,13 +136,29 @@ impl SharedLimits {
         Ok(PageKey::new(&mac.finalize().into_bytes()))
     }
 
+    /// The unsubscribe-token key, HMAC(secret, "unsubscribe-token"): the
+    /// same on every replica, and no other key (a limit's begins with a
+    /// length prefix, the page-token key is another label). On first use
+    /// the secret is read through `client`, the connection the caller
+    /// holds: a change holding one must not wait for another from the pool.
+    pub async fn unsubscribe_key(
+        &self,
+        client: &impl GenericClient,
+    ) -> Result<UnsubscribeKey, Error> {
+        let mut mac = self
+            .mac
+            .get_or_try_init(|| async { key_of(&rate_limits::secret(client).await?) })
+            .await?
+            .clone();
+        mac.update(b"unsubscribe-token");
+        UnsubscribeKey::new(&mac.finalize().into_bytes())
+    }
+
     async fn mac(&self) -> Result<&Hmac<Sha256>, Error> {
         self.mac
             .get_or_try_init(|| async {
                 let client = self.pool.get().await?;
-                let secret = rate_limits::secret(&client).await?;
-                Hmac::<Sha256>::new_from_slice(&secret)
-                    .map_err(|e| Error::Unexpected(anyhow::anyhow!("the rate limit key: {e}")))
+                key_of(&rate_limits::secret(&client).await?)
             })
             .await
     }
@@ -171,6 +187,12 @@ impl SharedLimits {
     pub async fn give_back(&self, client: &impl GenericClient, take: &Take) -> Result<(), Error> {
         rate_limits::give_back(client, take).await
     }
+}
+
+/// The installation's key, from its secret.
+fn key_of(secret: &[u8]) -> Result<Hmac<Sha256>, Error> {
+    Hmac::<Sha256>::new_from_slice(secret)
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("the rate limit key: {e}")))
 }
 
 /// The digest of a limit's key: each part length-prefixed, so no two

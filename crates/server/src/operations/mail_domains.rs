@@ -341,6 +341,7 @@ async fn invite_by_domain(
         valid_for: Validity::DEFAULT,
         access_expires_at: None,
         idempotency: None,
+        locale: None,
     };
     invite_via(state, &inviter, request_id, new, None).await?;
     Ok(())

@@ -17,6 +17,7 @@ pub mod mail_domains;
 pub mod roles;
 mod rules;
 pub mod sign_in;
+pub mod suppressions;
 mod unit_of_work;
 pub mod users;
 pub mod workspace_settings;

@@ -77,6 +77,13 @@ pub async fn update(
                 new.accept_join_requests,
             ));
         }
+        if current.default_locale != new.default_locale {
+            changes.push(FieldChange::new(
+                "default_locale",
+                current.default_locale.tag(),
+                new.default_locale.tag(),
+            ));
+        }
         if current.allowed_email_domains != new.allowed_email_domains {
             changes.push(FieldChange::new(
                 "allowed_email_domains",

@@ -13,6 +13,7 @@ use super::{
 use crate::domain::{
     Error,
     invitation::{DeliveryStatus, Invitation, InvitationStatus, TokenHash},
+    locale::{self, Locale},
     pagination::Window,
 };
 
@@ -26,7 +27,7 @@ fn columns() -> String {
     format!(
         "id, workspace_id, email, role, reporting_to, inviter_id, message, {STATUS} AS status, \
          expires_at, created_at, updated_at, last_sent_at, resend_count, accepted_user_id, \
-         delivery_status, delivery_failure_reason, access_expires_at, version"
+         delivery_status, delivery_failure_reason, access_expires_at, version, locale"
     )
 }
 
@@ -58,6 +59,7 @@ fn from_row(row: &Row) -> Result<Invitation, Error> {
         delivery_failure_reason: row.try_get("delivery_failure_reason")?,
         access_expires_at: row.try_get("access_expires_at")?,
         version: row.try_get("version")?,
+        locale: locale::from_stored(row.try_get("locale")?),
     })
 }
 
@@ -79,6 +81,8 @@ pub struct NewInvitationRow<'a> {
     pub invite_link_id: Option<Uuid>,
     /// The outbox id of the mail command that sends it.
     pub mail_message_id: Uuid,
+    /// The language of its email and page.
+    pub locale: Locale,
 }
 
 /// Before inviting `email_normalized`: marks a pending-but-expired
@@ -109,6 +113,7 @@ pub fn insert(
         reporting_to: new.reporting_to,
         message: new.message.to_owned(),
         access_expires_at: new.access_expires_at,
+        locale: new.locale,
         ..Invitation::pending(
             new.id,
             new.workspace_id,
@@ -122,8 +127,9 @@ pub fn insert(
     let write = Write::new(
         "INSERT INTO invitations (workspace_id, id, email, email_normalized, role, reporting_to, \
          inviter_id, message, status, token_hash, expires_at, last_sent_at, created_at, updated_at, \
-         mail_message_id, access_expires_at, invite_link_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', $9, $10, $11, $11, $11, $12, $13, $14)",
+         mail_message_id, access_expires_at, invite_link_id, locale) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', $9, $10, $11, $11, $11, $12, $13, $14, \
+         $15)",
         vec![
             Box::new(new.workspace_id),
             Box::new(new.id),
@@ -139,6 +145,7 @@ pub fn insert(
             Box::new(new.mail_message_id),
             Box::new(new.access_expires_at),
             Box::new(new.invite_link_id),
+            Box::new(new.locale.tag()),
         ],
     )
     .unless_taken(ONE_PENDING, pending);
@@ -280,8 +287,8 @@ pub async fn list(
         .await
 }
 
-/// Sets a pending invitation's role, manager and (when `valid_for` is set)
-/// its expiry, counted from now.
+/// Sets a pending invitation's role, manager, language and (when
+/// `valid_for` is set) its expiry, counted from now.
 pub async fn update(
     client: &impl GenericClient,
     workspace_id: Uuid,
@@ -289,15 +296,17 @@ pub async fn update(
     role: &str,
     reporting_to: Option<Uuid>,
     valid_for: Option<Duration>,
+    locale: Locale,
 ) -> Result<Invitation, Error> {
     let sql = format!(
         "UPDATE invitations SET role = $3, reporting_to = $4, \
          expires_at = COALESCE(now() + make_interval(secs => $5), expires_at), \
-         updated_at = now(), version = version + 1 \
+         locale = $6, updated_at = now(), version = version + 1 \
          WHERE workspace_id = $1 AND id = $2 RETURNING {}",
         columns()
     );
     let secs = valid_for.map(|d| d.as_seconds_f64());
-    let params: [&(dyn ToSql + Sync); 5] = [&workspace_id, &id, &role, &reporting_to, &secs];
+    let tag = locale.tag();
+    let params: [&(dyn ToSql + Sync); 6] = [&workspace_id, &id, &role, &reporting_to, &secs, &tag];
     query_one(client, &sql, &params, from_row).await
 }

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod rate_limits;
 pub mod retention;
 pub mod roles;
+pub mod suppressions;
 pub mod user_listing;
 pub mod users;
 pub mod workspaces;

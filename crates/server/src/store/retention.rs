@@ -4,7 +4,9 @@
 //! PgBouncer a session lock could be taken on one server connection and
 //! released on another.
 
-use super::{Client, execute, query_value};
+use time::OffsetDateTime;
+
+use super::{Client, execute, query_one, query_value};
 use crate::domain::Error;
 
 /// The lock's key: any constant no other code of this database uses.
@@ -68,4 +70,36 @@ pub async fn delete_batch(
     let deleted = execute(&tx, what.delete_batch_sql(), &[&max_age_secs, &limit]).await?;
     tx.commit().await?;
     Ok(Some(deleted))
+}
+
+/// Makes the activity log's month partitions up to `ahead_months` past the
+/// month of `at` and drops those whose rows are all older than
+/// `keep_months` before it (0 drops none), under the retention lock, in
+/// one transaction: (made, dropped), or `None` when another replica holds
+/// the lock. The work is the migration's `activity_maintain` (V37).
+pub async fn maintain_activity_partitions(
+    client: &mut Client,
+    keep_months: i32,
+    ahead_months: i32,
+    at: OffsetDateTime,
+) -> Result<Option<(i32, i32)>, Error> {
+    let tx = client.transaction().await?;
+    let locked: bool = query_value(
+        &tx,
+        "SELECT pg_try_advisory_xact_lock($1)",
+        &[&RETENTION_LOCK],
+    )
+    .await?;
+    if !locked {
+        return Ok(None);
+    }
+    let kept = query_one(
+        &tx,
+        "SELECT created, dropped FROM activity_maintain($1, $2, $3)",
+        &[&keep_months, &ahead_months, &at],
+        |row| Ok((row.try_get(0)?, row.try_get(1)?)),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(kept))
 }

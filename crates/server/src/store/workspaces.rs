@@ -7,7 +7,11 @@ use uuid::Uuid;
 use wowchat_platform::statements;
 
 use super::{GenericClient, Lock, execute, query_one, query_opt, query_value};
-use crate::domain::{Error, workspace::WorkspaceSettings};
+use crate::domain::{
+    Error,
+    locale::{self, Locale},
+    workspace::WorkspaceSettings,
+};
 
 pub async fn insert(client: &impl GenericClient, id: Uuid, name: &str) -> Result<(), Error> {
     execute(
@@ -23,8 +27,28 @@ pub async fn name(client: &impl GenericClient, id: Uuid) -> Result<String, Error
     query_value(client, "SELECT name FROM workspaces WHERE id = $1", &[&id]).await
 }
 
+/// The name and the default locale: what an email without an invitation
+/// of its own (the accepted notice, a join request's confirmation) says
+/// and is written in.
+pub async fn name_and_locale(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<(String, Locale), Error> {
+    query_one(
+        client,
+        "SELECT name, default_locale FROM workspaces WHERE id = $1",
+        &[&id],
+        |row| {
+            let tag: &str = row.try_get(1)?;
+            Ok((row.try_get(0)?, locale::from_stored(tag)))
+        },
+    )
+    .await
+}
+
 /// The settings of a row holding `seat_limit, allowed_email_domains,
-/// directory_default_role, accept_join_requests` from column `first` on.
+/// directory_default_role, accept_join_requests, default_locale` from
+/// column `first` on.
 fn settings_from(row: &Row, first: usize) -> Result<WorkspaceSettings, Error> {
     let seat_limit: i32 = row.try_get(first)?;
     Ok(WorkspaceSettings {
@@ -32,6 +56,7 @@ fn settings_from(row: &Row, first: usize) -> Result<WorkspaceSettings, Error> {
         allowed_email_domains: row.try_get(first + 1)?,
         directory_default_role: row.try_get(first + 2)?,
         accept_join_requests: row.try_get(first + 3)?,
+        default_locale: locale::from_stored(row.try_get(first + 4)?),
     })
 }
 
@@ -68,7 +93,7 @@ pub async fn lock(
         Lock::Update => Some("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 1))"),
     };
     let read = "SELECT name, now(), seat_limit, allowed_email_domains, directory_default_role, \
-         accept_join_requests FROM workspaces WHERE id = $1";
+         accept_join_requests, default_locale FROM workspaces WHERE id = $1";
     let row = match take {
         None => statements::query_one(client, read, &[&id]).await?,
         Some(take) => {
@@ -120,9 +145,9 @@ pub async fn versioned_settings(
     query_one(
         client,
         "SELECT seat_limit, allowed_email_domains, directory_default_role, accept_join_requests, \
-         settings_version FROM workspaces WHERE id = $1",
+         default_locale, settings_version FROM workspaces WHERE id = $1",
         &[&id],
-        |row| Ok((settings_from(row, 0)?, row.try_get(4)?)),
+        |row| Ok((settings_from(row, 0)?, row.try_get(5)?)),
     )
     .await
 }
@@ -137,7 +162,7 @@ pub async fn set_settings(
     query_value(
         client,
         "UPDATE workspaces SET seat_limit = $2, allowed_email_domains = $3, \
-         directory_default_role = $4, accept_join_requests = $5, \
+         directory_default_role = $4, accept_join_requests = $5, default_locale = $6, \
          settings_version = settings_version + 1 WHERE id = $1 RETURNING settings_version",
         &[
             &id,
@@ -145,6 +170,7 @@ pub async fn set_settings(
             &settings.allowed_email_domains,
             &settings.directory_default_role,
             &settings.accept_join_requests,
+            &settings.default_locale.tag(),
         ],
     )
     .await
@@ -162,17 +188,21 @@ pub async fn seats_used(client: &impl GenericClient, id: Uuid) -> Result<i64, Er
     .await
 }
 
-/// The name of a workspace that takes join requests directly; `None` when
-/// it does not, or does not exist (the caller cannot tell which).
+/// The name and default locale of a workspace that takes join requests
+/// directly; `None` when it does not, or does not exist (the caller cannot
+/// tell which).
 pub async fn taking_join_requests(
     client: &impl GenericClient,
     id: Uuid,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<(String, Locale)>, Error> {
     query_opt(
         client,
-        "SELECT name FROM workspaces WHERE id = $1 AND accept_join_requests",
+        "SELECT name, default_locale FROM workspaces WHERE id = $1 AND accept_join_requests",
         &[&id],
-        |row| Ok(row.try_get(0)?),
+        |row| {
+            let tag: &str = row.try_get(1)?;
+            Ok((row.try_get(0)?, locale::from_stored(tag)))
+        },
     )
     .await
 }

@@ -46,8 +46,8 @@ type UserServiceClient interface {
 	// refused row does not stop the others. The results follow the order of
 	// the requests. Needs permission `users.invite`.
 	BatchInviteUsers(ctx context.Context, in *BatchInviteUsersRequest, opts ...grpc.CallOption) (*BatchInviteUsersResponse, error)
-	// Changes the role, the manager or the expiry of a pending invitation,
-	// with the checks of InviteUser. Needs permission `users.invite`.
+	// Changes the role, the manager, the expiry or the language of a pending
+	// invitation, with the checks of InviteUser. Needs permission `users.invite`.
 	UpdateInvitation(ctx context.Context, in *UpdateInvitationRequest, opts ...grpc.CallOption) (*UpdateInvitationResponse, error)
 	// Shows what an accept page needs about the invitation of a token. The
 	// token is the credential: no bearer token is needed. A token that matches
@@ -60,6 +60,24 @@ type UserServiceClient interface {
 	UpdateWorkspaceSettings(ctx context.Context, in *UpdateWorkspaceSettingsRequest, opts ...grpc.CallOption) (*UpdateWorkspaceSettingsResponse, error)
 	// Lists the activity log, newest first. Needs permission `activity.read`.
 	ListActivity(ctx context.Context, in *ListActivityRequest, opts ...grpc.CallOption) (*ListActivityResponse, error)
+	// Reads whether invitation emails to an address are suppressed (for every
+	// workspace of the installation), and why. NOT_FOUND
+	// (EMAIL_SUPPRESSION_NOT_FOUND) when they are not. Needs permission
+	// `users.invite`.
+	GetEmailSuppression(ctx context.Context, in *GetEmailSuppressionRequest, opts ...grpc.CallOption) (*GetEmailSuppressionResponse, error)
+	// Clears the suppression of an address whose invitation email bounced, so
+	// it can be invited again; writes an activity entry in the caller's
+	// workspace. An address that is not suppressed succeeds and changes
+	// nothing. An unsubscribe is the recipient's own choice and is never
+	// cleared (FAILED_PRECONDITION, RECIPIENT_UNSUBSCRIBED). Needs permission
+	// `users.invite`.
+	ClearEmailSuppression(ctx context.Context, in *ClearEmailSuppressionRequest, opts ...grpc.CallOption) (*ClearEmailSuppressionResponse, error)
+	// Stops every invitation email to the address of an unsubscribe token (the
+	// link and the `List-Unsubscribe` header of every invitation email), for
+	// every workspace, and writes an activity entry in the workspace the
+	// email came from. The token is the credential: no bearer token is
+	// needed. Unsubscribing again succeeds and changes nothing.
+	Unsubscribe(ctx context.Context, in *UnsubscribeRequest, opts ...grpc.CallOption) (*UnsubscribeResponse, error)
 }
 
 type userServiceClient struct {
@@ -205,6 +223,33 @@ func (c *userServiceClient) ListActivity(ctx context.Context, in *ListActivityRe
 	return out, nil
 }
 
+func (c *userServiceClient) GetEmailSuppression(ctx context.Context, in *GetEmailSuppressionRequest, opts ...grpc.CallOption) (*GetEmailSuppressionResponse, error) {
+	out := new(GetEmailSuppressionResponse)
+	err := c.cc.Invoke(ctx, "/wowchat.users.v1.UserService/GetEmailSuppression", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) ClearEmailSuppression(ctx context.Context, in *ClearEmailSuppressionRequest, opts ...grpc.CallOption) (*ClearEmailSuppressionResponse, error) {
+	out := new(ClearEmailSuppressionResponse)
+	err := c.cc.Invoke(ctx, "/wowchat.users.v1.UserService/ClearEmailSuppression", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) Unsubscribe(ctx context.Context, in *UnsubscribeRequest, opts ...grpc.CallOption) (*UnsubscribeResponse, error) {
+	out := new(UnsubscribeResponse)
+	err := c.cc.Invoke(ctx, "/wowchat.users.v1.UserService/Unsubscribe", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // UserServiceServer is the server API for UserService service.
 // All implementations must embed UnimplementedUserServiceServer
 // for forward compatibility
@@ -238,8 +283,8 @@ type UserServiceServer interface {
 	// refused row does not stop the others. The results follow the order of
 	// the requests. Needs permission `users.invite`.
 	BatchInviteUsers(context.Context, *BatchInviteUsersRequest) (*BatchInviteUsersResponse, error)
-	// Changes the role, the manager or the expiry of a pending invitation,
-	// with the checks of InviteUser. Needs permission `users.invite`.
+	// Changes the role, the manager, the expiry or the language of a pending
+	// invitation, with the checks of InviteUser. Needs permission `users.invite`.
 	UpdateInvitation(context.Context, *UpdateInvitationRequest) (*UpdateInvitationResponse, error)
 	// Shows what an accept page needs about the invitation of a token. The
 	// token is the credential: no bearer token is needed. A token that matches
@@ -252,6 +297,24 @@ type UserServiceServer interface {
 	UpdateWorkspaceSettings(context.Context, *UpdateWorkspaceSettingsRequest) (*UpdateWorkspaceSettingsResponse, error)
 	// Lists the activity log, newest first. Needs permission `activity.read`.
 	ListActivity(context.Context, *ListActivityRequest) (*ListActivityResponse, error)
+	// Reads whether invitation emails to an address are suppressed (for every
+	// workspace of the installation), and why. NOT_FOUND
+	// (EMAIL_SUPPRESSION_NOT_FOUND) when they are not. Needs permission
+	// `users.invite`.
+	GetEmailSuppression(context.Context, *GetEmailSuppressionRequest) (*GetEmailSuppressionResponse, error)
+	// Clears the suppression of an address whose invitation email bounced, so
+	// it can be invited again; writes an activity entry in the caller's
+	// workspace. An address that is not suppressed succeeds and changes
+	// nothing. An unsubscribe is the recipient's own choice and is never
+	// cleared (FAILED_PRECONDITION, RECIPIENT_UNSUBSCRIBED). Needs permission
+	// `users.invite`.
+	ClearEmailSuppression(context.Context, *ClearEmailSuppressionRequest) (*ClearEmailSuppressionResponse, error)
+	// Stops every invitation email to the address of an unsubscribe token (the
+	// link and the `List-Unsubscribe` header of every invitation email), for
+	// every workspace, and writes an activity entry in the workspace the
+	// email came from. The token is the credential: no bearer token is
+	// needed. Unsubscribing again succeeds and changes nothing.
+	Unsubscribe(context.Context, *UnsubscribeRequest) (*UnsubscribeResponse, error)
 	mustEmbedUnimplementedUserServiceServer()
 }
 
@@ -303,6 +366,15 @@ func (UnimplementedUserServiceServer) UpdateWorkspaceSettings(context.Context, *
 }
 func (UnimplementedUserServiceServer) ListActivity(context.Context, *ListActivityRequest) (*ListActivityResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListActivity not implemented")
+}
+func (UnimplementedUserServiceServer) GetEmailSuppression(context.Context, *GetEmailSuppressionRequest) (*GetEmailSuppressionResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetEmailSuppression not implemented")
+}
+func (UnimplementedUserServiceServer) ClearEmailSuppression(context.Context, *ClearEmailSuppressionRequest) (*ClearEmailSuppressionResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ClearEmailSuppression not implemented")
+}
+func (UnimplementedUserServiceServer) Unsubscribe(context.Context, *UnsubscribeRequest) (*UnsubscribeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Unsubscribe not implemented")
 }
 func (UnimplementedUserServiceServer) mustEmbedUnimplementedUserServiceServer() {}
 
@@ -587,6 +659,60 @@ func _UserService_ListActivity_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _UserService_GetEmailSuppression_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetEmailSuppressionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).GetEmailSuppression(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/wowchat.users.v1.UserService/GetEmailSuppression",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).GetEmailSuppression(ctx, req.(*GetEmailSuppressionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_ClearEmailSuppression_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClearEmailSuppressionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).ClearEmailSuppression(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/wowchat.users.v1.UserService/ClearEmailSuppression",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).ClearEmailSuppression(ctx, req.(*ClearEmailSuppressionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_Unsubscribe_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnsubscribeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).Unsubscribe(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/wowchat.users.v1.UserService/Unsubscribe",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).Unsubscribe(ctx, req.(*UnsubscribeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _UserService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "wowchat.users.v1.UserService",
 	HandlerType: (*UserServiceServer)(nil),
@@ -650,6 +776,18 @@ var _UserService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListActivity",
 			Handler:    _UserService_ListActivity_Handler,
+		},
+		{
+			MethodName: "GetEmailSuppression",
+			Handler:    _UserService_GetEmailSuppression_Handler,
+		},
+		{
+			MethodName: "ClearEmailSuppression",
+			Handler:    _UserService_ClearEmailSuppression_Handler,
+		},
+		{
+			MethodName: "Unsubscribe",
+			Handler:    _UserService_Unsubscribe_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

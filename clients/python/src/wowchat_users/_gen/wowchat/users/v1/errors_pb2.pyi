@@ -252,6 +252,25 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     (WOWCHAT_INVITES_PER_DAY_PER_RECIPIENT), whoever sent them and from
     whichever workspace. (RESOURCE_EXHAUSTED, with RetryInfo)
     """
+    RECIPIENT_SUPPRESSED: _ErrorReason.ValueType  # 68
+    """No invitation email goes to this address, from any workspace: an email
+    to it bounced for good, or its owner unsubscribed. The ErrorInfo
+    metadata `suppression` says which (`bounced` or `unsubscribed`); an
+    administrator can clear a bounce (ClearEmailSuppression), never an
+    unsubscribe. (FAILED_PRECONDITION)
+    """
+    EMAIL_SUPPRESSION_NOT_FOUND: _ErrorReason.ValueType  # 69
+    """The address is not suppressed (GetEmailSuppression). (NOT_FOUND)"""
+    RECIPIENT_UNSUBSCRIBED: _ErrorReason.ValueType  # 70
+    """The address's owner unsubscribed from invitation emails: that is theirs
+    to decide, and no administrator can clear it (ClearEmailSuppression).
+    (FAILED_PRECONDITION)
+    """
+    INVALID_UNSUBSCRIBE_TOKEN: _ErrorReason.ValueType  # 71
+    """The unsubscribe token is not one this service signed (altered, cut
+    short, another installation's) or is past its lifetime; nothing
+    changed. (INVALID_ARGUMENT)
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a call failed: the `reason` of its google.rpc.ErrorInfo."""
@@ -479,5 +498,24 @@ RECIPIENT_RATE_LIMITED: ErrorReason.ValueType  # 67
 """The address has received the most invitation emails it may for now
 (WOWCHAT_INVITES_PER_DAY_PER_RECIPIENT), whoever sent them and from
 whichever workspace. (RESOURCE_EXHAUSTED, with RetryInfo)
+"""
+RECIPIENT_SUPPRESSED: ErrorReason.ValueType  # 68
+"""No invitation email goes to this address, from any workspace: an email
+to it bounced for good, or its owner unsubscribed. The ErrorInfo
+metadata `suppression` says which (`bounced` or `unsubscribed`); an
+administrator can clear a bounce (ClearEmailSuppression), never an
+unsubscribe. (FAILED_PRECONDITION)
+"""
+EMAIL_SUPPRESSION_NOT_FOUND: ErrorReason.ValueType  # 69
+"""The address is not suppressed (GetEmailSuppression). (NOT_FOUND)"""
+RECIPIENT_UNSUBSCRIBED: ErrorReason.ValueType  # 70
+"""The address's owner unsubscribed from invitation emails: that is theirs
+to decide, and no administrator can clear it (ClearEmailSuppression).
+(FAILED_PRECONDITION)
+"""
+INVALID_UNSUBSCRIBE_TOKEN: ErrorReason.ValueType  # 71
+"""The unsubscribe token is not one this service signed (altered, cut
+short, another installation's) or is past its lifetime; nothing
+changed. (INVALID_ARGUMENT)
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -34,6 +34,38 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _SuppressionReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SuppressionReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SuppressionReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SUPPRESSION_REASON_UNSPECIFIED: _SuppressionReason.ValueType  # 0
+    """Not set."""
+    SUPPRESSION_REASON_BOUNCED: _SuppressionReason.ValueType  # 1
+    """The mail server refused an invitation email to it for good (a 5xx
+    reply: a hard bounce). An administrator may clear it.
+    """
+    SUPPRESSION_REASON_UNSUBSCRIBED: _SuppressionReason.ValueType  # 2
+    """Its owner unsubscribed from WowChat invitation emails. Nobody but the
+    owner decides that: no administrator can clear it.
+    """
+
+class SuppressionReason(_SuppressionReason, metaclass=_SuppressionReasonEnumTypeWrapper):
+    """Why no invitation email goes to an address."""
+
+SUPPRESSION_REASON_UNSPECIFIED: SuppressionReason.ValueType  # 0
+"""Not set."""
+SUPPRESSION_REASON_BOUNCED: SuppressionReason.ValueType  # 1
+"""The mail server refused an invitation email to it for good (a 5xx
+reply: a hard bounce). An administrator may clear it.
+"""
+SUPPRESSION_REASON_UNSUBSCRIBED: SuppressionReason.ValueType  # 2
+"""Its owner unsubscribed from WowChat invitation emails. Nobody but the
+owner decides that: no administrator can clear it.
+"""
+Global___SuppressionReason: _TypeAlias = SuppressionReason  # noqa: Y015
+
 class _UserStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -117,6 +149,44 @@ DELIVERY_STATUS_SENT: DeliveryStatus.ValueType  # 2
 DELIVERY_STATUS_FAILED: DeliveryStatus.ValueType  # 3
 """Could not be delivered: see `delivery_failure_reason`."""
 Global___DeliveryStatus: _TypeAlias = DeliveryStatus  # noqa: Y015
+
+@_typing.final
+class EmailSuppression(_message.Message):
+    """An address no invitation email goes to, from any workspace of the
+    installation.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The address, as the service compares it (trimmed, lower case)."""
+    reason: Global___SuppressionReason.ValueType
+    """Bounced or unsubscribed."""
+    detail: _builtins.str
+    """For a bounce, what the mail server answered; empty otherwise."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the address was suppressed."""
+
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        reason: Global___SuppressionReason.ValueType = ...,
+        detail: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "detail", b"detail", "email", b"email", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EmailSuppression: _TypeAlias = EmailSuppression  # noqa: Y015
 
 @_typing.final
 class User(_message.Message):
@@ -230,6 +300,7 @@ class Invitation(_message.Message):
     DELIVERY_FAILURE_REASON_FIELD_NUMBER: _builtins.int
     ACCESS_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The invitation id (a UUID)."""
     workspace_id: _builtins.str
@@ -259,6 +330,12 @@ class Invitation(_message.Message):
     with a delivery result); send it back in UpdateInvitation,
     ResendInvitation or RevokeInvitation to refuse a change made on stale
     data (ABORTED).
+    """
+    locale: _builtins.str
+    """The language of the invitation email and of the invitation page: a
+    supported locale's BCP 47 tag (`en`, `de`, `fr`, `es`, `pt-BR`, `ja`,
+    `ar`). InviteUser's `locale`, else the workspace's `default_locale` when
+    it was sent; UpdateInvitation may change it.
     """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
@@ -296,10 +373,11 @@ class Invitation(_message.Message):
         delivery_failure_reason: _builtins.str = ...,
         access_expire_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
+        locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "access_expire_time", b"access_expire_time", "create_time", b"create_time", "expire_time", b"expire_time", "reporting_to_user_id", b"reporting_to_user_id", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "accepted_user_id", b"accepted_user_id", "access_expire_time", b"access_expire_time", "create_time", b"create_time", "delivery_failure_reason", b"delivery_failure_reason", "delivery_status", b"delivery_status", "email", b"email", "etag", b"etag", "expire_time", b"expire_time", "id", b"id", "inviter_user_id", b"inviter_user_id", "message", b"message", "reporting_to_user_id", b"reporting_to_user_id", "resend_count", b"resend_count", "role", b"role", "status", b"status", "update_time", b"update_time", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "accepted_user_id", b"accepted_user_id", "access_expire_time", b"access_expire_time", "create_time", b"create_time", "delivery_failure_reason", b"delivery_failure_reason", "delivery_status", b"delivery_status", "email", b"email", "etag", b"etag", "expire_time", b"expire_time", "id", b"id", "inviter_user_id", b"inviter_user_id", "locale", b"locale", "message", b"message", "reporting_to_user_id", b"reporting_to_user_id", "resend_count", b"resend_count", "role", b"role", "status", b"status", "update_time", b"update_time", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__reporting_to_user_id: _TypeAlias = _typing.Literal["reporting_to_user_id"]  # noqa: Y015
     _WhichOneofArgType__reporting_to_user_id: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id"]  # noqa: Y015
@@ -414,6 +492,7 @@ class InviteUserRequest(_message.Message):
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     ACCESS_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
     email: _builtins.str
     """The invitee's email."""
     role: _builtins.str
@@ -429,6 +508,12 @@ class InviteUserRequest(_message.Message):
     """
     request_id: _builtins.str
     """Makes retries safe: the same id returns the first result."""
+    locale: _builtins.str
+    """The language of the invitation email and page: a supported locale (`en`,
+    `de`, `fr`, `es`, `pt-BR`, `ja`, `ar`), in any case (`PT-br` is kept as
+    `pt-BR`); anything else is INVALID_ARGUMENT. Empty: the workspace's
+    `default_locale`.
+    """
     @_builtins.property
     def expires_in(self) -> _duration_pb2.Duration:
         """How long the invitation is valid: default 7 days, from 1 hour to 30 days."""
@@ -449,10 +534,11 @@ class InviteUserRequest(_message.Message):
         expires_in: _duration_pb2.Duration | None = ...,
         request_id: _builtins.str = ...,
         access_expire_time: _timestamp_pb2.Timestamp | None = ...,
+        locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "access_expire_time", b"access_expire_time", "expires_in", b"expires_in", "reporting_to_user_id", b"reporting_to_user_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "access_expire_time", b"access_expire_time", "email", b"email", "expires_in", b"expires_in", "message", b"message", "reporting_to_user_id", b"reporting_to_user_id", "request_id", b"request_id", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "access_expire_time", b"access_expire_time", "email", b"email", "expires_in", b"expires_in", "locale", b"locale", "message", b"message", "reporting_to_user_id", b"reporting_to_user_id", "request_id", b"request_id", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__reporting_to_user_id: _TypeAlias = _typing.Literal["reporting_to_user_id"]  # noqa: Y015
     _WhichOneofArgType__reporting_to_user_id: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id"]  # noqa: Y015
@@ -1416,6 +1502,7 @@ class UpdateInvitationRequest(_message.Message):
     REPORTING_TO_USER_ID_FIELD_NUMBER: _builtins.int
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
     invitation_id: _builtins.str
     """The invitation id."""
     role: _builtins.str
@@ -1427,6 +1514,11 @@ class UpdateInvitationRequest(_message.Message):
     etag: _builtins.str
     """When set, the change is refused (ABORTED) unless the invitation's etag
     matches: two administrators never silently overwrite each other.
+    """
+    locale: _builtins.str
+    """The new language of the invitation (a supported locale, as in
+    InviteUser): the next ResendInvitation sends the email in it, and the
+    invitation page shows it.
     """
     @_builtins.property
     def expires_in(self) -> _duration_pb2.Duration:
@@ -1440,15 +1532,20 @@ class UpdateInvitationRequest(_message.Message):
         reporting_to_user_id: _builtins.str | None = ...,
         expires_in: _duration_pb2.Duration | None = ...,
         etag: _builtins.str = ...,
+        locale: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "_role", b"_role", "expires_in", b"expires_in", "reporting_to_user_id", b"reporting_to_user_id", "role", b"role"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_locale", b"_locale", "_reporting_to_user_id", b"_reporting_to_user_id", "_role", b"_role", "expires_in", b"expires_in", "locale", b"locale", "reporting_to_user_id", b"reporting_to_user_id", "role", b"role"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id", "_role", b"_role", "etag", b"etag", "expires_in", b"expires_in", "invitation_id", b"invitation_id", "reporting_to_user_id", b"reporting_to_user_id", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_locale", b"_locale", "_reporting_to_user_id", b"_reporting_to_user_id", "_role", b"_role", "etag", b"etag", "expires_in", b"expires_in", "invitation_id", b"invitation_id", "locale", b"locale", "reporting_to_user_id", b"reporting_to_user_id", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__locale: _TypeAlias = _typing.Literal["locale"]  # noqa: Y015
+    _WhichOneofArgType__locale: _TypeAlias = _typing.Literal["_locale", b"_locale"]  # noqa: Y015
     _WhichOneofReturnType__reporting_to_user_id: _TypeAlias = _typing.Literal["reporting_to_user_id"]  # noqa: Y015
     _WhichOneofArgType__reporting_to_user_id: _TypeAlias = _typing.Literal["_reporting_to_user_id", b"_reporting_to_user_id"]  # noqa: Y015
     _WhichOneofReturnType__role: _TypeAlias = _typing.Literal["role"]  # noqa: Y015
     _WhichOneofArgType__role: _TypeAlias = _typing.Literal["_role", b"_role"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__locale) -> _WhichOneofReturnType__locale | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__reporting_to_user_id) -> _WhichOneofReturnType__reporting_to_user_id | None: ...
     @_typing.overload
@@ -1513,6 +1610,7 @@ class PreviewInvitationResponse(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
     workspace_name: _builtins.str
     """The name of the workspace the invitee would join."""
     inviter_display_name: _builtins.str
@@ -1521,6 +1619,10 @@ class PreviewInvitationResponse(_message.Message):
     """The role the invitee would get."""
     email: _builtins.str
     """The email the invitation was sent to."""
+    locale: _builtins.str
+    """The invitation's language (Invitation.locale), for the page to show
+    itself in.
+    """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """When the token stops working."""
@@ -1533,10 +1635,11 @@ class PreviewInvitationResponse(_message.Message):
         role: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         email: _builtins.str = ...,
+        locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "expire_time", b"expire_time", "inviter_display_name", b"inviter_display_name", "role", b"role", "workspace_name", b"workspace_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "expire_time", b"expire_time", "inviter_display_name", b"inviter_display_name", "locale", b"locale", "role", b"role", "workspace_name", b"workspace_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1553,6 +1656,7 @@ class WorkspaceSettings(_message.Message):
     DIRECTORY_DEFAULT_ROLE_FIELD_NUMBER: _builtins.int
     ACCEPT_JOIN_REQUESTS_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    DEFAULT_LOCALE_FIELD_NUMBER: _builtins.int
     seat_limit: _builtins.int
     """The most seats: active users plus pending invitations; 0 for no limit."""
     directory_default_role: _builtins.str
@@ -1570,6 +1674,13 @@ class WorkspaceSettings(_message.Message):
     UpdateWorkspaceSettings, the update is refused (ABORTED) unless the
     settings are still at it. Empty: no check.
     """
+    default_locale: _builtins.str
+    """The language of the invitations sent without a `locale` and of the
+    emails that have no invitation to take it from (the accepted notice,
+    the join request confirmation): a supported locale (`en`, `de`, `fr`,
+    `es`, `pt-BR`, `ja`, `ar`), in any case; anything else is
+    INVALID_ARGUMENT. Empty: `en`.
+    """
     @_builtins.property
     def allowed_email_domains(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The email domains invitees may have (e.g. "example.com", compared
@@ -1584,10 +1695,11 @@ class WorkspaceSettings(_message.Message):
         directory_default_role: _builtins.str = ...,
         accept_join_requests: _builtins.bool = ...,
         etag: _builtins.str = ...,
+        default_locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept_join_requests", b"accept_join_requests", "allowed_email_domains", b"allowed_email_domains", "directory_default_role", b"directory_default_role", "etag", b"etag", "seat_limit", b"seat_limit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept_join_requests", b"accept_join_requests", "allowed_email_domains", b"allowed_email_domains", "default_locale", b"default_locale", "directory_default_role", b"directory_default_role", "etag", b"etag", "seat_limit", b"seat_limit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1681,3 +1793,145 @@ class UpdateWorkspaceSettingsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateWorkspaceSettingsResponse: _TypeAlias = UpdateWorkspaceSettingsResponse  # noqa: Y015
+
+@_typing.final
+class GetEmailSuppressionRequest(_message.Message):
+    """Request of GetEmailSuppression."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The address (compared ignoring case)."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEmailSuppressionRequest: _TypeAlias = GetEmailSuppressionRequest  # noqa: Y015
+
+@_typing.final
+class GetEmailSuppressionResponse(_message.Message):
+    """Response of GetEmailSuppression."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUPPRESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def suppression(self) -> Global___EmailSuppression:
+        """The suppression."""
+
+    def __init__(
+        self,
+        *,
+        suppression: Global___EmailSuppression | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["suppression", b"suppression"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["suppression", b"suppression"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEmailSuppressionResponse: _TypeAlias = GetEmailSuppressionResponse  # noqa: Y015
+
+@_typing.final
+class ClearEmailSuppressionRequest(_message.Message):
+    """Request of ClearEmailSuppression."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The address (compared ignoring case)."""
+    request_id: _builtins.str
+    """Makes retries safe: the same id returns the first result."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearEmailSuppressionRequest: _TypeAlias = ClearEmailSuppressionRequest  # noqa: Y015
+
+@_typing.final
+class ClearEmailSuppressionResponse(_message.Message):
+    """Response of ClearEmailSuppression."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLEARED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def cleared(self) -> Global___EmailSuppression:
+        """The bounce suppression that was cleared; unset when the address was not
+        suppressed.
+        """
+
+    def __init__(
+        self,
+        *,
+        cleared: Global___EmailSuppression | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cleared", b"cleared"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cleared", b"cleared"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearEmailSuppressionResponse: _TypeAlias = ClearEmailSuppressionResponse  # noqa: Y015
+
+@_typing.final
+class UnsubscribeRequest(_message.Message):
+    """Request of Unsubscribe."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """The token of the unsubscribe link of an invitation email."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnsubscribeRequest: _TypeAlias = UnsubscribeRequest  # noqa: Y015
+
+@_typing.final
+class UnsubscribeResponse(_message.Message):
+    """Response of Unsubscribe."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The address that no longer receives invitation emails."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnsubscribeResponse: _TypeAlias = UnsubscribeResponse  # noqa: Y015

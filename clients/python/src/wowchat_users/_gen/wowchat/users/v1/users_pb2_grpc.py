@@ -110,6 +110,21 @@ class UserServiceStub:
                 request_serializer=wowchat_dot_users_dot_v1_dot_users__pb2.ListActivityRequest.SerializeToString,
                 response_deserializer=wowchat_dot_users_dot_v1_dot_users__pb2.ListActivityResponse.FromString,
                 _registered_method=True)
+        self.GetEmailSuppression = channel.unary_unary(
+                '/wowchat.users.v1.UserService/GetEmailSuppression',
+                request_serializer=wowchat_dot_users_dot_v1_dot_users__pb2.GetEmailSuppressionRequest.SerializeToString,
+                response_deserializer=wowchat_dot_users_dot_v1_dot_users__pb2.GetEmailSuppressionResponse.FromString,
+                _registered_method=True)
+        self.ClearEmailSuppression = channel.unary_unary(
+                '/wowchat.users.v1.UserService/ClearEmailSuppression',
+                request_serializer=wowchat_dot_users_dot_v1_dot_users__pb2.ClearEmailSuppressionRequest.SerializeToString,
+                response_deserializer=wowchat_dot_users_dot_v1_dot_users__pb2.ClearEmailSuppressionResponse.FromString,
+                _registered_method=True)
+        self.Unsubscribe = channel.unary_unary(
+                '/wowchat.users.v1.UserService/Unsubscribe',
+                request_serializer=wowchat_dot_users_dot_v1_dot_users__pb2.UnsubscribeRequest.SerializeToString,
+                response_deserializer=wowchat_dot_users_dot_v1_dot_users__pb2.UnsubscribeResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -196,8 +211,8 @@ class UserServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateInvitation(self, request, context):
-        """Changes the role, the manager or the expiry of a pending invitation,
-        with the checks of InviteUser. Needs permission `users.invite`.
+        """Changes the role, the manager, the expiry or the language of a pending
+        invitation, with the checks of InviteUser. Needs permission `users.invite`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -229,6 +244,39 @@ class UserServiceServicer:
 
     def ListActivity(self, request, context):
         """Lists the activity log, newest first. Needs permission `activity.read`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEmailSuppression(self, request, context):
+        """Reads whether invitation emails to an address are suppressed (for every
+        workspace of the installation), and why. NOT_FOUND
+        (EMAIL_SUPPRESSION_NOT_FOUND) when they are not. Needs permission
+        `users.invite`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearEmailSuppression(self, request, context):
+        """Clears the suppression of an address whose invitation email bounced, so
+        it can be invited again; writes an activity entry in the caller's
+        workspace. An address that is not suppressed succeeds and changes
+        nothing. An unsubscribe is the recipient's own choice and is never
+        cleared (FAILED_PRECONDITION, RECIPIENT_UNSUBSCRIBED). Needs permission
+        `users.invite`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unsubscribe(self, request, context):
+        """Stops every invitation email to the address of an unsubscribe token (the
+        link and the `List-Unsubscribe` header of every invitation email), for
+        every workspace, and writes an activity entry in the workspace the
+        email came from. The token is the credential: no bearer token is
+        needed. Unsubscribing again succeeds and changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -311,6 +359,21 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.ListActivity,
                     request_deserializer=wowchat_dot_users_dot_v1_dot_users__pb2.ListActivityRequest.FromString,
                     response_serializer=wowchat_dot_users_dot_v1_dot_users__pb2.ListActivityResponse.SerializeToString,
+            ),
+            'GetEmailSuppression': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEmailSuppression,
+                    request_deserializer=wowchat_dot_users_dot_v1_dot_users__pb2.GetEmailSuppressionRequest.FromString,
+                    response_serializer=wowchat_dot_users_dot_v1_dot_users__pb2.GetEmailSuppressionResponse.SerializeToString,
+            ),
+            'ClearEmailSuppression': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearEmailSuppression,
+                    request_deserializer=wowchat_dot_users_dot_v1_dot_users__pb2.ClearEmailSuppressionRequest.FromString,
+                    response_serializer=wowchat_dot_users_dot_v1_dot_users__pb2.ClearEmailSuppressionResponse.SerializeToString,
+            ),
+            'Unsubscribe': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unsubscribe,
+                    request_deserializer=wowchat_dot_users_dot_v1_dot_users__pb2.UnsubscribeRequest.FromString,
+                    response_serializer=wowchat_dot_users_dot_v1_dot_users__pb2.UnsubscribeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -719,6 +782,87 @@ class UserService:
             '/wowchat.users.v1.UserService/ListActivity',
             wowchat_dot_users_dot_v1_dot_users__pb2.ListActivityRequest.SerializeToString,
             wowchat_dot_users_dot_v1_dot_users__pb2.ListActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEmailSuppression(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wowchat.users.v1.UserService/GetEmailSuppression',
+            wowchat_dot_users_dot_v1_dot_users__pb2.GetEmailSuppressionRequest.SerializeToString,
+            wowchat_dot_users_dot_v1_dot_users__pb2.GetEmailSuppressionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearEmailSuppression(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wowchat.users.v1.UserService/ClearEmailSuppression',
+            wowchat_dot_users_dot_v1_dot_users__pb2.ClearEmailSuppressionRequest.SerializeToString,
+            wowchat_dot_users_dot_v1_dot_users__pb2.ClearEmailSuppressionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unsubscribe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wowchat.users.v1.UserService/Unsubscribe',
+            wowchat_dot_users_dot_v1_dot_users__pb2.UnsubscribeRequest.SerializeToString,
+            wowchat_dot_users_dot_v1_dot_users__pb2.UnsubscribeResponse.FromString,
             options,
             channel_credentials,
             insecure,

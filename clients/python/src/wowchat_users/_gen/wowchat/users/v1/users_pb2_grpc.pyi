@@ -81,8 +81,8 @@ class UserServiceStub:
     the requests. Needs permission `users.invite`.
     """
     UpdateInvitation: _grpc.UnaryUnaryMultiCallable[_users_pb2.UpdateInvitationRequest, _users_pb2.UpdateInvitationResponse]
-    """Changes the role, the manager or the expiry of a pending invitation,
-    with the checks of InviteUser. Needs permission `users.invite`.
+    """Changes the role, the manager, the expiry or the language of a pending
+    invitation, with the checks of InviteUser. Needs permission `users.invite`.
     """
     PreviewInvitation: _grpc.UnaryUnaryMultiCallable[_users_pb2.PreviewInvitationRequest, _users_pb2.PreviewInvitationResponse]
     """Shows what an accept page needs about the invitation of a token. The
@@ -97,6 +97,27 @@ class UserServiceStub:
     """
     ListActivity: _grpc.UnaryUnaryMultiCallable[_users_pb2.ListActivityRequest, _users_pb2.ListActivityResponse]
     """Lists the activity log, newest first. Needs permission `activity.read`."""
+    GetEmailSuppression: _grpc.UnaryUnaryMultiCallable[_users_pb2.GetEmailSuppressionRequest, _users_pb2.GetEmailSuppressionResponse]
+    """Reads whether invitation emails to an address are suppressed (for every
+    workspace of the installation), and why. NOT_FOUND
+    (EMAIL_SUPPRESSION_NOT_FOUND) when they are not. Needs permission
+    `users.invite`.
+    """
+    ClearEmailSuppression: _grpc.UnaryUnaryMultiCallable[_users_pb2.ClearEmailSuppressionRequest, _users_pb2.ClearEmailSuppressionResponse]
+    """Clears the suppression of an address whose invitation email bounced, so
+    it can be invited again; writes an activity entry in the caller's
+    workspace. An address that is not suppressed succeeds and changes
+    nothing. An unsubscribe is the recipient's own choice and is never
+    cleared (FAILED_PRECONDITION, RECIPIENT_UNSUBSCRIBED). Needs permission
+    `users.invite`.
+    """
+    Unsubscribe: _grpc.UnaryUnaryMultiCallable[_users_pb2.UnsubscribeRequest, _users_pb2.UnsubscribeResponse]
+    """Stops every invitation email to the address of an unsubscribe token (the
+    link and the `List-Unsubscribe` header of every invitation email), for
+    every workspace, and writes an activity entry in the workspace the
+    email came from. The token is the credential: no bearer token is
+    needed. Unsubscribing again succeeds and changes nothing.
+    """
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -139,8 +160,8 @@ class UserServiceAsyncStub(UserServiceStub):
     the requests. Needs permission `users.invite`.
     """
     UpdateInvitation: _aio.UnaryUnaryMultiCallable[_users_pb2.UpdateInvitationRequest, _users_pb2.UpdateInvitationResponse]  # type: ignore[assignment]
-    """Changes the role, the manager or the expiry of a pending invitation,
-    with the checks of InviteUser. Needs permission `users.invite`.
+    """Changes the role, the manager, the expiry or the language of a pending
+    invitation, with the checks of InviteUser. Needs permission `users.invite`.
     """
     PreviewInvitation: _aio.UnaryUnaryMultiCallable[_users_pb2.PreviewInvitationRequest, _users_pb2.PreviewInvitationResponse]  # type: ignore[assignment]
     """Shows what an accept page needs about the invitation of a token. The
@@ -155,6 +176,27 @@ class UserServiceAsyncStub(UserServiceStub):
     """
     ListActivity: _aio.UnaryUnaryMultiCallable[_users_pb2.ListActivityRequest, _users_pb2.ListActivityResponse]  # type: ignore[assignment]
     """Lists the activity log, newest first. Needs permission `activity.read`."""
+    GetEmailSuppression: _aio.UnaryUnaryMultiCallable[_users_pb2.GetEmailSuppressionRequest, _users_pb2.GetEmailSuppressionResponse]  # type: ignore[assignment]
+    """Reads whether invitation emails to an address are suppressed (for every
+    workspace of the installation), and why. NOT_FOUND
+    (EMAIL_SUPPRESSION_NOT_FOUND) when they are not. Needs permission
+    `users.invite`.
+    """
+    ClearEmailSuppression: _aio.UnaryUnaryMultiCallable[_users_pb2.ClearEmailSuppressionRequest, _users_pb2.ClearEmailSuppressionResponse]  # type: ignore[assignment]
+    """Clears the suppression of an address whose invitation email bounced, so
+    it can be invited again; writes an activity entry in the caller's
+    workspace. An address that is not suppressed succeeds and changes
+    nothing. An unsubscribe is the recipient's own choice and is never
+    cleared (FAILED_PRECONDITION, RECIPIENT_UNSUBSCRIBED). Needs permission
+    `users.invite`.
+    """
+    Unsubscribe: _aio.UnaryUnaryMultiCallable[_users_pb2.UnsubscribeRequest, _users_pb2.UnsubscribeResponse]  # type: ignore[assignment]
+    """Stops every invitation email to the address of an unsubscribe token (the
+    link and the `List-Unsubscribe` header of every invitation email), for
+    every workspace, and writes an activity entry in the workspace the
+    email came from. The token is the credential: no bearer token is
+    needed. Unsubscribing again succeeds and changes nothing.
+    """
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     """The workspace user and invitation service."""
@@ -260,8 +302,8 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _users_pb2.UpdateInvitationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_users_pb2.UpdateInvitationResponse, _abc.Awaitable[_users_pb2.UpdateInvitationResponse]]:
-        """Changes the role, the manager or the expiry of a pending invitation,
-        with the checks of InviteUser. Needs permission `users.invite`.
+        """Changes the role, the manager, the expiry or the language of a pending
+        invitation, with the checks of InviteUser. Needs permission `users.invite`.
         """
 
     @_abc_1.abstractmethod
@@ -300,5 +342,44 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_users_pb2.ListActivityResponse, _abc.Awaitable[_users_pb2.ListActivityResponse]]:
         """Lists the activity log, newest first. Needs permission `activity.read`."""
+
+    @_abc_1.abstractmethod
+    def GetEmailSuppression(
+        self,
+        request: _users_pb2.GetEmailSuppressionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_users_pb2.GetEmailSuppressionResponse, _abc.Awaitable[_users_pb2.GetEmailSuppressionResponse]]:
+        """Reads whether invitation emails to an address are suppressed (for every
+        workspace of the installation), and why. NOT_FOUND
+        (EMAIL_SUPPRESSION_NOT_FOUND) when they are not. Needs permission
+        `users.invite`.
+        """
+
+    @_abc_1.abstractmethod
+    def ClearEmailSuppression(
+        self,
+        request: _users_pb2.ClearEmailSuppressionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_users_pb2.ClearEmailSuppressionResponse, _abc.Awaitable[_users_pb2.ClearEmailSuppressionResponse]]:
+        """Clears the suppression of an address whose invitation email bounced, so
+        it can be invited again; writes an activity entry in the caller's
+        workspace. An address that is not suppressed succeeds and changes
+        nothing. An unsubscribe is the recipient's own choice and is never
+        cleared (FAILED_PRECONDITION, RECIPIENT_UNSUBSCRIBED). Needs permission
+        `users.invite`.
+        """
+
+    @_abc_1.abstractmethod
+    def Unsubscribe(
+        self,
+        request: _users_pb2.UnsubscribeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_users_pb2.UnsubscribeResponse, _abc.Awaitable[_users_pb2.UnsubscribeResponse]]:
+        """Stops every invitation email to the address of an unsubscribe token (the
+        link and the `List-Unsubscribe` header of every invitation email), for
+        every workspace, and writes an activity entry in the workspace the
+        email came from. The token is the credential: no bearer token is
+        needed. Unsubscribing again succeeds and changes nothing.
+        """
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -18,7 +18,7 @@ import type { Domain, InviteLink, JoinRequest } from "../../v1/joining_pb.js";
 import { file_wowchat_users_v1_joining } from "../../v1/joining_pb.js";
 import type { Role } from "../../v1/roles_pb.js";
 import { file_wowchat_users_v1_roles } from "../../v1/roles_pb.js";
-import type { FieldChange, Invitation, User, WorkspaceSettings } from "../../v1/users_pb.js";
+import type { EmailSuppression, FieldChange, Invitation, User, WorkspaceSettings } from "../../v1/users_pb.js";
 import { file_wowchat_users_v1_users } from "../../v1/users_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -26,7 +26,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file wowchat/users/events/v1/events.proto.
  */
 export const file_wowchat_users_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("CiR3b3djaGF0L3VzZXJzL2V2ZW50cy92MS9ldmVudHMucHJvdG8SF3dvd2NoYXQudXNlcnMuZXZlbnRzLnYxIkUKEUludml0YXRpb25DcmVhdGVkEjAKCmludml0YXRpb24YASABKAsyHC53b3djaGF0LnVzZXJzLnYxLkludml0YXRpb24iWwoQSW52aXRhdGlvblJlc2VudBIwCgppbnZpdGF0aW9uGAEgASgLMhwud293Y2hhdC51c2Vycy52MS5JbnZpdGF0aW9uEhUKDWFjdG9yX3VzZXJfaWQYAiABKAkiXAoRSW52aXRhdGlvblJldm9rZWQSMAoKaW52aXRhdGlvbhgBIAEoCzIcLndvd2NoYXQudXNlcnMudjEuSW52aXRhdGlvbhIVCg1hY3Rvcl91c2VyX2lkGAIgASgJImwKEkludml0YXRpb25BY2NlcHRlZBIwCgppbnZpdGF0aW9uGAEgASgLMhwud293Y2hhdC51c2Vycy52MS5JbnZpdGF0aW9uEiQKBHVzZXIYAiABKAsyFi53b3djaGF0LnVzZXJzLnYxLlVzZXIinAEKC1VzZXJDaGFuZ2VkEiQKBHVzZXIYASABKAsyFi53b3djaGF0LnVzZXJzLnYxLlVzZXISFQoNYWN0b3JfdXNlcl9pZBgCIAEoCRIuCgdjaGFuZ2VzGAMgAygLMh0ud293Y2hhdC51c2Vycy52MS5GaWVsZENoYW5nZRIgChhhY3Rvcl9kaXJlY3RvcnlfdG9rZW5faWQYBCABKAki3wEKE1NlbmRJbnZpdGF0aW9uRW1haWwSMAoKaW52aXRhdGlvbhgBIAEoCzIcLndvd2NoYXQudXNlcnMudjEuSW52aXRhdGlvbhINCgV0b2tlbhgCIAEoCRIWCg53b3Jrc3BhY2VfbmFtZRgDIAEoCRIcChRpbnZpdGVyX2Rpc3BsYXlfbmFtZRgEIAEoCRIVCg1pbnZpdGVyX2VtYWlsGAUgASgJEjoKDHNlYWxlZF90b2tlbhgGIAEoCzIkLndvd2NoYXQudXNlcnMuZXZlbnRzLnYxLlNlYWxlZFRva2VuIkAKC1NlYWxlZFRva2VuEg4KBmtleV9pZBgBIAEoCRINCgVub25jZRgCIAEoDBISCgpjaXBoZXJ0ZXh0GAMgASgMIsIBChtTZW5kSW52aXRhdGlvbkFjY2VwdGVkRW1haWwSMAoKaW52aXRhdGlvbhgBIAEoCzIcLndvd2NoYXQudXNlcnMudjEuSW52aXRhdGlvbhIkCgR1c2VyGAIgASgLMhYud293Y2hhdC51c2Vycy52MS5Vc2VyEhYKDndvcmtzcGFjZV9uYW1lGAMgASgJEhwKFGludml0ZXJfZGlzcGxheV9uYW1lGAQgASgJEhUKDWludml0ZXJfZW1haWwYBSABKAkiWwoTSW52aXRhdGlvbkRlbGl2ZXJlZBIVCg1pbnZpdGF0aW9uX2lkGAEgASgJEhQKDHdvcmtzcGFjZV9pZBgCIAEoCRIXCg9tYWlsX21lc3NhZ2VfaWQYAyABKAkicAoYSW52aXRhdGlvbkRlbGl2ZXJ5RmFpbGVkEhUKDWludml0YXRpb25faWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEhcKD21haWxfbWVzc2FnZV9pZBgDIAEoCRIOCgZyZWFzb24YBCABKAkiegoLUm9sZUNoYW5nZWQSJAoEcm9sZRgBIAEoCzIWLndvd2NoYXQudXNlcnMudjEuUm9sZRIVCg1hY3Rvcl91c2VyX2lkGAIgASgJEi4KB2NoYW5nZXMYAyADKAsyHS53b3djaGF0LnVzZXJzLnYxLkZpZWxkQ2hhbmdlIowBChFJbnZpdGF0aW9uVXBkYXRlZBIwCgppbnZpdGF0aW9uGAEgASgLMhwud293Y2hhdC51c2Vycy52MS5JbnZpdGF0aW9uEhUKDWFjdG9yX3VzZXJfaWQYAiABKAkSLgoHY2hhbmdlcxgDIAMoCzIdLndvd2NoYXQudXNlcnMudjEuRmllbGRDaGFuZ2UirgEKGFdvcmtzcGFjZVNldHRpbmdzVXBkYXRlZBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSNQoIc2V0dGluZ3MYAiABKAsyIy53b3djaGF0LnVzZXJzLnYxLldvcmtzcGFjZVNldHRpbmdzEhUKDWFjdG9yX3VzZXJfaWQYAyABKAkSLgoHY2hhbmdlcxgEIAMoCzIdLndvd2NoYXQudXNlcnMudjEuRmllbGRDaGFuZ2UiXwoVRGlyZWN0b3J5VG9rZW5DaGFuZ2VkEi8KBXRva2VuGAEgASgLMiAud293Y2hhdC51c2Vycy52MS5EaXJlY3RvcnlUb2tlbhIVCg1hY3Rvcl91c2VyX2lkGAIgASgJIpoBChVEaXJlY3RvcnlHcm91cENoYW5nZWQSLwoFZ3JvdXAYASABKAsyIC53b3djaGF0LnVzZXJzLnYxLkRpcmVjdG9yeUdyb3VwEiAKGGFjdG9yX2RpcmVjdG9yeV90b2tlbl9pZBgCIAEoCRIuCgdjaGFuZ2VzGAMgAygLMh0ud293Y2hhdC51c2Vycy52MS5GaWVsZENoYW5nZSJWChFJbnZpdGVMaW5rQ2hhbmdlZBIqCgRsaW5rGAEgASgLMhwud293Y2hhdC51c2Vycy52MS5JbnZpdGVMaW5rEhUKDWFjdG9yX3VzZXJfaWQYAiABKAkiYAoSSm9pblJlcXVlc3RDaGFuZ2VkEjMKDGpvaW5fcmVxdWVzdBgBIAEoCzIdLndvd2NoYXQudXNlcnMudjEuSm9pblJlcXVlc3QSFQoNYWN0b3JfdXNlcl9pZBgCIAEoCSK6AQogU2VuZEpvaW5SZXF1ZXN0Q29uZmlybWF0aW9uRW1haWwSMwoMam9pbl9yZXF1ZXN0GAEgASgLMh0ud293Y2hhdC51c2Vycy52MS5Kb2luUmVxdWVzdBIWCg53b3Jrc3BhY2VfbmFtZRgCIAEoCRINCgV0b2tlbhgDIAEoCRI6CgxzZWFsZWRfdG9rZW4YBCABKAsyJC53b3djaGF0LnVzZXJzLmV2ZW50cy52MS5TZWFsZWRUb2tlbiJQCg1Eb21haW5DaGFuZ2VkEigKBmRvbWFpbhgBIAEoCzIYLndvd2NoYXQudXNlcnMudjEuRG9tYWluEhUKDWFjdG9yX3VzZXJfaWQYAiABKAlCdAobY29tLndvd2NoYXQudXNlcnMuZXZlbnRzLnYxUAFaOXdvd2NoYXQuZGV2L3VzZXJzL2dlbi9nby93b3djaGF0L3VzZXJzL2V2ZW50cy92MTtldmVudHN2MaoCF1dvd0NoYXQuVXNlcnMuRXZlbnRzLlYxYgZwcm90bzM", [file_wowchat_users_v1_directory, file_wowchat_users_v1_joining, file_wowchat_users_v1_roles, file_wowchat_users_v1_users]);
+  fileDesc("CiR3b3djaGF0L3VzZXJzL2V2ZW50cy92MS9ldmVudHMucHJvdG8SF3dvd2NoYXQudXNlcnMuZXZlbnRzLnYxIkUKEUludml0YXRpb25DcmVhdGVkEjAKCmludml0YXRpb24YASABKAsyHC53b3djaGF0LnVzZXJzLnYxLkludml0YXRpb24iWwoQSW52aXRhdGlvblJlc2VudBIwCgppbnZpdGF0aW9uGAEgASgLMhwud293Y2hhdC51c2Vycy52MS5JbnZpdGF0aW9uEhUKDWFjdG9yX3VzZXJfaWQYAiABKAkiXAoRSW52aXRhdGlvblJldm9rZWQSMAoKaW52aXRhdGlvbhgBIAEoCzIcLndvd2NoYXQudXNlcnMudjEuSW52aXRhdGlvbhIVCg1hY3Rvcl91c2VyX2lkGAIgASgJImwKEkludml0YXRpb25BY2NlcHRlZBIwCgppbnZpdGF0aW9uGAEgASgLMhwud293Y2hhdC51c2Vycy52MS5JbnZpdGF0aW9uEiQKBHVzZXIYAiABKAsyFi53b3djaGF0LnVzZXJzLnYxLlVzZXIinAEKC1VzZXJDaGFuZ2VkEiQKBHVzZXIYASABKAsyFi53b3djaGF0LnVzZXJzLnYxLlVzZXISFQoNYWN0b3JfdXNlcl9pZBgCIAEoCRIuCgdjaGFuZ2VzGAMgAygLMh0ud293Y2hhdC51c2Vycy52MS5GaWVsZENoYW5nZRIgChhhY3Rvcl9kaXJlY3RvcnlfdG9rZW5faWQYBCABKAkiigIKE1NlbmRJbnZpdGF0aW9uRW1haWwSMAoKaW52aXRhdGlvbhgBIAEoCzIcLndvd2NoYXQudXNlcnMudjEuSW52aXRhdGlvbhINCgV0b2tlbhgCIAEoCRIWCg53b3Jrc3BhY2VfbmFtZRgDIAEoCRIcChRpbnZpdGVyX2Rpc3BsYXlfbmFtZRgEIAEoCRIVCg1pbnZpdGVyX2VtYWlsGAUgASgJEjoKDHNlYWxlZF90b2tlbhgGIAEoCzIkLndvd2NoYXQudXNlcnMuZXZlbnRzLnYxLlNlYWxlZFRva2VuEhkKEXVuc3Vic2NyaWJlX3Rva2VuGAcgASgJEg4KBmxvY2FsZRgIIAEoCSJACgtTZWFsZWRUb2tlbhIOCgZrZXlfaWQYASABKAkSDQoFbm9uY2UYAiABKAwSEgoKY2lwaGVydGV4dBgDIAEoDCLSAQobU2VuZEludml0YXRpb25BY2NlcHRlZEVtYWlsEjAKCmludml0YXRpb24YASABKAsyHC53b3djaGF0LnVzZXJzLnYxLkludml0YXRpb24SJAoEdXNlchgCIAEoCzIWLndvd2NoYXQudXNlcnMudjEuVXNlchIWCg53b3Jrc3BhY2VfbmFtZRgDIAEoCRIcChRpbnZpdGVyX2Rpc3BsYXlfbmFtZRgEIAEoCRIVCg1pbnZpdGVyX2VtYWlsGAUgASgJEg4KBmxvY2FsZRgGIAEoCSJbChNJbnZpdGF0aW9uRGVsaXZlcmVkEhUKDWludml0YXRpb25faWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEhcKD21haWxfbWVzc2FnZV9pZBgDIAEoCSKFAQoYSW52aXRhdGlvbkRlbGl2ZXJ5RmFpbGVkEhUKDWludml0YXRpb25faWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEhcKD21haWxfbWVzc2FnZV9pZBgDIAEoCRIOCgZyZWFzb24YBCABKAkSEwoLaGFyZF9ib3VuY2UYBSABKAgiegoLUm9sZUNoYW5nZWQSJAoEcm9sZRgBIAEoCzIWLndvd2NoYXQudXNlcnMudjEuUm9sZRIVCg1hY3Rvcl91c2VyX2lkGAIgASgJEi4KB2NoYW5nZXMYAyADKAsyHS53b3djaGF0LnVzZXJzLnYxLkZpZWxkQ2hhbmdlIowBChFJbnZpdGF0aW9uVXBkYXRlZBIwCgppbnZpdGF0aW9uGAEgASgLMhwud293Y2hhdC51c2Vycy52MS5JbnZpdGF0aW9uEhUKDWFjdG9yX3VzZXJfaWQYAiABKAkSLgoHY2hhbmdlcxgDIAMoCzIdLndvd2NoYXQudXNlcnMudjEuRmllbGRDaGFuZ2UirgEKGFdvcmtzcGFjZVNldHRpbmdzVXBkYXRlZBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSNQoIc2V0dGluZ3MYAiABKAsyIy53b3djaGF0LnVzZXJzLnYxLldvcmtzcGFjZVNldHRpbmdzEhUKDWFjdG9yX3VzZXJfaWQYAyABKAkSLgoHY2hhbmdlcxgEIAMoCzIdLndvd2NoYXQudXNlcnMudjEuRmllbGRDaGFuZ2UiXwoVRGlyZWN0b3J5VG9rZW5DaGFuZ2VkEi8KBXRva2VuGAEgASgLMiAud293Y2hhdC51c2Vycy52MS5EaXJlY3RvcnlUb2tlbhIVCg1hY3Rvcl91c2VyX2lkGAIgASgJIpoBChVEaXJlY3RvcnlHcm91cENoYW5nZWQSLwoFZ3JvdXAYASABKAsyIC53b3djaGF0LnVzZXJzLnYxLkRpcmVjdG9yeUdyb3VwEiAKGGFjdG9yX2RpcmVjdG9yeV90b2tlbl9pZBgCIAEoCRIuCgdjaGFuZ2VzGAMgAygLMh0ud293Y2hhdC51c2Vycy52MS5GaWVsZENoYW5nZSJWChFJbnZpdGVMaW5rQ2hhbmdlZBIqCgRsaW5rGAEgASgLMhwud293Y2hhdC51c2Vycy52MS5JbnZpdGVMaW5rEhUKDWFjdG9yX3VzZXJfaWQYAiABKAkiYAoSSm9pblJlcXVlc3RDaGFuZ2VkEjMKDGpvaW5fcmVxdWVzdBgBIAEoCzIdLndvd2NoYXQudXNlcnMudjEuSm9pblJlcXVlc3QSFQoNYWN0b3JfdXNlcl9pZBgCIAEoCSLKAQogU2VuZEpvaW5SZXF1ZXN0Q29uZmlybWF0aW9uRW1haWwSMwoMam9pbl9yZXF1ZXN0GAEgASgLMh0ud293Y2hhdC51c2Vycy52MS5Kb2luUmVxdWVzdBIWCg53b3Jrc3BhY2VfbmFtZRgCIAEoCRINCgV0b2tlbhgDIAEoCRI6CgxzZWFsZWRfdG9rZW4YBCABKAsyJC53b3djaGF0LnVzZXJzLmV2ZW50cy52MS5TZWFsZWRUb2tlbhIOCgZsb2NhbGUYBSABKAkiUAoNRG9tYWluQ2hhbmdlZBIoCgZkb21haW4YASABKAsyGC53b3djaGF0LnVzZXJzLnYxLkRvbWFpbhIVCg1hY3Rvcl91c2VyX2lkGAIgASgJIoABChdFbWFpbFN1cHByZXNzaW9uQ2hhbmdlZBI3CgtzdXBwcmVzc2lvbhgBIAEoCzIiLndvd2NoYXQudXNlcnMudjEuRW1haWxTdXBwcmVzc2lvbhIVCg1hY3Rvcl91c2VyX2lkGAIgASgJEhUKDWludml0YXRpb25faWQYAyABKAlCdAobY29tLndvd2NoYXQudXNlcnMuZXZlbnRzLnYxUAFaOXdvd2NoYXQuZGV2L3VzZXJzL2dlbi9nby93b3djaGF0L3VzZXJzL2V2ZW50cy92MTtldmVudHN2MaoCF1dvd0NoYXQuVXNlcnMuRXZlbnRzLlYxYgZwcm90bzM", [file_wowchat_users_v1_directory, file_wowchat_users_v1_joining, file_wowchat_users_v1_roles, file_wowchat_users_v1_users]);
 
 /**
  * invitation.created: a person was invited.
@@ -227,6 +227,23 @@ export type SendInvitationEmail = Message<"wowchat.users.events.v1.SendInvitatio
    * @generated from field: wowchat.users.events.v1.SealedToken sealed_token = 6;
    */
   sealedToken?: SealedToken | undefined;
+
+  /**
+   * The signed token of the email's unsubscribe link and `List-Unsubscribe`
+   * header (UserService.Unsubscribe): it can only stop invitation emails to
+   * this invitation's address. Empty from a service before it.
+   *
+   * @generated from field: string unsubscribe_token = 7;
+   */
+  unsubscribeToken: string;
+
+  /**
+   * The language of the email: a BCP 47 tag of a supported locale (`en`,
+   * `de`, `fr`, `es`, `pt-BR`, `ja`, `ar`); empty or unknown: English.
+   *
+   * @generated from field: string locale = 8;
+   */
+  locale: string;
 };
 
 /**
@@ -312,6 +329,14 @@ export type SendInvitationAcceptedEmail = Message<"wowchat.users.events.v1.SendI
    * @generated from field: string inviter_email = 5;
    */
   inviterEmail: string;
+
+  /**
+   * The language of the email (the workspace's default locale), as in
+   * SendInvitationEmail.
+   *
+   * @generated from field: string locale = 6;
+   */
+  locale: string;
 };
 
 /**
@@ -391,6 +416,14 @@ export type InvitationDeliveryFailed = Message<"wowchat.users.events.v1.Invitati
    * @generated from field: string reason = 4;
    */
   reason: string;
+
+  /**
+   * The mail server refused the email for good with a 5xx reply (a hard
+   * bounce): the service stops every invitation email to the address.
+   *
+   * @generated from field: bool hard_bounce = 5;
+   */
+  hardBounce: boolean;
 };
 
 /**
@@ -673,6 +706,14 @@ export type SendJoinRequestConfirmationEmail = Message<"wowchat.users.events.v1.
    * @generated from field: wowchat.users.events.v1.SealedToken sealed_token = 4;
    */
   sealedToken?: SealedToken | undefined;
+
+  /**
+   * The language of the email (the workspace's default locale), as in
+   * SendInvitationEmail.
+   *
+   * @generated from field: string locale = 5;
+   */
+  locale: string;
 };
 
 /**
@@ -710,4 +751,43 @@ export type DomainChanged = Message<"wowchat.users.events.v1.DomainChanged"> & {
  */
 export const DomainChangedSchema: GenMessage<DomainChanged> = /*@__PURE__*/
   messageDesc(file_wowchat_users_events_v1_events, 18);
+
+/**
+ * `email.unsubscribed` (the recipient of an invitation email of this
+ * workspace unsubscribed; no actor) or `email.suppression_cleared` (an
+ * administrator cleared a bounce). Published in the workspace of the
+ * activity entry; the suppression holds for every workspace.
+ *
+ * @generated from message wowchat.users.events.v1.EmailSuppressionChanged
+ */
+export type EmailSuppressionChanged = Message<"wowchat.users.events.v1.EmailSuppressionChanged"> & {
+  /**
+   * The suppression after the change (before it, for a clearing).
+   *
+   * @generated from field: wowchat.users.v1.EmailSuppression suppression = 1;
+   */
+  suppression?: EmailSuppression | undefined;
+
+  /**
+   * Who cleared it; empty for `email.unsubscribed`.
+   *
+   * @generated from field: string actor_user_id = 2;
+   */
+  actorUserId: string;
+
+  /**
+   * The invitation whose email carried the unsubscribe link; empty for a
+   * clearing.
+   *
+   * @generated from field: string invitation_id = 3;
+   */
+  invitationId: string;
+};
+
+/**
+ * Describes the message wowchat.users.events.v1.EmailSuppressionChanged.
+ * Use `create(EmailSuppressionChangedSchema)` to create a new message.
+ */
+export const EmailSuppressionChangedSchema: GenMessage<EmailSuppressionChanged> = /*@__PURE__*/
+  messageDesc(file_wowchat_users_events_v1_events, 19);
 

@@ -28,7 +28,7 @@ from wowchat_users._gen.wowchat.users.v1 import roles_pb2 as wowchat_dot_users_d
 from wowchat_users._gen.wowchat.users.v1 import users_pb2 as wowchat_dot_users_dot_v1_dot_users__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$wowchat/users/events/v1/events.proto\x12\x17wowchat.users.events.v1\x1a wowchat/users/v1/directory.proto\x1a\x1ewowchat/users/v1/joining.proto\x1a\x1cwowchat/users/v1/roles.proto\x1a\x1cwowchat/users/v1/users.proto\"E\n\x11InvitationCreated\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\"[\n\x10InvitationResent\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\"\\\n\x11InvitationRevoked\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\"l\n\x12InvitationAccepted\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\x12$\n\x04user\x18\x02 \x01(\x0b\x32\x16.wowchat.users.v1.User\"\x9c\x01\n\x0bUserChanged\x12$\n\x04user\x18\x01 \x01(\x0b\x32\x16.wowchat.users.v1.User\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\x12.\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x1d.wowchat.users.v1.FieldChange\x12 \n\x18\x61\x63tor_directory_token_id\x18\x04 \x01(\t\"\xdf\x01\n\x13SendInvitationEmail\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\x12\r\n\x05token\x18\x02 \x01(\t\x12\x16\n\x0eworkspace_name\x18\x03 \x01(\t\x12\x1c\n\x14inviter_display_name\x18\x04 \x01(\t\x12\x15\n\rinviter_email\x18\x05 \x01(\t\x12:\n\x0csealed_token\x18\x06 \x01(\x0b\x32$.wowchat.users.events.v1.SealedToken\"@\n\x0bSealedToken\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05nonce\x18\x02 \x01(\x0c\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\"\xc2\x01\n\x1bSendInvitationAcceptedEmail\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\x12$\n\x04user\x18\x02 \x01(\x0b\x32\x16.wowchat.users.v1.User\x12\x16\n\x0eworkspace_name\x18\x03 \x01(\t\x12\x1c\n\x14inviter_display_name\x18\x04 \x01(\t\x12\x15\n\rinviter_email\x18\x05 \x01(\t\"[\n\x13InvitationDelivered\x12\x15\n\rinvitation_id\x18\x01 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x17\n\x0fmail_message_id\x18\x03 \x01(\t\"p\n\x18InvitationDeliveryFailed\x12\x15\n\rinvitation_id\x18\x01 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x17\n\x0fmail_message_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"z\n\x0bRoleChanged\x12$\n\x04role\x18\x01 \x01(\x0b\x32\x16.wowchat.users.v1.Role\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\x12.\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x1d.wowchat.users.v1.FieldChange\"\x8c\x01\n\x11InvitationUpdated\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\x12.\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x1d.wowchat.users.v1.FieldChange\"\xae\x01\n\x18WorkspaceSettingsUpdated\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x35\n\x08settings\x18\x02 \x01(\x0b\x32#.wowchat.users.v1.WorkspaceSettings\x12\x15\n\ractor_user_id\x18\x03 \x01(\t\x12.\n\x07\x63hanges\x18\x04 \x03(\x0b\x32\x1d.wowchat.users.v1.FieldChange\"_\n\x15\x44irectoryTokenChanged\x12/\n\x05token\x18\x01 \x01(\x0b\x32 .wowchat.users.v1.DirectoryToken\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\"\x9a\x01\n\x15\x44irectoryGroupChanged\x12/\n\x05group\x18\x01 \x01(\x0b\x32 .wowchat.users.v1.DirectoryGroup\x12 \n\x18\x61\x63tor_directory_token_id\x18\x02 \x01(\t\x12.\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x1d.wowchat.users.v1.FieldChange\"V\n\x11InviteLinkChanged\x12*\n\x04link\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.InviteLink\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\"`\n\x12JoinRequestChanged\x12\x33\n\x0cjoin_request\x18\x01 \x01(\x0b\x32\x1d.wowchat.users.v1.JoinRequest\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\"\xba\x01\n SendJoinRequestConfirmationEmail\x12\x33\n\x0cjoin_request\x18\x01 \x01(\x0b\x32\x1d.wowchat.users.v1.JoinRequest\x12\x16\n\x0eworkspace_name\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12:\n\x0csealed_token\x18\x04 \x01(\x0b\x32$.wowchat.users.events.v1.SealedToken\"P\n\rDomainChanged\x12(\n\x06\x64omain\x18\x01 \x01(\x0b\x32\x18.wowchat.users.v1.Domain\x12\x15\n\ractor_user_id\x18\x02 \x01(\tBt\n\x1b\x63om.wowchat.users.events.v1P\x01Z9wowchat.dev/users/gen/go/wowchat/users/events/v1;eventsv1\xaa\x02\x17WowChat.Users.Events.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$wowchat/users/events/v1/events.proto\x12\x17wowchat.users.events.v1\x1a wowchat/users/v1/directory.proto\x1a\x1ewowchat/users/v1/joining.proto\x1a\x1cwowchat/users/v1/roles.proto\x1a\x1cwowchat/users/v1/users.proto\"E\n\x11InvitationCreated\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\"[\n\x10InvitationResent\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\"\\\n\x11InvitationRevoked\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\"l\n\x12InvitationAccepted\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\x12$\n\x04user\x18\x02 \x01(\x0b\x32\x16.wowchat.users.v1.User\"\x9c\x01\n\x0bUserChanged\x12$\n\x04user\x18\x01 \x01(\x0b\x32\x16.wowchat.users.v1.User\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\x12.\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x1d.wowchat.users.v1.FieldChange\x12 \n\x18\x61\x63tor_directory_token_id\x18\x04 \x01(\t\"\x8a\x02\n\x13SendInvitationEmail\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\x12\r\n\x05token\x18\x02 \x01(\t\x12\x16\n\x0eworkspace_name\x18\x03 \x01(\t\x12\x1c\n\x14inviter_display_name\x18\x04 \x01(\t\x12\x15\n\rinviter_email\x18\x05 \x01(\t\x12:\n\x0csealed_token\x18\x06 \x01(\x0b\x32$.wowchat.users.events.v1.SealedToken\x12\x19\n\x11unsubscribe_token\x18\x07 \x01(\t\x12\x0e\n\x06locale\x18\x08 \x01(\t\"@\n\x0bSealedToken\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05nonce\x18\x02 \x01(\x0c\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\"\xd2\x01\n\x1bSendInvitationAcceptedEmail\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\x12$\n\x04user\x18\x02 \x01(\x0b\x32\x16.wowchat.users.v1.User\x12\x16\n\x0eworkspace_name\x18\x03 \x01(\t\x12\x1c\n\x14inviter_display_name\x18\x04 \x01(\t\x12\x15\n\rinviter_email\x18\x05 \x01(\t\x12\x0e\n\x06locale\x18\x06 \x01(\t\"[\n\x13InvitationDelivered\x12\x15\n\rinvitation_id\x18\x01 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x17\n\x0fmail_message_id\x18\x03 \x01(\t\"\x85\x01\n\x18InvitationDeliveryFailed\x12\x15\n\rinvitation_id\x18\x01 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x17\n\x0fmail_message_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x13\n\x0bhard_bounce\x18\x05 \x01(\x08\"z\n\x0bRoleChanged\x12$\n\x04role\x18\x01 \x01(\x0b\x32\x16.wowchat.users.v1.Role\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\x12.\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x1d.wowchat.users.v1.FieldChange\"\x8c\x01\n\x11InvitationUpdated\x12\x30\n\ninvitation\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.Invitation\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\x12.\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x1d.wowchat.users.v1.FieldChange\"\xae\x01\n\x18WorkspaceSettingsUpdated\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x35\n\x08settings\x18\x02 \x01(\x0b\x32#.wowchat.users.v1.WorkspaceSettings\x12\x15\n\ractor_user_id\x18\x03 \x01(\t\x12.\n\x07\x63hanges\x18\x04 \x03(\x0b\x32\x1d.wowchat.users.v1.FieldChange\"_\n\x15\x44irectoryTokenChanged\x12/\n\x05token\x18\x01 \x01(\x0b\x32 .wowchat.users.v1.DirectoryToken\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\"\x9a\x01\n\x15\x44irectoryGroupChanged\x12/\n\x05group\x18\x01 \x01(\x0b\x32 .wowchat.users.v1.DirectoryGroup\x12 \n\x18\x61\x63tor_directory_token_id\x18\x02 \x01(\t\x12.\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x1d.wowchat.users.v1.FieldChange\"V\n\x11InviteLinkChanged\x12*\n\x04link\x18\x01 \x01(\x0b\x32\x1c.wowchat.users.v1.InviteLink\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\"`\n\x12JoinRequestChanged\x12\x33\n\x0cjoin_request\x18\x01 \x01(\x0b\x32\x1d.wowchat.users.v1.JoinRequest\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\"\xca\x01\n SendJoinRequestConfirmationEmail\x12\x33\n\x0cjoin_request\x18\x01 \x01(\x0b\x32\x1d.wowchat.users.v1.JoinRequest\x12\x16\n\x0eworkspace_name\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12:\n\x0csealed_token\x18\x04 \x01(\x0b\x32$.wowchat.users.events.v1.SealedToken\x12\x0e\n\x06locale\x18\x05 \x01(\t\"P\n\rDomainChanged\x12(\n\x06\x64omain\x18\x01 \x01(\x0b\x32\x18.wowchat.users.v1.Domain\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\"\x80\x01\n\x17\x45mailSuppressionChanged\x12\x37\n\x0bsuppression\x18\x01 \x01(\x0b\x32\".wowchat.users.v1.EmailSuppression\x12\x15\n\ractor_user_id\x18\x02 \x01(\t\x12\x15\n\rinvitation_id\x18\x03 \x01(\tBt\n\x1b\x63om.wowchat.users.events.v1P\x01Z9wowchat.dev/users/gen/go/wowchat/users/events/v1;eventsv1\xaa\x02\x17WowChat.Users.Events.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,31 +47,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USERCHANGED']._serialized_start=560
   _globals['_USERCHANGED']._serialized_end=716
   _globals['_SENDINVITATIONEMAIL']._serialized_start=719
-  _globals['_SENDINVITATIONEMAIL']._serialized_end=942
-  _globals['_SEALEDTOKEN']._serialized_start=944
-  _globals['_SEALEDTOKEN']._serialized_end=1008
-  _globals['_SENDINVITATIONACCEPTEDEMAIL']._serialized_start=1011
-  _globals['_SENDINVITATIONACCEPTEDEMAIL']._serialized_end=1205
-  _globals['_INVITATIONDELIVERED']._serialized_start=1207
-  _globals['_INVITATIONDELIVERED']._serialized_end=1298
-  _globals['_INVITATIONDELIVERYFAILED']._serialized_start=1300
-  _globals['_INVITATIONDELIVERYFAILED']._serialized_end=1412
-  _globals['_ROLECHANGED']._serialized_start=1414
-  _globals['_ROLECHANGED']._serialized_end=1536
-  _globals['_INVITATIONUPDATED']._serialized_start=1539
-  _globals['_INVITATIONUPDATED']._serialized_end=1679
-  _globals['_WORKSPACESETTINGSUPDATED']._serialized_start=1682
-  _globals['_WORKSPACESETTINGSUPDATED']._serialized_end=1856
-  _globals['_DIRECTORYTOKENCHANGED']._serialized_start=1858
-  _globals['_DIRECTORYTOKENCHANGED']._serialized_end=1953
-  _globals['_DIRECTORYGROUPCHANGED']._serialized_start=1956
-  _globals['_DIRECTORYGROUPCHANGED']._serialized_end=2110
-  _globals['_INVITELINKCHANGED']._serialized_start=2112
-  _globals['_INVITELINKCHANGED']._serialized_end=2198
-  _globals['_JOINREQUESTCHANGED']._serialized_start=2200
-  _globals['_JOINREQUESTCHANGED']._serialized_end=2296
-  _globals['_SENDJOINREQUESTCONFIRMATIONEMAIL']._serialized_start=2299
-  _globals['_SENDJOINREQUESTCONFIRMATIONEMAIL']._serialized_end=2485
-  _globals['_DOMAINCHANGED']._serialized_start=2487
-  _globals['_DOMAINCHANGED']._serialized_end=2567
+  _globals['_SENDINVITATIONEMAIL']._serialized_end=985
+  _globals['_SEALEDTOKEN']._serialized_start=987
+  _globals['_SEALEDTOKEN']._serialized_end=1051
+  _globals['_SENDINVITATIONACCEPTEDEMAIL']._serialized_start=1054
+  _globals['_SENDINVITATIONACCEPTEDEMAIL']._serialized_end=1264
+  _globals['_INVITATIONDELIVERED']._serialized_start=1266
+  _globals['_INVITATIONDELIVERED']._serialized_end=1357
+  _globals['_INVITATIONDELIVERYFAILED']._serialized_start=1360
+  _globals['_INVITATIONDELIVERYFAILED']._serialized_end=1493
+  _globals['_ROLECHANGED']._serialized_start=1495
+  _globals['_ROLECHANGED']._serialized_end=1617
+  _globals['_INVITATIONUPDATED']._serialized_start=1620
+  _globals['_INVITATIONUPDATED']._serialized_end=1760
+  _globals['_WORKSPACESETTINGSUPDATED']._serialized_start=1763
+  _globals['_WORKSPACESETTINGSUPDATED']._serialized_end=1937
+  _globals['_DIRECTORYTOKENCHANGED']._serialized_start=1939
+  _globals['_DIRECTORYTOKENCHANGED']._serialized_end=2034
+  _globals['_DIRECTORYGROUPCHANGED']._serialized_start=2037
+  _globals['_DIRECTORYGROUPCHANGED']._serialized_end=2191
+  _globals['_INVITELINKCHANGED']._serialized_start=2193
+  _globals['_INVITELINKCHANGED']._serialized_end=2279
+  _globals['_JOINREQUESTCHANGED']._serialized_start=2281
+  _globals['_JOINREQUESTCHANGED']._serialized_end=2377
+  _globals['_SENDJOINREQUESTCONFIRMATIONEMAIL']._serialized_start=2380
+  _globals['_SENDJOINREQUESTCONFIRMATIONEMAIL']._serialized_end=2582
+  _globals['_DOMAINCHANGED']._serialized_start=2584
+  _globals['_DOMAINCHANGED']._serialized_end=2664
+  _globals['_EMAILSUPPRESSIONCHANGED']._serialized_start=2667
+  _globals['_EMAILSUPPRESSIONCHANGED']._serialized_end=2795
 # @@protoc_insertion_point(module_scope)

@@ -194,6 +194,8 @@ class SendInvitationEmail(_message.Message):
     INVITER_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     INVITER_EMAIL_FIELD_NUMBER: _builtins.int
     SEALED_TOKEN_FIELD_NUMBER: _builtins.int
+    UNSUBSCRIBE_TOKEN_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
     token: _builtins.str
     """The acceptance token in the clear: only when the service has no mail
     token keys (development); else empty, and `sealed_token` holds it.
@@ -204,6 +206,15 @@ class SendInvitationEmail(_message.Message):
     """The inviter's display name, for the subject."""
     inviter_email: _builtins.str
     """The inviter's email, to reply to."""
+    unsubscribe_token: _builtins.str
+    """The signed token of the email's unsubscribe link and `List-Unsubscribe`
+    header (UserService.Unsubscribe): it can only stop invitation emails to
+    this invitation's address. Empty from a service before it.
+    """
+    locale: _builtins.str
+    """The language of the email: a BCP 47 tag of a supported locale (`en`,
+    `de`, `fr`, `es`, `pt-BR`, `ja`, `ar`); empty or unknown: English.
+    """
     @_builtins.property
     def invitation(self) -> _users_pb2.Invitation:
         """The invitation to send."""
@@ -223,10 +234,12 @@ class SendInvitationEmail(_message.Message):
         inviter_display_name: _builtins.str = ...,
         inviter_email: _builtins.str = ...,
         sealed_token: Global___SealedToken | None = ...,
+        unsubscribe_token: _builtins.str = ...,
+        locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "sealed_token", b"sealed_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "inviter_display_name", b"inviter_display_name", "inviter_email", b"inviter_email", "sealed_token", b"sealed_token", "token", b"token", "workspace_name", b"workspace_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "inviter_display_name", b"inviter_display_name", "inviter_email", b"inviter_email", "locale", b"locale", "sealed_token", b"sealed_token", "token", b"token", "unsubscribe_token", b"unsubscribe_token", "workspace_name", b"workspace_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -275,12 +288,17 @@ class SendInvitationAcceptedEmail(_message.Message):
     WORKSPACE_NAME_FIELD_NUMBER: _builtins.int
     INVITER_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     INVITER_EMAIL_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
     workspace_name: _builtins.str
     """The workspace's name."""
     inviter_display_name: _builtins.str
     """Who to tell: the inviter's display name."""
     inviter_email: _builtins.str
     """Who to tell: the inviter's email."""
+    locale: _builtins.str
+    """The language of the email (the workspace's default locale), as in
+    SendInvitationEmail.
+    """
     @_builtins.property
     def invitation(self) -> _users_pb2.Invitation:
         """The accepted invitation."""
@@ -297,10 +315,11 @@ class SendInvitationAcceptedEmail(_message.Message):
         workspace_name: _builtins.str = ...,
         inviter_display_name: _builtins.str = ...,
         inviter_email: _builtins.str = ...,
+        locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "user", b"user"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "inviter_display_name", b"inviter_display_name", "inviter_email", b"inviter_email", "user", b"user", "workspace_name", b"workspace_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "inviter_display_name", b"inviter_display_name", "inviter_email", b"inviter_email", "locale", b"locale", "user", b"user", "workspace_name", b"workspace_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -350,6 +369,7 @@ class InvitationDeliveryFailed(_message.Message):
     WORKSPACE_ID_FIELD_NUMBER: _builtins.int
     MAIL_MESSAGE_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    HARD_BOUNCE_FIELD_NUMBER: _builtins.int
     invitation_id: _builtins.str
     """The invitation."""
     workspace_id: _builtins.str
@@ -358,6 +378,10 @@ class InvitationDeliveryFailed(_message.Message):
     """The message id of the mail command that failed."""
     reason: _builtins.str
     """What the mail server said, or why sending stopped."""
+    hard_bounce: _builtins.bool
+    """The mail server refused the email for good with a 5xx reply (a hard
+    bounce): the service stops every invitation email to the address.
+    """
     def __init__(
         self,
         *,
@@ -365,10 +389,11 @@ class InvitationDeliveryFailed(_message.Message):
         workspace_id: _builtins.str = ...,
         mail_message_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        hard_bounce: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation_id", b"invitation_id", "mail_message_id", b"mail_message_id", "reason", b"reason", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hard_bounce", b"hard_bounce", "invitation_id", b"invitation_id", "mail_message_id", b"mail_message_id", "reason", b"reason", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -621,12 +646,17 @@ class SendJoinRequestConfirmationEmail(_message.Message):
     WORKSPACE_NAME_FIELD_NUMBER: _builtins.int
     TOKEN_FIELD_NUMBER: _builtins.int
     SEALED_TOKEN_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
     workspace_name: _builtins.str
     """The workspace's name."""
     token: _builtins.str
     """The confirmation token in the clear: only when the service has no mail
     token keys (development); else empty, and `sealed_token` holds it,
     bound to the request id.
+    """
+    locale: _builtins.str
+    """The language of the email (the workspace's default locale), as in
+    SendInvitationEmail.
     """
     @_builtins.property
     def join_request(self) -> _joining_pb2.JoinRequest:
@@ -643,10 +673,11 @@ class SendJoinRequestConfirmationEmail(_message.Message):
         workspace_name: _builtins.str = ...,
         token: _builtins.str = ...,
         sealed_token: Global___SealedToken | None = ...,
+        locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["join_request", b"join_request", "sealed_token", b"sealed_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["join_request", b"join_request", "sealed_token", b"sealed_token", "token", b"token", "workspace_name", b"workspace_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["join_request", b"join_request", "locale", b"locale", "sealed_token", b"sealed_token", "token", b"token", "workspace_name", b"workspace_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -681,3 +712,41 @@ class DomainChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DomainChanged: _TypeAlias = DomainChanged  # noqa: Y015
+
+@_typing.final
+class EmailSuppressionChanged(_message.Message):
+    """`email.unsubscribed` (the recipient of an invitation email of this
+    workspace unsubscribed; no actor) or `email.suppression_cleared` (an
+    administrator cleared a bounce). Published in the workspace of the
+    activity entry; the suppression holds for every workspace.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUPPRESSION_FIELD_NUMBER: _builtins.int
+    ACTOR_USER_ID_FIELD_NUMBER: _builtins.int
+    INVITATION_ID_FIELD_NUMBER: _builtins.int
+    actor_user_id: _builtins.str
+    """Who cleared it; empty for `email.unsubscribed`."""
+    invitation_id: _builtins.str
+    """The invitation whose email carried the unsubscribe link; empty for a
+    clearing.
+    """
+    @_builtins.property
+    def suppression(self) -> _users_pb2.EmailSuppression:
+        """The suppression after the change (before it, for a clearing)."""
+
+    def __init__(
+        self,
+        *,
+        suppression: _users_pb2.EmailSuppression | None = ...,
+        actor_user_id: _builtins.str = ...,
+        invitation_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["suppression", b"suppression"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_user_id", b"actor_user_id", "invitation_id", b"invitation_id", "suppression", b"suppression"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EmailSuppressionChanged: _TypeAlias = EmailSuppressionChanged  # noqa: Y015
