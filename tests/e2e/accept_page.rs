@@ -122,9 +122,9 @@ fn axe_core() -> String {
     })
 }
 
-/// The page's words, by message id.
+/// The page's words in English, by message id, as the script gets them.
 fn catalog() -> Value {
-    serde_json::from_str(invite_page::MESSAGES).unwrap()
+    Value::Object(invite_page::messages(wowchat_i18n::Locale::English).unwrap())
 }
 
 fn words(id: &str) -> String {
@@ -445,7 +445,7 @@ fn walk(journeys: &[Journey], base: &str, dir: &Path, axe: &str) -> anyhow::Resu
                 &mut fail,
                 "the password's error",
                 &refused["passwordError"],
-                &words("field.password"),
+                &words("field-password"),
             );
             expect(
                 &mut fail,
@@ -463,7 +463,7 @@ fn walk(journeys: &[Journey], base: &str, dir: &Path, axe: &str) -> anyhow::Resu
                 &mut fail,
                 "the summary",
                 &refused["formError"],
-                &words("field.summary"),
+                &words("field-summary"),
             );
             for violation in audit(&mut browser, &page, axe)? {
                 fail(format!("axe on a field error: {violation}"));
@@ -489,7 +489,7 @@ fn walk(journeys: &[Journey], base: &str, dir: &Path, axe: &str) -> anyhow::Resu
             &mut fail,
             "what to do next",
             &done["body"],
-            &words("success.body").replace("{email}", &journey.email),
+            &words("success-body").replace("{email}", &journey.email),
         );
         if done["link"] != json!({ "text": "Open WowChat", "href": APP_URL }) {
             fail(format!("the Open WowChat link: {}", done["link"]));
@@ -503,7 +503,7 @@ fn walk(journeys: &[Journey], base: &str, dir: &Path, axe: &str) -> anyhow::Resu
         // The status region reads the outcome out.
         let said = format!(
             "document.getElementById('status').textContent === {}",
-            json!(words("success.status"))
+            json!(words("success-status"))
         );
         if let Err(error) = browser.wait_until(&page, &said, WAIT) {
             fail(format!("the status region: {error}"));
@@ -537,7 +537,7 @@ fn walk(journeys: &[Journey], base: &str, dir: &Path, axe: &str) -> anyhow::Resu
                 &mut fail,
                 "opened again",
                 &seen["heading"],
-                &words("error.INVITATION_ALREADY_ACCEPTED.heading"),
+                &words("error-INVITATION_ALREADY_ACCEPTED-heading"),
             );
             if seen["link"] != json!({ "text": "Sign in to WowChat", "href": APP_URL }) {
                 fail(format!("no sign-in link: {}", seen["link"]));
@@ -694,7 +694,7 @@ fn look_at_refusals(
                 seen["reason"], refusal.reason
             ));
         }
-        let heading = words(&format!("error.{}.heading", refusal.reason));
+        let heading = words(&format!("error-{}-heading", refusal.reason));
         if seen["heading"] != json!(heading) {
             fail(format!("heading {}, expected {heading:?}", seen["heading"]));
         }
@@ -717,7 +717,7 @@ fn look_at_refusals(
                 fail(format!("no Try again button: {}", seen["retry"]));
             }
         } else {
-            let expected = words(&format!("error.{}.body", refusal.reason));
+            let expected = words(&format!("error-{}-body", refusal.reason));
             if body != expected {
                 fail(format!("body {body:?}, expected {expected:?}"));
             }
@@ -769,4 +769,111 @@ fn look_at_refusals(
     }
     browser.close(page)?;
     Ok(failures)
+}
+
+/// The page speaks the invitation's language: an invitation written in
+/// Arabic or German opens the page in it (the page reloads itself in the
+/// invitation's locale after reading it), right to left for Arabic, at a
+/// phone's width with nothing overflowing, and passes the audit; a browser
+/// that asks for French gets French before any invitation is read.
+#[tokio::test]
+async fn the_page_speaks_the_invitation_s_language_arabic_right_to_left_at_phone_width() {
+    use wowchat_i18n::Locale;
+
+    let axe = axe_core();
+    let site = site(false).await;
+    let mut links = Vec::new();
+    for locale in [Locale::Arabic, Locale::German] {
+        let invitation = site
+            .app
+            .try_invite(proto::InviteUserRequest {
+                locale: locale.tag().into(),
+                ..invitation_request(&format!("reader-{locale}@example.com"), "agent")
+            })
+            .await
+            .expect("invited");
+        let token = site.app.invitation_token(&invitation.id).await;
+        links.push((locale, format!("{}/invite#token={token}", site.base)));
+    }
+    let dir = artifacts("locales");
+    let base = site.base.clone();
+    let failures = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+        let mut browser = Browser::launch(&dir.join("chromium.log"))?;
+        let mut failures = Vec::new();
+        for (locale, link) in &links {
+            let mut page = browser.open(PHONE)?;
+            browser.navigate(&mut page, link)?;
+            // The page reloads itself in the invitation's language: wait
+            // for that one to show the form (null-safe across the reload).
+            browser.wait_until(
+                &page,
+                &format!(
+                    "(() => {{ const form = document.getElementById('invite'); \
+                     return document.documentElement.lang === '{}' && !!form && !form.hidden; }})()",
+                    locale.tag()
+                ),
+                WAIT,
+            )?;
+            let seen = browser.evaluate(
+                &page,
+                r#"({ lang: document.documentElement.lang, dir: document.documentElement.dir,
+                      heading: document.getElementById('invite-heading').textContent.trim(),
+                      title: document.title, href: location.href,
+                      direction: getComputedStyle(document.body).direction,
+                      scrollWidth: document.documentElement.scrollWidth,
+                      innerWidth: window.innerWidth })"#,
+            )?;
+            browser.screenshot(&page, &dir.join(format!("invite-{locale}-phone.png")))?;
+            let mut fail = |what: String| failures.push(format!("{locale}: {what}"));
+            let words = invite_page::messages(*locale)?;
+            let heading = words["invite-heading"]
+                .as_str()
+                .unwrap_or_default()
+                .replace("{workspace}", "Acme Support");
+            expect(&mut fail, "lang", &seen["lang"], locale.tag());
+            expect(&mut fail, "dir", &seen["dir"], locale.direction());
+            expect(&mut fail, "the text's direction", &seen["direction"], locale.direction());
+            expect(&mut fail, "the heading", &seen["heading"], &heading);
+            expect(
+                &mut fail,
+                "the address bar",
+                &seen["href"],
+                &format!("{base}/invite?lang={}", locale.tag()),
+            );
+            if seen["scrollWidth"].as_f64() > seen["innerWidth"].as_f64() {
+                fail(format!("scrolls sideways: {seen}"));
+            }
+            for violation in audit(&mut browser, &page, &axe)? {
+                fail(format!("axe: {violation}"));
+            }
+            browser.close(page)?;
+        }
+        Ok(failures)
+    })
+    .await
+    .unwrap()
+    .expect("the browser runs");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Before any invitation is read, the browser's language decides.
+    let response = page_html(&site.base, "/invite", "fr-CH, fr;q=0.9, en;q=0.5").await;
+    assert!(
+        response.contains("<html lang=\"fr\" dir=\"ltr\">"),
+        "{response}"
+    );
+    let arabic = page_html(&site.base, "/invite?lang=ar", "en").await;
+    assert!(arabic.contains("<html lang=\"ar\" dir=\"rtl\">"));
+}
+
+/// The page's HTML for `path`, asked for in `accept_language`.
+async fn page_html(base: &str, path: &str, accept_language: &str) -> String {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let request = tonic::codegen::http::Request::get(format!("{base}{path}"))
+        .header("accept-language", accept_language)
+        .body(Empty::new())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.headers()["vary"], "accept-language");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
 }

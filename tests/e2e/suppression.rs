@@ -440,3 +440,141 @@ async fn one_click_unsubscribe_from_a_real_email_stops_invitations_from_every_wo
         "a log line holds the unsubscribe token"
     );
 }
+
+#[tokio::test]
+async fn every_other_way_in_refuses_a_suppressed_address_or_says_nothing_and_sends_nothing() {
+    let app = TestApp::spawn().await;
+    // As the delivery-result consumer records a hard bounce.
+    app.db()
+        .await
+        .execute(
+            "INSERT INTO email_suppressions (email_normalized, cause, detail) \
+             VALUES ('ray@example.com', 'bounced', '550 5.1.1 User unknown'), \
+                    ('sam@example.com', 'bounced', '550 5.1.1 User unknown')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let owner = app.as_owner();
+
+    // A batch row is refused as InviteUser would be; the others go.
+    let batch = owner
+        .users
+        .clone()
+        .batch_invite_users(proto::BatchInviteUsersRequest {
+            requests: vec![
+                invitation_request("ray@example.com", "agent"),
+                invitation_request("una@example.com", "agent"),
+            ],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    match &batch[0].outcome {
+        Some(proto::batch_invite_result::Outcome::Refusal(refusal)) => {
+            assert_eq!(refusal.reason, "RECIPIENT_SUPPRESSED");
+            assert_eq!(refusal.code, Code::FailedPrecondition as i32);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        batch[1].outcome,
+        Some(proto::batch_invite_result::Outcome::Invitation(_))
+    ));
+
+    // An invite link answers a stranger as for anyone, and sends nothing.
+    let link = owner
+        .joining
+        .clone()
+        .create_invite_link(proto::CreateInviteLinkRequest {
+            role: "agent".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let redeemed = owner
+        .joining
+        .clone()
+        .redeem_invite_link(proto::RedeemInviteLinkRequest {
+            secret: link.secret.clone(),
+            email: "Ray@example.com".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!redeemed.requires_approval);
+    assert!(app.invitation_mails_to("Ray@example.com").await.is_empty());
+    assert!(app.invitation_mails_to("ray@example.com").await.is_empty());
+
+    // An approved join request: refused, and the request stays pending.
+    let approval_link = owner
+        .joining
+        .clone()
+        .create_invite_link(proto::CreateInviteLinkRequest {
+            role: "agent".into(),
+            requires_approval: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    owner
+        .joining
+        .clone()
+        .redeem_invite_link(proto::RedeemInviteLinkRequest {
+            secret: approval_link.secret.clone(),
+            email: "sam@example.com".into(),
+            display_name: "Sam".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let token = app
+        .join_confirmation_tokens("sam@example.com")
+        .await
+        .remove(0);
+    owner
+        .joining
+        .clone()
+        .confirm_join_request(proto::ConfirmJoinRequestRequest { token })
+        .await
+        .unwrap();
+    let pending = owner
+        .joining
+        .clone()
+        .list_join_requests(proto::ListJoinRequestsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .join_requests;
+    let request = pending
+        .iter()
+        .find(|r| r.email == "sam@example.com")
+        .expect("the request");
+    let approved = owner
+        .joining
+        .clone()
+        .approve_join_request(proto::ApproveJoinRequestRequest {
+            join_request_id: request.id.clone(),
+            ..Default::default()
+        })
+        .await;
+    let refused = expect_error(approved, Code::FailedPrecondition, "RECIPIENT_SUPPRESSED");
+    assert_eq!(suppression_of(&refused), "bounced");
+    assert!(app.invitation_mails_to("sam@example.com").await.is_empty());
+    let still = owner
+        .joining
+        .clone()
+        .get_join_request(proto::GetJoinRequestRequest {
+            join_request_id: request.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .join_request
+        .unwrap();
+    assert_eq!(still.state(), proto::JoinRequestState::Pending);
+}

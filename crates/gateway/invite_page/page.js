@@ -31,13 +31,17 @@
     "SERVICE_UNAVAILABLE", "CONCURRENT_CHANGE"];
   const FIELDS = { display_name: "display-name", displayName: "display-name", password: "password" };
 
+  // A language the address names (`?lang=`): the page stays in it.
+  const chosenLanguage = new URLSearchParams(location.search).get("lang");
+
   // The token, from `#token=…` (or an older link's `?token=…`), then out
   // of the address bar and the history entry.
   function takeToken() {
     const fromHash = new URLSearchParams(location.hash.replace(/^#/, "")).get("token");
     const fromQuery = new URLSearchParams(location.search).get("token");
     if (location.hash || location.search) {
-      history.replaceState(null, "", location.pathname);
+      const keep = chosenLanguage ? "?lang=" + encodeURIComponent(chosenLanguage) : "";
+      history.replaceState(null, "", location.pathname + keep);
     }
     return (fromHash || fromQuery || "").trim();
   }
@@ -115,15 +119,12 @@
     return error;
   }
 
+  // A wait in words, as the browser writes durations in the page's
+  // language (its plural rules included): "30 seconds", "2 Minuten".
   function waitWords(seconds) {
-    if (seconds <= 1) {
-      return t("wait.one_second");
-    }
-    if (seconds < 90) {
-      return t("wait.seconds", { count: seconds });
-    }
-    const minutes = Math.ceil(seconds / 60);
-    return minutes === 1 ? t("wait.one_minute") : t("wait.minutes", { count: minutes });
+    const lang = document.documentElement.lang || undefined;
+    const [value, unit] = seconds < 90 ? [Math.max(1, seconds), "second"] : [Math.ceil(seconds / 60), "minute"];
+    return new Intl.NumberFormat(lang, { style: "unit", unit, unitDisplay: "long" }).format(value);
   }
 
   function expiry(value) {
@@ -140,12 +141,15 @@
   function showPreview(found) {
     preview = found;
     const workspace = found.workspaceName || "";
-    $("invite-heading").textContent = t("invite.heading", { workspace });
+    $("invite-heading").textContent = t("invite-heading", { workspace });
     $("invite-from").textContent = found.inviterDisplayName
-      ? t("invite.from", { inviter: found.inviterDisplayName, workspace })
-      : t("invite.from_unknown", { workspace });
+      ? t("invite-from", { inviter: found.inviterDisplayName, workspace })
+      : t("invite-from_unknown", { workspace });
     $("invite-email").textContent = found.email || "";
-    $("invite-role").textContent = found.role || "";
+    // A built-in role by its name in the page's language; any other as named.
+    const roleName = "role-name-" + (found.role || "");
+    $("invite-role").textContent = Object.prototype.hasOwnProperty.call(catalog, roleName)
+      ? t(roleName) : found.role || "";
     $("invite-expires").textContent = expiry(found.expireTime);
     show("invite");
     announce($("invite-heading").textContent);
@@ -158,27 +162,27 @@
     let body;
     const reason = error.reason;
     if (REFUSALS.includes(reason)) {
-      heading = t("error." + reason + ".heading");
-      body = t("error." + reason + ".body", { wait: waitWords(error.wait === null ? 60 : error.wait) });
+      heading = t("error-" + reason + "-heading");
+      body = t("error-" + reason + "-body", { wait: waitWords(error.wait === null ? 60 : error.wait) });
     } else if (TRY_AGAIN.includes(reason)) {
-      heading = t("error.busy.heading");
-      body = error.wait === null ? t("error.busy.body_no_wait") : t("error.busy.body", { wait: waitWords(error.wait) });
+      heading = t("error-busy-heading");
+      body = error.wait === null ? t("error-busy-body_no_wait") : t("error-busy-body", { wait: waitWords(error.wait) });
     } else if (reason === "OFFLINE") {
-      heading = t("error.offline.heading");
-      body = t("error.offline.body");
+      heading = t("error-offline-heading");
+      body = t("error-offline-body");
     } else {
-      heading = t("error.unexpected.heading");
-      body = t("error.unexpected.body");
+      heading = t("error-unexpected-heading");
+      body = t("error-unexpected-body");
     }
     $("result").dataset.reason = reason || "UNKNOWN";
     $("result-heading").textContent = heading;
     $("result-body").textContent = body;
     const link = $("result-link");
     link.hidden = !SIGN_IN_INSTEAD.includes(reason);
-    link.textContent = t("action.sign_in");
+    link.textContent = t("action-sign_in");
     const retry = $("retry");
     retry.hidden = !(TRY_AGAIN.includes(reason) || reason === "OFFLINE" || !REFUSALS.includes(reason));
-    retry.textContent = t("action.try_again");
+    retry.textContent = t("action-try_again");
     show("result");
     announce(heading);
     focusHeading("result-heading");
@@ -187,14 +191,14 @@
   function showSuccess(user) {
     const workspace = preview ? preview.workspaceName : "";
     $("result").dataset.reason = "ACCEPTED";
-    $("result-heading").textContent = t("success.heading", { workspace });
-    $("result-body").textContent = t("success.body", { email: (user && user.email) || (preview && preview.email) || "" });
+    $("result-heading").textContent = t("success-heading", { workspace });
+    $("result-body").textContent = t("success-body", { email: (user && user.email) || (preview && preview.email) || "" });
     const link = $("result-link");
-    link.textContent = t("action.open_app");
+    link.textContent = t("action-open_app");
     link.hidden = false;
     $("retry").hidden = true;
     show("result");
-    announce(t("success.status"));
+    announce(t("success-status"));
     focusHeading("result-heading");
   }
 
@@ -215,7 +219,7 @@
         continue;
       }
       $(id).setAttribute("aria-invalid", "true");
-      $(id + "-error").textContent = t("field." + (id === "password" ? "password" : "display_name"));
+      $(id + "-error").textContent = t("field-" + (id === "password" ? "password" : "display_name"));
       $(id + "-error").hidden = false;
       if (first === null || id === "display-name") {
         first = id;
@@ -224,7 +228,7 @@
     if (first === null) {
       return false;
     }
-    $("form-error").textContent = t("field.summary");
+    $("form-error").textContent = t("field-summary");
     $("form-error").hidden = false;
     announce($(first + "-error").textContent);
     $(first).focus();
@@ -234,10 +238,10 @@
   function busy(on) {
     const button = $("submit");
     button.disabled = on;
-    button.textContent = on ? t("form.submitting") : t("form.submit");
+    button.textContent = on ? t("form-submitting") : t("form-submit");
     $("accept-form").setAttribute("aria-busy", on ? "true" : "false");
     if (on) {
-      announce(t("form.submitting"));
+      announce(t("form-submitting"));
     }
   }
 
@@ -248,6 +252,14 @@
       return;
     }
     const answer = await call("./v1/invitations:preview", { token });
+    const language = answer.ok && answer.ok.locale;
+    if (language && !chosenLanguage && language !== document.documentElement.lang) {
+      // The page again, in the language the invitation was written in; the
+      // token goes back in the fragment, which no server sees.
+      location.replace(location.pathname + "?lang=" + encodeURIComponent(language) +
+        "#token=" + encodeURIComponent(token));
+      return;
+    }
     if (answer.ok) {
       showPreview(answer.ok);
     } else {

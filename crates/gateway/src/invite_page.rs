@@ -4,11 +4,14 @@
 //! invitation (`POST /v1/invitations:preview`) and accepts it
 //! (`POST /v1/invitations:accept`) through this same gateway.
 //!
-//! Its HTML, CSS, script and message catalog are embedded in the binary
-//! (`invite_page/`): no third-party asset, no CDN. Every word the page shows
-//! is in one table, `invite_page/messages.json`, keyed by message id: the
-//! HTML's fixed words are filled in here once at start (`{{msg:<id>}}`),
-//! and the catalog goes into the page whole for the script's words.
+//! Its HTML, CSS and script are embedded in the binary (`invite_page/`): no
+//! third-party asset, no CDN. Every word the page shows is a message of the
+//! page catalog (`crates/i18n/locales/<locale>/page.ftl`), in the locale the
+//! browser asks for (`Accept-Language`, or `?lang=`): the HTML's fixed words
+//! are filled in here once at start for every locale (`{{msg:<id>}}`), and
+//! the catalog goes into the page whole for the script's words, each
+//! placeholder as `{name}`. Once the script has read the invitation, it
+//! reloads the page in the invitation's own locale if that differs.
 //!
 //! Every response of the page carries [`SECURITY_HEADERS`]: a strict
 //! Content-Security-Policy, no referrer, no framing, no sniffing, no caching.
@@ -20,10 +23,11 @@ use anyhow::{Context, bail};
 use axum::{
     Router,
     extract::State,
-    http::{HeaderName, HeaderValue, header},
+    http::{HeaderMap, HeaderName, HeaderValue, Uri, header},
     response::{IntoResponse, Response},
     routing::get,
 };
+use wowchat_i18n::{Args, Catalog, Locale, Part};
 
 /// Where the page is served; its assets are under `/invite/`.
 pub const PATH: &str = "/invite";
@@ -46,20 +50,20 @@ pub const SECURITY_HEADERS: &[(HeaderName, &str)] = &[
 const INDEX: &str = include_str!("../invite_page/index.html");
 const STYLE: &str = include_str!("../invite_page/page.css");
 const SCRIPT: &str = include_str!("../invite_page/page.js");
-/// Every user-visible string of the page, by message id.
-pub const MESSAGES: &str = include_str!("../invite_page/messages.json");
 
-/// The page as served: the HTML with its words, the app's URL and the
-/// catalog filled in.
+/// The page as served in each locale (`Locale::ALL`'s order): the HTML with
+/// its words, the app's URL and the catalog filled in.
 struct Page {
-    html: String,
+    html: Vec<String>,
 }
 
 /// The routes of the page and its assets, for any router state.
 pub fn router<S: Clone + Send + Sync + 'static>(app_url: &str) -> anyhow::Result<Router<S>> {
-    let page = Arc::new(Page {
-        html: render(app_url)?,
-    });
+    let html = Locale::ALL
+        .into_iter()
+        .map(|locale| render(app_url, locale))
+        .collect::<anyhow::Result<_>>()?;
+    let page = Arc::new(Page { html });
     Ok(Router::new()
         .route(PATH, get(index))
         .route("/invite/page.css", get(style))
@@ -67,14 +71,36 @@ pub fn router<S: Clone + Send + Sync + 'static>(app_url: &str) -> anyhow::Result
         .with_state(page))
 }
 
-/// The HTML with every placeholder filled: `{{msg:<id>}}` with the
+/// The page catalog in `locale` as the script reads it: every message by
+/// id, each text placeholder written `{name}` for the script to fill.
+pub fn messages(locale: Locale) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let catalog = Catalog::page();
+    let mut messages = serde_json::Map::new();
+    for (id, variables) in catalog.messages() {
+        let args = variables
+            .iter()
+            .fold(Args::new(), |args, name| args.text(name, ""));
+        let text: String = catalog
+            .format_parts(locale, id, &args)?
+            .into_iter()
+            .map(|part| match part {
+                Part::Words(words) => words,
+                Part::Value(name) => format!("{{{name}}}"),
+            })
+            .collect();
+        messages.insert(id.clone(), text.into());
+    }
+    Ok(messages)
+}
+
+/// The HTML in `locale` with every placeholder filled: `{{lang}}` and
+/// `{{dir}}` with the locale's tag and direction, `{{msg:<id>}}` with the
 /// catalog's words (escaped), `{{app_url}}` with the "open WowChat" URL,
 /// `{{messages}}` with the catalog as JSON safe inside a `<script>` element.
-fn render(app_url: &str) -> anyhow::Result<String> {
+fn render(app_url: &str, locale: Locale) -> anyhow::Result<String> {
     let app_url = check_app_url(app_url)?;
-    let catalog: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(MESSAGES).context("invite_page/messages.json is not a JSON object")?;
-    let mut html = String::with_capacity(INDEX.len() + MESSAGES.len());
+    let catalog = messages(locale)?;
+    let mut html = String::with_capacity(INDEX.len() * 2);
     let mut rest = INDEX;
     while let Some(start) = rest.find("{{") {
         html.push_str(&rest[..start]);
@@ -88,9 +114,11 @@ fn render(app_url: &str) -> anyhow::Result<String> {
                 let text = catalog
                     .get(id)
                     .and_then(serde_json::Value::as_str)
-                    .with_context(|| format!("invite_page/messages.json has no `{id}`"))?;
+                    .with_context(|| format!("the page catalog has no `{id}`"))?;
                 html.push_str(&escape_html(text));
             }
+            None if name == "lang" => html.push_str(locale.tag()),
+            None if name == "dir" => html.push_str(locale.direction()),
             None if name == "app_url" => html.push_str(&escape_html(app_url)),
             None if name == "messages" => {
                 let json = serde_json::to_string(&catalog)?;
@@ -150,8 +178,29 @@ fn respond(content_type: &'static str, body: String) -> Response {
     response
 }
 
-async fn index(State(page): State<Arc<Page>>) -> Response {
-    respond("text/html; charset=utf-8", page.html.clone())
+/// The page in the locale `?lang=` names, else the one the browser's
+/// `Accept-Language` prefers, else English.
+async fn index(State(page): State<Arc<Page>>, uri: Uri, headers: HeaderMap) -> Response {
+    let asked = uri.query().and_then(|query| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "lang")
+            .and_then(|(_, tag)| Locale::nearest(&tag))
+    });
+    let locale = asked.unwrap_or_else(|| {
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|value| value.to_str().ok())
+            .map_or(Locale::English, Locale::negotiate)
+    });
+    let index = Locale::ALL
+        .iter()
+        .position(|l| *l == locale)
+        .unwrap_or_default();
+    let mut response = respond("text/html; charset=utf-8", page.html[index].clone());
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept-language"));
+    response
 }
 
 async fn style() -> Response {
@@ -222,7 +271,7 @@ mod tests {
         let catalog: serde_json::Value = serde_json::from_str(&html[start..end]).unwrap();
         assert_eq!(
             catalog,
-            serde_json::from_str::<serde_json::Value>(MESSAGES).unwrap()
+            serde_json::Value::Object(messages(Locale::English).unwrap())
         );
         // Every script and style is the page's own file: no inline code, no
         // other origin.
@@ -240,8 +289,7 @@ mod tests {
 
     #[test]
     fn every_message_the_script_asks_for_is_in_the_catalog() {
-        let catalog: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(MESSAGES).unwrap();
+        let catalog = messages(Locale::English).unwrap();
         let mut asked = Vec::new();
         let mut rest = SCRIPT;
         while let Some(at) = rest.find("t(\"") {
@@ -270,15 +318,15 @@ mod tests {
             "INVITATION_ATTEMPTS_EXCEEDED",
         ] {
             assert!(SCRIPT.contains(&format!("\"{reason}\"")), "{reason}");
-            asked.push(format!("error.{reason}.heading"));
-            asked.push(format!("error.{reason}.body"));
+            asked.push(format!("error-{reason}-heading"));
+            asked.push(format!("error-{reason}-body"));
         }
         assert!(asked.len() > 20, "{asked:?}");
         for id in &asked {
-            if id.ends_with('.') {
-                continue; // "error." + reason, counted above
+            if id.ends_with('-') {
+                continue; // "error-" + reason, counted above
             }
-            assert!(catalog.contains_key(id), "messages.json lacks `{id}`");
+            assert!(catalog.contains_key(id), "page.ftl lacks `{id}`");
         }
         // No words of its own: the script's string literals are ids, names
         // and code, never sentences.
@@ -295,12 +343,64 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn the_page_is_in_the_language_asked_for_and_arabic_runs_right_to_left() {
+        let router: Router = router("https://app.example.com/").unwrap();
+        let get = |path: &str, language: &str| {
+            let request = Request::get(path)
+                .header(header::ACCEPT_LANGUAGE, language)
+                .body(Body::empty())
+                .unwrap();
+            router.clone().oneshot(request)
+        };
+        for (path, language, expected) in [
+            ("/invite", "de-AT, en;q=0.5", Locale::German),
+            ("/invite", "ko, ja;q=0.8", Locale::Japanese),
+            ("/invite", "ko", Locale::English),
+            ("/invite?lang=ar", "de", Locale::Arabic),
+            ("/invite?lang=pt-br", "", Locale::BrazilianPortuguese),
+            ("/invite?lang=xx", "fr", Locale::French),
+        ] {
+            let response = get(path, language).await.unwrap();
+            assert_eq!(response.headers()[header::VARY], "accept-language");
+            let html = body(response).await;
+            let root = format!(
+                "<html lang=\"{}\" dir=\"{}\">",
+                expected.tag(),
+                expected.direction()
+            );
+            assert!(html.contains(&root), "{path} {language}: {}", &html[..80]);
+            let title = messages(expected).unwrap()["page-title"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(html.contains(&format!("<title>{title}</title>")), "{path}");
+        }
+        // Every locale's catalog has the words the script fills in, with
+        // the script's `{name}` placeholders.
+        for locale in Locale::ALL {
+            let words = messages(locale).unwrap();
+            assert!(
+                words["invite-heading"]
+                    .as_str()
+                    .unwrap()
+                    .contains("{workspace}")
+            );
+            if locale != Locale::English {
+                assert_ne!(
+                    words["form-submit"],
+                    messages(Locale::English).unwrap()["form-submit"]
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_app_url_must_be_http_and_is_escaped() {
         assert!(check_app_url("javascript:alert(1)").is_err());
         assert!(check_app_url("/relative").is_err());
         assert!(check_app_url("https://app.example.com/").is_ok());
-        let html = render("https://app.example.com/?a=1&b=2").unwrap();
+        let html = render("https://app.example.com/?a=1&b=2", Locale::English).unwrap();
         assert!(html.contains("href=\"https://app.example.com/?a=1&amp;b=2\""));
     }
 }

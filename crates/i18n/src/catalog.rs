@@ -112,10 +112,27 @@ static MAIL: LazyLock<Catalog> = LazyLock::new(|| {
     ])
 });
 
+static PAGE: LazyLock<Catalog> = LazyLock::new(|| {
+    Catalog::new([
+        include_str!("../locales/en/page.ftl"),
+        include_str!("../locales/de/page.ftl"),
+        include_str!("../locales/fr/page.ftl"),
+        include_str!("../locales/es/page.ftl"),
+        include_str!("../locales/pt-BR/page.ftl"),
+        include_str!("../locales/ja/page.ftl"),
+        include_str!("../locales/ar/page.ftl"),
+    ])
+});
+
 impl Catalog {
     /// The emails' words.
     pub fn mail() -> &'static Catalog {
         &MAIL
+    }
+
+    /// The invitation page's words.
+    pub fn page() -> &'static Catalog {
+        &PAGE
     }
 
     /// A catalog from one source a locale, in `Locale::ALL`'s order. A
@@ -318,8 +335,8 @@ fn inline_variables(inline: &ast::InlineExpression<&str>, found: &mut BTreeSet<S
 mod tests {
     use super::*;
 
-    fn catalogs() -> [(&'static str, &'static Catalog); 1] {
-        [("mail", Catalog::mail())]
+    fn catalogs() -> [(&'static str, &'static Catalog); 2] {
+        [("mail", Catalog::mail()), ("page", Catalog::page())]
     }
 
     /// The check a translator's change must pass: every locale parses,

@@ -109,8 +109,8 @@ pub struct MailerSettings {
     pub users_url: String,
 
     /// The page that confirms a join request; the link is
-    /// `<this>?token=<token>`. Unset: `confirm-join-request` beside the
-    /// accept page.
+    /// `<this>?token=<token>`. Unset: `/confirm-join-request` on the app's
+    /// origin (`WOWCHAT_USERS_URL`'s).
     #[arg(long, env = "WOWCHAT_JOIN_CONFIRM_URL")]
     pub join_confirm_url: Option<String>,
 
@@ -411,6 +411,7 @@ mod tests {
         );
     }
 
+    #[test]
     fn production_refuses_a_localhost_unsubscribe_link() {
         let mut settings = MailerSettings::defaults();
         settings.environment.environment = wowchat_platform::environment::Environment::Production;

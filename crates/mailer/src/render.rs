@@ -224,10 +224,12 @@ impl Renderer {
         }
         env.add_function("t", translate);
         env.add_filter("strong", strong);
-        // Beside the accept page unless set (`with_confirm_url`).
-        let confirm_url = accept_url
-            .join("confirm-join-request")
-            .unwrap_or_else(|_| accept_url.clone());
+        // The app's page (on the users list's origin) unless set
+        // (`with_confirm_url`): the gateway serves the invitation page, not
+        // this one.
+        let confirm_url = users_url
+            .join("/confirm-join-request")
+            .unwrap_or_else(|_| users_url.clone());
         Ok(Renderer {
             env,
             from,

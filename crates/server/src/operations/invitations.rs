@@ -27,13 +27,12 @@ use crate::{
             TokenHash,
         },
         permission::Permission,
-        suppression::SuppressionCause,
         user::{AcceptInvitation, User, UserStatus},
     },
     events,
     store::{
         GenericClient, Lock,
-        invitations::{self, InvitationFilter, NewInvitationRow},
+        invitations::{self, InvitationFilter, NewInvitationRow, Screening},
         invite_links,
         pipeline::PipelinedTransaction,
         roles, suppressions, users, workspaces,
@@ -99,27 +98,26 @@ pub(super) async fn invite_via(
         });
     let workspace_id = caller.workspace_id;
     // Whether a member has that email, and whether the address is
-    // suppressed, are asked beside the beginning (under the workspace
-    // lock), which saves InviteUser two round trips.
+    // suppressed, are asked in one statement beside the beginning (under
+    // the workspace lock), which saves InviteUser a round trip.
     let invited = retrying(|| async move {
         let tx = PipelinedTransaction::new(state.connection().await?);
-        let (begun, already_a_member, suppression) = tokio::join!(
+        let (begun, screening) = tokio::join!(
             unit_of_work::begin(&tx, caller, mutation),
-            invitations::clear_stale_and_find_member(tx.client(), workspace_id, email),
-            suppressions::cause(tx.client(), email),
+            invitations::clear_stale_and_screen(tx.client(), workspace_id, email),
         );
         let work = match begun? {
             Begun::Fresh(opened) => opened.with(state, tx),
             Begun::Replayed(first) => return Ok(first),
         };
-        let (already_a_member, suppression) = (already_a_member?, suppression?);
+        let screening = screening?;
         if let Some(link_id) = link_id {
             invite_links::take_use(work.tx(), workspace_id, link_id)
                 .await?
                 .ok_or_else(Error::invite_link_not_found)?;
         }
         let (invitation, recorded) =
-            create_invitation(state, &work, new, link_id, already_a_member, suppression).await?;
+            create_invitation(state, &work, new, link_id, screening).await?;
         work.finish(Outcome::Changed(invitation, recorded)).await
     })
     .await;
@@ -157,16 +155,15 @@ async fn name_recipient_refusal(state: &AppState, refused: Error, recipient: &[T
 
 /// Creates and sends an invitation inside `work` with every rule of
 /// InviteUser: the role not above the caller's, an active manager, the
-/// allowed domains, not a member yet (`already_a_member`, asked under the
-/// workspace lock), an address not suppressed (`suppression`, as read in
-/// the transaction), a free seat, one pending invitation per email.
+/// allowed domains, not a member yet and an address not suppressed
+/// (`screening`, asked under the workspace lock), a free seat, one pending
+/// invitation per email.
 pub(super) async fn create_invitation(
     state: &AppState,
     work: &Work<'_>,
     new: &NewInvitation,
     link_id: Option<Uuid>,
-    already_a_member: bool,
-    suppression: Option<SuppressionCause>,
+    screening: Screening,
 ) -> Result<(Invitation, Recorded), Error> {
     let workspace_id = work.workspace_id();
     let role = work.grantable_role("role", &new.role).await?;
@@ -180,10 +177,10 @@ pub(super) async fn create_invitation(
             "the workspace does not allow invitations to this email domain",
         ));
     }
-    if already_a_member {
+    if screening.already_a_member {
         return Err(already_member());
     }
-    refuse_suppressed(suppression)?;
+    refuse_suppressed(screening.suppression)?;
     ensure_seat_free(work.tx(), workspace_id, &settings).await?;
     // The language asked for, else the workspace's default.
     let locale = new.locale.unwrap_or(settings.default_locale);

@@ -39,7 +39,7 @@ use crate::{
     store::{
         Lock, invitations, invite_links,
         join_requests::{self, NewRequestRow},
-        suppressions, workspaces,
+        workspaces,
     },
 };
 
@@ -319,10 +319,10 @@ pub async fn approve(
         };
         let email = EmailAddress::parse(&request.email)
             .map_err(|why| Error::Unexpected(anyhow::anyhow!("a stored request's email: {why}")))?;
-        let already_a_member =
-            invitations::clear_stale_and_find_member(work.tx(), workspace_id, email.normalized())
+        let screening =
+            invitations::clear_stale_and_screen(work.tx(), workspace_id, email.normalized())
                 .await?;
-        if already_a_member {
+        if screening.already_a_member {
             return Err(Error::AlreadyExists {
                 reason: Reason::UserAlreadyMember,
                 message: "the requester is already a member".into(),
@@ -352,17 +352,9 @@ pub async fn approve(
                     .invitations
                     .admit_recipient(&state.limits, work.tx(), new.email.normalized())
                     .await?;
-                let suppression = suppressions::cause(work.tx(), new.email.normalized()).await?;
-                create_invitation(
-                    state,
-                    &work,
-                    &new,
-                    request.invite_link_id,
-                    false,
-                    suppression,
-                )
-                .await?
-                .0
+                create_invitation(state, &work, &new, request.invite_link_id, screening)
+                    .await?
+                    .0
             }
         };
         let decided = join_requests::decide(

@@ -8,13 +8,13 @@ use wowchat_platform::statements;
 
 use super::{
     GenericClient, Lock, Table, pipeline::Write, query_one, query_one_unless_taken, query_opt,
-    query_value,
 };
 use crate::domain::{
     Error,
     invitation::{DeliveryStatus, Invitation, InvitationStatus, TokenHash},
     locale::{self, Locale},
     pagination::Window,
+    suppression::SuppressionCause,
 };
 
 /// The unique index that keeps one pending invitation per email.
@@ -85,20 +85,40 @@ pub struct NewInvitationRow<'a> {
     pub locale: Locale,
 }
 
+/// What inviting an address must know first.
+#[derive(Debug, Clone, Copy)]
+pub struct Screening {
+    /// A member of the workspace already has the email.
+    pub already_a_member: bool,
+    /// Why no invitation email may go to the address, if it is suppressed
+    /// (the installation's list, `email_suppressions`).
+    pub suppression: Option<SuppressionCause>,
+}
+
 /// Before inviting `email_normalized`: marks a pending-but-expired
 /// invitation to it EXPIRED (it no longer holds the one-pending slot) and
-/// answers whether a member already has that email, in one round trip.
-pub async fn clear_stale_and_find_member(
+/// answers whether a member already has that email and whether the address
+/// is suppressed, in one statement.
+pub async fn clear_stale_and_screen(
     client: &impl GenericClient,
     workspace_id: Uuid,
     email_normalized: &str,
-) -> Result<bool, Error> {
+) -> Result<Screening, Error> {
     let sql = "WITH expired AS (UPDATE invitations SET status = 'EXPIRED', updated_at = now() \
                WHERE workspace_id = $1 AND email_normalized = $2 AND status = 'PENDING' \
                AND expires_at <= now() RETURNING 1) \
-               SELECT EXISTS (SELECT 1 FROM users WHERE workspace_id = $1 AND email_normalized = $2), \
+               SELECT EXISTS (SELECT 1 FROM users WHERE workspace_id = $1 AND email_normalized = $2) \
+                   AS member, \
+               (SELECT cause FROM email_suppressions WHERE email_normalized = $2) AS suppression, \
                (SELECT count(*) FROM expired)";
-    query_value(client, sql, &[&workspace_id, &email_normalized]).await
+    query_one(client, sql, &[&workspace_id, &email_normalized], |row| {
+        let suppression: Option<&str> = row.try_get("suppression")?;
+        Ok(Screening {
+            already_a_member: row.try_get("member")?,
+            suppression: suppression.map(SuppressionCause::from_db).transpose()?,
+        })
+    })
+    .await
 }
 
 /// Creates the invitation at `now` (the transaction's time): the row as it
