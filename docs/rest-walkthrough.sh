@@ -13,28 +13,8 @@ MAIL_DIR=${MAIL_DIR:-.wowchat/mail}
 read -r -a WOWCHAT <<<"${WOWCHAT:-cargo run -q -p wowchat-users-server --}"
 here=$(dirname "$0")
 
-step() { echo "== $*" >&2; }
-# curl that fails on an HTTP error, printing the google.rpc.Status it got.
-call() {
-  local out status
-  out=$(mktemp)
-  status=$(curl -sS -o "$out" -w '%{http_code}' "$@")
-  if [ "$status" != 200 ]; then
-    echo "HTTP $status: $(cat "$out")" >&2
-    rm -f "$out"
-    return 1
-  fi
-  cat "$out"
-  rm -f "$out"
-}
-expect() { # expect JQ_FILTER EXPECTED JSON
-  local got
-  got=$(jq -r "$1" <<<"$3")
-  if [ "$got" != "$2" ]; then
-    echo "expected $1 = $2, got $got in: $3" >&2
-    return 1
-  fi
-}
+# shellcheck source=docs/walkthrough-lib.sh
+. "$here/walkthrough-lib.sh"
 
 step "1. a workspace and its owner"
 eval "$("${WOWCHAT[@]}" bootstrap --workspace-name 'Acme Support' \

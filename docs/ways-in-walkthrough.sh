@@ -20,27 +20,9 @@ MAIL_DIR=${MAIL_DIR:-.wowchat/mail}
 : "${TOKEN:?an owner access token}" "${WORKSPACE_ID:?the workspace id}"
 here=$(dirname "$0")
 
-step() { echo "== $*" >&2; }
-call() {
-  local out status
-  out=$(mktemp)
-  status=$(curl -sS -o "$out" -w '%{http_code}' "$@")
-  if [ "$status" != 200 ]; then
-    echo "HTTP $status: $(cat "$out")" >&2
-    rm -f "$out"
-    return 1
-  fi
-  cat "$out"
-  rm -f "$out"
-}
-expect() { # expect JQ_FILTER EXPECTED JSON
-  local got
-  got=$(jq -r "$1" <<<"$3")
-  if [ "$got" != "$2" ]; then
-    echo "expected $1 = $2, got $got in: $3" >&2
-    return 1
-  fi
-}
+# shellcheck source=docs/walkthrough-lib.sh
+. "$here/walkthrough-lib.sh"
+
 # The token of the newest email's link to an address, once it arrives.
 link_token() {
   local token=""

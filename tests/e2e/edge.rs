@@ -430,7 +430,10 @@ async fn cors_any_origin_works_and_a_bad_origin_is_refused_by_name() {
     )
     .await;
     refused(
-        |s| s.gateway_environment = wowchat_platform::environment::Environment::Production,
+        |s| {
+            s.gateway_environment.environment =
+                wowchat_platform::environment::Environment::Production
+        },
         "WOWCHAT_ENVIRONMENT=production refuses a missing WOWCHAT_GATEWAY_KEY",
     )
     .await;

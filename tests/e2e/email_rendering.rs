@@ -503,7 +503,10 @@ async fn every_locale_s_invitation_reads_in_its_language_and_direction_at_phone_
                     .text("workspace", "Acme Support"),
             )?;
             if parsed.subject() != Some(subject.as_str()) {
-                failures.push(format!("{locale}: subject {:?}, not {subject:?}", parsed.subject()));
+                failures.push(format!(
+                    "{locale}: subject {:?}, not {subject:?}",
+                    parsed.subject()
+                ));
             }
             let html = parsed
                 .body_html(0)

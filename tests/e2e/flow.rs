@@ -1,28 +1,23 @@
 //! The product brief's whole flow: invite, accept, listed, managed.
 
 use wowchat_users_api::v1 as proto;
-use wowchat_users_testkit::{PASSWORD, TestApp, authed, change_role, expect_refused};
+use wowchat_users_testkit::{
+    InvitationAnswer, PASSWORD, TestApp, authed, change_role, expect_refused,
+    invitation_reporting_to,
+};
 
 #[tokio::test]
 async fn an_invited_person_accepts_and_appears_in_the_users_list() {
     let app = TestApp::spawn().await;
     let mut client = app.client().await;
 
-    let invitation = client
-        .invite_user(authed(
-            &app.owner_token,
-            proto::InviteUserRequest {
-                email: "Alice@Example.com".into(),
-                role: "agent".into(),
-                reporting_to_user_id: Some(app.owner_id.to_string()),
-                message: "Welcome aboard!".into(),
-                ..Default::default()
-            },
-        ))
+    let manager_id = app.owner_id.to_string();
+    let invitation = app
+        .try_invite(proto::InviteUserRequest {
+            message: "Welcome aboard!".into(),
+            ..invitation_reporting_to("Alice@Example.com", "agent", &manager_id)
+        })
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
         .unwrap();
     assert_eq!(invitation.email, "Alice@Example.com");
     assert_eq!(invitation.role, "agent");
@@ -81,10 +76,7 @@ async fn an_invited_person_accepts_and_appears_in_the_users_list() {
             },
         ))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(accepted.status(), proto::InvitationStatus::Accepted);
     assert_eq!(accepted.accepted_user_id, user.id);
 

@@ -55,10 +55,11 @@ async fn while_postgres_is_unreachable_calls_fail_cleanly_and_the_service_recove
     let port = proxy.port();
     let app = TestApp::spawn_with(|settings| {
         let url = settings
-            .database_url
+            .database
+            .url
             .expose()
             .replace(":5432/", &format!(":{port}/"));
-        settings.database_url = url.into();
+        settings.database.url = url.into();
     })
     .await;
     let list = || async {

@@ -7,9 +7,9 @@ use tonic::Code;
 use tonic_types::StatusExt;
 use wowchat_users_api::v1::{self as proto, batch_invite_result::Outcome};
 use wowchat_users_testkit::{
-    TestApp, authed, expect_above_caller, expect_invalid_argument, expect_limited,
-    expect_not_found, expect_permission_missing, expect_refused, invitation_request,
-    resend_request, retry_delay, revoke_request, violated_fields,
+    InvitationAnswer, TestApp, authed, expect_above_caller, expect_invalid_argument,
+    expect_limited, expect_not_found, expect_permission_missing, expect_refused,
+    invitation_request, resend_request, retry_delay, violated_fields,
 };
 
 /// Each row's outcome of a BatchInviteUsers answer.
@@ -183,10 +183,7 @@ async fn a_pending_invitation_changes_role_manager_and_expiry_with_activity_and_
             locale: None,
         })
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(updated.role, "admin");
     assert_eq!(
         updated.reporting_to_user_id.as_deref(),
@@ -210,10 +207,7 @@ async fn a_pending_invitation_changes_role_manager_and_expiry_with_activity_and_
             ..Default::default()
         })
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(cleared.reporting_to_user_id, None);
     assert_eq!(cleared.role, "admin");
     assert_eq!(cleared.expire_time, updated.expire_time);
@@ -527,9 +521,7 @@ async fn owners_read_and_change_the_settings_with_activity_and_event() {
 async fn invitations_outside_the_allowed_domains_are_refused_ignoring_case() {
     let app = TestApp::spawn().await;
     app.update_settings(0, &["example.com"]).await.unwrap();
-    app.try_invite(invitation_request("Ann@EXAMPLE.com", "agent"))
-        .await
-        .unwrap();
+    app.invite("Ann@EXAMPLE.com", "agent").await;
     expect_refused(
         app.try_invite(invitation_request("bob@example.org", "agent"))
             .await,
@@ -541,9 +533,7 @@ async fn invitations_outside_the_allowed_domains_are_refused_ignoring_case() {
         "EMAIL_DOMAIN_NOT_ALLOWED",
     );
     app.update_settings(0, &[]).await.unwrap();
-    app.try_invite(invitation_request("bob@example.org", "agent"))
-        .await
-        .unwrap();
+    app.invite("bob@example.org", "agent").await;
 }
 
 #[tokio::test]
@@ -567,10 +557,7 @@ async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_r
         )
         .await
         .unwrap();
-    let second = app
-        .try_invite(invitation_request("second@example.com", "agent"))
-        .await
-        .unwrap();
+    let second = app.invite("second@example.com", "agent").await;
     let mut client = app.client().await;
     let resend = proto::ResendInvitationRequest {
         invitation_id: first.id.clone(),
@@ -632,12 +619,8 @@ async fn invitations_are_limited_per_inviter_and_per_workspace_with_retry_info()
     .await;
     // Inviter budget of the owner: 1 of 3; workspace: 1 of 4.
     let (_, admin) = app.member("admin@example.com", "admin").await;
-    app.try_invite(invitation_request("a@example.com", "agent"))
-        .await
-        .unwrap();
-    app.try_invite(invitation_request("b@example.com", "agent"))
-        .await
-        .unwrap();
+    app.invite("a@example.com", "agent").await;
+    app.invite("b@example.com", "agent").await;
     let status = expect_limited(
         app.try_invite(invitation_request("c@example.com", "agent"))
             .await,
@@ -714,18 +697,12 @@ async fn an_address_gets_at_most_its_daily_invitation_emails_from_every_workspac
 
     for email in ["pat@example.com", "PAT@Example.com"] {
         let invitation = app.invite(email, "agent").await;
-        owner
-            .revoke_invitation(revoke_request(&invitation.id))
-            .await
-            .unwrap();
+        app.revoke(&invitation.id).await;
     }
     let elsewhere = other_owner
         .invite_user(invitation_request("pat@example.com", "agent"))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(app.outbox_count("mail.invitation").await, 3);
 
     let refused = expect_limited(

@@ -9,10 +9,10 @@ use tonic_types::StatusExt;
 use uuid::Uuid;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    PASSWORD, TestApp, authed, deactivate, expect_above_caller, expect_error, expect_exists,
-    expect_invalid_argument, expect_limited, expect_not_found, expect_permission_missing,
-    expect_refused, expires_in, get_invitation_request, invitation_request, resend_request,
-    revoke_request, violated_fields,
+    InvitationAnswer, PASSWORD, TestApp, authed, deactivate, expect_above_caller, expect_error,
+    expect_exists, expect_invalid_argument, expect_limited, expect_not_found,
+    expect_permission_missing, expect_refused, expires_in, get_invitation_request,
+    invitation_reporting_to, invitation_request, resend_request, revoke_request, violated_fields,
 };
 
 const HOUR: i64 = 3_600;
@@ -36,10 +36,7 @@ fn lifetime(invitation: &proto::Invitation, from: &Option<prost_types::Timestamp
 async fn inviting_another_spelling_of_a_pending_email_fails_and_the_email_stays_as_typed() {
     let app = TestApp::spawn().await;
 
-    let first = app
-        .try_invite(invitation_request("Alice@Example.com", "agent"))
-        .await
-        .unwrap();
+    let first = app.invite("Alice@Example.com", "agent").await;
     assert_eq!(first.email, "Alice@Example.com");
 
     expect_exists(
@@ -96,35 +93,24 @@ async fn inviting_with_an_unknown_role_fails_with_role_not_found() {
     assert_eq!(violated_fields(&status), ["role"]);
 }
 
+/// Inviting Carol to report to `manager_id` is refused: no such member here.
+async fn expect_unknown_manager(app: &TestApp, manager_id: &str) {
+    let request = invitation_reporting_to("carol@example.com", "agent", manager_id);
+    let status = expect_invalid_argument(app.try_invite(request).await, "REPORTING_TO_NOT_FOUND");
+    assert_eq!(violated_fields(&status), ["reporting_to_user_id"]);
+}
+
 #[tokio::test]
 async fn inviting_with_an_unknown_manager_fails_with_reporting_to_not_found() {
     let app = TestApp::spawn().await;
-
-    let status = expect_invalid_argument(
-        app.try_invite(proto::InviteUserRequest {
-            reporting_to_user_id: Some(Uuid::new_v4().to_string()),
-            ..invitation_request("carol@example.com", "agent")
-        })
-        .await,
-        "REPORTING_TO_NOT_FOUND",
-    );
-    assert_eq!(violated_fields(&status), ["reporting_to_user_id"]);
+    expect_unknown_manager(&app, &Uuid::new_v4().to_string()).await;
 }
 
 #[tokio::test]
 async fn a_manager_from_another_workspace_reads_as_unknown() {
     let app = TestApp::spawn().await;
     let other_owner_id = app.other_workspace().await.owner_id;
-
-    let status = expect_invalid_argument(
-        app.try_invite(proto::InviteUserRequest {
-            reporting_to_user_id: Some(other_owner_id.to_string()),
-            ..invitation_request("carol@example.com", "agent")
-        })
-        .await,
-        "REPORTING_TO_NOT_FOUND",
-    );
-    assert_eq!(violated_fields(&status), ["reporting_to_user_id"]);
+    expect_unknown_manager(&app, &other_owner_id.to_string()).await;
 }
 
 #[tokio::test]
@@ -136,10 +122,11 @@ async fn inviting_with_a_deactivated_manager_fails_with_reporting_to_inactive() 
         .expect("deactivate succeeds");
 
     expect_refused(
-        app.try_invite(proto::InviteUserRequest {
-            reporting_to_user_id: Some(manager.id.clone()),
-            ..invitation_request("carol@example.com", "agent")
-        })
+        app.try_invite(invitation_reporting_to(
+            "carol@example.com",
+            "agent",
+            &manager.id,
+        ))
         .await,
         "REPORTING_TO_INACTIVE",
     );
@@ -238,10 +225,7 @@ async fn an_expired_invitation_does_not_block_a_new_one_to_the_same_email() {
 async fn an_invitation_is_valid_for_seven_days_unless_told_otherwise() {
     let app = TestApp::spawn().await;
 
-    let default = app
-        .try_invite(invitation_request("a@example.com", "agent"))
-        .await
-        .unwrap();
+    let default = app.invite("a@example.com", "agent").await;
     let days = lifetime(&default, &default.create_time);
     assert!(
         (7 * DAY - 5..=7 * DAY + 5).contains(&days),
@@ -409,13 +393,9 @@ async fn accepting_an_expired_invitation_fails_and_it_reads_expired() {
 #[tokio::test]
 async fn accepting_a_revoked_invitation_fails_with_invitation_revoked() {
     let app = TestApp::spawn().await;
-    let mut owner = app.as_owner().users;
     let invitation = app.invite("alice@example.com", "agent").await;
     let token = app.invitation_token(&invitation.id).await;
-    owner
-        .revoke_invitation(revoke_request(&invitation.id))
-        .await
-        .unwrap();
+    app.revoke(&invitation.id).await;
 
     expect_refused(app.accept(&token).await, "INVITATION_REVOKED");
 }
@@ -489,10 +469,11 @@ async fn an_accepted_invitee_is_listed_active_with_the_invited_role_and_manager(
     let (manager, _) = app.member("sam@example.com", "supervisor").await;
 
     let invitation = app
-        .try_invite(proto::InviteUserRequest {
-            reporting_to_user_id: Some(manager.id.clone()),
-            ..invitation_request("Ivy@Example.com", "agent")
-        })
+        .try_invite(invitation_reporting_to(
+            "Ivy@Example.com",
+            "agent",
+            &manager.id,
+        ))
         .await
         .unwrap();
     let token = app.invitation_token(&invitation.id).await;
@@ -551,10 +532,7 @@ async fn resending_rotates_the_token_renews_the_expiry_and_counts() {
     let resent = owner
         .resend_invitation(resend_request(&invitation.id))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(resent.status(), proto::InvitationStatus::Pending);
     assert_eq!(resent.resend_count, 1);
     let renewed = lifetime(&resent, &resent.update_time);
@@ -575,10 +553,7 @@ async fn resending_rotates_the_token_renews_the_expiry_and_counts() {
             },
         ))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(again.resend_count, 2);
     let renewed = lifetime(&again, &again.update_time);
     assert!(
@@ -646,10 +621,7 @@ async fn resending_an_accepted_or_revoked_invitation_fails() {
     );
 
     let revoked = app.invite("bob@example.com", "agent").await;
-    owner
-        .revoke_invitation(revoke_request(&revoked.id))
-        .await
-        .unwrap();
+    app.revoke(&revoked.id).await;
     expect_refused(
         owner.resend_invitation(resend_request(&revoked.id)).await,
         "INVITATION_REVOKED",
@@ -670,20 +642,14 @@ async fn revoking_a_pending_invitation_revokes_it_and_revoking_again_changes_not
     let revoked = owner
         .revoke_invitation(revoke_request(&invitation.id))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(revoked.status(), proto::InvitationStatus::Revoked);
     assert_eq!(revoked.id, invitation.id);
 
     let again = owner
         .revoke_invitation(revoke_request(&invitation.id))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(again, revoked, "revoking again returns it unchanged");
     assert_eq!(app.outbox_count("invitation.revoked").await, 1);
 
@@ -714,18 +680,11 @@ async fn revoking_an_accepted_invitation_fails() {
 #[tokio::test]
 async fn a_revoked_invitation_frees_its_email_for_a_new_one() {
     let app = TestApp::spawn().await;
-    let mut owner = app.as_owner().users;
     let old = app.invite("alice@example.com", "agent").await;
     let old_token = app.invitation_token(&old.id).await;
-    owner
-        .revoke_invitation(revoke_request(&old.id))
-        .await
-        .unwrap();
+    app.revoke(&old.id).await;
 
-    let new = app
-        .try_invite(invitation_request("Alice@Example.com", "supervisor"))
-        .await
-        .unwrap();
+    let new = app.invite("Alice@Example.com", "supervisor").await;
     assert_ne!(new.id, old.id);
     assert_eq!(new.status(), proto::InvitationStatus::Pending);
     let new_token = app.invitation_token(&new.id).await;
@@ -745,10 +704,7 @@ async fn invitations_are_filtered_by_status_and_by_email_ignoring_case() {
     let mut owner = app.as_owner().users;
     let pending = app.invite("Pat@Example.com", "agent").await;
     let revoked = app.invite("rex@example.com", "agent").await;
-    owner
-        .revoke_invitation(revoke_request(&revoked.id))
-        .await
-        .unwrap();
+    app.revoke(&revoked.id).await;
     let accepted = app.invite("ace@example.com", "agent").await;
     let token = app.invitation_token(&accepted.id).await;
     app.accept(&token).await.unwrap();
@@ -941,17 +897,13 @@ async fn inviting_writes_a_created_event_without_the_token_and_a_mail_command_wi
 #[tokio::test]
 async fn revoking_and_accepting_write_their_events() {
     let app = TestApp::spawn().await;
-    let mut owner = app.as_owner().users;
     let to_revoke = app.invite("rex@example.com", "agent").await;
     let revoked_token = app.invitation_token(&to_revoke.id).await;
     let to_accept = app.invite("ace@example.com", "agent").await;
     let accepted_token = app.invitation_token(&to_accept.id).await;
     assert_eq!(app.count("SELECT count(*) FROM outbox", &[]).await, 4);
 
-    owner
-        .revoke_invitation(revoke_request(&to_revoke.id))
-        .await
-        .unwrap();
+    app.revoke(&to_revoke.id).await;
     assert_eq!(app.count("SELECT count(*) FROM outbox", &[]).await, 5);
     let revoked = app.outbox_payloads("invitation.revoked").await;
     assert_eq!(revoked.len(), 1);
@@ -1035,36 +987,15 @@ async fn an_agent_cannot_invite_or_see_invitations() {
     let invitation = app.invite("alice@example.com", "agent").await;
     let (_, agent) = app.member("a@example.com", "agent").await;
 
-    expect_permission_missing(
-        app.as_(&agent)
-            .users
-            .invite_user(invitation_request("x@example.com", "agent"))
-            .await,
-    );
-    expect_permission_missing(
-        app.as_(&agent)
-            .users
-            .get_invitation(get_invitation_request(&invitation.id))
-            .await,
-    );
-    expect_permission_missing(
-        app.as_(&agent)
-            .users
-            .list_invitations(proto::ListInvitationsRequest::default())
-            .await,
-    );
-    expect_permission_missing(
-        app.as_(&agent)
-            .users
-            .resend_invitation(resend_request(&invitation.id))
-            .await,
-    );
-    expect_permission_missing(
-        app.as_(&agent)
-            .users
-            .revoke_invitation(revoke_request(&invitation.id))
-            .await,
-    );
+    let mut users = app.as_(&agent).users;
+    let id = &invitation.id;
+    let invite = invitation_request("x@example.com", "agent");
+    expect_permission_missing(users.invite_user(invite).await);
+    expect_permission_missing(users.get_invitation(get_invitation_request(id)).await);
+    let list = proto::ListInvitationsRequest::default();
+    expect_permission_missing(users.list_invitations(list).await);
+    expect_permission_missing(users.resend_invitation(resend_request(id)).await);
+    expect_permission_missing(users.revoke_invitation(revoke_request(id)).await);
     let read = app.invitation(&invitation.id).await;
     assert_eq!(read.status(), proto::InvitationStatus::Pending);
 }
@@ -1102,10 +1033,7 @@ async fn an_invitation_of_another_workspace_is_not_found() {
         .users
         .invite_user(invitation_request("alice@example.com", "agent"))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
 
     expect_not_found(
         owner
@@ -1134,10 +1062,7 @@ async fn an_invitation_of_another_workspace_is_not_found() {
         .users
         .get_invitation(get_invitation_request(&foreign.id))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(read.status(), proto::InvitationStatus::Pending);
     assert_eq!(read.resend_count, 0);
 }
@@ -1158,10 +1083,7 @@ async fn an_invitation_and_the_settings_refuse_a_change_made_on_a_stale_etag() {
     let changed = owner
         .update_invitation(update(&invitation.etag, "supervisor"))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(changed.etag, "W/\"2\"");
     // ... and the second, made on what it read, is refused and changes nothing.
     let stale = owner
@@ -1184,10 +1106,7 @@ async fn an_invitation_and_the_settings_refuse_a_change_made_on_a_stale_etag() {
         .await
         .revoke_invitation(authed(&app.owner_token, revoking(&changed.etag)))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(revoked.status, proto::InvitationStatus::Revoked as i32);
     let malformed = owner.update_invitation(update("7", "agent")).await;
     assert_eq!(

@@ -9,8 +9,8 @@ use tonic::Code;
 use uuid::Uuid;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    TestApp, authed, change_role, deactivate, expect_error, expect_invalid_argument,
-    manage_request as on, rename, violated_fields,
+    InvitationAnswer, TestApp, authed, change_role, deactivate, expect_error,
+    expect_invalid_argument, manage_request as on, rename, violated_fields,
 };
 
 #[tokio::test]
@@ -151,10 +151,7 @@ async fn a_retried_invitation_returns_the_first_invitation_and_creates_one() {
     let first = client
         .invite_user(authed(&app.owner_token, request.clone()))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     let second = client
         .invite_user(authed(&app.owner_token, request))
         .await

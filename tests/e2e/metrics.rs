@@ -23,7 +23,7 @@ const USER_SERVICE: &str = "wowchat.users.v1.UserService";
 
 async fn with_metrics(adjust: impl FnOnce(&mut wowchat_users_server::config::Settings)) -> TestApp {
     TestApp::spawn_with(|settings| {
-        settings.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+        settings.metrics.addr = Some("127.0.0.1:0".parse().unwrap());
         adjust(settings);
     })
     .await
@@ -172,7 +172,7 @@ async fn every_rest_route_is_counted_by_template_method_and_status() {
     let app = with_metrics(|_| {}).await;
     let mut settings = GatewaySettings::defaults();
     settings.gateway_listen_addr = "127.0.0.1:0".parse().unwrap();
-    settings.gateway_metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    settings.gateway_metrics.addr = Some("127.0.0.1:0".parse().unwrap());
     settings.gateway_upstream = app.address.clone();
     let gateway = Gateway::build(settings).await.unwrap();
     let base = gateway.address();
@@ -242,7 +242,7 @@ async fn the_mailer_counts_what_it_sends_on_its_own_endpoint() {
     let app = with_metrics(|settings| settings.relay = true).await;
     let smtp = SmtpServer::start().await;
     let mut settings = app.mailer_settings(&smtp.url());
-    settings.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    settings.metrics.addr = Some("127.0.0.1:0".parse().unwrap());
     let mailer = app.start_mailer(settings).await;
     let address = mailer.metrics_address.expect("the mailer serves metrics");
     let sent_before = scrape(address)
@@ -298,7 +298,7 @@ async fn mailer_health_is_not_serving_while_rabbitmq_or_postgres_is_unreachable(
     let postgres = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let mut settings = app.mailer_settings(&smtp.url());
     settings.amqp.url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", rabbitmq.port()).into();
-    settings.database_url = format!(
+    settings.database.url = format!(
         "postgres://postgres@127.0.0.1:{}/{}",
         postgres.port(),
         app.database_name

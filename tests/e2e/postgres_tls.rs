@@ -301,7 +301,7 @@ async fn the_service_and_the_mailer_use_a_postgres_that_requires_tls_with_requir
 
     // The whole service over verify-full: create, migrate, serve a call.
     let url = cluster.verify_full("wowchat_users_tls");
-    let app = TestApp::spawn_with(|settings| settings.database_url = url.clone().into()).await;
+    let app = TestApp::spawn_with(|settings| settings.database.url = url.clone().into()).await;
     let users = app
         .client()
         .await

@@ -16,7 +16,9 @@ use lapin::{
 use tokio_util::sync::CancellationToken;
 use wowchat_users_api::topology::{self, commands};
 use wowchat_users_server::messaging::relay::{Relay, RelaySettings};
-use wowchat_users_testkit::{TestApp, ready_messages, test_amqp_url, traces::CallerTrace};
+use wowchat_users_testkit::{
+    InvitationAnswer, TestApp, ready_messages, test_amqp_url, traces::CallerTrace,
+};
 
 use crate::support::eventually;
 
@@ -120,7 +122,7 @@ fn header(delivery: &Delivery, name: &str) -> Option<String> {
 /// Settings of a relay of the test's own on `app`'s outbox and names.
 fn relay_settings(app: &TestApp, batch_size: i64) -> RelaySettings {
     let mut settings = wowchat_users_server::config::Settings::defaults();
-    settings.database_url = app.database_url.clone().into();
+    settings.database.url = app.database_url.clone().into();
     settings.amqp.url = test_amqp_url().into();
     settings.amqp.prefix = app.topology.prefix().to_owned();
     settings.relay_poll_ms = 20;
@@ -185,15 +187,7 @@ async fn committed_events_are_published_with_their_properties_and_marked_publish
     request
         .metadata_mut()
         .insert("traceparent", caller.traceparent.parse().unwrap());
-    let invitation = app
-        .client()
-        .await
-        .invite_user(request)
-        .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+    let invitation = app.client().await.invite_user(request).await.invitation();
 
     let delivered = drain(&channel, &queue, 1, Duration::from_secs(15)).await;
     assert_eq!(delivered.len(), 1, "the invitation.created event arrives");

@@ -7,10 +7,11 @@ use prost::Message;
 use tonic::Code;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    TestApp, authed, change_role, deactivate, delete_role_request, expect_above_caller,
-    expect_denied, expect_error, expect_exists, expect_invalid_argument, expect_not_found,
-    expect_permission_missing, expect_refused, expect_unauthenticated, get_user_request,
-    invitation_request, new_role, permission_check, role_update, strings, violated_fields,
+    InvitationAnswer, TestApp, authed, change_role, deactivate, delete_role_request,
+    expect_above_caller, expect_denied, expect_error, expect_exists, expect_invalid_argument,
+    expect_not_found, expect_permission_missing, expect_refused, expect_unauthenticated,
+    get_user_request, invitation_request, new_role, permission_check, role_update, strings,
+    violated_fields,
 };
 
 // ---- helpers ----
@@ -71,6 +72,12 @@ async fn role_activity(app: &TestApp) -> Vec<proto::ActivityEntry> {
 }
 
 // ---- the catalog ----
+
+/// Inviting `email` as `role` is refused: no role of that name here.
+async fn expect_no_role(app: &TestApp, email: &str, role: &str) {
+    let refused = app.try_invite(invitation_request(email, role)).await;
+    expect_invalid_argument(refused, "ROLE_NOT_FOUND");
+}
 
 #[tokio::test]
 async fn list_permissions_returns_the_whole_catalog_with_descriptions() {
@@ -407,11 +414,7 @@ async fn a_role_held_by_a_pending_invitation_cannot_be_deleted() {
         .await
         .unwrap();
     // Gone: it can no longer be granted, changed or deleted.
-    expect_invalid_argument(
-        app.try_invite(invitation_request("pat@example.com", "reviewer"))
-            .await,
-        "ROLE_NOT_FOUND",
-    );
+    expect_no_role(&app, "pat@example.com", "reviewer").await;
     expect_not_found(
         owner.roles.update_role(role_update("reviewer", &[])).await,
         "ROLE_NOT_FOUND",
@@ -451,10 +454,7 @@ async fn custom_roles_work_in_invite_user_and_manage_user() {
         .users
         .invite_user(invitation_request("new@example.com", "reviewer"))
         .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+        .invitation();
     assert_eq!(invited.role, "reviewer");
     expect_above_caller(
         app.as_(&recruiter)
@@ -481,11 +481,7 @@ async fn a_custom_role_of_another_workspace_does_not_exist_here() {
         .await
         .unwrap();
 
-    expect_invalid_argument(
-        app.try_invite(invitation_request("x@example.com", "reviewer"))
-            .await,
-        "ROLE_NOT_FOUND",
-    );
+    expect_no_role(&app, "x@example.com", "reviewer").await;
     assert!(
         !app.listed_roles()
             .await
@@ -602,20 +598,13 @@ async fn a_retried_create_role_returns_the_first_result() {
         permissions: strings(&["reports.read"]),
         request_id: "create-reviewer-1".into(),
     };
-    let first = app
-        .roles()
-        .await
-        .create_role(authed(&app.owner_token, request()))
-        .await
-        .unwrap()
-        .into_inner();
-    let retried = app
-        .roles()
-        .await
-        .create_role(authed(&app.owner_token, request()))
-        .await
-        .unwrap()
-        .into_inner();
+    let create = async || {
+        let mut roles = app.roles().await;
+        let answer = roles.create_role(authed(&app.owner_token, request())).await;
+        answer.unwrap().into_inner()
+    };
+    let first = create().await;
+    let retried = create().await;
     assert_eq!(first, retried);
     assert_eq!(role_events(&app).await.len(), 1);
 }

@@ -69,7 +69,7 @@ async fn a_development_private_key_other_users_can_read_is_refused_at_start() {
     settings.dev_keys_dir = dir.join("dev-keys");
     settings.listen_addr = "127.0.0.1:0".parse().unwrap();
     // Never reached: the keys are checked before Postgres is touched.
-    settings.database_url = "postgres://postgres@127.0.0.1:1/never".to_owned().into();
+    settings.database.url = "postgres://postgres@127.0.0.1:1/never".to_owned().into();
     let key = settings.dev_keys_dir.join("jwt-private.pem");
     let mode =
         |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;

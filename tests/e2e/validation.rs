@@ -43,6 +43,9 @@ fn expect_invalid<T: std::fmt::Debug>(result: Result<T, tonic::Status>, field: &
     assert!(!status.message().to_lowercase().contains("sql"));
 }
 
+/// Makes one field of a valid invitation request invalid.
+type Spoil = fn(&mut proto::InviteUserRequest);
+
 #[tokio::test]
 async fn invalid_invitations_are_refused_field_by_field_and_change_nothing() {
     let app = TestApp::spawn().await;
@@ -72,75 +75,41 @@ async fn invalid_invitations_are_refused_field_by_field_and_change_nothing() {
         assert!(result.is_err(), "{why} email accepted");
         expect_invalid(result, "email");
     }
-    let oversized = format!("{}@example.com", "a".repeat(10_000));
-    expect_invalid(
-        client
-            .invite_user(invite(proto::InviteUserRequest {
-                email: oversized,
-                ..valid.clone()
-            }))
-            .await,
-        "email",
-    );
     for role in ["", "Agent", "agent!", &"r".repeat(65)] {
-        expect_invalid(
-            client
-                .invite_user(invite(proto::InviteUserRequest {
-                    role: role.into(),
-                    ..valid.clone()
-                }))
-                .await,
-            "role",
-        );
+        let request = proto::InviteUserRequest {
+            role: role.into(),
+            ..valid.clone()
+        };
+        expect_invalid(client.invite_user(invite(request)).await, "role");
     }
-    expect_invalid(
-        client
-            .invite_user(invite(proto::InviteUserRequest {
-                reporting_to_user_id: Some("not-a-uuid".into()),
-                ..valid.clone()
-            }))
-            .await,
-        "reporting_to_user_id",
-    );
-    expect_invalid(
-        client
-            .invite_user(invite(proto::InviteUserRequest {
-                message: "m".repeat(501),
-                ..valid.clone()
-            }))
-            .await,
-        "message",
-    );
-    expect_invalid(
-        client
-            .invite_user(invite(proto::InviteUserRequest {
-                message: ["line"; 11].join("\n"),
-                ..valid.clone()
-            }))
-            .await,
-        "message",
-    );
-    expect_invalid(
-        client
-            .invite_user(invite(proto::InviteUserRequest {
-                expires_in: Some(prost_types::Duration {
+    // `valid` with one field spoilt: refused on that field.
+    let spoilt: [(Spoil, &str); 6] = [
+        (
+            |r| r.email = format!("{}@example.com", "a".repeat(10_000)),
+            "email",
+        ),
+        (
+            |r| r.reporting_to_user_id = Some("not-a-uuid".into()),
+            "reporting_to_user_id",
+        ),
+        (|r| r.message = "m".repeat(501), "message"),
+        (|r| r.message = ["line"; 11].join("\n"), "message"),
+        (
+            |r| {
+                r.expires_in = Some(prost_types::Duration {
                     seconds: -5,
                     nanos: 0,
-                }),
-                ..valid.clone()
-            }))
-            .await,
-        "expires_in",
-    );
-    expect_invalid(
-        client
-            .invite_user(invite(proto::InviteUserRequest {
-                request_id: "has spaces in it".into(),
-                ..valid.clone()
-            }))
-            .await,
-        "request_id",
-    );
+                })
+            },
+            "expires_in",
+        ),
+        (|r| r.request_id = "has spaces in it".into(), "request_id"),
+    ];
+    for (spoil, field) in spoilt {
+        let mut request = valid.clone();
+        spoil(&mut request);
+        expect_invalid(client.invite_user(invite(request)).await, field);
+    }
 
     // Several bad fields are reported together.
     let status = client
@@ -172,36 +141,23 @@ async fn invalid_acceptances_are_refused_and_create_no_user() {
         password: password.into(),
     };
 
-    expect_invalid(
-        client
-            .accept_invitation(accept("", "Bob", "long enough password"))
-            .await,
-        "token",
-    );
-    expect_invalid(
-        client
-            .accept_invitation(accept(&token, "", "long enough password"))
-            .await,
-        "display_name",
-    );
-    expect_invalid(
-        client
-            .accept_invitation(accept(&token, &"b".repeat(101), "long enough password"))
-            .await,
-        "display_name",
-    );
-    expect_invalid(
-        client
-            .accept_invitation(accept(&token, "Bob", "short"))
-            .await,
-        "password",
-    );
-    expect_invalid(
-        client
-            .accept_invitation(accept(&token, "Bob", &"p".repeat(129)))
-            .await,
-        "password",
-    );
+    for (token, display_name, password, field) in [
+        ("", "Bob", "long enough password", "token"),
+        (&token, "", "long enough password", "display_name"),
+        (
+            &token,
+            &"b".repeat(101),
+            "long enough password",
+            "display_name",
+        ),
+        (&token, "Bob", "short", "password"),
+        (&token, "Bob", &"p".repeat(129), "password"),
+    ] {
+        let refused = client
+            .accept_invitation(accept(token, display_name, password))
+            .await;
+        expect_invalid(refused, field);
+    }
     // A token of the wrong shape is simply unknown.
     expect_not_found(
         client

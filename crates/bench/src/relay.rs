@@ -89,7 +89,7 @@ async fn measure(
     if let Some(batch_size) = batch_size {
         settings.relay_batch_size = batch_size;
     }
-    settings.database_url = scratch.database_url.clone().into();
+    settings.database.url = scratch.database_url.clone().into();
     settings.amqp.url = common.amqp_url.clone().into();
     settings.amqp.prefix = scratch.topology.prefix().to_owned();
     let relay_settings = settings.relay_settings();

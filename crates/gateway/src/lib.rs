@@ -66,7 +66,8 @@ use tower_http::{
 
 use tracing::field;
 use wowchat_platform::{
-    metrics::MetricsEndpoint,
+    environment::{EnvironmentArgs, EnvironmentFlag},
+    metrics::{MetricsArgs, MetricsEndpoint, MetricsVariables},
     secret::Secret,
     telemetry::{self, SpanKind, TRACEPARENT, TRACESTATE},
 };
@@ -90,6 +91,21 @@ pub const GATEWAY_KEY_HEADER: &str = "x-wowchat-gateway-key";
 /// The address of the gateway's client (the TCP peer), which the service
 /// believes only with a valid [`GATEWAY_KEY_HEADER`].
 pub const CLIENT_ADDRESS_HEADER: &str = "x-wowchat-client-address";
+
+/// The gateway's names for the settings it shares with the other programs
+/// (docs/configuration.md): its flags start with `gateway-`, as every flag
+/// of the gateway does (`standalone` takes them beside the service's).
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayVariables;
+
+impl MetricsVariables for GatewayVariables {
+    const FLAG: &'static str = "gateway-metrics-addr";
+    const ADDR: &'static str = "WOWCHAT_GATEWAY_METRICS_ADDR";
+}
+
+impl EnvironmentFlag for GatewayVariables {
+    const FLAG: &'static str = "gateway-environment";
+}
 
 /// The gateway's settings: flags, each also an environment variable.
 #[derive(Debug, Clone, clap::Args)]
@@ -152,9 +168,8 @@ pub struct GatewaySettings {
     #[arg(long, env = "WOWCHAT_GATEWAY_TIMEOUT_SECS", default_value_t = 30, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
     pub gateway_timeout_secs: u64,
 
-    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9465); off when unset.
-    #[arg(long, env = "WOWCHAT_GATEWAY_METRICS_ADDR")]
-    pub gateway_metrics_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub gateway_metrics: MetricsArgs<GatewayVariables>,
 
     /// Comma-separated networks (CIDRs, e.g. `10.0.0.0/8,192.0.2.7/32`) of
     /// the proxies or balancers in front of the gateway. From a peer in
@@ -233,16 +248,8 @@ pub struct GatewaySettings {
     )]
     pub gateway_app_url: String,
 
-    /// `development` or `production`: production refuses to start without
-    /// a gateway key.
-    #[arg(
-        long,
-        env = "WOWCHAT_ENVIRONMENT",
-        value_enum,
-        ignore_case = true,
-        default_value = "development"
-    )]
-    pub gateway_environment: wowchat_platform::environment::Environment,
+    #[command(flatten)]
+    pub gateway_environment: EnvironmentArgs<GatewayVariables>,
 }
 
 impl GatewaySettings {
@@ -254,12 +261,7 @@ impl GatewaySettings {
 
     /// The defaults, with the environment applied.
     pub fn defaults() -> Self {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            settings: GatewaySettings,
-        }
-        <Only as clap::Parser>::parse_from(["wowchat-gateway"]).settings
+        wowchat_platform::environment::defaults("wowchat-gateway")
     }
 }
 
@@ -314,11 +316,7 @@ impl Gateway {
     pub async fn build(settings: GatewaySettings) -> anyhow::Result<Gateway> {
         check_settings(&settings)?;
         // Before the routes' handles are resolved: earlier ones stay no-ops.
-        let metrics = MetricsEndpoint::bind_if(
-            settings.gateway_metrics_addr,
-            "WOWCHAT_GATEWAY_METRICS_ADDR",
-        )
-        .await?;
+        let metrics = settings.gateway_metrics.bind().await?;
         let shared = Arc::new(Shared::new(&settings).await?);
         let edge = edge_settings(&settings, shared.trusted_proxies.clone());
         let readiness = shared.readiness.clone();

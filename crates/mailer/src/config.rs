@@ -14,7 +14,13 @@ use clap::Args;
 use lapin::uri::AMQPUri;
 use lettre::message::Mailbox;
 use url::Url;
-use wowchat_platform::{amqp, telemetry::LogArgs};
+use wowchat_platform::{
+    amqp,
+    environment::{EnvironmentArgs, EnvironmentFlag},
+    metrics::{MetricsArgs, MetricsVariables},
+    postgres::{DatabaseArgs, DatabaseVariables},
+    telemetry::LogArgs,
+};
 use wowchat_users_api::topology::Topology;
 
 pub use wowchat_platform::{Backoff, Secret};
@@ -24,36 +30,32 @@ pub use crate::render::TokenIn;
 /// Leaves room for the longest suffix (`.users.delivery-results`) in 255 bytes.
 const MAX_PREFIX_LEN: usize = 200;
 
+/// The mailer's names for the settings it shares with the other programs
+/// (docs/configuration.md): its database and metrics variables are its own,
+/// so the service and the mailer can share one environment.
+#[derive(Debug, Clone, Copy)]
+pub struct MailerVariables;
+
+impl DatabaseVariables for MailerVariables {
+    const URL: &'static str = "WOWCHAT_MAILER_DATABASE_URL";
+    const DIRECT_URL: &'static str = "WOWCHAT_MAILER_DATABASE_DIRECT_URL";
+    const STATEMENT_CACHE: &'static str = "WOWCHAT_MAILER_DATABASE_STATEMENT_CACHE";
+}
+
+impl MetricsVariables for MailerVariables {
+    const ADDR: &'static str = "WOWCHAT_MAILER_METRICS_ADDR";
+}
+
+impl EnvironmentFlag for MailerVariables {}
+
 #[derive(Debug, Clone, Args)]
 pub struct MailerSettings {
     #[command(flatten)]
     pub amqp: wowchat_platform::amqp::AmqpArgs,
 
-    /// Postgres URL of the mailer's own tables (which messages were sent).
-    /// The database is created if it does not exist.
-    #[arg(
-        long,
-        env = "WOWCHAT_MAILER_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/wowchat_users",
-        hide_env_values = true,
-        hide_default_value = true
-    )]
-    pub database_url: Secret,
-
-    /// A direct Postgres URL (not through a transaction-pooling PgBouncer)
-    /// for creating the database and migrating it. Unset: the database URL.
-    #[arg(
-        long,
-        env = "WOWCHAT_MAILER_DATABASE_DIRECT_URL",
-        hide_env_values = true
-    )]
-    pub database_direct_url: Option<Secret>,
-
-    /// Prepare each statement once per connection and reuse it. `false`
-    /// behind a transaction-pooling PgBouncer before 1.21: every statement
-    /// is then sent unnamed.
-    #[arg(long, env = "WOWCHAT_MAILER_DATABASE_STATEMENT_CACHE", default_value_t = true, action = clap::ArgAction::Set)]
-    pub database_statement_cache: bool,
+    // Where the mailer records the messages it sent (its own tables).
+    #[command(flatten)]
+    pub database: DatabaseArgs<MailerVariables>,
 
     /// SMTP server, e.g. `smtps://user:pass@smtp.example.com` or
     /// `smtp://127.0.0.1:1025` (`?tls=required` for STARTTLS). When unset,
@@ -164,16 +166,8 @@ pub struct MailerSettings {
         default_value_t = 3600, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
     pub retention_interval_secs: u64,
 
-    /// `development` or `production`: production refuses developer
-    /// defaults (`guest:guest`, a localhost link in the emails).
-    #[arg(
-        long,
-        env = "WOWCHAT_ENVIRONMENT",
-        value_enum,
-        ignore_case = true,
-        default_value = "development"
-    )]
-    pub environment: wowchat_platform::environment::Environment,
+    #[command(flatten)]
+    pub environment: EnvironmentArgs<MailerVariables>,
 
     /// Keys that open the sealed invitation tokens of mail commands: the
     /// service's `WOWCHAT_MAIL_TOKEN_KEYS` (`id:base64url`, comma-separated).
@@ -189,9 +183,8 @@ pub struct MailerSettings {
     #[arg(long, env = "WOWCHAT_MAILER_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
 
-    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9466); off when unset.
-    #[arg(long, env = "WOWCHAT_MAILER_METRICS_ADDR")]
-    pub metrics_addr: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs<MailerVariables>,
 
     /// Serve gRPC health (`grpc.health.v1.Health`) on this address (e.g.
     /// 0.0.0.0:50052): NOT_SERVING while RabbitMQ or Postgres cannot be
@@ -205,14 +198,6 @@ impl MailerSettings {
     /// variables that are set.
     pub fn defaults() -> Self {
         wowchat_platform::environment::defaults("wowchat-mailer")
-    }
-
-    /// Where the database is created and migrated: the direct URL, else
-    /// the database URL.
-    pub fn database_direct_url(&self) -> &Secret {
-        self.database_direct_url
-            .as_ref()
-            .unwrap_or(&self.database_url)
     }
 
     /// Parses every setting once; the errors name the setting, never its value.
@@ -429,7 +414,7 @@ mod tests {
     #[test]
     fn production_refuses_a_localhost_unsubscribe_link() {
         let mut settings = MailerSettings::defaults();
-        settings.environment = wowchat_platform::environment::Environment::Production;
+        settings.environment.environment = wowchat_platform::environment::Environment::Production;
         settings.amqp.url = "amqp://mailer:s3cret@rabbit.internal:5672/%2f".into();
         settings.accept_url = "https://app.wowchat.com/accept-invitation".into();
         settings.users_url = "https://app.wowchat.com/users".into();

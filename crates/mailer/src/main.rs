@@ -47,7 +47,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             db::SCHEMA
-                .create_and_migrate(settings.database_direct_url().expose())
+                .create_and_migrate(settings.database.direct_url().expose())
                 .await
         }
     }

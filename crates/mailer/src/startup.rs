@@ -59,18 +59,15 @@ impl Mailer {
     pub async fn build(settings: MailerSettings) -> anyhow::Result<Self> {
         let config = settings.validate()?;
         // Before any metric handle is resolved: earlier ones stay no-ops.
-        let metrics =
-            MetricsEndpoint::bind_if(settings.metrics_addr, "WOWCHAT_MAILER_METRICS_ADDR").await?;
+        let metrics = settings.metrics.bind().await?;
         let health = bind_health(settings.health_addr).await?;
-        if !settings.database_statement_cache {
-            wowchat_platform::statements::use_unnamed_statements();
-        }
+        settings.database.apply_statement_mode();
         if settings.migrate_on_start {
             db::SCHEMA
-                .create_and_migrate(settings.database_direct_url().expose())
+                .create_and_migrate(settings.database.direct_url().expose())
                 .await?;
         }
-        let url = settings.database_url.expose();
+        let url = settings.database.url.expose();
         // One connection per message in flight, plus room for bookkeeping.
         let pool = db::SCHEMA.pool(url, usize::from(config.prefetch) + 4)?;
         let renderer = renderer(&settings, &config)?;

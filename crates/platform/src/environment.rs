@@ -28,6 +28,45 @@ impl Environment {
     }
 }
 
+/// The flag one program reads its [`EnvironmentArgs`] from; the variable is
+/// `WOWCHAT_ENVIRONMENT` for every program, so one setting covers a whole
+/// installation.
+pub trait EnvironmentFlag {
+    /// The flag, without its dashes.
+    const FLAG: &'static str = "environment";
+}
+
+// The environment setting every program declares, flattened into its
+// settings (`#[command(flatten)] environment: EnvironmentArgs<F>`). A plain
+// comment, not a doc comment: clap would make it the `about` of the command
+// it lands in.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnvironmentArgs<F: EnvironmentFlag> {
+    /// `development` or `production`: production refuses developer defaults
+    /// (generated JWT keys, `guest:guest`, no gateway key, a localhost link
+    /// in emails: what each program refuses, docs/configuration.md says).
+    #[arg(
+        id = "environment",
+        long = F::FLAG,
+        value_name = "ENVIRONMENT",
+        env = "WOWCHAT_ENVIRONMENT",
+        value_enum,
+        ignore_case = true,
+        default_value = "development"
+    )]
+    pub environment: Environment,
+
+    #[arg(skip)]
+    flag: std::marker::PhantomData<fn() -> F>,
+}
+
+impl<F: EnvironmentFlag> EnvironmentArgs<F> {
+    /// Refuses `what` in production, naming the setting to change.
+    pub fn refuse(&self, developer_default: bool, what: &str) -> anyhow::Result<()> {
+        self.environment.refuse(developer_default, what)
+    }
+}
+
 /// `guest:guest@`: RabbitMQ's default user, which it refuses beyond
 /// localhost anyway.
 pub fn is_guest_amqp_url(url: &str) -> bool {

@@ -63,6 +63,41 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))
 }
 
+/// The flag and the variable one program reads its [`MetricsArgs`] from:
+/// the service's `--metrics-addr` and `WOWCHAT_METRICS_ADDR` unless the
+/// program names its own (the mailer's `WOWCHAT_MAILER_METRICS_ADDR`, the
+/// gateway's `WOWCHAT_GATEWAY_METRICS_ADDR`), so one environment can give
+/// each its own port.
+pub trait MetricsVariables {
+    /// The flag, without its dashes.
+    const FLAG: &'static str = "metrics-addr";
+    /// The variable.
+    const ADDR: &'static str = "WOWCHAT_METRICS_ADDR";
+}
+
+// The metrics endpoint setting every serving program declares, flattened
+// into its settings (`#[command(flatten)] metrics: MetricsArgs<V>`). A
+// plain comment, not a doc comment: clap would make it the `about` of the
+// command it lands in.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MetricsArgs<V: MetricsVariables> {
+    /// Serve Prometheus metrics (`GET /metrics`) on this address (e.g.
+    /// 127.0.0.1:9464); off when unset.
+    #[arg(id = "metrics_addr", long = V::FLAG, value_name = "METRICS_ADDR", env = V::ADDR)]
+    pub addr: Option<SocketAddr>,
+
+    #[arg(skip)]
+    variables: std::marker::PhantomData<fn() -> V>,
+}
+
+impl<V: MetricsVariables> MetricsArgs<V> {
+    /// Installs the recorder and binds the address, when one is set (errors
+    /// name the variable).
+    pub async fn bind(&self) -> anyhow::Result<Option<MetricsEndpoint>> {
+        MetricsEndpoint::bind_if(self.addr, V::ADDR).await
+    }
+}
+
 /// A bound Prometheus endpoint: `GET /metrics` renders every metric of the process.
 pub struct MetricsEndpoint {
     listener: TcpListener,

@@ -33,6 +33,94 @@ use tokio_postgres::{
 };
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use crate::secret::Secret;
+
+/// The variables one program reads its [`DatabaseArgs`] from: the
+/// service's `WOWCHAT_DATABASE_*` unless the program names its own (the
+/// mailer keeps `WOWCHAT_MAILER_DATABASE_*`, so one environment can give
+/// the two different databases). Flags, defaults and meanings are the same.
+pub trait DatabaseVariables {
+    /// The database URL.
+    const URL: &'static str = "WOWCHAT_DATABASE_URL";
+    /// The direct URL, for sessions of their own.
+    const DIRECT_URL: &'static str = "WOWCHAT_DATABASE_DIRECT_URL";
+    /// Whether statements are prepared and cached per connection.
+    const STATEMENT_CACHE: &'static str = "WOWCHAT_DATABASE_STATEMENT_CACHE";
+}
+
+// The database settings every program with a database declares, flattened
+// into its settings (`#[command(flatten)] database: DatabaseArgs<V>`), `V`
+// naming its variables. A plain comment, not a doc comment: clap would make
+// it the `about` of the command it lands in.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs<V: DatabaseVariables> {
+    /// Postgres connection URL (TLS as its `sslmode` says). The database is
+    /// created if it does not exist.
+    #[arg(
+        id = "database_url",
+        long = "database-url",
+        value_name = "DATABASE_URL",
+        env = V::URL,
+        default_value = "postgres://postgres@127.0.0.1:5432/wowchat_users",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub url: Secret,
+
+    /// A direct Postgres URL (not through a transaction-pooling PgBouncer)
+    /// for what needs a session of its own: LISTEN, creating the database
+    /// and migrating it. Unset: the database URL.
+    #[arg(
+        id = "database_direct_url",
+        long = "database-direct-url",
+        value_name = "DATABASE_DIRECT_URL",
+        env = V::DIRECT_URL,
+        hide_env_values = true
+    )]
+    pub direct_url: Option<Secret>,
+
+    /// Prepare each statement once per connection and reuse it. `false`
+    /// behind a transaction-pooling PgBouncer before 1.21 (no prepared
+    /// statements there): every statement is then sent unnamed.
+    #[arg(
+        id = "database_statement_cache",
+        long = "database-statement-cache",
+        value_name = "DATABASE_STATEMENT_CACHE",
+        env = V::STATEMENT_CACHE,
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub statement_cache: bool,
+
+    #[arg(skip)]
+    variables: std::marker::PhantomData<fn() -> V>,
+}
+
+impl<V: DatabaseVariables> DatabaseArgs<V> {
+    /// Where sessions of their own connect: the direct URL, else the database URL.
+    pub fn direct_url(&self) -> &Secret {
+        self.direct_url.as_ref().unwrap_or(&self.url)
+    }
+
+    /// Applies `statement_cache` to the process (see [`crate::statements`]).
+    pub fn apply_statement_mode(&self) {
+        if !self.statement_cache {
+            crate::statements::use_unnamed_statements();
+        }
+    }
+
+    /// The same settings as the program `W` would hold them: `standalone`
+    /// runs the mailer on the service's database.
+    pub fn for_program<W: DatabaseVariables>(&self) -> DatabaseArgs<W> {
+        DatabaseArgs {
+            url: self.url.clone(),
+            direct_url: self.direct_url.clone(),
+            statement_cache: self.statement_cache,
+            variables: std::marker::PhantomData,
+        }
+    }
+}
+
 /// Longest wait for a pooled connection: to get one, open one, or recycle one.
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -7,7 +7,12 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{ArgAction, Args};
 
 pub use wowchat_platform::Secret;
-use wowchat_platform::telemetry::LogArgs;
+use wowchat_platform::{
+    environment::{EnvironmentArgs, EnvironmentFlag},
+    metrics::{MetricsArgs, MetricsVariables},
+    postgres::{DatabaseArgs, DatabaseVariables},
+    telemetry::LogArgs,
+};
 
 use crate::auth::jwt::KeySettings;
 
@@ -22,30 +27,19 @@ pub fn default_hash_concurrency() -> usize {
     std::thread::available_parallelism().map_or(1, |cores| cores.get().saturating_sub(1).max(1))
 }
 
+/// The service's names for the settings it shares with the other programs:
+/// the shared groups' own (docs/configuration.md).
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceVariables;
+
+impl DatabaseVariables for ServiceVariables {}
+impl MetricsVariables for ServiceVariables {}
+impl EnvironmentFlag for ServiceVariables {}
+
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
-    /// Postgres connection URL. The database is created if it does not exist.
-    #[arg(
-        long,
-        env = "WOWCHAT_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/wowchat_users",
-        hide_env_values = true,
-        hide_default_value = true
-    )]
-    pub database_url: Secret,
-
-    /// A direct Postgres URL (not through a transaction-pooling PgBouncer)
-    /// for what needs a session of its own: the LISTEN of the relay and of
-    /// the caller cache, creating the database and migrations. Unset: the
-    /// database URL.
-    #[arg(long, env = "WOWCHAT_DATABASE_DIRECT_URL", hide_env_values = true)]
-    pub database_direct_url: Option<Secret>,
-
-    /// Prepare each statement once per connection and reuse it. `false`
-    /// behind a transaction-pooling PgBouncer before 1.21 (no prepared
-    /// statements there): every statement is then sent unnamed.
-    #[arg(long, env = "WOWCHAT_DATABASE_STATEMENT_CACHE", default_value_t = true, action = ArgAction::Set)]
-    pub database_statement_cache: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs<ServiceVariables>,
 
     /// Most Postgres connections held by the pool.
     #[arg(long, env = "WOWCHAT_DB_POOL_SIZE", default_value_t = 16, value_parser = wowchat_platform::environment::at_least_one::<usize>)]
@@ -436,20 +430,11 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_ACCESS_EXPIRY_SWEEP_SECS", default_value_t = 60, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
     pub access_expiry_sweep_secs: u64,
 
-    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); off when unset.
-    #[arg(long, env = "WOWCHAT_METRICS_ADDR")]
-    pub metrics_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs<ServiceVariables>,
 
-    /// `development` or `production`: production refuses developer
-    /// defaults (generated JWT keys, `guest:guest`, no gateway key).
-    #[arg(
-        long,
-        env = "WOWCHAT_ENVIRONMENT",
-        value_enum,
-        ignore_case = true,
-        default_value = "development"
-    )]
-    pub environment: wowchat_platform::environment::Environment,
+    #[command(flatten)]
+    pub environment: EnvironmentArgs<ServiceVariables>,
 
     #[command(flatten)]
     pub log: LogArgs,
@@ -460,21 +445,6 @@ impl Settings {
     /// variables that are set.
     pub fn defaults() -> Self {
         wowchat_platform::environment::defaults("wowchat-users")
-    }
-
-    /// Where sessions of their own connect: the direct URL, else the database URL.
-    pub fn database_direct_url(&self) -> &Secret {
-        self.database_direct_url
-            .as_ref()
-            .unwrap_or(&self.database_url)
-    }
-
-    /// Applies `database_statement_cache` to the process (see
-    /// `wowchat_platform::statements`).
-    pub fn apply_statement_mode(&self) {
-        if !self.database_statement_cache {
-            wowchat_platform::statements::use_unnamed_statements();
-        }
     }
 
     pub fn key_settings(&self) -> KeySettings {
@@ -491,7 +461,7 @@ impl Settings {
     pub fn relay_settings(&self) -> crate::messaging::relay::RelaySettings {
         crate::messaging::relay::RelaySettings {
             amqp_url: self.amqp.url.clone(),
-            listen_url: self.database_direct_url().clone(),
+            listen_url: self.database.direct_url().clone(),
             topology: wowchat_users_api::topology::Topology::new(self.amqp.prefix.clone()),
             batch_size: self.relay_batch_size,
             poll_interval: Duration::from_millis(self.relay_poll_ms.max(10)),
@@ -574,7 +544,7 @@ impl Settings {
                 self.jwt_max_lifetime_secs
             );
         }
-        let environment = self.environment;
+        let environment = &self.environment;
         environment.refuse(
             self.jwt_public_keys.is_empty() || self.jwt_private_key.is_none(),
             "generated development JWT keys: set WOWCHAT_JWT_PUBLIC_KEYS and WOWCHAT_JWT_PRIVATE_KEY",

@@ -103,7 +103,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn execute(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings;
-    settings.apply_statement_mode();
+    settings.database.apply_statement_mode();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let deadline = settings.shutdown_deadline();
@@ -159,9 +159,7 @@ async fn standalone(
     settings.mail_token_keys = Some(token_keys.as_str().into());
     mailer_settings.mail_token_keys = Some(token_keys.as_str().into());
     if std::env::var_os("WOWCHAT_MAILER_DATABASE_URL").is_none() {
-        mailer_settings.database_url = settings.database_url.expose().into();
-        mailer_settings.database_direct_url = settings.database_direct_url.clone();
-        mailer_settings.database_statement_cache = settings.database_statement_cache;
+        mailer_settings.database = settings.database.for_program();
     }
     // The gateway vouches for its clients' addresses with a key the server
     // trusts: one made up for this process unless both were given one.
@@ -198,16 +196,12 @@ async fn standalone(
 /// and here); one-off commands (`bootstrap` in a running pod) never do.
 async fn relay(settings: &Settings) -> anyhow::Result<()> {
     settings.check_environment()?;
-    let metrics = wowchat_platform::metrics::MetricsEndpoint::bind_if(
-        settings.metrics_addr,
-        "WOWCHAT_METRICS_ADDR",
-    )
-    .await?;
+    let metrics = settings.metrics.bind().await?;
     if settings.migrate_on_start {
         migrate(settings).await?;
     }
     let pool = db::SCHEMA.pool(
-        settings.database_url.expose(),
+        settings.database.url.expose(),
         wowchat_users_server::messaging::relay::POOL_SIZE,
     )?;
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -250,7 +244,7 @@ async fn relay(settings: &Settings) -> anyhow::Result<()> {
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     db::SCHEMA
-        .create_and_migrate(settings.database_direct_url().expose())
+        .create_and_migrate(settings.database.direct_url().expose())
         .await
 }
 
@@ -277,7 +271,7 @@ async fn bootstrap_workspace(
     let parsed = Password::parse(&password).map_err(|e| anyhow::anyhow!("--owner-password {e}"))?;
     migrate(settings).await?;
     let state = AppState::new(
-        db::SCHEMA.pool(settings.database_url.expose(), 2)?,
+        db::SCHEMA.pool(settings.database.url.expose(), 2)?,
         std::sync::Arc::new(JwtKeys::load(&settings.key_settings())?),
         settings.caller_cache_settings(),
         PasswordHasher::owasp(1, 1)?,

@@ -73,15 +73,14 @@ impl Application {
         // Keys first: a bad key setting fails before anything touches Postgres.
         let keys = JwtKeys::load(&settings.key_settings()).context("loading JWT keys")?;
         // Before any metric handle is resolved: handles taken earlier stay no-ops.
-        let metrics =
-            MetricsEndpoint::bind_if(settings.metrics_addr, "WOWCHAT_METRICS_ADDR").await?;
-        settings.apply_statement_mode();
+        let metrics = settings.metrics.bind().await?;
+        settings.database.apply_statement_mode();
         if settings.migrate_on_start {
-            let direct = settings.database_direct_url().expose();
+            let direct = settings.database.direct_url().expose();
             db::SCHEMA.ensure_database(direct).await?;
             db::SCHEMA.migrate(direct).await?;
         }
-        let url = settings.database_url.expose();
+        let url = settings.database.url.expose();
         let pool = db::SCHEMA.pool(url, settings.db_pool_size)?;
         let health_pool = db::SCHEMA.pool(url, 1)?;
         let state = Arc::new(
@@ -182,7 +181,7 @@ impl Application {
         ];
         let caller_listener = tokio::spawn(crate::auth::invalidation::run(
             self.state.callers.clone(),
-            self.settings.database_direct_url().clone(),
+            self.settings.database.direct_url().clone(),
             self.state.pool.clone(),
             background.clone(),
         ));

@@ -27,8 +27,44 @@ use wowchat_users_server::{
 
 use crate::{
     PASSWORD, TestApp, get_invitation_request, get_user_request, invitation_request,
-    manage_request, new_role, strings,
+    manage_request, new_role, revoke_request, strings,
 };
+
+/// A response carrying the invitation its call made, read or changed.
+pub trait CarriesInvitation {
+    fn into_invitation(self) -> Option<proto::Invitation>;
+}
+
+macro_rules! carries_invitation {
+    ($($response:ident),+) => {$(
+        impl CarriesInvitation for proto::$response {
+            fn into_invitation(self) -> Option<proto::Invitation> {
+                self.invitation
+            }
+        }
+    )+};
+}
+
+carries_invitation!(
+    InviteUserResponse,
+    GetInvitationResponse,
+    UpdateInvitationResponse,
+    ResendInvitationResponse,
+    RevokeInvitationResponse
+);
+
+/// The invitation in a call's answer (`.await.invitation()`); panics,
+/// as `unwrap` would, when the call failed.
+pub trait InvitationAnswer {
+    fn invitation(self) -> proto::Invitation;
+}
+
+impl<R: CarriesInvitation> InvitationAnswer for Result<tonic::Response<R>, Status> {
+    fn invitation(self) -> proto::Invitation {
+        let response = self.expect("the call succeeds").into_inner();
+        response.into_invitation().expect("an invitation")
+    }
+}
 
 /// Gives every request it passes `authorization: Bearer <token>`.
 #[derive(Clone)]
@@ -204,6 +240,17 @@ impl TestApp {
         self.try_invite(invitation_request(email, role))
             .await
             .expect("invite succeeds")
+    }
+
+    /// Revokes the invitation as the owner: the revoked invitation.
+    pub async fn revoke(&self, invitation_id: &str) -> proto::Invitation {
+        let response = self
+            .as_owner()
+            .users
+            .revoke_invitation(revoke_request(invitation_id))
+            .await
+            .expect("revoke succeeds");
+        response.into_inner().invitation.expect("an invitation")
     }
 
     /// InviteUser of `request` as the owner, answered as the call answers.

@@ -36,7 +36,9 @@ mod requests;
 pub mod smtp;
 pub mod traces;
 
-pub use calls::{Authorized, Bearer, OtherWorkspace, Services};
+pub use calls::{
+    Authorized, Bearer, CarriesInvitation, InvitationAnswer, OtherWorkspace, Services,
+};
 pub use proxy::TcpProxy;
 pub use records::{OutboxRow, open_token};
 pub use requests::*;
@@ -234,7 +236,7 @@ pub fn without_invitation_limits(settings: &mut Settings) {
 /// development keys in `keys_dir`, a small pool, the relay off, fast polls.
 fn test_settings(database_url: &str, keys_dir: &std::path::Path) -> Settings {
     let mut settings = Settings::defaults();
-    settings.database_url = database_url.to_owned().into();
+    settings.database.url = database_url.to_owned().into();
     settings.listen_addr = "127.0.0.1:0".parse().unwrap();
     settings.dev_keys_dir = keys_dir.to_owned();
     settings.db_pool_size = 8;
@@ -324,7 +326,7 @@ impl TestApp {
         let mut settings = wowchat_mailer::MailerSettings::defaults();
         settings.amqp.url = test_amqp_url().into();
         settings.amqp.prefix = self.topology.prefix().to_owned();
-        settings.database_url = self.database_url.clone().into();
+        settings.database.url = self.database_url.clone().into();
         settings.smtp_url = Some(smtp_url.to_owned().into());
         settings.mail_token_keys = Some(MAIL_TOKEN_KEYS.into());
         settings.retry_base_ms = 20;

@@ -16,6 +16,18 @@ pub fn invitation_request(email: &str, role: &str) -> proto::InviteUserRequest {
     }
 }
 
+/// An InviteUser request for `email` as `role`, reporting to `manager_id`.
+pub fn invitation_reporting_to(
+    email: &str,
+    role: &str,
+    manager_id: &str,
+) -> proto::InviteUserRequest {
+    proto::InviteUserRequest {
+        reporting_to_user_id: Some(manager_id.into()),
+        ..invitation_request(email, role)
+    }
+}
+
 /// A ManageUser request applying `action` to `user_id`, without etag or request id.
 pub fn manage_request(user_id: &str, action: Action) -> proto::ManageUserRequest {
     proto::ManageUserRequest {

@@ -36,15 +36,10 @@ from wowchat_users._gen.all import (
     RoleServiceStub,
     UserServiceStub,
 )
-from wowchat_users.errors import (
-    bad_request,
-    details,
-    error_info,
-    field_violations,
-    reason,
-    retry_info,
-    status,
-)
+# Everything wowchat_users.errors exports (the decoding functions, the detail
+# types, DOMAIN): its own __all__ is the one list of it.
+from wowchat_users import errors as _errors
+from wowchat_users.errors import *  # noqa: F403
 
 __version__ = "0.1.0"
 
@@ -65,15 +60,6 @@ class Client:
         self.directory = DirectoryServiceStub(channel)
 
 
-__all__ = [
-    "Client",
-    "bad_request",
-    "bearer",
-    "details",
-    "error_info",
-    "field_violations",
-    "reason",
-    "retry_info",
-    "status",
-]
+__all__ = ["Client", "bearer"]
+__all__ += _errors.__all__
 __all__ += _all.__all__

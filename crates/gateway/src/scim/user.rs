@@ -121,20 +121,43 @@ pub fn fields(body: &Value) -> Result<proto::DirectoryUserFields, ScimError> {
     let Value::Object(object) = body else {
         return Err(ScimError::invalid_syntax("the body must be a JSON object"));
     };
-    let user_name = string(get(object, "userName"), "userName")?
-        .ok_or_else(|| ScimError::invalid_value("userName is required"))?;
-    let external_id = string(get(object, "externalId"), "externalId")?;
-    let name = match get(object, "name") {
-        None => None,
-        Some(Value::Object(name)) => Some(proto::DirectoryName {
+    // Each field parsed in place; the first invalid one, in this order, is
+    // the error.
+    Ok(proto::DirectoryUserFields {
+        user_name: string(get(object, "userName"), "userName")?
+            .ok_or_else(|| ScimError::invalid_value("userName is required"))?,
+        external_id: string(get(object, "externalId"), "externalId")?,
+        name: name(get(object, "name"))?,
+        display_name: string(get(object, "displayName"), "displayName")?,
+        emails: emails(get(object, "emails"))?,
+        active: get(object, "active")
+            .map(|a| boolean(a, "active"))
+            .transpose()?
+            .unwrap_or(true),
+        password: string(get(object, "password"), "password")?,
+        manager_user_id: match get(object, ENTERPRISE_SCHEMA) {
+            Some(Value::Object(enterprise)) => manager(get(enterprise, "manager"))?,
+            _ => None,
+        },
+    })
+}
+
+/// A User's `name`: an object of `givenName` and `familyName`, if given.
+fn name(value: Option<&Value>) -> Result<Option<proto::DirectoryName>, ScimError> {
+    match value {
+        None => Ok(None),
+        Some(Value::Object(name)) => Ok(Some(proto::DirectoryName {
             given_name: string(get(name, "givenName"), "name.givenName")?,
             family_name: string(get(name, "familyName"), "name.familyName")?,
-        }),
-        Some(_) => return Err(ScimError::invalid_value("name must be an object")),
-    };
-    let display_name = string(get(object, "displayName"), "displayName")?;
-    let emails = match get(object, "emails") {
-        None => Vec::new(),
+        })),
+        Some(_) => Err(ScimError::invalid_value("name must be an object")),
+    }
+}
+
+/// A User's `emails`: an array of objects with a `value` each; none when absent.
+fn emails(value: Option<&Value>) -> Result<Vec<proto::DirectoryEmail>, ScimError> {
+    match value {
+        None => Ok(Vec::new()),
         Some(Value::Array(emails)) => emails
             .iter()
             .map(|email| {
@@ -150,28 +173,9 @@ pub fn fields(body: &Value) -> Result<proto::DirectoryUserFields, ScimError> {
                         .transpose()?,
                 })
             })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(ScimError::invalid_value("emails must be an array")),
-    };
-    let active = get(object, "active")
-        .map(|a| boolean(a, "active"))
-        .transpose()?
-        .unwrap_or(true);
-    let password = string(get(object, "password"), "password")?;
-    let manager_user_id = match get(object, ENTERPRISE_SCHEMA) {
-        Some(Value::Object(enterprise)) => manager(get(enterprise, "manager"))?,
-        _ => None,
-    };
-    Ok(proto::DirectoryUserFields {
-        user_name,
-        external_id,
-        name,
-        display_name,
-        emails,
-        active,
-        manager_user_id,
-        password,
-    })
+            .collect(),
+        Some(_) => Err(ScimError::invalid_value("emails must be an array")),
+    }
 }
 
 /// The enterprise extension's manager: `{"value": id}`, or the id alone

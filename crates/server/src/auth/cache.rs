@@ -239,7 +239,9 @@ impl CallerCache {
     ) -> Result<Option<Arc<User>>, Error> {
         self.read_through(self.users.as_ref(), (workspace_id, user_id), async || {
             let client = pool.get().await?;
-            users::get(&client, workspace_id, user_id, Lock::None).await
+            users::USERS
+                .get(&client, workspace_id, user_id, Lock::None)
+                .await
         })
         .await
     }

@@ -160,7 +160,8 @@ pub async fn confirm(
     caller: &Caller,
     user_lock: Lock,
 ) -> Result<Caller, Error> {
-    let user = users::get(tx, caller.workspace_id, caller.user_id, user_lock)
+    let user = users::USERS
+        .get(tx, caller.workspace_id, caller.user_id, user_lock)
         .await?
         .ok_or_else(unknown_caller)?;
     // A custom role's change applies to its holders from their very next call.

@@ -5,7 +5,13 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{EmailAddress, idempotency::IdempotencyKey, locale::Locale, secret::Secret};
+use super::{
+    EmailAddress,
+    idempotency::IdempotencyKey,
+    locale::Locale,
+    pagination::{Cursor, Listed},
+    secret::Secret,
+};
 
 named_enum! {
     #[derive(Serialize, Deserialize)]
@@ -63,6 +69,12 @@ pub struct Invitation {
     /// The language of its email and page.
     #[serde(default, with = "super::locale::by_tag")]
     pub locale: Locale,
+}
+
+impl Listed for Invitation {
+    fn cursor(&self) -> Cursor {
+        Cursor::new(self.created_at, self.id)
+    }
 }
 
 impl Invitation {

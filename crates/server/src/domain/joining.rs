@@ -6,7 +6,13 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{EmailAddress, idempotency::IdempotencyKey, invitation::TokenHash, secret::Secret};
+use super::{
+    EmailAddress,
+    idempotency::IdempotencyKey,
+    invitation::TokenHash,
+    pagination::{Cursor, Listed},
+    secret::Secret,
+};
 
 /// The secret of an invite link: `wclink_` and 32 random bytes (base64url).
 /// The prefix lets secret scanners find a leaked one.
@@ -64,6 +70,12 @@ pub struct InviteLink {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+impl Listed for InviteLink {
+    fn cursor(&self) -> Cursor {
+        Cursor::new(self.created_at, self.id)
+    }
 }
 
 /// What an invite link is created with.
@@ -145,6 +157,12 @@ pub struct JoinRequest {
     pub decided_by: Option<Uuid>,
     pub denial_reason: String,
     pub invitation_id: Option<Uuid>,
+}
+
+impl Listed for JoinRequest {
+    fn cursor(&self) -> Cursor {
+        Cursor::new(self.created_at, self.id)
+    }
 }
 
 /// A request to join as a stranger makes it (directly or through a link).

@@ -42,6 +42,28 @@ impl Cursor {
     }
 }
 
+/// The rows a page reads: those after `after` (from the start when
+/// `None`), at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub after: Option<Cursor>,
+    pub limit: i64,
+}
+
+impl Window {
+    /// `after`'s time and id, apart (each `NULL` from the start), as SQL
+    /// compares a row's sort key with them.
+    pub fn after_time_and_id(&self) -> (Option<OffsetDateTime>, Option<Uuid>) {
+        (self.after.map(|c| c.time), self.after.map(|c| c.id))
+    }
+}
+
+/// A record a listing reads newest first by its creation time and id: the
+/// cursor a page after it starts from.
+pub trait Listed {
+    fn cursor(&self) -> Cursor;
+}
+
 /// Digests a list call's filters, so a token only continues the same listing.
 pub fn filter_digest(filters: &str) -> [u8; 8] {
     let digest = Sha256::digest(filters.as_bytes());

@@ -324,7 +324,9 @@ impl JoinService for JoinServiceImpl {
         } = request.into_inner();
         let filter = link_state(state)?;
         let page = convert::list_page(page_size, page_token)?;
-        let page = operations::invite_links::list(&self.state, &caller, filter, page).await?;
+        let page = operations::invite_links::READS
+            .list(&self.state, &caller, filter, page)
+            .await?;
         let (links, next_page_token, total_size) = convert::listed(page, wire::invite_link);
         Ok(Response::new(proto::ListInviteLinksResponse {
             links,
@@ -340,7 +342,9 @@ impl JoinService for JoinServiceImpl {
         let caller = authenticated(&self.state, &request).await?;
         let proto::GetInviteLinkRequest { link_id } = request.into_inner();
         let link_id = id_field("link_id", &link_id)?;
-        let link = operations::invite_links::get(&self.state, &caller, link_id).await?;
+        let link = operations::invite_links::READS
+            .get(&self.state, &caller, link_id)
+            .await?;
         Ok(Response::new(proto::GetInviteLinkResponse {
             link: Some(wire::invite_link(&link)),
         }))
@@ -451,7 +455,9 @@ impl JoinService for JoinServiceImpl {
         } = request.into_inner();
         let filter = request_state(state)?;
         let page = convert::list_page(page_size, page_token)?;
-        let page = operations::join_requests::list(&self.state, &caller, filter, page).await?;
+        let page = operations::join_requests::READS
+            .list(&self.state, &caller, filter, page)
+            .await?;
         let (join_requests, next_page_token, total_size) =
             convert::listed(page, wire::join_request);
         Ok(Response::new(proto::ListJoinRequestsResponse {
@@ -468,7 +474,9 @@ impl JoinService for JoinServiceImpl {
         let caller = authenticated(&self.state, &request).await?;
         let proto::GetJoinRequestRequest { join_request_id } = request.into_inner();
         let join_request_id = id_field("join_request_id", &join_request_id)?;
-        let found = operations::join_requests::get(&self.state, &caller, join_request_id).await?;
+        let found = operations::join_requests::READS
+            .get(&self.state, &caller, join_request_id)
+            .await?;
         Ok(Response::new(proto::GetJoinRequestResponse {
             join_request: Some(wire::join_request(&found)),
         }))

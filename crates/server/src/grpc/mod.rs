@@ -172,7 +172,9 @@ impl UserService for UserServiceImpl {
         let caller = self.caller(&request).await?;
         let proto::GetInvitationRequest { invitation_id } = request.into_inner();
         let invitation_id = convert::id_field("invitation_id", &invitation_id)?;
-        let invitation = operations::invitations::get(&self.state, &caller, invitation_id).await?;
+        let invitation = operations::invitations::READS
+            .get(&self.state, &caller, invitation_id)
+            .await?;
         Ok(Response::new(proto::GetInvitationResponse {
             invitation: Some(wire::invitation(&invitation)),
         }))
@@ -184,7 +186,9 @@ impl UserService for UserServiceImpl {
     ) -> Result<Response<proto::ListInvitationsResponse>, Status> {
         let caller = self.caller(&request).await?;
         let (filter, page) = convert::list_invitations(request.into_inner())?;
-        let page = operations::invitations::list(&self.state, &caller, filter, page).await?;
+        let page = operations::invitations::READS
+            .list(&self.state, &caller, filter, page)
+            .await?;
         let (invitations, next_page_token, total_size) = convert::listed(page, wire::invitation);
         Ok(Response::new(proto::ListInvitationsResponse {
             invitations,

@@ -18,17 +18,11 @@ pub async fn list(
     filter: ActivityFilter,
     page: PageRequest,
 ) -> Result<Page<ActivityEntry>, Error> {
-    caller.require(Permission::ActivityRead)?;
-    let page = page.open(state, &format!("activity|{filter:?}")).await?;
-    let client = state.connection().await?;
-    let items = activity::list(
-        &client,
-        caller.workspace_id,
-        &filter,
-        page.after,
-        page.limit(),
-    )
-    .await?;
+    let listing = &format!("activity|{filter:?}");
+    let (page, client) = page
+        .open(state, caller, Permission::ActivityRead, listing)
+        .await?;
+    let items = activity::list(&client, caller.workspace_id, &filter, page.window()).await?;
     // The log is unbounded: it reports no total.
     Ok(page.page(items, 0, |e| Cursor::new(e.occurred_at, e.id)))
 }

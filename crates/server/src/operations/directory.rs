@@ -30,7 +30,8 @@ use crate::{
     store::{
         Lock,
         directory::{self, DirectoryMember, DirectoryToken, MemberWrite, NewMember},
-        directory_groups, users,
+        directory_groups,
+        users::{self, NewUser},
     },
 };
 
@@ -137,11 +138,11 @@ pub async fn list_tokens(
     caller: &Caller,
     page: PageRequest,
 ) -> Result<Page<DirectoryToken>, Error> {
-    caller.require(Permission::ScimManage)?;
-    let page = page.open(state, "directory_tokens").await?;
-    let client = state.connection().await?;
+    let (page, client) = page
+        .open(state, caller, Permission::ScimManage, "directory_tokens")
+        .await?;
     let (items, total) =
-        directory::list_tokens(&client, caller.workspace_id, page.after, page.limit()).await?;
+        directory::list_tokens(&client, caller.workspace_id, page.window()).await?;
     Ok(page.page(items, total, |token| {
         Cursor::new(token.created_at, token.id)
     }))
@@ -158,7 +159,8 @@ pub async fn revoke_token(
     unit_of_work::run(state, caller, mutation, |work| async move {
         let Some(token) = directory::revoke_token(work.tx(), work.workspace_id(), token_id).await?
         else {
-            let token = directory::get_token(work.tx(), work.workspace_id(), token_id, Lock::None)
+            let token = directory::TOKENS
+                .get(work.tx(), work.workspace_id(), token_id, Lock::None)
                 .await?
                 .ok_or_else(token_not_found)?;
             return work.finish(Outcome::Unchanged(token)).await;
@@ -277,20 +279,24 @@ async fn insert_user(
         let member = directory::insert_member(
             work.tx(),
             &NewMember {
-                workspace_id,
-                id: Uuid::now_v7(),
-                email: fields.email.as_typed(),
-                email_normalized: fields.email.normalized(),
-                display_name: &fields.display_name,
-                role: &role.name,
-                reporting_to: fields.manager_id,
+                user: NewUser {
+                    workspace_id,
+                    id: Uuid::now_v7(),
+                    email: fields.email.as_typed(),
+                    email_normalized: fields.email.normalized(),
+                    display_name: &fields.display_name,
+                    role: &role.name,
+                    reporting_to: fields.manager_id,
+                    password_hash,
+                    // A directory's member has no access expiry of its own.
+                    access_expires_at: None,
+                },
                 status: if fields.active {
                     UserStatus::Active
                 } else {
                     UserStatus::Deactivated
                 },
                 deactivation_reason: (!fields.active).then_some(DEACTIVATED_REASON),
-                password_hash,
                 user_name: &fields.user_name,
                 external_id: fields.external_id.as_deref(),
                 profile: &fields.profile,
@@ -577,7 +583,10 @@ async fn ensure_manager(
     workspace_id: Uuid,
     manager_id: Uuid,
 ) -> Result<(), Error> {
-    match users::get(tx, workspace_id, manager_id, Lock::None).await? {
+    match users::USERS
+        .get(tx, workspace_id, manager_id, Lock::None)
+        .await?
+    {
         Some(_) => Ok(()),
         None => Err(Error::invalid_with(
             Reason::ReportingToNotFound,

@@ -144,7 +144,7 @@ pub async fn create(
             let role = role_of(&work, &group.display_name).await?.map(|r| r.name);
             for (i, member) in fields.members.iter().enumerate() {
                 ensure_member(&work, *member, i).await?;
-                groups::add_member(work.tx(), workspace_id, group.id, *member).await?;
+                groups::set_member(work.tx(), workspace_id, group.id, *member, true).await?;
             }
             if role.is_some() {
                 for member in &fields.members {
@@ -231,11 +231,11 @@ pub async fn replace(
             for (i, member) in fields.members.iter().enumerate() {
                 if added.contains(member) {
                     ensure_member(&work, *member, i).await?;
-                    groups::add_member(work.tx(), workspace_id, id, *member).await?;
+                    groups::set_member(work.tx(), workspace_id, id, *member, true).await?;
                 }
             }
             for member in &removed {
-                groups::remove_member(work.tx(), workspace_id, id, *member).await?;
+                groups::set_member(work.tx(), workspace_id, id, *member, false).await?;
             }
             if !added.is_empty() || !removed.is_empty() {
                 changes.push(FieldChange::new("members", before.len(), after.len()));

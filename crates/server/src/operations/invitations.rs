@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use uuid::Uuid;
 
 use super::{
-    AppState, Page, PageRequest, Record,
+    AppState, Reads, Record,
     invitation_policy::{recipient_refused, sends_refused},
     limits::Take,
     rules::{ensure_active_manager, ensure_seat_free},
@@ -26,7 +26,6 @@ use crate::{
             Invitation, InvitationStatus, InvitationToken, InvitationUpdate, NewInvitation,
             TokenHash,
         },
-        pagination::Cursor,
         permission::Permission,
         user::{AcceptInvitation, User, UserStatus},
     },
@@ -287,7 +286,8 @@ async fn ensure_inviter_still_may(
         )
     };
     let workspace_id = invitation.workspace_id;
-    let inviter = users::get(client, workspace_id, invitation.inviter_id, lock)
+    let inviter = users::USERS
+        .get(client, workspace_id, invitation.inviter_id, lock)
         .await?
         .filter(|inviter| inviter.status == UserStatus::Active)
         .ok_or_else(refused)?;
@@ -360,7 +360,8 @@ pub async fn accept(
         }
         // A manager deactivated since the invitation was sent is not kept.
         let reporting_to = match invitation.reporting_to {
-            Some(manager_id) => users::get(tx, workspace_id, manager_id, Lock::None)
+            Some(manager_id) => users::USERS
+                .get(tx, workspace_id, manager_id, Lock::None)
                 .await?
                 .filter(|m| m.status == UserStatus::Active)
                 .map(|m| m.id),
@@ -668,34 +669,10 @@ pub async fn revoke(
     .await
 }
 
-pub async fn get(
-    state: &AppState,
-    caller: &Caller,
-    invitation_id: Uuid,
-) -> Result<Invitation, Error> {
-    caller.require(Permission::UsersInvite)?;
-    let client = state.connection().await?;
-    invitations::get(&client, caller.workspace_id, invitation_id, Lock::None)
-        .await?
-        .ok_or_else(Error::invitation_not_found)
-}
-
-pub async fn list(
-    state: &AppState,
-    caller: &Caller,
-    filter: InvitationFilter,
-    page: PageRequest,
-) -> Result<Page<Invitation>, Error> {
-    caller.require(Permission::UsersInvite)?;
-    let page = page.open(state, &format!("invitations|{filter:?}")).await?;
-    let client = state.connection().await?;
-    let (items, total) = invitations::list(
-        &client,
-        caller.workspace_id,
-        &filter,
-        page.after,
-        page.limit(),
-    )
-    .await?;
-    Ok(page.page(items, total, |i| Cursor::new(i.created_at, i.id)))
-}
+/// How GetInvitation and ListInvitations read invitations.
+pub(crate) const READS: Reads<Invitation, InvitationFilter> = Reads {
+    permission: Permission::UsersInvite,
+    table: &invitations::INVITATIONS,
+    not_found: Error::invitation_not_found,
+    list: |c, w, filter, window| Box::pin(invitations::list(c, w, filter, window)),
+};

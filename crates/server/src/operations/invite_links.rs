@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use uuid::Uuid;
 
 use super::{
-    AppState, Page, PageRequest,
+    AppState, Reads,
     invitations::invite_via,
     join_requests::{self, Source},
     rules::ensure_active_manager,
@@ -30,7 +30,6 @@ use crate::{
         joining::{
             CreatedLink, InviteLink, InviteLinkState, LinkSecret, NewJoinRequest, Redemption,
         },
-        pagination::Cursor,
         permission::Permission,
         user::UserStatus,
     },
@@ -109,7 +108,8 @@ fn record(
 /// The link to change, locked until commit; one granting a role above the
 /// caller's is refused, as an invitation's would be.
 async fn locked_link(work: &Work<'_>, link_id: Uuid) -> Result<InviteLink, Error> {
-    let link = invite_links::get(work.tx(), work.workspace_id(), link_id, Lock::Update)
+    let link = invite_links::INVITE_LINKS
+        .get(work.tx(), work.workspace_id(), link_id, Lock::Update)
         .await?
         .ok_or_else(Error::invite_link_not_found)?;
     work.require_not_below(
@@ -167,35 +167,13 @@ pub async fn rotate(
     .await
 }
 
-pub async fn get(state: &AppState, caller: &Caller, link_id: Uuid) -> Result<InviteLink, Error> {
-    caller.require(Permission::UsersInvite)?;
-    let client = state.connection().await?;
-    invite_links::get(&client, caller.workspace_id, link_id, Lock::None)
-        .await?
-        .ok_or_else(Error::invite_link_not_found)
-}
-
-pub async fn list(
-    state: &AppState,
-    caller: &Caller,
-    filter: Option<InviteLinkState>,
-    page: PageRequest,
-) -> Result<Page<InviteLink>, Error> {
-    caller.require(Permission::UsersInvite)?;
-    let page = page
-        .open(state, &format!("invite_links|{filter:?}"))
-        .await?;
-    let client = state.connection().await?;
-    let (items, total) = invite_links::list(
-        &client,
-        caller.workspace_id,
-        filter,
-        page.after,
-        page.limit(),
-    )
-    .await?;
-    Ok(page.page(items, total, |link| Cursor::new(link.created_at, link.id)))
-}
+/// How GetInviteLink and ListInviteLinks read links.
+pub(crate) const READS: Reads<InviteLink, Option<InviteLinkState>> = Reads {
+    permission: Permission::UsersInvite,
+    table: &invite_links::INVITE_LINKS,
+    not_found: Error::invite_link_not_found,
+    list: |c, w, filter, window| Box::pin(invite_links::list(c, w, *filter, window)),
+};
 
 /// What a join page shows about a link.
 pub struct LinkPreview {
@@ -284,7 +262,8 @@ pub async fn redeem(
     let reporting_to = match link.reporting_to {
         Some(manager_id) => {
             let client = state.connection().await?;
-            users::get(&client, link.workspace_id, manager_id, Lock::None)
+            users::USERS
+                .get(&client, link.workspace_id, manager_id, Lock::None)
                 .await?
                 .filter(|manager| manager.status == UserStatus::Active)
                 .map(|manager| manager.id)

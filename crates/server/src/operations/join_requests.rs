@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use uuid::Uuid;
 
 use super::{
-    AppState, Page, PageRequest, Record,
+    AppState, Reads, Record,
     invitation_policy::sends_refused,
     invitations::create_invitation,
     unit_of_work::{
@@ -33,7 +33,6 @@ use crate::{
             NewJoinRequest,
         },
         mail_domain::MailDomain,
-        pagination::Cursor,
         permission::Permission,
     },
     events,
@@ -235,52 +234,25 @@ pub async fn confirm(
     Ok(workspace_name)
 }
 
-pub async fn get(
-    state: &AppState,
-    caller: &Caller,
-    join_request_id: Uuid,
-) -> Result<JoinRequest, Error> {
-    caller.require(Permission::UsersInvite)?;
-    let client = state.connection().await?;
-    join_requests::get(&client, caller.workspace_id, join_request_id, Lock::None)
-        .await?
-        .ok_or_else(Error::join_request_not_found)
-}
-
-pub async fn list(
-    state: &AppState,
-    caller: &Caller,
-    filter: Option<JoinRequestStatus>,
-    page: PageRequest,
-) -> Result<Page<JoinRequest>, Error> {
-    caller.require(Permission::UsersInvite)?;
-    let page = page
-        .open(state, &format!("join_requests|{filter:?}"))
-        .await?;
-    let client = state.connection().await?;
-    let (items, total) = join_requests::list(
-        &client,
-        caller.workspace_id,
-        filter,
-        page.after,
-        page.limit(),
-    )
-    .await?;
-    Ok(page.page(items, total, |request| {
-        Cursor::new(request.created_at, request.id)
-    }))
-}
+/// How GetJoinRequest and ListJoinRequests read requests (only confirmed ones).
+pub(crate) const READS: Reads<JoinRequest, Option<JoinRequestStatus>> = Reads {
+    permission: Permission::UsersInvite,
+    table: &join_requests::JOIN_REQUESTS,
+    not_found: Error::join_request_not_found,
+    list: |c, w, filter, window| Box::pin(join_requests::list(c, w, *filter, window)),
+};
 
 /// The request to decide, locked until commit; refused unless pending.
 async fn pending_request(work: &Work<'_>, join_request_id: Uuid) -> Result<JoinRequest, Error> {
-    let request = join_requests::get(
-        work.tx(),
-        work.workspace_id(),
-        join_request_id,
-        Lock::Update,
-    )
-    .await?
-    .ok_or_else(Error::join_request_not_found)?;
+    let request = join_requests::JOIN_REQUESTS
+        .get(
+            work.tx(),
+            work.workspace_id(),
+            join_request_id,
+            Lock::Update,
+        )
+        .await?
+        .ok_or_else(Error::join_request_not_found)?;
     if request.status != JoinRequestStatus::Pending {
         return Err(Error::precondition(
             Reason::JoinRequestClosed,

@@ -135,10 +135,10 @@ pub async fn verify(
         caller,
         mutation("VerifyDomain", request_id),
         |work| async move {
-            let current =
-                mail_domains::get(work.tx(), work.workspace_id(), domain_id, Lock::Update)
-                    .await?
-                    .ok_or_else(not_found)?;
+            let current = mail_domains::DOMAINS
+                .get(work.tx(), work.workspace_id(), domain_id, Lock::Update)
+                .await?
+                .ok_or_else(not_found)?;
             if current.status == DomainStatus::Verified {
                 return work.finish(Outcome::Unchanged(current)).await;
             }
@@ -174,10 +174,10 @@ pub async fn update(
         caller,
         mutation("UpdateDomain", request_id),
         |work| async move {
-            let current =
-                mail_domains::get(work.tx(), work.workspace_id(), update.id, Lock::Update)
-                    .await?
-                    .ok_or_else(not_found)?;
+            let current = mail_domains::DOMAINS
+                .get(work.tx(), work.workspace_id(), update.id, Lock::Update)
+                .await?
+                .ok_or_else(not_found)?;
             let mode = update.enrollment_mode.unwrap_or(current.enrollment_mode);
             let role = match &update.default_role {
                 // Nobody lets strangers in with a role above their own.
@@ -223,10 +223,10 @@ pub async fn remove(
         caller,
         mutation("RemoveDomain", request_id),
         |work| async move {
-            let current =
-                mail_domains::get(work.tx(), work.workspace_id(), domain_id, Lock::Update)
-                    .await?
-                    .ok_or_else(not_found)?;
+            let current = mail_domains::DOMAINS
+                .get(work.tx(), work.workspace_id(), domain_id, Lock::Update)
+                .await?
+                .ok_or_else(not_found)?;
             mail_domains::delete(work.tx(), work.workspace_id(), domain_id).await?;
             let recorded = record_change(&work, Action::DomainRemoved, &current, vec![])?;
             work.finish(Outcome::Changed(current, recorded)).await
@@ -238,7 +238,8 @@ pub async fn remove(
 pub async fn get(state: &AppState, caller: &Caller, domain_id: Uuid) -> Result<MailDomain, Error> {
     caller.require(Permission::WorkspaceManage)?;
     let client = state.connection().await?;
-    mail_domains::get(&client, caller.workspace_id, domain_id, Lock::None)
+    mail_domains::DOMAINS
+        .get(&client, caller.workspace_id, domain_id, Lock::None)
         .await?
         .ok_or_else(not_found)
 }
@@ -248,11 +249,10 @@ pub async fn list(
     caller: &Caller,
     page: PageRequest,
 ) -> Result<Page<MailDomain>, Error> {
-    caller.require(Permission::WorkspaceManage)?;
-    let page = page.open(state, "mail_domains").await?;
-    let client = state.connection().await?;
-    let (items, total) =
-        mail_domains::list(&client, caller.workspace_id, page.after, page.limit()).await?;
+    let (page, client) = page
+        .open(state, caller, Permission::WorkspaceManage, "mail_domains")
+        .await?;
+    let (items, total) = mail_domains::list(&client, caller.workspace_id, page.window()).await?;
     Ok(page.page(items, total, |domain| {
         Cursor::new(domain.created_at, domain.id)
     }))

@@ -24,6 +24,7 @@ pub mod workspace_settings;
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -34,10 +35,12 @@ use crate::{
         Error,
         activity::{Action, ActivityEntry, FieldChange},
         idempotency::IdempotencyKey,
-        pagination::{self, Cursor, PageKey, filter_digest},
+        pagination::{self, Cursor, Listed, PageKey, Window, filter_digest},
+        permission::Permission,
     },
     store::{
-        GenericClient, Pool, activity as activity_store, idempotency, outbox, pipeline::Write,
+        GenericClient, Lock, Pool, Table, activity as activity_store, idempotency, outbox,
+        pipeline::Write,
     },
 };
 
@@ -210,6 +213,60 @@ fn remember<T: Serialize>(
     )))
 }
 
+/// How the Get and List RPCs of one kind of a workspace's records read
+/// them, the same for every kind: the permission a reader needs; the table
+/// a record is read from by id (`store::Table::get`), whose name also names
+/// the listing in its page tokens; the error for an id that names none; and
+/// the store's listing with its filter, newest first
+/// (`store::Table::newest_first`).
+pub(crate) struct Reads<T: 'static, F: 'static> {
+    pub(crate) permission: Permission,
+    pub(crate) table: &'static Table<T>,
+    pub(crate) not_found: fn() -> Error,
+    pub(crate) list: ListFn<T, F>,
+}
+
+/// A store listing: at most `limit` of the workspace's records that match
+/// the filter, newest first after the cursor; and how many match in all.
+pub(crate) type ListFn<T, F> = for<'c> fn(
+    &'c deadpool_postgres::Object,
+    Uuid,
+    &'c F,
+    Window,
+) -> BoxFuture<'c, Result<(Vec<T>, i64), Error>>;
+
+impl<T: Listed, F: std::fmt::Debug> Reads<T, F> {
+    /// The record `id` of the caller's workspace.
+    pub(crate) async fn get(
+        &self,
+        state: &AppState,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<T, Error> {
+        caller.require(self.permission)?;
+        let client = state.connection().await?;
+        self.table
+            .get(&client, caller.workspace_id, id, Lock::None)
+            .await?
+            .ok_or_else(self.not_found)
+    }
+
+    /// A page of the caller's workspace's records that match `filter`.
+    pub(crate) async fn list(
+        &self,
+        state: &AppState,
+        caller: &Caller,
+        filter: F,
+        page: PageRequest,
+    ) -> Result<Page<T>, Error> {
+        let listing = format!("{}|{filter:?}", self.table.name);
+        let (page, client) = page.open(state, caller, self.permission, &listing).await?;
+        let window = page.window();
+        let (items, total) = (self.list)(&client, caller.workspace_id, &filter, window).await?;
+        Ok(page.page(items, total, T::cursor))
+    }
+}
+
 /// One page of a listing.
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -225,23 +282,32 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    /// Opens the page of a listing named with its filters by `listing` (a
-    /// token continues only the listing it came from): the cursor it
-    /// continues from, and how many rows to read.
-    async fn open<'s>(self, state: &'s AppState, listing: &str) -> Result<OpenPage<'s>, Error> {
+    /// Opens, for a caller who reads it with `permission`, the page of a
+    /// listing named with its filters by `listing` (a token continues only
+    /// the listing it came from): the cursor it continues from and how many
+    /// rows to read, and a connection to read them with.
+    async fn open<'s>(
+        self,
+        state: &'s AppState,
+        caller: &Caller,
+        permission: Permission,
+        listing: &str,
+    ) -> Result<(OpenPage<'s>, deadpool_postgres::Object), Error> {
+        caller.require(permission)?;
         let filters = filter_digest(listing);
         let key = state.page_key().await?;
         let after = pagination::decode_page_token(key, &self.token, filters)?;
-        Ok(OpenPage {
+        let page = OpenPage {
             size: self.size,
             key,
             filters,
             after,
-        })
+        };
+        Ok((page, state.connection().await?))
     }
 }
 
-/// A page being read: rows after `after`, at most [`OpenPage::limit`].
+/// A page being read: rows after `after`, at most [`OpenPage::window`]'s limit.
 struct OpenPage<'s> {
     size: i64,
     key: &'s PageKey,
@@ -250,13 +316,16 @@ struct OpenPage<'s> {
 }
 
 impl OpenPage<'_> {
-    /// The rows to read: one more than the page holds, to learn whether a
-    /// next page exists.
-    fn limit(&self) -> i64 {
-        self.size + 1
+    /// The rows to read: after the cursor, one more than the page holds, to
+    /// learn whether a next page exists.
+    fn window(&self) -> Window {
+        Window {
+            after: self.after,
+            limit: self.size + 1,
+        }
     }
 
-    /// The page of `items` (read with [`Self::limit`]), its token naming the
+    /// The page of `items` (read in [`Self::window`]), its token naming the
     /// `cursor` of its last row.
     fn page<T>(self, mut items: Vec<T>, total_size: i64, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
         let size = usize::try_from(self.size).unwrap_or(usize::MAX);

@@ -42,7 +42,10 @@ pub async fn ensure_active_manager(
     manager_id: Uuid,
     field: &str,
 ) -> Result<(), Error> {
-    match users::get(client, workspace_id, manager_id, Lock::None).await? {
+    match users::USERS
+        .get(client, workspace_id, manager_id, Lock::None)
+        .await?
+    {
         None => Err(Error::invalid_with(
             Reason::ReportingToNotFound,
             field,

@@ -391,7 +391,8 @@ pub async fn sign_out(
         let ended = users::end_sessions(unit.tx(), caller.workspace_id, caller.user_id)
             .await?
             .ok_or_else(Error::user_not_found)?;
-        let user = users::get(unit.tx(), caller.workspace_id, caller.user_id, Lock::None)
+        let user = users::USERS
+            .get(unit.tx(), caller.workspace_id, caller.user_id, Lock::None)
             .await?
             .ok_or_else(Error::user_not_found)?;
         let changes = vec![FieldChange::sessions_ended(ended)];

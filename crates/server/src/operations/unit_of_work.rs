@@ -388,7 +388,8 @@ impl<'a> Work<'a> {
     /// The invitation to change, locked until commit; one for a role above
     /// the caller's is refused (ROLE_ABOVE_CALLER).
     pub async fn invitation(&self, id: Uuid) -> Result<Invitation, Error> {
-        let invitation = invitations::get(self.tx(), self.workspace_id(), id, Lock::Update)
+        let invitation = invitations::INVITATIONS
+            .get(self.tx(), self.workspace_id(), id, Lock::Update)
             .await?
             .ok_or_else(Error::invitation_not_found)?;
         self.require_not_below(
@@ -400,7 +401,8 @@ impl<'a> Work<'a> {
     /// The user to change and the role they hold, locked until commit; a
     /// holder of a role above the caller's is refused (ROLE_ABOVE_CALLER).
     pub async fn user(&self, id: Uuid) -> Result<(User, Role), Error> {
-        let user = users::get(self.tx(), self.workspace_id(), id, Lock::Update)
+        let user = users::USERS
+            .get(self.tx(), self.workspace_id(), id, Lock::Update)
             .await?
             .ok_or_else(Error::user_not_found)?;
         let role = self.role_of_target(&user).await?;

@@ -1,6 +1,5 @@
 //! The append-only activity log.
 
-use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
 use wowchat_platform::statements;
@@ -9,7 +8,7 @@ use super::{GenericClient, pipeline::Write};
 use crate::domain::{
     Error,
     activity::{ActivityEntry, ActivityFilter, FieldChange},
-    pagination::Cursor,
+    pagination::Window,
 };
 
 const COLUMNS: &str = "id, workspace_id, actor_id, action, target_user_id, target_invitation_id, \
@@ -59,12 +58,10 @@ pub async fn list(
     client: &impl GenericClient,
     workspace_id: Uuid,
     filter: &ActivityFilter,
-    after: Option<Cursor>,
-    limit: i64,
+    window: Window,
 ) -> Result<Vec<ActivityEntry>, Error> {
     let action = filter.action.map(|a| a.as_str());
-    let (after_time, after_id): (Option<OffsetDateTime>, Option<Uuid>) =
-        (after.map(|c| c.time), after.map(|c| c.id));
+    let (after_time, after_id) = window.after_time_and_id();
     let sql = format!(
         "SELECT {COLUMNS} FROM activity WHERE workspace_id = $1 \
          AND ($2::uuid IS NULL OR actor_id = $2) \
@@ -87,7 +84,7 @@ pub async fn list(
             &filter.until,
             &after_time,
             &after_id,
-            &limit,
+            &window.limit,
         ],
     )
     .await?;

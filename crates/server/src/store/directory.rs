@@ -14,7 +14,7 @@ use super::{
 use crate::domain::{
     Error,
     directory::{Condition, DirectoryProfile, DirectoryState, FilterAttribute, FilterOperator},
-    pagination::Cursor,
+    pagination::Window,
     user::{User, UserStatus},
 };
 
@@ -36,10 +36,12 @@ pub struct DirectoryToken {
 const TOKEN_COLUMNS: &str =
     "id, workspace_id, display_name, created_by, created_at, last_used_at, revoked_at";
 
-const TOKENS: Table<DirectoryToken> = Table {
+/// Directory tokens, read by id with `TOKENS.get` (the one way to).
+pub(crate) const TOKENS: Table<DirectoryToken> = Table {
     name: "directory_tokens",
     columns: || TOKEN_COLUMNS.to_owned(),
     read: token_from_row,
+    shown: None,
 };
 
 fn token_from_row(row: &Row) -> Result<DirectoryToken, Error> {
@@ -78,21 +80,11 @@ pub async fn insert_token(
 pub async fn list_tokens(
     client: &impl GenericClient,
     workspace_id: Uuid,
-    after: Option<Cursor>,
-    limit: i64,
+    window: Window,
 ) -> Result<(Vec<DirectoryToken>, i64), Error> {
     TOKENS
-        .newest_first(client, "workspace_id = $1", &[&workspace_id], after, limit)
+        .newest_first(client, "workspace_id = $1", &[&workspace_id], window)
         .await
-}
-
-pub async fn get_token(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    id: Uuid,
-    lock: Lock,
-) -> Result<Option<DirectoryToken>, Error> {
-    TOKENS.get(client, workspace_id, id, lock).await
 }
 
 /// Revokes the token now; `None` when it was revoked already.
@@ -264,18 +256,12 @@ fn encode_profile(profile: Option<&DirectoryProfile>) -> Result<Option<serde_jso
         .map_err(|e| anyhow::Error::new(e).context("encoding a directory profile"))?)
 }
 
-/// A member a directory creates.
+/// A member a directory creates: a new user, in the status the directory
+/// sent, held by the directory.
 pub struct NewMember<'a> {
-    pub workspace_id: Uuid,
-    pub id: Uuid,
-    pub email: &'a str,
-    pub email_normalized: &'a str,
-    pub display_name: &'a str,
-    pub role: &'a str,
-    pub reporting_to: Option<Uuid>,
+    pub user: users::NewUser<'a>,
     pub status: UserStatus,
     pub deactivation_reason: Option<&'a str>,
-    pub password_hash: &'a str,
     pub user_name: &'a str,
     pub external_id: Option<&'a str>,
     pub profile: &'a DirectoryProfile,
@@ -289,27 +275,21 @@ pub async fn insert_member(
 ) -> Result<Result<DirectoryMember, &'static str>, Error> {
     let profile = encode_profile(Some(member.profile))?;
     let sql = format!(
-        "INSERT INTO users (workspace_id, id, email, email_normalized, display_name, role, \
-         reporting_to, status, deactivation_reason, password_hash, created_at, updated_at, \
+        "INSERT INTO users ({}, status, deactivation_reason, created_at, updated_at, \
          directory_state, directory_user_name, directory_external_id, directory_profile) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now(), now(), 'LINKED', $11, $12, $13) \
-         RETURNING {COLUMNS}, {DIRECTORY_COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now(), now(), 'LINKED', $12, $13, \
+         $14) RETURNING {COLUMNS}, {DIRECTORY_COLUMNS}",
+        users::NewUser::COLUMNS
     );
-    let params: [&(dyn ToSql + Sync); 13] = [
-        &member.workspace_id,
-        &member.id,
-        &member.email,
-        &member.email_normalized,
-        &member.display_name,
-        &member.role,
-        &member.reporting_to,
-        &member.status.as_str(),
+    let status = member.status.as_str();
+    let mut params = member.user.params();
+    params.extend([
+        &status as &(dyn ToSql + Sync),
         &member.deactivation_reason,
-        &member.password_hash,
         &member.user_name,
         &member.external_id,
         &profile,
-    ];
+    ]);
     query_one_unless_any_taken(client, &sql, &params, &KEYS, member_from_row).await
 }
 

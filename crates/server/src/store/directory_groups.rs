@@ -200,35 +200,23 @@ pub async fn members(
     .await
 }
 
-pub async fn add_member(
+/// Puts the user in the group (`member`) or takes it out; either way,
+/// twice changes nothing more than once.
+pub async fn set_member(
     client: &impl GenericClient,
     workspace_id: Uuid,
     group_id: Uuid,
     user_id: Uuid,
+    member: bool,
 ) -> Result<(), Error> {
-    execute(
-        client,
+    let sql = if member {
         "INSERT INTO directory_group_members (workspace_id, group_id, user_id) \
-         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        &[&workspace_id, &group_id, &user_id],
-    )
-    .await?;
-    Ok(())
-}
-
-pub async fn remove_member(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    group_id: Uuid,
-    user_id: Uuid,
-) -> Result<(), Error> {
-    execute(
-        client,
+         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+    } else {
         "DELETE FROM directory_group_members WHERE workspace_id = $1 AND group_id = $2 \
-         AND user_id = $3",
-        &[&workspace_id, &group_id, &user_id],
-    )
-    .await?;
+         AND user_id = $3"
+    };
+    execute(client, sql, &[&workspace_id, &group_id, &user_id]).await?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use crate::domain::{
     Error,
     invitation::{DeliveryStatus, Invitation, InvitationStatus, TokenHash},
     locale::{self, Locale},
-    pagination::Cursor,
+    pagination::Window,
     suppression::SuppressionCause,
 };
 
@@ -31,10 +31,12 @@ fn columns() -> String {
     )
 }
 
-const INVITATIONS: Table<Invitation> = Table {
+/// Invitations, read by id with `INVITATIONS.get` (the one way to).
+pub(crate) const INVITATIONS: Table<Invitation> = Table {
     name: "invitations",
     columns,
     read: from_row,
+    shown: None,
 };
 
 fn from_row(row: &Row) -> Result<Invitation, Error> {
@@ -170,16 +172,6 @@ pub fn insert(
     (invitation, write)
 }
 
-/// Reads the row, locked as `lock` says until the transaction ends.
-pub async fn get(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    id: Uuid,
-    lock: Lock,
-) -> Result<Option<Invitation>, Error> {
-    INVITATIONS.get(client, workspace_id, id, lock).await
-}
-
 /// The invitation a token belongs to, in any workspace.
 pub async fn find_by_token(
     client: &impl GenericClient,
@@ -302,8 +294,7 @@ pub async fn list(
     client: &impl GenericClient,
     workspace_id: Uuid,
     filter: &InvitationFilter,
-    after: Option<Cursor>,
-    limit: i64,
+    window: Window,
 ) -> Result<(Vec<Invitation>, i64), Error> {
     let status = filter.status.map(InvitationStatus::as_str);
     let filter_sql = format!(
@@ -312,7 +303,7 @@ pub async fn list(
     );
     let params: [&(dyn ToSql + Sync); 3] = [&workspace_id, &status, &filter.email_normalized];
     INVITATIONS
-        .newest_first(client, &filter_sql, &params, after, limit)
+        .newest_first(client, &filter_sql, &params, window)
         .await
 }
 

@@ -5,12 +5,12 @@ use time::Duration;
 use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 
-use super::{GenericClient, Lock, Table, query_one, query_opt, query_value};
+use super::{GenericClient, Table, query_one, query_opt, query_value};
 use crate::domain::{
     Error,
     invitation::TokenHash,
     joining::{InviteLink, InviteLinkState},
-    pagination::Cursor,
+    pagination::Window,
 };
 
 const STATE: &str = "CASE WHEN revoked_at IS NOT NULL THEN 'REVOKED' \
@@ -27,10 +27,12 @@ fn columns() -> String {
     )
 }
 
-const INVITE_LINKS: Table<InviteLink> = Table {
+/// Invite links, read by id with `INVITE_LINKS.get` (the one way to).
+pub(crate) const INVITE_LINKS: Table<InviteLink> = Table {
     name: "invite_links",
     columns,
     read: from_row,
+    shown: None,
 };
 
 fn from_row(row: &Row) -> Result<InviteLink, Error> {
@@ -92,16 +94,6 @@ pub async fn insert(
 pub async fn count_usable(client: &impl GenericClient, workspace_id: Uuid) -> Result<i64, Error> {
     let sql = format!("SELECT count(*) FROM invite_links WHERE workspace_id = $1 AND {USABLE}");
     query_value(client, &sql, &[&workspace_id]).await
-}
-
-/// Reads the row, locked as `lock` says until the transaction ends.
-pub async fn get(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    id: Uuid,
-    lock: Lock,
-) -> Result<Option<InviteLink>, Error> {
-    INVITE_LINKS.get(client, workspace_id, id, lock).await
 }
 
 /// The link a secret opens, in any workspace, if it works now.
@@ -172,13 +164,12 @@ pub async fn list(
     client: &impl GenericClient,
     workspace_id: Uuid,
     state: Option<InviteLinkState>,
-    after: Option<Cursor>,
-    limit: i64,
+    window: Window,
 ) -> Result<(Vec<InviteLink>, i64), Error> {
     let state = state.map(InviteLinkState::as_str);
     let filter = format!("workspace_id = $1 AND ($2::text IS NULL OR {STATE} = $2)");
     let params: [&(dyn ToSql + Sync); 2] = [&workspace_id, &state];
     INVITE_LINKS
-        .newest_first(client, &filter, &params, after, limit)
+        .newest_first(client, &filter, &params, window)
         .await
 }

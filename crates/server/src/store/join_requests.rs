@@ -12,7 +12,7 @@ use crate::domain::{
     Error,
     invitation::TokenHash,
     joining::{JoinRequest, JoinRequestStatus},
-    pagination::Cursor,
+    pagination::Window,
 };
 
 /// The unique index that keeps one open request per email and workspace.
@@ -29,10 +29,12 @@ fn columns() -> String {
     )
 }
 
-const JOIN_REQUESTS: Table<JoinRequest> = Table {
+/// Join requests; an unconfirmed one is nobody's to see (or decide) yet.
+pub(crate) const JOIN_REQUESTS: Table<JoinRequest> = Table {
     name: "join_requests",
     columns,
     read: from_row,
+    shown: Some("status <> 'UNCONFIRMED'"),
 };
 
 fn from_row(row: &Row) -> Result<JoinRequest, Error> {
@@ -175,22 +177,6 @@ pub async fn confirm(
     .await
 }
 
-/// A confirmed request, locked as `lock` says until the transaction ends.
-pub async fn get(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    id: Uuid,
-    lock: Lock,
-) -> Result<Option<JoinRequest>, Error> {
-    let sql = format!(
-        "SELECT {} FROM join_requests WHERE workspace_id = $1 AND id = $2 \
-         AND status <> 'UNCONFIRMED'{}",
-        columns(),
-        lock.clause()
-    );
-    query_opt(client, &sql, &[&workspace_id, &id], from_row).await
-}
-
 /// Approves or denies a request (`status`), by `decided_by`.
 pub async fn decide(
     client: &impl GenericClient,
@@ -224,15 +210,12 @@ pub async fn list(
     client: &impl GenericClient,
     workspace_id: Uuid,
     status: Option<JoinRequestStatus>,
-    after: Option<Cursor>,
-    limit: i64,
+    window: Window,
 ) -> Result<(Vec<JoinRequest>, i64), Error> {
     let status = status.map(JoinRequestStatus::as_str);
-    let filter = format!(
-        "workspace_id = $1 AND status <> 'UNCONFIRMED' AND ($2::text IS NULL OR {STATUS} = $2)"
-    );
+    let filter = format!("workspace_id = $1 AND ($2::text IS NULL OR {STATUS} = $2)");
     let params: [&(dyn ToSql + Sync); 2] = [&workspace_id, &status];
     JOIN_REQUESTS
-        .newest_first(client, &filter, &params, after, limit)
+        .newest_first(client, &filter, &params, window)
         .await
 }

@@ -6,11 +6,11 @@ use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{GenericClient, Lock, Table, query_one, query_one_unless_any_taken, query_opt};
+use super::{GenericClient, Table, query_one, query_one_unless_any_taken, query_opt};
 use crate::domain::{
     Error,
     mail_domain::{CLAIM_VALIDITY, DomainStatus, EnrollmentMode, MailDomain},
-    pagination::Cursor,
+    pagination::Window,
 };
 
 /// A workspace claims a domain once.
@@ -28,10 +28,12 @@ fn columns() -> String {
     )
 }
 
-const DOMAINS: Table<MailDomain> = Table {
+/// Mail domains, read by id with `DOMAINS.get` (the one way to).
+pub(crate) const DOMAINS: Table<MailDomain> = Table {
     name: "workspace_domains",
     columns,
     read: from_row,
+    shown: None,
 };
 
 fn from_row(row: &Row) -> Result<MailDomain, Error> {
@@ -80,25 +82,15 @@ pub async fn insert(
     query_one_unless_any_taken(client, &sql, &params, &[(ONE_CLAIM, ONE_CLAIM)], from_row).await
 }
 
-pub async fn get(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    id: Uuid,
-    lock: Lock,
-) -> Result<Option<MailDomain>, Error> {
-    DOMAINS.get(client, workspace_id, id, lock).await
-}
-
 /// One page of the workspace's domains, newest first, after `after`; and
 /// how many it has in all.
 pub async fn list(
     client: &impl GenericClient,
     workspace_id: Uuid,
-    after: Option<Cursor>,
-    limit: i64,
+    window: Window,
 ) -> Result<(Vec<MailDomain>, i64), Error> {
     DOMAINS
-        .newest_first(client, "workspace_id = $1", &[&workspace_id], after, limit)
+        .newest_first(client, "workspace_id = $1", &[&workspace_id], window)
         .await
 }
 

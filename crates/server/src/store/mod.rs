@@ -34,7 +34,7 @@ use tokio_postgres::{
     types::{FromSqlOwned, ToSql},
 };
 
-use crate::domain::{Error, pagination::Cursor};
+use crate::domain::{Error, pagination::Window};
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -102,17 +102,29 @@ async fn query_one_unless_any_taken<T>(
 }
 
 /// A table a store module reads whole records from: its name, the columns
-/// a record is read from, and how a row holding them reads.
-struct Table<T> {
-    name: &'static str,
+/// a record is read from, and how a row holding them reads. A module's
+/// table is the one way to read one of its records by id
+/// (`users::USERS.get(…)`).
+pub(crate) struct Table<T> {
+    pub(crate) name: &'static str,
     columns: fn() -> String,
     read: fn(&Row) -> Result<T, Error>,
+    /// The rows a workspace's readers see, a condition both `get` and
+    /// `newest_first` add; `None`: every row.
+    shown: Option<&'static str>,
 }
 
 impl<T> Table<T> {
+    /// ` AND` the rows readers see, or nothing.
+    fn shown_clause(&self) -> String {
+        self.shown
+            .map(|shown| format!(" AND {shown}"))
+            .unwrap_or_default()
+    }
+
     /// The row with that `id` in the workspace, locked as `lock` says until
     /// the transaction ends.
-    async fn get(
+    pub(crate) async fn get(
         &self,
         client: &impl GenericClient,
         workspace_id: uuid::Uuid,
@@ -120,9 +132,10 @@ impl<T> Table<T> {
         lock: Lock,
     ) -> Result<Option<T>, Error> {
         let sql = format!(
-            "SELECT {} FROM {} WHERE workspace_id = $1 AND id = $2{}",
+            "SELECT {} FROM {} WHERE workspace_id = $1 AND id = $2{}{}",
             (self.columns)(),
             self.name,
+            self.shown_clause(),
             lock.clause()
         );
         query_opt(client, &sql, &[&workspace_id, &id], self.read).await
@@ -130,28 +143,27 @@ impl<T> Table<T> {
 
     /// One page of the rows where `filter` holds (its parameters, `$1` on,
     /// are `params`), newest first (`created_at DESC, id DESC`, keyset)
-    /// after `after`, at most `limit`; and how many rows match in all. The
+    /// in `window`; and how many rows match in all. The
     /// one listing of the resources a workspace makes over time.
     async fn newest_first(
         &self,
         client: &impl GenericClient,
         filter: &str,
         params: Params<'_>,
-        after: Option<Cursor>,
-        limit: i64,
+        window: Window,
     ) -> Result<(Vec<T>, i64), Error> {
-        let (table, columns) = (self.name, (self.columns)());
+        let (table, columns, shown) = (self.name, (self.columns)(), self.shown_clause());
         let (time, id, count) = (params.len() + 1, params.len() + 2, params.len() + 3);
         let page_sql = format!(
-            "SELECT {columns} FROM {table} WHERE {filter} \
+            "SELECT {columns} FROM {table} WHERE {filter}{shown} \
              AND (${time}::timestamptz IS NULL OR (created_at, id) < (${time}, ${id}::uuid)) \
              ORDER BY created_at DESC, id DESC LIMIT ${count}"
         );
-        let (after_time, after_id) = (after.map(|c| c.time), after.map(|c| c.id));
+        let (after_time, after_id) = window.after_time_and_id();
         let mut page_params = params.to_vec();
-        page_params.extend([&after_time as &(dyn ToSql + Sync), &after_id, &limit]);
+        page_params.extend([&after_time as &(dyn ToSql + Sync), &after_id, &window.limit]);
         let items = query_all(client, &page_sql, &page_params, self.read).await?;
-        let count_sql = format!("SELECT count(*) FROM {table} WHERE {filter}");
+        let count_sql = format!("SELECT count(*) FROM {table} WHERE {filter}{shown}");
         let total = query_value(client, &count_sql, params).await?;
         Ok((items, total))
     }

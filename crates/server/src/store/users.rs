@@ -5,9 +5,7 @@ use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 use wowchat_platform::statements;
 
-use super::{
-    GenericClient, Lock, Table, query_one, query_one_unless_taken, query_opt, query_value,
-};
+use super::{GenericClient, Table, query_one, query_one_unless_taken, query_opt, query_value};
 use crate::domain::{
     Error,
     user::{User, UserStatus},
@@ -17,10 +15,12 @@ pub(super) const COLUMNS: &str = "id, workspace_id, email, display_name, role, r
                        deactivation_reason, created_at, updated_at, version, last_active_at, \
                        access_expires_at";
 
-const USERS: Table<User> = Table {
+/// Users, read by id with `USERS.get` (the one way to).
+pub(crate) const USERS: Table<User> = Table {
     name: "users",
     columns: || COLUMNS.to_owned(),
     read: from_row,
+    shown: None,
 };
 
 /// The user of a row holding (at least) [`COLUMNS`].
@@ -55,39 +55,40 @@ pub struct NewUser<'a> {
     pub access_expires_at: Option<OffsetDateTime>,
 }
 
-/// Creates the user; `None` when the workspace already has a member with
-/// that email (the transaction is then aborted).
+impl NewUser<'_> {
+    /// The columns every new user's row is inserted with, `$1` to `$9`
+    /// in [`NewUser::params`]' order (a directory's member adds its own).
+    pub(super) const COLUMNS: &'static str = "workspace_id, id, email, email_normalized, \
+         display_name, role, reporting_to, password_hash, access_expires_at";
+
+    /// The values of [`NewUser::COLUMNS`].
+    pub(super) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.workspace_id,
+            &self.id,
+            &self.email,
+            &self.email_normalized,
+            &self.display_name,
+            &self.role,
+            &self.reporting_to,
+            &self.password_hash,
+            &self.access_expires_at,
+        ]
+    }
+}
+
+/// Creates the user, active; `None` when a member of the workspace has the email.
 pub async fn insert(
     client: &impl GenericClient,
     user: &NewUser<'_>,
 ) -> Result<Option<User>, Error> {
     let sql = format!(
-        "INSERT INTO users (workspace_id, id, email, email_normalized, display_name, role, \
-         reporting_to, status, password_hash, created_at, updated_at, access_expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'ACTIVE', $8, now(), now(), $9) RETURNING {COLUMNS}"
+        "INSERT INTO users ({}, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'ACTIVE', now(), now()) RETURNING {COLUMNS}",
+        NewUser::COLUMNS
     );
-    let params: [&(dyn ToSql + Sync); 9] = [
-        &user.workspace_id,
-        &user.id,
-        &user.email,
-        &user.email_normalized,
-        &user.display_name,
-        &user.role,
-        &user.reporting_to,
-        &user.password_hash,
-        &user.access_expires_at,
-    ];
+    let params = user.params();
     query_one_unless_taken(client, &sql, &params, "users_email_per_workspace", from_row).await
-}
-
-/// Reads the row, locked as `lock` says until the transaction ends.
-pub async fn get(
-    client: &impl GenericClient,
-    workspace_id: Uuid,
-    id: Uuid,
-    lock: Lock,
-) -> Result<Option<User>, Error> {
-    USERS.get(client, workspace_id, id, lock).await
 }
 
 pub async fn exists_with_email(
