@@ -808,8 +808,9 @@ async fn the_page_speaks_the_invitation_s_language_arabic_right_to_left_at_phone
             browser.wait_until(
                 &page,
                 &format!(
-                    "(() => {{ const form = document.getElementById('invite'); \
-                     return document.documentElement.lang === '{}' && !!form && !form.hidden; }})()",
+                    "(() => {{ const root = document.documentElement; \
+                     const form = document.getElementById('invite'); \
+                     return !!root && root.lang === '{}' && !!form && !form.hidden; }})()",
                     locale.tag()
                 ),
                 WAIT,
@@ -832,7 +833,12 @@ async fn the_page_speaks_the_invitation_s_language_arabic_right_to_left_at_phone
                 .replace("{workspace}", "Acme Support");
             expect(&mut fail, "lang", &seen["lang"], locale.tag());
             expect(&mut fail, "dir", &seen["dir"], locale.direction());
-            expect(&mut fail, "the text's direction", &seen["direction"], locale.direction());
+            expect(
+                &mut fail,
+                "the text's direction",
+                &seen["direction"],
+                locale.direction(),
+            );
             expect(&mut fail, "the heading", &seen["heading"], &heading);
             expect(
                 &mut fail,
