@@ -177,11 +177,10 @@ async fn index(State(page): State<Arc<Page>>, uri: Uri, headers: HeaderMap) -> R
             .and_then(|value| value.to_str().ok())
             .map_or(Locale::English, Locale::negotiate)
     });
-    let index = Locale::ALL
-        .iter()
-        .position(|l| *l == locale)
-        .unwrap_or_default();
-    let mut response = respond("text/html; charset=utf-8", page.html[index].clone());
+    let mut response = respond(
+        "text/html; charset=utf-8",
+        page.html[locale.index()].clone(),
+    );
     response
         .headers_mut()
         .insert(header::VARY, HeaderValue::from_static("accept-language"));

@@ -91,7 +91,7 @@ impl<'a> Args<'a> {
 pub enum Part {
     Words(String),
     /// The text placeholder of this name.
-    Value(&'static str),
+    Value(String),
 }
 
 /// Marks a text placeholder inside a formatted message: characters of
@@ -172,11 +172,7 @@ impl Catalog {
     }
 
     fn bundle(&self, locale: Locale) -> &FluentBundle<FluentResource> {
-        let index = Locale::ALL
-            .iter()
-            .position(|l| *l == locale)
-            .unwrap_or_default();
-        &self.bundles[index]
+        &self.bundles[locale.index()]
     }
 
     /// The message `id` in `locale` (English when the locale lacks it),
@@ -213,7 +209,7 @@ impl Catalog {
             if open > 0 {
                 parts.push(Part::Words(rest[..open].to_owned()));
             }
-            parts.push(Part::Value(leak_name(name)));
+            parts.push(Part::Value((*name).to_owned()));
             rest = &after[close + MARK_CLOSE.len_utf8()..];
         }
         if !rest.is_empty() {
@@ -263,22 +259,6 @@ impl Catalog {
     pub fn messages(&self) -> &Shape {
         &self.shapes[0]
     }
-}
-
-/// Placeholder names come from catalogs compiled into the binary, a few
-/// dozen in all; a `&'static str` lets a [`Part`] carry one without a
-/// lifetime. Interned so the same name leaks once.
-fn leak_name(name: &str) -> &'static str {
-    static NAMES: std::sync::Mutex<BTreeSet<&'static str>> = std::sync::Mutex::new(BTreeSet::new());
-    let mut names = NAMES
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(known) = names.get(name) {
-        return known;
-    }
-    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    names.insert(leaked);
-    leaked
 }
 
 /// Each message of a resource and the variables it references.
@@ -389,9 +369,9 @@ mod tests {
         assert_eq!(
             parts,
             vec![
-                Part::Value("inviter"),
+                Part::Value("inviter".into()),
                 Part::Words(" invited you to ".into()),
-                Part::Value("workspace"),
+                Part::Value("workspace".into()),
                 Part::Words(" on WowChat".into()),
             ]
         );

@@ -35,14 +35,10 @@ static LONG: LazyLock<Vec<Option<DateTimeFormatter<YMDET>>>> = LazyLock::new(|| 
 /// (Japanese). An ISO 8601 form if the locale's data failed to load.
 pub fn long_date_time(locale: Locale, moment: OffsetDateTime) -> String {
     let utc = moment.to_offset(UtcOffset::UTC);
-    let index = Locale::ALL
-        .iter()
-        .position(|l| *l == locale)
-        .unwrap_or_default();
     let input = Date::try_new_iso(utc.year(), u8::from(utc.month()), utc.day())
         .ok()
         .zip(Time::try_new(utc.hour(), utc.minute(), 0, 0).ok());
-    match (LONG.get(index).and_then(Option::as_ref), input) {
+    match (LONG.get(locale.index()).and_then(Option::as_ref), input) {
         (Some(formatter), Some((date, time))) => {
             formatter.format(&DateTime { date, time }).to_string()
         }

@@ -42,6 +42,17 @@ impl Locale {
         }
     }
 
+    /// Its place in [`Locale::ALL`], for tables kept in that order.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The locale `tag` names, English for an empty tag or one not
+    /// supported (any more): how a stored or sent tag is read.
+    pub fn from_tag_or_english(tag: &str) -> Locale {
+        Locale::from_tag(tag).unwrap_or_default()
+    }
+
     /// A supported tag, matched without regard to case or `_` for `-`
     /// (`pt_br`, `PT-BR`). Nothing else: an API that stores a locale takes
     /// only what it can render.
@@ -152,6 +163,19 @@ mod tests {
         assert_eq!(Locale::negotiate("ko, zh"), Locale::English);
         assert_eq!(Locale::negotiate(""), Locale::English);
         assert_eq!(Locale::negotiate(";;,q=,,"), Locale::English);
+    }
+
+    #[test]
+    fn a_locale_s_index_is_its_place_in_all() {
+        for (place, locale) in Locale::ALL.into_iter().enumerate() {
+            assert_eq!(locale.index(), place);
+        }
+        assert_eq!(
+            Locale::from_tag_or_english("PT-br"),
+            Locale::BrazilianPortuguese
+        );
+        assert_eq!(Locale::from_tag_or_english("tlh"), Locale::English);
+        assert_eq!(Locale::from_tag_or_english(""), Locale::English);
     }
 
     #[test]

@@ -327,7 +327,7 @@ impl Renderer {
             &invitation.id,
         )?;
         let link = self.accept_link(&token);
-        let locale = locale_of(&command.locale);
+        let locale = Locale::from_tag_or_english(&command.locale);
         let inviter_name = one_line(&command.inviter_display_name);
         let inviter_email = one_line(&command.inviter_email);
         let colleague = word(locale, "fallback-inviter")?;
@@ -406,7 +406,7 @@ impl Renderer {
         let workspace_name = one_line(&command.workspace_name);
         let requester_email = one_line(&request.email);
         let requester_name = one_line(&request.display_name);
-        let locale = locale_of(&command.locale);
+        let locale = Locale::from_tag_or_english(&command.locale);
         let a_workspace = word(locale, "fallback-workspace")?;
         let view = ConfirmationView {
             language: Language::of(locale),
@@ -450,7 +450,7 @@ impl Renderer {
         let workspace_name = one_line(&command.workspace_name);
         let member_link = self.member_link(&user.id);
         let users_link = String::from(self.users_url.clone());
-        let locale = locale_of(&command.locale);
+        let locale = Locale::from_tag_or_english(&command.locale);
         let there = word(locale, "fallback-greeting-name")?;
         let someone = word(locale, "fallback-someone")?;
         let your_workspace = word(locale, "fallback-your-workspace")?;
@@ -575,11 +575,6 @@ impl Renderer {
         }
         Ok(message)
     }
-}
-
-/// The locale a command names; English for none, or one it cannot be.
-fn locale_of(tag: &str) -> Locale {
-    Locale::from_tag(tag).unwrap_or_default()
 }
 
 /// A message of the mail catalog without placeholders.

@@ -25,14 +25,9 @@ pub fn parse_optional(input: &str) -> Result<Option<Locale>, String> {
     }
 }
 
-/// The locale a stored tag names; a tag no longer supported reads as
-/// English, the language every email falls back to.
-pub fn from_stored(tag: &str) -> Locale {
-    Locale::from_tag(tag).unwrap_or_default()
-}
-
 /// Serde by tag, for the records kept as JSON (idempotent replays); a
-/// record from before locales reads as English.
+/// record from before locales, or a tag no longer supported, reads as
+/// English.
 pub mod by_tag {
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -44,7 +39,7 @@ pub mod by_tag {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Locale, D::Error> {
         let tag = String::deserialize(deserializer)?;
-        Ok(super::from_stored(&tag))
+        Ok(Locale::from_tag_or_english(&tag))
     }
 }
 
@@ -63,6 +58,6 @@ mod tests {
             "{refused}"
         );
         assert!(parse("de-AT").is_err(), "only what the mailer renders");
-        assert_eq!(from_stored("gone"), Locale::English);
+        assert_eq!(Locale::from_tag_or_english("gone"), Locale::English);
     }
 }

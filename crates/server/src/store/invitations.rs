@@ -12,7 +12,7 @@ use super::{
 use crate::domain::{
     Error,
     invitation::{DeliveryStatus, Invitation, InvitationStatus, TokenHash},
-    locale::{self, Locale},
+    locale::Locale,
     pagination::Window,
     suppression::SuppressionCause,
 };
@@ -59,7 +59,7 @@ fn from_row(row: &Row) -> Result<Invitation, Error> {
         delivery_failure_reason: row.try_get("delivery_failure_reason")?,
         access_expires_at: row.try_get("access_expires_at")?,
         version: row.try_get("version")?,
-        locale: locale::from_stored(row.try_get("locale")?),
+        locale: Locale::from_tag_or_english(row.try_get("locale")?),
     })
 }
 

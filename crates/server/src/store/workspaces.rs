@@ -7,11 +7,7 @@ use uuid::Uuid;
 use wowchat_platform::statements;
 
 use super::{GenericClient, Lock, execute, query_one, query_opt, query_value};
-use crate::domain::{
-    Error,
-    locale::{self, Locale},
-    workspace::WorkspaceSettings,
-};
+use crate::domain::{Error, locale::Locale, workspace::WorkspaceSettings};
 
 pub async fn insert(client: &impl GenericClient, id: Uuid, name: &str) -> Result<(), Error> {
     execute(
@@ -40,7 +36,7 @@ pub async fn name_and_locale(
         &[&id],
         |row| {
             let tag: &str = row.try_get(1)?;
-            Ok((row.try_get(0)?, locale::from_stored(tag)))
+            Ok((row.try_get(0)?, Locale::from_tag_or_english(tag)))
         },
     )
     .await
@@ -56,7 +52,7 @@ fn settings_from(row: &Row, first: usize) -> Result<WorkspaceSettings, Error> {
         allowed_email_domains: row.try_get(first + 1)?,
         directory_default_role: row.try_get(first + 2)?,
         accept_join_requests: row.try_get(first + 3)?,
-        default_locale: locale::from_stored(row.try_get(first + 4)?),
+        default_locale: Locale::from_tag_or_english(row.try_get(first + 4)?),
     })
 }
 
@@ -201,7 +197,7 @@ pub async fn taking_join_requests(
         &[&id],
         |row| {
             let tag: &str = row.try_get(1)?;
-            Ok((row.try_get(0)?, locale::from_stored(tag)))
+            Ok((row.try_get(0)?, Locale::from_tag_or_english(tag)))
         },
     )
     .await
