@@ -165,12 +165,11 @@ pub struct Settings {
 
     /// Invitation emails (invitations, batch rows, resends) one address
     /// receives per day, whoever sends them and from whichever workspace (all
-    /// replicas together); 0, the default, turns the limit off. Each
-    /// invitation then writes one more rate-limit row (docs/performance.md).
+    /// replicas together); 0 turns the limit off.
     #[arg(
         long,
         env = "WOWCHAT_INVITES_PER_DAY_PER_RECIPIENT",
-        default_value_t = 0
+        default_value_t = 10
     )]
     pub invites_per_day_per_recipient: u32,
 
@@ -287,7 +286,8 @@ pub struct Settings {
     #[arg(long, env = "WOWCHAT_MIGRATE_ON_START", default_value_t = true, action = ArgAction::Set)]
     pub migrate_on_start: bool,
 
-    /// Seconds a request may take before it fails with DEADLINE_EXCEEDED.
+    /// Seconds a call may take before it fails with UNAVAILABLE (retryable):
+    /// what it waits on (Postgres, a pooled connection, a lock) did not answer.
     #[arg(long, env = "WOWCHAT_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = wowchat_platform::environment::at_least_one::<u64>)]
     pub request_timeout_secs: u64,
 
