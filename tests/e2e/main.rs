@@ -28,6 +28,7 @@ mod manage_retries;
 mod manage_rules;
 mod metrics;
 mod overload;
+mod partitions;
 mod postgres_tls;
 mod relay;
 mod rest;

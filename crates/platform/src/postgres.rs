@@ -124,6 +124,26 @@ impl<V: DatabaseVariables> DatabaseArgs<V> {
 /// Longest wait for a pooled connection: to get one, open one, or recycle one.
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A path to Postgres that goes silent (a partition dropping packets, a
+/// host gone without a reset) is noticed in about half a minute, not the
+/// kernel's two hours: keepalive probes on an idle connection, and a cap
+/// on how long sent data may wait for an acknowledgement. The connection
+/// then fails, and the pool replaces it. A URL that sets one keeps its own.
+fn notice_silent_paths(config: &mut tokio_postgres::Config, url: &str) {
+    if !url.contains("keepalives_idle") {
+        config.keepalives_idle(Duration::from_secs(15));
+    }
+    if !url.contains("keepalives_interval") {
+        config.keepalives_interval(Duration::from_secs(5));
+    }
+    if !url.contains("keepalives_retries") {
+        config.keepalives_retries(3);
+    }
+    if !url.contains("tcp_user_timeout") {
+        config.tcp_user_timeout(Duration::from_secs(30));
+    }
+}
+
 /// A parsed database URL and the TLS its `sslmode` asks for.
 #[derive(Clone)]
 pub struct ConnectConfig {
@@ -143,6 +163,7 @@ impl ConnectConfig {
             .parse()
             .ok()
             .with_context(|| format!("{variable} is not a Postgres URL"))?;
+        notice_silent_paths(&mut config, &url);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = || {
             ClientConfig::builder_with_provider(provider.clone())
@@ -492,6 +513,25 @@ pub async fn reachable(pool: &Pool, within: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_silent_path_is_noticed_in_seconds_unless_the_url_says_otherwise() {
+        let config = |url: &str| ConnectConfig::parse(url, "URL").expect("parses").config;
+        let defaults = config("postgres://u@127.0.0.1/db");
+        assert_eq!(defaults.get_keepalives_idle(), Duration::from_secs(15));
+        assert_eq!(
+            defaults.get_keepalives_interval(),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(defaults.get_keepalives_retries(), Some(3));
+        assert_eq!(
+            defaults.get_tcp_user_timeout(),
+            Some(&Duration::from_secs(30))
+        );
+        let own = config("postgres://u@127.0.0.1/db?keepalives_idle=60&tcp_user_timeout=5");
+        assert_eq!(own.get_keepalives_idle(), Duration::from_secs(60));
+        assert_eq!(own.get_tcp_user_timeout(), Some(&Duration::from_secs(5)));
+    }
 
     #[test]
     fn an_invalid_url_is_reported_by_its_variable_without_its_text() {

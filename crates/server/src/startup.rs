@@ -32,8 +32,9 @@ use crate::{
     db,
     grpc::{
         REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, connections,
-        directory::DirectoryServiceImpl, gateway::TrustGatewayLayer, joining::JoinServiceImpl,
-        metrics::MetricsLayer, overload::ShedLayer, roles::RoleServiceImpl,
+        deadline::DeadlineLayer, directory::DirectoryServiceImpl, gateway::TrustGatewayLayer,
+        joining::JoinServiceImpl, metrics::MetricsLayer, overload::ShedLayer,
+        roles::RoleServiceImpl,
     },
     messaging::{relay::Relay, results::DeliveryResults},
     operations::AppState,
@@ -248,7 +249,6 @@ impl Application {
         tracing::info!(address = %self.address, "serving gRPC");
         let request_id = http::HeaderName::from_static(REQUEST_ID_HEADER);
         let mut server = Server::builder()
-            .timeout(self.settings.request_timeout())
             // A client cannot open more calls on one connection than this; the
             // global limit below bounds all connections together.
             .max_concurrent_streams(self.settings.max_concurrent_streams)
@@ -296,6 +296,8 @@ impl Application {
                 tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
             ]))
             .layer(ShedLayer::new(self.settings.max_concurrent_requests))
+            // Inside the shedding: a call past its deadline gives its place back.
+            .layer(DeadlineLayer::new(self.settings.request_timeout()))
             .add_service(health_service)
             .add_optional_service(reflection)
             .add_optional_service(reflection_alpha)
