@@ -48,7 +48,7 @@ use anyhow::Context;
 use axum::{
     Router,
     body::Bytes,
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -74,7 +74,7 @@ use wowchat_platform::{
 
 pub use crate::client_address::ForwardedHeader;
 use crate::{
-    client_address::TrustedProxies,
+    client_address::{ClientAddress, TrustedProxies},
     codec::DynamicCodec,
     errors::{BodyError, GatewayError, descriptors, gateway_status, no_replica},
     listener::{EdgeSettings, Readiness},
@@ -641,7 +641,7 @@ async fn openapi_document(State(shared): State<Arc<Shared>>) -> Response {
 /// Every route of the API, counted and timed by route template.
 async fn transcode(
     State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     method: Method,
     headers: HeaderMap,
     uri: axum::http::Uri,
@@ -653,7 +653,6 @@ async fn transcode(
         Err(_) => &shared.metrics.unmatched,
     };
     let call = series.start();
-    let client = shared.trusted_proxies.client(peer.ip(), &headers);
     let response = answer(&shared, found, client, &method, &headers, &uri, body)
         .await
         .into_response();
