@@ -47,7 +47,7 @@ impl Edge {
         settings.gateway_listen_addr = "127.0.0.1:0".parse().unwrap();
         settings.gateway_upstream = app.address.clone();
         settings.gateway_key = Some(KEY.into());
-        settings.gateway_shutdown_delay_secs = 0;
+        settings.gateway_shutdown.delay_secs = 0;
         adjust(&mut settings);
         let gateway = Gateway::build(settings).await.expect("gateway builds");
         let address = gateway.address();

@@ -86,7 +86,7 @@ impl Rest {
         settings.gateway_upstream = app.address.clone();
         settings.gateway_key = Some(KEY.into());
         settings.gateway_body_limit_bytes = 64 * 1024;
-        settings.gateway_shutdown_delay_secs = 0;
+        settings.gateway_shutdown.delay_secs = 0;
         adjust_gateway(&mut settings);
         let gateway = Gateway::build(settings).await.expect("gateway builds");
         let base = format!("http://{}", gateway.address());

@@ -54,7 +54,7 @@ impl Installation {
         let mut settings = GatewaySettings::defaults();
         settings.gateway_listen_addr = "127.0.0.1:0".parse().unwrap();
         settings.gateway_upstream = app.address.clone();
-        settings.gateway_shutdown_delay_secs = 0;
+        settings.gateway_shutdown.delay_secs = 0;
         let gateway = Gateway::build(settings).await.expect("gateway builds");
         let base = format!("http://{}", gateway.address());
         let stop = run_until_dropped(|stop| gateway.run_until_stopped(stop));

@@ -166,7 +166,7 @@ async fn start_gateway(service: &Service) -> anyhow::Result<(String, Cancellatio
     let mut settings = GatewaySettings::defaults();
     settings.gateway_listen_addr = "127.0.0.1:0".parse()?;
     settings.gateway_upstream = service.address.clone();
-    settings.gateway_shutdown_delay_secs = 0;
+    settings.gateway_shutdown.delay_secs = 0;
     let gateway = Gateway::build(settings)
         .await
         .context("the gateway builds")?;

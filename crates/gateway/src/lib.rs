@@ -69,6 +69,7 @@ use wowchat_platform::{
     environment::{EnvironmentArgs, EnvironmentFlag},
     metrics::{MetricsArgs, MetricsEndpoint, MetricsVariables},
     secret::Secret,
+    shutdown::{ShutdownArgs, ShutdownVariables},
     telemetry::{self, SpanKind, TRACEPARENT, TRACESTATE},
 };
 
@@ -105,6 +106,15 @@ impl MetricsVariables for GatewayVariables {
 
 impl EnvironmentFlag for GatewayVariables {
     const FLAG: &'static str = "gateway-environment";
+}
+
+impl ShutdownVariables for GatewayVariables {
+    const DELAY_FLAG: &'static str = "gateway-shutdown-delay-secs";
+    const DELAY: &'static str = "WOWCHAT_GATEWAY_SHUTDOWN_DELAY_SECS";
+    const DELAY_HELP: &'static str = "Seconds between the stop signal and closing the \
+        listener: `/readyz` answers 503 meanwhile, so the balancer stops sending new requests";
+    const DRAIN_FLAG: &'static str = "gateway-shutdown-drain-secs";
+    const DRAIN: &'static str = "WOWCHAT_GATEWAY_SHUTDOWN_DRAIN_SECS";
 }
 
 /// The gateway's settings: flags, each also an environment variable.
@@ -213,18 +223,8 @@ pub struct GatewaySettings {
     #[arg(long, env = "WOWCHAT_GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub gateway_max_connections: u64,
 
-    /// Seconds between the stop signal and closing the listener: `/readyz`
-    /// answers 503 meanwhile, so the balancer stops sending new requests.
-    #[arg(long, env = "WOWCHAT_GATEWAY_SHUTDOWN_DELAY_SECS", default_value_t = 5)]
-    pub gateway_shutdown_delay_secs: u64,
-
-    /// Seconds the requests in flight then have to finish.
-    #[arg(
-        long,
-        env = "WOWCHAT_GATEWAY_SHUTDOWN_DRAIN_SECS",
-        default_value_t = 20
-    )]
-    pub gateway_shutdown_drain_secs: u64,
+    #[command(flatten)]
+    pub gateway_shutdown: ShutdownArgs<GatewayVariables>,
 
     /// Continue the trace of a client's `traceparent`. Off (the default, for
     /// a gateway facing the internet): each request starts a trace of its
@@ -253,12 +253,6 @@ pub struct GatewaySettings {
 }
 
 impl GatewaySettings {
-    /// How long after the stop signal the process may still run: the
-    /// delay, the drain, and a margin.
-    pub fn shutdown_deadline(&self) -> Duration {
-        Duration::from_secs(self.gateway_shutdown_delay_secs + self.gateway_shutdown_drain_secs + 5)
-    }
-
     /// The defaults, with the environment applied.
     pub fn defaults() -> Self {
         wowchat_platform::environment::defaults("wowchat-gateway")
@@ -444,8 +438,8 @@ fn edge_settings(settings: &GatewaySettings, trusted_proxies: Arc<TrustedProxies
         header_read_timeout: Duration::from_secs(settings.gateway_header_read_timeout_secs),
         idle_timeout: Duration::from_secs(settings.gateway_idle_timeout_secs),
         max_connections: usize::try_from(settings.gateway_max_connections).unwrap_or(usize::MAX),
-        shutdown_delay: Duration::from_secs(settings.gateway_shutdown_delay_secs),
-        shutdown_drain: Duration::from_secs(settings.gateway_shutdown_drain_secs),
+        shutdown_delay: settings.gateway_shutdown.delay(),
+        shutdown_drain: settings.gateway_shutdown.drain(),
     }
 }
 

@@ -149,7 +149,7 @@ impl Application {
         let stopping = {
             let health = health.abort_handle();
             let reporter = reporter.clone();
-            let delay = Duration::from_secs(self.settings.shutdown_delay_secs);
+            let delay = self.settings.shutdown.delay();
             let listener_closed = listener_closed.clone();
             async move {
                 shutdown.await;
@@ -313,7 +313,7 @@ impl Application {
                 stopping,
             );
         tokio::pin!(serving);
-        let drain = Duration::from_secs(self.settings.shutdown_drain_secs);
+        let drain = self.settings.shutdown.drain();
         let result = tokio::select! {
             served = &mut serving => served.context("serving gRPC"),
             () = async {
