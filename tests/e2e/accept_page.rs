@@ -19,16 +19,15 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use serde_json::{Value, json};
 use tokio_util::sync::DropGuard;
-use wowchat_gateway::{Gateway, GatewaySettings, invite_page};
+use wowchat_gateway::invite_page;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
     MailerHandle, SmtpServer, TestApp,
-    browser::{Browser, Page, Viewport},
-    deactivate, invitation_request, logs, revoke_request, run_until_dropped,
-    without_invitation_limits,
+    browser::{Browser, DESKTOP, PHONE, Page, Viewport},
+    deactivate, invitation_request, logs, revoke_request, without_invitation_limits,
 };
 
-use crate::support::eventually;
+use crate::support::{assert_no_problems, eventually, gateway_settings, start_gateway};
 
 /// The key this test's gateway and server share.
 const KEY: &str = "test gateway key, at least 32 bytes long";
@@ -39,35 +38,30 @@ const ATTEMPTS_PER_TOKEN: u32 = 4;
 /// The password the invitees type, and one the service refuses.
 const TYPED_PASSWORD: &str = "four words typed here";
 const WEAK_PASSWORD: &str = "short";
+/// The page's states a submission waits for: the field error shown, and
+/// the invitation accepted.
+const FIELD_ERROR: &str = "!document.getElementById('password-error').hidden";
+const ACCEPTED: &str = "document.getElementById('result').dataset.reason === 'ACCEPTED'";
 /// How long the page may take to answer.
 const WAIT: Duration = Duration::from_secs(15);
 /// The command that installs axe-core, named when it is missing.
 const SETUP: &str = "scripts/setup-machine";
 
-const PHONE: Viewport = Viewport {
-    width: 390,
-    height: 844,
-    mobile: true,
-    scale: 2.0,
-};
-const DESKTOP: Viewport = Viewport {
-    width: 1200,
-    height: 900,
-    mobile: false,
-    scale: 1.0,
-};
-
 /// A server (relay on), its gateway with the page, and, for the journey, a
-/// mailer that links to the page and the SMTP server it sends to.
+/// mailer that links to the page and the SMTP server it sends to; and
+/// axe-core, which every browser test of the page audits it with.
 struct Site {
     app: TestApp,
     base: String,
+    axe: String,
     smtp: SmtpServer,
     _mailer: Option<MailerHandle>,
     _gateway: DropGuard,
 }
 
 async fn site(with_mail: bool) -> Site {
+    // First: a missing axe-core fails the test before anything starts.
+    let axe = axe_core();
     let app = TestApp::spawn_with(|settings| {
         settings.gateway_key = Some(KEY.into());
         settings.relay = with_mail;
@@ -75,15 +69,11 @@ async fn site(with_mail: bool) -> Site {
         without_invitation_limits(settings);
     })
     .await;
-    let mut settings = GatewaySettings::defaults();
-    settings.gateway_listen_addr = "127.0.0.1:0".parse().unwrap();
-    settings.gateway_upstream = app.address.clone();
+    let mut settings = gateway_settings(&app);
     settings.gateway_key = Some(KEY.into());
-    settings.gateway_shutdown_delay_secs = 0;
     settings.gateway_app_url = APP_URL.into();
-    let gateway = Gateway::build(settings).await.expect("gateway builds");
-    let base = format!("http://{}", gateway.address());
-    let stop = run_until_dropped(|stop| gateway.run_until_stopped(stop));
+    let (address, stop) = start_gateway(settings).await;
+    let base = format!("http://{address}");
     let smtp = SmtpServer::start().await;
     let mailer = if with_mail {
         let mut settings = app.mailer_settings(&smtp.url());
@@ -96,6 +86,7 @@ async fn site(with_mail: bool) -> Site {
     Site {
         app,
         base,
+        axe,
         smtp,
         _mailer: mailer,
         _gateway: stop,
@@ -215,6 +206,23 @@ fn open(browser: &mut Browser, viewport: Viewport, url: &str) -> anyhow::Result<
     Ok(page)
 }
 
+/// Types `password` into the focused field and presses Enter, waits until
+/// `until` holds, and screenshots the page to `shot`: what it then shows.
+fn submit(
+    browser: &mut Browser,
+    page: &Page,
+    password: &str,
+    until: &str,
+    shot: &Path,
+) -> anyhow::Result<Value> {
+    browser.insert_text(page, password)?;
+    browser.press(page, "Enter")?;
+    browser.wait_until(page, until, WAIT)?;
+    let seen = browser.evaluate(page, SEEN)?;
+    browser.screenshot(page, shot)?;
+    Ok(seen)
+}
+
 /// Every request of the page went to the gateway's origin, none carried
 /// the token, and the page made the calls it should have.
 fn check_requests(
@@ -248,6 +256,13 @@ fn expect(fail: &mut dyn FnMut(String), what: &str, got: &Value, want: &str) {
     }
 }
 
+/// [`expect`] of each `(what, field of seen, wanted)`, in order.
+fn expect_all(fail: &mut dyn FnMut(String), seen: &Value, checks: &[(&str, &str, &str)]) {
+    for (what, field, want) in checks {
+        expect(fail, what, &seen[field], want);
+    }
+}
+
 /// One invitee's way through the page, as the test saw it.
 struct Journey {
     device: &'static str,
@@ -259,7 +274,6 @@ struct Journey {
 
 #[tokio::test]
 async fn an_invitee_goes_from_the_emails_link_to_signed_in_at_phone_and_desktop_width() {
-    let axe = axe_core();
     let site = site(true).await;
     let app = &site.app;
 
@@ -301,19 +315,14 @@ async fn an_invitee_goes_from_the_emails_link_to_signed_in_at_phone_and_desktop_
     }
 
     let dir = artifacts("journey");
-    let base = site.base.clone();
+    let (base, axe) = (site.base.clone(), site.axe.clone());
     let (journeys, failures) = tokio::task::spawn_blocking(move || {
         let failures = walk(&journeys, &base, &dir, &axe).expect("the browser runs");
         (journeys, failures)
     })
     .await
     .unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} problems:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_problems(&failures);
 
     // Each is a member who signs in with the password typed in the page.
     for journey in &journeys {
@@ -432,64 +441,34 @@ fn walk(journeys: &[Journey], base: &str, dir: &Path, axe: &str) -> anyhow::Resu
         browser.evaluate(&page, "document.getElementById('password').focus()")?;
         if device == "desktop" {
             // Too short: the service's field violation shows by the field.
-            browser.insert_text(&page, WEAK_PASSWORD)?;
-            browser.press(&page, "Enter")?;
-            browser.wait_until(
-                &page,
-                "!document.getElementById('password-error').hidden",
-                WAIT,
-            )?;
-            let refused = browser.evaluate(&page, SEEN)?;
-            browser.screenshot(&page, &dir.join(format!("{device}-2-weak-password.png")))?;
-            expect(
+            let shot = dir.join(format!("{device}-2-weak-password.png"));
+            let refused = submit(&mut browser, &page, WEAK_PASSWORD, FIELD_ERROR, &shot)?;
+            let (field, summary) = (words("field-password"), words("field-summary"));
+            expect_all(
                 &mut fail,
-                "the password's error",
-                &refused["passwordError"],
-                &words("field-password"),
-            );
-            expect(
-                &mut fail,
-                "the password's aria-invalid",
-                &refused["passwordInvalid"],
-                "true",
-            );
-            expect(
-                &mut fail,
-                "the focus after a field error",
-                &refused["focused"],
-                "password",
-            );
-            expect(
-                &mut fail,
-                "the summary",
-                &refused["formError"],
-                &words("field-summary"),
+                &refused,
+                &[
+                    ("the password's error", "passwordError", &field),
+                    ("the password's aria-invalid", "passwordInvalid", "true"),
+                    ("the focus after a field error", "focused", "password"),
+                    ("the summary", "formError", &summary),
+                ],
             );
             for violation in audit(&mut browser, &page, axe)? {
                 fail(format!("axe on a field error: {violation}"));
             }
             browser.evaluate(&page, "document.getElementById('password').value = ''")?;
         }
-        browser.insert_text(&page, TYPED_PASSWORD)?;
-        browser.press(&page, "Enter")?;
-        browser.wait_until(
-            &page,
-            "document.getElementById('result').dataset.reason === 'ACCEPTED'",
-            WAIT,
-        )?;
-        let done = browser.evaluate(&page, SEEN)?;
-        browser.screenshot(&page, &dir.join(format!("{device}-3-success.png")))?;
-        expect(
+        let shot = dir.join(format!("{device}-3-success.png"));
+        let done = submit(&mut browser, &page, TYPED_PASSWORD, ACCEPTED, &shot)?;
+        let next = words("success-body").replace("{email}", &journey.email);
+        expect_all(
             &mut fail,
-            "the success",
-            &done["heading"],
-            "Welcome to Acme Support!",
-        );
-        expect(
-            &mut fail,
-            "what to do next",
-            &done["body"],
-            &words("success-body").replace("{email}", &journey.email),
+            &done,
+            &[
+                ("the success", "heading", "Welcome to Acme Support!"),
+                ("what to do next", "body", &next),
+            ],
         );
         if done["link"] != json!({ "text": "Open WowChat", "href": APP_URL }) {
             fail(format!("the Open WowChat link: {}", done["link"]));
@@ -558,7 +537,6 @@ struct Refusal {
 
 #[tokio::test]
 async fn every_refusal_reads_as_plain_words_with_what_to_do_next() {
-    let axe = axe_core();
     let site = site(false).await;
     let app = &site.app;
     let mut refusals = Vec::new();
@@ -573,14 +551,7 @@ async fn every_refusal_reads_as_plain_words_with_what_to_do_next() {
     // Expired: its time is past.
     let expired = app.invite("expired@example.com", "agent").await;
     let token = app.invitation_token(&expired.id).await;
-    app.db()
-        .await
-        .execute(
-            "UPDATE invitations SET expires_at = now() - interval '1 minute' WHERE id::text = $1",
-            &[&expired.id],
-        )
-        .await
-        .unwrap();
+    app.expire_invitation(&expired.id).await;
     add("expired", &token, "INVITATION_EXPIRED");
 
     // Revoked by the owner.
@@ -656,18 +627,13 @@ async fn every_refusal_reads_as_plain_words_with_what_to_do_next() {
     );
 
     let dir = artifacts("refusals");
-    let base = site.base.clone();
+    let (base, axe) = (site.base.clone(), site.axe.clone());
     let failures = tokio::task::spawn_blocking(move || {
         look_at_refusals(&refusals, &seated_token, &base, &dir, &axe).expect("the browser runs")
     })
     .await
     .unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} problems:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_problems(&failures);
 }
 
 fn look_at_refusals(
@@ -757,11 +723,7 @@ fn look_at_refusals(
     browser.evaluate(&page, "document.getElementById('password').focus()")?;
     browser.insert_text(&page, TYPED_PASSWORD)?;
     browser.press(&page, "Enter")?;
-    if let Err(error) = browser.wait_until(
-        &page,
-        "document.getElementById('result').dataset.reason === 'ACCEPTED'",
-        WAIT,
-    ) {
+    if let Err(error) = browser.wait_until(&page, ACCEPTED, WAIT) {
         let seen = browser.evaluate(&page, SEEN)?;
         failures.push(format!(
             "seats full: the pending invitee was refused: {error}: {seen}"
@@ -780,7 +742,6 @@ fn look_at_refusals(
 async fn the_page_speaks_the_invitation_s_language_arabic_right_to_left_at_phone_width() {
     use wowchat_i18n::Locale;
 
-    let axe = axe_core();
     let site = site(false).await;
     let mut links = Vec::new();
     for locale in [Locale::Arabic, Locale::German] {
@@ -796,7 +757,7 @@ async fn the_page_speaks_the_invitation_s_language_arabic_right_to_left_at_phone
         links.push((locale, format!("{}/invite#token={token}", site.base)));
     }
     let dir = artifacts("locales");
-    let base = site.base.clone();
+    let (base, axe) = (site.base.clone(), site.axe.clone());
     let failures = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
         let mut browser = Browser::launch(&dir.join("chromium.log"))?;
         let mut failures = Vec::new();

@@ -250,22 +250,8 @@ async fn join_by_email_follows_the_enrollment_mode_and_tells_a_stranger_nothing(
         .join_confirmation_tokens("yan@acme.test")
         .await
         .remove(0);
-    app.joining()
-        .await
-        .confirm_join_request(proto::ConfirmJoinRequestRequest { token })
-        .await
-        .unwrap();
-    let requests = app
-        .joining()
-        .await
-        .list_join_requests(authed(
-            &app.owner_token,
-            proto::ListJoinRequestsRequest::default(),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .join_requests;
+    app.confirm_join_request(&token).await.unwrap();
+    let requests = app.join_requests(&app.owner_token).await;
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].proposed_role, "agent");
 

@@ -22,7 +22,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::DropGuard;
 use tonic::codegen::http::{self, StatusCode};
 use wowchat_gateway::{Gateway, GatewaySettings};
-use wowchat_users_testkit::{PASSWORD, TestApp, processes::free_port, run_until_dropped};
+use wowchat_users_testkit::{PASSWORD, TestApp, processes::free_port};
+
+use crate::support::{gateway_settings, start_gateway};
 
 const KEY: &str = "edge test gateway key, long enough";
 const CLIENT_A: &str = "127.0.0.2";
@@ -43,15 +45,10 @@ impl Edge {
             settings.sign_in_per_address_per_minute = 2;
         })
         .await;
-        let mut settings = GatewaySettings::defaults();
-        settings.gateway_listen_addr = "127.0.0.1:0".parse().unwrap();
-        settings.gateway_upstream = app.address.clone();
+        let mut settings = gateway_settings(&app);
         settings.gateway_key = Some(KEY.into());
-        settings.gateway_shutdown_delay_secs = 0;
         adjust(&mut settings);
-        let gateway = Gateway::build(settings).await.expect("gateway builds");
-        let address = gateway.address();
-        let stop = run_until_dropped(|stop| gateway.run_until_stopped(stop));
+        let (address, stop) = start_gateway(settings).await;
         Edge {
             app,
             gateway: address,

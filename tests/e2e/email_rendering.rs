@@ -14,26 +14,12 @@ use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::Value;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
-    ReceivedMail, SmtpServer, TestApp,
-    browser::{Browser, Viewport},
+    MailerHandle, ReceivedMail, SmtpServer, TestApp,
+    browser::{Browser, DESKTOP, PHONE},
     invitation_request, rename, without_invitation_limits,
 };
 
-use crate::support::eventually;
-
-/// A phone (390 CSS px wide, as an iPhone 12 to 15) and a desktop window.
-const PHONE: Viewport = Viewport {
-    width: 390,
-    height: 844,
-    mobile: true,
-    scale: 2.0,
-};
-const DESKTOP: Viewport = Viewport {
-    width: 1200,
-    height: 900,
-    mobile: false,
-    scale: 1.0,
-};
+use crate::support::{assert_no_problems, eventually};
 
 /// How far down a phone screen the button must end: a mail app shows the
 /// sender, the subject and its own bars above the message, so of 844 px
@@ -152,6 +138,19 @@ fn base(invitee: &str) -> Case {
     }
 }
 
+/// A service whose relay runs, without invitation limits, and a mailer
+/// sending its emails to an SMTP server of the test's own.
+async fn sending() -> (TestApp, SmtpServer, MailerHandle) {
+    let app = TestApp::spawn_with(|settings| {
+        settings.relay = true;
+        without_invitation_limits(settings);
+    })
+    .await;
+    let smtp = SmtpServer::start().await;
+    let mailer = app.start_mailer(app.mailer_settings(&smtp.url())).await;
+    (app, smtp, mailer)
+}
+
 /// Both emails of one case, as they arrived.
 struct Received {
     case: Case,
@@ -162,13 +161,7 @@ struct Received {
 #[tokio::test]
 async fn every_email_holds_up_in_a_real_browser_at_phone_and_desktop_width_for_every_adversarial_input()
  {
-    let app = TestApp::spawn_with(|settings| {
-        settings.relay = true;
-        without_invitation_limits(settings);
-    })
-    .await;
-    let smtp = SmtpServer::start().await;
-    let _mailer = app.start_mailer(app.mailer_settings(&smtp.url())).await;
+    let (app, smtp, _mailer) = sending().await;
     app.create_role("permission-checker", &["users.read"]).await;
     let db = app.db().await;
 
@@ -214,12 +207,7 @@ async fn every_email_holds_up_in_a_real_browser_at_phone_and_desktop_width_for_e
         .await
         .unwrap();
     failures.extend(pages.expect("the browser runs"));
-    assert!(
-        failures.is_empty(),
-        "{} problems:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_problems(&failures);
 }
 
 /// The `count`th email to `recipient`, once it is there.
@@ -247,57 +235,49 @@ fn check_headers(r: &Received) -> Vec<String> {
     let invitation = MessageParser::default()
         .parse(r.invitation.data.as_bytes())
         .expect("the invitation parses");
-    expect(
-        "the invitation's subject",
-        invitation.subject().map(str::to_owned),
-        &format!(
-            "{} invited you to {} on WowChat",
-            case.inviter, case.workspace
-        ),
-    );
-    expect(
-        "the invitation's Reply-To name",
-        invitation
-            .reply_to()
-            .and_then(|a| a.first())
-            .and_then(|a| a.name())
-            .map(str::to_owned),
-        &case.inviter,
-    );
-    expect(
-        "the invitation's Auto-Submitted",
-        invitation
-            .header_raw("Auto-Submitted")
-            .map(|v| v.trim().to_owned()),
-        "auto-generated",
-    );
     let notice = MessageParser::default()
         .parse(r.notice.data.as_bytes())
         .expect("the notice parses");
-    expect(
-        "the notice's subject",
-        notice.subject().map(str::to_owned),
-        &format!(
-            "{} accepted your invitation to {}",
-            case.invitee, case.workspace
+    let invited = format!(
+        "{} invited you to {} on WowChat",
+        case.inviter, case.workspace
+    );
+    let accepted = format!(
+        "{} accepted your invitation to {}",
+        case.invitee, case.workspace
+    );
+    // Each email's subject, the inviter's name on the address it is about
+    // (the invitation's Reply-To, the notice's To), and Auto-Submitted.
+    for (email, message, subject, (header, addresses)) in [
+        (
+            "invitation",
+            &invitation,
+            invited,
+            ("Reply-To", invitation.reply_to()),
         ),
-    );
-    expect(
-        "the notice's To name",
-        notice
-            .to()
-            .and_then(|a| a.first())
-            .and_then(|a| a.name())
-            .map(str::to_owned),
-        &case.inviter,
-    );
-    expect(
-        "the notice's Auto-Submitted",
-        notice
-            .header_raw("Auto-Submitted")
-            .map(|v| v.trim().to_owned()),
-        "auto-generated",
-    );
+        ("notice", &notice, accepted, ("To", notice.to())),
+    ] {
+        expect(
+            &format!("the {email}'s subject"),
+            message.subject().map(str::to_owned),
+            &subject,
+        );
+        expect(
+            &format!("the {email}'s {header} name"),
+            addresses
+                .and_then(|a| a.first())
+                .and_then(|a| a.name())
+                .map(str::to_owned),
+            &case.inviter,
+        );
+        expect(
+            &format!("the {email}'s Auto-Submitted"),
+            message
+                .header_raw("Auto-Submitted")
+                .map(|v| v.trim().to_owned()),
+            "auto-generated",
+        );
+    }
     // The plain text shows every line of the message as typed.
     let text = invitation.body_text(0).unwrap_or_default();
     for line in case.message.lines() {
@@ -462,13 +442,7 @@ const LANGUAGE: &str = r#"(() => {
 async fn every_locale_s_invitation_reads_in_its_language_and_direction_at_phone_width() {
     use wowchat_i18n::{Args, Catalog, Locale};
 
-    let app = TestApp::spawn_with(|settings| {
-        settings.relay = true;
-        without_invitation_limits(settings);
-    })
-    .await;
-    let smtp = SmtpServer::start().await;
-    let _mailer = app.start_mailer(app.mailer_settings(&smtp.url())).await;
+    let (app, smtp, _mailer) = sending().await;
     let mut emails = Vec::new();
     for locale in Locale::ALL {
         let email = format!("reader-{}@example.com", locale.tag().to_lowercase());

@@ -96,7 +96,7 @@ async fn the_service_serves_mutual_tls_and_the_gateway_reaches_it_with_the_ca() 
     settings.gateway_upstream_ca = Some(ca_path.clone());
     settings.gateway_upstream_client_cert = Some(client_cert_path);
     settings.gateway_upstream_client_key = Some(client_key_path);
-    settings.gateway_shutdown_delay_secs = 0;
+    settings.gateway_shutdown.delay_secs = 0;
     let gateway = Gateway::build(settings).await.expect("the gateway builds");
     let base = format!("http://{}", gateway.address());
     let _stop = wowchat_users_testkit::run_until_dropped(|stop| gateway.run_until_stopped(stop));

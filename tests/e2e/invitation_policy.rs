@@ -412,14 +412,7 @@ async fn a_bad_token_previews_nothing_and_a_closed_invitation_says_why() {
 
     let expired = app.invite("expired@example.com", "agent").await;
     let expired_token = app.invitation_token(&expired.id).await;
-    app.db()
-        .await
-        .execute(
-            "UPDATE invitations SET expires_at = now() - interval '1 minute' WHERE id::text = $1",
-            &[&expired.id],
-        )
-        .await
-        .unwrap();
+    app.expire_invitation(&expired.id).await;
     expect_refused(app.preview(&expired_token).await, "INVITATION_EXPIRED");
 
     let accepted = app.invite("accepted@example.com", "agent").await;
@@ -549,14 +542,7 @@ async fn the_seat_limit_counts_active_users_and_pending_invitations_and_covers_r
     );
 
     // Expired, the first invitation frees its seat; sent again, it would take one.
-    app.db()
-        .await
-        .execute(
-            "UPDATE invitations SET expires_at = now() - interval '1 minute' WHERE id::text = $1",
-            &[&first.id],
-        )
-        .await
-        .unwrap();
+    app.expire_invitation(&first.id).await;
     let second = app.invite("second@example.com", "agent").await;
     let mut client = app.client().await;
     let resend = proto::ResendInvitationRequest {

@@ -40,28 +40,6 @@ async fn ask(app: &TestApp, workspace_id: &str, email: &str) -> Result<(), Statu
         .map(|_| ())
 }
 
-async fn confirm(app: &TestApp, token: &str) -> Result<String, Status> {
-    Ok(app
-        .joining()
-        .await
-        .confirm_join_request(proto::ConfirmJoinRequestRequest {
-            token: token.into(),
-        })
-        .await?
-        .into_inner()
-        .workspace_name)
-}
-
-async fn requests(app: &TestApp, bearer: &str) -> Vec<proto::JoinRequest> {
-    app.joining()
-        .await
-        .list_join_requests(authed(bearer, proto::ListJoinRequestsRequest::default()))
-        .await
-        .expect("list")
-        .into_inner()
-        .join_requests
-}
-
 async fn approve(
     app: &TestApp,
     bearer: &str,
@@ -120,17 +98,26 @@ async fn a_request_is_seen_once_confirmed_and_its_approval_sends_an_ordinary_inv
     let workspace = app.workspace_id.to_string();
     ask(&app, &workspace, "bob@example.com").await.unwrap();
     assert!(
-        requests(&app, &app.owner_token).await.is_empty(),
+        app.join_requests(&app.owner_token).await.is_empty(),
         "unconfirmed: unseen"
     );
     let tokens = app.join_confirmation_tokens("bob@example.com").await;
     assert_eq!(tokens.len(), 1, "one confirmation email");
 
-    assert_eq!(confirm(&app, &tokens[0]).await.unwrap(), "Acme Support");
+    assert_eq!(
+        app.confirm_join_request(&tokens[0]).await.unwrap(),
+        "Acme Support"
+    );
     // A second click answers the same and records nothing more.
-    assert_eq!(confirm(&app, &tokens[0]).await.unwrap(), "Acme Support");
-    expect_not_found(confirm(&app, "not-a-token").await, "JOIN_REQUEST_NOT_FOUND");
-    let listed = requests(&app, &app.owner_token).await;
+    assert_eq!(
+        app.confirm_join_request(&tokens[0]).await.unwrap(),
+        "Acme Support"
+    );
+    expect_not_found(
+        app.confirm_join_request("not-a-token").await,
+        "JOIN_REQUEST_NOT_FOUND",
+    );
+    let listed = app.join_requests(&app.owner_token).await;
     assert_eq!(listed.len(), 1);
     let request = &listed[0];
     assert_eq!(request.state, proto::JoinRequestState::Pending as i32);
@@ -220,8 +207,8 @@ async fn one_open_request_per_address_and_a_denial_holds_through_its_cool_down()
     ask(&app, &workspace, "carol@example.com").await.unwrap();
     let tokens = app.join_confirmation_tokens("carol@example.com").await;
     assert_eq!(tokens.len(), 1, "one open request, one email");
-    confirm(&app, &tokens[0]).await.unwrap();
-    let request = requests(&app, &app.owner_token).await.remove(0);
+    app.confirm_join_request(&tokens[0]).await.unwrap();
+    let request = app.join_requests(&app.owner_token).await.remove(0);
 
     // Nobody approves above their own role.
     let (_, admin_token) = app.member("admin@example.com", "admin").await;
@@ -250,8 +237,9 @@ async fn one_open_request_per_address_and_a_denial_holds_through_its_cool_down()
         .join_confirmation_tokens("dave@example.com")
         .await
         .remove(0);
-    confirm(&app, &token).await.unwrap();
-    let dave = requests(&app, &app.owner_token)
+    app.confirm_join_request(&token).await.unwrap();
+    let dave = app
+        .join_requests(&app.owner_token)
         .await
         .into_iter()
         .find(|r| r.email == "dave@example.com")
@@ -300,8 +288,8 @@ async fn a_link_that_requires_approval_makes_requests_with_its_role() {
         .join_confirmation_tokens("erin@example.com")
         .await
         .remove(0);
-    confirm(&app, &token).await.unwrap();
-    let request = requests(&app, &app.owner_token).await.remove(0);
+    app.confirm_join_request(&token).await.unwrap();
+    let request = app.join_requests(&app.owner_token).await.remove(0);
     assert_eq!(request.invite_link_id, link.id);
     assert_eq!(request.proposed_role, "supervisor");
     assert_eq!(request.display_name, "Erin");
@@ -338,8 +326,8 @@ async fn an_approval_reuses_a_pending_invitation_and_requests_expire_and_stay_in
         .join_confirmation_tokens("gil@example.com")
         .await
         .remove(0);
-    confirm(&app, &token).await.unwrap();
-    let request = requests(&app, &app.owner_token).await.remove(0);
+    app.confirm_join_request(&token).await.unwrap();
+    let request = app.join_requests(&app.owner_token).await.remove(0);
     // Invited directly meanwhile: the approval keeps that invitation.
     let invited = app.invite("gil@example.com", "supervisor").await;
     let approved = approve(&app, &app.owner_token, &request.id, "agent")
@@ -389,7 +377,7 @@ async fn an_approval_reuses_a_pending_invitation_and_requests_expire_and_stay_in
         .join_confirmation_tokens("h1@example.com")
         .await
         .remove(0);
-    confirm(&app, &token).await.unwrap();
+    app.confirm_join_request(&token).await.unwrap();
     let db = app.db().await;
     db.execute(
         "UPDATE join_requests SET expires_at = now() - interval '1 second' WHERE email = 'h1@example.com'",
@@ -397,7 +385,8 @@ async fn an_approval_reuses_a_pending_invitation_and_requests_expire_and_stay_in
     )
     .await
     .unwrap();
-    let h1 = requests(&app, &app.owner_token)
+    let h1 = app
+        .join_requests(&app.owner_token)
         .await
         .into_iter()
         .find(|r| r.email == "h1@example.com")
@@ -408,5 +397,8 @@ async fn an_approval_reuses_a_pending_invitation_and_requests_expire_and_stay_in
         "JOIN_REQUEST_CLOSED",
     );
     // Its confirmation token no longer works either.
-    expect_not_found(confirm(&app, &token).await, "JOIN_REQUEST_NOT_FOUND");
+    expect_not_found(
+        app.confirm_join_request(&token).await,
+        "JOIN_REQUEST_NOT_FOUND",
+    );
 }

@@ -325,25 +325,8 @@ async fn a_join_request_is_confirmed_and_invited_in_the_workspace_s_default() {
     assert_eq!(confirmations.len(), 1);
     assert_eq!(confirmations[0].locale, "es");
     let token = &app.join_confirmation_tokens("sofia@example.com").await[0];
-    app.joining()
-        .await
-        .confirm_join_request(proto::ConfirmJoinRequestRequest {
-            token: token.clone(),
-        })
-        .await
-        .unwrap();
-    let request = app
-        .joining()
-        .await
-        .list_join_requests(authed(
-            &app.owner_token,
-            proto::ListJoinRequestsRequest::default(),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .join_requests
-        .remove(0);
+    app.confirm_join_request(token).await.unwrap();
+    let request = app.join_requests(&app.owner_token).await.remove(0);
     let approved = app
         .joining()
         .await

@@ -14,9 +14,11 @@ use hyper_util::{
 use serde_json::{Value as Json, json};
 use tokio_util::sync::DropGuard;
 use tonic::codegen::http::{self, HeaderMap, Method, StatusCode};
-use wowchat_gateway::{Gateway, GatewaySettings};
+use wowchat_gateway::GatewaySettings;
 use wowchat_users_server::config::Settings;
-use wowchat_users_testkit::{TestApp, run_until_dropped};
+use wowchat_users_testkit::TestApp;
+
+use crate::support::{gateway_settings, start_gateway};
 
 /// The key this test's gateway and server share.
 const KEY: &str = "test gateway key, at least 32 bytes long";
@@ -81,20 +83,16 @@ impl Rest {
             adjust(settings);
         })
         .await;
-        let mut settings = GatewaySettings::defaults();
-        settings.gateway_listen_addr = "127.0.0.1:0".parse().unwrap();
-        settings.gateway_upstream = app.address.clone();
+        let mut settings = gateway_settings(&app);
         settings.gateway_key = Some(KEY.into());
         settings.gateway_body_limit_bytes = 64 * 1024;
-        settings.gateway_shutdown_delay_secs = 0;
         adjust_gateway(&mut settings);
-        let gateway = Gateway::build(settings).await.expect("gateway builds");
-        let base = format!("http://{}", gateway.address());
+        let (address, stop) = start_gateway(settings).await;
+        let base = format!("http://{address}");
         // The gateway's clients connect from 127.0.0.2, the gateway and
         // the tests' gRPC clients from 127.0.0.1: the service can tell them apart.
         let mut connector = HttpConnector::new();
         connector.set_local_address(Some(CLIENT_ADDRESS.parse().unwrap()));
-        let stop = run_until_dropped(|stop| gateway.run_until_stopped(stop));
         Rest {
             app,
             base,

@@ -1,6 +1,10 @@
 //! Small helpers shared by the test modules.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use tokio_util::sync::DropGuard;
+use wowchat_gateway::{Gateway, GatewaySettings};
+use wowchat_users_testkit::{TestApp, run_until_dropped};
 
 /// Polls `condition` until it holds, for at most 30 seconds.
 pub async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
@@ -12,4 +16,35 @@ pub async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: imp
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Fails the test with every problem a check found, one a line.
+pub fn assert_no_problems(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A gateway's settings for a test: on a free port, in front of `app`,
+/// closing at once when stopped (no shutdown delay).
+pub fn gateway_settings(app: &TestApp) -> GatewaySettings {
+    let mut settings = GatewaySettings::defaults();
+    settings.gateway_listen_addr = "127.0.0.1:0".parse().unwrap();
+    settings.gateway_upstream = app.address.clone();
+    settings.gateway_shutdown.delay_secs = 0;
+    settings
+}
+
+/// Builds the gateway of `settings` and runs it until the guard is
+/// dropped; its address.
+pub async fn start_gateway(settings: GatewaySettings) -> (SocketAddr, DropGuard) {
+    let gateway = Gateway::build(settings).await.expect("gateway builds");
+    let address = gateway.address();
+    (
+        address,
+        run_until_dropped(|stop| gateway.run_until_stopped(stop)),
+    )
 }

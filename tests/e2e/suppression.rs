@@ -19,14 +19,12 @@ use tonic::{
     codegen::http::{self, HeaderMap, Method, StatusCode},
 };
 use tonic_types::StatusExt;
-use wowchat_gateway::{Gateway, GatewaySettings};
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{
     MailerHandle, ReceivedMail, SmtpServer, TestApp, expect_error, invitation_request, logs,
-    run_until_dropped,
 };
 
-use crate::support::eventually;
+use crate::support::{eventually, gateway_settings, start_gateway};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -51,13 +49,8 @@ impl Installation {
         for address in refused {
             smtp.refuse(address);
         }
-        let mut settings = GatewaySettings::defaults();
-        settings.gateway_listen_addr = "127.0.0.1:0".parse().unwrap();
-        settings.gateway_upstream = app.address.clone();
-        settings.gateway_shutdown_delay_secs = 0;
-        let gateway = Gateway::build(settings).await.expect("gateway builds");
-        let base = format!("http://{}", gateway.address());
-        let stop = run_until_dropped(|stop| gateway.run_until_stopped(stop));
+        let (address, stop) = start_gateway(gateway_settings(&app)).await;
+        let base = format!("http://{address}");
         let mut mailer = app.mailer_settings(&smtp.url());
         mailer.unsubscribe_url = format!("{base}/unsubscribe");
         let mailer = app.start_mailer(mailer).await;

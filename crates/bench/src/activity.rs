@@ -5,28 +5,18 @@
 //! statement a million at a time (the seeding time is printed) and
 //! analyzed, as autovacuum would.
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
-use anyhow::{Context, ensure};
+use anyhow::Context;
 use uuid::Uuid;
-use wowchat_users_api::v1::{ListActivityRequest, user_service_client::UserServiceClient};
+use wowchat_users_api::v1::ListActivityRequest;
 use wowchat_users_server::store::Client;
 
 use crate::{
     Common,
-    load::{self, Bearer, Caller},
-    report::{Measurement, Target},
-    service,
-};
-
-pub const IN_FLIGHT: usize = 8;
-
-/// Issue 25, §4: p99 at most 10 ms.
-const TARGET: Target = Target {
-    min_ratio: None,
-    max_ratio: None,
-    min_throughput: None,
-    max_p99: Some(std::time::Duration::from_millis(10)),
+    listing::{self, page},
+    report::Measurement,
+    service::{Service, Workspace},
 };
 
 /// The people the entries are by and about.
@@ -44,21 +34,17 @@ pub struct Args {
 }
 
 pub async fn run(common: &Common, args: &Args) -> anyhow::Result<Vec<Measurement>> {
-    let entries = args
-        .entries
-        .unwrap_or(if common.quick { 20_000 } else { 10_000_000 });
-    let deep_page = (entries / 50).clamp(1, 1000) as usize;
-    service::with_service(common, &[], async |_, service| {
-        let workspace = service.workspace("activity").await?;
+    let (entries, deep_page) = listing::rows(args.entries, common, 20_000, 10_000_000);
+    let write = async |service: &Service, workspace: &Workspace| -> anyhow::Result<Vec<Uuid>> {
         let started = Instant::now();
         let people = seed(&service.db().await?, workspace.id, entries).await?;
         eprintln!(
             "activity: wrote and analyzed {entries} entries in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        let channels = load::connect(&service.address).await?;
-        let mut client = UserServiceClient::new(channels[0].clone());
-        let owner = &workspace.owner;
+        Ok(people)
+    };
+    listing::scenario(common, "activity", write, async |people, channel, owner| {
         let someone = |i: usize| people[i % people.len()].to_string();
         let by_target = (0..16)
             .map(|i| ListActivityRequest {
@@ -81,60 +67,12 @@ pub async fn run(common: &Common, args: &Args) -> anyhow::Result<Vec<Measurement
             ("activity: by actor".to_owned(), by_actor),
             (
                 format!("activity: page {deep_page} by tokens"),
-                vec![page(&mut client, owner, deep_page).await?],
+                vec![page(channel, owner, ListActivityRequest::default(), deep_page).await?],
             ),
         ];
-        let run = common.run(IN_FLIGHT);
-        let mut rows = Vec::new();
-        for (name, requests) in listings {
-            eprintln!("{name}: ListActivity, {IN_FLIGHT} in flight");
-            let outcome = run.measure(&channels, list_call(owner, requests)).await?;
-            rows.push(Measurement::of_calls(name, &outcome, None, TARGET));
-        }
-        Ok(rows)
+        Ok(listings)
     })
     .await
-}
-
-/// Each call lists with one of `requests`, in turn.
-fn list_call(bearer: &Bearer, requests: Vec<ListActivityRequest>) -> impl Caller {
-    let (bearer, requests) = (bearer.clone(), Arc::new(requests));
-    move |channel, n| {
-        let request = bearer.request(requests[n as usize % requests.len()].clone());
-        Box::pin(async move {
-            UserServiceClient::new(channel)
-                .list_activity(request)
-                .await
-                .context("ListActivity")?;
-            Ok(())
-        })
-    }
-}
-
-/// The request for page `number` of the log, reached by following the
-/// tokens of the pages before it.
-async fn page(
-    client: &mut UserServiceClient<tonic::transport::Channel>,
-    bearer: &Bearer,
-    number: usize,
-) -> anyhow::Result<ListActivityRequest> {
-    let mut page_token = String::new();
-    for _ in 1..number {
-        page_token = client
-            .list_activity(bearer.request(ListActivityRequest {
-                page_token,
-                ..Default::default()
-            }))
-            .await
-            .context("ListActivity, following the pages")?
-            .into_inner()
-            .next_page_token;
-        ensure!(!page_token.is_empty(), "the log has {number} pages");
-    }
-    Ok(ListActivityRequest {
-        page_token,
-        ..Default::default()
-    })
 }
 
 /// Writes `entries` activity entries to `workspace_id`, spread evenly over

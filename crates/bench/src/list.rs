@@ -4,28 +4,16 @@
 //! statement and analyzed, as autovacuum would; 20 other workspaces share
 //! the table, as in production.
 
-use std::sync::Arc;
-
-use anyhow::{Context, ensure};
+use anyhow::Context;
 use uuid::Uuid;
-use wowchat_users_api::v1::{ListUsersRequest, user_service_client::UserServiceClient};
+use wowchat_users_api::v1::ListUsersRequest;
 use wowchat_users_server::store::Client;
 
 use crate::{
     Common,
-    load::{self, Bearer, Caller},
-    report::{Measurement, Target},
-    service,
-};
-
-pub const IN_FLIGHT: usize = 8;
-
-/// Issue 7, target 5.
-const TARGET: Target = Target {
-    min_ratio: None,
-    max_ratio: None,
-    min_throughput: None,
-    max_p99: Some(std::time::Duration::from_millis(10)),
+    listing::{self, page},
+    report::Measurement,
+    service::{Service, Workspace},
 };
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -37,19 +25,12 @@ pub struct Args {
 }
 
 pub async fn run(common: &Common, args: &Args) -> anyhow::Result<Vec<Measurement>> {
-    let users = args
-        .users
-        .unwrap_or(if common.quick { 2_000 } else { 100_000 });
-    // The deepest page the listing has at the default page size of 50,
-    // up to the 1,000th.
-    let deep_page = (users / 50).clamp(1, 1000) as usize;
-    service::with_service(common, &[], async |_, service| {
-        let workspace = service.workspace("list").await?;
+    let (users, deep_page) = listing::rows(args.users, common, 2_000, 100_000);
+    let write = async |service: &Service, workspace: &Workspace| {
         eprintln!("list: writing {users} users");
-        seed(&service.db().await?, workspace.id, users).await?;
-        let channels = load::connect(&service.address).await?;
-        let mut client = UserServiceClient::new(channels[0].clone());
-        let owner = &workspace.owner;
+        seed(&service.db().await?, workspace.id, users).await
+    };
+    listing::scenario(common, "list", write, async |(), channel, owner| {
         let by_activity = ListUsersRequest {
             order_by: "last_active_time desc".into(),
             ..Default::default()
@@ -86,7 +67,7 @@ pub async fn run(common: &Common, args: &Args) -> anyhow::Result<Vec<Measurement
             ),
             (
                 deep(""),
-                vec![page(&mut client, owner, ListUsersRequest::default(), deep_page).await?],
+                vec![page(channel, owner, ListUsersRequest::default(), deep_page).await?],
             ),
             (
                 "list: last active, first page".to_owned(),
@@ -94,61 +75,12 @@ pub async fn run(common: &Common, args: &Args) -> anyhow::Result<Vec<Measurement
             ),
             (
                 deep("last active, "),
-                vec![page(&mut client, owner, by_activity, deep_page).await?],
+                vec![page(channel, owner, by_activity, deep_page).await?],
             ),
         ];
-        let run = common.run(IN_FLIGHT);
-        let mut rows = Vec::new();
-        for (name, requests) in listings {
-            eprintln!("{name}: ListUsers, {IN_FLIGHT} in flight");
-            let outcome = run.measure(&channels, list_call(owner, requests)).await?;
-            rows.push(Measurement::of_calls(name, &outcome, None, TARGET));
-        }
-        Ok(rows)
+        Ok(listings)
     })
     .await
-}
-
-/// Each call lists with one of `requests`, in turn.
-pub fn list_call(bearer: &Bearer, requests: Vec<ListUsersRequest>) -> impl Caller {
-    let (bearer, requests) = (bearer.clone(), Arc::new(requests));
-    move |channel, n| {
-        let request = bearer.request(requests[n as usize % requests.len()].clone());
-        Box::pin(async move {
-            UserServiceClient::new(channel)
-                .list_users(request)
-                .await
-                .context("ListUsers")?;
-            Ok(())
-        })
-    }
-}
-
-/// The request for page `number` of `request`'s listing, reached by
-/// following the tokens of the pages before it.
-async fn page(
-    client: &mut UserServiceClient<tonic::transport::Channel>,
-    bearer: &Bearer,
-    request: ListUsersRequest,
-    number: usize,
-) -> anyhow::Result<ListUsersRequest> {
-    let mut page_token = String::new();
-    for _ in 1..number {
-        page_token = client
-            .list_users(bearer.request(ListUsersRequest {
-                page_token,
-                ..request.clone()
-            }))
-            .await
-            .context("ListUsers, following the pages")?
-            .into_inner()
-            .next_page_token;
-        ensure!(!page_token.is_empty(), "the listing has {number} pages");
-    }
-    Ok(ListUsersRequest {
-        page_token,
-        ..request
-    })
 }
 
 /// Adds `users` users to `workspace_id`, and a fifth as many to 20 other

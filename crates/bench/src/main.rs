@@ -15,6 +15,7 @@ mod activity;
 mod email;
 mod invite;
 mod list;
+mod listing;
 mod load;
 mod pgbench;
 mod reads;

@@ -25,7 +25,7 @@ use wowchat_users_api::v1::{
 };
 
 use crate::{
-    Common, list,
+    Common, list, listing,
     load::{self, Outcome},
     report::{Ceiling, Measurement, Target},
     service::{self, Service},
@@ -33,7 +33,7 @@ use crate::{
 
 const IN_FLIGHT: usize = 16;
 /// Lookups in flight: as the `list` scenario's reads.
-const LOOKUPS_IN_FLIGHT: usize = list::IN_FLIGHT;
+const LOOKUPS_IN_FLIGHT: usize = listing::IN_FLIGHT;
 /// Members created by SCIM (and invitations sent beside them).
 const CREATES: u64 = 10_000;
 /// Members the userName lookup searches among.
@@ -166,7 +166,7 @@ async fn start_gateway(service: &Service) -> anyhow::Result<(String, Cancellatio
     let mut settings = GatewaySettings::defaults();
     settings.gateway_listen_addr = "127.0.0.1:0".parse()?;
     settings.gateway_upstream = service.address.clone();
-    settings.gateway_shutdown_delay_secs = 0;
+    settings.gateway_shutdown.delay_secs = 0;
     let gateway = Gateway::build(settings)
         .await
         .context("the gateway builds")?;

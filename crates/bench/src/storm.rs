@@ -17,7 +17,7 @@ use wowchat_users_api::{
 use wowchat_users_server::store::Client;
 
 use crate::{
-    Common, list,
+    Common, list, listing,
     load::{self, Bearer},
     report::{Ceiling, Measurement, Target},
     service,
@@ -55,9 +55,9 @@ pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
             "a mail command per invitation"
         );
 
-        let first_page = || list::list_call(&workspace.owner, vec![ListUsersRequest::default()]);
-        let run = common.run(list::IN_FLIGHT);
-        eprintln!("storm: ListUsers idle, {} in flight", list::IN_FLIGHT);
+        let first_page = || listing::list_call(&workspace.owner, vec![ListUsersRequest::default()]);
+        let run = common.run(listing::IN_FLIGHT);
+        eprintln!("storm: ListUsers idle, {} in flight", listing::IN_FLIGHT);
         let idle = run.measure(&readers, first_page()).await?;
         let idle_p99 = idle.p99().context("no ListUsers call finished")?;
 
@@ -71,7 +71,7 @@ pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
                 accepted
             }
         });
-        let during = load::drive_until(&readers, list::IN_FLIGHT, stop, first_page()).await;
+        let during = load::drive_until(&readers, listing::IN_FLIGHT, stop, first_page()).await;
         accepting.await.context("the storm panicked")??;
         Ok(vec![Measurement::of_calls(
             format!("storm: ListUsers p99, {storm} accepts"),

@@ -4,10 +4,38 @@
 //! trusted proxy is skipped, and the first address that is not a trusted
 //! proxy is the client. Nothing an untrusted peer sends is believed.
 
-use std::net::IpAddr;
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
-use axum::http::{HeaderMap, HeaderName};
+use axum::{
+    extract::{ConnectInfo, FromRequestParts},
+    http::{HeaderMap, HeaderName, request::Parts},
+};
 use ipnet::IpNet;
+
+use crate::Shared;
+
+/// The client of a request, as [`TrustedProxies::client`] reads it from the
+/// TCP peer and the headers: the one extractor every handler that needs the
+/// client's address (its attempt budgets) takes.
+pub(crate) struct ClientAddress(pub(crate) IpAddr);
+
+impl FromRequestParts<Arc<Shared>> for ClientAddress {
+    type Rejection = <ConnectInfo<SocketAddr> as FromRequestParts<Arc<Shared>>>::Rejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<Self, Self::Rejection> {
+        let ConnectInfo(peer) =
+            ConnectInfo::<SocketAddr>::from_request_parts(parts, shared).await?;
+        Ok(ClientAddress(
+            shared.trusted_proxies.client(peer.ip(), &parts.headers),
+        ))
+    }
+}
 
 /// The header a trusted proxy in front of the gateway writes the client into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use axum::{
     Router,
+    body::Bytes,
     extract::State,
     http::{HeaderMap, HeaderName, HeaderValue, Uri, header},
     response::{IntoResponse, Response},
@@ -52,16 +53,17 @@ const STYLE: &str = include_str!("../invite_page/page.css");
 const SCRIPT: &str = include_str!("../invite_page/page.js");
 
 /// The page as served in each locale (`Locale::ALL`'s order): the HTML with
-/// its words, the app's URL and the catalog filled in.
+/// its words, the app's URL and the catalog filled in. Rendered once as
+/// `Bytes`, so each request shares it instead of copying it.
 struct Page {
-    html: Vec<String>,
+    html: Vec<Bytes>,
 }
 
 /// The routes of the page and its assets, for any router state.
 pub fn router<S: Clone + Send + Sync + 'static>(app_url: &str) -> anyhow::Result<Router<S>> {
     let html = Locale::ALL
         .into_iter()
-        .map(|locale| render(app_url, locale))
+        .map(|locale| render(app_url, locale).map(Bytes::from))
         .collect::<anyhow::Result<_>>()?;
     let page = Arc::new(Page { html });
     Ok(Router::new()
@@ -153,7 +155,7 @@ pub fn check_app_url(url: &str) -> anyhow::Result<&str> {
     Ok(url)
 }
 
-fn respond(content_type: &'static str, body: String) -> Response {
+fn respond(content_type: &'static str, body: Bytes) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -177,6 +179,7 @@ async fn index(State(page): State<Arc<Page>>, uri: Uri, headers: HeaderMap) -> R
             .and_then(|value| value.to_str().ok())
             .map_or(Locale::English, Locale::negotiate)
     });
+    // A reference count, not a copy of the page.
     let mut response = respond(
         "text/html; charset=utf-8",
         page.html[locale.index()].clone(),
@@ -188,11 +191,17 @@ async fn index(State(page): State<Arc<Page>>, uri: Uri, headers: HeaderMap) -> R
 }
 
 async fn style() -> Response {
-    respond("text/css; charset=utf-8", STYLE.to_owned())
+    respond(
+        "text/css; charset=utf-8",
+        Bytes::from_static(STYLE.as_bytes()),
+    )
 }
 
 async fn script() -> Response {
-    respond("text/javascript; charset=utf-8", SCRIPT.to_owned())
+    respond(
+        "text/javascript; charset=utf-8",
+        Bytes::from_static(SCRIPT.as_bytes()),
+    )
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ use anyhow::Context;
 use axum::{
     Router,
     body::Bytes,
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -69,12 +69,13 @@ use wowchat_platform::{
     environment::{EnvironmentArgs, EnvironmentFlag},
     metrics::{MetricsArgs, MetricsEndpoint, MetricsVariables},
     secret::Secret,
+    shutdown::{ShutdownArgs, ShutdownVariables},
     telemetry::{self, SpanKind, TRACEPARENT, TRACESTATE},
 };
 
 pub use crate::client_address::ForwardedHeader;
 use crate::{
-    client_address::TrustedProxies,
+    client_address::{ClientAddress, TrustedProxies},
     codec::DynamicCodec,
     errors::{BodyError, GatewayError, descriptors, gateway_status, no_replica},
     listener::{EdgeSettings, Readiness},
@@ -105,6 +106,15 @@ impl MetricsVariables for GatewayVariables {
 
 impl EnvironmentFlag for GatewayVariables {
     const FLAG: &'static str = "gateway-environment";
+}
+
+impl ShutdownVariables for GatewayVariables {
+    const DELAY_FLAG: &'static str = "gateway-shutdown-delay-secs";
+    const DELAY: &'static str = "WOWCHAT_GATEWAY_SHUTDOWN_DELAY_SECS";
+    const DELAY_HELP: &'static str = "Seconds between the stop signal and closing the \
+        listener: `/readyz` answers 503 meanwhile, so the balancer stops sending new requests";
+    const DRAIN_FLAG: &'static str = "gateway-shutdown-drain-secs";
+    const DRAIN: &'static str = "WOWCHAT_GATEWAY_SHUTDOWN_DRAIN_SECS";
 }
 
 /// The gateway's settings: flags, each also an environment variable.
@@ -213,18 +223,8 @@ pub struct GatewaySettings {
     #[arg(long, env = "WOWCHAT_GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub gateway_max_connections: u64,
 
-    /// Seconds between the stop signal and closing the listener: `/readyz`
-    /// answers 503 meanwhile, so the balancer stops sending new requests.
-    #[arg(long, env = "WOWCHAT_GATEWAY_SHUTDOWN_DELAY_SECS", default_value_t = 5)]
-    pub gateway_shutdown_delay_secs: u64,
-
-    /// Seconds the requests in flight then have to finish.
-    #[arg(
-        long,
-        env = "WOWCHAT_GATEWAY_SHUTDOWN_DRAIN_SECS",
-        default_value_t = 20
-    )]
-    pub gateway_shutdown_drain_secs: u64,
+    #[command(flatten)]
+    pub gateway_shutdown: ShutdownArgs<GatewayVariables>,
 
     /// Continue the trace of a client's `traceparent`. Off (the default, for
     /// a gateway facing the internet): each request starts a trace of its
@@ -253,12 +253,6 @@ pub struct GatewaySettings {
 }
 
 impl GatewaySettings {
-    /// How long after the stop signal the process may still run: the
-    /// delay, the drain, and a margin.
-    pub fn shutdown_deadline(&self) -> Duration {
-        Duration::from_secs(self.gateway_shutdown_delay_secs + self.gateway_shutdown_drain_secs + 5)
-    }
-
     /// The defaults, with the environment applied.
     pub fn defaults() -> Self {
         wowchat_platform::environment::defaults("wowchat-gateway")
@@ -444,8 +438,8 @@ fn edge_settings(settings: &GatewaySettings, trusted_proxies: Arc<TrustedProxies
         header_read_timeout: Duration::from_secs(settings.gateway_header_read_timeout_secs),
         idle_timeout: Duration::from_secs(settings.gateway_idle_timeout_secs),
         max_connections: usize::try_from(settings.gateway_max_connections).unwrap_or(usize::MAX),
-        shutdown_delay: Duration::from_secs(settings.gateway_shutdown_delay_secs),
-        shutdown_drain: Duration::from_secs(settings.gateway_shutdown_drain_secs),
+        shutdown_delay: settings.gateway_shutdown.delay(),
+        shutdown_drain: settings.gateway_shutdown.drain(),
     }
 }
 
@@ -641,7 +635,7 @@ async fn openapi_document(State(shared): State<Arc<Shared>>) -> Response {
 /// Every route of the API, counted and timed by route template.
 async fn transcode(
     State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     method: Method,
     headers: HeaderMap,
     uri: axum::http::Uri,
@@ -653,7 +647,6 @@ async fn transcode(
         Err(_) => &shared.metrics.unmatched,
     };
     let call = series.start();
-    let client = shared.trusted_proxies.client(peer.ip(), &headers);
     let response = answer(&shared, found, client, &method, &headers, &uri, body)
         .await
         .into_response();

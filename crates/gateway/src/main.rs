@@ -45,7 +45,7 @@ async fn run(cli: Cli, warnings: Vec<String>) -> anyhow::Result<()> {
             for warning in warnings {
                 tracing::warn!("{warning}");
             }
-            let deadline = cli.settings.shutdown_deadline();
+            let deadline = cli.settings.gateway_shutdown.deadline();
             let served = match Gateway::build(cli.settings).await {
                 Ok(gateway) => gateway.run_until_stopped(shutdown_signal(deadline)).await,
                 Err(error) => Err(error),

@@ -11,11 +11,11 @@
 //! allows nothing but the form posting back here, no framing, and no
 //! referrer (the URL holds the token). The token is never logged.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     body::Body,
-    extract::{ConnectInfo, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
@@ -23,7 +23,7 @@ use tonic::Code;
 use wowchat_i18n::escape_html;
 use wowchat_users_api::v1::{self as proto, user_service_client::UserServiceClient};
 
-use crate::{Shared, call_typed, read_body};
+use crate::{Shared, call_typed, client_address::ClientAddress, read_body};
 
 /// The field and value of an RFC 8058 one-click POST body.
 const ONE_CLICK_KEY: &str = "List-Unsubscribe";
@@ -41,7 +41,7 @@ pub(crate) async fn page(uri: Uri) -> Response {
 /// the address of the token, for every workspace.
 pub(crate) async fn submit(
     State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     uri: Uri,
     body: Body,
@@ -60,7 +60,6 @@ pub(crate) async fn submit(
     if !is_one_click(content_type, &body) {
         return html(StatusCode::BAD_REQUEST, &not_one_click());
     }
-    let client = shared.trusted_proxies.client(peer.ip(), &headers);
     // Unsubscribing twice changes nothing: safe to try on another replica.
     let answered = call_typed(&shared, &headers, client, true, |channel, metadata| {
         let token = token.clone();

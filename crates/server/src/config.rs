@@ -11,6 +11,7 @@ use wowchat_platform::{
     environment::{EnvironmentArgs, EnvironmentFlag},
     metrics::{MetricsArgs, MetricsVariables},
     postgres::{DatabaseArgs, DatabaseVariables},
+    shutdown::{ShutdownArgs, ShutdownVariables},
     telemetry::LogArgs,
 };
 
@@ -35,6 +36,7 @@ pub struct ServiceVariables;
 impl DatabaseVariables for ServiceVariables {}
 impl MetricsVariables for ServiceVariables {}
 impl EnvironmentFlag for ServiceVariables {}
+impl ShutdownVariables for ServiceVariables {}
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -270,15 +272,8 @@ pub struct Settings {
     )]
     pub max_connection_age_grace_secs: u64,
 
-    /// Seconds between the stop signal and closing the listener: health
-    /// reports NOT_SERVING meanwhile while calls are still served, so the
-    /// endpoints (and the gateway) move away before anything is refused.
-    #[arg(long, env = "WOWCHAT_SHUTDOWN_DELAY_SECS", default_value_t = 5)]
-    pub shutdown_delay_secs: u64,
-
-    /// Seconds the calls in flight then have to finish.
-    #[arg(long, env = "WOWCHAT_SHUTDOWN_DRAIN_SECS", default_value_t = 20)]
-    pub shutdown_drain_secs: u64,
+    #[command(flatten)]
+    pub shutdown: ShutdownArgs<ServiceVariables>,
 
     /// `serve` creates the database and applies migrations at start. False
     /// where a migration Job does that with its own role and the service's
@@ -602,12 +597,6 @@ impl Settings {
             .as_ref()
             .map(|keys| wowchat_platform::sealing::TokenKeys::parse(keys.expose()))
             .transpose()
-    }
-
-    /// How long after the stop signal the process may still run: the
-    /// delay, the drain, and a margin for the background tasks.
-    pub fn shutdown_deadline(&self) -> Duration {
-        Duration::from_secs(self.shutdown_delay_secs + self.shutdown_drain_secs + 5)
     }
 }
 

@@ -106,7 +106,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     settings.database.apply_statement_mode();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let deadline = settings.shutdown_deadline();
+            let deadline = settings.shutdown.deadline();
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal(deadline)).await
         }
@@ -171,8 +171,9 @@ async fn standalone(
     settings.gateway_key = Some(key.as_str().into());
     gateway.gateway_key = Some(key.as_str().into());
     let deadline = settings
-        .shutdown_deadline()
-        .max(gateway.shutdown_deadline());
+        .shutdown
+        .deadline()
+        .max(gateway.gateway_shutdown.deadline());
     let app = Application::build(settings).await?;
     gateway.gateway_upstream = format!("http://{}", app.address());
     let gateway = wowchat_gateway::Gateway::build(gateway).await?;
@@ -235,7 +236,7 @@ async fn relay(settings: &Settings) -> anyhow::Result<()> {
         "relay",
         wowchat_users_server::startup::POOL_SAMPLE,
     ));
-    shutdown_signal(settings.shutdown_deadline()).await;
+    shutdown_signal(settings.shutdown.deadline()).await;
     shutdown.cancel();
     futures::future::join_all(tasks).await;
     gauges.abort();

@@ -150,7 +150,7 @@ impl Application {
         let stopping = {
             let health = health.abort_handle();
             let reporter = reporter.clone();
-            let delay = Duration::from_secs(self.settings.shutdown_delay_secs);
+            let delay = self.settings.shutdown.delay();
             let listener_closed = listener_closed.clone();
             async move {
                 shutdown.await;
@@ -315,7 +315,7 @@ impl Application {
                 stopping,
             );
         tokio::pin!(serving);
-        let drain = Duration::from_secs(self.settings.shutdown_drain_secs);
+        let drain = self.settings.shutdown.drain();
         let result = tokio::select! {
             served = &mut serving => served.context("serving gRPC"),
             () = async {

@@ -134,7 +134,7 @@ async fn gateway(upstreams: &[u16]) -> (std::net::SocketAddr, DropGuard) {
         .join(",");
     settings.gateway_key = Some(GATEWAY_KEY.into());
     settings.gateway_upstream_resolve_secs = 1;
-    settings.gateway_shutdown_delay_secs = 0;
+    settings.gateway_shutdown.delay_secs = 0;
     let gateway = wowchat_gateway::Gateway::build(settings).await.unwrap();
     let address = gateway.address();
     (

@@ -58,6 +58,24 @@ pub struct Viewport {
     pub scale: f64,
 }
 
+/// A phone, 390 CSS px wide (as an iPhone 12 to 15): the one every
+/// browser test renders at, so the pages and the emails are held to the
+/// same screen.
+pub const PHONE: Viewport = Viewport {
+    width: 390,
+    height: 844,
+    mobile: true,
+    scale: 2.0,
+};
+
+/// A desktop window.
+pub const DESKTOP: Viewport = Viewport {
+    width: 1200,
+    height: 900,
+    mobile: false,
+    scale: 1.0,
+};
+
 impl Page {
     /// The URLs the page requested while it loaded, its own included.
     pub fn requests(&self) -> &[String] {

@@ -146,6 +146,27 @@ impl TestApp {
         JoinServiceClient::new(self.channel().await)
     }
 
+    // ---- join requests ----
+
+    /// ConfirmJoinRequest with `token` (a public call): the workspace's name.
+    pub async fn confirm_join_request(&self, token: &str) -> Result<String, Status> {
+        let request = proto::ConfirmJoinRequestRequest {
+            token: token.into(),
+        };
+        let response = self.joining().await.confirm_join_request(request).await?;
+        Ok(response.into_inner().workspace_name)
+    }
+
+    /// The workspace's join requests as `bearer` lists them.
+    pub async fn join_requests(&self, bearer: &str) -> Vec<proto::JoinRequest> {
+        let request = crate::authed(bearer, proto::ListJoinRequestsRequest::default());
+        let response = self.joining().await.list_join_requests(request).await;
+        response
+            .expect("ListJoinRequests")
+            .into_inner()
+            .join_requests
+    }
+
     // ---- users ----
 
     /// The user as the owner reads it now.

@@ -243,7 +243,7 @@ fn test_settings(database_url: &str, keys_dir: &std::path::Path) -> Settings {
     settings.health_interval_ms = 100;
     settings.mail_token_keys = Some(MAIL_TOKEN_KEYS.into());
     // Nothing balances over a test server: stop at once when told.
-    settings.shutdown_delay_secs = 0;
+    settings.shutdown.delay_secs = 0;
     // Tests that need RabbitMQ turn the relay on; each gets its own names.
     settings.relay = false;
     settings.amqp.url = test_amqp_url().into();

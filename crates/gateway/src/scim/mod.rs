@@ -20,11 +20,11 @@ pub mod patch;
 mod resource;
 pub mod user;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     body::Bytes,
-    extract::{ConnectInfo, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
@@ -36,7 +36,7 @@ use self::{
     errors::ScimError,
     resource::{Client, Reply, Resource},
 };
-use crate::{Shared, call_typed, read_body};
+use crate::{Shared, call_typed, client_address::ClientAddress, read_body};
 
 /// The media type of SCIM (RFC 7644 §8.1).
 pub const CONTENT_TYPE: &str = "application/scim+json";
@@ -61,7 +61,7 @@ struct Call<'a> {
 /// Every request under `/scim/v2`.
 pub(crate) async fn serve(
     State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     method: Method,
     headers: HeaderMap,
     uri: Uri,
@@ -70,7 +70,7 @@ pub(crate) async fn serve(
     let call = Call {
         shared: &shared,
         headers: &headers,
-        client: shared.trusted_proxies.client(peer.ip(), &headers),
+        client,
         base: base_url(&shared, &headers),
     };
     match route(&call, &method, &uri, body).await {

@@ -93,11 +93,15 @@ pub async fn revoke_token(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<DirectoryToken>, Error> {
-    let sql = format!(
-        "UPDATE directory_tokens SET revoked_at = now() \
-         WHERE workspace_id = $1 AND id = $2 AND revoked_at IS NULL RETURNING {TOKEN_COLUMNS}"
-    );
-    query_opt(client, &sql, &[&workspace_id, &id], token_from_row).await
+    TOKENS
+        .update_if(
+            client,
+            workspace_id,
+            id,
+            "revoked_at = now()",
+            "revoked_at IS NULL",
+        )
+        .await
 }
 
 /// The working token with this secret hash, marked used (to the minute, so
@@ -223,29 +227,25 @@ pub async fn write_member(
 ) -> Result<Result<DirectoryMember, &'static str>, Error> {
     let profile = encode_profile(write.profile.as_ref())?;
     let sql = format!(
-        "UPDATE users SET display_name = $3, role = $4, reporting_to = $5, status = $6, \
-         deactivation_reason = $7, directory_state = $8, directory_user_name = $9, \
+        "UPDATE users SET {}, directory_state = $8, directory_user_name = $9, \
          directory_external_id = $10, directory_profile = $11, email = $12, \
          email_normalized = $13, password_hash = coalesce($14, password_hash), \
          updated_at = now(), version = version + 1 \
-         WHERE workspace_id = $1 AND id = $2 RETURNING {COLUMNS}, {DIRECTORY_COLUMNS}"
+         WHERE workspace_id = $1 AND id = $2 RETURNING {COLUMNS}, {DIRECTORY_COLUMNS}",
+        users::Written::SET
     );
-    let params: [&(dyn ToSql + Sync); 14] = [
-        &user.workspace_id,
-        &user.id,
-        &user.display_name,
-        &user.role,
-        &user.reporting_to,
-        &user.status.as_str(),
-        &user.deactivation_reason,
-        &write.state.as_str(),
+    let written = users::Written::of(user);
+    let state = write.state.as_str();
+    let mut params = written.params();
+    params.extend([
+        &state as &(dyn ToSql + Sync),
         &write.user_name,
         &write.external_id,
         &profile,
         &write.email,
         &write.email_normalized,
         &write.password_hash,
-    ];
+    ]);
     query_one_unless_any_taken(client, &sql, &params, &KEYS, member_from_row).await
 }
 

@@ -117,12 +117,10 @@ pub async fn take_use(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<InviteLink>, Error> {
-    let sql = format!(
-        "UPDATE invite_links SET use_count = use_count + 1, updated_at = now() \
-         WHERE workspace_id = $1 AND id = $2 AND {USABLE} RETURNING {}",
-        columns()
-    );
-    query_opt(client, &sql, &[&workspace_id, &id], from_row).await
+    let set = "use_count = use_count + 1, updated_at = now()";
+    INVITE_LINKS
+        .update_if(client, workspace_id, id, set, USABLE)
+        .await
 }
 
 pub async fn revoke(

@@ -141,6 +141,26 @@ impl<T> Table<T> {
         query_opt(client, &sql, &[&workspace_id, &id], self.read).await
     }
 
+    /// Sets `set` on the row with that `id` in the workspace if `condition`
+    /// still holds of it, and returns the row as it then is; `None` when
+    /// there is no such row or the condition no longer holds. The one way
+    /// a store module makes a conditional change to one record.
+    pub(crate) async fn update_if(
+        &self,
+        client: &impl GenericClient,
+        workspace_id: uuid::Uuid,
+        id: uuid::Uuid,
+        set: &str,
+        condition: &str,
+    ) -> Result<Option<T>, Error> {
+        let sql = format!(
+            "UPDATE {} SET {set} WHERE workspace_id = $1 AND id = $2 AND {condition} RETURNING {}",
+            self.name,
+            (self.columns)()
+        );
+        query_opt(client, &sql, &[&workspace_id, &id], self.read).await
+    }
+
     /// One page of the rows where `filter` holds (its parameters, `$1` on,
     /// are `params`), newest first (`created_at DESC, id DESC`, keyset)
     /// in `window`; and how many rows match in all. The

@@ -101,23 +101,51 @@ pub async fn exists_with_email(
     query_value(client, sql, &[&workspace_id, &email_normalized]).await
 }
 
+/// The fields of a user every write of them sets, as `$3` to `$7` after
+/// its key (`$1`, `$2`): `update` and `directory::write_member` set them
+/// from one list, so the two cannot drift apart.
+pub(super) struct Written<'a> {
+    user: &'a User,
+    status: &'static str,
+}
+
+impl<'a> Written<'a> {
+    /// `SET` of the fields, `$3` to `$7`.
+    pub(super) const SET: &'static str = "display_name = $3, role = $4, reporting_to = $5, \
+         status = $6, deactivation_reason = $7";
+
+    pub(super) fn of(user: &'a User) -> Self {
+        Written {
+            user,
+            status: user.status.as_str(),
+        }
+    }
+
+    /// `$1` to `$7`.
+    pub(super) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let user = self.user;
+        vec![
+            &user.workspace_id,
+            &user.id,
+            &user.display_name,
+            &user.role,
+            &user.reporting_to,
+            &self.status,
+            &user.deactivation_reason,
+        ]
+    }
+}
+
 /// Writes the mutable fields of `user` and bumps its version.
 pub async fn update(client: &impl GenericClient, user: &User) -> Result<User, Error> {
     let sql = format!(
-        "UPDATE users SET display_name = $3, role = $4, reporting_to = $5, status = $6, \
-         deactivation_reason = $7, access_expires_at = $8, updated_at = now(), \
-         version = version + 1 WHERE workspace_id = $1 AND id = $2 RETURNING {COLUMNS}"
+        "UPDATE users SET {}, access_expires_at = $8, updated_at = now(), \
+         version = version + 1 WHERE workspace_id = $1 AND id = $2 RETURNING {COLUMNS}",
+        Written::SET
     );
-    let params: [&(dyn ToSql + Sync); 8] = [
-        &user.workspace_id,
-        &user.id,
-        &user.display_name,
-        &user.role,
-        &user.reporting_to,
-        &user.status.as_str(),
-        &user.deactivation_reason,
-        &user.access_expires_at,
-    ];
+    let written = Written::of(user);
+    let mut params = written.params();
+    params.push(&user.access_expires_at);
     query_one(client, &sql, &params, from_row).await
 }
 
@@ -174,11 +202,15 @@ pub async fn mark_signed_in(
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<User>, Error> {
-    let sql = format!(
-        "UPDATE users SET last_active_at = now() \
-         WHERE workspace_id = $1 AND id = $2 AND status = 'ACTIVE' RETURNING {COLUMNS}"
-    );
-    query_opt(client, &sql, &[&workspace_id, &id], from_row).await
+    USERS
+        .update_if(
+            client,
+            workspace_id,
+            id,
+            "last_active_at = now()",
+            "status = 'ACTIVE'",
+        )
+        .await
 }
 
 /// Sets the user's last-active time to now unless it already is within the
