@@ -14,6 +14,8 @@ use tonic_reflection::pb::v1::{
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{TcpProxy, TestApp, authed, expect_error};
 
+use crate::support::database_through;
+
 const SERVICE: &str = "wowchat.users.v1.UserService";
 
 async fn status(app: &TestApp, service: &str) -> ServingStatus {
@@ -53,15 +55,7 @@ async fn health_reports_serving_for_the_server_and_the_service() {
 async fn while_postgres_is_unreachable_calls_fail_cleanly_and_the_service_recovers() {
     let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let port = proxy.port();
-    let app = TestApp::spawn_with(|settings| {
-        let url = settings
-            .database
-            .url
-            .expose()
-            .replace(":5432/", &format!(":{port}/"));
-        settings.database.url = url.into();
-    })
-    .await;
+    let app = TestApp::spawn_with(|settings| database_through(settings, port)).await;
     let list = || async {
         app.client()
             .await

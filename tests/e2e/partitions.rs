@@ -19,6 +19,8 @@ use tonic::Code;
 use wowchat_users_api::v1 as proto;
 use wowchat_users_testkit::{SmtpServer, TcpProxy, TestApp, authed, without_invitation_limits};
 
+use crate::support::database_through;
+
 /// How long each path stays silent.
 const SILENCE: Duration = Duration::from_secs(30);
 /// The servers' request timeout in these tests.
@@ -86,22 +88,35 @@ async fn trickle(app: &TestApp, workers: usize, stop: Arc<AtomicBool>) -> Vec<Ca
         .collect()
 }
 
-/// Runs the trickle while `during` makes a path silent and heals it; the
-/// calls, and when the path healed.
-async fn under_trickle(
-    app: &TestApp,
-    during: impl Future<Output = Instant>,
-) -> (Vec<Call>, Instant) {
+/// Runs the trickle while `proxy` goes silent for [`SILENCE`] and heals;
+/// the calls, and when the path healed.
+async fn under_trickle(app: &TestApp, proxy: &TcpProxy) -> (Vec<Call>, Instant) {
     let stop = Arc::new(AtomicBool::new(false));
     let stopper = stop.clone();
     let (calls, healed) = tokio::join!(trickle(app, 4, stop), async move {
-        let healed = during.await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        proxy.blackhole();
+        tokio::time::sleep(SILENCE).await;
+        proxy.restore();
+        let healed = Instant::now();
         // Calls after the heal, to see them succeed again.
         tokio::time::sleep(Duration::from_secs(12)).await;
         stopper.store(true, Ordering::Relaxed);
         healed
     });
     (calls, healed)
+}
+
+/// How many invitations to `email` exist, read straight from Postgres.
+async fn invitations_to(direct: &tokio_postgres::Client, email: &str) -> i64 {
+    direct
+        .query_one(
+            "SELECT count(*) FROM invitations WHERE email_normalized = $1",
+            &[&email],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
 
 fn codes(calls: &[Call]) -> HashMap<Code, usize> {
@@ -117,12 +132,7 @@ async fn postgres_going_silent_fails_calls_as_unavailable_within_the_deadline_an
     let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let port = proxy.port();
     let app = TestApp::spawn_with(|settings| {
-        let url = settings
-            .database
-            .url
-            .expose()
-            .replace(":5432/", &format!(":{port}/"));
-        settings.database.url = url.into();
+        database_through(settings, port);
         settings.request_timeout_secs = REQUEST_TIMEOUT.as_secs();
         without_invitation_limits(settings);
     })
@@ -130,14 +140,7 @@ async fn postgres_going_silent_fails_calls_as_unavailable_within_the_deadline_an
     // The test's own reads go straight to Postgres, around the proxy.
     let direct = app.db().await;
 
-    let (calls, healed) = under_trickle(&app, async {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        proxy.blackhole();
-        tokio::time::sleep(SILENCE).await;
-        proxy.restore();
-        Instant::now()
-    })
-    .await;
+    let (calls, healed) = under_trickle(&app, &proxy).await;
 
     let seen = codes(&calls);
     assert!(
@@ -166,15 +169,8 @@ async fn postgres_going_silent_fails_calls_as_unavailable_within_the_deadline_an
 
     // Nothing acknowledged is lost.
     for call in calls.iter().filter(|call| call.code == Code::Ok) {
-        let exists: i64 = direct
-            .query_one(
-                "SELECT count(*) FROM invitations WHERE email_normalized = $1",
-                &[&call.email],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(exists, 1, "{} was answered OK", call.email);
+        let made = invitations_to(&direct, &call.email).await;
+        assert_eq!(made, 1, "{} was answered OK", call.email);
     }
     // A retry of an UNAVAILABLE call, with its request id, makes it once.
     let mut client = app.client().await;
@@ -186,14 +182,7 @@ async fn postgres_going_silent_fails_calls_as_unavailable_within_the_deadline_an
             ))
             .await
             .unwrap_or_else(|status| panic!("the retry of {}: {status:?}", call.email));
-        let made: i64 = direct
-            .query_one(
-                "SELECT count(*) FROM invitations WHERE email_normalized = $1",
-                &[&call.email],
-            )
-            .await
-            .unwrap()
-            .get(0);
+        let made = invitations_to(&direct, &call.email).await;
         assert_eq!(made, 1, "{}", call.email);
     }
 }
@@ -215,14 +204,7 @@ async fn rabbitmq_going_silent_fails_no_call_and_every_email_arrives_after() {
     mailer_settings.amqp.url = amqp_url.clone().into();
     let _mailer = app.start_mailer(mailer_settings).await;
 
-    let (calls, _) = under_trickle(&app, async {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        proxy.blackhole();
-        tokio::time::sleep(SILENCE).await;
-        proxy.restore();
-        Instant::now()
-    })
-    .await;
+    let (calls, _) = under_trickle(&app, &proxy).await;
 
     // The service writes to its outbox: a silent broker fails no call.
     let seen = codes(&calls);

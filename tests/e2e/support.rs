@@ -48,3 +48,14 @@ pub async fn start_gateway(settings: GatewaySettings) -> (SocketAddr, DropGuard)
         run_until_dropped(|stop| gateway.run_until_stopped(stop)),
     )
 }
+
+/// Points the server's database URL at `port` on loopback (a test kit
+/// proxy in front of this machine's Postgres) instead of 5432.
+pub fn database_through(settings: &mut wowchat_users_server::config::Settings, port: u16) {
+    let url = settings
+        .database
+        .url
+        .expose()
+        .replace(":5432/", &format!(":{port}/"));
+    settings.database.url = url.into();
+}

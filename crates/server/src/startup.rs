@@ -32,9 +32,8 @@ use crate::{
     db,
     grpc::{
         REQUEST_ID_HEADER, UserServiceImpl, auth::AuthServiceImpl, connections,
-        deadline::DeadlineLayer, directory::DirectoryServiceImpl, gateway::TrustGatewayLayer,
-        joining::JoinServiceImpl, metrics::MetricsLayer, overload::ShedLayer,
-        roles::RoleServiceImpl,
+        directory::DirectoryServiceImpl, gateway::TrustGatewayLayer, joining::JoinServiceImpl,
+        metrics::MetricsLayer, overload::ShedLayer, roles::RoleServiceImpl,
     },
     messaging::{relay::Relay, results::DeliveryResults},
     operations::AppState,
@@ -295,9 +294,10 @@ impl Application {
                 tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
                 tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
             ]))
-            .layer(ShedLayer::new(self.settings.max_concurrent_requests))
-            // Inside the shedding: a call past its deadline gives its place back.
-            .layer(DeadlineLayer::new(self.settings.request_timeout()))
+            .layer(ShedLayer::new(
+                self.settings.max_concurrent_requests,
+                self.settings.request_timeout(),
+            ))
             .add_service(health_service)
             .add_optional_service(reflection)
             .add_optional_service(reflection_alpha)

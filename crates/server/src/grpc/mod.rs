@@ -4,7 +4,6 @@
 pub mod auth;
 pub mod connections;
 pub mod convert;
-pub mod deadline;
 pub mod directory;
 pub mod gateway;
 pub mod joining;

@@ -1,8 +1,20 @@
+//! What a call may hold of this replica: a place among the calls handled at
+//! once, and time.
+//!
 //! Load shedding: at most a fixed number of calls are handled at once by this
 //! replica; one over that is refused at once with RESOURCE_EXHAUSTED
 //! (`SERVER_OVERLOADED`, with RetryInfo) instead of waiting in a queue that
 //! grows with the flood. Health checks are never counted nor refused, so a
 //! flood cannot make a replica look dead.
+//!
+//! The deadline: a call that has not answered within
+//! `WOWCHAT_REQUEST_TIMEOUT_SECS` is ended with UNAVAILABLE
+//! (`SERVICE_UNAVAILABLE`), which a client retries, rather than tonic's
+//! CANCELLED, and gives its place back. A call runs that long only when
+//! something it waits on (a Postgres path gone silent, a pool with no
+//! connection to give, a lock held by a stuck peer) does not answer; its
+//! request id makes the retry safe. The deadline is on the answer's
+//! headers: a stream (health's Watch, reflection) runs on after them.
 
 use std::{
     future::Future,
@@ -28,13 +40,16 @@ const RETRY_AFTER: Duration = Duration::from_millis(200);
 #[derive(Clone)]
 pub struct ShedLayer {
     permits: Arc<Semaphore>,
+    deadline: Duration,
 }
 
 impl ShedLayer {
-    /// At most `limit` calls at once (at least one).
-    pub fn new(limit: usize) -> Self {
+    /// At most `limit` calls at once (at least one), each answering within
+    /// `deadline`.
+    pub fn new(limit: usize, deadline: Duration) -> Self {
         ShedLayer {
             permits: Arc::new(Semaphore::new(limit.clamp(1, Semaphore::MAX_PERMITS))),
+            deadline,
         }
     }
 }
@@ -46,6 +61,7 @@ impl<S> Layer<S> for ShedLayer {
         Shed {
             inner,
             permits: self.permits.clone(),
+            deadline: self.deadline,
         }
     }
 }
@@ -54,6 +70,7 @@ impl<S> Layer<S> for ShedLayer {
 pub struct Shed<S> {
     inner: S,
     permits: Arc<Semaphore>,
+    deadline: Duration,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -90,10 +107,22 @@ where
                     }
                 }
             };
+        let method = request.uri().path().to_owned();
         let response = self.inner.call(request);
+        let deadline = self.deadline;
         Box::pin(async move {
-            let response = response.await;
-            // Held until the handler has answered.
+            let response = match tokio::time::timeout(deadline, response).await {
+                Ok(response) => response,
+                Err(_) => {
+                    metrics::counter!("wowchat_requests_timed_out_total").increment(1);
+                    tracing::warn!(%method, ?deadline, "no answer within the request timeout");
+                    let status = Status::from(Error::Unavailable(anyhow::anyhow!(
+                        "{method} did not answer within {deadline:?}"
+                    )));
+                    Ok(status.into_http())
+                }
+            };
+            // Held until the handler has answered or its time is up.
             drop(permit);
             response
         })
