@@ -7,6 +7,11 @@
 //! (authentication, permission and policy checks, idempotency) is what the
 //! ratio shows. A second row sets the same calls beside the least that work
 //! can cost: one statement writing it all, committed on its own.
+//!
+//! With the per-recipient cap on (`WOWCHAT_INVITES_PER_DAY_PER_RECIPIENT`,
+//! 10 by default), an invitation must also record its send against the
+//! address: both ceilings then write the address's counter row too, the
+//! least that rule can cost (one upsert of `rate_limits`).
 
 use std::sync::Arc;
 
@@ -69,7 +74,11 @@ pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
             scratch.analyze().await?;
             let outcome = run.measure(&channels, invite_call(owners)).await?;
             eprintln!("{name}: pgbench of the minimal transaction");
-            let scripts: Vec<Script> = workspaces.iter().map(minimal_transaction).collect();
+            let recipient_cap = recipient_cap_is_on();
+            let scripts: Vec<Script> = workspaces
+                .iter()
+                .map(|w| minimal_transaction(w, recipient_cap))
+                .collect();
             let ceiling = pgbench::tps(scratch, &scripts, IN_FLIGHT, run.duration).await?;
             rows.push(Measurement::of_calls(
                 name,
@@ -78,7 +87,10 @@ pub async fn run(common: &Common) -> anyhow::Result<Vec<Measurement>> {
                 target,
             ));
             eprintln!("{name}: pgbench of the same writes as one statement");
-            let scripts: Vec<Script> = workspaces.iter().map(one_statement).collect();
+            let scripts: Vec<Script> = workspaces
+                .iter()
+                .map(|w| one_statement(w, recipient_cap))
+                .collect();
             let least = pgbench::tps(scratch, &scripts, IN_FLIGHT, run.duration).await?;
             rows.push(Measurement::of_calls(
                 format!("{name}, vs one statement"),
@@ -113,15 +125,42 @@ fn invite_call(owners: Arc<Vec<Bearer>>) -> impl load::Caller {
     }
 }
 
+/// Whether the server the scenario starts caps invitation emails per
+/// recipient: its setting, from the environment the server inherits.
+fn recipient_cap_is_on() -> bool {
+    std::env::var("WOWCHAT_INVITES_PER_DAY_PER_RECIPIENT")
+        .ok()
+        .and_then(|value| value.parse::<u32>().ok())
+        .unwrap_or(wowchat_users_server::config::Settings::defaults().invites_per_day_per_recipient)
+        > 0
+}
+
+/// The address's daily counter as the cap keeps it: one upsert of a new
+/// key (each invitation is to a new address), or nothing with the cap off.
+fn recipient_counter(recipient_cap: bool, statement_end: &str) -> String {
+    if !recipient_cap {
+        return String::new();
+    }
+    format!(
+        "INSERT INTO rate_limits AS l (name, key, tat) \
+         VALUES ('invitations.sends_to_recipient', sha256(uuid_send(gen_random_uuid())), \
+           clock_timestamp() + interval '8640 seconds') \
+         ON CONFLICT (name, key) DO UPDATE SET tat = greatest(l.tat, clock_timestamp()) \
+           + interval '8640 seconds'{statement_end}"
+    )
+}
+
 /// The minimal transaction of an invitation, as a pgbench script: the
 /// invitation, its activity entry and its two outbox rows (payloads of the
-/// real messages' size), one statement each, between BEGIN and COMMIT.
-fn minimal_transaction(workspace: &Workspace) -> Script {
+/// real messages' size), and the address's counter when the cap is on, one
+/// statement each, between BEGIN and COMMIT.
+fn minimal_transaction(workspace: &Workspace, recipient_cap: bool) -> Script {
     let (workspace_id, inviter) = (workspace.id, workspace.owner_id);
     Script {
         name: format!("invite-transaction-{workspace_id}"),
         sql: format!(
             "BEGIN;\n\
+             {counter}\
              {invitation} \\gset\n\
              INSERT INTO activity (workspace_id, id, occurred_at, actor_id, action, \
                target_invitation_id, request_id) \
@@ -130,6 +169,7 @@ fn minimal_transaction(workspace: &Workspace) -> Script {
              {event}\
              {command}\
              COMMIT;\n",
+            counter = recipient_counter(recipient_cap, ";\n"),
             invitation = insert_invitation(
                 workspace,
                 "RETURNING id AS invitation_id, mail_message_id AS mail_id"
@@ -187,13 +227,19 @@ fn outbox_row(
 }
 
 /// The least an invitation's writes cost Postgres: one statement writing the
-/// invitation, its activity entry and its two outbox rows, committed.
-fn one_statement(workspace: &Workspace) -> Script {
+/// invitation, its activity entry, its two outbox rows and the address's
+/// counter when the cap is on, committed.
+fn one_statement(workspace: &Workspace, recipient_cap: bool) -> Script {
     let (workspace_id, inviter) = (workspace.id, workspace.owner_id);
+    let counter = if recipient_cap {
+        format!("counted AS ({}), ", recipient_counter(true, " RETURNING 1"))
+    } else {
+        String::new()
+    };
     Script {
         name: format!("invite-statement-{workspace_id}"),
         sql: format!(
-            "WITH invitation AS ( \
+            "WITH {counter}invitation AS ( \
                {invitation} \
              ), recorded AS ( \
                INSERT INTO activity (workspace_id, id, occurred_at, actor_id, action, \
