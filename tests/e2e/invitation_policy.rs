@@ -7,7 +7,7 @@ use tonic::Code;
 use tonic_types::StatusExt;
 use wowchat_users_api::v1::{self as proto, batch_invite_result::Outcome};
 use wowchat_users_testkit::{
-    InvitationAnswer, TestApp, authed, expect_above_caller, expect_invalid_argument,
+    InvitationAnswer, SmtpServer, TestApp, authed, expect_above_caller, expect_invalid_argument,
     expect_limited, expect_not_found, expect_permission_missing, expect_refused,
     invitation_request, resend_request, retry_delay, violated_fields,
 };
@@ -669,14 +669,18 @@ async fn each_batch_row_counts_as_one_invitation_against_the_rate_limits() {
 /// them: one owner inviting and revoking an address again and again, and
 /// another workspace inviting it, share its limit; past it InviteUser and
 /// ResendInvitation are refused with a reason the inviter sees, and nothing
-/// is sent or written.
+/// is sent or written: the mailbox, behind the real relay, mailer and SMTP
+/// server, receives exactly the emails the limit allows.
 #[tokio::test]
 async fn an_address_gets_at_most_its_daily_invitation_emails_from_every_workspace_together() {
     let app = TestApp::spawn_with(|s| {
         s.invites_per_day_per_recipient = 3;
         s.resend_cooldown_secs = 0;
+        s.relay = true;
     })
     .await;
+    let smtp = SmtpServer::start().await;
+    let _mailer = app.start_mailer(app.mailer_settings(&smtp.url())).await;
     let mut owner = app.as_owner().users;
     let other = app.other_workspace().await;
     let mut other_owner = app.as_(&other.owner_token).users;
@@ -718,4 +722,10 @@ async fn an_address_gets_at_most_its_daily_invitation_emails_from_every_workspac
 
     // Another address has its own limit.
     app.invite("quinn@example.com", "agent").await;
+
+    // What reached the mailbox: three emails to the address, then no more.
+    smtp.wait_for(4, std::time::Duration::from_secs(30)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(smtp.messages_to("pat@example.com").len(), 3);
+    assert_eq!(smtp.messages_to("quinn@example.com").len(), 1);
 }
