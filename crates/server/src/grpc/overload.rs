@@ -107,7 +107,6 @@ where
                     }
                 }
             };
-        let method = request.uri().path().to_owned();
         let response = self.inner.call(request);
         let deadline = self.deadline;
         Box::pin(async move {
@@ -115,9 +114,10 @@ where
                 Ok(response) => response,
                 Err(_) => {
                     metrics::counter!("wowchat_requests_timed_out_total").increment(1);
-                    tracing::warn!(%method, ?deadline, "no answer within the request timeout");
+                    // The call's span (the trace layer, outside) names the method.
+                    tracing::warn!(?deadline, "no answer within the request timeout");
                     let status = Status::from(Error::Unavailable(anyhow::anyhow!(
-                        "{method} did not answer within {deadline:?}"
+                        "the call did not answer within {deadline:?}"
                     )));
                     Ok(status.into_http())
                 }
