@@ -32,6 +32,7 @@ pub mod pgbouncer;
 pub mod processes;
 pub mod proxy;
 mod records;
+pub mod replicated_postgres;
 mod requests;
 pub mod smtp;
 pub mod traces;
@@ -92,11 +93,22 @@ impl TestApp {
 
     /// Starts a server with settings adjusted by `adjust`.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-        logs::install();
         let database_name = format!("wowchat_test_{}", Uuid::new_v4().simple());
         let mut config: tokio_postgres::Config = admin_url().parse().expect("TEST_DATABASE_URL");
         config.dbname(&database_name);
-        let database_url = database_url(&config);
+        Self::spawn_on(&database_name, database_url(&config), adjust).await
+    }
+
+    /// Starts a server on the database `database_name` at `database_url`
+    /// (another Postgres than the test's own), with settings adjusted by
+    /// `adjust`; the test's own reads ([`TestApp::db`]) go there too.
+    pub async fn spawn_on(
+        database_name: &str,
+        database_url: String,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> TestApp {
+        logs::install();
+        let database_name = database_name.to_owned();
         let keys_dir = std::env::temp_dir().join(&database_name);
 
         let mut settings = test_settings(&database_url, &keys_dir);

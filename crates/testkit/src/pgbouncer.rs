@@ -101,7 +101,7 @@ fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("pgbouncer"))
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
