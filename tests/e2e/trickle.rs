@@ -14,8 +14,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tonic::Code;
-use wowchat_users_api::v1 as proto;
+use tonic::{Code, transport::Channel};
+use wowchat_users_api::v1::{self as proto, user_service_client::UserServiceClient};
 use wowchat_users_testkit::{SmtpServer, TestApp, authed};
 
 /// How long the trickle goes on after the failure has passed, to see calls
@@ -68,24 +68,7 @@ async fn trickle(app: &TestApp, workers: usize, stop: Arc<AtomicBool>) -> Vec<Ca
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let email = format!("worker{worker}.call{n}@example.com");
-                let request_id = uuid::Uuid::new_v4().to_string();
-                let started = Instant::now();
-                let answer = client
-                    .invite_user(authed(&app.owner_token, request(&email, &request_id)))
-                    .await;
-                let code = answer.map_or_else(|status| status.code(), |_| Code::Ok);
-                calls.push(Call {
-                    email,
-                    request_id,
-                    code,
-                    started,
-                    took: started.elapsed(),
-                });
-                if code != Code::Ok {
-                    // As a client backs off before retrying.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                calls.push(invite(app, &mut client, &format!("worker{worker}.call{n}")).await);
             }
             calls
         }
@@ -95,6 +78,47 @@ async fn trickle(app: &TestApp, workers: usize, stop: Arc<AtomicBool>) -> Vec<Ca
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// `count` invitations of new addresses from `workers` loops at once, each
+/// loop one call after another; every call.
+pub async fn invitations(app: &TestApp, count: usize, workers: usize) -> Vec<Call> {
+    let loops = (0..workers).map(|worker| async move {
+        let mut client = app.client().await;
+        let mut calls = Vec::new();
+        for n in (worker..count).step_by(workers) {
+            calls.push(invite(app, &mut client, &format!("invitee{n}")).await);
+        }
+        calls
+    });
+    futures::future::join_all(loops)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// One InviteUser of `<name>@example.com` by the owner, with a request id.
+async fn invite(app: &TestApp, client: &mut UserServiceClient<Channel>, name: &str) -> Call {
+    let email = format!("{name}@example.com");
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let started = Instant::now();
+    let answer = client
+        .invite_user(authed(&app.owner_token, request(&email, &request_id)))
+        .await;
+    let code = answer.map_or_else(|status| status.code(), |_| Code::Ok);
+    let took = started.elapsed();
+    if code != Code::Ok {
+        // As a client backs off before retrying.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Call {
+        email,
+        request_id,
+        code,
+        started,
+        took,
+    }
 }
 
 /// How many calls got each code.

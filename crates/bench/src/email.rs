@@ -464,7 +464,7 @@ impl Progress {
         let (database, connection) =
             tokio_postgres::connect(&scratch.database_url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
-        let amqp = wowchat_platform::amqp::connect(&scratch.amqp_uri, "wowchat-bench").await?;
+        let amqp = scratch.brokers.connect("wowchat-bench").await?;
         let channel = amqp.create_channel().await?;
         Ok(Progress {
             next: PROGRESS_EVERY,
@@ -509,10 +509,10 @@ impl Progress {
 /// Declares the whole topology and puts `commands` invitation mail commands
 /// in the mailer's queue, as the relay would (same properties).
 async fn fill_mailer_queue(scratch: &Scratch, commands: usize) -> anyhow::Result<()> {
-    let connection = wowchat_platform::amqp::connect(&scratch.amqp_uri, "wowchat-bench").await?;
+    let connection = scratch.brokers.connect("wowchat-bench").await?;
     let channel = connection.create_channel().await?;
     wowchat_mailer::amqp::declare_topology(&channel, &scratch.topology).await?;
-    wowchat_users_server::messaging::declare_topology(&channel, &scratch.topology).await?;
+    wowchat_users_server::messaging::declare_topology(&connection, &scratch.topology).await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
@@ -585,7 +585,7 @@ async fn fill_mailer_queue(scratch: &Scratch, commands: usize) -> anyhow::Result
 /// Empties the archive the backlog's results went to (the server's result
 /// queue does not exist yet), so the server starts clean.
 async fn purge_results(scratch: &Scratch) -> anyhow::Result<()> {
-    let connection = wowchat_platform::amqp::connect(&scratch.amqp_uri, "wowchat-bench").await?;
+    let connection = scratch.brokers.connect("wowchat-bench").await?;
     let channel = connection.create_channel().await?;
     channel
         .queue_purge(
@@ -600,7 +600,7 @@ async fn purge_results(scratch: &Scratch) -> anyhow::Result<()> {
 
 /// Waits until the mailer consumes its queue.
 async fn wait_for_mailer(scratch: &Scratch) -> anyhow::Result<()> {
-    let connection = wowchat_platform::amqp::connect(&scratch.amqp_uri, "wowchat-bench").await?;
+    let connection = scratch.brokers.connect("wowchat-bench").await?;
     let deadline = Instant::now() + STARTUP;
     loop {
         // A passive declare of a missing queue closes the channel: one per try.

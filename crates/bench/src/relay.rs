@@ -97,10 +97,10 @@ async fn measure(
 
     // The broker as a deployment has it: the mailer's queue bound to the
     // mail commands, the archive queue bound to every event.
-    let connection = amqp::connect(&scratch.amqp_uri, "wowchat-bench").await?;
+    let connection = scratch.brokers.connect("wowchat-bench").await?;
     let channel = connection.create_channel().await?;
     wowchat_mailer::amqp::declare_topology(&channel, &scratch.topology).await?;
-    messaging::declare_topology(&channel, &scratch.topology).await?;
+    messaging::declare_topology(&connection, &scratch.topology).await?;
 
     let pool = db::SCHEMA.pool(&scratch.database_url, messaging::relay::POOL_SIZE)?;
     let invitations = rows / 2;

@@ -18,7 +18,7 @@ pub struct Scratch {
     /// The URL of the scenario's database.
     pub database_url: String,
     pub topology: Topology,
-    pub amqp_uri: lapin::uri::AMQPUri,
+    pub brokers: amqp::Brokers,
     /// The scenario's folder: development keys, server logs, pgbench scripts.
     pub dir: PathBuf,
     database_name: String,
@@ -48,14 +48,14 @@ impl Scratch {
             .context("--database-url is not a Postgres URL")?;
         let database_name = format!("wowchat_bench_{suffix}");
         let database_url = url_of(&admin, &database_name);
-        let amqp_uri = amqp::parse_uri(&common.amqp_url, "--amqp-url")?;
+        let brokers = amqp::Brokers::parse(&common.amqp_url, "--amqp-url")?;
         let dir = std::env::temp_dir().join(&database_name);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         db::SCHEMA.ensure_database(&database_url).await?;
         let scratch = Scratch {
             database_url,
             topology: Topology::new(format!("bench-{suffix}")),
-            amqp_uri,
+            brokers,
             dir,
             database_name,
             admin,
@@ -83,7 +83,7 @@ impl Scratch {
     /// prefix, and the folder.
     pub async fn remove(self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-        if let Ok(connection) = amqp::connect(&self.amqp_uri, "wowchat-bench").await {
+        if let Ok(connection) = self.brokers.connect("wowchat-bench").await {
             if let Ok(channel) = connection.create_channel().await {
                 let t = &self.topology;
                 for queue in [

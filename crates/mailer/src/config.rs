@@ -11,7 +11,6 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use lapin::uri::AMQPUri;
 use lettre::message::Mailbox;
 use url::Url;
 use wowchat_platform::{
@@ -203,7 +202,7 @@ impl MailerSettings {
     /// Parses every setting once; the errors name the setting, never its value.
     pub fn validate(&self) -> anyhow::Result<Config> {
         self.refuse_developer_defaults()?;
-        let amqp_uri = amqp::parse_uri(self.amqp.url.expose(), "WOWCHAT_AMQP_URL")?;
+        let brokers = amqp::Brokers::parse(self.amqp.url.expose(), "WOWCHAT_AMQP_URL")?;
         let mail_from: Mailbox = self
             .mail_from
             .parse()
@@ -227,7 +226,7 @@ impl MailerSettings {
             bail!("WOWCHAT_MAILER_MAX_ATTEMPTS must be at least 1");
         }
         Ok(Config {
-            amqp_uri,
+            brokers,
             topology: Topology::new(self.amqp.prefix.clone()),
             mail_from,
             accept_url,
@@ -294,7 +293,8 @@ fn is_localhost_link(url: &str) -> bool {
 /// The settings the worker runs on, parsed.
 #[derive(Clone)]
 pub struct Config {
-    pub amqp_uri: AMQPUri,
+    /// Every RabbitMQ address, tried in order.
+    pub brokers: amqp::Brokers,
     pub topology: Topology,
     pub mail_from: Mailbox,
     pub accept_url: Url,

@@ -300,7 +300,7 @@ impl Session {
     /// consuming with manual acks.
     async fn open(config: &Config) -> anyhow::Result<Session> {
         let topology = &config.topology;
-        let connection = wowchat_platform::amqp::connect(&config.amqp_uri, amqp::APP_ID).await?;
+        let connection = config.brokers.connect(amqp::APP_ID).await?;
         let consume = connection
             .create_channel()
             .await

@@ -674,24 +674,36 @@ fn decode(routing_key: &str, body: &[u8]) -> Result<Command, String> {
     }
 }
 
+/// Longest wait for an ack, reject or nack to go out (the broker answers
+/// none of them; the wait is lapin's writing it). On a connection that died
+/// under it lapin may never finish one, and the session would wait for
+/// that handler forever; the broker redelivers whatever this consumer left
+/// unsettled once the connection is gone.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(2);
+
 async fn settle(delivery: &Delivery, disposition: Disposition) {
-    let settled = match disposition {
-        Disposition::Ack => delivery.ack(BasicAckOptions::default()).await,
-        Disposition::DeadLetter => delivery.reject(BasicRejectOptions { requeue: false }).await,
-        Disposition::Requeue => {
-            delivery
-                .nack(BasicNackOptions {
-                    multiple: false,
-                    requeue: true,
-                })
-                .await
+    let settling = async {
+        match disposition {
+            Disposition::Ack => delivery.ack(BasicAckOptions::default()).await,
+            Disposition::DeadLetter => delivery.reject(BasicRejectOptions { requeue: false }).await,
+            Disposition::Requeue => {
+                delivery
+                    .nack(BasicNackOptions {
+                        multiple: false,
+                        requeue: true,
+                    })
+                    .await
+            }
         }
     };
-    if let Err(e) = settled {
-        // The channel is gone; the broker redelivers the command, and the
-        // dedupe table keeps that from sending it twice.
-        tracing::warn!(error = %e, ?disposition, "could not settle the delivery");
-    }
+    let error = match tokio::time::timeout(SETTLE_TIMEOUT, settling).await {
+        Ok(Ok(_)) => return,
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => "the broker did not answer".to_owned(),
+    };
+    // The channel is gone; the broker redelivers the command, and the
+    // dedupe table keeps that from sending it twice.
+    tracing::warn!(error, ?disposition, "could not settle the delivery");
 }
 
 #[cfg(test)]

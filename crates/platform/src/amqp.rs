@@ -12,6 +12,7 @@ use anyhow::{Context, anyhow};
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
     options::ExchangeDeclareOptions,
+    protocol::{AMQPErrorKind, AMQPSoftError},
     types::{AMQPValue, FieldTable, LongString},
     uri::AMQPUri,
 };
@@ -57,19 +58,60 @@ pub struct AmqpArgs {
 /// Longest wait for the broker to open a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Parses the AMQP URL read from `variable` (e.g. `WOWCHAT_AMQP_URL`); the
-/// error names the variable, never the URL, which holds a password.
-pub fn parse_uri(url: &str, variable: &str) -> anyhow::Result<AMQPUri> {
-    // The parser's own message would quote the URL, password included.
-    AMQPUri::from_str(url)
-        .ok()
-        .with_context(|| format!("{variable} is not a valid AMQP URL"))
+/// The addresses of one RabbitMQ, a single node or every node of a
+/// cluster: the URLs in one setting (`WOWCHAT_AMQP_URL`), separated by
+/// commas, tried in order at every (re)connect. A node that is down
+/// refuses at once, so losing the first costs a reconnect nothing.
+#[derive(Debug, Clone)]
+pub struct Brokers(Vec<AMQPUri>);
+
+impl Brokers {
+    /// Parses the URLs read from `variable`; the error names the variable
+    /// and the URL's place in the list, never its text (it holds a password).
+    pub fn parse(urls: &str, variable: &str) -> anyhow::Result<Brokers> {
+        let uris = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .enumerate()
+            .map(|(index, url)| {
+                // The parser's own message would quote the URL, password included.
+                AMQPUri::from_str(url).ok().with_context(|| {
+                    format!("{variable}: URL {} is not a valid AMQP URL", index + 1)
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(!uris.is_empty(), "{variable} names no RabbitMQ URL");
+        Ok(Brokers(uris))
+    }
+
+    /// Opens a connection named `connection_name` (as the broker's
+    /// management UI shows it) to the first address that accepts one, each
+    /// given [`CONNECT_TIMEOUT`]; the last address's error when none does.
+    /// lapin's own recovery stays off; the caller reconnects.
+    pub async fn connect(&self, connection_name: &str) -> anyhow::Result<Connection> {
+        let mut failure = None;
+        for uri in &self.0 {
+            match connect(uri, connection_name).await {
+                Ok(connection) => return Ok(connection),
+                Err(error) => {
+                    if self.0.len() > 1 {
+                        let authority = &uri.authority;
+                        tracing::warn!(
+                            broker = %format_args!("{}:{}", authority.host, authority.port),
+                            error = format!("{error:#}"),
+                            "RabbitMQ unreachable; trying the next address"
+                        );
+                    }
+                    failure = Some(error);
+                }
+            }
+        }
+        Err(failure.unwrap_or_else(|| anyhow!("no RabbitMQ address")))
+    }
 }
 
-/// Opens a connection named `connection_name` (as the broker's management
-/// UI shows it), giving up after [`CONNECT_TIMEOUT`]. lapin's own recovery
-/// stays off; the caller reconnects.
-pub async fn connect(uri: &AMQPUri, connection_name: &str) -> anyhow::Result<Connection> {
+async fn connect(uri: &AMQPUri, connection_name: &str) -> anyhow::Result<Connection> {
     let properties = ConnectionProperties::default().with_connection_name(connection_name.into());
     tokio::time::timeout(
         CONNECT_TIMEOUT,
@@ -179,6 +221,16 @@ pub fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value.as_bytes().to_vec()))
 }
 
+/// Whether the broker refused a declaration because the name exists with
+/// other arguments (`PRECONDITION_FAILED`, 406); the channel is closed then.
+pub fn is_precondition_failed(error: &lapin::Error) -> bool {
+    matches!(
+        error.kind(),
+        lapin::ErrorKind::ProtocolError(amqp_error)
+            if *amqp_error.kind() == AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)
+    )
+}
+
 /// The arguments of a quorum queue (replicated, durable); callers add their own.
 pub fn quorum() -> FieldTable {
     let mut arguments = FieldTable::default();
@@ -191,12 +243,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_invalid_url_is_reported_by_its_variable_without_its_text() {
-        let error =
-            parse_uri("nonsense://user:hunter2@", "WOWCHAT_AMQP_URL").expect_err("rejected");
+    fn an_invalid_url_is_reported_by_its_variable_and_place_without_its_text() {
+        let urls = "amqp://u:p@a:5672/%2f, nonsense://user:hunter2@";
+        let error = Brokers::parse(urls, "WOWCHAT_AMQP_URL").expect_err("rejected");
         let error = format!("{error:#}");
-        assert!(error.contains("WOWCHAT_AMQP_URL"));
+        assert!(error.contains("WOWCHAT_AMQP_URL: URL 2"), "{error}");
         assert!(!error.contains("hunter2"));
+        assert!(Brokers::parse(" , ", "WOWCHAT_AMQP_URL").is_err());
+    }
+
+    #[test]
+    fn every_node_of_a_cluster_is_one_address_in_the_list_in_order() {
+        let urls = "amqp://u:p@node-a:5672/%2f,amqp://u:p@node-b:5673/%2f, amqps://u:p@node-c/%2f";
+        let brokers = Brokers::parse(urls, "V").expect("parses");
+        let nodes: Vec<(&str, u16)> = brokers
+            .0
+            .iter()
+            .map(|uri| (uri.authority.host.as_str(), uri.authority.port))
+            .collect();
+        assert_eq!(
+            nodes,
+            vec![("node-a", 5672), ("node-b", 5673), ("node-c", 5671)]
+        );
     }
 
     #[test]

@@ -31,10 +31,12 @@ pub mod metrics;
 pub mod pgbouncer;
 pub mod processes;
 pub mod proxy;
+pub mod rabbitmq_cluster;
 mod records;
 pub mod replicated_postgres;
 mod requests;
 pub mod smtp;
+mod system;
 pub mod traces;
 
 pub use calls::{
@@ -352,6 +354,7 @@ impl TestApp {
     /// command the relay publishes from then on is routed, not returned.
     pub async fn start_mailer(&self, settings: wowchat_mailer::MailerSettings) -> MailerHandle {
         let queue = Topology::new(settings.amqp.prefix.clone()).mailer_queue();
+        let amqp_url = settings.amqp.url.expose().to_owned();
         let mailer = wowchat_mailer::Mailer::build(settings)
             .await
             .expect("mailer builds");
@@ -359,7 +362,7 @@ impl TestApp {
         let health_address = mailer.health_address();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(mailer.run_until_stopped(shutdown.clone().cancelled_owned()));
-        until_consumed(&queue).await;
+        until_consumed_on(&amqp_url, &queue).await;
         MailerHandle {
             metrics_address,
             health_address,
@@ -397,10 +400,16 @@ async fn passive_declare(
 
 /// Waits, at most 30 s, until `queue` has a consumer (and so is bound).
 pub async fn until_consumed(queue: &str) {
-    let connection =
-        lapin::Connection::connect(&test_amqp_url(), lapin::ConnectionProperties::default())
-            .await
-            .expect("RabbitMQ for the tests");
+    until_consumed_on(&test_amqp_url(), queue).await;
+}
+
+/// [`until_consumed`] on the broker of `amqp_url` (the first of its
+/// addresses, as `WOWCHAT_AMQP_URL` lists them).
+async fn until_consumed_on(amqp_url: &str, queue: &str) {
+    let first = amqp_url.split(',').next().unwrap_or_default();
+    let connection = lapin::Connection::connect(first, lapin::ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ for the tests");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         // A failed passive declare closes its channel: a new one each time.

@@ -4,6 +4,7 @@
 //! folder, trusting the test user. As root it runs as `postgres`
 //! (PgBouncer refuses to run as root).
 
+use crate::system::{free_port, is_root};
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
@@ -21,11 +22,7 @@ impl PgBouncer {
     /// Starts one forwarding every database to `postgres_host:postgres_port`
     /// as `user`, with at most `pool_size` server connections per database.
     pub fn start(postgres_host: &str, postgres_port: u16, user: &str, pool_size: u32) -> PgBouncer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let dir = std::env::temp_dir().join(format!("wowchat-pgbouncer-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let config = format!(
@@ -99,12 +96,4 @@ fn binary() -> PathBuf {
         .map(PathBuf::from)
         .find(|path| path.exists())
         .unwrap_or_else(|| PathBuf::from("pgbouncer"))
-}
-
-pub(crate) fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| out.stdout.starts_with(b"0"))
-        .unwrap_or(false)
 }

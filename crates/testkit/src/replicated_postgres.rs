@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::pgbouncer::is_root;
+use crate::system::{as_account, free_port, is_root};
 
 /// The name the standby's WAL receiver gives the primary, which the
 /// primary's `synchronous_standby_names` waits for.
@@ -186,15 +186,8 @@ impl ReplicatedPostgres {
         self.dir.join(name)
     }
 
-    /// `program`, run as `postgres` when the test runs as root.
     fn as_postgres(&self, program: &Path) -> Command {
-        if is_root() {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(program);
-            command
-        } else {
-            Command::new(program)
-        }
+        as_account("postgres", "/var/lib/postgresql", program)
     }
 }
 
@@ -246,14 +239,6 @@ fn run(command: &mut Command) {
         "{command:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The newest installed Postgres's programs (Debian keeps them per version).

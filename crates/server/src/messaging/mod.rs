@@ -9,7 +9,7 @@ pub mod results;
 use std::time::Duration;
 
 use lapin::{
-    Channel, Connection,
+    Connection,
     options::{QueueBindOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable},
 };
@@ -32,40 +32,60 @@ pub(crate) const RECONNECT: Backoff = Backoff {
     max: Duration::from_secs(10),
 };
 
-/// Connects to the broker at `url` (`WOWCHAT_AMQP_URL`), never quoting it.
+/// Connects to the first broker of `url` (`WOWCHAT_AMQP_URL`) that
+/// accepts, never quoting it.
 pub(crate) async fn connect(url: &Secret) -> anyhow::Result<Connection> {
-    let uri = amqp::parse_uri(url.expose(), "WOWCHAT_AMQP_URL")?;
-    amqp::connect(&uri, APP_ID).await
+    let brokers = amqp::Brokers::parse(url.expose(), "WOWCHAT_AMQP_URL")?;
+    brokers.connect(APP_ID).await
 }
 
 /// The service's side of the topology: both exchanges, and the archive
-/// queue that makes every event routable. Public for tools (the benchmark)
-/// that set the broker up as the relay would.
-pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::Result<()> {
-    amqp::declare_exchanges(channel, topology).await?;
-    let mut archive = FieldTable::default();
+/// queue that makes every event routable, a quorum queue like every queue
+/// of the project (a node's loss loses none of it). Declared on a channel
+/// of its own, closed afterwards. Public for tools (the benchmark) that set
+/// the broker up as the relay would.
+pub async fn declare_topology(connection: &Connection, topology: &Topology) -> lapin::Result<()> {
+    let channel = connection.create_channel().await?;
+    amqp::declare_exchanges(&channel, topology).await?;
+    let mut archive = amqp::quorum();
     archive.insert(
         "x-max-length".into(),
         AMQPValue::LongLongInt(ARCHIVE_MAX_LENGTH),
     );
     archive.insert("x-overflow".into(), text("drop-head"));
-    channel
+    let queue = topology.events_archive_queue();
+    let declared = channel
         .queue_declare(
-            topology.events_archive_queue().into(),
+            queue.as_str().into(),
             QueueDeclareOptions {
                 durable: true,
                 ..Default::default()
             },
             archive,
         )
-        .await?;
+        .await;
+    if let Err(error) = declared {
+        if !amqp::is_precondition_failed(&error) {
+            return Err(error);
+        }
+        // Declared before by a version that made it a classic queue: the
+        // broker keeps a queue's type for life. That queue is bound already
+        // and works; the channel the refusal closed is dropped.
+        tracing::warn!(
+            queue,
+            "the events archive is a queue of an earlier version (classic); delete it \
+             (it holds copies of events only) and it is declared again as a quorum queue"
+        );
+        return Ok(());
+    }
     channel
         .queue_bind(
-            topology.events_archive_queue().into(),
+            queue.as_str().into(),
             topology.events_exchange().into(),
             "#".into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )
-        .await
+        .await?;
+    channel.close(200, "declared".into()).await
 }

@@ -201,7 +201,7 @@ impl Relay {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        declare_topology(&channel, &self.settings.topology).await?;
+        declare_topology(&connection, &self.settings.topology).await?;
         Ok((connection, channel))
     }
 

@@ -92,6 +92,7 @@ impl DeliveryResults {
     async fn consume(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
         let connection = connect(&self.amqp_url).await?;
         let channel = connection.create_channel().await?;
+        declare_topology(&connection, &self.topology).await?;
         self.declare(&channel).await?;
         channel
             .basic_qos(PREFETCH, BasicQosOptions::default())
@@ -181,7 +182,6 @@ impl DeliveryResults {
     }
 
     async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
-        declare_topology(channel, &self.topology).await?;
         let mut arguments = amqp::quorum();
         // A backstop: a result that keeps coming back (say, it stops the
         // consumer every time) is dropped by the broker after this many tries.
