@@ -21,7 +21,6 @@ use lapin::{
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use wowchat_platform::amqp;
 use wowchat_users_server::{
     auth::Caller,
     config::Settings,

@@ -3,7 +3,13 @@
 //! publisher confirms and the mandatory flag. Connecting and the shared
 //! exchanges are [`wowchat_platform::amqp`].
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::{Context, anyhow};
 use lapin::{
@@ -146,6 +152,12 @@ pub struct Outgoing<'a> {
 pub struct Publisher {
     channel: Channel,
     exchange: ShortString,
+    /// Set once the broker nacks a result: the channel is then done with.
+    /// One opened while a RabbitMQ node was dying may keep the dead node as
+    /// a quorum queue's leader and have every publish refused until that
+    /// node is back (seen with 3.10); the session's next one learns the
+    /// new leader.
+    refused: Arc<AtomicBool>,
 }
 
 impl Publisher {
@@ -158,12 +170,14 @@ impl Publisher {
         Ok(Publisher {
             channel,
             exchange: topology.events_exchange().into(),
+            refused: Arc::default(),
         })
     }
 
-    /// Whether the channel can still publish; once closed, retrying is useless.
+    /// Whether the channel can still publish; once closed (or refused),
+    /// retrying is useless and the session reconnects.
     pub fn is_open(&self) -> bool {
-        self.channel.status().connected()
+        self.channel.status().connected() && !self.refused.load(Ordering::Relaxed)
     }
 
     /// Succeeds only on a positive confirm with no return: anything else
@@ -200,6 +214,7 @@ impl Publisher {
         .map_err(|_| anyhow!("no confirm from the broker in time"))?
         .context("publishing")?;
         if !confirmation.is_ack() {
+            self.refused.store(true, Ordering::Relaxed);
             return Err(anyhow!("the broker nacked it"));
         }
         if let Some(returned) = confirmation.take_message() {

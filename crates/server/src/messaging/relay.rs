@@ -86,6 +86,11 @@ pub struct Relay {
 enum BatchError {
     /// The broker connection or channel is gone: reconnect.
     Broker(lapin::Error),
+    /// The broker refused messages: reconnect too. A channel opened while
+    /// a RabbitMQ node was dying may keep the dead node as a quorum queue's
+    /// leader and have every publish refused until that node is back (seen
+    /// with 3.10); a fresh channel learns the new leader.
+    Refused,
     /// Postgres failed: try again later on the same channel.
     Database(crate::domain::Error),
 }
@@ -111,7 +116,7 @@ impl From<deadpool_postgres::PoolError> for BatchError {
 /// The batches in flight on one channel, and the first broker failure seen.
 struct InFlight<F> {
     batches: FuturesUnordered<F>,
-    broken: Option<lapin::Error>,
+    broken: Option<anyhow::Error>,
 }
 
 impl<F: Future<Output = Result<(), BatchError>>> InFlight<F> {
@@ -119,7 +124,11 @@ impl<F: Future<Output = Result<(), BatchError>>> InFlight<F> {
         match outcome {
             Ok(()) => {}
             Err(BatchError::Broker(err)) => {
-                self.broken.get_or_insert(err);
+                self.broken.get_or_insert(err.into());
+            }
+            Err(BatchError::Refused) => {
+                self.broken
+                    .get_or_insert_with(|| anyhow::anyhow!("the broker refused messages"));
             }
             Err(BatchError::Database(err)) => {
                 tracing::warn!(error = %err, "relay cannot read or mark the outbox");
@@ -223,7 +232,7 @@ impl Relay {
                 break Ok(());
             }
             if let Some(err) = in_flight.broken.take() {
-                break Err(err.into());
+                break Err(err);
             }
             if !channel.status().connected() {
                 break Err(anyhow::anyhow!("the channel is closed"));
@@ -310,6 +319,7 @@ impl Relay {
             published: marked,
             retry: failed,
             broker_error,
+            refused,
         } = settle(answers);
         outbox::mark_published(&tx, &marked).await?;
         outbox::schedule_retry(&tx, &failed, self.settings.retry_max).await?;
@@ -321,6 +331,7 @@ impl Relay {
         }
         match broker_error {
             Some(err) => Err(BatchError::Broker(err)),
+            None if refused => Err(BatchError::Refused),
             None => Ok(()),
         }
     }
@@ -417,6 +428,9 @@ struct Settlement<E> {
     retry: Vec<Uuid>,
     /// The first failure of the channel, which ends its use.
     broker_error: Option<E>,
+    /// Whether the broker refused (nacked) any row, which ends the
+    /// channel's use too.
+    refused: bool,
 }
 
 /// Decides what a batch's confirms mean: a row is published only when
@@ -434,6 +448,7 @@ fn settle<E>(answers: Vec<Answer<'_, E>>) -> Settlement<E> {
         published: Vec::with_capacity(answers.len()),
         retry: Vec::new(),
         broker_error: None,
+        refused: false,
     };
     for Answer {
         id,
@@ -454,6 +469,7 @@ fn settle<E>(answers: Vec<Answer<'_, E>>) -> Settlement<E> {
             Heard::Nack(_) => {
                 tracing::warn!(message_id = %id, "broker refused the message; will retry");
                 settlement.retry.push(id);
+                settlement.refused = true;
             }
             Heard::NotConfirmed => {
                 tracing::warn!(message_id = %id, "broker did not confirm the message; will retry");
@@ -585,6 +601,7 @@ mod tests {
         assert_eq!(settlement.published, vec![ids[0], ids[4]]);
         assert_eq!(settlement.retry, vec![ids[1], ids[2], ids[3]]);
         assert!(settlement.broker_error.is_none());
+        assert!(settlement.refused, "a nack ends the channel's use");
     }
 
     #[test]
@@ -597,6 +614,7 @@ mod tests {
         ]);
         assert_eq!(settlement.published, vec![first]);
         assert_eq!(settlement.retry, vec![second]);
+        assert!(!settlement.refused, "a return is no refusal");
     }
 
     #[test]
@@ -616,6 +634,6 @@ mod tests {
     fn an_empty_batch_settles_to_nothing() {
         let settlement = settle::<&str>(Vec::new());
         assert!(settlement.published.is_empty() && settlement.retry.is_empty());
-        assert!(settlement.broker_error.is_none());
+        assert!(settlement.broker_error.is_none() && !settlement.refused);
     }
 }
