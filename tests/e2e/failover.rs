@@ -29,7 +29,7 @@ use wowchat_users_testkit::{
     without_invitation_limits,
 };
 
-use crate::support::eventually;
+use crate::support::{eventually, relay_and_mailer_on};
 use crate::trickle::{
     assert_answered_within, assert_answering_again, assert_every_email_arrived_once,
     assert_nothing_lost_and_retries_make_it_once, assert_ok_or_unavailable, codes, invitations,
@@ -58,6 +58,28 @@ async fn fail_over(pair: Arc<ReplicatedPostgres>) -> Instant {
     Instant::now()
 }
 
+/// A supervisor invited by the owner who accepts with the token of the
+/// email they received (with the relay on, the outbox keeps no token once
+/// the command is published), and their bearer token.
+async fn member_by_email(
+    app: &TestApp,
+    smtp: &SmtpServer,
+    email: &str,
+) -> (wowchat_users_api::v1::User, String) {
+    app.invite(email, "supervisor").await;
+    eventually("the invitation email arrived", || async {
+        !smtp.messages_to(email).is_empty()
+    })
+    .await;
+    let token = smtp.messages_to(email)[0].token().expect("an accept link");
+    let user = app
+        .accept_named(&token, "Sue Supervisor")
+        .await
+        .expect("accept succeeds");
+    let bearer = app.token_for(user.id.parse().unwrap());
+    (user, bearer)
+}
+
 #[tokio::test]
 async fn the_primary_dying_loses_no_acknowledged_invitation_and_the_promoted_standby_serves() {
     let pair = tokio::task::spawn_blocking(ReplicatedPostgres::start)
@@ -74,7 +96,7 @@ async fn the_primary_dying_loses_no_acknowledged_invitation_and_the_promoted_sta
     let replica = app.spawn_replica(|_| {}).await;
     let smtp = SmtpServer::start().await;
     let _mailer = app.start_mailer(app.mailer_settings(&smtp.url())).await;
-    let (member, member_token) = app.member("sue@example.com", "supervisor").await;
+    let (member, member_token) = member_by_email(&app, &smtp, "sue@example.com").await;
 
     let (calls, promoted) = under_trickle(&app, fail_over(pair.clone())).await;
 
@@ -158,16 +180,8 @@ async fn a_rabbitmq_node_dying_loses_no_email_and_the_relay_and_mailer_move_on()
         .await
         .unwrap();
     let cluster = Arc::new(cluster);
-    let app = TestApp::spawn_with(|settings| {
-        settings.relay = true;
-        settings.amqp.url = cluster.url().into();
-        without_invitation_limits(settings);
-    })
-    .await;
     let smtp = SmtpServer::start().await;
-    let mut mailer_settings = app.mailer_settings(&smtp.url());
-    mailer_settings.amqp.url = cluster.url().into();
-    let _mailer = app.start_mailer(mailer_settings).await;
+    let (app, _mailer) = relay_and_mailer_on(&cluster.url(), &smtp, |_| {}).await;
     let queue = app.topology.mailer_queue();
     let asked = cluster.clone();
     let leader = tokio::task::spawn_blocking(move || asked.leader_of(&queue, 0))
@@ -175,7 +189,7 @@ async fn a_rabbitmq_node_dying_loses_no_email_and_the_relay_and_mailer_move_on()
         .unwrap();
 
     let node_loss = async {
-        crate::support::eventually("a tenth of the emails arrived", || async {
+        eventually("a tenth of the emails arrived", || async {
             recipients(&smtp) >= INVITATIONS / 10
         })
         .await;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tonic::Code;
 use wowchat_users_testkit::{SmtpServer, TcpProxy, TestApp, without_invitation_limits};
 
-use crate::support::database_through;
+use crate::support::{database_through, relay_and_mailer_on};
 use crate::trickle::{
     Call, assert_answered_within, assert_answering_again, assert_every_email_arrived_once,
     assert_nothing_lost_and_retries_make_it_once, assert_ok_or_unavailable, codes, under_trickle,
@@ -63,17 +63,11 @@ async fn rabbitmq_going_silent_fails_no_call_and_every_email_arrives_after() {
     let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let port = proxy.port();
     let amqp_url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
-    let app = TestApp::spawn_with(|settings| {
-        settings.relay = true;
-        settings.amqp.url = amqp_url.clone().into();
+    let smtp = SmtpServer::start().await;
+    let (app, _mailer) = relay_and_mailer_on(&amqp_url, &smtp, |settings| {
         settings.request_timeout_secs = REQUEST_TIMEOUT.as_secs();
-        without_invitation_limits(settings);
     })
     .await;
-    let smtp = SmtpServer::start().await;
-    let mut mailer_settings = app.mailer_settings(&smtp.url());
-    mailer_settings.amqp.url = amqp_url.clone().into();
-    let _mailer = app.start_mailer(mailer_settings).await;
 
     let (calls, _) = under_silence(&app, &proxy).await;
 

@@ -4,7 +4,9 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 
 use tokio_util::sync::DropGuard;
 use wowchat_gateway::{Gateway, GatewaySettings};
-use wowchat_users_testkit::{TestApp, run_until_dropped};
+use wowchat_users_testkit::{
+    MailerHandle, SmtpServer, TestApp, run_until_dropped, without_invitation_limits,
+};
 
 /// Polls `condition` until it holds, for at most 30 seconds.
 pub async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
@@ -58,4 +60,25 @@ pub fn database_through(settings: &mut wowchat_users_server::config::Settings, p
         .expose()
         .replace(":5432/", &format!(":{port}/"));
     settings.database.url = url.into();
+}
+
+/// A server publishing through its relay and a mailer consuming, both on
+/// the broker of `amqp_url` (a proxy, a cluster), the mailer sending
+/// through `smtp`; no invitation limits, and `adjust` for the rest.
+pub async fn relay_and_mailer_on(
+    amqp_url: &str,
+    smtp: &SmtpServer,
+    adjust: impl FnOnce(&mut wowchat_users_server::config::Settings),
+) -> (TestApp, MailerHandle) {
+    let app = TestApp::spawn_with(|settings| {
+        settings.relay = true;
+        settings.amqp.url = amqp_url.to_owned().into();
+        without_invitation_limits(settings);
+        adjust(settings);
+    })
+    .await;
+    let mut mailer_settings = app.mailer_settings(&smtp.url());
+    mailer_settings.amqp.url = amqp_url.to_owned().into();
+    let mailer = app.start_mailer(mailer_settings).await;
+    (app, mailer)
 }

@@ -59,37 +59,45 @@ pub async fn under_trickle(
 }
 
 async fn trickle(app: &TestApp, workers: usize, stop: Arc<AtomicBool>) -> Vec<Call> {
-    let loops = (0..workers).map(|worker| {
-        let stop = stop.clone();
-        async move {
-            let mut client = app.client().await;
-            let mut calls = Vec::new();
-            for n in 0.. {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                calls.push(invite(app, &mut client, &format!("worker{worker}.call{n}")).await);
-            }
-            calls
-        }
-    });
-    futures::future::join_all(loops)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    in_loops(app, workers, &stop, |worker| {
+        (0..).map(move |n| format!("worker{worker}.call{n}"))
+    })
+    .await
 }
 
 /// `count` invitations of new addresses from `workers` loops at once, each
 /// loop one call after another; every call.
 pub async fn invitations(app: &TestApp, count: usize, workers: usize) -> Vec<Call> {
-    let loops = (0..workers).map(|worker| async move {
-        let mut client = app.client().await;
-        let mut calls = Vec::new();
-        for n in (worker..count).step_by(workers) {
-            calls.push(invite(app, &mut client, &format!("invitee{n}")).await);
+    in_loops(app, workers, &AtomicBool::new(false), |worker| {
+        (worker..count)
+            .step_by(workers)
+            .map(|n| format!("invitee{n}"))
+    })
+    .await
+}
+
+/// Runs `workers` loops at once, each inviting the names `names(worker)`
+/// gives, one call after another, until they run out or `stop` is set;
+/// every call.
+async fn in_loops<I: Iterator<Item = String>>(
+    app: &TestApp,
+    workers: usize,
+    stop: &AtomicBool,
+    names: impl Fn(usize) -> I,
+) -> Vec<Call> {
+    let loops = (0..workers).map(|worker| {
+        let names = names(worker);
+        async move {
+            let mut client = app.client().await;
+            let mut calls = Vec::new();
+            for name in names {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                calls.push(invite(app, &mut client, &name).await);
+            }
+            calls
         }
-        calls
     });
     futures::future::join_all(loops)
         .await
