@@ -118,16 +118,8 @@ impl Statement {
         }
         if let Some(query) = &filter.query {
             self.planned_per_call = true;
-            let term = query.to_lowercase();
-            let (pattern, exact) = trigram_pattern(&term);
-            let p = self.bind(pattern, Type::TEXT);
-            sql.push_str(&format!(" AND {SEARCHED} LIKE {p}"));
-            // Not in an estimate: the planner cannot tell how selective it
-            // is and guesses a third, where the pattern's estimate is right.
-            if !exact && !self.estimating {
-                let t = self.bind(term, Type::TEXT);
-                sql.push_str(&format!(" AND strpos({SEARCHED}, {t}) > 0"));
-            }
+            let searched = self.search(query);
+            sql.push_str(&format!(" AND {searched}"));
         }
         if let Some(since) = filter.active_since {
             let p = self.bind(since, Type::TIMESTAMPTZ);
@@ -136,6 +128,21 @@ impl Statement {
         if let Some(before) = filter.access_expires_before {
             let p = self.bind(before, Type::TIMESTAMPTZ);
             sql.push_str(&format!(" AND access_expires_at < {p}"));
+        }
+        sql
+    }
+
+    /// The condition of the users whose email or name holds `query`.
+    fn search(&mut self, query: &str) -> String {
+        let term = query.to_lowercase();
+        let (pattern, exact) = trigram_pattern(&term);
+        let p = self.bind(pattern, Type::TEXT);
+        let mut sql = format!("{SEARCHED} LIKE {p}");
+        // Not in an estimate: the planner cannot tell how selective it
+        // is and guesses a third, where the pattern's estimate is right.
+        if !exact && !self.estimating {
+            let t = self.bind(term, Type::TEXT);
+            sql.push_str(&format!(" AND strpos({SEARCHED}, {t}) > 0"));
         }
         sql
     }
@@ -224,14 +231,15 @@ const BY_LAST_ACTIVITY: &str = "ORDER BY last_active_at DESC NULLS LAST, id DESC
 /// that order (`users_by_creation`, `users_by_role_and_creation`,
 /// `users_by_last_activity`), never a count or a sort of every match.
 async fn list(client: &Client, query: &PageQuery<'_>) -> Result<Vec<User>, Error> {
-    let PageQuery {
-        order,
-        after,
-        limit,
-        ..
-    } = *query;
+    let q = page_statement(query, COLUMNS, query.limit);
+    q.run(client).await?.iter().map(from_row).collect()
+}
+
+/// The statement of [`list`]: `columns` of at most `limit` users.
+fn page_statement(query: &PageQuery<'_>, columns: &str, limit: i64) -> Statement {
+    let PageQuery { order, after, .. } = *query;
     let (mut q, conditions) = Statement::matching(query);
-    let select = format!("SELECT {COLUMNS} FROM users WHERE {conditions}");
+    let select = format!("SELECT {columns} FROM users WHERE {conditions}");
     let by = order.sql();
     q.sql = match after {
         None => format!("{select} {by}"),
@@ -255,6 +263,34 @@ async fn list(client: &Client, query: &PageQuery<'_>) -> Result<Vec<User>, Error
     };
     let limit = q.bind(limit, Type::INT8);
     q.sql.push_str(&format!(" LIMIT {limit}"));
+    q
+}
+
+/// A search's page from the first `rows` users after `after` in the order's
+/// index, those the term matches: a page full by then is the page, at a
+/// bounded cost whatever the table's size. Fewer means the term is rarer
+/// than that among those users (or they were the last): the caller reads
+/// its matches another way.
+async fn walk(client: &Client, query: &PageQuery<'_>, rows: i64) -> Result<Vec<User>, Error> {
+    let Some(term) = &query.filter.query else {
+        return list(client, query).await;
+    };
+    let every_user = UserFilter {
+        query: None,
+        ..query.filter.clone()
+    };
+    let walked = PageQuery {
+        filter: &every_user,
+        ..*query
+    };
+    let mut q = page_statement(&walked, &format!("{COLUMNS}, {SEARCHED}"), rows);
+    let searched = q.search(term);
+    let limit = q.bind(query.limit, Type::INT8);
+    q.sql = format!(
+        "SELECT {COLUMNS} FROM ({}) AS walked WHERE {searched} {} LIMIT {limit}",
+        q.sql,
+        query.order.sql()
+    );
     q.run(client).await?.iter().map(from_row).collect()
 }
 
@@ -311,6 +347,11 @@ async fn list_and_count(client: &Client, query: &PageQuery<'_>) -> Result<(Vec<U
     }
     Ok((users, matched))
 }
+
+/// How many users a search's bounded walk passes over for each row of its
+/// page: a term that matches fewer than one user in this many is read
+/// through the trigram index instead.
+const WALKED_PER_PAGE_ROW: i64 = 40;
 
 /// How many users match a listing's filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,20 +477,33 @@ impl Planner<'_> {
 
     /// A search: reading its matches (a trigram scan) is the cost, so a rare
     /// term's matches are read once for both its page and its count. The
-    /// planner's estimate decides first whether the term is rare; a common
-    /// term's page walks the order's index instead, and its total is the
-    /// estimate.
+    /// planner's estimate decides first whether the term may be common; a
+    /// common term's page comes from a bounded walk of the order's index,
+    /// and its total is the estimate. A term the walk finds too rare is
+    /// read as a rare one.
     async fn search(&self) -> Result<(Vec<User>, TotalSize), Error> {
         let mut estimate =
             estimate(self.client, self.query.workspace_id, self.query.filter).await?;
-        if estimate <= self.query.exact_count_up_to {
-            let (items, matched) = list_and_count(self.client, self.query).await?;
-            if matched <= self.query.exact_count_up_to {
-                return Ok((items, TotalSize::Exact(matched)));
+        if estimate > self.query.exact_count_up_to {
+            // Common, as far as the statistics tell. But they are a sample,
+            // and a rare term's estimate can be off a hundredfold; walking
+            // the order's index for a rare term would pass over most of the
+            // table. So the walk is bounded: a page full within it is the
+            // page, and the total is the estimate.
+            let rows = self.query.limit.saturating_mul(WALKED_PER_PAGE_ROW);
+            let items = walk(self.client, self.query, rows).await?;
+            if i64::try_from(items.len()).unwrap_or(i64::MAX) == self.query.limit {
+                return Ok((items, TotalSize::Estimate(estimate)));
             }
-            // The statistics were wrong: more match than the limit.
-            estimate = estimate.max(matched);
         }
+        // Rare (or rarer than the statistics said): its matches, read once
+        // through the trigram index for both its page and its count.
+        let (items, matched) = list_and_count(self.client, self.query).await?;
+        if matched <= self.query.exact_count_up_to {
+            return Ok((items, TotalSize::Exact(matched)));
+        }
+        // More match than the limit: the planner's page, and an estimate.
+        estimate = estimate.max(matched);
         let items = self.page().await?;
         let total = self
             .counted_by(&items)
