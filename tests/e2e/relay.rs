@@ -512,3 +512,63 @@ async fn a_committed_change_wakes_the_relay_without_waiting_for_its_poll() {
     assert_eq!(delivered.len(), 1, "the invitation.created event arrives");
     assert_eq!(delivered[0].routing_key.as_str(), "invitation.created");
 }
+
+/// An installation upgraded from a version whose event archive was a
+/// classic queue: RabbitMQ refuses to declare it again as a quorum queue
+/// (PRECONDITION_FAILED). The relay keeps the old queue and publishes on.
+#[tokio::test]
+async fn an_archive_an_earlier_version_declared_classic_is_kept_and_the_relay_publishes_on() {
+    const ROWS: i64 = 10;
+    let app = TestApp::spawn().await;
+    let connection = Connection::connect(&test_amqp_url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    // The archive as the earlier version declared it: classic, bound to
+    // every event.
+    wowchat_platform::amqp::declare_exchanges(&channel, &app.topology)
+        .await
+        .unwrap();
+    let archive = app.topology.events_archive_queue();
+    let mut classic = FieldTable::default();
+    classic.insert("x-max-length".into(), AMQPValue::LongLongInt(100_000));
+    classic.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("drop-head".into()),
+    );
+    channel
+        .queue_declare(
+            archive.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            classic,
+        )
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            archive.as_str().into(),
+            app.topology.events_exchange().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+
+    fill_outbox(&app, ROWS).await;
+    let db = app.db().await;
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(
+        Relay::new(app.state.pool.clone(), relay_settings(&app, 100), None).run(shutdown.clone()),
+    );
+    eventually("every row is published", || async {
+        published_rows(&db).await == ROWS
+    })
+    .await;
+    shutdown.cancel();
+    relay.await.unwrap();
+    assert!(i64::from(ready_messages(&channel, &archive).await.unwrap()) >= ROWS);
+}
