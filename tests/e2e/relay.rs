@@ -158,6 +158,31 @@ async fn published_rows(db: &tokio_postgres::Client) -> i64 {
     .get(0)
 }
 
+/// Runs a relay with batches of `batch_size` until `rows` outbox rows are
+/// marked published, then stops it.
+async fn relay_until_published(
+    app: &TestApp,
+    db: &tokio_postgres::Client,
+    rows: i64,
+    batch_size: i64,
+) {
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(
+        Relay::new(
+            app.state.pool.clone(),
+            relay_settings(app, batch_size),
+            None,
+        )
+        .run(shutdown.clone()),
+    );
+    eventually("every row is published", || async {
+        published_rows(db).await == rows
+    })
+    .await;
+    shutdown.cancel();
+    relay.await.unwrap();
+}
+
 async fn with_relay() -> TestApp {
     TestApp::spawn_with(|settings| settings.relay = true).await
 }
@@ -447,16 +472,7 @@ async fn a_relay_with_a_backlog_stops_promptly_and_its_rows_go_out_later() {
     assert!(i64::from(ready_messages(&channel, &archive).await.unwrap()) >= marked);
 
     // The next relay takes over where it stopped: every row goes out.
-    let shutdown = CancellationToken::new();
-    let relay = tokio::spawn(
-        Relay::new(app.state.pool.clone(), relay_settings(&app, 500), None).run(shutdown.clone()),
-    );
-    eventually("the backlog is drained", || async {
-        published_rows(&db).await == ROWS
-    })
-    .await;
-    shutdown.cancel();
-    relay.await.unwrap();
+    relay_until_published(&app, &db, ROWS, 500).await;
     assert!(i64::from(ready_messages(&channel, &archive).await.unwrap()) >= ROWS);
 }
 
@@ -560,15 +576,6 @@ async fn an_archive_an_earlier_version_declared_classic_is_kept_and_the_relay_pu
 
     fill_outbox(&app, ROWS).await;
     let db = app.db().await;
-    let shutdown = CancellationToken::new();
-    let relay = tokio::spawn(
-        Relay::new(app.state.pool.clone(), relay_settings(&app, 100), None).run(shutdown.clone()),
-    );
-    eventually("every row is published", || async {
-        published_rows(&db).await == ROWS
-    })
-    .await;
-    shutdown.cancel();
-    relay.await.unwrap();
+    relay_until_published(&app, &db, ROWS, 100).await;
     assert!(i64::from(ready_messages(&channel, &archive).await.unwrap()) >= ROWS);
 }

@@ -403,11 +403,12 @@ pub async fn until_consumed(queue: &str) {
     until_consumed_on(&test_amqp_url(), queue).await;
 }
 
-/// [`until_consumed`] on the broker of `amqp_url` (the first of its
+/// [`until_consumed`] on the broker of `amqp_url` (one or several
 /// addresses, as `WOWCHAT_AMQP_URL` lists them).
 async fn until_consumed_on(amqp_url: &str, queue: &str) {
-    let first = amqp_url.split(',').next().unwrap_or_default();
-    let connection = lapin::Connection::connect(first, lapin::ConnectionProperties::default())
+    let connection = wowchat_platform::amqp::Brokers::parse(amqp_url, "the mailer's AMQP URL")
+        .expect("an AMQP URL")
+        .connect("wowchat-tests")
         .await
         .expect("RabbitMQ for the tests");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
