@@ -4,6 +4,7 @@
 
 use uuid::Uuid;
 use wowchat_users_api::v1 as proto;
+use wowchat_users_server::store::workspaces::MEMBERSHIP_LOCK;
 use wowchat_users_testkit::{
     TestApp, authed, change_role, clear_manager, deactivate, expect_above_caller, expect_denied,
     expect_invalid_argument, expect_not_found, expect_permission_missing, get_user_request, id_set,
@@ -214,10 +215,7 @@ async fn a_caller_demoted_while_their_request_waits_cannot_use_the_old_role() {
     let mut demotion_db = app.db().await;
     let demotion = demotion_db.transaction().await.unwrap();
     demotion
-        .execute(
-            "SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE",
-            &[&app.workspace_id],
-        )
+        .execute(MEMBERSHIP_LOCK, &[&app.workspace_id.to_string()])
         .await
         .unwrap();
     demotion

@@ -556,11 +556,17 @@ pub(super) async fn begin<'a, T: DeserializeOwned>(
     // Under the membership lock no role or status can change: the caller's
     // row needs no lock of its own (many requests of one caller
     // share-locking their row cost a multixact each).
-    let user_lock = match mutation.first_lock {
-        FirstLock::Workspace | FirstLock::Seats => Lock::None,
-        FirstLock::Nothing | FirstLock::CustomRole(_) => Lock::Share,
+    let (user_lock, membership_lock) = match mutation.first_lock {
+        FirstLock::Workspace => (Lock::None, Lock::Update),
+        FirstLock::Seats => (Lock::None, Lock::Share),
+        FirstLock::Nothing | FirstLock::CustomRole(_) => (Lock::Share, Lock::None),
     };
     let db = tx.client();
+    // The caller's unlocked re-read must go out behind the membership lock:
+    // prepared now (once per connection), the lock is sent when first polled.
+    if membership_lock != Lock::None {
+        workspaces::prepare_lock(db, membership_lock).await?;
+    }
     let (begun, replay, first_lock, confirmed, admitted) = tokio::join!(
         tx.begin(),
         replayed::<T>(db, caller, mutation.operation, mutation.idempotency),

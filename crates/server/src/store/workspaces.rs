@@ -65,6 +65,12 @@ pub struct LockedWorkspace {
     pub now: OffsetDateTime,
 }
 
+/// Takes the membership lock of workspace `$1` (its id as text), exclusively,
+/// until the transaction ends: see [`lock`].
+pub const MEMBERSHIP_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 1))";
+const MEMBERSHIP_LOCK_SHARED: &str =
+    "SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text, 1))";
+
 /// Takes the workspace's membership lock until the transaction ends, then
 /// reads the workspace as it is under it: `Update` (exclusive) serializes
 /// membership changes (roles, status, managers, the settings), so rules that
@@ -83,19 +89,12 @@ pub async fn lock(
     id: Uuid,
     lock: Lock,
 ) -> Result<LockedWorkspace, Error> {
-    let take = match lock {
-        Lock::None => None,
-        Lock::Share => Some("SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text, 1))"),
-        Lock::Update => Some("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 1))"),
-    };
-    let read = "SELECT name, now(), seat_limit, allowed_email_domains, directory_default_role, \
-         accept_join_requests, default_locale FROM workspaces WHERE id = $1";
-    let row = match take {
+    let read = LOCKED_READ;
+    let row = match membership_lock(lock) {
         None => statements::query_one(client, read, &[&id]).await?,
         Some(take) => {
             // Both prepared first, so neither waits for a Parse once polled.
-            statements::prepare_ahead(client, read).await?;
-            statements::prepare_ahead(client, take).await?;
+            prepare_lock(client, lock).await?;
             let key = id.to_string();
             let (key_param, id_param): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
                 ([&key], [&id]);
@@ -113,6 +112,29 @@ pub async fn lock(
         now: row.try_get(1)?,
         settings: settings_from(&row, 2)?,
     })
+}
+
+const LOCKED_READ: &str = "SELECT name, now(), seat_limit, allowed_email_domains, \
+     directory_default_role, accept_join_requests, default_locale FROM workspaces WHERE id = $1";
+
+fn membership_lock(lock: Lock) -> Option<&'static str> {
+    match lock {
+        Lock::None => None,
+        Lock::Share => Some(MEMBERSHIP_LOCK_SHARED),
+        Lock::Update => Some(MEMBERSHIP_LOCK),
+    }
+}
+
+/// Prepares the statements of [`lock`] on this connection, so that once
+/// polled they go out at once. A pipeline that puts a read behind the lock
+/// needs this first: on a connection that has not run them yet, the lock
+/// would wait a round trip for its Parse and the read would overtake it.
+pub async fn prepare_lock(client: &impl GenericClient, lock: Lock) -> Result<(), Error> {
+    statements::prepare_ahead(client, LOCKED_READ).await?;
+    if let Some(take) = membership_lock(lock) {
+        statements::prepare_ahead(client, take).await?;
+    }
+    Ok(())
 }
 
 /// Serializes the workspace's seat-taking changes until the transaction
