@@ -13,7 +13,7 @@ use wowchat_platform::statements;
 
 use super::{
     Client,
-    users::{COLUMNS, from_row},
+    users::{from_row, row_columns},
 };
 use crate::domain::{
     Error,
@@ -224,6 +224,91 @@ fn trigram_pattern(term: &str) -> (String, bool) {
 /// past common matches computes nothing per row.
 const SEARCHED: &str = "searched";
 
+/// Where a listing reads its users, under the name `users` so that filters
+/// and orders name columns as on one table. A user's last-active time is
+/// beside the user (V39, table `user_activity`), so reading it is a join,
+/// made only where the time is a filter or the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The users alone; a page's last-active times are looked up for its
+    /// rows alone ([`Source::outer_columns`]).
+    Users,
+    /// Each user with its last-active time, keyed by the activity row, so
+    /// that the last-activity order and its page tokens are one range of
+    /// `user_activity_by_time`.
+    ByActivity,
+    /// Each user with its last-active time, keyed by the user's row, for
+    /// the creation order filtered by activity (`users_by_creation`).
+    WithActivity,
+}
+
+impl Source {
+    fn of(order: UserOrder, filter: &UserFilter) -> Self {
+        match (order, filter.active_since) {
+            (UserOrder::LastActiveTimeDesc, _) => Source::ByActivity,
+            (UserOrder::CreateTime, Some(_)) => Source::WithActivity,
+            (UserOrder::CreateTime, None) => Source::Users,
+        }
+    }
+
+    /// The relation of its users, for a `FROM`. Each names the columns of
+    /// `users` it reads: `users.last_active_at`, unwritten since V39, is
+    /// never one of them.
+    fn relation(self) -> String {
+        const USER: &str = "users.email, users.display_name, users.role, users.reporting_to, \
+             users.status, users.deactivation_reason, users.created_at, users.updated_at, \
+             users.version, users.access_expires_at, users.searched";
+        let keyed_by = match self {
+            Source::Users => {
+                return format!(
+                    "(SELECT users.id, users.workspace_id, {USER} FROM users) AS users"
+                );
+            }
+            Source::ByActivity => "activity",
+            Source::WithActivity => "users",
+        };
+        format!(
+            "(SELECT {keyed_by}.{}, {keyed_by}.workspace_id, {USER}, activity.last_active_at \
+             FROM user_activity AS activity JOIN users \
+             ON users.workspace_id = activity.workspace_id AND users.id = activity.user_id) \
+             AS users",
+            if self == Source::ByActivity {
+                "user_id AS id"
+            } else {
+                "id"
+            }
+        )
+    }
+
+    /// The columns an inner statement reads of many users (a search's
+    /// matches, a walk's users): the last-active time only where it is
+    /// joined already.
+    fn inner_columns(self) -> &'static str {
+        match self {
+            Source::Users => row_columns!(),
+            Source::ByActivity | Source::WithActivity => COLUMNS,
+        }
+    }
+
+    /// The columns of the few users an outer statement over `relation`
+    /// (the inner statement's rows, or the source itself) returns: where
+    /// the inner statement did not read the last-active time, it is looked
+    /// up for these alone.
+    fn outer_columns(self, relation: &str) -> String {
+        match self {
+            Source::Users => format!(
+                "{relation}.*, (SELECT activity.last_active_at FROM user_activity AS activity \
+                 WHERE activity.workspace_id = {relation}.workspace_id \
+                 AND activity.user_id = {relation}.id) AS last_active_at"
+            ),
+            Source::ByActivity | Source::WithActivity => format!("{relation}.*"),
+        }
+    }
+}
+
+/// A user's columns where the last-active time is joined.
+const COLUMNS: &str = concat!(row_columns!(), ", last_active_at");
+
 const BY_CREATION: &str = "ORDER BY created_at, id";
 const BY_LAST_ACTIVITY: &str = "ORDER BY last_active_at DESC NULLS LAST, id DESC";
 
@@ -231,7 +316,8 @@ const BY_LAST_ACTIVITY: &str = "ORDER BY last_active_at DESC NULLS LAST, id DESC
 /// that order (`users_by_creation`, `users_by_role_and_creation`,
 /// `users_by_last_activity`), never a count or a sort of every match.
 async fn list(client: &Client, query: &PageQuery<'_>) -> Result<Vec<User>, Error> {
-    let q = page_statement(query, COLUMNS, query.limit);
+    let columns = Source::of(query.order, query.filter).outer_columns("users");
+    let q = page_statement(query, &columns, query.limit);
     q.run(client).await?.iter().map(from_row).collect()
 }
 
@@ -239,7 +325,8 @@ async fn list(client: &Client, query: &PageQuery<'_>) -> Result<Vec<User>, Error
 fn page_statement(query: &PageQuery<'_>, columns: &str, limit: i64) -> Statement {
     let PageQuery { order, after, .. } = *query;
     let (mut q, conditions) = Statement::matching(query);
-    let select = format!("SELECT {columns} FROM users WHERE {conditions}");
+    let source = Source::of(order, query.filter).relation();
+    let select = format!("SELECT {columns} FROM {source} WHERE {conditions}");
     let by = order.sql();
     q.sql = match after {
         None => format!("{select} {by}"),
@@ -283,13 +370,17 @@ async fn walk(client: &Client, query: &PageQuery<'_>, rows: i64) -> Result<Vec<U
         filter: &every_user,
         ..*query
     };
-    let mut q = page_statement(&walked, &format!("{COLUMNS}, {SEARCHED}"), rows);
+    let order = query.order;
+    let source = Source::of(order, query.filter);
+    let columns = format!("{}, {SEARCHED}", source.inner_columns());
+    let mut q = page_statement(&walked, &columns, rows);
     let searched = q.search(term);
     let limit = q.bind(query.limit, Type::INT8);
     q.sql = format!(
-        "SELECT {COLUMNS} FROM ({}) AS walked WHERE {searched} {} LIMIT {limit}",
+        "SELECT {} FROM ({}) AS walked WHERE {searched} {} LIMIT {limit}",
+        source.outer_columns("walked"),
         q.sql,
-        query.order.sql()
+        order.sql()
     );
     q.run(client).await?.iter().map(from_row).collect()
 }
@@ -297,19 +388,23 @@ async fn walk(client: &Client, query: &PageQuery<'_>, rows: i64) -> Result<Vec<U
 /// One page of users in `order`, after `after`, and how many match in all,
 /// from one read of the matches: for a filter few users match, where
 /// reading them (a search's trigram scan) is the cost and the page is a
-/// sort of them. Reads at most `count_up_to + 1` matches: a count above
-/// `count_up_to` means more match, and the page is then not theirs to give
+/// sort of them. Reads at most `read_up_to + 1` matches: a count above
+/// `read_up_to` means more match, and the page is then not theirs to give
 /// (it is empty; list with [`list`] instead).
-async fn list_and_count(client: &Client, query: &PageQuery<'_>) -> Result<(Vec<User>, i64), Error> {
+async fn list_and_count(
+    client: &Client,
+    query: &PageQuery<'_>,
+    read_up_to: i64,
+) -> Result<(Vec<User>, i64), Error> {
     let PageQuery {
         order,
         after,
         limit,
-        exact_count_up_to: count_up_to,
         ..
     } = *query;
+    let source = Source::of(order, query.filter);
     let (mut q, conditions) = Statement::matching(query);
-    let read_up_to = q.bind(count_up_to.saturating_add(1), Type::INT8);
+    let read_up_to_and_one = q.bind(read_up_to.saturating_add(1), Type::INT8);
     let after = match after {
         None => "true".to_owned(),
         // The earlier times, then every never-active user.
@@ -326,17 +421,20 @@ async fn list_and_count(client: &Client, query: &PageQuery<'_>) -> Result<(Vec<U
     // the page's columns are NULL then.
     q.sql = format!(
         "WITH matching AS MATERIALIZED \
-           (SELECT {COLUMNS} FROM users WHERE {conditions} LIMIT {read_up_to}), \
+           (SELECT {} FROM {} WHERE {conditions} LIMIT {read_up_to_and_one}), \
          page AS (SELECT * FROM matching WHERE {after} {by} LIMIT {limit}) \
-         SELECT (SELECT count(*) FROM matching) AS matched, page.* \
-         FROM (SELECT 1) AS one LEFT JOIN page ON true {by}"
+         SELECT (SELECT count(*) FROM matching) AS matched, {} \
+         FROM (SELECT 1) AS one LEFT JOIN page ON true {by}",
+        source.inner_columns(),
+        source.relation(),
+        source.outer_columns("page"),
     );
     let rows = q.run(client).await?;
     let matched = match rows.first() {
         Some(row) => row.try_get("matched")?,
         None => 0,
     };
-    if matched > count_up_to {
+    if matched > read_up_to {
         return Ok((Vec::new(), matched));
     }
     let mut users = Vec::with_capacity(rows.len());
@@ -353,12 +451,18 @@ async fn list_and_count(client: &Client, query: &PageQuery<'_>) -> Result<(Vec<U
 /// through the trigram index instead.
 const WALKED_PER_PAGE_ROW: i64 = 40;
 
+/// How many matches a search reads, for its page and count, per match it
+/// counts exactly: a term with a few more matches than the exact-count
+/// limit is still read once (its count is then given as the estimate),
+/// rather than read to the limit, dropped, and read again for its page.
+const READ_PER_COUNTED: i64 = 4;
+
 /// How many users match a listing's filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TotalSize {
     Exact(i64),
-    /// More than the exact-count limit match (as far as Postgres's
-    /// statistics tell): the planner's estimate, never at or below the limit.
+    /// More than the exact-count limit match: the planner's estimate, or a
+    /// count the limit does not promise; never at or below the limit.
     Estimate(i64),
 }
 
@@ -370,7 +474,8 @@ async fn estimate(client: &Client, workspace_id: Uuid, filter: &UserFilter) -> R
     let conditions = q.conditions(workspace_id, filter);
     // Whatever the filters: a generic plan's estimate ignores their values.
     q.planned_per_call = true;
-    q.sql = format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM users WHERE {conditions}");
+    let source = Source::of(UserOrder::CreateTime, filter).relation();
+    q.sql = format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM {source} WHERE {conditions}");
     let rows = q.run(client).await?;
     let plan: serde_json::Value = rows
         .first()
@@ -400,7 +505,8 @@ async fn count(
     let conditions = q.conditions(workspace_id, filter);
     let limit = q.bind(exact_up_to.saturating_add(1), Type::INT8);
     q.sql = format!(
-        "SELECT count(*) FROM (SELECT 1 FROM users WHERE {conditions} LIMIT {limit}) AS matching"
+        "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {conditions} LIMIT {limit}) AS matching",
+        Source::of(UserOrder::CreateTime, filter).relation()
     );
     let counted: i64 = q
         .run(client)
@@ -475,34 +581,52 @@ impl Planner<'_> {
         Ok((items, total))
     }
 
-    /// A search: reading its matches (a trigram scan) is the cost, so a rare
-    /// term's matches are read once for both its page and its count. The
-    /// planner's estimate decides first whether the term may be common; a
-    /// common term's page comes from a bounded walk of the order's index,
-    /// and its total is the estimate. A term the walk finds too rare is
-    /// read as a rare one.
+    /// A search: reading its matches (a trigram scan) is the cost, so a
+    /// rare term's matches are read once for both its page and its count.
+    /// The planner's estimates decide first whether the term is common: one
+    /// user in [`WALKED_PER_PAGE_ROW`] or more. A common term's page comes
+    /// from a bounded walk of the order's index, and its total is the
+    /// estimate. A term the walk finds too rare is read as a rare one.
     async fn search(&self) -> Result<(Vec<User>, TotalSize), Error> {
-        let mut estimate =
-            estimate(self.client, self.query.workspace_id, self.query.filter).await?;
-        if estimate > self.query.exact_count_up_to {
+        let PageQuery {
+            workspace_id,
+            filter,
+            exact_count_up_to,
+            limit,
+            ..
+        } = *self.query;
+        let every_user = UserFilter {
+            query: None,
+            ..filter.clone()
+        };
+        let (matching, among) = tokio::join!(
+            estimate(self.client, workspace_id, filter),
+            estimate(self.client, workspace_id, &every_user)
+        );
+        let (mut estimate, among) = (matching?, among?);
+        if estimate > exact_count_up_to && estimate.saturating_mul(WALKED_PER_PAGE_ROW) >= among {
             // Common, as far as the statistics tell. But they are a sample,
             // and a rare term's estimate can be off a hundredfold; walking
             // the order's index for a rare term would pass over most of the
             // table. So the walk is bounded: a page full within it is the
             // page, and the total is the estimate.
-            let rows = self.query.limit.saturating_mul(WALKED_PER_PAGE_ROW);
+            let rows = limit.saturating_mul(WALKED_PER_PAGE_ROW);
             let items = walk(self.client, self.query, rows).await?;
-            if i64::try_from(items.len()).unwrap_or(i64::MAX) == self.query.limit {
+            if i64::try_from(items.len()).unwrap_or(i64::MAX) == limit {
                 return Ok((items, TotalSize::Estimate(estimate)));
             }
         }
         // Rare (or rarer than the statistics said): its matches, read once
         // through the trigram index for both its page and its count.
-        let (items, matched) = list_and_count(self.client, self.query).await?;
-        if matched <= self.query.exact_count_up_to {
+        let read_up_to = exact_count_up_to.saturating_mul(READ_PER_COUNTED);
+        let (items, matched) = list_and_count(self.client, self.query, read_up_to).await?;
+        if matched <= exact_count_up_to {
             return Ok((items, TotalSize::Exact(matched)));
         }
-        // More match than the limit: the planner's page, and an estimate.
+        if matched <= read_up_to {
+            return Ok((items, TotalSize::Estimate(matched)));
+        }
+        // More match than it reads: the planner's page, and an estimate.
         estimate = estimate.max(matched);
         let items = self.page().await?;
         let total = self
