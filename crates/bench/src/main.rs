@@ -27,10 +27,7 @@ mod service;
 mod storm;
 
 #[derive(Parser)]
-#[command(
-    name = "wowchat-bench",
-    about = "Benchmarks of WowChat Users, each next to its ceiling"
-)]
+#[command(name = "wowchat-bench", about = "Benchmarks of WowChat Users, each next to its ceiling")]
 struct Cli {
     #[command(flatten)]
     common: Common,

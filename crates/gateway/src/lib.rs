@@ -121,11 +121,7 @@ impl ShutdownVariables for GatewayVariables {
 #[derive(Debug, Clone, clap::Args)]
 pub struct GatewaySettings {
     /// Address the REST gateway listens on (port 0 picks a free port).
-    #[arg(
-        long,
-        env = "WOWCHAT_GATEWAY_LISTEN_ADDR",
-        default_value = "127.0.0.1:8080"
-    )]
+    #[arg(long, env = "WOWCHAT_GATEWAY_LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub gateway_listen_addr: SocketAddr,
 
     /// The gRPC service the gateway forwards to: `http://host:port`, or
@@ -133,11 +129,7 @@ pub struct GatewaySettings {
     /// `WOWCHAT_GATEWAY_UPSTREAM_RESOLVE_SECS` and every address it gives
     /// is a replica that takes calls in turn (a Kubernetes headless
     /// Service gives every ready pod).
-    #[arg(
-        long,
-        env = "WOWCHAT_GATEWAY_UPSTREAM",
-        default_value = "http://127.0.0.1:50051"
-    )]
+    #[arg(long, env = "WOWCHAT_GATEWAY_UPSTREAM", default_value = "http://127.0.0.1:50051")]
     pub gateway_upstream: String,
 
     /// PEM CA certificate of the service's TLS: with it the upstreams are
@@ -241,11 +233,7 @@ pub struct GatewaySettings {
 
     /// Where the invitation page (`/invite`) sends a new member once they
     /// accepted, and one who already has an account: the "Open WowChat" link.
-    #[arg(
-        long,
-        env = "WOWCHAT_GATEWAY_APP_URL",
-        default_value = "http://localhost:3000/"
-    )]
+    #[arg(long, env = "WOWCHAT_GATEWAY_APP_URL", default_value = "http://localhost:3000/")]
     pub gateway_app_url: String,
 
     #[command(flatten)]

@@ -8,11 +8,7 @@ use wowchat_platform::environment;
 use wowchat_platform::telemetry;
 
 #[derive(Parser)]
-#[command(
-    name = "wowchat-gateway",
-    version,
-    about = "WowChat Users REST gateway"
-)]
+#[command(name = "wowchat-gateway", version, about = "WowChat Users REST gateway")]
 struct Cli {
     #[command(flatten)]
     settings: GatewaySettings,

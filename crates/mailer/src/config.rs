@@ -67,22 +67,14 @@ pub struct MailerSettings {
     pub mail_dir: PathBuf,
 
     /// The sender of every email.
-    #[arg(
-        long,
-        env = "WOWCHAT_MAIL_FROM",
-        default_value = "WowChat <no-reply@wowchat.localhost>"
-    )]
+    #[arg(long, env = "WOWCHAT_MAIL_FROM", default_value = "WowChat <no-reply@wowchat.localhost>")]
     pub mail_from: String,
 
     /// The page that accepts invitations: by default the gateway's own
     /// (`/invite`, the gateway listening on 127.0.0.1:8080). The link is
     /// `<this>#token=<token>`, or `<this>?token=<token>` as
     /// `WOWCHAT_ACCEPT_TOKEN_IN` says.
-    #[arg(
-        long,
-        env = "WOWCHAT_ACCEPT_URL",
-        default_value = "http://127.0.0.1:8080/invite"
-    )]
+    #[arg(long, env = "WOWCHAT_ACCEPT_URL", default_value = "http://127.0.0.1:8080/invite")]
     pub accept_url: String,
 
     /// Where the accept link carries the token: `fragment` (`#token=…`,
@@ -100,11 +92,7 @@ pub struct MailerSettings {
 
     /// The workspace's user list in the app; the accepted notice links to
     /// it and to `<this>/<user id>`, the new member's page.
-    #[arg(
-        long,
-        env = "WOWCHAT_USERS_URL",
-        default_value = "http://localhost:3000/users"
-    )]
+    #[arg(long, env = "WOWCHAT_USERS_URL", default_value = "http://localhost:3000/users")]
     pub users_url: String,
 
     /// The page that confirms a join request; the link is
@@ -151,11 +139,7 @@ pub struct MailerSettings {
     /// Seconds a dedupe row (a sent command) is kept, far longer than any
     /// redelivery of that command; 0 keeps them forever. One replica at a
     /// time prunes, under a Postgres advisory lock.
-    #[arg(
-        long,
-        env = "WOWCHAT_MAILER_RETENTION_SENT_SECS",
-        default_value_t = 2_592_000
-    )]
+    #[arg(long, env = "WOWCHAT_MAILER_RETENTION_SENT_SECS", default_value_t = 2_592_000)]
     pub retention_sent_secs: u64,
 
     /// Seconds between two prunings of the dedupe table.

@@ -98,11 +98,7 @@ pub struct Settings {
     pub jwt_max_lifetime_secs: u64,
 
     /// Where development mode keeps its generated key pair when no keys are configured.
-    #[arg(
-        long,
-        env = "WOWCHAT_DEV_KEYS_DIR",
-        default_value = ".wowchat/dev-keys"
-    )]
+    #[arg(long, env = "WOWCHAT_DEV_KEYS_DIR", default_value = ".wowchat/dev-keys")]
     pub dev_keys_dir: PathBuf,
 
     /// Least seconds between two sends of one invitation.
@@ -114,29 +110,17 @@ pub struct Settings {
     pub access_token_ttl_secs: u64,
 
     /// Failed sign-ins per minute for one email from one client address (all replicas together); 0 turns the limit off.
-    #[arg(
-        long,
-        env = "WOWCHAT_SIGN_IN_PER_EMAIL_PER_MINUTE",
-        default_value_t = 5
-    )]
+    #[arg(long, env = "WOWCHAT_SIGN_IN_PER_EMAIL_PER_MINUTE", default_value_t = 5)]
     pub sign_in_per_email_per_minute: u32,
 
     /// Sign-in attempts per minute from one client address (all replicas together); 0 turns the limit off.
-    #[arg(
-        long,
-        env = "WOWCHAT_SIGN_IN_PER_ADDRESS_PER_MINUTE",
-        default_value_t = 20
-    )]
+    #[arg(long, env = "WOWCHAT_SIGN_IN_PER_ADDRESS_PER_MINUTE", default_value_t = 20)]
     pub sign_in_per_address_per_minute: u32,
 
     /// Wrong passwords per hour at one account (workspace and email) from
     /// every address together, except the addresses that signed in to it
     /// in the last `WOWCHAT_SIGN_IN_KNOWN_ADDRESS_DAYS`; 0 turns the limit off.
-    #[arg(
-        long,
-        env = "WOWCHAT_SIGN_IN_FAILURES_PER_ACCOUNT_PER_HOUR",
-        default_value_t = 30
-    )]
+    #[arg(long, env = "WOWCHAT_SIGN_IN_FAILURES_PER_ACCOUNT_PER_HOUR", default_value_t = 30)]
     pub sign_in_failures_per_account_per_hour: u32,
 
     /// Days an address that signed in to an account successfully keeps its
@@ -150,29 +134,17 @@ pub struct Settings {
     pub scim_requests_per_minute: u32,
 
     /// Invitation emails (invitations, batch rows, resends) per minute by one inviter (all replicas together); 0 turns the limit off.
-    #[arg(
-        long,
-        env = "WOWCHAT_INVITES_PER_MINUTE_PER_INVITER",
-        default_value_t = 60
-    )]
+    #[arg(long, env = "WOWCHAT_INVITES_PER_MINUTE_PER_INVITER", default_value_t = 60)]
     pub invites_per_minute_per_inviter: u32,
 
     /// Invitation emails (invitations, batch rows, resends) per minute in one workspace (all replicas together); 0 turns the limit off.
-    #[arg(
-        long,
-        env = "WOWCHAT_INVITES_PER_MINUTE_PER_WORKSPACE",
-        default_value_t = 300
-    )]
+    #[arg(long, env = "WOWCHAT_INVITES_PER_MINUTE_PER_WORKSPACE", default_value_t = 300)]
     pub invites_per_minute_per_workspace: u32,
 
     /// Invitation emails (invitations, batch rows, resends) one address
     /// receives per day, whoever sends them and from whichever workspace (all
     /// replicas together); 0 turns the limit off.
-    #[arg(
-        long,
-        env = "WOWCHAT_INVITES_PER_DAY_PER_RECIPIENT",
-        default_value_t = 10
-    )]
+    #[arg(long, env = "WOWCHAT_INVITES_PER_DAY_PER_RECIPIENT", default_value_t = 10)]
     pub invites_per_day_per_recipient: u32,
 
     /// How many times one invitation may be sent, the first send included; 0 for no cap.
@@ -181,20 +153,12 @@ pub struct Settings {
 
     /// AcceptInvitation and PreviewInvitation attempts per minute with one token
     /// (all replicas together); 0 turns the limit off.
-    #[arg(
-        long,
-        env = "WOWCHAT_INVITATION_ATTEMPTS_PER_TOKEN_PER_MINUTE",
-        default_value_t = 10
-    )]
+    #[arg(long, env = "WOWCHAT_INVITATION_ATTEMPTS_PER_TOKEN_PER_MINUTE", default_value_t = 10)]
     pub invitation_attempts_per_token_per_minute: u32,
 
     /// AcceptInvitation and PreviewInvitation attempts per minute from one client
     /// address (all replicas together); 0 turns the limit off.
-    #[arg(
-        long,
-        env = "WOWCHAT_INVITATION_ATTEMPTS_PER_ADDRESS_PER_MINUTE",
-        default_value_t = 60
-    )]
+    #[arg(long, env = "WOWCHAT_INVITATION_ATTEMPTS_PER_ADDRESS_PER_MINUTE", default_value_t = 60)]
     pub invitation_attempts_per_address_per_minute: u32,
 
     /// Take the client address from `x-forwarded-for`; only behind proxies
@@ -265,11 +229,7 @@ pub struct Settings {
     pub max_connection_age_secs: u64,
 
     /// Seconds the calls open on an aged connection get to finish.
-    #[arg(
-        long,
-        env = "WOWCHAT_MAX_CONNECTION_AGE_GRACE_SECS",
-        default_value_t = 30
-    )]
+    #[arg(long, env = "WOWCHAT_MAX_CONNECTION_AGE_GRACE_SECS", default_value_t = 30)]
     pub max_connection_age_grace_secs: u64,
 
     #[command(flatten)]
@@ -342,19 +302,11 @@ pub struct Settings {
 
     /// Seconds a stored result of an idempotent call is kept (a retry later
     /// than this runs again); 0 keeps them forever.
-    #[arg(
-        long,
-        env = "WOWCHAT_RETENTION_IDEMPOTENCY_KEYS_SECS",
-        default_value_t = 86_400
-    )]
+    #[arg(long, env = "WOWCHAT_RETENTION_IDEMPOTENCY_KEYS_SECS", default_value_t = 86_400)]
     pub retention_idempotency_keys_secs: u64,
 
     /// Seconds a published outbox row is kept after publishing; 0 keeps them forever.
-    #[arg(
-        long,
-        env = "WOWCHAT_RETENTION_PUBLISHED_OUTBOX_SECS",
-        default_value_t = 604_800
-    )]
+    #[arg(long, env = "WOWCHAT_RETENTION_PUBLISHED_OUTBOX_SECS", default_value_t = 604_800)]
     pub retention_published_outbox_secs: u64,
 
     /// Whole months of the activity log kept before the current month;
@@ -368,28 +320,16 @@ pub struct Settings {
 
     /// Public calls of the ways in (an invite link's preview and redemption,
     /// a join request, its confirmation) per client address per minute; 0 is off.
-    #[arg(
-        long,
-        env = "WOWCHAT_JOINING_ATTEMPTS_PER_ADDRESS_PER_MINUTE",
-        default_value_t = 30
-    )]
+    #[arg(long, env = "WOWCHAT_JOINING_ATTEMPTS_PER_ADDRESS_PER_MINUTE", default_value_t = 30)]
     pub joining_attempts_per_address_per_minute: u32,
 
     /// Redemptions of one invite link per minute; 0 is off.
-    #[arg(
-        long,
-        env = "WOWCHAT_INVITE_LINK_REDEMPTIONS_PER_MINUTE",
-        default_value_t = 60
-    )]
+    #[arg(long, env = "WOWCHAT_INVITE_LINK_REDEMPTIONS_PER_MINUTE", default_value_t = 60)]
     pub invite_link_redemptions_per_minute: u32,
 
     /// Join requests (and so confirmation emails) to one email address per
     /// hour, across workspaces; 0 is off.
-    #[arg(
-        long,
-        env = "WOWCHAT_JOIN_REQUESTS_PER_EMAIL_PER_HOUR",
-        default_value_t = 5
-    )]
+    #[arg(long, env = "WOWCHAT_JOIN_REQUESTS_PER_EMAIL_PER_HOUR", default_value_t = 5)]
     pub join_requests_per_email_per_hour: u32,
 
     /// Most invite links of one workspace that work at once.
@@ -403,11 +343,7 @@ pub struct Settings {
 
     /// Seconds after a denial during which a request from the same address
     /// to the same workspace is dropped unseen.
-    #[arg(
-        long,
-        env = "WOWCHAT_JOIN_REQUEST_COOLDOWN_SECS",
-        default_value_t = 604_800
-    )]
+    #[arg(long, env = "WOWCHAT_JOIN_REQUEST_COOLDOWN_SECS", default_value_t = 604_800)]
     pub join_request_cooldown_secs: u64,
 
     /// The DNS server domain verification asks for TXT records (e.g.
