@@ -86,7 +86,8 @@ pub async fn run(common: &Common, args: &Args) -> anyhow::Result<Vec<Measurement
 /// Adds `users` users to `workspace_id`, and a fifth as many to 20 other
 /// workspaces: a realistic mix of names, roles (0.1% owners, 1% admins,
 /// 10% supervisors), 5% deactivated, a quarter never active, agents
-/// reporting to supervisors. Then VACUUM ANALYZE, as autovacuum would, and
+/// reporting to supervisors; ids time-ordered (UUIDv7 of the join time),
+/// as the service makes them. Then VACUUM ANALYZE, as autovacuum would, and
 /// the last 5% join after it: what a search reads between two vacuums (the
 /// trigram index's pending list, migration V38) is part of its cost.
 pub async fn seed(db: &Client, workspace_id: Uuid, users: i64) -> anyhow::Result<()> {
@@ -116,12 +117,15 @@ pub async fn seed(db: &Client, workspace_id: Uuid, users: i64) -> anyhow::Result
              CASE WHEN g <= $2::bigint OR g > $3::bigint THEN $1 \
                ELSE o.ids[1 + g % array_length(o.ids, 1)] END AS ws, \
              n.first[1 + (hashint4(g::int) & 2147483647) % 30] AS f, \
-             n.last[1 + (hashint4(g::int * 7) & 2147483647) % 30] AS l \
+             n.last[1 + (hashint4(g::int * 7) & 2147483647) % 30] AS l, \
+             now() - interval '1 year' + g * interval '1 minute' AS joined \
            FROM generate_series($4::bigint, $5::bigint) g, names n, others o \
          ) \
          INSERT INTO users (workspace_id, id, email, email_normalized, display_name, role, \
            status, deactivation_reason, password_hash, created_at, updated_at) \
-         SELECT ws, gen_random_uuid(), \
+         SELECT ws, encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) \
+           placing substring(int8send((extract(epoch FROM joined) * 1000)::bigint) FROM 3) \
+           FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, \
            f || '.' || replace(l, ' ', '') || g || '@Example.com', \
            lower(f || '.' || replace(l, ' ', '') || g || '@example.com'), \
            f || ' ' || l, \
@@ -130,8 +134,7 @@ pub async fn seed(db: &Client, workspace_id: Uuid, users: i64) -> anyhow::Result
            CASE WHEN g % 20 = 5 THEN 'DEACTIVATED' ELSE 'ACTIVE' END, \
            CASE WHEN g % 20 = 5 THEN 'left' END, \
            '$argon2id$v=19$m=19456,t=2,p=1$' || md5(g::text) || '$' || md5((g * 3)::text), \
-           now() - interval '1 year' + g * interval '1 minute', \
-           now() - interval '1 year' + g * interval '1 minute' \
+           joined, joined \
          FROM generated";
     // Their last-active times (V39: beside the user, in a row the user's
     // insert made): a quarter never active, the others within 58 days.
@@ -160,7 +163,7 @@ pub async fn seed(db: &Client, workspace_id: Uuid, users: i64) -> anyhow::Result
     )
     .await
     .context("assigning managers")?;
-    db.batch_execute("VACUUM ANALYZE users")
+    db.batch_execute("VACUUM ANALYZE users, user_activity")
         .await
         .context("analyzing")?;
     let last = elsewhere + joined_since_vacuum;

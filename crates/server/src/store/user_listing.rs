@@ -231,7 +231,7 @@ const SEARCHED: &str = "searched";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
     /// The users alone; a page's last-active times are looked up for its
-    /// rows alone ([`Source::outer_columns`]).
+    /// rows alone ([`Source::with_activity`]).
     Users,
     /// Each user with its last-active time, keyed by the activity row, so
     /// that the last-activity order and its page tokens are one range of
@@ -290,18 +290,17 @@ impl Source {
         }
     }
 
-    /// The columns of the few users an outer statement over `relation`
-    /// (the inner statement's rows, or the source itself) returns: where
-    /// the inner statement did not read the last-active time, it is looked
-    /// up for these alone.
-    fn outer_columns(self, relation: &str) -> String {
+    /// `sql`, a statement of at most a page of users (in [`Self::inner_columns`])
+    /// in order `by`, with their last-active times: joined to them where
+    /// the source did not read them, a lookup a user of the page.
+    fn with_activity(self, sql: String, by: &str) -> String {
         match self {
             Source::Users => format!(
-                "{relation}.*, (SELECT activity.last_active_at FROM user_activity AS activity \
-                 WHERE activity.workspace_id = {relation}.workspace_id \
-                 AND activity.user_id = {relation}.id) AS last_active_at"
+                "SELECT page.*, activity.last_active_at FROM ({sql}) AS page \
+                 LEFT JOIN user_activity AS activity \
+                 ON activity.workspace_id = page.workspace_id AND activity.user_id = page.id {by}"
             ),
-            Source::ByActivity | Source::WithActivity => format!("{relation}.*"),
+            Source::ByActivity | Source::WithActivity => sql,
         }
     }
 }
@@ -314,10 +313,11 @@ const BY_LAST_ACTIVITY: &str = "ORDER BY last_active_at DESC NULLS LAST, id DESC
 
 /// One page of users in `order`, after `after`: a range scan of the index of
 /// that order (`users_by_creation`, `users_by_role_and_creation`,
-/// `users_by_last_activity`), never a count or a sort of every match.
+/// `user_activity_by_time`), never a count or a sort of every match.
 async fn list(client: &Client, query: &PageQuery<'_>) -> Result<Vec<User>, Error> {
-    let columns = Source::of(query.order, query.filter).outer_columns("users");
-    let q = page_statement(query, &columns, query.limit);
+    let source = Source::of(query.order, query.filter);
+    let mut q = page_statement(query, source.inner_columns(), query.limit);
+    q.sql = source.with_activity(q.sql, query.order.sql());
     q.run(client).await?.iter().map(from_row).collect()
 }
 
@@ -376,11 +376,13 @@ async fn walk(client: &Client, query: &PageQuery<'_>, rows: i64) -> Result<Vec<U
     let mut q = page_statement(&walked, &columns, rows);
     let searched = q.search(term);
     let limit = q.bind(query.limit, Type::INT8);
-    q.sql = format!(
-        "SELECT {} FROM ({}) AS walked WHERE {searched} {} LIMIT {limit}",
-        source.outer_columns("walked"),
-        q.sql,
-        order.sql()
+    let by = order.sql();
+    q.sql = source.with_activity(
+        format!(
+            "SELECT walked.* FROM ({}) AS walked WHERE {searched} {by} LIMIT {limit}",
+            q.sql
+        ),
+        by,
     );
     q.run(client).await?.iter().map(from_row).collect()
 }
@@ -423,12 +425,12 @@ async fn list_and_count(
         "WITH matching AS MATERIALIZED \
            (SELECT {} FROM {} WHERE {conditions} LIMIT {read_up_to_and_one}), \
          page AS (SELECT * FROM matching WHERE {after} {by} LIMIT {limit}) \
-         SELECT (SELECT count(*) FROM matching) AS matched, {} \
+         SELECT (SELECT count(*) FROM matching) AS matched, page.* \
          FROM (SELECT 1) AS one LEFT JOIN page ON true {by}",
         source.inner_columns(),
         source.relation(),
-        source.outer_columns("page"),
     );
+    q.sql = source.with_activity(q.sql, by);
     let rows = q.run(client).await?;
     let matched = match rows.first() {
         Some(row) => row.try_get("matched")?,
