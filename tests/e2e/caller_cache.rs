@@ -192,7 +192,7 @@ async fn a_change_notifies_but_last_activity_and_a_no_op_update_do_not() {
 
     // Neither the last-active time of the owner nor an unchanged role notifies ...
     db.execute(
-        "UPDATE user_activity SET last_active_at = now() WHERE user_id = $1",
+        "UPDATE users SET last_active_at = now() WHERE id = $1",
         &[&app.owner_id],
     )
     .await

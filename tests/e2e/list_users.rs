@@ -367,8 +367,8 @@ async fn search_pages_walk_every_match_once_in_both_orders_with_their_count() {
         (&yans[2], 2.0),
     ] {
         db.execute(
-            "UPDATE user_activity SET last_active_at = now() - make_interval(secs => $1::float8 * 60) \
-             WHERE user_id = $2::text::uuid",
+            "UPDATE users SET last_active_at = now() - make_interval(secs => $1::float8 * 60) \
+             WHERE id = $2::text::uuid",
             &[&minutes_ago, user],
         )
         .await

@@ -122,7 +122,7 @@ pub async fn seed(db: &Client, workspace_id: Uuid, users: i64) -> anyhow::Result
            FROM generate_series($4::bigint, $5::bigint) g, names n, others o \
          ) \
          INSERT INTO users (workspace_id, id, email, email_normalized, display_name, role, \
-           status, deactivation_reason, password_hash, created_at, updated_at) \
+           status, deactivation_reason, password_hash, created_at, updated_at, last_active_at) \
          SELECT ws, encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) \
            placing substring(int8send((extract(epoch FROM joined) * 1000)::bigint) FROM 3) \
            FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, \
@@ -134,21 +134,16 @@ pub async fn seed(db: &Client, workspace_id: Uuid, users: i64) -> anyhow::Result
            CASE WHEN g % 20 = 5 THEN 'DEACTIVATED' ELSE 'ACTIVE' END, \
            CASE WHEN g % 20 = 5 THEN 'left' END, \
            '$argon2id$v=19$m=19456,t=2,p=1$' || md5(g::text) || '$' || md5((g * 3)::text), \
-           joined, joined \
+           joined, joined, \
+           CASE WHEN g % 4 = 0 THEN NULL \
+                ELSE now() - ((hashint4(g::int * 13) & 2147483647) % 5000000) * interval '1 second' END \
          FROM generated";
-    // Their last-active times (V39: beside the user, in a row the user's
-    // insert made): a quarter never active, the others within 58 days.
-    let activity = "UPDATE user_activity \
-         SET last_active_at = now() - ((hashtext(user_id::text) & 2147483647) % 5000000) \
-           * interval '1 second' \
-         WHERE last_active_at IS NULL AND hashtext(user_id::text) & 3 <> 0";
     db.execute(
         write_users,
         &[&workspace_id, &before, &elsewhere, &1_i64, &elsewhere],
     )
     .await
     .context("writing the users")?;
-    db.execute(activity, &[]).await.context("their activity")?;
     db.execute(
         "WITH supervisors AS ( \
            SELECT id, row_number() OVER (ORDER BY created_at) AS rn FROM users \
@@ -163,7 +158,7 @@ pub async fn seed(db: &Client, workspace_id: Uuid, users: i64) -> anyhow::Result
     )
     .await
     .context("assigning managers")?;
-    db.batch_execute("VACUUM ANALYZE users, user_activity")
+    db.batch_execute("VACUUM ANALYZE users")
         .await
         .context("analyzing")?;
     let last = elsewhere + joined_since_vacuum;
@@ -173,6 +168,5 @@ pub async fn seed(db: &Client, workspace_id: Uuid, users: i64) -> anyhow::Result
     )
     .await
     .context("writing the users who joined since")?;
-    db.execute(activity, &[]).await.context("their activity")?;
     Ok(())
 }

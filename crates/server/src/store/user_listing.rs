@@ -13,7 +13,7 @@ use wowchat_platform::statements;
 
 use super::{
     Client,
-    users::{from_row, row_columns},
+    users::{COLUMNS, from_row},
 };
 use crate::domain::{
     Error,
@@ -233,100 +233,14 @@ fn trigram_pattern(term: &str) -> (String, bool) {
 /// past common matches computes nothing per row.
 const SEARCHED: &str = "searched";
 
-/// Where a listing reads its users, under the name `users` so that filters
-/// and orders name columns as on one table. A user's last-active time is
-/// beside the user (V39, table `user_activity`), so reading it is a join,
-/// made only where the time is a filter or the order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    /// The users alone; a page's last-active times are looked up for its
-    /// rows alone ([`Source::with_activity`]).
-    Users,
-    /// Each user with its last-active time, keyed by the activity row, so
-    /// that the last-activity order and its page tokens are one range of
-    /// `user_activity_by_time`.
-    ByActivity,
-    /// Each user with its last-active time, keyed by the user's row, for
-    /// the creation order filtered by activity (`users_by_creation`).
-    WithActivity,
-}
-
-impl Source {
-    fn of(order: UserOrder, filter: &UserFilter) -> Self {
-        match (order, filter.active_since) {
-            (UserOrder::LastActiveTimeDesc, _) => Source::ByActivity,
-            (UserOrder::CreateTime, Some(_)) => Source::WithActivity,
-            (UserOrder::CreateTime, None) => Source::Users,
-        }
-    }
-
-    /// The relation of its users, for a `FROM`. Each names the columns of
-    /// `users` it reads: `users.last_active_at`, unwritten since V39, is
-    /// never one of them.
-    fn relation(self) -> String {
-        const USER: &str = "users.email, users.display_name, users.role, users.reporting_to, \
-             users.status, users.deactivation_reason, users.created_at, users.updated_at, \
-             users.version, users.access_expires_at, users.searched";
-        let keyed_by = match self {
-            Source::Users => {
-                return format!(
-                    "(SELECT users.id, users.workspace_id, {USER} FROM users) AS users"
-                );
-            }
-            Source::ByActivity => "activity",
-            Source::WithActivity => "users",
-        };
-        format!(
-            "(SELECT {keyed_by}.{}, {keyed_by}.workspace_id, {USER}, activity.last_active_at \
-             FROM user_activity AS activity JOIN users \
-             ON users.workspace_id = activity.workspace_id AND users.id = activity.user_id) \
-             AS users",
-            if self == Source::ByActivity {
-                "user_id AS id"
-            } else {
-                "id"
-            }
-        )
-    }
-
-    /// The columns an inner statement reads of many users (a search's
-    /// matches, a walk's users): the last-active time only where it is
-    /// joined already.
-    fn inner_columns(self) -> &'static str {
-        match self {
-            Source::Users => row_columns!(),
-            Source::ByActivity | Source::WithActivity => COLUMNS,
-        }
-    }
-
-    /// `sql`, a statement of at most a page of users (in [`Self::inner_columns`])
-    /// in order `by`, with their last-active times: joined to them where
-    /// the source did not read them, a lookup a user of the page.
-    fn with_activity(self, sql: String, by: &str) -> String {
-        match self {
-            Source::Users => format!(
-                "SELECT page.*, activity.last_active_at FROM ({sql}) AS page \
-                 LEFT JOIN user_activity AS activity \
-                 ON activity.workspace_id = page.workspace_id AND activity.user_id = page.id {by}"
-            ),
-            Source::ByActivity | Source::WithActivity => sql,
-        }
-    }
-}
-
-/// A user's columns where the last-active time is joined.
-const COLUMNS: &str = concat!(row_columns!(), ", last_active_at");
-
 const BY_CREATION: &str = "ORDER BY created_at, id";
 const BY_LAST_ACTIVITY: &str = "ORDER BY last_active_at DESC NULLS LAST, id DESC";
 
 /// One page of users in `order`, after `after`: a range scan of the index of
 /// that order (`users_by_creation`, `users_by_role_and_creation`,
-/// `user_activity_by_time`), never a count or a sort of every match.
+/// `users_by_last_activity`), never a count or a sort of every match.
 async fn list(client: &Client, query: &PageQuery<'_>) -> Result<Vec<User>, Error> {
-    let source = Source::of(query.order, query.filter);
-    let mut q = page_statement(query, source.inner_columns(), query.limit);
-    q.sql = source.with_activity(q.sql, query.order.sql());
+    let q = page_statement(query, COLUMNS, query.limit);
     q.run(client).await?.iter().map(from_row).collect()
 }
 
@@ -334,8 +248,7 @@ async fn list(client: &Client, query: &PageQuery<'_>) -> Result<Vec<User>, Error
 fn page_statement(query: &PageQuery<'_>, columns: &str, limit: i64) -> Statement {
     let PageQuery { order, after, .. } = *query;
     let (mut q, conditions) = Statement::matching(query);
-    let source = Source::of(order, query.filter).relation();
-    let select = format!("SELECT {columns} FROM {source} WHERE {conditions}");
+    let select = format!("SELECT {columns} FROM users WHERE {conditions}");
     let by = order.sql();
     q.sql = match after {
         None => format!("{select} {by}"),
@@ -379,19 +292,13 @@ async fn walk(client: &Client, query: &PageQuery<'_>, rows: i64) -> Result<Vec<U
         filter: &every_user,
         ..*query
     };
-    let order = query.order;
-    let source = Source::of(order, query.filter);
-    let columns = format!("{}, {SEARCHED}", source.inner_columns());
-    let mut q = page_statement(&walked, &columns, rows);
+    let mut q = page_statement(&walked, &format!("{COLUMNS}, {SEARCHED}"), rows);
     let searched = q.search(term);
     let limit = Statement::limit(query.limit);
-    let by = order.sql();
-    q.sql = source.with_activity(
-        format!(
-            "SELECT walked.* FROM ({}) AS walked WHERE {searched} {by} LIMIT {limit}",
-            q.sql
-        ),
-        by,
+    q.sql = format!(
+        "SELECT {COLUMNS} FROM ({}) AS walked WHERE {searched} {} LIMIT {limit}",
+        q.sql,
+        query.order.sql()
     );
     q.run(client).await?.iter().map(from_row).collect()
 }
@@ -413,7 +320,6 @@ async fn list_and_count(
         limit,
         ..
     } = *query;
-    let source = Source::of(order, query.filter);
     let (mut q, conditions) = Statement::matching(query);
     let read_up_to_and_one = Statement::limit(read_up_to.saturating_add(1));
     let after = match after {
@@ -432,14 +338,11 @@ async fn list_and_count(
     // the page's columns are NULL then.
     q.sql = format!(
         "WITH matching AS MATERIALIZED \
-           (SELECT {} FROM {} WHERE {conditions} LIMIT {read_up_to_and_one}), \
+           (SELECT {COLUMNS} FROM users WHERE {conditions} LIMIT {read_up_to_and_one}), \
          page AS (SELECT * FROM matching WHERE {after} {by} LIMIT {limit}) \
          SELECT (SELECT count(*) FROM matching) AS matched, page.* \
-         FROM (SELECT 1) AS one LEFT JOIN page ON true {by}",
-        source.inner_columns(),
-        source.relation(),
+         FROM (SELECT 1) AS one LEFT JOIN page ON true {by}"
     );
-    q.sql = source.with_activity(q.sql, by);
     let rows = q.run(client).await?;
     let matched = match rows.first() {
         Some(row) => row.try_get("matched")?,
@@ -485,8 +388,7 @@ async fn estimate(client: &Client, workspace_id: Uuid, filter: &UserFilter) -> R
     let conditions = q.conditions(workspace_id, filter);
     // Whatever the filters: a generic plan's estimate ignores their values.
     q.planned_per_call = true;
-    let source = Source::of(UserOrder::CreateTime, filter).relation();
-    q.sql = format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM {source} WHERE {conditions}");
+    q.sql = format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM users WHERE {conditions}");
     let rows = q.run(client).await?;
     let plan: serde_json::Value = rows
         .first()
@@ -516,8 +418,7 @@ async fn count(
     let conditions = q.conditions(workspace_id, filter);
     let limit = Statement::limit(exact_up_to.saturating_add(1));
     q.sql = format!(
-        "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {conditions} LIMIT {limit}) AS matching",
-        Source::of(UserOrder::CreateTime, filter).relation()
+        "SELECT count(*) FROM (SELECT 1 FROM users WHERE {conditions} LIMIT {limit}) AS matching"
     );
     let counted: i64 = q
         .run(client)

@@ -11,25 +11,9 @@ use crate::domain::{
     user::{User, UserStatus},
 };
 
-/// The columns of a user on its row: all but the last-active time.
-macro_rules! row_columns {
-    () => {
-        "id, workspace_id, email, display_name, role, reporting_to, status, \
-         deactivation_reason, created_at, updated_at, version, access_expires_at"
-    };
-}
-pub(super) use row_columns;
-
-/// A user's columns, from a statement over `users` (a `SELECT … FROM users`
-/// or an `UPDATE users … RETURNING`). The last-active time is not on the
-/// row (V39: writing it there rewrote the row and its indexes): it is read
-/// beside it, one index lookup a user.
-pub(super) const COLUMNS: &str = concat!(
-    row_columns!(),
-    ", (SELECT activity.last_active_at FROM user_activity AS activity \
-     WHERE activity.workspace_id = users.workspace_id AND activity.user_id = users.id) \
-     AS last_active_at"
-);
+pub(super) const COLUMNS: &str = "id, workspace_id, email, display_name, role, reporting_to, status, \
+                       deactivation_reason, created_at, updated_at, version, last_active_at, \
+                       access_expires_at";
 
 /// Users, read by id with `USERS.get` (the one way to).
 pub(crate) const USERS: Table<User> = Table {
@@ -212,26 +196,21 @@ pub async fn credentials(
 
 /// Records a sign-in of an active user: their last-active time becomes now
 /// (their version stays: it is not a change of the user). `None` when the
-/// user is no longer active. The user's row is share-locked, so a
-/// deactivation in flight is waited for and then refuses the sign-in.
+/// user is no longer active.
 pub async fn mark_signed_in(
     client: &impl GenericClient,
     workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<User>, Error> {
-    let sql = format!(
-        "WITH signed_in AS ( \
-           SELECT workspace_id, id FROM users \
-           WHERE workspace_id = $1 AND id = $2 AND status = 'ACTIVE' FOR SHARE), \
-         touched AS ( \
-           UPDATE user_activity AS activity SET last_active_at = now() FROM signed_in \
-           WHERE activity.workspace_id = signed_in.workspace_id \
-           AND activity.user_id = signed_in.id RETURNING activity.last_active_at) \
-         SELECT {}, touched.last_active_at FROM users, touched \
-         WHERE users.workspace_id = $1 AND users.id = $2",
-        row_columns!()
-    );
-    query_opt(client, &sql, &[&workspace_id, &id], from_row).await
+    USERS
+        .update_if(
+            client,
+            workspace_id,
+            id,
+            "last_active_at = now()",
+            "status = 'ACTIVE'",
+        )
+        .await
 }
 
 /// Sets the user's last-active time to now unless it already is within the
@@ -243,7 +222,7 @@ pub async fn touch_last_active(
 ) -> Result<bool, Error> {
     Ok(statements::execute(
         client,
-        "UPDATE user_activity SET last_active_at = now() WHERE workspace_id = $1 AND user_id = $2 \
+        "UPDATE users SET last_active_at = now() WHERE workspace_id = $1 AND id = $2 \
              AND (last_active_at IS NULL OR last_active_at < now() - interval '1 minute')",
         &[&workspace_id, &id],
     )
