@@ -95,15 +95,6 @@ impl Statement {
         (statement, conditions)
     }
 
-    /// A `LIMIT`'s count, written into the statement rather than bound: a
-    /// prepared statement's generic plan cannot know a bound limit and
-    /// guesses a tenth of the rows, so Postgres would plan every call anew
-    /// (pgbench at a million users: a first page 1.5x the cost). A number,
-    /// so nothing a caller sends becomes SQL.
-    fn limit(count: i64) -> String {
-        count.to_string()
-    }
-
     /// Adds a parameter and returns its placeholder.
     fn bind(&mut self, value: impl ToSql + Sync + Send + 'static, ty: Type) -> String {
         self.params.push((Box::new(value), ty));
@@ -259,7 +250,7 @@ fn page_statement(query: &PageQuery<'_>, columns: &str, limit: i64) -> Statement
             if order == UserOrder::LastActiveTimeDesc =>
         {
             let earlier = q.after(order, after);
-            let limit = Statement::limit(limit);
+            let limit = q.bind(limit, Type::INT8);
             format!(
                 "({select} AND {earlier} {by} LIMIT {limit}) \
                  UNION ALL ({select} AND last_active_at IS NULL {by} LIMIT {limit}) {by}"
@@ -270,7 +261,7 @@ fn page_statement(query: &PageQuery<'_>, columns: &str, limit: i64) -> Statement
             format!("{select} AND {after} {by}")
         }
     };
-    let limit = Statement::limit(limit);
+    let limit = q.bind(limit, Type::INT8);
     q.sql.push_str(&format!(" LIMIT {limit}"));
     q
 }
@@ -294,7 +285,7 @@ async fn walk(client: &Client, query: &PageQuery<'_>, rows: i64) -> Result<Vec<U
     };
     let mut q = page_statement(&walked, &format!("{COLUMNS}, {SEARCHED}"), rows);
     let searched = q.search(term);
-    let limit = Statement::limit(query.limit);
+    let limit = q.bind(query.limit, Type::INT8);
     q.sql = format!(
         "SELECT {COLUMNS} FROM ({}) AS walked WHERE {searched} {} LIMIT {limit}",
         q.sql,
@@ -306,22 +297,19 @@ async fn walk(client: &Client, query: &PageQuery<'_>, rows: i64) -> Result<Vec<U
 /// One page of users in `order`, after `after`, and how many match in all,
 /// from one read of the matches: for a filter few users match, where
 /// reading them (a search's trigram scan) is the cost and the page is a
-/// sort of them. Reads at most `read_up_to + 1` matches: a count above
-/// `read_up_to` means more match, and the page is then not theirs to give
+/// sort of them. Reads at most `count_up_to + 1` matches: a count above
+/// `count_up_to` means more match, and the page is then not theirs to give
 /// (it is empty; list with [`list`] instead).
-async fn list_and_count(
-    client: &Client,
-    query: &PageQuery<'_>,
-    read_up_to: i64,
-) -> Result<(Vec<User>, i64), Error> {
+async fn list_and_count(client: &Client, query: &PageQuery<'_>) -> Result<(Vec<User>, i64), Error> {
     let PageQuery {
         order,
         after,
         limit,
+        exact_count_up_to: count_up_to,
         ..
     } = *query;
     let (mut q, conditions) = Statement::matching(query);
-    let read_up_to_and_one = Statement::limit(read_up_to.saturating_add(1));
+    let read_up_to = q.bind(count_up_to.saturating_add(1), Type::INT8);
     let after = match after {
         None => "true".to_owned(),
         // The earlier times, then every never-active user.
@@ -333,12 +321,12 @@ async fn list_and_count(
         Some(after) => q.after(order, after),
     };
     let by = order.sql();
-    let limit = Statement::limit(limit);
+    let limit = q.bind(limit, Type::INT8);
     // The count's row comes back even when the page after `after` is empty:
     // the page's columns are NULL then.
     q.sql = format!(
         "WITH matching AS MATERIALIZED \
-           (SELECT {COLUMNS} FROM users WHERE {conditions} LIMIT {read_up_to_and_one}), \
+           (SELECT {COLUMNS} FROM users WHERE {conditions} LIMIT {read_up_to}), \
          page AS (SELECT * FROM matching WHERE {after} {by} LIMIT {limit}) \
          SELECT (SELECT count(*) FROM matching) AS matched, page.* \
          FROM (SELECT 1) AS one LEFT JOIN page ON true {by}"
@@ -348,7 +336,7 @@ async fn list_and_count(
         Some(row) => row.try_get("matched")?,
         None => 0,
     };
-    if matched > read_up_to {
+    if matched > count_up_to {
         return Ok((Vec::new(), matched));
     }
     let mut users = Vec::with_capacity(rows.len());
@@ -365,18 +353,12 @@ async fn list_and_count(
 /// through the trigram index instead.
 const WALKED_PER_PAGE_ROW: i64 = 40;
 
-/// How many matches a search reads, for its page and count, per match it
-/// counts exactly: a term with a few more matches than the exact-count
-/// limit is still read once (its count is then given as the estimate),
-/// rather than read to the limit, dropped, and read again for its page.
-const READ_PER_COUNTED: i64 = 4;
-
 /// How many users match a listing's filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TotalSize {
     Exact(i64),
-    /// More than the exact-count limit match: the planner's estimate, or a
-    /// count the limit does not promise; never at or below the limit.
+    /// More than the exact-count limit match (as far as Postgres's
+    /// statistics tell): the planner's estimate, never at or below the limit.
     Estimate(i64),
 }
 
@@ -416,7 +398,7 @@ async fn count(
     }
     let mut q = Statement::new();
     let conditions = q.conditions(workspace_id, filter);
-    let limit = Statement::limit(exact_up_to.saturating_add(1));
+    let limit = q.bind(exact_up_to.saturating_add(1), Type::INT8);
     q.sql = format!(
         "SELECT count(*) FROM (SELECT 1 FROM users WHERE {conditions} LIMIT {limit}) AS matching"
     );
@@ -493,52 +475,34 @@ impl Planner<'_> {
         Ok((items, total))
     }
 
-    /// A search: reading its matches (a trigram scan) is the cost, so a
-    /// rare term's matches are read once for both its page and its count.
-    /// The planner's estimates decide first whether the term is common: one
-    /// user in [`WALKED_PER_PAGE_ROW`] or more. A common term's page comes
-    /// from a bounded walk of the order's index, and its total is the
-    /// estimate. A term the walk finds too rare is read as a rare one.
+    /// A search: reading its matches (a trigram scan) is the cost, so a rare
+    /// term's matches are read once for both its page and its count. The
+    /// planner's estimate decides first whether the term may be common; a
+    /// common term's page comes from a bounded walk of the order's index,
+    /// and its total is the estimate. A term the walk finds too rare is
+    /// read as a rare one.
     async fn search(&self) -> Result<(Vec<User>, TotalSize), Error> {
-        let PageQuery {
-            workspace_id,
-            filter,
-            exact_count_up_to,
-            limit,
-            ..
-        } = *self.query;
-        let every_user = UserFilter {
-            query: None,
-            ..filter.clone()
-        };
-        let (matching, among) = tokio::join!(
-            estimate(self.client, workspace_id, filter),
-            estimate(self.client, workspace_id, &every_user)
-        );
-        let (mut estimate, among) = (matching?, among?);
-        if estimate > exact_count_up_to && estimate.saturating_mul(WALKED_PER_PAGE_ROW) >= among {
+        let mut estimate =
+            estimate(self.client, self.query.workspace_id, self.query.filter).await?;
+        if estimate > self.query.exact_count_up_to {
             // Common, as far as the statistics tell. But they are a sample,
             // and a rare term's estimate can be off a hundredfold; walking
             // the order's index for a rare term would pass over most of the
             // table. So the walk is bounded: a page full within it is the
             // page, and the total is the estimate.
-            let rows = limit.saturating_mul(WALKED_PER_PAGE_ROW);
+            let rows = self.query.limit.saturating_mul(WALKED_PER_PAGE_ROW);
             let items = walk(self.client, self.query, rows).await?;
-            if i64::try_from(items.len()).unwrap_or(i64::MAX) == limit {
+            if i64::try_from(items.len()).unwrap_or(i64::MAX) == self.query.limit {
                 return Ok((items, TotalSize::Estimate(estimate)));
             }
         }
         // Rare (or rarer than the statistics said): its matches, read once
         // through the trigram index for both its page and its count.
-        let read_up_to = exact_count_up_to.saturating_mul(READ_PER_COUNTED);
-        let (items, matched) = list_and_count(self.client, self.query, read_up_to).await?;
-        if matched <= exact_count_up_to {
+        let (items, matched) = list_and_count(self.client, self.query).await?;
+        if matched <= self.query.exact_count_up_to {
             return Ok((items, TotalSize::Exact(matched)));
         }
-        if matched <= read_up_to {
-            return Ok((items, TotalSize::Estimate(matched)));
-        }
-        // More match than it reads: the planner's page, and an estimate.
+        // More match than the limit: the planner's page, and an estimate.
         estimate = estimate.max(matched);
         let items = self.page().await?;
         let total = self
