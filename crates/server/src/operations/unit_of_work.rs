@@ -148,6 +148,17 @@ pub(super) enum FirstLock<'a> {
     CustomRole(&'a str),
 }
 
+impl FirstLock<'_> {
+    /// How it holds the workspace's membership lock: `None` when it does not.
+    fn membership_lock(self) -> Lock {
+        match self {
+            FirstLock::Workspace => Lock::Update,
+            FirstLock::Seats => Lock::Share,
+            FirstLock::Nothing | FirstLock::CustomRole(_) => Lock::None,
+        }
+    }
+}
+
 /// Proof that a change wrote its activity entry and event; only
 /// [`Work::record`] makes one.
 pub(super) struct Recorded(());
@@ -556,10 +567,11 @@ pub(super) async fn begin<'a, T: DeserializeOwned>(
     // Under the membership lock no role or status can change: the caller's
     // row needs no lock of its own (many requests of one caller
     // share-locking their row cost a multixact each).
-    let (user_lock, membership_lock) = match mutation.first_lock {
-        FirstLock::Workspace => (Lock::None, Lock::Update),
-        FirstLock::Seats => (Lock::None, Lock::Share),
-        FirstLock::Nothing | FirstLock::CustomRole(_) => (Lock::Share, Lock::None),
+    let membership_lock = mutation.first_lock.membership_lock();
+    let user_lock = if membership_lock == Lock::None {
+        Lock::Share
+    } else {
+        Lock::None
     };
     let db = tx.client();
     // The caller's unlocked re-read must go out behind the membership lock:
@@ -614,12 +626,8 @@ async fn take_first_lock(
 ) -> Result<(Option<LockedWorkspace>, Option<CustomRole>), Error> {
     match first_lock {
         FirstLock::Nothing => Ok((None, None)),
-        FirstLock::Workspace => Ok((
-            Some(workspaces::lock(db, workspace_id, Lock::Update).await?),
-            None,
-        )),
-        FirstLock::Seats => Ok((
-            Some(workspaces::lock(db, workspace_id, Lock::Share).await?),
+        FirstLock::Workspace | FirstLock::Seats => Ok((
+            Some(workspaces::lock(db, workspace_id, first_lock.membership_lock()).await?),
             None,
         )),
         FirstLock::CustomRole(name) => {

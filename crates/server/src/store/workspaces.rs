@@ -89,9 +89,8 @@ pub async fn lock(
     id: Uuid,
     lock: Lock,
 ) -> Result<LockedWorkspace, Error> {
-    let read = LOCKED_READ;
     let row = match membership_lock(lock) {
-        None => statements::query_one(client, read, &[&id]).await?,
+        None => statements::query_one(client, LOCKED_READ, &[&id]).await?,
         Some(take) => {
             // Both prepared first, so neither waits for a Parse once polled.
             prepare_lock(client, lock).await?;
@@ -101,7 +100,7 @@ pub async fn lock(
             // Sent together; Postgres runs them in order.
             let (taken, row) = tokio::join!(
                 statements::execute(client, take, &key_param),
-                statements::query_one(client, read, &id_param)
+                statements::query_one(client, LOCKED_READ, &id_param)
             );
             taken?;
             row?
